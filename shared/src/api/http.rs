@@ -1,0 +1,261 @@
+//! The HTTP API (API Gateway HTTP API, payload format 2.0).
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::identity::http_caller;
+use crate::app::App;
+use crate::domain::demand::{DemandItem, DemandLineInput, demand_from_lines, parse_demand_text};
+use crate::domain::geo::{GeoPoint, InvalidPoint};
+use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::store::{StorePatchInput, StoreProfileInput};
+use crate::domain::views::CustomerOrderView;
+use crate::ports::{OfferTimers, Pusher, Storage};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Every route of the HTTP API, as API Gateway route keys. The local gateway
+/// routes with this list and the deployment template declares the same.
+pub const HTTP_ROUTES: &[&str] = &[
+    "GET /health",
+    "POST /demand/parse",
+    "POST /orders",
+    "GET /orders/{order_id}",
+    "POST /orders/{order_id}/cancel",
+    "POST /orders/{order_id}/accept",
+    "PUT /stores/{store_id}",
+    "PATCH /stores/{store_id}",
+    "GET /stores/{store_id}",
+    "GET /stores/{store_id}/offers",
+];
+
+/// Handles one HTTP API request. Never fails: every error is a response.
+pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    request: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    match route(app, &request).await {
+        Ok((status, body)) => json_response(status, body),
+        Err(e) => json_response(e.status, e.body()),
+    }
+}
+
+async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    request: &ApiGatewayV2httpRequest,
+) -> Result<(u16, String), ApiError> {
+    let route_key = request.route_key.as_deref().unwrap_or_default();
+    if route_key == "GET /health" {
+        return ok(200, &serde_json::json!({ "status": "ok" }));
+    }
+    let body = request_body(request)?;
+    let caller = http_caller(request)?;
+    match route_key {
+        "POST /demand/parse" => {
+            let input: DemandInput = parse_body(body)?;
+            let items = input.into_items()?;
+            ok(200, &serde_json::json!({ "items": items }))
+        }
+        "POST /orders" => {
+            let customer = customer(caller)?;
+            let input: OrderInput = parse_body(body)?;
+            let location = input.location.checked()?;
+            let items = DemandInput {
+                text: input.text,
+                items: input.items,
+            }
+            .into_items()?;
+            let order = app.create_order(&customer, items, location).await?;
+            ok(201, &CustomerOrderView::of(&order))
+        }
+        "GET /orders/{order_id}" => {
+            let customer = customer(caller)?;
+            let order = app.customer_order(&customer, &order_id(request)?).await?;
+            ok(200, &CustomerOrderView::of(&order))
+        }
+        "POST /orders/{order_id}/cancel" => {
+            let customer = customer(caller)?;
+            let order = app.cancel_order(&customer, &order_id(request)?).await?;
+            ok(200, &CustomerOrderView::of(&order))
+        }
+        "POST /orders/{order_id}/accept" => {
+            let Some(Caller::Store(store_id)) = caller else {
+                return Err(only("stores"));
+            };
+            let order = app.accept_offer(&store_id, &order_id(request)?).await?;
+            ok(
+                200,
+                &serde_json::json!({
+                    "order_id": order.id,
+                    "status": order.status,
+                    "items": order.items,
+                    "version": order.version,
+                }),
+            )
+        }
+        "PUT /stores/{store_id}" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            let input: StoreProfileInput = parse_body(body)?;
+            let store = app.register_store(&caller, store_id(request)?, input).await?;
+            ok(200, &store)
+        }
+        "PATCH /stores/{store_id}" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            let patch: StorePatchInput = parse_body(body)?;
+            let store = app.update_store(&caller, &store_id(request)?, patch).await?;
+            ok(200, &store)
+        }
+        "GET /stores/{store_id}" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            ok(200, &app.own_store(&caller, &store_id(request)?).await?)
+        }
+        "GET /stores/{store_id}/offers" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            let offers = app.open_offers(&caller, &store_id(request)?).await?;
+            ok(200, &serde_json::json!({ "offers": offers }))
+        }
+        _ => Err(ApiError::new(404, "no_such_route", "no such route")),
+    }
+}
+
+fn ok(status: u16, value: &impl Serialize) -> Result<(u16, String), ApiError> {
+    serde_json::to_string(value)
+        .map(|body| (status, body))
+        .map_err(|_| ApiError::new(500, "internal", "internal error"))
+}
+
+fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.body = Some(Body::Text(body));
+    response
+}
+
+fn only(who: &str) -> ApiError {
+    ApiError::new(403, "forbidden", format!("only {who} may do this"))
+}
+
+fn customer(caller: Option<Caller>) -> Result<CustomerId, ApiError> {
+    match caller {
+        Some(Caller::Customer(id)) => Ok(id),
+        Some(Caller::Store(_)) => Err(only("customers")),
+        None => Err(ApiError::unauthenticated()),
+    }
+}
+
+fn order_id(request: &ApiGatewayV2httpRequest) -> Result<OrderId, ApiError> {
+    request
+        .path_parameters
+        .get("order_id")
+        .and_then(|raw| OrderId::new(raw.as_str()).ok())
+        .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
+}
+
+fn store_id(request: &ApiGatewayV2httpRequest) -> Result<StoreId, ApiError> {
+    request
+        .path_parameters
+        .get("store_id")
+        .and_then(|raw| StoreId::new(raw.as_str()).ok())
+        .ok_or_else(|| {
+            ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
+        })
+}
+
+fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {
+    if request.is_base64_encoded {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "send the body as application/json text",
+        ));
+    }
+    let body = request.body.as_deref().unwrap_or_default();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(body)
+}
+
+fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
+    if body.trim().is_empty() {
+        return Err(ApiError::new(400, "missing_body", "this call needs a JSON body"));
+    }
+    serde_json::from_str(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(400, "invalid_body", e.to_string())
+        } else {
+            ApiError::new(400, "invalid_json", "the body is not valid JSON")
+        }
+    })
+}
+
+/// A demand as text or as structured lines (exactly one of the two).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemandInput {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    items: Option<Vec<DemandLineInput>>,
+}
+
+impl DemandInput {
+    fn into_items(self) -> Result<Vec<DemandItem>, ApiError> {
+        let parsed = match (self.text, self.items) {
+            (Some(text), None) => parse_demand_text(&text),
+            (None, Some(lines)) => demand_from_lines(&lines),
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_body",
+                    "give either \"text\" or \"items\", not both or neither",
+                ));
+            }
+        };
+        parsed.map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("items"))
+    }
+}
+
+/// The order body: the demand (as in `DemandInput`) plus where to deliver.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderInput {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    items: Option<Vec<DemandLineInput>>,
+    location: LocationInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationInput {
+    lat: f64,
+    lng: f64,
+}
+
+impl LocationInput {
+    fn checked(&self) -> Result<GeoPoint, ApiError> {
+        GeoPoint::new(self.lat, self.lng).map_err(|e| {
+            let field = match e {
+                InvalidPoint::Latitude => "location.lat",
+                InvalidPoint::Longitude => "location.lng",
+            };
+            ApiError::new(422, "invalid_location", e.to_string()).with_field(field)
+        })
+    }
+}

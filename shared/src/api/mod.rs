@@ -1,0 +1,8 @@
+//! The edge: API Gateway and SQS events in, responses out. The same
+//! functions serve Lambda and the local gateway.
+
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod timer;
+pub mod ws;

@@ -1,0 +1,50 @@
+//! The SQS consumer that closes offer rounds.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::{error, warn};
+
+use crate::app::{App, RoundTimerOutcome};
+use crate::ports::{OfferTimers, Pusher, RoundTimer, Storage};
+
+/// Handles a batch record by record; a record that fails is reported alone
+/// (`ReportBatchItemFailures`) so SQS redelivers only it.
+pub async fn handle_timer_batch<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        if let Err(reason) = handle_record(app, record).await {
+            warn!(message_id = ?record.message_id, reason, "timer message failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn handle_record<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    record: &SqsMessage,
+) -> Result<(), &'static str> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let timer: RoundTimer = serde_json::from_str(body).map_err(|_| "not a round timer")?;
+    match app.close_round(&timer.order_id, timer.round).await {
+        Ok(RoundTimerOutcome::Closed(_) | RoundTimerOutcome::Stale) => Ok(()),
+        Ok(RoundTimerOutcome::TooEarly { remaining_ms }) => {
+            // Delivered before the deadline (clock skew): come back then.
+            app.timers
+                .schedule_round_close(&timer, remaining_ms)
+                .await
+                .map_err(|e| {
+                    error!(error = %e, "could not reschedule an early timer");
+                    "reschedule failed"
+                })
+        }
+        Err(e) => {
+            error!(error = %e, "closing a round failed");
+            Err("close failed")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The WebSocket API: `$connect`, `$disconnect`, and actions chosen by the
+//! frame's `action` field (`$request.body.action`).
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::info;
+
+use super::error::ApiError;
+use super::identity::ws_connect_caller;
+use crate::app::App;
+use crate::domain::ids::{Caller, ConnectionId, OrderId};
+use crate::ports::{OfferTimers, Pusher, Storage};
+
+/// Every route key the handler answers; the template declares the same.
+pub const WS_ROUTES: &[&str] = &["$connect", "$disconnect", "$default", "ping", "sync", "accept"];
+
+/// Routes whose return value is sent back to the caller (they have a route
+/// response in the template).
+pub const WS_ROUTES_WITH_RESPONSE: &[&str] = &["$default", "ping", "sync", "accept"];
+
+/// The selection expression's field.
+pub const ACTION_FIELD: &str = "action";
+
+/// Handles one WebSocket route event.
+pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let route = request.request_context.route_key.as_deref().unwrap_or("$default");
+    let Some(connection) = request
+        .request_context
+        .connection_id
+        .as_deref()
+        .and_then(|id| ConnectionId::new(id).ok())
+    else {
+        return respond(400, &ApiError::new(400, "no_connection", "missing connection id").body());
+    };
+    let result = match route {
+        "$connect" => on_connect(app, &request, connection).await,
+        "$disconnect" => app.disconnect(&connection).await.map(|()| String::new()).map_err(Into::into),
+        action => on_message(app, action, &connection, request.body.as_deref().unwrap_or_default()).await,
+    };
+    match result {
+        Ok(body) => respond(200, &body),
+        Err(e) if route == "$connect" => respond(e.status, &e.body()),
+        // On a message route the answer is a frame, not a status.
+        Err(e) => respond(
+            200,
+            &json!({ "type": "error", "code": e.code, "message": e.message }).to_string(),
+        ),
+    }
+}
+
+async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    request: &ApiGatewayWebsocketProxyRequest,
+    connection: ConnectionId,
+) -> Result<String, ApiError> {
+    let owner = ws_connect_caller(request)?.ok_or_else(ApiError::unauthenticated)?;
+    info!(connection = %connection, "socket connected");
+    app.connect(connection, owner).await?;
+    Ok(String::new())
+}
+
+#[derive(Debug, Deserialize)]
+struct AcceptFrame {
+    order_id: String,
+}
+
+async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    action: &str,
+    connection: &ConnectionId,
+    body: &str,
+) -> Result<String, ApiError> {
+    let owner = app
+        .connection_owner(connection)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    match action {
+        "ping" => Ok(json!({ "type": "pong" }).to_string()),
+        "sync" => {
+            let resent = match &owner {
+                Caller::Store(store) => app.resend_offers(connection, store).await?,
+                Caller::Customer(_) => 0,
+            };
+            Ok(json!({ "type": "synced", "offers_resent": resent }).to_string())
+        }
+        "accept" => {
+            let Caller::Store(store) = owner else {
+                return Err(ApiError::new(403, "forbidden", "only stores may do this"));
+            };
+            let frame: AcceptFrame = serde_json::from_str(body)
+                .map_err(|_| ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}"))?;
+            let order_id = OrderId::new(frame.order_id)
+                .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
+            let order = app.accept_offer(&store, &order_id).await?;
+            Ok(json!({ "type": "accepted", "order_id": order.id, "version": order.version }).to_string())
+        }
+        _ => Err(ApiError::new(
+            400,
+            "unknown_action",
+            "use an action of: ping, sync, accept",
+        )),
+    }
+}
+
+fn respond(status: u16, body: &str) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    if !body.is_empty() {
+        response.body = Some(Body::Text(body.to_string()));
+    }
+    response
+}

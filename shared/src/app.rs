@@ -1,0 +1,469 @@
+//! The use cases: register a store, order, accept, close a round, cancel,
+//! connect. Plain functions over the ports; the edge (HTTP, WebSocket, SQS)
+//! calls these.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use crate::domain::clock::{Clock, Millis};
+use crate::domain::config::OrderingConfig;
+use crate::domain::demand::DemandItem;
+use crate::domain::events::{EventBody, PushEvent};
+use crate::domain::geo::{GeoPoint, cells_covering};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use crate::domain::matching::rank_candidates;
+use crate::domain::order::{
+    NO_STORE_ACCEPTED, NO_STORE_NEARBY, NextRound, Offer, Order, OrderStatus, Refusal, Transition,
+};
+use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
+use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore};
+use crate::ports::{
+    Connection, OfferTimers, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage, TransitionError,
+};
+
+/// What went wrong in a use case. The edge maps each to a status code;
+/// `Storage` and `Queue` are logged and shown to clients only as 503.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<TransitionError> for AppError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::NotFound => AppError::NotFound { what: "order" },
+            TransitionError::Refused(r) => AppError::Refused(r),
+            TransitionError::Repo(e) => AppError::Storage(e),
+        }
+    }
+}
+
+/// What a round timer did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoundTimerOutcome {
+    /// The round closed and the order moved to the next round or ended.
+    Closed(OrderStatus),
+    /// The timer was for a round that is already over: nothing changed.
+    Stale,
+    /// It arrived early; deliver it again after this many milliseconds.
+    TooEarly { remaining_ms: Millis },
+}
+
+/// The application: ports plus configuration, built once per process.
+pub struct App<S, Q, P> {
+    pub storage: S,
+    pub timers: Q,
+    pub pusher: P,
+    pub clock: Arc<dyn Clock>,
+    pub config: OrderingConfig,
+}
+
+impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    // ---- stores -------------------------------------------------------
+
+    /// Creates or replaces the caller's own store profile.
+    pub async fn register_store(
+        &self,
+        caller: &Caller,
+        id: StoreId,
+        input: StoreProfileInput,
+    ) -> Result<Store, AppError> {
+        require_store(caller, &id)?;
+        let store = Store::from_profile(id, input, self.now()).map_err(|e| AppError::Invalid {
+            code: "invalid_store",
+            message: e.to_string(),
+            field: Some(e.field.to_string()),
+        })?;
+        self.storage.put_store(&store).await?;
+        Ok(store)
+    }
+
+    /// Changes part of the caller's own profile (e.g. open/closed).
+    pub async fn update_store(
+        &self,
+        caller: &Caller,
+        id: &StoreId,
+        patch: StorePatchInput,
+    ) -> Result<Store, AppError> {
+        let current = self.own_store(caller, id).await?;
+        let store = current.patched(patch, self.now()).map_err(|e| AppError::Invalid {
+            code: "invalid_store",
+            message: e.to_string(),
+            field: Some(e.field.to_string()),
+        })?;
+        self.storage.put_store(&store).await?;
+        Ok(store)
+    }
+
+    /// The caller's own profile.
+    pub async fn own_store(&self, caller: &Caller, id: &StoreId) -> Result<Store, AppError> {
+        require_store(caller, id)?;
+        self.storage
+            .get_store(id)
+            .await?
+            .ok_or(AppError::NotFound { what: "store" })
+    }
+
+    /// Offers the store may still accept, e.g. after a reconnect.
+    pub async fn open_offers(&self, caller: &Caller, id: &StoreId) -> Result<Vec<OfferView>, AppError> {
+        require_store(caller, id)?;
+        let orders = self.storage.open_offers_for_store(id, self.now()).await?;
+        Ok(orders.iter().filter_map(|o| OfferView::of(o, id)).collect())
+    }
+
+    // ---- orders -------------------------------------------------------
+
+    /// Opens an order and alerts the first round of stores.
+    pub async fn create_order(
+        &self,
+        customer: &CustomerId,
+        items: Vec<DemandItem>,
+        location: GeoPoint,
+    ) -> Result<Order, AppError> {
+        let now = self.now();
+        let offers = self.choose_offers(&items, location, &[]).await?;
+        let order = Order::open(
+            OrderId::generate(),
+            customer.clone(),
+            items,
+            location,
+            offers,
+            now,
+            self.config.offer_window_ms,
+        );
+        if order.status == OrderStatus::Searching {
+            // The timer goes first: if the order write then fails, the
+            // timer finds no order and does nothing; the reverse order could
+            // leave an order no timer ever closes.
+            self.schedule_close(&order).await?;
+        }
+        self.storage.insert_order(&order).await?;
+        info!(order_id = %order.id, stores = order.offers.len(), "order opened");
+        self.announce_round(&order, &[]).await;
+        Ok(order)
+    }
+
+    /// The customer's own order. A round whose deadline has passed is closed
+    /// here too, so a lost timer message cannot strand an order.
+    pub async fn customer_order(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, AppError> {
+        let order = self.customer_owned(customer, id).await?;
+        if order.status == OrderStatus::Searching && self.now() >= order.deadline_ms {
+            self.close_round(id, order.round).await?;
+            return self.customer_owned(customer, id).await;
+        }
+        Ok(order)
+    }
+
+    async fn customer_owned(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, AppError> {
+        match self.storage.get_order(id).await? {
+            // Another customer's order is reported as missing: no existence leak.
+            Some(order) if &order.customer_id == customer => Ok(order),
+            _ => Err(AppError::NotFound { what: "order" }),
+        }
+    }
+
+    /// A store accepts an offer. One conditional write decides the winner.
+    pub async fn accept_offer(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AppError> {
+        let store = self
+            .storage
+            .get_store(store_id)
+            .await?
+            .ok_or(AppError::NotFound { what: "store" })?;
+        let transition = Transition::Accept {
+            store_id: store_id.clone(),
+            store_name: store.name.clone(),
+            now: self.now(),
+        };
+        let order = match self.storage.apply_transition(order_id, &transition).await {
+            Ok(order) => order,
+            // A store that was never offered must not learn the order exists.
+            Err(TransitionError::NotFound) => return Err(AppError::Refused(Refusal::NotOffered)),
+            Err(e) => return Err(e.into()),
+        };
+        info!(order_id = %order.id, store_id = %store_id, "offer accepted");
+        let view = CustomerOrderView::of(&order);
+        let revealed = RevealedStore {
+            store_id: store_id.clone(),
+            name: store.name,
+        };
+        let mut pushes = vec![
+            (
+                Caller::Customer(order.customer_id.clone()),
+                EventBody::OrderAccepted {
+                    store: revealed,
+                    order: view,
+                },
+            ),
+            (Caller::Store(store_id.clone()), EventBody::OfferWon),
+        ];
+        for offer in order.offers.iter().filter(|o| &o.store_id != store_id) {
+            pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
+        }
+        self.push_all(&order, pushes).await;
+        Ok(order)
+    }
+
+    /// The customer withdraws a searching order; offered stores are told.
+    pub async fn cancel_order(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, AppError> {
+        let transition = Transition::Cancel {
+            customer_id: customer.clone(),
+            now: self.now(),
+        };
+        let order = match self.storage.apply_transition(id, &transition).await {
+            Ok(order) => order,
+            Err(TransitionError::Refused(Refusal::NotOwner)) => return Err(AppError::NotFound { what: "order" }),
+            Err(e) => return Err(e.into()),
+        };
+        let mut pushes = vec![(
+            Caller::Customer(customer.clone()),
+            EventBody::OrderCancelled {
+                order: CustomerOrderView::of(&order),
+            },
+        )];
+        for offer in &order.offers {
+            pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
+        }
+        self.push_all(&order, pushes).await;
+        Ok(order)
+    }
+
+    /// Closes `round` of an order when its window has ended: offers the next
+    /// stores, or ends the order. Safe to call twice or late: a round that is
+    /// already closed is left alone.
+    pub async fn close_round(&self, id: &OrderId, round: u32) -> Result<RoundTimerOutcome, AppError> {
+        let Some(order) = self.storage.get_order(id).await? else {
+            return Ok(RoundTimerOutcome::Stale);
+        };
+        if order.status != OrderStatus::Searching || order.round != round {
+            return Ok(RoundTimerOutcome::Stale);
+        }
+        let now = self.now();
+        if now < order.deadline_ms {
+            return Ok(RoundTimerOutcome::TooEarly {
+                remaining_ms: order.deadline_ms - now,
+            });
+        }
+        let next = if round >= self.config.max_rounds {
+            NextRound::Unfulfilled {
+                reason: NO_STORE_ACCEPTED.to_string(),
+            }
+        } else {
+            let offers = self.choose_offers(&order.items, order.location, &order.tried).await?;
+            if offers.is_empty() {
+                NextRound::Unfulfilled {
+                    reason: if order.tried.is_empty() {
+                        NO_STORE_NEARBY
+                    } else {
+                        NO_STORE_ACCEPTED
+                    }
+                    .to_string(),
+                }
+            } else {
+                NextRound::Offer {
+                    offers,
+                    deadline_ms: now + self.config.offer_window_ms,
+                }
+            }
+        };
+        if let NextRound::Offer { .. } = next {
+            // Timer before write, as in create_order; if the write then
+            // loses, the extra timer finds a closed round and does nothing.
+            self.timers
+                .schedule_round_close(
+                    &RoundTimer {
+                        order_id: id.clone(),
+                        round: round + 1,
+                    },
+                    self.config.offer_window_ms,
+                )
+                .await?;
+        }
+        let transition = Transition::CloseRound { round, now, next };
+        let closed = match self.storage.apply_transition(id, &transition).await {
+            Ok(closed) => closed,
+            Err(TransitionError::Refused(_) | TransitionError::NotFound) => return Ok(RoundTimerOutcome::Stale),
+            Err(TransitionError::Repo(e)) => return Err(e.into()),
+        };
+        info!(order_id = %id, round, status = closed.status.as_str(), "round closed");
+        self.announce_round(&closed, &order.offers).await;
+        Ok(RoundTimerOutcome::Closed(closed.status))
+    }
+
+    async fn schedule_close(&self, order: &Order) -> Result<(), AppError> {
+        let timer = RoundTimer {
+            order_id: order.id.clone(),
+            round: order.round,
+        };
+        self.timers
+            .schedule_round_close(&timer, self.config.offer_window_ms)
+            .await?;
+        Ok(())
+    }
+
+    /// The next stores to offer to: best ranked, not yet tried, with a live
+    /// connection.
+    async fn choose_offers(
+        &self,
+        items: &[DemandItem],
+        location: GeoPoint,
+        tried: &[StoreId],
+    ) -> Result<Vec<Offer>, AppError> {
+        let cells = cells_covering(location, self.config.radius_m, self.config.search_resolution);
+        let stores = self.storage.stores_in_cells(&cells).await?;
+        let ranked = rank_candidates(items, location, self.config.radius_m, stores, tried);
+        let mut offers = Vec::with_capacity(self.config.stores_per_round);
+        for candidate in ranked {
+            if offers.len() == self.config.stores_per_round {
+                break;
+            }
+            let owner = Caller::Store(candidate.store.id.clone());
+            if self.storage.connections_of(&owner).await?.is_empty() {
+                continue;
+            }
+            offers.push(Offer {
+                store_id: candidate.store.id,
+                // Whole metres are plenty; the cast cannot overflow within 20 km.
+                distance_m: candidate.distance_m.round() as u32,
+            });
+        }
+        Ok(offers)
+    }
+
+    /// Tells everyone what a newly written round (or end) means for them:
+    /// the previous round's stores that their offer lapsed, the new stores
+    /// their offer, the customer the state.
+    async fn announce_round(&self, order: &Order, previous: &[Offer]) {
+        let mut pushes = Vec::new();
+        for offer in previous {
+            pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferExpired));
+        }
+        let customer = Caller::Customer(order.customer_id.clone());
+        let view = CustomerOrderView::of(order);
+        match order.status {
+            OrderStatus::Searching => {
+                for offer in &order.offers {
+                    if let Some(view) = OfferView::of(order, &offer.store_id) {
+                        pushes.push((Caller::Store(offer.store_id.clone()), EventBody::Offer { offer: view }));
+                    }
+                }
+                pushes.push((customer, EventBody::OrderSearching { order: view }));
+            }
+            _ => pushes.push((customer, EventBody::OrderUnfulfilled { order: view })),
+        }
+        self.push_all(order, pushes).await;
+    }
+
+    // ---- connections and pushes ----------------------------------------
+
+    /// Records a new socket for its owner.
+    pub async fn connect(&self, id: ConnectionId, owner: Caller) -> Result<(), AppError> {
+        let connection = Connection {
+            id,
+            owner,
+            connected_at_ms: self.now(),
+        };
+        self.storage.put_connection(&connection).await?;
+        Ok(())
+    }
+
+    /// Forgets a closed socket.
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), AppError> {
+        self.storage.delete_connection(id).await?;
+        Ok(())
+    }
+
+    /// Who owns a live socket.
+    pub async fn connection_owner(&self, id: &ConnectionId) -> Result<Option<Caller>, AppError> {
+        Ok(self.storage.get_connection(id).await?.map(|c| c.owner))
+    }
+
+    /// Pushes a store's open offers again to one of its sockets (after a
+    /// reconnect). Returns how many were sent.
+    pub async fn resend_offers(&self, connection: &ConnectionId, store_id: &StoreId) -> Result<usize, AppError> {
+        let orders = self.storage.open_offers_for_store(store_id, self.now()).await?;
+        let mut sent = 0;
+        for order in &orders {
+            let Some(view) = OfferView::of(order, store_id) else {
+                continue;
+            };
+            let event = PushEvent::new(&order.id, order.version, EventBody::Offer { offer: view });
+            if self.push_to_connection(connection, &event).await {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn push_all(&self, order: &Order, pushes: Vec<(Caller, EventBody)>) {
+        let sends = pushes.into_iter().map(|(owner, body)| {
+            let event = PushEvent::new(&order.id, order.version, body);
+            async move { self.push_to_owner(&owner, &event).await }
+        });
+        join_all(sends).await;
+    }
+
+    /// Pushes to every socket of `owner`. Failures are logged, not returned:
+    /// the state is already written and apps re-read it on reconnect.
+    async fn push_to_owner(&self, owner: &Caller, event: &PushEvent) {
+        let connections = match self.storage.connections_of(owner).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                return;
+            }
+        };
+        join_all(connections.iter().map(|c| self.push_to_connection(c, event))).await;
+    }
+
+    async fn push_to_connection(&self, connection: &ConnectionId, event: &PushEvent) -> bool {
+        let payload = match serde_json::to_string(event) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "could not serialise a push");
+                return false;
+            }
+        };
+        match self.pusher.push(connection, &payload).await {
+            Ok(()) => true,
+            Err(PushError::Gone) => {
+                // Stale: forget this connection only, and carry on.
+                if let Err(e) = self.storage.delete_connection(connection).await {
+                    warn!(error = %e, "could not delete a gone connection");
+                }
+                false
+            }
+            Err(PushError::Failed(e)) => {
+                warn!(error = %e, connection = %connection, "push failed");
+                false
+            }
+        }
+    }
+}
+
+fn require_store(caller: &Caller, id: &StoreId) -> Result<(), AppError> {
+    match caller {
+        Caller::Store(own) if own == id => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
+}

@@ -1,0 +1,56 @@
+//! Pushes over WebSocket. Every event carries an id and the order's version
+//! so an app can drop duplicates and out-of-order events.
+
+use serde::Serialize;
+
+use super::ids::OrderId;
+use super::views::{CustomerOrderView, OfferView, RevealedStore};
+
+/// One pushed message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushEvent {
+    pub event_id: String,
+    pub order_id: OrderId,
+    pub version: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// To a store: a new offer to accept before its deadline.
+    Offer { offer: OfferView },
+    /// To a store: another store won this order.
+    OfferTaken,
+    /// To a store: its round closed unanswered.
+    OfferExpired,
+    /// To a store: the customer cancelled.
+    OfferWithdrawn,
+    /// To the winning store: the order is yours.
+    OfferWon,
+    /// To the customer: stores are being asked.
+    OrderSearching { order: CustomerOrderView },
+    /// To the customer: a store accepted; its name is revealed.
+    OrderAccepted {
+        store: RevealedStore,
+        order: CustomerOrderView,
+    },
+    /// To the customer: no store took it.
+    OrderUnfulfilled { order: CustomerOrderView },
+    /// To the customer: the cancel went through.
+    OrderCancelled { order: CustomerOrderView },
+}
+
+impl PushEvent {
+    #[must_use]
+    pub fn new(order_id: &OrderId, version: u64, body: EventBody) -> Self {
+        PushEvent {
+            event_id: ulid::Ulid::new().to_string(),
+            order_id: order_id.clone(),
+            version,
+            body,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Identifiers and the caller behind a request.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("an id is 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'")]
+pub struct InvalidId;
+
+fn check_id(raw: &str) -> Result<(), InvalidId> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(InvalidId) }
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the character set and length.
+            pub fn new(raw: impl Into<String>) -> Result<Self, InvalidId> {
+                let raw = raw.into();
+                check_id(&raw)?;
+                Ok(Self(raw))
+            }
+
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                Self::new(raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A store's id.
+    StoreId
+);
+id_type!(
+    /// A customer's id (a guest gets one too).
+    CustomerId
+);
+id_type!(
+    /// An order's id: a ULID, so ids sort by creation time.
+    OrderId
+);
+id_type!(
+    /// An API Gateway WebSocket connection id.
+    ConnectionId
+);
+
+impl OrderId {
+    /// A fresh, time-ordered id.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+}
+
+/// Who is calling: every request and socket belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Caller {
+    Customer(CustomerId),
+    Store(StoreId),
+}
+
+impl Caller {
+    /// Parses the `kind:id` form used by the development identity
+    /// (`customer:c1`, `store:s1`).
+    pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+        match raw.split_once(':') {
+            Some(("customer", id)) => Ok(Caller::Customer(CustomerId::new(id)?)),
+            Some(("store", id)) => Ok(Caller::Store(StoreId::new(id)?)),
+            _ => Err(InvalidId),
+        }
+    }
+
+    /// The `kind:id` key connections are stored under.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Caller::Customer(id) => format!("customer:{id}"),
+            Caller::Store(id) => format!("store:{id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(StoreId::new("s-1_a").is_ok());
+        assert!(StoreId::new("").is_err());
+        assert!(StoreId::new("a/b").is_err());
+        assert!(StoreId::new("x".repeat(65)).is_err());
+        assert_eq!(
+            Caller::parse("store:s1"),
+            Ok(Caller::Store(StoreId::new("s1").expect("valid")))
+        );
+        assert!(Caller::parse("admin:x").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! Choosing which stores get an offer.
+
+use std::cmp::Ordering;
+
+use super::demand::DemandItem;
+use super::geo::GeoPoint;
+use super::ids::StoreId;
+use super::store::Store;
+
+/// A store that may receive the offer, with what ranks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub store: Store,
+    pub distance_m: f64,
+    /// Demand lines whose tag the store lists.
+    pub covered: usize,
+    /// Whether the store's category is one the demand asks for.
+    pub category_match: bool,
+}
+
+/// Open stores within `radius_m` that cover at least one demand line and are
+/// not in `exclude`, best first: most lines covered, then a matching
+/// category, then nearest, then by id so the order is stable.
+#[must_use]
+pub fn rank_candidates(
+    items: &[DemandItem],
+    customer: GeoPoint,
+    radius_m: f64,
+    stores: Vec<Store>,
+    exclude: &[StoreId],
+) -> Vec<Candidate> {
+    let mut candidates: Vec<Candidate> = stores
+        .into_iter()
+        .filter(|s| s.open && !exclude.contains(&s.id))
+        .filter_map(|store| {
+            let distance_m = customer.distance_m(store.location);
+            if distance_m > radius_m {
+                return None;
+            }
+            let covered = items.iter().filter(|i| store.tags.contains(&i.tag)).count();
+            let category_match = items
+                .iter()
+                .any(|i| i.category.as_deref() == Some(store.category.as_str()));
+            (covered > 0).then_some(Candidate {
+                store,
+                distance_m,
+                covered,
+                category_match,
+            })
+        })
+        .collect();
+    candidates.sort_by(compare);
+    candidates
+}
+
+fn compare(a: &Candidate, b: &Candidate) -> Ordering {
+    b.covered
+        .cmp(&a.covered)
+        .then(b.category_match.cmp(&a.category_match))
+        .then(a.distance_m.total_cmp(&b.distance_m))
+        .then_with(|| a.store.id.cmp(&b.store.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::demand::parse_demand_text;
+    use crate::domain::geo::cells_covering;
+    use crate::domain::store::default_delivery_options;
+    use h3o::Resolution;
+
+    fn store(id: &str, at: GeoPoint, category: &str, tags: &[&str], open: bool) -> Store {
+        Store {
+            id: StoreId::new(id).expect("valid"),
+            name: format!("Store {id}"),
+            location: at,
+            category: category.into(),
+            tags: tags.iter().map(|t| (*t).to_string()).collect(),
+            open,
+            delivery_options: default_delivery_options(),
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn ranks_by_coverage_then_category_then_distance() {
+        let here = GeoPoint::new(23.81, 90.41).expect("valid");
+        let items = parse_demand_text("2 kg rice, 600 g meat").expect("parses");
+        let stores = vec![
+            store("near-rice", here.offset(0.0, 100.0), "grocery", &["rice"], true),
+            store("far-both", here.offset(90.0, 1_500.0), "grocery", &["rice", "meat"], true),
+            store("mid-both", here.offset(180.0, 800.0), "grocery", &["rice", "meat"], true),
+            store("pharmacy", here.offset(0.0, 50.0), "pharmacy", &["medicine"], true),
+            store("closed", here.offset(0.0, 10.0), "grocery", &["rice", "meat"], false),
+            store("too-far", here.offset(0.0, 2_100.0), "grocery", &["rice", "meat"], true),
+        ];
+        let ranked = rank_candidates(&items, here, 2_000.0, stores, &[]);
+        let ids: Vec<&str> = ranked.iter().map(|c| c.store.id.as_str()).collect();
+        assert_eq!(ids, ["mid-both", "far-both", "near-rice"]);
+        let excluded = rank_candidates(
+            &items,
+            here,
+            2_000.0,
+            ranked.iter().map(|c| c.store.clone()).collect(),
+            &[StoreId::new("mid-both").expect("valid")],
+        );
+        assert_eq!(excluded.len(), 2);
+    }
+
+    /// A store at 1.9 km is found through the H3 covering and one at 2.1 km
+    /// is not, at several latitudes and bearings.
+    #[test]
+    fn radius_query_through_h3_cells_at_several_latitudes() {
+        let items = parse_demand_text("rice").expect("parses");
+        for lat in [0.0, 23.81, 45.0, 60.0, -33.9] {
+            for bearing in [0.0, 60.0, 135.0, 250.0] {
+                let here = GeoPoint::new(lat, 90.41).expect("valid");
+                let inside = store("inside", here.offset(bearing, 1_900.0), "grocery", &["rice"], true);
+                let outside = store("outside", here.offset(bearing, 2_100.0), "grocery", &["rice"], true);
+                let cells = cells_covering(here, 2_000.0, Resolution::Eight);
+                let in_cells: Vec<Store> = [inside, outside]
+                    .into_iter()
+                    .filter(|s| {
+                        let cell = s.location.store_cell();
+                        cells.iter().any(|c| cell.parent(c.resolution()) == Some(*c))
+                    })
+                    .collect();
+                assert!(
+                    in_cells.iter().any(|s| s.id.as_str() == "inside"),
+                    "1.9 km store not in covering at lat {lat} bearing {bearing}"
+                );
+                let ranked = rank_candidates(&items, here, 2_000.0, in_cells, &[]);
+                let ids: Vec<&str> = ranked.iter().map(|c| c.store.id.as_str()).collect();
+                assert_eq!(ids, ["inside"], "lat {lat} bearing {bearing}");
+            }
+        }
+    }
+}

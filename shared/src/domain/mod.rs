@@ -1,0 +1,12 @@
+//! The domain: plain Rust, no AWS types.
+
+pub mod clock;
+pub mod config;
+pub mod demand;
+pub mod events;
+pub mod geo;
+pub mod ids;
+pub mod matching;
+pub mod order;
+pub mod store;
+pub mod views;

@@ -1,0 +1,190 @@
+//! Stores: who they are, where, what they sell, how they deliver.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Millis;
+use super::geo::GeoPoint;
+use super::ids::StoreId;
+
+/// Most inventory tags a store may declare.
+pub const MAX_TAGS: usize = 100;
+/// Most characters in a store name, category or tag.
+pub const MAX_LABEL_CHARS: usize = 80;
+
+/// How a store hands over an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeliveryOption {
+    /// The customer collects; ready within the given minutes.
+    Pickup { ready_in_minutes: u32 },
+    /// A local helper brings it within the given minutes for a fee in paisa.
+    HelperDelivery { within_minutes: u32, fee_paisa: u64 },
+}
+
+/// The product's defaults: pickup in 30 minutes, free; helper delivery in
+/// one hour for 40 Taka.
+#[must_use]
+pub fn default_delivery_options() -> Vec<DeliveryOption> {
+    vec![
+        DeliveryOption::Pickup {
+            ready_in_minutes: 30,
+        },
+        DeliveryOption::HelperDelivery {
+            within_minutes: 60,
+            fee_paisa: 4_000,
+        },
+    ]
+}
+
+/// A registered store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Store {
+    pub id: StoreId,
+    pub name: String,
+    pub location: GeoPoint,
+    pub category: String,
+    pub tags: BTreeSet<String>,
+    pub open: bool,
+    pub delivery_options: Vec<DeliveryOption>,
+    pub updated_at_ms: Millis,
+}
+
+/// What a store sends to register or replace its profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreProfileInput {
+    pub name: String,
+    pub location: GeoPoint,
+    pub category: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "default_open")]
+    pub open: bool,
+    #[serde(default)]
+    pub delivery_options: Option<Vec<DeliveryOption>>,
+}
+
+fn default_open() -> bool {
+    true
+}
+
+/// What a store sends to change part of its profile.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorePatchInput {
+    pub name: Option<String>,
+    pub location: Option<GeoPoint>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub open: Option<bool>,
+    pub delivery_options: Option<Vec<DeliveryOption>>,
+}
+
+/// Why a profile was refused; `field` names the offending field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidStore {
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+fn label(field: &'static str, raw: &str) -> Result<String, InvalidStore> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidStore {
+            field,
+            problem: "must not be empty",
+        });
+    }
+    if value.chars().count() > MAX_LABEL_CHARS {
+        return Err(InvalidStore {
+            field,
+            problem: "is longer than 80 characters",
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidStore {
+            field,
+            problem: "has control characters",
+        });
+    }
+    Ok(value.to_string())
+}
+
+fn tags(raw: &[String]) -> Result<BTreeSet<String>, InvalidStore> {
+    if raw.len() > MAX_TAGS {
+        return Err(InvalidStore {
+            field: "tags",
+            problem: "at most 100 tags",
+        });
+    }
+    raw.iter().map(|t| label("tags", t).map(|t| t.to_lowercase())).collect()
+}
+
+fn delivery(options: Vec<DeliveryOption>) -> Result<Vec<DeliveryOption>, InvalidStore> {
+    if options.is_empty() || options.len() > 5 {
+        return Err(InvalidStore {
+            field: "delivery_options",
+            problem: "between 1 and 5 options",
+        });
+    }
+    for option in &options {
+        let sane = match option {
+            DeliveryOption::Pickup { ready_in_minutes } => *ready_in_minutes <= 24 * 60,
+            DeliveryOption::HelperDelivery {
+                within_minutes,
+                fee_paisa,
+            } => *within_minutes <= 24 * 60 && *fee_paisa <= 100_000,
+        };
+        if !sane {
+            return Err(InvalidStore {
+                field: "delivery_options",
+                problem: "minutes at most 1440, fee at most 1000 Taka",
+            });
+        }
+    }
+    Ok(options)
+}
+
+impl Store {
+    /// A checked profile for `id`.
+    pub fn from_profile(id: StoreId, input: StoreProfileInput, now: Millis) -> Result<Self, InvalidStore> {
+        Ok(Store {
+            id,
+            name: label("name", &input.name)?,
+            location: input.location,
+            category: label("category", &input.category)?.to_lowercase(),
+            tags: tags(&input.tags)?,
+            open: input.open,
+            delivery_options: delivery(input.delivery_options.unwrap_or_else(default_delivery_options))?,
+            updated_at_ms: now,
+        })
+    }
+
+    /// This profile with the given fields changed.
+    pub fn patched(&self, patch: StorePatchInput, now: Millis) -> Result<Self, InvalidStore> {
+        let mut store = self.clone();
+        if let Some(name) = patch.name {
+            store.name = label("name", &name)?;
+        }
+        if let Some(location) = patch.location {
+            store.location = location;
+        }
+        if let Some(category) = patch.category {
+            store.category = label("category", &category)?.to_lowercase();
+        }
+        if let Some(raw) = patch.tags {
+            store.tags = tags(&raw)?;
+        }
+        if let Some(open) = patch.open {
+            store.open = open;
+        }
+        if let Some(options) = patch.delivery_options {
+            store.delivery_options = delivery(options)?;
+        }
+        store.updated_at_ms = now;
+        Ok(store)
+    }
+}

@@ -1,0 +1,10 @@
+//! In-process adapters for the local stack and tests: the same contracts as
+//! DynamoDB, SQS and the API Gateway management API, held in memory.
+
+mod hub;
+mod queue;
+mod storage;
+
+pub use hub::ConnectionHub;
+pub use queue::{EmbeddedQueue, ReceivedMessage};
+pub use storage::MemoryStorage;

@@ -1,0 +1,266 @@
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::domain::clock::{Clock, Millis, SystemClock};
+use crate::ports::{OfferTimers, QueueError, RoundTimer};
+
+/// SQS's largest `DelaySeconds`.
+const MAX_DELAY_MS: Millis = 900_000;
+
+/// A standard queue in memory with SQS's delivery rules: per-message delay,
+/// a visibility timeout after each receive, at-least-once delivery, and
+/// delete by receipt handle.
+#[derive(Debug)]
+pub struct EmbeddedQueue {
+    state: Mutex<QueueState>,
+    arrived: Notify,
+    visibility_timeout: Duration,
+    arn: String,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next_id: u64,
+    messages: HashMap<String, StoredMessage>,
+}
+
+#[derive(Debug)]
+struct StoredMessage {
+    body: String,
+    visible_at: Instant,
+    receive_count: u32,
+    sent_at_ms: Millis,
+    first_received_ms: Option<Millis>,
+    receipt: Option<String>,
+}
+
+/// A message as a receive returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub sent_at_ms: Millis,
+    pub first_received_ms: Millis,
+}
+
+impl EmbeddedQueue {
+    /// A queue whose received messages come back after `visibility_timeout`
+    /// unless deleted.
+    #[must_use]
+    pub fn new(name: &str, visibility_timeout: Duration) -> Self {
+        EmbeddedQueue {
+            state: Mutex::default(),
+            arrived: Notify::new(),
+            visibility_timeout,
+            arn: format!("arn:aws:sqs:local:000000000000:{name}"),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, QueueState> {
+        self.inner_lock()
+    }
+
+    fn inner_lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `body`, visible after `delay`.
+    pub fn send(&self, body: String, delay: Duration) -> String {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = format!("local-{:016x}", state.next_id);
+        state.messages.insert(
+            id.clone(),
+            StoredMessage {
+                body,
+                visible_at: Instant::now() + delay,
+                receive_count: 0,
+                sent_at_ms: SystemClock.now_ms(),
+                first_received_ms: None,
+                receipt: None,
+            },
+        );
+        drop(state);
+        self.arrived.notify_waiters();
+        id
+    }
+
+    /// Up to `max` visible messages, waiting up to `wait` for the first (long
+    /// polling). Each received message is hidden for the visibility timeout.
+    pub async fn receive(&self, max: usize, wait: Duration) -> Vec<ReceivedMessage> {
+        let give_up = Instant::now() + wait;
+        loop {
+            let notified = self.arrived.notified();
+            let (batch, next_visible) = self.take_visible(max);
+            if !batch.is_empty() {
+                return batch;
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return batch;
+            }
+            let wake = next_visible.map_or(give_up, |t| t.min(give_up));
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    fn take_visible(&self, max: usize) -> (Vec<ReceivedMessage>, Option<Instant>) {
+        let now = Instant::now();
+        let hide_until = now + self.visibility_timeout;
+        let mut state = self.state();
+        let mut batch = Vec::new();
+        let mut next_visible: Option<Instant> = None;
+        let mut ids: Vec<&String> = state.messages.keys().collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let Some(message) = state.messages.get_mut(&id) else {
+                continue;
+            };
+            if message.visible_at > now {
+                next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
+                continue;
+            }
+            if batch.len() == max {
+                break;
+            }
+            message.receive_count += 1;
+            message.visible_at = hide_until;
+            let received_ms = SystemClock.now_ms();
+            let first = *message.first_received_ms.get_or_insert(received_ms);
+            let receipt = format!("{id}#{}", message.receive_count);
+            message.receipt = Some(receipt.clone());
+            batch.push(ReceivedMessage {
+                message_id: id.clone(),
+                receipt_handle: receipt,
+                body: message.body.clone(),
+                receive_count: message.receive_count,
+                sent_at_ms: message.sent_at_ms,
+                first_received_ms: first,
+            });
+        }
+        (batch, next_visible)
+    }
+
+    /// Deletes a received message; a stale receipt handle deletes nothing.
+    pub fn delete(&self, receipt_handle: &str) -> bool {
+        let mut state = self.state();
+        let id = receipt_handle.split('#').next().unwrap_or_default().to_string();
+        let current = state.messages.get(&id).and_then(|m| m.receipt.as_deref()) == Some(receipt_handle);
+        if current {
+            state.messages.remove(&id);
+        }
+        current
+    }
+
+    /// Messages not yet deleted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.state().messages.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The batch as the SQS event source mapping hands it to Lambda.
+    #[must_use]
+    pub fn to_event(&self, batch: &[ReceivedMessage]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = batch
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(m.message_id.clone());
+                record.receipt_handle = Some(m.receipt_handle.clone());
+                record.body = Some(m.body.clone());
+                record.attributes = HashMap::from([
+                    ("ApproximateReceiveCount".to_string(), m.receive_count.to_string()),
+                    ("SentTimestamp".to_string(), m.sent_at_ms.to_string()),
+                    (
+                        "ApproximateFirstReceiveTimestamp".to_string(),
+                        m.first_received_ms.to_string(),
+                    ),
+                    ("SenderId".to_string(), "LOCAL".to_string()),
+                ]);
+                record.event_source = Some("aws:sqs".to_string());
+                record.event_source_arn = Some(self.arn.clone());
+                record.aws_region = Some("local".to_string());
+                record
+            })
+            .collect();
+        event
+    }
+
+    /// Deletes what the handler reported as done, as the event source
+    /// mapping does with `ReportBatchItemFailures`: listed failures stay
+    /// (and come back after the visibility timeout); an unknown identifier
+    /// fails the whole batch.
+    pub fn settle(&self, batch: &[ReceivedMessage], response: &SqsBatchResponse) {
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let known = failed.iter().all(|id| batch.iter().any(|m| m.message_id == *id));
+        if !known {
+            return;
+        }
+        for message in batch.iter().filter(|m| !failed.contains(&m.message_id.as_str())) {
+            self.delete(&message.receipt_handle);
+        }
+    }
+}
+
+impl OfferTimers for EmbeddedQueue {
+    async fn schedule_round_close(&self, timer: &RoundTimer, delay_ms: Millis) -> Result<(), QueueError> {
+        let body = serde_json::to_string(timer).map_err(|e| QueueError(e.into()))?;
+        let delay = u64::try_from(delay_ms.clamp(0, MAX_DELAY_MS)).unwrap_or(0);
+        self.send(body, Duration::from_millis(delay));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::BatchItemFailure;
+
+    #[tokio::test(start_paused = true)]
+    async fn delays_hides_and_redelivers_like_sqs() {
+        let queue = EmbeddedQueue::new("timers", Duration::from_secs(30));
+        queue.send("a".into(), Duration::from_secs(60));
+        queue.send("b".into(), Duration::ZERO);
+        let first = queue.receive(10, Duration::from_secs(1)).await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].body, "b");
+        // "b" is reported failed: it stays, hidden for the visibility timeout.
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = first[0].message_id.clone();
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = vec![failure];
+        queue.settle(&first, &response);
+        assert_eq!(queue.len(), 2);
+        let next = queue.receive(10, Duration::from_secs(40)).await;
+        assert_eq!(next[0].body, "b");
+        assert_eq!(next[0].receive_count, 2);
+        queue.settle(&next, &SqsBatchResponse::default());
+        // "a" arrives only after its delay.
+        let late = queue.receive(10, Duration::from_secs(60)).await;
+        assert_eq!(late[0].body, "a");
+        assert!(!queue.delete(&first[0].receipt_handle), "stale receipt");
+        assert!(queue.delete(&late[0].receipt_handle));
+        assert!(queue.is_empty());
+    }
+}

@@ -1,0 +1,176 @@
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use h3o::CellIndex;
+
+use crate::domain::clock::Millis;
+use crate::domain::geo::STORE_CELL_RESOLUTION;
+use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::order::Order;
+use crate::domain::store::Store;
+use crate::ports::{Connection, ConnectionRepo, OrderRepo, RepoError, StoreRepo, TransitionError};
+use crate::domain::order::Transition;
+
+/// Every table in memory behind one lock, so each conditional write is
+/// atomic exactly like a DynamoDB conditional `UpdateItem`.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    inner: Mutex<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    stores: HashMap<StoreId, Store>,
+    /// (store cell at resolution 15, store): a sorted index, so the stores
+    /// under any coarser cell are one range.
+    geo: BTreeSet<(u64, StoreId)>,
+    orders: HashMap<OrderId, Order>,
+    offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
+    connections: HashMap<ConnectionId, Connection>,
+    connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
+}
+
+impl MemoryStorage {
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave a half-applied write
+        // (each write is a single insert), so the data is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The smallest and largest resolution-15 index under `cell`.
+fn descendant_range(cell: CellIndex) -> Option<(u64, u64)> {
+    let count = cell.children_count(STORE_CELL_RESOLUTION);
+    let first = cell.child_at(0, STORE_CELL_RESOLUTION)?;
+    let last = cell.child_at(count.checked_sub(1)?, STORE_CELL_RESOLUTION)?;
+    Some((u64::from(first), u64::from(last)))
+}
+
+impl StoreRepo for MemoryStorage {
+    async fn put_store(&self, store: &Store) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        if let Some(old) = t.stores.get(&store.id) {
+            let old_cell = u64::from(old.location.store_cell());
+            t.geo.remove(&(old_cell, store.id.clone()));
+        }
+        t.geo.insert((u64::from(store.location.store_cell()), store.id.clone()));
+        t.stores.insert(store.id.clone(), store.clone());
+        Ok(())
+    }
+
+    async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
+        Ok(self.tables().stores.get(id).cloned())
+    }
+
+    async fn stores_in_cells(&self, cells: &[CellIndex]) -> Result<Vec<Store>, RepoError> {
+        let t = self.tables();
+        let mut found = Vec::new();
+        for cell in cells {
+            let Some((lo, hi)) = descendant_range(*cell) else {
+                continue;
+            };
+            let lower = (lo, StoreId::new("0").map_err(|e| RepoError(e.into()))?);
+            for (_, id) in t.geo.range(lower..).take_while(|(c, _)| *c <= hi) {
+                if let Some(store) = t.stores.get(id) {
+                    found.push(store.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl OrderRepo for MemoryStorage {
+    async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        if t.orders.contains_key(&order.id) {
+            return Err(RepoError::msg("order id already exists"));
+        }
+        for offer in &order.offers {
+            t.offers_by_store
+                .entry(offer.store_id.clone())
+                .or_default()
+                .insert(order.id.clone());
+        }
+        t.orders.insert(order.id.clone(), order.clone());
+        Ok(())
+    }
+
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
+        Ok(self.tables().orders.get(id).cloned())
+    }
+
+    async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
+        let mut t = self.tables();
+        let current = t.orders.get(id).ok_or(TransitionError::NotFound)?;
+        let next = current.apply(transition).map_err(TransitionError::Refused)?;
+        for offer in &next.offers {
+            t.offers_by_store
+                .entry(offer.store_id.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        t.orders.insert(id.clone(), next.clone());
+        Ok(next)
+    }
+
+    async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
+        let mut t = self.tables();
+        let Some(ids) = t.offers_by_store.get(store).cloned() else {
+            return Ok(Vec::new());
+        };
+        let mut open = Vec::new();
+        let mut lapsed = Vec::new();
+        for id in ids {
+            match t.orders.get(&id) {
+                Some(order) if order.is_offered_to(store, now) => open.push(order.clone()),
+                _ => lapsed.push(id),
+            }
+        }
+        if let Some(set) = t.offers_by_store.get_mut(store) {
+            for id in lapsed {
+                set.remove(&id);
+            }
+        }
+        Ok(open)
+    }
+}
+
+impl ConnectionRepo for MemoryStorage {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        t.connections_by_owner
+            .entry(connection.owner.clone())
+            .or_default()
+            .insert(connection.id.clone());
+        t.connections.insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
+        Ok(self.tables().connections.get(id).cloned())
+    }
+
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
+        let mut t = self.tables();
+        let removed = t.connections.remove(id);
+        if let Some(connection) = &removed
+            && let Some(set) = t.connections_by_owner.get_mut(&connection.owner)
+        {
+            set.remove(id);
+            if set.is_empty() {
+                t.connections_by_owner.remove(&connection.owner);
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
+        Ok(self
+            .tables()
+            .connections_by_owner
+            .get(owner)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,11 @@
+//! The customer-driven order service: domain, ports, use cases, the Lambda
+//! edge, and the embedded adapters of the local stack.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic, clippy::todo, clippy::dbg_macro))]
+
+pub mod api;
+pub mod app;
+pub mod domain;
+pub mod embedded;
+pub mod ports;
+pub mod wiring;

@@ -1,0 +1,133 @@
+//! The capabilities the domain needs from the outside world. Each method
+//! returns a `Send` future so handlers can run on a multi-threaded runtime.
+//! Adapters: `embedded` (in memory, for the local stack and tests) and, on
+//! AWS, DynamoDB, SQS and the API Gateway management API.
+
+use std::future::Future;
+
+use h3o::CellIndex;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::clock::Millis;
+use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::order::{Order, Refusal, Transition};
+use crate::domain::store::Store;
+
+/// A storage failure that is not the caller's fault (network, throttling,
+/// a corrupt item). Never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[error("storage unavailable: {0}")]
+pub struct RepoError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl RepoError {
+    pub fn msg(message: impl Into<String>) -> Self {
+        RepoError(message.into().into())
+    }
+}
+
+/// Why [`OrderRepo::apply_transition`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no such order")]
+    NotFound,
+    /// The condition failed; the reason comes from the item as it stood.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Store profiles and the geo index over them.
+pub trait StoreRepo: Send + Sync {
+    /// Creates or replaces a profile and re-indexes its location.
+    fn put_store(&self, store: &Store) -> impl Future<Output = Result<(), RepoError>> + Send;
+    fn get_store(&self, id: &StoreId) -> impl Future<Output = Result<Option<Store>, RepoError>> + Send;
+    /// Every store whose location lies in one of `cells` (any resolution).
+    fn stores_in_cells(&self, cells: &[CellIndex]) -> impl Future<Output = Result<Vec<Store>, RepoError>> + Send;
+}
+
+/// Orders. Every change goes through one conditional write.
+pub trait OrderRepo: Send + Sync {
+    /// Writes a new order; fails if the id exists.
+    fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), RepoError>> + Send;
+    fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, RepoError>> + Send;
+    /// Applies `transition` atomically: the write happens only if
+    /// [`Order::apply`] allows it on the stored item, else nothing changes and
+    /// the refusal says why. Returns the order as written.
+    fn apply_transition(
+        &self,
+        id: &OrderId,
+        transition: &Transition,
+    ) -> impl Future<Output = Result<Order, TransitionError>> + Send;
+    /// Orders offered to `store` whose window is still open at `now`.
+    fn open_offers_for_store(
+        &self,
+        store: &StoreId,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+}
+
+/// A live WebSocket connection and who owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub owner: Caller,
+    pub connected_at_ms: Millis,
+}
+
+/// Connections, kept by owner so a push is a key lookup.
+pub trait ConnectionRepo: Send + Sync {
+    fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), RepoError>> + Send;
+    fn get_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
+    /// Removes the connection; returns it if it was there.
+    fn delete_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
+    fn connections_of(&self, owner: &Caller) -> impl Future<Output = Result<Vec<ConnectionId>, RepoError>> + Send;
+}
+
+/// All storage the application needs.
+pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + 'static {}
+impl<T: StoreRepo + OrderRepo + ConnectionRepo + 'static> Storage for T {}
+
+/// The message that closes an offer round when its window ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundTimer {
+    pub order_id: OrderId,
+    pub round: u32,
+}
+
+/// The queue could not take the message.
+#[derive(Debug, thiserror::Error)]
+#[error("timer queue unavailable: {0}")]
+pub struct QueueError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Delayed delivery of round timers (SQS `DelaySeconds` on AWS).
+pub trait OfferTimers: Send + Sync + 'static {
+    /// Delivers `timer` to the timer consumer after `delay_ms` or a little
+    /// later, at least once.
+    fn schedule_round_close(
+        &self,
+        timer: &RoundTimer,
+        delay_ms: Millis,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Why a push did not arrive.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection is gone (HTTP 410); forget it.
+    #[error("connection gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sends a frame to one connection (`PostToConnection` on AWS).
+pub trait Pusher: Send + Sync + 'static {
+    fn push(&self, connection: &ConnectionId, payload: &str) -> impl Future<Output = Result<(), PushError>> + Send;
+}
