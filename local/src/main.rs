@@ -1,1 +1,75 @@
-fn main() {}
+//! `cargo run -p local-stack`: the whole system on this machine.
+//!
+//! Listens on 127.0.0.1:8080 (`--port N` or `PORT`; `--host` or `HOST`).
+//! Routing knobs come from the same variables as on Lambda:
+//! `OFFER_WINDOW_SECONDS` (or `OFFER_WINDOW_MS`), `STORES_PER_ROUND`,
+//! `MAX_ROUNDS`, `MATCH_RADIUS_M`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use local_stack::{LocalOptions, start};
+use shared::domain::config::OrderingConfig;
+use tracing_subscriber::EnvFilter;
+
+fn option(args: &[String], flag: &str, env: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var(env).ok())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: local-stack [--host 127.0.0.1] [--port 8080]");
+        return ExitCode::SUCCESS;
+    }
+    let host: IpAddr = match option(&args, "--host", "HOST").unwrap_or_else(|| "127.0.0.1".into()).parse() {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("bad host: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let port: u16 = match option(&args, "--port", "PORT").unwrap_or_else(|| "8080".into()).parse() {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("bad port: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ordering = match OrderingConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = LocalOptions {
+        addr: SocketAddr::new(host, port),
+        ordering,
+        ..LocalOptions::default()
+    };
+    let stack = match start(options).await {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("could not listen on {host}:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("local stack ready (embedded storage and timers; no Docker, no cloud)");
+    println!("  HTTP API:      {}", stack.http_url());
+    println!("  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>", stack.ws_url());
+    println!(
+        "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
+        ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping");
+    ExitCode::SUCCESS
+}

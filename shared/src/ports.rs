@@ -131,3 +131,13 @@ pub enum PushError {
 pub trait Pusher: Send + Sync + 'static {
     fn push(&self, connection: &ConnectionId, payload: &str) -> impl Future<Output = Result<(), PushError>> + Send;
 }
+
+impl<T: OfferTimers> OfferTimers for std::sync::Arc<T> {
+    fn schedule_round_close(
+        &self,
+        timer: &RoundTimer,
+        delay_ms: Millis,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).schedule_round_close(timer, delay_ms)
+    }
+}

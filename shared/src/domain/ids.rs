@@ -72,10 +72,49 @@ id_type!(
     /// An order's id: a ULID, so ids sort by creation time.
     OrderId
 );
-id_type!(
-    /// An API Gateway WebSocket connection id.
-    ConnectionId
-);
+
+/// An API Gateway WebSocket connection id: base64-like text such as
+/// `L0SM9cOFvHcCIhw=`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// 1 to 128 characters of the base64 alphabet (standard or URL-safe).
+    pub fn new(raw: impl Into<String>) -> Result<Self, InvalidId> {
+        let raw = raw.into();
+        let ok = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/'));
+        if ok { Ok(Self(raw)) } else { Err(InvalidId) }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ConnectionId {
+    type Error = InvalidId;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::new(raw)
+    }
+}
+
+impl From<ConnectionId> for String {
+    fn from(id: ConnectionId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl OrderId {
     /// A fresh, time-ordered id.

@@ -1,0 +1,401 @@
+//! The local API Gateway: HTTP routes to the HTTP handler, a WebSocket
+//! endpoint to the WebSocket handler, and the timer queue to the SQS handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::encodings::Body as LambdaBody;
+use axum::Router;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use axum::body::{Body, to_bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
+use shared::api::http::{HTTP_ROUTES, handle_http_request};
+use shared::api::timer::handle_timer_batch;
+use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
+use shared::domain::ids::ConnectionId;
+use shared::embedded::{ConnectionHub, EmbeddedQueue};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{error, warn};
+
+use crate::events::{HttpParts, WsKind, http_event, request_id, ws_event};
+use crate::{LocalApp, SocketLimits};
+
+/// Where WebSocket clients connect.
+pub const WS_PATH: &str = "/ws";
+/// API Gateway's HTTP API payload limit; the handler enforces its own,
+/// smaller one.
+const MAX_HTTP_PAYLOAD: usize = 10 * 1024 * 1024;
+/// Close code for a frame or message over the limit.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code when the idle timeout or the lifetime ends a socket.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+#[derive(Clone)]
+struct Gateway {
+    app: Arc<LocalApp>,
+    hub: ConnectionHub,
+    limits: SocketLimits,
+    domain: String,
+}
+
+pub fn router(app: Arc<LocalApp>, hub: ConnectionHub, limits: SocketLimits, addr: SocketAddr) -> Router {
+    let gateway = Gateway {
+        app,
+        hub,
+        limits,
+        domain: addr.to_string(),
+    };
+    Router::new().fallback(serve).with_state(gateway)
+}
+
+async fn serve(State(gateway): State<Gateway>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+    if request.uri().path() == WS_PATH {
+        let (mut parts, _body) = request.into_parts();
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => connect_socket(gateway, peer, &parts.headers, parts.uri.query().unwrap_or(""), upgrade).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    serve_http(gateway, peer, request).await
+}
+
+// ---- HTTP -----------------------------------------------------------------
+
+/// Matches a path against the route table: exact routes with `{param}`
+/// segments, as API Gateway does.
+fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Value>)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    HTTP_ROUTES.iter().find_map(|route| {
+        let (route_method, template) = route.split_once(' ')?;
+        if route_method != method {
+            return None;
+        }
+        let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+        if template.len() != segments.len() {
+            return None;
+        }
+        let mut params = Map::new();
+        for (t, s) in template.iter().zip(&segments) {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                if s.is_empty() {
+                    return None;
+                }
+                params.insert(name.to_string(), Value::String(crate::events::percent_decode(s)));
+            } else if t != s {
+                return None;
+            }
+        }
+        Some((*route, params))
+    })
+}
+
+fn gateway_json(status: StatusCode, message: &str) -> Response {
+    (status, [(http::header::CONTENT_TYPE, "application/json")], json!({ "message": message }).to_string()).into_response()
+}
+
+async fn serve_http(gateway: Gateway, peer: SocketAddr, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let Some((route_key, path_parameters)) = match_route(&method, &path) else {
+        return gateway_json(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Ok(bytes) = to_bytes(body, MAX_HTTP_PAYLOAD).await else {
+        return gateway_json(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    // Text bodies pass as text; anything else is base64, as API Gateway does.
+    let (body, base64_body) = if bytes.is_empty() {
+        (None, false)
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => (Some(text), false),
+            Err(_) => (Some(BASE64.encode(&bytes)), true),
+        }
+    };
+    let event = http_event(HttpParts {
+        method: &method,
+        path: &path,
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
+        base64_body,
+        route_key,
+        path_parameters,
+        source_ip: peer,
+        domain: &gateway.domain,
+    });
+    let event = match event {
+        Ok(event) => event,
+        Err(e) => {
+            error!(error = %e, "could not build the HTTP event");
+            return gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+    let app = Arc::clone(&gateway.app);
+    // A panicking handler becomes a 500, as a failed Lambda invocation does.
+    let Ok(response) = tokio::spawn(async move { handle_http_request(&app, event).await }).await else {
+        return gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let mut out = Response::builder().status(u16::try_from(response.status_code).unwrap_or(500));
+    for (name, value) in &response.headers {
+        out = out.header(name, value);
+    }
+    let body = match response.body {
+        Some(LambdaBody::Text(text)) => Body::from(text),
+        Some(LambdaBody::Binary(bytes)) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    out.body(body)
+        .unwrap_or_else(|_| gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+}
+
+// ---- WebSocket ------------------------------------------------------------
+
+fn connection_id() -> String {
+    // API Gateway's ids are 16 base64 characters; a ULID's 26 are as unique.
+    ulid::Ulid::new().to_string()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+/// `$connect` decides the handshake: a non-2xx answer refuses it with that
+/// status, a failed handler gives 502.
+async fn connect_socket(
+    gateway: Gateway,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    raw_query: &str,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let id = connection_id();
+    let connected_at = now_ms();
+    let event = match ws_event(WsKind::Connect { headers, raw_query }, &id, connected_at, peer, &gateway.domain) {
+        Ok(event) => event,
+        Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+    };
+    let app = Arc::clone(&gateway.app);
+    let Ok(response) = tokio::spawn(async move { handle_ws_event(&app, event).await }).await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    if !(200..300).contains(&response.status_code) {
+        let status = u16::try_from(response.status_code)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::BAD_GATEWAY);
+        return status.into_response();
+    }
+    // The connection exists once $connect has answered: register it now so
+    // pushes made from here on are queued for the socket.
+    let (sender, outbox) = mpsc::unbounded_channel();
+    let Ok(connection) = ConnectionId::new(id.clone()) else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    gateway.hub.register(connection.clone(), sender.clone());
+    let limits = gateway.limits;
+    upgrade
+        .max_frame_size(limits.max_frame_bytes)
+        .max_message_size(limits.max_message_bytes)
+        .on_failed_upgrade({
+            let gateway = gateway.clone();
+            let connection = connection.clone();
+            move |_| gateway.hub.unregister(&connection)
+        })
+        .on_upgrade(move |socket| async move {
+            let socket_info = SocketInfo {
+                id: id.clone(),
+                connected_at,
+                peer,
+            };
+            let (code, reason) = run_socket(&gateway, &socket_info, socket, sender, outbox).await;
+            gateway.hub.unregister(&connection);
+            // $disconnect is best effort, after the close.
+            if let Ok(event) = ws_event(
+                WsKind::Disconnect {
+                    status_code: code,
+                    reason: &reason,
+                },
+                &id,
+                connected_at,
+                peer,
+                &gateway.domain,
+            ) {
+                handle_ws_event(&gateway.app, event).await;
+            }
+        })
+}
+
+struct SocketInfo {
+    id: String,
+    connected_at: i64,
+    peer: SocketAddr,
+}
+
+/// The route a frame selects: its `action` if that is a route, else
+/// `$default` (also for frames that are not JSON objects).
+fn select_route(frame: &str) -> &'static str {
+    let action = serde_json::from_str::<Value>(frame)
+        .ok()
+        .and_then(|v| v.get(ACTION_FIELD).and_then(Value::as_str).map(str::to_string));
+    action
+        .and_then(|a| WS_ROUTES.iter().find(|r| !r.starts_with('$') && **r == a).copied())
+        .unwrap_or("$default")
+}
+
+/// Pumps one socket until it closes; returns the close code and reason for
+/// `$disconnect`.
+async fn run_socket(
+    gateway: &Gateway,
+    info: &SocketInfo,
+    mut socket: WebSocket,
+    sender: mpsc::UnboundedSender<String>,
+    mut outbox: mpsc::UnboundedReceiver<String>,
+) -> (u16, String) {
+    let expires = Instant::now() + gateway.limits.max_connection_age;
+    let mut idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone());
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        dispatch_frame(gateway, info, String::from_utf8_lossy(&bytes).into_owned(), sender.clone());
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(frame))) => {
+                        let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_string()));
+                        return (code, reason);
+                    }
+                    Some(Err(e)) => {
+                        // Over the frame or message limit (or a broken
+                        // socket): close with 1009, as API Gateway does.
+                        warn!(error = %e, "socket error");
+                        close(&mut socket, CLOSE_TOO_BIG, "Message too big").await;
+                        return (CLOSE_TOO_BIG, "Message too big".into());
+                    }
+                    None => return (1006, "Connection lost".into()),
+                }
+            }
+            Some(frame) = outbox.recv() => {
+                if socket.send(Message::Text(frame.into())).await.is_err() {
+                    return (1006, "Connection lost".into());
+                }
+            }
+            () = sleep_until(idle_deadline) => {
+                close(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
+                return (CLOSE_GOING_AWAY, "Idle timeout".into());
+            }
+            () = sleep_until(expires) => {
+                close(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
+                return (CLOSE_GOING_AWAY, "Connection lifetime exceeded".into());
+            }
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Runs the route's handler concurrently (API Gateway does not serialise a
+/// socket's messages); its answer, if the route has a route response, comes
+/// back as a frame.
+fn dispatch_frame(gateway: &Gateway, info: &SocketInfo, frame: String, reply: mpsc::UnboundedSender<String>) {
+    let route_key = select_route(&frame);
+    let event = ws_event(
+        WsKind::Message { route_key, body: frame },
+        &info.id,
+        info.connected_at,
+        info.peer,
+        &gateway.domain,
+    );
+    let app = Arc::clone(&gateway.app);
+    let connection_id = info.id.clone();
+    tokio::spawn(async move {
+        let outcome = match event {
+            Ok(event) => {
+                let app = Arc::clone(&app);
+                tokio::spawn(async move { handle_ws_event(&app, event).await }).await.ok()
+            }
+            Err(_) => None,
+        };
+        let frame = match outcome {
+            Some(response) if WS_ROUTES_WITH_RESPONSE.contains(&route_key) => match response.body {
+                Some(LambdaBody::Text(text)) => Some(text),
+                _ => None,
+            },
+            Some(_) => None,
+            None => Some(
+                json!({
+                    "message": "Internal server error",
+                    "connectionId": connection_id,
+                    "requestId": request_id(),
+                })
+                .to_string(),
+            ),
+        };
+        if let Some(frame) = frame {
+            let _ = reply.send(frame);
+        }
+    });
+}
+
+// ---- SQS event source mapping -----------------------------------------------
+
+/// Polls the timer queue like a Lambda event source mapping: batches of up
+/// to 10, `ReportBatchItemFailures`, a failed invocation leaves the whole
+/// batch for redelivery.
+pub async fn poll_timer_queue(app: Arc<LocalApp>, queue: Arc<EmbeddedQueue>) {
+    loop {
+        let batch = queue.receive(10, Duration::from_secs(20)).await;
+        if batch.is_empty() {
+            continue;
+        }
+        let event = queue.to_event(&batch);
+        let invoke_app = Arc::clone(&app);
+        match tokio::spawn(async move { handle_timer_batch(&invoke_app, event).await }).await {
+            Ok(response) => queue.settle(&batch, &response),
+            Err(e) => error!(error = %e, "timer handler failed; batch will be redelivered"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_like_api_gateway() {
+        let (key, params) = match_route("GET", "/orders/01ABC").expect("matches");
+        assert_eq!(key, "GET /orders/{order_id}");
+        assert_eq!(params.get("order_id"), Some(&Value::String("01ABC".into())));
+        assert!(match_route("DELETE", "/orders/1").is_none());
+        assert!(match_route("GET", "/nothing").is_none());
+        assert_eq!(match_route("POST", "/orders/x/accept").map(|r| r.0), Some("POST /orders/{order_id}/accept"));
+    }
+
+    #[test]
+    fn selects_ws_routes_by_action() {
+        assert_eq!(select_route(r#"{"action":"ping"}"#), "ping");
+        assert_eq!(select_route(r#"{"action":"nope"}"#), "$default");
+        assert_eq!(select_route(r#"{"action":"$connect"}"#), "$default");
+        assert_eq!(select_route("not json"), "$default");
+    }
+}
