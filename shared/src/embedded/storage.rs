@@ -31,6 +31,12 @@ struct Tables {
 }
 
 impl MemoryStorage {
+    /// How many orders exist (for tests that check nothing was written).
+    #[must_use]
+    pub fn order_count(&self) -> usize {
+        self.tables().orders.len()
+    }
+
     fn tables(&self) -> MutexGuard<'_, Tables> {
         // A panic while holding the lock cannot leave a half-applied write
         // (each write is a single insert), so the data is still consistent.

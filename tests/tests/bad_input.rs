@@ -1,0 +1,90 @@
+//! Bad input gets a 4xx with a machine-readable body, and nothing is
+//! written.
+
+mod common;
+
+use common::{Api, SHORT, Socket, stack};
+use serde_json::json;
+use shared::domain::config::OrderingConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    api.put_store("s1", "One", 0.0, 500.0, "grocery", &["rice"]).await;
+    let mut store = Socket::connect(&stack, "store:s1").await;
+    let at = json!({"lat": 23.7925, "lng": 90.4078});
+    let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
+        ("malformed JSON", Some("customer:c1"), "{\"text\": \"rice\",".into(), 400, "invalid_json"),
+        ("missing location", Some("customer:c1"), json!({"text": "rice"}).to_string(), 400, "invalid_body"),
+        ("missing demand", Some("customer:c1"), json!({"location": at}).to_string(), 400, "invalid_body"),
+        ("unknown field", Some("customer:c1"), json!({"text": "rice", "location": at, "x": 1}).to_string(), 400, "invalid_body"),
+        ("wrong type", Some("customer:c1"), json!({"text": 5, "location": at}).to_string(), 400, "invalid_body"),
+        (
+            "unknown unit",
+            Some("customer:c1"),
+            json!({"items": [{"name": "rice", "amount": "2", "unit": "bushel"}], "location": at}).to_string(),
+            422,
+            "unknown_unit",
+        ),
+        (
+            "zero amount",
+            Some("customer:c1"),
+            json!({"items": [{"name": "rice", "amount": "0", "unit": "kg"}], "location": at}).to_string(),
+            422,
+            "amount_out_of_range",
+        ),
+        ("latitude 91", Some("customer:c1"), json!({"text": "rice", "location": {"lat": 91.0, "lng": 90.0}}).to_string(), 422, "invalid_location"),
+        ("longitude -200", Some("customer:c1"), json!({"text": "rice", "location": {"lat": 23.0, "lng": -200.0}}).to_string(), 422, "invalid_location"),
+        ("empty demand text", Some("customer:c1"), json!({"text": " , ", "location": at}).to_string(), 422, "empty_demand"),
+        ("empty demand list", Some("customer:c1"), json!({"items": [], "location": at}).to_string(), 422, "empty_demand"),
+        ("too many lines", Some("customer:c1"), json!({"text": "rice\n".repeat(51), "location": at}).to_string(), 422, "too_many_lines"),
+        ("oversized body", Some("customer:c1"), json!({"text": "r".repeat(20_000), "location": at}).to_string(), 413, "body_too_large"),
+        ("empty body", Some("customer:c1"), String::new(), 400, "missing_body"),
+        ("no identity", None, json!({"text": "rice", "location": at}).to_string(), 401, "unauthenticated"),
+        ("bad identity", Some("admin:root"), json!({"text": "rice", "location": at}).to_string(), 401, "bad_identity"),
+        ("a store ordering", Some("store:s1"), json!({"text": "rice", "location": at}).to_string(), 403, "forbidden"),
+    ];
+    for (name, caller, body, status, code) in cases {
+        let body = if body.is_empty() { None } else { Some(body) };
+        let reply = api.call("POST", "/orders", caller, body).await;
+        assert_eq!(reply.status, status, "{name}: {}", reply.text);
+        assert_eq!(reply.body["error"]["code"], code, "{name}: {}", reply.text);
+        assert!(reply.body["error"]["message"].is_string(), "{name}");
+    }
+    // Nothing was half-written: no order exists and no store was alerted.
+    assert_eq!(stack.app.storage.order_count(), 0);
+    store.expect_silence(SHORT).await;
+
+    // Store profiles are checked too.
+    let bad_store = api
+        .call("PUT", "/stores/s9", Some("store:s9"), Some(json!({"name": "", "location": at, "category": "grocery"}).to_string()))
+        .await;
+    assert_eq!((bad_store.status, bad_store.body["error"]["field"].clone()), (422, json!("name")));
+    let someone_else = api
+        .call("PUT", "/stores/s1", Some("store:s2"), Some(json!({"name": "Mine now", "location": at, "category": "grocery"}).to_string()))
+        .await;
+    assert_eq!(someone_else.status, 403);
+    let unknown_route = api.call("GET", "/nowhere", None, None).await;
+    assert_eq!((unknown_route.status, unknown_route.body["message"].clone()), (404, json!("Not Found")));
+    let unknown_order = api.get_order("c1", "01JUNKJUNKJUNKJUNKJUNKJUNK").await;
+    assert_eq!(unknown_order.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parse_route_returns_the_demand_list() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    let reply = api
+        .call("POST", "/demand/parse", Some("customer:c1"), Some(json!({"text": "2 kg rice\n600 g meat\nspices"}).to_string()))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.body["items"],
+        json!([
+            {"name": "rice", "tag": "rice", "category": "grocery", "quantity": {"amount": "2", "unit": "kg"}},
+            {"name": "meat", "tag": "meat", "category": "meat", "quantity": {"amount": "600", "unit": "g"}},
+            {"name": "spices", "tag": "spices", "category": "grocery"},
+        ])
+    );
+}

@@ -1,0 +1,87 @@
+//! The local gateway behaves like API Gateway's WebSocket API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LONG, SHORT, Socket, stack};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use shared::domain::config::OrderingConfig;
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_without_identity_is_refused_with_401() {
+    let stack = stack(OrderingConfig::default()).await;
+    let refused = connect_async(stack.ws_url()).await.expect_err("handshake refused");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+    let bad = connect_async(format!("{}?caller=root", stack.ws_url())).await.expect_err("refused");
+    assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_route_by_their_action_field_and_errors_keep_the_socket_open() {
+    let stack = stack(OrderingConfig::default()).await;
+    let mut socket = Socket::connect(&stack, "customer:c1").await;
+    socket.send(json!({"action": "ping"})).await;
+    assert_eq!(socket.expect("pong", LONG).await["type"], "pong");
+    socket.send(json!({"action": "dance"})).await;
+    let error = socket.expect("error", LONG).await;
+    assert_eq!(error["code"], "unknown_action");
+    socket.stream.send(Message::Text("not json".into())).await.expect("sent");
+    socket.expect("error", LONG).await;
+    // A customer may not accept.
+    socket.send(json!({"action": "accept", "order_id": "x"})).await;
+    assert_eq!(socket.expect("error", LONG).await["code"], "forbidden");
+    socket.send(json!({"action": "ping"})).await;
+    socket.expect("pong", LONG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_closes_only_that_socket() {
+    let stack = stack(OrderingConfig::default()).await;
+    let mut big = Socket::connect(&stack, "customer:big").await;
+    let mut other = Socket::connect(&stack, "customer:other").await;
+    let frame = json!({"action": "ping", "pad": "x".repeat(40 * 1024)}).to_string();
+    let _ = big.stream.send(Message::Text(frame.into())).await;
+    let closed = tokio::time::timeout(LONG, async {
+        while let Some(message) = big.stream.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(closed, Some(CloseCode::Size));
+    other.send(json!({"action": "ping"})).await;
+    other.expect("pong", LONG).await;
+    other.expect_silence(SHORT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_closed_after_the_idle_timeout() {
+    let options = local_stack::LocalOptions {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        sockets: local_stack::SocketLimits {
+            idle_timeout: Duration::from_millis(400),
+            ..local_stack::SocketLimits::default()
+        },
+        ..local_stack::LocalOptions::default()
+    };
+    let stack = local_stack::start(options).await.expect("starts");
+    let mut socket = Socket::connect(&stack, "customer:c1").await;
+    let closed = tokio::time::timeout(LONG, socket.stream.next()).await.expect("closed in time");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
