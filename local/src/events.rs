@@ -31,9 +31,7 @@ fn joined_headers(headers: &HeaderMap) -> Map<String, Value> {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         out.entry(name.as_str().to_lowercase()).or_default().push(value);
     }
-    out.into_iter()
-        .map(|(k, v)| (k, Value::String(v.join(","))))
-        .collect()
+    out.into_iter().map(|(k, v)| (k, Value::String(v.join(",")))).collect()
 }
 
 fn query_map(raw: &str) -> Option<Map<String, Value>> {
@@ -45,11 +43,7 @@ fn query_map(raw: &str) -> Option<Map<String, Value>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         out.entry(percent_decode(k)).or_default().push(percent_decode(v));
     }
-    Some(
-        out.into_iter()
-            .map(|(k, v)| (k, Value::String(v.join(","))))
-            .collect(),
-    )
+    Some(out.into_iter().map(|(k, v)| (k, Value::String(v.join(",")))).collect())
 }
 
 /// Decodes `%XX` and `+` in a query component; invalid escapes stay as typed.
@@ -102,7 +96,12 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde
         .headers
         .get_all(http::header::COOKIE)
         .iter()
-        .flat_map(|v| String::from_utf8_lossy(v.as_bytes()).split("; ").map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split("; ")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect();
     let now = now_ms();
     let mut event = json!({
@@ -150,18 +149,9 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde
 
 /// What a WebSocket event is about.
 pub enum WsKind<'a> {
-    Connect {
-        headers: &'a HeaderMap,
-        raw_query: &'a str,
-    },
-    Message {
-        route_key: &'a str,
-        body: String,
-    },
-    Disconnect {
-        status_code: u16,
-        reason: &'a str,
-    },
+    Connect { headers: &'a HeaderMap, raw_query: &'a str },
+    Message { route_key: &'a str, body: String },
+    Disconnect { status_code: u16, reason: &'a str },
 }
 
 /// A WebSocket API event for `$connect`, a message route or `$disconnect`.

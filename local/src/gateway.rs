@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::Router;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use axum::body::{Body, to_bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::api::http::{HTTP_ROUTES, handle_http_request};
@@ -55,11 +55,17 @@ pub fn router(app: Arc<LocalApp>, hub: ConnectionHub, limits: SocketLimits, addr
     Router::new().fallback(serve).with_state(gateway)
 }
 
-async fn serve(State(gateway): State<Gateway>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+async fn serve(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     if request.uri().path() == WS_PATH {
         let (mut parts, _body) = request.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => connect_socket(gateway, peer, &parts.headers, parts.uri.query().unwrap_or(""), upgrade).await,
+            Ok(upgrade) => {
+                connect_socket(gateway, peer, &parts.headers, parts.uri.query().unwrap_or(""), upgrade).await
+            }
             Err(rejection) => rejection.into_response(),
         };
     }
@@ -97,7 +103,12 @@ fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Va
 }
 
 fn gateway_json(status: StatusCode, message: &str) -> Response {
-    (status, [(http::header::CONTENT_TYPE, "application/json")], json!({ "message": message }).to_string()).into_response()
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 async fn serve_http(gateway: Gateway, peer: SocketAddr, request: Request) -> Response {
@@ -180,7 +191,13 @@ async fn connect_socket(
 ) -> Response {
     let id = connection_id();
     let connected_at = now_ms();
-    let event = match ws_event(WsKind::Connect { headers, raw_query }, &id, connected_at, peer, &gateway.domain) {
+    let event = match ws_event(
+        WsKind::Connect { headers, raw_query },
+        &id,
+        connected_at,
+        peer,
+        &gateway.domain,
+    ) {
         Ok(event) => event,
         Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
     };
@@ -332,7 +349,9 @@ fn dispatch_frame(gateway: &Gateway, info: &SocketInfo, frame: String, reply: mp
         let outcome = match event {
             Ok(event) => {
                 let app = Arc::clone(&app);
-                tokio::spawn(async move { handle_ws_event(&app, event).await }).await.ok()
+                tokio::spawn(async move { handle_ws_event(&app, event).await })
+                    .await
+                    .ok()
             }
             Err(_) => None,
         };
@@ -388,7 +407,10 @@ mod tests {
         assert_eq!(params.get("order_id"), Some(&Value::String("01ABC".into())));
         assert!(match_route("DELETE", "/orders/1").is_none());
         assert!(match_route("GET", "/nothing").is_none());
-        assert_eq!(match_route("POST", "/orders/x/accept").map(|r| r.0), Some("POST /orders/{order_id}/accept"));
+        assert_eq!(
+            match_route("POST", "/orders/x/accept").map(|r| r.0),
+            Some("POST /orders/{order_id}/accept")
+        );
     }
 
     #[test]

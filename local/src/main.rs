@@ -29,7 +29,10 @@ async fn main() -> ExitCode {
         println!("usage: local-stack [--host 127.0.0.1] [--port 8080]");
         return ExitCode::SUCCESS;
     }
-    let host: IpAddr = match option(&args, "--host", "HOST").unwrap_or_else(|| "127.0.0.1".into()).parse() {
+    let host: IpAddr = match option(&args, "--host", "HOST")
+        .unwrap_or_else(|| "127.0.0.1".into())
+        .parse()
+    {
         Ok(host) => host,
         Err(e) => {
             eprintln!("bad host: {e}");
@@ -64,7 +67,10 @@ async fn main() -> ExitCode {
     };
     println!("local stack ready (embedded storage and timers; no Docker, no cloud)");
     println!("  HTTP API:      {}", stack.http_url());
-    println!("  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>", stack.ws_url());
+    println!(
+        "  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>",
+        stack.ws_url()
+    );
     println!(
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m

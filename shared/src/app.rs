@@ -100,12 +100,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     }
 
     /// Changes part of the caller's own profile (e.g. open/closed).
-    pub async fn update_store(
-        &self,
-        caller: &Caller,
-        id: &StoreId,
-        patch: StorePatchInput,
-    ) -> Result<Store, AppError> {
+    pub async fn update_store(&self, caller: &Caller, id: &StoreId, patch: StorePatchInput) -> Result<Store, AppError> {
         let current = self.own_store(caller, id).await?;
         let store = current.patched(patch, self.now()).map_err(|e| AppError::Invalid {
             code: "invalid_store",

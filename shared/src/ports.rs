@@ -78,10 +78,7 @@ pub struct Connection {
 /// Connections, kept by owner so a push is a key lookup.
 pub trait ConnectionRepo: Send + Sync {
     fn put_connection(&self, connection: &Connection) -> impl Future<Output = Result<(), RepoError>> + Send;
-    fn get_connection(
-        &self,
-        id: &ConnectionId,
-    ) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
+    fn get_connection(&self, id: &ConnectionId) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
     /// Removes the connection; returns it if it was there.
     fn delete_connection(
         &self,

@@ -19,9 +19,7 @@ use crate::ports::{
 /// Why a function could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
-    #[error(
-        "the AWS adapters (DynamoDB, SQS, API Gateway management) are not built yet; run the local stack instead"
-    )]
+    #[error("the AWS adapters (DynamoDB, SQS, API Gateway management) are not built yet; run the local stack instead")]
     AwsAdaptersMissing,
 }
 

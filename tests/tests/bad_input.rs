@@ -15,11 +15,41 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let mut store = Socket::connect(&stack, "store:s1").await;
     let at = json!({"lat": 23.7925, "lng": 90.4078});
     let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
-        ("malformed JSON", Some("customer:c1"), "{\"text\": \"rice\",".into(), 400, "invalid_json"),
-        ("missing location", Some("customer:c1"), json!({"text": "rice"}).to_string(), 400, "invalid_body"),
-        ("missing demand", Some("customer:c1"), json!({"location": at}).to_string(), 400, "invalid_body"),
-        ("unknown field", Some("customer:c1"), json!({"text": "rice", "location": at, "x": 1}).to_string(), 400, "invalid_body"),
-        ("wrong type", Some("customer:c1"), json!({"text": 5, "location": at}).to_string(), 400, "invalid_body"),
+        (
+            "malformed JSON",
+            Some("customer:c1"),
+            "{\"text\": \"rice\",".into(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "missing location",
+            Some("customer:c1"),
+            json!({"text": "rice"}).to_string(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "missing demand",
+            Some("customer:c1"),
+            json!({"location": at}).to_string(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "unknown field",
+            Some("customer:c1"),
+            json!({"text": "rice", "location": at, "x": 1}).to_string(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "wrong type",
+            Some("customer:c1"),
+            json!({"text": 5, "location": at}).to_string(),
+            400,
+            "invalid_body",
+        ),
         (
             "unknown unit",
             Some("customer:c1"),
@@ -34,16 +64,70 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             422,
             "amount_out_of_range",
         ),
-        ("latitude 91", Some("customer:c1"), json!({"text": "rice", "location": {"lat": 91.0, "lng": 90.0}}).to_string(), 422, "invalid_location"),
-        ("longitude -200", Some("customer:c1"), json!({"text": "rice", "location": {"lat": 23.0, "lng": -200.0}}).to_string(), 422, "invalid_location"),
-        ("empty demand text", Some("customer:c1"), json!({"text": " , ", "location": at}).to_string(), 422, "empty_demand"),
-        ("empty demand list", Some("customer:c1"), json!({"items": [], "location": at}).to_string(), 422, "empty_demand"),
-        ("too many lines", Some("customer:c1"), json!({"text": "rice\n".repeat(51), "location": at}).to_string(), 422, "too_many_lines"),
-        ("oversized body", Some("customer:c1"), json!({"text": "r".repeat(20_000), "location": at}).to_string(), 413, "body_too_large"),
+        (
+            "latitude 91",
+            Some("customer:c1"),
+            json!({"text": "rice", "location": {"lat": 91.0, "lng": 90.0}}).to_string(),
+            422,
+            "invalid_location",
+        ),
+        (
+            "longitude -200",
+            Some("customer:c1"),
+            json!({"text": "rice", "location": {"lat": 23.0, "lng": -200.0}}).to_string(),
+            422,
+            "invalid_location",
+        ),
+        (
+            "empty demand text",
+            Some("customer:c1"),
+            json!({"text": " , ", "location": at}).to_string(),
+            422,
+            "empty_demand",
+        ),
+        (
+            "empty demand list",
+            Some("customer:c1"),
+            json!({"items": [], "location": at}).to_string(),
+            422,
+            "empty_demand",
+        ),
+        (
+            "too many lines",
+            Some("customer:c1"),
+            json!({"text": "rice\n".repeat(51), "location": at}).to_string(),
+            422,
+            "too_many_lines",
+        ),
+        (
+            "oversized body",
+            Some("customer:c1"),
+            json!({"text": "r".repeat(20_000), "location": at}).to_string(),
+            413,
+            "body_too_large",
+        ),
         ("empty body", Some("customer:c1"), String::new(), 400, "missing_body"),
-        ("no identity", None, json!({"text": "rice", "location": at}).to_string(), 401, "unauthenticated"),
-        ("bad identity", Some("admin:root"), json!({"text": "rice", "location": at}).to_string(), 401, "bad_identity"),
-        ("a store ordering", Some("store:s1"), json!({"text": "rice", "location": at}).to_string(), 403, "forbidden"),
+        (
+            "no identity",
+            None,
+            json!({"text": "rice", "location": at}).to_string(),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "bad identity",
+            Some("admin:root"),
+            json!({"text": "rice", "location": at}).to_string(),
+            401,
+            "bad_identity",
+        ),
+        (
+            "a store ordering",
+            Some("store:s1"),
+            json!({"text": "rice", "location": at}).to_string(),
+            403,
+            "forbidden",
+        ),
     ];
     for (name, caller, body, status, code) in cases {
         let body = if body.is_empty() { None } else { Some(body) };
@@ -58,15 +142,31 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
 
     // Store profiles are checked too.
     let bad_store = api
-        .call("PUT", "/stores/s9", Some("store:s9"), Some(json!({"name": "", "location": at, "category": "grocery"}).to_string()))
+        .call(
+            "PUT",
+            "/stores/s9",
+            Some("store:s9"),
+            Some(json!({"name": "", "location": at, "category": "grocery"}).to_string()),
+        )
         .await;
-    assert_eq!((bad_store.status, bad_store.body["error"]["field"].clone()), (422, json!("name")));
+    assert_eq!(
+        (bad_store.status, bad_store.body["error"]["field"].clone()),
+        (422, json!("name"))
+    );
     let someone_else = api
-        .call("PUT", "/stores/s1", Some("store:s2"), Some(json!({"name": "Mine now", "location": at, "category": "grocery"}).to_string()))
+        .call(
+            "PUT",
+            "/stores/s1",
+            Some("store:s2"),
+            Some(json!({"name": "Mine now", "location": at, "category": "grocery"}).to_string()),
+        )
         .await;
     assert_eq!(someone_else.status, 403);
     let unknown_route = api.call("GET", "/nowhere", None, None).await;
-    assert_eq!((unknown_route.status, unknown_route.body["message"].clone()), (404, json!("Not Found")));
+    assert_eq!(
+        (unknown_route.status, unknown_route.body["message"].clone()),
+        (404, json!("Not Found"))
+    );
     let unknown_order = api.get_order("c1", "01JUNKJUNKJUNKJUNKJUNKJUNK").await;
     assert_eq!(unknown_order.status, 404);
 }
@@ -76,7 +176,12 @@ async fn the_parse_route_returns_the_demand_list() {
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);
     let reply = api
-        .call("POST", "/demand/parse", Some("customer:c1"), Some(json!({"text": "2 kg rice\n600 g meat\nspices"}).to_string()))
+        .call(
+            "POST",
+            "/demand/parse",
+            Some("customer:c1"),
+            Some(json!({"text": "2 kg rice\n600 g meat\nspices"}).to_string()),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(

@@ -50,7 +50,10 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
     assert_eq!(round2["order"]["stores_notified"], 1);
 
     let late = api.accept("s1", &order_id).await;
-    assert_eq!((late.status, late.body["error"]["code"].clone()), (409, Value::from("offer_expired")));
+    assert_eq!(
+        (late.status, late.body["error"]["code"].clone()),
+        (409, Value::from("offer_expired"))
+    );
 
     // Round 2 is the last: the order ends unfulfilled and the customer is told.
     s3.expect("offer_expired", LONG).await;
@@ -58,7 +61,10 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
     assert_eq!(ended["order"]["status"], "unfulfilled");
     assert_eq!(ended["order"]["reason"], "no_store_accepted");
     let too_late = api.accept("s3", &order_id).await;
-    assert_eq!((too_late.status, too_late.body["error"]["code"].clone()), (409, Value::from("offer_expired")));
+    assert_eq!(
+        (too_late.status, too_late.body["error"]["code"].clone()),
+        (409, Value::from("offer_expired"))
+    );
     let status = api.get_order("c1", &order_id).await;
     assert_eq!(status.body["status"], "unfulfilled");
     let version = status.body["version"].clone();
@@ -85,7 +91,8 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
 async fn no_store_left_ends_the_order_early() {
     let stack = stack(short_window(4, 3)).await;
     let api = Api::new(&stack);
-    api.put_store("only", "Only Store", 0.0, 500.0, "grocery", &["rice"]).await;
+    api.put_store("only", "Only Store", 0.0, 500.0, "grocery", &["rice"])
+        .await;
     let mut store = Socket::connect(&stack, "store:only").await;
     let mut customer = Socket::connect(&stack, "customer:c1").await;
     let created = api.order("c1", "rice").await;
@@ -100,7 +107,8 @@ async fn no_store_left_ends_the_order_early() {
 async fn an_order_with_no_store_nearby_is_unfulfilled_at_once() {
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);
-    api.put_store("far", "Far Store", 0.0, 2_100.0, "grocery", &["rice"]).await;
+    api.put_store("far", "Far Store", 0.0, 2_100.0, "grocery", &["rice"])
+        .await;
     let _far = Socket::connect(&stack, "store:far").await;
     let created = api.order("c1", "rice").await;
     assert_eq!(created.status, 201);

@@ -18,16 +18,40 @@ async fn an_order_reaches_the_right_stores_and_the_first_accept_wins() {
         ("delta-5q4", "Delta Grocers", 300.0, 1_900.0),
     ];
     for (id, name, bearing, distance) in matching {
-        api.put_store(id, name, bearing, distance, "grocery", &["rice", "meat", "spices"]).await;
+        api.put_store(id, name, bearing, distance, "grocery", &["rice", "meat", "spices"])
+            .await;
     }
-    api.put_store("echo-far", "Echo Far Away", 45.0, 2_100.0, "grocery", &["rice", "meat"]).await;
-    api.put_store("foxtrot-closed", "Foxtrot Closed", 45.0, 200.0, "grocery", &["rice", "meat"]).await;
+    api.put_store("echo-far", "Echo Far Away", 45.0, 2_100.0, "grocery", &["rice", "meat"])
+        .await;
+    api.put_store(
+        "foxtrot-closed",
+        "Foxtrot Closed",
+        45.0,
+        200.0,
+        "grocery",
+        &["rice", "meat"],
+    )
+    .await;
     let closed = api
-        .call("PATCH", "/stores/foxtrot-closed", Some("store:foxtrot-closed"), Some(r#"{"open":false}"#.into()))
+        .call(
+            "PATCH",
+            "/stores/foxtrot-closed",
+            Some("store:foxtrot-closed"),
+            Some(r#"{"open":false}"#.into()),
+        )
         .await;
     assert_eq!(closed.status, 200, "{}", closed.text);
-    api.put_store("golf-pharmacy", "Golf Pharmacy", 45.0, 100.0, "pharmacy", &["medicine"]).await;
-    api.put_store("hotel-offline", "Hotel Offline", 45.0, 150.0, "grocery", &["rice", "meat"]).await;
+    api.put_store("golf-pharmacy", "Golf Pharmacy", 45.0, 100.0, "pharmacy", &["medicine"])
+        .await;
+    api.put_store(
+        "hotel-offline",
+        "Hotel Offline",
+        45.0,
+        150.0,
+        "grocery",
+        &["rice", "meat"],
+    )
+    .await;
 
     let mut stores = Vec::new();
     for (id, ..) in matching {
@@ -49,11 +73,17 @@ async fn an_order_reaches_the_right_stores_and_the_first_accept_wins() {
     for (_, socket) in &mut stores {
         let alert = socket.expect("offer", LONG).await;
         assert_eq!(alert["order_id"], order_id.as_str());
-        assert_eq!(alert["offer"]["speak"], "New order: 1.2 kg rice, 600 g meat, spices - accept now!");
+        assert_eq!(
+            alert["offer"]["speak"],
+            "New order: 1.2 kg rice, 600 g meat, spices - accept now!"
+        );
         let items = alert["offer"]["items"].as_array().expect("items");
         assert_eq!(items.len(), 3);
         assert_eq!(items[0]["quantity"], serde_json::json!({"amount": "1.2", "unit": "kg"}));
-        assert!(alert["offer"]["deadline_ms"].as_i64().expect("deadline") > created.body["created_at_ms"].as_i64().expect("created"));
+        assert!(
+            alert["offer"]["deadline_ms"].as_i64().expect("deadline")
+                > created.body["created_at_ms"].as_i64().expect("created")
+        );
         assert!(alert["event_id"].is_string() && alert["version"].is_u64());
     }
     for socket in &mut never {
@@ -68,7 +98,10 @@ async fn an_order_reaches_the_right_stores_and_the_first_accept_wins() {
     let customer_payloads = vec![created.text.clone(), before.text.clone(), searching.to_string()];
     for payload in &customer_payloads {
         for (id, name, ..) in matching {
-            assert!(!payload.contains(id) && !payload.contains(name), "store identity leaked: {payload}");
+            assert!(
+                !payload.contains(id) && !payload.contains(name),
+                "store identity leaked: {payload}"
+            );
         }
     }
 
@@ -88,11 +121,20 @@ async fn an_order_reaches_the_right_stores_and_the_first_accept_wins() {
 
     // Later and second accepts are refused with a reason.
     let late = api.accept("alpha-7f3", &order_id).await;
-    assert_eq!((late.status, late.body["error"]["code"].clone()), (409, Value::from("offer_taken")));
+    assert_eq!(
+        (late.status, late.body["error"]["code"].clone()),
+        (409, Value::from("offer_taken"))
+    );
     let again = api.accept("bravo-9k1", &order_id).await;
-    assert_eq!((again.status, again.body["error"]["code"].clone()), (409, Value::from("already_accepted")));
+    assert_eq!(
+        (again.status, again.body["error"]["code"].clone()),
+        (409, Value::from("already_accepted"))
+    );
     let stranger = api.accept("echo-far", &order_id).await;
-    assert_eq!((stranger.status, stranger.body["error"]["code"].clone()), (403, Value::from("not_offered")));
+    assert_eq!(
+        (stranger.status, stranger.body["error"]["code"].clone()),
+        (403, Value::from("not_offered"))
+    );
 
     // Now the order reveals its store.
     let after = api.get_order("cust-1", &order_id).await;
@@ -119,18 +161,30 @@ async fn cancelling_while_searching_withdraws_the_alerts() {
     s1.expect("offer", LONG).await;
     s2.expect("offer", LONG).await;
 
-    let other = api.call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c2"), None).await;
+    let other = api
+        .call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c2"), None)
+        .await;
     assert_eq!(other.status, 404);
-    let cancelled = api.call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c1"), None).await;
+    let cancelled = api
+        .call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c1"), None)
+        .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
     assert_eq!(cancelled.body["status"], "cancelled");
     s1.expect("offer_withdrawn", LONG).await;
     s2.expect("offer_withdrawn", LONG).await;
     customer.expect("order_cancelled", LONG).await;
     let late = api.accept("s1", &order_id).await;
-    assert_eq!((late.status, late.body["error"]["code"].clone()), (409, Value::from("order_cancelled")));
-    let twice = api.call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c1"), None).await;
-    assert_eq!((twice.status, twice.body["error"]["code"].clone()), (409, Value::from("not_searching")));
+    assert_eq!(
+        (late.status, late.body["error"]["code"].clone()),
+        (409, Value::from("order_cancelled"))
+    );
+    let twice = api
+        .call("POST", &format!("/orders/{order_id}/cancel"), Some("customer:c1"), None)
+        .await;
+    assert_eq!(
+        (twice.status, twice.body["error"]["code"].clone()),
+        (409, Value::from("not_searching"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +205,7 @@ async fn a_reconnecting_store_gets_its_open_offers_again() {
     let resent = again.expect("offer", LONG).await;
     assert_eq!(resent["order_id"], order_id.as_str());
     assert_eq!(resent["version"], offer["version"]);
-    assert_eq!(resent["event_id"].is_string(), true);
+    assert!(resent["event_id"].is_string());
     let synced = again.expect("synced", LONG).await;
     assert_eq!(synced["offers_resent"], 1);
 
@@ -159,10 +213,17 @@ async fn a_reconnecting_store_gets_its_open_offers_again() {
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body["offers"][0]["order_id"], order_id.as_str());
     // Only the store itself may list its offers.
-    assert_eq!(api.call("GET", "/stores/s1/offers", Some("store:s2"), None).await.status, 403);
+    assert_eq!(
+        api.call("GET", "/stores/s1/offers", Some("store:s2"), None)
+            .await
+            .status,
+        403
+    );
 
     // Accepting over the socket works too.
-    again.send(serde_json::json!({"action": "accept", "order_id": order_id})).await;
+    again
+        .send(serde_json::json!({"action": "accept", "order_id": order_id}))
+        .await;
     let accepted = again.expect("accepted", LONG).await;
     assert_eq!(accepted["order_id"], order_id.as_str());
 }

@@ -16,7 +16,8 @@ async fn simultaneous_accepts_have_exactly_one_winner() {
     let api = Arc::new(Api::new(&stack));
     let ids: [&'static str; 4] = ["r1", "r2", "r3", "r4"];
     for (i, id) in ids.iter().enumerate() {
-        api.put_store(id, &format!("Racer {id}"), 90.0 * i as f64, 400.0, "grocery", &["rice"]).await;
+        api.put_store(id, &format!("Racer {id}"), 90.0 * i as f64, 400.0, "grocery", &["rice"])
+            .await;
     }
     // Keep the stores connected (so they are matched) and drain their alerts.
     let mut drains = Vec::new();

@@ -20,7 +20,9 @@ async fn connect_without_identity_is_refused_with_401() {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
         other => panic!("expected an HTTP refusal, got {other}"),
     }
-    let bad = connect_async(format!("{}?caller=root", stack.ws_url())).await.expect_err("refused");
+    let bad = connect_async(format!("{}?caller=root", stack.ws_url()))
+        .await
+        .expect_err("refused");
     assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401));
 }
 
@@ -33,7 +35,11 @@ async fn actions_route_by_their_action_field_and_errors_keep_the_socket_open() {
     socket.send(json!({"action": "dance"})).await;
     let error = socket.expect("error", LONG).await;
     assert_eq!(error["code"], "unknown_action");
-    socket.stream.send(Message::Text("not json".into())).await.expect("sent");
+    socket
+        .stream
+        .send(Message::Text("not json".into()))
+        .await
+        .expect("sent");
     socket.expect("error", LONG).await;
     // A customer may not accept.
     socket.send(json!({"action": "accept", "order_id": "x"})).await;
@@ -79,7 +85,9 @@ async fn idle_sockets_are_closed_after_the_idle_timeout() {
     };
     let stack = local_stack::start(options).await.expect("starts");
     let mut socket = Socket::connect(&stack, "customer:c1").await;
-    let closed = tokio::time::timeout(LONG, socket.stream.next()).await.expect("closed in time");
+    let closed = tokio::time::timeout(LONG, socket.stream.next())
+        .await
+        .expect("closed in time");
     match closed {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
         other => panic!("expected a close frame, got {other:?}"),

@@ -9,8 +9,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = shared::wiring::lambda_app().await?;
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-        Ok::<_, Error>(handle_ws_event(app, event.payload).await)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<_, Error>(handle_ws_event(app, event.payload).await)
+        },
+    ))
     .await
 }

@@ -40,11 +40,7 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        ApiError::new(
-            401,
-            "unauthenticated",
-            "this call needs a customer or store identity",
-        )
+        ApiError::new(401, "unauthenticated", "this call needs a customer or store identity")
     }
 }
 

@@ -58,9 +58,5 @@ pub fn ws_connect_caller(request: &ApiGatewayWebsocketProxyRequest) -> Result<Op
     if let Some(found) = from_headers(&request.headers) {
         return found.map(Some);
     }
-    request
-        .query_string_parameters
-        .first("caller")
-        .map(parse)
-        .transpose()
+    request.query_string_parameters.first("caller").map(parse).transpose()
 }

@@ -35,11 +35,18 @@ pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
         .as_deref()
         .and_then(|id| ConnectionId::new(id).ok())
     else {
-        return respond(400, &ApiError::new(400, "no_connection", "missing connection id").body());
+        return respond(
+            400,
+            &ApiError::new(400, "no_connection", "missing connection id").body(),
+        );
     };
     let result = match route {
         "$connect" => on_connect(app, &request, connection).await,
-        "$disconnect" => app.disconnect(&connection).await.map(|()| String::new()).map_err(Into::into),
+        "$disconnect" => app
+            .disconnect(&connection)
+            .await
+            .map(|()| String::new())
+            .map_err(Into::into),
         action => on_message(app, action, &connection, request.body.as_deref().unwrap_or_default()).await,
     };
     match result {

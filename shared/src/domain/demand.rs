@@ -177,17 +177,12 @@ pub fn demand_from_lines(lines: &[DemandLineInput]) -> Result<Vec<DemandItem>, D
                 (Some(amount), unit) => {
                     let unit = match unit {
                         None => Unit::Piece,
-                        Some(word) => Unit::from_word(word.trim()).ok_or_else(|| {
-                            DemandError::UnknownUnit {
-                                line,
-                                unit: word.chars().take(20).collect(),
-                            }
+                        Some(word) => Unit::from_word(word.trim()).ok_or_else(|| DemandError::UnknownUnit {
+                            line,
+                            unit: word.chars().take(20).collect(),
                         })?,
                     };
-                    Some(Quantity {
-                        amount: *amount,
-                        unit,
-                    })
+                    Some(Quantity { amount: *amount, unit })
                 }
                 (None, Some(_)) => return Err(DemandError::HalfQuantity { line }),
             };

@@ -39,9 +39,7 @@ impl GeoPoint {
         if !lng.is_finite() || !(-180.0..=180.0).contains(&lng) {
             return Err(InvalidPoint::Longitude);
         }
-        LatLng::new(lat, lng)
-            .map(Self)
-            .map_err(|_| InvalidPoint::Latitude)
+        LatLng::new(lat, lng).map(Self).map_err(|_| InvalidPoint::Latitude)
     }
 
     #[must_use]

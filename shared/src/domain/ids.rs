@@ -10,11 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct InvalidId;
 
 fn check_id(raw: &str) -> Result<(), InvalidId> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(InvalidId) }
 }
 

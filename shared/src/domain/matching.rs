@@ -88,8 +88,20 @@ mod tests {
         let items = parse_demand_text("2 kg rice, 600 g meat").expect("parses");
         let stores = vec![
             store("near-rice", here.offset(0.0, 100.0), "grocery", &["rice"], true),
-            store("far-both", here.offset(90.0, 1_500.0), "grocery", &["rice", "meat"], true),
-            store("mid-both", here.offset(180.0, 800.0), "grocery", &["rice", "meat"], true),
+            store(
+                "far-both",
+                here.offset(90.0, 1_500.0),
+                "grocery",
+                &["rice", "meat"],
+                true,
+            ),
+            store(
+                "mid-both",
+                here.offset(180.0, 800.0),
+                "grocery",
+                &["rice", "meat"],
+                true,
+            ),
             store("pharmacy", here.offset(0.0, 50.0), "pharmacy", &["medicine"], true),
             store("closed", here.offset(0.0, 10.0), "grocery", &["rice", "meat"], false),
             store("too-far", here.offset(0.0, 2_100.0), "grocery", &["rice", "meat"], true),

@@ -80,10 +80,7 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextRound {
     /// Offer to these stores until `deadline_ms`.
-    Offer {
-        offers: Vec<Offer>,
-        deadline_ms: Millis,
-    },
+    Offer { offers: Vec<Offer>, deadline_ms: Millis },
     /// Give up, telling the customer why.
     Unfulfilled { reason: String },
 }
@@ -101,11 +98,7 @@ pub enum Transition {
     },
     /// The timer of `round` fires: the order is still searching in that round
     /// and its deadline has passed.
-    CloseRound {
-        round: u32,
-        now: Millis,
-        next: NextRound,
-    },
+    CloseRound { round: u32, now: Millis, next: NextRound },
     /// The customer withdraws the order while it is searching.
     Cancel { customer_id: CustomerId, now: Millis },
 }
@@ -220,10 +213,7 @@ impl Order {
                     return Err(Refusal::RoundStillOpen);
                 }
                 match what {
-                    NextRound::Offer {
-                        offers,
-                        deadline_ms,
-                    } => {
+                    NextRound::Offer { offers, deadline_ms } => {
                         next.round += 1;
                         next.deadline_ms = *deadline_ms;
                         next.tried.extend(offers.iter().map(|o| o.store_id.clone()));

@@ -28,9 +28,7 @@ pub enum DeliveryOption {
 #[must_use]
 pub fn default_delivery_options() -> Vec<DeliveryOption> {
     vec![
-        DeliveryOption::Pickup {
-            ready_in_minutes: 30,
-        },
+        DeliveryOption::Pickup { ready_in_minutes: 30 },
         DeliveryOption::HelperDelivery {
             within_minutes: 60,
             fee_paisa: 4_000,

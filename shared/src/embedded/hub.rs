@@ -27,10 +27,7 @@ impl ConnectionHub {
 
     /// Forgets a socket; later pushes to it are `Gone`.
     pub fn unregister(&self, id: &ConnectionId) {
-        self.sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
     /// The sender of a live socket.

@@ -64,10 +64,6 @@ impl EmbeddedQueue {
     }
 
     fn state(&self) -> MutexGuard<'_, QueueState> {
-        self.inner_lock()
-    }
-
-    fn inner_lock(&self) -> MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -120,9 +116,10 @@ impl EmbeddedQueue {
         let mut state = self.state();
         let mut batch = Vec::new();
         let mut next_visible: Option<Instant> = None;
-        let mut ids: Vec<&String> = state.messages.keys().collect();
+        // Oldest first (ids grow with every send), as a standard queue
+        // mostly delivers.
+        let mut ids: Vec<String> = state.messages.keys().cloned().collect();
         ids.sort();
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
         for id in ids {
             let Some(message) = state.messages.get_mut(&id) else {
                 continue;

@@ -7,9 +7,9 @@ use crate::domain::clock::Millis;
 use crate::domain::geo::STORE_CELL_RESOLUTION;
 use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
 use crate::domain::order::Order;
+use crate::domain::order::Transition;
 use crate::domain::store::Store;
 use crate::ports::{Connection, ConnectionRepo, OrderRepo, RepoError, StoreRepo, TransitionError};
-use crate::domain::order::Transition;
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.

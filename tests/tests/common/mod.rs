@@ -71,7 +71,15 @@ impl Api {
     }
 
     /// Registers an open store at `distance_m` from the customer.
-    pub async fn put_store(&self, id: &str, name: &str, bearing: f64, distance_m: f64, category: &str, tags: &[&str]) -> Reply {
+    pub async fn put_store(
+        &self,
+        id: &str,
+        name: &str,
+        bearing: f64,
+        distance_m: f64,
+        category: &str,
+        tags: &[&str],
+    ) -> Reply {
         let at = customer_point().offset(bearing, distance_m);
         let body = json!({
             "name": name,
@@ -80,7 +88,12 @@ impl Api {
             "tags": tags,
         });
         let reply = self
-            .call("PUT", &format!("/stores/{id}"), Some(&format!("store:{id}")), Some(body.to_string()))
+            .call(
+                "PUT",
+                &format!("/stores/{id}"),
+                Some(&format!("store:{id}")),
+                Some(body.to_string()),
+            )
             .await;
         assert_eq!(reply.status, 200, "store {id} registers: {}", reply.text);
         reply
@@ -91,18 +104,33 @@ impl Api {
             "text": text,
             "location": { "lat": CUSTOMER_LAT, "lng": CUSTOMER_LNG },
         });
-        self.call("POST", "/orders", Some(&format!("customer:{customer}")), Some(body.to_string()))
-            .await
+        self.call(
+            "POST",
+            "/orders",
+            Some(&format!("customer:{customer}")),
+            Some(body.to_string()),
+        )
+        .await
     }
 
     pub async fn accept(&self, store: &str, order_id: &str) -> Reply {
-        self.call("POST", &format!("/orders/{order_id}/accept"), Some(&format!("store:{store}")), None)
-            .await
+        self.call(
+            "POST",
+            &format!("/orders/{order_id}/accept"),
+            Some(&format!("store:{store}")),
+            None,
+        )
+        .await
     }
 
     pub async fn get_order(&self, customer: &str, order_id: &str) -> Reply {
-        self.call("GET", &format!("/orders/{order_id}"), Some(&format!("customer:{customer}")), None)
-            .await
+        self.call(
+            "GET",
+            &format!("/orders/{order_id}"),
+            Some(&format!("customer:{customer}")),
+            None,
+        )
+        .await
     }
 }
 
@@ -119,7 +147,10 @@ impl Socket {
     pub async fn connect(stack: &RunningStack, caller: &str) -> Socket {
         let url = format!("{}?caller={caller}", stack.ws_url());
         let (stream, _) = connect_async(url).await.expect("socket connects");
-        Socket { stream, seen: Vec::new() }
+        Socket {
+            stream,
+            seen: Vec::new(),
+        }
     }
 
     pub async fn send(&mut self, frame: Value) {

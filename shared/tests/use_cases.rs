@@ -1,0 +1,254 @@
+//! The use cases over the embedded storage with an injected clock, a timer
+//! queue that records (or loses) messages, and a pusher that records pushes
+//! and can report connections as gone. No sleeping: the 60-second rule runs
+//! on a manual clock.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use shared::api::timer::handle_timer_batch;
+use shared::app::{App, AppError, RoundTimerOutcome};
+use shared::domain::clock::{Clock, ManualClock, Millis};
+use shared::domain::config::OrderingConfig;
+use shared::domain::demand::parse_demand_text;
+use shared::domain::geo::GeoPoint;
+use shared::domain::ids::{Caller, ConnectionId, CustomerId, StoreId};
+use shared::domain::order::{OrderStatus, Refusal};
+use shared::domain::store::StoreProfileInput;
+use shared::embedded::MemoryStorage;
+use shared::ports::{ConnectionRepo, OfferTimers, OrderRepo, PushError, Pusher, QueueError, RoundTimer};
+
+#[derive(Default)]
+struct RecordingTimers {
+    scheduled: Mutex<Vec<(RoundTimer, Millis)>>,
+}
+
+impl OfferTimers for RecordingTimers {
+    async fn schedule_round_close(&self, timer: &RoundTimer, delay_ms: Millis) -> Result<(), QueueError> {
+        self.scheduled.lock().expect("lock").push((timer.clone(), delay_ms));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct RecordingPusher {
+    gone: Mutex<HashSet<String>>,
+    pushed: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Pusher for RecordingPusher {
+    async fn push(&self, connection: &ConnectionId, payload: &str) -> Result<(), PushError> {
+        if self.gone.lock().expect("lock").contains(connection.as_str()) {
+            return Err(PushError::Gone);
+        }
+        let value = serde_json::from_str(payload).expect("pushes are JSON");
+        self.pushed.lock().expect("lock").push((connection.to_string(), value));
+        Ok(())
+    }
+}
+
+impl RecordingPusher {
+    fn types_to(&self, connection: &str) -> Vec<String> {
+        self.pushed
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(c, _)| c == connection)
+            .map(|(_, v)| v["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+type TestApp = App<MemoryStorage, RecordingTimers, RecordingPusher>;
+
+const START: Millis = 1_800_000_000_000;
+
+fn here() -> GeoPoint {
+    GeoPoint::new(23.7925, 90.4078).expect("valid")
+}
+
+async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at(START));
+    let app = App {
+        storage: MemoryStorage::default(),
+        timers: RecordingTimers::default(),
+        pusher: RecordingPusher::default(),
+        clock: Arc::clone(&clock) as Arc<dyn Clock>,
+        config: OrderingConfig::default(),
+    };
+    for i in 0..count {
+        let id = StoreId::new(format!("s{i}")).expect("id");
+        let at = here().offset(0.0, 200.0 * (i as f64 + 1.0));
+        let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
+            "name": format!("Store {i}"),
+            "location": {"lat": at.lat(), "lng": at.lng()},
+            "category": "grocery",
+            "tags": ["rice"],
+        }))
+        .expect("profile");
+        app.register_store(&Caller::Store(id.clone()), id.clone(), profile)
+            .await
+            .expect("registers");
+        app.connect(ConnectionId::new(format!("conn-s{i}")).expect("id"), Caller::Store(id))
+            .await
+            .expect("connects");
+    }
+    (app, clock)
+}
+
+fn customer() -> CustomerId {
+    CustomerId::new("c1").expect("id")
+}
+
+fn store(i: usize) -> StoreId {
+    StoreId::new(format!("s{i}")).expect("id")
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .map(|(id, body)| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some((*id).to_string());
+            record.body = Some(body.clone());
+            record
+        })
+        .collect();
+    event
+}
+
+#[tokio::test]
+async fn the_sixty_second_rule_holds_on_an_injected_clock() {
+    let (app, clock) = app_with_stores(6).await;
+    let order = app
+        .create_order(&customer(), parse_demand_text("2 kg rice").expect("parses"), here())
+        .await
+        .expect("created");
+    assert_eq!(order.offers.len(), 4, "four stores per round by default");
+    assert_eq!(order.deadline_ms, START + 60_000);
+    let scheduled = app.timers.scheduled.lock().expect("lock").clone();
+    assert_eq!(
+        scheduled,
+        vec![(
+            RoundTimer {
+                order_id: order.id.clone(),
+                round: 1
+            },
+            60_000
+        )]
+    );
+
+    clock.advance_ms(59_999);
+    let won = app.accept_offer(&store(3), &order.id).await.expect("in time");
+    assert_eq!(won.status, OrderStatus::Accepted);
+    assert!(matches!(
+        app.accept_offer(&store(0), &order.id).await,
+        Err(AppError::Refused(Refusal::OfferTaken))
+    ));
+    // The stores ranked 5th and 6th were never offered this order.
+    assert!(matches!(
+        app.accept_offer(&store(5), &order.id).await,
+        Err(AppError::Refused(Refusal::NotOffered))
+    ));
+}
+
+#[tokio::test]
+async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_order() {
+    let (app, clock) = app_with_stores(5).await;
+    let order = app
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .await
+        .expect("created");
+    // The timer message is lost: nothing ever delivers it.
+    app.timers.scheduled.lock().expect("lock").clear();
+    clock.advance_ms(60_000);
+    assert!(matches!(
+        app.accept_offer(&store(0), &order.id).await,
+        Err(AppError::Refused(Refusal::OfferExpired))
+    ));
+    // Reading the order closes the overdue round and moves on to store 4.
+    let read = app.customer_order(&customer(), &order.id).await.expect("read");
+    assert_eq!(read.round, 2);
+    assert_eq!(read.offers.len(), 1);
+    assert_eq!(read.offers[0].store_id, store(4));
+    assert!(app.accept_offer(&store(4), &order.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn timer_batches_report_only_their_failed_records_and_duplicates_change_nothing() {
+    let (app, clock) = app_with_stores(2).await;
+    let order = app
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .await
+        .expect("created");
+    let timer = serde_json::to_string(&RoundTimer {
+        order_id: order.id.clone(),
+        round: 1,
+    })
+    .expect("json");
+
+    // Early delivery: rescheduled for the remaining time, nothing changes.
+    clock.advance_ms(59_000);
+    let early = handle_timer_batch(&app, sqs_event(&[("m0", timer.clone())])).await;
+    assert!(early.batch_item_failures.is_empty());
+    let last = app.timers.scheduled.lock().expect("lock").last().cloned();
+    assert_eq!(last.map(|(_, delay)| delay), Some(1_000));
+    let unchanged = app.storage.get_order(&order.id).await.expect("read").expect("exists");
+    assert_eq!(unchanged.version, order.version);
+
+    // On time, twice in one batch, plus a malformed record.
+    clock.advance_ms(1_000);
+    let response = handle_timer_batch(
+        &app,
+        sqs_event(&[("m1", timer.clone()), ("m2", "{not json".into()), ("m3", timer.clone())]),
+    )
+    .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m2"]);
+    let closed = app.storage.get_order(&order.id).await.expect("read").expect("exists");
+    assert_eq!(closed.status, OrderStatus::Unfulfilled, "both stores were tried");
+    assert_eq!(closed.version, order.version + 1, "closed exactly once");
+
+    // And a late redelivery much later changes nothing either.
+    clock.advance_ms(3_600_000);
+    assert_eq!(
+        app.close_round(&order.id, 1).await.expect("runs"),
+        RoundTimerOutcome::Stale
+    );
+}
+
+#[tokio::test]
+async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
+    let (app, _clock) = app_with_stores(3).await;
+    let stale = ConnectionId::new("conn-s1").expect("id");
+    app.pusher.gone.lock().expect("lock").insert(stale.to_string());
+    let order = app
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .await
+        .expect("created");
+    // s1 was matched while its connection record existed; the push found it gone.
+    assert_eq!(order.offers.len(), 3);
+    assert!(app.storage.get_connection(&stale).await.expect("read").is_none());
+    assert_eq!(app.pusher.types_to("conn-s0"), ["offer"]);
+    assert_eq!(app.pusher.types_to("conn-s2"), ["offer"]);
+    // The next order no longer offers to the store with no live socket.
+    let next = app
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .await
+        .expect("created");
+    assert!(next.offers.iter().all(|o| o.store_id != store(1)));
+    assert_eq!(
+        app.storage
+            .connections_of(&Caller::Store(store(0)))
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+}
