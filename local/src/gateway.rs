@@ -18,14 +18,16 @@ use serde_json::{Map, Value, json};
 use shared::api::http::{HTTP_ROUTES, handle_http_request};
 use shared::api::timer::handle_timer_batch;
 use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
+use shared::app::App;
 use shared::domain::ids::ConnectionId;
-use shared::embedded::{ConnectionHub, EmbeddedQueue};
+use shared::embedded::{ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
+use shared::ports::{OfferTimers, Pusher, Storage};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
-use crate::events::{HttpParts, WsKind, http_event, request_id, ws_event};
-use crate::{LocalApp, SocketLimits};
+use crate::SocketLimits;
+use crate::events::{HttpParts, STAGE, WsKind, http_event, request_id, ws_event};
 
 /// Where WebSocket clients connect.
 pub const WS_PATH: &str = "/ws";
@@ -37,29 +39,47 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when the idle timeout or the lifetime ends a socket.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
-#[derive(Clone)]
-struct Gateway {
-    app: Arc<LocalApp>,
+struct Gateway<S, Q, P> {
+    app: Arc<App<S, Q, P>>,
     hub: ConnectionHub,
     limits: SocketLimits,
     domain: String,
 }
 
-pub fn router(app: Arc<LocalApp>, hub: ConnectionHub, limits: SocketLimits, addr: SocketAddr) -> Router {
+impl<S, Q, P> Clone for Gateway<S, Q, P> {
+    fn clone(&self) -> Self {
+        Gateway {
+            app: Arc::clone(&self.app),
+            hub: self.hub.clone(),
+            limits: self.limits,
+            domain: self.domain.clone(),
+        }
+    }
+}
+
+pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: Arc<App<S, Q, P>>,
+    hub: ConnectionHub,
+    limits: SocketLimits,
+    addr: SocketAddr,
+) -> Router {
     let gateway = Gateway {
         app,
         hub,
         limits,
         domain: addr.to_string(),
     };
-    Router::new().fallback(serve).with_state(gateway)
+    Router::new().fallback(serve::<S, Q, P>).with_state(gateway)
 }
 
-async fn serve(
-    State(gateway): State<Gateway>,
+async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
+    State(gateway): State<Gateway<S, Q, P>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    if let Some(rest) = management_path(request.uri().path()).map(str::to_string) {
+        return management_api(&gateway.hub, &rest, request).await;
+    }
     if request.uri().path() == WS_PATH {
         let (mut parts, _body) = request.into_parts();
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
@@ -111,7 +131,7 @@ fn gateway_json(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn serve_http(gateway: Gateway, peer: SocketAddr, request: Request) -> Response {
+async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(gateway: Gateway<S, Q, P>, peer: SocketAddr, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
@@ -182,8 +202,8 @@ fn now_ms() -> i64 {
 
 /// `$connect` decides the handshake: a non-2xx answer refuses it with that
 /// status, a failed handler gives 502.
-async fn connect_socket(
-    gateway: Gateway,
+async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
+    gateway: Gateway<S, Q, P>,
     peer: SocketAddr,
     headers: &HeaderMap,
     raw_query: &str,
@@ -218,7 +238,17 @@ async fn connect_socket(
     let Ok(connection) = ConnectionId::new(id.clone()) else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
-    gateway.hub.register(connection.clone(), sender.clone());
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let info = SocketInfo {
+        connected_at_ms: connected_at,
+        last_active_ms: connected_at,
+        source_ip: peer.ip().to_string(),
+        user_agent,
+    };
+    gateway.hub.register(connection.clone(), sender.clone(), info);
     let limits = gateway.limits;
     upgrade
         .max_frame_size(limits.max_frame_bytes)
@@ -229,8 +259,8 @@ async fn connect_socket(
             move |_| gateway.hub.unregister(&connection)
         })
         .on_upgrade(move |socket| async move {
-            let socket_info = SocketInfo {
-                id: id.clone(),
+            let socket_info = SocketMeta {
+                id: connection.clone(),
                 connected_at,
                 peer,
             };
@@ -252,8 +282,8 @@ async fn connect_socket(
         })
 }
 
-struct SocketInfo {
-    id: String,
+struct SocketMeta {
+    id: ConnectionId,
     connected_at: i64,
     peer: SocketAddr,
 }
@@ -271,12 +301,12 @@ fn select_route(frame: &str) -> &'static str {
 
 /// Pumps one socket until it closes; returns the close code and reason for
 /// `$disconnect`.
-async fn run_socket(
-    gateway: &Gateway,
-    info: &SocketInfo,
+async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
+    gateway: &Gateway<S, Q, P>,
+    info: &SocketMeta,
     mut socket: WebSocket,
-    sender: mpsc::UnboundedSender<String>,
-    mut outbox: mpsc::UnboundedReceiver<String>,
+    sender: mpsc::UnboundedSender<SocketCommand>,
+    mut outbox: mpsc::UnboundedReceiver<SocketCommand>,
 ) -> (u16, String) {
     let expires = Instant::now() + gateway.limits.max_connection_age;
     let mut idle_deadline = Instant::now() + gateway.limits.idle_timeout;
@@ -284,6 +314,7 @@ async fn run_socket(
         tokio::select! {
             incoming = socket.recv() => {
                 idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+                gateway.hub.touch(&info.id, now_ms());
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone());
@@ -306,11 +337,17 @@ async fn run_socket(
                     None => return (1006, "Connection lost".into()),
                 }
             }
-            Some(frame) = outbox.recv() => {
-                if socket.send(Message::Text(frame.into())).await.is_err() {
-                    return (1006, "Connection lost".into());
+            Some(command) = outbox.recv() => match command {
+                SocketCommand::Send(frame) => {
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        return (1006, "Connection lost".into());
+                    }
                 }
-            }
+                SocketCommand::Close => {
+                    close(&mut socket, 1000, "Connection deleted").await;
+                    return (1000, "Connection deleted".into());
+                }
+            },
             () = sleep_until(idle_deadline) => {
                 close(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
                 return (CLOSE_GOING_AWAY, "Idle timeout".into());
@@ -334,17 +371,22 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
 /// Runs the route's handler concurrently (API Gateway does not serialise a
 /// socket's messages); its answer, if the route has a route response, comes
 /// back as a frame.
-fn dispatch_frame(gateway: &Gateway, info: &SocketInfo, frame: String, reply: mpsc::UnboundedSender<String>) {
+fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
+    gateway: &Gateway<S, Q, P>,
+    info: &SocketMeta,
+    frame: String,
+    reply: mpsc::UnboundedSender<SocketCommand>,
+) {
     let route_key = select_route(&frame);
     let event = ws_event(
         WsKind::Message { route_key, body: frame },
-        &info.id,
+        info.id.as_str(),
         info.connected_at,
         info.peer,
         &gateway.domain,
     );
     let app = Arc::clone(&gateway.app);
-    let connection_id = info.id.clone();
+    let connection_id = info.id.to_string();
     tokio::spawn(async move {
         let outcome = match event {
             Ok(event) => {
@@ -371,9 +413,98 @@ fn dispatch_frame(gateway: &Gateway, info: &SocketInfo, frame: String, reply: mp
             ),
         };
         if let Some(frame) = frame {
-            let _ = reply.send(frame);
+            let _ = reply.send(SocketCommand::Send(frame));
         }
     });
+}
+
+// ---- @connections management API ------------------------------------------
+
+/// `/{stage}/@connections/{id}` (the `@` may arrive as `%40`): the rest
+/// after the stage, or None for other paths.
+fn management_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    let (stage, rest) = rest.split_once('/')?;
+    let rest = rest
+        .strip_prefix("@connections")
+        .or_else(|| rest.strip_prefix("%40connections"))?;
+    // A wrong stage leaves nothing to match, which answers 403.
+    Some(if stage == STAGE { rest } else { "" })
+}
+
+fn gone() -> Response {
+    Response::builder()
+        .status(StatusCode::GONE)
+        .header("x-amzn-ErrorType", "GoneException")
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::GONE.into_response())
+}
+
+fn management_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("x-amzn-ErrorType", error_type)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "message": message }).to_string()))
+        .unwrap_or_else(|_| status.into_response())
+}
+
+/// POST (push), GET (info), DELETE (close) on one connection, with API
+/// Gateway's status codes: 410 + `x-amzn-ErrorType: GoneException` for an
+/// unknown or closed connection, 413 over 128 KiB, 403 for a wrong path.
+async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Response {
+    let forbidden = || gateway_json(StatusCode::FORBIDDEN, "Forbidden");
+    let Some(raw_id) = rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')) else {
+        return forbidden();
+    };
+    let Ok(id) = ConnectionId::new(crate::events::percent_decode(raw_id)) else {
+        return gone();
+    };
+    match *request.method() {
+        http::Method::POST => {
+            let Ok(data) = to_bytes(request.into_body(), MAX_PUSH_BYTES + 1).await else {
+                return management_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", "Payload too large");
+            };
+            if data.len() > MAX_PUSH_BYTES {
+                return management_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", "Payload too large");
+            }
+            let frame = String::from_utf8_lossy(&data).into_owned();
+            if hub.command(&id, SocketCommand::Send(frame)) {
+                StatusCode::OK.into_response()
+            } else {
+                gone()
+            }
+        }
+        http::Method::GET => match hub.info(&id) {
+            Some(info) => (
+                StatusCode::OK,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                json!({
+                    "connectedAt": iso8601(info.connected_at_ms),
+                    "identity": { "sourceIp": info.source_ip, "userAgent": info.user_agent },
+                    "lastActiveAt": iso8601(info.last_active_ms),
+                })
+                .to_string(),
+            )
+                .into_response(),
+            None => gone(),
+        },
+        http::Method::DELETE => {
+            if hub.command(&id, SocketCommand::Close) {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                gone()
+            }
+        }
+        _ => forbidden(),
+    }
+}
+
+/// RFC 3339 UTC time from epoch milliseconds, as the management API
+/// reports it.
+fn iso8601(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 // ---- SQS event source mapping -----------------------------------------------
@@ -381,7 +512,10 @@ fn dispatch_frame(gateway: &Gateway, info: &SocketInfo, frame: String, reply: mp
 /// Polls the timer queue like a Lambda event source mapping: batches of up
 /// to 10, `ReportBatchItemFailures`, a failed invocation leaves the whole
 /// batch for redelivery.
-pub async fn poll_timer_queue(app: Arc<LocalApp>, queue: Arc<EmbeddedQueue>) {
+pub async fn poll_embedded_queue<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: Arc<App<S, Q, P>>,
+    queue: Arc<EmbeddedQueue>,
+) {
     loop {
         let batch = queue.receive(10, Duration::from_secs(20)).await;
         if batch.is_empty() {

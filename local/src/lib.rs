@@ -1,24 +1,39 @@
 //! The local stack: the Lambda handlers behind a local HTTP + WebSocket
-//! gateway that copies API Gateway's behaviour (../shared/API-GATEWAY.md),
-//! with embedded storage and an embedded SQS-like queue whose delayed
-//! messages reach the timer handler as `SqsEvent` batches.
+//! gateway that copies API Gateway's behaviour (../shared/API-GATEWAY.md).
+//!
+//! Two backends run the same handlers:
+//! - embedded (default): in-memory storage and an SQS-like queue whose
+//!   delayed messages reach the timer handler as `SqsEvent` batches;
+//! - AWS-compatible endpoint (`AWS_ENDPOINT_URL`, e.g. moto or LocalStack):
+//!   the DynamoDB and SQS adapters, the queue polled like an event source
+//!   mapping, and pushes through the real API Gateway management client to
+//!   this gateway's own `/{stage}/@connections/{id}`.
 
 mod events;
 mod gateway;
+mod sqs_poller;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::Select;
+use aws_sdk_sqs::types::QueueAttributeName;
 use shared::app::App;
+use shared::aws::{DynamoStorage, ManagementApiPusher, SqsTimers, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use shared::ports::RepoError;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The application as the local stack runs it.
-pub type LocalApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
+pub use events::STAGE;
+
+/// The application on embedded adapters.
+pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
+/// The application on the AWS adapters, pushing through the local gateway.
+pub type EndpointApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
 
 /// API Gateway's WebSocket quotas, kept configurable so tests can shorten
 /// the timeouts.
@@ -41,15 +56,43 @@ impl Default for SocketLimits {
     }
 }
 
+/// Which adapters the stack runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// In memory; no Docker, no cloud.
+    Embedded,
+    /// DynamoDB and SQS at the endpoint the AWS SDK is configured with
+    /// (`AWS_ENDPOINT_URL`); the table and queue are created if missing.
+    Endpoint { table: String, queue: String },
+}
+
+impl Backend {
+    /// `Endpoint` when `AWS_ENDPOINT_URL` is set (table and queue names from
+    /// `TABLE_NAME` and `TIMER_QUEUE_NAME`), else `Embedded`.
+    #[must_use]
+    pub fn from_env() -> Self {
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            return Backend::Embedded;
+        }
+        Backend::Endpoint {
+            table: std::env::var("TABLE_NAME").unwrap_or_else(|_| "orders-local".into()),
+            queue: std::env::var("TIMER_QUEUE_NAME").unwrap_or_else(|_| "offer-timers-local".into()),
+        }
+    }
+}
+
 /// How to start the stack.
 #[derive(Clone)]
 pub struct LocalOptions {
     /// Where to listen; port 0 picks a free port.
     pub addr: SocketAddr,
+    pub backend: Backend,
     pub ordering: OrderingConfig,
     pub sockets: SocketLimits,
     /// The SQS visibility timeout of the timer queue.
     pub visibility_timeout: Duration,
+    /// Long-polling wait of the queue poller (endpoint backend).
+    pub poll_wait: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -57,19 +100,42 @@ impl Default for LocalOptions {
     fn default() -> Self {
         LocalOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            backend: Backend::Embedded,
             ordering: OrderingConfig::default(),
             sockets: SocketLimits::default(),
             visibility_timeout: Duration::from_secs(30),
+            poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
         }
     }
 }
 
+/// Why the stack did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("could not prepare the table or queue at the configured endpoint: {0}")]
+    Resources(#[from] RepoError),
+}
+
+enum Running {
+    Embedded {
+        app: Arc<EmbeddedApp>,
+        queue: Arc<EmbeddedQueue>,
+    },
+    Endpoint {
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        table: String,
+        queue_url: String,
+    },
+}
+
 /// A running stack; dropping it stops the server and the queue poller.
 pub struct RunningStack {
     pub addr: SocketAddr,
-    pub app: Arc<LocalApp>,
-    pub queue: Arc<EmbeddedQueue>,
+    running: Running,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -85,6 +151,99 @@ impl RunningStack {
     pub fn ws_url(&self) -> String {
         format!("ws://{}{}", self.addr, gateway::WS_PATH)
     }
+
+    /// The management API endpoint (`PostToConnection` and friends).
+    #[must_use]
+    pub fn management_url(&self) -> String {
+        format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// Which backend runs.
+    #[must_use]
+    pub fn backend_name(&self) -> &'static str {
+        match self.running {
+            Running::Embedded { .. } => "embedded",
+            Running::Endpoint { .. } => "endpoint",
+        }
+    }
+
+    /// How many orders are stored (tests check nothing was half-written).
+    /// On the endpoint backend this scans the table: a test aid, never on a
+    /// request path.
+    pub async fn stored_order_count(&self) -> Result<usize, RepoError> {
+        match &self.running {
+            Running::Embedded { app, .. } => Ok(app.storage.order_count()),
+            Running::Endpoint { dynamo, table, .. } => {
+                let mut count = 0;
+                let mut start = None;
+                loop {
+                    let out = dynamo
+                        .scan()
+                        .table_name(table)
+                        .filter_expression("begins_with(pk, :order)")
+                        .expression_attribute_values(
+                            ":order",
+                            aws_sdk_dynamodb::types::AttributeValue::S("ORDER#".into()),
+                        )
+                        .select(Select::Count)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .map_err(|e| RepoError(Box::new(e)))?;
+                    count += usize::try_from(out.count).unwrap_or(0);
+                    match out.last_evaluated_key {
+                        Some(key) if !key.is_empty() => start = Some(key),
+                        _ => return Ok(count),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts a raw message on the timer queue, as a duplicate or stray
+    /// delivery would.
+    pub async fn send_timer_message(&self, body: String) -> Result<(), RepoError> {
+        match &self.running {
+            Running::Embedded { queue, .. } => {
+                queue.send(body, Duration::ZERO);
+                Ok(())
+            }
+            Running::Endpoint { sqs, queue_url, .. } => {
+                sqs.send_message()
+                    .queue_url(queue_url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .map_err(|e| RepoError(Box::new(e)))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Messages on the timer queue not yet deleted (visible, in flight or
+    /// delayed).
+    pub async fn pending_timer_messages(&self) -> Result<usize, RepoError> {
+        match &self.running {
+            Running::Embedded { queue, .. } => Ok(queue.len()),
+            Running::Endpoint { sqs, queue_url, .. } => {
+                let out = sqs
+                    .get_queue_attributes()
+                    .queue_url(queue_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                    .send()
+                    .await
+                    .map_err(|e| RepoError(Box::new(e)))?;
+                Ok(out
+                    .attributes
+                    .unwrap_or_default()
+                    .values()
+                    .filter_map(|v| v.parse::<usize>().ok())
+                    .sum())
+            }
+        }
+    }
 }
 
 impl Drop for RunningStack {
@@ -95,30 +254,72 @@ impl Drop for RunningStack {
     }
 }
 
-/// Starts the gateway and the timer poller.
-pub async fn start(options: LocalOptions) -> std::io::Result<RunningStack> {
-    let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
-    let hub = ConnectionHub::default();
-    let app = Arc::new(App {
-        storage: MemoryStorage::default(),
-        timers: Arc::clone(&queue),
-        pusher: hub.clone(),
-        clock: options.clock,
-        config: options.ordering,
-    });
-    let listener = TcpListener::bind(options.addr).await?;
-    let addr = listener.local_addr()?;
-    let router = gateway::router(Arc::clone(&app), hub, options.sockets, addr);
-    let server = tokio::spawn(async move {
+fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
+    tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(error = %e, "gateway stopped");
         }
-    });
-    let poller = tokio::spawn(gateway::poll_timer_queue(Arc::clone(&app), Arc::clone(&queue)));
-    Ok(RunningStack {
-        addr,
-        app,
-        queue,
-        tasks: vec![server, poller],
     })
+}
+
+/// Starts the gateway and the timer poller on the chosen backend.
+pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
+    let listener = TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let hub = ConnectionHub::default();
+    match options.backend.clone() {
+        Backend::Embedded => {
+            let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
+            let app = Arc::new(App {
+                storage: MemoryStorage::default(),
+                timers: Arc::clone(&queue),
+                pusher: hub.clone(),
+                clock: options.clock,
+                config: options.ordering,
+            });
+            let server = serve(listener, gateway::router(Arc::clone(&app), hub, options.sockets, addr));
+            let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
+            Ok(RunningStack {
+                addr,
+                running: Running::Embedded { app, queue },
+                tasks: vec![server, poller],
+            })
+        }
+        Backend::Endpoint { table, queue } => {
+            let sdk = shared::aws::sdk_config().await;
+            let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            ensure_table(&dynamo, &table).await?;
+            let visibility_s = u32::try_from(options.visibility_timeout.as_secs()).unwrap_or(30);
+            let queue_url = ensure_queue(&sqs, &queue, visibility_s).await?;
+            let management = format!("http://{addr}/{STAGE}");
+            let app = Arc::new(App {
+                storage: DynamoStorage::new(dynamo.clone(), table.clone()),
+                timers: SqsTimers::new(sqs.clone(), queue_url.clone()),
+                pusher: ManagementApiPusher::new(&sdk, &management),
+                clock: options.clock,
+                config: options.ordering,
+            });
+            let server = serve(listener, gateway::router(Arc::clone(&app), hub, options.sockets, addr));
+            let region = sdk.region().map_or_else(|| "us-east-1".to_string(), ToString::to_string);
+            let source = sqs_poller::SqsSource {
+                client: sqs.clone(),
+                queue_arn: format!("arn:aws:sqs:{region}:000000000000:{queue}"),
+                queue_url: queue_url.clone(),
+                region,
+                wait: options.poll_wait,
+            };
+            let poller = tokio::spawn(sqs_poller::poll_sqs_queue(Arc::clone(&app), source));
+            Ok(RunningStack {
+                addr,
+                running: Running::Endpoint {
+                    dynamo,
+                    sqs,
+                    table,
+                    queue_url,
+                },
+                tasks: vec![server, poller],
+            })
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use local_stack::{LocalOptions, start};
+use local_stack::{Backend, LocalOptions, start};
 use shared::domain::config::OrderingConfig;
 use tracing_subscriber::EnvFilter;
 
@@ -55,22 +55,27 @@ async fn main() -> ExitCode {
     };
     let options = LocalOptions {
         addr: SocketAddr::new(host, port),
+        backend: Backend::from_env(),
         ordering,
         ..LocalOptions::default()
     };
     let stack = match start(options).await {
         Ok(stack) => stack,
         Err(e) => {
-            eprintln!("could not listen on {host}:{port}: {e}");
+            eprintln!("could not start on {host}:{port}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("local stack ready (embedded storage and timers; no Docker, no cloud)");
+    match stack.backend_name() {
+        "embedded" => println!("local stack ready (embedded storage and timers; no Docker, no cloud)"),
+        _ => println!("local stack ready on DynamoDB and SQS at AWS_ENDPOINT_URL"),
+    }
     println!("  HTTP API:      {}", stack.http_url());
     println!(
         "  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>",
         stack.ws_url()
     );
+    println!("  @connections:  {}/@connections/{{id}}", stack.management_url());
     println!(
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m

@@ -11,7 +11,8 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::DemandItem;
 use crate::domain::events::{EventBody, PushEvent};
-use crate::domain::geo::{GeoPoint, cells_covering};
+use crate::domain::demand::demand_categories;
+use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::matching::rank_candidates;
 use crate::domain::order::{
@@ -324,8 +325,11 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         location: GeoPoint,
         tried: &[StoreId],
     ) -> Result<Vec<Offer>, AppError> {
-        let cells = cells_covering(location, self.config.radius_m, self.config.search_resolution);
-        let stores = self.storage.stores_in_cells(&cells).await?;
+        let ranges = search_plan(location, self.config.radius_m);
+        let mut stores = Vec::new();
+        for category in demand_categories(items) {
+            stores.extend(self.storage.stores_in_ranges(&category, &ranges).await?.stores);
+        }
         let ranked = rank_candidates(items, location, self.config.radius_m, stores, tried);
         let mut offers = Vec::with_capacity(self.config.stores_per_round);
         for candidate in ranked {

@@ -9,3 +9,4 @@ pub mod domain;
 pub mod embedded;
 pub mod ports;
 pub mod wiring;
+pub mod aws;

@@ -5,10 +5,10 @@
 
 use std::future::Future;
 
-use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
+use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
 use crate::domain::order::{Order, Refusal, Transition};
 use crate::domain::store::Store;
@@ -37,13 +37,26 @@ pub enum TransitionError {
     Repo(#[from] RepoError),
 }
 
+/// The stores a geo read returned, and its cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoRead {
+    pub stores: Vec<Store>,
+    pub queries: usize,
+}
+
 /// Store profiles and the geo index over them.
 pub trait StoreRepo: Send + Sync {
     /// Creates or replaces a profile and re-indexes its location.
     fn put_store(&self, store: &Store) -> impl Future<Output = Result<(), RepoError>> + Send;
     fn get_store(&self, id: &StoreId) -> impl Future<Output = Result<Option<Store>, RepoError>> + Send;
-    /// Every store whose location lies in one of `cells` (any resolution).
-    fn stores_in_cells(&self, cells: &[CellIndex]) -> impl Future<Output = Result<Vec<Store>, RepoError>> + Send;
+    /// Every store of `category` whose resolution-15 cell lies in one of
+    /// `ranges` (one query per range). Returns what it read and how many
+    /// queries it took, so callers can measure the cost of a match.
+    fn stores_in_ranges(
+        &self,
+        category: &str,
+        ranges: &[CellRange],
+    ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
 }
 
 /// Orders. Every change goes through one conditional write.

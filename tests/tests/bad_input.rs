@@ -137,7 +137,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         assert!(reply.body["error"]["message"].is_string(), "{name}");
     }
     // Nothing was half-written: no order exists and no store was alerted.
-    assert_eq!(stack.app.storage.order_count(), 0);
+    assert_eq!(stack.stored_order_count().await.expect("counted"), 0);
     store.expect_silence(SHORT).await;
 
     // Store profiles are checked too.

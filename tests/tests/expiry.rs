@@ -76,15 +76,20 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
             round,
         };
         stack
-            .queue
-            .send(serde_json::to_string(&timer).expect("json"), Duration::ZERO);
+            .send_timer_message(serde_json::to_string(&timer).expect("json"))
+            .await
+            .expect("sent");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the poller has consumed both (deleted after handling).
+    let deadline = tokio::time::Instant::now() + LONG;
+    while stack.pending_timer_messages().await.expect("counted") > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "timer messages not consumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let unchanged = api.get_order("c1", &order_id).await;
     assert_eq!(unchanged.body["version"], version);
     assert_eq!(unchanged.body["status"], "unfulfilled");
     customer.expect_silence(SHORT).await;
-    assert!(stack.queue.is_empty(), "every timer message was consumed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,15 +75,14 @@ async fn an_oversized_frame_closes_only_that_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_are_closed_after_the_idle_timeout() {
-    let options = local_stack::LocalOptions {
-        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    let stack = common::stack_with(local_stack::LocalOptions {
         sockets: local_stack::SocketLimits {
             idle_timeout: Duration::from_millis(400),
             ..local_stack::SocketLimits::default()
         },
         ..local_stack::LocalOptions::default()
-    };
-    let stack = local_stack::start(options).await.expect("starts");
+    })
+    .await;
     let mut socket = Socket::connect(&stack, "customer:c1").await;
     let closed = tokio::time::timeout(LONG, socket.stream.next())
         .await

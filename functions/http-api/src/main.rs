@@ -1,4 +1,5 @@
 //! The HTTP API function: every HTTP route.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};

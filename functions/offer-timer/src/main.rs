@@ -1,4 +1,5 @@
 //! The offer timer function: the SQS consumer that closes offer rounds.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};

@@ -1,4 +1,5 @@
 //! The WebSocket API function: `$connect`, `$disconnect` and every action.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};

@@ -1,7 +1,5 @@
 //! The knobs of order routing, read once at start-up.
 
-use h3o::Resolution;
-
 /// Rounds, window, radius: all configuration, with the product's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OrderingConfig {
@@ -13,8 +11,6 @@ pub struct OrderingConfig {
     pub max_rounds: u32,
     /// Search radius around the customer.
     pub radius_m: f64,
-    /// H3 resolution of the cells a radius query asks for.
-    pub search_resolution: Resolution,
 }
 
 impl Default for OrderingConfig {
@@ -24,7 +20,6 @@ impl Default for OrderingConfig {
             stores_per_round: 4,
             max_rounds: 3,
             radius_m: 2_000.0,
-            search_resolution: Resolution::Eight,
         }
     }
 }

@@ -354,6 +354,22 @@ pub fn catalogue_tag(name: &str) -> (String, Option<&'static str>) {
     (key, None)
 }
 
+/// The store category for items the catalogue does not know: the general
+/// neighbourhood store.
+pub const DEFAULT_CATEGORY: &str = "grocery";
+
+/// The store categories a demand needs, each once.
+#[must_use]
+pub fn demand_categories(items: &[DemandItem]) -> Vec<String> {
+    let mut categories: Vec<String> = items
+        .iter()
+        .map(|i| i.category.clone().unwrap_or_else(|| DEFAULT_CATEGORY.to_string()))
+        .collect();
+    categories.sort();
+    categories.dedup();
+    categories
+}
+
 /// The sentence a store's device speaks aloud for a new offer.
 #[must_use]
 pub fn offer_announcement(items: &[DemandItem]) -> String {

@@ -101,6 +101,75 @@ impl From<GeoPoint> for RawPoint {
     }
 }
 
+/// The resolution of the cells that partition the geo index: a store lives
+/// in the partition of its ancestor at this resolution.
+pub const PARTITION_RESOLUTION: Resolution = Resolution::Five;
+/// The resolution at which a search radius is covered before ranges are
+/// formed.
+pub const SEARCH_RESOLUTION: Resolution = Resolution::Eight;
+
+/// A contiguous run of resolution-15 cell indexes inside one partition: all
+/// descendants of one or more coarser cells. One range is one storage query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellRange {
+    pub partition: CellIndex,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl CellRange {
+    /// Whether a resolution-15 index falls in the range.
+    #[must_use]
+    pub fn contains(&self, cell: u64) -> bool {
+        (self.first..=self.last).contains(&cell)
+    }
+
+    /// The range of every resolution-15 descendant of `cell`.
+    #[must_use]
+    pub fn of_cell(cell: CellIndex) -> Option<CellRange> {
+        let partition = cell.parent(PARTITION_RESOLUTION)?;
+        let count = cell.children_count(STORE_CELL_RESOLUTION);
+        let first = cell.child_at(0, STORE_CELL_RESOLUTION)?;
+        let last = cell.child_at(count.checked_sub(1)?, STORE_CELL_RESOLUTION)?;
+        Some(CellRange {
+            partition,
+            first: u64::from(first),
+            last: u64::from(last),
+        })
+    }
+}
+
+/// The partition a store at `point` is indexed in.
+#[must_use]
+pub fn store_partition(point: GeoPoint) -> CellIndex {
+    let cell = point.store_cell();
+    cell.parent(PARTITION_RESOLUTION).unwrap_or(cell)
+}
+
+/// The ranges to read to find every store within `radius_m` of `center`:
+/// the covering cells, compacted, one range each, with ranges that touch
+/// merged. A store inside the radius always lies in one of them; stores in
+/// them but outside the radius are dropped by the exact distance check.
+#[must_use]
+pub fn search_plan(center: GeoPoint, radius_m: f64) -> Vec<CellRange> {
+    let mut cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
+    if CellIndex::compact(&mut cells).is_err() {
+        cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
+    }
+    let mut ranges: Vec<CellRange> = cells.into_iter().filter_map(CellRange::of_cell).collect();
+    ranges.sort_unstable_by_key(|r| (r.partition, r.first));
+    let mut merged: Vec<CellRange> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(prev) if prev.partition == range.partition && range.first <= prev.last.saturating_add(1) => {
+                prev.last = prev.last.max(range.last);
+            }
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
 /// Every cell at `resolution` that has any point within `radius_m` of
 /// `center`. The cells touching a disk form a connected patch, so a breadth
 /// first walk from the centre cell that keeps a cell when its centre lies
@@ -173,6 +242,22 @@ mod tests {
             let p = center.offset(bearing, 2_000.0 * fraction);
             let cell = p.to_latlng().to_cell(res);
             prop_assert!(covering.contains(&cell));
+        }
+
+        /// Any store inside the radius falls in one of the planned ranges.
+        #[test]
+        fn search_plan_reaches_every_store_inside_the_radius(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            bearing in 0.0f64..360.0,
+            fraction in 0.0f64..1.0,
+        ) {
+            let center = GeoPoint::new(lat, lng).expect("valid");
+            let plan = search_plan(center, 2_000.0);
+            let store = center.offset(bearing, 2_000.0 * fraction);
+            let cell = u64::from(store.store_cell());
+            let partition = store_partition(store);
+            prop_assert!(plan.iter().any(|r| r.partition == partition && r.contains(cell)));
         }
     }
 }

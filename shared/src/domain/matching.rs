@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::demand::DemandItem;
+use super::demand::{DemandItem, demand_categories};
 use super::geo::GeoPoint;
 use super::ids::StoreId;
 use super::store::Store;
@@ -14,13 +14,11 @@ pub struct Candidate {
     pub distance_m: f64,
     /// Demand lines whose tag the store lists.
     pub covered: usize,
-    /// Whether the store's category is one the demand asks for.
-    pub category_match: bool,
 }
 
-/// Open stores within `radius_m` that cover at least one demand line and are
-/// not in `exclude`, best first: most lines covered, then a matching
-/// category, then nearest, then by id so the order is stable.
+/// Open stores of a category the demand needs, within `radius_m`, that cover
+/// at least one demand line and are not in `exclude`, best first: most lines
+/// covered, then nearest, then by id so the order is stable.
 #[must_use]
 pub fn rank_candidates(
     items: &[DemandItem],
@@ -29,23 +27,20 @@ pub fn rank_candidates(
     stores: Vec<Store>,
     exclude: &[StoreId],
 ) -> Vec<Candidate> {
+    let categories = demand_categories(items);
     let mut candidates: Vec<Candidate> = stores
         .into_iter()
-        .filter(|s| s.open && !exclude.contains(&s.id))
+        .filter(|s| s.open && !exclude.contains(&s.id) && categories.contains(&s.category))
         .filter_map(|store| {
             let distance_m = customer.distance_m(store.location);
             if distance_m > radius_m {
                 return None;
             }
             let covered = items.iter().filter(|i| store.tags.contains(&i.tag)).count();
-            let category_match = items
-                .iter()
-                .any(|i| i.category.as_deref() == Some(store.category.as_str()));
             (covered > 0).then_some(Candidate {
                 store,
                 distance_m,
                 covered,
-                category_match,
             })
         })
         .collect();
@@ -56,7 +51,6 @@ pub fn rank_candidates(
 fn compare(a: &Candidate, b: &Candidate) -> Ordering {
     b.covered
         .cmp(&a.covered)
-        .then(b.category_match.cmp(&a.category_match))
         .then(a.distance_m.total_cmp(&b.distance_m))
         .then_with(|| a.store.id.cmp(&b.store.id))
 }
@@ -65,9 +59,8 @@ fn compare(a: &Candidate, b: &Candidate) -> Ordering {
 mod tests {
     use super::*;
     use crate::domain::demand::parse_demand_text;
-    use crate::domain::geo::cells_covering;
+    use crate::domain::geo::{search_plan, store_partition};
     use crate::domain::store::default_delivery_options;
-    use h3o::Resolution;
 
     fn store(id: &str, at: GeoPoint, category: &str, tags: &[&str], open: bool) -> Store {
         Store {
@@ -129,12 +122,13 @@ mod tests {
                 let here = GeoPoint::new(lat, 90.41).expect("valid");
                 let inside = store("inside", here.offset(bearing, 1_900.0), "grocery", &["rice"], true);
                 let outside = store("outside", here.offset(bearing, 2_100.0), "grocery", &["rice"], true);
-                let cells = cells_covering(here, 2_000.0, Resolution::Eight);
+                let plan = search_plan(here, 2_000.0);
                 let in_cells: Vec<Store> = [inside, outside]
                     .into_iter()
                     .filter(|s| {
-                        let cell = s.location.store_cell();
-                        cells.iter().any(|c| cell.parent(c.resolution()) == Some(*c))
+                        let cell = u64::from(s.location.store_cell());
+                        let partition = store_partition(s.location);
+                        plan.iter().any(|r| r.partition == partition && r.contains(cell))
                     })
                     .collect();
                 assert!(

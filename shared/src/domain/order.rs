@@ -66,6 +66,7 @@ pub struct Order {
     /// Stores offered in the current round.
     pub offers: Vec<Offer>,
     /// Every store offered in any round, so later rounds skip them.
+    #[serde(default)]
     pub tried: Vec<StoreId>,
     pub winner: Option<Winner>,
     /// Why the order ended when it is unfulfilled or cancelled.

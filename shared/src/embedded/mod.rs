@@ -5,6 +5,6 @@ mod hub;
 mod queue;
 mod storage;
 
-pub use hub::ConnectionHub;
+pub use hub::{ConnectionHub, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
 pub use queue::{EmbeddedQueue, ReceivedMessage};
 pub use storage::MemoryStorage;

@@ -1,15 +1,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use h3o::CellIndex;
-
 use crate::domain::clock::Millis;
-use crate::domain::geo::STORE_CELL_RESOLUTION;
+use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::Transition;
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, OrderRepo, RepoError, StoreRepo, TransitionError};
+use crate::ports::{Connection, ConnectionRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError};
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.
@@ -21,9 +19,9 @@ pub struct MemoryStorage {
 #[derive(Debug, Default)]
 struct Tables {
     stores: HashMap<StoreId, Store>,
-    /// (store cell at resolution 15, store): a sorted index, so the stores
-    /// under any coarser cell are one range.
-    geo: BTreeSet<(u64, StoreId)>,
+    /// (category, store cell at resolution 15, store): a sorted index, so
+    /// the stores of a category under any coarser cell are one range.
+    geo: BTreeSet<(String, u64, StoreId)>,
     orders: HashMap<OrderId, Order>,
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     connections: HashMap<ConnectionId, Connection>,
@@ -44,22 +42,27 @@ impl MemoryStorage {
     }
 }
 
-/// The smallest and largest resolution-15 index under `cell`.
-fn descendant_range(cell: CellIndex) -> Option<(u64, u64)> {
-    let count = cell.children_count(STORE_CELL_RESOLUTION);
-    let first = cell.child_at(0, STORE_CELL_RESOLUTION)?;
-    let last = cell.child_at(count.checked_sub(1)?, STORE_CELL_RESOLUTION)?;
-    Some((u64::from(first), u64::from(last)))
+fn geo_key(store: &Store) -> (String, u64, StoreId) {
+    (
+        store.category.clone(),
+        u64::from(store.location.store_cell()),
+        store.id.clone(),
+    )
+}
+
+/// Sorts before every valid store id ("-" is the smallest allowed byte).
+fn lowest_store_id() -> StoreId {
+    StoreId::new("-").unwrap_or_else(|_| unreachable!("'-' is a valid id"))
 }
 
 impl StoreRepo for MemoryStorage {
     async fn put_store(&self, store: &Store) -> Result<(), RepoError> {
         let mut t = self.tables();
         if let Some(old) = t.stores.get(&store.id) {
-            let old_cell = u64::from(old.location.store_cell());
-            t.geo.remove(&(old_cell, store.id.clone()));
+            let old_key = geo_key(old);
+            t.geo.remove(&old_key);
         }
-        t.geo.insert((u64::from(store.location.store_cell()), store.id.clone()));
+        t.geo.insert(geo_key(store));
         t.stores.insert(store.id.clone(), store.clone());
         Ok(())
     }
@@ -68,21 +71,23 @@ impl StoreRepo for MemoryStorage {
         Ok(self.tables().stores.get(id).cloned())
     }
 
-    async fn stores_in_cells(&self, cells: &[CellIndex]) -> Result<Vec<Store>, RepoError> {
+    async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
         let t = self.tables();
-        let mut found = Vec::new();
-        for cell in cells {
-            let Some((lo, hi)) = descendant_range(*cell) else {
-                continue;
-            };
-            let lower = (lo, StoreId::new("0").map_err(|e| RepoError(e.into()))?);
-            for (_, id) in t.geo.range(lower..).take_while(|(c, _)| *c <= hi) {
+        let mut read = GeoRead::default();
+        for range in ranges {
+            read.queries += 1;
+            let lower = (category.to_string(), range.first, lowest_store_id());
+            let in_range = t
+                .geo
+                .range(lower..)
+                .take_while(|(c, cell, _)| c == category && *cell <= range.last);
+            for (_, _, id) in in_range {
                 if let Some(store) = t.stores.get(id) {
-                    found.push(store.clone());
+                    read.stores.push(store.clone());
                 }
             }
         }
-        Ok(found)
+        Ok(read)
     }
 }
 

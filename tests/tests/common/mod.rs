@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use local_stack::{LocalOptions, RunningStack, start};
+use local_stack::{Backend, LocalOptions, RunningStack, start};
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 use shared::domain::geo::GeoPoint;
@@ -23,12 +23,43 @@ pub fn customer_point() -> GeoPoint {
     GeoPoint::new(CUSTOMER_LAT, CUSTOMER_LNG).expect("valid point")
 }
 
+/// The backend the end-to-end tests run on: `E2E_BACKEND=endpoint` runs
+/// them on the DynamoDB and SQS adapters at `AWS_ENDPOINT_URL` (the test
+/// command points it at a moto server), each test on its own table and
+/// queue; anything else, the embedded adapters.
+pub fn backend() -> Backend {
+    match std::env::var("E2E_BACKEND").as_deref() {
+        Ok("endpoint") => {
+            assert!(
+                std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                "E2E_BACKEND=endpoint needs AWS_ENDPOINT_URL (run tests/run-all.sh, which starts moto)"
+            );
+            let unique = ulid::Ulid::new().to_string().to_lowercase();
+            Backend::Endpoint {
+                table: format!("orders-{unique}"),
+                queue: format!("timers-{unique}"),
+            }
+        }
+        _ => Backend::Embedded,
+    }
+}
+
 /// A local stack on a free loopback port with the given routing knobs.
 pub async fn stack(ordering: OrderingConfig) -> RunningStack {
-    let options = LocalOptions {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    stack_with(LocalOptions {
         ordering,
         ..LocalOptions::default()
+    })
+    .await
+}
+
+/// A local stack on a free loopback port on the chosen backend.
+pub async fn stack_with(options: LocalOptions) -> RunningStack {
+    let options = LocalOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        backend: backend(),
+        poll_wait: Duration::from_secs(1),
+        ..options
     };
     start(options).await.expect("local stack starts")
 }

@@ -1,0 +1,596 @@
+//! DynamoDB adapter for the storage ports, on one table. The access
+//! patterns, keys and the reasons for them are in docs/dynamodb.md.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::clock::Millis;
+use crate::domain::geo::{CellRange, store_partition};
+use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::order::{NextRound, Order, OrderStatus, Refusal, Transition, Winner};
+use crate::domain::store::Store;
+use crate::ports::{Connection, ConnectionRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Connection records outlive API Gateway's 2-hour connection limit by a
+/// margin, then DynamoDB's TTL removes any that `$disconnect` missed.
+const CONNECTION_TTL_S: i64 = 2 * 3600 + 600;
+/// Offer index items stay a day after their deadline, for support.
+const OFFER_TTL_S: i64 = 24 * 3600;
+/// BatchGetItem's limit.
+const BATCH_GET_MAX: usize = 100;
+
+/// The storage ports on one DynamoDB table (`pk`, `sk`, TTL on `ttl`).
+#[derive(Debug, Clone)]
+pub struct DynamoStorage {
+    client: Client,
+    table: String,
+}
+
+fn repo_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> RepoError {
+    RepoError(Box::new(e))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item, RepoError> {
+    serde_dynamo::to_item(value).map_err(repo_err)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, RepoError> {
+    serde_dynamo::from_item(item).map_err(repo_err)
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn store_key(id: &StoreId) -> Item {
+    key(format!("STORE#{id}"), "PROFILE")
+}
+
+fn order_key(id: &OrderId) -> Item {
+    key(format!("ORDER#{id}"), "ORDER")
+}
+
+/// Geo index key: partition = category and resolution-5 ancestor cell; sort
+/// key = resolution-15 cell as 16 hex digits (lexicographic = numeric order)
+/// and the store id, so every cell range is one `BETWEEN`.
+fn geo_key(store: &Store) -> Item {
+    let cell = u64::from(store.location.store_cell());
+    let partition = u64::from(store_partition(store.location));
+    key(
+        format!("GEO#{}#{partition:016x}", store.category),
+        &format!("{cell:016x}#{}", store.id),
+    )
+}
+
+fn time_to_live(seconds_from_now: i64, now_ms: Millis) -> AttributeValue {
+    n(now_ms / 1000 + seconds_from_now)
+}
+
+fn string_set(ids: impl IntoIterator<Item = String>) -> Option<AttributeValue> {
+    let ids: Vec<String> = ids.into_iter().collect();
+    (!ids.is_empty()).then(|| AttributeValue::Ss(ids))
+}
+
+impl DynamoStorage {
+    #[must_use]
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStorage {
+            client,
+            table: table.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn order_item(order: &Order) -> Result<Item, RepoError> {
+        let mut item = to_item(order)?;
+        item.extend(order_key(&order.id));
+        // Sets, so conditions can use contains() and updates can ADD.
+        item.remove("tried");
+        if let Some(tried) = string_set(order.tried.iter().map(ToString::to_string)) {
+            item.insert("tried".into(), tried);
+        }
+        if let Some(offered) = string_set(order.offers.iter().map(|o| o.store_id.to_string())) {
+            item.insert("offered_ids".into(), offered);
+        }
+        Ok(item)
+    }
+
+    fn offer_index_puts(&self, order_id: &OrderId, stores: &[StoreId], deadline_ms: Millis) -> Vec<TransactWriteItem> {
+        stores
+            .iter()
+            .filter_map(|store| {
+                let mut item = key(format!("STORE#{store}"), &format!("OFFER#{order_id}"));
+                item.insert("order_id".into(), s(order_id.to_string()));
+                item.insert("deadline_ms".into(), n(deadline_ms));
+                item.insert("ttl".into(), time_to_live(OFFER_TTL_S, deadline_ms));
+                let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().ok()?;
+                Some(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
+    }
+
+    async fn write_all(&self, writes: Vec<TransactWriteItem>) -> Result<(), RepoError> {
+        // A transaction holds at most 100 writes; offers are far fewer.
+        for chunk in writes.chunks(100) {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(repo_err)?;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, RepoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(repo_err)?;
+        Ok(out.item)
+    }
+
+    /// Every page of a query, and how many pages (requests) it took.
+    async fn query_all(
+        &self,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: Item,
+        filter: Option<&str>,
+    ) -> Result<(Vec<Item>, usize), RepoError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        let mut requests = 0;
+        loop {
+            requests += 1;
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_filter_expression(filter.map(str::to_string))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(repo_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok((items, requests)),
+            }
+        }
+    }
+}
+
+impl StoreRepo for DynamoStorage {
+    async fn put_store(&self, store: &Store) -> Result<(), RepoError> {
+        let old: Option<Store> = match self.get(store_key(&store.id)).await? {
+            Some(item) => Some(from_item(item)?),
+            None => None,
+        };
+        let mut profile = to_item(store)?;
+        profile.extend(store_key(&store.id));
+        let mut geo = to_item(store)?;
+        let new_geo_key = geo_key(store);
+        geo.extend(new_geo_key.clone());
+        // The profile write is conditional on the version read, so two racing
+        // updates cannot leave an orphan geo item behind.
+        let mut put_profile = Put::builder().table_name(&self.table).set_item(Some(profile));
+        put_profile = match &old {
+            None => put_profile.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put_profile
+                .condition_expression("updated_at_ms = :seen")
+                .expression_attribute_values(":seen", n(old.updated_at_ms)),
+        };
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put_profile.build().map_err(repo_err)?).build(),
+            TransactWriteItem::builder()
+                .put(Put::builder().table_name(&self.table).set_item(Some(geo)).build().map_err(repo_err)?)
+                .build(),
+        ];
+        if let Some(old) = &old {
+            let old_geo_key = geo_key(old);
+            if old_geo_key != new_geo_key {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(old_geo_key))
+                    .build()
+                    .map_err(repo_err)?;
+                writes.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        self.write_all(writes).await
+    }
+
+    async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
+        self.get(store_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
+        let mut read = GeoRead::default();
+        for range in ranges {
+            let values = HashMap::from([
+                (
+                    ":pk".to_string(),
+                    s(format!("GEO#{category}#{:016x}", u64::from(range.partition))),
+                ),
+                (":lo".to_string(), s(format!("{:016x}#", range.first))),
+                // '~' sorts after every character a store id may hold.
+                (":hi".to_string(), s(format!("{:016x}#~", range.last))),
+            ]);
+            let (items, requests) = self
+                .query_all("pk = :pk AND sk BETWEEN :lo AND :hi", HashMap::new(), values, None)
+                .await?;
+            read.queries += requests;
+            for item in items {
+                read.stores.push(from_item(item)?);
+            }
+        }
+        Ok(read)
+    }
+}
+
+/// The update that applies `transition`, with exactly the condition that
+/// `Order::apply` checks.
+struct ConditionalUpdate {
+    update: String,
+    condition: &'static str,
+    names: HashMap<String, String>,
+    values: Item,
+    /// Offer index items to write first (a new round's stores).
+    new_offers: Option<(Vec<StoreId>, Millis)>,
+}
+
+fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, RepoError> {
+    let names: HashMap<String, String> = [
+        ("#status", "status"),
+        ("#version", "version"),
+        ("#updated", "updated_at_ms"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let mut values: Item = HashMap::from([
+        (":searching".to_string(), s(OrderStatus::Searching.as_str())),
+        (":one".to_string(), n(1)),
+    ]);
+    let mut names = names;
+    let mut new_offers = None;
+    let (update, condition) = match transition {
+        Transition::Accept {
+            store_id,
+            store_name,
+            now,
+        } => {
+            names.insert("#deadline".into(), "deadline_ms".into());
+            names.insert("#offered".into(), "offered_ids".into());
+            names.insert("#winner".into(), "winner".into());
+            values.insert(":store".into(), s(store_id.to_string()));
+            values.insert(":now".into(), n(now));
+            values.insert(":accepted".into(), s(OrderStatus::Accepted.as_str()));
+            let winner = Winner {
+                store_id: store_id.clone(),
+                store_name: store_name.clone(),
+                accepted_at_ms: *now,
+            };
+            values.insert(":winner".into(), AttributeValue::M(to_item(&winner)?));
+            (
+                "SET #status = :accepted, #winner = :winner, #updated = :now, #version = #version + :one".to_string(),
+                "#status = :searching AND #deadline > :now AND contains(#offered, :store)",
+            )
+        }
+        Transition::CloseRound { round, now, next } => {
+            names.insert("#round".into(), "round".into());
+            names.insert("#deadline".into(), "deadline_ms".into());
+            values.insert(":round".into(), n(round));
+            values.insert(":now".into(), n(now));
+            let condition = "#status = :searching AND #round = :round AND #deadline <= :now";
+            match next {
+                NextRound::Offer { offers, deadline_ms } => {
+                    names.insert("#offers".into(), "offers".into());
+                    names.insert("#offered".into(), "offered_ids".into());
+                    names.insert("#tried".into(), "tried".into());
+                    let ids: Vec<String> = offers.iter().map(|o| o.store_id.to_string()).collect();
+                    let offered = string_set(ids).ok_or_else(|| RepoError::msg("a round needs offers"))?;
+                    values.insert(":deadline".into(), n(deadline_ms));
+                    values.insert(":offers".into(), serde_dynamo::to_attribute_value(offers).map_err(repo_err)?);
+                    values.insert(":offered".into(), offered);
+                    new_offers = Some((offers.iter().map(|o| o.store_id.clone()).collect(), *deadline_ms));
+                    (
+                        "SET #round = #round + :one, #deadline = :deadline, #offers = :offers, #offered = :offered, \
+                         #updated = :now, #version = #version + :one ADD #tried :offered"
+                            .to_string(),
+                        condition,
+                    )
+                }
+                NextRound::Unfulfilled { reason } => {
+                    names.insert("#reason".into(), "end_reason".into());
+                    values.insert(":unfulfilled".into(), s(OrderStatus::Unfulfilled.as_str()));
+                    values.insert(":reason".into(), s(reason.clone()));
+                    (
+                        "SET #status = :unfulfilled, #reason = :reason, #updated = :now, #version = #version + :one"
+                            .to_string(),
+                        condition,
+                    )
+                }
+            }
+        }
+        Transition::Cancel { customer_id, now } => {
+            names.insert("#customer".into(), "customer_id".into());
+            names.insert("#reason".into(), "end_reason".into());
+            values.insert(":customer".into(), s(customer_id.to_string()));
+            values.insert(":now".into(), n(now));
+            values.insert(":cancelled".into(), s(OrderStatus::Cancelled.as_str()));
+            values.insert(":reason".into(), s("cancelled_by_customer"));
+            (
+                "SET #status = :cancelled, #reason = :reason, #updated = :now, #version = #version + :one".to_string(),
+                "#status = :searching AND #customer = :customer",
+            )
+        }
+    };
+    Ok(ConditionalUpdate {
+        update,
+        condition,
+        names,
+        values,
+        new_offers,
+    })
+}
+
+impl DynamoStorage {
+    /// Why a conditional update lost, from the item as it stood (returned by
+    /// the failed write, or read when the server does not return it).
+    async fn explain(&self, id: &OrderId, transition: &Transition, old: Option<Item>) -> TransitionError {
+        let old = match old {
+            Some(item) if !item.is_empty() => Some(item),
+            _ => match self.get(order_key(id)).await {
+                Ok(item) => item,
+                Err(e) => return TransitionError::Repo(e),
+            },
+        };
+        let Some(old) = old else {
+            return TransitionError::NotFound;
+        };
+        match from_item::<Order>(old) {
+            Ok(order) => match order.apply(transition) {
+                Err(refusal) => TransitionError::Refused(refusal),
+                // The condition failed but the rule allows it: the item
+                // changed between the write and this read; report it as lost.
+                Ok(_) => TransitionError::Refused(Refusal::NotSearching),
+            },
+            Err(e) => TransitionError::Repo(e),
+        }
+    }
+}
+
+impl OrderRepo for DynamoStorage {
+    async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(repo_err)?;
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        let stores: Vec<StoreId> = order.offers.iter().map(|o| o.store_id.clone()).collect();
+        writes.extend(self.offer_index_puts(&order.id, &stores, order.deadline_ms));
+        self.write_all(writes).await
+    }
+
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
+        self.get(order_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
+        let update = conditional_update(transition)?;
+        if let Some((stores, deadline)) = &update.new_offers {
+            // Index items first: if the update then loses, they point at an
+            // order that does not offer to them, and listings check that.
+            self.write_all(self.offer_index_puts(id, stores, *deadline)).await?;
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression(update.update)
+            .condition_expression(update.condition)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()).map_err(TransitionError::Repo),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Err(self.explain(id, transition, failed.item).await)
+                }
+                other => Err(TransitionError::Repo(repo_err(other))),
+            },
+            Err(e) => Err(TransitionError::Repo(repo_err(e))),
+        }
+    }
+
+    async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
+        let values = HashMap::from([
+            (":pk".to_string(), s(format!("STORE#{store}"))),
+            (":offer".to_string(), s("OFFER#")),
+            (":now".to_string(), n(now)),
+        ]);
+        let (items, _) = self
+            .query_all(
+                "pk = :pk AND begins_with(sk, :offer)",
+                HashMap::new(),
+                values,
+                Some("deadline_ms > :now"),
+            )
+            .await?;
+        let ids: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        let mut orders = Vec::new();
+        for chunk in ids.chunks(BATCH_GET_MAX) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .filter_map(|id| OrderId::new(id.as_str()).ok())
+                .map(|id| order_key(&id))
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(repo_err)?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(repo_err)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let order: Order = from_item(item)?;
+                    if order.is_offered_to(store, now) {
+                        orders.push(order);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        orders.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(orders)
+    }
+}
+
+fn connection_item(pk: String, sk: &str, connection: &Connection) -> Item {
+    let mut item = key(pk, sk);
+    item.insert("connection_id".into(), s(connection.id.to_string()));
+    item.insert("owner".into(), s(connection.owner.key()));
+    item.insert("connected_at_ms".into(), n(connection.connected_at_ms));
+    item.insert(
+        "ttl".into(),
+        time_to_live(CONNECTION_TTL_S, connection.connected_at_ms),
+    );
+    item
+}
+
+fn connection_from_item(item: &Item) -> Option<Connection> {
+    let id = ConnectionId::new(item.get("connection_id")?.as_s().ok()?.as_str()).ok()?;
+    let owner = Caller::parse(item.get("owner")?.as_s().ok()?).ok()?;
+    let connected_at_ms = item.get("connected_at_ms")?.as_n().ok()?.parse().ok()?;
+    Some(Connection {
+        id,
+        owner,
+        connected_at_ms,
+    })
+}
+
+fn connection_key(id: &ConnectionId) -> Item {
+    key(format!("CONN#{id}"), "CONN")
+}
+
+fn owner_key(owner: &Caller, id: &ConnectionId) -> Item {
+    key(format!("OWNER#{}", owner.key()), &format!("CONN#{id}"))
+}
+
+impl ConnectionRepo for DynamoStorage {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), RepoError> {
+        let by_id = connection_item(format!("CONN#{}", connection.id), "CONN", connection);
+        let by_owner = connection_item(
+            format!("OWNER#{}", connection.owner.key()),
+            &format!("CONN#{}", connection.id),
+            connection,
+        );
+        let writes = [by_id, by_owner]
+            .into_iter()
+            .map(|item| {
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+                    .map_err(repo_err)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_all(writes).await
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
+        Ok(self.get(connection_key(id)).await?.as_ref().and_then(connection_from_item))
+    }
+
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(repo_err)?;
+        let Some(connection) = out.attributes.as_ref().and_then(connection_from_item) else {
+            return Ok(None);
+        };
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(owner_key(&connection.owner, id)))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        Ok(Some(connection))
+    }
+
+    async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
+        let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
+        let values = HashMap::from([
+            (":pk".to_string(), s(format!("OWNER#{}", owner.key()))),
+            (":now".to_string(), n(now_s)),
+        ]);
+        let names = HashMap::from([("#ttl".to_string(), "ttl".to_string())]);
+        // TTL deletion lags; the filter hides records past their lifetime.
+        let (items, _) = self
+            .query_all("pk = :pk", names, values, Some("#ttl > :now"))
+            .await?;
+        Ok(items.iter().filter_map(connection_from_item).map(|c| c.id).collect())
+    }
+}

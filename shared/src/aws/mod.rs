@@ -1,0 +1,70 @@
+//! AWS adapters: DynamoDB for storage, SQS for round timers, the API
+//! Gateway management API for pushes. Endpoints come from the standard
+//! `AWS_ENDPOINT_URL` variables, so moto, LocalStack and AWS need no special
+//! code path.
+
+mod dynamo;
+mod push;
+mod resources;
+mod sqs;
+
+pub use dynamo::DynamoStorage;
+pub use push::ManagementApiPusher;
+pub use resources::{ensure_queue, ensure_table};
+pub use sqs::SqsTimers;
+
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::domain::clock::SystemClock;
+use crate::domain::config::{ConfigError, OrderingConfig};
+
+/// The application on AWS adapters.
+pub type AwsApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
+
+/// Why the AWS application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsSetupError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Where the adapters point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsResources {
+    pub table: String,
+    pub queue_url: String,
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub management_endpoint: String,
+}
+
+impl AwsResources {
+    /// Reads `TABLE_NAME`, `TIMER_QUEUE_URL` and `WS_MANAGEMENT_ENDPOINT`.
+    pub fn from_env() -> Result<Self, AwsSetupError> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| AwsSetupError::Missing(name));
+        Ok(AwsResources {
+            table: var("TABLE_NAME")?,
+            queue_url: var("TIMER_QUEUE_URL")?,
+            management_endpoint: var("WS_MANAGEMENT_ENDPOINT")?,
+        })
+    }
+}
+
+/// Builds the clients once (for a Lambda's init phase or the local stack).
+pub fn aws_app(sdk: &aws_config::SdkConfig, resources: &AwsResources, config: OrderingConfig) -> AwsApp {
+    App {
+        storage: DynamoStorage::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone()),
+        timers: SqsTimers::new(aws_sdk_sqs::Client::new(sdk), resources.queue_url.clone()),
+        pusher: ManagementApiPusher::new(sdk, &resources.management_endpoint),
+        clock: Arc::new(SystemClock),
+        config,
+    }
+}
+
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
