@@ -1,20 +1,56 @@
 #!/usr/bin/env bash
 # Every check and test of the project, as CI runs it: formatting, lints,
-# unit, property, contract and end-to-end tests.
+# unit, property, contract and end-to-end tests, on the embedded adapters
+# and again on the AWS adapters against a moto server that this script
+# installs (PyPI, into target/moto-venv), starts on a free loopback port and
+# stops. No internet beyond the package registries, no Docker, no AWS
+# credentials: dummy ones are set here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+MOTO_VERSION=5.2.5
 
 step() { printf '\n==> %s\n' "$*"; }
 
-for tool in rustfmt clippy-driver; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: install the Rust toolchain's $tool component" >&2; exit 1; }
+for tool in cargo rustfmt clippy-driver python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy (all targets and features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (embedded adapters)"
 cargo test --workspace --locked
+
+step "moto server (moto[server]==$MOTO_VERSION)"
+VENV="$ROOT/target/moto-venv"
+if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MOTO_LOG="$ROOT/target/moto.log"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$MOTO_PID" 2>/dev/null || { echo "moto failed to start:" >&2; cat "$MOTO_LOG" >&2; exit 1; }
+  sleep 0.2
+done
+"$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" \
+  || { echo "moto is not answering on port $PORT" >&2; cat "$MOTO_LOG" >&2; exit 1; }
+echo "moto listening on 127.0.0.1:$PORT"
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+step "contract and end-to-end tests again, on DynamoDB and SQS (moto)"
+E2E_BACKEND=endpoint cargo test -p e2e-tests --features endpoint-tests --locked

@@ -131,7 +131,11 @@ fn gateway_json(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(gateway: Gateway<S, Q, P>, peer: SocketAddr, request: Request) -> Response {
+async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
+    gateway: Gateway<S, Q, P>,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
@@ -463,10 +467,18 @@ async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Re
     match *request.method() {
         http::Method::POST => {
             let Ok(data) = to_bytes(request.into_body(), MAX_PUSH_BYTES + 1).await else {
-                return management_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", "Payload too large");
+                return management_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLargeException",
+                    "Payload too large",
+                );
             };
             if data.len() > MAX_PUSH_BYTES {
-                return management_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", "Payload too large");
+                return management_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLargeException",
+                    "Payload too large",
+                );
             }
             let frame = String::from_utf8_lossy(&data).into_owned();
             if hub.command(&id, SocketCommand::Send(frame)) {

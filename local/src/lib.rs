@@ -301,7 +301,9 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 config: options.ordering,
             });
             let server = serve(listener, gateway::router(Arc::clone(&app), hub, options.sockets, addr));
-            let region = sdk.region().map_or_else(|| "us-east-1".to_string(), ToString::to_string);
+            let region = sdk
+                .region()
+                .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
             let source = sqs_poller::SqsSource {
                 client: sqs.clone(),
                 queue_arn: format!("arn:aws:sqs:{region}:000000000000:{queue}"),

@@ -5,8 +5,8 @@
 
 pub mod api;
 pub mod app;
+pub mod aws;
 pub mod domain;
 pub mod embedded;
 pub mod ports;
 pub mod wiring;
-pub mod aws;

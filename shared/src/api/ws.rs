@@ -14,11 +14,19 @@ use crate::domain::ids::{Caller, ConnectionId, OrderId};
 use crate::ports::{OfferTimers, Pusher, Storage};
 
 /// Every route key the handler answers; the template declares the same.
-pub const WS_ROUTES: &[&str] = &["$connect", "$disconnect", "$default", "ping", "sync", "accept"];
+pub const WS_ROUTES: &[&str] = &[
+    "$connect",
+    "$disconnect",
+    "$default",
+    "ping",
+    "whoami",
+    "sync",
+    "accept",
+];
 
 /// Routes whose return value is sent back to the caller (they have a route
 /// response in the template).
-pub const WS_ROUTES_WITH_RESPONSE: &[&str] = &["$default", "ping", "sync", "accept"];
+pub const WS_ROUTES_WITH_RESPONSE: &[&str] = &["$default", "ping", "whoami", "sync", "accept"];
 
 /// The selection expression's field.
 pub const ACTION_FIELD: &str = "action";
@@ -88,6 +96,8 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
         .ok_or_else(ApiError::unauthenticated)?;
     match action {
         "ping" => Ok(json!({ "type": "pong" }).to_string()),
+        // Which socket this is and whose: for support and debugging.
+        "whoami" => Ok(json!({ "type": "whoami", "connection_id": connection, "caller": owner }).to_string()),
         "sync" => {
             let resent = match &owner {
                 Caller::Store(store) => app.resend_offers(connection, store).await?,
@@ -109,7 +119,7 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
         _ => Err(ApiError::new(
             400,
             "unknown_action",
-            "use an action of: ping, sync, accept",
+            "use an action of: ping, whoami, sync, accept",
         )),
     }
 }

@@ -7,8 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -126,7 +125,11 @@ impl DynamoStorage {
                 item.insert("order_id".into(), s(order_id.to_string()));
                 item.insert("deadline_ms".into(), n(deadline_ms));
                 item.insert("ttl".into(), time_to_live(OFFER_TTL_S, deadline_ms));
-                let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().ok()?;
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build()
+                    .ok()?;
                 Some(TransactWriteItem::builder().put(put).build())
             })
             .collect()
@@ -213,9 +216,17 @@ impl StoreRepo for DynamoStorage {
                 .expression_attribute_values(":seen", n(old.updated_at_ms)),
         };
         let mut writes = vec![
-            TransactWriteItem::builder().put(put_profile.build().map_err(repo_err)?).build(),
             TransactWriteItem::builder()
-                .put(Put::builder().table_name(&self.table).set_item(Some(geo)).build().map_err(repo_err)?)
+                .put(put_profile.build().map_err(repo_err)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(geo))
+                        .build()
+                        .map_err(repo_err)?,
+                )
                 .build(),
         ];
         if let Some(old) = &old {
@@ -323,7 +334,10 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
                     let ids: Vec<String> = offers.iter().map(|o| o.store_id.to_string()).collect();
                     let offered = string_set(ids).ok_or_else(|| RepoError::msg("a round needs offers"))?;
                     values.insert(":deadline".into(), n(deadline_ms));
-                    values.insert(":offers".into(), serde_dynamo::to_attribute_value(offers).map_err(repo_err)?);
+                    values.insert(
+                        ":offers".into(),
+                        serde_dynamo::to_attribute_value(offers).map_err(repo_err)?,
+                    );
                     values.insert(":offered".into(), offered);
                     new_offers = Some((offers.iter().map(|o| o.store_id.clone()).collect(), *deadline_ms));
                     (
@@ -483,7 +497,12 @@ impl OrderRepo for DynamoStorage {
                     .send()
                     .await
                     .map_err(repo_err)?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
                     let order: Order = from_item(item)?;
                     if order.is_offered_to(store, now) {
                         orders.push(order);
@@ -505,10 +524,7 @@ fn connection_item(pk: String, sk: &str, connection: &Connection) -> Item {
     item.insert("connection_id".into(), s(connection.id.to_string()));
     item.insert("owner".into(), s(connection.owner.key()));
     item.insert("connected_at_ms".into(), n(connection.connected_at_ms));
-    item.insert(
-        "ttl".into(),
-        time_to_live(CONNECTION_TTL_S, connection.connected_at_ms),
-    );
+    item.insert("ttl".into(), time_to_live(CONNECTION_TTL_S, connection.connected_at_ms));
     item
 }
 
@@ -554,7 +570,11 @@ impl ConnectionRepo for DynamoStorage {
     }
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
-        Ok(self.get(connection_key(id)).await?.as_ref().and_then(connection_from_item))
+        Ok(self
+            .get(connection_key(id))
+            .await?
+            .as_ref()
+            .and_then(connection_from_item))
     }
 
     async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
@@ -588,9 +608,7 @@ impl ConnectionRepo for DynamoStorage {
         ]);
         let names = HashMap::from([("#ttl".to_string(), "ttl".to_string())]);
         // TTL deletion lags; the filter hides records past their lifetime.
-        let (items, _) = self
-            .query_all("pk = :pk", names, values, Some("#ttl > :now"))
-            .await?;
+        let (items, _) = self.query_all("pk = :pk", names, values, Some("#ttl > :now")).await?;
         Ok(items.iter().filter_map(connection_from_item).map(|c| c.id).collect())
     }
 }
