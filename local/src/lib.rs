@@ -23,8 +23,9 @@ use shared::app::App;
 use shared::aws::{DynamoStorage, ManagementApiPusher, SqsTimers, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
+use shared::domain::ids::{Caller, ConnectionId};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
-use shared::ports::RepoError;
+use shared::ports::{Connection, ConnectionRepo, RepoError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -125,6 +126,7 @@ enum Running {
         queue: Arc<EmbeddedQueue>,
     },
     Endpoint {
+        app: Arc<EndpointApp>,
         dynamo: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
         table: String,
@@ -217,6 +219,46 @@ impl RunningStack {
                     .map_err(|e| RepoError(Box::new(e)))?;
                 Ok(())
             }
+        }
+    }
+
+    /// Loses every pending timer message, as a lost SQS message would.
+    pub async fn purge_timer_queue(&self) -> Result<(), RepoError> {
+        match &self.running {
+            Running::Embedded { queue, .. } => {
+                queue.purge();
+                Ok(())
+            }
+            Running::Endpoint { sqs, queue_url, .. } => {
+                sqs.purge_queue()
+                    .queue_url(queue_url)
+                    .send()
+                    .await
+                    .map_err(|e| RepoError(Box::new(e)))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a connection that has no socket behind it, as a missed
+    /// `$disconnect` leaves.
+    pub async fn record_stale_connection(&self, id: ConnectionId, owner: Caller) -> Result<(), RepoError> {
+        let connection = Connection {
+            id,
+            owner,
+            connected_at_ms: SystemClock.now_ms(),
+        };
+        match &self.running {
+            Running::Embedded { app, .. } => app.storage.put_connection(&connection).await,
+            Running::Endpoint { app, .. } => app.storage.put_connection(&connection).await,
+        }
+    }
+
+    /// Whether a connection record exists.
+    pub async fn connection_recorded(&self, id: &ConnectionId) -> Result<bool, RepoError> {
+        match &self.running {
+            Running::Embedded { app, .. } => Ok(app.storage.get_connection(id).await?.is_some()),
+            Running::Endpoint { app, .. } => Ok(app.storage.get_connection(id).await?.is_some()),
         }
     }
 
@@ -315,6 +357,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             Ok(RunningStack {
                 addr,
                 running: Running::Endpoint {
+                    app,
                     dynamo,
                     sqs,
                     table,

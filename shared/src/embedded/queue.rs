@@ -160,6 +160,11 @@ impl EmbeddedQueue {
         current
     }
 
+    /// Drops every message, as SQS `PurgeQueue` does.
+    pub fn purge(&self) {
+        self.state().messages.clear();
+    }
+
     /// Messages not yet deleted.
     #[must_use]
     pub fn len(&self) -> usize {
