@@ -325,7 +325,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         location: GeoPoint,
         tried: &[StoreId],
     ) -> Result<Vec<Offer>, AppError> {
-        let ranges = search_plan(location, self.config.radius_m);
+        let ranges = search_plan(location, self.config.radius_m, self.config.max_geo_queries);
         let mut stores = Vec::new();
         for category in demand_categories(items) {
             stores.extend(self.storage.stores_in_ranges(&category, &ranges).await?.stores);

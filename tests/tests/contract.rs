@@ -81,7 +81,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
             .expect("get"),
         None
     );
-    let plan = search_plan(here(), 2_000.0);
+    let plan = search_plan(here(), 2_000.0, 8);
     let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo read");
     assert_eq!(
         ids(&read.stores),
@@ -104,7 +104,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
             .stores
             .is_empty()
     );
-    let there = search_plan(moved.location, 500.0);
+    let there = search_plan(moved.location, 500.0, 8);
     assert_eq!(
         ids(&storage.stores_in_ranges("grocery", &there).await.expect("read").stores),
         ["near"]

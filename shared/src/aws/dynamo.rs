@@ -72,7 +72,7 @@ fn order_key(id: &OrderId) -> Item {
 /// key = resolution-15 cell as 16 hex digits (lexicographic = numeric order)
 /// and the store id, so every cell range is one `BETWEEN`.
 fn geo_key(store: &Store) -> Item {
-    let cell = u64::from(store.location.store_cell());
+    let cell = store.location.geo_key();
     let partition = u64::from(store_partition(store.location));
     key(
         format!("GEO#{}#{partition:016x}", store.category),

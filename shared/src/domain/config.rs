@@ -11,6 +11,9 @@ pub struct OrderingConfig {
     pub max_rounds: u32,
     /// Search radius around the customer.
     pub radius_m: f64,
+    /// Most geo-index queries one category's store search may take; fewer
+    /// queries read more stores that turn out too far (docs/dynamodb.md).
+    pub max_geo_queries: usize,
 }
 
 impl Default for OrderingConfig {
@@ -20,6 +23,7 @@ impl Default for OrderingConfig {
             stores_per_round: 4,
             max_rounds: 3,
             radius_m: 2_000.0,
+            max_geo_queries: crate::domain::geo::DEFAULT_MAX_RANGES,
         }
     }
 }
@@ -50,6 +54,9 @@ impl OrderingConfig {
         }
         if let Some(v) = lookup("MAX_ROUNDS") {
             config.max_rounds = parse("MAX_ROUNDS", &v, 1, 20)?;
+        }
+        if let Some(v) = lookup("MAX_GEO_QUERIES") {
+            config.max_geo_queries = parse("MAX_GEO_QUERIES", &v, 1, 64)?;
         }
         if let Some(v) = lookup("MATCH_RADIUS_M") {
             config.radius_m = parse::<u32>("MATCH_RADIUS_M", &v, 100, 20_000)?.into();

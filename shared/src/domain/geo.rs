@@ -68,6 +68,13 @@ impl GeoPoint {
         self.to_latlng().to_cell(STORE_CELL_RESOLUTION)
     }
 
+    /// The geo index sort key of a store here: its resolution-15 cell in
+    /// ring order (see [`ring_key`]).
+    #[must_use]
+    pub fn geo_key(self) -> u64 {
+        ring_key(self.store_cell(), 0)
+    }
+
     /// A point `distance_m` away along `bearing_deg` (0 = north), on a sphere.
     /// Used by tests and benchmarks to place stores at known distances.
     #[must_use]
@@ -102,11 +109,17 @@ impl From<GeoPoint> for RawPoint {
 }
 
 /// The resolution of the cells that partition the geo index: a store lives
-/// in the partition of its ancestor at this resolution.
-pub const PARTITION_RESOLUTION: Resolution = Resolution::Five;
+/// in the partition of its ancestor at this resolution. Resolution 3 cells
+/// (about 12,000 km²) hold a whole city, so a radius query rarely has to split
+/// at a partition edge (Dhaka lies in one); finer partitions split about half
+/// of all 2 km queries (res 4 or 5) or nearly all (res 6), and every split
+/// costs a query. See docs/dynamodb.md.
+pub const PARTITION_RESOLUTION: Resolution = Resolution::Three;
 /// The resolution at which a search radius is covered before ranges are
-/// formed.
-pub const SEARCH_RESOLUTION: Resolution = Resolution::Eight;
+/// formed (about 0.1 km² cells).
+pub const SEARCH_RESOLUTION: Resolution = Resolution::Nine;
+/// Queries (cell ranges) one category's radius search may take by default.
+pub const DEFAULT_MAX_RANGES: usize = 8;
 
 /// A contiguous run of resolution-15 cell indexes inside one partition: all
 /// descendants of one or more coarser cells. One range is one storage query.
@@ -124,17 +137,16 @@ impl CellRange {
         (self.first..=self.last).contains(&cell)
     }
 
-    /// The range of every resolution-15 descendant of `cell`.
+    /// The keys of every resolution-15 descendant of `cell` (contiguous: a
+    /// cell's key is a prefix of its descendants' keys), in the partition of
+    /// `cell`, which must be at least as fine as [`PARTITION_RESOLUTION`].
     #[must_use]
     pub fn of_cell(cell: CellIndex) -> Option<CellRange> {
         let partition = cell.parent(PARTITION_RESOLUTION)?;
-        let count = cell.children_count(STORE_CELL_RESOLUTION);
-        let first = cell.child_at(0, STORE_CELL_RESOLUTION)?;
-        let last = cell.child_at(count.checked_sub(1)?, STORE_CELL_RESOLUTION)?;
         Some(CellRange {
             partition,
-            first: u64::from(first),
-            last: u64::from(last),
+            first: ring_key(cell, 0),
+            last: ring_key(cell, 6),
         })
     }
 }
@@ -146,28 +158,103 @@ pub fn store_partition(point: GeoPoint) -> CellIndex {
     cell.parent(PARTITION_RESOLUTION).unwrap_or(cell)
 }
 
-/// The ranges to read to find every store within `radius_m` of `center`:
-/// the covering cells, compacted, one range each, with ranges that touch
-/// merged. A store inside the radius always lies in one of them; stores in
-/// them but outside the radius are dropped by the exact distance check.
+/// H3 numbers a cell's seven children 0 (centre) to 6 in axis order, so
+/// consecutive numbers are often not neighbours. Ring order renumbers them
+/// centre first, then around the ring (I, IJ, J, JK, K, IK), so every two
+/// consecutive children touch and a range of keys is a compact area.
+/// Indexed by H3 digit; the value is the digit's place in ring order.
+const RING_ORDER: [u64; 7] = [0, 5, 3, 4, 1, 6, 2];
+
+/// A cell as a sort key: base cell, then its digits in ring order, with the
+/// digits below its resolution set to `fill` (0 for the first descendant's
+/// key, 6 for the last). Keys keep H3's hierarchy: a cell's descendants are
+/// exactly the keys between its fill-0 and fill-6 keys.
 #[must_use]
-pub fn search_plan(center: GeoPoint, radius_m: f64) -> Vec<CellRange> {
+pub fn ring_key(cell: CellIndex, fill: u64) -> u64 {
+    let index = u64::from(cell);
+    let resolution = u8::from(cell.resolution());
+    let mut key = (index >> 45) & 0x7f;
+    for level in 1..=15u8 {
+        let digit = (index >> (3 * u64::from(15 - level))) & 7;
+        let place = if level <= resolution {
+            RING_ORDER
+                .get(usize::try_from(digit).unwrap_or(0))
+                .copied()
+                .unwrap_or(0)
+        } else {
+            fill
+        };
+        key = (key << 3) | place;
+    }
+    key
+}
+
+/// A dense rank of a key (base cell, then 15 base-7 places): the
+/// difference of two ranks, less one, is how many resolution-15 cells
+/// (about 1 m² each) lie strictly between them.
+fn rank15(key: u64) -> u64 {
+    let mut rank = (key >> 45) & 0x7f;
+    for i in 0..15 {
+        rank = rank * 7 + ((key >> (3 * (14 - i))) & 7);
+    }
+    rank
+}
+
+/// The ranges to read to find every store within `radius_m` of `center`,
+/// at most `max_ranges` of them (unless the radius spans more partitions).
+///
+/// The radius is covered with resolution-9 cells, compacted, one range per
+/// cell; touching ranges merge; then, to stay within `max_ranges`, the
+/// smallest gaps between ranges of a partition are read through (gap cost =
+/// area, counted in resolution-15 cells), which is optimal for a cost that
+/// adds up per gap. A store inside the radius always lies in a range; stores
+/// read from a gap or the rim are dropped by the exact distance check.
+#[must_use]
+pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<CellRange> {
     let mut cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
     if CellIndex::compact(&mut cells).is_err() {
         cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
     }
-    let mut ranges: Vec<CellRange> = cells.into_iter().filter_map(CellRange::of_cell).collect();
+    let mut ranges: Vec<CellRange> = Vec::with_capacity(cells.len());
+    for cell in cells {
+        if cell.resolution() < PARTITION_RESOLUTION {
+            ranges.extend(cell.children(PARTITION_RESOLUTION).filter_map(CellRange::of_cell));
+        } else {
+            ranges.extend(CellRange::of_cell(cell));
+        }
+    }
     ranges.sort_unstable_by_key(|r| (r.partition, r.first));
+    // 1) Merge ranges with no resolution-15 cell between them.
     let mut merged: Vec<CellRange> = Vec::with_capacity(ranges.len());
     for range in ranges {
         match merged.last_mut() {
-            Some(prev) if prev.partition == range.partition && range.first <= prev.last.saturating_add(1) => {
+            Some(prev) if prev.partition == range.partition && rank15(range.first) <= rank15(prev.last) + 1 => {
                 prev.last = prev.last.max(range.last);
             }
             _ => merged.push(range),
         }
     }
-    merged
+    // 2) Keep the largest gaps open, read through the rest.
+    let partitions = 1 + merged.windows(2).filter(|w| w[0].partition != w[1].partition).count();
+    let mut gaps: Vec<(u64, usize)> = merged
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0].partition == w[1].partition)
+        .map(|(i, w)| (rank15(w[1].first) - rank15(w[0].last) - 1, i))
+        .collect();
+    gaps.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut close = vec![false; merged.len()];
+    for &(_, i) in gaps.iter().skip(max_ranges.saturating_sub(partitions)) {
+        close[i] = true;
+    }
+    let mut plan: Vec<CellRange> = Vec::with_capacity(max_ranges);
+    for (i, range) in merged.iter().enumerate() {
+        match plan.last_mut() {
+            Some(prev) if i > 0 && close[i - 1] => prev.last = range.last,
+            _ => plan.push(*range),
+        }
+    }
+    plan
 }
 
 /// Every cell at `resolution` that has any point within `radius_m` of
@@ -244,6 +331,25 @@ mod tests {
             prop_assert!(covering.contains(&cell));
         }
 
+        /// A cell's key range holds exactly its own descendants.
+        #[test]
+        fn a_cells_key_range_holds_its_descendants_and_nothing_else(
+            lat in -60.0f64..60.0,
+            lng in -179.0f64..179.0,
+            res in 3u8..=14,
+            bearing in 0.0f64..360.0,
+            distance in 0.0f64..3_000.0,
+        ) {
+            let res = Resolution::try_from(res).expect("valid resolution");
+            let here = GeoPoint::new(lat, lng).expect("valid");
+            let other = here.offset(bearing, distance);
+            let cell = here.to_latlng().to_cell(res);
+            let range = CellRange::of_cell(cell).expect("range");
+            prop_assert!(range.contains(here.geo_key()));
+            let same_cell = other.to_latlng().to_cell(res) == cell;
+            prop_assert_eq!(range.contains(other.geo_key()), same_cell);
+        }
+
         /// Any store inside the radius falls in one of the planned ranges.
         #[test]
         fn search_plan_reaches_every_store_inside_the_radius(
@@ -251,13 +357,15 @@ mod tests {
             lng in -179.0f64..179.0,
             bearing in 0.0f64..360.0,
             fraction in 0.0f64..1.0,
+            max_ranges in 1usize..=16,
         ) {
             let center = GeoPoint::new(lat, lng).expect("valid");
-            let plan = search_plan(center, 2_000.0);
+            let plan = search_plan(center, 2_000.0, max_ranges);
             let store = center.offset(bearing, 2_000.0 * fraction);
-            let cell = u64::from(store.store_cell());
+            let cell = store.geo_key();
             let partition = store_partition(store);
             prop_assert!(plan.iter().any(|r| r.partition == partition && r.contains(cell)));
+            prop_assert!(plan.len() <= max_ranges.max(plan.iter().map(|r| r.partition).collect::<std::collections::HashSet<_>>().len()));
         }
     }
 }

@@ -122,11 +122,11 @@ mod tests {
                 let here = GeoPoint::new(lat, 90.41).expect("valid");
                 let inside = store("inside", here.offset(bearing, 1_900.0), "grocery", &["rice"], true);
                 let outside = store("outside", here.offset(bearing, 2_100.0), "grocery", &["rice"], true);
-                let plan = search_plan(here, 2_000.0);
+                let plan = search_plan(here, 2_000.0, 8);
                 let in_cells: Vec<Store> = [inside, outside]
                     .into_iter()
                     .filter(|s| {
-                        let cell = u64::from(s.location.store_cell());
+                        let cell = s.location.geo_key();
                         let partition = store_partition(s.location);
                         plan.iter().any(|r| r.partition == partition && r.contains(cell))
                     })

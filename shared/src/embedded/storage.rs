@@ -43,11 +43,7 @@ impl MemoryStorage {
 }
 
 fn geo_key(store: &Store) -> (String, u64, StoreId) {
-    (
-        store.category.clone(),
-        u64::from(store.location.store_cell()),
-        store.id.clone(),
-    )
+    (store.category.clone(), store.location.geo_key(), store.id.clone())
 }
 
 /// Sorts before every valid store id ("-" is the smallest allowed byte).
