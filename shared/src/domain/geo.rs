@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// store's cell is a descendant of every coarser cell that contains it and a
 /// radius query can ask for any mix of coarser cells.
 pub const STORE_CELL_RESOLUTION: Resolution = Resolution::Fifteen;
+/// How far, in circumradii, a resolution-15 descendant's point may lie from
+/// its resolution-9 ancestor's centre: H3 nests cells only approximately
+/// (measured over 2 million random points: at most 1.056).
+const MARGIN: f64 = 1.1;
 
 /// A checked WGS84 position.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -258,10 +262,13 @@ pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<Ce
 }
 
 /// Every cell at `resolution` that has any point within `radius_m` of
-/// `center`. The cells touching a disk form a connected patch, so a breadth
-/// first walk from the centre cell that keeps a cell when its centre lies
-/// within `radius_m` plus the cell's own circumradius finds all of them
-/// (and a thin rim of extra cells, which the exact distance filter drops).
+/// `center`, and every cell whose descendants may: H3 nests cells only
+/// approximately, so a point's resolution-15 cell can descend from a
+/// neighbour of the cell that holds the point. The cells form a connected
+/// patch, so a breadth first walk from the centre cell that keeps a cell
+/// when its centre lies within `radius_m` plus [`MARGIN`] circumradii finds
+/// all of them (and a thin rim of extra cells, which the exact
+/// distance filter drops).
 #[must_use]
 pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -> Vec<CellIndex> {
     let origin = center.to_latlng();
@@ -276,7 +283,7 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
             .iter()
             .map(|v| cell_center.distance_m(*v))
             .fold(0.0_f64, f64::max);
-        if cell != start && origin.distance_m(cell_center) > radius_m + circumradius {
+        if cell != start && origin.distance_m(cell_center) > radius_m + MARGIN * circumradius {
             continue;
         }
         covering.push(cell);
@@ -313,7 +320,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
         /// Any point inside the radius lies in one of the covering cells.
         #[test]
         fn covering_contains_every_point_inside_the_radius(
@@ -343,10 +350,13 @@ mod tests {
             let res = Resolution::try_from(res).expect("valid resolution");
             let here = GeoPoint::new(lat, lng).expect("valid");
             let other = here.offset(bearing, distance);
-            let cell = here.to_latlng().to_cell(res);
+            // H3 nests cells only approximately: a point's resolution-15
+            // cell can descend from a neighbour of the coarse cell holding
+            // the point. Ranges are about descent.
+            let cell = here.store_cell().parent(res).expect("coarser");
             let range = CellRange::of_cell(cell).expect("range");
             prop_assert!(range.contains(here.geo_key()));
-            let same_cell = other.to_latlng().to_cell(res) == cell;
+            let same_cell = other.store_cell().parent(res) == Some(cell);
             prop_assert_eq!(range.contains(other.geo_key()), same_cell);
         }
 
@@ -356,7 +366,7 @@ mod tests {
             lat in -70.0f64..70.0,
             lng in -179.0f64..179.0,
             bearing in 0.0f64..360.0,
-            fraction in 0.0f64..1.0,
+            fraction in prop_oneof![0.0f64..1.0, 0.97f64..1.0],
             max_ranges in 1usize..=16,
         ) {
             let center = GeoPoint::new(lat, lng).expect("valid");
