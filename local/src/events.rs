@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
+};
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
@@ -83,6 +85,8 @@ pub struct HttpParts<'a> {
     pub path_parameters: Map<String, Value>,
     pub source_ip: SocketAddr,
     pub domain: &'a str,
+    /// The JWT authorizer's verified claims, on protected routes.
+    pub claims: Option<Map<String, Value>>,
 }
 
 /// An HTTP API payload format 2.0 event.
@@ -143,6 +147,15 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde
         if let Some(body) = parts.body {
             obj.insert("body".into(), Value::String(body));
         }
+        if let (Some(claims), Some(context)) = (
+            parts.claims,
+            obj.get_mut("requestContext").and_then(Value::as_object_mut),
+        ) {
+            context.insert(
+                "authorizer".into(),
+                json!({ "jwt": { "claims": claims, "scopes": null } }),
+            );
+        }
     }
     serde_json::from_value(event)
 }
@@ -161,6 +174,7 @@ pub fn ws_event(
     connected_at: i64,
     source_ip: SocketAddr,
     domain: &str,
+    authorizer: Option<&Value>,
 ) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
     let (route_key, event_type) = match &kind {
         WsKind::Connect { .. } => ("$connect", "CONNECT"),
@@ -214,6 +228,9 @@ pub fn ws_event(
             event.insert("isBase64Encoded".into(), Value::Bool(false));
         }
     }
+    if let (Some(authorizer), Some(ctx)) = (authorizer, context.as_object_mut()) {
+        ctx.insert("authorizer".into(), authorizer.clone());
+    }
     event.insert("requestContext".into(), context);
     serde_json::from_value(Value::Object(event))
 }
@@ -229,4 +246,38 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
     }
+}
+
+/// The REQUEST authorizer event for a `$connect`.
+pub fn authorizer_event(
+    headers: &HeaderMap,
+    raw_query: &str,
+    connection_id: &str,
+    domain: &str,
+) -> Result<ApiGatewayCustomAuthorizerRequestTypeRequest, serde_json::Error> {
+    let mut single = Map::new();
+    for (name, value) in headers {
+        single.insert(
+            name.as_str().to_string(),
+            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    let mut event = json!({
+        "type": "REQUEST",
+        "methodArn": format!("arn:aws:execute-api:local:000000000000:{API_ID}/{STAGE}/$connect"),
+        "headers": single,
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "stage": STAGE,
+            "connectionId": connection_id,
+            "domainName": domain,
+            "apiId": API_ID,
+            "requestId": request_id(),
+        },
+    });
+    if let (Some(q), Some(obj)) = (query_map(raw_query), event.as_object_mut()) {
+        obj.insert("queryStringParameters".into(), Value::Object(q));
+    }
+    serde_json::from_value(event)
 }

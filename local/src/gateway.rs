@@ -15,10 +15,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
-use shared::api::http::{HTTP_ROUTES, handle_http_request};
+use shared::api::authorizer::{authorize_connect, connect_token};
+use shared::api::http::{HTTP_ROUTES, PUBLIC_HTTP_ROUTES, handle_http_request};
 use shared::api::timer::handle_timer_batch;
 use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
 use shared::app::App;
+use shared::auth::{TokenIssuer, TokenVerifier};
+use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
 use shared::ports::{OfferTimers, Pusher, Storage};
@@ -27,7 +30,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
 use crate::SocketLimits;
-use crate::events::{HttpParts, STAGE, WsKind, http_event, request_id, ws_event};
+use crate::events::{HttpParts, STAGE, WsKind, authorizer_event, http_event, request_id, ws_event};
 
 /// Where WebSocket clients connect.
 pub const WS_PATH: &str = "/ws";
@@ -44,6 +47,8 @@ struct Gateway<S, Q, P> {
     hub: ConnectionHub,
     limits: SocketLimits,
     domain: String,
+    issuer: Arc<TokenIssuer>,
+    verifier: Arc<TokenVerifier>,
 }
 
 impl<S, Q, P> Clone for Gateway<S, Q, P> {
@@ -53,23 +58,33 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
             hub: self.hub.clone(),
             limits: self.limits,
             domain: self.domain.clone(),
+            issuer: Arc::clone(&self.issuer),
+            verifier: Arc::clone(&self.verifier),
         }
     }
 }
+
+/// Where the development token route listens (local stack only; it is not
+/// a route of the deployed API).
+pub const DEV_TOKENS_PATH: &str = "/dev/tokens";
 
 pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     app: Arc<App<S, Q, P>>,
     hub: ConnectionHub,
     limits: SocketLimits,
     addr: SocketAddr,
-) -> Router {
+    issuer: Arc<TokenIssuer>,
+) -> Result<Router, shared::auth::KeyError> {
+    let verifier = Arc::new(issuer.verifier()?);
     let gateway = Gateway {
         app,
         hub,
         limits,
         domain: addr.to_string(),
+        issuer,
+        verifier,
     };
-    Router::new().fallback(serve::<S, Q, P>).with_state(gateway)
+    Ok(Router::new().fallback(serve::<S, Q, P>).with_state(gateway))
 }
 
 async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -79,6 +94,9 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Response {
     if let Some(rest) = management_path(request.uri().path()).map(str::to_string) {
         return management_api(&gateway.hub, &rest, request).await;
+    }
+    if request.uri().path() == DEV_TOKENS_PATH && request.method() == http::Method::POST {
+        return dev_token(&gateway.issuer, request).await;
     }
     if request.uri().path() == WS_PATH {
         let (mut parts, _body) = request.into_parts();
@@ -142,6 +160,20 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
     let Some((route_key, path_parameters)) = match_route(&method, &path) else {
         return gateway_json(StatusCode::NOT_FOUND, "Not Found");
     };
+    // The JWT authorizer in front of every protected route.
+    let claims = if PUBLIC_HTTP_ROUTES.contains(&route_key) {
+        None
+    } else {
+        let token = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match gateway.verifier.verify(token) {
+            Ok(caller) => Some(Map::from_iter([("sub".to_string(), Value::String(caller.key()))])),
+            Err(_) => return unauthorized(),
+        }
+    };
     let Ok(bytes) = to_bytes(body, MAX_HTTP_PAYLOAD).await else {
         return gateway_json(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
@@ -165,6 +197,7 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
         path_parameters,
         source_ip: peer,
         domain: &gateway.domain,
+        claims,
     });
     let event = match event {
         Ok(event) => event,
@@ -215,12 +248,29 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Response {
     let id = connection_id();
     let connected_at = now_ms();
+    // The Lambda REQUEST authorizer on $connect: no identity source means
+    // 401 without calling it; its refusal is 401 too.
+    let Ok(auth_event) = authorizer_event(headers, raw_query, &id, &gateway.domain) else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    if connect_token(&auth_event).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let authorizer = match authorize_connect(&gateway.verifier, &auth_event) {
+        Ok(allowed) => {
+            let mut context = allowed.context.as_object().cloned().unwrap_or_default();
+            context.insert("principalId".into(), json!(allowed.principal_id));
+            Value::Object(context)
+        }
+        Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
+    };
     let event = match ws_event(
         WsKind::Connect { headers, raw_query },
         &id,
         connected_at,
         peer,
         &gateway.domain,
+        Some(&authorizer),
     ) {
         Ok(event) => event,
         Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
@@ -267,6 +317,7 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                 id: connection.clone(),
                 connected_at,
                 peer,
+                authorizer,
             };
             let (code, reason) = run_socket(&gateway, &socket_info, socket, sender, outbox).await;
             gateway.hub.unregister(&connection);
@@ -280,6 +331,7 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                 connected_at,
                 peer,
                 &gateway.domain,
+                Some(&socket_info.authorizer),
             ) {
                 handle_ws_event(&gateway.app, event).await;
             }
@@ -290,6 +342,8 @@ struct SocketMeta {
     id: ConnectionId,
     connected_at: i64,
     peer: SocketAddr,
+    /// What the authorizer returned; every event of the socket carries it.
+    authorizer: Value,
 }
 
 /// The route a frame selects: its `action` if that is a route, else
@@ -388,6 +442,7 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
         info.connected_at,
         info.peer,
         &gateway.domain,
+        Some(&info.authorizer),
     );
     let app = Arc::clone(&gateway.app);
     let connection_id = info.id.to_string();
@@ -420,6 +475,43 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
             let _ = reply.send(SocketCommand::Send(frame));
         }
     });
+}
+
+/// API Gateway's JWT authorizer refusal.
+fn unauthorized() -> Response {
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::WWW_AUTHENTICATE, "Bearer")
+        .body(Body::from(json!({ "message": "Unauthorized" }).to_string()))
+        .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response())
+}
+
+/// `POST /dev/tokens {"caller": "store:s1"}`: a token for local use. Only
+/// the local stack serves it; the deployed API has no such route.
+async fn dev_token(issuer: &TokenIssuer, request: Request) -> Response {
+    let Ok(body) = to_bytes(request.into_body(), 1024).await else {
+        return gateway_json(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let caller = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("caller").and_then(Value::as_str).map(str::to_string))
+        .and_then(|raw| Caller::parse(&raw).ok());
+    let Some(caller) = caller else {
+        return gateway_json(
+            StatusCode::BAD_REQUEST,
+            "give {\"caller\": \"customer:<id>\" or \"store:<id>\"}",
+        );
+    };
+    match issuer.issue(&caller, now_ms()) {
+        Ok(token) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            json!({ "caller": caller.key(), "token": token }).to_string(),
+        )
+            .into_response(),
+        Err(_) => gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
 }
 
 // ---- @connections management API ------------------------------------------

@@ -20,6 +20,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::Select;
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::app::App;
+use shared::auth::TokenIssuer;
 use shared::aws::{DynamoStorage, ManagementApiPusher, SqsTimers, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
@@ -95,6 +96,9 @@ pub struct LocalOptions {
     /// Long-polling wait of the queue poller (endpoint backend).
     pub poll_wait: Duration,
     pub clock: Arc<dyn Clock>,
+    /// PKCS#8 PEM of the token signing key (`JWT_SIGNING_KEY`); a fresh key
+    /// each start when None.
+    pub signing_key_pem: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -107,6 +111,7 @@ impl Default for LocalOptions {
             visibility_timeout: Duration::from_secs(30),
             poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
+            signing_key_pem: None,
         }
     }
 }
@@ -118,6 +123,8 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
     #[error("could not prepare the table or queue at the configured endpoint: {0}")]
     Resources(#[from] RepoError),
+    #[error(transparent)]
+    Key(#[from] shared::auth::KeyError),
 }
 
 enum Running {
@@ -137,6 +144,7 @@ enum Running {
 /// A running stack; dropping it stops the server and the queue poller.
 pub struct RunningStack {
     pub addr: SocketAddr,
+    issuer: Arc<TokenIssuer>,
     running: Running,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -158,6 +166,18 @@ impl RunningStack {
     #[must_use]
     pub fn management_url(&self) -> String {
         format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// A token for `caller`, signed by this stack's issuer (tests; the
+    /// development route `POST /dev/tokens` does the same over HTTP).
+    pub fn issue_token(&self, caller: &Caller) -> Result<String, shared::auth::KeyError> {
+        self.issuer.issue(caller, SystemClock.now_ms())
+    }
+
+    /// The stack's token issuer (tests make expired tokens with it).
+    #[must_use]
+    pub fn issuer(&self) -> Arc<TokenIssuer> {
+        Arc::clone(&self.issuer)
     }
 
     /// Which backend runs.
@@ -309,6 +329,10 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     let listener = TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let hub = ConnectionHub::default();
+    let issuer = Arc::new(match &options.signing_key_pem {
+        Some(pem) => TokenIssuer::from_pem(pem, format!("http://{addr}"))?,
+        None => TokenIssuer::generate(format!("http://{addr}"))?,
+    });
     match options.backend.clone() {
         Backend::Embedded => {
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
@@ -318,11 +342,16 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 pusher: hub.clone(),
                 clock: options.clock,
                 config: options.ordering,
+                issuer: Some(Arc::clone(&issuer)),
             });
-            let server = serve(listener, gateway::router(Arc::clone(&app), hub, options.sockets, addr));
+            let server = serve(
+                listener,
+                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+            );
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
             Ok(RunningStack {
                 addr,
+                issuer,
                 running: Running::Embedded { app, queue },
                 tasks: vec![server, poller],
             })
@@ -341,8 +370,12 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 pusher: ManagementApiPusher::new(&sdk, &management),
                 clock: options.clock,
                 config: options.ordering,
+                issuer: Some(Arc::clone(&issuer)),
             });
-            let server = serve(listener, gateway::router(Arc::clone(&app), hub, options.sockets, addr));
+            let server = serve(
+                listener,
+                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+            );
             let region = sdk
                 .region()
                 .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
@@ -356,6 +389,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             let poller = tokio::spawn(sqs_poller::poll_sqs_queue(Arc::clone(&app), source));
             Ok(RunningStack {
                 addr,
+                issuer,
                 running: Running::Endpoint {
                     app,
                     dynamo,

@@ -57,6 +57,7 @@ async fn main() -> ExitCode {
         addr: SocketAddr::new(host, port),
         backend: Backend::from_env(),
         ordering,
+        signing_key_pem: std::env::var("JWT_SIGNING_KEY").ok(),
         ..LocalOptions::default()
     };
     let stack = match start(options).await {
@@ -76,6 +77,10 @@ async fn main() -> ExitCode {
         stack.ws_url()
     );
     println!("  @connections:  {}/@connections/{{id}}", stack.management_url());
+    println!(
+        "  dev tokens:    curl -X POST {}/dev/tokens -d '{{\"caller\":\"store:s1\"}}' (local only)",
+        stack.http_url()
+    );
     println!(
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
+use crate::auth::TokenIssuer;
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
+use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::DemandItem;
 use crate::domain::demand::demand_categories;
 use crate::domain::events::{EventBody, PushEvent};
@@ -40,6 +42,9 @@ pub enum AppError {
     Forbidden,
     #[error(transparent)]
     Refused(Refusal),
+    /// Too many orders: try again after `retry_after_s`.
+    #[error("{reason}")]
+    RateLimited { reason: &'static str, retry_after_s: u64 },
     #[error(transparent)]
     Storage(#[from] RepoError),
     #[error(transparent)]
@@ -74,6 +79,8 @@ pub struct App<S, Q, P> {
     pub pusher: P,
     pub clock: Arc<dyn Clock>,
     pub config: OrderingConfig,
+    /// Signs guest tokens; only the process that issues them holds it.
+    pub issuer: Option<Arc<TokenIssuer>>,
 }
 
 impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
@@ -130,6 +137,37 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
 
     // ---- orders -------------------------------------------------------
 
+    /// Refuses an order beyond the customer's limits: orders searching at
+    /// once, and orders per clock minute (counted atomically). The open
+    /// count is read, so two simultaneous orders may both pass it; the
+    /// per-minute counter still bounds a flood.
+    async fn admit_order(&self, customer: &CustomerId, now: Millis) -> Result<(), AppError> {
+        let recent = self
+            .storage
+            .recent_orders_of_customer(customer, self.config.max_open_orders.saturating_mul(4).max(20))
+            .await?;
+        let open: Vec<&Order> = recent.iter().filter(|o| o.status == OrderStatus::Searching).collect();
+        if open.len() >= self.config.max_open_orders {
+            let soonest = open.iter().map(|o| o.deadline_ms).min().unwrap_or(now);
+            return Err(AppError::RateLimited {
+                reason: "too many open orders: wait for one to be accepted, or cancel one",
+                retry_after_s: seconds_until(now, soonest),
+            });
+        }
+        let minute = now.div_euclid(60_000);
+        if !self
+            .storage
+            .count_order_attempt(customer, minute, self.config.max_orders_per_minute)
+            .await?
+        {
+            return Err(AppError::RateLimited {
+                reason: "too many orders this minute",
+                retry_after_s: seconds_until(now, (minute + 1) * 60_000),
+            });
+        }
+        Ok(())
+    }
+
     /// Opens an order and alerts the first round of stores.
     pub async fn create_order(
         &self,
@@ -138,6 +176,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         location: GeoPoint,
     ) -> Result<Order, AppError> {
         let now = self.now();
+        self.admit_order(customer, now).await?;
         let offers = self.choose_offers(&items, location, &[]).await?;
         let order = Order::open(
             OrderId::generate(),
@@ -218,6 +257,39 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         }
         self.push_all(&order, pushes).await;
         Ok(order)
+    }
+
+    /// A store turns its offer down; it can no longer accept this order.
+    pub async fn decline_offer(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AppError> {
+        let transition = Transition::Decline {
+            store_id: store_id.clone(),
+            now: self.now(),
+        };
+        match self.storage.apply_transition(order_id, &transition).await {
+            Ok(order) => Ok(order),
+            Err(TransitionError::NotFound) => Err(AppError::Refused(Refusal::NotOffered)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Attaches a phone number to the customer (a guest becomes known).
+    pub async fn attach_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), AppError> {
+        self.storage.set_phone(customer, phone).await?;
+        Ok(())
+    }
+
+    /// A new guest customer and their token.
+    pub fn new_guest(&self) -> Result<(CustomerId, String), AppError> {
+        let issuer = self
+            .issuer
+            .as_ref()
+            .ok_or(AppError::NotFound { what: "token issuer" })?;
+        let customer = CustomerId::new(format!("g-{}", ulid::Ulid::new().to_string().to_lowercase()))
+            .map_err(|_| AppError::Forbidden)?;
+        let token = issuer
+            .issue(&Caller::Customer(customer.clone()), self.now())
+            .map_err(|e| AppError::Storage(RepoError::msg(e.to_string())))?;
+        Ok((customer, token))
     }
 
     /// The customer withdraws a searching order; offered stores are told.
@@ -458,6 +530,11 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             }
         }
     }
+}
+
+/// Whole seconds from `now` until `then`, at least 1 (for `Retry-After`).
+fn seconds_until(now: Millis, then: Millis) -> u64 {
+    u64::try_from((then - now).max(0)).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 fn require_store(caller: &Caller, id: &StoreId) -> Result<(), AppError> {

@@ -8,8 +8,9 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
+use crate::domain::customer::PhoneNumber;
 use crate::domain::geo::CellRange;
-use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::{Order, Refusal, Transition};
 use crate::domain::store::Store;
 
@@ -72,6 +73,12 @@ pub trait OrderRepo: Send + Sync {
         id: &OrderId,
         transition: &Transition,
     ) -> impl Future<Output = Result<Order, TransitionError>> + Send;
+    /// The customer's most recent orders, newest first, at most `limit`.
+    fn recent_orders_of_customer(
+        &self,
+        customer: &CustomerId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
     /// Orders offered to `store` whose window is still open at `now`.
     fn open_offers_for_store(
         &self,
@@ -100,9 +107,28 @@ pub trait ConnectionRepo: Send + Sync {
     fn connections_of(&self, owner: &Caller) -> impl Future<Output = Result<Vec<ConnectionId>, RepoError>> + Send;
 }
 
+/// Per-customer records: the order rate counter and the phone number.
+pub trait CustomerRepo: Send + Sync {
+    /// Counts one order attempt in the customer's clock `minute` (minutes
+    /// since the epoch) if fewer than `limit` were counted; atomically, so
+    /// concurrent attempts cannot overshoot. Returns whether it was counted.
+    fn count_order_attempt(
+        &self,
+        customer: &CustomerId,
+        minute: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    fn set_phone(
+        &self,
+        customer: &CustomerId,
+        phone: &PhoneNumber,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+    fn phone_of(&self, customer: &CustomerId) -> impl Future<Output = Result<Option<PhoneNumber>, RepoError>> + Send;
+}
+
 /// All storage the application needs.
-pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + 'static {}
-impl<T: StoreRepo + OrderRepo + ConnectionRepo + 'static> Storage for T {}
+pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + 'static {}
+impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + 'static> Storage for T {}
 
 /// The message that closes an offer round when its window ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

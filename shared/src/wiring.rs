@@ -1,16 +1,47 @@
 //! Building the application for a Lambda process: once, during init, so
 //! every event reuses the same SDK clients and connections.
 
+use std::sync::Arc;
+
+use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{AwsApp, AwsResources, AwsSetupError, aws_app, sdk_config};
 use crate::domain::config::OrderingConfig;
 
 /// The application as a Lambda function runs it.
 pub type LambdaApp = AwsApp;
 
-/// Reads the configuration and builds the clients.
-pub async fn lambda_app() -> Result<LambdaApp, AwsSetupError> {
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error(transparent)]
+    Aws(#[from] AwsSetupError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+}
+
+/// Reads the configuration and builds the clients. The token issuer exists
+/// only where `JWT_SIGNING_KEY` (PKCS#8 PEM, from a secret) is set.
+pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     let resources = AwsResources::from_env()?;
-    let config = OrderingConfig::from_env()?;
+    let config = OrderingConfig::from_env().map_err(AwsSetupError::from)?;
+    let issuer = match std::env::var("JWT_SIGNING_KEY") {
+        Ok(pem) => Some(Arc::new(TokenIssuer::from_pem(&pem, jwt_issuer()?)?)),
+        Err(_) => None,
+    };
     let sdk = sdk_config().await;
-    Ok(aws_app(&sdk, &resources, config))
+    Ok(aws_app(&sdk, &resources, config, issuer))
+}
+
+fn jwt_issuer() -> Result<String, WiringError> {
+    std::env::var("JWT_ISSUER").map_err(|_| WiringError::Missing("JWT_ISSUER"))
+}
+
+/// The verifier of the WebSocket authorizer: `JWT_JWKS` (the issuer's
+/// public keys, as JSON) and `JWT_ISSUER`.
+pub fn token_verifier() -> Result<TokenVerifier, WiringError> {
+    let jwks = std::env::var("JWT_JWKS").map_err(|_| WiringError::Missing("JWT_JWKS"))?;
+    let jwks = serde_json::from_str(&jwks).map_err(|e| KeyError::from_message(e.to_string()))?;
+    Ok(TokenVerifier::from_jwks(&jwks, &jwt_issuer()?)?)
 }

@@ -76,6 +76,7 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
         pusher: RecordingPusher::default(),
         clock: Arc::clone(&clock) as Arc<dyn Clock>,
         config: OrderingConfig::default(),
+        issuer: None,
     };
     for i in 0..count {
         let id = StoreId::new(format!("s{i}")).expect("id");

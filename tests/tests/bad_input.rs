@@ -112,14 +112,14 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             None,
             json!({"text": "rice", "location": at}).to_string(),
             401,
-            "unauthenticated",
+            "Unauthorized",
         ),
         (
             "bad identity",
             Some("admin:root"),
             json!({"text": "rice", "location": at}).to_string(),
             401,
-            "bad_identity",
+            "Unauthorized",
         ),
         (
             "a store ordering",
@@ -133,6 +133,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         let body = if body.is_empty() { None } else { Some(body) };
         let reply = api.call("POST", "/orders", caller, body).await;
         assert_eq!(reply.status, status, "{name}: {}", reply.text);
+        if status == 401 {
+            // The authorizer in front of the route refuses, as API Gateway does.
+            assert_eq!(reply.body["message"], code, "{name}: {}", reply.text);
+            continue;
+        }
         assert_eq!(reply.body["error"]["code"], code, "{name}: {}", reply.text);
         assert!(reply.body["error"]["message"].is_string(), "{name}");
     }

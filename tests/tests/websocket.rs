@@ -20,7 +20,7 @@ async fn connect_without_identity_is_refused_with_401() {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
         other => panic!("expected an HTTP refusal, got {other}"),
     }
-    let bad = connect_async(format!("{}?caller=root", stack.ws_url()))
+    let bad = connect_async(format!("{}?token=forged", stack.ws_url()))
         .await
         .expect_err("refused");
     assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401));

@@ -15,6 +15,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    #[serde(skip)]
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -24,6 +27,7 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             field: None,
+            retry_after_s: None,
         }
     }
 
@@ -52,12 +56,18 @@ impl From<AppError> for ApiError {
                 code: code.to_string(),
                 message,
                 field,
+                retry_after_s: None,
+            },
+            AppError::RateLimited { reason, retry_after_s } => ApiError {
+                retry_after_s: Some(retry_after_s),
+                ..ApiError::new(429, "rate_limited", reason)
             },
             AppError::NotFound { what } => ApiError::new(404, "not_found", format!("{what} not found")),
             AppError::Forbidden => ApiError::new(403, "forbidden", "not allowed for this caller"),
             AppError::Refused(r) => {
                 let status = match r {
-                    Refusal::NotOffered | Refusal::NotOwner => 403,
+                    Refusal::NotOffered => 403,
+                    Refusal::NotOwner => 404,
                     _ => 409,
                 };
                 ApiError::new(status, r.code(), r.to_string())

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::identity::http_caller;
 use crate::app::App;
+use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::{DemandItem, DemandLineInput, demand_from_lines, parse_demand_text};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
@@ -25,15 +26,28 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// routes with this list and the deployment template declares the same.
 pub const HTTP_ROUTES: &[&str] = &[
     "GET /health",
+    "GET /.well-known/openid-configuration",
+    "GET /.well-known/jwks.json",
+    "POST /auth/guest",
+    "PUT /customers/me/phone",
     "POST /demand/parse",
     "POST /orders",
     "GET /orders/{order_id}",
     "POST /orders/{order_id}/cancel",
     "POST /orders/{order_id}/accept",
+    "POST /orders/{order_id}/decline",
     "PUT /stores/{store_id}",
     "PATCH /stores/{store_id}",
     "GET /stores/{store_id}",
     "GET /stores/{store_id}/offers",
+];
+
+/// Routes anyone may call: no authorizer in front of them.
+pub const PUBLIC_HTTP_ROUTES: &[&str] = &[
+    "GET /health",
+    "GET /.well-known/openid-configuration",
+    "GET /.well-known/jwks.json",
+    "POST /auth/guest",
 ];
 
 /// Handles one HTTP API request. Never fails: every error is a response.
@@ -43,7 +57,15 @@ pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> ApiGatewayV2httpResponse {
     match route(app, &request).await {
         Ok((status, body)) => json_response(status, body),
-        Err(e) => json_response(e.status, e.body()),
+        Err(e) => {
+            let mut response = json_response(e.status, e.body());
+            if let Some(seconds) = e.retry_after_s
+                && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+            {
+                response.headers.insert(http::header::RETRY_AFTER, value);
+            }
+            response
+        }
     }
 }
 
@@ -52,12 +74,27 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
     request: &ApiGatewayV2httpRequest,
 ) -> Result<(u16, String), ApiError> {
     let route_key = request.route_key.as_deref().unwrap_or_default();
-    if route_key == "GET /health" {
-        return ok(200, &serde_json::json!({ "status": "ok" }));
+    match route_key {
+        "GET /health" => return ok(200, &serde_json::json!({ "status": "ok" })),
+        "GET /.well-known/openid-configuration" | "GET /.well-known/jwks.json" | "POST /auth/guest" => {
+            return public_identity_route(app, route_key);
+        }
+        _ => {}
     }
     let body = request_body(request)?;
     let caller = http_caller(request)?;
     match route_key {
+        "PUT /customers/me/phone" => {
+            let customer = customer(caller)?;
+            let input: PhoneInput = parse_body(body)?;
+            let phone = PhoneNumber::new(&input.phone)
+                .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
+            app.attach_phone(&customer, &phone).await?;
+            ok(
+                200,
+                &serde_json::json!({ "customer_id": customer, "phone": phone.masked() }),
+            )
+        }
         "POST /demand/parse" => {
             let input: DemandInput = parse_body(body)?;
             let items = input.into_items()?;
@@ -100,6 +137,13 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
                 }),
             )
         }
+        "POST /orders/{order_id}/decline" => {
+            let Some(Caller::Store(store_id)) = caller else {
+                return Err(only("stores"));
+            };
+            let order = app.decline_offer(&store_id, &order_id(request)?).await?;
+            ok(200, &serde_json::json!({ "order_id": order.id, "declined": true }))
+        }
         "PUT /stores/{store_id}" => {
             let caller = caller.ok_or_else(ApiError::unauthenticated)?;
             let input: StoreProfileInput = parse_body(body)?;
@@ -123,6 +167,38 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
+}
+
+/// Token issuance and the keys API Gateway's JWT authorizer discovers.
+fn public_identity_route<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    route_key: &str,
+) -> Result<(u16, String), ApiError> {
+    let issuer = app
+        .issuer
+        .as_ref()
+        .ok_or_else(|| ApiError::new(404, "no_such_route", "this deployment issues no tokens"))?;
+    match route_key {
+        "GET /.well-known/openid-configuration" => ok(
+            200,
+            &serde_json::json!({
+                "issuer": issuer.issuer(),
+                "jwks_uri": format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
+                "id_token_signing_alg_values_supported": ["ES256"],
+            }),
+        ),
+        "GET /.well-known/jwks.json" => ok(200, &issuer.jwks()),
+        _ => {
+            let (customer_id, token) = app.new_guest()?;
+            ok(201, &serde_json::json!({ "customer_id": customer_id, "token": token }))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneInput {
+    phone: String,
 }
 
 fn ok(status: u16, value: &impl Serialize) -> Result<(u16, String), ApiError> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use tracing::info;
 
 use super::error::ApiError;
-use super::identity::ws_connect_caller;
+use super::identity::ws_caller;
 use crate::app::App;
 use crate::domain::ids::{Caller, ConnectionId, OrderId};
 use crate::ports::{OfferTimers, Pusher, Storage};
@@ -73,7 +73,7 @@ async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
     request: &ApiGatewayWebsocketProxyRequest,
     connection: ConnectionId,
 ) -> Result<String, ApiError> {
-    let owner = ws_connect_caller(request)?.ok_or_else(ApiError::unauthenticated)?;
+    let owner = ws_caller(request)?.ok_or_else(ApiError::unauthenticated)?;
     info!(connection = %connection, "socket connected");
     app.connect(connection, owner).await?;
     Ok(String::new())

@@ -13,11 +13,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::clock::Millis;
+use crate::domain::customer::PhoneNumber;
 use crate::domain::geo::{CellRange, store_partition};
-use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::{NextRound, Order, OrderStatus, Refusal, Transition, Winner};
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError};
+use crate::ports::{
+    Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -110,6 +113,10 @@ impl DynamoStorage {
         item.remove("tried");
         if let Some(tried) = string_set(order.tried.iter().map(ToString::to_string)) {
             item.insert("tried".into(), tried);
+        }
+        item.remove("declined");
+        if let Some(declined) = string_set(order.declined.iter().map(ToString::to_string)) {
+            item.insert("declined".into(), declined);
         }
         if let Some(offered) = string_set(order.offers.iter().map(|o| o.store_id.to_string())) {
             item.insert("offered_ids".into(), offered);
@@ -306,6 +313,7 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
             names.insert("#deadline".into(), "deadline_ms".into());
             names.insert("#offered".into(), "offered_ids".into());
             names.insert("#winner".into(), "winner".into());
+            names.insert("#declined".into(), "declined".into());
             values.insert(":store".into(), s(store_id.to_string()));
             values.insert(":now".into(), n(now));
             values.insert(":accepted".into(), s(OrderStatus::Accepted.as_str()));
@@ -317,7 +325,8 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
             values.insert(":winner".into(), AttributeValue::M(to_item(&winner)?));
             (
                 "SET #status = :accepted, #winner = :winner, #updated = :now, #version = #version + :one".to_string(),
-                "#status = :searching AND #deadline > :now AND contains(#offered, :store)",
+                "#status = :searching AND #deadline > :now AND contains(#offered, :store) \
+                 AND NOT contains(#declined, :store)",
             )
         }
         Transition::CloseRound { round, now, next } => {
@@ -359,6 +368,19 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
                 }
             }
         }
+        Transition::Decline { store_id, now } => {
+            names.insert("#deadline".into(), "deadline_ms".into());
+            names.insert("#offered".into(), "offered_ids".into());
+            names.insert("#declined".into(), "declined".into());
+            values.insert(":store".into(), s(store_id.to_string()));
+            values.insert(":stores".into(), AttributeValue::Ss(vec![store_id.to_string()]));
+            values.insert(":now".into(), n(now));
+            (
+                "SET #updated = :now, #version = #version + :one ADD #declined :stores".to_string(),
+                "#status = :searching AND #deadline > :now AND contains(#offered, :store) \
+                 AND NOT contains(#declined, :store)",
+            )
+        }
         Transition::Cancel { customer_id, now } => {
             names.insert("#customer".into(), "customer_id".into());
             names.insert("#reason".into(), "end_reason".into());
@@ -382,6 +404,43 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
 }
 
 impl DynamoStorage {
+    /// Orders by id, read in batches (consistent), in no particular order.
+    async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
+        let mut orders = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET_MAX) {
+            let keys: Vec<Item> = chunk.iter().map(order_key).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(repo_err)?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(repo_err)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    orders.push(from_item(item)?);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(orders)
+    }
+
     /// Why a conditional update lost, from the item as it stood (returned by
     /// the failed write, or read when the server does not return it).
     async fn explain(&self, id: &OrderId, transition: &Transition, old: Option<Item>) -> TransitionError {
@@ -415,7 +474,20 @@ impl OrderRepo for DynamoStorage {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(repo_err)?;
-        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        let mut by_customer = key(
+            format!("CUSTOMER#{}", order.customer_id),
+            &format!("ORDER#{}", order.id),
+        );
+        by_customer.insert("order_id".into(), s(order.id.to_string()));
+        let put_by_customer = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(by_customer))
+            .build()
+            .map_err(repo_err)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(put_by_customer).build(),
+        ];
         let stores: Vec<StoreId> = order.offers.iter().map(|o| o.store_id.clone()).collect();
         writes.extend(self.offer_index_puts(&order.id, &stores, order.deadline_ms));
         self.write_all(writes).await
@@ -423,6 +495,31 @@ impl OrderRepo for DynamoStorage {
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
         self.get(order_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn recent_orders_of_customer(&self, customer: &CustomerId, limit: usize) -> Result<Vec<Order>, RepoError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :order)")
+            .expression_attribute_values(":pk", s(format!("CUSTOMER#{customer}")))
+            .expression_attribute_values(":order", s("ORDER#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        let ids: Vec<OrderId> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| OrderId::new(id.as_str()).ok())
+            .collect();
+        let mut orders = self.orders_by_id(&ids).await?;
+        orders.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(orders)
     }
 
     async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
@@ -471,49 +568,17 @@ impl OrderRepo for DynamoStorage {
                 Some("deadline_ms > :now"),
             )
             .await?;
-        let ids: Vec<String> = items
+        let ids: Vec<OrderId> = items
             .iter()
-            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()).cloned())
+            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| OrderId::new(id.as_str()).ok())
             .collect();
-        let mut orders = Vec::new();
-        for chunk in ids.chunks(BATCH_GET_MAX) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .filter_map(|id| OrderId::new(id.as_str()).ok())
-                .map(|id| order_key(&id))
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(repo_err)?,
-            );
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(repo_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let order: Order = from_item(item)?;
-                    if order.is_offered_to(store, now) {
-                        orders.push(order);
-                    }
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-            }
-        }
+        let mut orders: Vec<Order> = self
+            .orders_by_id(&ids)
+            .await?
+            .into_iter()
+            .filter(|o| o.is_offered_to(store, now))
+            .collect();
         orders.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(orders)
     }
@@ -545,6 +610,56 @@ fn connection_key(id: &ConnectionId) -> Item {
 
 fn owner_key(owner: &Caller, id: &ConnectionId) -> Item {
     key(format!("OWNER#{}", owner.key()), &format!("CONN#{id}"))
+}
+
+impl CustomerRepo for DynamoStorage {
+    async fn count_order_attempt(&self, customer: &CustomerId, minute: i64, limit: u32) -> Result<bool, RepoError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CUSTOMER#{customer}"), &format!("RATE#{minute}"))))
+            .update_expression("ADD attempts :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(attempts) OR attempts < :limit")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            // The counter outlives its minute briefly, then TTL removes it.
+            .expression_attribute_values(":ttl", n(minute * 60 + 180))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(repo_err(e)),
+        }
+    }
+
+    async fn set_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), RepoError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CUSTOMER#{customer}"), "PROFILE")))
+            .update_expression("SET phone = :phone")
+            .expression_attribute_values(":phone", s(phone.as_e164()))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn phone_of(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
+        let item = self.get(key(format!("CUSTOMER#{customer}"), "PROFILE")).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("phone"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|p| PhoneNumber::new(p).ok()))
+    }
 }
 
 impl ConnectionRepo for DynamoStorage {

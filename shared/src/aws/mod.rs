@@ -53,13 +53,19 @@ impl AwsResources {
 }
 
 /// Builds the clients once (for a Lambda's init phase or the local stack).
-pub fn aws_app(sdk: &aws_config::SdkConfig, resources: &AwsResources, config: OrderingConfig) -> AwsApp {
+pub fn aws_app(
+    sdk: &aws_config::SdkConfig,
+    resources: &AwsResources,
+    config: OrderingConfig,
+    issuer: Option<Arc<crate::auth::TokenIssuer>>,
+) -> AwsApp {
     App {
         storage: DynamoStorage::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone()),
         timers: SqsTimers::new(aws_sdk_sqs::Client::new(sdk), resources.queue_url.clone()),
         pusher: ManagementApiPusher::new(sdk, &resources.management_endpoint),
         clock: Arc::new(SystemClock),
         config,
+        issuer,
     }
 }
 

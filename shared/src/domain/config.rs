@@ -14,6 +14,10 @@ pub struct OrderingConfig {
     /// Most geo-index queries one category's store search may take; fewer
     /// queries read more stores that turn out too far (docs/dynamodb.md).
     pub max_geo_queries: usize,
+    /// Orders one customer may have searching at once.
+    pub max_open_orders: usize,
+    /// Orders one customer may place per clock minute.
+    pub max_orders_per_minute: u32,
 }
 
 impl Default for OrderingConfig {
@@ -24,6 +28,8 @@ impl Default for OrderingConfig {
             max_rounds: 3,
             radius_m: 2_000.0,
             max_geo_queries: crate::domain::geo::DEFAULT_MAX_RANGES,
+            max_open_orders: 3,
+            max_orders_per_minute: 5,
         }
     }
 }
@@ -57,6 +63,12 @@ impl OrderingConfig {
         }
         if let Some(v) = lookup("MAX_GEO_QUERIES") {
             config.max_geo_queries = parse("MAX_GEO_QUERIES", &v, 1, 64)?;
+        }
+        if let Some(v) = lookup("MAX_OPEN_ORDERS") {
+            config.max_open_orders = parse("MAX_OPEN_ORDERS", &v, 1, 100)?;
+        }
+        if let Some(v) = lookup("MAX_ORDERS_PER_MINUTE") {
+            config.max_orders_per_minute = parse("MAX_ORDERS_PER_MINUTE", &v, 1, 1000)?;
         }
         if let Some(v) = lookup("MATCH_RADIUS_M") {
             config.radius_m = parse::<u32>("MATCH_RADIUS_M", &v, 100, 20_000)?.into();

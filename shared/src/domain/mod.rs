@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod customer;
 pub mod demand;
 pub mod events;
 pub mod geo;

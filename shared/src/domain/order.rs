@@ -68,6 +68,9 @@ pub struct Order {
     /// Every store offered in any round, so later rounds skip them.
     #[serde(default)]
     pub tried: Vec<StoreId>,
+    /// Stores that declined their offer; they may no longer accept.
+    #[serde(default)]
+    pub declined: Vec<StoreId>,
     pub winner: Option<Winner>,
     /// Why the order ended when it is unfulfilled or cancelled.
     pub end_reason: Option<String>,
@@ -102,6 +105,10 @@ pub enum Transition {
     CloseRound { round: u32, now: Millis, next: NextRound },
     /// The customer withdraws the order while it is searching.
     Cancel { customer_id: CustomerId, now: Millis },
+    /// A store turns its live offer down: the order is searching, the store
+    /// is offered in the current round, the deadline has not passed, and it
+    /// has not declined already.
+    Decline { store_id: StoreId, now: Millis },
 }
 
 /// Why a transition was refused. The codes are part of the API.
@@ -125,6 +132,8 @@ pub enum Refusal {
     StaleRound,
     #[error("this order belongs to another customer")]
     NotOwner,
+    #[error("you declined this offer")]
+    OfferDeclined,
 }
 
 impl Refusal {
@@ -140,6 +149,7 @@ impl Refusal {
             Refusal::RoundStillOpen => "round_still_open",
             Refusal::StaleRound => "stale_round",
             Refusal::NotOwner => "not_owner",
+            Refusal::OfferDeclined => "offer_declined",
         }
     }
 }
@@ -171,6 +181,7 @@ impl Order {
             round: u32::from(searching),
             deadline_ms: if searching { now + window_ms } else { now },
             tried: offers.iter().map(|o| o.store_id.clone()).collect(),
+            declined: Vec::new(),
             offers,
             winner: None,
             end_reason: (!searching).then(|| NO_STORE_NEARBY.to_string()),
@@ -186,6 +197,7 @@ impl Order {
         self.status == OrderStatus::Searching
             && now < self.deadline_ms
             && self.offers.iter().any(|o| &o.store_id == store_id)
+            && !self.declined.contains(store_id)
     }
 
     /// The order after `transition`, or why it may not happen.
@@ -238,6 +250,11 @@ impl Order {
                 next.end_reason = Some("cancelled_by_customer".to_string());
                 next.updated_at_ms = *now;
             }
+            Transition::Decline { store_id, now } => {
+                self.check_accept(store_id, *now)?;
+                next.declined.push(store_id.clone());
+                next.updated_at_ms = *now;
+            }
         }
         next.version += 1;
         Ok(next)
@@ -261,6 +278,7 @@ impl Order {
             }
             OrderStatus::Cancelled => Err(Refusal::OrderCancelled),
             OrderStatus::Unfulfilled => Err(Refusal::OfferExpired),
+            OrderStatus::Searching if self.declined.contains(store_id) => Err(Refusal::OfferDeclined),
             OrderStatus::Searching if !self.is_offered_to(store_id, now) => Err(Refusal::OfferExpired),
             OrderStatus::Searching => Ok(()),
         }
@@ -388,6 +406,25 @@ mod tests {
         assert_eq!(cancelled.status, OrderStatus::Cancelled);
         assert_eq!(cancelled.apply(&cancel), Err(Refusal::NotSearching));
         assert_eq!(cancelled.apply(&accept("a", 2)), Err(Refusal::OrderCancelled));
+    }
+
+    #[test]
+    fn a_store_that_declines_can_no_longer_accept() {
+        let order = searching(&ManualClock::at(0));
+        let decline = Transition::Decline {
+            store_id: store("a"),
+            now: 10,
+        };
+        let declined = order.apply(&decline).expect("declines");
+        assert!(!declined.is_offered_to(&store("a"), 10));
+        assert_eq!(declined.apply(&decline), Err(Refusal::OfferDeclined));
+        assert_eq!(declined.apply(&accept("a", 11)), Err(Refusal::OfferDeclined));
+        assert!(declined.apply(&accept("b", 11)).is_ok());
+        let stranger = Transition::Decline {
+            store_id: store("z"),
+            now: 10,
+        };
+        assert_eq!(order.apply(&stranger), Err(Refusal::NotOffered));
     }
 
     #[test]

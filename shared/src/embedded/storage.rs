@@ -2,12 +2,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::clock::Millis;
+use crate::domain::customer::PhoneNumber;
 use crate::domain::geo::CellRange;
-use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::Transition;
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError};
+use crate::ports::{
+    Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError,
+};
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.
@@ -24,6 +27,9 @@ struct Tables {
     geo: BTreeSet<(String, u64, StoreId)>,
     orders: HashMap<OrderId, Order>,
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
+    orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
+    order_attempts: HashMap<(CustomerId, i64), u32>,
+    phones: HashMap<CustomerId, PhoneNumber>,
     connections: HashMap<ConnectionId, Connection>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
@@ -99,8 +105,26 @@ impl OrderRepo for MemoryStorage {
                 .or_default()
                 .insert(order.id.clone());
         }
+        t.orders_by_customer
+            .entry(order.customer_id.clone())
+            .or_default()
+            .insert(order.id.clone());
         t.orders.insert(order.id.clone(), order.clone());
         Ok(())
+    }
+
+    async fn recent_orders_of_customer(&self, customer: &CustomerId, limit: usize) -> Result<Vec<Order>, RepoError> {
+        let t = self.tables();
+        let Some(ids) = t.orders_by_customer.get(customer) else {
+            return Ok(Vec::new());
+        };
+        // Order ids are ULIDs: newest last in id order.
+        Ok(ids
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|id| t.orders.get(id).cloned())
+            .collect())
     }
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
@@ -140,6 +164,29 @@ impl OrderRepo for MemoryStorage {
             }
         }
         Ok(open)
+    }
+}
+
+impl CustomerRepo for MemoryStorage {
+    async fn count_order_attempt(&self, customer: &CustomerId, minute: i64, limit: u32) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        // Old windows are dropped as new ones open, as TTL does on DynamoDB.
+        t.order_attempts.retain(|(_, m), _| *m >= minute - 1);
+        let count = t.order_attempts.entry((customer.clone(), minute)).or_insert(0);
+        if *count >= limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+
+    async fn set_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), RepoError> {
+        self.tables().phones.insert(customer.clone(), phone.clone());
+        Ok(())
+    }
+
+    async fn phone_of(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
+        Ok(self.tables().phones.get(customer).cloned())
     }
 }
 

@@ -4,13 +4,17 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use local_stack::{Backend, LocalOptions, RunningStack, start};
 use serde_json::{Value, json};
+use shared::auth::TokenIssuer;
+use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::geo::GeoPoint;
+use shared::domain::ids::Caller;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
@@ -67,6 +71,16 @@ pub async fn stack_with(options: LocalOptions) -> RunningStack {
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    issuer: Arc<TokenIssuer>,
+}
+
+/// A signed token for `caller` (`store:s1`); for anything that is not a
+/// valid caller, a token-shaped string no verifier accepts.
+pub fn token_for(issuer: &TokenIssuer, caller: &str) -> String {
+    match Caller::parse(caller) {
+        Ok(caller) => issuer.issue(&caller, SystemClock.now_ms()).expect("signed"),
+        Err(_) => format!("not-a-token-for-{caller}"),
+    }
 }
 
 /// A response as a test sees it.
@@ -82,6 +96,7 @@ impl Api {
         Api {
             base: stack.http_url(),
             http: reqwest::Client::new(),
+            issuer: stack.issuer(),
         }
     }
 
@@ -89,7 +104,7 @@ impl Api {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(caller) = caller {
-            request = request.header("x-caller", caller);
+            request = request.bearer_auth(token_for(&self.issuer, caller));
         }
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body);
@@ -176,7 +191,7 @@ impl Socket {
     /// Connects as `caller` (`store:s1`, `customer:c1`); returns once the
     /// gateway has run `$connect` and accepted the handshake.
     pub async fn connect(stack: &RunningStack, caller: &str) -> Socket {
-        let url = format!("{}?caller={caller}", stack.ws_url());
+        let url = format!("{}?token={}", stack.ws_url(), token_for(&stack.issuer(), caller));
         let (stream, _) = connect_async(url).await.expect("socket connects");
         Socket {
             stream,

@@ -1,0 +1,96 @@
+//! Customers: a guest starts with an id only and may attach a phone number.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Bangladeshi mobile number in E.164 form (`+8801XXXXXXXXX`). Its
+/// `Debug` and `Display` mask the middle digits so logs never carry it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+/// Why a phone number was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a phone number is a Bangladeshi mobile number: +8801XXXXXXXXX or 01XXXXXXXXX")]
+pub struct InvalidPhone;
+
+impl PhoneNumber {
+    /// Accepts `+8801XXXXXXXXX`, `8801XXXXXXXXX` or `01XXXXXXXXX`, with
+    /// spaces or dashes; operator digit 3-9.
+    pub fn new(raw: &str) -> Result<Self, InvalidPhone> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let national = digits
+            .strip_prefix("+880")
+            .or_else(|| digits.strip_prefix("880"))
+            .map(|rest| format!("0{rest}"))
+            .unwrap_or(digits);
+        let bytes = national.as_bytes();
+        let valid = bytes.len() == 11
+            && bytes.iter().all(u8::is_ascii_digit)
+            && national.starts_with("01")
+            && (b'3'..=b'9').contains(&bytes[2]);
+        if valid {
+            Ok(PhoneNumber(format!("+88{national}")))
+        } else {
+            Err(InvalidPhone)
+        }
+    }
+
+    /// The full number, for the parties allowed to see it.
+    #[must_use]
+    pub fn as_e164(&self) -> &str {
+        &self.0
+    }
+
+    /// `+88017*****678`: enough for a customer to recognise their number.
+    #[must_use]
+    pub fn masked(&self) -> String {
+        let n = &self.0;
+        let head: String = n.chars().take(6).collect();
+        let tail: String = n.chars().skip(n.chars().count().saturating_sub(3)).collect();
+        format!("{head}*****{tail}")
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = InvalidPhone;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        PhoneNumber::new(&raw)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(p: PhoneNumber) -> String {
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_masks_bangladeshi_mobiles() {
+        let phone = PhoneNumber::new("017-1234 5678").expect("valid");
+        assert_eq!(phone.as_e164(), "+8801712345678");
+        assert_eq!(PhoneNumber::new("+8801712345678"), Ok(phone.clone()));
+        assert_eq!(phone.masked(), "+88017*****678");
+        assert!(!format!("{phone:?} {phone}").contains("12345"));
+        for bad in ["", "0171234567", "01212345678", "+4915112345678", "01712x45678"] {
+            assert_eq!(PhoneNumber::new(bad), Err(InvalidPhone), "{bad}");
+        }
+    }
+}
