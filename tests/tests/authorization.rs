@@ -1,0 +1,310 @@
+//! Who may do what: every route and WebSocket action called as anonymous,
+//! the owner, another customer, an offered store, a store that was not
+//! offered, and the winning store; each cell asserts the exact status.
+//! Forged, expired and unsigned tokens are refused everywhere.
+
+mod common;
+
+use common::{Api, LONG, Socket, stack};
+use serde_json::{Value, json};
+use shared::domain::clock::{Clock, SystemClock};
+use shared::domain::config::OrderingConfig;
+use shared::domain::ids::{Caller, CustomerId};
+use tokio_tungstenite::connect_async;
+
+const ANON: Option<&str> = None;
+const OWNER: Option<&str> = Some("customer:owner");
+const OTHER: Option<&str> = Some("customer:other");
+const OFFERED: Option<&str> = Some("store:offered");
+const NOT_OFFERED: Option<&str> = Some("store:far-away");
+const WINNER: Option<&str> = Some("store:winner");
+
+struct Cell {
+    who: Option<&'static str>,
+    status: u16,
+}
+
+fn row(statuses: [u16; 6]) -> Vec<Cell> {
+    [ANON, OWNER, OTHER, OFFERED, NOT_OFFERED, WINNER]
+        .into_iter()
+        .zip(statuses)
+        .map(|(who, status)| Cell { who, status })
+        .collect()
+}
+
+async fn check(api: &Api, method: &str, path: &str, body: Option<Value>, cells: Vec<Cell>) {
+    for cell in cells {
+        let reply = api
+            .call(method, path, cell.who, body.as_ref().map(Value::to_string))
+            .await;
+        assert_eq!(
+            reply.status, cell.status,
+            "{method} {path} as {:?}: {}",
+            cell.who, reply.text
+        );
+    }
+}
+
+fn store_body(name: &str) -> Value {
+    json!({"name": name, "location": {"lat": 23.7925, "lng": 90.4078}, "category": "grocery", "tags": ["rice"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_action_answers_each_caller_exactly() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    api.put_store("offered", "Offered Store", 0.0, 400.0, "grocery", &["rice"])
+        .await;
+    api.put_store("winner", "Winner Store", 90.0, 500.0, "grocery", &["rice"])
+        .await;
+    api.put_store("far-away", "Far Away Store", 180.0, 2_500.0, "grocery", &["rice"])
+        .await;
+    let mut offered = Socket::connect(&stack, "store:offered").await;
+    let mut winner = Socket::connect(&stack, "store:winner").await;
+    let mut far = Socket::connect(&stack, "store:far-away").await;
+    let mut owner = Socket::connect(&stack, "customer:owner").await;
+
+    // Public routes.
+    for who in [ANON, OWNER, NOT_OFFERED] {
+        assert_eq!(api.call("GET", "/health", who, None).await.status, 200);
+        assert_eq!(api.call("GET", "/.well-known/jwks.json", who, None).await.status, 200);
+        assert_eq!(
+            api.call("GET", "/.well-known/openid-configuration", who, None)
+                .await
+                .status,
+            200
+        );
+    }
+    let guest = api.call("POST", "/auth/guest", ANON, None).await;
+    assert_eq!(guest.status, 201);
+    let guest_token = guest.body["token"].as_str().expect("token");
+    let me = api
+        .http
+        .post(format!("{}/demand/parse", api.base))
+        .bearer_auth(guest_token)
+        .body(r#"{"text":"rice"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(me.status(), 200, "a guest token works");
+
+    // Routes without an order.
+    let order_body = json!({"text": "2 kg rice", "location": {"lat": 23.7925, "lng": 90.4078}});
+    check(
+        &api,
+        "POST",
+        "/demand/parse",
+        Some(json!({"text": "rice"})),
+        row([401, 200, 200, 200, 200, 200]),
+    )
+    .await;
+    check(
+        &api,
+        "PUT",
+        "/customers/me/phone",
+        Some(json!({"phone": "01712345678"})),
+        row([401, 200, 200, 403, 403, 403]),
+    )
+    .await;
+    // (Far from every store, so these orders alert nobody.)
+    let elsewhere = json!({"text": "2 kg rice", "location": {"lat": 22.3569, "lng": 91.7832}});
+    check(
+        &api,
+        "POST",
+        "/orders",
+        Some(elsewhere),
+        row([401, 201, 201, 403, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "GET",
+        "/stores/offered",
+        None,
+        row([401, 403, 403, 200, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "GET",
+        "/stores/offered/offers",
+        None,
+        row([401, 403, 403, 200, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "PATCH",
+        "/stores/offered",
+        Some(json!({"open": true})),
+        row([401, 403, 403, 200, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "PUT",
+        "/stores/offered",
+        Some(store_body("Offered Store")),
+        row([401, 403, 403, 200, 403, 403]),
+    )
+    .await;
+
+    // The order under test, owned by `owner`; offered to `offered` and `winner`.
+    let created = api.call("POST", "/orders", OWNER, Some(order_body.to_string())).await;
+    let id = created.body["order_id"].as_str().expect("id").to_string();
+    let offer = offered.expect("offer", LONG).await;
+    assert_eq!(offer["order_id"], id.as_str(), "{offer} vs {}", created.text);
+    winner.expect("offer", LONG).await;
+    far.expect_silence(common::SHORT).await;
+    let order = format!("/orders/{id}");
+
+    // While searching.
+    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 403])).await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/cancel"),
+        None,
+        [ANON, OTHER, OFFERED, NOT_OFFERED]
+            .into_iter()
+            .zip([401, 404, 403, 403])
+            .map(|(who, status)| Cell { who, status })
+            .collect(),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/accept"),
+        None,
+        [ANON, OWNER, OTHER, NOT_OFFERED]
+            .into_iter()
+            .zip([401, 403, 403, 403])
+            .map(|(who, status)| Cell { who, status })
+            .collect(),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/decline"),
+        None,
+        [ANON, OWNER, OTHER, NOT_OFFERED]
+            .into_iter()
+            .zip([401, 403, 403, 403])
+            .map(|(who, status)| Cell { who, status })
+            .collect(),
+    )
+    .await;
+    // WebSocket actions: a customer may not accept; a store not offered learns nothing.
+    owner.send(json!({"action": "accept", "order_id": id})).await;
+    assert_eq!(owner.expect("error", LONG).await["code"], "forbidden");
+    far.send(json!({"action": "accept", "order_id": id})).await;
+    assert_eq!(far.expect("error", LONG).await["code"], "not_offered");
+    far.send(json!({"action": "sync"})).await;
+    assert_eq!(far.expect("synced", LONG).await["offers_resent"], 0);
+
+    // The offered store declines; the winner accepts.
+    check(
+        &api,
+        "POST",
+        &format!("{order}/decline"),
+        None,
+        vec![Cell {
+            who: OFFERED,
+            status: 200,
+        }],
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/accept"),
+        None,
+        vec![Cell {
+            who: OFFERED,
+            status: 409,
+        }],
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/accept"),
+        None,
+        vec![Cell {
+            who: WINNER,
+            status: 200,
+        }],
+    )
+    .await;
+
+    // After acceptance.
+    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 403])).await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/accept"),
+        None,
+        row([401, 403, 403, 409, 403, 409]),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/decline"),
+        None,
+        row([401, 403, 403, 409, 403, 409]),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/cancel"),
+        None,
+        row([401, 409, 404, 403, 403, 403]),
+    )
+    .await;
+    // A socket receives only its owner's events: the far store saw nothing.
+    far.expect_silence(common::SHORT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_and_unsigned_tokens_are_refused_on_http_and_websocket() {
+    let stack = stack(OrderingConfig::default()).await;
+    let customer = Caller::Customer(CustomerId::new("c1").expect("id"));
+    let now = SystemClock.now_ms();
+    let expired = stack
+        .issuer()
+        .issue_with_lifetime(&customer, now - 7_200_000, 60)
+        .expect("signed");
+    let stranger = shared::auth::TokenIssuer::generate(stack.http_url()).expect("key");
+    let forged = stranger.issue(&customer, now).expect("signed");
+    let genuine = stack.issue_token(&customer).expect("signed");
+    let body = genuine.split('.').nth(1).expect("claims").to_string();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{body}.");
+    let client = reqwest::Client::new();
+    for (name, token) in [("expired", &expired), ("forged", &forged), ("alg none", &unsigned)] {
+        let reply = client
+            .post(format!("{}/demand/parse", stack.http_url()))
+            .bearer_auth(token)
+            .body(r#"{"text":"rice"}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), 401, "{name} over HTTP");
+        let refused = connect_async(format!("{}?token={token}", stack.ws_url())).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401, "{name} on $connect"),
+            other => panic!("{name}: expected 401 on $connect, got {other:?}"),
+        }
+    }
+    let ok = client
+        .post(format!("{}/demand/parse", stack.http_url()))
+        .bearer_auth(&genuine)
+        .body(r#"{"text":"rice"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), 200, "the genuine token passes");
+}
