@@ -235,19 +235,6 @@ pub fn ws_event(
     serde_json::from_value(Value::Object(event))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_query_components() {
-        assert_eq!(percent_decode("store%3As1"), "store:s1");
-        assert_eq!(percent_decode("a+b"), "a b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
-}
-
 /// The REQUEST authorizer event for a `$connect`.
 pub fn authorizer_event(
     headers: &HeaderMap,
@@ -280,4 +267,17 @@ pub fn authorizer_event(
         obj.insert("queryStringParameters".into(), Value::Object(q));
     }
     serde_json::from_value(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_components() {
+        assert_eq!(percent_decode("store%3As1"), "store:s1");
+        assert_eq!(percent_decode("a+b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 }
