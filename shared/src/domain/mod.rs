@@ -1,5 +1,6 @@
 //! The domain: plain Rust, no AWS types.
 
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod demand;
@@ -9,4 +10,6 @@ pub mod ids;
 pub mod matching;
 pub mod order;
 pub mod store;
+pub mod understand;
 pub mod views;
+pub mod words;

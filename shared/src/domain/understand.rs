@@ -1,0 +1,668 @@
+//! Understanding a demand however the customer gave it: typed text in
+//! Bangla, English or both, a speech transcript, or labels from on-device
+//! picture recognition. Everything goes through the same line parser; what
+//! it cannot read comes back as an `unmatched` item carrying the customer's
+//! words, and guesses (spelling, extra words, low speech confidence) come
+//! back `uncertain`, so the customer can edit before ordering.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::catalogue::{Catalogue, Recipe};
+use super::demand::{
+    DemandError, DemandItem, ItemStatus, MAX_AMOUNT, MAX_DEMAND_LINES, MAX_DEMAND_TEXT_CHARS, MAX_ITEM_NAME_CHARS,
+    Quantity, Unit,
+};
+use super::words::{
+    fold, has_bangla, is_and_a_half, is_conjunction, is_event_word, is_filler, is_people_word, number_word,
+    split_classifier, words,
+};
+
+/// Below this, a recognised word or picture label is flagged, not trusted.
+pub const LOW_CONFIDENCE: f32 = 0.6;
+/// Largest party a recipe is scaled for.
+pub const MAX_PARTY_SIZE: u32 = 500;
+
+/// The language of a text, a transcript, or a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Bn,
+    En,
+}
+
+/// What the app sends: any of typed text, a transcript, picture labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The language the customer typed in, when the app knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<VoiceInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pictures: Vec<PictureLabel>,
+}
+
+/// A speech-recogniser transcript.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceInput {
+    pub transcript: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// The recogniser's confidence in the whole transcript, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// Per-word confidences, when the recogniser gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<WordConfidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordConfidence {
+    pub word: String,
+    pub confidence: f32,
+}
+
+/// One label from on-device image recognition, e.g. "rice bag".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PictureLabel {
+    pub label: String,
+    /// How many the picture showed, when the recogniser counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+}
+
+/// The demand as understood, for the customer to check and edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Understood {
+    pub items: Vec<DemandItem>,
+    /// The customer's language: the hint, or what the text is written in.
+    pub language: Language,
+    /// Recipes used for event lines ("polao for 6"), to show the customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipes: Vec<RecipeUse>,
+    /// Items the customer should look at, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged: Vec<Flag>,
+}
+
+/// A recipe scaled for a party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipeUse {
+    pub recipe: String,
+    pub recipe_bn: String,
+    pub people: u32,
+    /// The customer's words for the event.
+    pub said: String,
+}
+
+/// An item that needs the customer's eye.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    /// Index into `Understood::items`.
+    pub item: usize,
+    pub said: String,
+    pub reason: FlagReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagReason {
+    /// No catalogue item or recipe fits.
+    NotUnderstood,
+    /// Read as the nearest catalogue spelling ("rise" as rice).
+    Spelling,
+    /// The item was recognised, with words around it that were not.
+    ExtraWords,
+    /// The speech recogniser or the picture recogniser was unsure.
+    LowConfidence,
+    /// A party size without a dish the recipe table knows.
+    UnknownRecipe,
+}
+
+/// Understands a demand request against a catalogue.
+pub fn understand(request: &DemandRequest, catalogue: &Catalogue) -> Result<Understood, DemandError> {
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut language_seen = String::new();
+    if let Some(text) = &request.text {
+        check_text_length(text)?;
+        language_seen.push_str(text);
+        segments.extend(split_segments(text).into_iter().map(|said| Segment {
+            said,
+            low_confidence: false,
+            picture: None,
+        }));
+    }
+    if let Some(voice) = &request.voice {
+        check_text_length(&voice.transcript)?;
+        language_seen.push_str(&voice.transcript);
+        let all_unsure = voice.confidence.is_some_and(|c| c < LOW_CONFIDENCE);
+        let unsure_words: Vec<String> = voice
+            .words
+            .iter()
+            .filter(|w| w.confidence < LOW_CONFIDENCE)
+            .flat_map(|w| words(&fold(&w.word)))
+            .collect();
+        segments.extend(split_segments(&voice.transcript).into_iter().map(|said| {
+            let low_confidence = all_unsure || words(&fold(&said)).iter().any(|w| unsure_words.contains(w));
+            Segment {
+                said,
+                low_confidence,
+                picture: None,
+            }
+        }));
+    }
+    for label in &request.pictures {
+        segments.push(Segment {
+            said: label.label.trim().to_string(),
+            low_confidence: label.confidence.is_some_and(|c| c < LOW_CONFIDENCE),
+            picture: Some(label.count),
+        });
+    }
+    match segments.len() {
+        0 => return Err(DemandError::Empty),
+        n if n > MAX_DEMAND_LINES => return Err(DemandError::TooManyLines),
+        _ => {}
+    }
+    let language = request
+        .language
+        .or_else(|| request.voice.as_ref().and_then(|v| v.language))
+        .unwrap_or(if has_bangla(&language_seen) {
+            Language::Bn
+        } else {
+            Language::En
+        });
+    let mut understood = Understood {
+        items: Vec::new(),
+        language,
+        recipes: Vec::new(),
+        flagged: Vec::new(),
+    };
+    for (i, segment) in segments.iter().enumerate() {
+        understand_segment(i + 1, segment, catalogue, &mut understood)?;
+    }
+    Ok(understood)
+}
+
+struct Segment {
+    said: String,
+    low_confidence: bool,
+    /// Some(count) for a picture label.
+    picture: Option<Option<u32>>,
+}
+
+fn check_text_length(text: &str) -> Result<(), DemandError> {
+    if text.chars().count() > MAX_DEMAND_TEXT_CHARS {
+        return Err(DemandError::TextTooLong);
+    }
+    Ok(())
+}
+
+/// Splits text into the customer's lines: new lines, commas, semicolons,
+/// the Bangla full stop, '&', '+', and joining words ("and", "আর", "ও").
+/// Each part keeps the customer's own spelling.
+#[must_use]
+pub fn split_segments(text: &str) -> Vec<String> {
+    let mut segments = Vec::new();
+    for part in text.split(['\n', '\r', ',', ';', '।', '&', '+', '|']) {
+        let mut current: Vec<&str> = Vec::new();
+        for word in part.split_whitespace() {
+            if is_conjunction(&fold(word)) {
+                push_segment(&mut segments, &current);
+                current.clear();
+            } else {
+                current.push(word);
+            }
+        }
+        push_segment(&mut segments, &current);
+    }
+    segments
+}
+
+fn push_segment(segments: &mut Vec<String>, words: &[&str]) {
+    let joined = words.join(" ");
+    let trimmed = joined.trim_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '.' | '*' | '•' | ':'));
+    if trimmed.chars().any(|c| c.is_alphanumeric()) {
+        segments.push(trimmed.to_string());
+    }
+}
+
+/// Folded words of one segment, with glued classifiers ("দুইটা") split.
+fn segment_words(said: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in words(&fold(said)) {
+        match split_classifier(&word) {
+            Some((stem, suffix)) => {
+                out.push(stem.to_string());
+                out.push(suffix.to_string());
+            }
+            None => out.push(word),
+        }
+    }
+    out
+}
+
+fn understand_segment(
+    line: usize,
+    segment: &Segment,
+    catalogue: &Catalogue,
+    understood: &mut Understood,
+) -> Result<(), DemandError> {
+    let said = segment.said.as_str();
+    if said.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(DemandError::BadCharacters { line });
+    }
+    let tokens = segment_words(said);
+    if segment.picture.is_none()
+        && let Some(event) = find_event(&tokens, catalogue)
+    {
+        return expand_event(line, said, event, catalogue, understood);
+    }
+    let parsed = match segment.picture {
+        Some(count) => parse_picture(&tokens, count, catalogue),
+        None => parse_item_line(&tokens, catalogue),
+    };
+    let mut parsed = parsed;
+    if segment.low_confidence {
+        parsed.reason = Some(FlagReason::LowConfidence);
+        if parsed.status == ItemStatus::Matched {
+            parsed.status = ItemStatus::Uncertain;
+        }
+    }
+    let item = parsed.to_item(line, said, catalogue)?;
+    push_item(understood, item, parsed.reason);
+    Ok(())
+}
+
+fn push_item(understood: &mut Understood, item: DemandItem, reason: Option<FlagReason>) {
+    if let Some(reason) = reason {
+        understood.flagged.push(Flag {
+            item: understood.items.len(),
+            said: item.said.clone().unwrap_or_else(|| item.name.clone()),
+            reason,
+        });
+    }
+    understood.items.push(item);
+}
+
+/// An amount read from the words, before the item says what a bare number
+/// means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadAmount {
+    amount: Decimal,
+    unit: Option<Unit>,
+}
+
+/// One item line as read: the amount, the catalogue item (if any) and the
+/// words that named it.
+#[derive(Debug, Clone)]
+struct ParsedLine {
+    amount: Option<ReadAmount>,
+    item: Option<usize>,
+    item_words: Vec<String>,
+    status: ItemStatus,
+    reason: Option<FlagReason>,
+}
+
+impl ParsedLine {
+    fn to_item(&self, line: usize, said: &str, catalogue: &Catalogue) -> Result<DemandItem, DemandError> {
+        let known = self.item.and_then(|i| catalogue.item(i));
+        let quantity = match self.amount {
+            None => None,
+            Some(read) => {
+                let unit = read.unit.or(known.map(|k| k.unit)).unwrap_or(Unit::Piece);
+                let quantity = Quantity {
+                    amount: read.amount,
+                    unit,
+                };
+                if quantity.amount <= Decimal::ZERO || quantity.amount > MAX_AMOUNT {
+                    return Err(DemandError::AmountOutOfRange { line });
+                }
+                Some(quantity.normalized())
+            }
+        };
+        let item = match known {
+            Some(k) => DemandItem {
+                name: k.name.clone(),
+                tag: k.tag.clone(),
+                category: Some(k.category.clone()),
+                quantity,
+                status: self.status,
+                said: (self.status != ItemStatus::Matched).then(|| said.to_string()),
+                recipe: None,
+            },
+            None => {
+                // An unread line keeps the customer's words as its name, so
+                // the store and the customer see exactly what was asked for.
+                let name = if quantity.is_some() && !self.item_words.is_empty() {
+                    self.item_words.join(" ")
+                } else {
+                    said.trim().to_string()
+                };
+                let quantity = if self.item_words.is_empty() { None } else { quantity };
+                if name.chars().count() > MAX_ITEM_NAME_CHARS {
+                    return Err(DemandError::NameTooLong { line });
+                }
+                DemandItem {
+                    tag: words(&fold(&name)).join(" "),
+                    name,
+                    category: None,
+                    quantity,
+                    status: ItemStatus::Unmatched,
+                    said: Some(said.to_string()),
+                    recipe: None,
+                }
+            }
+        };
+        Ok(item)
+    }
+}
+
+/// "2 kg rice", "rice 2kg", "এক হালি ডিম", "আমার ২ কেজি চাল লাগবে".
+fn parse_item_line(tokens: &[String], catalogue: &Catalogue) -> ParsedLine {
+    let words: Vec<&str> = tokens.iter().map(String::as_str).filter(|w| !is_filler(w)).collect();
+    let (amount, item_words) = split_amount(&words);
+    let mut parsed = match_item(&item_words, catalogue);
+    parsed.amount = amount;
+    parsed
+}
+
+fn split_amount<'a>(words: &[&'a str]) -> (Option<ReadAmount>, Vec<&'a str>) {
+    if let Some((amount, used)) = read_amount(words, 0) {
+        return (Some(amount), words[used..].to_vec());
+    }
+    for width in (1..=3).rev() {
+        let Some(start) = words.len().checked_sub(width) else {
+            continue;
+        };
+        if start == 0 {
+            continue;
+        }
+        if let Some((amount, used)) = read_amount(words, start)
+            && used == width
+        {
+            return (Some(amount), words[..start].to_vec());
+        }
+    }
+    (None, words.to_vec())
+}
+
+/// Reads an amount starting at `at`; returns it and how many words it used.
+fn read_amount(words: &[&str], at: usize) -> Option<(ReadAmount, usize)> {
+    let mut next = at;
+    let and_a_half = words.get(next).is_some_and(|w| is_and_a_half(w));
+    if and_a_half {
+        next += 1;
+    }
+    let word = *words.get(next)?;
+    let (mut amount, needs_unit) = match number(word) {
+        Some(n) => (n, false),
+        None => match number_word(word) {
+            Some(found) => found,
+            None if !and_a_half => {
+                // "dozen eggs", "হালি ডিম": the unit alone means one of it.
+                let (unit, times) = unit_word(word)?;
+                if unit == Unit::Piece && times == Decimal::ONE {
+                    return None;
+                }
+                let amount = ReadAmount {
+                    amount: times,
+                    unit: Some(unit),
+                };
+                return Some((amount, next + 1 - at));
+            }
+            None => return None,
+        },
+    };
+    next += 1;
+    if and_a_half {
+        amount += Decimal::new(5, 1);
+    }
+    match words.get(next).and_then(|w| unit_word(w)) {
+        Some((unit, times)) => Some((
+            ReadAmount {
+                amount: amount * times,
+                unit: Some(unit),
+            },
+            next + 1 - at,
+        )),
+        None if needs_unit => None,
+        None => Some((ReadAmount { amount, unit: None }, next - at)),
+    }
+}
+
+/// "2", "1.5", "1/2" (only fractions that are exact decimals).
+fn number(word: &str) -> Option<Decimal> {
+    if !word.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    if let Some((top, bottom)) = word.split_once('/') {
+        let top = Decimal::from_str(top).ok()?;
+        let bottom = Decimal::from_str(bottom).ok()?;
+        let value = top.checked_div(bottom)?;
+        return (value * bottom == top).then(|| value.normalize());
+    }
+    Decimal::from_str(word).ok()
+}
+
+/// A unit word and how many of that unit it means: "হালি" is 4 pieces.
+fn unit_word(word: &str) -> Option<(Unit, Decimal)> {
+    match word {
+        "hali" | "হালি" => Some((Unit::Piece, Decimal::from(4))),
+        "টা" | "টি" | "টো" | "ta" | "ti" | "to" | "khana" | "খানা" => {
+            Some((Unit::Piece, Decimal::ONE))
+        }
+        _ => Unit::from_word(word).map(|u| (u, Decimal::ONE)),
+    }
+}
+
+/// The catalogue item some words name: exactly, as an English plural, by
+/// their last words (uncertain), or by a near spelling (uncertain).
+fn match_item(words: &[&str], catalogue: &Catalogue) -> ParsedLine {
+    let mut parsed = ParsedLine {
+        amount: None,
+        item: None,
+        item_words: words.iter().map(|w| (*w).to_string()).collect(),
+        status: ItemStatus::Unmatched,
+        reason: Some(FlagReason::NotUnderstood),
+    };
+    if words.is_empty() {
+        return parsed;
+    }
+    let phrase = words.join(" ");
+    let singular = phrase
+        .strip_suffix("es")
+        .and_then(|p| catalogue.item_by_phrase(p))
+        .or_else(|| phrase.strip_suffix('s').and_then(|p| catalogue.item_by_phrase(p)));
+    if let Some(item) = catalogue.item_by_phrase(&phrase).or(singular) {
+        parsed.item = Some(item);
+        parsed.status = ItemStatus::Matched;
+        parsed.reason = None;
+        return parsed;
+    }
+    let longest = catalogue.longest_phrase();
+    for start in 1..words.len() {
+        if words.len() - start > longest {
+            continue;
+        }
+        if let Some(item) = catalogue.item_by_phrase(&words[start..].join(" ")) {
+            parsed.item = Some(item);
+            parsed.status = ItemStatus::Uncertain;
+            parsed.reason = Some(FlagReason::ExtraWords);
+            return parsed;
+        }
+    }
+    let last = words.len() - 1;
+    if let Some(item) = catalogue.item_by_spelling(words[last]) {
+        parsed.item = Some(item);
+        parsed.status = ItemStatus::Uncertain;
+        parsed.reason = Some(if last == 0 {
+            FlagReason::Spelling
+        } else {
+            FlagReason::ExtraWords
+        });
+    }
+    parsed
+}
+
+/// Words a picture recogniser adds around the thing itself.
+const CONTAINER_WORDS: &[&str] = &[
+    "bag", "bags", "packet", "packets", "pack", "box", "bottle", "bottles", "tray", "sack", "jar", "can",
+];
+
+/// A picture label: the count is in packets when the label names a bag or
+/// packet, otherwise in the item's usual unit.
+fn parse_picture(tokens: &[String], count: Option<u32>, catalogue: &Catalogue) -> ParsedLine {
+    let words: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let mut parsed = match_item(&words, catalogue);
+    let bare: Vec<&str> = words.iter().copied().filter(|w| !CONTAINER_WORDS.contains(w)).collect();
+    if parsed.status != ItemStatus::Matched && !bare.is_empty() {
+        let retry = match_item(&bare, catalogue);
+        if retry.status == ItemStatus::Matched {
+            parsed = retry;
+        }
+    }
+    let packed = words
+        .iter()
+        .any(|w| matches!(*w, "bag" | "bags" | "packet" | "packets" | "pack" | "box" | "sack"));
+    parsed.amount = count.map(|n| ReadAmount {
+        amount: Decimal::from(n),
+        unit: packed.then_some(Unit::Packet),
+    });
+    parsed
+}
+
+struct Event {
+    people: u32,
+    recipe: Option<usize>,
+}
+
+/// "dinner for 6 - polao", "৬ জনের জন্য পোলাও", "tea party for 10".
+fn find_event(tokens: &[String], catalogue: &Catalogue) -> Option<Event> {
+    let words: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let mut people_at = None;
+    for (i, word) in words.iter().enumerate() {
+        if *word == "for"
+            && let Some(next) = words.get(i + 1)
+            && let Some(n) = whole_number(next)
+        {
+            people_at = Some((i + 1, n));
+            break;
+        }
+        if let Some(n) = whole_number(word)
+            && words.get(i + 1).is_some_and(|w| is_people_word(w))
+        {
+            people_at = Some((i, n));
+            break;
+        }
+    }
+    let (at, people) = people_at?;
+    let rest: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, w)| *w)
+        .collect();
+    // The longest recipe name anywhere in the line, with nothing but
+    // occasion words around it.
+    let longest = catalogue.longest_phrase().min(rest.len());
+    for width in (1..=longest).rev() {
+        for start in 0..=rest.len() - width {
+            let Some(recipe) = catalogue.recipe_by_phrase(&rest[start..start + width].join(" ")) else {
+                continue;
+            };
+            let others_are_occasion = rest
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < start || *i >= start + width)
+                .all(|(_, w)| is_event_word(w) || is_filler(w));
+            if others_are_occasion {
+                return Some(Event {
+                    people,
+                    recipe: Some(recipe),
+                });
+            }
+        }
+    }
+    // A party size with only occasion words: an event we have no dish for.
+    rest.iter()
+        .all(|w| is_event_word(w) || is_filler(w))
+        .then_some(Event { people, recipe: None })
+}
+
+fn whole_number(word: &str) -> Option<u32> {
+    let value = number(word).or_else(|| number_word(word).map(|(n, _)| n))?;
+    if value.fract() != Decimal::ZERO {
+        return None;
+    }
+    u32::try_from(value.mantissa() / 10_i128.pow(value.scale())).ok()
+}
+
+fn expand_event(
+    line: usize,
+    said: &str,
+    event: Event,
+    catalogue: &Catalogue,
+    understood: &mut Understood,
+) -> Result<(), DemandError> {
+    if event.people == 0 || event.people > MAX_PARTY_SIZE {
+        return Err(DemandError::AmountOutOfRange { line });
+    }
+    let Some(recipe) = event.recipe.and_then(|r| catalogue.recipes().get(r)) else {
+        let item = DemandItem {
+            name: said.to_string(),
+            tag: words(&fold(said)).join(" "),
+            category: None,
+            quantity: None,
+            status: ItemStatus::Unmatched,
+            said: Some(said.to_string()),
+            recipe: None,
+        };
+        push_item(understood, item, Some(FlagReason::UnknownRecipe));
+        return Ok(());
+    };
+    understood.recipes.push(RecipeUse {
+        recipe: recipe.name.clone(),
+        recipe_bn: recipe.name_bn.clone(),
+        people: event.people,
+        said: said.to_string(),
+    });
+    for (ingredient, quantity) in recipe_quantities(recipe, event.people) {
+        let Some(known) = catalogue.item(ingredient) else {
+            continue;
+        };
+        if quantity.amount > MAX_AMOUNT {
+            return Err(DemandError::AmountOutOfRange { line });
+        }
+        understood.items.push(DemandItem {
+            name: known.name.clone(),
+            tag: known.tag.clone(),
+            category: Some(known.category.clone()),
+            quantity: Some(quantity),
+            status: ItemStatus::Matched,
+            said: Some(said.to_string()),
+            recipe: Some(recipe.name.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// A recipe's shopping list for a party: per-person amounts times the party
+/// size (countable units rounded up to whole ones), plus per-party amounts.
+#[must_use]
+pub fn recipe_quantities(recipe: &Recipe, people: u32) -> Vec<(usize, Quantity)> {
+    let scaled = recipe.per_person.iter().map(|i| (i.item, i.quantity.scaled(people)));
+    let fixed = recipe.per_party.iter().map(|i| (i.item, i.quantity.normalized()));
+    scaled.chain(fixed).collect()
+}
