@@ -180,7 +180,10 @@ impl Catalogue {
         let limit = if length >= 7 { 2 } else { 1 };
         let mut best: Option<(usize, usize)> = None;
         let mut tied = false;
-        for (phrase, item) in &self.single_words {
+        let first = word.chars().next();
+        // People rarely get the first letter wrong; requiring it keeps
+        // "nice" from reading as rice.
+        for (phrase, item) in self.single_words.iter().filter(|(p, _)| p.chars().next() == first) {
             let Some(distance) = super::words::edit_distance_within(word, phrase, limit) else {
                 continue;
             };

@@ -60,7 +60,7 @@ impl Unit {
             "ml" | "millilitre" | "milliliter" | "millilitres" | "milliliters" | "মিলি" | "এমএল" | "mili" => {
                 Unit::Millilitre
             }
-            "l" | "ltr" | "ltrs" | "litre" | "liter" | "litres" | "liters" | "litar" | "লিটার" | "লিটারের" => {
+            "l" | "lit" | "ltr" | "ltrs" | "litre" | "liter" | "litres" | "liters" | "litar" | "লিটার" | "লিটারের" => {
                 Unit::Litre
             }
             "pc" | "pcs" | "piece" | "pieces" | "pis" | "পিস" => Unit::Piece,

@@ -343,22 +343,24 @@ impl ParsedLine {
                 recipe: None,
             },
             None => {
-                // An unread line keeps the customer's words as its name, so
-                // the store and the customer see exactly what was asked for.
-                let name = if quantity.is_some() && !self.item_words.is_empty() {
-                    self.item_words.join(" ")
-                } else {
-                    said.trim().to_string()
-                };
-                let quantity = if self.item_words.is_empty() { None } else { quantity };
+                // An unread line keeps the customer's exact words as its
+                // name and no quantity: nothing is invented, and the
+                // customer edits it. Its tag is the item words, so a store
+                // listing them can still match.
+                let name = said.trim().to_string();
                 if name.chars().count() > MAX_ITEM_NAME_CHARS {
                     return Err(DemandError::NameTooLong { line });
                 }
+                let tag = if self.item_words.is_empty() {
+                    words(&fold(&name)).join(" ")
+                } else {
+                    self.item_words.join(" ")
+                };
                 DemandItem {
-                    tag: words(&fold(&name)).join(" "),
+                    tag,
                     name,
                     category: None,
-                    quantity,
+                    quantity: None,
                     status: ItemStatus::Unmatched,
                     said: Some(said.to_string()),
                     recipe: None,
@@ -503,15 +505,13 @@ fn match_item(words: &[&str], catalogue: &Catalogue) -> ParsedLine {
             return parsed;
         }
     }
-    let last = words.len() - 1;
-    if let Some(item) = catalogue.item_by_spelling(words[last]) {
+    // Spelling is only guessed for a one-word item: "nice day" is not rice.
+    if let [word] = words
+        && let Some(item) = catalogue.item_by_spelling(word)
+    {
         parsed.item = Some(item);
         parsed.status = ItemStatus::Uncertain;
-        parsed.reason = Some(if last == 0 {
-            FlagReason::Spelling
-        } else {
-            FlagReason::ExtraWords
-        });
+        parsed.reason = Some(FlagReason::Spelling);
     }
     parsed
 }

@@ -320,7 +320,10 @@ pub fn is_and_a_half(word: &str) -> bool {
 pub fn split_classifier(word: &str) -> Option<(&str, &'static str)> {
     ["টা", "টি", "টো", "ta", "ti", "to"].into_iter().find_map(|suffix| {
         let stem = word.strip_suffix(suffix)?;
-        number_word(stem).map(|_| (stem, suffix))
+        // "atta" is flour, not "at" (eight) pieces: only plain number words.
+        number_word(stem)
+            .filter(|(_, needs_unit)| !needs_unit)
+            .map(|_| (stem, suffix))
     })
 }
 
@@ -348,7 +351,8 @@ pub fn is_conjunction(word: &str) -> bool {
     WORD_SETS.conjunctions.contains(word)
 }
 
-/// Levenshtein distance in characters, stopping early above `limit`.
+/// Edit distance in characters, counting a swap of neighbours ("onoin")
+/// as one edit; None when above `limit`.
 #[must_use]
 pub fn edit_distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
@@ -356,19 +360,27 @@ pub fn edit_distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
     if a.len().abs_diff(b.len()) > limit {
         return None;
     }
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        if current.iter().min().is_some_and(|&m| m > limit) {
-            return None;
-        }
-        previous = current;
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
     }
-    previous.last().copied().filter(|&d| d <= limit)
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d.last().copied().filter(|&distance| distance <= limit)
 }
 
 #[cfg(test)]
@@ -394,5 +406,6 @@ mod tests {
         assert_eq!(edit_distance_within("rise", "rice", 1), Some(1));
         assert_eq!(edit_distance_within("sugr", "sugar", 1), Some(1));
         assert_eq!(edit_distance_within("salt", "milk", 1), None);
+        assert_eq!(edit_distance_within("onoin", "onion", 1), Some(1));
     }
 }
