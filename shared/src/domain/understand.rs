@@ -666,3 +666,223 @@ pub fn recipe_quantities(recipe: &Recipe, people: u32) -> Vec<(usize, Quantity)>
     let fixed = recipe.per_party.iter().map(|i| (i.item, i.quantity.normalized()));
     scaled.chain(fixed).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::demand::{offer_announcement, offer_announcement_in};
+
+    fn catalogue() -> &'static Catalogue {
+        Catalogue::builtin().expect("built-in catalogue is valid")
+    }
+
+    fn shown(understood: &Understood) -> Vec<String> {
+        understood.items.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_event_says_which_recipe_and_party_size_it_used() {
+        let request = DemandRequest {
+            text: Some("Dinner for 6 - polao".into()),
+            ..DemandRequest::default()
+        };
+        let understood = understand(&request, catalogue()).expect("understood");
+        assert_eq!(
+            shown(&understood)[..2],
+            ["1.2 kg rice".to_string(), "600 g meat".to_string()]
+        );
+        assert!(understood.items.iter().any(|i| i.tag == "spices"));
+        assert_eq!(understood.recipes.len(), 1);
+        assert_eq!(understood.recipes[0].recipe, "polao");
+        assert_eq!(understood.recipes[0].people, 6);
+        assert_eq!(understood.language, Language::En);
+        let json = serde_json::to_value(&understood).expect("serialises");
+        assert_eq!(json["recipes"][0]["people"], 6);
+        assert_eq!(json["items"][0]["recipe"], "polao");
+    }
+
+    #[test]
+    fn unsure_speech_is_flagged_not_trusted() {
+        let request: DemandRequest = serde_json::from_value(serde_json::json!({
+            "voice": {
+                "transcript": "২ কেজি চাল আর এক হালি ডিম",
+                "language": "bn",
+                "words": [{"word": "ডিম", "confidence": 0.3}, {"word": "চাল", "confidence": 0.95}]
+            }
+        }))
+        .expect("request");
+        let understood = understand(&request, catalogue()).expect("understood");
+        assert_eq!(shown(&understood), ["2 kg rice", "4 eggs"]);
+        assert_eq!(understood.items[0].status, ItemStatus::Matched);
+        assert_eq!(understood.items[1].status, ItemStatus::Uncertain);
+        assert_eq!(understood.flagged.len(), 1);
+        assert_eq!(understood.flagged[0].item, 1);
+        assert_eq!(understood.flagged[0].reason, FlagReason::LowConfidence);
+        assert_eq!(understood.language, Language::Bn);
+
+        let mumbled = DemandRequest {
+            voice: Some(VoiceInput {
+                transcript: "two kg rice".into(),
+                confidence: Some(0.4),
+                ..VoiceInput::default()
+            }),
+            ..DemandRequest::default()
+        };
+        let understood = understand(&mumbled, catalogue()).expect("understood");
+        assert_eq!(understood.items[0].status, ItemStatus::Uncertain);
+        assert_eq!(understood.flagged[0].reason, FlagReason::LowConfidence);
+    }
+
+    #[test]
+    fn picture_labels_map_to_catalogue_items() {
+        let request: DemandRequest = serde_json::from_value(serde_json::json!({
+            "pictures": [
+                {"label": "rice bag", "count": 2},
+                {"label": "eggs", "count": 12},
+                {"label": "oil bottle"},
+                {"label": "Toothpaste", "count": 1},
+                {"label": "sugar", "count": 1, "confidence": 0.2}
+            ]
+        }))
+        .expect("request");
+        let understood = understand(&request, catalogue()).expect("understood");
+        assert_eq!(
+            shown(&understood),
+            ["2 packets rice", "12 eggs", "oil", "Toothpaste", "1 sugar"]
+        );
+        assert_eq!(understood.items[3].status, ItemStatus::Unmatched);
+        assert_eq!(understood.items[4].status, ItemStatus::Uncertain);
+        let reasons: Vec<FlagReason> = understood.flagged.iter().map(|f| f.reason).collect();
+        assert_eq!(reasons, [FlagReason::NotUnderstood, FlagReason::LowConfidence]);
+    }
+
+    #[test]
+    fn unmatched_lines_keep_the_customers_words_and_json_stays_compatible() {
+        let items = crate::domain::demand::parse_demand_text("2 kg rice, 1 kg ঢেঁড়স").expect("parses");
+        assert_eq!(items[1].status, ItemStatus::Unmatched);
+        assert_eq!(items[1].name, "1 kg ঢেঁড়স");
+        assert_eq!(items[1].said.as_deref(), Some("1 kg ঢেঁড়স"));
+        assert_eq!(items[1].category, None);
+        let json = serde_json::to_value(&items[0]).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "rice", "tag": "rice", "category": "grocery",
+                               "quantity": {"amount": "2", "unit": "kg"}})
+        );
+        let old: crate::domain::demand::DemandItem =
+            serde_json::from_value(serde_json::json!({"name": "rice", "tag": "rice"})).expect("old JSON reads");
+        assert_eq!(old.status, ItemStatus::Matched);
+    }
+
+    #[test]
+    fn store_sentences_in_both_languages() {
+        let items = crate::domain::demand::parse_demand_text("1.2 kg rice, 600 g meat").expect("parses");
+        assert_eq!(
+            offer_announcement(&items),
+            "New order: 1.2 kg rice, 600 g meat - accept now!"
+        );
+        let items = crate::domain::demand::parse_demand_text(
+            "1.5 kg chal, 600 g meat, half kg onion, 2.5 kg alu, 3.5 kg sugar, 6 eggs, 2 packets biscuits, spices",
+        )
+        .expect("parses");
+        assert_eq!(
+            offer_announcement_in(&items, Language::Bn),
+            "নতুন অর্ডার: দেড় কেজি চাল, ৬০০ গ্রাম মাংস, আধা কেজি পেঁয়াজ, আড়াই কেজি আলু, সাড়ে ৩ কেজি চিনি, ৬টি ডিম, ২ প্যাকেট বিস্কুট, মসলা - এখনই গ্রহণ করুন!"
+        );
+        let items = crate::domain::demand::parse_demand_text("১.২ কেজি চাল").expect("parses");
+        assert_eq!(
+            offer_announcement_in(&items, Language::Bn),
+            "নতুন অর্ডার: ১.২ কেজি চাল - এখনই গ্রহণ করুন!"
+        );
+        assert_eq!(
+            offer_announcement_in(&items, Language::En),
+            "New order: 1.2 kg rice - accept now!"
+        );
+    }
+
+    #[test]
+    fn limits_still_hold() {
+        let request = DemandRequest::default();
+        assert_eq!(understand(&request, catalogue()), Err(DemandError::Empty));
+        let party = DemandRequest {
+            text: Some("polao for 100000".into()),
+            ..DemandRequest::default()
+        };
+        assert_eq!(
+            understand(&party, catalogue()),
+            Err(DemandError::AmountOutOfRange { line: 1 })
+        );
+    }
+
+    fn unit() -> impl Strategy<Value = Unit> {
+        prop_oneof![
+            Just(Unit::Gram),
+            Just(Unit::Kilogram),
+            Just(Unit::Millilitre),
+            Just(Unit::Litre),
+            Just(Unit::Piece),
+            Just(Unit::Dozen),
+            Just(Unit::Packet),
+        ]
+    }
+
+    /// Amounts with up to three decimals, as people and recipes write them.
+    fn amount() -> impl Strategy<Value = Decimal> {
+        (1_i64..=10_000_000, 0_u32..=3).prop_map(|(n, scale)| Decimal::new(n, scale))
+    }
+
+    proptest! {
+        #[test]
+        fn normalising_never_changes_the_amount(amount in amount(), unit in unit()) {
+            let before = Quantity { amount, unit };
+            let after = before.normalized();
+            prop_assert_eq!(after.in_base_units(), before.in_base_units());
+            prop_assert_eq!(after.normalized(), after);
+        }
+
+        #[test]
+        fn scaling_multiplies_exactly_and_rounds_counts_up_by_less_than_one(
+            amount in amount(), unit in unit(), people in 1_u32..=MAX_PARTY_SIZE,
+        ) {
+            let per_person = Quantity { amount, unit };
+            let (base, base_unit) = per_person.in_base_units();
+            let (scaled, scaled_unit) = per_person.scaled(people).in_base_units();
+            prop_assert_eq!(scaled_unit, base_unit);
+            let exact = base * Decimal::from(people);
+            if unit.is_countable() {
+                let one = Quantity { amount: Decimal::ONE, unit }.in_base_units().0;
+                prop_assert!(scaled >= exact && scaled - exact < one);
+            } else {
+                prop_assert_eq!(scaled, exact);
+            }
+        }
+
+        #[test]
+        fn recipes_scale_with_the_party(people in 1_u32..=MAX_PARTY_SIZE) {
+            let request = DemandRequest { text: Some(format!("polao for {people}")), ..DemandRequest::default() };
+            let understood = understand(&request, catalogue()).expect("understood");
+            let rice = understood.items.iter().find(|i| i.tag == "rice").and_then(|i| i.quantity).expect("rice");
+            prop_assert_eq!(rice.in_base_units(), (Decimal::from(200 * people), Unit::Gram));
+            prop_assert_eq!(understood.recipes[0].people, people);
+        }
+
+        #[test]
+        fn typed_amounts_are_kept_exactly(amount in amount(), unit in prop_oneof![Just("kg"), Just("g"), Just("l"), Just("ml")]) {
+            prop_assume!(amount <= crate::domain::demand::MAX_AMOUNT);
+            let text = format!("{amount} {unit} rice");
+            let items = crate::domain::demand::parse_demand_text(&text).expect("parses");
+            let typed = Quantity { amount, unit: Unit::from_word(unit).expect("unit") };
+            prop_assert_eq!(items[0].quantity.map(Quantity::in_base_units), Some(typed.in_base_units()));
+        }
+
+        #[test]
+        fn nothing_typed_is_dropped(words in proptest::collection::vec("[a-zA-Zঅ-হ ]{1,12}", 1..8)) {
+            let text = words.join(", ");
+            if let Ok(items) = crate::domain::demand::parse_demand_text(&text) {
+                prop_assert_eq!(items.len(), split_segments(&text).len());
+            }
+        }
+    }
+}
