@@ -1,14 +1,23 @@
 //! Demand lists: what a customer asks for, with exact quantities.
 //!
-//! The text parser here is deliberately small (number, unit, name in either
-//! order); richer language understanding replaces `parse_demand_line` later
-//! without changing its callers.
+//! Text, speech and pictures are read by [`super::understand`] against the
+//! catalogue data file ([`super::catalogue`]); this module keeps the types
+//! every other part of the service uses, and the entry points that read
+//! plain text with the built-in catalogue.
+//!
+//! Items the catalogue does not know are kept, never dropped: they are
+//! `unmatched`, named by the customer's words, tagged by those words folded
+//! (so a store listing that tag still matches) and, having no category, are
+//! offered to the default category's stores.
 
 use std::fmt;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use super::catalogue::Catalogue;
+use super::understand::{DemandRequest, Language, understand};
+use super::words::{fold, phrase_key};
 
 /// Most lines one demand list may hold.
 pub const MAX_DEMAND_LINES: usize = 50;
@@ -39,20 +48,35 @@ pub enum Unit {
 }
 
 impl Unit {
-    /// The unit a word names, in any of its usual spellings.
+    /// The unit a word names, in any of its usual spellings, in English,
+    /// Bangla or romanised Bangla.
     #[must_use]
     pub fn from_word(word: &str) -> Option<Unit> {
-        let unit = match word.to_lowercase().trim_end_matches('.') {
-            "g" | "gm" | "gms" | "gram" | "grams" | "gr" => Unit::Gram,
-            "kg" | "kgs" | "kilo" | "kilos" | "kilogram" | "kilograms" => Unit::Kilogram,
-            "ml" | "millilitre" | "milliliter" | "millilitres" | "milliliters" => Unit::Millilitre,
-            "l" | "ltr" | "litre" | "liter" | "litres" | "liters" => Unit::Litre,
-            "pc" | "pcs" | "piece" | "pieces" => Unit::Piece,
-            "dozen" | "dozens" => Unit::Dozen,
-            "packet" | "packets" | "pack" | "packs" | "pkt" => Unit::Packet,
+        let folded = fold(word);
+        let unit = match folded.trim_end_matches('.') {
+            "g" | "gm" | "gms" | "gram" | "grams" | "gr" | "গ্রাম" | "গ্রামের" => Unit::Gram,
+            "kg" | "kgs" | "kilo" | "kilos" | "kilogram" | "kilograms" | "keji" | "kezi" | "কেজি" | "কেজির"
+            | "কিলো" => Unit::Kilogram,
+            "ml" | "millilitre" | "milliliter" | "millilitres" | "milliliters" | "মিলি" | "এমএল" | "mili" => {
+                Unit::Millilitre
+            }
+            "l" | "lit" | "ltr" | "ltrs" | "litre" | "liter" | "litres" | "liters" | "litar" | "লিটার" | "লিটারের" => {
+                Unit::Litre
+            }
+            "pc" | "pcs" | "piece" | "pieces" | "pis" | "পিস" => Unit::Piece,
+            "dozen" | "dozens" | "dozon" | "dojon" | "ডজন" => Unit::Dozen,
+            "packet" | "packets" | "pack" | "packs" | "pkt" | "pkts" | "paket" | "প্যাকেট" | "প্যাকেটের" => {
+                Unit::Packet
+            }
             _ => return None,
         };
         Some(unit)
+    }
+
+    /// Units counted in whole ones: a recipe never asks for 2.5 packets.
+    #[must_use]
+    pub fn is_countable(self) -> bool {
+        matches!(self, Unit::Piece | Unit::Dozen | Unit::Packet)
     }
 
     fn symbol(self, amount: Decimal) -> &'static str {
@@ -75,6 +99,55 @@ impl Unit {
 pub struct Quantity {
     pub amount: Decimal,
     pub unit: Unit,
+}
+
+const THOUSAND: Decimal = Decimal::from_parts(1_000, 0, 0, false, 0);
+
+impl Quantity {
+    /// The same amount in the unit people say it in: 1200 g is 1.2 kg,
+    /// 1500 ml is 1.5 l; trailing zeros go. Never changes the amount.
+    #[must_use]
+    pub fn normalized(self) -> Quantity {
+        let amount = self.amount.normalize();
+        let (amount, unit) = match self.unit {
+            Unit::Gram if amount >= THOUSAND => (amount / THOUSAND, Unit::Kilogram),
+            Unit::Millilitre if amount >= THOUSAND => (amount / THOUSAND, Unit::Litre),
+            unit => (amount, unit),
+        };
+        Quantity {
+            amount: amount.normalize(),
+            unit,
+        }
+    }
+
+    /// This amount for `people` people, normalised. Countable units round up
+    /// to whole ones, so a party never gets less than it needs.
+    #[must_use]
+    pub fn scaled(self, people: u32) -> Quantity {
+        let amount = self.amount * Decimal::from(people);
+        let amount = if self.unit.is_countable() {
+            amount.ceil()
+        } else {
+            amount
+        };
+        Quantity {
+            amount,
+            unit: self.unit,
+        }
+        .normalized()
+    }
+
+    /// The amount in grams, millilitres, pieces or packets: what property
+    /// tests compare to prove nothing is lost or invented.
+    #[must_use]
+    pub fn in_base_units(self) -> (Decimal, Unit) {
+        match self.unit {
+            Unit::Kilogram => (self.amount * THOUSAND, Unit::Gram),
+            Unit::Litre => (self.amount * THOUSAND, Unit::Millilitre),
+            Unit::Dozen => (self.amount * Decimal::from(12), Unit::Piece),
+            unit => (self.amount, unit),
+        }
+    }
 }
 
 impl fmt::Display for Quantity {
@@ -100,6 +173,37 @@ pub struct DemandItem {
     /// None for lines like "spices" that name no amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
+    /// Whether the catalogue knew it; left out of JSON when matched.
+    #[serde(default, skip_serializing_if = "ItemStatus::is_matched")]
+    pub status: ItemStatus,
+    /// The customer's own words for the line, when they are not simply the
+    /// name: unmatched and uncertain lines, and lines from a recipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub said: Option<String>,
+    /// The recipe this line came from ("polao for 6").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
+}
+
+/// How well a line was understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    /// A catalogue item, read with certainty. `name` is its English name.
+    #[default]
+    Matched,
+    /// A catalogue item, guessed (spelling, extra words, unsure speech):
+    /// the customer should confirm it.
+    Uncertain,
+    /// Not understood; `name` and `said` hold the customer's words.
+    Unmatched,
+}
+
+impl ItemStatus {
+    #[must_use]
+    pub fn is_matched(&self) -> bool {
+        *self == ItemStatus::Matched
+    }
 }
 
 impl fmt::Display for DemandItem {
@@ -132,6 +236,9 @@ pub enum DemandError {
     AmountOutOfRange { line: usize },
     #[error("line {line}: an amount needs a unit, or a unit an amount")]
     HalfQuantity { line: usize },
+    /// The catalogue file is broken; a start-up check should have said so.
+    #[error("the catalogue is unavailable: {0}")]
+    CatalogueUnavailable(String),
 }
 
 impl DemandError {
@@ -148,6 +255,7 @@ impl DemandError {
             DemandError::UnknownUnit { .. } => "unknown_unit",
             DemandError::AmountOutOfRange { .. } => "amount_out_of_range",
             DemandError::HalfQuantity { .. } => "incomplete_quantity",
+            DemandError::CatalogueUnavailable(_) => "catalogue_unavailable",
         }
     }
 }
@@ -164,9 +272,12 @@ pub struct DemandLineInput {
     pub unit: Option<String>,
 }
 
-/// Checks structured lines and tags them from the catalogue.
+/// Checks structured lines and tags them from the catalogue. A name the
+/// catalogue knows becomes its English name; another name is kept as typed
+/// and marked unmatched.
 pub fn demand_from_lines(lines: &[DemandLineInput]) -> Result<Vec<DemandItem>, DemandError> {
     check_line_count(lines.len())?;
+    let catalogue = builtin_catalogue()?;
     lines
         .iter()
         .enumerate()
@@ -175,40 +286,46 @@ pub fn demand_from_lines(lines: &[DemandLineInput]) -> Result<Vec<DemandItem>, D
             let quantity = match (&input.amount, &input.unit) {
                 (None, None) => None,
                 (Some(amount), unit) => {
-                    let unit = match unit {
-                        None => Unit::Piece,
-                        Some(word) => Unit::from_word(word.trim()).ok_or_else(|| DemandError::UnknownUnit {
+                    let (unit, times) = match unit {
+                        None => (Unit::Piece, Decimal::ONE),
+                        Some(word) => structured_unit(word.trim()).ok_or_else(|| DemandError::UnknownUnit {
                             line,
                             unit: word.chars().take(20).collect(),
                         })?,
                     };
-                    Some(Quantity { amount: *amount, unit })
+                    Some(Quantity {
+                        amount: *amount * times,
+                        unit,
+                    })
                 }
                 (None, Some(_)) => return Err(DemandError::HalfQuantity { line }),
             };
-            item(line, &input.name, quantity)
+            item(line, &input.name, quantity, catalogue)
         })
         .collect()
 }
 
-/// Splits free text into lines (new lines, commas, semicolons, " and ") and
-/// parses each.
-pub fn parse_demand_text(text: &str) -> Result<Vec<DemandItem>, DemandError> {
-    if text.chars().count() > MAX_DEMAND_TEXT_CHARS {
-        return Err(DemandError::TextTooLong);
+/// Units for structured lines: the usual ones, and "hali" (four pieces).
+fn structured_unit(word: &str) -> Option<(Unit, Decimal)> {
+    match fold(word).as_str() {
+        "hali" | "হালি" => Some((Unit::Piece, Decimal::from(4))),
+        _ => Unit::from_word(word).map(|u| (u, Decimal::ONE)),
     }
-    let lines: Vec<&str> = text
-        .split(['\n', ',', ';'])
-        .flat_map(|part| part.split(" and "))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    check_line_count(lines.len())?;
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| parse_demand_line(i + 1, l))
-        .collect()
+}
+
+/// Reads free text (Bangla, English, romanised Bangla, or mixed) with the
+/// built-in catalogue: lines split on new lines, commas, semicolons, "and",
+/// "আর"; events such as "polao for 6" become the recipe's list.
+pub fn parse_demand_text(text: &str) -> Result<Vec<DemandItem>, DemandError> {
+    let request = DemandRequest {
+        text: Some(text.to_string()),
+        ..DemandRequest::default()
+    };
+    Ok(understand(&request, builtin_catalogue()?)?.items)
+}
+
+fn builtin_catalogue() -> Result<&'static Catalogue, DemandError> {
+    Catalogue::builtin().map_err(|e| DemandError::CatalogueUnavailable(e.to_string()))
 }
 
 fn check_line_count(count: usize) -> Result<(), DemandError> {
@@ -219,78 +336,7 @@ fn check_line_count(count: usize) -> Result<(), DemandError> {
     }
 }
 
-/// One line of text: "2 kg rice", "2kg rice", "rice 2 kg", "6 eggs",
-/// "spices".
-pub fn parse_demand_line(line: usize, text: &str) -> Result<DemandItem, DemandError> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    // Leading quantity: "2 kg rice", "2kg rice", "6 eggs".
-    if let Some((quantity, used)) = quantity_at_start(&words) {
-        return item(line, &words[used..].join(" "), Some(quantity));
-    }
-    // Trailing quantity: "rice 2 kg", "rice 2kg".
-    if let Some((quantity, used)) = quantity_at_end(&words) {
-        return item(line, &words[..words.len() - used].join(" "), Some(quantity));
-    }
-    item(line, text, None)
-}
-
-fn quantity_at_start(words: &[&str]) -> Option<(Quantity, usize)> {
-    let first = *words.first()?;
-    if let Some(q) = number_with_unit(first) {
-        return Some((q, 1));
-    }
-    let amount = number(first)?;
-    match words.get(1).and_then(|w| Unit::from_word(w)) {
-        Some(unit) => Some((Quantity { amount, unit }, 2)),
-        None => Some((
-            Quantity {
-                amount,
-                unit: Unit::Piece,
-            },
-            1,
-        )),
-    }
-}
-
-fn quantity_at_end(words: &[&str]) -> Option<(Quantity, usize)> {
-    let last = *words.last()?;
-    if let Some(q) = number_with_unit(last) {
-        return Some((q, 1));
-    }
-    if words.len() >= 3 {
-        let unit = Unit::from_word(last)?;
-        let amount = number(words[words.len() - 2])?;
-        return Some((Quantity { amount, unit }, 2));
-    }
-    None
-}
-
-/// "2kg", "500g", "1.5l".
-fn number_with_unit(word: &str) -> Option<Quantity> {
-    let split = word.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    if split == 0 {
-        return None;
-    }
-    let (digits, unit) = word.split_at(split);
-    Some(Quantity {
-        amount: number(digits)?,
-        unit: Unit::from_word(unit)?,
-    })
-}
-
-fn number(word: &str) -> Option<Decimal> {
-    match word.to_lowercase().as_str() {
-        "half" => return Some(Decimal::new(5, 1)),
-        "a" | "one" => return Some(Decimal::ONE),
-        _ => {}
-    }
-    if !word.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return None;
-    }
-    Decimal::from_str(word).ok()
-}
-
-fn item(line: usize, name: &str, quantity: Option<Quantity>) -> Result<DemandItem, DemandError> {
+fn item(line: usize, name: &str, quantity: Option<Quantity>, catalogue: &Catalogue) -> Result<DemandItem, DemandError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(DemandError::MissingName { line });
@@ -306,52 +352,45 @@ fn item(line: usize, name: &str, quantity: Option<Quantity>) -> Result<DemandIte
     {
         return Err(DemandError::AmountOutOfRange { line });
     }
-    let (tag, category) = catalogue_tag(name);
-    Ok(DemandItem {
-        name: name.to_string(),
-        tag,
-        category: category.map(str::to_string),
-        quantity: quantity.map(|q| Quantity {
-            amount: q.amount.normalize(),
-            unit: q.unit,
-        }),
+    let quantity = quantity.map(Quantity::normalized);
+    let known = catalogue
+        .item_by_phrase(&phrase_key(name))
+        .and_then(|i| catalogue.item(i));
+    Ok(match known {
+        Some(known) => DemandItem {
+            name: known.name.clone(),
+            tag: known.tag.clone(),
+            category: Some(known.category.clone()),
+            quantity,
+            status: ItemStatus::Matched,
+            said: None,
+            recipe: None,
+        },
+        None => DemandItem {
+            name: name.to_string(),
+            tag: phrase_key(name),
+            category: None,
+            quantity,
+            status: ItemStatus::Unmatched,
+            said: None,
+            recipe: None,
+        },
     })
 }
 
-/// Synonyms to inventory tag and category. A small built-in table until the
-/// catalogue becomes a data file.
-const CATALOGUE: &[(&[&str], &str, &str)] = &[
-    (&["rice", "chal", "chaal", "চাল"], "rice", "grocery"),
-    (&["meat", "beef", "mutton", "goat", "mangsho", "মাংস"], "meat", "meat"),
-    (&["chicken", "murgi", "মুরগি"], "chicken", "meat"),
-    (&["fish", "mach", "মাছ"], "fish", "fish"),
-    (&["spices", "spice", "masala", "moshla", "মসলা"], "spices", "grocery"),
-    (&["oil", "soybean oil", "tel", "তেল"], "oil", "grocery"),
-    (&["sugar", "chini", "চিনি"], "sugar", "grocery"),
-    (&["salt", "lobon", "লবণ"], "salt", "grocery"),
-    (&["egg", "eggs", "dim", "ডিম"], "eggs", "grocery"),
-    (&["onion", "onions", "piaj", "peyaj", "পেঁয়াজ"], "onion", "grocery"),
-    (&["potato", "potatoes", "alu", "aloo", "আলু"], "potato", "grocery"),
-    (&["lentils", "lentil", "dal", "daal", "ডাল"], "lentils", "grocery"),
-    (&["flour", "atta", "আটা"], "flour", "grocery"),
-    (&["milk", "dudh", "দুধ"], "milk", "grocery"),
-    (&["tea", "cha", "চা"], "tea", "grocery"),
-    (&["biscuits", "biscuit"], "biscuits", "grocery"),
-    (&["paracetamol", "napa", "medicine", "ঔষধ"], "medicine", "pharmacy"),
-];
-
-/// The inventory tag and category for an item name. Unknown names are their
-/// own tag (lower-cased) with no category, so a store that lists that tag
-/// can still match.
+/// The inventory tag and category for an item name, from the built-in
+/// catalogue. Unknown names are their own tag (folded) with no category, so
+/// a store that lists that tag can still match.
 #[must_use]
 pub fn catalogue_tag(name: &str) -> (String, Option<&'static str>) {
-    let key = name.trim().to_lowercase();
-    for (synonyms, tag, category) in CATALOGUE {
-        if synonyms.contains(&key.as_str()) {
-            return ((*tag).to_string(), Some(category));
-        }
+    let key = phrase_key(name);
+    let known = Catalogue::builtin()
+        .ok()
+        .and_then(|c| c.item_by_phrase(&key).and_then(|i| c.item(i)));
+    match known {
+        Some(item) => (item.tag.clone(), Some(item.category.as_str())),
+        None => (key, None),
     }
-    (key, None)
 }
 
 /// The store category for items the catalogue does not know: the general
@@ -370,15 +409,85 @@ pub fn demand_categories(items: &[DemandItem]) -> Vec<String> {
     categories
 }
 
-/// The sentence a store's device speaks aloud for a new offer.
+/// The sentence a store's device speaks aloud for a new offer, in English.
 #[must_use]
 pub fn offer_announcement(items: &[DemandItem]) -> String {
-    let list: Vec<String> = items.iter().map(ToString::to_string).collect();
-    format!("New order: {} - accept now!", list.join(", "))
+    offer_announcement_in(items, Language::En)
+}
+
+/// The sentence a store's device speaks aloud, in the store's language:
+/// "New order: 1.2 kg rice, 600 g meat - accept now!" or
+/// "নতুন অর্ডার: দেড় কেজি চাল, ৬০০ গ্রাম মাংস - এখনই গ্রহণ করুন!".
+#[must_use]
+pub fn offer_announcement_in(items: &[DemandItem], language: Language) -> String {
+    match language {
+        Language::En => {
+            let list: Vec<String> = items.iter().map(ToString::to_string).collect();
+            format!("New order: {} - accept now!", list.join(", "))
+        }
+        Language::Bn => {
+            let catalogue = Catalogue::builtin().ok();
+            let list: Vec<String> = items
+                .iter()
+                .map(|item| {
+                    let name = catalogue
+                        .filter(|_| item.status != ItemStatus::Unmatched)
+                        .and_then(|c| c.item_named(&item.name))
+                        .map_or(item.name.as_str(), |known| known.name_bn.as_str());
+                    match &item.quantity {
+                        Some(q) => format!("{} {name}", say_quantity_bn(*q)),
+                        None => name.to_string(),
+                    }
+                })
+                .collect();
+            format!("নতুন অর্ডার: {} - এখনই গ্রহণ করুন!", list.join(", "))
+        }
+    }
+}
+
+/// An amount the way it is said in Bangla: "দেড় কেজি", "আধা লিটার",
+/// "সাড়ে ৩ কেজি", "৬০০ গ্রাম", "৬টি".
+#[must_use]
+pub fn say_quantity_bn(quantity: Quantity) -> String {
+    let amount = quantity.amount.normalize();
+    let half = Decimal::new(5, 1);
+    let number = if amount == half {
+        "আধা".to_string()
+    } else if amount == Decimal::new(15, 1) {
+        "দেড়".to_string()
+    } else if amount == Decimal::new(25, 1) {
+        "আড়াই".to_string()
+    } else if amount > Decimal::from(3) && amount.fract() == half {
+        format!("সাড়ে {}", bangla_digits(&amount.trunc().to_string()))
+    } else {
+        bangla_digits(&amount.to_string())
+    };
+    match quantity.unit {
+        Unit::Gram => format!("{number} গ্রাম"),
+        Unit::Kilogram => format!("{number} কেজি"),
+        Unit::Millilitre => format!("{number} মিলি"),
+        Unit::Litre => format!("{number} লিটার"),
+        Unit::Piece => format!("{number}টি"),
+        Unit::Dozen => format!("{number} ডজন"),
+        Unit::Packet => format!("{number} প্যাকেট"),
+    }
+}
+
+/// ASCII digits as Bangla digits.
+#[must_use]
+pub fn bangla_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_u32(u32::from('০') + d).unwrap_or(c),
+            None => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
     fn q(amount: &str, unit: Unit) -> Option<Quantity> {
@@ -404,7 +513,9 @@ mod tests {
             ("spices", "spices", None),
         ];
         for (text, tag, quantity) in cases {
-            let item = parse_demand_line(1, text).expect(text);
+            let items = parse_demand_text(text).expect(text);
+            let item = &items[0];
+            assert_eq!(items.len(), 1, "{text}");
             assert_eq!(item.tag, tag, "{text}");
             assert_eq!(item.quantity, quantity, "{text}");
         }

@@ -1,5 +1,6 @@
 //! The domain: plain Rust, no AWS types.
 
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod customer;
@@ -10,4 +11,6 @@ pub mod ids;
 pub mod matching;
 pub mod order;
 pub mod store;
+pub mod understand;
 pub mod views;
+pub mod words;
