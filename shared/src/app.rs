@@ -413,6 +413,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 continue;
             }
             offers.push(Offer {
+                language: candidate.store.language,
                 store_id: candidate.store.id,
                 // Whole metres are plenty; the cast cannot overflow within 20 km.
                 distance_m: candidate.distance_m.round() as u32,

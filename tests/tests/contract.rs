@@ -30,6 +30,7 @@ fn store_at(id: &str, category: &str, bearing: f64, distance_m: f64, updated: i6
         tags: ["rice".to_string()].into_iter().collect(),
         open: true,
         delivery_options: default_delivery_options(),
+        language: shared::domain::understand::Language::En,
         updated_at_ms: updated,
     }
 }
@@ -45,6 +46,7 @@ fn offers(ids: &[&str]) -> Vec<Offer> {
         .map(|id| Offer {
             store_id: StoreId::new(*id).expect("id"),
             distance_m: 400,
+            language: shared::domain::understand::Language::En,
         })
         .collect()
 }

@@ -11,11 +11,13 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::identity::http_caller;
 use crate::app::App;
+use crate::domain::catalogue::Catalogue;
 use crate::domain::customer::PhoneNumber;
-use crate::domain::demand::{DemandItem, DemandLineInput, demand_from_lines, parse_demand_text};
+use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
+use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::views::CustomerOrderView;
 use crate::ports::{OfferTimers, Pusher, Storage};
 
@@ -97,18 +99,21 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         "POST /demand/parse" => {
             let input: DemandInput = parse_body(body)?;
-            let items = input.into_items()?;
-            ok(200, &serde_json::json!({ "items": items }))
+            ok(200, &input.understood()?)
         }
         "POST /orders" => {
             let customer = customer(caller)?;
             let input: OrderInput = parse_body(body)?;
             let location = input.location.checked()?;
             let items = DemandInput {
-                text: input.text,
                 items: input.items,
+                text: input.text,
+                language: input.language,
+                voice: input.voice,
+                pictures: input.pictures,
             }
-            .into_items()?;
+            .understood()?
+            .items;
             let order = app.create_order(&customer, items, location).await?;
             ok(201, &CustomerOrderView::of(&order))
         }
@@ -279,30 +284,54 @@ fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
     })
 }
 
-/// A demand as text or as structured lines (exactly one of the two).
-#[derive(Debug, Deserialize)]
+/// A demand: structured lines (`items`), or anything the understanding
+/// reads: typed `text`, a `voice` transcript, `pictures` labels (with an
+/// optional `language` hint).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DemandInput {
     #[serde(default)]
+    items: Option<Vec<DemandLineInput>>,
+    #[serde(default)]
     text: Option<String>,
     #[serde(default)]
-    items: Option<Vec<DemandLineInput>>,
+    language: Option<Language>,
+    #[serde(default)]
+    voice: Option<VoiceInput>,
+    #[serde(default)]
+    pictures: Vec<PictureLabel>,
 }
 
 impl DemandInput {
-    fn into_items(self) -> Result<Vec<DemandItem>, ApiError> {
-        let parsed = match (self.text, self.items) {
-            (Some(text), None) => parse_demand_text(&text),
-            (None, Some(lines)) => demand_from_lines(&lines),
+    fn understood(self) -> Result<Understood, ApiError> {
+        let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
+        let result = match (self.items, spoken) {
+            (Some(lines), false) => demand_from_lines(&lines).map(|items| Understood {
+                items,
+                language: self.language.unwrap_or(Language::En),
+                recipes: Vec::new(),
+                flagged: Vec::new(),
+            }),
+            (None, true) => {
+                let request = DemandRequest {
+                    text: self.text,
+                    language: self.language,
+                    voice: self.voice,
+                    pictures: self.pictures,
+                };
+                let catalogue =
+                    Catalogue::builtin().map_err(|_| ApiError::new(503, "unavailable", "please try again shortly"))?;
+                understand(&request, catalogue)
+            }
             _ => {
                 return Err(ApiError::new(
                     400,
                     "invalid_body",
-                    "give either \"text\" or \"items\", not both or neither",
+                    "give either \"items\", or any of \"text\", \"voice\", \"pictures\"",
                 ));
             }
         };
-        parsed.map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("items"))
+        result.map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("items"))
     }
 }
 
@@ -311,9 +340,15 @@ impl DemandInput {
 #[serde(deny_unknown_fields)]
 struct OrderInput {
     #[serde(default)]
+    items: Option<Vec<DemandLineInput>>,
+    #[serde(default)]
     text: Option<String>,
     #[serde(default)]
-    items: Option<Vec<DemandLineInput>>,
+    language: Option<Language>,
+    #[serde(default)]
+    voice: Option<VoiceInput>,
+    #[serde(default)]
+    pictures: Vec<PictureLabel>,
     location: LocationInput,
 }
 

@@ -71,6 +71,7 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_string()).collect(),
             open,
             delivery_options: default_delivery_options(),
+            language: crate::domain::understand::Language::En,
             updated_at_ms: 0,
         }
     }

@@ -8,6 +8,7 @@ use super::clock::Millis;
 use super::demand::DemandItem;
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
+use super::understand::Language;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ pub struct Offer {
     pub store_id: StoreId,
     /// Rounded distance from the customer, for the store to decide.
     pub distance_m: u32,
+    /// The language the offer is spoken in at this store.
+    #[serde(default = "super::store::default_store_language")]
+    pub language: Language,
 }
 
 /// The store that won, as revealed to the customer.
@@ -306,6 +310,7 @@ mod tests {
             .map(|id| Offer {
                 store_id: store(id),
                 distance_m: 500,
+                language: Language::En,
             })
             .collect()
     }

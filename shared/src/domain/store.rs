@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Millis;
 use super::geo::GeoPoint;
 use super::ids::StoreId;
+use super::understand::Language;
 
 /// Most inventory tags a store may declare.
 pub const MAX_TAGS: usize = 100;
@@ -46,7 +47,16 @@ pub struct Store {
     pub tags: BTreeSet<String>,
     pub open: bool,
     pub delivery_options: Vec<DeliveryOption>,
+    /// The language the store's device speaks offers in.
+    #[serde(default = "default_store_language")]
+    pub language: Language,
     pub updated_at_ms: Millis,
+}
+
+/// Offers are spoken in English unless the store chooses Bangla.
+#[must_use]
+pub fn default_store_language() -> Language {
+    Language::En
 }
 
 /// What a store sends to register or replace its profile.
@@ -62,6 +72,8 @@ pub struct StoreProfileInput {
     pub open: bool,
     #[serde(default)]
     pub delivery_options: Option<Vec<DeliveryOption>>,
+    #[serde(default)]
+    pub language: Option<Language>,
 }
 
 fn default_open() -> bool {
@@ -78,6 +90,7 @@ pub struct StorePatchInput {
     pub tags: Option<Vec<String>>,
     pub open: Option<bool>,
     pub delivery_options: Option<Vec<DeliveryOption>>,
+    pub language: Option<Language>,
 }
 
 /// Why a profile was refused; `field` names the offending field.
@@ -157,6 +170,7 @@ impl Store {
             tags: tags(&input.tags)?,
             open: input.open,
             delivery_options: delivery(input.delivery_options.unwrap_or_else(default_delivery_options))?,
+            language: input.language.unwrap_or_else(default_store_language),
             updated_at_ms: now,
         })
     }
@@ -181,6 +195,9 @@ impl Store {
         }
         if let Some(options) = patch.delivery_options {
             store.delivery_options = delivery(options)?;
+        }
+        if let Some(language) = patch.language {
+            store.language = language;
         }
         store.updated_at_ms = now;
         Ok(store)

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::clock::Millis;
-use super::demand::{DemandItem, offer_announcement};
+use super::demand::{DemandItem, offer_announcement_in};
 use super::ids::{OrderId, StoreId};
 use super::order::{Order, OrderStatus};
 
@@ -79,7 +79,7 @@ impl OfferView {
         Some(OfferView {
             order_id: order.id.clone(),
             items: order.items.clone(),
-            speak: offer_announcement(&order.items),
+            speak: offer_announcement_in(&order.items, offer.language),
             round: order.round,
             deadline_ms: order.deadline_ms,
             distance_m: offer.distance_m.div_ceil(100) * 100,
