@@ -15,6 +15,10 @@ if ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q " $CARGO_LA
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
 export PATH="$VENV/bin:$PATH"
+# The arm64 standard library, from the toolchain's own distribution.
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
 # aws-lc's jitter entropy source costs about 50 ms of cold start.
 export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 

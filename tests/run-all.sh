@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cargo test (embedded adapters)"
 cargo test --workspace --locked
 
+step "infra: cfn-lint and the template-matches-code check"
+bash infra/check.sh
+
 step "moto server (moto[server]==$MOTO_VERSION)"
 VENV="$ROOT/target/moto-venv"
 if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
