@@ -76,6 +76,7 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
                 open: true,
                 delivery_options: default_delivery_options(),
                 language: shared::domain::understand::Language::En,
+                stats: Default::default(),
                 updated_at_ms: 0,
             };
             storage.put_store(&store).await.expect("put");

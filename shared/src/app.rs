@@ -10,18 +10,19 @@ use tracing::{info, warn};
 use crate::auth::TokenIssuer;
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
-use crate::domain::customer::PhoneNumber;
+use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::DemandItem;
 use crate::domain::demand::demand_categories;
 use crate::domain::events::{EventBody, PushEvent};
+use crate::domain::fulfilment::{Step, StepRefusal};
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::matching::rank_candidates;
 use crate::domain::order::{
     NO_STORE_ACCEPTED, NO_STORE_NEARBY, NextRound, Offer, Order, OrderStatus, Refusal, Transition,
 };
-use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
-use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore};
+use crate::domain::store::{DeliveryOption, Store, StorePatchInput, StoreProfileInput};
+use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
 use crate::ports::{
     Connection, OfferTimers, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage, TransitionError,
 };
@@ -42,6 +43,9 @@ pub enum AppError {
     Forbidden,
     #[error(transparent)]
     Refused(Refusal),
+    /// A step after acceptance was refused.
+    #[error(transparent)]
+    Step(StepRefusal),
     /// Too many orders: try again after `retry_after_s`.
     #[error("{reason}")]
     RateLimited { reason: &'static str, retry_after_s: u64 },
@@ -237,6 +241,13 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             Err(e) => return Err(e.into()),
         };
         info!(order_id = %order.id, store_id = %store_id, "offer accepted");
+        // How fast this store answered feeds its rank; the round opened one
+        // window before its deadline.
+        let opened = order.deadline_ms - self.config.offer_window_ms;
+        let took = u64::try_from(self.now() - opened).unwrap_or(0);
+        if let Err(e) = self.storage.record_acceptance(store_id, took).await {
+            warn!(error = %e, "could not record acceptance speed");
+        }
         let view = CustomerOrderView::of(&order);
         let revealed = RevealedStore {
             store_id: store_id.clone(),
@@ -257,6 +268,150 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         }
         self.push_all(&order, pushes).await;
         Ok(order)
+    }
+
+    /// A step after acceptance (packing, delivery, hand-over, completion,
+    /// review), written conditionally on the version it was decided on; a
+    /// racing write makes it decide again on the new state, so of two
+    /// conflicting steps exactly one applies.
+    pub async fn fulfil(&self, actor: &Caller, order_id: &OrderId, step: &Step) -> Result<Order, AppError> {
+        for _ in 0..5 {
+            let current = self
+                .storage
+                .get_order(order_id)
+                .await?
+                .ok_or(AppError::NotFound { what: "order" })?;
+            let next = match current.fulfil(actor, step, self.now()) {
+                Ok(next) => next,
+                // Strangers learn nothing about the order.
+                Err(StepRefusal::NotYours) if !self.involved(actor, &current) => {
+                    return Err(AppError::NotFound { what: "order" });
+                }
+                Err(refusal) => return Err(AppError::Step(refusal)),
+            };
+            if !self.storage.replace_order(&next, current.version).await? {
+                continue;
+            }
+            self.after_step(&next, step).await;
+            return Ok(next);
+        }
+        Err(AppError::Storage(RepoError::msg("the order kept changing; try again")))
+    }
+
+    fn involved(&self, actor: &Caller, order: &Order) -> bool {
+        match actor {
+            Caller::Customer(id) => id == &order.customer_id,
+            Caller::Store(id) => order.tried.contains(id),
+        }
+    }
+
+    /// What follows a step: the virtual home and the review request on
+    /// completion, the store's rating on a review, and pushes to both sides.
+    async fn after_step(&self, order: &Order, step: &Step) {
+        match step {
+            Step::Complete => {
+                let bought: Vec<HomeItem> = order
+                    .bill
+                    .iter()
+                    .flat_map(|b| b.lines.iter())
+                    .map(|line| {
+                        let tag = order
+                            .items
+                            .iter()
+                            .find(|i| i.name == line.name)
+                            .map_or_else(|| line.name.to_lowercase(), |i| i.tag.clone());
+                        HomeItem::new(&line.name, &tag, line.quantity)
+                    })
+                    .collect();
+                if let Err(e) = self.storage.add_to_home(&order.customer_id, &order.id, &bought).await {
+                    warn!(error = %e, order_id = %order.id, "could not update the virtual home");
+                }
+            }
+            Step::Review { stars, .. } => {
+                if let Some(winner) = &order.winner
+                    && let Err(e) = self.storage.record_review(&winner.store_id, *stars).await
+                {
+                    warn!(error = %e, "could not record a review");
+                }
+            }
+            _ => {}
+        }
+        let mut pushes = vec![(
+            Caller::Customer(order.customer_id.clone()),
+            EventBody::OrderUpdated {
+                order: CustomerOrderView::of(order),
+            },
+        )];
+        if matches!(step, Step::Complete) {
+            pushes.push((Caller::Customer(order.customer_id.clone()), EventBody::ReviewRequested));
+        }
+        if let Some(winner) = &order.winner {
+            pushes.push((
+                Caller::Store(winner.store_id.clone()),
+                EventBody::StoreOrderUpdated {
+                    order: StoreOrderView::of(order, None),
+                },
+            ));
+        }
+        self.push_all(order, pushes).await;
+    }
+
+    /// The winning store's delivery options for an order (None before a
+    /// store has won).
+    pub async fn delivery_options(&self, order_id: &OrderId) -> Result<Option<Vec<DeliveryOption>>, AppError> {
+        let Some(order) = self.storage.get_order(order_id).await? else {
+            return Ok(None);
+        };
+        let Some(winner) = &order.winner else {
+            return Ok(None);
+        };
+        Ok(self
+            .storage
+            .get_store(&winner.store_id)
+            .await?
+            .map(|s| s.delivery_options))
+    }
+
+    /// The winning store's view of its order, with where to deliver.
+    pub async fn store_order(&self, store: &StoreId, order_id: &OrderId) -> Result<StoreOrderView, AppError> {
+        let order = self
+            .storage
+            .get_order(order_id)
+            .await?
+            .ok_or(AppError::Refused(Refusal::NotOffered))?;
+        if order.winner.as_ref().is_none_or(|w| &w.store_id != store) {
+            return Err(AppError::Forbidden);
+        }
+        let phone = self.storage.phone_of(&order.customer_id).await?;
+        Ok(StoreOrderView::of(&order, phone.as_ref()))
+    }
+
+    /// The customer's orders, newest first: `limit` of them, older than
+    /// `before` when given.
+    pub async fn customer_history(
+        &self,
+        customer: &CustomerId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, AppError> {
+        let wanted = limit.clamp(1, 50);
+        let orders = self.storage.recent_orders_of_customer(customer, 500).await?;
+        Ok(orders
+            .into_iter()
+            .filter(|o| before.is_none_or(|b| &o.id < b))
+            .take(wanted)
+            .collect())
+    }
+
+    /// The customer's virtual home.
+    pub async fn home(&self, customer: &CustomerId) -> Result<Vec<HomeItem>, AppError> {
+        Ok(self.storage.home_of(customer).await?)
+    }
+
+    /// The customer edits one home item (None removes it).
+    pub async fn edit_home(&self, customer: &CustomerId, key: &str, item: Option<HomeItem>) -> Result<(), AppError> {
+        self.storage.set_home_item(customer, key, item).await?;
+        Ok(())
     }
 
     /// A store turns its offer down; it can no longer accept this order.
@@ -309,8 +464,14 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 order: CustomerOrderView::of(&order),
             },
         )];
-        for offer in &order.offers {
-            pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
+        match &order.winner {
+            // Cancelled after acceptance, before packing: only the winner cares.
+            Some(winner) => pushes.push((Caller::Store(winner.store_id.clone()), EventBody::OfferWithdrawn)),
+            None => {
+                for offer in &order.offers {
+                    pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
+                }
+            }
         }
         self.push_all(&order, pushes).await;
         Ok(order)

@@ -8,7 +8,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
-use crate::domain::customer::PhoneNumber;
+use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::{Order, Refusal, Transition};
@@ -50,6 +50,10 @@ pub trait StoreRepo: Send + Sync {
     /// Creates or replaces a profile and re-indexes its location.
     fn put_store(&self, store: &Store) -> impl Future<Output = Result<(), RepoError>> + Send;
     fn get_store(&self, id: &StoreId) -> impl Future<Output = Result<Option<Store>, RepoError>> + Send;
+    /// Adds a review's stars to the store's stats (and its geo entries).
+    fn record_review(&self, store: &StoreId, stars: u8) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// Adds one acceptance and how long it took.
+    fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// Every store of `category` whose resolution-15 cell lies in one of
     /// `ranges` (one query per range). Returns what it read and how many
     /// queries it took, so callers can measure the cost of a match.
@@ -79,6 +83,13 @@ pub trait OrderRepo: Send + Sync {
         customer: &CustomerId,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+    /// Writes `order` if the stored one still has `expected_version`
+    /// (one conditional write); `Ok(false)` when another write came first.
+    fn replace_order(
+        &self,
+        order: &Order,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// Orders offered to `store` whose window is still open at `now`.
     fn open_offers_for_store(
         &self,
@@ -124,6 +135,22 @@ pub trait CustomerRepo: Send + Sync {
         phone: &PhoneNumber,
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
     fn phone_of(&self, customer: &CustomerId) -> impl Future<Output = Result<Option<PhoneNumber>, RepoError>> + Send;
+    /// Adds what an order brought to the customer's virtual home, once per
+    /// order (a repeat for the same order changes nothing).
+    fn add_to_home(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        items: &[HomeItem],
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+    fn home_of(&self, customer: &CustomerId) -> impl Future<Output = Result<Vec<HomeItem>, RepoError>> + Send;
+    /// Replaces (Some) or removes (None) one home item by key.
+    fn set_home_item(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+        item: Option<HomeItem>,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
 }
 
 /// All storage the application needs.

@@ -239,8 +239,8 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     )
     .await;
 
-    // After acceptance.
-    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 403])).await;
+    // After acceptance: the winner now sees the order, with where to deliver.
+    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 200])).await;
     check(
         &api,
         "POST",
@@ -257,12 +257,106 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         row([401, 403, 403, 409, 403, 409]),
     )
     .await;
+    // Fulfilment: each step by its one rightful actor; strangers learn nothing (404).
+    let packed = json!({"line": 0, "outcome": "packed", "price": 9_600});
+    check(
+        &api,
+        "POST",
+        &format!("{order}/pack"),
+        Some(packed),
+        row([401, 403, 404, 403, 404, 200]),
+    )
+    .await;
+    let pickup = json!({"kind": "pickup"});
+    check(
+        &api,
+        "POST",
+        &format!("{order}/delivery"),
+        Some(pickup),
+        row([401, 200, 404, 403, 404, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/handover"),
+        None,
+        row([401, 403, 404, 403, 404, 200]),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/complete"),
+        None,
+        row([401, 200, 404, 403, 404, 409]),
+    )
+    .await;
+    let review = json!({"stars": 5});
+    check(
+        &api,
+        "POST",
+        &format!("{order}/review"),
+        Some(review),
+        row([401, 200, 404, 403, 404, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "GET",
+        &format!("{order}/share"),
+        None,
+        row([401, 200, 404, 403, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "POST",
+        &format!("{order}/drop"),
+        Some(json!({"line": 0})),
+        row([401, 409, 404, 403, 404, 403]),
+    )
+    .await;
     check(
         &api,
         "POST",
         &format!("{order}/cancel"),
         None,
         row([401, 409, 404, 403, 403, 403]),
+    )
+    .await;
+    // The customer's own lists.
+    check(
+        &api,
+        "GET",
+        "/customers/me/orders",
+        None,
+        row([401, 200, 200, 403, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "GET",
+        "/customers/me/home",
+        None,
+        row([401, 200, 200, 403, 403, 403]),
+    )
+    .await;
+    let rice = json!({"name": "rice", "amount": "1", "unit": "kg"});
+    check(
+        &api,
+        "PUT",
+        "/customers/me/home/rice:kg",
+        Some(rice),
+        row([401, 200, 200, 403, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
+        "DELETE",
+        "/customers/me/home/rice:kg",
+        None,
+        row([401, 200, 200, 403, 403, 403]),
     )
     .await;
     // A socket receives only its owner's events: the far store saw nothing.

@@ -31,6 +31,7 @@ fn store_at(id: &str, category: &str, bearing: f64, distance_m: f64, updated: i6
         open: true,
         delivery_options: default_delivery_options(),
         language: shared::domain::understand::Language::En,
+        stats: Default::default(),
         updated_at_ms: updated,
     }
 }

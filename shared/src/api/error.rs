@@ -4,6 +4,7 @@ use serde::Serialize;
 use tracing::error;
 
 use crate::app::AppError;
+use crate::domain::fulfilment::StepRefusal;
 use crate::domain::order::Refusal;
 
 /// An error as a client sees it.
@@ -58,6 +59,14 @@ impl From<AppError> for ApiError {
                 field,
                 retry_after_s: None,
             },
+            AppError::Step(refusal) => {
+                let status = match refusal {
+                    StepRefusal::NotYours => 403,
+                    StepRefusal::WrongState { .. } => 409,
+                    StepRefusal::Invalid(_) => 422,
+                };
+                ApiError::new(status, refusal.code(), refusal.to_string())
+            }
             AppError::RateLimited { reason, retry_after_s } => ApiError {
                 retry_after_s: Some(retry_after_s),
                 ..ApiError::new(429, "rate_limited", reason)

@@ -11,14 +11,19 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::identity::http_caller;
 use crate::app::App;
+use crate::app::AppError;
 use crate::domain::catalogue::Catalogue;
+use crate::domain::customer::HomeItem;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::{DemandLineInput, demand_from_lines};
+use crate::domain::demand::{Quantity, Unit};
+use crate::domain::fulfilment::{PackOutcome, Paisa, Step};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::store::{DeliveryOption, default_delivery_options};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::views::CustomerOrderView;
+use crate::domain::views::{CustomerOrderView, ShareCard};
 use crate::ports::{OfferTimers, Pusher, Storage};
 
 /// Largest request body accepted, in bytes.
@@ -38,6 +43,17 @@ pub const HTTP_ROUTES: &[&str] = &[
     "POST /orders/{order_id}/cancel",
     "POST /orders/{order_id}/accept",
     "POST /orders/{order_id}/decline",
+    "POST /orders/{order_id}/pack",
+    "POST /orders/{order_id}/drop",
+    "POST /orders/{order_id}/delivery",
+    "POST /orders/{order_id}/handover",
+    "POST /orders/{order_id}/complete",
+    "POST /orders/{order_id}/review",
+    "GET /orders/{order_id}/share",
+    "GET /customers/me/orders",
+    "GET /customers/me/home",
+    "PUT /customers/me/home/{item_key}",
+    "DELETE /customers/me/home/{item_key}",
     "PUT /stores/{store_id}",
     "PATCH /stores/{store_id}",
     "GET /stores/{store_id}",
@@ -117,10 +133,83 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
             let order = app.create_order(&customer, items, location).await?;
             ok(201, &CustomerOrderView::of(&order))
         }
-        "GET /orders/{order_id}" => {
+        "GET /orders/{order_id}" => match caller {
+            // The winning store sees its order, with where to deliver.
+            Some(Caller::Store(store)) => ok(200, &app.store_order(&store, &order_id(request)?).await?),
+            caller => {
+                let customer = customer(caller)?;
+                let order = app.customer_order(&customer, &order_id(request)?).await?;
+                ok(200, &CustomerOrderView::of(&order))
+            }
+        },
+        "POST /orders/{order_id}/pack"
+        | "POST /orders/{order_id}/drop"
+        | "POST /orders/{order_id}/delivery"
+        | "POST /orders/{order_id}/handover"
+        | "POST /orders/{order_id}/complete"
+        | "POST /orders/{order_id}/review" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            let id = order_id(request)?;
+            let step = step_of(route_key, body, app, &caller, &id).await?;
+            let order = app.fulfil(&caller, &id, &step).await?;
+            match caller {
+                Caller::Store(store) => ok(200, &app.store_order(&store, &order.id).await?),
+                Caller::Customer(_) => ok(200, &CustomerOrderView::of(&order)),
+            }
+        }
+        "GET /orders/{order_id}/share" => {
             let customer = customer(caller)?;
             let order = app.customer_order(&customer, &order_id(request)?).await?;
-            ok(200, &CustomerOrderView::of(&order))
+            ok(
+                200,
+                &ShareCard::of(&order).map_err(|e| ApiError::from(AppError::Step(e)))?,
+            )
+        }
+        "GET /customers/me/orders" => {
+            let customer = customer(caller)?;
+            let limit = request
+                .query_string_parameters
+                .first("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(20);
+            let before = request
+                .query_string_parameters
+                .first("before")
+                .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
+                .transpose()?;
+            let orders = app.customer_history(&customer, limit, before.as_ref()).await?;
+            let next = (orders.len() == limit.clamp(1, 50))
+                .then(|| orders.last().map(|o| o.id.clone()))
+                .flatten();
+            let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
+            ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
+        }
+        "GET /customers/me/home" => {
+            let customer = customer(caller)?;
+            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
+        }
+        "PUT /customers/me/home/{item_key}" => {
+            let customer = customer(caller)?;
+            let input: HomeItemInput = parse_body(body)?;
+            let lines = [DemandLineInput {
+                name: input.name,
+                amount: input.amount,
+                unit: input.unit,
+            }];
+            let item = demand_from_lines(&lines)
+                .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?
+                .remove(0);
+            let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
+            let key = home_key(request)?;
+            app.edit_home(&customer, &key, None).await?;
+            app.edit_home(&customer, &home_item.key.clone(), Some(home_item))
+                .await?;
+            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
+        }
+        "DELETE /customers/me/home/{item_key}" => {
+            let customer = customer(caller)?;
+            app.edit_home(&customer, &home_key(request)?, None).await?;
+            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
         }
         "POST /orders/{order_id}/cancel" => {
             let customer = customer(caller)?;
@@ -172,6 +261,148 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
+}
+
+/// The fulfilment step a route and body ask for.
+async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
+    route_key: &str,
+    body: &str,
+    app: &App<S, Q, P>,
+    caller: &Caller,
+    order_id: &OrderId,
+) -> Result<Step, ApiError> {
+    Ok(match route_key {
+        "POST /orders/{order_id}/pack" => {
+            let input: PackInput = parse_body(body)?;
+            Step::Pack {
+                line: input.line,
+                outcome: input.outcome()?,
+            }
+        }
+        "POST /orders/{order_id}/drop" => {
+            let input: LineInput = parse_body(body)?;
+            Step::Drop { line: input.line }
+        }
+        "POST /orders/{order_id}/delivery" => {
+            let input: DeliveryInput = parse_body(body)?;
+            // One of the winning store's own options (the store's defaults
+            // before a store has won).
+            let _ = caller;
+            let options = app
+                .delivery_options(order_id)
+                .await?
+                .unwrap_or_else(default_delivery_options);
+            let option = options
+                .into_iter()
+                .find(|o| delivery_kind(o) == input.kind)
+                .ok_or_else(|| {
+                    ApiError::new(422, "unknown_delivery", "this store does not offer that delivery").with_field("kind")
+                })?;
+            Step::ChooseDelivery { option }
+        }
+        "POST /orders/{order_id}/handover" => Step::HandOver,
+        "POST /orders/{order_id}/complete" => Step::Complete,
+        _ => {
+            let input: ReviewInput = parse_body(body)?;
+            Step::Review {
+                stars: input.stars,
+                comment: input.comment,
+            }
+        }
+    })
+}
+
+fn delivery_kind(option: &DeliveryOption) -> &'static str {
+    match option {
+        DeliveryOption::Pickup { .. } => "pickup",
+        DeliveryOption::HelperDelivery { .. } => "helper_delivery",
+    }
+}
+
+fn home_key(request: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
+    request
+        .path_parameters
+        .get("item_key")
+        .filter(|k| !k.is_empty() && k.chars().count() <= 100 && !k.chars().any(char::is_control))
+        .cloned()
+        .ok_or_else(|| ApiError::new(400, "invalid_key", "a home item key is up to 100 characters"))
+}
+
+/// `{"line": 0, "outcome": "packed", "price": 9600}`,
+/// `{"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28000}`,
+/// `{"line": 2, "outcome": "unavailable"}`; prices in paisa.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackInput {
+    line: usize,
+    outcome: String,
+    #[serde(default)]
+    price: Option<u64>,
+    #[serde(default)]
+    amount: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+impl PackInput {
+    fn outcome(&self) -> Result<PackOutcome, ApiError> {
+        let price = || {
+            self.price.map(Paisa).ok_or_else(|| {
+                ApiError::new(422, "missing_price", "a packed line needs its price in paisa").with_field("price")
+            })
+        };
+        match self.outcome.as_str() {
+            "packed" => Ok(PackOutcome::Packed { price: price()? }),
+            "partly_packed" => {
+                let unit = self
+                    .unit
+                    .as_deref()
+                    .and_then(Unit::from_word)
+                    .ok_or_else(|| ApiError::new(422, "unknown_unit", "give the packed unit").with_field("unit"))?;
+                let amount = self.amount.ok_or_else(|| {
+                    ApiError::new(422, "missing_amount", "give the packed amount").with_field("amount")
+                })?;
+                Ok(PackOutcome::PartlyPacked {
+                    quantity: Quantity { amount, unit },
+                    price: price()?,
+                })
+            }
+            "unavailable" => Ok(PackOutcome::Unavailable),
+            _ => {
+                Err(ApiError::new(422, "unknown_outcome", "packed, partly_packed or unavailable").with_field("outcome"))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineInput {
+    line: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryInput {
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewInput {
+    stars: u8,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HomeItemInput {
+    name: String,
+    #[serde(default)]
+    amount: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    unit: Option<String>,
 }
 
 /// Token issuance and the keys API Gateway's JWT authorizer discovers.

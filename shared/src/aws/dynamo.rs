@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::clock::Millis;
-use crate::domain::customer::PhoneNumber;
+use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::{CellRange, store_partition};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::{NextRound, Order, OrderStatus, Refusal, Transition, Winner};
@@ -254,6 +254,16 @@ impl StoreRepo for DynamoStorage {
         self.get(store_key(id)).await?.map(from_item).transpose()
     }
 
+    async fn record_review(&self, store: &StoreId, stars: u8) -> Result<(), RepoError> {
+        self.add_stats(store, "stats.rating_sum", u64::from(stars), "stats.rating_count")
+            .await
+    }
+
+    async fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> Result<(), RepoError> {
+        self.add_stats(store, "stats.accept_ms_sum", took_ms, "stats.accept_count")
+            .await
+    }
+
     async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
         let mut read = GeoRead::default();
         for range in ranges {
@@ -387,10 +397,11 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
             values.insert(":customer".into(), s(customer_id.to_string()));
             values.insert(":now".into(), n(now));
             values.insert(":cancelled".into(), s(OrderStatus::Cancelled.as_str()));
+            values.insert(":accepted".into(), s(OrderStatus::Accepted.as_str()));
             values.insert(":reason".into(), s("cancelled_by_customer"));
             (
                 "SET #status = :cancelled, #reason = :reason, #updated = :now, #version = #version + :one".to_string(),
-                "#status = :searching AND #customer = :customer",
+                "(#status = :searching OR #status = :accepted) AND #customer = :customer",
             )
         }
     };
@@ -404,6 +415,33 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
 }
 
 impl DynamoStorage {
+    /// Adds to a store's stats on its profile and its geo entry together
+    /// (atomic `ADD`s in one transaction), so matching sees what reviews say.
+    async fn add_stats(&self, store: &StoreId, sum_path: &str, amount: u64, count_path: &str) -> Result<(), RepoError> {
+        let Some(current) = self.get_store(store).await? else {
+            return Ok(());
+        };
+        let (sum_map, sum_field) = sum_path.split_once('.').unwrap_or(("stats", sum_path));
+        let count_field = count_path.split_once('.').map_or(count_path, |(_, f)| f);
+        let update = |key: Item| {
+            aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("ADD #m.#sum :amount, #m.#count :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#m", sum_map)
+                .expression_attribute_names("#sum", sum_field)
+                .expression_attribute_names("#count", count_field)
+                .expression_attribute_values(":amount", n(amount))
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(repo_err)
+        };
+        self.write_all(vec![update(store_key(store))?, update(geo_key(&current))?])
+            .await
+    }
+
     /// Orders by id, read in batches (consistent), in no particular order.
     async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
         let mut orders = Vec::with_capacity(ids.len());
@@ -554,6 +592,31 @@ impl OrderRepo for DynamoStorage {
         }
     }
 
+    async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(repo_err(e)),
+        }
+    }
+
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
         let values = HashMap::from([
             (":pk".to_string(), s(format!("STORE#{store}"))),
@@ -652,6 +715,40 @@ impl CustomerRepo for DynamoStorage {
         Ok(())
     }
 
+    async fn add_to_home(&self, customer: &CustomerId, order: &OrderId, items: &[HomeItem]) -> Result<(), RepoError> {
+        // Read, merge, write back conditionally on the version read; an
+        // order already applied is a no-op, so a retry adds nothing twice.
+        for _ in 0..5 {
+            let (mut home, applied, version) = self.home_record(customer).await?;
+            if applied.contains(&order.to_string()) {
+                return Ok(());
+            }
+            merge_into_home(&mut home, items);
+            let mut applied = applied;
+            applied.push(order.to_string());
+            if self.write_home(customer, &home, &applied, version).await? {
+                return Ok(());
+            }
+        }
+        Err(RepoError::msg("the virtual home kept changing; try again"))
+    }
+
+    async fn home_of(&self, customer: &CustomerId) -> Result<Vec<HomeItem>, RepoError> {
+        Ok(self.home_record(customer).await?.0)
+    }
+
+    async fn set_home_item(&self, customer: &CustomerId, key: &str, item: Option<HomeItem>) -> Result<(), RepoError> {
+        for _ in 0..5 {
+            let (mut home, applied, version) = self.home_record(customer).await?;
+            home.retain(|h| h.key != key);
+            home.extend(item.clone());
+            if self.write_home(customer, &home, &applied, version).await? {
+                return Ok(());
+            }
+        }
+        Err(RepoError::msg("the virtual home kept changing; try again"))
+    }
+
     async fn phone_of(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
         let item = self.get(key(format!("CUSTOMER#{customer}"), "PROFILE")).await?;
         Ok(item
@@ -659,6 +756,73 @@ impl CustomerRepo for DynamoStorage {
             .and_then(|i| i.get("phone"))
             .and_then(|v| v.as_s().ok())
             .and_then(|p| PhoneNumber::new(p).ok()))
+    }
+}
+
+fn home_key(customer: &CustomerId) -> Item {
+    key(format!("CUSTOMER#{customer}"), "HOME")
+}
+
+impl DynamoStorage {
+    /// The home items, the orders already added, and the record's version.
+    async fn home_record(&self, customer: &CustomerId) -> Result<(Vec<HomeItem>, Vec<String>, u64), RepoError> {
+        let Some(item) = self.get(home_key(customer)).await? else {
+            return Ok((Vec::new(), Vec::new(), 0));
+        };
+        let home = match item.get("items") {
+            Some(v) => serde_dynamo::from_attribute_value(v.clone()).map_err(repo_err)?,
+            None => Vec::new(),
+        };
+        let applied = item
+            .get("applied")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let version = item
+            .get("home_version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok((home, applied, version))
+    }
+
+    async fn write_home(
+        &self,
+        customer: &CustomerId,
+        home: &[HomeItem],
+        applied: &[String],
+        version: u64,
+    ) -> Result<bool, RepoError> {
+        let mut item = home_key(customer);
+        item.insert(
+            "items".into(),
+            serde_dynamo::to_attribute_value(home).map_err(repo_err)?,
+        );
+        if let Some(set) = string_set(applied.iter().cloned()) {
+            item.insert("applied".into(), set);
+        }
+        item.insert("home_version".into(), n(version + 1));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(home_version) OR home_version = :seen")
+            .expression_attribute_values(":seen", n(version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(repo_err(e)),
+        }
     }
 }
 

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::demand::Quantity;
+
 /// A Bangladeshi mobile number in E.164 form (`+8801XXXXXXXXX`). Its
 /// `Debug` and `Display` mask the middle digits so logs never carry it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +77,48 @@ impl TryFrom<String> for PhoneNumber {
 impl From<PhoneNumber> for String {
     fn from(p: PhoneNumber) -> String {
         p.0
+    }
+}
+
+/// One thing in the customer's virtual home: what they have, built from
+/// what orders brought (what was packed) and their own edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeItem {
+    /// `tag` and unit (`rice:kg`): amounts in one unit add up.
+    pub key: String,
+    pub name: String,
+    pub tag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Quantity>,
+}
+
+impl HomeItem {
+    #[must_use]
+    pub fn new(name: &str, tag: &str, quantity: Option<Quantity>) -> Self {
+        let unit = quantity
+            .and_then(|q| serde_json::to_value(q.unit).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "any".to_string());
+        HomeItem {
+            key: format!("{tag}:{unit}"),
+            name: name.to_string(),
+            tag: tag.to_string(),
+            quantity,
+        }
+    }
+}
+
+/// Adds `more` into `home`: the same key adds amounts, a new key is added.
+pub fn merge_into_home(home: &mut Vec<HomeItem>, more: &[HomeItem]) {
+    for item in more {
+        match home.iter_mut().find(|h| h.key == item.key) {
+            Some(existing) => {
+                if let (Some(have), Some(add)) = (&mut existing.quantity, item.quantity) {
+                    have.amount = (have.amount + add.amount).normalize();
+                }
+            }
+            None => home.push(item.clone()),
+        }
     }
 }
 

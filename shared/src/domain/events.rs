@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::ids::OrderId;
-use super::views::{CustomerOrderView, OfferView, RevealedStore};
+use super::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
 
 /// One pushed message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +41,12 @@ pub enum EventBody {
     OrderUnfulfilled { order: CustomerOrderView },
     /// To the customer: the cancel went through.
     OrderCancelled { order: CustomerOrderView },
+    /// To the customer: packing, delivery, hand-over or completion moved on.
+    OrderUpdated { order: CustomerOrderView },
+    /// To the customer, after completion: please review.
+    ReviewRequested,
+    /// To the winning store: its order changed.
+    StoreOrderUpdated { order: StoreOrderView },
 }
 
 impl PushEvent {

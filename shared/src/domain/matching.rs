@@ -18,7 +18,8 @@ pub struct Candidate {
 
 /// Open stores of a category the demand needs, within `radius_m`, that cover
 /// at least one demand line and are not in `exclude`, best first: most lines
-/// covered, then nearest, then by id so the order is stable.
+/// covered, then rating, then acceptance speed, then nearest, then by id so
+/// the order is stable.
 #[must_use]
 pub fn rank_candidates(
     items: &[DemandItem],
@@ -48,9 +49,23 @@ pub fn rank_candidates(
     candidates
 }
 
+/// Most lines covered, then better rated, then faster to accept, then
+/// nearest, then id.
 fn compare(a: &Candidate, b: &Candidate) -> Ordering {
     b.covered
         .cmp(&a.covered)
+        .then(
+            b.store
+                .stats
+                .rating_half_stars()
+                .cmp(&a.store.stats.rating_half_stars()),
+        )
+        .then(
+            a.store
+                .stats
+                .accept_speed_step()
+                .cmp(&b.store.stats.accept_speed_step()),
+        )
         .then(a.distance_m.total_cmp(&b.distance_m))
         .then_with(|| a.store.id.cmp(&b.store.id))
 }
@@ -72,6 +87,7 @@ mod tests {
             open,
             delivery_options: default_delivery_options(),
             language: crate::domain::understand::Language::En,
+            stats: Default::default(),
             updated_at_ms: 0,
         }
     }

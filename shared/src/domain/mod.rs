@@ -6,6 +6,7 @@ pub mod config;
 pub mod customer;
 pub mod demand;
 pub mod events;
+pub mod fulfilment;
 pub mod geo;
 pub mod ids;
 pub mod matching;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::demand::DemandItem;
+use super::fulfilment::{Bill, DeliveryChoice, LineState, PaymentMethod, Review};
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
 use super::understand::Language;
@@ -18,6 +19,14 @@ pub enum OrderStatus {
     Searching,
     /// A store won it.
     Accepted,
+    /// The store is packing it.
+    Preparing,
+    /// Packed; the customer collects it.
+    ReadyForPickup,
+    /// Packed; a helper is bringing it.
+    OutForDelivery,
+    /// Delivered or collected; the bill is fixed.
+    Completed,
     /// The customer withdrew it while searching.
     Cancelled,
     /// No store accepted within the allowed rounds, or none was left.
@@ -30,6 +39,10 @@ impl OrderStatus {
         match self {
             OrderStatus::Searching => "searching",
             OrderStatus::Accepted => "accepted",
+            OrderStatus::Preparing => "preparing",
+            OrderStatus::ReadyForPickup => "ready_for_pickup",
+            OrderStatus::OutForDelivery => "out_for_delivery",
+            OrderStatus::Completed => "completed",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Unfulfilled => "unfulfilled",
         }
@@ -82,6 +95,20 @@ pub struct Order {
     pub updated_at_ms: Millis,
     /// Grows by one with every change; pushes carry it.
     pub version: u64,
+    /// The packing checklist, one state per demand line.
+    #[serde(default)]
+    pub packing: Vec<LineState>,
+    #[serde(default)]
+    pub delivery: Option<DeliveryChoice>,
+    #[serde(default)]
+    pub payment: PaymentMethod,
+    /// Fixed at completion.
+    #[serde(default)]
+    pub bill: Option<Bill>,
+    #[serde(default)]
+    pub review: Option<Review>,
+    #[serde(default)]
+    pub completed_at_ms: Option<Millis>,
 }
 
 /// What happens when a round closes unanswered.
@@ -128,7 +155,7 @@ pub enum Refusal {
     OfferExpired,
     #[error("the customer cancelled this order")]
     OrderCancelled,
-    #[error("the order is no longer searching for a store")]
+    #[error("the order can no longer be cancelled: packing has started or it has ended")]
     NotSearching,
     #[error("the round is not over yet")]
     RoundStillOpen,
@@ -192,6 +219,12 @@ impl Order {
             created_at_ms: now,
             updated_at_ms: now,
             version: 1,
+            packing: Vec::new(),
+            delivery: None,
+            payment: PaymentMethod::default(),
+            bill: None,
+            review: None,
+            completed_at_ms: None,
         }
     }
 
@@ -247,7 +280,8 @@ impl Order {
                 if &self.customer_id != customer_id {
                     return Err(Refusal::NotOwner);
                 }
-                if self.status != OrderStatus::Searching {
+                // Before packing starts, and only then.
+                if !matches!(self.status, OrderStatus::Searching | OrderStatus::Accepted) {
                     return Err(Refusal::NotSearching);
                 }
                 next.status = OrderStatus::Cancelled;
@@ -272,7 +306,11 @@ impl Order {
             return Err(Refusal::NotOffered);
         }
         match self.status {
-            OrderStatus::Accepted => {
+            OrderStatus::Accepted
+            | OrderStatus::Preparing
+            | OrderStatus::ReadyForPickup
+            | OrderStatus::OutForDelivery
+            | OrderStatus::Completed => {
                 let mine = self.winner.as_ref().is_some_and(|w| &w.store_id == store_id);
                 Err(if mine {
                     Refusal::AlreadyAccepted

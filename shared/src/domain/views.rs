@@ -4,7 +4,10 @@
 use serde::Serialize;
 
 use super::clock::Millis;
+use super::customer::PhoneNumber;
 use super::demand::{DemandItem, offer_announcement_in};
+use super::fulfilment::{Bill, DeliveryChoice, LineState, Review, StepRefusal};
+use super::geo::GeoPoint;
 use super::ids::{OrderId, StoreId};
 use super::order::{Order, OrderStatus};
 
@@ -24,8 +27,77 @@ pub struct CustomerOrderView {
     pub store: Option<RevealedStore>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The packing checklist, once a store has won: one entry per line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packing: Vec<PackingLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryChoice>,
+    /// What is owed so far (fixed at completion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bill: Option<Bill>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
     pub created_at_ms: Millis,
     pub version: u64,
+}
+
+/// One checklist line as both sides see it: "1.2 kg rice - packed".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackingLine {
+    pub line: usize,
+    pub item: String,
+    #[serde(flatten)]
+    pub state: LineState,
+}
+
+fn packing_of(order: &Order) -> Vec<PackingLine> {
+    if order.winner.is_none() {
+        return Vec::new();
+    }
+    order
+        .items
+        .iter()
+        .enumerate()
+        .map(|(line, item)| PackingLine {
+            line,
+            item: item.to_string(),
+            state: order.packing.get(line).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The winning store's view of its order: now it may know where and whom
+/// to deliver to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreOrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub items: Vec<DemandItem>,
+    pub packing: Vec<PackingLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryChoice>,
+    pub bill: Bill,
+    pub customer_location: GeoPoint,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_phone: Option<String>,
+    pub version: u64,
+}
+
+impl StoreOrderView {
+    #[must_use]
+    pub fn of(order: &Order, phone: Option<&PhoneNumber>) -> Self {
+        StoreOrderView {
+            order_id: order.id.clone(),
+            status: order.status,
+            items: order.items.clone(),
+            packing: packing_of(order),
+            delivery: order.delivery.clone(),
+            bill: order.bill.clone().unwrap_or_else(|| Bill::of(order)),
+            customer_location: order.location,
+            customer_phone: phone.map(|p| p.as_e164().to_string()),
+            version: order.version,
+        }
+    }
 }
 
 /// The winning store, revealed after acceptance.
@@ -51,6 +123,13 @@ impl CustomerOrderView {
                 name: w.store_name.clone(),
             }),
             reason: order.end_reason.clone(),
+            packing: packing_of(order),
+            delivery: order.delivery.clone(),
+            bill: order
+                .winner
+                .as_ref()
+                .map(|_| order.bill.clone().unwrap_or_else(|| Bill::of(order))),
+            review: order.review.clone(),
             created_at_ms: order.created_at_ms,
             version: order.version,
         }
@@ -84,6 +163,43 @@ impl OfferView {
             deadline_ms: order.deadline_ms,
             distance_m: offer.distance_m.div_ceil(100) * 100,
             version: order.version,
+        })
+    }
+}
+
+/// What a customer may share about a completed order: what was bought and
+/// from which store; never their address, phone or position.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShareCard {
+    pub text: String,
+    pub store_name: String,
+    pub items: Vec<String>,
+}
+
+impl ShareCard {
+    /// Only a completed order can be shared.
+    pub fn of(order: &Order) -> Result<ShareCard, StepRefusal> {
+        let (Some(bill), Some(winner), OrderStatus::Completed) = (&order.bill, &order.winner, order.status) else {
+            return Err(StepRefusal::WrongState {
+                current: order.status.as_str(),
+            });
+        };
+        let items: Vec<String> = bill
+            .lines
+            .iter()
+            .map(|l| match &l.quantity {
+                Some(q) => format!("{q} {}", l.name),
+                None => l.name.clone(),
+            })
+            .collect();
+        Ok(ShareCard {
+            text: format!(
+                "I got {} from {} - ordered in under a minute.",
+                items.join(", "),
+                winner.store_name
+            ),
+            store_name: winner.store_name.clone(),
+            items,
         })
     }
 }

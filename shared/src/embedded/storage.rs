@@ -2,7 +2,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::clock::Millis;
-use crate::domain::customer::PhoneNumber;
+use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::Order;
@@ -30,6 +30,7 @@ struct Tables {
     orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
     order_attempts: HashMap<(CustomerId, i64), u32>,
     phones: HashMap<CustomerId, PhoneNumber>,
+    homes: HashMap<CustomerId, (Vec<HomeItem>, BTreeSet<OrderId>)>,
     connections: HashMap<ConnectionId, Connection>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
@@ -71,6 +72,22 @@ impl StoreRepo for MemoryStorage {
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
         Ok(self.tables().stores.get(id).cloned())
+    }
+
+    async fn record_review(&self, store: &StoreId, stars: u8) -> Result<(), RepoError> {
+        if let Some(s) = self.tables().stores.get_mut(store) {
+            s.stats.rating_sum += u64::from(stars);
+            s.stats.rating_count += 1;
+        }
+        Ok(())
+    }
+
+    async fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> Result<(), RepoError> {
+        if let Some(s) = self.tables().stores.get_mut(store) {
+            s.stats.accept_ms_sum += took_ms;
+            s.stats.accept_count += 1;
+        }
+        Ok(())
     }
 
     async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
@@ -145,6 +162,17 @@ impl OrderRepo for MemoryStorage {
         Ok(next)
     }
 
+    async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        match t.orders.get(&order.id) {
+            Some(current) if current.version == expected_version => {
+                t.orders.insert(order.id.clone(), order.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
         let mut t = self.tables();
         let Some(ids) = t.offers_by_store.get(store).cloned() else {
@@ -187,6 +215,32 @@ impl CustomerRepo for MemoryStorage {
 
     async fn phone_of(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
         Ok(self.tables().phones.get(customer).cloned())
+    }
+
+    async fn add_to_home(&self, customer: &CustomerId, order: &OrderId, items: &[HomeItem]) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        let (home, applied) = t.homes.entry(customer.clone()).or_default();
+        if applied.insert(order.clone()) {
+            merge_into_home(home, items);
+        }
+        Ok(())
+    }
+
+    async fn home_of(&self, customer: &CustomerId) -> Result<Vec<HomeItem>, RepoError> {
+        Ok(self
+            .tables()
+            .homes
+            .get(customer)
+            .map(|(h, _)| h.clone())
+            .unwrap_or_default())
+    }
+
+    async fn set_home_item(&self, customer: &CustomerId, key: &str, item: Option<HomeItem>) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        let (home, _) = t.homes.entry(customer.clone()).or_default();
+        home.retain(|h| h.key != key);
+        home.extend(item);
+        Ok(())
     }
 }
 

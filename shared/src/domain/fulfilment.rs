@@ -1,0 +1,621 @@
+//! After acceptance: packing, delivery, the bill, completion and the review.
+//! One function, [`Order::fulfil`], holds every allowed step after a store
+//! has won and who may take it; storage writes its result conditionally on
+//! the version it read, so two racing steps never both apply to the same
+//! version.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::clock::Millis;
+use super::demand::Quantity;
+use super::ids::Caller;
+use super::order::{Order, OrderStatus};
+use super::store::DeliveryOption;
+
+/// Money in paisa (1 Taka = 100 paisa): exact integers, never floats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Paisa(pub u64);
+
+impl Paisa {
+    /// Sums without overflow (a bill tops out far below `u64::MAX`).
+    #[must_use]
+    pub fn saturating_add(self, other: Paisa) -> Paisa {
+        Paisa(self.0.saturating_add(other.0))
+    }
+}
+
+impl fmt::Display for Paisa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02} Taka", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// Largest price of one line: 1,000,000 Taka.
+pub const MAX_LINE_PRICE: Paisa = Paisa(100_000_000);
+
+/// How the customer pays. Cash on delivery today; a wallet is another
+/// variant and another `PaymentPort` adapter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    #[default]
+    CashOnDelivery,
+}
+
+/// Where one demand line stands in the packing checklist.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LineState {
+    /// Not packed yet ("in progress").
+    #[default]
+    Pending,
+    /// Packed as asked.
+    Packed { price: Paisa },
+    /// Packed in a different amount.
+    PartlyPacked { quantity: Quantity, price: Paisa },
+    /// The store does not have it.
+    Unavailable,
+    /// The customer dropped it.
+    Dropped,
+}
+
+impl LineState {
+    fn settled(&self) -> bool {
+        !matches!(self, LineState::Pending)
+    }
+}
+
+/// The customer's delivery choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryChoice {
+    pub option: DeliveryOption,
+    /// When it will be ready or arrive, once the store has started packing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_ms: Option<Millis>,
+}
+
+impl DeliveryChoice {
+    #[must_use]
+    pub fn fee(&self) -> Paisa {
+        match self.option {
+            DeliveryOption::Pickup { .. } => Paisa(0),
+            DeliveryOption::HelperDelivery { fee_paisa, .. } => Paisa(fee_paisa),
+        }
+    }
+
+    fn minutes(&self) -> i64 {
+        match self.option {
+            DeliveryOption::Pickup { ready_in_minutes } => i64::from(ready_in_minutes),
+            DeliveryOption::HelperDelivery { within_minutes, .. } => i64::from(within_minutes),
+        }
+    }
+}
+
+/// One billed line: what was really packed and its price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillLine {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Quantity>,
+    pub price: Paisa,
+}
+
+/// The bill: lines, delivery fee and total, fixed at completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bill {
+    pub lines: Vec<BillLine>,
+    pub delivery_fee: Paisa,
+    pub total: Paisa,
+    pub payment: PaymentMethod,
+}
+
+impl Bill {
+    /// The bill of what was packed so far (packed and partly packed lines).
+    #[must_use]
+    pub fn of(order: &Order) -> Bill {
+        let lines: Vec<BillLine> = order
+            .items
+            .iter()
+            .zip(order.packing.iter().chain(std::iter::repeat(&LineState::Pending)))
+            .filter_map(|(item, state)| match state {
+                LineState::Packed { price } => Some(BillLine {
+                    name: item.name.clone(),
+                    quantity: item.quantity,
+                    price: *price,
+                }),
+                LineState::PartlyPacked { quantity, price } => Some(BillLine {
+                    name: item.name.clone(),
+                    quantity: Some(*quantity),
+                    price: *price,
+                }),
+                _ => None,
+            })
+            .collect();
+        let delivery_fee = order.delivery.as_ref().map_or(Paisa(0), DeliveryChoice::fee);
+        let total = lines.iter().fold(delivery_fee, |sum, l| sum.saturating_add(l.price));
+        Bill {
+            lines,
+            delivery_fee,
+            total,
+            payment: order.payment,
+        }
+    }
+}
+
+/// A customer's review of a completed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub stars: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at_ms: Millis,
+}
+
+/// What a store reports for one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PackOutcome {
+    Packed { price: Paisa },
+    PartlyPacked { quantity: Quantity, price: Paisa },
+    Unavailable,
+}
+
+/// A step after acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The winning store marks a line (and starts packing if it had not).
+    Pack { line: usize, outcome: PackOutcome },
+    /// The customer drops a line not packed yet.
+    Drop { line: usize },
+    /// The customer picks one of the store's delivery options.
+    ChooseDelivery { option: DeliveryOption },
+    /// The store hands over: ready for pickup, or out for delivery. Every
+    /// line must be settled and a delivery chosen.
+    HandOver,
+    /// Delivered or picked up, confirmed by the customer or the store. The
+    /// bill is fixed here.
+    Complete,
+    /// The customer reviews a completed order, once.
+    Review { stars: u8, comment: Option<String> },
+}
+
+/// Why a step was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepRefusal {
+    /// Not this caller's order (another customer, or a store that did not win).
+    #[error("not your order")]
+    NotYours,
+    /// The step is not allowed in the order's current state.
+    #[error("not allowed while the order is {current}")]
+    WrongState { current: &'static str },
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+impl StepRefusal {
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            StepRefusal::NotYours => "not_your_order",
+            StepRefusal::WrongState { .. } => "illegal_transition",
+            StepRefusal::Invalid(_) => "invalid_step",
+        }
+    }
+}
+
+impl Order {
+    fn is_winner(&self, caller: &Caller) -> bool {
+        matches!(caller, Caller::Store(id) if self.winner.as_ref().is_some_and(|w| &w.store_id == id))
+    }
+
+    fn is_customer(&self, caller: &Caller) -> bool {
+        matches!(caller, Caller::Customer(id) if id == &self.customer_id)
+    }
+
+    fn wrong_state(&self) -> StepRefusal {
+        StepRefusal::WrongState {
+            current: self.status.as_str(),
+        }
+    }
+
+    /// The order after `step` taken by `actor` at `now`, or why not.
+    pub fn fulfil(&self, actor: &Caller, step: &Step, now: Millis) -> Result<Order, StepRefusal> {
+        let by_store = self.is_winner(actor);
+        let by_customer = self.is_customer(actor);
+        let mut next = self.clone();
+        next.packing.resize(self.items.len(), LineState::Pending);
+        match step {
+            Step::Pack { line, outcome } => {
+                if !by_store {
+                    return Err(StepRefusal::NotYours);
+                }
+                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
+                    return Err(self.wrong_state());
+                }
+                let state = next
+                    .packing
+                    .get_mut(*line)
+                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                if matches!(state, LineState::Dropped) {
+                    return Err(StepRefusal::Invalid("the customer dropped this line"));
+                }
+                *state = match outcome {
+                    PackOutcome::Packed { price } => LineState::Packed {
+                        price: checked(*price)?,
+                    },
+                    PackOutcome::PartlyPacked { quantity, price } => {
+                        if quantity.amount <= Decimal::ZERO {
+                            return Err(StepRefusal::Invalid("a packed amount must be above zero"));
+                        }
+                        LineState::PartlyPacked {
+                            quantity: *quantity,
+                            price: checked(*price)?,
+                        }
+                    }
+                    PackOutcome::Unavailable => LineState::Unavailable,
+                };
+                if self.status == OrderStatus::Accepted {
+                    next.status = OrderStatus::Preparing;
+                    next.set_eta(now);
+                }
+            }
+            Step::Drop { line } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
+                    return Err(self.wrong_state());
+                }
+                let state = next
+                    .packing
+                    .get_mut(*line)
+                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                if !matches!(state, LineState::Pending | LineState::Unavailable) {
+                    return Err(StepRefusal::Invalid("this line is already packed"));
+                }
+                *state = LineState::Dropped;
+            }
+            Step::ChooseDelivery { option } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if !matches!(
+                    self.status,
+                    OrderStatus::Searching | OrderStatus::Accepted | OrderStatus::Preparing
+                ) {
+                    return Err(self.wrong_state());
+                }
+                next.delivery = Some(DeliveryChoice {
+                    option: option.clone(),
+                    eta_ms: None,
+                });
+                if self.status == OrderStatus::Preparing {
+                    next.set_eta(now);
+                }
+            }
+            Step::HandOver => {
+                if !by_store {
+                    return Err(StepRefusal::NotYours);
+                }
+                if self.status != OrderStatus::Preparing {
+                    return Err(self.wrong_state());
+                }
+                if !next.packing.iter().all(LineState::settled) {
+                    return Err(StepRefusal::Invalid(
+                        "every line must be packed, unavailable or dropped",
+                    ));
+                }
+                let Some(delivery) = &self.delivery else {
+                    return Err(StepRefusal::Invalid("the customer has not chosen a delivery yet"));
+                };
+                next.status = match delivery.option {
+                    DeliveryOption::Pickup { .. } => OrderStatus::ReadyForPickup,
+                    DeliveryOption::HelperDelivery { .. } => OrderStatus::OutForDelivery,
+                };
+            }
+            Step::Complete => {
+                if !(by_store || by_customer) {
+                    return Err(StepRefusal::NotYours);
+                }
+                if !matches!(self.status, OrderStatus::ReadyForPickup | OrderStatus::OutForDelivery) {
+                    return Err(self.wrong_state());
+                }
+                next.status = OrderStatus::Completed;
+                next.bill = Some(Bill::of(&next));
+                next.completed_at_ms = Some(now);
+            }
+            Step::Review { stars, comment } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if self.status != OrderStatus::Completed {
+                    return Err(self.wrong_state());
+                }
+                if self.review.is_some() {
+                    return Err(StepRefusal::Invalid("this order has been reviewed already"));
+                }
+                if !(1..=5).contains(stars) {
+                    return Err(StepRefusal::Invalid("stars are 1 to 5"));
+                }
+                let comment = comment.as_ref().map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+                if comment
+                    .as_ref()
+                    .is_some_and(|c| c.chars().count() > 500 || c.chars().any(char::is_control))
+                {
+                    return Err(StepRefusal::Invalid("a comment is at most 500 characters of text"));
+                }
+                next.review = Some(Review {
+                    stars: *stars,
+                    comment,
+                    at_ms: now,
+                });
+            }
+        }
+        next.updated_at_ms = now;
+        next.version += 1;
+        Ok(next)
+    }
+
+    fn set_eta(&mut self, now: Millis) {
+        if let Some(delivery) = &mut self.delivery {
+            delivery.eta_ms = Some(now + delivery.minutes() * 60_000);
+        }
+    }
+}
+
+fn checked(price: Paisa) -> Result<Paisa, StepRefusal> {
+    if price > MAX_LINE_PRICE {
+        Err(StepRefusal::Invalid("a line costs at most 1,000,000 Taka"))
+    } else {
+        Ok(price)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::demand::{Unit, parse_demand_text};
+    use crate::domain::geo::GeoPoint;
+    use crate::domain::ids::{CustomerId, OrderId, StoreId};
+    use crate::domain::order::{Offer, Transition};
+    use crate::domain::understand::Language;
+    use proptest::prelude::*;
+
+    fn customer() -> Caller {
+        Caller::Customer(CustomerId::new("c1").expect("id"))
+    }
+
+    fn store(id: &str) -> Caller {
+        Caller::Store(StoreId::new(id).expect("id"))
+    }
+
+    fn accepted() -> Order {
+        let order = Order::open(
+            OrderId::generate(),
+            CustomerId::new("c1").expect("id"),
+            parse_demand_text("1.2 kg rice, 600 g meat, spices").expect("parses"),
+            GeoPoint::new(23.8, 90.4).expect("valid"),
+            vec![Offer {
+                store_id: StoreId::new("s1").expect("id"),
+                distance_m: 300,
+                language: Language::En,
+            }],
+            0,
+            60_000,
+        );
+        order
+            .apply(&Transition::Accept {
+                store_id: StoreId::new("s1").expect("id"),
+                store_name: "Green Grocery".into(),
+                now: 1_000,
+            })
+            .expect("accepted")
+    }
+
+    fn helper() -> DeliveryOption {
+        DeliveryOption::HelperDelivery {
+            within_minutes: 60,
+            fee_paisa: 4_000,
+        }
+    }
+
+    #[test]
+    fn the_whole_way_from_accepted_to_reviewed() {
+        let s1 = store("s1");
+        let c = customer();
+        let o = accepted();
+        let o = o
+            .fulfil(&c, &Step::ChooseDelivery { option: helper() }, 2_000)
+            .expect("chooses");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Packed { price: Paisa(9_600) },
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert_eq!(o.status, OrderStatus::Preparing);
+        assert_eq!(o.delivery.as_ref().and_then(|d| d.eta_ms), Some(3_000 + 3_600_000));
+        assert_eq!(
+            o.fulfil(&s1, &Step::HandOver, 3_500),
+            Err(StepRefusal::Invalid(
+                "every line must be packed, unavailable or dropped"
+            ))
+        );
+        let half = Quantity {
+            amount: Decimal::new(4, 1),
+            unit: Unit::Kilogram,
+        };
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 1,
+                    outcome: PackOutcome::PartlyPacked {
+                        quantity: half,
+                        price: Paisa(28_000),
+                    },
+                },
+                4_000,
+            )
+            .expect("packs");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 2,
+                    outcome: PackOutcome::Unavailable,
+                },
+                4_500,
+            )
+            .expect("packs");
+        let o = o.fulfil(&s1, &Step::HandOver, 5_000).expect("hands over");
+        assert_eq!(o.status, OrderStatus::OutForDelivery);
+        assert_eq!(
+            o.fulfil(
+                &c,
+                &Step::Review {
+                    stars: 5,
+                    comment: None
+                },
+                5_500
+            ),
+            Err(StepRefusal::WrongState {
+                current: "out_for_delivery"
+            })
+        );
+        let done = o.fulfil(&c, &Step::Complete, 6_000).expect("completes");
+        let bill = done.bill.clone().expect("fixed at completion");
+        assert_eq!(bill.total, Paisa(9_600 + 28_000 + 4_000));
+        assert_eq!(bill.lines.len(), 2, "the unavailable line is not billed");
+        assert_eq!(bill.lines[1].quantity, Some(half), "billed as packed, not as asked");
+        assert_eq!(
+            done.fulfil(&s1, &Step::Complete, 6_500),
+            Err(StepRefusal::WrongState { current: "completed" })
+        );
+        assert_eq!(
+            done.fulfil(&store("s2"), &Step::Complete, 6_500),
+            Err(StepRefusal::NotYours)
+        );
+        let other = Caller::Customer(CustomerId::new("c2").expect("id"));
+        assert_eq!(
+            done.fulfil(
+                &other,
+                &Step::Review {
+                    stars: 4,
+                    comment: None
+                },
+                7_000
+            ),
+            Err(StepRefusal::NotYours)
+        );
+        let reviewed = done
+            .fulfil(
+                &c,
+                &Step::Review {
+                    stars: 4,
+                    comment: Some("quick".into()),
+                },
+                7_000,
+            )
+            .expect("reviews");
+        assert!(
+            reviewed
+                .fulfil(
+                    &c,
+                    &Step::Review {
+                        stars: 5,
+                        comment: None
+                    },
+                    8_000
+                )
+                .is_err(),
+            "once per order"
+        );
+    }
+
+    #[test]
+    fn illegal_steps_name_the_current_state() {
+        let c = customer();
+        let s1 = store("s1");
+        let o = accepted();
+        assert_eq!(
+            o.fulfil(&s1, &Step::HandOver, 2_000),
+            Err(StepRefusal::WrongState { current: "accepted" })
+        );
+        assert_eq!(
+            o.fulfil(&c, &Step::Complete, 2_000),
+            Err(StepRefusal::WrongState { current: "accepted" })
+        );
+        assert_eq!(
+            o.fulfil(
+                &c,
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Unavailable
+                },
+                2_000
+            ),
+            Err(StepRefusal::NotYours)
+        );
+        assert_eq!(
+            o.fulfil(&s1, &Step::Drop { line: 0 }, 2_000),
+            Err(StepRefusal::NotYours)
+        );
+        let dropped = o.fulfil(&c, &Step::Drop { line: 2 }, 2_000).expect("drops");
+        assert!(
+            dropped
+                .fulfil(
+                    &s1,
+                    &Step::Pack {
+                        line: 2,
+                        outcome: PackOutcome::Unavailable
+                    },
+                    2_100
+                )
+                .is_err()
+        );
+    }
+
+    proptest! {
+        /// The bill's total is always the sum of its lines plus the fee.
+        #[test]
+        fn the_total_is_the_lines_plus_the_fee(
+            prices in prop::collection::vec(0u64..=100_000_000, 3),
+            amounts in prop::collection::vec(1i64..1_000_000, 3),
+            outcomes in prop::collection::vec(0u8..3, 3),
+            fee in 0u64..100_000,
+        ) {
+            let s1 = store("s1");
+            let mut o = accepted()
+                .fulfil(&customer(), &Step::ChooseDelivery { option: DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee } }, 2_000)
+                .expect("chooses");
+            for line in 0..3 {
+                let outcome = match outcomes[line] {
+                    0 => PackOutcome::Packed { price: Paisa(prices[line]) },
+                    1 => PackOutcome::PartlyPacked {
+                        quantity: Quantity { amount: Decimal::new(amounts[line], 3), unit: Unit::Kilogram },
+                        price: Paisa(prices[line]),
+                    },
+                    _ => PackOutcome::Unavailable,
+                };
+                o = o.fulfil(&s1, &Step::Pack { line, outcome }, 3_000).expect("packs");
+            }
+            let done = o.fulfil(&s1, &Step::HandOver, 4_000).expect("hands over")
+                .fulfil(&s1, &Step::Complete, 5_000).expect("completes");
+            let bill = done.bill.expect("bill");
+            let sum: u64 = bill.lines.iter().map(|l| l.price.0).sum();
+            prop_assert_eq!(bill.total.0, sum + bill.delivery_fee.0);
+            prop_assert_eq!(bill.delivery_fee.0, fee);
+            let expected: u64 = (0..3).filter(|l| outcomes[*l] < 2).map(|l| prices[l]).sum();
+            prop_assert_eq!(sum, expected);
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! After acceptance: packing with a line unavailable, helper delivery,
+//! completion, the virtual home, the review that re-ranks stores, sharing;
+//! and racing steps where exactly one applies.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Api, LONG, Socket, stack};
+use serde_json::{Value, json};
+use shared::domain::config::OrderingConfig;
+use tokio::sync::Barrier;
+
+async fn step(api: &Api, who: &str, order: &str, action: &str, body: Option<Value>) -> common::Reply {
+    api.call(
+        "POST",
+        &format!("/orders/{order}/{action}"),
+        Some(who),
+        body.map(|b| b.to_string()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_acceptance_to_review_and_the_review_reranks_stores() {
+    let stack = stack(OrderingConfig {
+        stores_per_round: 1,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    let tags = ["rice", "meat", "spices"];
+    api.put_store("near", "Near Store", 0.0, 300.0, "grocery", &tags).await;
+    api.put_store("far", "Far Store", 180.0, 900.0, "grocery", &tags).await;
+    let mut near = Socket::connect(&stack, "store:near").await;
+    let mut far = Socket::connect(&stack, "store:far").await;
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/customers/me/phone",
+            Some("customer:c1"),
+            Some(json!({"phone": "01712345678"}).to_string())
+        )
+        .await
+        .status,
+        200
+    );
+    let mut customer = Socket::connect(&stack, "customer:c1").await;
+
+    let created = api.order("c1", "1.2 kg rice, 600 g meat, spices").await;
+    let id = created.body["order_id"].as_str().expect("id").to_string();
+    near.expect("offer", LONG).await;
+    assert_eq!(api.accept("near", &id).await.status, 200);
+    customer.expect("order_accepted", LONG).await;
+
+    // The customer picks helper delivery; the store packs line by line.
+    let chose = step(
+        &api,
+        "customer:c1",
+        &id,
+        "delivery",
+        Some(json!({"kind": "helper_delivery"})),
+    )
+    .await;
+    assert_eq!(chose.status, 200, "{}", chose.text);
+    let packed = step(
+        &api,
+        "store:near",
+        &id,
+        "pack",
+        Some(json!({"line": 0, "outcome": "packed", "price": 9_600})),
+    )
+    .await;
+    assert_eq!(packed.status, 200, "{}", packed.text);
+    assert_eq!(packed.body["status"], "preparing");
+    assert_eq!(
+        packed.body["customer_phone"], "+8801712345678",
+        "the winner may call the customer"
+    );
+    let chosen = customer.expect("order_updated", LONG).await;
+    assert_eq!(chosen["order"]["delivery"]["option"]["kind"], "helper_delivery");
+    let live = customer.expect("order_updated", LONG).await;
+    assert_eq!(live["order"]["packing"][0]["state"], "packed");
+    assert!(live["version"].as_u64() > chosen["version"].as_u64());
+    assert_eq!(live["order"]["packing"][1]["state"], "pending");
+    assert_eq!(live["order"]["packing"][0]["item"], "1.2 kg rice");
+    let partly = json!({"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28_000});
+    assert_eq!(step(&api, "store:near", &id, "pack", Some(partly)).await.status, 200);
+    let early = step(&api, "store:near", &id, "handover", None).await;
+    assert_eq!(
+        (early.status, early.body["error"]["code"].as_str()),
+        (422, Some("invalid_step")),
+        "a line is pending"
+    );
+    assert_eq!(
+        step(
+            &api,
+            "store:near",
+            &id,
+            "pack",
+            Some(json!({"line": 2, "outcome": "unavailable"}))
+        )
+        .await
+        .status,
+        200
+    );
+    let out = step(&api, "store:near", &id, "handover", None).await;
+    assert_eq!(out.body["status"], "out_for_delivery", "{}", out.text);
+    let early_review = step(&api, "customer:c1", &id, "review", Some(json!({"stars": 1}))).await;
+    assert_eq!(
+        (early_review.status, early_review.body["error"]["code"].as_str()),
+        (409, Some("illegal_transition"))
+    );
+    assert!(
+        early_review.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("out_for_delivery")
+    );
+
+    let done = step(&api, "customer:c1", &id, "complete", None).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["status"], "completed");
+    let bill = &done.body["bill"];
+    assert_eq!(
+        bill["lines"].as_array().map(Vec::len),
+        Some(2),
+        "the unavailable line is not billed"
+    );
+    assert_eq!(bill["delivery_fee"], 4_000);
+    assert_eq!(bill["total"], 9_600 + 28_000 + 4_000);
+    customer.expect("review_requested", LONG).await;
+
+    // The virtual home holds what was packed, not what was asked.
+    let home = api.call("GET", "/customers/me/home", Some("customer:c1"), None).await;
+    let items = home.body["items"].as_array().expect("items").clone();
+    let amount = |tag: &str| {
+        items
+            .iter()
+            .find(|i| i["tag"] == tag)
+            .map(|i| (i["quantity"]["amount"].clone(), i["quantity"]["unit"].clone()))
+    };
+    assert_eq!(amount("rice"), Some((json!("1.2"), json!("kg"))));
+    assert_eq!(amount("meat"), Some((json!("0.4"), json!("kg"))));
+    assert_eq!(amount("spices"), None);
+
+    // Reviews: once, only by the customer, only after completion.
+    assert_eq!(
+        step(&api, "customer:other", &id, "review", Some(json!({"stars": 5})))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        step(&api, "customer:c1", &id, "review", Some(json!({"stars": 1})))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        step(&api, "customer:c1", &id, "review", Some(json!({"stars": 5})))
+            .await
+            .status,
+        422
+    );
+
+    // Sharing shows what was bought and where, nothing private.
+    let share = api
+        .call("GET", &format!("/orders/{id}/share"), Some("customer:c1"), None)
+        .await;
+    assert_eq!(share.status, 200, "{}", share.text);
+    assert!(share.body["text"].as_str().unwrap_or_default().contains("Near Store"));
+    for private in ["1712345678", "23.79", "90.40", "c1", "lat", "lng", "phone"] {
+        assert!(!share.text.contains(private), "{private} in {}", share.text);
+    }
+
+    // History, newest first.
+    let second = api.order("c1", "2 kg rice").await;
+    let history = api
+        .call("GET", "/customers/me/orders?limit=1", Some("customer:c1"), None)
+        .await;
+    assert_eq!(history.body["orders"][0]["order_id"], second.body["order_id"]);
+    let before = history.body["next_before"].as_str().expect("a next page");
+    let older = api
+        .call(
+            "GET",
+            &format!("/customers/me/orders?limit=1&before={before}"),
+            Some("customer:c1"),
+            None,
+        )
+        .await;
+    assert_eq!(older.body["orders"][0]["order_id"], id.as_str());
+
+    // The one-star review moves the near store below the far one.
+    let offer = far.expect("offer", LONG).await;
+    assert_eq!(
+        offer["order_id"], second.body["order_id"],
+        "the better rated store is asked first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_steps_apply_exactly_once() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Arc::new(Api::new(&stack));
+    api.put_store("s1", "One", 0.0, 300.0, "grocery", &["rice", "meat"])
+        .await;
+    let mut store = Socket::connect(&stack, "store:s1").await;
+    for round in 0..10 {
+        let customer = format!("racer-{round}");
+        let created = api.order(&customer, "rice, meat").await;
+        let id = created.body["order_id"].as_str().expect("id").to_string();
+        store.expect("offer", LONG).await;
+        assert_eq!(api.accept("s1", &id).await.status, 200);
+        // Two different lines packed at once: neither update is lost.
+        let barrier = Arc::new(Barrier::new(2));
+        let packs: Vec<_> = (0..2)
+            .map(|line| {
+                let (api, barrier, id) = (Arc::clone(&api), Arc::clone(&barrier), id.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    step(
+                        &api,
+                        "store:s1",
+                        &id,
+                        "pack",
+                        Some(json!({"line": line, "outcome": "packed", "price": 100})),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for pack in packs {
+            assert_eq!(pack.await.expect("ran").status, 200);
+        }
+        let who = format!("customer:{customer}");
+        assert_eq!(
+            step(&api, &who, &id, "delivery", Some(json!({"kind": "pickup"})))
+                .await
+                .status,
+            200
+        );
+        let ready = step(&api, "store:s1", &id, "handover", None).await;
+        assert_eq!(ready.body["status"], "ready_for_pickup", "{}", ready.text);
+        // Customer and store confirm at the same instant: one completes it.
+        let barrier = Arc::new(Barrier::new(2));
+        let completes: Vec<_> = [who.clone(), "store:s1".to_string()]
+            .into_iter()
+            .map(|actor| {
+                let (api, barrier, id) = (Arc::clone(&api), Arc::clone(&barrier), id.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    step(&api, &actor, &id, "complete", None).await.status
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for complete in completes {
+            statuses.push(complete.await.expect("ran"));
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        let order = api.get_order(&customer, &id).await;
+        assert_eq!(order.body["packing"].as_array().map(Vec::len), Some(2));
+        assert!(
+            order.body["packing"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .all(|l| l["state"] == "packed")
+        );
+        assert_eq!(order.body["bill"]["total"], 200);
+    }
+}
