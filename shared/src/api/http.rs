@@ -17,7 +17,7 @@ use crate::domain::customer::HomeItem;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::demand::{Quantity, Unit};
-use crate::domain::fulfilment::{PackOutcome, Paisa, Step};
+use crate::domain::fulfilment::{PackOutcome, Paisa, Step, TimeSlot};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::store::{DeliveryOption, default_delivery_options};
@@ -49,6 +49,8 @@ pub const HTTP_ROUTES: &[&str] = &[
     "POST /orders/{order_id}/handover",
     "POST /orders/{order_id}/complete",
     "POST /orders/{order_id}/review",
+    "POST /orders/{order_id}/complaint",
+    "POST /orders/{order_id}/complaint/answer",
     "GET /orders/{order_id}/share",
     "GET /customers/me/orders",
     "GET /customers/me/home",
@@ -147,7 +149,9 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         | "POST /orders/{order_id}/delivery"
         | "POST /orders/{order_id}/handover"
         | "POST /orders/{order_id}/complete"
-        | "POST /orders/{order_id}/review" => {
+        | "POST /orders/{order_id}/review"
+        | "POST /orders/{order_id}/complaint"
+        | "POST /orders/{order_id}/complaint/answer" => {
             let caller = caller.ok_or_else(ApiError::unauthenticated)?;
             let id = order_id(request)?;
             let step = step_of(route_key, body, app, &caller, &id).await?;
@@ -298,9 +302,23 @@ async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
                 .ok_or_else(|| {
                     ApiError::new(422, "unknown_delivery", "this store does not offer that delivery").with_field("kind")
                 })?;
-            Step::ChooseDelivery { option }
+            Step::ChooseDelivery {
+                option,
+                slot: input.slot,
+            }
         }
         "POST /orders/{order_id}/handover" => Step::HandOver,
+        "POST /orders/{order_id}/complaint" => {
+            let input: ComplaintInput = parse_body(body)?;
+            Step::Complain {
+                text: input.text,
+                wants_return: input.wants_return,
+            }
+        }
+        "POST /orders/{order_id}/complaint/answer" => {
+            let input: AnswerInput = parse_body(body)?;
+            Step::AnswerComplaint { text: input.text }
+        }
         "POST /orders/{order_id}/complete" => Step::Complete,
         _ => {
             let input: ReviewInput = parse_body(body)?;
@@ -385,6 +403,22 @@ struct LineInput {
 #[serde(deny_unknown_fields)]
 struct DeliveryInput {
     kind: String,
+    #[serde(default)]
+    slot: Option<TimeSlot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComplaintInput {
+    text: String,
+    #[serde(default)]
+    wants_return: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerInput {
+    text: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -69,10 +69,20 @@ impl LineState {
     }
 }
 
+/// A delivery window the customer asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeSlot {
+    pub from_ms: Millis,
+    pub to_ms: Millis,
+}
+
 /// The customer's delivery choice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryChoice {
     pub option: DeliveryOption,
+    /// When the customer wants it; the ETA honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<TimeSlot>,
     /// When it will be ready or arrive, once the store has started packing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_ms: Option<Millis>,
@@ -146,6 +156,17 @@ impl Bill {
     }
 }
 
+/// After-sales: a complaint or return request and the store's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Complaint {
+    pub text: String,
+    /// Whether the customer asks to return items.
+    pub wants_return: bool,
+    pub at_ms: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+}
+
 /// A customer's review of a completed order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
@@ -171,8 +192,12 @@ pub enum Step {
     Pack { line: usize, outcome: PackOutcome },
     /// The customer drops a line not packed yet.
     Drop { line: usize },
-    /// The customer picks one of the store's delivery options.
-    ChooseDelivery { option: DeliveryOption },
+    /// The customer picks one of the store's delivery options, optionally
+    /// for a time slot.
+    ChooseDelivery {
+        option: DeliveryOption,
+        slot: Option<TimeSlot>,
+    },
     /// The store hands over: ready for pickup, or out for delivery. Every
     /// line must be settled and a delivery chosen.
     HandOver,
@@ -181,6 +206,10 @@ pub enum Step {
     Complete,
     /// The customer reviews a completed order, once.
     Review { stars: u8, comment: Option<String> },
+    /// The customer complains or asks for a return after completion, once.
+    Complain { text: String, wants_return: bool },
+    /// The winning store answers the complaint.
+    AnswerComplaint { text: String },
 }
 
 /// Why a step was refused.
@@ -279,7 +308,7 @@ impl Order {
                 }
                 *state = LineState::Dropped;
             }
-            Step::ChooseDelivery { option } => {
+            Step::ChooseDelivery { option, slot } => {
                 if !by_customer {
                     return Err(StepRefusal::NotYours);
                 }
@@ -289,8 +318,16 @@ impl Order {
                 ) {
                     return Err(self.wrong_state());
                 }
+                if let Some(slot) = slot
+                    && (slot.from_ms < now || slot.to_ms <= slot.from_ms || slot.to_ms > now + 7 * 24 * 3_600_000)
+                {
+                    return Err(StepRefusal::Invalid(
+                        "a slot starts in the future, ends after it starts, within a week",
+                    ));
+                }
                 next.delivery = Some(DeliveryChoice {
                     option: option.clone(),
+                    slot: *slot,
                     eta_ms: None,
                 });
                 if self.status == OrderStatus::Preparing {
@@ -354,17 +391,54 @@ impl Order {
                     at_ms: now,
                 });
             }
+            Step::Complain { text, wants_return } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if self.status != OrderStatus::Completed {
+                    return Err(self.wrong_state());
+                }
+                if self.complaint.is_some() {
+                    return Err(StepRefusal::Invalid("this order has a complaint already"));
+                }
+                next.complaint = Some(Complaint {
+                    text: short_text(text)?,
+                    wants_return: *wants_return,
+                    at_ms: now,
+                    answer: None,
+                });
+            }
+            Step::AnswerComplaint { text } => {
+                if !by_store {
+                    return Err(StepRefusal::NotYours);
+                }
+                let Some(complaint) = &mut next.complaint else {
+                    return Err(StepRefusal::Invalid("there is no complaint to answer"));
+                };
+                complaint.answer = Some(short_text(text)?);
+            }
         }
         next.updated_at_ms = now;
         next.version += 1;
         Ok(next)
     }
 
+    /// Ready or delivered after the option's minutes from now, or at the
+    /// customer's slot if that is later.
     fn set_eta(&mut self, now: Millis) {
         if let Some(delivery) = &mut self.delivery {
-            delivery.eta_ms = Some(now + delivery.minutes() * 60_000);
+            let soonest = now + delivery.minutes() * 60_000;
+            delivery.eta_ms = Some(delivery.slot.map_or(soonest, |s| s.from_ms.max(soonest)));
         }
     }
+}
+
+fn short_text(text: &str) -> Result<String, StepRefusal> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 1_000 || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(StepRefusal::Invalid("give 1 to 1,000 characters of text"));
+    }
+    Ok(text.to_string())
 }
 
 fn checked(price: Paisa) -> Result<Paisa, StepRefusal> {
@@ -429,7 +503,14 @@ mod tests {
         let c = customer();
         let o = accepted();
         let o = o
-            .fulfil(&c, &Step::ChooseDelivery { option: helper() }, 2_000)
+            .fulfil(
+                &c,
+                &Step::ChooseDelivery {
+                    option: helper(),
+                    slot: None,
+                },
+                2_000,
+            )
             .expect("chooses");
         let o = o
             .fulfil(
@@ -542,6 +623,52 @@ mod tests {
     }
 
     #[test]
+    fn a_time_slot_is_honoured_in_the_eta() {
+        let c = customer();
+        let slot = TimeSlot {
+            from_ms: 10_000_000,
+            to_ms: 11_000_000,
+        };
+        let o = accepted()
+            .fulfil(
+                &c,
+                &Step::ChooseDelivery {
+                    option: helper(),
+                    slot: Some(slot),
+                },
+                2_000,
+            )
+            .expect("chooses");
+        let o = o
+            .fulfil(
+                &store("s1"),
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert_eq!(o.delivery.and_then(|d| d.eta_ms), Some(10_000_000));
+        let past = TimeSlot {
+            from_ms: 1_000,
+            to_ms: 1_500,
+        };
+        assert!(
+            accepted()
+                .fulfil(
+                    &c,
+                    &Step::ChooseDelivery {
+                        option: helper(),
+                        slot: Some(past)
+                    },
+                    2_000
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
     fn illegal_steps_name_the_current_state() {
         let c = customer();
         let s1 = store("s1");
@@ -595,7 +722,7 @@ mod tests {
         ) {
             let s1 = store("s1");
             let mut o = accepted()
-                .fulfil(&customer(), &Step::ChooseDelivery { option: DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee } }, 2_000)
+                .fulfil(&customer(), &Step::ChooseDelivery { option: DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee }, slot: None }, 2_000)
                 .expect("chooses");
             for line in 0..3 {
                 let outcome = match outcomes[line] {

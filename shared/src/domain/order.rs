@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::demand::DemandItem;
-use super::fulfilment::{Bill, DeliveryChoice, LineState, PaymentMethod, Review};
+use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, PaymentMethod, Review};
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
 use super::understand::Language;
@@ -107,6 +107,8 @@ pub struct Order {
     pub bill: Option<Bill>,
     #[serde(default)]
     pub review: Option<Review>,
+    #[serde(default)]
+    pub complaint: Option<Complaint>,
     #[serde(default)]
     pub completed_at_ms: Option<Millis>,
 }
@@ -224,6 +226,7 @@ impl Order {
             payment: PaymentMethod::default(),
             bill: None,
             review: None,
+            complaint: None,
             completed_at_ms: None,
         }
     }

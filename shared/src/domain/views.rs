@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::clock::Millis;
 use super::customer::PhoneNumber;
 use super::demand::{DemandItem, offer_announcement_in};
-use super::fulfilment::{Bill, DeliveryChoice, LineState, Review, StepRefusal};
+use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, Review, StepRefusal};
 use super::geo::GeoPoint;
 use super::ids::{OrderId, StoreId};
 use super::order::{Order, OrderStatus};
@@ -37,6 +37,8 @@ pub struct CustomerOrderView {
     pub bill: Option<Bill>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<Complaint>,
     pub created_at_ms: Millis,
     pub version: u64,
 }
@@ -79,6 +81,8 @@ pub struct StoreOrderView {
     pub bill: Bill,
     pub customer_location: GeoPoint,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<Complaint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
     pub version: u64,
 }
@@ -94,6 +98,7 @@ impl StoreOrderView {
             delivery: order.delivery.clone(),
             bill: order.bill.clone().unwrap_or_else(|| Bill::of(order)),
             customer_location: order.location,
+            complaint: order.complaint.clone(),
             customer_phone: phone.map(|p| p.as_e164().to_string()),
             version: order.version,
         }
@@ -130,6 +135,7 @@ impl CustomerOrderView {
                 .as_ref()
                 .map(|_| order.bill.clone().unwrap_or_else(|| Bill::of(order))),
             review: order.review.clone(),
+            complaint: order.complaint.clone(),
             created_at_ms: order.created_at_ms,
             version: order.version,
         }
