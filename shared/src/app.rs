@@ -356,6 +356,60 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         self.push_all(order, pushes).await;
     }
 
+    /// The winning store gives the order back with a reason: it goes back to
+    /// routing, to stores not yet tried (timer first, then the conditional
+    /// write, as for every round).
+    pub async fn store_cancel(&self, store: &StoreId, order_id: &OrderId, reason: &str) -> Result<Order, AppError> {
+        let actor = Caller::Store(store.clone());
+        let current = self
+            .storage
+            .get_order(order_id)
+            .await?
+            .ok_or(AppError::Refused(Refusal::NotOffered))?;
+        let now = self.now();
+        let offers = self
+            .choose_offers(&current.items, current.location, &current.tried)
+            .await?;
+        let next_round = if offers.is_empty() {
+            NextRound::Unfulfilled {
+                reason: "store_cancelled_no_store_left".to_string(),
+            }
+        } else {
+            NextRound::Offer {
+                offers,
+                deadline_ms: now + self.config.offer_window_ms,
+            }
+        };
+        let next = match current.store_cancelled(&actor, reason, next_round, now) {
+            Ok(next) => next,
+            Err(StepRefusal::NotYours) if !self.involved(&actor, &current) => {
+                return Err(AppError::Refused(Refusal::NotOffered));
+            }
+            Err(refusal) => return Err(AppError::Step(refusal)),
+        };
+        if next.status == OrderStatus::Searching {
+            self.schedule_close(&next).await?;
+            let stores: Vec<StoreId> = next.offers.iter().map(|o| o.store_id.clone()).collect();
+            self.storage.index_offers(&next.id, &stores, next.deadline_ms).await?;
+        }
+        if !self.storage.replace_order(&next, current.version).await? {
+            return Err(AppError::Step(StepRefusal::WrongState {
+                current: "changed meanwhile; read it again",
+            }));
+        }
+        info!(order_id = %next.id, store_id = %store, "store gave the order back");
+        let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
+        pushes.extend(self.round_pushes(&next, &[]));
+        self.push_all(&next, pushes).await;
+        Ok(next)
+    }
+
+    /// Orders the store won, newest first.
+    pub async fn store_history(&self, caller: &Caller, store: &StoreId, limit: usize) -> Result<Vec<Order>, AppError> {
+        require_store(caller, store)?;
+        Ok(self.storage.orders_won_by(store, limit.clamp(1, 50)).await?)
+    }
+
     /// The winning store's delivery options for an order (None before a
     /// store has won).
     pub async fn delivery_options(&self, order_id: &OrderId) -> Result<Option<Vec<DeliveryOption>>, AppError> {
@@ -587,6 +641,12 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     /// the previous round's stores that their offer lapsed, the new stores
     /// their offer, the customer the state.
     async fn announce_round(&self, order: &Order, previous: &[Offer]) {
+        let pushes = self.round_pushes(order, previous);
+        self.push_all(order, pushes).await;
+    }
+
+    /// The pushes a newly written round (or end) makes.
+    fn round_pushes(&self, order: &Order, previous: &[Offer]) -> Vec<(Caller, EventBody)> {
         let mut pushes = Vec::new();
         for offer in previous {
             pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferExpired));
@@ -604,7 +664,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             }
             _ => pushes.push((customer, EventBody::OrderUnfulfilled { order: view })),
         }
-        self.push_all(order, pushes).await;
+        pushes
     }
 
     // ---- connections and pushes ----------------------------------------

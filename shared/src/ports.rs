@@ -90,6 +90,20 @@ pub trait OrderRepo: Send + Sync {
         order: &Order,
         expected_version: u64,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// Orders `store` won, newest first, at most `limit`.
+    fn orders_won_by(
+        &self,
+        store: &StoreId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+    /// Makes a new round's offers listable for its stores (written before
+    /// the round's own write; listings re-check every order).
+    fn index_offers(
+        &self,
+        order: &OrderId,
+        stores: &[StoreId],
+        deadline_ms: Millis,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// Orders offered to `store` whose window is still open at `now`.
     fn open_offers_for_store(
         &self,

@@ -134,6 +134,14 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     .await;
     check(
         &api,
+        "GET",
+        "/stores/offered/orders",
+        None,
+        row([401, 403, 403, 200, 403, 403]),
+    )
+    .await;
+    check(
+        &api,
         "PATCH",
         "/stores/offered",
         Some(json!({"open": true})),
@@ -255,6 +263,16 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         &format!("{order}/decline"),
         None,
         row([401, 403, 403, 409, 403, 409]),
+    )
+    .await;
+    // Giving the order back: only the winner may; an empty reason changes nothing.
+    let no_reason = json!({"text": ""});
+    check(
+        &api,
+        "POST",
+        &format!("{order}/store-cancel"),
+        Some(no_reason),
+        row([401, 403, 403, 403, 403, 422]),
     )
     .await;
     // Fulfilment: each step by its one rightful actor; strangers learn nothing (404).

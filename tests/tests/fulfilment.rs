@@ -272,3 +272,73 @@ async fn racing_steps_apply_exactly_once() {
         assert_eq!(order.body["bill"]["total"], 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
+    let stack = stack(OrderingConfig {
+        stores_per_round: 1,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    api.put_store("first", "First Store", 0.0, 300.0, "grocery", &["rice"])
+        .await;
+    api.put_store("second", "Second Store", 90.0, 700.0, "grocery", &["rice"])
+        .await;
+    let mut first = Socket::connect(&stack, "store:first").await;
+    let mut second = Socket::connect(&stack, "store:second").await;
+    let mut customer = Socket::connect(&stack, "customer:c1").await;
+    let created = api.order("c1", "2 kg rice").await;
+    let id = created.body["order_id"].as_str().expect("id").to_string();
+    first.expect("offer", LONG).await;
+    assert_eq!(api.accept("first", &id).await.status, 200);
+    customer.expect("order_accepted", LONG).await;
+
+    let no_reason = step(&api, "store:first", &id, "store-cancel", Some(json!({"text": " "}))).await;
+    assert_eq!(no_reason.status, 422, "a reason is required");
+    assert_eq!(
+        step(&api, "store:second", &id, "store-cancel", Some(json!({"text": "x"})))
+            .await
+            .status,
+        403
+    );
+    let back = step(
+        &api,
+        "store:first",
+        &id,
+        "store-cancel",
+        Some(json!({"text": "out of rice"})),
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert_eq!(back.body["status"], "searching");
+    first.expect("offer_withdrawn", LONG).await;
+    let offer = second.expect("offer", LONG).await;
+    assert_eq!(offer["offer"]["round"], 2);
+    let searching = customer.expect("order_searching", LONG).await;
+    assert!(
+        searching["order"].get("store").is_none(),
+        "no store while searching again"
+    );
+    assert_eq!(
+        api.accept("first", &id).await.status,
+        409,
+        "the store that gave it back cannot take it again"
+    );
+    assert_eq!(api.accept("second", &id).await.status, 200);
+
+    // Store history: newest first, only what the store holds.
+    let history = api
+        .call("GET", "/stores/second/orders", Some("store:second"), None)
+        .await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body["orders"][0]["order_id"], id.as_str());
+    let first_history = api.call("GET", "/stores/first/orders", Some("store:first"), None).await;
+    assert_eq!(first_history.body["orders"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        api.call("GET", "/stores/second/orders", Some("store:first"), None)
+            .await
+            .status,
+        403
+    );
+}

@@ -23,7 +23,7 @@ use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::store::{DeliveryOption, default_delivery_options};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::views::{CustomerOrderView, ShareCard};
+use crate::domain::views::{CustomerOrderView, ShareCard, StoreOrderView};
 use crate::ports::{OfferTimers, Pusher, Storage};
 
 /// Largest request body accepted, in bytes.
@@ -49,6 +49,7 @@ pub const HTTP_ROUTES: &[&str] = &[
     "POST /orders/{order_id}/handover",
     "POST /orders/{order_id}/complete",
     "POST /orders/{order_id}/review",
+    "POST /orders/{order_id}/store-cancel",
     "POST /orders/{order_id}/complaint",
     "POST /orders/{order_id}/complaint/answer",
     "GET /orders/{order_id}/share",
@@ -60,6 +61,7 @@ pub const HTTP_ROUTES: &[&str] = &[
     "PATCH /stores/{store_id}",
     "GET /stores/{store_id}",
     "GET /stores/{store_id}/offers",
+    "GET /stores/{store_id}/orders",
 ];
 
 /// Routes anyone may call: no authorizer in front of them.
@@ -160,6 +162,29 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
                 Caller::Store(store) => ok(200, &app.store_order(&store, &order.id).await?),
                 Caller::Customer(_) => ok(200, &CustomerOrderView::of(&order)),
             }
+        }
+        "POST /orders/{order_id}/store-cancel" => {
+            let Some(Caller::Store(store)) = caller else {
+                return Err(only("stores"));
+            };
+            let input: AnswerInput = parse_body(body)?;
+            let order = app.store_cancel(&store, &order_id(request)?, &input.text).await?;
+            ok(
+                200,
+                &serde_json::json!({ "order_id": order.id, "status": order.status, "given_back": true }),
+            )
+        }
+        "GET /stores/{store_id}/orders" => {
+            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
+            let store = store_id(request)?;
+            let limit = request
+                .query_string_parameters
+                .first("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(20);
+            let orders = app.store_history(&caller, &store, limit).await?;
+            let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
+            ok(200, &serde_json::json!({ "orders": views }))
         }
         "GET /orders/{order_id}/share" => {
             let customer = customer(caller)?;

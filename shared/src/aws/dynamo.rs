@@ -562,6 +562,20 @@ impl OrderRepo for DynamoStorage {
 
     async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
         let update = conditional_update(transition)?;
+        if let Transition::Accept { store_id, .. } = transition {
+            // The store's history entry first, as for offers: a losing
+            // attempt leaves an entry whose order names another winner, and
+            // the history read drops it.
+            let mut item = key(format!("STORE#{store_id}"), &format!("WON#{id}"));
+            item.insert("order_id".into(), s(id.to_string()));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| TransitionError::Repo(repo_err(e)))?;
+        }
         if let Some((stores, deadline)) = &update.new_offers {
             // Index items first: if the update then loses, they point at an
             // order that does not offer to them, and listings check that.
@@ -590,6 +604,41 @@ impl OrderRepo for DynamoStorage {
             },
             Err(e) => Err(TransitionError::Repo(repo_err(e))),
         }
+    }
+
+    async fn orders_won_by(&self, store: &StoreId, limit: usize) -> Result<Vec<Order>, RepoError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :won)")
+            .expression_attribute_values(":pk", s(format!("STORE#{store}")))
+            .expression_attribute_values(":won", s("WON#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_mul(2)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        let ids: Vec<OrderId> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| OrderId::new(id.as_str()).ok())
+            .collect();
+        let mut orders: Vec<Order> = self
+            .orders_by_id(&ids)
+            .await?
+            .into_iter()
+            .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
+            .collect();
+        orders.sort_by(|a, b| b.id.cmp(&a.id));
+        orders.truncate(limit);
+        Ok(orders)
+    }
+
+    async fn index_offers(&self, order: &OrderId, stores: &[StoreId], deadline_ms: Millis) -> Result<(), RepoError> {
+        self.write_all(self.offer_index_puts(order, stores, deadline_ms)).await
     }
 
     async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {

@@ -167,6 +167,14 @@ pub struct Complaint {
     pub answer: Option<String>,
 }
 
+/// A store that gave an order back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCancellation {
+    pub store_id: super::ids::StoreId,
+    pub reason: String,
+    pub at_ms: Millis,
+}
+
 /// A customer's review of a completed order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
@@ -425,6 +433,51 @@ impl Order {
 
     /// Ready or delivered after the option's minutes from now, or at the
     /// customer's slot if that is later.
+    /// The winning store gives the order back (before hand-over), with a
+    /// reason; the order goes back to routing: `next` is the new round, or
+    /// the end when no store is left.
+    pub fn store_cancelled(
+        &self,
+        actor: &Caller,
+        reason: &str,
+        next_round: super::order::NextRound,
+        now: Millis,
+    ) -> Result<Order, StepRefusal> {
+        let Caller::Store(store_id) = actor else {
+            return Err(StepRefusal::NotYours);
+        };
+        if !self.is_winner(actor) {
+            return Err(StepRefusal::NotYours);
+        }
+        if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
+            return Err(self.wrong_state());
+        }
+        let mut next = self.clone();
+        next.store_cancellations.push(StoreCancellation {
+            store_id: store_id.clone(),
+            reason: short_text(reason)?,
+            at_ms: now,
+        });
+        next.winner = None;
+        next.packing.clear();
+        match next_round {
+            super::order::NextRound::Offer { offers, deadline_ms } => {
+                next.status = OrderStatus::Searching;
+                next.round += 1;
+                next.deadline_ms = deadline_ms;
+                next.tried.extend(offers.iter().map(|o| o.store_id.clone()));
+                next.offers = offers;
+            }
+            super::order::NextRound::Unfulfilled { reason } => {
+                next.status = OrderStatus::Unfulfilled;
+                next.end_reason = Some(reason);
+            }
+        }
+        next.updated_at_ms = now;
+        next.version += 1;
+        Ok(next)
+    }
+
     fn set_eta(&mut self, now: Millis) {
         if let Some(delivery) = &mut self.delivery {
             let soonest = now + delivery.minutes() * 60_000;

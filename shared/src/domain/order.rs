@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::demand::DemandItem;
-use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, PaymentMethod, Review};
+use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, PaymentMethod, Review, StoreCancellation};
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
 use super::understand::Language;
@@ -109,6 +109,9 @@ pub struct Order {
     pub review: Option<Review>,
     #[serde(default)]
     pub complaint: Option<Complaint>,
+    /// Stores that gave the order back after winning it.
+    #[serde(default)]
+    pub store_cancellations: Vec<StoreCancellation>,
     #[serde(default)]
     pub completed_at_ms: Option<Millis>,
 }
@@ -227,6 +230,7 @@ impl Order {
             bill: None,
             review: None,
             complaint: None,
+            store_cancellations: Vec::new(),
             completed_at_ms: None,
         }
     }

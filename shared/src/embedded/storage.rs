@@ -28,6 +28,7 @@ struct Tables {
     orders: HashMap<OrderId, Order>,
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
+    won_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     order_attempts: HashMap<(CustomerId, i64), u32>,
     phones: HashMap<CustomerId, PhoneNumber>,
     homes: HashMap<CustomerId, (Vec<HomeItem>, BTreeSet<OrderId>)>,
@@ -152,6 +153,12 @@ impl OrderRepo for MemoryStorage {
         let mut t = self.tables();
         let current = t.orders.get(id).ok_or(TransitionError::NotFound)?;
         let next = current.apply(transition).map_err(TransitionError::Refused)?;
+        if let Some(winner) = &next.winner {
+            t.won_by_store
+                .entry(winner.store_id.clone())
+                .or_default()
+                .insert(id.clone());
+        }
         for offer in &next.offers {
             t.offers_by_store
                 .entry(offer.store_id.clone())
@@ -160,6 +167,32 @@ impl OrderRepo for MemoryStorage {
         }
         t.orders.insert(id.clone(), next.clone());
         Ok(next)
+    }
+
+    async fn orders_won_by(&self, store: &StoreId, limit: usize) -> Result<Vec<Order>, RepoError> {
+        let t = self.tables();
+        let Some(ids) = t.won_by_store.get(store) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .rev()
+            .filter_map(|id| t.orders.get(id))
+            .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn index_offers(&self, order: &OrderId, stores: &[StoreId], _deadline_ms: Millis) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        for store in stores {
+            t.offers_by_store
+                .entry(store.clone())
+                .or_default()
+                .insert(order.clone());
+        }
+        Ok(())
     }
 
     async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {
