@@ -327,6 +327,15 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         row([401, 200, 404, 403, 403, 403]),
     )
     .await;
+    let answer_substitute = json!({"line": 0, "accept": true});
+    check(
+        &api,
+        "POST",
+        &format!("{order}/substitute"),
+        Some(answer_substitute),
+        row([401, 409, 404, 403, 404, 403]),
+    )
+    .await;
     check(
         &api,
         "POST",

@@ -45,6 +45,7 @@ pub const HTTP_ROUTES: &[&str] = &[
     "POST /orders/{order_id}/decline",
     "POST /orders/{order_id}/pack",
     "POST /orders/{order_id}/drop",
+    "POST /orders/{order_id}/substitute",
     "POST /orders/{order_id}/delivery",
     "POST /orders/{order_id}/handover",
     "POST /orders/{order_id}/complete",
@@ -148,6 +149,7 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         },
         "POST /orders/{order_id}/pack"
         | "POST /orders/{order_id}/drop"
+        | "POST /orders/{order_id}/substitute"
         | "POST /orders/{order_id}/delivery"
         | "POST /orders/{order_id}/handover"
         | "POST /orders/{order_id}/complete"
@@ -332,6 +334,13 @@ async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
                 slot: input.slot,
             }
         }
+        "POST /orders/{order_id}/substitute" => {
+            let input: SubstituteAnswer = parse_body(body)?;
+            Step::AnswerSubstitute {
+                line: input.line,
+                accept: input.accept,
+            }
+        }
         "POST /orders/{order_id}/handover" => Step::HandOver,
         "POST /orders/{order_id}/complaint" => {
             let input: ComplaintInput = parse_body(body)?;
@@ -381,6 +390,9 @@ struct PackInput {
     outcome: String,
     #[serde(default)]
     price: Option<u64>,
+    /// What is offered instead (`"outcome": "substitute"`).
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     amount: Option<rust_decimal::Decimal>,
     #[serde(default)]
@@ -411,6 +423,24 @@ impl PackInput {
                 })
             }
             "unavailable" => Ok(PackOutcome::Unavailable),
+            "substitute" => {
+                let quantity = match (self.amount, self.unit.as_deref()) {
+                    (Some(amount), Some(unit)) => Some(Quantity {
+                        amount,
+                        unit: Unit::from_word(unit)
+                            .ok_or_else(|| ApiError::new(422, "unknown_unit", "unknown unit").with_field("unit"))?,
+                    }),
+                    _ => None,
+                };
+                Ok(PackOutcome::Substitute {
+                    name: self
+                        .name
+                        .clone()
+                        .ok_or_else(|| ApiError::new(422, "missing_name", "name the substitute").with_field("name"))?,
+                    quantity,
+                    price: price()?,
+                })
+            }
             _ => {
                 Err(ApiError::new(422, "unknown_outcome", "packed, partly_packed or unavailable").with_field("outcome"))
             }
@@ -422,6 +452,13 @@ impl PackInput {
 #[serde(deny_unknown_fields)]
 struct LineInput {
     line: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubstituteAnswer {
+    line: usize,
+    accept: bool,
 }
 
 #[derive(Debug, Deserialize)]

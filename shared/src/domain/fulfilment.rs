@@ -59,13 +59,27 @@ pub enum LineState {
     PartlyPacked { quantity: Quantity, price: Paisa },
     /// The store does not have it.
     Unavailable,
+    /// The store offers something else instead; the customer decides.
+    SubstituteOffered {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quantity: Option<Quantity>,
+        price: Paisa,
+    },
+    /// The customer took the substitute.
+    Substituted {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quantity: Option<Quantity>,
+        price: Paisa,
+    },
     /// The customer dropped it.
     Dropped,
 }
 
 impl LineState {
     fn settled(&self) -> bool {
-        !matches!(self, LineState::Pending)
+        !matches!(self, LineState::Pending | LineState::SubstituteOffered { .. })
     }
 }
 
@@ -142,6 +156,11 @@ impl Bill {
                     quantity: Some(*quantity),
                     price: *price,
                 }),
+                LineState::Substituted { name, quantity, price } => Some(BillLine {
+                    name: name.clone(),
+                    quantity: *quantity,
+                    price: *price,
+                }),
                 _ => None,
             })
             .collect();
@@ -188,9 +207,20 @@ pub struct Review {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PackOutcome {
-    Packed { price: Paisa },
-    PartlyPacked { quantity: Quantity, price: Paisa },
+    Packed {
+        price: Paisa,
+    },
+    PartlyPacked {
+        quantity: Quantity,
+        price: Paisa,
+    },
     Unavailable,
+    /// Something else instead, for the customer to accept or refuse.
+    Substitute {
+        name: String,
+        quantity: Option<Quantity>,
+        price: Paisa,
+    },
 }
 
 /// A step after acceptance.
@@ -200,6 +230,8 @@ pub enum Step {
     Pack { line: usize, outcome: PackOutcome },
     /// The customer drops a line not packed yet.
     Drop { line: usize },
+    /// The customer takes (or refuses, dropping the line) a substitute.
+    AnswerSubstitute { line: usize, accept: bool },
     /// The customer picks one of the store's delivery options, optionally
     /// for a time slot.
     ChooseDelivery {
@@ -294,6 +326,11 @@ impl Order {
                         }
                     }
                     PackOutcome::Unavailable => LineState::Unavailable,
+                    PackOutcome::Substitute { name, quantity, price } => LineState::SubstituteOffered {
+                        name: short_text(name)?,
+                        quantity: *quantity,
+                        price: checked(*price)?,
+                    },
                 };
                 if self.status == OrderStatus::Accepted {
                     next.status = OrderStatus::Preparing;
@@ -311,10 +348,33 @@ impl Order {
                     .packing
                     .get_mut(*line)
                     .ok_or(StepRefusal::Invalid("no such line"))?;
-                if !matches!(state, LineState::Pending | LineState::Unavailable) {
+                if !matches!(
+                    state,
+                    LineState::Pending | LineState::Unavailable | LineState::SubstituteOffered { .. }
+                ) {
                     return Err(StepRefusal::Invalid("this line is already packed"));
                 }
                 *state = LineState::Dropped;
+            }
+            Step::AnswerSubstitute { line, accept } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
+                    return Err(self.wrong_state());
+                }
+                let state = next
+                    .packing
+                    .get_mut(*line)
+                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                let LineState::SubstituteOffered { name, quantity, price } = state.clone() else {
+                    return Err(StepRefusal::Invalid("no substitute is offered for this line"));
+                };
+                *state = if *accept {
+                    LineState::Substituted { name, quantity, price }
+                } else {
+                    LineState::Dropped
+                };
             }
             Step::ChooseDelivery { option, slot } => {
                 if !by_customer {
@@ -673,6 +733,76 @@ mod tests {
                 .is_err(),
             "once per order"
         );
+    }
+
+    #[test]
+    fn a_substitute_waits_for_the_customer_and_is_billed_when_taken() {
+        let c = customer();
+        let s1 = store("s1");
+        let o = accepted()
+            .fulfil(
+                &c,
+                &Step::ChooseDelivery {
+                    option: helper(),
+                    slot: None,
+                },
+                2_000,
+            )
+            .expect("chooses");
+        let basmati = PackOutcome::Substitute {
+            name: "basmati rice".into(),
+            quantity: None,
+            price: Paisa(15_000),
+        };
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 0,
+                    outcome: basmati,
+                },
+                3_000,
+            )
+            .expect("offers");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 1,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 2,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert!(
+            o.fulfil(&s1, &Step::HandOver, 3_500).is_err(),
+            "the customer has not answered"
+        );
+        assert_eq!(
+            o.fulfil(&s1, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600),
+            Err(StepRefusal::NotYours)
+        );
+        let o = o
+            .fulfil(&c, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600)
+            .expect("takes it");
+        let o = o.fulfil(&s1, &Step::HandOver, 3_700).expect("hands over");
+        let bill = o
+            .fulfil(&c, &Step::Complete, 4_000)
+            .expect("completes")
+            .bill
+            .expect("bill");
+        assert_eq!(bill.lines[0].name, "basmati rice");
+        assert_eq!(bill.total, Paisa(15_000 + 4_000));
     }
 
     #[test]
