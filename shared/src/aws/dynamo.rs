@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -57,6 +58,20 @@ fn to_item<T: Serialize>(value: &T) -> Result<Item, RepoError> {
 
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, RepoError> {
     serde_dynamo::from_item(item).map_err(repo_err)
+}
+
+/// Whether a conditional `PutItem` wrote: `false` when its condition failed.
+fn put_applied<O, R>(result: Result<O, SdkError<PutItemError, R>>) -> Result<bool, RepoError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Ok(false)
+        }
+        Err(e) => Err(repo_err(e)),
+    }
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -652,18 +667,7 @@ impl OrderRepo for DynamoStorage {
             .expression_attribute_values(":expected", n(expected_version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(repo_err(e)),
-        }
+        put_applied(result)
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
@@ -860,18 +864,7 @@ impl DynamoStorage {
             .expression_attribute_values(":seen", n(version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(repo_err(e)),
-        }
+        put_applied(result)
     }
 }
 
