@@ -430,6 +430,33 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
 }
 
 impl DynamoStorage {
+    /// The orders named by the newest `limit` index entries under `pk` whose
+    /// sort key starts with `prefix` (order ids are ULIDs, so newest first).
+    async fn newest_indexed_orders(&self, pk: String, prefix: &str, limit: usize) -> Result<Vec<Order>, RepoError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        let ids: Vec<OrderId> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
+            .filter_map(|id| OrderId::new(id.as_str()).ok())
+            .collect();
+        let mut orders = self.orders_by_id(&ids).await?;
+        orders.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(orders)
+    }
+
     /// Adds to a store's stats on its profile and its geo entry together
     /// (atomic `ADD`s in one transaction), so matching sees what reviews say.
     async fn add_stats(&self, store: &StoreId, sum_path: &str, amount: u64, count_path: &str) -> Result<(), RepoError> {
@@ -551,28 +578,8 @@ impl OrderRepo for DynamoStorage {
     }
 
     async fn recent_orders_of_customer(&self, customer: &CustomerId, limit: usize) -> Result<Vec<Order>, RepoError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :order)")
-            .expression_attribute_values(":pk", s(format!("CUSTOMER#{customer}")))
-            .expression_attribute_values(":order", s("ORDER#"))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
+        self.newest_indexed_orders(format!("CUSTOMER#{customer}"), "ORDER#", limit)
             .await
-            .map_err(repo_err)?;
-        let ids: Vec<OrderId> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
-            .filter_map(|id| OrderId::new(id.as_str()).ok())
-            .collect();
-        let mut orders = self.orders_by_id(&ids).await?;
-        orders.sort_by(|a, b| b.id.cmp(&a.id));
-        Ok(orders)
     }
 
     async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
@@ -622,32 +629,13 @@ impl OrderRepo for DynamoStorage {
     }
 
     async fn orders_won_by(&self, store: &StoreId, limit: usize) -> Result<Vec<Order>, RepoError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :won)")
-            .expression_attribute_values(":pk", s(format!("STORE#{store}")))
-            .expression_attribute_values(":won", s("WON#"))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit.saturating_mul(2)).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(repo_err)?;
-        let ids: Vec<OrderId> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
-            .filter_map(|id| OrderId::new(id.as_str()).ok())
-            .collect();
+        // Twice the page: entries of lost accept attempts are dropped below.
         let mut orders: Vec<Order> = self
-            .orders_by_id(&ids)
+            .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2))
             .await?
             .into_iter()
             .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
             .collect();
-        orders.sort_by(|a, b| b.id.cmp(&a.id));
         orders.truncate(limit);
         Ok(orders)
     }
