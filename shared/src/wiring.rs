@@ -66,6 +66,9 @@ pub async fn prime(app: &LambdaApp) {
     match tokio::time::timeout(PRIME_TIMEOUT, app.storage.prime()).await {
         Ok(Ok(())) => tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "primed DynamoDB"),
         Ok(Err(e)) => tracing::warn!(error = %DisplayErrorContext(&e), "priming DynamoDB failed; continuing"),
-        Err(_) => tracing::warn!(timeout_ms = PRIME_TIMEOUT.as_millis(), "priming DynamoDB timed out; continuing"),
+        Err(_) => tracing::warn!(
+            timeout_ms = PRIME_TIMEOUT.as_millis(),
+            "priming DynamoDB timed out; continuing"
+        ),
     }
 }
