@@ -37,7 +37,8 @@ ORDERING_CONFIG = {
     "MAX_OPEN_ORDERS",
     "MAX_ORDERS_PER_MINUTE",
 }
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES"}
+#   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING"}
 #   wiring::lambda_app: JWT_SIGNING_KEY (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_JWKS and JWT_ISSUER.
 REQUIRED_ENV = {

@@ -2,6 +2,9 @@
 //! every event reuses the same SDK clients and connections.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{AwsApp, AwsResources, AwsSetupError, aws_app, sdk_config};
@@ -44,4 +47,28 @@ pub fn token_verifier() -> Result<TokenVerifier, WiringError> {
     let jwks = std::env::var("JWT_JWKS").map_err(|_| WiringError::Missing("JWT_JWKS"))?;
     let jwks = serde_json::from_str(&jwks).map_err(|e| KeyError::from_message(e.to_string()))?;
     Ok(TokenVerifier::from_jwks(&jwks, &jwt_issuer()?)?)
+}
+
+/// How long priming may hold up init: well inside Lambda's 10 s init limit,
+/// and long enough for a TLS handshake to a regional endpoint.
+const PRIME_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Makes the first DynamoDB call during init, so the first event does not
+/// pay for the TLS handshake, credential resolution and endpoint resolution.
+/// A failure or timeout is logged and ignored: the function still starts,
+/// and the first event simply connects as it would have. Set
+/// `NO_INIT_PRIMING` (any value) to skip it, e.g. to measure what it costs.
+pub async fn prime(app: &LambdaApp) {
+    if std::env::var("NO_INIT_PRIMING").is_ok() {
+        return;
+    }
+    let started = Instant::now();
+    match tokio::time::timeout(PRIME_TIMEOUT, app.storage.prime()).await {
+        Ok(Ok(())) => tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "primed DynamoDB"),
+        Ok(Err(e)) => tracing::warn!(error = %DisplayErrorContext(&e), "priming DynamoDB failed; continuing"),
+        Err(_) => tracing::warn!(
+            timeout_ms = PRIME_TIMEOUT.as_millis(),
+            "priming DynamoDB timed out; continuing"
+        ),
+    }
 }

@@ -9,6 +9,7 @@ use shared::api::http::handle_http_request;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = shared::wiring::lambda_app().await?;
+    shared::wiring::prime(&app).await;
     let app = &app;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {

@@ -9,6 +9,7 @@ use shared::api::timer::handle_timer_batch;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = shared::wiring::lambda_app().await?;
+    shared::wiring::prime(&app).await;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(handle_timer_batch(app, event.payload).await)

@@ -9,6 +9,7 @@ use shared::api::ws::handle_ws_event;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = shared::wiring::lambda_app().await?;
+    shared::wiring::prime(&app).await;
     let app = &app;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -119,6 +120,23 @@ impl DynamoStorage {
     #[must_use]
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Reads one item that never exists, so the client's first connection
+    /// (TLS handshake, credentials, endpoint) is made before the first event.
+    /// Needs only `dynamodb:GetItem`, which every function with a table has.
+    ///
+    /// # Errors
+    /// The SDK's error as it came; the caller decides whether it matters
+    /// (priming only logs it).
+    pub async fn prime(&self) -> Result<(), SdkError<GetItemError>> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("PRIME".into(), "PRIME")))
+            .send()
+            .await?;
+        Ok(())
     }
 
     fn order_item(order: &Order) -> Result<Item, RepoError> {
