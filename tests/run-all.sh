@@ -56,4 +56,6 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
 step "contract and end-to-end tests again, on DynamoDB and SQS (moto)"
-E2E_BACKEND=endpoint cargo test -p e2e-tests --features endpoint-tests --locked
+# The whole workspace again (the unit tests are quick), so cargo reuses the
+# first build instead of resolving features for one package anew.
+E2E_BACKEND=endpoint cargo test --workspace --features e2e-tests/endpoint-tests --locked
