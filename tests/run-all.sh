@@ -12,6 +12,12 @@ MOTO_VERSION=5.2.5
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every cargo test line goes here too, for the closing count.
+RESULTS="$ROOT/target/test-results.log"
+mkdir -p "$ROOT/target"
+: >"$RESULTS"
+run_tests() { "$@" 2>&1 | tee -a "$RESULTS"; }
+
 for tool in cargo rustfmt clippy-driver python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
@@ -23,7 +29,7 @@ step "cargo clippy (all targets and features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (embedded adapters)"
-cargo test --workspace --locked
+run_tests cargo test --workspace --locked
 
 step "infra: cfn-lint and the template-matches-code check"
 bash infra/check.sh
@@ -58,4 +64,8 @@ export AWS_EC2_METADATA_DISABLED=true
 step "contract and end-to-end tests again, on DynamoDB and SQS (moto)"
 # The whole workspace again (the unit tests are quick), so cargo reuses the
 # first build instead of resolving features for one package anew.
-E2E_BACKEND=endpoint cargo test --workspace --features e2e-tests/endpoint-tests --locked
+E2E_BACKEND=endpoint run_tests cargo test --workspace --features e2e-tests/endpoint-tests --locked
+
+# One closing line for the whole run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nall tests: %d passed, %d failed\n", p, f }' "$RESULTS"
