@@ -404,10 +404,22 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         Ok(next)
     }
 
-    /// Orders the store won, newest first.
-    pub async fn store_history(&self, caller: &Caller, store: &StoreId, limit: usize) -> Result<Vec<Order>, AppError> {
+    /// Orders the store holds, newest first: `limit` of them, older than
+    /// `before` when given.
+    pub async fn store_history(
+        &self,
+        caller: &Caller,
+        store: &StoreId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, AppError> {
         require_store(caller, store)?;
-        Ok(self.storage.orders_won_by(store, limit.clamp(1, 50)).await?)
+        let orders = self.storage.orders_won_by(store, 500).await?;
+        Ok(orders
+            .into_iter()
+            .filter(|o| before.is_none_or(|b| &o.id < b))
+            .take(limit.clamp(1, 50))
+            .collect())
     }
 
     /// The winning store's delivery options for an order (None before a

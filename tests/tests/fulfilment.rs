@@ -333,6 +333,15 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
         .await;
     assert_eq!(history.status, 200);
     assert_eq!(history.body["orders"][0]["order_id"], id.as_str());
+    let paged = api
+        .call(
+            "GET",
+            &format!("/stores/second/orders?limit=1&before={id}"),
+            Some("store:second"),
+            None,
+        )
+        .await;
+    assert_eq!(paged.body["orders"].as_array().map(Vec::len), Some(0), "nothing older");
     let first_history = api.call("GET", "/stores/first/orders", Some("store:first"), None).await;
     assert_eq!(first_history.body["orders"].as_array().map(Vec::len), Some(0));
     assert_eq!(

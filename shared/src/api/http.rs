@@ -20,6 +20,7 @@ use crate::domain::demand::{Quantity, Unit};
 use crate::domain::fulfilment::{PackOutcome, Paisa, Step, TimeSlot};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::order::Order;
 use crate::domain::store::{DeliveryOption, default_delivery_options};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
@@ -184,9 +185,11 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
                 .first("limit")
                 .and_then(|l| l.parse::<usize>().ok())
                 .unwrap_or(20);
-            let orders = app.store_history(&caller, &store, limit).await?;
+            let before = cursor(request)?;
+            let orders = app.store_history(&caller, &store, limit, before.as_ref()).await?;
+            let next = next_cursor(&orders, limit);
             let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
-            ok(200, &serde_json::json!({ "orders": views }))
+            ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
         }
         "GET /orders/{order_id}/share" => {
             let customer = customer(caller)?;
@@ -203,15 +206,9 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
                 .first("limit")
                 .and_then(|l| l.parse::<usize>().ok())
                 .unwrap_or(20);
-            let before = request
-                .query_string_parameters
-                .first("before")
-                .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
-                .transpose()?;
+            let before = cursor(request)?;
             let orders = app.customer_history(&customer, limit, before.as_ref()).await?;
-            let next = (orders.len() == limit.clamp(1, 50))
-                .then(|| orders.last().map(|o| o.id.clone()))
-                .flatten();
+            let next = next_cursor(&orders, limit);
             let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
             ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
         }
@@ -362,6 +359,24 @@ async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
             }
         }
     })
+}
+
+/// The `before` page cursor: an order id.
+fn cursor(request: &ApiGatewayV2httpRequest) -> Result<Option<OrderId>, ApiError> {
+    request
+        .query_string_parameters
+        .first("before")
+        .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
+        .transpose()
+}
+
+/// The cursor of the next page, when this page was full.
+fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
+    if orders.len() == limit.clamp(1, 50) {
+        orders.last().map(|o| o.id.clone())
+    } else {
+        None
+    }
 }
 
 fn delivery_kind(option: &DeliveryOption) -> &'static str {
