@@ -148,7 +148,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     async fn admit_order(&self, customer: &CustomerId, now: Millis) -> Result<(), AppError> {
         let recent = self
             .storage
-            .recent_orders_of_customer(customer, self.config.max_open_orders.saturating_mul(4).max(20))
+            .recent_orders_of_customer(customer, self.config.max_open_orders.saturating_mul(4).max(20), None)
             .await?;
         let open: Vec<&Order> = recent.iter().filter(|o| o.status == OrderStatus::Searching).collect();
         if open.len() >= self.config.max_open_orders {
@@ -414,12 +414,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         before: Option<&OrderId>,
     ) -> Result<Vec<Order>, AppError> {
         require_store(caller, store)?;
-        let orders = self.storage.orders_won_by(store, 500).await?;
-        Ok(orders
-            .into_iter()
-            .filter(|o| before.is_none_or(|b| &o.id < b))
-            .take(limit.clamp(1, 50))
-            .collect())
+        Ok(self.storage.orders_won_by(store, limit.clamp(1, 50), before).await?)
     }
 
     /// The winning store's delivery options for an order (None before a
@@ -460,13 +455,10 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         limit: usize,
         before: Option<&OrderId>,
     ) -> Result<Vec<Order>, AppError> {
-        let wanted = limit.clamp(1, 50);
-        let orders = self.storage.recent_orders_of_customer(customer, 500).await?;
-        Ok(orders
-            .into_iter()
-            .filter(|o| before.is_none_or(|b| &o.id < b))
-            .take(wanted)
-            .collect())
+        Ok(self
+            .storage
+            .recent_orders_of_customer(customer, limit.clamp(1, 50), before)
+            .await?)
     }
 
     /// The customer's virtual home.

@@ -77,11 +77,13 @@ pub trait OrderRepo: Send + Sync {
         id: &OrderId,
         transition: &Transition,
     ) -> impl Future<Output = Result<Order, TransitionError>> + Send;
-    /// The customer's most recent orders, newest first, at most `limit`.
+    /// The customer's most recent orders, newest first, at most `limit`,
+    /// older than `before` when given (one page).
     fn recent_orders_of_customer(
         &self,
         customer: &CustomerId,
         limit: usize,
+        before: Option<&OrderId>,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
     /// Writes `order` if the stored one still has `expected_version`
     /// (one conditional write); `Ok(false)` when another write came first.
@@ -90,11 +92,13 @@ pub trait OrderRepo: Send + Sync {
         order: &Order,
         expected_version: u64,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
-    /// Orders `store` won, newest first, at most `limit`.
+    /// Orders `store` holds, newest first, at most `limit`, older than
+    /// `before` when given (one page).
     fn orders_won_by(
         &self,
         store: &StoreId,
         limit: usize,
+        before: Option<&OrderId>,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
     /// Makes a new round's offers listable for its stores (written before
     /// the round's own write; listings re-check every order).

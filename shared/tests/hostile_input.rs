@@ -266,7 +266,7 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
             assert_eq!(&order.customer_id, customer);
             let indexed = app
                 .storage
-                .recent_orders_of_customer(customer, 10_000)
+                .recent_orders_of_customer(customer, 10_000, None)
                 .await
                 .expect("read");
             assert!(indexed.iter().any(|o| &o.id == id), "order indexed under its customer");

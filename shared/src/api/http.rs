@@ -180,12 +180,7 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         "GET /stores/{store_id}/orders" => {
             let caller = caller.ok_or_else(ApiError::unauthenticated)?;
             let store = store_id(request)?;
-            let limit = request
-                .query_string_parameters
-                .first("limit")
-                .and_then(|l| l.parse::<usize>().ok())
-                .unwrap_or(20);
-            let before = cursor(request)?;
+            let (limit, before) = page(request)?;
             let orders = app.store_history(&caller, &store, limit, before.as_ref()).await?;
             let next = next_cursor(&orders, limit);
             let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
@@ -201,12 +196,7 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         "GET /customers/me/orders" => {
             let customer = customer(caller)?;
-            let limit = request
-                .query_string_parameters
-                .first("limit")
-                .and_then(|l| l.parse::<usize>().ok())
-                .unwrap_or(20);
-            let before = cursor(request)?;
+            let (limit, before) = page(request)?;
             let orders = app.customer_history(&customer, limit, before.as_ref()).await?;
             let next = next_cursor(&orders, limit);
             let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
@@ -361,13 +351,15 @@ async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
     })
 }
 
-/// The `before` page cursor: an order id.
-fn cursor(request: &ApiGatewayV2httpRequest) -> Result<Option<OrderId>, ApiError> {
-    request
-        .query_string_parameters
+/// A history page: `limit` (default 20) and the `before` cursor, an order id.
+fn page(request: &ApiGatewayV2httpRequest) -> Result<(usize, Option<OrderId>), ApiError> {
+    let query = &request.query_string_parameters;
+    let limit = query.first("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
+    let before = query
         .first("before")
         .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
-        .transpose()
+        .transpose()?;
+    Ok((limit, before))
 }
 
 /// The cursor of the next page, when this page was full.

@@ -449,17 +449,31 @@ fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, Repo
 
 impl DynamoStorage {
     /// The orders named by the newest `limit` index entries under `pk` whose
-    /// sort key starts with `prefix` (order ids are ULIDs, so newest first).
-    async fn newest_indexed_orders(&self, pk: String, prefix: &str, limit: usize) -> Result<Vec<Order>, RepoError> {
+    /// sort key starts with `prefix` (order ids are ULIDs, so newest first),
+    /// older than `before` when given.
+    async fn newest_indexed_orders(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
+        // One key condition: the prefix up to just below `before` ('#' then
+        // a ULID, so "{prefix}{before}" itself is the exclusive end).
+        let upper = match before {
+            Some(id) => format!("{prefix}{id}"),
+            None => format!("{prefix}~"),
+        };
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
             .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix))
+            .expression_attribute_values(":lower", s(prefix))
+            .expression_attribute_values(":upper", s(upper))
             .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(repo_err)?;
@@ -469,6 +483,8 @@ impl DynamoStorage {
             .iter()
             .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
             .filter_map(|id| OrderId::new(id.as_str()).ok())
+            .filter(|id| before.is_none_or(|b| id < b))
+            .take(limit)
             .collect();
         let mut orders = self.orders_by_id(&ids).await?;
         orders.sort_by(|a, b| b.id.cmp(&a.id));
@@ -595,8 +611,13 @@ impl OrderRepo for DynamoStorage {
         self.get(order_key(id)).await?.map(from_item).transpose()
     }
 
-    async fn recent_orders_of_customer(&self, customer: &CustomerId, limit: usize) -> Result<Vec<Order>, RepoError> {
-        self.newest_indexed_orders(format!("CUSTOMER#{customer}"), "ORDER#", limit)
+    async fn recent_orders_of_customer(
+        &self,
+        customer: &CustomerId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
+        self.newest_indexed_orders(format!("CUSTOMER#{customer}"), "ORDER#", limit, before)
             .await
     }
 
@@ -646,10 +667,15 @@ impl OrderRepo for DynamoStorage {
         }
     }
 
-    async fn orders_won_by(&self, store: &StoreId, limit: usize) -> Result<Vec<Order>, RepoError> {
+    async fn orders_won_by(
+        &self,
+        store: &StoreId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
         // Twice the page: entries of lost accept attempts are dropped below.
         let mut orders: Vec<Order> = self
-            .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2))
+            .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2), before)
             .await?
             .into_iter()
             .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))

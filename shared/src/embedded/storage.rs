@@ -54,6 +54,11 @@ fn geo_key(store: &Store) -> (String, u64, StoreId) {
     (store.category.clone(), store.location.geo_key(), store.id.clone())
 }
 
+/// Ids newest first (ULIDs sort by time), older than `before` when given.
+fn newest_before<'a>(ids: &'a BTreeSet<OrderId>, before: Option<&OrderId>) -> impl Iterator<Item = &'a OrderId> {
+    ids.iter().rev().filter(move |id| before.is_none_or(|b| *id < b))
+}
+
 /// Sorts before every valid store id ("-" is the smallest allowed byte).
 fn lowest_store_id() -> StoreId {
     StoreId::new("-").unwrap_or_else(|_| unreachable!("'-' is a valid id"))
@@ -131,15 +136,17 @@ impl OrderRepo for MemoryStorage {
         Ok(())
     }
 
-    async fn recent_orders_of_customer(&self, customer: &CustomerId, limit: usize) -> Result<Vec<Order>, RepoError> {
+    async fn recent_orders_of_customer(
+        &self,
+        customer: &CustomerId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
         let t = self.tables();
         let Some(ids) = t.orders_by_customer.get(customer) else {
             return Ok(Vec::new());
         };
-        // Order ids are ULIDs: newest last in id order.
-        Ok(ids
-            .iter()
-            .rev()
+        Ok(newest_before(ids, before)
             .take(limit)
             .filter_map(|id| t.orders.get(id).cloned())
             .collect())
@@ -169,14 +176,17 @@ impl OrderRepo for MemoryStorage {
         Ok(next)
     }
 
-    async fn orders_won_by(&self, store: &StoreId, limit: usize) -> Result<Vec<Order>, RepoError> {
+    async fn orders_won_by(
+        &self,
+        store: &StoreId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
         let t = self.tables();
         let Some(ids) = t.won_by_store.get(store) else {
             return Ok(Vec::new());
         };
-        Ok(ids
-            .iter()
-            .rev()
+        Ok(newest_before(ids, before)
             .filter_map(|id| t.orders.get(id))
             .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
             .take(limit)
