@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 MOTO_VERSION=5.2.5
 
+# CI builds once from clean: incremental caches would only add gigabytes.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 step() { printf '\n==> %s\n' "$*"; }
 
 # Every cargo test line goes here too, for the closing count.

@@ -3,7 +3,7 @@
 //! offered, and the winning store; each cell asserts the exact status.
 //! Forged, expired and unsigned tokens are refused everywhere.
 
-mod common;
+use crate::common;
 
 use common::{Api, LONG, Socket, stack};
 use serde_json::{Value, json};

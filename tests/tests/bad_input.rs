@@ -1,7 +1,7 @@
 //! Bad input gets a 4xx with a machine-readable body, and nothing is
 //! written.
 
-mod common;
+use crate::common;
 
 use common::{Api, SHORT, Socket, stack};
 use serde_json::json;

@@ -4,7 +4,7 @@
 //! `--features endpoint-tests`. With that feature and no server, these tests
 //! fail: nothing is skipped.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

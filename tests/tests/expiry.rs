@@ -1,7 +1,7 @@
 //! Unanswered offers: the round closes when its timer fires, the order moves
 //! to the next stores, then ends unfulfilled; late accepts are refused.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

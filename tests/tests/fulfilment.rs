@@ -2,7 +2,7 @@
 //! completion, the virtual home, the review that re-ranks stores, sharing;
 //! and racing steps where exactly one applies.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The whole order journey over real HTTP and WebSocket connections.
 
-mod common;
+use crate::common;
 
 use common::{Api, LONG, SHORT, Socket, stack};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! A customer cannot flood stores: open orders and orders per minute are
 //! limited, and the limit answers 429 with Retry-After.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! pushes) names, identifies or locates any store; and no offer tells a
 //! store where the customer is or their phone number.
 
-mod common;
+use crate::common;
 
 use common::{Api, LONG, SHORT, Socket, customer_point, stack};
 use serde_json::json;

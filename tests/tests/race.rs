@@ -1,7 +1,7 @@
 //! Four stores accept the same order at the same instant, 100 times over:
 //! exactly one wins each time.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The order stays correct when the timer message is lost and when a
 //! connection record outlives its socket.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! polao") reaches the stores as scaled amounts, spoken in each store's
 //! language.
 
-mod common;
+use crate::common;
 
 use common::{Api, LONG, Socket, stack};
 use serde_json::{Value, json};

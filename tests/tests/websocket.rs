@@ -1,6 +1,6 @@
 //! The local gateway behaves like API Gateway's WebSocket API.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,31 @@
+//! The end-to-end suites, one module each, in one test binary: the whole
+//! stack is linked once instead of once per suite, which keeps a cold
+//! build's disk use and link time down. `logs.rs` stays a binary of its own
+//! because it installs a process-wide log subscriber.
+
+mod common;
+
+#[path = "authorization.rs"]
+mod authorization;
+#[path = "bad_input.rs"]
+mod bad_input;
+#[path = "contract.rs"]
+mod contract;
+#[path = "expiry.rs"]
+mod expiry;
+#[path = "fulfilment.rs"]
+mod fulfilment;
+#[path = "journey.rs"]
+mod journey;
+#[path = "limits.rs"]
+mod limits;
+#[path = "privacy.rs"]
+mod privacy;
+#[path = "race.rs"]
+mod race;
+#[path = "resilience.rs"]
+mod resilience;
+#[path = "understanding.rs"]
+mod understanding;
+#[path = "websocket.rs"]
+mod websocket;
