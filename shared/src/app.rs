@@ -14,14 +14,14 @@ use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::DemandItem;
 use crate::domain::demand::demand_categories;
 use crate::domain::events::{EventBody, PushEvent};
-use crate::domain::fulfilment::{Step, StepRefusal};
+use crate::domain::fulfilment::{DeliveryChoice, Step, StepRefusal, TimeSlot};
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::matching::rank_candidates;
 use crate::domain::order::{
     NO_STORE_ACCEPTED, NO_STORE_NEARBY, NextRound, Offer, Order, OrderStatus, Refusal, Transition,
 };
-use crate::domain::store::{DeliveryOption, Store, StorePatchInput, StoreProfileInput};
+use crate::domain::store::{DeliveryKind, Store, StorePatchInput, StoreProfileInput, default_delivery_options};
 use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
 use crate::ports::{
     Connection, OfferTimers, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage, TransitionError,
@@ -178,11 +178,24 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         customer: &CustomerId,
         items: Vec<DemandItem>,
         location: GeoPoint,
+        delivery: Option<(DeliveryKind, Option<TimeSlot>)>,
     ) -> Result<Order, AppError> {
         let now = self.now();
+        // A delivery chosen with the order holds the defaults' terms until a
+        // store wins; only stores that offer that kind are matched.
+        let delivery = delivery
+            .map(|(kind, slot)| {
+                let option = kind
+                    .among(&default_delivery_options())
+                    .ok_or(StepRefusal::DeliveryNotOffered(kind))?;
+                DeliveryChoice::new(option, slot, now)
+            })
+            .transpose()
+            .map_err(AppError::Step)?;
         self.admit_order(customer, now).await?;
-        let offers = self.choose_offers(&items, location, &[]).await?;
-        let order = Order::open(
+        let wanted = delivery.as_ref().map(|d| d.option.kind());
+        let offers = self.choose_offers(&items, location, &[], wanted).await?;
+        let mut order = Order::open(
             OrderId::generate(),
             customer.clone(),
             items,
@@ -191,6 +204,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             now,
             self.config.offer_window_ms,
         );
+        order.delivery = delivery;
         if order.status == OrderStatus::Searching {
             // The timer goes first: if the order write then fails, the
             // timer finds no order and does nothing; the reverse order could
@@ -368,7 +382,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             .ok_or(AppError::Refused(Refusal::NotOffered))?;
         let now = self.now();
         let offers = self
-            .choose_offers(&current.items, current.location, &current.tried)
+            .choose_offers(&current.items, current.location, &current.tried, current.wanted_delivery())
             .await?;
         let next_round = if offers.is_empty() {
             NextRound::Unfulfilled {
@@ -415,22 +429,6 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     ) -> Result<Vec<Order>, AppError> {
         require_store(caller, store)?;
         Ok(self.storage.orders_won_by(store, limit.clamp(1, 50), before).await?)
-    }
-
-    /// The winning store's delivery options for an order (None before a
-    /// store has won).
-    pub async fn delivery_options(&self, order_id: &OrderId) -> Result<Option<Vec<DeliveryOption>>, AppError> {
-        let Some(order) = self.storage.get_order(order_id).await? else {
-            return Ok(None);
-        };
-        let Some(winner) = &order.winner else {
-            return Ok(None);
-        };
-        Ok(self
-            .storage
-            .get_store(&winner.store_id)
-            .await?
-            .map(|s| s.delivery_options))
     }
 
     /// The winning store's view of its order, with where to deliver.
@@ -556,7 +554,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 reason: NO_STORE_ACCEPTED.to_string(),
             }
         } else {
-            let offers = self.choose_offers(&order.items, order.location, &order.tried).await?;
+            let offers = self.choose_offers(&order.items, order.location, &order.tried, order.wanted_delivery()).await?;
             if offers.is_empty() {
                 NextRound::Unfulfilled {
                     reason: if order.tried.is_empty() {
@@ -615,6 +613,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         items: &[DemandItem],
         location: GeoPoint,
         tried: &[StoreId],
+        wanted: Option<DeliveryKind>,
     ) -> Result<Vec<Offer>, AppError> {
         let ranges = search_plan(location, self.config.radius_m, self.config.max_geo_queries);
         let mut stores = Vec::new();
@@ -627,12 +626,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             if offers.len() == self.config.stores_per_round {
                 break;
             }
+            if wanted.is_some_and(|kind| kind.among(&candidate.store.delivery_options).is_none()) {
+                continue;
+            }
             let owner = Caller::Store(candidate.store.id.clone());
             if self.storage.connections_of(&owner).await?.is_empty() {
                 continue;
             }
             offers.push(Offer {
                 language: candidate.store.language,
+                delivery_options: candidate.store.delivery_options,
                 store_id: candidate.store.id,
                 // Whole metres are plenty; the cast cannot overflow within 20 km.
                 distance_m: candidate.distance_m.round() as u32,

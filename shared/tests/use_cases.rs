@@ -124,7 +124,7 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
 async fn the_sixty_second_rule_holds_on_an_injected_clock() {
     let (app, clock) = app_with_stores(6).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("2 kg rice").expect("parses"), here())
+        .create_order(&customer(), parse_demand_text("2 kg rice").expect("parses"), here(), None)
         .await
         .expect("created");
     assert_eq!(order.offers.len(), 4, "four stores per round by default");
@@ -159,7 +159,7 @@ async fn the_sixty_second_rule_holds_on_an_injected_clock() {
 async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_order() {
     let (app, clock) = app_with_stores(5).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
         .await
         .expect("created");
     // The timer message is lost: nothing ever delivers it.
@@ -181,7 +181,7 @@ async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_ord
 async fn timer_batches_report_only_their_failed_records_and_duplicates_change_nothing() {
     let (app, clock) = app_with_stores(2).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
         .await
         .expect("created");
     let timer = serde_json::to_string(&RoundTimer {
@@ -230,7 +230,7 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     let stale = ConnectionId::new("conn-s1").expect("id");
     app.pusher.gone.lock().expect("lock").insert(stale.to_string());
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
         .await
         .expect("created");
     // s1 was matched while its connection record existed; the push found it gone.
@@ -240,7 +240,7 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     assert_eq!(app.pusher.types_to("conn-s2"), ["offer"]);
     // The next order no longer offers to the store with no live socket.
     let next = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here())
+        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
         .await
         .expect("created");
     assert!(next.offers.iter().all(|o| o.store_id != store(1)));

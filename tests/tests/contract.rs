@@ -48,6 +48,8 @@ fn offers(ids: &[&str]) -> Vec<Offer> {
             store_id: StoreId::new(*id).expect("id"),
             distance_m: 400,
             language: shared::domain::understand::Language::En,
+            // Round-trips through storage with the order.
+            delivery_options: default_delivery_options(),
         })
         .collect()
 }

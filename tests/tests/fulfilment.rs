@@ -351,3 +351,114 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
         403
     );
 }
+
+async fn set_delivery_options(api: &Api, store: &str, options: Value) {
+    let patched = api
+        .call(
+            "PATCH",
+            &format!("/stores/{store}"),
+            Some(&format!("store:{store}")),
+            Some(json!({ "delivery_options": options }).to_string()),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_winners_fee() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    api.put_store("pickup-only", "Pickup Only", 0.0, 200.0, "grocery", &["rice"])
+        .await;
+    set_delivery_options(&api, "pickup-only", json!([{"kind": "pickup", "ready_in_minutes": 20}])).await;
+    api.put_store("helper", "Helper Store", 90.0, 600.0, "grocery", &["rice"]).await;
+    set_delivery_options(
+        &api,
+        "helper",
+        json!([
+            {"kind": "pickup", "ready_in_minutes": 30},
+            {"kind": "helper_delivery", "within_minutes": 45, "fee_paisa": 2_500}
+        ]),
+    )
+    .await;
+    let mut pickup_only = Socket::connect(&stack, "store:pickup-only").await;
+    let mut helper = Socket::connect(&stack, "store:helper").await;
+    let order_with = |delivery: Value| {
+        json!({
+            "text": "2 kg rice",
+            "location": {"lat": common::customer_point().lat(), "lng": common::customer_point().lng()},
+            "delivery": delivery,
+        })
+        .to_string()
+    };
+
+    // Refused before anything is written or any store alerted.
+    let past_slot = api
+        .call(
+            "POST",
+            "/orders",
+            Some("customer:c1"),
+            Some(order_with(json!({"kind": "helper_delivery", "slot": {"from_ms": 1, "to_ms": 2}}))),
+        )
+        .await;
+    assert_eq!(
+        (past_slot.status, past_slot.body["error"]["code"].as_str()),
+        (422, Some("invalid_step")),
+        "{}",
+        past_slot.text
+    );
+    let unknown = api
+        .call(
+            "POST",
+            "/orders",
+            Some("customer:c1"),
+            Some(order_with(json!({"kind": "drone"}))),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    let history = api.call("GET", "/customers/me/orders", Some("customer:c1"), None).await;
+    assert_eq!(history.body["orders"].as_array().map(Vec::len), Some(0), "{}", history.text);
+
+    let created = api
+        .call(
+            "POST",
+            "/orders",
+            Some("customer:c1"),
+            Some(order_with(json!({"kind": "helper_delivery"}))),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        created.body["delivery"]["option"]["fee_paisa"], 4_000,
+        "the defaults' terms until a store wins"
+    );
+    let id = created.body["order_id"].as_str().expect("id").to_string();
+    helper.expect("offer", LONG).await;
+    pickup_only.expect_silence(common::SHORT).await;
+
+    assert_eq!(api.accept("helper", &id).await.status, 200);
+    let won = api.get_order("c1", &id).await;
+    assert_eq!(
+        won.body["delivery"]["option"],
+        json!({"kind": "helper_delivery", "within_minutes": 45, "fee_paisa": 2_500}),
+        "the winner's own terms: {}",
+        won.text
+    );
+    let packed = step(
+        &api,
+        "store:helper",
+        &id,
+        "pack",
+        Some(json!({"line": 0, "outcome": "packed", "price": 13_000})),
+    )
+    .await;
+    assert_eq!(packed.status, 200, "{}", packed.text);
+    assert_eq!(step(&api, "store:helper", &id, "handover", None).await.status, 200);
+    let done = step(&api, "customer:c1", &id, "complete", None).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["bill"]["delivery_fee"], 2_500);
+    assert_eq!(done.body["bill"]["total"], 15_500);
+}

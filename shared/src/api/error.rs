@@ -63,7 +63,7 @@ impl From<AppError> for ApiError {
                 let status = match refusal {
                     StepRefusal::NotYours => 403,
                     StepRefusal::WrongState { .. } => 409,
-                    StepRefusal::Invalid(_) => 422,
+                    StepRefusal::Invalid(_) | StepRefusal::DeliveryNotOffered(_) => 422,
                 };
                 ApiError::new(status, refusal.code(), refusal.to_string())
             }

@@ -21,7 +21,7 @@ use crate::domain::fulfilment::{PackOutcome, Paisa, Step, TimeSlot};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::order::Order;
-use crate::domain::store::{DeliveryOption, default_delivery_options};
+use crate::domain::store::DeliveryKind;
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::views::{CustomerOrderView, ShareCard, StoreOrderView};
@@ -136,7 +136,8 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
             }
             .understood()?
             .items;
-            let order = app.create_order(&customer, items, location).await?;
+            let delivery = input.delivery.map(|d| (d.kind, d.slot));
+            let order = app.create_order(&customer, items, location, delivery).await?;
             ok(201, &CustomerOrderView::of(&order))
         }
         "GET /orders/{order_id}" => match caller {
@@ -159,7 +160,7 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
         | "POST /orders/{order_id}/complaint/answer" => {
             let caller = caller.ok_or_else(ApiError::unauthenticated)?;
             let id = order_id(request)?;
-            let step = step_of(route_key, body, app, &caller, &id).await?;
+            let step = step_of(route_key, body)?;
             let order = app.fulfil(&caller, &id, &step).await?;
             match caller {
                 Caller::Store(store) => ok(200, &app.store_order(&store, &order.id).await?),
@@ -282,13 +283,7 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
 }
 
 /// The fulfilment step a route and body ask for.
-async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
-    route_key: &str,
-    body: &str,
-    app: &App<S, Q, P>,
-    caller: &Caller,
-    order_id: &OrderId,
-) -> Result<Step, ApiError> {
+fn step_of(route_key: &str, body: &str) -> Result<Step, ApiError> {
     Ok(match route_key {
         "POST /orders/{order_id}/pack" => {
             let input: PackInput = parse_body(body)?;
@@ -303,21 +298,8 @@ async fn step_of<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         "POST /orders/{order_id}/delivery" => {
             let input: DeliveryInput = parse_body(body)?;
-            // One of the winning store's own options (the store's defaults
-            // before a store has won).
-            let _ = caller;
-            let options = app
-                .delivery_options(order_id)
-                .await?
-                .unwrap_or_else(default_delivery_options);
-            let option = options
-                .into_iter()
-                .find(|o| delivery_kind(o) == input.kind)
-                .ok_or_else(|| {
-                    ApiError::new(422, "unknown_delivery", "this store does not offer that delivery").with_field("kind")
-                })?;
             Step::ChooseDelivery {
-                option,
+                kind: input.kind,
                 slot: input.slot,
             }
         }
@@ -368,13 +350,6 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
         orders.last().map(|o| o.id.clone())
     } else {
         None
-    }
-}
-
-fn delivery_kind(option: &DeliveryOption) -> &'static str {
-    match option {
-        DeliveryOption::Pickup { .. } => "pickup",
-        DeliveryOption::HelperDelivery { .. } => "helper_delivery",
     }
 }
 
@@ -471,7 +446,7 @@ struct SubstituteAnswer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeliveryInput {
-    kind: String,
+    kind: DeliveryKind,
     #[serde(default)]
     slot: Option<TimeSlot>,
 }
@@ -684,6 +659,9 @@ struct OrderInput {
     #[serde(default)]
     pictures: Vec<PictureLabel>,
     location: LocationInput,
+    /// Optional: how the customer wants it, chosen with the order.
+    #[serde(default)]
+    delivery: Option<DeliveryInput>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,7 @@ use super::clock::Millis;
 use super::demand::Quantity;
 use super::ids::Caller;
 use super::order::{Order, OrderStatus};
-use super::store::DeliveryOption;
+use super::store::{DeliveryKind, DeliveryOption};
 
 /// Money in paisa (1 Taka = 100 paisa): exact integers, never floats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,6 +103,23 @@ pub struct DeliveryChoice {
 }
 
 impl DeliveryChoice {
+    /// A choice of `option`, for `slot` if given: a slot starts in the
+    /// future, ends after it starts, and within a week.
+    pub fn new(option: DeliveryOption, slot: Option<TimeSlot>, now: Millis) -> Result<DeliveryChoice, StepRefusal> {
+        if let Some(slot) = slot
+            && (slot.from_ms < now || slot.to_ms <= slot.from_ms || slot.to_ms > now + 7 * 24 * 3_600_000)
+        {
+            return Err(StepRefusal::Invalid(
+                "a slot starts in the future, ends after it starts, within a week",
+            ));
+        }
+        Ok(DeliveryChoice {
+            option,
+            slot,
+            eta_ms: None,
+        })
+    }
+
     #[must_use]
     pub fn fee(&self) -> Paisa {
         match self.option {
@@ -164,7 +181,7 @@ impl Bill {
                 _ => None,
             })
             .collect();
-        let delivery_fee = order.delivery.as_ref().map_or(Paisa(0), DeliveryChoice::fee);
+        let delivery_fee = order.delivery_choice().as_ref().map_or(Paisa(0), DeliveryChoice::fee);
         let total = lines.iter().fold(delivery_fee, |sum, l| sum.saturating_add(l.price));
         Bill {
             lines,
@@ -232,12 +249,10 @@ pub enum Step {
     Drop { line: usize },
     /// The customer takes (or refuses, dropping the line) a substitute.
     AnswerSubstitute { line: usize, accept: bool },
-    /// The customer picks one of the store's delivery options, optionally
-    /// for a time slot.
-    ChooseDelivery {
-        option: DeliveryOption,
-        slot: Option<TimeSlot>,
-    },
+    /// The customer picks a kind of delivery, optionally for a time slot;
+    /// its minutes and fee are the winning store's (the defaults while
+    /// searching, until a store wins).
+    ChooseDelivery { kind: DeliveryKind, slot: Option<TimeSlot> },
     /// The store hands over: ready for pickup, or out for delivery. Every
     /// line must be settled and a delivery chosen.
     HandOver,
@@ -263,6 +278,8 @@ pub enum StepRefusal {
     WrongState { current: &'static str },
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("the store does not offer {}", .0.as_str())]
+    DeliveryNotOffered(DeliveryKind),
 }
 
 impl StepRefusal {
@@ -272,6 +289,7 @@ impl StepRefusal {
             StepRefusal::NotYours => "not_your_order",
             StepRefusal::WrongState { .. } => "illegal_transition",
             StepRefusal::Invalid(_) => "invalid_step",
+            StepRefusal::DeliveryNotOffered(_) => "unknown_delivery",
         }
     }
 }
@@ -297,6 +315,8 @@ impl Order {
         let by_customer = self.is_customer(actor);
         let mut next = self.clone();
         next.packing.resize(self.items.len(), LineState::Pending);
+        // A choice made while searching takes the winner's terms.
+        next.delivery = self.delivery_choice();
         match step {
             Step::Pack { line, outcome } => {
                 if !by_store {
@@ -376,7 +396,7 @@ impl Order {
                     LineState::Dropped
                 };
             }
-            Step::ChooseDelivery { option, slot } => {
+            Step::ChooseDelivery { kind, slot } => {
                 if !by_customer {
                     return Err(StepRefusal::NotYours);
                 }
@@ -386,18 +406,10 @@ impl Order {
                 ) {
                     return Err(self.wrong_state());
                 }
-                if let Some(slot) = slot
-                    && (slot.from_ms < now || slot.to_ms <= slot.from_ms || slot.to_ms > now + 7 * 24 * 3_600_000)
-                {
-                    return Err(StepRefusal::Invalid(
-                        "a slot starts in the future, ends after it starts, within a week",
-                    ));
-                }
-                next.delivery = Some(DeliveryChoice {
-                    option: option.clone(),
-                    slot: *slot,
-                    eta_ms: None,
-                });
+                let option = kind
+                    .among(&self.delivery_terms())
+                    .ok_or(StepRefusal::DeliveryNotOffered(*kind))?;
+                next.delivery = Some(DeliveryChoice::new(option, *slot, now)?);
                 if self.status == OrderStatus::Preparing {
                     next.set_eta(now);
                 }
@@ -414,7 +426,7 @@ impl Order {
                         "every line must be packed, unavailable or dropped",
                     ));
                 }
-                let Some(delivery) = &self.delivery else {
+                let Some(delivery) = &next.delivery else {
                     return Err(StepRefusal::Invalid("the customer has not chosen a delivery yet"));
                 };
                 next.status = match delivery.option {
@@ -581,19 +593,16 @@ mod tests {
     }
 
     fn accepted() -> Order {
-        let order = Order::open(
-            OrderId::generate(),
-            CustomerId::new("c1").expect("id"),
-            parse_demand_text("1.2 kg rice, 600 g meat, spices").expect("parses"),
-            GeoPoint::new(23.8, 90.4).expect("valid"),
-            vec![Offer {
-                store_id: StoreId::new("s1").expect("id"),
-                distance_m: 300,
-                language: Language::En,
-            }],
-            0,
-            60_000,
-        );
+        accepted_with(Vec::new())
+    }
+
+    /// Accepted by s1, whose offer carried `delivery_options` (the defaults
+    /// when empty).
+    fn accepted_with(delivery_options: Vec<DeliveryOption>) -> Order {
+        accept(searching_with(delivery_options))
+    }
+
+    fn accept(order: Order) -> Order {
         order
             .apply(&Transition::Accept {
                 store_id: StoreId::new("s1").expect("id"),
@@ -603,11 +612,59 @@ mod tests {
             .expect("accepted")
     }
 
-    fn helper() -> DeliveryOption {
-        DeliveryOption::HelperDelivery {
-            within_minutes: 60,
-            fee_paisa: 4_000,
-        }
+    /// Offered to s1 only, whose offer carried `delivery_options`.
+    fn searching_with(delivery_options: Vec<DeliveryOption>) -> Order {
+        Order::open(
+            OrderId::generate(),
+            CustomerId::new("c1").expect("id"),
+            parse_demand_text("1.2 kg rice, 600 g meat, spices").expect("parses"),
+            GeoPoint::new(23.8, 90.4).expect("valid"),
+            vec![Offer {
+                store_id: StoreId::new("s1").expect("id"),
+                distance_m: 300,
+                language: Language::En,
+                delivery_options,
+            }],
+            0,
+            60_000,
+        )
+    }
+
+    #[test]
+    fn a_choice_made_while_searching_takes_the_winners_terms_or_is_chosen_again() {
+        let c = customer();
+        let pickup_only = vec![DeliveryOption::Pickup { ready_in_minutes: 20 }];
+        let helper = Step::ChooseDelivery {
+            kind: DeliveryKind::HelperDelivery,
+            slot: None,
+        };
+        let chose = searching_with(pickup_only).fulfil(&c, &helper, 500).expect("chooses");
+        assert_eq!(
+            chose.delivery_choice().map(|d| d.fee()),
+            Some(Paisa(4_000)),
+            "the defaults while searching"
+        );
+        let won = accept(chose);
+        assert_eq!(won.delivery_choice(), None, "the winner does not deliver");
+        assert_eq!(
+            won.fulfil(&c, &helper, 2_000).map(|_| ()),
+            Err(StepRefusal::DeliveryNotOffered(DeliveryKind::HelperDelivery))
+        );
+        let pickup = Step::ChooseDelivery {
+            kind: DeliveryKind::Pickup,
+            slot: None,
+        };
+        let chose = won.fulfil(&c, &pickup, 2_000).expect("chooses pickup");
+        assert_eq!(
+            chose.delivery_choice().map(|d| d.option),
+            Some(DeliveryOption::Pickup { ready_in_minutes: 20 })
+        );
+        let helper_terms = vec![DeliveryOption::HelperDelivery {
+            within_minutes: 45,
+            fee_paisa: 2_500,
+        }];
+        let chose = searching_with(helper_terms).fulfil(&c, &helper, 500).expect("chooses");
+        assert_eq!(accept(chose).delivery_choice().map(|d| d.fee()), Some(Paisa(2_500)));
     }
 
     #[test]
@@ -619,7 +676,7 @@ mod tests {
             .fulfil(
                 &c,
                 &Step::ChooseDelivery {
-                    option: helper(),
+                    kind: DeliveryKind::HelperDelivery,
                     slot: None,
                 },
                 2_000,
@@ -743,7 +800,7 @@ mod tests {
             .fulfil(
                 &c,
                 &Step::ChooseDelivery {
-                    option: helper(),
+                    kind: DeliveryKind::HelperDelivery,
                     slot: None,
                 },
                 2_000,
@@ -816,7 +873,7 @@ mod tests {
             .fulfil(
                 &c,
                 &Step::ChooseDelivery {
-                    option: helper(),
+                    kind: DeliveryKind::HelperDelivery,
                     slot: Some(slot),
                 },
                 2_000,
@@ -842,7 +899,7 @@ mod tests {
                 .fulfil(
                     &c,
                     &Step::ChooseDelivery {
-                        option: helper(),
+                        kind: DeliveryKind::HelperDelivery,
                         slot: Some(past)
                     },
                     2_000
@@ -904,8 +961,8 @@ mod tests {
             fee in 0u64..100_000,
         ) {
             let s1 = store("s1");
-            let mut o = accepted()
-                .fulfil(&customer(), &Step::ChooseDelivery { option: DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee }, slot: None }, 2_000)
+            let mut o = accepted_with(vec![DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee }])
+                .fulfil(&customer(), &Step::ChooseDelivery { kind: DeliveryKind::HelperDelivery, slot: None }, 2_000)
                 .expect("chooses");
             for line in 0..3 {
                 let outcome = match outcomes[line] {

@@ -9,6 +9,7 @@ use super::demand::DemandItem;
 use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, PaymentMethod, Review, StoreCancellation};
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
+use super::store::{DeliveryOption, default_delivery_options};
 use super::understand::Language;
 
 /// Where an order stands.
@@ -58,6 +59,11 @@ pub struct Offer {
     /// The language the offer is spoken in at this store.
     #[serde(default = "super::store::default_store_language")]
     pub language: Language,
+    /// The store's delivery terms when it was offered the order: accepting
+    /// the offer accepts these, so later edits of the profile do not change
+    /// an order already won.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery_options: Vec<DeliveryOption>,
 }
 
 /// The store that won, as revealed to the customer.
@@ -235,6 +241,39 @@ impl Order {
         }
     }
 
+    /// The delivery terms the customer chooses from: the winning store's, as
+    /// it accepted them, or the product's defaults before a store has won.
+    #[must_use]
+    pub fn delivery_terms(&self) -> Vec<DeliveryOption> {
+        self.winner
+            .as_ref()
+            .and_then(|w| self.offers.iter().find(|o| o.store_id == w.store_id))
+            .map(|o| o.delivery_options.clone())
+            .filter(|options| !options.is_empty())
+            .unwrap_or_else(default_delivery_options)
+    }
+
+    /// The customer's delivery choice on the terms that apply now. A choice
+    /// made while searching carries the defaults' minutes and fee; once a
+    /// store has won, the same kind on that store's terms. `None` when the
+    /// winner does not offer that kind: the customer chooses again.
+    #[must_use]
+    pub fn delivery_choice(&self) -> Option<DeliveryChoice> {
+        let choice = self.delivery.as_ref()?;
+        let option = choice.option.kind().among(&self.delivery_terms())?;
+        Some(DeliveryChoice {
+            option,
+            ..choice.clone()
+        })
+    }
+
+    /// The kind of delivery the customer has chosen, which later rounds of
+    /// matching keep to.
+    #[must_use]
+    pub fn wanted_delivery(&self) -> Option<super::store::DeliveryKind> {
+        self.delivery.as_ref().map(|d| d.option.kind())
+    }
+
     /// Whether `store_id` holds a live offer at `now`.
     #[must_use]
     pub fn is_offered_to(&self, store_id: &StoreId, now: Millis) -> bool {
@@ -356,6 +395,7 @@ mod tests {
                 store_id: store(id),
                 distance_m: 500,
                 language: Language::En,
+                delivery_options: Vec::new(),
             })
             .collect()
     }

@@ -24,6 +24,41 @@ pub enum DeliveryOption {
     HelperDelivery { within_minutes: u32, fee_paisa: u64 },
 }
 
+impl DeliveryOption {
+    #[must_use]
+    pub fn kind(&self) -> DeliveryKind {
+        match self {
+            DeliveryOption::Pickup { .. } => DeliveryKind::Pickup,
+            DeliveryOption::HelperDelivery { .. } => DeliveryKind::HelperDelivery,
+        }
+    }
+}
+
+/// Which way of handing over a customer wants, before knowing the store's
+/// own terms (its minutes and fee) for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryKind {
+    Pickup,
+    HelperDelivery,
+}
+
+impl DeliveryKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryKind::Pickup => "pickup",
+            DeliveryKind::HelperDelivery => "helper_delivery",
+        }
+    }
+
+    /// This kind among `options`, the store's own terms for it.
+    #[must_use]
+    pub fn among(self, options: &[DeliveryOption]) -> Option<DeliveryOption> {
+        options.iter().find(|o| o.kind() == self).cloned()
+    }
+}
+
 /// The product's defaults: pickup in 30 minutes, free; helper delivery in
 /// one hour for 40 Taka.
 #[must_use]

@@ -95,7 +95,7 @@ impl StoreOrderView {
             status: order.status,
             items: order.items.clone(),
             packing: packing_of(order),
-            delivery: order.delivery.clone(),
+            delivery: order.delivery_choice(),
             bill: order.bill.clone().unwrap_or_else(|| Bill::of(order)),
             customer_location: order.location,
             complaint: order.complaint.clone(),
@@ -129,7 +129,7 @@ impl CustomerOrderView {
             }),
             reason: order.end_reason.clone(),
             packing: packing_of(order),
-            delivery: order.delivery.clone(),
+            delivery: order.delivery_choice(),
             bill: order
                 .winner
                 .as_ref()
