@@ -342,6 +342,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 pusher: hub.clone(),
                 clock: options.clock,
                 config: options.ordering,
+                payments: shared::payments::PaymentPorts::cash_on_delivery(),
                 issuer: Some(Arc::clone(&issuer)),
             });
             let server = serve(
@@ -370,6 +371,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 pusher: ManagementApiPusher::new(&sdk, &management),
                 clock: options.clock,
                 config: options.ordering,
+                payments: shared::payments::PaymentPorts::cash_on_delivery(),
                 issuer: Some(Arc::clone(&issuer)),
             });
             let server = serve(

@@ -14,7 +14,7 @@ use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::DemandItem;
 use crate::domain::demand::demand_categories;
 use crate::domain::events::{EventBody, PushEvent};
-use crate::domain::fulfilment::{DeliveryChoice, Step, StepRefusal, TimeSlot};
+use crate::domain::fulfilment::{DeliveryChoice, PaymentMethod, Step, StepRefusal, TimeSlot};
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::matching::rank_candidates;
@@ -23,8 +23,10 @@ use crate::domain::order::{
 };
 use crate::domain::store::{DeliveryKind, Store, StorePatchInput, StoreProfileInput, default_delivery_options};
 use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
+use crate::payments::PaymentPorts;
 use crate::ports::{
-    Connection, OfferTimers, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage, TransitionError,
+    Connection, OfferTimers, PaymentError, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage,
+    TransitionError,
 };
 
 /// What went wrong in a use case. The edge maps each to a status code;
@@ -53,6 +55,8 @@ pub enum AppError {
     Storage(#[from] RepoError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
 }
 
 impl From<TransitionError> for AppError {
@@ -83,6 +87,8 @@ pub struct App<S, Q, P> {
     pub pusher: P,
     pub clock: Arc<dyn Clock>,
     pub config: OrderingConfig,
+    /// The payment methods taken, one adapter each.
+    pub payments: PaymentPorts,
     /// Signs guest tokens; only the process that issues them holds it.
     pub issuer: Option<Arc<TokenIssuer>>,
 }
@@ -179,8 +185,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         items: Vec<DemandItem>,
         location: GeoPoint,
         delivery: Option<(DeliveryKind, Option<TimeSlot>)>,
+        payment: PaymentMethod,
     ) -> Result<Order, AppError> {
         let now = self.now();
+        if self.payments.for_method(payment).is_none() {
+            return Err(AppError::Invalid {
+                code: "unsupported_payment",
+                message: format!("{} is not taken yet", payment.as_str()),
+                field: Some("payment".into()),
+            });
+        }
         // A delivery chosen with the order holds the defaults' terms until a
         // store wins; only stores that offer that kind are matched.
         let delivery = delivery
@@ -205,6 +219,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             self.config.offer_window_ms,
         );
         order.delivery = delivery;
+        order.payment = payment;
         if order.status == OrderStatus::Searching {
             // The timer goes first: if the order write then fails, the
             // timer finds no order and does nothing; the reverse order could
@@ -295,7 +310,8 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 .get_order(order_id)
                 .await?
                 .ok_or(AppError::NotFound { what: "order" })?;
-            let next = match current.fulfil(actor, step, self.now()) {
+            let now = self.now();
+            let mut next = match current.fulfil(actor, step, now) {
                 Ok(next) => next,
                 // Strangers learn nothing about the order.
                 Err(StepRefusal::NotYours) if !self.involved(actor, &current) => {
@@ -303,6 +319,15 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 }
                 Err(refusal) => return Err(AppError::Step(refusal)),
             };
+            if let Some(bill) = next.bill.as_mut().filter(|b| b.settlement.is_none()) {
+                // Paid before the completion is written: a refusal leaves
+                // the order as it was, and a retry settles the same order id.
+                let port = self
+                    .payments
+                    .for_method(bill.payment)
+                    .ok_or_else(|| PaymentError::Declined(format!("{} is not taken", bill.payment.as_str())))?;
+                bill.settlement = Some(port.settle(&current.id, bill, now).await?);
+            }
             if !self.storage.replace_order(&next, current.version).await? {
                 continue;
             }
@@ -382,7 +407,12 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             .ok_or(AppError::Refused(Refusal::NotOffered))?;
         let now = self.now();
         let offers = self
-            .choose_offers(&current.items, current.location, &current.tried, current.wanted_delivery())
+            .choose_offers(
+                &current.items,
+                current.location,
+                &current.tried,
+                current.wanted_delivery(),
+            )
             .await?;
         let next_round = if offers.is_empty() {
             NextRound::Unfulfilled {
@@ -554,7 +584,9 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 reason: NO_STORE_ACCEPTED.to_string(),
             }
         } else {
-            let offers = self.choose_offers(&order.items, order.location, &order.tried, order.wanted_delivery()).await?;
+            let offers = self
+                .choose_offers(&order.items, order.location, &order.tried, order.wanted_delivery())
+                .await?;
             if offers.is_empty() {
                 NextRound::Unfulfilled {
                     reason: if order.tried.is_empty() {

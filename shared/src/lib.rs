@@ -9,5 +9,6 @@ pub mod auth;
 pub mod aws;
 pub mod domain;
 pub mod embedded;
+pub mod payments;
 pub mod ports;
 pub mod wiring;

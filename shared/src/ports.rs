@@ -4,11 +4,13 @@
 //! AWS, DynamoDB, SQS and the API Gateway management API.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
+use crate::domain::fulfilment::{Bill, PaymentMethod, Settlement};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::{Order, Refusal, Transition};
@@ -221,4 +223,31 @@ impl<T: OfferTimers> OfferTimers for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<(), QueueError>> + Send {
         (**self).schedule_round_close(timer, delay_ms)
     }
+}
+
+/// Why a payment was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The provider refused (no balance, a blocked account); the customer
+    /// can say so. The text is the provider's short reason.
+    #[error("payment declined: {0}")]
+    Declined(String),
+    /// The provider could not be reached; never shown to clients.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What [`PaymentPort::settle`] returns.
+pub type SettleFuture<'a> = Pin<Box<dyn Future<Output = Result<Settlement, PaymentError>> + Send + 'a>>;
+
+/// Takes the money for one payment method. Called when an order completes,
+/// with the bill as fixed, before the completion is written: a refusal
+/// leaves the order as it was. A racing write makes the use case decide
+/// again and call `settle` again for the same order, so an adapter settles
+/// each order at most once, keyed by the order id (the idempotency key a
+/// wallet API takes). Object-safe, unlike the storage ports: the adapter is
+/// picked per order, by the method its customer chose.
+pub trait PaymentPort: Send + Sync {
+    fn method(&self) -> PaymentMethod;
+    fn settle<'a>(&'a self, order: &'a OrderId, bill: &'a Bill, now: Millis) -> SettleFuture<'a>;
 }

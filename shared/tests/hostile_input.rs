@@ -37,6 +37,7 @@ fn app() -> FuzzApp {
             max_open_orders: 1_000,
             ..OrderingConfig::default()
         },
+        payments: shared::payments::PaymentPorts::cash_on_delivery(),
         issuer: None,
     }
 }

@@ -12,12 +12,19 @@ use shared::app::{App, AppError, RoundTimerOutcome};
 use shared::domain::clock::{Clock, ManualClock, Millis};
 use shared::domain::config::OrderingConfig;
 use shared::domain::demand::parse_demand_text;
+use shared::domain::fulfilment::{Bill, Settlement};
+use shared::domain::fulfilment::{PackOutcome, Paisa, PaymentMethod, SettlementState, Step};
 use shared::domain::geo::GeoPoint;
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, StoreId};
 use shared::domain::order::{OrderStatus, Refusal};
+use shared::domain::store::DeliveryKind;
 use shared::domain::store::StoreProfileInput;
 use shared::embedded::MemoryStorage;
-use shared::ports::{ConnectionRepo, OfferTimers, OrderRepo, PushError, Pusher, QueueError, RoundTimer};
+use shared::payments::{CashOnDelivery, PaymentPorts};
+use shared::ports::{
+    ConnectionRepo, OfferTimers, OrderRepo, PaymentError, PaymentPort, PushError, Pusher, QueueError, RoundTimer,
+    SettleFuture,
+};
 
 #[derive(Default)]
 struct RecordingTimers {
@@ -63,6 +70,7 @@ impl RecordingPusher {
 type TestApp = App<MemoryStorage, RecordingTimers, RecordingPusher>;
 
 const START: Millis = 1_800_000_000_000;
+const CASH: PaymentMethod = PaymentMethod::CashOnDelivery;
 
 fn here() -> GeoPoint {
     GeoPoint::new(23.7925, 90.4078).expect("valid")
@@ -76,6 +84,7 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
         pusher: RecordingPusher::default(),
         clock: Arc::clone(&clock) as Arc<dyn Clock>,
         config: OrderingConfig::default(),
+        payments: shared::payments::PaymentPorts::cash_on_delivery(),
         issuer: None,
     };
     for i in 0..count {
@@ -124,7 +133,13 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
 async fn the_sixty_second_rule_holds_on_an_injected_clock() {
     let (app, clock) = app_with_stores(6).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("2 kg rice").expect("parses"), here(), None)
+        .create_order(
+            &customer(),
+            parse_demand_text("2 kg rice").expect("parses"),
+            here(),
+            None,
+            CASH,
+        )
         .await
         .expect("created");
     assert_eq!(order.offers.len(), 4, "four stores per round by default");
@@ -159,7 +174,13 @@ async fn the_sixty_second_rule_holds_on_an_injected_clock() {
 async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_order() {
     let (app, clock) = app_with_stores(5).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
+        .create_order(
+            &customer(),
+            parse_demand_text("rice").expect("parses"),
+            here(),
+            None,
+            CASH,
+        )
         .await
         .expect("created");
     // The timer message is lost: nothing ever delivers it.
@@ -181,7 +202,13 @@ async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_ord
 async fn timer_batches_report_only_their_failed_records_and_duplicates_change_nothing() {
     let (app, clock) = app_with_stores(2).await;
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
+        .create_order(
+            &customer(),
+            parse_demand_text("rice").expect("parses"),
+            here(),
+            None,
+            CASH,
+        )
         .await
         .expect("created");
     let timer = serde_json::to_string(&RoundTimer {
@@ -230,7 +257,13 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     let stale = ConnectionId::new("conn-s1").expect("id");
     app.pusher.gone.lock().expect("lock").insert(stale.to_string());
     let order = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
+        .create_order(
+            &customer(),
+            parse_demand_text("rice").expect("parses"),
+            here(),
+            None,
+            CASH,
+        )
         .await
         .expect("created");
     // s1 was matched while its connection record existed; the push found it gone.
@@ -240,7 +273,13 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     assert_eq!(app.pusher.types_to("conn-s2"), ["offer"]);
     // The next order no longer offers to the store with no live socket.
     let next = app
-        .create_order(&customer(), parse_demand_text("rice").expect("parses"), here(), None)
+        .create_order(
+            &customer(),
+            parse_demand_text("rice").expect("parses"),
+            here(),
+            None,
+            CASH,
+        )
         .await
         .expect("created");
     assert!(next.offers.iter().all(|o| o.store_id != store(1)));
@@ -251,5 +290,161 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
             .expect("read")
             .len(),
         1
+    );
+}
+
+/// A stand-in for a wallet provider: declines until told otherwise, and
+/// records every order id it was asked to settle.
+#[derive(Default)]
+struct StandInWallet {
+    accepting: std::sync::atomic::AtomicBool,
+    asked: Mutex<Vec<(String, Paisa)>>,
+}
+
+impl PaymentPort for StandInWallet {
+    fn method(&self) -> PaymentMethod {
+        PaymentMethod::MobileWallet
+    }
+
+    fn settle<'a>(&'a self, order: &'a shared::domain::ids::OrderId, bill: &'a Bill, now: Millis) -> SettleFuture<'a> {
+        self.asked.lock().expect("lock").push((order.to_string(), bill.total));
+        let accepting = self.accepting.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if !accepting {
+                return Err(PaymentError::Declined("insufficient balance".into()));
+            }
+            Ok(Settlement {
+                method: PaymentMethod::MobileWallet,
+                state: SettlementState::Charged,
+                amount: bill.total,
+                reference: Some(format!("W-{order}")),
+                at_ms: now,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_nothing() {
+    let (mut app, _clock) = app_with_stores(1).await;
+    let wallet = Arc::new(StandInWallet::default());
+    app.payments = PaymentPorts::of(vec![
+        Arc::new(CashOnDelivery),
+        Arc::clone(&wallet) as Arc<dyn PaymentPort>,
+    ]);
+    let order = app
+        .create_order(
+            &customer(),
+            parse_demand_text("2 kg rice").expect("parses"),
+            here(),
+            Some((DeliveryKind::Pickup, None)),
+            PaymentMethod::MobileWallet,
+        )
+        .await
+        .expect("orders");
+    let (shop, buyer) = (Caller::Store(store(0)), Caller::Customer(customer()));
+    app.accept_offer(&store(0), &order.id).await.expect("accepts");
+    let packed = Step::Pack {
+        line: 0,
+        outcome: PackOutcome::Packed { price: Paisa(14_000) },
+    };
+    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
+    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
+
+    let declined = app.fulfil(&buyer, &order.id, &Step::Complete).await;
+    assert!(
+        matches!(declined, Err(AppError::Payment(PaymentError::Declined(_)))),
+        "{declined:?}"
+    );
+    let unchanged = app.storage.get_order(&order.id).await.expect("reads").expect("exists");
+    assert_eq!(
+        unchanged.status,
+        OrderStatus::ReadyForPickup,
+        "a declined payment completes nothing"
+    );
+    assert_eq!(unchanged.bill, None);
+    assert!(
+        app.home(&customer()).await.expect("home").is_empty(),
+        "nothing went home"
+    );
+
+    wallet.accepting.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = app.fulfil(&buyer, &order.id, &Step::Complete).await.expect("completes");
+    let bill = done.bill.expect("fixed at completion");
+    let settlement = bill.settlement.expect("settled");
+    assert_eq!(
+        (settlement.method, settlement.state, settlement.amount),
+        (PaymentMethod::MobileWallet, SettlementState::Charged, Paisa(14_000))
+    );
+    assert_eq!(settlement.reference, Some(format!("W-{}", order.id)));
+    let asked = wallet.asked.lock().expect("lock").clone();
+    assert_eq!(
+        asked,
+        vec![(order.id.to_string(), Paisa(14_000)); 2],
+        "both attempts keyed by the order id"
+    );
+    // A review afterwards does not charge again.
+    app.fulfil(
+        &buyer,
+        &order.id,
+        &Step::Review {
+            stars: 5,
+            comment: None,
+        },
+    )
+    .await
+    .expect("reviews");
+    assert_eq!(wallet.asked.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refused_up_front() {
+    let (app, _clock) = app_with_stores(1).await;
+    let refused = app
+        .create_order(
+            &customer(),
+            parse_demand_text("2 kg rice").expect("parses"),
+            here(),
+            None,
+            PaymentMethod::MobileWallet,
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(AppError::Invalid {
+                code: "unsupported_payment",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(app.timers.scheduled.lock().expect("lock").is_empty(), "no timer");
+    assert!(app.pusher.pushed.lock().expect("lock").is_empty(), "no store alerted");
+
+    let order = app
+        .create_order(
+            &customer(),
+            parse_demand_text("2 kg rice").expect("parses"),
+            here(),
+            Some((DeliveryKind::HelperDelivery, None)),
+            CASH,
+        )
+        .await
+        .expect("orders");
+    let shop = Caller::Store(store(0));
+    app.accept_offer(&store(0), &order.id).await.expect("accepts");
+    let packed = Step::Pack {
+        line: 0,
+        outcome: PackOutcome::Packed { price: Paisa(14_000) },
+    };
+    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
+    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
+    let done = app.fulfil(&shop, &order.id, &Step::Complete).await.expect("completes");
+    let settlement = done.bill.and_then(|b| b.settlement).expect("settled");
+    assert_eq!(
+        (settlement.method, settlement.state, settlement.amount),
+        (CASH, SettlementState::CashCollected, Paisa(18_000)),
+        "14,000 paisa of rice and the 40 Taka delivery"
     );
 }

@@ -371,7 +371,8 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
     api.put_store("pickup-only", "Pickup Only", 0.0, 200.0, "grocery", &["rice"])
         .await;
     set_delivery_options(&api, "pickup-only", json!([{"kind": "pickup", "ready_in_minutes": 20}])).await;
-    api.put_store("helper", "Helper Store", 90.0, 600.0, "grocery", &["rice"]).await;
+    api.put_store("helper", "Helper Store", 90.0, 600.0, "grocery", &["rice"])
+        .await;
     set_delivery_options(
         &api,
         "helper",
@@ -398,7 +399,9 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
             "POST",
             "/orders",
             Some("customer:c1"),
-            Some(order_with(json!({"kind": "helper_delivery", "slot": {"from_ms": 1, "to_ms": 2}}))),
+            Some(order_with(
+                json!({"kind": "helper_delivery", "slot": {"from_ms": 1, "to_ms": 2}}),
+            )),
         )
         .await;
     assert_eq!(
@@ -419,8 +422,31 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
         (unknown.status, unknown.body["error"]["code"].as_str()),
         (400, Some("invalid_body"))
     );
+    let wallet = api
+        .call(
+            "POST",
+            "/orders",
+            Some("customer:c1"),
+            Some(order_with(json!({"kind": "pickup"})).replace(r#""text""#, r#""payment":"mobile_wallet","text""#)),
+        )
+        .await;
+    assert_eq!(
+        (
+            wallet.status,
+            wallet.body["error"]["code"].as_str(),
+            wallet.body["error"]["field"].as_str()
+        ),
+        (422, Some("unsupported_payment"), Some("payment")),
+        "{}",
+        wallet.text
+    );
     let history = api.call("GET", "/customers/me/orders", Some("customer:c1"), None).await;
-    assert_eq!(history.body["orders"].as_array().map(Vec::len), Some(0), "{}", history.text);
+    assert_eq!(
+        history.body["orders"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        history.text
+    );
 
     let created = api
         .call(
@@ -461,4 +487,11 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["bill"]["delivery_fee"], 2_500);
     assert_eq!(done.body["bill"]["total"], 15_500);
+    assert_eq!(
+        done.body["bill"]["settlement"],
+        json!({"method": "cash_on_delivery", "state": "cash_collected", "amount": 15_500,
+               "at_ms": done.body["bill"]["settlement"]["at_ms"]}),
+        "{}",
+        done.text
+    );
 }

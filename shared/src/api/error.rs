@@ -6,6 +6,7 @@ use tracing::error;
 use crate::app::AppError;
 use crate::domain::fulfilment::StepRefusal;
 use crate::domain::order::Refusal;
+use crate::ports::PaymentError;
 
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,6 +89,17 @@ impl From<AppError> for ApiError {
             AppError::Queue(e) => {
                 error!(error = %e, "queue failure");
                 ApiError::new(503, "unavailable", "please try again shortly")
+            }
+            AppError::Payment(PaymentError::Declined(reason)) => {
+                ApiError::new(402, "payment_declined", format!("payment declined: {reason}"))
+            }
+            AppError::Payment(e @ PaymentError::Unavailable(_)) => {
+                error!(error = %e, "payment failure");
+                ApiError::new(
+                    503,
+                    "payment_unavailable",
+                    "the payment could not be taken; please try again shortly",
+                )
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::domain::customer::HomeItem;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::demand::{Quantity, Unit};
-use crate::domain::fulfilment::{PackOutcome, Paisa, Step, TimeSlot};
+use crate::domain::fulfilment::{PackOutcome, Paisa, PaymentMethod, Step, TimeSlot};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::order::Order;
@@ -137,7 +137,9 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
             .understood()?
             .items;
             let delivery = input.delivery.map(|d| (d.kind, d.slot));
-            let order = app.create_order(&customer, items, location, delivery).await?;
+            let order = app
+                .create_order(&customer, items, location, delivery, input.payment)
+                .await?;
             ok(201, &CustomerOrderView::of(&order))
         }
         "GET /orders/{order_id}" => match caller {
@@ -662,6 +664,9 @@ struct OrderInput {
     /// Optional: how the customer wants it, chosen with the order.
     #[serde(default)]
     delivery: Option<DeliveryInput>,
+    /// How the customer pays; cash on delivery unless said.
+    #[serde(default)]
+    payment: PaymentMethod,
 }
 
 #[derive(Debug, Deserialize)]

@@ -65,6 +65,7 @@ pub fn aws_app(
         pusher: ManagementApiPusher::new(sdk, &resources.management_endpoint),
         clock: Arc::new(SystemClock),
         config,
+        payments: crate::payments::PaymentPorts::cash_on_delivery(),
         issuer,
     }
 }

@@ -37,13 +37,47 @@ impl fmt::Display for Paisa {
 /// Largest price of one line: 1,000,000 Taka.
 pub const MAX_LINE_PRICE: Paisa = Paisa(100_000_000);
 
-/// How the customer pays. Cash on delivery today; a wallet is another
-/// variant and another `PaymentPort` adapter.
+/// How the customer pays, chosen with the order. Each method is taken by a
+/// [`crate::ports::PaymentPort`] adapter; an order may only use a method the
+/// service has an adapter for (cash on delivery, for now).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
     #[default]
     CashOnDelivery,
+    /// A mobile wallet (bKash, Nagad and the like), charged at completion.
+    MobileWallet,
+}
+
+impl PaymentMethod {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::CashOnDelivery => "cash_on_delivery",
+            PaymentMethod::MobileWallet => "mobile_wallet",
+        }
+    }
+}
+
+/// How a bill was paid, recorded with it at completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub method: PaymentMethod,
+    pub state: SettlementState,
+    pub amount: Paisa,
+    /// The provider's own reference (a wallet's transaction id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub at_ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementState {
+    /// Cash handed over at the door or the counter.
+    CashCollected,
+    /// Charged through a provider.
+    Charged,
 }
 
 /// Where one demand line stands in the packing checklist.
@@ -152,6 +186,9 @@ pub struct Bill {
     pub delivery_fee: Paisa,
     pub total: Paisa,
     pub payment: PaymentMethod,
+    /// Set at completion, when the payment port has taken the total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
 }
 
 impl Bill {
@@ -188,6 +225,7 @@ impl Bill {
             delivery_fee,
             total,
             payment: order.payment,
+            settlement: None,
         }
     }
 }
