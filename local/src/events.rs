@@ -36,6 +36,13 @@ fn joined_headers(headers: &HeaderMap) -> Map<String, Value> {
     out.into_iter().map(|(k, v)| (k, Value::String(v.join(",")))).collect()
 }
 
+/// API Gateway tells the function how the client connected; the local
+/// gateway speaks plain HTTP.
+fn forwarded(mut headers: Map<String, Value>) -> Map<String, Value> {
+    headers.insert("x-forwarded-proto".into(), Value::String("http".into()));
+    headers
+}
+
 fn query_map(raw: &str) -> Option<Map<String, Value>> {
     if raw.is_empty() {
         return None;
@@ -113,7 +120,7 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde
         "routeKey": parts.route_key,
         "rawPath": parts.path,
         "rawQueryString": parts.raw_query,
-        "headers": joined_headers(parts.headers),
+        "headers": forwarded(joined_headers(parts.headers)),
         "isBase64Encoded": parts.base64_body,
         "requestContext": {
             "accountId": "000000000000",

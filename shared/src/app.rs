@@ -22,7 +22,7 @@ use crate::domain::order::{
     NO_STORE_ACCEPTED, NO_STORE_NEARBY, NextRound, Offer, Order, OrderStatus, Refusal, Transition,
 };
 use crate::domain::store::{DeliveryKind, Store, StorePatchInput, StoreProfileInput, default_delivery_options};
-use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
+use crate::domain::views::{CustomerOrderView, OfferView, RevealedStore, ShareCard, ShareId, StoreOrderView};
 use crate::payments::PaymentPorts;
 use crate::ports::{
     Connection, OfferTimers, PaymentError, PushError, Pusher, QueueError, RepoError, RoundTimer, Storage,
@@ -459,6 +459,47 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     ) -> Result<Vec<Order>, AppError> {
         require_store(caller, store)?;
         Ok(self.storage.orders_won_by(store, limit.clamp(1, 50), before).await?)
+    }
+
+    /// The customer's share link for a completed order, made on the first
+    /// request and the same one after.
+    pub async fn share_order(&self, customer: &CustomerId, id: &OrderId) -> Result<(ShareId, ShareCard), AppError> {
+        let mut order = self.customer_owned(customer, id).await?;
+        let card = ShareCard::of(&order).map_err(AppError::Step)?;
+        if order.share_secret.is_none() {
+            let mut bytes = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut bytes)
+                .map_err(|_| AppError::Storage(RepoError::msg("no randomness for a share link")))?;
+            let secret = format!("{:032x}", u128::from_be_bytes(bytes));
+            order = self
+                .fulfil(&Caller::Customer(customer.clone()), id, &Step::Share { secret })
+                .await?;
+        }
+        let secret = order
+            .share_secret
+            .ok_or_else(|| AppError::Storage(RepoError::msg("a shared order lost its secret")))?;
+        Ok((
+            ShareId {
+                order_id: order.id,
+                secret,
+            },
+            card,
+        ))
+    }
+
+    /// What a share link shows, to anyone who has it.
+    pub async fn shared_order(&self, share: &ShareId) -> Result<ShareCard, AppError> {
+        let not_found = AppError::NotFound { what: "share" };
+        let Some(order) = self.storage.get_order(&share.order_id).await? else {
+            return Err(not_found);
+        };
+        let matches = order.share_secret.as_ref().is_some_and(|secret| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(secret.as_bytes(), share.secret.as_bytes()).is_ok()
+        });
+        if !matches {
+            return Err(not_found);
+        }
+        ShareCard::of(&order).map_err(|_| not_found)
     }
 
     /// The winning store's view of its order, with where to deliver.

@@ -321,10 +321,30 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     .await;
     check(
         &api,
-        "GET",
+        "POST",
         &format!("{order}/share"),
         None,
         row([401, 200, 404, 403, 403, 403]),
+    )
+    .await;
+    // The link the owner made is public; a guessed secret finds nothing.
+    let shared = api.call("POST", &format!("{order}/share"), OWNER, None).await;
+    let share_id = shared.body["share_id"].as_str().expect("share id").to_string();
+    check(
+        &api,
+        "GET",
+        &format!("/share/{share_id}"),
+        None,
+        row([200, 200, 200, 200, 200, 200]),
+    )
+    .await;
+    let (order_part, _) = share_id.split_once('.').expect("order.secret");
+    check(
+        &api,
+        "GET",
+        &format!("/share/{order_part}.{}", "0".repeat(32)),
+        None,
+        row([404, 404, 404, 404, 404, 404]),
     )
     .await;
     let answer_substitute = json!({"line": 0, "accept": true});

@@ -164,14 +164,40 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
         422
     );
 
-    // Sharing shows what was bought and where, nothing private.
-    let share = api
-        .call("GET", &format!("/orders/{id}/share"), Some("customer:c1"), None)
-        .await;
+    // Sharing makes a public link that shows what was bought and where,
+    // nothing private, to anyone who opens it.
+    let share = step(&api, "customer:c1", &id, "share", None).await;
     assert_eq!(share.status, 200, "{}", share.text);
-    assert!(share.body["text"].as_str().unwrap_or_default().contains("Near Store"));
-    for private in ["1712345678", "23.79", "90.40", "c1", "lat", "lng", "phone"] {
-        assert!(!share.text.contains(private), "{private} in {}", share.text);
+    let url = share.body["url"].as_str().expect("a link").to_string();
+    let share_id = share.body["share_id"].as_str().expect("share id");
+    assert_eq!(url, format!("{}/share/{share_id}", api.base));
+    let text = share.body["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Near Store") && text.ends_with(&url), "{text}");
+    let again = step(&api, "customer:c1", &id, "share", None).await;
+    assert_eq!(again.body["url"].as_str(), Some(url.as_str()), "one link per order");
+    let card = api.http.get(&url).send().await.expect("opens");
+    assert_eq!(card.status(), 200);
+    let card = card.text().await.expect("body");
+    let page = api
+        .http
+        .get(&url)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("opens");
+    assert_eq!(
+        page.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/html; charset=utf-8")
+    );
+    let page = page.text().await.expect("body");
+    assert!(
+        card.contains("1.2 kg rice") && page.contains("<li>1.2 kg rice</li>"),
+        "{card}\n{page}"
+    );
+    for shown in [&card, &page] {
+        for private in ["1712345678", "23.79", "90.40", "c1", "lat", "lng", "phone", "customer"] {
+            assert!(!shown.contains(private), "{private} in {shown}");
+        }
     }
 
     // History, newest first.

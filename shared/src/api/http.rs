@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::identity::http_caller;
 use crate::app::App;
-use crate::app::AppError;
 use crate::domain::catalogue::Catalogue;
 use crate::domain::customer::HomeItem;
 use crate::domain::customer::PhoneNumber;
@@ -24,7 +23,7 @@ use crate::domain::order::Order;
 use crate::domain::store::DeliveryKind;
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::domain::understand::{DemandRequest, Language, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::views::{CustomerOrderView, ShareCard, StoreOrderView};
+use crate::domain::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::ports::{OfferTimers, Pusher, Storage};
 
 /// Largest request body accepted, in bytes.
@@ -54,7 +53,8 @@ pub const HTTP_ROUTES: &[&str] = &[
     "POST /orders/{order_id}/store-cancel",
     "POST /orders/{order_id}/complaint",
     "POST /orders/{order_id}/complaint/answer",
-    "GET /orders/{order_id}/share",
+    "POST /orders/{order_id}/share",
+    "GET /share/{share_id}",
     "GET /customers/me/orders",
     "GET /customers/me/home",
     "PUT /customers/me/home/{item_key}",
@@ -72,6 +72,7 @@ pub const PUBLIC_HTTP_ROUTES: &[&str] = &[
     "GET /.well-known/openid-configuration",
     "GET /.well-known/jwks.json",
     "POST /auth/guest",
+    "GET /share/{share_id}",
 ];
 
 /// Handles one HTTP API request. Never fails: every error is a response.
@@ -79,6 +80,9 @@ pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     request: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
+    if request.route_key.as_deref() == Some("GET /share/{share_id}") {
+        return share_page(app, &request).await;
+    }
     match route(app, &request).await {
         Ok((status, body)) => json_response(status, body),
         Err(e) => {
@@ -189,12 +193,19 @@ async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
             let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
             ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
         }
-        "GET /orders/{order_id}/share" => {
+        "POST /orders/{order_id}/share" => {
             let customer = customer(caller)?;
-            let order = app.customer_order(&customer, &order_id(request)?).await?;
+            let (share, card) = app.share_order(&customer, &order_id(request)?).await?;
+            let url = public_url(request, &format!("/share/{share}"));
             ok(
                 200,
-                &ShareCard::of(&order).map_err(|e| ApiError::from(AppError::Step(e)))?,
+                &serde_json::json!({
+                    "share_id": share.to_string(),
+                    "url": url,
+                    "text": format!("{} {url}", card.text),
+                    "store_name": card.store_name,
+                    "items": card.items,
+                }),
             )
         }
         "GET /customers/me/orders" => {
@@ -523,6 +534,92 @@ fn ok(status: u16, value: &impl Serialize) -> Result<(u16, String), ApiError> {
         .map_err(|_| ApiError::new(500, "internal", "internal error"))
 }
 
+/// `GET /share/{share_id}`, public: the share card as JSON, or as a small
+/// page for a browser (`Accept: text/html`), as a link opened from a chat.
+async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    request: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let card = match request
+        .path_parameters
+        .get("share_id")
+        .and_then(|raw| ShareId::parse(raw))
+    {
+        Some(share) => app.shared_order(&share).await.map_err(ApiError::from),
+        None => Err(ApiError::new(404, "not_found", "share not found")),
+    };
+    let card = match card {
+        Ok(card) => card,
+        Err(e) => return json_response(e.status, e.body()),
+    };
+    let wants_html = request
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        return match ok(200, &card) {
+            Ok((status, body)) => json_response(status, body),
+            Err(e) => json_response(e.status, e.body()),
+        };
+    }
+    let mut response = json_response(200, share_html(&card));
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// The share card as a page; every text is escaped (item and store names
+/// come from people).
+fn share_html(card: &ShareCard) -> String {
+    let items: String = card
+        .items
+        .iter()
+        .map(|item| format!("<li>{}</li>", escape_html(item)))
+        .collect();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{store}</title></head><body><h1>{store}</h1><p>{text}</p><ul>{items}</ul></body></html>",
+        store = escape_html(&card.store_name),
+        text = escape_html(&card.text),
+    )
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The absolute URL of `path` on this API, as the client reached it
+/// (`x-forwarded-proto`, the domain, and a named stage, which stays in
+/// HTTP API paths); the bare path when the request does not say.
+fn public_url(request: &ApiGatewayV2httpRequest, path: &str) -> String {
+    let proto = match request.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        Some("http") => "http",
+        _ => "https",
+    };
+    let stage = match request.request_context.stage.as_deref() {
+        Some(stage) if stage != "$default" && !stage.is_empty() => format!("/{stage}"),
+        _ => String::new(),
+    };
+    match request.request_context.domain_name.as_deref() {
+        Some(domain) if !domain.is_empty() => format!("{proto}://{domain}{stage}{path}"),
+        _ => path.to_string(),
+    }
+}
+
 fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
     let mut response = ApiGatewayV2httpResponse::default();
     response.status_code = i64::from(status);
@@ -685,5 +782,27 @@ impl LocationInput {
             };
             ApiError::new(422, "invalid_location", e.to_string()).with_field(field)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_page_escapes_what_people_wrote() {
+        let card = ShareCard {
+            text: "I got <b>rice</b> & \"dal\"".into(),
+            store_name: "Rahim's <script>".into(),
+            items: vec!["1 kg <i>rice</i>".into()],
+        };
+        let page = share_html(&card);
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>") && !page.contains("<i>"),
+            "{page}"
+        );
+        assert!(page.contains("Rahim&#39;s &lt;script&gt;"), "{page}");
+        assert!(page.contains("<li>1 kg &lt;i&gt;rice&lt;/i&gt;</li>"), "{page}");
+        assert!(page.contains("&amp; &quot;dal&quot;"), "{page}");
     }
 }

@@ -303,6 +303,9 @@ pub enum Step {
     Complain { text: String, wants_return: bool },
     /// The winning store answers the complaint.
     AnswerComplaint { text: String },
+    /// The customer makes a completed order shareable with `secret`; an
+    /// order that already has a share link keeps it.
+    Share { secret: String },
 }
 
 /// Why a step was refused.
@@ -482,6 +485,15 @@ impl Order {
                 next.status = OrderStatus::Completed;
                 next.bill = Some(Bill::of(&next));
                 next.completed_at_ms = Some(now);
+            }
+            Step::Share { secret } => {
+                if !by_customer {
+                    return Err(StepRefusal::NotYours);
+                }
+                if self.status != OrderStatus::Completed {
+                    return Err(self.wrong_state());
+                }
+                next.share_secret = Some(self.share_secret.clone().unwrap_or_else(|| secret.clone()));
             }
             Step::Review { stars, comment } => {
                 if !by_customer {
@@ -793,6 +805,18 @@ mod tests {
             done.fulfil(&store("s2"), &Step::Complete, 6_500),
             Err(StepRefusal::NotYours)
         );
+        // Sharing: only its customer, only once completed, one secret.
+        let share = |secret: &str| Step::Share { secret: secret.into() };
+        assert_eq!(
+            o.fulfil(&c, &share("a"), 6_000),
+            Err(StepRefusal::WrongState {
+                current: "out_for_delivery"
+            })
+        );
+        assert_eq!(done.fulfil(&s1, &share("a"), 6_500), Err(StepRefusal::NotYours));
+        let shared = done.fulfil(&c, &share("a"), 6_500).expect("shares");
+        let again = shared.fulfil(&c, &share("b"), 6_600).expect("shares");
+        assert_eq!(again.share_secret.as_deref(), Some("a"), "the first link stays");
         let other = Caller::Customer(CustomerId::new("c2").expect("id"));
         assert_eq!(
             done.fulfil(

@@ -120,6 +120,10 @@ pub struct Order {
     pub store_cancellations: Vec<StoreCancellation>,
     #[serde(default)]
     pub completed_at_ms: Option<Millis>,
+    /// The secret half of the order's public share link, once its customer
+    /// asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_secret: Option<String>,
 }
 
 /// What happens when a round closes unanswered.
@@ -238,6 +242,7 @@ impl Order {
             complaint: None,
             store_cancellations: Vec::new(),
             completed_at_ms: None,
+            share_secret: None,
         }
     }
 

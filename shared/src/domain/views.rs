@@ -173,6 +173,35 @@ impl OfferView {
     }
 }
 
+/// A public link to a completed order's share card: `{order_id}.{secret}`,
+/// the secret 128 random bits in hex that only the customer's share request
+/// made, so knowing an order id (as every offered store does) is not enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareId {
+    pub order_id: OrderId,
+    pub secret: String,
+}
+
+impl ShareId {
+    /// Reads a link's id; `None` for anything not of the form above.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<ShareId> {
+        let (order, secret) = raw.split_once('.')?;
+        let hex = secret.len() == 32 && secret.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let order_id = OrderId::new(order).ok()?;
+        hex.then(|| ShareId {
+            order_id,
+            secret: secret.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ShareId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.order_id, self.secret)
+    }
+}
+
 /// What a customer may share about a completed order: what was bought and
 /// from which store; never their address, phone or position.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,5 +236,29 @@ impl ShareCard {
             store_name: winner.store_name.clone(),
             items,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_id_is_an_order_id_and_32_lowercase_hex_digits() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let share = ShareId::parse(&format!("01KAW0000000000000000000AB.{secret}")).expect("parses");
+        assert_eq!(share.secret, secret);
+        assert_eq!(share.to_string(), format!("01KAW0000000000000000000AB.{secret}"));
+        for bad in [
+            "01KAW0000000000000000000AB",
+            "01KAW0000000000000000000AB.",
+            "01KAW0000000000000000000AB.0123456789ABCDEF0123456789ABCDEF",
+            "01KAW0000000000000000000AB.0123456789abcdef0123456789abcde",
+            "01KAW0000000000000000000AB.0123456789abcdef0123456789abcdef0",
+            ".0123456789abcdef0123456789abcdef",
+            "a b.0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(ShareId::parse(bad), None, "{bad}");
+        }
     }
 }
