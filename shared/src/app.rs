@@ -319,7 +319,8 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
                 }
                 Err(refusal) => return Err(AppError::Step(refusal)),
             };
-            if let Some(bill) = next.bill.as_mut().filter(|b| b.settlement.is_none()) {
+            let completes = current.status != OrderStatus::Completed && next.status == OrderStatus::Completed;
+            if let Some(bill) = next.bill.as_mut().filter(|_| completes) {
                 // Paid before the completion is written: a refusal leaves
                 // the order as it was, and a retry settles the same order id.
                 let port = self

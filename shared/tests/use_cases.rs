@@ -383,7 +383,15 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
         vec![(order.id.to_string(), Paisa(14_000)); 2],
         "both attempts keyed by the order id"
     );
-    // A review afterwards does not charge again.
+    // Only completing pays: a review afterwards charges nothing, even on an
+    // order stored before bills carried their settlement.
+    let mut unsettled = app.storage.get_order(&order.id).await.expect("reads").expect("exists");
+    let version = unsettled.version;
+    if let Some(bill) = unsettled.bill.as_mut() {
+        bill.settlement = None;
+    }
+    unsettled.version += 1;
+    assert!(app.storage.replace_order(&unsettled, version).await.expect("writes"));
     app.fulfil(
         &buyer,
         &order.id,

@@ -189,6 +189,11 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
         page.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("text/html; charset=utf-8")
     );
+    assert_eq!(
+        page.headers().get("vary").and_then(|v| v.to_str().ok()),
+        Some("Accept"),
+        "caches key the page on Accept"
+    );
     let page = page.text().await.expect("body");
     assert!(
         card.contains("1.2 kg rice") && page.contains("<li>1.2 kg rice</li>"),

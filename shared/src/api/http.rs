@@ -550,7 +550,7 @@ async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
     };
     let card = match card {
         Ok(card) => card,
-        Err(e) => return json_response(e.status, e.body()),
+        Err(e) => return shareable(json_response(e.status, e.body())),
     };
     let wants_html = request
         .headers
@@ -558,15 +558,32 @@ async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if !wants_html {
-        return match ok(200, &card) {
+        return shareable(match ok(200, &card) {
             Ok((status, body)) => json_response(status, body),
             Err(e) => json_response(e.status, e.body()),
-        };
+        });
     }
     let mut response = json_response(200, share_html(&card));
     response
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    shareable(response)
+}
+
+/// One URL answers JSON or HTML by `Accept`, so caches must key on it; the
+/// link's secret is in the URL, so no referrer carries it onwards.
+fn shareable(mut response: ApiGatewayV2httpResponse) -> ApiGatewayV2httpResponse {
+    let headers = &mut response.headers;
+    headers.insert(http::header::VARY, HeaderValue::from_static("Accept"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(http::header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

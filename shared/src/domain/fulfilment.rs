@@ -709,6 +709,17 @@ mod tests {
             chose.delivery_choice().map(|d| d.option),
             Some(DeliveryOption::Pickup { ready_in_minutes: 20 })
         );
+        // An order stored before offers carried terms keeps its choice.
+        let mut legacy = accept(searching_with(Vec::new()));
+        legacy.delivery = Some(DeliveryChoice {
+            option: DeliveryOption::HelperDelivery {
+                within_minutes: 30,
+                fee_paisa: 2_000,
+            },
+            slot: None,
+            eta_ms: None,
+        });
+        assert_eq!(legacy.delivery_choice().map(|d| d.fee()), Some(Paisa(2_000)));
         let helper_terms = vec![DeliveryOption::HelperDelivery {
             within_minutes: 45,
             fee_paisa: 2_500,

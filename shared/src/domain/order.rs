@@ -265,6 +265,17 @@ impl Order {
     #[must_use]
     pub fn delivery_choice(&self) -> Option<DeliveryChoice> {
         let choice = self.delivery.as_ref()?;
+        let winner_without_terms = self.winner.as_ref().is_some_and(|w| {
+            self.offers
+                .iter()
+                .find(|o| o.store_id == w.store_id)
+                .is_none_or(|o| o.delivery_options.is_empty())
+        });
+        if winner_without_terms {
+            // Stored before offers carried terms: the choice was made on
+            // the winner's own options then, so it stands as written.
+            return Some(choice.clone());
+        }
         let option = choice.option.kind().among(&self.delivery_terms())?;
         Some(DeliveryChoice {
             option,
