@@ -335,6 +335,39 @@ impl StepRefusal {
     }
 }
 
+/// Who may take a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    Customer,
+    /// The winning store.
+    Store,
+    Either,
+}
+
+const PACKING: &[OrderStatus] = &[OrderStatus::Accepted, OrderStatus::Preparing];
+const HANDED_OVER: &[OrderStatus] = &[OrderStatus::ReadyForPickup, OrderStatus::OutForDelivery];
+const COMPLETED: &[OrderStatus] = &[OrderStatus::Completed];
+
+impl Step {
+    /// The rule table: who may take this step, and in which states.
+    fn rule(&self) -> (Party, &'static [OrderStatus]) {
+        match self {
+            Step::Pack { .. } => (Party::Store, PACKING),
+            Step::Drop { .. } | Step::AnswerSubstitute { .. } => (Party::Customer, PACKING),
+            Step::ChooseDelivery { .. } => (
+                Party::Customer,
+                &[OrderStatus::Searching, OrderStatus::Accepted, OrderStatus::Preparing],
+            ),
+            Step::HandOver => (Party::Store, &[OrderStatus::Preparing]),
+            Step::Complete => (Party::Either, HANDED_OVER),
+            Step::Share { .. } | Step::Review { .. } | Step::Complain { .. } => (Party::Customer, COMPLETED),
+            // Only a completed order has a complaint; its absence is the
+            // refusal.
+            Step::AnswerComplaint { .. } => (Party::Store, OrderStatus::ALL),
+        }
+    }
+}
+
 impl Order {
     fn is_winner(&self, caller: &Caller) -> bool {
         matches!(caller, Caller::Store(id) if self.winner.as_ref().is_some_and(|w| &w.store_id == id))
@@ -342,6 +375,10 @@ impl Order {
 
     fn is_customer(&self, caller: &Caller) -> bool {
         matches!(caller, Caller::Customer(id) if id == &self.customer_id)
+    }
+
+    fn line_mut(&mut self, line: usize) -> Result<&mut LineState, StepRefusal> {
+        self.packing.get_mut(line).ok_or(StepRefusal::Invalid("no such line"))
     }
 
     fn wrong_state(&self) -> StepRefusal {
@@ -352,24 +389,25 @@ impl Order {
 
     /// The order after `step` taken by `actor` at `now`, or why not.
     pub fn fulfil(&self, actor: &Caller, step: &Step, now: Millis) -> Result<Order, StepRefusal> {
-        let by_store = self.is_winner(actor);
-        let by_customer = self.is_customer(actor);
+        let (party, states) = step.rule();
+        let allowed = match party {
+            Party::Customer => self.is_customer(actor),
+            Party::Store => self.is_winner(actor),
+            Party::Either => self.is_customer(actor) || self.is_winner(actor),
+        };
+        if !allowed {
+            return Err(StepRefusal::NotYours);
+        }
+        if !states.contains(&self.status) {
+            return Err(self.wrong_state());
+        }
         let mut next = self.clone();
         next.packing.resize(self.items.len(), LineState::Pending);
         // A choice made while searching takes the winner's terms.
         next.delivery = self.delivery_choice();
         match step {
             Step::Pack { line, outcome } => {
-                if !by_store {
-                    return Err(StepRefusal::NotYours);
-                }
-                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
-                    return Err(self.wrong_state());
-                }
-                let state = next
-                    .packing
-                    .get_mut(*line)
-                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                let state = next.line_mut(*line)?;
                 if matches!(state, LineState::Dropped) {
                     return Err(StepRefusal::Invalid("the customer dropped this line"));
                 }
@@ -399,16 +437,7 @@ impl Order {
                 }
             }
             Step::Drop { line } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
-                    return Err(self.wrong_state());
-                }
-                let state = next
-                    .packing
-                    .get_mut(*line)
-                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                let state = next.line_mut(*line)?;
                 if !matches!(
                     state,
                     LineState::Pending | LineState::Unavailable | LineState::SubstituteOffered { .. }
@@ -418,16 +447,7 @@ impl Order {
                 *state = LineState::Dropped;
             }
             Step::AnswerSubstitute { line, accept } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
-                    return Err(self.wrong_state());
-                }
-                let state = next
-                    .packing
-                    .get_mut(*line)
-                    .ok_or(StepRefusal::Invalid("no such line"))?;
+                let state = next.line_mut(*line)?;
                 let LineState::SubstituteOffered { name, quantity, price } = state.clone() else {
                     return Err(StepRefusal::Invalid("no substitute is offered for this line"));
                 };
@@ -438,15 +458,6 @@ impl Order {
                 };
             }
             Step::ChooseDelivery { kind, slot } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if !matches!(
-                    self.status,
-                    OrderStatus::Searching | OrderStatus::Accepted | OrderStatus::Preparing
-                ) {
-                    return Err(self.wrong_state());
-                }
                 let option = kind
                     .among(&self.delivery_terms())
                     .ok_or(StepRefusal::DeliveryNotOffered(*kind))?;
@@ -456,12 +467,6 @@ impl Order {
                 }
             }
             Step::HandOver => {
-                if !by_store {
-                    return Err(StepRefusal::NotYours);
-                }
-                if self.status != OrderStatus::Preparing {
-                    return Err(self.wrong_state());
-                }
                 if !next.packing.iter().all(LineState::settled) {
                     return Err(StepRefusal::Invalid(
                         "every line must be packed, unavailable or dropped",
@@ -476,32 +481,14 @@ impl Order {
                 };
             }
             Step::Complete => {
-                if !(by_store || by_customer) {
-                    return Err(StepRefusal::NotYours);
-                }
-                if !matches!(self.status, OrderStatus::ReadyForPickup | OrderStatus::OutForDelivery) {
-                    return Err(self.wrong_state());
-                }
                 next.status = OrderStatus::Completed;
                 next.bill = Some(Bill::of(&next));
                 next.completed_at_ms = Some(now);
             }
             Step::Share { secret } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if self.status != OrderStatus::Completed {
-                    return Err(self.wrong_state());
-                }
                 next.share_secret = Some(self.share_secret.clone().unwrap_or_else(|| secret.clone()));
             }
             Step::Review { stars, comment } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if self.status != OrderStatus::Completed {
-                    return Err(self.wrong_state());
-                }
                 if self.review.is_some() {
                     return Err(StepRefusal::Invalid("this order has been reviewed already"));
                 }
@@ -522,12 +509,6 @@ impl Order {
                 });
             }
             Step::Complain { text, wants_return } => {
-                if !by_customer {
-                    return Err(StepRefusal::NotYours);
-                }
-                if self.status != OrderStatus::Completed {
-                    return Err(self.wrong_state());
-                }
                 if self.complaint.is_some() {
                     return Err(StepRefusal::Invalid("this order has a complaint already"));
                 }
@@ -539,9 +520,6 @@ impl Order {
                 });
             }
             Step::AnswerComplaint { text } => {
-                if !by_store {
-                    return Err(StepRefusal::NotYours);
-                }
                 let Some(complaint) = &mut next.complaint else {
                     return Err(StepRefusal::Invalid("there is no complaint to answer"));
                 };

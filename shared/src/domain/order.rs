@@ -35,6 +35,17 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    pub const ALL: &'static [OrderStatus] = &[
+        OrderStatus::Searching,
+        OrderStatus::Accepted,
+        OrderStatus::Preparing,
+        OrderStatus::ReadyForPickup,
+        OrderStatus::OutForDelivery,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Unfulfilled,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
