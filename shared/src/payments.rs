@@ -32,7 +32,6 @@ impl PaymentPort for CashOnDelivery {
 }
 
 /// The payment methods on offer, one adapter each.
-#[derive(Clone)]
 pub struct PaymentPorts(Vec<Arc<dyn PaymentPort>>);
 
 impl PaymentPorts {
@@ -52,17 +51,5 @@ impl PaymentPorts {
     #[must_use]
     pub fn for_method(&self, method: PaymentMethod) -> Option<&dyn PaymentPort> {
         self.0.iter().rev().find(|p| p.method() == method).map(AsRef::as_ref)
-    }
-}
-
-impl Default for PaymentPorts {
-    fn default() -> Self {
-        PaymentPorts::cash_on_delivery()
-    }
-}
-
-impl std::fmt::Debug for PaymentPorts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|p| p.method())).finish()
     }
 }

@@ -257,16 +257,20 @@ impl Order {
         }
     }
 
+    /// The terms the winning store's offer carried; `None` before a store
+    /// has won, or for an order stored before offers carried terms.
+    fn winner_terms(&self) -> Option<&[DeliveryOption]> {
+        let winner = self.winner.as_ref()?;
+        let offer = self.offers.iter().find(|o| o.store_id == winner.store_id)?;
+        (!offer.delivery_options.is_empty()).then_some(offer.delivery_options.as_slice())
+    }
+
     /// The delivery terms the customer chooses from: the winning store's, as
     /// it accepted them, or the product's defaults before a store has won.
     #[must_use]
     pub fn delivery_terms(&self) -> Vec<DeliveryOption> {
-        self.winner
-            .as_ref()
-            .and_then(|w| self.offers.iter().find(|o| o.store_id == w.store_id))
-            .map(|o| o.delivery_options.clone())
-            .filter(|options| !options.is_empty())
-            .unwrap_or_else(default_delivery_options)
+        self.winner_terms()
+            .map_or_else(default_delivery_options, <[DeliveryOption]>::to_vec)
     }
 
     /// The customer's delivery choice on the terms that apply now. A choice
@@ -276,13 +280,7 @@ impl Order {
     #[must_use]
     pub fn delivery_choice(&self) -> Option<DeliveryChoice> {
         let choice = self.delivery.as_ref()?;
-        let winner_without_terms = self.winner.as_ref().is_some_and(|w| {
-            self.offers
-                .iter()
-                .find(|o| o.store_id == w.store_id)
-                .is_none_or(|o| o.delivery_options.is_empty())
-        });
-        if winner_without_terms {
+        if self.winner.is_some() && self.winner_terms().is_none() {
             // Stored before offers carried terms: the choice was made on
             // the winner's own options then, so it stands as written.
             return Some(choice.clone());
