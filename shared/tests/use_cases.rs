@@ -15,7 +15,7 @@ use shared::domain::demand::parse_demand_text;
 use shared::domain::fulfilment::{Bill, Settlement};
 use shared::domain::fulfilment::{PackOutcome, Paisa, PaymentMethod, SettlementState, Step};
 use shared::domain::geo::GeoPoint;
-use shared::domain::ids::{Caller, ConnectionId, CustomerId, StoreId};
+use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::order::{OrderStatus, Refusal};
 use shared::domain::store::DeliveryKind;
 use shared::domain::store::StoreProfileInput;
@@ -324,6 +324,29 @@ impl PaymentPort for StandInWallet {
     }
 }
 
+/// An order of 2 kg rice, won by s0, packed at 140 Taka and handed over.
+async fn handed_over(app: &TestApp, delivery: DeliveryKind, payment: PaymentMethod) -> OrderId {
+    let order = app
+        .create_order(
+            &customer(),
+            parse_demand_text("2 kg rice").expect("parses"),
+            here(),
+            Some((delivery, None)),
+            payment,
+        )
+        .await
+        .expect("orders");
+    let shop = Caller::Store(store(0));
+    app.accept_offer(&store(0), &order.id).await.expect("accepts");
+    let packed = Step::Pack {
+        line: 0,
+        outcome: PackOutcome::Packed { price: Paisa(14_000) },
+    };
+    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
+    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
+    order.id
+}
+
 #[tokio::test]
 async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_nothing() {
     let (mut app, _clock) = app_with_stores(1).await;
@@ -332,31 +355,15 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
         Arc::new(CashOnDelivery),
         Arc::clone(&wallet) as Arc<dyn PaymentPort>,
     ]);
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("2 kg rice").expect("parses"),
-            here(),
-            Some((DeliveryKind::Pickup, None)),
-            PaymentMethod::MobileWallet,
-        )
-        .await
-        .expect("orders");
-    let (shop, buyer) = (Caller::Store(store(0)), Caller::Customer(customer()));
-    app.accept_offer(&store(0), &order.id).await.expect("accepts");
-    let packed = Step::Pack {
-        line: 0,
-        outcome: PackOutcome::Packed { price: Paisa(14_000) },
-    };
-    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
-    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
+    let order_id = handed_over(&app, DeliveryKind::Pickup, PaymentMethod::MobileWallet).await;
+    let buyer = Caller::Customer(customer());
 
-    let declined = app.fulfil(&buyer, &order.id, &Step::Complete).await;
+    let declined = app.fulfil(&buyer, &order_id, &Step::Complete).await;
     assert!(
         matches!(declined, Err(AppError::Payment(PaymentError::Declined(_)))),
         "{declined:?}"
     );
-    let unchanged = app.storage.get_order(&order.id).await.expect("reads").expect("exists");
+    let unchanged = app.storage.get_order(&order_id).await.expect("reads").expect("exists");
     assert_eq!(
         unchanged.status,
         OrderStatus::ReadyForPickup,
@@ -369,23 +376,23 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
     );
 
     wallet.accepting.store(true, std::sync::atomic::Ordering::SeqCst);
-    let done = app.fulfil(&buyer, &order.id, &Step::Complete).await.expect("completes");
+    let done = app.fulfil(&buyer, &order_id, &Step::Complete).await.expect("completes");
     let bill = done.bill.expect("fixed at completion");
     let settlement = bill.settlement.expect("settled");
     assert_eq!(
         (settlement.method, settlement.state, settlement.amount),
         (PaymentMethod::MobileWallet, SettlementState::Charged, Paisa(14_000))
     );
-    assert_eq!(settlement.reference, Some(format!("W-{}", order.id)));
+    assert_eq!(settlement.reference, Some(format!("W-{order_id}")));
     let asked = wallet.asked.lock().expect("lock").clone();
     assert_eq!(
         asked,
-        vec![(order.id.to_string(), Paisa(14_000)); 2],
+        vec![(order_id.to_string(), Paisa(14_000)); 2],
         "both attempts keyed by the order id"
     );
     // Only completing pays: a review afterwards charges nothing, even on an
     // order stored before bills carried their settlement.
-    let mut unsettled = app.storage.get_order(&order.id).await.expect("reads").expect("exists");
+    let mut unsettled = app.storage.get_order(&order_id).await.expect("reads").expect("exists");
     let version = unsettled.version;
     if let Some(bill) = unsettled.bill.as_mut() {
         bill.settlement = None;
@@ -394,7 +401,7 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
     assert!(app.storage.replace_order(&unsettled, version).await.expect("writes"));
     app.fulfil(
         &buyer,
-        &order.id,
+        &order_id,
         &Step::Review {
             stars: 5,
             comment: None,
@@ -430,25 +437,9 @@ async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refu
     assert!(app.timers.scheduled.lock().expect("lock").is_empty(), "no timer");
     assert!(app.pusher.pushed.lock().expect("lock").is_empty(), "no store alerted");
 
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("2 kg rice").expect("parses"),
-            here(),
-            Some((DeliveryKind::HelperDelivery, None)),
-            CASH,
-        )
-        .await
-        .expect("orders");
+    let order_id = handed_over(&app, DeliveryKind::HelperDelivery, CASH).await;
     let shop = Caller::Store(store(0));
-    app.accept_offer(&store(0), &order.id).await.expect("accepts");
-    let packed = Step::Pack {
-        line: 0,
-        outcome: PackOutcome::Packed { price: Paisa(14_000) },
-    };
-    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
-    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
-    let done = app.fulfil(&shop, &order.id, &Step::Complete).await.expect("completes");
+    let done = app.fulfil(&shop, &order_id, &Step::Complete).await.expect("completes");
     let settlement = done.bill.and_then(|b| b.settlement).expect("settled");
     assert_eq!(
         (settlement.method, settlement.state, settlement.amount),
