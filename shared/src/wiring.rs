@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{AwsApp, AwsResources, AwsSetupError, aws_app, sdk_config};
+use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::config::OrderingConfig;
 
 /// The application as a Lambda function runs it.
@@ -22,11 +23,16 @@ pub enum WiringError {
     Key(#[from] KeyError),
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
 }
 
 /// Reads the configuration and builds the clients. The token issuer exists
 /// only where `JWT_SIGNING_KEY` (PKCS#8 PEM, from a secret) is set.
 pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
+    // Parsed and checked here, during init: a broken catalogue stops the
+    // function with the bad line named, and no event pays for the parse.
+    Catalogue::builtin()?;
     let resources = AwsResources::from_env()?;
     let config = OrderingConfig::from_env().map_err(AwsSetupError::from)?;
     let issuer = match std::env::var("JWT_SIGNING_KEY") {
