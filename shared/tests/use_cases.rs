@@ -107,6 +107,18 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
+/// c1 orders `text` where it stands, paying cash, delivery not chosen yet.
+async fn order_of(app: &TestApp, text: &str) -> Result<shared::domain::order::Order, AppError> {
+    app.create_order(
+        &customer(),
+        parse_demand_text(text).expect("parses"),
+        here(),
+        None,
+        CASH,
+    )
+    .await
+}
+
 fn customer() -> CustomerId {
     CustomerId::new("c1").expect("id")
 }
@@ -132,16 +144,7 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
 #[tokio::test]
 async fn the_sixty_second_rule_holds_on_an_injected_clock() {
     let (app, clock) = app_with_stores(6).await;
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("2 kg rice").expect("parses"),
-            here(),
-            None,
-            CASH,
-        )
-        .await
-        .expect("created");
+    let order = order_of(&app, "2 kg rice").await.expect("created");
     assert_eq!(order.offers.len(), 4, "four stores per round by default");
     assert_eq!(order.deadline_ms, START + 60_000);
     let scheduled = app.timers.scheduled.lock().expect("lock").clone();
@@ -173,16 +176,7 @@ async fn the_sixty_second_rule_holds_on_an_injected_clock() {
 #[tokio::test]
 async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_order() {
     let (app, clock) = app_with_stores(5).await;
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("rice").expect("parses"),
-            here(),
-            None,
-            CASH,
-        )
-        .await
-        .expect("created");
+    let order = order_of(&app, "rice").await.expect("created");
     // The timer message is lost: nothing ever delivers it.
     app.timers.scheduled.lock().expect("lock").clear();
     clock.advance_ms(60_000);
@@ -201,16 +195,7 @@ async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_ord
 #[tokio::test]
 async fn timer_batches_report_only_their_failed_records_and_duplicates_change_nothing() {
     let (app, clock) = app_with_stores(2).await;
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("rice").expect("parses"),
-            here(),
-            None,
-            CASH,
-        )
-        .await
-        .expect("created");
+    let order = order_of(&app, "rice").await.expect("created");
     let timer = serde_json::to_string(&RoundTimer {
         order_id: order.id.clone(),
         round: 1,
@@ -256,32 +241,14 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     let (app, _clock) = app_with_stores(3).await;
     let stale = ConnectionId::new("conn-s1").expect("id");
     app.pusher.gone.lock().expect("lock").insert(stale.to_string());
-    let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("rice").expect("parses"),
-            here(),
-            None,
-            CASH,
-        )
-        .await
-        .expect("created");
+    let order = order_of(&app, "rice").await.expect("created");
     // s1 was matched while its connection record existed; the push found it gone.
     assert_eq!(order.offers.len(), 3);
     assert!(app.storage.get_connection(&stale).await.expect("read").is_none());
     assert_eq!(app.pusher.types_to("conn-s0"), ["offer"]);
     assert_eq!(app.pusher.types_to("conn-s2"), ["offer"]);
     // The next order no longer offers to the store with no live socket.
-    let next = app
-        .create_order(
-            &customer(),
-            parse_demand_text("rice").expect("parses"),
-            here(),
-            None,
-            CASH,
-        )
-        .await
-        .expect("created");
+    let next = order_of(&app, "rice").await.expect("created");
     assert!(next.offers.iter().all(|o| o.store_id != store(1)));
     assert_eq!(
         app.storage

@@ -620,6 +620,15 @@ mod tests {
         Caller::Store(StoreId::new(id).expect("id"))
     }
 
+    /// Accepted, and the customer chose helper delivery at 2 s.
+    fn helper_chosen() -> Order {
+        let helper = Step::ChooseDelivery {
+            kind: DeliveryKind::HelperDelivery,
+            slot: None,
+        };
+        accepted().fulfil(&customer(), &helper, 2_000).expect("chooses")
+    }
+
     fn accepted() -> Order {
         accepted_with(Vec::new())
     }
@@ -710,17 +719,7 @@ mod tests {
     fn the_whole_way_from_accepted_to_reviewed() {
         let s1 = store("s1");
         let c = customer();
-        let o = accepted();
-        let o = o
-            .fulfil(
-                &c,
-                &Step::ChooseDelivery {
-                    kind: DeliveryKind::HelperDelivery,
-                    slot: None,
-                },
-                2_000,
-            )
-            .expect("chooses");
+        let o = helper_chosen();
         let o = o
             .fulfil(
                 &s1,
@@ -847,16 +846,7 @@ mod tests {
     fn a_substitute_waits_for_the_customer_and_is_billed_when_taken() {
         let c = customer();
         let s1 = store("s1");
-        let o = accepted()
-            .fulfil(
-                &c,
-                &Step::ChooseDelivery {
-                    kind: DeliveryKind::HelperDelivery,
-                    slot: None,
-                },
-                2_000,
-            )
-            .expect("chooses");
+        let o = helper_chosen();
         let basmati = PackOutcome::Substitute {
             name: "basmati rice".into(),
             quantity: None,
