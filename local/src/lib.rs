@@ -126,7 +126,7 @@ pub enum StartError {
     #[error(transparent)]
     Key(#[from] shared::auth::KeyError),
     #[error(transparent)]
-    Catalogue(#[from] shared::domain::catalogue::CatalogueError),
+    Catalogue(#[from] shared::domain::demand::catalogue::CatalogueError),
 }
 
 enum Running {
@@ -329,7 +329,7 @@ fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
 /// Starts the gateway and the timer poller on the chosen backend.
 pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     // Checked at start-up, as a Lambda's init does (shared::wiring).
-    shared::domain::catalogue::Catalogue::builtin()?;
+    shared::domain::demand::catalogue::Catalogue::builtin()?;
     let listener = TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let hub = ConnectionHub::default();

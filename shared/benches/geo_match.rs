@@ -75,7 +75,7 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
                 tags: ["rice".to_string()].into_iter().collect(),
                 open: true,
                 delivery_options: default_delivery_options(),
-                language: shared::domain::understand::Language::En,
+                language: shared::domain::demand::Language::En,
                 stats: Default::default(),
                 updated_at_ms: 0,
             };

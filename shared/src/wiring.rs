@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{AwsApp, AwsResources, AwsSetupError, aws_app, sdk_config};
-use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::config::OrderingConfig;
+use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
 
 /// The application as a Lambda function runs it.
 pub type LambdaApp = AwsApp;

@@ -30,7 +30,7 @@ fn store_at(id: &str, category: &str, bearing: f64, distance_m: f64, updated: i6
         tags: ["rice".to_string()].into_iter().collect(),
         open: true,
         delivery_options: default_delivery_options(),
-        language: shared::domain::understand::Language::En,
+        language: shared::domain::demand::Language::En,
         stats: Default::default(),
         updated_at_ms: updated,
     }
@@ -47,7 +47,7 @@ fn offers(ids: &[&str]) -> Vec<Offer> {
         .map(|id| Offer {
             store_id: StoreId::new(*id).expect("id"),
             distance_m: 400,
-            language: shared::domain::understand::Language::En,
+            language: shared::domain::demand::Language::En,
             // Round-trips through storage with the order.
             delivery_options: default_delivery_options(),
         })

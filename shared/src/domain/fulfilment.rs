@@ -605,11 +605,11 @@ fn checked(price: Paisa) -> Result<Paisa, StepRefusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::demand::Language;
     use crate::domain::demand::{Unit, parse_demand_text};
     use crate::domain::geo::GeoPoint;
     use crate::domain::ids::{CustomerId, OrderId, StoreId};
     use crate::domain::order::{Offer, Transition};
-    use crate::domain::understand::Language;
     use proptest::prelude::*;
 
     fn customer() -> Caller {

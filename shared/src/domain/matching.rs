@@ -86,7 +86,7 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_string()).collect(),
             open,
             delivery_options: default_delivery_options(),
-            language: crate::domain::understand::Language::En,
+            language: crate::domain::demand::Language::En,
             stats: Default::default(),
             updated_at_ms: 0,
         }

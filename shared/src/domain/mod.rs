@@ -1,6 +1,5 @@
 //! The domain: plain Rust, no AWS types.
 
-pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod customer;
@@ -12,6 +11,4 @@ pub mod ids;
 pub mod matching;
 pub mod order;
 pub mod store;
-pub mod understand;
 pub mod views;
-pub mod words;

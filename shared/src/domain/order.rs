@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::demand::DemandItem;
+use super::demand::Language;
 use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, PaymentMethod, Review, StoreCancellation};
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, OrderId, StoreId};
 use super::store::{DeliveryOption, default_delivery_options};
-use super::understand::Language;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

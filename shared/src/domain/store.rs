@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
+use super::demand::Language;
 use super::geo::GeoPoint;
 use super::ids::StoreId;
-use super::understand::Language;
 
 /// Most inventory tags a store may declare.
 pub const MAX_TAGS: usize = 100;

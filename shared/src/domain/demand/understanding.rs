@@ -11,10 +11,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::{Catalogue, Recipe};
-use super::demand::{
-    DemandError, DemandItem, ItemStatus, MAX_AMOUNT, MAX_DEMAND_LINES, MAX_DEMAND_TEXT_CHARS, MAX_ITEM_NAME_CHARS,
-    Quantity, Unit,
-};
+use super::item::{DemandError, DemandItem, ItemStatus, MAX_DEMAND_LINES, MAX_DEMAND_TEXT_CHARS, MAX_ITEM_NAME_CHARS};
+use super::language::Language;
+use super::quantity::{MAX_AMOUNT, Quantity, Unit};
 use super::words::{
     fold, has_bangla, is_and_a_half, is_conjunction, is_event_word, is_filler, is_people_word, number_word,
     split_classifier, words,
@@ -24,15 +23,6 @@ use super::words::{
 pub const LOW_CONFIDENCE: f32 = 0.6;
 /// Largest party a recipe is scaled for.
 pub const MAX_PARTY_SIZE: u32 = 500;
-
-/// The language of a text, a transcript, or a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Bn,
-    En,
-}
 
 /// What the app sends: any of typed text, a transcript, picture labels.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -665,6 +655,21 @@ pub fn recipe_quantities(recipe: &Recipe, people: u32) -> Vec<(usize, Quantity)>
     let scaled = recipe.per_person.iter().map(|i| (i.item, i.quantity.scaled(people)));
     let fixed = recipe.per_party.iter().map(|i| (i.item, i.quantity.normalized()));
     scaled.chain(fixed).collect()
+}
+
+/// Reads free text (Bangla, English, romanised Bangla, or mixed) with the
+/// built-in catalogue: lines split on new lines, commas, semicolons, "and",
+/// "আর"; events such as "polao for 6" become the recipe's list.
+pub fn parse_demand_text(text: &str) -> Result<Vec<DemandItem>, DemandError> {
+    let request = DemandRequest {
+        text: Some(text.to_string()),
+        ..DemandRequest::default()
+    };
+    Ok(understand(
+        &request,
+        Catalogue::builtin().map_err(|e| DemandError::CatalogueUnavailable(e.to_string()))?,
+    )?
+    .items)
 }
 
 #[cfg(test)]

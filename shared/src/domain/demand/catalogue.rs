@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::demand::{Quantity, Unit};
+use super::quantity::{Quantity, Unit};
 use super::words::{has_bangla, phrase_key, words};
 
 /// The catalogue built into the binary.
-pub const BUILTIN_CATALOGUE: &str = include_str!("../../catalogue/catalogue.toml");
+pub const BUILTIN_CATALOGUE: &str = include_str!("../../../catalogue/catalogue.toml");
 
 /// A catalogue file that could not be used, with where the mistake is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

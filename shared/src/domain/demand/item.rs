@@ -1,6 +1,6 @@
 //! Demand lists: what a customer asks for, with exact quantities.
 //!
-//! Text, speech and pictures are read by [`super::understand`] against the
+//! Text, speech and pictures are read by [`super::understanding`] against the
 //! catalogue data file ([`super::catalogue`]); this module keeps the types
 //! every other part of the service uses, and the entry points that read
 //! plain text with the built-in catalogue.
@@ -16,7 +16,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Catalogue;
-use super::understand::{DemandRequest, Language, understand};
+use super::language::Language;
+use super::quantity::{MAX_AMOUNT, Quantity, Unit};
 use super::words::{fold, phrase_key};
 
 /// Most lines one demand list may hold.
@@ -25,140 +26,6 @@ pub const MAX_DEMAND_LINES: usize = 50;
 pub const MAX_ITEM_NAME_CHARS: usize = 80;
 /// Most characters in a free-text demand.
 pub const MAX_DEMAND_TEXT_CHARS: usize = 2_000;
-/// Largest amount on one line, in the line's own unit.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
-
-/// Units a quantity may be given in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Unit {
-    #[serde(rename = "g")]
-    Gram,
-    #[serde(rename = "kg")]
-    Kilogram,
-    #[serde(rename = "ml")]
-    Millilitre,
-    #[serde(rename = "l")]
-    Litre,
-    #[serde(rename = "piece")]
-    Piece,
-    #[serde(rename = "dozen")]
-    Dozen,
-    #[serde(rename = "packet")]
-    Packet,
-}
-
-impl Unit {
-    /// The unit a word names, in any of its usual spellings, in English,
-    /// Bangla or romanised Bangla.
-    #[must_use]
-    pub fn from_word(word: &str) -> Option<Unit> {
-        let folded = fold(word);
-        let unit = match folded.trim_end_matches('.') {
-            "g" | "gm" | "gms" | "gram" | "grams" | "gr" | "গ্রাম" | "গ্রামের" => Unit::Gram,
-            "kg" | "kgs" | "kilo" | "kilos" | "kilogram" | "kilograms" | "keji" | "kezi" | "কেজি" | "কেজির"
-            | "কিলো" => Unit::Kilogram,
-            "ml" | "millilitre" | "milliliter" | "millilitres" | "milliliters" | "মিলি" | "এমএল" | "mili" => {
-                Unit::Millilitre
-            }
-            "l" | "lit" | "ltr" | "ltrs" | "litre" | "liter" | "litres" | "liters" | "litar" | "লিটার" | "লিটারের" => {
-                Unit::Litre
-            }
-            "pc" | "pcs" | "piece" | "pieces" | "pis" | "পিস" => Unit::Piece,
-            "dozen" | "dozens" | "dozon" | "dojon" | "ডজন" => Unit::Dozen,
-            "packet" | "packets" | "pack" | "packs" | "pkt" | "pkts" | "paket" | "প্যাকেট" | "প্যাকেটের" => {
-                Unit::Packet
-            }
-            _ => return None,
-        };
-        Some(unit)
-    }
-
-    /// Units counted in whole ones: a recipe never asks for 2.5 packets.
-    #[must_use]
-    pub fn is_countable(self) -> bool {
-        matches!(self, Unit::Piece | Unit::Dozen | Unit::Packet)
-    }
-
-    fn symbol(self, amount: Decimal) -> &'static str {
-        let plural = amount != Decimal::ONE;
-        match (self, plural) {
-            (Unit::Gram, _) => "g",
-            (Unit::Kilogram, _) => "kg",
-            (Unit::Millilitre, _) => "ml",
-            (Unit::Litre, _) => "l",
-            (Unit::Piece, _) => "",
-            (Unit::Dozen, _) => "dozen",
-            (Unit::Packet, false) => "packet",
-            (Unit::Packet, true) => "packets",
-        }
-    }
-}
-
-/// An exact amount in a unit: 1.2 kg stays 1.2 kg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Quantity {
-    pub amount: Decimal,
-    pub unit: Unit,
-}
-
-const THOUSAND: Decimal = Decimal::from_parts(1_000, 0, 0, false, 0);
-
-impl Quantity {
-    /// The same amount in the unit people say it in: 1200 g is 1.2 kg,
-    /// 1500 ml is 1.5 l; trailing zeros go. Never changes the amount.
-    #[must_use]
-    pub fn normalized(self) -> Quantity {
-        let amount = self.amount.normalize();
-        let (amount, unit) = match self.unit {
-            Unit::Gram if amount >= THOUSAND => (amount / THOUSAND, Unit::Kilogram),
-            Unit::Millilitre if amount >= THOUSAND => (amount / THOUSAND, Unit::Litre),
-            unit => (amount, unit),
-        };
-        Quantity {
-            amount: amount.normalize(),
-            unit,
-        }
-    }
-
-    /// This amount for `people` people, normalised. Countable units round up
-    /// to whole ones, so a party never gets less than it needs.
-    #[must_use]
-    pub fn scaled(self, people: u32) -> Quantity {
-        let amount = self.amount * Decimal::from(people);
-        let amount = if self.unit.is_countable() {
-            amount.ceil()
-        } else {
-            amount
-        };
-        Quantity {
-            amount,
-            unit: self.unit,
-        }
-        .normalized()
-    }
-
-    /// The amount in grams, millilitres, pieces or packets: what property
-    /// tests compare to prove nothing is lost or invented.
-    #[must_use]
-    pub fn in_base_units(self) -> (Decimal, Unit) {
-        match self.unit {
-            Unit::Kilogram => (self.amount * THOUSAND, Unit::Gram),
-            Unit::Litre => (self.amount * THOUSAND, Unit::Millilitre),
-            Unit::Dozen => (self.amount * Decimal::from(12), Unit::Piece),
-            unit => (self.amount, unit),
-        }
-    }
-}
-
-impl fmt::Display for Quantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let amount = self.amount.normalize();
-        match self.unit.symbol(amount) {
-            "" => write!(f, "{amount}"),
-            symbol => write!(f, "{amount} {symbol}"),
-        }
-    }
-}
 
 /// One line of a demand list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,17 +178,6 @@ fn structured_unit(word: &str) -> Option<(Unit, Decimal)> {
         "hali" | "হালি" => Some((Unit::Piece, Decimal::from(4))),
         _ => Unit::from_word(word).map(|u| (u, Decimal::ONE)),
     }
-}
-
-/// Reads free text (Bangla, English, romanised Bangla, or mixed) with the
-/// built-in catalogue: lines split on new lines, commas, semicolons, "and",
-/// "আর"; events such as "polao for 6" become the recipe's list.
-pub fn parse_demand_text(text: &str) -> Result<Vec<DemandItem>, DemandError> {
-    let request = DemandRequest {
-        text: Some(text.to_string()),
-        ..DemandRequest::default()
-    };
-    Ok(understand(&request, builtin_catalogue()?)?.items)
 }
 
 fn builtin_catalogue() -> Result<&'static Catalogue, DemandError> {
@@ -489,6 +345,7 @@ mod tests {
     use std::str::FromStr;
 
     use super::*;
+    use crate::domain::demand::understanding::parse_demand_text;
 
     fn q(amount: &str, unit: Unit) -> Option<Quantity> {
         Some(Quantity {
