@@ -25,7 +25,7 @@ LOCALSTACK_HOOK = ROOT / "localstack" / "init" / "ready.d" / "10-create-resource
 # Variables each function reads, by the code path it runs. The union is
 # checked against every std::env::var("...") in shared/src and functions/,
 # so a new variable fails here until it is listed (and set in the template).
-#   AwsResources::from_env (shared/src/aws/mod.rs) via wiring::lambda_app:
+#   AwsResources::from_env (shared/src/aws/mod.rs) via wiring::serve -> wiring::lambda_app:
 AWS_RESOURCES = {"TABLE_NAME", "TIMER_QUEUE_URL", "WS_MANAGEMENT_ENDPOINT"}
 #   OrderingConfig::from_env (shared/src/domain/config.rs), all optional;
 #   OFFER_WINDOW_MS is the tests' finer alternative to OFFER_WINDOW_SECONDS.
@@ -39,7 +39,7 @@ ORDERING_CONFIG = {
 }
 #   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
 OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING"}
-#   wiring::lambda_app: JWT_SIGNING_KEY (only where tokens are issued) and then JWT_ISSUER;
+#   wiring::serve -> wiring::lambda_app: JWT_SIGNING_KEY (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_JWKS and JWT_ISSUER.
 REQUIRED_ENV = {
     "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_KEY", "JWT_ISSUER"},
@@ -49,9 +49,9 @@ REQUIRED_ENV = {
 }
 # Which wiring entry point each crate's main calls, to keep the table above honest.
 ENTRY_POINT = {
-    "http-api": "shared::wiring::lambda_app",
-    "ws-api": "shared::wiring::lambda_app",
-    "offer-timer": "shared::wiring::lambda_app",
+    "http-api": "shared::wiring::serve",
+    "ws-api": "shared::wiring::serve",
+    "offer-timer": "shared::wiring::serve",
     "ws-authorizer": "shared::wiring::token_verifier",
 }
 
@@ -89,6 +89,16 @@ def rust_str_array(path, name):
     if not m:
         sys.exit(f"{name} not found in {path}")
     return re.findall(r'"([^"]*)"', m.group(1))
+
+
+def rust_http_routes():
+    """The route table of shared/src/api/routes.rs: every route key, and the public ones."""
+    text = (ROOT / "shared/src/api/routes.rs").read_text()
+    table = re.search(r"^http_routes! \{(.*?)^\}", text, re.S | re.M)
+    if not table:
+        sys.exit("the http_routes! table was not found in shared/src/api/routes.rs")
+    rows = re.findall(r'^\s*\w+ => "([A-Z]+ [^"]+)"(, public)?;', table.group(1), re.M)
+    return [key for key, _ in rows], [key for key, public in rows if public]
 
 
 def sub_text(value):
@@ -176,8 +186,7 @@ def main():
         return {v["Properties"]["RouteKey"]: (k, v["Properties"]) for k, v in routes.items() if v["Properties"]["ApiId"] == {"Ref": api}}
 
     http_routes = routes_of(http_api)
-    code_http = rust_str_array("shared/src/api/http.rs", "HTTP_ROUTES")
-    public = rust_str_array("shared/src/api/http.rs", "PUBLIC_HTTP_ROUTES")
+    code_http, public = rust_http_routes()
     check(set(http_routes) == set(code_http), f"HTTP routes differ: template only {sorted(set(http_routes) - set(code_http))}, code only {sorted(set(code_http) - set(http_routes))}")
     jwt_authorizers = [k for k, v in of_type("AWS::ApiGatewayV2::Authorizer").items() if v["Properties"]["AuthorizerType"] == "JWT"]
     for key, (logical_id, props) in http_routes.items():

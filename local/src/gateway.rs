@@ -16,15 +16,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::api::authorizer::{authorize_connect, connect_token};
-use shared::api::http::{HTTP_ROUTES, PUBLIC_HTTP_ROUTES, handle_http_request};
+use shared::api::http::handle_http_request;
+use shared::api::routes::HttpRoute;
 use shared::api::timer::handle_timer_batch;
 use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
-use shared::app::App;
 use shared::auth::{TokenIssuer, TokenVerifier};
 use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
 use shared::ports::{OfferTimers, Pusher, Storage};
+use shared::usecases::App;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
@@ -116,8 +117,8 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
 /// segments, as API Gateway does.
 fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Value>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    HTTP_ROUTES.iter().find_map(|route| {
-        let (route_method, template) = route.split_once(' ')?;
+    HttpRoute::ALL.iter().find_map(|route| {
+        let (route_method, template) = route.key().split_once(' ')?;
         if route_method != method {
             return None;
         }
@@ -136,7 +137,7 @@ fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Va
                 return None;
             }
         }
-        Some((*route, params))
+        Some((route.key(), params))
     })
 }
 
@@ -161,7 +162,7 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
         return gateway_json(StatusCode::NOT_FOUND, "Not Found");
     };
     // The JWT authorizer in front of every protected route.
-    let claims = if PUBLIC_HTTP_ROUTES.contains(&route_key) {
+    let claims = if HttpRoute::parse(route_key).is_some_and(HttpRoute::is_public) {
         None
     } else {
         let token = parts

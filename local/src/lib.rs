@@ -19,23 +19,21 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::Select;
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::app::App;
 use shared::auth::TokenIssuer;
-use shared::aws::{DynamoStorage, ManagementApiPusher, SqsTimers, ensure_queue, ensure_table};
+use shared::aws::{AwsResources, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::ids::{Caller, ConnectionId};
-use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use shared::embedded::{ConnectionHub, EmbeddedQueue};
 use shared::ports::{Connection, ConnectionRepo, RepoError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use events::STAGE;
 
-/// The application on embedded adapters.
-pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
+pub use shared::wiring::EmbeddedApp;
 /// The application on the AWS adapters, pushing through the local gateway.
-pub type EndpointApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
+pub type EndpointApp = shared::wiring::AwsApp;
 
 /// API Gateway's WebSocket quotas, kept configurable so tests can shorten
 /// the timeouts.
@@ -196,7 +194,7 @@ impl RunningStack {
     /// request path.
     pub async fn stored_order_count(&self) -> Result<usize, RepoError> {
         match &self.running {
-            Running::Embedded { app, .. } => Ok(app.storage.order_count()),
+            Running::Embedded { app, .. } => Ok(app.storage().order_count()),
             Running::Endpoint { dynamo, table, .. } => {
                 let mut count = 0;
                 let mut start = None;
@@ -271,16 +269,16 @@ impl RunningStack {
             connected_at_ms: SystemClock.now_ms(),
         };
         match &self.running {
-            Running::Embedded { app, .. } => app.storage.put_connection(&connection).await,
-            Running::Endpoint { app, .. } => app.storage.put_connection(&connection).await,
+            Running::Embedded { app, .. } => app.storage().put_connection(&connection).await,
+            Running::Endpoint { app, .. } => app.storage().put_connection(&connection).await,
         }
     }
 
     /// Whether a connection record exists.
     pub async fn connection_recorded(&self, id: &ConnectionId) -> Result<bool, RepoError> {
         match &self.running {
-            Running::Embedded { app, .. } => Ok(app.storage.get_connection(id).await?.is_some()),
-            Running::Endpoint { app, .. } => Ok(app.storage.get_connection(id).await?.is_some()),
+            Running::Embedded { app, .. } => Ok(app.storage().get_connection(id).await?.is_some()),
+            Running::Endpoint { app, .. } => Ok(app.storage().get_connection(id).await?.is_some()),
         }
     }
 
@@ -340,15 +338,13 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     match options.backend.clone() {
         Backend::Embedded => {
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
-            let app = Arc::new(App {
-                storage: MemoryStorage::default(),
-                timers: Arc::clone(&queue),
-                pusher: hub.clone(),
-                clock: options.clock,
-                config: options.ordering,
-                payments: shared::payments::PaymentPorts::cash_on_delivery(),
-                issuer: Some(Arc::clone(&issuer)),
-            });
+            let app = Arc::new(shared::wiring::embedded_app(
+                Arc::clone(&queue),
+                hub.clone(),
+                options.clock,
+                options.ordering,
+                Arc::clone(&issuer),
+            ));
             let server = serve(
                 listener,
                 gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
@@ -368,16 +364,18 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             ensure_table(&dynamo, &table).await?;
             let visibility_s = u32::try_from(options.visibility_timeout.as_secs()).unwrap_or(30);
             let queue_url = ensure_queue(&sqs, &queue, visibility_s).await?;
-            let management = format!("http://{addr}/{STAGE}");
-            let app = Arc::new(App {
-                storage: DynamoStorage::new(dynamo.clone(), table.clone()),
-                timers: SqsTimers::new(sqs.clone(), queue_url.clone()),
-                pusher: ManagementApiPusher::new(&sdk, &management),
-                clock: options.clock,
-                config: options.ordering,
-                payments: shared::payments::PaymentPorts::cash_on_delivery(),
-                issuer: Some(Arc::clone(&issuer)),
-            });
+            let resources = AwsResources {
+                table: table.clone(),
+                queue_url: queue_url.clone(),
+                management_endpoint: format!("http://{addr}/{STAGE}"),
+            };
+            let app = Arc::new(shared::wiring::aws_app(
+                &sdk,
+                &resources,
+                options.clock,
+                options.ordering,
+                Some(Arc::clone(&issuer)),
+            ));
             let server = serve(
                 listener,
                 gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,

@@ -11,8 +11,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use shared::api::timer::handle_timer_batch;
-use shared::app::App;
 use shared::ports::{OfferTimers, Pusher, Storage};
+use shared::usecases::App;
 use tracing::{error, warn};
 
 /// Where to poll and how.

@@ -13,7 +13,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::StoreId;
-use shared::domain::store::{Store, default_delivery_options};
+use shared::domain::order::delivery::default_delivery_options;
+use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
 use shared::ports::StoreRepo;
 

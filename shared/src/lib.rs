@@ -4,11 +4,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic, clippy::todo, clippy::dbg_macro))]
 
 pub mod api;
-pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod domain;
 pub mod embedded;
 pub mod payments;
 pub mod ports;
+pub mod usecases;
 pub mod wiring;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::domain::clock::Millis;
-use crate::domain::fulfilment::{Bill, PaymentMethod, Settlement, SettlementState};
 use crate::domain::ids::OrderId;
+use crate::domain::order::money::{Bill, PaymentMethod, Settlement, SettlementState};
 use crate::ports::{PaymentPort, SettleFuture};
 
 /// Cash handed to the store (or its helper) on delivery or pickup. Nothing

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
-use crate::domain::fulfilment::{Bill, PaymentMethod, Settlement};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use crate::domain::order::{Order, Refusal, Transition};
+use crate::domain::order::Order;
+use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
 use crate::domain::store::Store;
 
 /// A storage failure that is not the caller's fault (network, throttling,
@@ -26,18 +26,6 @@ impl RepoError {
     pub fn msg(message: impl Into<String>) -> Self {
         RepoError(message.into().into())
     }
-}
-
-/// Why [`OrderRepo::apply_transition`] wrote nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum TransitionError {
-    #[error("no such order")]
-    NotFound,
-    /// The condition failed; the reason comes from the item as it stood.
-    #[error("refused: {0}")]
-    Refused(Refusal),
-    #[error(transparent)]
-    Repo(#[from] RepoError),
 }
 
 /// The stores a geo read returned, and its cost.
@@ -66,19 +54,20 @@ pub trait StoreRepo: Send + Sync {
     ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
 }
 
-/// Orders. Every change goes through one conditional write.
+/// Orders. A change is decided by [`Order::decide`] on the order as read
+/// and written with [`OrderRepo::replace_order`] only if nothing else was
+/// written since, so storage knows no rule of the state machine.
 pub trait OrderRepo: Send + Sync {
-    /// Writes a new order; fails if the id exists.
+    /// Writes a new order and its listings ([`Order::listings`]); fails if
+    /// the id exists.
     fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// The order as stored (a strongly consistent read).
     fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, RepoError>> + Send;
-    /// Applies `transition` atomically: the write happens only if
-    /// [`Order::apply`] allows it on the stored item, else nothing changes and
-    /// the refusal says why. Returns the order as written.
-    fn apply_transition(
-        &self,
-        id: &OrderId,
-        transition: &Transition,
-    ) -> impl Future<Output = Result<Order, TransitionError>> + Send;
+    /// Writes `next` in place of `current` if the stored order still has
+    /// `current`'s version, together with the listings `next` gained
+    /// ([`Order::new_listings_since`]), atomically. `Ok(false)` when another
+    /// write came first: the caller reads again and decides again.
+    fn replace_order(&self, current: &Order, next: &Order) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// The customer's most recent orders, newest first, at most `limit`,
     /// older than `before` when given (one page).
     fn recent_orders_of_customer(
@@ -87,14 +76,7 @@ pub trait OrderRepo: Send + Sync {
         limit: usize,
         before: Option<&OrderId>,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
-    /// Writes `order` if the stored one still has `expected_version`
-    /// (one conditional write); `Ok(false)` when another write came first.
-    fn replace_order(
-        &self,
-        order: &Order,
-        expected_version: u64,
-    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
-    /// Orders `store` holds, newest first, at most `limit`, older than
+    /// Orders `store` won, newest first, at most `limit`, older than
     /// `before` when given (one page).
     fn orders_won_by(
         &self,
@@ -102,14 +84,6 @@ pub trait OrderRepo: Send + Sync {
         limit: usize,
         before: Option<&OrderId>,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
-    /// Makes a new round's offers listable for its stores (written before
-    /// the round's own write; listings re-check every order).
-    fn index_offers(
-        &self,
-        order: &OrderId,
-        stores: &[StoreId],
-        deadline_ms: Millis,
-    ) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// Orders offered to `store` whose window is still open at `now`.
     fn open_offers_for_store(
         &self,

@@ -1,18 +1,88 @@
-//! Building the application for a Lambda process: once, during init, so
-//! every event reuses the same SDK clients and connections.
+//! Building the application, in one place: for a Lambda process (once,
+//! during init, so every event reuses the same SDK clients and
+//! connections), and for the local stack on either backend.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
-use crate::aws::{AwsApp, AwsResources, AwsSetupError, aws_app, sdk_config};
+use crate::aws::{AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SqsTimers, sdk_config};
+use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
+use crate::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use crate::usecases::App;
 
+/// The application on the AWS adapters.
+pub type AwsApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
 /// The application as a Lambda function runs it.
 pub type LambdaApp = AwsApp;
+/// The application on the embedded adapters (the local stack, tests).
+pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
+
+/// Builds the AWS clients once: DynamoDB for storage, SQS for timers, the
+/// management API at `resources.management_endpoint` for pushes.
+pub fn aws_app(
+    sdk: &aws_config::SdkConfig,
+    resources: &AwsResources,
+    clock: Arc<dyn Clock>,
+    config: OrderingConfig,
+    issuer: Option<Arc<TokenIssuer>>,
+) -> AwsApp {
+    let app = App::new(
+        DynamoStorage::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone()),
+        SqsTimers::new(aws_sdk_sqs::Client::new(sdk), resources.queue_url.clone()),
+        ManagementApiPusher::new(sdk, &resources.management_endpoint),
+        clock,
+        config,
+    );
+    match issuer {
+        Some(issuer) => app.with_issuer(issuer),
+        None => app,
+    }
+}
+
+/// The application in memory: the embedded queue's timers and the hub's
+/// sockets.
+pub fn embedded_app(
+    queue: Arc<EmbeddedQueue>,
+    hub: ConnectionHub,
+    clock: Arc<dyn Clock>,
+    config: OrderingConfig,
+    issuer: Arc<TokenIssuer>,
+) -> EmbeddedApp {
+    App::new(MemoryStorage::default(), queue, hub, clock, config).with_issuer(issuer)
+}
+
+/// Runs a Lambda function: builds the application during init, primes
+/// DynamoDB, then hands every event to `handler`. A function's `main` is
+/// this one call.
+///
+/// # Errors
+/// Init failed (configuration, key, catalogue), or the runtime stopped.
+pub async fn serve<E, R, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Send,
+    R: Serialize,
+    F: Fn(&'static LambdaApp, E) -> Fut,
+    Fut: Future<Output = R>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    // Lives as long as the process: every event borrows it.
+    let app: &'static LambdaApp = Box::leak(Box::new(lambda_app().await?));
+    prime(app).await;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        Ok::<R, lambda_runtime::Error>(handler(app, event.payload).await)
+    }))
+    .await
+}
 
 /// Why a function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +110,7 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
         Err(_) => None,
     };
     let sdk = sdk_config().await;
-    Ok(aws_app(&sdk, &resources, config, issuer))
+    Ok(aws_app(&sdk, &resources, Arc::new(SystemClock), config, issuer))
 }
 
 fn jwt_issuer() -> Result<String, WiringError> {
@@ -69,7 +139,7 @@ pub async fn prime(app: &LambdaApp) {
         return;
     }
     let started = Instant::now();
-    match tokio::time::timeout(PRIME_TIMEOUT, app.storage.prime()).await {
+    match tokio::time::timeout(PRIME_TIMEOUT, app.storage().prime()).await {
         Ok(Ok(())) => tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "primed DynamoDB"),
         Ok(Err(e)) => tracing::warn!(error = %DisplayErrorContext(&e), "priming DynamoDB failed; continuing"),
         Err(_) => tracing::warn!(

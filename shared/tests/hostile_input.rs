@@ -15,31 +15,30 @@ use aws_lambda_events::event::apigw::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use shared::api::http::{HTTP_ROUTES, handle_http_request};
+use shared::api::http::handle_http_request;
+use shared::api::routes::HttpRoute;
 use shared::api::ws::{WS_ROUTES, handle_ws_event};
-use shared::app::App;
 use shared::domain::clock::SystemClock;
 use shared::domain::config::OrderingConfig;
 use shared::domain::ids::{CustomerId, OrderId};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
 use shared::ports::OrderRepo;
+use shared::usecases::App;
 
 type FuzzApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
 
 fn app() -> FuzzApp {
-    App {
-        storage: MemoryStorage::default(),
-        timers: Arc::new(EmbeddedQueue::new("fuzz", Duration::from_secs(30))),
-        pusher: ConnectionHub::default(),
-        clock: Arc::new(SystemClock),
-        config: OrderingConfig {
+    App::new(
+        MemoryStorage::default(),
+        Arc::new(EmbeddedQueue::new("fuzz", Duration::from_secs(30))),
+        ConnectionHub::default(),
+        Arc::new(SystemClock),
+        OrderingConfig {
             max_orders_per_minute: 1_000,
             max_open_orders: 1_000,
             ..OrderingConfig::default()
         },
-        payments: shared::payments::PaymentPorts::cash_on_delivery(),
-        issuer: None,
-    }
+    )
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -193,7 +192,7 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
     let http_cases = Cell::new(0usize);
     let ws_cases = Cell::new(0usize);
 
-    let routes: Vec<String> = HTTP_ROUTES.iter().map(|r| (*r).to_string()).collect();
+    let routes: Vec<String> = HttpRoute::ALL.iter().map(|r| r.key().to_string()).collect();
     let route = prop_oneof![
         4 => prop::sample::select(routes),
         1 => Just("POST /orders".to_string()),
@@ -260,17 +259,17 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
     // Nothing lost or half-written: exactly the created orders exist, each
     // readable and indexed under its customer.
     let created = created.into_inner();
-    assert_eq!(app.storage.order_count(), created.len());
+    assert_eq!(app.storage().order_count(), created.len());
     runtime.block_on(async {
         for (customer, id) in &created {
-            let order = app.storage.get_order(id).await.expect("read").expect("exists");
-            assert_eq!(&order.customer_id, customer);
+            let order = app.storage().get_order(id).await.expect("read").expect("exists");
+            assert_eq!(order.customer_id(), customer);
             let indexed = app
-                .storage
+                .storage()
                 .recent_orders_of_customer(customer, 10_000, None)
                 .await
                 .expect("read");
-            assert!(indexed.iter().any(|o| &o.id == id), "order indexed under its customer");
+            assert!(indexed.iter().any(|o| o.id() == id), "order indexed under its customer");
         }
     });
     println!(

@@ -8,16 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use shared::api::timer::handle_timer_batch;
-use shared::app::{App, AppError, RoundTimerOutcome};
 use shared::domain::clock::{Clock, ManualClock, Millis};
 use shared::domain::config::OrderingConfig;
 use shared::domain::demand::parse_demand_text;
-use shared::domain::fulfilment::{Bill, Settlement};
-use shared::domain::fulfilment::{PackOutcome, Paisa, PaymentMethod, SettlementState, Step};
 use shared::domain::geo::GeoPoint;
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use shared::domain::order::{OrderStatus, Refusal};
-use shared::domain::store::DeliveryKind;
+use shared::domain::order::delivery::DeliveryKind;
+use shared::domain::order::money::{Bill, Paisa, PaymentMethod, Settlement, SettlementState};
+use shared::domain::order::packing::PackOutcome;
+use shared::domain::order::{Order, OrderStatus, Refusal, Step};
 use shared::domain::store::StoreProfileInput;
 use shared::embedded::MemoryStorage;
 use shared::payments::{CashOnDelivery, PaymentPorts};
@@ -25,6 +24,9 @@ use shared::ports::{
     ConnectionRepo, OfferTimers, OrderRepo, PaymentError, PaymentPort, PushError, Pusher, QueueError, RoundTimer,
     SettleFuture,
 };
+use shared::usecases::fulfilment::StepError;
+use shared::usecases::ordering::{AcceptError, OrderRequest, PlaceOrderError};
+use shared::usecases::{App, RoundTimerOutcome};
 
 #[derive(Default)]
 struct RecordingTimers {
@@ -78,15 +80,13 @@ fn here() -> GeoPoint {
 
 async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::at(START));
-    let app = App {
-        storage: MemoryStorage::default(),
-        timers: RecordingTimers::default(),
-        pusher: RecordingPusher::default(),
-        clock: Arc::clone(&clock) as Arc<dyn Clock>,
-        config: OrderingConfig::default(),
-        payments: shared::payments::PaymentPorts::cash_on_delivery(),
-        issuer: None,
-    };
+    let app = App::new(
+        MemoryStorage::default(),
+        RecordingTimers::default(),
+        RecordingPusher::default(),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        OrderingConfig::default(),
+    );
     for i in 0..count {
         let id = StoreId::new(format!("s{i}")).expect("id");
         let at = here().offset(0.0, 200.0 * (i as f64 + 1.0));
@@ -97,10 +97,12 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
             "tags": ["rice"],
         }))
         .expect("profile");
-        app.register_store(&Caller::Store(id.clone()), id.clone(), profile)
+        app.stores()
+            .register(&Caller::Store(id.clone()), id.clone(), profile)
             .await
             .expect("registers");
-        app.connect(ConnectionId::new(format!("conn-s{i}")).expect("id"), Caller::Store(id))
+        app.connections()
+            .connect(ConnectionId::new(format!("conn-s{i}")).expect("id"), Caller::Store(id))
             .await
             .expect("connects");
     }
@@ -108,15 +110,17 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
 }
 
 /// c1 orders `text` where it stands, paying cash, delivery not chosen yet.
-async fn order_of(app: &TestApp, text: &str) -> Result<shared::domain::order::Order, AppError> {
-    app.create_order(
-        &customer(),
-        parse_demand_text(text).expect("parses"),
-        here(),
-        None,
-        CASH,
-    )
-    .await
+async fn order_of(app: &TestApp, text: &str) -> Result<Order, PlaceOrderError> {
+    app.ordering().place(&customer(), request(text, None, CASH)).await
+}
+
+fn request(text: &str, delivery: Option<DeliveryKind>, payment: PaymentMethod) -> OrderRequest {
+    OrderRequest {
+        items: parse_demand_text(text).expect("parses"),
+        location: here(),
+        delivery: delivery.map(|kind| (kind, None)),
+        payment,
+    }
 }
 
 fn customer() -> CustomerId {
@@ -145,14 +149,14 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
 async fn the_sixty_second_rule_holds_on_an_injected_clock() {
     let (app, clock) = app_with_stores(6).await;
     let order = order_of(&app, "2 kg rice").await.expect("created");
-    assert_eq!(order.offers.len(), 4, "four stores per round by default");
-    assert_eq!(order.deadline_ms, START + 60_000);
-    let scheduled = app.timers.scheduled.lock().expect("lock").clone();
+    assert_eq!(order.offers().len(), 4, "four stores per round by default");
+    assert_eq!(order.deadline_ms(), START + 60_000);
+    let scheduled = app.timers().scheduled.lock().expect("lock").clone();
     assert_eq!(
         scheduled,
         vec![(
             RoundTimer {
-                order_id: order.id.clone(),
+                order_id: order.id().clone(),
                 round: 1
             },
             60_000
@@ -160,16 +164,16 @@ async fn the_sixty_second_rule_holds_on_an_injected_clock() {
     );
 
     clock.advance_ms(59_999);
-    let won = app.accept_offer(&store(3), &order.id).await.expect("in time");
-    assert_eq!(won.status, OrderStatus::Accepted);
+    let won = app.ordering().accept(&store(3), order.id()).await.expect("in time");
+    assert_eq!(won.status(), OrderStatus::Accepted);
     assert!(matches!(
-        app.accept_offer(&store(0), &order.id).await,
-        Err(AppError::Refused(Refusal::OfferTaken))
+        app.ordering().accept(&store(0), order.id()).await,
+        Err(AcceptError::Refused(Refusal::OfferTaken))
     ));
     // The stores ranked 5th and 6th were never offered this order.
     assert!(matches!(
-        app.accept_offer(&store(5), &order.id).await,
-        Err(AppError::Refused(Refusal::NotOffered))
+        app.ordering().accept(&store(5), order.id()).await,
+        Err(AcceptError::Refused(Refusal::NotOffered))
     ));
 }
 
@@ -178,18 +182,22 @@ async fn a_lost_timer_message_cannot_let_a_late_accept_through_or_strand_the_ord
     let (app, clock) = app_with_stores(5).await;
     let order = order_of(&app, "rice").await.expect("created");
     // The timer message is lost: nothing ever delivers it.
-    app.timers.scheduled.lock().expect("lock").clear();
+    app.timers().scheduled.lock().expect("lock").clear();
     clock.advance_ms(60_000);
     assert!(matches!(
-        app.accept_offer(&store(0), &order.id).await,
-        Err(AppError::Refused(Refusal::OfferExpired))
+        app.ordering().accept(&store(0), order.id()).await,
+        Err(AcceptError::Refused(Refusal::OfferExpired))
     ));
     // Reading the order closes the overdue round and moves on to store 4.
-    let read = app.customer_order(&customer(), &order.id).await.expect("read");
-    assert_eq!(read.round, 2);
-    assert_eq!(read.offers.len(), 1);
-    assert_eq!(read.offers[0].store_id, store(4));
-    assert!(app.accept_offer(&store(4), &order.id).await.is_ok());
+    let read = app
+        .ordering()
+        .customer_order(&customer(), order.id())
+        .await
+        .expect("read");
+    assert_eq!(read.round(), 2);
+    assert_eq!(read.offers().len(), 1);
+    assert_eq!(read.offers()[0].store_id, store(4));
+    assert!(app.ordering().accept(&store(4), order.id()).await.is_ok());
 }
 
 #[tokio::test]
@@ -197,7 +205,7 @@ async fn timer_batches_report_only_their_failed_records_and_duplicates_change_no
     let (app, clock) = app_with_stores(2).await;
     let order = order_of(&app, "rice").await.expect("created");
     let timer = serde_json::to_string(&RoundTimer {
-        order_id: order.id.clone(),
+        order_id: order.id().clone(),
         round: 1,
     })
     .expect("json");
@@ -206,10 +214,15 @@ async fn timer_batches_report_only_their_failed_records_and_duplicates_change_no
     clock.advance_ms(59_000);
     let early = handle_timer_batch(&app, sqs_event(&[("m0", timer.clone())])).await;
     assert!(early.batch_item_failures.is_empty());
-    let last = app.timers.scheduled.lock().expect("lock").last().cloned();
+    let last = app.timers().scheduled.lock().expect("lock").last().cloned();
     assert_eq!(last.map(|(_, delay)| delay), Some(1_000));
-    let unchanged = app.storage.get_order(&order.id).await.expect("read").expect("exists");
-    assert_eq!(unchanged.version, order.version);
+    let unchanged = app
+        .storage()
+        .get_order(order.id())
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(unchanged.version(), order.version());
 
     // On time, twice in one batch, plus a malformed record.
     clock.advance_ms(1_000);
@@ -224,14 +237,19 @@ async fn timer_batches_report_only_their_failed_records_and_duplicates_change_no
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["m2"]);
-    let closed = app.storage.get_order(&order.id).await.expect("read").expect("exists");
-    assert_eq!(closed.status, OrderStatus::Unfulfilled, "both stores were tried");
-    assert_eq!(closed.version, order.version + 1, "closed exactly once");
+    let closed = app
+        .storage()
+        .get_order(order.id())
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(closed.status(), OrderStatus::Unfulfilled, "both stores were tried");
+    assert_eq!(closed.version(), order.version() + 1, "closed exactly once");
 
     // And a late redelivery much later changes nothing either.
     clock.advance_ms(3_600_000);
     assert_eq!(
-        app.close_round(&order.id, 1).await.expect("runs"),
+        app.ordering().close_round(order.id(), 1).await.expect("runs"),
         RoundTimerOutcome::Stale
     );
 }
@@ -240,18 +258,18 @@ async fn timer_batches_report_only_their_failed_records_and_duplicates_change_no
 async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     let (app, _clock) = app_with_stores(3).await;
     let stale = ConnectionId::new("conn-s1").expect("id");
-    app.pusher.gone.lock().expect("lock").insert(stale.to_string());
+    app.pusher().gone.lock().expect("lock").insert(stale.to_string());
     let order = order_of(&app, "rice").await.expect("created");
     // s1 was matched while its connection record existed; the push found it gone.
-    assert_eq!(order.offers.len(), 3);
-    assert!(app.storage.get_connection(&stale).await.expect("read").is_none());
-    assert_eq!(app.pusher.types_to("conn-s0"), ["offer"]);
-    assert_eq!(app.pusher.types_to("conn-s2"), ["offer"]);
+    assert_eq!(order.offers().len(), 3);
+    assert!(app.storage().get_connection(&stale).await.expect("read").is_none());
+    assert_eq!(app.pusher().types_to("conn-s0"), ["offer"]);
+    assert_eq!(app.pusher().types_to("conn-s2"), ["offer"]);
     // The next order no longer offers to the store with no live socket.
     let next = order_of(&app, "rice").await.expect("created");
-    assert!(next.offers.iter().all(|o| o.store_id != store(1)));
+    assert!(next.offers().iter().all(|o| o.store_id != store(1)));
     assert_eq!(
-        app.storage
+        app.storage()
             .connections_of(&Caller::Store(store(0)))
             .await
             .expect("read")
@@ -294,58 +312,65 @@ impl PaymentPort for StandInWallet {
 /// An order of 2 kg rice, won by s0, packed at 140 Taka and handed over.
 async fn handed_over(app: &TestApp, delivery: DeliveryKind, payment: PaymentMethod) -> OrderId {
     let order = app
-        .create_order(
-            &customer(),
-            parse_demand_text("2 kg rice").expect("parses"),
-            here(),
-            Some((delivery, None)),
-            payment,
-        )
+        .ordering()
+        .place(&customer(), request("2 kg rice", Some(delivery), payment))
         .await
         .expect("orders");
     let shop = Caller::Store(store(0));
-    app.accept_offer(&store(0), &order.id).await.expect("accepts");
+    app.ordering().accept(&store(0), order.id()).await.expect("accepts");
     let packed = Step::Pack {
         line: 0,
         outcome: PackOutcome::Packed { price: Paisa(14_000) },
     };
-    app.fulfil(&shop, &order.id, &packed).await.expect("packs");
-    app.fulfil(&shop, &order.id, &Step::HandOver).await.expect("hands over");
-    order.id
+    app.fulfilment().take(&shop, order.id(), &packed).await.expect("packs");
+    app.fulfilment()
+        .take(&shop, order.id(), &Step::HandOver)
+        .await
+        .expect("hands over");
+    order.id().clone()
 }
 
 #[tokio::test]
 async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_nothing() {
-    let (mut app, _clock) = app_with_stores(1).await;
+    let (app, _clock) = app_with_stores(1).await;
     let wallet = Arc::new(StandInWallet::default());
-    app.payments = PaymentPorts::of(vec![
+    let app = app.with_payments(PaymentPorts::of(vec![
         Arc::new(CashOnDelivery),
         Arc::clone(&wallet) as Arc<dyn PaymentPort>,
-    ]);
+    ]));
     let order_id = handed_over(&app, DeliveryKind::Pickup, PaymentMethod::MobileWallet).await;
     let buyer = Caller::Customer(customer());
 
-    let declined = app.fulfil(&buyer, &order_id, &Step::Complete).await;
+    let declined = app.fulfilment().take(&buyer, &order_id, &Step::Complete).await;
     assert!(
-        matches!(declined, Err(AppError::Payment(PaymentError::Declined(_)))),
+        matches!(declined, Err(StepError::Payment(PaymentError::Declined(_)))),
         "{declined:?}"
     );
-    let unchanged = app.storage.get_order(&order_id).await.expect("reads").expect("exists");
+    let unchanged = app
+        .storage()
+        .get_order(&order_id)
+        .await
+        .expect("reads")
+        .expect("exists");
     assert_eq!(
-        unchanged.status,
+        unchanged.status(),
         OrderStatus::ReadyForPickup,
         "a declined payment completes nothing"
     );
-    assert_eq!(unchanged.bill, None);
+    assert_eq!(unchanged.bill(), None);
     assert!(
-        app.home(&customer()).await.expect("home").is_empty(),
+        app.home().items(&customer()).await.expect("home").is_empty(),
         "nothing went home"
     );
 
     wallet.accepting.store(true, std::sync::atomic::Ordering::SeqCst);
-    let done = app.fulfil(&buyer, &order_id, &Step::Complete).await.expect("completes");
-    let bill = done.bill.expect("fixed at completion");
-    let settlement = bill.settlement.expect("settled");
+    let done = app
+        .fulfilment()
+        .take(&buyer, &order_id, &Step::Complete)
+        .await
+        .expect("completes");
+    let bill = done.bill().expect("fixed at completion");
+    let settlement = bill.settlement.clone().expect("settled");
     assert_eq!(
         (settlement.method, settlement.state, settlement.amount),
         (PaymentMethod::MobileWallet, SettlementState::Charged, Paisa(14_000))
@@ -359,23 +384,28 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
     );
     // Only completing pays: a review afterwards charges nothing, even on an
     // order stored before bills carried their settlement.
-    let mut unsettled = app.storage.get_order(&order_id).await.expect("reads").expect("exists");
-    let version = unsettled.version;
-    if let Some(bill) = unsettled.bill.as_mut() {
-        bill.settlement = None;
-    }
-    unsettled.version += 1;
-    assert!(app.storage.replace_order(&unsettled, version).await.expect("writes"));
-    app.fulfil(
-        &buyer,
-        &order_id,
-        &Step::Review {
-            stars: 5,
-            comment: None,
-        },
-    )
-    .await
-    .expect("reviews");
+    let stored = app
+        .storage()
+        .get_order(&order_id)
+        .await
+        .expect("reads")
+        .expect("exists");
+    let mut legacy = serde_json::to_value(&stored).expect("json");
+    legacy["bill"]["settlement"] = serde_json::Value::Null;
+    legacy["version"] = serde_json::json!(stored.version() + 1);
+    let legacy: Order = serde_json::from_value(legacy).expect("an order as stored before");
+    assert!(app.storage().replace_order(&stored, &legacy).await.expect("writes"));
+    app.fulfilment()
+        .take(
+            &buyer,
+            &order_id,
+            &Step::Review {
+                stars: 5,
+                comment: None,
+            },
+        )
+        .await
+        .expect("reviews");
     assert_eq!(wallet.asked.lock().expect("lock").len(), 2);
 }
 
@@ -383,31 +413,27 @@ async fn an_order_is_paid_by_its_method_when_it_completes_and_a_decline_changes_
 async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refused_up_front() {
     let (app, _clock) = app_with_stores(1).await;
     let refused = app
-        .create_order(
-            &customer(),
-            parse_demand_text("2 kg rice").expect("parses"),
-            here(),
-            None,
-            PaymentMethod::MobileWallet,
-        )
+        .ordering()
+        .place(&customer(), request("2 kg rice", None, PaymentMethod::MobileWallet))
         .await;
     assert!(
         matches!(
             refused,
-            Err(AppError::Invalid {
-                code: "unsupported_payment",
-                ..
-            })
+            Err(PlaceOrderError::UnsupportedPayment(PaymentMethod::MobileWallet))
         ),
         "{refused:?}"
     );
-    assert!(app.timers.scheduled.lock().expect("lock").is_empty(), "no timer");
-    assert!(app.pusher.pushed.lock().expect("lock").is_empty(), "no store alerted");
+    assert!(app.timers().scheduled.lock().expect("lock").is_empty(), "no timer");
+    assert!(app.pusher().pushed.lock().expect("lock").is_empty(), "no store alerted");
 
     let order_id = handed_over(&app, DeliveryKind::HelperDelivery, CASH).await;
     let shop = Caller::Store(store(0));
-    let done = app.fulfil(&shop, &order_id, &Step::Complete).await.expect("completes");
-    let settlement = done.bill.and_then(|b| b.settlement).expect("settled");
+    let done = app
+        .fulfilment()
+        .take(&shop, &order_id, &Step::Complete)
+        .await
+        .expect("completes");
+    let settlement = done.bill().and_then(|b| b.settlement.clone()).expect("settled");
     assert_eq!(
         (settlement.method, settlement.state, settlement.amount),
         (CASH, SettlementState::CashCollected, Paisa(18_000)),

@@ -12,10 +12,12 @@ use common::{LONG, Socket};
 use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use shared::domain::order::{NextRound, Offer, Order, OrderStatus, Refusal, Transition};
-use shared::domain::store::{Store, default_delivery_options};
+use shared::domain::order::delivery::default_delivery_options;
+use shared::domain::order::money::PaymentMethod;
+use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, OrderStatus};
+use shared::domain::store::Store;
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
-use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage, TransitionError};
+use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage};
 
 fn here() -> GeoPoint {
     GeoPoint::new(23.7925, 90.4078).expect("valid")
@@ -54,19 +56,23 @@ fn offers(ids: &[&str]) -> Vec<Offer> {
         .collect()
 }
 
-fn accept(store: &str, now: i64) -> Transition {
-    Transition::Accept {
-        store_id: StoreId::new(store).expect("id"),
-        store_name: format!("Store {store}"),
-        now,
+fn new_order(text: &str) -> NewOrder {
+    NewOrder {
+        id: OrderId::generate(),
+        customer_id: CustomerId::new("c1").expect("id"),
+        items: parse_demand_text(text).expect("parses"),
+        location: here(),
+        delivery: None,
+        payment: PaymentMethod::default(),
     }
 }
 
-fn refusal(result: Result<Order, TransitionError>) -> Refusal {
-    match result {
-        Err(TransitionError::Refused(r)) => r,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+fn accept(order: &Order, store: &str, now: i64) -> Order {
+    let by = Actor::Store(StoreId::new(store).expect("id"));
+    let change = Change::Accept {
+        store_name: format!("Store {store}"),
+    };
+    order.decide(&by, &change, now).expect("the domain allows it")
 }
 
 /// The storage contract every adapter must meet.
@@ -115,96 +121,65 @@ async fn storage_contract<S: Storage>(storage: &S) {
         ["near"]
     );
 
-    // Orders and conditional transitions.
-    let order = Order::open(
-        OrderId::generate(),
-        CustomerId::new("c1").expect("id"),
-        parse_demand_text("2 kg rice").expect("parses"),
-        here(),
-        offers(&["a", "b"]),
-        1_000,
-        60_000,
-    );
+    // Orders: written over the version they were decided on, or not at all.
+    let order = Order::open(new_order("2 kg rice"), offers(&["a", "b"]), 1_000, 60_000);
     storage.insert_order(&order).await.expect("insert");
     assert!(storage.insert_order(&order).await.is_err(), "an id is written once");
-    assert_eq!(storage.get_order(&order.id).await.expect("get"), Some(order.clone()));
-    let open_for_a = storage
-        .open_offers_for_store(&StoreId::new("a").expect("id"), 2_000)
-        .await
-        .expect("offers");
+    assert_eq!(storage.get_order(order.id()).await.expect("get"), Some(order.clone()));
+    let a = StoreId::new("a").expect("id");
+    let open_for_a = storage.open_offers_for_store(&a, 2_000).await.expect("offers");
     assert_eq!(open_for_a.len(), 1);
-    assert_eq!(open_for_a[0].id, order.id);
+    assert_eq!(open_for_a[0].id(), order.id());
+    let b_wins = accept(&order, "b", 2_000);
+    let a_wins = accept(&order, "a", 2_000);
+    assert!(
+        storage.replace_order(&order, &b_wins).await.expect("writes"),
+        "the first write lands"
+    );
+    assert!(
+        !storage.replace_order(&order, &a_wins).await.expect("answers"),
+        "a change decided on an old version is not written"
+    );
+    assert_eq!(storage.get_order(order.id()).await.expect("get"), Some(b_wins.clone()));
+    let b = StoreId::new("b").expect("id");
+    let won = storage.orders_won_by(&b, 10, None).await.expect("history");
+    assert_eq!(
+        won.iter().map(Order::id).collect::<Vec<_>>(),
+        [order.id()],
+        "the win is listed"
+    );
+    assert!(storage.orders_won_by(&a, 10, None).await.expect("history").is_empty());
+    assert!(
+        storage
+            .open_offers_for_store(&a, 2_001)
+            .await
+            .expect("offers")
+            .is_empty(),
+        "a taken order lists no offer"
+    );
+    let ghost = Order::open(new_order("rice"), offers(&["a"]), 1_000, 60_000);
+    assert!(
+        !storage
+            .replace_order(&ghost, &accept(&ghost, "a", 2_000))
+            .await
+            .expect("answers"),
+        "nothing is written over a missing order"
+    );
+    assert_eq!(storage.get_order(ghost.id()).await.expect("get"), None);
 
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &accept("z", 2_000)).await),
-        Refusal::NotOffered
-    );
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &accept("a", 61_000)).await),
-        Refusal::OfferExpired,
-        "the deadline is part of the condition"
-    );
-    let cancel_other = Transition::Cancel {
-        customer_id: CustomerId::new("c2").expect("id"),
-        now: 2_000,
-    };
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &cancel_other).await),
-        Refusal::NotOwner
-    );
-    let won = storage
-        .apply_transition(&order.id, &accept("b", 2_000))
-        .await
-        .expect("wins");
-    assert_eq!(won, order.apply(&accept("b", 2_000)).expect("same as the domain"));
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &accept("a", 2_001)).await),
-        Refusal::OfferTaken
-    );
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &accept("b", 2_001)).await),
-        Refusal::AlreadyAccepted
-    );
-    assert_eq!(storage.get_order(&order.id).await.expect("get"), Some(won));
-    let missing = OrderId::generate();
-    assert!(matches!(
-        storage.apply_transition(&missing, &accept("a", 2_000)).await,
-        Err(TransitionError::NotFound)
-    ));
-
-    // Closing rounds: only after the deadline, only once.
-    let order = Order::open(
-        OrderId::generate(),
-        CustomerId::new("c1").expect("id"),
-        parse_demand_text("rice").expect("parses"),
-        here(),
-        offers(&["a"]),
-        1_000,
-        60_000,
-    );
+    // A new round's offers are listed with the write that opens it.
+    let order = Order::open(new_order("rice"), offers(&["a"]), 1_000, 60_000);
     storage.insert_order(&order).await.expect("insert");
-    let close = |now: i64| Transition::CloseRound {
+    let close = Change::CloseRound {
         round: 1,
-        now,
         next: NextRound::Offer {
             offers: offers(&["c", "d"]),
-            deadline_ms: now + 60_000,
+            deadline_ms: 121_000,
         },
     };
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &close(60_999)).await),
-        Refusal::RoundStillOpen
-    );
-    let round2 = storage
-        .apply_transition(&order.id, &close(61_000))
-        .await
-        .expect("closes");
-    assert_eq!(round2, order.apply(&close(61_000)).expect("same as the domain"));
-    assert_eq!(round2.round, 2);
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &close(61_500)).await),
-        Refusal::StaleRound
-    );
+    let round2 = order.decide(&Actor::Timer, &close, 61_000).expect("closes");
+    assert!(storage.replace_order(&order, &round2).await.expect("writes"));
+    assert_eq!(round2.round(), 2);
     let c = StoreId::new("c").expect("id");
     assert_eq!(
         storage.open_offers_for_store(&c, 62_000).await.expect("offers").len(),
@@ -212,51 +187,42 @@ async fn storage_contract<S: Storage>(storage: &S) {
     );
     assert!(
         storage
-            .open_offers_for_store(&StoreId::new("a").expect("id"), 62_000)
+            .open_offers_for_store(&a, 62_000)
             .await
             .expect("offers")
             .iter()
-            .all(|o| o.id != order.id),
+            .all(|o| o.id() != order.id()),
         "a lapsed round lists no offer"
     );
-    let end = Transition::CloseRound {
-        round: 2,
-        now: 121_000,
-        next: NextRound::Unfulfilled {
-            reason: "no_store_accepted".into(),
-        },
-    };
-    let ended = storage.apply_transition(&order.id, &end).await.expect("ends");
-    assert_eq!(ended.status, OrderStatus::Unfulfilled);
-    assert_eq!(ended, round2.apply(&end).expect("same as the domain"));
+    assert!(
+        !storage.replace_order(&order, &round2).await.expect("answers"),
+        "a duplicate timer's write finds the round closed"
+    );
+    let customer_orders = storage
+        .recent_orders_of_customer(&CustomerId::new("c1").expect("id"), 50, None)
+        .await
+        .expect("history");
+    assert!(customer_orders.iter().any(|o| o.id() == order.id() && o.round() == 2));
 
-    // Cancel.
-    let order = Order::open(
-        OrderId::generate(),
-        CustomerId::new("c1").expect("id"),
-        parse_demand_text("rice").expect("parses"),
-        here(),
-        offers(&["a"]),
-        1_000,
-        60_000,
-    );
-    storage.insert_order(&order).await.expect("insert");
-    let cancel = Transition::Cancel {
-        customer_id: CustomerId::new("c1").expect("id"),
-        now: 2_000,
-    };
-    assert_eq!(
-        storage
-            .apply_transition(&order.id, &cancel)
-            .await
-            .expect("cancels")
-            .status,
-        OrderStatus::Cancelled
-    );
-    assert_eq!(
-        refusal(storage.apply_transition(&order.id, &accept("a", 2_001)).await),
-        Refusal::OrderCancelled
-    );
+    // Racing writers decided on the same version: exactly one lands.
+    for _ in 0..5 {
+        let order = Order::open(new_order("rice"), offers(&["a", "b", "c", "d"]), 1_000, 60_000);
+        storage.insert_order(&order).await.expect("insert");
+        let attempts: Vec<Order> = ["a", "b", "c", "d"].iter().map(|s| accept(&order, s, 2_000)).collect();
+        let results =
+            futures_util::future::join_all(attempts.iter().map(|next| storage.replace_order(&order, next))).await;
+        let landed: Vec<&Order> = results
+            .into_iter()
+            .zip(&attempts)
+            .filter_map(|(landed, next)| landed.expect("answers").then_some(next))
+            .collect();
+        assert_eq!(landed.len(), 1, "one winner per race");
+        assert_eq!(
+            storage.get_order(order.id()).await.expect("get").as_ref(),
+            Some(landed[0])
+        );
+        assert_eq!(landed[0].status(), OrderStatus::Accepted);
+    }
 
     // Connections, found by owner.
     let now = shared::domain::clock::Clock::now_ms(&shared::domain::clock::SystemClock);

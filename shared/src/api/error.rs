@@ -3,10 +3,15 @@
 use serde::Serialize;
 use tracing::error;
 
-use crate::app::AppError;
-use crate::domain::fulfilment::StepRefusal;
 use crate::domain::order::Refusal;
+use crate::domain::store::InvalidStore;
 use crate::ports::PaymentError;
+use crate::usecases::Unavailable;
+use crate::usecases::fulfilment::{StepError, StoreOrderError};
+use crate::usecases::identity::GuestError;
+use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadOrderError, StoreRoutingError};
+use crate::usecases::sharing::{ShareError, SharedOrderError};
+use crate::usecases::stores::{ReadStoreError, RegisterStoreError, StoreListError, UpdateStoreError};
 
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,56 +55,201 @@ impl ApiError {
     }
 }
 
-impl From<AppError> for ApiError {
-    fn from(e: AppError) -> Self {
+/// The answer to a refusal of the order state machine.
+fn refused(refusal: Refusal) -> ApiError {
+    let status = match refusal {
+        Refusal::NotOffered | Refusal::NotYours => 403,
+        Refusal::NotOwner => 404,
+        Refusal::Invalid(_) | Refusal::DeliveryNotOffered(_) => 422,
+        _ => 409,
+    };
+    ApiError::new(status, refusal.code(), refusal.to_string())
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::new(404, "not_found", format!("{what} not found"))
+}
+
+fn forbidden() -> ApiError {
+    ApiError::new(403, "forbidden", "not allowed for this caller")
+}
+
+fn invalid_store(e: &InvalidStore) -> ApiError {
+    ApiError::new(422, "invalid_store", e.to_string()).with_field(e.field)
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
         match e {
-            AppError::Invalid { code, message, field } => ApiError {
-                status: 422,
-                code: code.to_string(),
-                message,
-                field,
-                retry_after_s: None,
-            },
-            AppError::Step(refusal) => {
-                let status = match refusal {
-                    StepRefusal::NotYours => 403,
-                    StepRefusal::WrongState { .. } => 409,
-                    StepRefusal::Invalid(_) | StepRefusal::DeliveryNotOffered(_) => 422,
-                };
-                ApiError::new(status, refusal.code(), refusal.to_string())
-            }
-            AppError::RateLimited { reason, retry_after_s } => ApiError {
-                retry_after_s: Some(retry_after_s),
-                ..ApiError::new(429, "rate_limited", reason)
-            },
-            AppError::NotFound { what } => ApiError::new(404, "not_found", format!("{what} not found")),
-            AppError::Forbidden => ApiError::new(403, "forbidden", "not allowed for this caller"),
-            AppError::Refused(r) => {
-                let status = match r {
-                    Refusal::NotOffered => 403,
-                    Refusal::NotOwner => 404,
-                    _ => 409,
-                };
-                ApiError::new(status, r.code(), r.to_string())
-            }
-            AppError::Storage(e) => {
-                error!(error = %e, "storage failure");
-                ApiError::new(503, "unavailable", "please try again shortly")
-            }
-            AppError::Queue(e) => {
-                error!(error = %e, "queue failure");
-                ApiError::new(503, "unavailable", "please try again shortly")
-            }
-            AppError::Payment(PaymentError::Declined(reason)) => {
+            Unavailable::Storage(e) => error!(error = %e, "storage failure"),
+            Unavailable::Queue(e) => error!(error = %e, "queue failure"),
+        }
+        ApiError::new(503, "unavailable", "please try again shortly")
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::Declined(reason) => {
                 ApiError::new(402, "payment_declined", format!("payment declined: {reason}"))
             }
-            AppError::Payment(e @ PaymentError::Unavailable(_)) => {
+            e @ PaymentError::Unavailable(_) => {
                 error!(error = %e, "payment failure");
                 ApiError::new(
                     503,
                     "payment_unavailable",
                     "the payment could not be taken; please try again shortly",
                 )
+            }
+        }
+    }
+}
+
+impl From<PlaceOrderError> for ApiError {
+    fn from(e: PlaceOrderError) -> Self {
+        match e {
+            PlaceOrderError::UnsupportedPayment(method) => ApiError::new(
+                422,
+                "unsupported_payment",
+                format!("{} is not taken yet", method.as_str()),
+            )
+            .with_field("payment"),
+            PlaceOrderError::Refused(r) => refused(r),
+            PlaceOrderError::RateLimited { reason, retry_after_s } => ApiError {
+                retry_after_s: Some(retry_after_s),
+                ..ApiError::new(429, "rate_limited", reason)
+            },
+            PlaceOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReadOrderError> for ApiError {
+    fn from(e: ReadOrderError) -> Self {
+        match e {
+            ReadOrderError::NotFound => not_found("order"),
+            ReadOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(e: AcceptError) -> Self {
+        match e {
+            AcceptError::UnknownStore => not_found("store"),
+            AcceptError::Refused(r) => refused(r),
+            AcceptError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreRoutingError> for ApiError {
+    fn from(e: StoreRoutingError) -> Self {
+        match e {
+            StoreRoutingError::Refused(r) => refused(r),
+            StoreRoutingError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        match e {
+            CancelError::NotFound => not_found("order"),
+            CancelError::Refused(r) => refused(r),
+            CancelError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StepError> for ApiError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::NotFound => not_found("order"),
+            StepError::Refused(r) => refused(r),
+            StepError::Payment(e) => e.into(),
+            StepError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreOrderError> for ApiError {
+    fn from(e: StoreOrderError) -> Self {
+        match e {
+            StoreOrderError::NotOffered(r) => refused(r),
+            StoreOrderError::NotWinner => forbidden(),
+            StoreOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<RegisterStoreError> for ApiError {
+    fn from(e: RegisterStoreError) -> Self {
+        match e {
+            RegisterStoreError::Forbidden => forbidden(),
+            RegisterStoreError::Invalid(e) => invalid_store(&e),
+            RegisterStoreError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateStoreError> for ApiError {
+    fn from(e: UpdateStoreError) -> Self {
+        match e {
+            UpdateStoreError::Forbidden => forbidden(),
+            UpdateStoreError::NotFound => not_found("store"),
+            UpdateStoreError::Invalid(e) => invalid_store(&e),
+            UpdateStoreError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReadStoreError> for ApiError {
+    fn from(e: ReadStoreError) -> Self {
+        match e {
+            ReadStoreError::Forbidden => forbidden(),
+            ReadStoreError::NotFound => not_found("store"),
+            ReadStoreError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreListError> for ApiError {
+    fn from(e: StoreListError) -> Self {
+        match e {
+            StoreListError::Forbidden => forbidden(),
+            StoreListError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ShareError> for ApiError {
+    fn from(e: ShareError) -> Self {
+        match e {
+            ShareError::NotFound => not_found("order"),
+            ShareError::Refused(r) => refused(r),
+            ShareError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<SharedOrderError> for ApiError {
+    fn from(e: SharedOrderError) -> Self {
+        match e {
+            SharedOrderError::NotFound => not_found("share"),
+            SharedOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<GuestError> for ApiError {
+    fn from(e: GuestError) -> Self {
+        match e {
+            GuestError::NoIssuer => not_found("token issuer"),
+            e @ GuestError::Signing(_) => {
+                error!(error = %e, "token signing failure");
+                ApiError::new(503, "unavailable", "please try again shortly")
             }
         }
     }

@@ -1,465 +1,463 @@
-//! The HTTP API (API Gateway HTTP API, payload format 2.0).
+//! The HTTP API (API Gateway HTTP API, payload format 2.0): the route key
+//! is parsed once into an [`HttpRoute`], and each route has one small
+//! handler; bodies are read by serde into the domain's own types.
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
-use serde::Deserialize;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::identity::http_caller;
-use crate::app::App;
-use crate::domain::customer::HomeItem;
-use crate::domain::customer::PhoneNumber;
-use crate::domain::demand::Language;
+use super::routes::HttpRoute;
+use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::demand::{DemandLineInput, demand_from_lines};
-use crate::domain::demand::{Quantity, Unit};
-use crate::domain::fulfilment::{PackOutcome, Paisa, PaymentMethod, Step, TimeSlot};
+use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
-use crate::domain::order::Order;
-use crate::domain::store::DeliveryKind;
+use crate::domain::order::delivery::{DeliveryKind, TimeSlot};
+use crate::domain::order::money::PaymentMethod;
+use crate::domain::order::packing::PackOutcome;
+use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
+use crate::domain::order::{Order, Step};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
-use crate::domain::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::ports::{OfferTimers, Pusher, Storage};
+use crate::usecases::App;
+use crate::usecases::ordering::OrderRequest;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// Every route of the HTTP API, as API Gateway route keys. The local gateway
-/// routes with this list and the deployment template declares the same.
-pub const HTTP_ROUTES: &[&str] = &[
-    "GET /health",
-    "GET /.well-known/openid-configuration",
-    "GET /.well-known/jwks.json",
-    "POST /auth/guest",
-    "PUT /customers/me/phone",
-    "POST /demand/parse",
-    "POST /orders",
-    "GET /orders/{order_id}",
-    "POST /orders/{order_id}/cancel",
-    "POST /orders/{order_id}/accept",
-    "POST /orders/{order_id}/decline",
-    "POST /orders/{order_id}/pack",
-    "POST /orders/{order_id}/drop",
-    "POST /orders/{order_id}/substitute",
-    "POST /orders/{order_id}/delivery",
-    "POST /orders/{order_id}/handover",
-    "POST /orders/{order_id}/complete",
-    "POST /orders/{order_id}/review",
-    "POST /orders/{order_id}/store-cancel",
-    "POST /orders/{order_id}/complaint",
-    "POST /orders/{order_id}/complaint/answer",
-    "POST /orders/{order_id}/share",
-    "GET /share/{share_id}",
-    "GET /customers/me/orders",
-    "GET /customers/me/home",
-    "PUT /customers/me/home/{item_key}",
-    "DELETE /customers/me/home/{item_key}",
-    "PUT /stores/{store_id}",
-    "PATCH /stores/{store_id}",
-    "GET /stores/{store_id}",
-    "GET /stores/{store_id}/offers",
-    "GET /stores/{store_id}/orders",
-];
-
-/// Routes anyone may call: no authorizer in front of them.
-pub const PUBLIC_HTTP_ROUTES: &[&str] = &[
-    "GET /health",
-    "GET /.well-known/openid-configuration",
-    "GET /.well-known/jwks.json",
-    "POST /auth/guest",
-    "GET /share/{share_id}",
-];
 
 /// Handles one HTTP API request. Never fails: every error is a response.
 pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     request: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
-    if request.route_key.as_deref() == Some("GET /share/{share_id}") {
+    let Some(route) = request.route_key.as_deref().and_then(HttpRoute::parse) else {
+        return error_response(&ApiError::new(404, "no_such_route", "no such route"));
+    };
+    if route == HttpRoute::SharedOrder {
         return share_page(app, &request).await;
     }
-    match route(app, &request).await {
+    match answer(app, route, &request).await {
         Ok((status, body)) => json_response(status, body),
-        Err(e) => {
-            let mut response = json_response(e.status, e.body());
-            if let Some(seconds) = e.retry_after_s
-                && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-            {
-                response.headers.insert(http::header::RETRY_AFTER, value);
-            }
-            response
-        }
+        Err(e) => error_response(&e),
     }
 }
 
-async fn route<S: Storage, Q: OfferTimers, P: Pusher>(
-    app: &App<S, Q, P>,
-    request: &ApiGatewayV2httpRequest,
-) -> Result<(u16, String), ApiError> {
-    let route_key = request.route_key.as_deref().unwrap_or_default();
-    match route_key {
-        "GET /health" => return ok(200, &serde_json::json!({ "status": "ok" })),
-        "GET /.well-known/openid-configuration" | "GET /.well-known/jwks.json" | "POST /auth/guest" => {
-            return public_identity_route(app, route_key);
-        }
-        _ => {}
+fn error_response(e: &ApiError) -> ApiGatewayV2httpResponse {
+    let mut response = json_response(e.status, e.body());
+    if let Some(seconds) = e.retry_after_s
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers.insert(http::header::RETRY_AFTER, value);
     }
-    let body = request_body(request)?;
-    let caller = http_caller(request)?;
-    match route_key {
-        "PUT /customers/me/phone" => {
-            let customer = customer(caller)?;
-            let input: PhoneInput = parse_body(body)?;
-            let phone = PhoneNumber::new(&input.phone)
-                .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
-            app.attach_phone(&customer, &phone).await?;
-            ok(
-                200,
-                &serde_json::json!({ "customer_id": customer, "phone": phone.masked() }),
+    response
+}
+
+/// A status and a JSON body.
+type Reply = Result<(u16, String), ApiError>;
+
+async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    route: HttpRoute,
+    request: &ApiGatewayV2httpRequest,
+) -> Reply {
+    if route.is_public() {
+        return public_route(app, route);
+    }
+    let call = Call {
+        request,
+        body: request_body(request)?,
+        caller: http_caller(request)?,
+    };
+    match route {
+        HttpRoute::AttachPhone => attach_phone(app, &call).await,
+        HttpRoute::ParseDemand => ok(200, &call.body::<DemandInput>()?.understood()?),
+        HttpRoute::PlaceOrder => place_order(app, &call).await,
+        HttpRoute::GetOrder => get_order(app, &call).await,
+        HttpRoute::CancelOrder => cancel_order(app, &call).await,
+        HttpRoute::AcceptOffer => accept_offer(app, &call).await,
+        HttpRoute::DeclineOffer => decline_offer(app, &call).await,
+        HttpRoute::Pack => {
+            let body: PackBody = call.body()?;
+            take_step(
+                app,
+                &call,
+                Step::Pack {
+                    line: body.line,
+                    outcome: body.outcome,
+                },
             )
+            .await
         }
-        "POST /demand/parse" => {
-            let input: DemandInput = parse_body(body)?;
-            ok(200, &input.understood()?)
+        HttpRoute::DropLine => {
+            let body: LineBody = call.body()?;
+            take_step(app, &call, Step::Drop { line: body.line }).await
         }
-        "POST /orders" => {
-            let customer = customer(caller)?;
-            let input: OrderInput = parse_body(body)?;
-            let location = input.location.checked()?;
-            let items = DemandInput {
-                items: input.items,
-                text: input.text,
-                language: input.language,
-                voice: input.voice,
-                pictures: input.pictures,
-            }
-            .understood()?
-            .items;
-            let delivery = input.delivery.map(|d| (d.kind, d.slot));
-            let order = app
-                .create_order(&customer, items, location, delivery, input.payment)
-                .await?;
-            ok(201, &CustomerOrderView::of(&order))
-        }
-        "GET /orders/{order_id}" => match caller {
-            // The winning store sees its order, with where to deliver.
-            Some(Caller::Store(store)) => ok(200, &app.store_order(&store, &order_id(request)?).await?),
-            caller => {
-                let customer = customer(caller)?;
-                let order = app.customer_order(&customer, &order_id(request)?).await?;
-                ok(200, &CustomerOrderView::of(&order))
-            }
-        },
-        "POST /orders/{order_id}/pack"
-        | "POST /orders/{order_id}/drop"
-        | "POST /orders/{order_id}/substitute"
-        | "POST /orders/{order_id}/delivery"
-        | "POST /orders/{order_id}/handover"
-        | "POST /orders/{order_id}/complete"
-        | "POST /orders/{order_id}/review"
-        | "POST /orders/{order_id}/complaint"
-        | "POST /orders/{order_id}/complaint/answer" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            let id = order_id(request)?;
-            let step = step_of(route_key, body)?;
-            let order = app.fulfil(&caller, &id, &step).await?;
-            match caller {
-                Caller::Store(store) => ok(200, &app.store_order(&store, &order.id).await?),
-                Caller::Customer(_) => ok(200, &CustomerOrderView::of(&order)),
-            }
-        }
-        "POST /orders/{order_id}/store-cancel" => {
-            let Some(Caller::Store(store)) = caller else {
-                return Err(only("stores"));
-            };
-            let input: AnswerInput = parse_body(body)?;
-            let order = app.store_cancel(&store, &order_id(request)?, &input.text).await?;
-            ok(
-                200,
-                &serde_json::json!({ "order_id": order.id, "status": order.status, "given_back": true }),
+        HttpRoute::AnswerSubstitute => {
+            let body: SubstituteAnswerBody = call.body()?;
+            take_step(
+                app,
+                &call,
+                Step::AnswerSubstitute {
+                    line: body.line,
+                    accept: body.accept,
+                },
             )
+            .await
         }
-        "GET /stores/{store_id}/orders" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            let store = store_id(request)?;
-            let (limit, before) = page(request)?;
-            let orders = app.store_history(&caller, &store, limit, before.as_ref()).await?;
-            let next = next_cursor(&orders, limit);
-            let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
-            ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
+        HttpRoute::ChooseDelivery => {
+            let body: DeliveryBody = call.body()?;
+            take_step(
+                app,
+                &call,
+                Step::ChooseDelivery {
+                    kind: body.kind,
+                    slot: body.slot,
+                },
+            )
+            .await
         }
-        "POST /orders/{order_id}/share" => {
-            let customer = customer(caller)?;
-            let (share, card) = app.share_order(&customer, &order_id(request)?).await?;
-            let url = public_url(request, &format!("/share/{share}"));
+        HttpRoute::HandOver => take_step(app, &call, Step::HandOver).await,
+        HttpRoute::Complete => take_step(app, &call, Step::Complete).await,
+        HttpRoute::Review => {
+            let body: ReviewBody = call.body()?;
+            take_step(
+                app,
+                &call,
+                Step::Review {
+                    stars: body.stars,
+                    comment: body.comment,
+                },
+            )
+            .await
+        }
+        HttpRoute::Complain => {
+            let body: ComplaintBody = call.body()?;
+            take_step(
+                app,
+                &call,
+                Step::Complain {
+                    text: body.text,
+                    wants_return: body.wants_return,
+                },
+            )
+            .await
+        }
+        HttpRoute::AnswerComplaint => {
+            let body: TextBody = call.body()?;
+            take_step(app, &call, Step::AnswerComplaint { text: body.text }).await
+        }
+        HttpRoute::GiveBack => give_back(app, &call).await,
+        HttpRoute::ShareOrder => share_order(app, &call).await,
+        HttpRoute::CustomerHistory => customer_history(app, &call).await,
+        HttpRoute::Home => home(app, &call).await,
+        HttpRoute::ReplaceHomeItem => replace_home_item(app, &call).await,
+        HttpRoute::RemoveHomeItem => {
+            let customer = call.customer()?;
+            app.home().remove(&customer, &call.home_key()?).await?;
+            home(app, &call).await
+        }
+        HttpRoute::RegisterStore => {
+            let body: StoreProfileInput = call.body()?;
+            let store = app.stores().register(call.caller()?, call.store_id()?, body).await?;
+            ok(200, &store)
+        }
+        HttpRoute::UpdateStore => {
+            let body: StorePatchInput = call.body()?;
+            let store = app.stores().update(call.caller()?, &call.store_id()?, body).await?;
+            ok(200, &store)
+        }
+        HttpRoute::GetStore => ok(200, &app.stores().profile(call.caller()?, &call.store_id()?).await?),
+        HttpRoute::StoreOffers => {
+            let offers = app.stores().open_offers(call.caller()?, &call.store_id()?).await?;
+            ok(200, &json!({ "offers": offers }))
+        }
+        HttpRoute::StoreHistory => store_history(app, &call).await,
+        HttpRoute::Health
+        | HttpRoute::OpenApi
+        | HttpRoute::AsyncApi
+        | HttpRoute::OpenIdConfiguration
+        | HttpRoute::Jwks
+        | HttpRoute::GuestToken
+        | HttpRoute::SharedOrder => public_route(app, route),
+    }
+}
+
+/// One authenticated call: the request, its body text and its caller.
+struct Call<'a> {
+    request: &'a ApiGatewayV2httpRequest,
+    body: &'a str,
+    caller: Option<Caller>,
+}
+
+impl Call<'_> {
+    fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
+    }
+
+    fn customer(&self) -> Result<CustomerId, ApiError> {
+        match &self.caller {
+            Some(Caller::Customer(id)) => Ok(id.clone()),
+            Some(Caller::Store(_)) => Err(only("customers")),
+            None => Err(ApiError::unauthenticated()),
+        }
+    }
+
+    fn store(&self) -> Result<StoreId, ApiError> {
+        match &self.caller {
+            Some(Caller::Store(id)) => Ok(id.clone()),
+            _ => Err(only("stores")),
+        }
+    }
+
+    fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_body(self.body)
+    }
+
+    fn order_id(&self) -> Result<OrderId, ApiError> {
+        self.request
+            .path_parameters
+            .get("order_id")
+            .and_then(|raw| OrderId::new(raw.as_str()).ok())
+            .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
+    }
+
+    fn store_id(&self) -> Result<StoreId, ApiError> {
+        self.request
+            .path_parameters
+            .get("store_id")
+            .and_then(|raw| StoreId::new(raw.as_str()).ok())
+            .ok_or_else(|| {
+                ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
+            })
+    }
+
+    fn home_key(&self) -> Result<String, ApiError> {
+        self.request
+            .path_parameters
+            .get("item_key")
+            .filter(|k| !k.is_empty() && k.chars().count() <= 100 && !k.chars().any(char::is_control))
+            .cloned()
+            .ok_or_else(|| ApiError::new(400, "invalid_key", "a home item key is up to 100 characters"))
+    }
+
+    /// A history page: `limit` (default 20) and the `before` cursor, an order id.
+    fn page(&self) -> Result<(usize, Option<OrderId>), ApiError> {
+        let query = &self.request.query_string_parameters;
+        let limit = query.first("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
+        let before = query
+            .first("before")
+            .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
+            .transpose()?;
+        Ok((limit, before))
+    }
+}
+
+/// Routes anyone may call: health, the API's own description, the token
+/// issuer's keys and guest tokens.
+fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, route: HttpRoute) -> Reply {
+    let identity = app.identity();
+    let no_tokens = || ApiError::new(404, "no_such_route", "this deployment issues no tokens");
+    match route {
+        HttpRoute::Health => ok(200, &json!({ "status": "ok" })),
+        HttpRoute::OpenApi => ok(200, &super::spec::openapi()),
+        HttpRoute::AsyncApi => ok(200, &super::spec::asyncapi()),
+        HttpRoute::OpenIdConfiguration => {
+            let issuer = identity.issuer().ok_or_else(no_tokens)?;
             ok(
                 200,
-                &serde_json::json!({
-                    "share_id": share.to_string(),
-                    "url": url,
-                    "text": format!("{} {url}", card.text),
-                    "store_name": card.store_name,
-                    "items": card.items,
+                &json!({
+                    "issuer": issuer.issuer(),
+                    "jwks_uri": format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
+                    "id_token_signing_alg_values_supported": ["ES256"],
                 }),
             )
         }
-        "GET /customers/me/orders" => {
-            let customer = customer(caller)?;
-            let (limit, before) = page(request)?;
-            let orders = app.customer_history(&customer, limit, before.as_ref()).await?;
-            let next = next_cursor(&orders, limit);
-            let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
-            ok(200, &serde_json::json!({ "orders": views, "next_before": next }))
-        }
-        "GET /customers/me/home" => {
-            let customer = customer(caller)?;
-            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
-        }
-        "PUT /customers/me/home/{item_key}" => {
-            let customer = customer(caller)?;
-            let input: HomeItemInput = parse_body(body)?;
-            let lines = [DemandLineInput {
-                name: input.name,
-                amount: input.amount,
-                unit: input.unit,
-            }];
-            let item = demand_from_lines(&lines)
-                .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?
-                .remove(0);
-            let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
-            let key = home_key(request)?;
-            app.edit_home(&customer, &key, None).await?;
-            app.edit_home(&customer, &home_item.key.clone(), Some(home_item))
-                .await?;
-            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
-        }
-        "DELETE /customers/me/home/{item_key}" => {
-            let customer = customer(caller)?;
-            app.edit_home(&customer, &home_key(request)?, None).await?;
-            ok(200, &serde_json::json!({ "items": app.home(&customer).await? }))
-        }
-        "POST /orders/{order_id}/cancel" => {
-            let customer = customer(caller)?;
-            let order = app.cancel_order(&customer, &order_id(request)?).await?;
-            ok(200, &CustomerOrderView::of(&order))
-        }
-        "POST /orders/{order_id}/accept" => {
-            let Some(Caller::Store(store_id)) = caller else {
-                return Err(only("stores"));
-            };
-            let order = app.accept_offer(&store_id, &order_id(request)?).await?;
-            ok(
-                200,
-                &serde_json::json!({
-                    "order_id": order.id,
-                    "status": order.status,
-                    "items": order.items,
-                    "version": order.version,
-                }),
-            )
-        }
-        "POST /orders/{order_id}/decline" => {
-            let Some(Caller::Store(store_id)) = caller else {
-                return Err(only("stores"));
-            };
-            let order = app.decline_offer(&store_id, &order_id(request)?).await?;
-            ok(200, &serde_json::json!({ "order_id": order.id, "declined": true }))
-        }
-        "PUT /stores/{store_id}" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            let input: StoreProfileInput = parse_body(body)?;
-            let store = app.register_store(&caller, store_id(request)?, input).await?;
-            ok(200, &store)
-        }
-        "PATCH /stores/{store_id}" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            let patch: StorePatchInput = parse_body(body)?;
-            let store = app.update_store(&caller, &store_id(request)?, patch).await?;
-            ok(200, &store)
-        }
-        "GET /stores/{store_id}" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            ok(200, &app.own_store(&caller, &store_id(request)?).await?)
-        }
-        "GET /stores/{store_id}/offers" => {
-            let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-            let offers = app.open_offers(&caller, &store_id(request)?).await?;
-            ok(200, &serde_json::json!({ "offers": offers }))
+        HttpRoute::Jwks => ok(200, &identity.issuer().ok_or_else(no_tokens)?.jwks()),
+        HttpRoute::GuestToken => {
+            if identity.issuer().is_none() {
+                return Err(no_tokens());
+            }
+            let (customer_id, token) = identity.new_guest()?;
+            ok(201, &json!({ "customer_id": customer_id, "token": token }))
         }
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
 }
 
-/// The fulfilment step a route and body ask for.
-fn step_of(route_key: &str, body: &str) -> Result<Step, ApiError> {
-    Ok(match route_key {
-        "POST /orders/{order_id}/pack" => {
-            let input: PackInput = parse_body(body)?;
-            Step::Pack {
-                line: input.line,
-                outcome: input.outcome()?,
-            }
-        }
-        "POST /orders/{order_id}/drop" => {
-            let input: LineInput = parse_body(body)?;
-            Step::Drop { line: input.line }
-        }
-        "POST /orders/{order_id}/delivery" => {
-            let input: DeliveryInput = parse_body(body)?;
-            Step::ChooseDelivery {
-                kind: input.kind,
-                slot: input.slot,
-            }
-        }
-        "POST /orders/{order_id}/substitute" => {
-            let input: SubstituteAnswer = parse_body(body)?;
-            Step::AnswerSubstitute {
-                line: input.line,
-                accept: input.accept,
-            }
-        }
-        "POST /orders/{order_id}/handover" => Step::HandOver,
-        "POST /orders/{order_id}/complaint" => {
-            let input: ComplaintInput = parse_body(body)?;
-            Step::Complain {
-                text: input.text,
-                wants_return: input.wants_return,
-            }
-        }
-        "POST /orders/{order_id}/complaint/answer" => {
-            let input: AnswerInput = parse_body(body)?;
-            Step::AnswerComplaint { text: input.text }
-        }
-        "POST /orders/{order_id}/complete" => Step::Complete,
-        _ => {
-            let input: ReviewInput = parse_body(body)?;
-            Step::Review {
-                stars: input.stars,
-                comment: input.comment,
-            }
-        }
-    })
+async fn attach_phone<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    let body: PhoneBody = call.body()?;
+    let phone = PhoneNumber::new(&body.phone)
+        .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
+    app.identity().attach_phone(&customer, &phone).await?;
+    ok(200, &json!({ "customer_id": customer, "phone": phone.masked() }))
 }
 
-/// A history page: `limit` (default 20) and the `before` cursor, an order id.
-fn page(request: &ApiGatewayV2httpRequest) -> Result<(usize, Option<OrderId>), ApiError> {
-    let query = &request.query_string_parameters;
-    let limit = query.first("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
-    let before = query
-        .first("before")
-        .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
-        .transpose()?;
-    Ok((limit, before))
+async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    let body = OrderBody::parse(call.body)?;
+    let location = body.placement.location.checked()?;
+    let request = OrderRequest {
+        items: body.demand.understood()?.items,
+        location,
+        delivery: body.placement.delivery.map(|d| (d.kind, d.slot)),
+        payment: body.placement.payment,
+    };
+    let order = app.ordering().place(&customer, request).await?;
+    ok(201, &CustomerOrderView::of(&order))
+}
+
+async fn get_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let id = call.order_id()?;
+    match &call.caller {
+        // The winning store sees its order, with where to deliver.
+        Some(Caller::Store(store)) => ok(200, &app.fulfilment().store_order(store, &id).await?),
+        _ => {
+            let order = app.ordering().customer_order(&call.customer()?, &id).await?;
+            ok(200, &CustomerOrderView::of(&order))
+        }
+    }
+}
+
+async fn cancel_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let order = app.ordering().cancel(&call.customer()?, &call.order_id()?).await?;
+    ok(200, &CustomerOrderView::of(&order))
+}
+
+async fn accept_offer<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let order = app.ordering().accept(&call.store()?, &call.order_id()?).await?;
+    ok(
+        200,
+        &json!({
+            "order_id": order.id(),
+            "status": order.status(),
+            "items": order.items(),
+            "version": order.version(),
+        }),
+    )
+}
+
+async fn decline_offer<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let order = app.ordering().decline(&call.store()?, &call.order_id()?).await?;
+    ok(200, &json!({ "order_id": order.id(), "declined": true }))
+}
+
+/// A step after acceptance; the answer is the caller's own view.
+async fn take_step<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>, step: Step) -> Reply {
+    let caller = call.caller()?;
+    let order = app.fulfilment().take(caller, &call.order_id()?, &step).await?;
+    match caller {
+        Caller::Store(store) => ok(200, &app.fulfilment().store_order(store, order.id()).await?),
+        Caller::Customer(_) => ok(200, &CustomerOrderView::of(&order)),
+    }
+}
+
+async fn give_back<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let store = call.store()?;
+    let body: TextBody = call.body()?;
+    let order = app.ordering().give_back(&store, &call.order_id()?, &body.text).await?;
+    ok(
+        200,
+        &json!({ "order_id": order.id(), "status": order.status(), "given_back": true }),
+    )
+}
+
+async fn share_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    let (share, card) = app.sharing().share(&customer, &call.order_id()?).await?;
+    let url = public_url(call.request, &format!("/share/{share}"));
+    ok(
+        200,
+        &json!({
+            "share_id": share.to_string(),
+            "url": url,
+            "text": format!("{} {url}", card.text),
+            "store_name": card.store_name,
+            "items": card.items,
+        }),
+    )
+}
+
+async fn customer_history<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    let (limit, before) = call.page()?;
+    let orders = app.home().history(&customer, limit, before.as_ref()).await?;
+    let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
+    ok(
+        200,
+        &json!({ "orders": views, "next_before": next_cursor(&orders, limit) }),
+    )
+}
+
+async fn store_history<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let (limit, before) = call.page()?;
+    let orders = app
+        .stores()
+        .history(call.caller()?, &call.store_id()?, limit, before.as_ref())
+        .await?;
+    let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
+    ok(
+        200,
+        &json!({ "orders": views, "next_before": next_cursor(&orders, limit) }),
+    )
+}
+
+async fn home<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    ok(200, &json!({ "items": app.home().items(&customer).await? }))
+}
+
+async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let customer = call.customer()?;
+    let line: DemandLineInput = call.body()?;
+    let item = demand_from_lines(std::slice::from_ref(&line))
+        .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?
+        .remove(0);
+    let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
+    app.home().replace(&customer, &call.home_key()?, home_item).await?;
+    home(app, call).await
 }
 
 /// The cursor of the next page, when this page was full.
 fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     if orders.len() == limit.clamp(1, 50) {
-        orders.last().map(|o| o.id.clone())
+        orders.last().map(|o| o.id().clone())
     } else {
         None
     }
 }
 
-fn home_key(request: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
-    request
-        .path_parameters
-        .get("item_key")
-        .filter(|k| !k.is_empty() && k.chars().count() <= 100 && !k.chars().any(char::is_control))
-        .cloned()
-        .ok_or_else(|| ApiError::new(400, "invalid_key", "a home item key is up to 100 characters"))
-}
-
-/// `{"line": 0, "outcome": "packed", "price": 9600}`,
-/// `{"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28000}`,
-/// `{"line": 2, "outcome": "unavailable"}`; prices in paisa.
+/// `POST /orders/{id}/pack`: the line and what became of it.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PackInput {
+struct PackBody {
     line: usize,
-    outcome: String,
-    #[serde(default)]
-    price: Option<u64>,
-    /// What is offered instead (`"outcome": "substitute"`).
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    amount: Option<rust_decimal::Decimal>,
-    #[serde(default)]
-    unit: Option<String>,
-}
-
-impl PackInput {
-    fn outcome(&self) -> Result<PackOutcome, ApiError> {
-        let price = || {
-            self.price.map(Paisa).ok_or_else(|| {
-                ApiError::new(422, "missing_price", "a packed line needs its price in paisa").with_field("price")
-            })
-        };
-        match self.outcome.as_str() {
-            "packed" => Ok(PackOutcome::Packed { price: price()? }),
-            "partly_packed" => {
-                let unit = self
-                    .unit
-                    .as_deref()
-                    .and_then(Unit::from_word)
-                    .ok_or_else(|| ApiError::new(422, "unknown_unit", "give the packed unit").with_field("unit"))?;
-                let amount = self.amount.ok_or_else(|| {
-                    ApiError::new(422, "missing_amount", "give the packed amount").with_field("amount")
-                })?;
-                Ok(PackOutcome::PartlyPacked {
-                    quantity: Quantity { amount, unit },
-                    price: price()?,
-                })
-            }
-            "unavailable" => Ok(PackOutcome::Unavailable),
-            "substitute" => {
-                let quantity = match (self.amount, self.unit.as_deref()) {
-                    (Some(amount), Some(unit)) => Some(Quantity {
-                        amount,
-                        unit: Unit::from_word(unit)
-                            .ok_or_else(|| ApiError::new(422, "unknown_unit", "unknown unit").with_field("unit"))?,
-                    }),
-                    _ => None,
-                };
-                Ok(PackOutcome::Substitute {
-                    name: self
-                        .name
-                        .clone()
-                        .ok_or_else(|| ApiError::new(422, "missing_name", "name the substitute").with_field("name"))?,
-                    quantity,
-                    price: price()?,
-                })
-            }
-            _ => {
-                Err(ApiError::new(422, "unknown_outcome", "packed, partly_packed or unavailable").with_field("outcome"))
-            }
-        }
-    }
+    #[serde(flatten)]
+    outcome: PackOutcome,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LineInput {
+struct LineBody {
     line: usize,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SubstituteAnswer {
+struct SubstituteAnswerBody {
     line: usize,
     accept: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DeliveryInput {
+struct DeliveryBody {
     kind: DeliveryKind,
     #[serde(default)]
     slot: Option<TimeSlot>,
@@ -467,7 +465,7 @@ struct DeliveryInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ComplaintInput {
+struct ComplaintBody {
     text: String,
     #[serde(default)]
     wants_return: bool,
@@ -475,13 +473,13 @@ struct ComplaintInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AnswerInput {
+struct TextBody {
     text: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReviewInput {
+struct ReviewBody {
     stars: u8,
     #[serde(default)]
     comment: Option<String>,
@@ -489,47 +487,11 @@ struct ReviewInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HomeItemInput {
-    name: String,
-    #[serde(default)]
-    amount: Option<rust_decimal::Decimal>,
-    #[serde(default)]
-    unit: Option<String>,
-}
-
-/// Token issuance and the keys API Gateway's JWT authorizer discovers.
-fn public_identity_route<S: Storage, Q: OfferTimers, P: Pusher>(
-    app: &App<S, Q, P>,
-    route_key: &str,
-) -> Result<(u16, String), ApiError> {
-    let issuer = app
-        .issuer
-        .as_ref()
-        .ok_or_else(|| ApiError::new(404, "no_such_route", "this deployment issues no tokens"))?;
-    match route_key {
-        "GET /.well-known/openid-configuration" => ok(
-            200,
-            &serde_json::json!({
-                "issuer": issuer.issuer(),
-                "jwks_uri": format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
-                "id_token_signing_alg_values_supported": ["ES256"],
-            }),
-        ),
-        "GET /.well-known/jwks.json" => ok(200, &issuer.jwks()),
-        _ => {
-            let (customer_id, token) = app.new_guest()?;
-            ok(201, &serde_json::json!({ "customer_id": customer_id, "token": token }))
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhoneInput {
+struct PhoneBody {
     phone: String,
 }
 
-fn ok(status: u16, value: &impl Serialize) -> Result<(u16, String), ApiError> {
+fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
         .map_err(|_| ApiError::new(500, "internal", "internal error"))
@@ -546,7 +508,7 @@ async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
         .get("share_id")
         .and_then(|raw| ShareId::parse(raw))
     {
-        Some(share) => app.shared_order(&share).await.map_err(ApiError::from),
+        Some(share) => app.sharing().shared_order(&share).await.map_err(ApiError::from),
         None => Err(ApiError::new(404, "not_found", "share not found")),
     };
     let card = match card {
@@ -561,7 +523,7 @@ async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
     if !wants_html {
         return shareable(match ok(200, &card) {
             Ok((status, body)) => json_response(status, body),
-            Err(e) => json_response(e.status, e.body()),
+            Err(e) => error_response(&e),
         });
     }
     let mut response = json_response(200, share_html(&card));
@@ -652,32 +614,6 @@ fn only(who: &str) -> ApiError {
     ApiError::new(403, "forbidden", format!("only {who} may do this"))
 }
 
-fn customer(caller: Option<Caller>) -> Result<CustomerId, ApiError> {
-    match caller {
-        Some(Caller::Customer(id)) => Ok(id),
-        Some(Caller::Store(_)) => Err(only("customers")),
-        None => Err(ApiError::unauthenticated()),
-    }
-}
-
-fn order_id(request: &ApiGatewayV2httpRequest) -> Result<OrderId, ApiError> {
-    request
-        .path_parameters
-        .get("order_id")
-        .and_then(|raw| OrderId::new(raw.as_str()).ok())
-        .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
-}
-
-fn store_id(request: &ApiGatewayV2httpRequest) -> Result<StoreId, ApiError> {
-    request
-        .path_parameters
-        .get("store_id")
-        .and_then(|raw| StoreId::new(raw.as_str()).ok())
-        .ok_or_else(|| {
-            ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
-        })
-}
-
 fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {
     if request.is_base64_encoded {
         return Err(ApiError::new(
@@ -708,6 +644,10 @@ fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
             ApiError::new(400, "invalid_json", "the body is not valid JSON")
         }
     })
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::new(400, "invalid_body", e.to_string()))
 }
 
 /// A demand: structured lines (`items`), or anything the understanding
@@ -761,27 +701,42 @@ impl DemandInput {
     }
 }
 
-/// The order body: the demand (as in `DemandInput`) plus where to deliver.
+/// Where and how an order is wanted, beside its demand.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OrderInput {
-    #[serde(default)]
-    items: Option<Vec<DemandLineInput>>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    language: Option<Language>,
-    #[serde(default)]
-    voice: Option<VoiceInput>,
-    #[serde(default)]
-    pictures: Vec<PictureLabel>,
+struct Placement {
     location: LocationInput,
     /// Optional: how the customer wants it, chosen with the order.
     #[serde(default)]
-    delivery: Option<DeliveryInput>,
+    delivery: Option<DeliveryBody>,
     /// How the customer pays; cash on delivery unless said.
     #[serde(default)]
     payment: PaymentMethod,
+}
+
+/// The order body: a demand, as `POST /demand/parse` takes it, plus its
+/// [`Placement`] fields, in one JSON object.
+struct OrderBody {
+    demand: DemandInput,
+    placement: Placement,
+}
+
+impl OrderBody {
+    const PLACEMENT_FIELDS: [&str; 3] = ["location", "delivery", "payment"];
+
+    /// Each part is read with its own type, so an unknown field in either
+    /// is refused.
+    fn parse(body: &str) -> Result<OrderBody, ApiError> {
+        let mut fields: serde_json::Map<String, Value> = parse_body(body)?;
+        let placement: serde_json::Map<String, Value> = Self::PLACEMENT_FIELDS
+            .iter()
+            .filter_map(|name| fields.remove_entry(*name))
+            .collect();
+        Ok(OrderBody {
+            placement: from_value(Value::Object(placement))?,
+            demand: from_value(Value::Object(fields))?,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,5 +5,7 @@ pub mod authorizer;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod routes;
+pub mod spec;
 pub mod timer;
 pub mod ws;

@@ -3,8 +3,8 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{error, warn};
 
-use crate::app::{App, RoundTimerOutcome};
 use crate::ports::{OfferTimers, Pusher, RoundTimer, Storage};
+use crate::usecases::{App, RoundTimerOutcome};
 
 /// Handles a batch record by record; a record that fails is reported alone
 /// (`ReportBatchItemFailures`) so SQS redelivers only it.
@@ -30,11 +30,11 @@ async fn handle_record<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Result<(), &'static str> {
     let body = record.body.as_deref().unwrap_or_default();
     let timer: RoundTimer = serde_json::from_str(body).map_err(|_| "not a round timer")?;
-    match app.close_round(&timer.order_id, timer.round).await {
+    match app.ordering().close_round(&timer.order_id, timer.round).await {
         Ok(RoundTimerOutcome::Closed(_) | RoundTimerOutcome::Stale) => Ok(()),
         Ok(RoundTimerOutcome::TooEarly { remaining_ms }) => {
             // Delivered before the deadline (clock skew): come back then.
-            app.timers
+            app.timers()
                 .schedule_round_close(&timer, remaining_ms)
                 .await
                 .map_err(|e| {

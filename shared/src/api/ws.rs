@@ -9,9 +9,9 @@ use tracing::info;
 
 use super::error::ApiError;
 use super::identity::ws_caller;
-use crate::app::App;
 use crate::domain::ids::{Caller, ConnectionId, OrderId};
 use crate::ports::{OfferTimers, Pusher, Storage};
+use crate::usecases::App;
 
 /// Every route key the handler answers; the template declares the same.
 pub const WS_ROUTES: &[&str] = &[
@@ -51,6 +51,7 @@ pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
     let result = match route {
         "$connect" => on_connect(app, &request, connection).await,
         "$disconnect" => app
+            .connections()
             .disconnect(&connection)
             .await
             .map(|()| String::new())
@@ -75,7 +76,7 @@ async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Result<String, ApiError> {
     let owner = ws_caller(request)?.ok_or_else(ApiError::unauthenticated)?;
     info!(connection = %connection, "socket connected");
-    app.connect(connection, owner).await?;
+    app.connections().connect(connection, owner).await?;
     Ok(String::new())
 }
 
@@ -91,7 +92,8 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
     body: &str,
 ) -> Result<String, ApiError> {
     let owner = app
-        .connection_owner(connection)
+        .connections()
+        .owner(connection)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     match action {
@@ -100,7 +102,7 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
         "whoami" => Ok(json!({ "type": "whoami", "connection_id": connection, "caller": owner }).to_string()),
         "sync" => {
             let resent = match &owner {
-                Caller::Store(store) => app.resend_offers(connection, store).await?,
+                Caller::Store(store) => app.connections().resend_offers(connection, store).await?,
                 Caller::Customer(_) => 0,
             };
             Ok(json!({ "type": "synced", "offers_resent": resent }).to_string())
@@ -113,8 +115,8 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
                 .map_err(|_| ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}"))?;
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
-            let order = app.accept_offer(&store, &order_id).await?;
-            Ok(json!({ "type": "accepted", "order_id": order.id, "version": order.version }).to_string())
+            let order = app.ordering().accept(&store, &order_id).await?;
+            Ok(json!({ "type": "accepted", "order_id": order.id(), "version": order.version() }).to_string())
         }
         _ => Err(ApiError::new(
             400,

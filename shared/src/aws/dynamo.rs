@@ -7,10 +7,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -18,11 +17,9 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::{CellRange, store_partition};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use crate::domain::order::{NextRound, Order, OrderStatus, Refusal, Transition, Winner};
+use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{
-    Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError,
-};
+use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -141,38 +138,37 @@ impl DynamoStorage {
 
     fn order_item(order: &Order) -> Result<Item, RepoError> {
         let mut item = to_item(order)?;
-        item.extend(order_key(&order.id));
-        // Sets, so conditions can use contains() and updates can ADD.
-        item.remove("tried");
-        if let Some(tried) = string_set(order.tried.iter().map(ToString::to_string)) {
-            item.insert("tried".into(), tried);
-        }
-        item.remove("declined");
-        if let Some(declined) = string_set(order.declined.iter().map(ToString::to_string)) {
-            item.insert("declined".into(), declined);
-        }
-        if let Some(offered) = string_set(order.offers.iter().map(|o| o.store_id.to_string())) {
-            item.insert("offered_ids".into(), offered);
-        }
+        item.extend(order_key(order.id()));
         Ok(item)
     }
 
-    fn offer_index_puts(&self, order_id: &OrderId, stores: &[StoreId], deadline_ms: Millis) -> Vec<TransactWriteItem> {
-        stores
-            .iter()
-            .filter_map(|store| {
-                let mut item = key(format!("STORE#{store}"), &format!("OFFER#{order_id}"));
-                item.insert("order_id".into(), s(order_id.to_string()));
+    /// The item of one listing of `order` (a key under its owner, naming
+    /// the order; offers lapse by TTL).
+    fn listing_item(order: &OrderId, listing: &Listing) -> Item {
+        let mut item = match listing {
+            Listing::Customer(customer) => key(format!("CUSTOMER#{customer}"), &format!("ORDER#{order}")),
+            Listing::OfferedTo { store, deadline_ms } => {
+                let mut item = key(format!("STORE#{store}"), &format!("OFFER#{order}"));
                 item.insert("deadline_ms".into(), n(deadline_ms));
-                item.insert("ttl".into(), time_to_live(OFFER_TTL_S, deadline_ms));
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .build()
-                    .ok()?;
-                Some(TransactWriteItem::builder().put(put).build())
-            })
-            .collect()
+                item.insert("ttl".into(), time_to_live(OFFER_TTL_S, *deadline_ms));
+                item
+            }
+            Listing::WonBy(store) => key(format!("STORE#{store}"), &format!("WON#{order}")),
+        };
+        item.insert("order_id".into(), s(order.to_string()));
+        item
+    }
+
+    fn put(&self, item: Item, condition: Option<(&str, Item)>) -> Result<TransactWriteItem, RepoError> {
+        let (condition, values) = condition.map_or((None, None), |(c, v)| (Some(c.to_string()), Some(v)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(repo_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     async fn write_all(&self, writes: Vec<TransactWriteItem>) -> Result<(), RepoError> {
@@ -321,132 +317,6 @@ impl StoreRepo for DynamoStorage {
     }
 }
 
-/// The update that applies `transition`, with exactly the condition that
-/// `Order::apply` checks.
-struct ConditionalUpdate {
-    update: String,
-    condition: &'static str,
-    names: HashMap<String, String>,
-    values: Item,
-    /// Offer index items to write first (a new round's stores).
-    new_offers: Option<(Vec<StoreId>, Millis)>,
-}
-
-fn conditional_update(transition: &Transition) -> Result<ConditionalUpdate, RepoError> {
-    let names: HashMap<String, String> = [
-        ("#status", "status"),
-        ("#version", "version"),
-        ("#updated", "updated_at_ms"),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
-    let mut values: Item = HashMap::from([
-        (":searching".to_string(), s(OrderStatus::Searching.as_str())),
-        (":one".to_string(), n(1)),
-    ]);
-    let mut names = names;
-    let mut new_offers = None;
-    let (update, condition) = match transition {
-        Transition::Accept {
-            store_id,
-            store_name,
-            now,
-        } => {
-            names.insert("#deadline".into(), "deadline_ms".into());
-            names.insert("#offered".into(), "offered_ids".into());
-            names.insert("#winner".into(), "winner".into());
-            names.insert("#declined".into(), "declined".into());
-            values.insert(":store".into(), s(store_id.to_string()));
-            values.insert(":now".into(), n(now));
-            values.insert(":accepted".into(), s(OrderStatus::Accepted.as_str()));
-            let winner = Winner {
-                store_id: store_id.clone(),
-                store_name: store_name.clone(),
-                accepted_at_ms: *now,
-            };
-            values.insert(":winner".into(), AttributeValue::M(to_item(&winner)?));
-            (
-                "SET #status = :accepted, #winner = :winner, #updated = :now, #version = #version + :one".to_string(),
-                "#status = :searching AND #deadline > :now AND contains(#offered, :store) \
-                 AND NOT contains(#declined, :store)",
-            )
-        }
-        Transition::CloseRound { round, now, next } => {
-            names.insert("#round".into(), "round".into());
-            names.insert("#deadline".into(), "deadline_ms".into());
-            values.insert(":round".into(), n(round));
-            values.insert(":now".into(), n(now));
-            let condition = "#status = :searching AND #round = :round AND #deadline <= :now";
-            match next {
-                NextRound::Offer { offers, deadline_ms } => {
-                    names.insert("#offers".into(), "offers".into());
-                    names.insert("#offered".into(), "offered_ids".into());
-                    names.insert("#tried".into(), "tried".into());
-                    let ids: Vec<String> = offers.iter().map(|o| o.store_id.to_string()).collect();
-                    let offered = string_set(ids).ok_or_else(|| RepoError::msg("a round needs offers"))?;
-                    values.insert(":deadline".into(), n(deadline_ms));
-                    values.insert(
-                        ":offers".into(),
-                        serde_dynamo::to_attribute_value(offers).map_err(repo_err)?,
-                    );
-                    values.insert(":offered".into(), offered);
-                    new_offers = Some((offers.iter().map(|o| o.store_id.clone()).collect(), *deadline_ms));
-                    (
-                        "SET #round = #round + :one, #deadline = :deadline, #offers = :offers, #offered = :offered, \
-                         #updated = :now, #version = #version + :one ADD #tried :offered"
-                            .to_string(),
-                        condition,
-                    )
-                }
-                NextRound::Unfulfilled { reason } => {
-                    names.insert("#reason".into(), "end_reason".into());
-                    values.insert(":unfulfilled".into(), s(OrderStatus::Unfulfilled.as_str()));
-                    values.insert(":reason".into(), s(reason.clone()));
-                    (
-                        "SET #status = :unfulfilled, #reason = :reason, #updated = :now, #version = #version + :one"
-                            .to_string(),
-                        condition,
-                    )
-                }
-            }
-        }
-        Transition::Decline { store_id, now } => {
-            names.insert("#deadline".into(), "deadline_ms".into());
-            names.insert("#offered".into(), "offered_ids".into());
-            names.insert("#declined".into(), "declined".into());
-            values.insert(":store".into(), s(store_id.to_string()));
-            values.insert(":stores".into(), AttributeValue::Ss(vec![store_id.to_string()]));
-            values.insert(":now".into(), n(now));
-            (
-                "SET #updated = :now, #version = #version + :one ADD #declined :stores".to_string(),
-                "#status = :searching AND #deadline > :now AND contains(#offered, :store) \
-                 AND NOT contains(#declined, :store)",
-            )
-        }
-        Transition::Cancel { customer_id, now } => {
-            names.insert("#customer".into(), "customer_id".into());
-            names.insert("#reason".into(), "end_reason".into());
-            values.insert(":customer".into(), s(customer_id.to_string()));
-            values.insert(":now".into(), n(now));
-            values.insert(":cancelled".into(), s(OrderStatus::Cancelled.as_str()));
-            values.insert(":accepted".into(), s(OrderStatus::Accepted.as_str()));
-            values.insert(":reason".into(), s("cancelled_by_customer"));
-            (
-                "SET #status = :cancelled, #reason = :reason, #updated = :now, #version = #version + :one".to_string(),
-                "(#status = :searching OR #status = :accepted) AND #customer = :customer",
-            )
-        }
-    };
-    Ok(ConditionalUpdate {
-        update,
-        condition,
-        names,
-        values,
-        new_offers,
-    })
-}
-
 impl DynamoStorage {
     /// The orders named by the newest `limit` index entries under `pk` whose
     /// sort key starts with `prefix` (order ids are ULIDs, so newest first),
@@ -487,7 +357,7 @@ impl DynamoStorage {
             .take(limit)
             .collect();
         let mut orders = self.orders_by_id(&ids).await?;
-        orders.sort_by(|a, b| b.id.cmp(&a.id));
+        orders.sort_by(|a, b| b.id().cmp(a.id()));
         Ok(orders)
     }
 
@@ -554,56 +424,17 @@ impl DynamoStorage {
         }
         Ok(orders)
     }
-
-    /// Why a conditional update lost, from the item as it stood (returned by
-    /// the failed write, or read when the server does not return it).
-    async fn explain(&self, id: &OrderId, transition: &Transition, old: Option<Item>) -> TransitionError {
-        let old = match old {
-            Some(item) if !item.is_empty() => Some(item),
-            _ => match self.get(order_key(id)).await {
-                Ok(item) => item,
-                Err(e) => return TransitionError::Repo(e),
-            },
-        };
-        let Some(old) = old else {
-            return TransitionError::NotFound;
-        };
-        match from_item::<Order>(old) {
-            Ok(order) => match order.apply(transition) {
-                Err(refusal) => TransitionError::Refused(refusal),
-                // The condition failed but the rule allows it: the item
-                // changed between the write and this read; report it as lost.
-                Ok(_) => TransitionError::Refused(Refusal::NotSearching),
-            },
-            Err(e) => TransitionError::Repo(e),
-        }
-    }
 }
 
 impl OrderRepo for DynamoStorage {
     async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(Self::order_item(order)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(repo_err)?;
-        let mut by_customer = key(
-            format!("CUSTOMER#{}", order.customer_id),
-            &format!("ORDER#{}", order.id),
-        );
-        by_customer.insert("order_id".into(), s(order.id.to_string()));
-        let put_by_customer = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(by_customer))
-            .build()
-            .map_err(repo_err)?;
-        let mut writes = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().put(put_by_customer).build(),
-        ];
-        let stores: Vec<StoreId> = order.offers.iter().map(|o| o.store_id.clone()).collect();
-        writes.extend(self.offer_index_puts(&order.id, &stores, order.deadline_ms));
+        let mut writes = vec![self.put(
+            Self::order_item(order)?,
+            Some(("attribute_not_exists(pk)", Item::new())),
+        )?];
+        for listing in order.listings() {
+            writes.push(self.put(Self::listing_item(order.id(), &listing), None)?);
+        }
         self.write_all(writes).await
     }
 
@@ -621,52 +452,6 @@ impl OrderRepo for DynamoStorage {
             .await
     }
 
-    async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
-        let update = conditional_update(transition)?;
-        if let Transition::Accept { store_id, .. } = transition {
-            // The store's history entry first, as for offers: a losing
-            // attempt leaves an entry whose order names another winner, and
-            // the history read drops it.
-            let mut item = key(format!("STORE#{store_id}"), &format!("WON#{id}"));
-            item.insert("order_id".into(), s(id.to_string()));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| TransitionError::Repo(repo_err(e)))?;
-        }
-        if let Some((stores, deadline)) = &update.new_offers {
-            // Index items first: if the update then loses, they point at an
-            // order that does not offer to them, and listings check that.
-            self.write_all(self.offer_index_puts(id, stores, *deadline)).await?;
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(id)))
-            .update_expression(update.update)
-            .condition_expression(update.condition)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values(Some(update.values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => from_item(out.attributes.unwrap_or_default()).map_err(TransitionError::Repo),
-            Err(SdkError::ServiceError(e)) => match e.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    Err(self.explain(id, transition, failed.item).await)
-                }
-                other => Err(TransitionError::Repo(repo_err(other))),
-            },
-            Err(e) => Err(TransitionError::Repo(repo_err(e))),
-        }
-    }
-
     async fn orders_won_by(
         &self,
         store: &StoreId,
@@ -678,28 +463,56 @@ impl OrderRepo for DynamoStorage {
             .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2), before)
             .await?
             .into_iter()
-            .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
+            .filter(|o| o.winner().as_ref().is_some_and(|w| &w.store_id == store))
             .collect();
         orders.truncate(limit);
         Ok(orders)
     }
 
-    async fn index_offers(&self, order: &OrderId, stores: &[StoreId], deadline_ms: Millis) -> Result<(), RepoError> {
-        self.write_all(self.offer_index_puts(order, stores, deadline_ms)).await
-    }
-
-    async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {
+    async fn replace_order(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
+        let unchanged = (
+            "version = :read",
+            Item::from([(":read".to_string(), n(current.version()))]),
+        );
+        let listings = next.new_listings_since(current);
+        if listings.is_empty() {
+            // One conditional put: half the cost of a transaction.
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(Self::order_item(next)?))
+                .condition_expression(unchanged.0)
+                .set_expression_attribute_values(Some(unchanged.1))
+                .send()
+                .await;
+            return put_applied(result);
+        }
+        let mut writes = vec![self.put(Self::order_item(next)?, Some(unchanged))?];
+        for listing in &listings {
+            writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
+        }
         let result = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::order_item(order)?))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", n(expected_version))
+            .transact_write_items()
+            .set_transact_items(Some(writes))
             .send()
             .await;
-        put_applied(result)
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                other => Err(repo_err(other)),
+            },
+            Err(e) => Err(repo_err(e)),
+        }
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
@@ -727,7 +540,7 @@ impl OrderRepo for DynamoStorage {
             .into_iter()
             .filter(|o| o.is_offered_to(store, now))
             .collect();
-        orders.sort_by(|a, b| a.id.cmp(&b.id));
+        orders.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(orders)
     }
 }

@@ -13,14 +13,7 @@ pub use push::ManagementApiPusher;
 pub use resources::{ensure_queue, ensure_table};
 pub use sqs::SqsTimers;
 
-use std::sync::Arc;
-
-use crate::app::App;
-use crate::domain::clock::SystemClock;
-use crate::domain::config::{ConfigError, OrderingConfig};
-
-/// The application on AWS adapters.
-pub type AwsApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
+use crate::domain::config::ConfigError;
 
 /// Why the AWS application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -49,24 +42,6 @@ impl AwsResources {
             queue_url: var("TIMER_QUEUE_URL")?,
             management_endpoint: var("WS_MANAGEMENT_ENDPOINT")?,
         })
-    }
-}
-
-/// Builds the clients once (for a Lambda's init phase or the local stack).
-pub fn aws_app(
-    sdk: &aws_config::SdkConfig,
-    resources: &AwsResources,
-    config: OrderingConfig,
-    issuer: Option<Arc<crate::auth::TokenIssuer>>,
-) -> AwsApp {
-    App {
-        storage: DynamoStorage::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone()),
-        timers: SqsTimers::new(aws_sdk_sqs::Client::new(sdk), resources.queue_url.clone()),
-        pusher: ManagementApiPusher::new(sdk, &resources.management_endpoint),
-        clock: Arc::new(SystemClock),
-        config,
-        payments: crate::payments::PaymentPorts::cash_on_delivery(),
-        issuer,
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::ids::OrderId;
-use super::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
+use super::order::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
 
 /// One pushed message.
 #[derive(Debug, Clone, PartialEq, Serialize)]

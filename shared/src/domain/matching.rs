@@ -75,7 +75,7 @@ mod tests {
     use super::*;
     use crate::domain::demand::parse_demand_text;
     use crate::domain::geo::{search_plan, store_partition};
-    use crate::domain::store::default_delivery_options;
+    use crate::domain::order::delivery::default_delivery_options;
 
     fn store(id: &str, at: GeoPoint, category: &str, tags: &[&str], open: bool) -> Store {
         Store {

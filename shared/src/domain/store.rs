@@ -8,69 +8,12 @@ use super::clock::Millis;
 use super::demand::Language;
 use super::geo::GeoPoint;
 use super::ids::StoreId;
+use super::order::delivery::{DeliveryOption, default_delivery_options};
 
 /// Most inventory tags a store may declare.
 pub const MAX_TAGS: usize = 100;
 /// Most characters in a store name, category or tag.
 pub const MAX_LABEL_CHARS: usize = 80;
-
-/// How a store hands over an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DeliveryOption {
-    /// The customer collects; ready within the given minutes.
-    Pickup { ready_in_minutes: u32 },
-    /// A local helper brings it within the given minutes for a fee in paisa.
-    HelperDelivery { within_minutes: u32, fee_paisa: u64 },
-}
-
-impl DeliveryOption {
-    #[must_use]
-    pub fn kind(&self) -> DeliveryKind {
-        match self {
-            DeliveryOption::Pickup { .. } => DeliveryKind::Pickup,
-            DeliveryOption::HelperDelivery { .. } => DeliveryKind::HelperDelivery,
-        }
-    }
-}
-
-/// Which way of handing over a customer wants, before knowing the store's
-/// own terms (its minutes and fee) for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryKind {
-    Pickup,
-    HelperDelivery,
-}
-
-impl DeliveryKind {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryKind::Pickup => "pickup",
-            DeliveryKind::HelperDelivery => "helper_delivery",
-        }
-    }
-
-    /// This kind among `options`, the store's own terms for it.
-    #[must_use]
-    pub fn among(self, options: &[DeliveryOption]) -> Option<DeliveryOption> {
-        options.iter().find(|o| o.kind() == self).cloned()
-    }
-}
-
-/// The product's defaults: pickup in 30 minutes, free; helper delivery in
-/// one hour for 40 Taka.
-#[must_use]
-pub fn default_delivery_options() -> Vec<DeliveryOption> {
-    vec![
-        DeliveryOption::Pickup { ready_in_minutes: 30 },
-        DeliveryOption::HelperDelivery {
-            within_minutes: 60,
-            fee_paisa: 4_000,
-        },
-    ]
-}
 
 /// A registered store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

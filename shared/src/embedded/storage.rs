@@ -5,12 +5,9 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use crate::domain::order::Order;
-use crate::domain::order::Transition;
+use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{
-    Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo, TransitionError,
-};
+use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo};
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.
@@ -116,23 +113,27 @@ impl StoreRepo for MemoryStorage {
     }
 }
 
+impl Tables {
+    fn list(&mut self, order: &OrderId, listings: Vec<Listing>) {
+        for listing in listings {
+            let index = match listing {
+                Listing::Customer(customer) => self.orders_by_customer.entry(customer).or_default(),
+                Listing::OfferedTo { store, .. } => self.offers_by_store.entry(store).or_default(),
+                Listing::WonBy(store) => self.won_by_store.entry(store).or_default(),
+            };
+            index.insert(order.clone());
+        }
+    }
+}
+
 impl OrderRepo for MemoryStorage {
     async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
         let mut t = self.tables();
-        if t.orders.contains_key(&order.id) {
+        if t.orders.contains_key(order.id()) {
             return Err(RepoError::msg("order id already exists"));
         }
-        for offer in &order.offers {
-            t.offers_by_store
-                .entry(offer.store_id.clone())
-                .or_default()
-                .insert(order.id.clone());
-        }
-        t.orders_by_customer
-            .entry(order.customer_id.clone())
-            .or_default()
-            .insert(order.id.clone());
-        t.orders.insert(order.id.clone(), order.clone());
+        t.list(order.id(), order.listings());
+        t.orders.insert(order.id().clone(), order.clone());
         Ok(())
     }
 
@@ -156,26 +157,6 @@ impl OrderRepo for MemoryStorage {
         Ok(self.tables().orders.get(id).cloned())
     }
 
-    async fn apply_transition(&self, id: &OrderId, transition: &Transition) -> Result<Order, TransitionError> {
-        let mut t = self.tables();
-        let current = t.orders.get(id).ok_or(TransitionError::NotFound)?;
-        let next = current.apply(transition).map_err(TransitionError::Refused)?;
-        if let Some(winner) = &next.winner {
-            t.won_by_store
-                .entry(winner.store_id.clone())
-                .or_default()
-                .insert(id.clone());
-        }
-        for offer in &next.offers {
-            t.offers_by_store
-                .entry(offer.store_id.clone())
-                .or_default()
-                .insert(id.clone());
-        }
-        t.orders.insert(id.clone(), next.clone());
-        Ok(next)
-    }
-
     async fn orders_won_by(
         &self,
         store: &StoreId,
@@ -188,28 +169,18 @@ impl OrderRepo for MemoryStorage {
         };
         Ok(newest_before(ids, before)
             .filter_map(|id| t.orders.get(id))
-            .filter(|o| o.winner.as_ref().is_some_and(|w| &w.store_id == store))
+            .filter(|o| o.is_won_by(store))
             .take(limit)
             .cloned()
             .collect())
     }
 
-    async fn index_offers(&self, order: &OrderId, stores: &[StoreId], _deadline_ms: Millis) -> Result<(), RepoError> {
+    async fn replace_order(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
         let mut t = self.tables();
-        for store in stores {
-            t.offers_by_store
-                .entry(store.clone())
-                .or_default()
-                .insert(order.clone());
-        }
-        Ok(())
-    }
-
-    async fn replace_order(&self, order: &Order, expected_version: u64) -> Result<bool, RepoError> {
-        let mut t = self.tables();
-        match t.orders.get(&order.id) {
-            Some(current) if current.version == expected_version => {
-                t.orders.insert(order.id.clone(), order.clone());
+        match t.orders.get(next.id()) {
+            Some(stored) if stored.version() == current.version() => {
+                t.list(next.id(), next.new_listings_since(current));
+                t.orders.insert(next.id().clone(), next.clone());
                 Ok(true)
             }
             _ => Ok(false),

@@ -3,13 +3,17 @@
 
 use serde::Serialize;
 
-use super::clock::Millis;
-use super::customer::PhoneNumber;
-use super::demand::{DemandItem, offer_announcement_in};
-use super::fulfilment::{Bill, Complaint, DeliveryChoice, LineState, Review, StepRefusal};
-use super::geo::GeoPoint;
-use super::ids::{OrderId, StoreId};
-use super::order::{Order, OrderStatus};
+use super::aftersales::{Complaint, Review};
+use super::delivery::DeliveryChoice;
+use super::money::Bill;
+use super::packing::LineState;
+use super::refusal::Refusal;
+use super::state::{Order, OrderStatus};
+use crate::domain::clock::Millis;
+use crate::domain::customer::PhoneNumber;
+use crate::domain::demand::{DemandItem, offer_announcement_in};
+use crate::domain::geo::GeoPoint;
+use crate::domain::ids::{OrderId, StoreId};
 
 /// The order as its customer sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +100,7 @@ impl StoreOrderView {
             items: order.items.clone(),
             packing: packing_of(order),
             delivery: order.delivery_choice(),
-            bill: order.bill.clone().unwrap_or_else(|| Bill::of(order)),
+            bill: order.current_bill(),
             customer_location: order.location,
             complaint: order.complaint.clone(),
             customer_phone: phone.map(|p| p.as_e164().to_string()),
@@ -130,10 +134,7 @@ impl CustomerOrderView {
             reason: order.end_reason.clone(),
             packing: packing_of(order),
             delivery: order.delivery_choice(),
-            bill: order
-                .winner
-                .as_ref()
-                .map(|_| order.bill.clone().unwrap_or_else(|| Bill::of(order))),
+            bill: order.winner.as_ref().map(|_| order.current_bill()),
             review: order.review.clone(),
             complaint: order.complaint.clone(),
             created_at_ms: order.created_at_ms,
@@ -213,9 +214,9 @@ pub struct ShareCard {
 
 impl ShareCard {
     /// Only a completed order can be shared.
-    pub fn of(order: &Order) -> Result<ShareCard, StepRefusal> {
+    pub fn of(order: &Order) -> Result<ShareCard, Refusal> {
         let (Some(bill), Some(winner), OrderStatus::Completed) = (&order.bill, &order.winner, order.status) else {
-            return Err(StepRefusal::WrongState {
+            return Err(Refusal::WrongState {
                 current: order.status.as_str(),
             });
         };

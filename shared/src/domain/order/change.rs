@@ -1,0 +1,361 @@
+//! The order state machine: every change to an order is a [`Change`],
+//! decided by [`Order::decide`] on the order as read. Storage writes the
+//! result only over the version it was decided on, and a loser decides
+//! again on what won, so the rules below are the only rules, stated once.
+
+use super::actor::Actor;
+use super::aftersales::{StoreCancellation, short_text};
+use super::fulfilment::{Step, fulfil};
+use super::refusal::Refusal;
+use super::state::{Offer, Order, OrderStatus, Winner};
+use crate::domain::clock::Millis;
+use crate::domain::ids::StoreId;
+
+/// What happens when a round closes unanswered, or a winner gives the
+/// order back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextRound {
+    /// Offer to these stores until `deadline_ms`.
+    Offer { offers: Vec<Offer>, deadline_ms: Millis },
+    /// Give up, telling the customer why.
+    Unfulfilled { reason: String },
+}
+
+/// A change to an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A store accepts: the order is searching, the store is offered in the
+    /// current round, has not declined, and the round's deadline has not
+    /// passed (so a late accept is refused even when the timer is late).
+    Accept { store_name: String },
+    /// A store turns its live offer down; it may no longer accept.
+    Decline,
+    /// The timer of `round` fires: the order is still searching in that
+    /// round and its deadline has passed.
+    CloseRound { round: u32, next: NextRound },
+    /// The customer withdraws the order before packing starts.
+    Cancel,
+    /// The winning store gives the order back (before hand-over), with a
+    /// reason; it goes back to routing.
+    GiveBack { reason: String, next: NextRound },
+    /// A step after acceptance: packing, delivery, hand-over, completion,
+    /// review, complaint, sharing.
+    Step(Step),
+}
+
+impl Order {
+    /// The order after `change` asked by `actor` at `now`, or why not.
+    pub fn decide(&self, actor: &Actor, change: &Change, now: Millis) -> Result<Order, Refusal> {
+        let mut next = match change {
+            Change::Accept { store_name } => {
+                let store_id = self.offered_store(actor, now)?;
+                let mut next = self.clone();
+                next.status = OrderStatus::Accepted;
+                next.winner = Some(Winner {
+                    store_id: store_id.clone(),
+                    store_name: store_name.clone(),
+                    accepted_at_ms: now,
+                });
+                next
+            }
+            Change::Decline => {
+                let store_id = self.offered_store(actor, now)?;
+                let mut next = self.clone();
+                next.declined.push(store_id.clone());
+                next
+            }
+            Change::CloseRound { round, next: what } => {
+                if *actor != Actor::Timer || self.status != OrderStatus::Searching || self.round != *round {
+                    return Err(Refusal::StaleRound);
+                }
+                if now < self.deadline_ms {
+                    return Err(Refusal::RoundStillOpen);
+                }
+                let mut next = self.clone();
+                next.route(what.clone());
+                next
+            }
+            Change::Cancel => {
+                if !matches!(actor, Actor::Customer(id) if id == &self.customer_id) {
+                    return Err(Refusal::NotOwner);
+                }
+                // Before packing starts, and only then.
+                if !matches!(self.status, OrderStatus::Searching | OrderStatus::Accepted) {
+                    return Err(Refusal::NotSearching);
+                }
+                let mut next = self.clone();
+                next.status = OrderStatus::Cancelled;
+                next.end_reason = Some("cancelled_by_customer".to_string());
+                next
+            }
+            Change::GiveBack { reason, next: what } => {
+                let Actor::Store(store_id) = actor else {
+                    return Err(Refusal::NotYours);
+                };
+                if !self.is_won_by(store_id) {
+                    return Err(Refusal::NotYours);
+                }
+                if !matches!(self.status, OrderStatus::Accepted | OrderStatus::Preparing) {
+                    return Err(self.wrong_state());
+                }
+                let mut next = self.clone();
+                next.store_cancellations.push(StoreCancellation {
+                    store_id: store_id.clone(),
+                    reason: short_text(reason)?,
+                    at_ms: now,
+                });
+                next.winner = None;
+                next.packing.clear();
+                next.status = OrderStatus::Searching;
+                next.route(what.clone());
+                next
+            }
+            Change::Step(step) => fulfil(self, actor, step, now)?,
+        };
+        next.updated_at_ms = now;
+        next.version += 1;
+        Ok(next)
+    }
+
+    /// Moves to the next round, or ends the order unfulfilled.
+    fn route(&mut self, next: NextRound) {
+        match next {
+            NextRound::Offer { offers, deadline_ms } => {
+                self.round += 1;
+                self.deadline_ms = deadline_ms;
+                self.tried.extend(offers.iter().map(|o| o.store_id.clone()));
+                self.offers = offers;
+            }
+            NextRound::Unfulfilled { reason } => {
+                self.status = OrderStatus::Unfulfilled;
+                self.end_reason = Some(reason);
+            }
+        }
+    }
+
+    /// The store asking, if it holds a live offer; else the most useful
+    /// reason. A store that was never offered the order learns nothing
+    /// about its fate.
+    fn offered_store<'a>(&self, actor: &'a Actor, now: Millis) -> Result<&'a StoreId, Refusal> {
+        let Actor::Store(store_id) = actor else {
+            return Err(Refusal::NotOffered);
+        };
+        if !self.tried.contains(store_id) {
+            return Err(Refusal::NotOffered);
+        }
+        match self.status {
+            OrderStatus::Accepted
+            | OrderStatus::Preparing
+            | OrderStatus::ReadyForPickup
+            | OrderStatus::OutForDelivery
+            | OrderStatus::Completed => Err(if self.is_won_by(store_id) {
+                Refusal::AlreadyAccepted
+            } else {
+                Refusal::OfferTaken
+            }),
+            OrderStatus::Cancelled => Err(Refusal::OrderCancelled),
+            OrderStatus::Unfulfilled => Err(Refusal::OfferExpired),
+            OrderStatus::Searching if self.declined.contains(store_id) => Err(Refusal::OfferDeclined),
+            OrderStatus::Searching if !self.is_offered_to(store_id, now) => Err(Refusal::OfferExpired),
+            OrderStatus::Searching => Ok(store_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::clock::{Clock, ManualClock};
+    use crate::domain::demand::Language;
+    use crate::domain::geo::GeoPoint;
+    use crate::domain::ids::{CustomerId, OrderId};
+    use crate::domain::order::actor::Actor;
+    use crate::domain::order::money::PaymentMethod;
+    use crate::domain::order::state::{Listing, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder};
+
+    const WINDOW: Millis = 60_000;
+
+    fn store(id: &str) -> StoreId {
+        StoreId::new(id).expect("valid id")
+    }
+
+    fn offers(ids: &[&str]) -> Vec<Offer> {
+        ids.iter()
+            .map(|id| Offer {
+                store_id: store(id),
+                distance_m: 500,
+                language: Language::En,
+                delivery_options: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn new_order(customer: &str) -> NewOrder {
+        NewOrder {
+            id: OrderId::generate(),
+            customer_id: CustomerId::new(customer).expect("valid id"),
+            items: vec![],
+            location: GeoPoint::new(23.8, 90.4).expect("valid"),
+            delivery: None,
+            payment: PaymentMethod::default(),
+        }
+    }
+
+    fn searching(clock: &ManualClock) -> Order {
+        Order::open(new_order("c1"), offers(&["a", "b", "c"]), clock.now_ms(), WINDOW)
+    }
+
+    /// A change and who asks for it.
+    type Asked = (Actor, Change);
+
+    fn accept(id: &str) -> Asked {
+        (
+            Actor::Store(store(id)),
+            Change::Accept {
+                store_name: format!("Store {id}"),
+            },
+        )
+    }
+
+    fn close(round: u32, next: NextRound) -> Asked {
+        (Actor::Timer, Change::CloseRound { round, next })
+    }
+
+    impl Order {
+        fn apply(&self, (actor, change): &Asked, now: Millis) -> Result<Order, Refusal> {
+            self.decide(actor, change, now)
+        }
+    }
+
+    #[test]
+    fn first_accept_within_the_window_wins_and_the_rest_are_refused() {
+        let clock = ManualClock::at(1_000_000);
+        let order = searching(&clock);
+        clock.advance_ms(WINDOW - 1);
+        let won = order.apply(&accept("b"), clock.now_ms()).expect("b wins");
+        assert_eq!(won.status, OrderStatus::Accepted);
+        assert_eq!(won.version, order.version + 1);
+        assert_eq!(won.apply(&accept("a"), clock.now_ms()), Err(Refusal::OfferTaken));
+        assert_eq!(won.apply(&accept("b"), clock.now_ms()), Err(Refusal::AlreadyAccepted));
+        assert_eq!(won.apply(&accept("z"), clock.now_ms()), Err(Refusal::NotOffered));
+    }
+
+    #[test]
+    fn an_accept_at_the_deadline_is_late_even_without_the_timer() {
+        let clock = ManualClock::at(5_000);
+        let order = searching(&clock);
+        clock.advance_ms(WINDOW);
+        assert_eq!(order.apply(&accept("a"), clock.now_ms()), Err(Refusal::OfferExpired));
+    }
+
+    #[test]
+    fn closing_a_round_moves_on_once_and_only_after_the_deadline() {
+        let clock = ManualClock::at(0);
+        let order = searching(&clock);
+        let to_d = |now| {
+            close(
+                1,
+                NextRound::Offer {
+                    offers: offers(&["d"]),
+                    deadline_ms: now + WINDOW,
+                },
+            )
+        };
+        assert_eq!(order.apply(&to_d(WINDOW - 1), WINDOW - 1), Err(Refusal::RoundStillOpen));
+        let round2 = order.apply(&to_d(WINDOW), WINDOW).expect("closes");
+        assert_eq!(round2.round, 2);
+        assert_eq!(round2.tried.len(), 4);
+        // The duplicate timer message changes nothing.
+        assert_eq!(round2.apply(&to_d(WINDOW + 5), WINDOW + 5), Err(Refusal::StaleRound));
+        // Only the timer closes a round.
+        let by_store = (Actor::Store(store("a")), to_d(WINDOW).1);
+        assert_eq!(order.apply(&by_store, WINDOW), Err(Refusal::StaleRound));
+        // A store from round 1 is now late; the new one may accept.
+        assert_eq!(round2.apply(&accept("a"), WINDOW + 1), Err(Refusal::OfferExpired));
+        assert!(round2.apply(&accept("d"), WINDOW + 1).is_ok());
+    }
+
+    #[test]
+    fn the_last_round_ends_unfulfilled() {
+        let order = searching(&ManualClock::at(0));
+        let unfulfilled = NextRound::Unfulfilled {
+            reason: NO_STORE_ACCEPTED.into(),
+        };
+        let ended = order.apply(&close(1, unfulfilled), WINDOW).expect("closes");
+        assert_eq!(ended.status, OrderStatus::Unfulfilled);
+        assert_eq!(ended.apply(&accept("a"), WINDOW), Err(Refusal::OfferExpired));
+    }
+
+    #[test]
+    fn only_the_owner_cancels_and_only_before_packing() {
+        let order = searching(&ManualClock::at(0));
+        let other = (Actor::Customer(CustomerId::new("c2").expect("valid")), Change::Cancel);
+        assert_eq!(order.apply(&other, 1), Err(Refusal::NotOwner));
+        let cancel = (Actor::Customer(CustomerId::new("c1").expect("valid")), Change::Cancel);
+        let cancelled = order.apply(&cancel, 1).expect("cancels");
+        assert_eq!(cancelled.status, OrderStatus::Cancelled);
+        assert_eq!(cancelled.apply(&cancel, 1), Err(Refusal::NotSearching));
+        assert_eq!(cancelled.apply(&accept("a"), 2), Err(Refusal::OrderCancelled));
+    }
+
+    #[test]
+    fn a_store_that_declines_can_no_longer_accept() {
+        let order = searching(&ManualClock::at(0));
+        let decline = (Actor::Store(store("a")), Change::Decline);
+        let declined = order.apply(&decline, 10).expect("declines");
+        assert!(!declined.is_offered_to(&store("a"), 10));
+        assert_eq!(declined.apply(&decline, 10), Err(Refusal::OfferDeclined));
+        assert_eq!(declined.apply(&accept("a"), 11), Err(Refusal::OfferDeclined));
+        assert!(declined.apply(&accept("b"), 11).is_ok());
+        let stranger = (Actor::Store(store("z")), Change::Decline);
+        assert_eq!(order.apply(&stranger, 10), Err(Refusal::NotOffered));
+    }
+
+    #[test]
+    fn the_winner_gives_back_and_the_order_routes_on() {
+        let order = searching(&ManualClock::at(0));
+        let won = order.apply(&accept("a"), 10).expect("a wins");
+        let give_back = |who: &str| {
+            (
+                Actor::Store(store(who)),
+                Change::GiveBack {
+                    reason: "out of rice".into(),
+                    next: NextRound::Offer {
+                        offers: offers(&["e"]),
+                        deadline_ms: 20 + WINDOW,
+                    },
+                },
+            )
+        };
+        assert_eq!(won.apply(&give_back("b"), 20), Err(Refusal::NotYours));
+        let routed = won.apply(&give_back("a"), 20).expect("gives back");
+        assert_eq!(routed.status, OrderStatus::Searching);
+        assert_eq!((routed.round, routed.winner.clone()), (2, None));
+        assert_eq!(routed.store_cancellations.len(), 1);
+        assert!(routed.apply(&accept("e"), 21).is_ok());
+        assert_eq!(routed.apply(&accept("a"), 21), Err(Refusal::OfferExpired));
+    }
+
+    #[test]
+    fn every_change_raises_the_version_once() {
+        let order = searching(&ManualClock::at(0));
+        let won = order.apply(&accept("a"), 10).expect("a wins");
+        assert_eq!((order.version, won.version), (1, 2));
+        assert_eq!(won.updated_at_ms, 10);
+    }
+
+    #[test]
+    fn listings_follow_the_state() {
+        let order = searching(&ManualClock::at(0));
+        assert_eq!(order.listings().len(), 4, "the customer and three offers");
+        let won = order.apply(&accept("b"), 10).expect("b wins");
+        assert_eq!(won.new_listings_since(&order), vec![Listing::WonBy(store("b"))]);
+    }
+
+    #[test]
+    fn no_offers_means_unfulfilled_at_once() {
+        let order = Order::open(new_order("c1"), vec![], 0, WINDOW);
+        assert_eq!(order.status, OrderStatus::Unfulfilled);
+        assert_eq!(order.end_reason.as_deref(), Some(NO_STORE_NEARBY));
+    }
+}

@@ -1,0 +1,677 @@
+//! After acceptance: packing, delivery, hand-over, completion, review,
+//! complaints and sharing. One rule table ([`Step::rule`]) says who may take
+//! each step and in which states; [`fulfil`] checks it once, then applies
+//! the step. [`Order::decide`](super::change) calls it for `Change::Step`.
+
+use rust_decimal::Decimal;
+
+use super::actor::Actor;
+use super::aftersales::{Complaint, Review, short_text};
+use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, TimeSlot};
+use super::money::{MAX_LINE_PRICE, Paisa};
+use super::packing::{LineState, PackOutcome};
+use super::refusal::Refusal;
+use super::state::{Order, OrderStatus};
+use crate::domain::clock::Millis;
+
+/// A step after acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The winning store marks a line (and starts packing if it had not).
+    Pack { line: usize, outcome: PackOutcome },
+    /// The customer drops a line not packed yet.
+    Drop { line: usize },
+    /// The customer takes (or refuses, dropping the line) a substitute.
+    AnswerSubstitute { line: usize, accept: bool },
+    /// The customer picks a kind of delivery, optionally for a time slot;
+    /// its minutes and fee are the winning store's (the defaults while
+    /// searching, until a store wins).
+    ChooseDelivery { kind: DeliveryKind, slot: Option<TimeSlot> },
+    /// The store hands over: ready for pickup, or out for delivery. Every
+    /// line must be settled and a delivery chosen.
+    HandOver,
+    /// Delivered or picked up, confirmed by the customer or the store. The
+    /// bill is fixed here.
+    Complete,
+    /// The customer reviews a completed order, once.
+    Review { stars: u8, comment: Option<String> },
+    /// The customer complains or asks for a return after completion, once.
+    Complain { text: String, wants_return: bool },
+    /// The winning store answers the complaint.
+    AnswerComplaint { text: String },
+    /// The customer makes a completed order shareable with `secret`; an
+    /// order that already has a share link keeps it.
+    Share { secret: String },
+}
+
+/// Who may take a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    Customer,
+    /// The winning store.
+    Store,
+    Either,
+}
+
+const PACKING: &[OrderStatus] = &[OrderStatus::Accepted, OrderStatus::Preparing];
+const HANDED_OVER: &[OrderStatus] = &[OrderStatus::ReadyForPickup, OrderStatus::OutForDelivery];
+const COMPLETED: &[OrderStatus] = &[OrderStatus::Completed];
+
+impl Step {
+    /// The rule table: who may take this step, and in which states.
+    fn rule(&self) -> (Party, &'static [OrderStatus]) {
+        match self {
+            Step::Pack { .. } => (Party::Store, PACKING),
+            Step::Drop { .. } | Step::AnswerSubstitute { .. } => (Party::Customer, PACKING),
+            Step::ChooseDelivery { .. } => (
+                Party::Customer,
+                &[OrderStatus::Searching, OrderStatus::Accepted, OrderStatus::Preparing],
+            ),
+            Step::HandOver => (Party::Store, &[OrderStatus::Preparing]),
+            Step::Complete => (Party::Either, HANDED_OVER),
+            Step::Share { .. } | Step::Review { .. } | Step::Complain { .. } => (Party::Customer, COMPLETED),
+            // Only a completed order has a complaint; its absence is the
+            // refusal.
+            Step::AnswerComplaint { .. } => (Party::Store, OrderStatus::ALL),
+        }
+    }
+}
+
+/// The order after `step` taken by `actor` at `now`, or why not (the
+/// version and time are set by [`Order::decide`]).
+pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> Result<Order, Refusal> {
+    let (party, states) = step.rule();
+    let is_customer = matches!(actor, Actor::Customer(id) if id == &order.customer_id);
+    let is_winner = matches!(actor, Actor::Store(id) if order.is_won_by(id));
+    let allowed = match party {
+        Party::Customer => is_customer,
+        Party::Store => is_winner,
+        Party::Either => is_customer || is_winner,
+    };
+    if !allowed {
+        return Err(Refusal::NotYours);
+    }
+    if !states.contains(&order.status) {
+        return Err(order.wrong_state());
+    }
+    let mut next = order.clone();
+    next.packing.resize(order.items.len(), LineState::Pending);
+    // A choice made while searching takes the winner's terms.
+    next.delivery = order.delivery_choice();
+    match step {
+        Step::Pack { line, outcome } => {
+            let state = line_mut(&mut next, *line)?;
+            if matches!(state, LineState::Dropped) {
+                return Err(Refusal::Invalid("the customer dropped this line"));
+            }
+            *state = match outcome {
+                PackOutcome::Packed { price } => LineState::Packed {
+                    price: checked(*price)?,
+                },
+                PackOutcome::PartlyPacked { quantity, price } => {
+                    if quantity.amount <= Decimal::ZERO {
+                        return Err(Refusal::Invalid("a packed amount must be above zero"));
+                    }
+                    LineState::PartlyPacked {
+                        quantity: *quantity,
+                        price: checked(*price)?,
+                    }
+                }
+                PackOutcome::Unavailable => LineState::Unavailable,
+                PackOutcome::Substitute { name, quantity, price } => LineState::SubstituteOffered {
+                    name: short_text(name)?,
+                    quantity: *quantity,
+                    price: checked(*price)?,
+                },
+            };
+            if order.status == OrderStatus::Accepted {
+                next.status = OrderStatus::Preparing;
+                set_eta(&mut next, now);
+            }
+        }
+        Step::Drop { line } => {
+            let state = line_mut(&mut next, *line)?;
+            if !matches!(
+                state,
+                LineState::Pending | LineState::Unavailable | LineState::SubstituteOffered { .. }
+            ) {
+                return Err(Refusal::Invalid("this line is already packed"));
+            }
+            *state = LineState::Dropped;
+        }
+        Step::AnswerSubstitute { line, accept } => {
+            let state = line_mut(&mut next, *line)?;
+            let LineState::SubstituteOffered { name, quantity, price } = state.clone() else {
+                return Err(Refusal::Invalid("no substitute is offered for this line"));
+            };
+            *state = if *accept {
+                LineState::Substituted { name, quantity, price }
+            } else {
+                LineState::Dropped
+            };
+        }
+        Step::ChooseDelivery { kind, slot } => {
+            let option = kind
+                .among(&order.delivery_terms())
+                .ok_or(Refusal::DeliveryNotOffered(*kind))?;
+            next.delivery = Some(DeliveryChoice::new(option, *slot, now)?);
+            if order.status == OrderStatus::Preparing {
+                set_eta(&mut next, now);
+            }
+        }
+        Step::HandOver => {
+            if !next.packing.iter().all(LineState::settled) {
+                return Err(Refusal::Invalid("every line must be packed, unavailable or dropped"));
+            }
+            let Some(delivery) = &next.delivery else {
+                return Err(Refusal::Invalid("the customer has not chosen a delivery yet"));
+            };
+            next.status = match delivery.option {
+                DeliveryOption::Pickup { .. } => OrderStatus::ReadyForPickup,
+                DeliveryOption::HelperDelivery { .. } => OrderStatus::OutForDelivery,
+            };
+        }
+        Step::Complete => {
+            next.status = OrderStatus::Completed;
+            next.bill = Some(next.current_bill());
+            next.completed_at_ms = Some(now);
+        }
+        Step::Share { secret } => {
+            next.share_secret = Some(order.share_secret.clone().unwrap_or_else(|| secret.clone()));
+        }
+        Step::Review { stars, comment } => {
+            if order.review.is_some() {
+                return Err(Refusal::Invalid("this order has been reviewed already"));
+            }
+            if !(1..=5).contains(stars) {
+                return Err(Refusal::Invalid("stars are 1 to 5"));
+            }
+            let comment = comment.as_ref().map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+            if comment
+                .as_ref()
+                .is_some_and(|c| c.chars().count() > 500 || c.chars().any(char::is_control))
+            {
+                return Err(Refusal::Invalid("a comment is at most 500 characters of text"));
+            }
+            next.review = Some(Review {
+                stars: *stars,
+                comment,
+                at_ms: now,
+            });
+        }
+        Step::Complain { text, wants_return } => {
+            if order.complaint.is_some() {
+                return Err(Refusal::Invalid("this order has a complaint already"));
+            }
+            next.complaint = Some(Complaint {
+                text: short_text(text)?,
+                wants_return: *wants_return,
+                at_ms: now,
+                answer: None,
+            });
+        }
+        Step::AnswerComplaint { text } => {
+            let Some(complaint) = &mut next.complaint else {
+                return Err(Refusal::Invalid("there is no complaint to answer"));
+            };
+            complaint.answer = Some(short_text(text)?);
+        }
+    }
+    Ok(next)
+}
+
+fn line_mut(order: &mut Order, line: usize) -> Result<&mut LineState, Refusal> {
+    order.packing.get_mut(line).ok_or(Refusal::Invalid("no such line"))
+}
+
+/// Ready or delivered after the option's minutes from now, or at the
+/// customer's slot if that is later.
+fn set_eta(order: &mut Order, now: Millis) {
+    if let Some(delivery) = &mut order.delivery {
+        let soonest = now + delivery.minutes() * 60_000;
+        delivery.eta_ms = Some(delivery.slot.map_or(soonest, |s| s.from_ms.max(soonest)));
+    }
+}
+
+fn checked(price: Paisa) -> Result<Paisa, Refusal> {
+    if price > MAX_LINE_PRICE {
+        Err(Refusal::Invalid("a line costs at most 1,000,000 Taka"))
+    } else {
+        Ok(price)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::demand::{Language, Quantity, Unit, parse_demand_text};
+    use crate::domain::geo::GeoPoint;
+    use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+    use crate::domain::order::change::Change;
+    use crate::domain::order::money::PaymentMethod;
+    use crate::domain::order::state::{NewOrder, Offer};
+    use proptest::prelude::*;
+
+    impl Order {
+        /// A step by `actor`, as the use cases ask for it.
+        fn fulfil(&self, actor: &Caller, step: &Step, now: Millis) -> Result<Order, Refusal> {
+            self.decide(&Actor::from(actor.clone()), &Change::Step(step.clone()), now)
+        }
+    }
+
+    fn customer() -> Caller {
+        Caller::Customer(CustomerId::new("c1").expect("id"))
+    }
+
+    fn store(id: &str) -> Caller {
+        Caller::Store(StoreId::new(id).expect("id"))
+    }
+
+    /// Accepted, and the customer chose helper delivery at 2 s.
+    fn helper_chosen() -> Order {
+        let helper = Step::ChooseDelivery {
+            kind: DeliveryKind::HelperDelivery,
+            slot: None,
+        };
+        accepted().fulfil(&customer(), &helper, 2_000).expect("chooses")
+    }
+
+    fn accepted() -> Order {
+        accepted_with(Vec::new())
+    }
+
+    /// Accepted by s1, whose offer carried `delivery_options` (the defaults
+    /// when empty).
+    fn accepted_with(delivery_options: Vec<DeliveryOption>) -> Order {
+        accept(searching_with(delivery_options))
+    }
+
+    fn accept(order: Order) -> Order {
+        order
+            .decide(
+                &Actor::Store(StoreId::new("s1").expect("id")),
+                &Change::Accept {
+                    store_name: "Green Grocery".into(),
+                },
+                1_000,
+            )
+            .expect("accepted")
+    }
+
+    /// Offered to s1 only, whose offer carried `delivery_options`.
+    fn searching_with(delivery_options: Vec<DeliveryOption>) -> Order {
+        Order::open(
+            NewOrder {
+                id: OrderId::generate(),
+                customer_id: CustomerId::new("c1").expect("id"),
+                items: parse_demand_text("1.2 kg rice, 600 g meat, spices").expect("parses"),
+                location: GeoPoint::new(23.8, 90.4).expect("valid"),
+                delivery: None,
+                payment: PaymentMethod::default(),
+            },
+            vec![Offer {
+                store_id: StoreId::new("s1").expect("id"),
+                distance_m: 300,
+                language: Language::En,
+                delivery_options,
+            }],
+            0,
+            60_000,
+        )
+    }
+
+    #[test]
+    fn a_choice_made_while_searching_takes_the_winners_terms_or_is_chosen_again() {
+        let c = customer();
+        let pickup_only = vec![DeliveryOption::Pickup { ready_in_minutes: 20 }];
+        let helper = Step::ChooseDelivery {
+            kind: DeliveryKind::HelperDelivery,
+            slot: None,
+        };
+        let chose = searching_with(pickup_only).fulfil(&c, &helper, 500).expect("chooses");
+        assert_eq!(
+            chose.delivery_choice().map(|d| d.fee()),
+            Some(Paisa(4_000)),
+            "the defaults while searching"
+        );
+        let won = accept(chose);
+        assert_eq!(won.delivery_choice(), None, "the winner does not deliver");
+        assert_eq!(
+            won.fulfil(&c, &helper, 2_000).map(|_| ()),
+            Err(Refusal::DeliveryNotOffered(DeliveryKind::HelperDelivery))
+        );
+        let pickup = Step::ChooseDelivery {
+            kind: DeliveryKind::Pickup,
+            slot: None,
+        };
+        let chose = won.fulfil(&c, &pickup, 2_000).expect("chooses pickup");
+        assert_eq!(
+            chose.delivery_choice().map(|d| d.option),
+            Some(DeliveryOption::Pickup { ready_in_minutes: 20 })
+        );
+        // An order stored before offers carried terms keeps its choice.
+        let mut legacy = accept(searching_with(Vec::new()));
+        legacy.delivery = Some(DeliveryChoice {
+            option: DeliveryOption::HelperDelivery {
+                within_minutes: 30,
+                fee_paisa: 2_000,
+            },
+            slot: None,
+            eta_ms: None,
+        });
+        assert_eq!(legacy.delivery_choice().map(|d| d.fee()), Some(Paisa(2_000)));
+        let helper_terms = vec![DeliveryOption::HelperDelivery {
+            within_minutes: 45,
+            fee_paisa: 2_500,
+        }];
+        let chose = searching_with(helper_terms).fulfil(&c, &helper, 500).expect("chooses");
+        assert_eq!(accept(chose).delivery_choice().map(|d| d.fee()), Some(Paisa(2_500)));
+    }
+
+    #[test]
+    fn the_whole_way_from_accepted_to_reviewed() {
+        let s1 = store("s1");
+        let c = customer();
+        let o = helper_chosen();
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Packed { price: Paisa(9_600) },
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert_eq!(o.status, OrderStatus::Preparing);
+        assert_eq!(o.delivery.as_ref().and_then(|d| d.eta_ms), Some(3_000 + 3_600_000));
+        assert_eq!(
+            o.fulfil(&s1, &Step::HandOver, 3_500),
+            Err(Refusal::Invalid("every line must be packed, unavailable or dropped"))
+        );
+        let half = Quantity {
+            amount: Decimal::new(4, 1),
+            unit: Unit::Kilogram,
+        };
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 1,
+                    outcome: PackOutcome::PartlyPacked {
+                        quantity: half,
+                        price: Paisa(28_000),
+                    },
+                },
+                4_000,
+            )
+            .expect("packs");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 2,
+                    outcome: PackOutcome::Unavailable,
+                },
+                4_500,
+            )
+            .expect("packs");
+        let o = o.fulfil(&s1, &Step::HandOver, 5_000).expect("hands over");
+        assert_eq!(o.status, OrderStatus::OutForDelivery);
+        assert_eq!(
+            o.fulfil(
+                &c,
+                &Step::Review {
+                    stars: 5,
+                    comment: None
+                },
+                5_500
+            ),
+            Err(Refusal::WrongState {
+                current: "out_for_delivery"
+            })
+        );
+        let done = o.fulfil(&c, &Step::Complete, 6_000).expect("completes");
+        let bill = done.bill.clone().expect("fixed at completion");
+        assert_eq!(bill.total, Paisa(9_600 + 28_000 + 4_000));
+        assert_eq!(bill.lines.len(), 2, "the unavailable line is not billed");
+        assert_eq!(bill.lines[1].quantity, Some(half), "billed as packed, not as asked");
+        assert_eq!(
+            done.fulfil(&s1, &Step::Complete, 6_500),
+            Err(Refusal::WrongState { current: "completed" })
+        );
+        assert_eq!(
+            done.fulfil(&store("s2"), &Step::Complete, 6_500),
+            Err(Refusal::NotYours)
+        );
+        // Sharing: only its customer, only once completed, one secret.
+        let share = |secret: &str| Step::Share { secret: secret.into() };
+        assert_eq!(
+            o.fulfil(&c, &share("a"), 6_000),
+            Err(Refusal::WrongState {
+                current: "out_for_delivery"
+            })
+        );
+        assert_eq!(done.fulfil(&s1, &share("a"), 6_500), Err(Refusal::NotYours));
+        let shared = done.fulfil(&c, &share("a"), 6_500).expect("shares");
+        let again = shared.fulfil(&c, &share("b"), 6_600).expect("shares");
+        assert_eq!(again.share_secret.as_deref(), Some("a"), "the first link stays");
+        let other = Caller::Customer(CustomerId::new("c2").expect("id"));
+        assert_eq!(
+            done.fulfil(
+                &other,
+                &Step::Review {
+                    stars: 4,
+                    comment: None
+                },
+                7_000
+            ),
+            Err(Refusal::NotYours)
+        );
+        let reviewed = done
+            .fulfil(
+                &c,
+                &Step::Review {
+                    stars: 4,
+                    comment: Some("quick".into()),
+                },
+                7_000,
+            )
+            .expect("reviews");
+        assert!(
+            reviewed
+                .fulfil(
+                    &c,
+                    &Step::Review {
+                        stars: 5,
+                        comment: None
+                    },
+                    8_000
+                )
+                .is_err(),
+            "once per order"
+        );
+    }
+
+    #[test]
+    fn a_substitute_waits_for_the_customer_and_is_billed_when_taken() {
+        let c = customer();
+        let s1 = store("s1");
+        let o = helper_chosen();
+        let basmati = PackOutcome::Substitute {
+            name: "basmati rice".into(),
+            quantity: None,
+            price: Paisa(15_000),
+        };
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 0,
+                    outcome: basmati,
+                },
+                3_000,
+            )
+            .expect("offers");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 1,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        let o = o
+            .fulfil(
+                &s1,
+                &Step::Pack {
+                    line: 2,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert!(
+            o.fulfil(&s1, &Step::HandOver, 3_500).is_err(),
+            "the customer has not answered"
+        );
+        assert_eq!(
+            o.fulfil(&s1, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600),
+            Err(Refusal::NotYours)
+        );
+        let o = o
+            .fulfil(&c, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600)
+            .expect("takes it");
+        let o = o.fulfil(&s1, &Step::HandOver, 3_700).expect("hands over");
+        let bill = o
+            .fulfil(&c, &Step::Complete, 4_000)
+            .expect("completes")
+            .bill
+            .expect("bill");
+        assert_eq!(bill.lines[0].name, "basmati rice");
+        assert_eq!(bill.total, Paisa(15_000 + 4_000));
+    }
+
+    #[test]
+    fn a_time_slot_is_honoured_in_the_eta() {
+        let c = customer();
+        let slot = TimeSlot {
+            from_ms: 10_000_000,
+            to_ms: 11_000_000,
+        };
+        let o = accepted()
+            .fulfil(
+                &c,
+                &Step::ChooseDelivery {
+                    kind: DeliveryKind::HelperDelivery,
+                    slot: Some(slot),
+                },
+                2_000,
+            )
+            .expect("chooses");
+        let o = o
+            .fulfil(
+                &store("s1"),
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Unavailable,
+                },
+                3_000,
+            )
+            .expect("packs");
+        assert_eq!(o.delivery.and_then(|d| d.eta_ms), Some(10_000_000));
+        let past = TimeSlot {
+            from_ms: 1_000,
+            to_ms: 1_500,
+        };
+        assert!(
+            accepted()
+                .fulfil(
+                    &c,
+                    &Step::ChooseDelivery {
+                        kind: DeliveryKind::HelperDelivery,
+                        slot: Some(past)
+                    },
+                    2_000
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn illegal_steps_name_the_current_state() {
+        let c = customer();
+        let s1 = store("s1");
+        let o = accepted();
+        assert_eq!(
+            o.fulfil(&s1, &Step::HandOver, 2_000),
+            Err(Refusal::WrongState { current: "accepted" })
+        );
+        assert_eq!(
+            o.fulfil(&c, &Step::Complete, 2_000),
+            Err(Refusal::WrongState { current: "accepted" })
+        );
+        assert_eq!(
+            o.fulfil(
+                &c,
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Unavailable
+                },
+                2_000
+            ),
+            Err(Refusal::NotYours)
+        );
+        assert_eq!(o.fulfil(&s1, &Step::Drop { line: 0 }, 2_000), Err(Refusal::NotYours));
+        let dropped = o.fulfil(&c, &Step::Drop { line: 2 }, 2_000).expect("drops");
+        assert!(
+            dropped
+                .fulfil(
+                    &s1,
+                    &Step::Pack {
+                        line: 2,
+                        outcome: PackOutcome::Unavailable
+                    },
+                    2_100
+                )
+                .is_err()
+        );
+    }
+
+    proptest! {
+        /// The bill's total is always the sum of its lines plus the fee.
+        #[test]
+        fn the_total_is_the_lines_plus_the_fee(
+            prices in prop::collection::vec(0u64..=100_000_000, 3),
+            amounts in prop::collection::vec(1i64..1_000_000, 3),
+            outcomes in prop::collection::vec(0u8..3, 3),
+            fee in 0u64..100_000,
+        ) {
+            let s1 = store("s1");
+            let mut o = accepted_with(vec![DeliveryOption::HelperDelivery { within_minutes: 60, fee_paisa: fee }])
+                .fulfil(&customer(), &Step::ChooseDelivery { kind: DeliveryKind::HelperDelivery, slot: None }, 2_000)
+                .expect("chooses");
+            for line in 0..3 {
+                let outcome = match outcomes[line] {
+                    0 => PackOutcome::Packed { price: Paisa(prices[line]) },
+                    1 => PackOutcome::PartlyPacked {
+                        quantity: Quantity { amount: Decimal::new(amounts[line], 3), unit: Unit::Kilogram },
+                        price: Paisa(prices[line]),
+                    },
+                    _ => PackOutcome::Unavailable,
+                };
+                o = o.fulfil(&s1, &Step::Pack { line, outcome }, 3_000).expect("packs");
+            }
+            let done = o.fulfil(&s1, &Step::HandOver, 4_000).expect("hands over")
+                .fulfil(&s1, &Step::Complete, 5_000).expect("completes");
+            let bill = done.bill.expect("bill");
+            let sum: u64 = bill.lines.iter().map(|l| l.price.0).sum();
+            prop_assert_eq!(bill.total.0, sum + bill.delivery_fee.0);
+            prop_assert_eq!(bill.delivery_fee.0, fee);
+            let expected: u64 = (0..3).filter(|l| outcomes[*l] < 2).map(|l| prices[l]).sum();
+            prop_assert_eq!(sum, expected);
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The order as stored: what was asked, where it stands, who won it. Its
+//! fields are private: it is built by [`Order::open`] and changed only by
+//! [`Order::decide`](super::change), so no caller sets a status by hand.
+
+use serde::{Deserialize, Serialize};
+
+use super::aftersales::{Complaint, Review, StoreCancellation};
+use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
+use super::money::{Bill, BillLine, Paisa, PaymentMethod, Settlement};
+use super::packing::LineState;
+use super::refusal::Refusal;
+use crate::domain::clock::Millis;
+use crate::domain::demand::{DemandItem, Language};
+use crate::domain::geo::GeoPoint;
+use crate::domain::ids::{CustomerId, OrderId, StoreId};
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Offered to a round of stores; none has accepted yet.
+    Searching,
+    /// A store won it.
+    Accepted,
+    /// The store is packing it.
+    Preparing,
+    /// Packed; the customer collects it.
+    ReadyForPickup,
+    /// Packed; a helper is bringing it.
+    OutForDelivery,
+    /// Delivered or collected; the bill is fixed.
+    Completed,
+    /// The customer withdrew it while searching.
+    Cancelled,
+    /// No store accepted within the allowed rounds, or none was left.
+    Unfulfilled,
+}
+
+impl OrderStatus {
+    pub const ALL: &'static [OrderStatus] = &[
+        OrderStatus::Searching,
+        OrderStatus::Accepted,
+        OrderStatus::Preparing,
+        OrderStatus::ReadyForPickup,
+        OrderStatus::OutForDelivery,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Unfulfilled,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Searching => "searching",
+            OrderStatus::Accepted => "accepted",
+            OrderStatus::Preparing => "preparing",
+            OrderStatus::ReadyForPickup => "ready_for_pickup",
+            OrderStatus::OutForDelivery => "out_for_delivery",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Unfulfilled => "unfulfilled",
+        }
+    }
+}
+
+/// One store's offer in the current round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub store_id: StoreId,
+    /// Rounded distance from the customer, for the store to decide.
+    pub distance_m: u32,
+    /// The language the offer is spoken in at this store.
+    #[serde(default = "language_of_older_offers")]
+    pub language: Language,
+    /// The store's delivery terms when it was offered the order: accepting
+    /// the offer accepts these, so later edits of the profile do not change
+    /// an order already won.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery_options: Vec<DeliveryOption>,
+}
+
+/// Offers stored before they carried a language were spoken in English.
+fn language_of_older_offers() -> Language {
+    Language::En
+}
+
+/// The store that won, as revealed to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Winner {
+    pub store_id: StoreId,
+    pub store_name: String,
+    pub accepted_at_ms: Millis,
+}
+
+/// What is asked for, when an order is opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub items: Vec<DemandItem>,
+    pub location: GeoPoint,
+    /// Chosen with the order, on the product's default terms until a store
+    /// wins.
+    pub delivery: Option<DeliveryChoice>,
+    pub payment: PaymentMethod,
+}
+
+/// An order and its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub(super) id: OrderId,
+    pub(super) customer_id: CustomerId,
+    pub(super) items: Vec<DemandItem>,
+    pub(super) location: GeoPoint,
+    pub(super) status: OrderStatus,
+    /// 1-based round number; 0 when no round was ever opened.
+    pub(super) round: u32,
+    /// When the current round's offers lapse (exclusive).
+    pub(super) deadline_ms: Millis,
+    /// Stores offered in the current round.
+    pub(super) offers: Vec<Offer>,
+    /// Every store offered in any round, so later rounds skip them.
+    #[serde(default)]
+    pub(super) tried: Vec<StoreId>,
+    /// Stores that declined their offer; they may no longer accept.
+    #[serde(default)]
+    pub(super) declined: Vec<StoreId>,
+    pub(super) winner: Option<Winner>,
+    /// Why the order ended when it is unfulfilled or cancelled.
+    pub(super) end_reason: Option<String>,
+    pub(super) created_at_ms: Millis,
+    pub(super) updated_at_ms: Millis,
+    /// Grows by one with every change; pushes carry it, and storage writes
+    /// a change only over the version it was decided on.
+    pub(super) version: u64,
+    /// The packing checklist, one state per demand line.
+    #[serde(default)]
+    pub(super) packing: Vec<LineState>,
+    #[serde(default)]
+    pub(super) delivery: Option<DeliveryChoice>,
+    #[serde(default)]
+    pub(super) payment: PaymentMethod,
+    /// Fixed at completion.
+    #[serde(default)]
+    pub(super) bill: Option<Bill>,
+    #[serde(default)]
+    pub(super) review: Option<Review>,
+    #[serde(default)]
+    pub(super) complaint: Option<Complaint>,
+    /// Stores that gave the order back after winning it.
+    #[serde(default)]
+    pub(super) store_cancellations: Vec<StoreCancellation>,
+    #[serde(default)]
+    pub(super) completed_at_ms: Option<Millis>,
+    /// The secret half of the order's public share link, once its customer
+    /// asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) share_secret: Option<String>,
+}
+
+/// A listing an order appears in besides its own item, so that it can be
+/// found by who cares about it. Storage keeps these beside the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// The customer's history.
+    Customer(CustomerId),
+    /// A store's open offers, until `deadline_ms`.
+    OfferedTo { store: StoreId, deadline_ms: Millis },
+    /// The winning store's history.
+    WonBy(StoreId),
+}
+
+/// The reason given when no store within the radius can take the order.
+pub const NO_STORE_NEARBY: &str = "no_store_nearby";
+/// The reason given when every round ran out unanswered.
+pub const NO_STORE_ACCEPTED: &str = "no_store_accepted";
+/// The reason given when the winner gave the order back and no store was left.
+pub const STORE_GAVE_BACK_NONE_LEFT: &str = "store_cancelled_no_store_left";
+
+impl Order {
+    /// A new order searching in round 1 with `offers`, or unfulfilled at once
+    /// when there is nobody to offer it to.
+    #[must_use]
+    pub fn open(new: NewOrder, offers: Vec<Offer>, now: Millis, window_ms: Millis) -> Self {
+        let searching = !offers.is_empty();
+        Order {
+            id: new.id,
+            customer_id: new.customer_id,
+            items: new.items,
+            location: new.location,
+            status: if searching {
+                OrderStatus::Searching
+            } else {
+                OrderStatus::Unfulfilled
+            },
+            round: u32::from(searching),
+            deadline_ms: if searching { now + window_ms } else { now },
+            tried: offers.iter().map(|o| o.store_id.clone()).collect(),
+            declined: Vec::new(),
+            offers,
+            winner: None,
+            end_reason: (!searching).then(|| NO_STORE_NEARBY.to_string()),
+            created_at_ms: now,
+            updated_at_ms: now,
+            version: 1,
+            packing: Vec::new(),
+            delivery: new.delivery,
+            payment: new.payment,
+            bill: None,
+            review: None,
+            complaint: None,
+            store_cancellations: Vec::new(),
+            completed_at_ms: None,
+            share_secret: None,
+        }
+    }
+
+    #[must_use]
+    pub fn id(&self) -> &OrderId {
+        &self.id
+    }
+
+    #[must_use]
+    pub fn customer_id(&self) -> &CustomerId {
+        &self.customer_id
+    }
+
+    #[must_use]
+    pub fn items(&self) -> &[DemandItem] {
+        &self.items
+    }
+
+    #[must_use]
+    pub fn location(&self) -> GeoPoint {
+        self.location
+    }
+
+    #[must_use]
+    pub fn status(&self) -> OrderStatus {
+        self.status
+    }
+
+    #[must_use]
+    pub fn round(&self) -> u32 {
+        self.round
+    }
+
+    #[must_use]
+    pub fn deadline_ms(&self) -> Millis {
+        self.deadline_ms
+    }
+
+    /// The current round's offers.
+    #[must_use]
+    pub fn offers(&self) -> &[Offer] {
+        &self.offers
+    }
+
+    /// Every store offered in any round.
+    #[must_use]
+    pub fn tried(&self) -> &[StoreId] {
+        &self.tried
+    }
+
+    #[must_use]
+    pub fn winner(&self) -> Option<&Winner> {
+        self.winner.as_ref()
+    }
+
+    #[must_use]
+    pub fn end_reason(&self) -> Option<&str> {
+        self.end_reason.as_deref()
+    }
+
+    #[must_use]
+    pub fn created_at_ms(&self) -> Millis {
+        self.created_at_ms
+    }
+
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    #[must_use]
+    pub fn payment(&self) -> PaymentMethod {
+        self.payment
+    }
+
+    /// The bill as fixed at completion.
+    #[must_use]
+    pub fn bill(&self) -> Option<&Bill> {
+        self.bill.as_ref()
+    }
+
+    #[must_use]
+    pub fn review(&self) -> Option<&Review> {
+        self.review.as_ref()
+    }
+
+    #[must_use]
+    pub fn complaint(&self) -> Option<&Complaint> {
+        self.complaint.as_ref()
+    }
+
+    #[must_use]
+    pub fn packing(&self) -> &[LineState] {
+        &self.packing
+    }
+
+    #[must_use]
+    pub fn share_secret(&self) -> Option<&str> {
+        self.share_secret.as_deref()
+    }
+
+    /// Whether `store` won this order.
+    #[must_use]
+    pub fn is_won_by(&self, store: &StoreId) -> bool {
+        self.winner.as_ref().is_some_and(|w| &w.store_id == store)
+    }
+
+    /// Whether `store` was ever offered this order (in any round).
+    #[must_use]
+    pub fn was_offered_to(&self, store: &StoreId) -> bool {
+        self.tried.contains(store)
+    }
+
+    /// The terms the winning store's offer carried; `None` before a store
+    /// has won, or for an order stored before offers carried terms.
+    fn winner_terms(&self) -> Option<&[DeliveryOption]> {
+        let winner = self.winner.as_ref()?;
+        let offer = self.offers.iter().find(|o| o.store_id == winner.store_id)?;
+        (!offer.delivery_options.is_empty()).then_some(offer.delivery_options.as_slice())
+    }
+
+    /// The delivery terms the customer chooses from: the winning store's, as
+    /// it accepted them, or the product's defaults before a store has won.
+    #[must_use]
+    pub fn delivery_terms(&self) -> Vec<DeliveryOption> {
+        self.winner_terms()
+            .map_or_else(default_delivery_options, <[DeliveryOption]>::to_vec)
+    }
+
+    /// The customer's delivery choice on the terms that apply now. A choice
+    /// made while searching carries the defaults' minutes and fee; once a
+    /// store has won, the same kind on that store's terms. `None` when the
+    /// winner does not offer that kind: the customer chooses again.
+    #[must_use]
+    pub fn delivery_choice(&self) -> Option<DeliveryChoice> {
+        let choice = self.delivery.as_ref()?;
+        if self.winner.is_some() && self.winner_terms().is_none() {
+            // Stored before offers carried terms: the choice was made on
+            // the winner's own options then, so it stands as written.
+            return Some(choice.clone());
+        }
+        let option = choice.option.kind().among(&self.delivery_terms())?;
+        Some(DeliveryChoice {
+            option,
+            ..choice.clone()
+        })
+    }
+
+    /// The kind of delivery the customer has chosen, which later rounds of
+    /// matching keep to.
+    #[must_use]
+    pub fn wanted_delivery(&self) -> Option<DeliveryKind> {
+        self.delivery.as_ref().map(|d| d.option.kind())
+    }
+
+    /// Whether `store_id` holds a live offer at `now`.
+    #[must_use]
+    pub fn is_offered_to(&self, store_id: &StoreId, now: Millis) -> bool {
+        self.status == OrderStatus::Searching
+            && now < self.deadline_ms
+            && self.offers.iter().any(|o| &o.store_id == store_id)
+            && !self.declined.contains(store_id)
+    }
+
+    /// When the current round opened: one window before its deadline.
+    #[must_use]
+    pub fn round_opened_at(&self, window_ms: Millis) -> Millis {
+        self.deadline_ms - window_ms
+    }
+
+    /// The bill so far: the fixed one once completed, else what was packed
+    /// (packed, partly packed and substituted lines) plus the delivery fee.
+    #[must_use]
+    pub fn current_bill(&self) -> Bill {
+        if let Some(bill) = &self.bill {
+            return bill.clone();
+        }
+        let lines: Vec<BillLine> = self
+            .items
+            .iter()
+            .zip(self.packing.iter().chain(std::iter::repeat(&LineState::Pending)))
+            .filter_map(|(item, state)| match state {
+                LineState::Packed { price } => Some(BillLine {
+                    name: item.name.clone(),
+                    quantity: item.quantity,
+                    price: *price,
+                }),
+                LineState::PartlyPacked { quantity, price } => Some(BillLine {
+                    name: item.name.clone(),
+                    quantity: Some(*quantity),
+                    price: *price,
+                }),
+                LineState::Substituted { name, quantity, price } => Some(BillLine {
+                    name: name.clone(),
+                    quantity: *quantity,
+                    price: *price,
+                }),
+                _ => None,
+            })
+            .collect();
+        let fee = self.delivery_choice().as_ref().map_or(Paisa(0), DeliveryChoice::fee);
+        Bill::new(lines, fee, self.payment)
+    }
+
+    /// Every listing this order belongs in now. Storage writes, with each
+    /// change, those of the new state that the old one did not have.
+    #[must_use]
+    pub fn listings(&self) -> Vec<Listing> {
+        let mut listings = vec![Listing::Customer(self.customer_id.clone())];
+        if self.status == OrderStatus::Searching {
+            listings.extend(self.offers.iter().map(|o| Listing::OfferedTo {
+                store: o.store_id.clone(),
+                deadline_ms: self.deadline_ms,
+            }));
+        }
+        if let Some(winner) = &self.winner {
+            listings.push(Listing::WonBy(winner.store_id.clone()));
+        }
+        listings
+    }
+
+    /// The listings `self` belongs in that `before` did not.
+    #[must_use]
+    pub fn new_listings_since(&self, before: &Order) -> Vec<Listing> {
+        let old = before.listings();
+        self.listings().into_iter().filter(|l| !old.contains(l)).collect()
+    }
+
+    pub(super) fn wrong_state(&self) -> Refusal {
+        Refusal::WrongState {
+            current: self.status.as_str(),
+        }
+    }
+
+    /// The completed order with its bill's settlement: the payment port
+    /// settles between deciding the completion and writing it.
+    #[must_use]
+    pub fn settled(mut self, settlement: Settlement) -> Order {
+        if let Some(bill) = &mut self.bill {
+            bill.settlement = Some(settlement);
+        }
+        self
+    }
+}

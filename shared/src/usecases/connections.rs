@@ -1,0 +1,114 @@
+//! Connections and pushes: who holds which socket, and telling the parties
+//! of an order what changed.
+
+use futures_util::future::join_all;
+use tracing::warn;
+
+use super::Unavailable;
+use crate::domain::clock::Millis;
+use crate::domain::events::{EventBody, PushEvent};
+use crate::domain::ids::{Caller, ConnectionId, StoreId};
+use crate::domain::order::Order;
+use crate::domain::order::views::OfferView;
+use crate::ports::{Connection, ConnectionRepo, OrderRepo, PushError, Pusher};
+
+/// Sockets: connect, disconnect, whose, and catching a store up.
+pub struct Connections<'a, R, P> {
+    pub(super) repo: &'a R,
+    pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) now: Millis,
+}
+
+impl<R: ConnectionRepo + OrderRepo, P: Pusher> Connections<'_, R, P> {
+    /// Records a new socket for its owner.
+    pub async fn connect(&self, id: ConnectionId, owner: Caller) -> Result<(), Unavailable> {
+        let connection = Connection {
+            id,
+            owner,
+            connected_at_ms: self.now,
+        };
+        Ok(self.repo.put_connection(&connection).await?)
+    }
+
+    /// Forgets a closed socket.
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), Unavailable> {
+        self.repo.delete_connection(id).await?;
+        Ok(())
+    }
+
+    /// Who owns a live socket.
+    pub async fn owner(&self, id: &ConnectionId) -> Result<Option<Caller>, Unavailable> {
+        Ok(self.repo.get_connection(id).await?.map(|c| c.owner))
+    }
+
+    /// Pushes a store's open offers again to one of its sockets (after a
+    /// reconnect). Returns how many were sent.
+    pub async fn resend_offers(&self, connection: &ConnectionId, store_id: &StoreId) -> Result<usize, Unavailable> {
+        let orders = self.repo.open_offers_for_store(store_id, self.now).await?;
+        let mut sent = 0;
+        for order in &orders {
+            let Some(view) = OfferView::of(order, store_id) else {
+                continue;
+            };
+            let event = PushEvent::new(order.id(), order.version(), EventBody::Offer { offer: view });
+            if self.notifier.push_to_connection(connection, &event).await {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Sends an order's events to every socket of each party. Failures are
+/// logged, not returned: the state is already written, and apps read it
+/// again on reconnect.
+pub struct Notifier<'a, C, P> {
+    pub(super) connections: &'a C,
+    pub(super) pusher: &'a P,
+}
+
+impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
+    /// Pushes each `(party, event)` of `order`, all at once.
+    pub async fn tell(&self, order: &Order, pushes: Vec<(Caller, EventBody)>) {
+        let sends = pushes.into_iter().map(|(owner, body)| {
+            let event = PushEvent::new(order.id(), order.version(), body);
+            async move { self.push_to_owner(&owner, &event).await }
+        });
+        join_all(sends).await;
+    }
+
+    async fn push_to_owner(&self, owner: &Caller, event: &PushEvent) {
+        let connections = match self.connections.connections_of(owner).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                return;
+            }
+        };
+        join_all(connections.iter().map(|c| self.push_to_connection(c, event))).await;
+    }
+
+    async fn push_to_connection(&self, connection: &ConnectionId, event: &PushEvent) -> bool {
+        let payload = match serde_json::to_string(event) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "could not serialise a push");
+                return false;
+            }
+        };
+        match self.pusher.push(connection, &payload).await {
+            Ok(()) => true,
+            Err(PushError::Gone) => {
+                // Stale: forget this connection only, and carry on.
+                if let Err(e) = self.connections.delete_connection(connection).await {
+                    warn!(error = %e, "could not delete a gone connection");
+                }
+                false
+            }
+            Err(PushError::Failed(e)) => {
+                warn!(error = %e, connection = %connection, "push failed");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! After acceptance: packing, delivery, hand-over, completion (paid through
+//! the order's payment port, then the virtual home), reviews, complaints,
+//! and the winning store's view of its order.
+
+use tracing::warn;
+
+use super::connections::Notifier;
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use crate::domain::clock::Clock;
+use crate::domain::customer::HomeItem;
+use crate::domain::events::EventBody;
+use crate::domain::ids::{Caller, OrderId, StoreId};
+use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
+use crate::domain::order::{Actor, Change, Order, OrderStatus, Refusal, Step};
+use crate::payments::PaymentPorts;
+use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StoreRepo};
+
+/// The steps after a store has won an order.
+pub struct Fulfilment<'a, R, P> {
+    pub(super) repo: &'a R,
+    pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) payments: &'a PaymentPorts,
+    pub(super) clock: &'a dyn Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// No such order, or one the caller has no part in.
+    #[error("order not found")]
+    NotFound,
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOrderError {
+    /// The store was never offered the order (or it does not exist).
+    #[error(transparent)]
+    NotOffered(Refusal),
+    /// Offered, but another store won it.
+    #[error("not allowed for this caller")]
+    NotWinner,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+unavailable_from_ports!(StepError, StoreOrderError);
+
+impl<R, P> Fulfilment<'_, R, P>
+where
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo,
+    P: Pusher,
+{
+    /// A step after acceptance, written conditionally on the version it was
+    /// decided on; a racing write makes it decide again on the new state, so
+    /// of two conflicting steps exactly one applies.
+    pub async fn take(&self, actor: &Caller, order_id: &OrderId, step: &Step) -> Result<Order, StepError> {
+        let change = Change::Step(step.clone());
+        let by = Actor::from(actor.clone());
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.repo.get_order(order_id).await?.ok_or(StepError::NotFound)?;
+            let now = self.clock.now_ms();
+            let mut next = match current.decide(&by, &change, now) {
+                Ok(next) => next,
+                // Strangers learn nothing about the order.
+                Err(Refusal::NotYours) if !involved(actor, &current) => return Err(StepError::NotFound),
+                Err(refusal) => return Err(StepError::Refused(refusal)),
+            };
+            let completes = current.status() != OrderStatus::Completed && next.status() == OrderStatus::Completed;
+            if completes {
+                // Paid before the completion is written: a refusal leaves
+                // the order as it was, and a retry settles the same order id.
+                next = self.settle(&current, next, now).await?;
+            }
+            if !self.repo.replace_order(&current, &next).await? {
+                continue;
+            }
+            self.after_step(&next, step).await;
+            return Ok(next);
+        }
+        Err(kept_changing().into())
+    }
+
+    async fn settle(&self, current: &Order, next: Order, now: i64) -> Result<Order, StepError> {
+        let Some(bill) = next.bill() else {
+            return Ok(next);
+        };
+        let port = self
+            .payments
+            .for_method(bill.payment)
+            .ok_or_else(|| PaymentError::Declined(format!("{} is not taken", bill.payment.as_str())))?;
+        let settlement = port.settle(current.id(), bill, now).await?;
+        Ok(next.settled(settlement))
+    }
+
+    /// What follows a step: the virtual home and the review request on
+    /// completion, the store's rating on a review, and pushes to both sides.
+    async fn after_step(&self, order: &Order, step: &Step) {
+        match step {
+            Step::Complete => {
+                let bought: Vec<HomeItem> = order
+                    .bill()
+                    .iter()
+                    .flat_map(|b| b.lines.iter())
+                    .map(|line| {
+                        let tag = order
+                            .items()
+                            .iter()
+                            .find(|i| i.name == line.name)
+                            .map_or_else(|| line.name.to_lowercase(), |i| i.tag.clone());
+                        HomeItem::new(&line.name, &tag, line.quantity)
+                    })
+                    .collect();
+                if let Err(e) = self.repo.add_to_home(order.customer_id(), order.id(), &bought).await {
+                    warn!(error = %e, order_id = %order.id(), "could not update the virtual home");
+                }
+            }
+            Step::Review { stars, .. } => {
+                if let Some(winner) = order.winner()
+                    && let Err(e) = self.repo.record_review(&winner.store_id, *stars).await
+                {
+                    warn!(error = %e, "could not record a review");
+                }
+            }
+            _ => {}
+        }
+        let mut pushes = vec![(
+            Caller::Customer(order.customer_id().clone()),
+            EventBody::OrderUpdated {
+                order: CustomerOrderView::of(order),
+            },
+        )];
+        if matches!(step, Step::Complete) {
+            pushes.push((
+                Caller::Customer(order.customer_id().clone()),
+                EventBody::ReviewRequested,
+            ));
+        }
+        if let Some(winner) = order.winner() {
+            pushes.push((
+                Caller::Store(winner.store_id.clone()),
+                EventBody::StoreOrderUpdated {
+                    order: StoreOrderView::of(order, None),
+                },
+            ));
+        }
+        self.notifier.tell(order, pushes).await;
+    }
+
+    /// The winning store's view of its order, with where to deliver.
+    pub async fn store_order(&self, store: &StoreId, order_id: &OrderId) -> Result<StoreOrderView, StoreOrderError> {
+        let order = self
+            .repo
+            .get_order(order_id)
+            .await?
+            .ok_or(StoreOrderError::NotOffered(Refusal::NotOffered))?;
+        if !order.is_won_by(store) {
+            return Err(StoreOrderError::NotWinner);
+        }
+        let phone = self.repo.phone_of(order.customer_id()).await?;
+        Ok(StoreOrderView::of(&order, phone.as_ref()))
+    }
+}
+
+/// Whether `actor` has any part in `order` (its customer, or a store it was
+/// offered to), so a refusal may say more than "not found".
+fn involved(actor: &Caller, order: &Order) -> bool {
+    match actor {
+        Caller::Customer(id) => id == order.customer_id(),
+        Caller::Store(id) => order.was_offered_to(id),
+    }
+}

@@ -1,0 +1,183 @@
+//! The use cases, one module per capability. Each capability borrows only
+//! the ports it uses (its trait bounds say which), and each operation has
+//! its own error type; the edges (HTTP, WebSocket, SQS) map those to
+//! answers. [`App`] holds the ports, built once per process by
+//! [`crate::wiring`], and hands out the capabilities.
+
+pub mod connections;
+pub mod fulfilment;
+pub mod home;
+pub mod identity;
+pub mod ordering;
+pub mod sharing;
+pub mod stores;
+
+use std::sync::Arc;
+
+use crate::auth::TokenIssuer;
+use crate::domain::clock::{Clock, Millis};
+use crate::domain::config::OrderingConfig;
+use crate::payments::PaymentPorts;
+use crate::ports::{OfferTimers, Pusher, QueueError, RepoError, Storage};
+
+pub use connections::{Connections, Notifier};
+pub use fulfilment::Fulfilment;
+pub use home::Home;
+pub use identity::Identity;
+pub use ordering::{Ordering, RoundTimerOutcome};
+pub use sharing::Sharing;
+pub use stores::Stores;
+
+/// A failure that is not the caller's: storage or the timer queue could
+/// not be reached. Logged, and shown to clients only as "try again".
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Lets `?` turn port failures into an operation's own `Unavailable` case.
+macro_rules! unavailable_from_ports {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$crate::ports::RepoError> for $error {
+            fn from(e: $crate::ports::RepoError) -> Self {
+                Self::Unavailable(e.into())
+            }
+        }
+        impl From<$crate::ports::QueueError> for $error {
+            fn from(e: $crate::ports::QueueError) -> Self {
+                Self::Unavailable(e.into())
+            }
+        }
+    )+};
+}
+pub(crate) use unavailable_from_ports;
+
+/// How often a change is decided again after losing a race to another
+/// write of the same order before the caller is told to retry.
+const MAX_WRITE_ATTEMPTS: usize = 8;
+
+fn kept_changing() -> RepoError {
+    RepoError::msg("the order kept changing; try again")
+}
+
+/// The ports and configuration of one process.
+pub struct App<S, Q, P> {
+    storage: S,
+    timers: Q,
+    pusher: P,
+    clock: Arc<dyn Clock>,
+    config: OrderingConfig,
+    payments: PaymentPorts,
+    issuer: Option<Arc<TokenIssuer>>,
+}
+
+impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
+    /// Takes cash on delivery and issues no tokens until told otherwise.
+    pub fn new(storage: S, timers: Q, pusher: P, clock: Arc<dyn Clock>, config: OrderingConfig) -> Self {
+        App {
+            storage,
+            timers,
+            pusher,
+            clock,
+            config,
+            payments: PaymentPorts::cash_on_delivery(),
+            issuer: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_payments(mut self, payments: PaymentPorts) -> Self {
+        self.payments = payments;
+        self
+    }
+
+    /// The process that signs tokens (the HTTP function, the local stack).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: Arc<TokenIssuer>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// The storage adapter, for start-up work (priming) and tests.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The timer adapter, for tests and the timer consumer's re-delivery.
+    pub fn timers(&self) -> &Q {
+        &self.timers
+    }
+
+    /// The push adapter, for tests.
+    pub fn pusher(&self) -> &P {
+        &self.pusher
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    pub fn stores(&self) -> Stores<'_, S> {
+        Stores {
+            repo: &self.storage,
+            now: self.now(),
+        }
+    }
+
+    pub fn ordering(&self) -> Ordering<'_, S, Q, P> {
+        Ordering {
+            repo: &self.storage,
+            timers: &self.timers,
+            notifier: self.notifier(),
+            config: &self.config,
+            payments: &self.payments,
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    pub fn fulfilment(&self) -> Fulfilment<'_, S, P> {
+        Fulfilment {
+            repo: &self.storage,
+            notifier: self.notifier(),
+            payments: &self.payments,
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    pub fn sharing(&self) -> Sharing<'_, S, P> {
+        Sharing {
+            repo: &self.storage,
+            fulfilment: self.fulfilment(),
+        }
+    }
+
+    pub fn home(&self) -> Home<'_, S> {
+        Home { repo: &self.storage }
+    }
+
+    pub fn identity(&self) -> Identity<'_, S> {
+        Identity {
+            repo: &self.storage,
+            issuer: self.issuer.as_deref(),
+            now: self.now(),
+        }
+    }
+
+    pub fn connections(&self) -> Connections<'_, S, P> {
+        Connections {
+            repo: &self.storage,
+            notifier: self.notifier(),
+            now: self.now(),
+        }
+    }
+
+    fn notifier(&self) -> Notifier<'_, S, P> {
+        Notifier {
+            connections: &self.storage,
+            pusher: &self.pusher,
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Ordering and routing: placing an order, offering it round by round to
+//! the nearest fitting stores, acceptance, declines, cancellation, a winner
+//! giving it back. Every change is decided by [`Order::decide`] and written
+//! only over the version it was decided on.
+
+use tracing::{info, warn};
+
+use super::connections::Notifier;
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use crate::domain::clock::{Clock, Millis};
+use crate::domain::config::OrderingConfig;
+use crate::domain::demand::{DemandItem, demand_categories};
+use crate::domain::events::EventBody;
+use crate::domain::geo::{GeoPoint, search_plan};
+use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::matching::rank_candidates;
+use crate::domain::order::delivery::{DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options};
+use crate::domain::order::money::PaymentMethod;
+use crate::domain::order::views::{CustomerOrderView, OfferView, RevealedStore};
+use crate::domain::order::{
+    Actor, Change, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus, Refusal,
+    STORE_GAVE_BACK_NONE_LEFT,
+};
+use crate::payments::PaymentPorts;
+use crate::ports::{ConnectionRepo, CustomerRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+
+/// Placing orders and routing them to stores.
+pub struct Ordering<'a, R, Q, P> {
+    pub(super) repo: &'a R,
+    pub(super) timers: &'a Q,
+    pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) config: &'a OrderingConfig,
+    pub(super) payments: &'a PaymentPorts,
+    pub(super) clock: &'a dyn Clock,
+}
+
+/// What the customer asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub items: Vec<DemandItem>,
+    pub location: GeoPoint,
+    /// Chosen with the order: only stores offering that kind are matched.
+    pub delivery: Option<(DeliveryKind, Option<TimeSlot>)>,
+    pub payment: PaymentMethod,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    #[error("{} is not taken yet", .0.as_str())]
+    UnsupportedPayment(PaymentMethod),
+    /// The delivery chosen with the order is not possible.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// Too many orders: try again after `retry_after_s`.
+    #[error("{reason}")]
+    RateLimited { reason: &'static str, retry_after_s: u64 },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOrderError {
+    /// No such order, or another customer's (the same answer: no leak).
+    #[error("order not found")]
+    NotFound,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("store not found")]
+    UnknownStore,
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Declining and giving back fail the same ways.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreRoutingError {
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("order not found")]
+    NotFound,
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+unavailable_from_ports!(
+    PlaceOrderError,
+    ReadOrderError,
+    AcceptError,
+    StoreRoutingError,
+    CancelError
+);
+
+/// What a round timer did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoundTimerOutcome {
+    /// The round closed and the order moved to the next round or ended.
+    Closed(OrderStatus),
+    /// The timer was for a round that is already over: nothing changed.
+    Stale,
+    /// It arrived early; deliver it again after this many milliseconds.
+    TooEarly { remaining_ms: Millis },
+}
+
+impl<R, Q, P> Ordering<'_, R, Q, P>
+where
+    R: StoreRepo + OrderRepo + CustomerRepo + ConnectionRepo,
+    Q: OfferTimers,
+    P: Pusher,
+{
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// Opens an order and alerts the first round of stores.
+    pub async fn place(&self, customer: &CustomerId, request: OrderRequest) -> Result<Order, PlaceOrderError> {
+        let now = self.now();
+        if self.payments.for_method(request.payment).is_none() {
+            return Err(PlaceOrderError::UnsupportedPayment(request.payment));
+        }
+        // A delivery chosen with the order holds the defaults' terms until a
+        // store wins; only stores that offer that kind are matched.
+        let delivery = request
+            .delivery
+            .map(|(kind, slot)| {
+                let option = kind
+                    .among(&default_delivery_options())
+                    .ok_or(Refusal::DeliveryNotOffered(kind))?;
+                Ok::<_, Refusal>(DeliveryChoice::new(option, slot, now)?)
+            })
+            .transpose()
+            .map_err(PlaceOrderError::Refused)?;
+        self.admit(customer, now).await?;
+        let wanted = delivery.as_ref().map(|d| d.option.kind());
+        let offers = self
+            .choose_offers(&request.items, request.location, &[], wanted)
+            .await?;
+        let new = NewOrder {
+            id: OrderId::generate(),
+            customer_id: customer.clone(),
+            items: request.items,
+            location: request.location,
+            delivery,
+            payment: request.payment,
+        };
+        let order = Order::open(new, offers, now, self.config.offer_window_ms);
+        if order.status() == OrderStatus::Searching {
+            // The timer goes first: if the order write then fails, the
+            // timer finds no order and does nothing; the reverse order could
+            // leave an order no timer ever closes.
+            self.schedule_close(&order).await?;
+        }
+        self.repo.insert_order(&order).await?;
+        info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
+        self.notifier.tell(&order, round_pushes(&order, &[])).await;
+        Ok(order)
+    }
+
+    /// Refuses an order beyond the customer's limits: orders searching at
+    /// once, and orders per clock minute (counted atomically). The open
+    /// count is read, so two simultaneous orders may both pass it; the
+    /// per-minute counter still bounds a flood.
+    async fn admit(&self, customer: &CustomerId, now: Millis) -> Result<(), PlaceOrderError> {
+        let recent = self
+            .repo
+            .recent_orders_of_customer(customer, self.config.max_open_orders.saturating_mul(4).max(20), None)
+            .await?;
+        let open: Vec<&Order> = recent.iter().filter(|o| o.status() == OrderStatus::Searching).collect();
+        if open.len() >= self.config.max_open_orders {
+            let soonest = open.iter().map(|o| o.deadline_ms()).min().unwrap_or(now);
+            return Err(PlaceOrderError::RateLimited {
+                reason: "too many open orders: wait for one to be accepted, or cancel one",
+                retry_after_s: seconds_until(now, soonest),
+            });
+        }
+        let minute = now.div_euclid(60_000);
+        if !self
+            .repo
+            .count_order_attempt(customer, minute, self.config.max_orders_per_minute)
+            .await?
+        {
+            return Err(PlaceOrderError::RateLimited {
+                reason: "too many orders this minute",
+                retry_after_s: seconds_until(now, (minute + 1) * 60_000),
+            });
+        }
+        Ok(())
+    }
+
+    /// The customer's own order. A round whose deadline has passed is closed
+    /// here too, so a lost timer message cannot strand an order.
+    pub async fn customer_order(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, ReadOrderError> {
+        let order = self.owned_by(customer, id).await?;
+        if order.status() == OrderStatus::Searching && self.now() >= order.deadline_ms() {
+            self.close_round(id, order.round()).await?;
+            return self.owned_by(customer, id).await;
+        }
+        Ok(order)
+    }
+
+    async fn owned_by(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, ReadOrderError> {
+        match self.repo.get_order(id).await? {
+            // Another customer's order is reported as missing: no existence leak.
+            Some(order) if order.customer_id() == customer => Ok(order),
+            _ => Err(ReadOrderError::NotFound),
+        }
+    }
+
+    /// A store accepts an offer: the store's name and the order are read
+    /// together, and one conditional write decides the winner.
+    pub async fn accept(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AcceptError> {
+        let (store, order) = futures_util::join!(self.repo.get_store(store_id), self.repo.get_order(order_id));
+        let store = store?.ok_or(AcceptError::UnknownStore)?;
+        let mut read = order?;
+        let actor = Actor::Store(store_id.clone());
+        let change = Change::Accept {
+            store_name: store.name.clone(),
+        };
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            // A store that was never offered must not learn the order exists.
+            let current = read.take().ok_or(AcceptError::Refused(Refusal::NotOffered))?;
+            let next = current
+                .decide(&actor, &change, self.now())
+                .map_err(AcceptError::Refused)?;
+            if !self.repo.replace_order(&current, &next).await? {
+                read = self.repo.get_order(order_id).await?;
+                continue;
+            }
+            info!(order_id = %next.id(), store_id = %store_id, "offer accepted");
+            let took = u64::try_from(self.now() - next.round_opened_at(self.config.offer_window_ms)).unwrap_or(0);
+            let revealed = RevealedStore {
+                store_id: store_id.clone(),
+                name: store.name.clone(),
+            };
+            let mut pushes = vec![
+                (
+                    Caller::Customer(next.customer_id().clone()),
+                    EventBody::OrderAccepted {
+                        store: revealed,
+                        order: CustomerOrderView::of(&next),
+                    },
+                ),
+                (Caller::Store(store_id.clone()), EventBody::OfferWon),
+            ];
+            for offer in next.offers().iter().filter(|o| &o.store_id != store_id) {
+                pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
+            }
+            // How fast this store answered feeds its rank in later matches.
+            let (recorded, ()) = futures_util::join!(
+                self.repo.record_acceptance(store_id, took),
+                self.notifier.tell(&next, pushes)
+            );
+            if let Err(e) = recorded {
+                warn!(error = %e, "could not record acceptance speed");
+            }
+            return Ok(next);
+        }
+        Err(kept_changing().into())
+    }
+
+    /// A store turns its offer down; it can no longer accept this order.
+    pub async fn decline(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, StoreRoutingError> {
+        let actor = Actor::Store(store_id.clone());
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self
+                .repo
+                .get_order(order_id)
+                .await?
+                .ok_or(StoreRoutingError::Refused(Refusal::NotOffered))?;
+            let next = current
+                .decide(&actor, &Change::Decline, self.now())
+                .map_err(StoreRoutingError::Refused)?;
+            if self.repo.replace_order(&current, &next).await? {
+                return Ok(next);
+            }
+        }
+        Err(kept_changing().into())
+    }
+
+    /// The customer withdraws an order before packing starts; offered
+    /// stores (or the winner) are told.
+    pub async fn cancel(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, CancelError> {
+        let actor = Actor::Customer(customer.clone());
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.repo.get_order(id).await?.ok_or(CancelError::NotFound)?;
+            let next = match current.decide(&actor, &Change::Cancel, self.now()) {
+                Ok(next) => next,
+                Err(Refusal::NotOwner) => return Err(CancelError::NotFound),
+                Err(refusal) => return Err(CancelError::Refused(refusal)),
+            };
+            if !self.repo.replace_order(&current, &next).await? {
+                continue;
+            }
+            let mut pushes = vec![(
+                Caller::Customer(customer.clone()),
+                EventBody::OrderCancelled {
+                    order: CustomerOrderView::of(&next),
+                },
+            )];
+            match next.winner() {
+                // Cancelled after acceptance, before packing: only the winner cares.
+                Some(winner) => pushes.push((Caller::Store(winner.store_id.clone()), EventBody::OfferWithdrawn)),
+                None => {
+                    for offer in next.offers() {
+                        pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
+                    }
+                }
+            }
+            self.notifier.tell(&next, pushes).await;
+            return Ok(next);
+        }
+        Err(kept_changing().into())
+    }
+
+    /// Closes `round` of an order when its window has ended: offers the next
+    /// stores, or ends the order. Safe to call twice or late: a round that is
+    /// already closed is left alone.
+    pub async fn close_round(&self, id: &OrderId, round: u32) -> Result<RoundTimerOutcome, Unavailable> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(current) = self.repo.get_order(id).await? else {
+                return Ok(RoundTimerOutcome::Stale);
+            };
+            let now = self.now();
+            if current.status() != OrderStatus::Searching || current.round() != round {
+                return Ok(RoundTimerOutcome::Stale);
+            }
+            if now < current.deadline_ms() {
+                return Ok(RoundTimerOutcome::TooEarly {
+                    remaining_ms: current.deadline_ms() - now,
+                });
+            }
+            let next_round = if round >= self.config.max_rounds {
+                NextRound::Unfulfilled {
+                    reason: NO_STORE_ACCEPTED.to_string(),
+                }
+            } else {
+                let reason = if current.tried().is_empty() {
+                    NO_STORE_NEARBY
+                } else {
+                    NO_STORE_ACCEPTED
+                };
+                self.next_round(&current, now, reason).await?
+            };
+            let change = Change::CloseRound {
+                round,
+                next: next_round,
+            };
+            let next = match current.decide(&Actor::Timer, &change, now) {
+                Ok(next) => next,
+                Err(_) => return Ok(RoundTimerOutcome::Stale),
+            };
+            // Timer before write, as for a new order; if the write then
+            // loses, the extra timer finds a closed round and does nothing.
+            self.schedule_close_if_searching(&current, &next).await?;
+            if !self.repo.replace_order(&current, &next).await? {
+                continue;
+            }
+            info!(order_id = %id, round, status = next.status().as_str(), "round closed");
+            self.notifier.tell(&next, round_pushes(&next, current.offers())).await;
+            return Ok(RoundTimerOutcome::Closed(next.status()));
+        }
+        Err(kept_changing().into())
+    }
+
+    /// The winning store gives the order back with a reason: it goes back to
+    /// routing, to stores not yet tried (timer first, then the write, as for
+    /// every round).
+    pub async fn give_back(
+        &self,
+        store: &StoreId,
+        order_id: &OrderId,
+        reason: &str,
+    ) -> Result<Order, StoreRoutingError> {
+        let actor = Actor::Store(store.clone());
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self
+                .repo
+                .get_order(order_id)
+                .await?
+                .ok_or(StoreRoutingError::Refused(Refusal::NotOffered))?;
+            if !current.was_offered_to(store) {
+                return Err(StoreRoutingError::Refused(Refusal::NotOffered));
+            }
+            let now = self.now();
+            let change = Change::GiveBack {
+                reason: reason.to_string(),
+                next: self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT).await?,
+            };
+            let next = current
+                .decide(&actor, &change, now)
+                .map_err(StoreRoutingError::Refused)?;
+            self.schedule_close_if_searching(&current, &next).await?;
+            if !self.repo.replace_order(&current, &next).await? {
+                continue;
+            }
+            info!(order_id = %next.id(), store_id = %store, "store gave the order back");
+            let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
+            pushes.extend(round_pushes(&next, &[]));
+            self.notifier.tell(&next, pushes).await;
+            return Ok(next);
+        }
+        Err(kept_changing().into())
+    }
+
+    /// The next round for `order`: the next stores, or the end with
+    /// `reason_if_none` when none is left.
+    async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
+        let offers = self
+            .choose_offers(order.items(), order.location(), order.tried(), order.wanted_delivery())
+            .await?;
+        Ok(if offers.is_empty() {
+            NextRound::Unfulfilled {
+                reason: reason_if_none.to_string(),
+            }
+        } else {
+            NextRound::Offer {
+                offers,
+                deadline_ms: now + self.config.offer_window_ms,
+            }
+        })
+    }
+
+    async fn schedule_close_if_searching(&self, current: &Order, next: &Order) -> Result<(), Unavailable> {
+        if next.status() == OrderStatus::Searching && next.round() != current.round() {
+            self.schedule_close(next).await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_close(&self, order: &Order) -> Result<(), Unavailable> {
+        let timer = RoundTimer {
+            order_id: order.id().clone(),
+            round: order.round(),
+        };
+        self.timers
+            .schedule_round_close(&timer, self.config.offer_window_ms)
+            .await?;
+        Ok(())
+    }
+
+    /// The next stores to offer to: best ranked, not yet tried, offering
+    /// the wanted kind of delivery, with a live connection.
+    async fn choose_offers(
+        &self,
+        items: &[DemandItem],
+        location: GeoPoint,
+        tried: &[StoreId],
+        wanted: Option<DeliveryKind>,
+    ) -> Result<Vec<Offer>, Unavailable> {
+        let ranges = search_plan(location, self.config.radius_m, self.config.max_geo_queries);
+        let mut stores = Vec::new();
+        for category in demand_categories(items) {
+            stores.extend(self.repo.stores_in_ranges(&category, &ranges).await?.stores);
+        }
+        let ranked = rank_candidates(items, location, self.config.radius_m, stores, tried);
+        let mut offers = Vec::with_capacity(self.config.stores_per_round);
+        for candidate in ranked {
+            if offers.len() == self.config.stores_per_round {
+                break;
+            }
+            if wanted.is_some_and(|kind| kind.among(&candidate.store.delivery_options).is_none()) {
+                continue;
+            }
+            let owner = Caller::Store(candidate.store.id.clone());
+            if self.repo.connections_of(&owner).await?.is_empty() {
+                continue;
+            }
+            offers.push(Offer {
+                language: candidate.store.language,
+                delivery_options: candidate.store.delivery_options,
+                store_id: candidate.store.id,
+                // Whole metres are plenty; the cast cannot overflow within 20 km.
+                distance_m: candidate.distance_m.round() as u32,
+            });
+        }
+        Ok(offers)
+    }
+}
+
+/// What a newly written round (or end) means for everyone: the previous
+/// round's stores that their offer lapsed, the new stores their offer, the
+/// customer the state.
+fn round_pushes(order: &Order, previous: &[Offer]) -> Vec<(Caller, EventBody)> {
+    let mut pushes = Vec::new();
+    for offer in previous {
+        pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferExpired));
+    }
+    let customer = Caller::Customer(order.customer_id().clone());
+    let view = CustomerOrderView::of(order);
+    match order.status() {
+        OrderStatus::Searching => {
+            for offer in order.offers() {
+                if let Some(view) = OfferView::of(order, &offer.store_id) {
+                    pushes.push((Caller::Store(offer.store_id.clone()), EventBody::Offer { offer: view }));
+                }
+            }
+            pushes.push((customer, EventBody::OrderSearching { order: view }));
+        }
+        _ => pushes.push((customer, EventBody::OrderUnfulfilled { order: view })),
+    }
+    pushes
+}
+
+/// Whole seconds from `now` until `then`, at least 1 (for `Retry-After`).
+fn seconds_until(now: Millis, then: Millis) -> u64 {
+    u64::try_from((then - now).max(0)).unwrap_or(0).div_ceil(1000).max(1)
+}

@@ -1,0 +1,130 @@
+//! Stores: their own profile, their open offers and their order history.
+
+use super::{Unavailable, unavailable_from_ports};
+use crate::domain::clock::Millis;
+use crate::domain::ids::{Caller, OrderId, StoreId};
+use crate::domain::order::Order;
+use crate::domain::order::views::OfferView;
+use crate::domain::store::{InvalidStore, Store, StorePatchInput, StoreProfileInput};
+use crate::ports::{OrderRepo, StoreRepo};
+
+/// What a store does with its own records.
+pub struct Stores<'a, R> {
+    pub(super) repo: &'a R,
+    pub(super) now: Millis,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterStoreError {
+    /// Only the store itself may write its profile.
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error(transparent)]
+    Invalid(InvalidStore),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateStoreError {
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error("store not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(InvalidStore),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadStoreError {
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error("store not found")]
+    NotFound,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// Listing a store's offers or history.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreListError {
+    #[error("not allowed for this caller")]
+    Forbidden,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+unavailable_from_ports!(RegisterStoreError, UpdateStoreError, ReadStoreError, StoreListError);
+
+impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
+    /// Creates or replaces the caller's own store profile.
+    pub async fn register(
+        &self,
+        caller: &Caller,
+        id: StoreId,
+        input: StoreProfileInput,
+    ) -> Result<Store, RegisterStoreError> {
+        if !is_store(caller, &id) {
+            return Err(RegisterStoreError::Forbidden);
+        }
+        let store = Store::from_profile(id, input, self.now).map_err(RegisterStoreError::Invalid)?;
+        self.repo.put_store(&store).await?;
+        Ok(store)
+    }
+
+    /// Changes part of the caller's own profile (e.g. open/closed).
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &StoreId,
+        patch: StorePatchInput,
+    ) -> Result<Store, UpdateStoreError> {
+        let current = match self.profile(caller, id).await {
+            Ok(store) => store,
+            Err(ReadStoreError::Forbidden) => return Err(UpdateStoreError::Forbidden),
+            Err(ReadStoreError::NotFound) => return Err(UpdateStoreError::NotFound),
+            Err(ReadStoreError::Unavailable(e)) => return Err(e.into()),
+        };
+        let store = current.patched(patch, self.now).map_err(UpdateStoreError::Invalid)?;
+        self.repo.put_store(&store).await?;
+        Ok(store)
+    }
+
+    /// The caller's own profile.
+    pub async fn profile(&self, caller: &Caller, id: &StoreId) -> Result<Store, ReadStoreError> {
+        if !is_store(caller, id) {
+            return Err(ReadStoreError::Forbidden);
+        }
+        self.repo.get_store(id).await?.ok_or(ReadStoreError::NotFound)
+    }
+
+    /// Offers the store may still accept, e.g. after a reconnect.
+    pub async fn open_offers(&self, caller: &Caller, id: &StoreId) -> Result<Vec<OfferView>, StoreListError> {
+        if !is_store(caller, id) {
+            return Err(StoreListError::Forbidden);
+        }
+        let orders = self.repo.open_offers_for_store(id, self.now).await?;
+        Ok(orders.iter().filter_map(|o| OfferView::of(o, id)).collect())
+    }
+
+    /// Orders the store won, newest first: `limit` of them (1 to 50), older
+    /// than `before` when given.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        store: &StoreId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, StoreListError> {
+        if !is_store(caller, store) {
+            return Err(StoreListError::Forbidden);
+        }
+        Ok(self.repo.orders_won_by(store, limit.clamp(1, 50), before).await?)
+    }
+}
+
+fn is_store(caller: &Caller, id: &StoreId) -> bool {
+    matches!(caller, Caller::Store(own) if own == id)
+}
