@@ -1218,4 +1218,255 @@ mod tests {
             }
         }
     }
+
+    /// How generated items may be named: English and Bangla catalogue
+    /// names, and romanised Bangla as customers type it.
+    const ROMANISED: &[(&str, &str)] = &[
+        ("rice", "chal"),
+        ("lentils", "dal"),
+        ("oil", "tel"),
+        ("sugar", "chini"),
+        ("salt", "lobon"),
+        ("eggs", "dim"),
+        ("onion", "piaj"),
+        ("potato", "alu"),
+        ("garlic", "roshun"),
+        ("ginger", "ada"),
+        ("meat", "mangsho"),
+        ("beef", "gorur mangsho"),
+        ("chicken", "murgi"),
+        ("fish", "mach"),
+        ("milk", "dudh"),
+        ("flour", "atta"),
+        ("turmeric", "holud"),
+        ("chilli", "morich"),
+        ("biscuits", "biskut"),
+        ("banana", "kola"),
+        ("yogurt", "doi"),
+    ];
+
+    /// Every (English name, spelling) whose spelling alone reads as that item.
+    fn spellings() -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for item in catalogue().items() {
+            all.push((item.name.clone(), item.name.clone()));
+            all.push((item.name.clone(), item.name_bn.clone()));
+        }
+        all.extend(ROMANISED.iter().map(|(n, s)| ((*n).to_string(), (*s).to_string())));
+        all.retain(|(name, spelling)| {
+            crate::domain::demand::parse_demand_text(spelling)
+                .is_ok_and(|items| items.len() == 1 && items[0].name == *name && items[0].status == ItemStatus::Matched)
+        });
+        all
+    }
+
+    /// A number as typed, its exact value, and whether it is a whole number
+    /// (fractions go with weights and volumes only).
+    fn typed_number() -> impl Strategy<Value = (String, Decimal, bool)> {
+        let digits = (1_i64..=20, 0_u32..=2, any::<bool>()).prop_map(|(n, scale, bangla)| {
+            let value = Decimal::new(n * 5_i64.pow(scale), scale).normalize();
+            let text = value.to_string();
+            let text = if bangla {
+                crate::domain::demand::item::bangla_digits(&text)
+            } else {
+                text
+            };
+            (text, value, value.fract() == Decimal::ZERO)
+        });
+        let words = prop_oneof![
+            Just(("one", 1, 0)),
+            Just(("two", 2, 0)),
+            Just(("five", 5, 0)),
+            Just(("ten", 10, 0)),
+            Just(("এক", 1, 0)),
+            Just(("দুই", 2, 0)),
+            Just(("তিন", 3, 0)),
+            Just(("পাঁচ", 5, 0)),
+            Just(("ek", 1, 0)),
+            Just(("dui", 2, 0)),
+            Just(("tin", 3, 0)),
+            Just(("half", 5, 1)),
+            Just(("a quarter", 25, 2)),
+            Just(("three quarters", 75, 2)),
+            Just(("one and a half", 15, 1)),
+            Just(("two and a half", 25, 1)),
+            Just(("আধা", 5, 1)),
+            Just(("দেড়", 15, 1)),
+            Just(("আড়াই", 25, 1)),
+            Just(("সোয়া ২", 225, 2)),
+            Just(("পৌনে ২", 175, 2)),
+            Just(("পৌনে ১", 75, 2)),
+            Just(("সাড়ে ৩", 35, 1)),
+            Just(("sare 4", 45, 1)),
+            Just(("der", 15, 1)),
+            Just(("adha", 5, 1)),
+        ]
+        .prop_map(|(text, n, scale)| {
+            let value = Decimal::new(n, scale);
+            (text.to_string(), value, value.fract() == Decimal::ZERO)
+        });
+        prop_oneof![digits, words]
+    }
+
+    /// A unit as typed, what one of it is, and whether it is a weight or
+    /// volume; None for a bare number (the item's own unit).
+    fn typed_unit() -> impl Strategy<Value = Option<(&'static str, Unit, Decimal, bool)>> {
+        let one = Decimal::ONE;
+        prop_oneof![
+            Just(None),
+            Just(Some(("kg", Unit::Kilogram, one, true))),
+            Just(Some(("KG", Unit::Kilogram, one, true))),
+            Just(Some(("kilo", Unit::Kilogram, one, true))),
+            Just(Some(("কেজি", Unit::Kilogram, one, true))),
+            Just(Some(("keji", Unit::Kilogram, one, true))),
+            Just(Some(("g", Unit::Gram, one, true))),
+            Just(Some(("gm", Unit::Gram, one, true))),
+            Just(Some(("গ্রাম", Unit::Gram, one, true))),
+            Just(Some(("litre", Unit::Litre, one, true))),
+            Just(Some(("ltr", Unit::Litre, one, true))),
+            Just(Some(("লিটার", Unit::Litre, one, true))),
+            Just(Some(("ml", Unit::Millilitre, one, true))),
+            Just(Some(("packet", Unit::Packet, one, false))),
+            Just(Some(("প্যাকেট", Unit::Packet, one, false))),
+            Just(Some(("dozen", Unit::Dozen, one, true))),
+            Just(Some(("ডজন", Unit::Dozen, one, true))),
+            Just(Some(("hali", Unit::Piece, Decimal::from(4), false))),
+            Just(Some(("হালি", Unit::Piece, Decimal::from(4), false))),
+            Just(Some(("টা", Unit::Piece, one, false))),
+            Just(Some(("টি", Unit::Piece, one, false))),
+            Just(Some(("pcs", Unit::Piece, one, false))),
+            Just(Some(("ta", Unit::Piece, one, false))),
+        ]
+    }
+
+    /// One generated line part: the text, the item's English name, its
+    /// exact amount in base units, and whether its amount has a unit.
+    #[derive(Debug, Clone)]
+    struct Generated {
+        text: String,
+        name: String,
+        base: (Decimal, Unit),
+        with_unit: bool,
+    }
+
+    fn demand() -> impl Strategy<Value = (Vec<Generated>, String)> {
+        let spellings = spellings();
+        let part = (
+            proptest::sample::select(spellings),
+            typed_number(),
+            typed_unit(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_filter_map(
+                "fractions only of weights and volumes; romanised tin needs a unit",
+                |((name, spelling), (number, value, whole), unit, after, glued)| {
+                    if !whole && !unit.is_some_and(|(_, _, _, measure)| measure) {
+                        return None;
+                    }
+                    if unit.is_none() && number == "tin" {
+                        return None;
+                    }
+                    let known = catalogue().item_named(&name)?;
+                    let (unit_text, unit, times) = match unit {
+                        Some((text, unit, times, _)) => (text, unit, times),
+                        None => ("", known.unit, Decimal::ONE),
+                    };
+                    let amount_text = match (
+                        unit_text,
+                        glued && number.chars().all(|c| c.is_ascii_digit() || c == '.'),
+                    ) {
+                        ("", _) => number.clone(),
+                        (u, true) => format!("{number}{u}"),
+                        (u, false) => format!("{number} {u}"),
+                    };
+                    let text = if after {
+                        format!("{spelling} {amount_text}")
+                    } else {
+                        format!("{amount_text} {spelling}")
+                    };
+                    let base = Quantity {
+                        amount: value * times,
+                        unit,
+                    }
+                    .in_base_units();
+                    Some(Generated {
+                        text,
+                        name,
+                        base,
+                        with_unit: !unit_text.is_empty(),
+                    })
+                },
+            );
+        let separator = prop_oneof![
+            Just(", "),
+            Just(","),
+            Just(" and "),
+            Just(" আর "),
+            Just(" ও "),
+            Just("\n"),
+            Just(" "),
+            Just("  "),
+            Just(" + "),
+            Just("; "),
+            Just("। "),
+            Just(" ar "),
+        ];
+        proptest::collection::vec((part, separator), 1..6).prop_filter_map("each item once", |parts| {
+            let mut names: Vec<&str> = parts.iter().map(|(p, _)| p.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() != parts.len() {
+                return None;
+            }
+            let mut text = String::new();
+            for (i, (part, separator)) in parts.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(separator);
+                }
+                text.push_str(&part.text);
+            }
+            Some((parts.into_iter().map(|(p, _)| p).collect(), text))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Every generated item comes back once with its own amount, or its
+        /// words come back unmatched; no item carries another's amount, and
+        /// nothing is invented. When every amount has a unit the whole
+        /// demand must be read, in order.
+        #[test]
+        fn amounts_are_never_moved_or_dropped((parts, text) in demand()) {
+            let items = crate::domain::demand::parse_demand_text(&text).expect("parses");
+            let mut seen: Vec<&str> = Vec::new();
+            for item in &items {
+                if item.status == ItemStatus::Unmatched {
+                    prop_assert!(item.quantity.is_none(), "an unmatched line has no amount: {item:?}");
+                    continue;
+                }
+                let part = parts.iter().find(|p| p.name == item.name);
+                prop_assert!(part.is_some(), "{:?} was never asked for in {text:?}", item.name);
+                let part = part.expect("checked");
+                prop_assert!(!seen.contains(&part.name.as_str()), "{} came back twice from {text:?}", part.name);
+                seen.push(&part.name);
+                prop_assert_eq!(item.quantity.map(Quantity::in_base_units), Some(part.base), "{} in {:?}", part.name, text);
+            }
+            for part in &parts {
+                if seen.contains(&part.name.as_str()) {
+                    continue;
+                }
+                let kept = items.iter().any(|i| {
+                    i.status == ItemStatus::Unmatched && i.said.as_deref().is_some_and(|s| s.contains(part.text.as_str()) || part.text.contains(s))
+                });
+                prop_assert!(kept, "{:?} was dropped from {text:?}: {items:?}", part.text);
+            }
+            if parts.iter().all(|p| p.with_unit) {
+                let shown: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+                let asked: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+                prop_assert_eq!(shown, asked, "{:?}", text);
+            }
+        }
+    }
 }
