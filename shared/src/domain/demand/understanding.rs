@@ -286,7 +286,7 @@ fn understand_segment(
     }
     let parts = match segment.picture {
         Some(count) => vec![(parse_picture(&tokens, count, catalogue), 0..said.len())],
-        None => parse_item_parts(&spans, catalogue),
+        None => parse_item_parts(&spans, said, catalogue),
     };
     for (mut parsed, span) in parts {
         if segment.low_confidence {
@@ -396,13 +396,10 @@ impl ParsedLine {
 /// An amount is never moved to another item: several items are read only
 /// when each has its own amount next to it and one reading fits; otherwise
 /// the line comes back unmatched, in the customer's words.
-fn parse_item_parts(tokens: &[Token], catalogue: &Catalogue) -> Vec<(ParsedLine, Range<usize>)> {
+fn parse_item_parts(tokens: &[Token], said: &str, catalogue: &Catalogue) -> Vec<(ParsedLine, Range<usize>)> {
     let kept: Vec<&Token> = tokens.iter().filter(|(w, _)| !is_filler(w)).collect();
     let words: Vec<&str> = kept.iter().map(|(w, _)| w.as_str()).collect();
-    let whole = match (kept.first(), kept.last()) {
-        (Some(first), Some(last)) => first.1.start..last.1.end,
-        _ => 0..0,
-    };
+    let whole = 0..said.len();
     let span_of = |start: usize, end: usize| match (kept.get(start), end.checked_sub(1).and_then(|e| kept.get(e))) {
         (Some(first), Some(last)) => first.1.start..last.1.end,
         _ => whole.clone(),
