@@ -404,11 +404,10 @@ fn parse_item_parts(tokens: &[Token], said: &str, catalogue: &Catalogue) -> Vec<
         (Some(first), Some(last)) => first.1.start..last.1.end,
         _ => whole.clone(),
     };
-    let amounts: Vec<Option<(ReadAmount, usize)>> = (0..words.len()).map(|i| read_amount(&words, i)).collect();
     let mut found = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        match amounts[i] {
+        match read_amount(&words, i) {
             Some((amount, used)) => {
                 found.push((i, used, amount));
                 i += used;
@@ -416,7 +415,10 @@ fn parse_item_parts(tokens: &[Token], said: &str, catalogue: &Catalogue) -> Vec<
             None => i += 1,
         }
     }
-    if let Some(parts) = split_by_amounts(&words, &amounts, catalogue) {
+    // Each of several items has its own amount: one amount is one item.
+    if found.len() >= 2
+        && let Some(parts) = split_by_amounts(&words, catalogue)
+    {
         return parts
             .into_iter()
             .map(|part| {
@@ -469,11 +471,7 @@ struct Part {
 /// The one way to read the words as two or more catalogue items, each with
 /// an amount right before or right after its name, using every word; None
 /// when there is no such reading or more than one.
-fn split_by_amounts(
-    words: &[&str],
-    amounts: &[Option<(ReadAmount, usize)>],
-    catalogue: &Catalogue,
-) -> Option<Vec<Part>> {
+fn split_by_amounts(words: &[&str], catalogue: &Catalogue) -> Option<Vec<Part>> {
     #[derive(Clone, Copy)]
     struct Best {
         items: usize,
@@ -482,6 +480,7 @@ fn split_by_amounts(
         next: usize,
     }
     let n = words.len();
+    let amounts: Vec<Option<(ReadAmount, usize)>> = (0..n).map(|i| read_amount(words, i)).collect();
     let longest = catalogue.longest_phrase();
     let names: Vec<Vec<(usize, usize)>> = (0..n)
         .map(|i| {
