@@ -5,6 +5,7 @@
 //! words, and guesses (spelling, extra words, low speech confidence) come
 //! back `uncertain`, so the customer can edit before ordering.
 
+use std::ops::Range;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -15,8 +16,8 @@ use super::item::{DemandError, DemandItem, ItemStatus, MAX_DEMAND_LINES, MAX_DEM
 use super::language::Language;
 use super::quantity::{MAX_AMOUNT, Quantity, Unit};
 use super::words::{
-    fold, has_bangla, is_and_a_half, is_conjunction, is_event_word, is_filler, is_people_word, number_word,
-    split_classifier, words,
+    fold, has_bangla, is_conjunction, is_event_word, is_filler, is_hundred_word, is_people_word, is_quarter_word,
+    is_seer_word, number_word, prefix_change, split_classifier, word_spans, words,
 };
 
 /// Below this, a recognised word or picture label is flagged, not trusted.
@@ -207,8 +208,9 @@ pub fn split_segments(text: &str) -> Vec<String> {
     let mut segments = Vec::new();
     for part in text.split(['\n', '\r', ',', ';', '।', '&', '+', '|']) {
         let mut current: Vec<&str> = Vec::new();
-        for word in part.split_whitespace() {
-            if is_conjunction(&fold(word)) {
+        let all: Vec<&str> = part.split_whitespace().collect();
+        for (i, &word) in all.iter().enumerate() {
+            if is_conjunction(&fold(word)) && !joins_a_fraction(&all, i) {
                 push_segment(&mut segments, &current);
                 current.clear();
             } else {
@@ -220,6 +222,24 @@ pub fn split_segments(text: &str) -> Vec<String> {
     segments
 }
 
+/// Whether the "and" at `at` is inside an amount: "one and a half kg",
+/// "2 and a quarter litre".
+fn joins_a_fraction(all: &[&str], at: usize) -> bool {
+    let folded = |i: usize| all.get(i).map(|w| fold(w));
+    if folded(at).as_deref() != Some("and") {
+        return false;
+    }
+    let after_number = at
+        .checked_sub(1)
+        .and_then(folded)
+        .is_some_and(|w| number(&w).is_some() || number_word(&w).is_some());
+    let mut next = at + 1;
+    if matches!(folded(next).as_deref(), Some("a" | "an")) {
+        next += 1;
+    }
+    after_number && matches!(folded(next).as_deref(), Some("half" | "quarter"))
+}
+
 fn push_segment(segments: &mut Vec<String>, words: &[&str]) {
     let joined = words.join(" ");
     let trimmed = joined.trim_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '.' | '*' | '•' | ':'));
@@ -228,16 +248,20 @@ fn push_segment(segments: &mut Vec<String>, words: &[&str]) {
     }
 }
 
-/// Folded words of one segment, with glued classifiers ("দুইটা") split.
-fn segment_words(said: &str) -> Vec<String> {
+/// A folded word of a segment and where the customer typed it.
+type Token = (String, Range<usize>);
+
+/// Folded words of one segment, with glued classifiers ("দুইটা") split,
+/// each with the byte range of the customer's text it came from.
+fn segment_tokens(said: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    for word in words(&fold(said)) {
+    for (word, span) in word_spans(said) {
         match split_classifier(&word) {
             Some((stem, suffix)) => {
-                out.push(stem.to_string());
-                out.push(suffix.to_string());
+                out.push((stem.to_string(), span.clone()));
+                out.push((suffix.to_string(), span));
             }
-            None => out.push(word),
+            None => out.push((word, span)),
         }
     }
     out
@@ -253,25 +277,28 @@ fn understand_segment(
     if said.chars().any(|c| c.is_control() && !c.is_whitespace()) {
         return Err(DemandError::BadCharacters { line });
     }
-    let tokens = segment_words(said);
+    let spans = segment_tokens(said);
+    let tokens: Vec<String> = spans.iter().map(|(w, _)| w.clone()).collect();
     if segment.picture.is_none()
         && let Some(event) = find_event(&tokens, catalogue)
     {
         return expand_event(line, said, event, catalogue, understood);
     }
-    let parsed = match segment.picture {
-        Some(count) => parse_picture(&tokens, count, catalogue),
-        None => parse_item_line(&tokens, catalogue),
+    let parts = match segment.picture {
+        Some(count) => vec![(parse_picture(&tokens, count, catalogue), 0..said.len())],
+        None => parse_item_parts(&spans, said, catalogue),
     };
-    let mut parsed = parsed;
-    if segment.low_confidence {
-        parsed.reason = Some(FlagReason::LowConfidence);
-        if parsed.status == ItemStatus::Matched {
-            parsed.status = ItemStatus::Uncertain;
+    for (mut parsed, span) in parts {
+        if segment.low_confidence {
+            parsed.reason = Some(FlagReason::LowConfidence);
+            if parsed.status == ItemStatus::Matched {
+                parsed.status = ItemStatus::Uncertain;
+            }
         }
+        let part_said = said.get(span).map_or(said, str::trim);
+        let item = parsed.to_item(line, part_said, catalogue)?;
+        push_item(understood, item, parsed.reason);
     }
-    let item = parsed.to_item(line, said, catalogue)?;
-    push_item(understood, item, parsed.reason);
     Ok(())
 }
 
@@ -361,77 +388,353 @@ impl ParsedLine {
     }
 }
 
-/// "2 kg rice", "rice 2kg", "এক হালি ডিম", "আমার ২ কেজি চাল লাগবে".
-fn parse_item_line(tokens: &[String], catalogue: &Catalogue) -> ParsedLine {
-    let words: Vec<&str> = tokens.iter().map(String::as_str).filter(|w| !is_filler(w)).collect();
-    let (amount, item_words) = split_amount(&words);
-    let mut parsed = match_item(&item_words, catalogue);
-    parsed.amount = amount;
-    parsed
+/// One segment's items. Usually one ("2 kg rice", "rice 2kg", "এক হালি
+/// ডিম", "আমার ২ কেজি চাল লাগবে"); several when only their amounts
+/// separate them ("2kg rice 1kg sugar", "চাল ২ কেজি ডাল ১ কেজি"). Each
+/// comes with the byte range of the customer's words for it.
+///
+/// An amount is never moved to another item: several items are read only
+/// when each has its own amount next to it and one reading fits; otherwise
+/// the line comes back unmatched, in the customer's words.
+fn parse_item_parts(tokens: &[Token], said: &str, catalogue: &Catalogue) -> Vec<(ParsedLine, Range<usize>)> {
+    let kept: Vec<&Token> = tokens.iter().filter(|(w, _)| !is_filler(w)).collect();
+    let words: Vec<&str> = kept.iter().map(|(w, _)| w.as_str()).collect();
+    let whole = 0..said.len();
+    let span_of = |start: usize, end: usize| match (kept.get(start), end.checked_sub(1).and_then(|e| kept.get(e))) {
+        (Some(first), Some(last)) => first.1.start..last.1.end,
+        _ => whole.clone(),
+    };
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match read_amount(&words, i) {
+            Some((amount, used)) => {
+                found.push((i, used, amount));
+                i += used;
+            }
+            None => i += 1,
+        }
+    }
+    // Each of several items has its own amount: one amount is one item.
+    if found.len() >= 2
+        && let Some(parts) = split_by_amounts(&words, catalogue)
+    {
+        return parts
+            .into_iter()
+            .map(|part| {
+                let parsed = ParsedLine {
+                    amount: Some(part.amount),
+                    item: Some(part.item),
+                    item_words: Vec::new(),
+                    status: ItemStatus::Matched,
+                    reason: None,
+                };
+                (parsed, span_of(part.start, part.end))
+            })
+            .collect();
+    }
+    match found.as_slice() {
+        [] => vec![(match_item(&words, catalogue), whole)],
+        &[(start, used, amount)] => {
+            let item_words = if start == 0 {
+                &words[used..]
+            } else if start + used == words.len() {
+                &words[..start]
+            } else {
+                &words[..]
+            };
+            let mut parsed = match_item(item_words, catalogue);
+            if start == 0 || start + used == words.len() {
+                parsed.amount = Some(amount);
+            }
+            vec![(parsed, whole)]
+        }
+        several => match pair_alternating(&words, several, catalogue) {
+            Some(parts) => parts
+                .into_iter()
+                .map(|(parsed, start, end)| (parsed, span_of(start, end)))
+                .collect(),
+            None => vec![(match_item(&[], catalogue), whole)],
+        },
+    }
 }
 
-fn split_amount<'a>(words: &[&'a str]) -> (Option<ReadAmount>, Vec<&'a str>) {
-    if let Some((amount, used)) = read_amount(words, 0) {
-        return (Some(amount), words[used..].to_vec());
+/// An item read from part of a line, with its own amount.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    start: usize,
+    end: usize,
+    amount: ReadAmount,
+    item: usize,
+}
+
+/// The one way to read the words as two or more catalogue items, each with
+/// an amount right before or right after its name, using every word; None
+/// when there is no such reading or more than one.
+fn split_by_amounts(words: &[&str], catalogue: &Catalogue) -> Option<Vec<Part>> {
+    #[derive(Clone, Copy)]
+    struct Best {
+        items: usize,
+        ways: u8,
+        part: Option<Part>,
+        next: usize,
     }
-    for width in (1..=3).rev() {
-        let Some(start) = words.len().checked_sub(width) else {
-            continue;
+    let n = words.len();
+    let amounts: Vec<Option<(ReadAmount, usize)>> = (0..n).map(|i| read_amount(words, i)).collect();
+    let longest = catalogue.longest_phrase();
+    let names: Vec<Vec<(usize, usize)>> = (0..n)
+        .map(|i| {
+            (i + 1..=n.min(i + longest))
+                .filter_map(|j| exact_item(&words[i..j], catalogue).map(|item| (j, item)))
+                .collect()
+        })
+        .collect();
+    let no_names: Vec<(usize, usize)> = Vec::new();
+    let names_at = |i: usize| names.get(i).unwrap_or(&no_names);
+    let mut best: Vec<Option<Best>> = vec![None; n + 1];
+    best[n] = Some(Best {
+        items: 0,
+        ways: 1,
+        part: None,
+        next: n,
+    });
+    for i in (0..n).rev() {
+        let mut here: Option<Best> = None;
+        let mut consider = |part: Part, next: usize| {
+            let Some(after) = best.get(next).copied().flatten() else {
+                return;
+            };
+            let items = after.items + 1;
+            match &mut here {
+                Some(h) if h.items < items => {}
+                Some(h) if h.items == items => h.ways = h.ways.saturating_add(after.ways).min(2),
+                _ => {
+                    here = Some(Best {
+                        items,
+                        ways: after.ways,
+                        part: Some(part),
+                        next,
+                    });
+                }
+            }
         };
-        if start == 0 {
-            continue;
+        if let Some((amount, used)) = amounts[i] {
+            for &(end, item) in names_at(i + used) {
+                consider(
+                    Part {
+                        start: i,
+                        end,
+                        amount,
+                        item,
+                    },
+                    end,
+                );
+            }
         }
-        if let Some((amount, used)) = read_amount(words, start)
-            && used == width
-        {
-            return (Some(amount), words[..start].to_vec());
+        for &(end, item) in names_at(i) {
+            if let Some((amount, used)) = amounts.get(end).copied().flatten() {
+                consider(
+                    Part {
+                        start: i,
+                        end: end + used,
+                        amount,
+                        item,
+                    },
+                    end + used,
+                );
+            }
         }
+        best[i] = here;
     }
-    (None, words.to_vec())
+    let first = best[0]?;
+    if first.ways != 1 || first.items < 2 {
+        return None;
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    let mut at = first;
+    while let Some(part) = at.part {
+        // The same item twice ("1 loaf bread") is one item said twice.
+        if parts.iter().any(|p| p.item == part.item) {
+            return None;
+        }
+        parts.push(part);
+        at = best.get(at.next).copied().flatten()?;
+    }
+    Some(parts)
+}
+
+/// Amounts and words taking turns, "2kg rise 1kg suger" or "rice 2kg xyz
+/// 1kg": each run of words gets the amount on the side the line starts
+/// with. None when they do not take turns evenly.
+fn pair_alternating(
+    words: &[&str],
+    amounts: &[(usize, usize, ReadAmount)],
+    catalogue: &Catalogue,
+) -> Option<Vec<(ParsedLine, usize, usize)>> {
+    // Blocks in order: Ok(amount) or Err(word run).
+    let mut blocks: Vec<(usize, usize, Option<ReadAmount>)> = Vec::new();
+    let mut at = 0;
+    for &(start, used, amount) in amounts {
+        if start > at {
+            blocks.push((at, start, None));
+        }
+        blocks.push((start, start + used, Some(amount)));
+        at = start + used;
+    }
+    if at < words.len() {
+        blocks.push((at, words.len(), None));
+    }
+    if !blocks.len().is_multiple_of(2) {
+        return None;
+    }
+    let amount_first = blocks.first()?.2.is_some();
+    blocks
+        .chunks(2)
+        .map(|pair| {
+            let (amount, run) = if amount_first {
+                (pair[0], pair[1])
+            } else {
+                (pair[1], pair[0])
+            };
+            let amount = amount.2?;
+            if run.2.is_some() {
+                return None;
+            }
+            let mut parsed = match_item(&words[run.0..run.1], catalogue);
+            parsed.amount = Some(amount);
+            Some((parsed, pair[0].0, pair[1].1))
+        })
+        .collect()
+}
+
+/// A number as read, with where it ends.
+struct ReadNumber {
+    value: Decimal,
+    /// Romanised words that are also English ("tin") count only before a unit.
+    needs_unit: bool,
+    next: usize,
+    /// পোয়া with no unit after it means a quarter kilo.
+    seer: bool,
 }
 
 /// Reads an amount starting at `at`; returns it and how many words it used.
 fn read_amount(words: &[&str], at: usize) -> Option<(ReadAmount, usize)> {
-    let mut next = at;
-    let and_a_half = words.get(next).is_some_and(|w| is_and_a_half(w));
-    if and_a_half {
+    let Some(number) = read_number(words, at) else {
+        // "dozen eggs", "হালি ডিম": the unit alone means one of it.
+        let (unit, times) = unit_word(words.get(at)?)?;
+        if unit == Unit::Piece && times == Decimal::ONE {
+            return None;
+        }
+        return Some((in_whole_units(times, unit), 1));
+    };
+    let mut next = number.next;
+    // "half a kg", "half a dozen".
+    if matches!(words.get(next), Some(&("a" | "an"))) && words.get(next + 1).is_some_and(|w| unit_word(w).is_some()) {
         next += 1;
     }
-    let word = *words.get(next)?;
-    let (mut amount, needs_unit) = match number(word) {
-        Some(n) => (n, false),
-        None => match number_word(word) {
-            Some(found) => found,
-            None if !and_a_half => {
-                // "dozen eggs", "হালি ডিম": the unit alone means one of it.
-                let (unit, times) = unit_word(word)?;
-                if unit == Unit::Piece && times == Decimal::ONE {
-                    return None;
-                }
-                let amount = ReadAmount {
-                    amount: times,
-                    unit: Some(unit),
-                };
-                return Some((amount, next + 1 - at));
-            }
-            None => return None,
-        },
-    };
-    next += 1;
-    if and_a_half {
-        amount += Decimal::new(5, 1);
-    }
     match words.get(next).and_then(|w| unit_word(w)) {
-        Some((unit, times)) => Some((
+        Some((unit, times)) => Some((in_whole_units(number.value * times, unit), next + 1 - at)),
+        None if number.needs_unit => None,
+        None => Some((
             ReadAmount {
-                amount: amount * times,
-                unit: Some(unit),
+                amount: number.value,
+                unit: number.seer.then_some(Unit::Kilogram),
             },
-            next + 1 - at,
+            next - at,
         )),
-        None if needs_unit => None,
-        None => Some((ReadAmount { amount, unit: None }, next - at)),
     }
+}
+
+/// Half a dozen is 6 pieces: a dozen is kept only when whole.
+fn in_whole_units(amount: Decimal, unit: Unit) -> ReadAmount {
+    if unit == Unit::Dozen && amount.fract() != Decimal::ZERO {
+        return ReadAmount {
+            amount: amount * Decimal::from(12),
+            unit: Some(Unit::Piece),
+        };
+    }
+    ReadAmount {
+        amount,
+        unit: Some(unit),
+    }
+}
+
+/// A number with what may come around it: "সাড়ে ৩", "সোয়া ২", "পৌনে ২",
+/// "one and a half", "1 1/2", "two hundred", "three quarters", "এক পোয়া".
+fn read_number(words: &[&str], at: usize) -> Option<ReadNumber> {
+    if let Some(change) = words.get(at).and_then(|w| prefix_change(w))
+        && let Some(mut number) = read_plain_number(words, at + 1)
+    {
+        number.value += change;
+        number.needs_unit = false;
+        return (number.value > Decimal::ZERO).then_some(number);
+    }
+    read_plain_number(words, at)
+}
+
+fn read_plain_number(words: &[&str], at: usize) -> Option<ReadNumber> {
+    let word = *words.get(at)?;
+    let (mut value, mut needs_unit) = match number(word) {
+        Some(n) => (n, false),
+        None => number_word(word)?,
+    };
+    let mut next = at + 1;
+    let whole = value.fract() == Decimal::ZERO;
+    let after = |i: usize| words.get(i).copied();
+    if whole && value < Decimal::from(10) && after(next).is_some_and(is_hundred_word) {
+        value *= Decimal::from(100);
+        next += 1;
+        needs_unit = false;
+    } else if whole && let Some(part) = after(next).and_then(fraction_part) {
+        value += part;
+        next += 1;
+        needs_unit = false;
+    } else if after(next) == Some("and") {
+        let mut k = next + 1;
+        if matches!(after(k), Some("a" | "an")) {
+            k += 1;
+        }
+        let part = match after(k) {
+            Some("half") => Some(Decimal::new(5, 1)),
+            Some("quarter") => Some(Decimal::new(25, 2)),
+            _ => None,
+        };
+        if let Some(part) = part {
+            value += part;
+            next = k + 1;
+            needs_unit = false;
+        }
+    }
+    let mut seer = number_word(word).is_some() && is_seer_word(word);
+    if next == at + 1 && matches!(word, "a" | "an" | "one") && after(next) == Some("half") {
+        // "a half kg"
+        value = Decimal::new(5, 1);
+        next += 1;
+    } else if let Some(quarter) = after(next).filter(|w| is_quarter_word(w)) {
+        // "three quarters", "এক পোয়া", "দেড় পোয়া"
+        value *= Decimal::new(25, 2);
+        seer = is_seer_word(quarter);
+        next += 1;
+        needs_unit = false;
+    }
+    Some(ReadNumber {
+        value,
+        needs_unit,
+        next,
+        seer,
+    })
+}
+
+/// The part after a whole number: "1/2" in "1 1/2", "½" in "1½".
+fn fraction_part(word: &str) -> Option<Decimal> {
+    let value = if word.contains('/') {
+        number(word)?
+    } else if matches!(word, "½" | "¼" | "¾") {
+        number_word(word)?.0
+    } else {
+        return None;
+    };
+    (value < Decimal::ONE).then_some(value)
 }
 
 /// "2", "1.5", "1/2" (only fractions that are exact decimals).
@@ -472,12 +775,7 @@ fn match_item(words: &[&str], catalogue: &Catalogue) -> ParsedLine {
     if words.is_empty() {
         return parsed;
     }
-    let phrase = words.join(" ");
-    let singular = phrase
-        .strip_suffix("es")
-        .and_then(|p| catalogue.item_by_phrase(p))
-        .or_else(|| phrase.strip_suffix('s').and_then(|p| catalogue.item_by_phrase(p)));
-    if let Some(item) = catalogue.item_by_phrase(&phrase).or(singular) {
+    if let Some(item) = exact_item(words, catalogue) {
         parsed.item = Some(item);
         parsed.status = ItemStatus::Matched;
         parsed.reason = None;
@@ -488,7 +786,11 @@ fn match_item(words: &[&str], catalogue: &Catalogue) -> ParsedLine {
         if words.len() - start > longest {
             continue;
         }
-        if let Some(item) = catalogue.item_by_phrase(&words[start..].join(" ")) {
+        // Extra words are an adjective at most ("fresh rice"): never
+        // another item or an amount, whose words would be lost.
+        if let Some(item) = catalogue.item_by_phrase(&words[start..].join(" "))
+            && !names_another_item_or_amount(&words[..start], item, catalogue)
+        {
             parsed.item = Some(item);
             parsed.status = ItemStatus::Uncertain;
             parsed.reason = Some(FlagReason::ExtraWords);
@@ -504,6 +806,28 @@ fn match_item(words: &[&str], catalogue: &Catalogue) -> ParsedLine {
         parsed.reason = Some(FlagReason::Spelling);
     }
     parsed
+}
+
+/// The item some words name exactly, or as an English plural.
+fn exact_item(words: &[&str], catalogue: &Catalogue) -> Option<usize> {
+    let phrase = words.join(" ");
+    catalogue.item_by_phrase(&phrase).or_else(|| {
+        phrase
+            .strip_suffix("es")
+            .and_then(|p| catalogue.item_by_phrase(p))
+            .or_else(|| phrase.strip_suffix('s').and_then(|p| catalogue.item_by_phrase(p)))
+    })
+}
+
+/// Whether any of the words start an amount or name a catalogue item other
+/// than `item` ("loaf bread" is bread said twice).
+fn names_another_item_or_amount(words: &[&str], item: usize, catalogue: &Catalogue) -> bool {
+    let longest = catalogue.longest_phrase();
+    (0..words.len()).any(|i| {
+        read_amount(words, i).is_some()
+            || (i + 1..=words.len().min(i + longest))
+                .any(|j| exact_item(&words[i..j], catalogue).is_some_and(|other| other != item))
+    })
 }
 
 /// Words a picture recogniser adds around the thing itself.
@@ -887,6 +1211,257 @@ mod tests {
             let text = words.join(", ");
             if let Ok(items) = crate::domain::demand::parse_demand_text(&text) {
                 prop_assert_eq!(items.len(), split_segments(&text).len());
+            }
+        }
+    }
+
+    /// How generated items may be named: English and Bangla catalogue
+    /// names, and romanised Bangla as customers type it.
+    const ROMANISED: &[(&str, &str)] = &[
+        ("rice", "chal"),
+        ("lentils", "dal"),
+        ("oil", "tel"),
+        ("sugar", "chini"),
+        ("salt", "lobon"),
+        ("eggs", "dim"),
+        ("onion", "piaj"),
+        ("potato", "alu"),
+        ("garlic", "roshun"),
+        ("ginger", "ada"),
+        ("meat", "mangsho"),
+        ("beef", "gorur mangsho"),
+        ("chicken", "murgi"),
+        ("fish", "mach"),
+        ("milk", "dudh"),
+        ("flour", "atta"),
+        ("turmeric", "holud"),
+        ("chilli", "morich"),
+        ("biscuits", "biskut"),
+        ("banana", "kola"),
+        ("yogurt", "doi"),
+    ];
+
+    /// Every (English name, spelling) whose spelling alone reads as that item.
+    fn spellings() -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for item in catalogue().items() {
+            all.push((item.name.clone(), item.name.clone()));
+            all.push((item.name.clone(), item.name_bn.clone()));
+        }
+        all.extend(ROMANISED.iter().map(|(n, s)| ((*n).to_string(), (*s).to_string())));
+        all.retain(|(name, spelling)| {
+            crate::domain::demand::parse_demand_text(spelling)
+                .is_ok_and(|items| items.len() == 1 && items[0].name == *name && items[0].status == ItemStatus::Matched)
+        });
+        all
+    }
+
+    /// A number as typed, its exact value, and whether it is a whole number
+    /// (fractions go with weights and volumes only).
+    fn typed_number() -> impl Strategy<Value = (String, Decimal, bool)> {
+        let digits = (1_i64..=20, 0_u32..=2, any::<bool>()).prop_map(|(n, scale, bangla)| {
+            let value = Decimal::new(n * 5_i64.pow(scale), scale).normalize();
+            let text = value.to_string();
+            let text = if bangla {
+                crate::domain::demand::item::bangla_digits(&text)
+            } else {
+                text
+            };
+            (text, value, value.fract() == Decimal::ZERO)
+        });
+        let words = prop_oneof![
+            Just(("one", 1, 0)),
+            Just(("two", 2, 0)),
+            Just(("five", 5, 0)),
+            Just(("ten", 10, 0)),
+            Just(("এক", 1, 0)),
+            Just(("দুই", 2, 0)),
+            Just(("তিন", 3, 0)),
+            Just(("পাঁচ", 5, 0)),
+            Just(("ek", 1, 0)),
+            Just(("dui", 2, 0)),
+            Just(("tin", 3, 0)),
+            Just(("half", 5, 1)),
+            Just(("a quarter", 25, 2)),
+            Just(("three quarters", 75, 2)),
+            Just(("one and a half", 15, 1)),
+            Just(("two and a half", 25, 1)),
+            Just(("আধা", 5, 1)),
+            Just(("দেড়", 15, 1)),
+            Just(("আড়াই", 25, 1)),
+            Just(("সোয়া ২", 225, 2)),
+            Just(("পৌনে ২", 175, 2)),
+            Just(("পৌনে ১", 75, 2)),
+            Just(("সাড়ে ৩", 35, 1)),
+            Just(("sare 4", 45, 1)),
+            Just(("der", 15, 1)),
+            Just(("adha", 5, 1)),
+        ]
+        .prop_map(|(text, n, scale)| {
+            let value = Decimal::new(n, scale);
+            (text.to_string(), value, value.fract() == Decimal::ZERO)
+        });
+        prop_oneof![digits, words]
+    }
+
+    /// A unit as typed, what one of it is, and whether it is a weight or
+    /// volume; None for a bare number (the item's own unit).
+    fn typed_unit() -> impl Strategy<Value = Option<(&'static str, Unit, Decimal, bool)>> {
+        let one = Decimal::ONE;
+        prop_oneof![
+            Just(None),
+            Just(Some(("kg", Unit::Kilogram, one, true))),
+            Just(Some(("KG", Unit::Kilogram, one, true))),
+            Just(Some(("kilo", Unit::Kilogram, one, true))),
+            Just(Some(("কেজি", Unit::Kilogram, one, true))),
+            Just(Some(("keji", Unit::Kilogram, one, true))),
+            Just(Some(("g", Unit::Gram, one, true))),
+            Just(Some(("gm", Unit::Gram, one, true))),
+            Just(Some(("গ্রাম", Unit::Gram, one, true))),
+            Just(Some(("litre", Unit::Litre, one, true))),
+            Just(Some(("ltr", Unit::Litre, one, true))),
+            Just(Some(("লিটার", Unit::Litre, one, true))),
+            Just(Some(("ml", Unit::Millilitre, one, true))),
+            Just(Some(("packet", Unit::Packet, one, false))),
+            Just(Some(("প্যাকেট", Unit::Packet, one, false))),
+            Just(Some(("dozen", Unit::Dozen, one, true))),
+            Just(Some(("ডজন", Unit::Dozen, one, true))),
+            Just(Some(("hali", Unit::Piece, Decimal::from(4), false))),
+            Just(Some(("হালি", Unit::Piece, Decimal::from(4), false))),
+            Just(Some(("টা", Unit::Piece, one, false))),
+            Just(Some(("টি", Unit::Piece, one, false))),
+            Just(Some(("pcs", Unit::Piece, one, false))),
+            Just(Some(("ta", Unit::Piece, one, false))),
+        ]
+    }
+
+    /// One generated line part: the text, the item's English name, its
+    /// exact amount in base units, and whether its amount has a unit.
+    #[derive(Debug, Clone)]
+    struct Generated {
+        text: String,
+        name: String,
+        base: (Decimal, Unit),
+        with_unit: bool,
+    }
+
+    fn demand() -> impl Strategy<Value = (Vec<Generated>, String)> {
+        let spellings = spellings();
+        let part = (
+            proptest::sample::select(spellings),
+            typed_number(),
+            typed_unit(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_filter_map(
+                "fractions only of weights and volumes; romanised tin needs a unit",
+                |((name, spelling), (number, value, whole), unit, after, glued)| {
+                    if !whole && !unit.is_some_and(|(_, _, _, measure)| measure) {
+                        return None;
+                    }
+                    if unit.is_none() && number == "tin" {
+                        return None;
+                    }
+                    let known = catalogue().item_named(&name)?;
+                    let (unit_text, unit, times) = match unit {
+                        Some((text, unit, times, _)) => (text, unit, times),
+                        None => ("", known.unit, Decimal::ONE),
+                    };
+                    let amount_text = match (
+                        unit_text,
+                        glued && number.chars().all(|c| c.is_ascii_digit() || c == '.'),
+                    ) {
+                        ("", _) => number.clone(),
+                        (u, true) => format!("{number}{u}"),
+                        (u, false) => format!("{number} {u}"),
+                    };
+                    let text = if after {
+                        format!("{spelling} {amount_text}")
+                    } else {
+                        format!("{amount_text} {spelling}")
+                    };
+                    let base = Quantity {
+                        amount: value * times,
+                        unit,
+                    }
+                    .in_base_units();
+                    Some(Generated {
+                        text,
+                        name,
+                        base,
+                        with_unit: !unit_text.is_empty(),
+                    })
+                },
+            );
+        let separator = prop_oneof![
+            Just(", "),
+            Just(","),
+            Just(" and "),
+            Just(" আর "),
+            Just(" ও "),
+            Just("\n"),
+            Just(" "),
+            Just("  "),
+            Just(" + "),
+            Just("; "),
+            Just("। "),
+            Just(" ar "),
+        ];
+        proptest::collection::vec((part, separator), 1..6).prop_filter_map("each item once", |parts| {
+            let mut names: Vec<&str> = parts.iter().map(|(p, _)| p.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() != parts.len() {
+                return None;
+            }
+            let mut text = String::new();
+            for (i, (part, separator)) in parts.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(separator);
+                }
+                text.push_str(&part.text);
+            }
+            Some((parts.into_iter().map(|(p, _)| p).collect(), text))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Every generated item comes back once with its own amount, or its
+        /// words come back unmatched; no item carries another's amount, and
+        /// nothing is invented. When every amount has a unit the whole
+        /// demand must be read, in order.
+        #[test]
+        fn amounts_are_never_moved_or_dropped((parts, text) in demand()) {
+            let items = crate::domain::demand::parse_demand_text(&text).expect("parses");
+            let mut seen: Vec<&str> = Vec::new();
+            for item in &items {
+                if item.status == ItemStatus::Unmatched {
+                    prop_assert!(item.quantity.is_none(), "an unmatched line has no amount: {item:?}");
+                    continue;
+                }
+                let part = parts.iter().find(|p| p.name == item.name);
+                prop_assert!(part.is_some(), "{:?} was never asked for in {text:?}", item.name);
+                let part = part.expect("checked");
+                prop_assert!(!seen.contains(&part.name.as_str()), "{} came back twice from {text:?}", part.name);
+                seen.push(&part.name);
+                prop_assert_eq!(item.quantity.map(Quantity::in_base_units), Some(part.base), "{} in {:?}", part.name, text);
+            }
+            for part in &parts {
+                if seen.contains(&part.name.as_str()) {
+                    continue;
+                }
+                let kept = items.iter().any(|i| {
+                    i.status == ItemStatus::Unmatched && i.said.as_deref().is_some_and(|s| s.contains(part.text.as_str()) || part.text.contains(s))
+                });
+                prop_assert!(kept, "{:?} was dropped from {text:?}: {items:?}", part.text);
+            }
+            if parts.iter().all(|p| p.with_unit) {
+                let shown: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+                let asked: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+                prop_assert_eq!(shown, asked, "{:?}", text);
             }
         }
     }

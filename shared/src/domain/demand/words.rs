@@ -15,21 +15,35 @@ use rust_decimal::Decimal;
 pub fn fold(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '০'..='৯' => {
-                let digit = u32::from(c) - u32::from('০');
-                folded.push(char::from_digit(digit, 10).unwrap_or('0'));
-            }
-            // ড় ঢ় য় are the same letters as ড ঢ য plus a nukta; keyboards
-            // produce either form.
-            '\u{09DC}' => folded.push_str("\u{09A1}\u{09BC}"),
-            '\u{09DD}' => folded.push_str("\u{09A2}\u{09BC}"),
-            '\u{09DF}' => folded.push_str("\u{09AF}\u{09BC}"),
-            '\u{200C}' | '\u{200D}' | '\u{FEFF}' => {}
-            _ => folded.extend(c.to_lowercase()),
-        }
+        fold_char(c, |f| folded.push(f));
     }
     folded
+}
+
+/// Folds one character, giving its folded characters (none, one or more).
+fn fold_char(c: char, mut push: impl FnMut(char)) {
+    match c {
+        '০'..='৯' => {
+            let digit = u32::from(c) - u32::from('০');
+            push(char::from_digit(digit, 10).unwrap_or('0'));
+        }
+        // ড় ঢ় য় are the same letters as ড ঢ য plus a nukta; keyboards
+        // produce either form.
+        '\u{09DC}' => {
+            push('\u{09A1}');
+            push('\u{09BC}');
+        }
+        '\u{09DD}' => {
+            push('\u{09A2}');
+            push('\u{09BC}');
+        }
+        '\u{09DF}' => {
+            push('\u{09AF}');
+            push('\u{09BC}');
+        }
+        '\u{200C}' | '\u{200D}' | '\u{FEFF}' => {}
+        _ => c.to_lowercase().for_each(push),
+    }
 }
 
 /// Whether the text has any Bangla letter in it.
@@ -52,36 +66,68 @@ fn is_word_char(c: char) -> bool {
 #[must_use]
 pub fn words(folded: &str) -> Vec<String> {
     let chars: Vec<char> = folded.chars().collect();
-    let mut words = Vec::new();
-    let mut current = String::new();
+    word_ranges(&chars)
+        .into_iter()
+        .map(|r| chars[r].iter().collect())
+        .collect()
+}
+
+/// The words of unfolded text, folded as [`words`] gives them, each with
+/// the byte range of the customer's own characters it came from.
+#[must_use]
+pub fn word_spans(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut chars = Vec::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        fold_char(c, |f| {
+            chars.push(f);
+            origin.push(at..at + c.len_utf8());
+        });
+    }
+    word_ranges(&chars)
+        .into_iter()
+        .filter_map(|r| {
+            let start = origin.get(r.start)?.start;
+            let end = origin.get(r.end.checked_sub(1)?)?.end;
+            Some((chars[r].iter().collect(), start..end))
+        })
+        .collect()
+}
+
+/// Where the words are in folded characters.
+fn word_ranges(chars: &[char]) -> Vec<std::ops::Range<usize>> {
+    let in_number = |c: char| c.is_ascii_digit();
+    let mut ranges = Vec::new();
+    let mut start: Option<usize> = None;
     for (i, &c) in chars.iter().enumerate() {
-        let in_number = |c: char| c.is_ascii_digit();
         let joins_digits = (c == '.' || c == '/')
             && i > 0
             && in_number(chars[i - 1])
             && chars.get(i + 1).is_some_and(|&n| in_number(n));
         if !(is_word_char(c) || joins_digits) {
-            flush(&mut current, &mut words);
+            if let Some(s) = start.take() {
+                ranges.push(s..i);
+            }
             continue;
         }
-        if let Some(last) = current.chars().last()
+        if let Some(s) = start
+            && i > s
             && !joins_digits
-            && last != '.'
-            && last != '/'
-            && in_number(last) != in_number(c)
+            && chars[i - 1] != '.'
+            && chars[i - 1] != '/'
+            && in_number(chars[i - 1]) != in_number(c)
         {
-            flush(&mut current, &mut words);
+            ranges.push(s..i);
+            start = Some(i);
         }
-        current.push(c);
+        if start.is_none() {
+            start = Some(i);
+        }
     }
-    flush(&mut current, &mut words);
-    words
-}
-
-fn flush(current: &mut String, words: &mut Vec<String>) {
-    if !current.is_empty() {
-        words.push(std::mem::take(current));
+    if let Some(s) = start {
+        ranges.push(s..chars.len());
     }
+    ranges
 }
 
 /// Folds and splits, then joins with single spaces: the key the catalogue
@@ -146,26 +192,99 @@ const NUMBER_WORDS: &[(&str, i64, bool)] = &[
     ("ত্রিশ", 3000, false),
     ("fifty", 5000, false),
     ("পঞ্চাশ", 5000, false),
+    ("thirteen", 1300, false),
+    ("fourteen", 1400, false),
+    ("sixteen", 1600, false),
+    ("eighteen", 1800, false),
+    ("forty", 4000, false),
+    ("sixty", 6000, false),
+    ("egaro", 1100, false),
+    ("baro", 1200, false),
+    ("তেরো", 1300, false),
+    ("চৌদ্দ", 1400, false),
+    ("ষোল", 1600, false),
+    ("ষোলো", 1600, false),
+    ("আঠারো", 1800, false),
+    ("পঁচিশ", 2500, false),
+    ("চল্লিশ", 4000, false),
+    ("ষাট", 6000, false),
     ("hundred", 10000, false),
     ("একশ", 10000, false),
     ("একশো", 10000, false),
+    ("দুইশ", 20000, false),
+    ("দুশো", 20000, false),
+    ("দুইশো", 20000, false),
+    ("তিনশ", 30000, false),
+    ("তিনশো", 30000, false),
+    ("চারশ", 40000, false),
+    ("পাঁচশ", 50000, false),
+    ("পাঁচশো", 50000, false),
+    ("দেড়শ", 15000, false),
+    ("দেড়শো", 15000, false),
+    ("আড়াইশ", 25000, false),
+    ("আড়াইশো", 25000, false),
+    ("duisho", 20000, false),
+    ("tinsho", 30000, false),
+    ("pachsho", 50000, false),
+    ("dersho", 15000, false),
+    ("araisho", 25000, false),
     ("half", 50, false),
     ("আধা", 50, false),
     ("আধ", 50, false),
     ("adha", 50, false),
     ("aadha", 50, false),
+    ("½", 50, false),
     ("quarter", 25, false),
+    ("¼", 25, false),
+    ("¾", 75, false),
+    ("পোয়া", 25, false),
+    ("poa", 25, true),
+    ("powa", 25, true),
+    ("poya", 25, true),
     ("সোয়া", 125, false),
     ("shoa", 125, true),
+    ("sowa", 125, true),
+    ("showa", 125, true),
+    ("পৌনে", 75, false),
+    ("poune", 75, true),
+    ("powne", 75, true),
     ("দেড়", 150, false),
     ("der", 150, false),
     ("dedh", 150, false),
     ("আড়াই", 250, false),
     ("arai", 250, false),
     ("aarai", 250, false),
+    ("arhai", 250, false),
+    ("adai", 250, false),
 ];
 
-const AND_A_HALF_WORDS: &[&str] = &["সাড়ে", "sare", "share", "saare"];
+/// Words before a number that add to it or take from it: "সাড়ে ৩" is 3.5,
+/// "সোয়া ২" is 2.25, "পৌনে ২" is 1.75 (in hundredths).
+const PREFIX_WORDS: &[(&str, i64)] = &[
+    ("সাড়ে", 50),
+    ("sare", 50),
+    ("share", 50),
+    ("saare", 50),
+    ("sarhe", 50),
+    ("sade", 50),
+    ("সোয়া", 25),
+    ("shoa", 25),
+    ("sowa", 25),
+    ("showa", 25),
+    ("পৌনে", -25),
+    ("poune", -25),
+    ("powne", -25),
+];
+
+/// Words after a number that make it quarters: "three quarters" is 0.75,
+/// "এক পোয়া" is 0.25 (a quarter seer, said of a kilo), "দুই পোয়া" 0.5.
+const QUARTER_WORDS: &[&str] = &["quarter", "quarters", "পোয়া", "poa", "powa", "poya"];
+
+/// Quarter words that mean a quarter kilo when no unit follows.
+const SEER_WORDS: &[&str] = &["পোয়া", "poa", "powa", "poya"];
+
+/// Words after a number that make it hundreds: "দুই শ গ্রাম", "two hundred".
+const HUNDRED_WORDS: &[&str] = &["hundred", "শ", "শো", "শত", "sho"];
 
 const FILLER_WORDS: &[&str] = &[
     "please",
@@ -279,7 +398,10 @@ const CONJUNCTIONS: &[&str] = &["and", "আর", "ও", "এবং", "ar", "aar"
 
 struct WordSets {
     numbers: HashMap<String, (Decimal, bool)>,
-    and_a_half: HashSet<String>,
+    prefixes: HashMap<String, Decimal>,
+    quarters: HashSet<String>,
+    seers: HashSet<String>,
+    hundreds: HashSet<String>,
     fillers: HashSet<String>,
     events: HashSet<String>,
     people: HashSet<String>,
@@ -294,7 +416,13 @@ static WORD_SETS: LazyLock<WordSets> = LazyLock::new(|| {
             .iter()
             .map(|&(w, hundredths, needs_unit)| (fold(w), (Decimal::new(hundredths, 2).normalize(), needs_unit)))
             .collect(),
-        and_a_half: set(AND_A_HALF_WORDS),
+        prefixes: PREFIX_WORDS
+            .iter()
+            .map(|&(w, hundredths)| (fold(w), Decimal::new(hundredths, 2)))
+            .collect(),
+        quarters: set(QUARTER_WORDS),
+        seers: set(SEER_WORDS),
+        hundreds: set(HUNDRED_WORDS),
         fillers: set(FILLER_WORDS),
         events: set(EVENT_WORDS),
         people: set(PEOPLE_WORDS),
@@ -312,7 +440,32 @@ pub fn number_word(word: &str) -> Option<(Decimal, bool)> {
 /// Words that turn the following number into "and a half": "সাড়ে তিন" is 3.5.
 #[must_use]
 pub fn is_and_a_half(word: &str) -> bool {
-    WORD_SETS.and_a_half.contains(word)
+    prefix_change(word) == Some(Decimal::new(5, 1))
+}
+
+/// What a word before a number adds to it: সাড়ে +0.5, সোয়া +0.25,
+/// পৌনে -0.25.
+#[must_use]
+pub fn prefix_change(word: &str) -> Option<Decimal> {
+    WORD_SETS.prefixes.get(word).copied()
+}
+
+/// Words after a number that count quarters ("three quarters", "এক পোয়া").
+#[must_use]
+pub fn is_quarter_word(word: &str) -> bool {
+    WORD_SETS.quarters.contains(word)
+}
+
+/// Quarter words that mean a quarter kilo when no unit follows (পোয়া).
+#[must_use]
+pub fn is_seer_word(word: &str) -> bool {
+    WORD_SETS.seers.contains(word)
+}
+
+/// Words after a number that make it hundreds ("দুই শ", "two hundred").
+#[must_use]
+pub fn is_hundred_word(word: &str) -> bool {
+    WORD_SETS.hundreds.contains(word)
 }
 
 /// Classifiers glued to a count: "দুইটা", "ekta" are so many pieces.
@@ -320,10 +473,12 @@ pub fn is_and_a_half(word: &str) -> bool {
 pub fn split_classifier(word: &str) -> Option<(&str, &'static str)> {
     ["টা", "টি", "টো", "ta", "ti", "to"].into_iter().find_map(|suffix| {
         let stem = word.strip_suffix(suffix)?;
-        // "atta" is flour, not "at" (eight) pieces: only plain number words.
-        number_word(stem)
-            .filter(|(_, needs_unit)| !needs_unit)
-            .map(|_| (stem, suffix))
+        // "atta" and "ata" are flour, not "at" (eight) or "a" (one) pieces;
+        // "tinta" is three pieces.
+        if matches!(stem, "a" | "an" | "at" | "aat") {
+            return None;
+        }
+        number_word(stem).map(|_| (stem, suffix))
     })
 }
 
@@ -399,6 +554,24 @@ mod tests {
         assert_eq!(words(&fold("১.৫লিটার তেল।")), ["1.5", "লিটার", "তেল"]);
         assert_eq!(words("rice - 1/2 kg."), ["rice", "1/2", "kg"]);
         assert_eq!(words(&fold("৬টা ডিম")), ["6", "টা", "ডিম"]);
+    }
+
+    #[test]
+    fn word_spans_point_at_the_customers_own_characters() {
+        let text = "২কেজি Chal, পেঁয়াজ";
+        let spans = word_spans(text);
+        let folded: Vec<&str> = spans.iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(folded, words(&fold(text)));
+        let typed: Vec<&str> = spans.iter().map(|(_, r)| &text[r.clone()]).collect();
+        assert_eq!(typed, ["২", "কেজি", "Chal", "পেঁয়াজ"]);
+    }
+
+    #[test]
+    fn counters_split_from_number_words_but_not_from_flour() {
+        assert_eq!(split_classifier("tinta"), Some(("tin", "ta")));
+        assert_eq!(split_classifier("দুইটা"), Some(("দুই", "টা")));
+        assert_eq!(split_classifier("atta"), None);
+        assert_eq!(split_classifier("ata"), None);
     }
 
     #[test]
