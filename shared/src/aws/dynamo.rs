@@ -161,6 +161,8 @@ impl DynamoStorage {
 
     fn put(&self, item: Item, condition: Option<(&str, Item)>) -> Result<TransactWriteItem, RepoError> {
         let (condition, values) = condition.map_or((None, None), |(c, v)| (Some(c.to_string()), Some(v)));
+        // DynamoDB refuses an empty map of values.
+        let values = values.filter(|v| !v.is_empty());
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
