@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::SinkExt as _;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::api::authorizer::{authorize_connect, connect_token};
@@ -31,14 +32,21 @@ use tracing::{error, warn};
 
 use crate::SocketLimits;
 use crate::events::{HttpParts, STAGE, WsKind, authorizer_event, http_event, request_id, ws_event};
+use crate::management_auth::ManagementAuth;
 
 /// Where WebSocket clients connect.
 pub const WS_PATH: &str = "/ws";
 /// API Gateway's HTTP API payload limit; the handler enforces its own,
 /// smaller one.
 const MAX_HTTP_PAYLOAD: usize = 10 * 1024 * 1024;
-/// Close code for a frame or message over the limit.
+/// Close code for a frame or message over the limit (RFC 6455 7.4.1).
 const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a frame that breaks the protocol: reserved bits or
+/// opcodes, an unmasked client frame, a control frame over 125 bytes or
+/// fragmented.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code for a text message (or close reason) that is not UTF-8.
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 /// Close code when the idle timeout or the lifetime ends a socket.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -49,6 +57,7 @@ struct Gateway<S, Q, P> {
     domain: String,
     issuer: Arc<TokenIssuer>,
     verifier: Arc<TokenVerifier>,
+    management_auth: Arc<ManagementAuth>,
 }
 
 impl<S, Q, P> Clone for Gateway<S, Q, P> {
@@ -60,6 +69,7 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
             domain: self.domain.clone(),
             issuer: Arc::clone(&self.issuer),
             verifier: Arc::clone(&self.verifier),
+            management_auth: Arc::clone(&self.management_auth),
         }
     }
 }
@@ -74,6 +84,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     limits: SocketLimits,
     addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
+    management_auth: ManagementAuth,
 ) -> Result<Router, shared::auth::KeyError> {
     let verifier = Arc::new(issuer.verifier()?);
     let gateway = Gateway {
@@ -83,6 +94,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
         domain: addr.to_string(),
         issuer,
         verifier,
+        management_auth: Arc::new(management_auth),
     };
     Ok(Router::new().fallback(serve::<S, Q, P>).with_state(gateway))
 }
@@ -93,7 +105,7 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
     request: Request,
 ) -> Response {
     if let Some(rest) = management_path(request.uri().path()).map(str::to_string) {
-        return management_api(&gateway.hub, &rest, request).await;
+        return management_api(&gateway.hub, &gateway.management_auth, &rest, request).await;
     }
     if request.uri().path() == DEV_TOKENS_PATH && request.method() == http::Method::POST {
         return dev_token(&gateway.issuer, request).await;
@@ -383,14 +395,17 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_string()));
+                        // Send the echo the protocol queued (RFC 6455 5.5.1).
+                        let _ = socket.flush().await;
                         return (code, reason);
                     }
                     Some(Err(e)) => {
-                        // Over the frame or message limit (or a broken
-                        // socket): close with 1009, as API Gateway does.
                         warn!(error = %e, "socket error");
-                        close(&mut socket, CLOSE_TOO_BIG, "Message too big").await;
-                        return (CLOSE_TOO_BIG, "Message too big".into());
+                        let Some((code, reason)) = close_code_for(e) else {
+                            return (1006, "Connection lost".into());
+                        };
+                        close(&mut socket, code, reason).await;
+                        return (code, reason.into());
                     }
                     None => return (1006, "Connection lost".into()),
                 }
@@ -415,6 +430,26 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                 return (CLOSE_GOING_AWAY, "Connection lifetime exceeded".into());
             }
         }
+    }
+}
+
+/// The close code RFC 6455 assigns to a read error: 1009 over the frame or
+/// message limit (as API Gateway), 1007 for text that is not UTF-8, 1002
+/// for any other protocol violation; None when the connection itself broke
+/// (nothing can be sent; `$disconnect` sees 1006).
+fn close_code_for(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let error = error.into_inner();
+    match error.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => Some((CLOSE_TOO_BIG, "Message too big")),
+        Some(WsError::Utf8(_)) => Some((CLOSE_INVALID_PAYLOAD, "Invalid frame payload data")),
+        Some(WsError::Protocol(_) | WsError::AttackAttempt) => Some((CLOSE_PROTOCOL_ERROR, "Protocol error")),
+        Some(_) => None,
+        // Axum checks text frames' UTF-8 itself in some paths.
+        None if error.downcast_ref::<std::str::Utf8Error>().is_some() => {
+            Some((CLOSE_INVALID_PAYLOAD, "Invalid frame payload data"))
+        }
+        None => None,
     }
 }
 
@@ -536,6 +571,14 @@ fn gone() -> Response {
         .unwrap_or_else(|_| StatusCode::GONE.into_response())
 }
 
+fn too_large() -> Response {
+    management_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLargeException",
+        "Payload too large",
+    )
+}
+
 fn management_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     Response::builder()
         .status(status)
@@ -546,9 +589,23 @@ fn management_error(status: StatusCode, error_type: &str, message: &str) -> Resp
 }
 
 /// POST (push), GET (info), DELETE (close) on one connection, with API
-/// Gateway's status codes: 410 + `x-amzn-ErrorType: GoneException` for an
-/// unknown or closed connection, 413 over 128 KiB, 403 for a wrong path.
-async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Response {
+/// Gateway's status codes: 403 unless SigV4-signed with the stack's
+/// credentials (`x-amzn-ErrorType` says why), 410 + `x-amzn-ErrorType:
+/// GoneException` for an unknown or closed connection, 413 over 128 KiB,
+/// 403 for a wrong path.
+async fn management_api(hub: &ConnectionHub, auth: &ManagementAuth, rest: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // The body is part of the signature: read it (bounded) before checking.
+    let Ok(data) = to_bytes(body, MAX_PUSH_BYTES + 1).await else {
+        return too_large();
+    };
+    if data.len() > MAX_PUSH_BYTES {
+        return too_large();
+    }
+    if let Err(refusal) = auth.verify(&parts, &data, std::time::SystemTime::now()) {
+        let (error_type, message) = refusal.error();
+        return management_error(StatusCode::FORBIDDEN, error_type, message);
+    }
     let forbidden = || gateway_json(StatusCode::FORBIDDEN, "Forbidden");
     let Some(raw_id) = rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')) else {
         return forbidden();
@@ -556,22 +613,8 @@ async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Re
     let Ok(id) = ConnectionId::new(crate::events::percent_decode(raw_id)) else {
         return gone();
     };
-    match *request.method() {
+    match parts.method {
         http::Method::POST => {
-            let Ok(data) = to_bytes(request.into_body(), MAX_PUSH_BYTES + 1).await else {
-                return management_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLargeException",
-                    "Payload too large",
-                );
-            };
-            if data.len() > MAX_PUSH_BYTES {
-                return management_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLargeException",
-                    "Payload too large",
-                );
-            }
             let frame = String::from_utf8_lossy(&data).into_owned();
             if hub.command(&id, SocketCommand::Send(frame)) {
                 StatusCode::OK.into_response()

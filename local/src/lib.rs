@@ -11,12 +11,14 @@
 
 mod events;
 mod gateway;
+mod management_auth;
 mod sqs_poller;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_dynamodb::types::Select;
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::app::App;
@@ -30,6 +32,7 @@ use shared::ports::{Connection, ConnectionRepo, RepoError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use aws_credential_types::Credentials;
 pub use events::STAGE;
 
 /// The application on embedded adapters.
@@ -99,6 +102,12 @@ pub struct LocalOptions {
     /// PKCS#8 PEM of the token signing key (`JWT_SIGNING_KEY`); a fresh key
     /// each start when None.
     pub signing_key_pem: Option<String>,
+    /// The credentials `@connections` calls must be SigV4-signed with.
+    /// None: the endpoint backend takes the AWS SDK's (so its own pusher
+    /// passes); the embedded one takes `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) if set, else a fresh
+    /// random pair each start.
+    pub management_credentials: Option<Credentials>,
 }
 
 impl Default for LocalOptions {
@@ -112,6 +121,7 @@ impl Default for LocalOptions {
             poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
             signing_key_pem: None,
+            management_credentials: None,
         }
     }
 }
@@ -125,6 +135,8 @@ pub enum StartError {
     Resources(#[from] RepoError),
     #[error(transparent)]
     Key(#[from] shared::auth::KeyError),
+    #[error("no credentials for the @connections API: {0}")]
+    Credentials(#[from] aws_credential_types::provider::error::CredentialsError),
     #[error(transparent)]
     Catalogue(#[from] shared::domain::demand::catalogue::CatalogueError),
 }
@@ -147,6 +159,7 @@ enum Running {
 pub struct RunningStack {
     pub addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
+    management_credentials: Credentials,
     running: Running,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -168,6 +181,13 @@ impl RunningStack {
     #[must_use]
     pub fn management_url(&self) -> String {
         format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// The credentials `@connections` calls must be signed with (a
+    /// management API client built with them passes the check).
+    #[must_use]
+    pub fn management_credentials(&self) -> Credentials {
+        self.management_credentials.clone()
     }
 
     /// A token for `caller`, signed by this stack's issuer (tests; the
@@ -318,6 +338,28 @@ impl Drop for RunningStack {
     }
 }
 
+/// Credentials for the embedded backend: the environment's, else a random
+/// pair nobody else knows.
+async fn embedded_management_credentials() -> Result<Credentials, StartError> {
+    if let Ok(credentials) = aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+        .provide_credentials()
+        .await
+    {
+        return Ok(credentials);
+    }
+    let mut secret = [0_u8; 30];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| {
+        aws_credential_types::provider::error::CredentialsError::not_loaded("no randomness for a local secret")
+    })?;
+    Ok(Credentials::new(
+        format!("LOCAL{}", ulid::Ulid::new()),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret),
+        None,
+        None,
+        "local-stack",
+    ))
+}
+
 fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await {
@@ -339,6 +381,10 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     });
     match options.backend.clone() {
         Backend::Embedded => {
+            let management_credentials = match options.management_credentials {
+                Some(credentials) => credentials,
+                None => embedded_management_credentials().await?,
+            };
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
             let app = Arc::new(App {
                 storage: MemoryStorage::default(),
@@ -351,18 +397,38 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             });
             let server = serve(
                 listener,
-                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+                gateway::router(
+                    Arc::clone(&app),
+                    hub,
+                    options.sockets,
+                    addr,
+                    Arc::clone(&issuer),
+                    management_auth::ManagementAuth::new(management_credentials.clone()),
+                )?,
             );
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
             Ok(RunningStack {
                 addr,
                 issuer,
+                management_credentials,
                 running: Running::Embedded { app, queue },
                 tasks: vec![server, poller],
             })
         }
         Backend::Endpoint { table, queue } => {
             let sdk = shared::aws::sdk_config().await;
+            let management_credentials = match options.management_credentials {
+                Some(credentials) => credentials,
+                None => match sdk.credentials_provider() {
+                    Some(provider) => provider.provide_credentials().await?,
+                    None => {
+                        return Err(aws_credential_types::provider::error::CredentialsError::not_loaded(
+                            "the AWS SDK has no credentials provider",
+                        )
+                        .into());
+                    }
+                },
+            };
             let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             ensure_table(&dynamo, &table).await?;
@@ -380,7 +446,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             });
             let server = serve(
                 listener,
-                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+                gateway::router(
+                    Arc::clone(&app),
+                    hub,
+                    options.sockets,
+                    addr,
+                    Arc::clone(&issuer),
+                    management_auth::ManagementAuth::new(management_credentials.clone()),
+                )?,
             );
             let region = sdk
                 .region()
@@ -396,6 +469,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             Ok(RunningStack {
                 addr,
                 issuer,
+                management_credentials,
                 running: Running::Endpoint {
                     app,
                     dynamo,
