@@ -24,9 +24,11 @@ use shared::app::App;
 use shared::auth::{TokenIssuer, TokenVerifier};
 use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
-use shared::embedded::{ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
+use shared::embedded::{
+    ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender, SocketCommand, SocketInfo,
+};
 use shared::ports::{OfferTimers, Pusher, Storage};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
@@ -49,6 +51,14 @@ const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 /// Close code when the idle timeout or the lifetime ends a socket.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code for a client that breaks the gateway's rules: it does not
+/// read what it is sent (its outbox is full) or sends frames faster than
+/// the rate allows (RFC 6455 1008, policy violation).
+const CLOSE_POLICY: u16 = 1008;
+const NOT_READING: &str = "Client not reading";
+const TOO_FAST: &str = "Rate limit exceeded";
+/// How long a close frame may take to leave before the socket is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 struct Gateway<S, Q, P> {
     app: Arc<App<S, Q, P>>,
@@ -300,7 +310,7 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     }
     // The connection exists once $connect has answered: register it now so
     // pushes made from here on are queued for the socket.
-    let (sender, outbox) = mpsc::unbounded_channel();
+    let (sender, outbox) = shared::embedded::outbox(gateway.limits.max_queued_frames, gateway.limits.max_queued_bytes);
     let Ok(connection) = ConnectionId::new(id.clone()) else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
@@ -319,6 +329,9 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     upgrade
         .max_frame_size(limits.max_frame_bytes)
         .max_message_size(limits.max_message_bytes)
+        // Frames are written one at a time and flushed: the write buffer
+        // never needs more than one message.
+        .max_write_buffer_size(limits.max_message_bytes * 2)
         .on_failed_upgrade({
             let gateway = gateway.clone();
             let connection = connection.clone();
@@ -369,34 +382,94 @@ fn select_route(frame: &str) -> &'static str {
         .unwrap_or("$default")
 }
 
+/// A token bucket over a socket's incoming frames: `burst` at once, then
+/// `per_second`.
+struct FrameRate {
+    tokens: f64,
+    last: Instant,
+    per_second: f64,
+    burst: f64,
+}
+
+impl FrameRate {
+    fn new(limits: &SocketLimits) -> Self {
+        let burst = f64::from(limits.frame_burst.max(1));
+        FrameRate {
+            tokens: burst,
+            last: Instant::now(),
+            per_second: f64::from(limits.frames_per_second),
+            burst,
+        }
+    }
+
+    /// Takes one token; false when the client sends faster than allowed.
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Waits for a free handler slot, then for the socket's next message: while
+/// the socket's handlers are all busy the gateway does not read it, so TCP
+/// pushes back on the client instead of work piling up here.
+async fn next_message(
+    socket: &mut WebSocket,
+    in_flight: &Arc<Semaphore>,
+) -> (Option<OwnedSemaphorePermit>, Option<Result<Message, axum::Error>>) {
+    let permit = Arc::clone(in_flight).acquire_owned().await.ok();
+    (permit, socket.recv().await)
+}
+
 /// Pumps one socket until it closes; returns the close code and reason for
-/// `$disconnect`.
+/// `$disconnect`. Memory per socket is bounded: at most `max_in_flight`
+/// frames being handled, an outbox of `max_queued_frames` and
+/// `max_queued_bytes`, one message being read and one being written.
 async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     gateway: &Gateway<S, Q, P>,
     info: &SocketMeta,
     mut socket: WebSocket,
-    sender: mpsc::UnboundedSender<SocketCommand>,
-    mut outbox: mpsc::UnboundedReceiver<SocketCommand>,
+    sender: OutboxSender,
+    mut outbox: OutboxReceiver,
 ) -> (u16, String) {
-    let expires = Instant::now() + gateway.limits.max_connection_age;
-    let mut idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+    let limits = gateway.limits;
+    let expires = Instant::now() + limits.max_connection_age;
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    let overflow = outbox.overflow_signal();
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+    let mut rate = FrameRate::new(&limits);
     loop {
         tokio::select! {
-            incoming = socket.recv() => {
-                idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+            () = overflow.notified() => {
+                return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
+            }
+            (permit, incoming) = next_message(&mut socket, &in_flight) => {
+                idle_deadline = Instant::now() + limits.idle_timeout;
                 gateway.hub.touch(&info.id, now_ms());
+                if matches!(incoming, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))))
+                    && !rate.allow()
+                {
+                    return close_within(&mut socket, CLOSE_POLICY, TOO_FAST).await;
+                }
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone());
+                        dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone(), permit);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        dispatch_frame(gateway, info, String::from_utf8_lossy(&bytes).into_owned(), sender.clone());
+                        dispatch_frame(gateway, info, String::from_utf8_lossy(&bytes).into_owned(), sender.clone(), permit);
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_string()));
                         // Send the echo the protocol queued (RFC 6455 5.5.1).
-                        let _ = socket.flush().await;
+                        let _ = tokio::time::timeout(CLOSE_WAIT, socket.flush()).await;
                         return (code, reason);
                     }
                     Some(Err(e)) => {
@@ -404,33 +477,48 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                         let Some((code, reason)) = close_code_for(e) else {
                             return (1006, "Connection lost".into());
                         };
-                        close(&mut socket, code, reason).await;
-                        return (code, reason.into());
+                        return close_within(&mut socket, code, reason).await;
                     }
                     None => return (1006, "Connection lost".into()),
                 }
             }
             Some(command) = outbox.recv() => match command {
                 SocketCommand::Send(frame) => {
-                    if socket.send(Message::Text(frame.into())).await.is_err() {
-                        return (1006, "Connection lost".into());
+                    // A client that stops reading blocks this write; its
+                    // outbox then fills, and the overflow ends the wait.
+                    tokio::select! {
+                        sent = socket.send(Message::Text(frame.into())) => {
+                            if sent.is_err() {
+                                return (1006, "Connection lost".into());
+                            }
+                        }
+                        () = overflow.notified() => {
+                            return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
+                        }
+                        () = sleep_until(expires.min(idle_deadline)) => {
+                            return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
+                        }
                     }
                 }
                 SocketCommand::Close => {
-                    close(&mut socket, 1000, "Connection deleted").await;
-                    return (1000, "Connection deleted".into());
+                    return close_within(&mut socket, 1000, "Connection deleted").await;
                 }
             },
             () = sleep_until(idle_deadline) => {
-                close(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
-                return (CLOSE_GOING_AWAY, "Idle timeout".into());
+                return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
             }
             () = sleep_until(expires) => {
-                close(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
-                return (CLOSE_GOING_AWAY, "Connection lifetime exceeded".into());
+                return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
             }
         }
     }
+}
+
+/// Sends a close frame, giving up after [`CLOSE_WAIT`] (a client that does
+/// not read may never take it); the socket is dropped either way.
+async fn close_within(socket: &mut WebSocket, code: u16, reason: &str) -> (u16, String) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, close(socket, code, reason)).await;
+    (code, reason.to_string())
 }
 
 /// The close code RFC 6455 assigns to a read error: 1009 over the frame or
@@ -468,7 +556,8 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
     gateway: &Gateway<S, Q, P>,
     info: &SocketMeta,
     frame: String,
-    reply: mpsc::UnboundedSender<SocketCommand>,
+    reply: OutboxSender,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
     let route_key = select_route(&frame);
     let event = ws_event(
@@ -506,9 +595,11 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
                 .to_string(),
             ),
         };
+        // A full outbox closes the socket (the client is not reading).
         if let Some(frame) = frame {
             let _ = reply.send(SocketCommand::Send(frame));
         }
+        drop(permit);
     });
 }
 

@@ -40,14 +40,28 @@ pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
 /// The application on the AWS adapters, pushing through the local gateway.
 pub type EndpointApp = App<DynamoStorage, SqsTimers, ManagementApiPusher>;
 
-/// API Gateway's WebSocket quotas, kept configurable so tests can shorten
-/// the timeouts.
+/// API Gateway's WebSocket quotas, and the local gateway's own bounds on
+/// what one socket may make it hold; configurable so tests can shorten the
+/// timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct SocketLimits {
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
     pub max_connection_age: Duration,
+    /// Frames waiting to be written to one socket (pushes and route
+    /// responses); a client that lets this fill is not reading and is
+    /// closed with 1008.
+    pub max_queued_frames: usize,
+    /// Bytes of those frames.
+    pub max_queued_bytes: usize,
+    /// A socket's frames being handled at once; while all are busy the
+    /// gateway stops reading the socket (TCP pushes back on the client).
+    pub max_in_flight: usize,
+    /// Frames a second a client may send (text, binary, ping, pong) over
+    /// `frame_burst`; faster, it is closed with 1008.
+    pub frames_per_second: u32,
+    pub frame_burst: u32,
 }
 
 impl Default for SocketLimits {
@@ -57,6 +71,11 @@ impl Default for SocketLimits {
             max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_age: Duration::from_secs(2 * 60 * 60),
+            max_queued_frames: 256,
+            max_queued_bytes: 1024 * 1024,
+            max_in_flight: 16,
+            frames_per_second: 50,
+            frame_burst: 100,
         }
     }
 }
@@ -160,6 +179,7 @@ pub struct RunningStack {
     pub addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
     management_credentials: Credentials,
+    hub: ConnectionHub,
     running: Running,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -188,6 +208,13 @@ impl RunningStack {
     #[must_use]
     pub fn management_credentials(&self) -> Credentials {
         self.management_credentials.clone()
+    }
+
+    /// How many sockets the gateway holds open (tests check that closed
+    /// ones leave nothing behind).
+    #[must_use]
+    pub fn open_sockets(&self) -> usize {
+        self.hub.len()
     }
 
     /// A token for `caller`, signed by this stack's issuer (tests; the
@@ -399,7 +426,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 listener,
                 gateway::router(
                     Arc::clone(&app),
-                    hub,
+                    hub.clone(),
                     options.sockets,
                     addr,
                     Arc::clone(&issuer),
@@ -411,6 +438,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer,
                 management_credentials,
+                hub,
                 running: Running::Embedded { app, queue },
                 tasks: vec![server, poller],
             })
@@ -448,7 +476,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 listener,
                 gateway::router(
                     Arc::clone(&app),
-                    hub,
+                    hub.clone(),
                     options.sockets,
                     addr,
                     Arc::clone(&issuer),
@@ -470,6 +498,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer,
                 management_credentials,
+                hub,
                 running: Running::Endpoint {
                     app,
                     dynamo,

@@ -342,7 +342,7 @@ async fn embedded_queue_meets_the_timer_contract() {
 #[tokio::test]
 async fn embedded_hub_meets_the_push_contract() {
     let hub = ConnectionHub::default();
-    let (sender, mut outbox) = tokio::sync::mpsc::unbounded_channel();
+    let (sender, mut outbox) = shared::embedded::outbox(16, shared::embedded::MAX_PUSH_BYTES);
     let id = ConnectionId::new("hub-1").expect("id");
     let info = shared::embedded::SocketInfo {
         connected_at_ms: 0,

@@ -6,7 +6,7 @@ use crate::common;
 
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use common::{Api, LONG, Socket, stack, token_for};
-use local_stack::{Credentials, RunningStack};
+use local_stack::{Credentials, LocalOptions, RunningStack, SocketLimits};
 use serde_json::json;
 use shared::domain::config::OrderingConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,29 +59,36 @@ fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     out
 }
 
+/// One server frame: its opcode and payload; None once the connection
+/// ends (EOF or reset).
+async fn read_frame(tcp: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0_u8; 2];
+    tcp.read_exact(&mut head).await.ok()?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut n = [0_u8; 2];
+            tcp.read_exact(&mut n).await.ok()?;
+            usize::from(u16::from_be_bytes(n))
+        }
+        127 => {
+            let mut n = [0_u8; 8];
+            tcp.read_exact(&mut n).await.ok()?;
+            usize::try_from(u64::from_be_bytes(n)).ok()?
+        }
+        n => usize::from(n),
+    };
+    let mut payload = vec![0_u8; len];
+    tcp.read_exact(&mut payload).await.ok()?;
+    Some((head[0] & 0x0f, payload))
+}
+
 /// Reads server frames until a close frame; its code, or None if the
 /// connection ended without one.
 async fn close_code(tcp: &mut TcpStream) -> Option<u16> {
     tokio::time::timeout(LONG, async {
         loop {
-            let mut head = [0_u8; 2];
-            tcp.read_exact(&mut head).await.ok()?;
-            let len = match head[1] & 0x7f {
-                126 => {
-                    let mut n = [0_u8; 2];
-                    tcp.read_exact(&mut n).await.ok()?;
-                    usize::from(u16::from_be_bytes(n))
-                }
-                127 => {
-                    let mut n = [0_u8; 8];
-                    tcp.read_exact(&mut n).await.ok()?;
-                    usize::try_from(u64::from_be_bytes(n)).ok()?
-                }
-                n => usize::from(n),
-            };
-            let mut payload = vec![0_u8; len];
-            tcp.read_exact(&mut payload).await.ok()?;
-            if head[0] & 0x0f == 0x8 {
+            let (opcode, payload) = read_frame(tcp).await?;
+            if opcode == 0x8 {
                 return Some(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]));
             }
         }
@@ -272,4 +279,150 @@ async fn connections_calls_must_be_signed_with_the_stack_credentials() {
         .await
         .expect("signed close");
     assert!(store.next(LONG).await.is_none(), "closed by the signed DELETE");
+}
+
+// ---- bounded memory under floods --------------------------------------------
+
+/// Waits until the gateway holds no socket (a closed one leaves nothing in
+/// its registry); the wait is for the close to be processed, not a speed
+/// bound.
+async fn until_no_socket_is_held(stack: &RunningStack) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while stack.open_sockets() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} sockets still held",
+            stack.open_sockets()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_flooding_frames_without_reading_is_closed_and_forgotten() {
+    let stack = stack(OrderingConfig::default()).await;
+    let limits = SocketLimits::default();
+    let mut flood = raw_socket(&stack, "customer:flood").await;
+    let whoami = frame(0x81, br#"{"action":"whoami"}"#, true);
+    // The issue's flood: whoami frames as fast as the socket takes them,
+    // nothing read. 1,000 frames a write, up to a million frames.
+    let batch = whoami.repeat(1000);
+    let mut sent = 0_usize;
+    while sent < 1_000_000 {
+        if flood.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 1000;
+    }
+    assert!(sent < 1_000_000, "the gateway stopped the flood (sent {sent} frames)");
+    // What the client can still read: route responses, then 1008 if the
+    // close frame got through before the reset.
+    let mut code = None;
+    while let Ok(Some((opcode, payload))) = tokio::time::timeout(LONG, read_frame(&mut flood)).await {
+        if opcode == 0x8 {
+            code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            break;
+        }
+    }
+    eprintln!("flood: {sent} frames written before the gateway closed; close code read: {code:?}");
+    assert!(matches!(code, None | Some(1008)), "closed for policy: {code:?}");
+    until_no_socket_is_held(&stack).await;
+
+    // A client within the rate keeps its socket, and others are unharmed.
+    let mut calm = Socket::connect(&stack, "customer:calm").await;
+    for _ in 0..limits.frame_burst / 2 {
+        calm.send(json!({"action": "ping"})).await;
+    }
+    for _ in 0..limits.frame_burst / 2 {
+        calm.expect("pong", LONG).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_over_the_frame_rate_gets_close_code_1008() {
+    // One frame a second after a burst of 20: 100 frames written at once
+    // are over it unless the gateway took 80 s to read them.
+    let stack = common::stack_with(LocalOptions {
+        sockets: SocketLimits {
+            frames_per_second: 1,
+            frame_burst: 20,
+            ..SocketLimits::default()
+        },
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut fast = raw_socket(&stack, "customer:fast").await;
+    fast.write_all(&frame(0x81, br#"{"action":"ping"}"#, true).repeat(100))
+        .await
+        .expect("sent");
+    assert_eq!(close_code(&mut fast).await, Some(1008));
+    until_no_socket_is_held(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_to_a_socket_that_never_reads_are_bounded_then_gone() {
+    let limits = SocketLimits {
+        max_queued_bytes: 256 * 1024,
+        ..SocketLimits::default()
+    };
+    let stack = common::stack_with(LocalOptions {
+        sockets: limits,
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut sleeper = raw_socket(&stack, "customer:sleeper").await;
+    sleeper
+        .write_all(&frame(0x81, br#"{"action":"whoami"}"#, true))
+        .await
+        .expect("sent");
+    let (_, me) = read_frame(&mut sleeper).await.expect("whoami answer");
+    let me: serde_json::Value = serde_json::from_slice(&me).expect("json");
+    let id = me["connection_id"].as_str().expect("id").to_string();
+
+    // Signed 64 KiB pushes, the socket read by nobody. The stack keeps at
+    // most the outbox (256 KiB) and one frame being written; the kernel's
+    // socket buffers take a few MiB more. 16 MiB is far beyond both: the
+    // socket must be closed, and the push answered 410, before that.
+    let client = management_client(&stack, stack.management_credentials());
+    let chunk = format!(r#"{{"type":"bulk","pad":"{}"}}"#, "x".repeat(64 * 1024 - 30));
+    let mut accepted = 0_usize;
+    let gone = loop {
+        assert!(accepted < 256, "16 MiB were accepted for a socket that never reads");
+        let pushed = client
+            .post_to_connection()
+            .connection_id(&id)
+            .data(chunk.as_bytes().to_vec().into())
+            .send()
+            .await;
+        match pushed {
+            Ok(_) => accepted += 1,
+            Err(e) => break refusal(&e),
+        }
+    };
+    eprintln!("push to a non-reader: {accepted} pushes of 64 KiB accepted, then {gone:?}");
+    assert_eq!(gone, (410, "GoneException".to_string()), "after {accepted} pushes");
+    // Gone for good: later pushes are 410 too, and nothing is held.
+    let again = client
+        .post_to_connection()
+        .connection_id(&id)
+        .data(b"{}".to_vec().into())
+        .send()
+        .await
+        .expect_err("gone");
+    assert_eq!(refusal(&again).0, 410);
+    until_no_socket_is_held(&stack).await;
+    // The client, reading at last, finds its stream ended.
+    let ended = tokio::time::timeout(LONG, async {
+        loop {
+            match read_frame(&mut sleeper).await {
+                Some((0x8, payload)) => return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    eprintln!("push to a non-reader: close code read: {ended:?}");
+    assert!(matches!(ended, None | Some(1008)), "closed for policy: {ended:?}");
 }
