@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::SinkExt as _;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::api::authorizer::{authorize_connect, connect_token};
@@ -23,25 +24,42 @@ use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_w
 use shared::auth::{TokenIssuer, TokenVerifier};
 use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
-use shared::embedded::{ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
+use shared::embedded::{
+    ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender, SocketCommand, SocketInfo,
+};
 use shared::ports::{OfferTimers, Pusher, Storage};
 use shared::usecases::App;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
 use crate::SocketLimits;
 use crate::events::{HttpParts, STAGE, WsKind, authorizer_event, http_event, request_id, ws_event};
+use crate::management_auth::ManagementAuth;
 
 /// Where WebSocket clients connect.
 pub const WS_PATH: &str = "/ws";
 /// API Gateway's HTTP API payload limit; the handler enforces its own,
 /// smaller one.
 const MAX_HTTP_PAYLOAD: usize = 10 * 1024 * 1024;
-/// Close code for a frame or message over the limit.
+/// Close code for a frame or message over the limit (RFC 6455 7.4.1).
 const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a frame that breaks the protocol: reserved bits or
+/// opcodes, an unmasked client frame, a control frame over 125 bytes or
+/// fragmented.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code for a text message (or close reason) that is not UTF-8.
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 /// Close code when the idle timeout or the lifetime ends a socket.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code for a client that breaks the gateway's rules: it does not
+/// read what it is sent (its outbox is full) or sends frames faster than
+/// the rate allows (RFC 6455 1008, policy violation).
+const CLOSE_POLICY: u16 = 1008;
+const NOT_READING: &str = "Client not reading";
+const TOO_FAST: &str = "Rate limit exceeded";
+/// How long a close frame may take to leave before the socket is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 struct Gateway<S, Q, P> {
     app: Arc<App<S, Q, P>>,
@@ -50,6 +68,7 @@ struct Gateway<S, Q, P> {
     domain: String,
     issuer: Arc<TokenIssuer>,
     verifier: Arc<TokenVerifier>,
+    management_auth: Arc<ManagementAuth>,
 }
 
 impl<S, Q, P> Clone for Gateway<S, Q, P> {
@@ -61,6 +80,7 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
             domain: self.domain.clone(),
             issuer: Arc::clone(&self.issuer),
             verifier: Arc::clone(&self.verifier),
+            management_auth: Arc::clone(&self.management_auth),
         }
     }
 }
@@ -75,6 +95,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     limits: SocketLimits,
     addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
+    management_auth: ManagementAuth,
 ) -> Result<Router, shared::auth::KeyError> {
     let verifier = Arc::new(issuer.verifier()?);
     let gateway = Gateway {
@@ -84,6 +105,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
         domain: addr.to_string(),
         issuer,
         verifier,
+        management_auth: Arc::new(management_auth),
     };
     Ok(Router::new().fallback(serve::<S, Q, P>).with_state(gateway))
 }
@@ -94,7 +116,7 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
     request: Request,
 ) -> Response {
     if let Some(rest) = management_path(request.uri().path()).map(str::to_string) {
-        return management_api(&gateway.hub, &rest, request).await;
+        return management_api(&gateway.hub, &gateway.management_auth, &rest, request).await;
     }
     if request.uri().path() == DEV_TOKENS_PATH && request.method() == http::Method::POST {
         return dev_token(&gateway.issuer, request).await;
@@ -289,7 +311,7 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     }
     // The connection exists once $connect has answered: register it now so
     // pushes made from here on are queued for the socket.
-    let (sender, outbox) = mpsc::unbounded_channel();
+    let (sender, outbox) = shared::embedded::outbox(gateway.limits.max_queued_frames, gateway.limits.max_queued_bytes);
     let Ok(connection) = ConnectionId::new(id.clone()) else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
@@ -308,6 +330,9 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     upgrade
         .max_frame_size(limits.max_frame_bytes)
         .max_message_size(limits.max_message_bytes)
+        // Frames are written one at a time and flushed: the write buffer
+        // never needs more than one message.
+        .max_write_buffer_size(limits.max_message_bytes * 2)
         .on_failed_upgrade({
             let gateway = gateway.clone();
             let connection = connection.clone();
@@ -358,64 +383,162 @@ fn select_route(frame: &str) -> &'static str {
         .unwrap_or("$default")
 }
 
+/// A token bucket over a socket's incoming frames: `burst` at once, then
+/// `per_second`.
+struct FrameRate {
+    tokens: f64,
+    last: Instant,
+    per_second: f64,
+    burst: f64,
+}
+
+impl FrameRate {
+    fn new(limits: &SocketLimits) -> Self {
+        let burst = f64::from(limits.frame_burst.max(1));
+        FrameRate {
+            tokens: burst,
+            last: Instant::now(),
+            per_second: f64::from(limits.frames_per_second),
+            burst,
+        }
+    }
+
+    /// Takes one token; false when the client sends faster than allowed.
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Waits for a free handler slot, then for the socket's next message: while
+/// the socket's handlers are all busy the gateway does not read it, so TCP
+/// pushes back on the client instead of work piling up here.
+async fn next_message(
+    socket: &mut WebSocket,
+    in_flight: &Arc<Semaphore>,
+) -> (Option<OwnedSemaphorePermit>, Option<Result<Message, axum::Error>>) {
+    let permit = Arc::clone(in_flight).acquire_owned().await.ok();
+    (permit, socket.recv().await)
+}
+
 /// Pumps one socket until it closes; returns the close code and reason for
-/// `$disconnect`.
+/// `$disconnect`. Memory per socket is bounded: at most `max_in_flight`
+/// frames being handled, an outbox of `max_queued_frames` and
+/// `max_queued_bytes`, one message being read and one being written.
 async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     gateway: &Gateway<S, Q, P>,
     info: &SocketMeta,
     mut socket: WebSocket,
-    sender: mpsc::UnboundedSender<SocketCommand>,
-    mut outbox: mpsc::UnboundedReceiver<SocketCommand>,
+    sender: OutboxSender,
+    mut outbox: OutboxReceiver,
 ) -> (u16, String) {
-    let expires = Instant::now() + gateway.limits.max_connection_age;
-    let mut idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+    let limits = gateway.limits;
+    let expires = Instant::now() + limits.max_connection_age;
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    let overflow = outbox.overflow_signal();
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+    let mut rate = FrameRate::new(&limits);
     loop {
         tokio::select! {
-            incoming = socket.recv() => {
-                idle_deadline = Instant::now() + gateway.limits.idle_timeout;
+            () = overflow.notified() => {
+                return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
+            }
+            (permit, incoming) = next_message(&mut socket, &in_flight) => {
+                idle_deadline = Instant::now() + limits.idle_timeout;
                 gateway.hub.touch(&info.id, now_ms());
+                if matches!(incoming, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))))
+                    && !rate.allow()
+                {
+                    return close_within(&mut socket, CLOSE_POLICY, TOO_FAST).await;
+                }
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone());
+                        dispatch_frame(gateway, info, text.as_str().to_string(), sender.clone(), permit);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        dispatch_frame(gateway, info, String::from_utf8_lossy(&bytes).into_owned(), sender.clone());
+                        dispatch_frame(gateway, info, String::from_utf8_lossy(&bytes).into_owned(), sender.clone(), permit);
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(frame))) => {
                         let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_string()));
+                        // Send the echo the protocol queued (RFC 6455 5.5.1).
+                        let _ = tokio::time::timeout(CLOSE_WAIT, socket.flush()).await;
                         return (code, reason);
                     }
                     Some(Err(e)) => {
-                        // Over the frame or message limit (or a broken
-                        // socket): close with 1009, as API Gateway does.
                         warn!(error = %e, "socket error");
-                        close(&mut socket, CLOSE_TOO_BIG, "Message too big").await;
-                        return (CLOSE_TOO_BIG, "Message too big".into());
+                        let Some((code, reason)) = close_code_for(e) else {
+                            return (1006, "Connection lost".into());
+                        };
+                        return close_within(&mut socket, code, reason).await;
                     }
                     None => return (1006, "Connection lost".into()),
                 }
             }
             Some(command) = outbox.recv() => match command {
                 SocketCommand::Send(frame) => {
-                    if socket.send(Message::Text(frame.into())).await.is_err() {
-                        return (1006, "Connection lost".into());
+                    // A client that stops reading blocks this write; its
+                    // outbox then fills, and the overflow ends the wait.
+                    tokio::select! {
+                        sent = socket.send(Message::Text(frame.into())) => {
+                            if sent.is_err() {
+                                return (1006, "Connection lost".into());
+                            }
+                        }
+                        () = overflow.notified() => {
+                            return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
+                        }
+                        () = sleep_until(expires.min(idle_deadline)) => {
+                            return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
+                        }
                     }
                 }
                 SocketCommand::Close => {
-                    close(&mut socket, 1000, "Connection deleted").await;
-                    return (1000, "Connection deleted".into());
+                    return close_within(&mut socket, 1000, "Connection deleted").await;
                 }
             },
             () = sleep_until(idle_deadline) => {
-                close(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
-                return (CLOSE_GOING_AWAY, "Idle timeout".into());
+                return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
             }
             () = sleep_until(expires) => {
-                close(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
-                return (CLOSE_GOING_AWAY, "Connection lifetime exceeded".into());
+                return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
             }
         }
+    }
+}
+
+/// Sends a close frame, giving up after [`CLOSE_WAIT`] (a client that does
+/// not read may never take it); the socket is dropped either way.
+async fn close_within(socket: &mut WebSocket, code: u16, reason: &str) -> (u16, String) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, close(socket, code, reason)).await;
+    (code, reason.to_string())
+}
+
+/// The close code RFC 6455 assigns to a read error: 1009 over the frame or
+/// message limit (as API Gateway), 1007 for text that is not UTF-8, 1002
+/// for any other protocol violation; None when the connection itself broke
+/// (nothing can be sent; `$disconnect` sees 1006).
+fn close_code_for(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let error = error.into_inner();
+    match error.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => Some((CLOSE_TOO_BIG, "Message too big")),
+        Some(WsError::Utf8(_)) => Some((CLOSE_INVALID_PAYLOAD, "Invalid frame payload data")),
+        Some(WsError::Protocol(_) | WsError::AttackAttempt) => Some((CLOSE_PROTOCOL_ERROR, "Protocol error")),
+        Some(_) => None,
+        // Axum checks text frames' UTF-8 itself in some paths.
+        None if error.downcast_ref::<std::str::Utf8Error>().is_some() => {
+            Some((CLOSE_INVALID_PAYLOAD, "Invalid frame payload data"))
+        }
+        None => None,
     }
 }
 
@@ -434,7 +557,8 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
     gateway: &Gateway<S, Q, P>,
     info: &SocketMeta,
     frame: String,
-    reply: mpsc::UnboundedSender<SocketCommand>,
+    reply: OutboxSender,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
     let route_key = select_route(&frame);
     let event = ws_event(
@@ -472,9 +596,11 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
                 .to_string(),
             ),
         };
+        // A full outbox closes the socket (the client is not reading).
         if let Some(frame) = frame {
             let _ = reply.send(SocketCommand::Send(frame));
         }
+        drop(permit);
     });
 }
 
@@ -537,6 +663,14 @@ fn gone() -> Response {
         .unwrap_or_else(|_| StatusCode::GONE.into_response())
 }
 
+fn too_large() -> Response {
+    management_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLargeException",
+        "Payload too large",
+    )
+}
+
 fn management_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     Response::builder()
         .status(status)
@@ -547,9 +681,23 @@ fn management_error(status: StatusCode, error_type: &str, message: &str) -> Resp
 }
 
 /// POST (push), GET (info), DELETE (close) on one connection, with API
-/// Gateway's status codes: 410 + `x-amzn-ErrorType: GoneException` for an
-/// unknown or closed connection, 413 over 128 KiB, 403 for a wrong path.
-async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Response {
+/// Gateway's status codes: 403 unless SigV4-signed with the stack's
+/// credentials (`x-amzn-ErrorType` says why), 410 + `x-amzn-ErrorType:
+/// GoneException` for an unknown or closed connection, 413 over 128 KiB,
+/// 403 for a wrong path.
+async fn management_api(hub: &ConnectionHub, auth: &ManagementAuth, rest: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // The body is part of the signature: read it (bounded) before checking.
+    let Ok(data) = to_bytes(body, MAX_PUSH_BYTES + 1).await else {
+        return too_large();
+    };
+    if data.len() > MAX_PUSH_BYTES {
+        return too_large();
+    }
+    if let Err(refusal) = auth.verify(&parts, &data, std::time::SystemTime::now()) {
+        let (error_type, message) = refusal.error();
+        return management_error(StatusCode::FORBIDDEN, error_type, message);
+    }
     let forbidden = || gateway_json(StatusCode::FORBIDDEN, "Forbidden");
     let Some(raw_id) = rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')) else {
         return forbidden();
@@ -557,22 +705,8 @@ async fn management_api(hub: &ConnectionHub, rest: &str, request: Request) -> Re
     let Ok(id) = ConnectionId::new(crate::events::percent_decode(raw_id)) else {
         return gone();
     };
-    match *request.method() {
+    match parts.method {
         http::Method::POST => {
-            let Ok(data) = to_bytes(request.into_body(), MAX_PUSH_BYTES + 1).await else {
-                return management_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLargeException",
-                    "Payload too large",
-                );
-            };
-            if data.len() > MAX_PUSH_BYTES {
-                return management_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLargeException",
-                    "Payload too large",
-                );
-            }
             let frame = String::from_utf8_lossy(&data).into_owned();
             if hub.command(&id, SocketCommand::Send(frame)) {
                 StatusCode::OK.into_response()

@@ -11,12 +11,14 @@
 
 mod events;
 mod gateway;
+mod management_auth;
 mod sqs_poller;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_dynamodb::types::Select;
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::auth::TokenIssuer;
@@ -29,20 +31,35 @@ use shared::ports::{Connection, ConnectionRepo, RepoError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use aws_credential_types::Credentials;
 pub use events::STAGE;
 
 pub use shared::wiring::EmbeddedApp;
 /// The application on the AWS adapters, pushing through the local gateway.
 pub type EndpointApp = shared::wiring::AwsApp;
 
-/// API Gateway's WebSocket quotas, kept configurable so tests can shorten
-/// the timeouts.
+/// API Gateway's WebSocket quotas, and the local gateway's own bounds on
+/// what one socket may make it hold; configurable so tests can shorten the
+/// timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct SocketLimits {
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
     pub max_connection_age: Duration,
+    /// Frames waiting to be written to one socket (pushes and route
+    /// responses); a client that lets this fill is not reading and is
+    /// closed with 1008.
+    pub max_queued_frames: usize,
+    /// Bytes of those frames.
+    pub max_queued_bytes: usize,
+    /// A socket's frames being handled at once; while all are busy the
+    /// gateway stops reading the socket (TCP pushes back on the client).
+    pub max_in_flight: usize,
+    /// Frames a second a client may send (text, binary, ping, pong) over
+    /// `frame_burst`; faster, it is closed with 1008.
+    pub frames_per_second: u32,
+    pub frame_burst: u32,
 }
 
 impl Default for SocketLimits {
@@ -52,6 +69,11 @@ impl Default for SocketLimits {
             max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_age: Duration::from_secs(2 * 60 * 60),
+            max_queued_frames: 256,
+            max_queued_bytes: 1024 * 1024,
+            max_in_flight: 16,
+            frames_per_second: 50,
+            frame_burst: 100,
         }
     }
 }
@@ -97,6 +119,12 @@ pub struct LocalOptions {
     /// PKCS#8 PEM of the token signing key (`JWT_SIGNING_KEY`); a fresh key
     /// each start when None.
     pub signing_key_pem: Option<String>,
+    /// The credentials `@connections` calls must be SigV4-signed with.
+    /// None: the endpoint backend takes the AWS SDK's (so its own pusher
+    /// passes); the embedded one takes `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) if set, else a fresh
+    /// random pair each start.
+    pub management_credentials: Option<Credentials>,
 }
 
 impl Default for LocalOptions {
@@ -110,6 +138,7 @@ impl Default for LocalOptions {
             poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
             signing_key_pem: None,
+            management_credentials: None,
         }
     }
 }
@@ -123,6 +152,8 @@ pub enum StartError {
     Resources(#[from] RepoError),
     #[error(transparent)]
     Key(#[from] shared::auth::KeyError),
+    #[error("no credentials for the @connections API: {0}")]
+    Credentials(#[from] aws_credential_types::provider::error::CredentialsError),
     #[error(transparent)]
     Catalogue(#[from] shared::domain::demand::catalogue::CatalogueError),
 }
@@ -145,6 +176,8 @@ enum Running {
 pub struct RunningStack {
     pub addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
+    management_credentials: Credentials,
+    hub: ConnectionHub,
     running: Running,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -166,6 +199,20 @@ impl RunningStack {
     #[must_use]
     pub fn management_url(&self) -> String {
         format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// The credentials `@connections` calls must be signed with (a
+    /// management API client built with them passes the check).
+    #[must_use]
+    pub fn management_credentials(&self) -> Credentials {
+        self.management_credentials.clone()
+    }
+
+    /// How many sockets the gateway holds open (tests check that closed
+    /// ones leave nothing behind).
+    #[must_use]
+    pub fn open_sockets(&self) -> usize {
+        self.hub.len()
     }
 
     /// A token for `caller`, signed by this stack's issuer (tests; the
@@ -316,6 +363,28 @@ impl Drop for RunningStack {
     }
 }
 
+/// Credentials for the embedded backend: the environment's, else a random
+/// pair nobody else knows.
+async fn embedded_management_credentials() -> Result<Credentials, StartError> {
+    if let Ok(credentials) = aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+        .provide_credentials()
+        .await
+    {
+        return Ok(credentials);
+    }
+    let mut secret = [0_u8; 30];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| {
+        aws_credential_types::provider::error::CredentialsError::not_loaded("no randomness for a local secret")
+    })?;
+    Ok(Credentials::new(
+        format!("LOCAL{}", ulid::Ulid::new()),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret),
+        None,
+        None,
+        "local-stack",
+    ))
+}
+
 fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await {
@@ -337,6 +406,10 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     });
     match options.backend.clone() {
         Backend::Embedded => {
+            let management_credentials = match options.management_credentials {
+                Some(credentials) => credentials,
+                None => embedded_management_credentials().await?,
+            };
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
             let app = Arc::new(shared::wiring::embedded_app(
                 Arc::clone(&queue),
@@ -347,18 +420,39 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             ));
             let server = serve(
                 listener,
-                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+                gateway::router(
+                    Arc::clone(&app),
+                    hub.clone(),
+                    options.sockets,
+                    addr,
+                    Arc::clone(&issuer),
+                    management_auth::ManagementAuth::new(management_credentials.clone()),
+                )?,
             );
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
             Ok(RunningStack {
                 addr,
                 issuer,
+                management_credentials,
+                hub,
                 running: Running::Embedded { app, queue },
                 tasks: vec![server, poller],
             })
         }
         Backend::Endpoint { table, queue } => {
             let sdk = shared::aws::sdk_config().await;
+            let management_credentials = match options.management_credentials {
+                Some(credentials) => credentials,
+                None => match sdk.credentials_provider() {
+                    Some(provider) => provider.provide_credentials().await?,
+                    None => {
+                        return Err(aws_credential_types::provider::error::CredentialsError::not_loaded(
+                            "the AWS SDK has no credentials provider",
+                        )
+                        .into());
+                    }
+                },
+            };
             let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             ensure_table(&dynamo, &table).await?;
@@ -378,7 +472,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             ));
             let server = serve(
                 listener,
-                gateway::router(Arc::clone(&app), hub, options.sockets, addr, Arc::clone(&issuer))?,
+                gateway::router(
+                    Arc::clone(&app),
+                    hub.clone(),
+                    options.sockets,
+                    addr,
+                    Arc::clone(&issuer),
+                    management_auth::ManagementAuth::new(management_credentials.clone()),
+                )?,
             );
             let region = sdk
                 .region()
@@ -394,6 +495,8 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             Ok(RunningStack {
                 addr,
                 issuer,
+                management_credentials,
+                hub,
                 running: Running::Endpoint {
                     app,
                     dynamo,

@@ -76,7 +76,11 @@ async fn main() -> ExitCode {
         "  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>",
         stack.ws_url()
     );
-    println!("  @connections:  {}/@connections/{{id}}", stack.management_url());
+    println!(
+        "  @connections:  {}/@connections/{{id}} (SigV4, service execute-api, access key {})",
+        stack.management_url(),
+        stack.management_credentials().access_key_id()
+    );
     println!(
         "  dev tokens:    curl -X POST {}/dev/tokens -d '{{\"caller\":\"store:s1\"}}' (local only)",
         stack.http_url()

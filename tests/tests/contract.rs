@@ -308,7 +308,7 @@ async fn embedded_queue_meets_the_timer_contract() {
 #[tokio::test]
 async fn embedded_hub_meets_the_push_contract() {
     let hub = ConnectionHub::default();
-    let (sender, mut outbox) = tokio::sync::mpsc::unbounded_channel();
+    let (sender, mut outbox) = shared::embedded::outbox(16, shared::embedded::MAX_PUSH_BYTES);
     let id = ConnectionId::new("hub-1").expect("id");
     let info = shared::embedded::SocketInfo {
         connected_at_ms: 0,
@@ -325,9 +325,17 @@ async fn embedded_hub_meets_the_push_contract() {
 }
 
 /// The real API Gateway management client pushing through the local
-/// gateway's `@connections` API to a real WebSocket.
-async fn management_push_contract(sdk: &aws_config::SdkConfig) {
+/// gateway's `@connections` API to a real WebSocket, signing with the
+/// stack's credentials as the SDK does.
+async fn management_push_contract(sdk: aws_config::SdkConfig) {
     let stack = common::stack(shared::domain::config::OrderingConfig::default()).await;
+    let sdk = sdk
+        .into_builder()
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            stack.management_credentials(),
+        ))
+        .build();
+    let sdk = &sdk;
     let mut socket = Socket::connect(&stack, "customer:contract").await;
     socket.send(serde_json::json!({"action": "whoami"})).await;
     let me = socket.expect("whoami", LONG).await;
@@ -341,15 +349,13 @@ async fn management_push_contract(sdk: &aws_config::SdkConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_management_api_client_meets_the_push_contract_with_dummy_credentials() {
-    // The management client needs a region and credentials, never real ones.
+    // The management client needs a region and credentials, never real
+    // ones: the stack's dummy credentials are added above.
     let sdk = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
-            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests"),
-        ))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    management_push_contract(&sdk).await;
+    management_push_contract(sdk).await;
 }
 
 #[cfg(feature = "endpoint-tests")]

@@ -15,6 +15,8 @@ mod contract;
 mod expiry;
 #[path = "fulfilment.rs"]
 mod fulfilment;
+#[path = "gateway_hostile.rs"]
+mod gateway_hostile;
 #[path = "journey.rs"]
 mod journey;
 #[path = "limits.rs"]

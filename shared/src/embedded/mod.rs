@@ -5,6 +5,8 @@ mod hub;
 mod queue;
 mod storage;
 
-pub use hub::{ConnectionHub, MAX_PUSH_BYTES, SocketCommand, SocketInfo};
+pub use hub::{
+    ConnectionHub, MAX_PUSH_BYTES, OutboxReceiver, OutboxRefusal, OutboxSender, SocketCommand, SocketInfo, outbox,
+};
 pub use queue::{EmbeddedQueue, ReceivedMessage};
 pub use storage::MemoryStorage;
