@@ -12,6 +12,7 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
 use crate::domain::store::Store;
@@ -58,9 +59,19 @@ pub trait StoreRepo: Send + Sync {
 /// and written with [`OrderRepo::replace_order`] only if nothing else was
 /// written since, so storage knows no rule of the state machine.
 pub trait OrderRepo: Send + Sync {
-    /// Writes a new order and its listings ([`Order::listings`]); fails if
-    /// the id exists.
-    fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// Writes a new order, its listings ([`Order::listings`]) and its
+    /// customer's allowance with the order admitted, atomically, if the
+    /// allowance is still at `allowance.version` (it is written at the next
+    /// version). `Ok(false)` when another write to the allowance came first:
+    /// the caller reads it again and decides again. Fails if the id exists.
+    fn insert_order(
+        &self,
+        order: &Order,
+        allowance: &Versioned<OrderAllowance>,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// Orders by id (consistent reads), in no particular order; missing ones
+    /// are left out.
+    fn get_orders(&self, ids: &[OrderId]) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
     /// The order as stored (a strongly consistent read).
     fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, RepoError>> + Send;
     /// Writes `next` in place of `current` if the stored order still has
@@ -112,17 +123,30 @@ pub trait ConnectionRepo: Send + Sync {
     fn connections_of(&self, owner: &Caller) -> impl Future<Output = Result<Vec<ConnectionId>, RepoError>> + Send;
 }
 
-/// Per-customer records: the order rate counter and the phone number.
-pub trait CustomerRepo: Send + Sync {
-    /// Counts one order attempt in the customer's clock `minute` (minutes
-    /// since the epoch) if fewer than `limit` were counted; atomically, so
-    /// concurrent attempts cannot overshoot. Returns whether it was counted.
-    fn count_order_attempt(
+/// Abuse-limit records, read and written by version so that concurrent
+/// requests cannot both pass a limit (the domain decides; see
+/// `domain::limits`).
+pub trait LimitRepo: Send + Sync {
+    /// The customer's order allowance (empty at version 0 if none).
+    fn order_allowance(
         &self,
         customer: &CustomerId,
-        minute: i64,
-        limit: u32,
+    ) -> impl Future<Output = Result<Versioned<OrderAllowance>, RepoError>> + Send;
+    /// The window of guest tokens issued under `key` (a source address or
+    /// a device), empty at version 0 if none.
+    fn guest_window(&self, key: &str) -> impl Future<Output = Result<Versioned<SlidingWindow>, RepoError>> + Send;
+    /// Writes `next` under `key` if it is still at `version`; `Ok(false)`
+    /// when another write came first.
+    fn replace_guest_window(
+        &self,
+        key: &str,
+        version: u64,
+        next: &SlidingWindow,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
+/// Per-customer records: the phone number and the virtual home.
+pub trait CustomerRepo: Send + Sync {
     fn set_phone(
         &self,
         customer: &CustomerId,
@@ -148,8 +172,8 @@ pub trait CustomerRepo: Send + Sync {
 }
 
 /// All storage the application needs.
-pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + 'static {}
-impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + 'static> Storage for T {}
+pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + 'static {}
+impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + 'static> Storage for T {}
 
 /// The message that closes an offer round when its window ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use common::{LONG, Socket};
 use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::order::money::PaymentMethod;
 use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, OrderStatus};
@@ -65,6 +66,13 @@ fn new_order(text: &str) -> NewOrder {
         delivery: None,
         payment: PaymentMethod::default(),
     }
+}
+
+/// Writes a new order as the use case does, with its customer's allowance
+/// as read (no limit decided here).
+async fn insert<S: Storage>(storage: &S, order: &Order) {
+    let allowance = storage.order_allowance(order.customer_id()).await.expect("read");
+    assert!(storage.insert_order(order, &allowance).await.expect("insert"));
 }
 
 fn accept(order: &Order, store: &str, now: i64) -> Order {
@@ -123,8 +131,12 @@ async fn storage_contract<S: Storage>(storage: &S) {
 
     // Orders: written over the version they were decided on, or not at all.
     let order = Order::open(new_order("2 kg rice"), offers(&["a", "b"]), 1_000, 60_000);
-    storage.insert_order(&order).await.expect("insert");
-    assert!(storage.insert_order(&order).await.is_err(), "an id is written once");
+    insert(storage, &order).await;
+    let current = storage.order_allowance(order.customer_id()).await.expect("read");
+    assert!(
+        storage.insert_order(&order, &current).await.is_err(),
+        "an id is written once"
+    );
     assert_eq!(storage.get_order(order.id()).await.expect("get"), Some(order.clone()));
     let a = StoreId::new("a").expect("id");
     let open_for_a = storage.open_offers_for_store(&a, 2_000).await.expect("offers");
@@ -169,7 +181,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
 
     // A new round's offers are listed with the write that opens it.
     let order = Order::open(new_order("rice"), offers(&["a"]), 1_000, 60_000);
-    storage.insert_order(&order).await.expect("insert");
+    insert(storage, &order).await;
     let close = Change::CloseRound {
         round: 1,
         next: NextRound::Offer {
@@ -207,7 +219,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
     // Racing writers decided on the same version: exactly one lands.
     for _ in 0..5 {
         let order = Order::open(new_order("rice"), offers(&["a", "b", "c", "d"]), 1_000, 60_000);
-        storage.insert_order(&order).await.expect("insert");
+        insert(storage, &order).await;
         let attempts: Vec<Order> = ["a", "b", "c", "d"].iter().map(|s| accept(&order, s, 2_000)).collect();
         let results =
             futures_util::future::join_all(attempts.iter().map(|next| storage.replace_order(&order, next))).await;
@@ -223,6 +235,62 @@ async fn storage_contract<S: Storage>(storage: &S) {
         );
         assert_eq!(landed[0].status(), OrderStatus::Accepted);
     }
+
+    // An order is written with its customer's allowance, atomically: over a
+    // stale allowance, neither is written.
+    let limits = OrderLimits {
+        max_open: 3,
+        per_minute: 5,
+    };
+    let customer = CustomerId::new("c1").expect("id");
+    let read = storage.order_allowance(&customer).await.expect("read");
+    let first = Order::open(new_order("rice"), offers(&["a"]), 1_000, 60_000);
+    let second = Order::open(new_order("rice"), offers(&["a"]), 1_000, 60_000);
+    let admit = |order: &Order| Versioned {
+        value: read
+            .value
+            .admit(order.id(), 200_000, 1_000, limits, None)
+            .expect("admitted"),
+        version: read.version,
+    };
+    assert!(storage.insert_order(&first, &admit(&first)).await.expect("writes"));
+    assert!(
+        !storage.insert_order(&second, &admit(&second)).await.expect("answers"),
+        "decided on an allowance that moved on"
+    );
+    assert_eq!(
+        storage.get_order(second.id()).await.expect("get"),
+        None,
+        "nothing half-written"
+    );
+    let after = storage.order_allowance(&customer).await.expect("read");
+    assert_eq!(after.version, read.version + 1);
+    assert!(after.value.possibly_open(1_000).contains(first.id()));
+    assert_eq!(
+        storage
+            .get_orders(&[first.id().clone(), second.id().clone()])
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+
+    // Guest windows: replaced only over the version read.
+    let key = "ADDRESS#192.0.2.7";
+    let window = storage.guest_window(key).await.expect("read");
+    assert_eq!(window, Versioned::default());
+    let rate = Rate {
+        max: 2,
+        window_ms: 60_000,
+    };
+    let once = window.value.take(1_000, rate).expect("room");
+    assert!(storage.replace_guest_window(key, 0, &once).await.expect("writes"));
+    assert!(
+        !storage.replace_guest_window(key, 0, &once).await.expect("answers"),
+        "a stale write"
+    );
+    let stored = storage.guest_window(key).await.expect("read");
+    assert_eq!((stored.value, stored.version), (once, 1));
 
     // Connections, found by owner.
     let now = shared::domain::clock::Clock::now_ms(&shared::domain::clock::SystemClock);

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tracing::error;
 
+use crate::domain::limits::LimitReached;
 use crate::domain::order::Refusal;
 use crate::domain::store::InvalidStore;
 use crate::ports::PaymentError;
@@ -116,11 +117,17 @@ impl From<PlaceOrderError> for ApiError {
             )
             .with_field("payment"),
             PlaceOrderError::Refused(r) => refused(r),
-            PlaceOrderError::RateLimited { reason, retry_after_s } => ApiError {
-                retry_after_s: Some(retry_after_s),
-                ..ApiError::new(429, "rate_limited", reason)
-            },
+            PlaceOrderError::Limited(limit) => limit.into(),
             PlaceOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<LimitReached> for ApiError {
+    fn from(limit: LimitReached) -> Self {
+        ApiError {
+            retry_after_s: Some(limit.retry_after_s()),
+            ..ApiError::new(429, "rate_limited", limit.to_string())
         }
     }
 }
@@ -247,6 +254,8 @@ impl From<GuestError> for ApiError {
     fn from(e: GuestError) -> Self {
         match e {
             GuestError::NoIssuer => not_found("token issuer"),
+            GuestError::Limited(limit) => limit.into(),
+            GuestError::Unavailable(e) => e.into(),
             e @ GuestError::Signing(_) => {
                 error!(error = %e, "token signing failure");
                 ApiError::new(503, "unavailable", "please try again shortly")

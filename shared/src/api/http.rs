@@ -27,6 +27,7 @@ use crate::domain::order::{Order, Step};
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
+use crate::usecases::identity::GuestSource;
 use crate::usecases::ordering::OrderRequest;
 
 /// Largest request body accepted, in bytes.
@@ -67,6 +68,10 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     route: HttpRoute,
     request: &ApiGatewayV2httpRequest,
 ) -> Reply {
+    if route == HttpRoute::GuestToken && app.identity().issuer().is_some() {
+        let (customer_id, token) = app.identity().new_guest(&guest_source(request)?).await?;
+        return ok(201, &json!({ "customer_id": customer_id, "token": token }));
+    }
     if route.is_public() {
         return public_route(app, route);
     }
@@ -189,6 +194,36 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     }
 }
 
+/// Where a guest token request came from: the gateway's view of the
+/// client's address, and the app's install id (`X-Device-Id`) if sent.
+fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiError> {
+    let address = request
+        .request_context
+        .http
+        .source_ip
+        .clone()
+        .unwrap_or_else(|| "unknown".to_string());
+    let device = match request.headers.get("x-device-id") {
+        None => None,
+        Some(value) => {
+            let id = value.to_str().ok().filter(|id| {
+                (8..=64).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            });
+            Some(
+                id.ok_or_else(|| {
+                    ApiError::new(400, "invalid_device_id", "X-Device-Id is 8 to 64 of A-Z a-z 0-9 - _")
+                        .with_field("X-Device-Id")
+                })?
+                .to_string(),
+            )
+        }
+    };
+    Ok(GuestSource { address, device })
+}
+
 /// One authenticated call: the request, its body text and its caller.
 struct Call<'a> {
     request: &'a ApiGatewayV2httpRequest,
@@ -280,13 +315,7 @@ fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, route
             )
         }
         HttpRoute::Jwks => ok(200, &identity.issuer().ok_or_else(no_tokens)?.jwks()),
-        HttpRoute::GuestToken => {
-            if identity.issuer().is_none() {
-                return Err(no_tokens());
-            }
-            let (customer_id, token) = identity.new_guest()?;
-            ok(201, &json!({ "customer_id": customer_id, "token": token }))
-        }
+        HttpRoute::GuestToken => Err(no_tokens()),
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
 }

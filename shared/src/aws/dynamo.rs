@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,9 +16,10 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::{CellRange, store_partition};
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo};
+use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, LimitRepo, OrderRepo, RepoError, StoreRepo};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -105,6 +105,48 @@ fn string_set(ids: impl IntoIterator<Item = String>) -> Option<AttributeValue> {
     (!ids.is_empty()).then(|| AttributeValue::Ss(ids))
 }
 
+/// `None` when a transaction was written; `Some(failed)` when it was
+/// cancelled by conditions, with which of its writes failed theirs.
+fn cancelled_by_condition<O, R>(
+    result: Result<O, SdkError<TransactWriteItemsError, R>>,
+) -> Result<Option<Vec<bool>>, RepoError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(None),
+        Err(SdkError::ServiceError(e)) => match e.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                let failed: Vec<bool> = cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .collect();
+                if failed.iter().any(|f| *f) {
+                    Ok(Some(failed))
+                } else {
+                    Err(repo_err(TransactWriteItemsError::TransactionCanceledException(
+                        cancelled,
+                    )))
+                }
+            }
+            other => Err(repo_err(other)),
+        },
+        Err(e) => Err(repo_err(e)),
+    }
+}
+
+fn allowance_key(customer: &CustomerId) -> Item {
+    key(format!("CUSTOMER#{customer}"), "ALLOWANCE")
+}
+
+fn guest_window_key(key_text: &str) -> Item {
+    key(format!("GUESTS#{key_text}"), "WINDOW")
+}
+
+/// How long a limit record outlives its last write: longer than any window.
+const LIMIT_TTL_S: i64 = 2 * 24 * 3_600;
+
 impl DynamoStorage {
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -171,6 +213,52 @@ impl DynamoStorage {
             .build()
             .map_err(repo_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put of `value` under `key` (as attribute `field`) at `read + 1`,
+    /// only if the stored item is still at version `read` (absent for 0).
+    fn versioned_put<T: Serialize>(
+        &self,
+        key: Item,
+        field: &str,
+        value: &T,
+        read: u64,
+        ttl: Option<AttributeValue>,
+    ) -> Result<TransactWriteItem, RepoError> {
+        let mut item = key;
+        item.insert(field.to_string(), AttributeValue::M(to_item(value)?));
+        item.insert("version".into(), n(read + 1));
+        if let Some(ttl) = ttl {
+            item.insert("ttl".into(), ttl);
+        }
+        let condition = if read == 0 {
+            ("attribute_not_exists(pk)", Item::new())
+        } else {
+            ("version = :read", Item::from([(":read".to_string(), n(read))]))
+        };
+        self.put(item, Some(condition))
+    }
+
+    /// A versioned record: `field` of the item under `key`, or the default
+    /// at version 0.
+    async fn versioned_get<T: DeserializeOwned + Default>(
+        &self,
+        key: Item,
+        field: &str,
+    ) -> Result<Versioned<T>, RepoError> {
+        let Some(mut item) = self.get(key).await? else {
+            return Ok(Versioned::default());
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let value = match item.remove(field) {
+            Some(AttributeValue::M(map)) => from_item(map)?,
+            _ => T::default(),
+        };
+        Ok(Versioned { value, version })
     }
 
     async fn write_all(&self, writes: Vec<TransactWriteItem>) -> Result<(), RepoError> {
@@ -429,15 +517,39 @@ impl DynamoStorage {
 }
 
 impl OrderRepo for DynamoStorage {
-    async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
-        let mut writes = vec![self.put(
-            Self::order_item(order)?,
-            Some(("attribute_not_exists(pk)", Item::new())),
-        )?];
+    async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
+        let mut writes = vec![
+            self.put(
+                Self::order_item(order)?,
+                Some(("attribute_not_exists(pk)", Item::new())),
+            )?,
+            self.versioned_put(
+                allowance_key(order.customer_id()),
+                "allowance",
+                &allowance.value,
+                allowance.version,
+                None,
+            )?,
+        ];
         for listing in order.listings() {
             writes.push(self.put(Self::listing_item(order.id(), &listing), None)?);
         }
-        self.write_all(writes).await
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match cancelled_by_condition(result)? {
+            None => Ok(true),
+            // The allowance moved on (the second write): decide again.
+            Some(reasons) if reasons.get(1).is_some_and(|failed| *failed) => Ok(false),
+            Some(_) => Err(RepoError::msg("order id already exists")),
+        }
+    }
+
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
+        self.orders_by_id(ids).await
     }
 
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
@@ -500,21 +612,7 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) => match e.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled)
-                    if cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Ok(false)
-                }
-                other => Err(repo_err(other)),
-            },
-            Err(e) => Err(repo_err(e)),
-        }
+        Ok(cancelled_by_condition(result)?.is_none())
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
@@ -576,32 +674,6 @@ fn owner_key(owner: &Caller, id: &ConnectionId) -> Item {
 }
 
 impl CustomerRepo for DynamoStorage {
-    async fn count_order_attempt(&self, customer: &CustomerId, minute: i64, limit: u32) -> Result<bool, RepoError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("CUSTOMER#{customer}"), &format!("RATE#{minute}"))))
-            .update_expression("ADD attempts :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(attempts) OR attempts < :limit")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            // The counter outlives its minute briefly, then TTL removes it.
-            .expression_attribute_values(":ttl", n(minute * 60 + 180))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(repo_err(e)),
-        }
-    }
-
     async fn set_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), RepoError> {
         self.client
             .update_item()
@@ -778,5 +850,25 @@ impl ConnectionRepo for DynamoStorage {
         // TTL deletion lags; the filter hides records past their lifetime.
         let (items, _) = self.query_all("pk = :pk", names, values, Some("#ttl > :now")).await?;
         Ok(items.iter().filter_map(connection_from_item).map(|c| c.id).collect())
+    }
+}
+
+impl LimitRepo for DynamoStorage {
+    async fn order_allowance(&self, customer: &CustomerId) -> Result<Versioned<OrderAllowance>, RepoError> {
+        self.versioned_get(allowance_key(customer), "allowance").await
+    }
+
+    async fn guest_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        self.versioned_get(guest_window_key(key), "window").await
+    }
+
+    async fn replace_guest_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let ttl = n(now_s + LIMIT_TTL_S);
+        let write = self.versioned_put(guest_window_key(key), "window", next, version, Some(ttl))?;
+        let result = self.client.transact_write_items().transact_items(write).send().await;
+        Ok(cancelled_by_condition(result)?.is_none())
     }
 }

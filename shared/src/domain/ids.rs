@@ -121,6 +121,26 @@ impl OrderId {
     }
 }
 
+/// Guests' ids start with this: a guest has proven nothing about who they
+/// are, so stricter limits apply.
+const GUEST_PREFIX: &str = "g-";
+
+impl CustomerId {
+    /// A new guest's id.
+    #[must_use]
+    pub fn new_guest() -> CustomerId {
+        CustomerId(format!(
+            "{GUEST_PREFIX}{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+    }
+
+    #[must_use]
+    pub fn is_guest(&self) -> bool {
+        self.0.starts_with(GUEST_PREFIX)
+    }
+}
+
 /// Who is calling: every request and socket belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]

@@ -7,6 +7,7 @@ pub mod demand;
 pub mod events;
 pub mod geo;
 pub mod ids;
+pub mod limits;
 pub mod matching;
 pub mod order;
 pub mod store;

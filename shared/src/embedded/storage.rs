@@ -5,9 +5,10 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::CellRange;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, OrderRepo, RepoError, StoreRepo};
+use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, LimitRepo, OrderRepo, RepoError, StoreRepo};
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.
@@ -26,10 +27,11 @@ struct Tables {
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
     won_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
-    order_attempts: HashMap<(CustomerId, i64), u32>,
     phones: HashMap<CustomerId, PhoneNumber>,
     homes: HashMap<CustomerId, (Vec<HomeItem>, BTreeSet<OrderId>)>,
     connections: HashMap<ConnectionId, Connection>,
+    allowances: HashMap<CustomerId, Versioned<OrderAllowance>>,
+    guest_windows: HashMap<String, Versioned<SlidingWindow>>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
 
@@ -127,14 +129,30 @@ impl Tables {
 }
 
 impl OrderRepo for MemoryStorage {
-    async fn insert_order(&self, order: &Order) -> Result<(), RepoError> {
+    async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
         let mut t = self.tables();
         if t.orders.contains_key(order.id()) {
             return Err(RepoError::msg("order id already exists"));
         }
+        let stored = t.allowances.get(order.customer_id()).map_or(0, |a| a.version);
+        if stored != allowance.version {
+            return Ok(false);
+        }
+        t.allowances.insert(
+            order.customer_id().clone(),
+            Versioned {
+                value: allowance.value.clone(),
+                version: allowance.version + 1,
+            },
+        );
         t.list(order.id(), order.listings());
         t.orders.insert(order.id().clone(), order.clone());
-        Ok(())
+        Ok(true)
+    }
+
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
+        let t = self.tables();
+        Ok(ids.iter().filter_map(|id| t.orders.get(id).cloned()).collect())
     }
 
     async fn recent_orders_of_customer(
@@ -210,18 +228,6 @@ impl OrderRepo for MemoryStorage {
 }
 
 impl CustomerRepo for MemoryStorage {
-    async fn count_order_attempt(&self, customer: &CustomerId, minute: i64, limit: u32) -> Result<bool, RepoError> {
-        let mut t = self.tables();
-        // Old windows are dropped as new ones open, as TTL does on DynamoDB.
-        t.order_attempts.retain(|(_, m), _| *m >= minute - 1);
-        let count = t.order_attempts.entry((customer.clone(), minute)).or_insert(0);
-        if *count >= limit {
-            return Ok(false);
-        }
-        *count += 1;
-        Ok(true)
-    }
-
     async fn set_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), RepoError> {
         self.tables().phones.insert(customer.clone(), phone.clone());
         Ok(())
@@ -294,5 +300,28 @@ impl ConnectionRepo for MemoryStorage {
             .get(owner)
             .map(|set| set.iter().cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+impl LimitRepo for MemoryStorage {
+    async fn order_allowance(&self, customer: &CustomerId) -> Result<Versioned<OrderAllowance>, RepoError> {
+        Ok(self.tables().allowances.get(customer).cloned().unwrap_or_default())
+    }
+
+    async fn guest_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        Ok(self.tables().guest_windows.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn replace_guest_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        if t.guest_windows.get(key).map_or(0, |w| w.version) != version {
+            return Ok(false);
+        }
+        let value = Versioned {
+            value: next.clone(),
+            version: version + 1,
+        };
+        t.guest_windows.insert(key.to_string(), value);
+        Ok(true)
     }
 }

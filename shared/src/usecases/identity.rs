@@ -1,12 +1,13 @@
 //! Identity: guest customers and their tokens, and the phone number a
 //! customer attaches.
 
-use super::Unavailable;
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::auth::TokenIssuer;
 use crate::domain::clock::Millis;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::ids::{Caller, CustomerId};
-use crate::ports::CustomerRepo;
+use crate::domain::limits::{GuestLimits, LimitReached, Rate};
+use crate::ports::{CustomerRepo, LimitRepo};
 
 /// Who customers are.
 pub struct Identity<'a, R> {
@@ -22,20 +23,43 @@ pub enum GuestError {
     NoIssuer,
     #[error("could not sign a token: {0}")]
     Signing(String),
+    /// Too many new guests from this source address or device.
+    #[error(transparent)]
+    Limited(LimitReached),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
 }
 
-impl<R: CustomerRepo> Identity<'_, R> {
+unavailable_from_ports!(GuestError);
+
+/// Where a request for a guest token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestSource {
+    /// The client's address as the gateway saw it.
+    pub address: String,
+    /// The app's own install id, when it sends one.
+    pub device: Option<String>,
+}
+
+impl<R: CustomerRepo + LimitRepo> Identity<'_, R> {
     /// The issuer of this process's tokens, if it signs any.
     #[must_use]
     pub fn issuer(&self) -> Option<&TokenIssuer> {
         self.issuer
     }
 
-    /// A new guest customer and their token.
-    pub fn new_guest(&self) -> Result<(CustomerId, String), GuestError> {
+    /// A new guest customer and their token, within the limits per source
+    /// address and per device (kept in storage, so they hold across every
+    /// instance of the function).
+    pub async fn new_guest(&self, source: &GuestSource) -> Result<(CustomerId, String), GuestError> {
         let issuer = self.issuer.ok_or(GuestError::NoIssuer)?;
-        let customer = CustomerId::new(format!("g-{}", ulid::Ulid::new().to_string().to_lowercase()))
-            .map_err(|_| GuestError::Signing("a guest id was refused".into()))?;
+        let limits = GuestLimits::default();
+        self.count_guest(&format!("ADDRESS#{}", source.address), limits.per_address)
+            .await?;
+        if let Some(device) = &source.device {
+            self.count_guest(&format!("DEVICE#{device}"), limits.per_device).await?;
+        }
+        let customer = CustomerId::new_guest();
         let token = issuer
             .issue(&Caller::Customer(customer.clone()), self.now)
             .map_err(|e| GuestError::Signing(e.to_string()))?;
@@ -45,5 +69,20 @@ impl<R: CustomerRepo> Identity<'_, R> {
     /// Attaches a phone number to the customer (a guest becomes known).
     pub async fn attach_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), Unavailable> {
         Ok(self.repo.set_phone(customer, phone).await?)
+    }
+
+    /// Counts one new guest under `key`, or refuses when `rate` is spent.
+    async fn count_guest(&self, key: &str, rate: Rate) -> Result<(), GuestError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let window = self.repo.guest_window(key).await?;
+            let next = window
+                .value
+                .take(self.now, rate)
+                .map_err(|retry_after_ms| GuestError::Limited(LimitReached::Guests { retry_after_ms }))?;
+            if self.repo.replace_guest_window(key, window.version, &next).await? {
+                return Ok(());
+            }
+        }
+        Err(kept_changing().into())
     }
 }

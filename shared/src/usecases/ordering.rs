@@ -13,6 +13,7 @@ use crate::domain::demand::{DemandItem, demand_categories};
 use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::rank_candidates;
 use crate::domain::order::delivery::{DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options};
 use crate::domain::order::money::PaymentMethod;
@@ -22,7 +23,10 @@ use crate::domain::order::{
     STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+use crate::ports::{ConnectionRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+
+/// Searching orders a guest may have at once.
+const GUEST_MAX_OPEN_ORDERS: usize = 1;
 
 /// Placing orders and routing them to stores.
 pub struct Ordering<'a, R, Q, P> {
@@ -51,9 +55,9 @@ pub enum PlaceOrderError {
     /// The delivery chosen with the order is not possible.
     #[error(transparent)]
     Refused(Refusal),
-    /// Too many orders: try again after `retry_after_s`.
-    #[error("{reason}")]
-    RateLimited { reason: &'static str, retry_after_s: u64 },
+    /// Over a limit: try again later.
+    #[error(transparent)]
+    Limited(LimitReached),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -117,7 +121,7 @@ pub enum RoundTimerOutcome {
 
 impl<R, Q, P> Ordering<'_, R, Q, P>
 where
-    R: StoreRepo + OrderRepo + CustomerRepo + ConnectionRepo,
+    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo,
     Q: OfferTimers,
     P: Pusher,
 {
@@ -125,7 +129,10 @@ where
         self.clock.now_ms()
     }
 
-    /// Opens an order and alerts the first round of stores.
+    /// Opens an order and alerts the first round of stores. The customer's
+    /// allowance is read while stores are matched, decided in the domain,
+    /// and written with the order in one atomic write, so concurrent orders
+    /// cannot pass a limit together: a lost race decides again.
     pub async fn place(&self, customer: &CustomerId, request: OrderRequest) -> Result<Order, PlaceOrderError> {
         let now = self.now();
         if self.payments.for_method(request.payment).is_none() {
@@ -143,11 +150,12 @@ where
             })
             .transpose()
             .map_err(PlaceOrderError::Refused)?;
-        self.admit(customer, now).await?;
         let wanted = delivery.as_ref().map(|d| d.option.kind());
-        let offers = self
-            .choose_offers(&request.items, request.location, &[], wanted)
-            .await?;
+        let (allowance, offers) = futures_util::join!(
+            self.repo.order_allowance(customer),
+            self.choose_offers(&request.items, request.location, &[], wanted)
+        );
+        let (mut allowance, offers) = (allowance?, offers?);
         let new = NewOrder {
             id: OrderId::generate(),
             customer_id: customer.clone(),
@@ -157,47 +165,71 @@ where
             payment: request.payment,
         };
         let order = Order::open(new, offers, now, self.config.offer_window_ms);
-        if order.status() == OrderStatus::Searching {
-            // The timer goes first: if the order write then fails, the
-            // timer finds no order and does nothing; the reverse order could
-            // leave an order no timer ever closes.
-            self.schedule_close(&order).await?;
+        let searching = order.status() == OrderStatus::Searching;
+        // It searches through every round at the latest (plus one window of
+        // slack); an order that found nobody never counts as open.
+        let until_ms = if searching {
+            now + self.config.offer_window_ms * (i64::from(self.config.max_rounds) + 1)
+        } else {
+            now
+        };
+        let limits = self.limits_for(customer);
+        let mut timer_sent = false;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let still_searching = if allowance.value.at_open_limit(now, limits) {
+                Some(self.still_searching(&allowance.value.possibly_open(now)).await?)
+            } else {
+                None
+            };
+            let admitted = allowance
+                .value
+                .admit(order.id(), until_ms, now, limits, still_searching.as_deref())
+                .map_err(PlaceOrderError::Limited)?;
+            if searching && !timer_sent {
+                // The timer goes first: if the order write then fails, the
+                // timer finds no order and does nothing; the reverse order
+                // could leave an order no timer ever closes.
+                self.schedule_close(&order).await?;
+                timer_sent = true;
+            }
+            let write = Versioned {
+                value: admitted,
+                version: allowance.version,
+            };
+            if self.repo.insert_order(&order, &write).await? {
+                info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
+                self.notifier.tell(&order, round_pushes(&order, &[])).await;
+                return Ok(order);
+            }
+            allowance = self.repo.order_allowance(customer).await?;
         }
-        self.repo.insert_order(&order).await?;
-        info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
-        self.notifier.tell(&order, round_pushes(&order, &[])).await;
-        Ok(order)
+        Err(kept_changing().into())
     }
 
-    /// Refuses an order beyond the customer's limits: orders searching at
-    /// once, and orders per clock minute (counted atomically). The open
-    /// count is read, so two simultaneous orders may both pass it; the
-    /// per-minute counter still bounds a flood.
-    async fn admit(&self, customer: &CustomerId, now: Millis) -> Result<(), PlaceOrderError> {
-        let recent = self
-            .repo
-            .recent_orders_of_customer(customer, self.config.max_open_orders.saturating_mul(4).max(20), None)
-            .await?;
-        let open: Vec<&Order> = recent.iter().filter(|o| o.status() == OrderStatus::Searching).collect();
-        if open.len() >= self.config.max_open_orders {
-            let soonest = open.iter().map(|o| o.deadline_ms()).min().unwrap_or(now);
-            return Err(PlaceOrderError::RateLimited {
-                reason: "too many open orders: wait for one to be accepted, or cancel one",
-                retry_after_s: seconds_until(now, soonest),
-            });
+    /// Guests have proven nothing about who they are: one searching order
+    /// at a time.
+    fn limits_for(&self, customer: &CustomerId) -> OrderLimits {
+        let max_open = if customer.is_guest() {
+            self.config.max_open_orders.min(GUEST_MAX_OPEN_ORDERS)
+        } else {
+            self.config.max_open_orders
+        };
+        OrderLimits {
+            max_open,
+            per_minute: self.config.max_orders_per_minute,
         }
-        let minute = now.div_euclid(60_000);
-        if !self
+    }
+
+    /// Which of `ids` are still searching, with their current deadlines.
+    async fn still_searching(&self, ids: &[OrderId]) -> Result<Vec<(OrderId, Millis)>, Unavailable> {
+        Ok(self
             .repo
-            .count_order_attempt(customer, minute, self.config.max_orders_per_minute)
+            .get_orders(ids)
             .await?
-        {
-            return Err(PlaceOrderError::RateLimited {
-                reason: "too many orders this minute",
-                retry_after_s: seconds_until(now, (minute + 1) * 60_000),
-            });
-        }
-        Ok(())
+            .into_iter()
+            .filter(|o| o.status() == OrderStatus::Searching)
+            .map(|o| (o.id().clone(), o.deadline_ms()))
+            .collect())
     }
 
     /// The customer's own order. A round whose deadline has passed is closed
@@ -512,9 +544,4 @@ fn round_pushes(order: &Order, previous: &[Offer]) -> Vec<(Caller, EventBody)> {
         _ => pushes.push((customer, EventBody::OrderUnfulfilled { order: view })),
     }
     pushes
-}
-
-/// Whole seconds from `now` until `then`, at least 1 (for `Retry-After`).
-fn seconds_until(now: Millis, then: Millis) -> u64 {
-    u64::try_from((then - now).max(0)).unwrap_or(0).div_ceil(1000).max(1)
 }
