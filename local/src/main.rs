@@ -82,7 +82,7 @@ async fn main() -> ExitCode {
         stack.management_credentials().access_key_id()
     );
     println!(
-        "  dev tokens:    curl -X POST {}/dev/tokens -d '{{\"caller\":\"store:s1\"}}' (local only)",
+        "  dev tokens:    curl -X POST {}/dev/tokens -H 'Content-Type: application/json' -d '{{\"caller\":\"store:s1\"}}' (local only)",
         stack.http_url()
     );
     println!(

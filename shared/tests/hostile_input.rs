@@ -139,15 +139,56 @@ fn path_id() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Mostly JSON, as apps send; sometimes another type or none.
+fn content_type() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        6 => Just(Some("application/json".to_string())),
+        1 => Just(Some("application/json; charset=utf-8".to_string())),
+        1 => prop::sample::select(vec!["text/plain", "application/xml", "multipart/form-data", "image/png"])
+            .prop_map(|t| Some(t.to_string())),
+        1 => Just(None),
+    ]
+}
+
+/// A Rust type name or a parser position: what an answer must never carry.
+fn leaks_internals(body: &str) -> bool {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let said = format!("{} {}", value["error"]["message"], value["error"]["field"]);
+    [
+        " u8",
+        " u16",
+        " u32",
+        " u64",
+        " usize",
+        " i32",
+        " i64",
+        " f64",
+        "struct ",
+        "enum ",
+        "::",
+        "Option<",
+        "Vec<",
+        "Decimal type",
+        " at line ",
+        " column ",
+    ]
+    .iter()
+    .any(|t| said.contains(t))
+}
+
 fn http_request(
     route: String,
     id: String,
     caller: Option<String>,
     body: Option<String>,
+    content_type: Option<String>,
     b64: bool,
 ) -> ApiGatewayV2httpRequest {
     let mut request = ApiGatewayV2httpRequest::default();
     request.route_key = Some(route);
+    if let Some(content_type) = content_type.and_then(|t| http::HeaderValue::from_str(&t).ok()) {
+        request.headers.insert(http::header::CONTENT_TYPE, content_type);
+    }
     request.path_parameters = HashMap::from([("order_id".to_string(), id.clone()), ("store_id".to_string(), id)]);
     request.body = body;
     request.is_base64_encoded = b64;
@@ -183,6 +224,16 @@ fn ws_request(
 
 #[test]
 fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
+    // The generator of nested JSON recurses deeply; give it room.
+    std::thread::Builder::new()
+        .stack_size(64 * 1024 * 1024)
+        .spawn(hostile_requests_and_frames)
+        .expect("thread")
+        .join()
+        .expect("the fuzz held");
+}
+
+fn hostile_requests_and_frames() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -190,6 +241,7 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
     let app = app();
     let created: RefCell<Vec<(CustomerId, OrderId)>> = RefCell::new(Vec::new());
     let http_cases = Cell::new(0usize);
+    let error_bodies = Cell::new(0usize);
     let ws_cases = Cell::new(0usize);
 
     let routes: Vec<String> = HttpRoute::ALL.iter().map(|r| r.key().to_string()).collect();
@@ -205,14 +257,20 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
     });
     runner
         .run(
-            &(route, path_id(), caller(), body(), any::<bool>()),
-            |(route, id, caller, body, b64)| {
+            &(route, path_id(), caller(), body(), content_type(), any::<bool>()),
+            |(route, id, caller, body, content_type, b64)| {
                 http_cases.set(http_cases.get() + 1);
                 let is_create = route == "POST /orders";
                 let customer = caller.clone();
-                let request = http_request(route, id, caller, body, b64);
+                let request = http_request(route, id, caller, body, content_type, b64);
                 let response = runtime.block_on(handle_http_request(&app, request));
                 prop_assert!(response.status_code < 500, "5xx: {response:?}");
+                if let Some(aws_lambda_events::encodings::Body::Text(text)) = &response.body {
+                    prop_assert!(!leaks_internals(text), "internals in an answer: {text}");
+                    if response.status_code >= 400 {
+                        error_bodies.set(error_bodies.get() + 1);
+                    }
+                }
                 if is_create && response.status_code == 201 {
                     let body = match &response.body {
                         Some(aws_lambda_events::encodings::Body::Text(t)) => t.clone(),
@@ -250,6 +308,12 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
                 ws_cases.set(ws_cases.get() + 1);
                 let response = runtime.block_on(handle_ws_event(&app, ws_request(&route, &connection, caller, frame)));
                 prop_assert!(response.status_code < 500, "5xx: {response:?}");
+                if let Some(aws_lambda_events::encodings::Body::Text(text)) = &response.body {
+                    prop_assert!(!leaks_internals(text), "internals in an answer: {text}");
+                    if response.status_code >= 400 {
+                        error_bodies.set(error_bodies.get() + 1);
+                    }
+                }
                 Ok(())
             },
         )
@@ -273,8 +337,9 @@ fn ten_thousand_hostile_requests_and_frames_never_break_the_service() {
         }
     });
     println!(
-        "hostile input: {} HTTP requests, {} WebSocket frames, {} orders created",
+        "hostile input: {} HTTP requests ({} error answers scanned for internals), {} WebSocket frames, {} orders created",
         http_cases.get(),
+        error_bodies.get(),
         ws_cases.get(),
         created.len()
     );

@@ -120,6 +120,7 @@ fn request(text: &str, delivery: Option<DeliveryKind>, payment: PaymentMethod) -
         location: here(),
         delivery: delivery.map(|kind| (kind, None)),
         payment,
+        address: None,
     }
 }
 

@@ -82,6 +82,7 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         .http
         .post(format!("{}/demand/parse", api.base))
         .bearer_auth(guest_token)
+        .header("content-type", "application/json")
         .body(r#"{"text":"rice"}"#)
         .send()
         .await
@@ -265,14 +266,16 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         row([401, 403, 403, 409, 403, 409]),
     )
     .await;
-    // Giving the order back: only the winner may; an empty reason changes nothing.
+    // Giving the order back: only the winner may; an empty reason changes
+    // nothing; a store never offered the order learns nothing (404, as for
+    // every step after acceptance).
     let no_reason = json!({"text": ""});
     check(
         &api,
         "POST",
         &format!("{order}/store-cancel"),
         Some(no_reason),
-        row([401, 403, 403, 403, 403, 422]),
+        row([401, 403, 403, 403, 404, 422]),
     )
     .await;
     // Fulfilment: each step by its one rightful actor; strangers learn nothing (404).
@@ -429,6 +432,7 @@ async fn forged_expired_and_unsigned_tokens_are_refused_on_http_and_websocket() 
         let reply = client
             .post(format!("{}/demand/parse", stack.http_url()))
             .bearer_auth(token)
+            .header("content-type", "application/json")
             .body(r#"{"text":"rice"}"#)
             .send()
             .await
@@ -443,6 +447,7 @@ async fn forged_expired_and_unsigned_tokens_are_refused_on_http_and_websocket() 
     let ok = client
         .post(format!("{}/demand/parse", stack.http_url()))
         .bearer_auth(&genuine)
+        .header("content-type", "application/json")
         .body(r#"{"text":"rice"}"#)
         .send()
         .await

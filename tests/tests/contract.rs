@@ -65,6 +65,7 @@ fn new_order(text: &str) -> NewOrder {
         location: here(),
         delivery: None,
         payment: PaymentMethod::default(),
+        address: None,
     }
 }
 

@@ -17,6 +17,8 @@ mod expiry;
 mod fulfilment;
 #[path = "gateway_hostile.rs"]
 mod gateway_hostile;
+#[path = "honest_answers.rs"]
+mod honest_answers;
 #[path = "journey.rs"]
 mod journey;
 #[path = "limits.rs"]

@@ -327,11 +327,12 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
 
     let no_reason = step(&api, "store:first", &id, "store-cancel", Some(json!({"text": " "}))).await;
     assert_eq!(no_reason.status, 422, "a reason is required");
+    // A store never offered the order learns nothing of it (404).
     assert_eq!(
         step(&api, "store:second", &id, "store-cancel", Some(json!({"text": "x"})))
             .await
             .status,
-        403
+        404
     );
     let back = step(
         &api,

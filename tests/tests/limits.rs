@@ -27,6 +27,7 @@ async fn open_orders_per_customer_are_limited() {
         .http
         .post(format!("{}/orders", api.base))
         .bearer_auth(common::token_for(&stack.issuer(), "customer:c1"))
+        .header("content-type", "application/json")
         .body(r#"{"text": "rice", "location": {"lat": 23.7925, "lng": 90.4078}}"#)
         .send()
         .await

@@ -154,6 +154,7 @@ impl From<AcceptError> for ApiError {
 impl From<StoreRoutingError> for ApiError {
     fn from(e: StoreRoutingError) -> Self {
         match e {
+            StoreRoutingError::NotFound => not_found("order"),
             StoreRoutingError::Refused(r) => refused(r),
             StoreRoutingError::Unavailable(e) => e.into(),
         }

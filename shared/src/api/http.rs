@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::identity::http_caller;
 use super::routes::HttpRoute;
-use crate::domain::customer::{HomeItem, PhoneNumber};
+use crate::domain::customer::{HomeItem, PhoneNumber, contains_phone_number};
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
-use crate::domain::order::delivery::{DeliveryKind, TimeSlot};
+use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::packing::PackOutcome;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
@@ -169,12 +169,12 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             home(app, &call).await
         }
         HttpRoute::RegisterStore => {
-            let body: StoreProfileInput = call.body()?;
+            let body: StoreProfileInput = store_body(&call)?;
             let store = app.stores().register(call.caller()?, call.store_id()?, body).await?;
             ok(200, &store)
         }
         HttpRoute::UpdateStore => {
-            let body: StorePatchInput = call.body()?;
+            let body: StorePatchInput = store_body(&call)?;
             let store = app.stores().update(call.caller()?, &call.store_id()?, body).await?;
             ok(200, &store)
         }
@@ -333,11 +333,18 @@ async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, 
     let customer = call.customer()?;
     let body = OrderBody::parse(call.body)?;
     let location = body.placement.location.checked()?;
+    let address = body
+        .placement
+        .address
+        .map(DeliveryAddress::checked)
+        .transpose()
+        .map_err(|e| ApiError::new(422, "invalid_address", e.to_string()).with_field(e.field))?;
     let request = OrderRequest {
         items: body.demand.understood()?.items,
         location,
         delivery: body.placement.delivery.map(|d| (d.kind, d.slot)),
         payment: body.placement.payment,
+        address,
     };
     let order = app.ordering().place(&customer, request).await?;
     ok(201, &CustomerOrderView::of(&order))
@@ -450,8 +457,37 @@ async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q
         .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?
         .remove(0);
     let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
-    app.home().replace(&customer, &call.home_key()?, home_item).await?;
+    let key = call.home_key()?;
+    if home_item.key != key {
+        // The key is the item's tag and unit: another item lives elsewhere.
+        return Err(ApiError::new(
+            422,
+            "key_mismatch",
+            format!(
+                "this item's key is {}: PUT it at /customers/me/home/{}",
+                home_item.key, home_item.key
+            ),
+        )
+        .with_field("name"));
+    }
+    app.home().put(&customer, home_item).await?;
     home(app, call).await
+}
+
+/// A store profile body; its location is checked as an order's is, so the
+/// same fault gets the same answer (422 `invalid_location`, naming the
+/// field).
+fn store_body<T: DeserializeOwned>(call: &Call<'_>) -> Result<T, ApiError> {
+    let value: Value = call.body()?;
+    if let Some(location) = value.get("location") {
+        from_value::<LocationInput>(location.clone())
+            .map_err(|e| ApiError {
+                field: e.field.map(|f| format!("location.{f}")),
+                ..e
+            })?
+            .checked()?;
+    }
+    from_value(value)
 }
 
 /// The cursor of the next page, when this page was full.
@@ -659,24 +695,168 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {
             format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ));
     }
+    if !body.is_empty() && !is_json(request) {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "send the body with Content-Type: application/json",
+        ));
+    }
     Ok(body)
+}
+
+/// Deepest nesting a body may have: every body of this API is a few levels
+/// deep, and deeper input would only cost stack.
+const MAX_BODY_NESTING: usize = 16;
+
+/// How deeply objects and arrays nest in `json` (strings skipped).
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Whether the request says its body is JSON (`application/json`, with or
+/// without parameters such as `charset`).
+fn is_json(request: &ApiGatewayV2httpRequest) -> bool {
+    request
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
     if body.trim().is_empty() {
         return Err(ApiError::new(400, "missing_body", "this call needs a JSON body"));
     }
-    serde_json::from_str(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::new(400, "invalid_body", e.to_string())
-        } else {
-            ApiError::new(400, "invalid_json", "the body is not valid JSON")
-        }
-    })
+    if nesting_depth(body) > MAX_BODY_NESTING {
+        return Err(ApiError::new(
+            400,
+            "invalid_body",
+            format!("the body nests deeper than {MAX_BODY_NESTING} levels"),
+        ));
+    }
+    let mut json = serde_json::Deserializer::from_str(body);
+    let value =
+        serde_path_to_error::deserialize(&mut json).map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
+    // Nothing may follow the JSON value.
+    json.end().map_err(|e| body_error("", &e))?;
+    Ok(value)
 }
 
 fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::new(400, "invalid_body", e.to_string()))
+    serde_path_to_error::deserialize(value).map_err(|e| body_error(&e.path().to_string(), e.inner()))
+}
+
+/// An answer that names the field and the rule, never a Rust type or a
+/// parser position.
+fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
+    if e.is_syntax() || e.is_eof() {
+        return ApiError::new(400, "invalid_json", "the body is not valid JSON");
+    }
+    let at = (path != "." && !path.is_empty()).then_some(path);
+    let (field, problem) = match (at, named_field(e)) {
+        // An unknown field's path already ends with it; a missing one's
+        // names its parent.
+        (Some(at), Some(name)) if at == name || at.ends_with(&format!(".{name}")) => (Some(at.to_string()), None),
+        (Some(at), Some(name)) => (Some(format!("{at}.{name}")), None),
+        (None, Some(name)) => (Some(name), None),
+        (at, None) => (at.map(str::to_string), Some(plain_rule(e))),
+    };
+    let message = match (&field, problem) {
+        (Some(field), None) if is_missing(e) => format!("{field} is required"),
+        (Some(field), None) => format!("{field} is not a field of this body"),
+        (Some(field), Some(problem)) => format!("{field}: {problem}"),
+        (None, problem) => problem.unwrap_or_else(|| "the body has the wrong shape".to_string()),
+    };
+    let error = ApiError::new(400, "invalid_body", message);
+    match field {
+        Some(field) => error.with_field(field),
+        None => error,
+    }
+}
+
+fn is_missing(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("missing field")
+}
+
+/// The field a "missing field" or "unknown field" error names.
+fn named_field(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let rest = text
+        .strip_prefix("missing field `")
+        .or_else(|| text.strip_prefix("unknown field `"))?;
+    rest.split('`').next().map(str::to_string)
+}
+
+/// serde's description of a wrong value, in the words of the API: the
+/// parser position is cut, and Rust type names become the rule they stand
+/// for; anything still technical becomes a plain sentence.
+fn plain_rule(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    let mut rule = text.to_string();
+    for (rust, plain) in [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u64", "expected a whole number from 0 to 18446744073709551615"),
+        (
+            "expected usize",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a borrowed string", "expected a string"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected an object"),
+        (
+            "expected a Decimal type representing a fixed-point number",
+            "expected a decimal number as text, such as \"1.5\"",
+        ),
+    ] {
+        if let Some(cut) = rule.strip_suffix(rust) {
+            rule = format!("{cut}{plain}");
+        }
+    }
+    if let Some(at) = rule
+        .find("expected struct ")
+        .or_else(|| rule.find("expected internally tagged enum "))
+    {
+        rule = format!("{}expected an object", &rule[..at]);
+    } else if let Some(at) = rule.find("expected enum ") {
+        rule = format!("{}expected one of the documented values", &rule[..at]);
+    }
+    if looks_technical(&rule) {
+        "has a value of the wrong type or out of range".to_string()
+    } else {
+        rule
+    }
+}
+
+/// Words that only a parser or a Rust type would say.
+fn looks_technical(text: &str) -> bool {
+    const TECHNICAL: [&str; 16] = [
+        " u8", " u16", " u32", " u64", " u128", " usize", " i8", " i16", " i32", " i64", " isize", " f32", " f64",
+        "::", "Option", "Vec<",
+    ];
+    TECHNICAL.iter().any(|t| text.contains(t)) || text.contains("line ") || text.contains("column ")
 }
 
 /// A demand: structured lines (`items`), or anything the understanding
@@ -699,6 +879,16 @@ struct DemandInput {
 
 impl DemandInput {
     fn understood(self) -> Result<Understood, ApiError> {
+        let typed = [self.text.as_deref(), self.voice.as_ref().map(|v| v.transcript.as_str())];
+        if typed.into_iter().flatten().any(contains_phone_number) {
+            return Err(ApiError::new(
+                422,
+                "phone_number_in_demand",
+                "a phone number is not an item: the winning store gets your number from your profile \
+                 (PUT /customers/me/phone), and the address goes in \"address\"",
+            )
+            .with_field("text"));
+        }
         let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
         let result = match (self.items, spoken) {
             (Some(lines), false) => demand_from_lines(&lines).map(|items| Understood {
@@ -741,6 +931,10 @@ struct Placement {
     /// How the customer pays; cash on delivery unless said.
     #[serde(default)]
     payment: PaymentMethod,
+    /// Where to bring it and a note for the rider; only the winning store
+    /// sees it, after accepting.
+    #[serde(default)]
+    address: Option<DeliveryAddress>,
 }
 
 /// The order body: a demand, as `POST /demand/parse` takes it, plus its
@@ -751,7 +945,7 @@ struct OrderBody {
 }
 
 impl OrderBody {
-    const PLACEMENT_FIELDS: [&str; 3] = ["location", "delivery", "payment"];
+    const PLACEMENT_FIELDS: [&str; 4] = ["location", "delivery", "payment", "address"];
 
     /// Each part is read with its own type, so an unknown field in either
     /// is refused.

@@ -55,6 +55,29 @@ impl PhoneNumber {
     }
 }
 
+/// Whether `text` holds a Bangladeshi mobile number (in Latin or Bangla
+/// digits, with or without spaces and dashes between its digits).
+#[must_use]
+pub fn contains_phone_number(text: &str) -> bool {
+    let latin: String = text
+        .chars()
+        .map(|c| match c {
+            '০'..='৯' => char::from_u32(u32::from(c) - u32::from('০') + u32::from('0')).unwrap_or(c),
+            c => c,
+        })
+        .collect();
+    // Runs of digits, '+', spaces and dashes; within a run, any few
+    // neighbouring pieces may be one number written in groups.
+    latin
+        .split(|c: char| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-')))
+        .any(|run| {
+            let pieces: Vec<&str> = run.split_whitespace().collect();
+            (0..pieces.len()).any(|from| {
+                (from..pieces.len().min(from + 4)).any(|to| PhoneNumber::new(&pieces[from..=to].concat()).is_ok())
+            })
+        })
+}
+
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PhoneNumber({})", self.masked())
@@ -125,6 +148,21 @@ pub fn merge_into_home(home: &mut Vec<HomeItem>, more: &[HomeItem]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_are_found_in_text_however_written() {
+        for text in [
+            "01712345678",
+            "call 017 1234 5678",
+            "২ কেজি চাল ০১৭১২৩৪৫৬৭৮",
+            "+880 1712-345678 karim",
+        ] {
+            assert!(contains_phone_number(text), "{text}");
+        }
+        for text in ["2 kg rice", "rice 2 01712345678901", "house 7 road 12", "12345678901"] {
+            assert!(!contains_phone_number(text), "{text}");
+        }
+    }
 
     #[test]
     fn normalises_and_masks_bangladeshi_mobiles() {

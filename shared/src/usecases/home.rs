@@ -17,13 +17,10 @@ impl<R: CustomerRepo + OrderRepo> Home<'_, R> {
         Ok(self.repo.home_of(customer).await?)
     }
 
-    /// Puts `item` in place of the item under `key` (removing that one, and
-    /// keeping the new one under its own key).
-    pub async fn replace(&self, customer: &CustomerId, key: &str, item: HomeItem) -> Result<(), Unavailable> {
-        self.repo.set_home_item(customer, key, None).await?;
-        let new_key = item.key.clone();
-        self.repo.set_home_item(customer, &new_key, Some(item)).await?;
-        Ok(())
+    /// Puts `item` under its key, replacing what was there.
+    pub async fn put(&self, customer: &CustomerId, item: HomeItem) -> Result<(), Unavailable> {
+        let key = item.key.clone();
+        Ok(self.repo.set_home_item(customer, &key, Some(item)).await?)
     }
 
     /// Removes one home item.

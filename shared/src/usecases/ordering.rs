@@ -15,7 +15,9 @@ use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::rank_candidates;
-use crate::domain::order::delivery::{DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options};
+use crate::domain::order::delivery::{
+    DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
+};
 use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::views::{CustomerOrderView, OfferView, RevealedStore};
 use crate::domain::order::{
@@ -46,6 +48,8 @@ pub struct OrderRequest {
     /// Chosen with the order: only stores offering that kind are matched.
     pub delivery: Option<(DeliveryKind, Option<TimeSlot>)>,
     pub payment: PaymentMethod,
+    /// Where to bring it (checked); only the winning store sees it.
+    pub address: Option<DeliveryAddress>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,9 @@ pub enum AcceptError {
 /// Declining and giving back fail the same ways.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreRoutingError {
+    /// Giving back an order the store was never offered (or none).
+    #[error("order not found")]
+    NotFound,
     #[error(transparent)]
     Refused(Refusal),
     #[error(transparent)]
@@ -163,6 +170,7 @@ where
             location: request.location,
             delivery,
             payment: request.payment,
+            address: request.address,
         };
         let order = Order::open(new, offers, now, self.config.offer_window_ms);
         let searching = order.status() == OrderStatus::Searching;
@@ -422,9 +430,10 @@ where
                 .repo
                 .get_order(order_id)
                 .await?
-                .ok_or(StoreRoutingError::Refused(Refusal::NotOffered))?;
+                .ok_or(StoreRoutingError::NotFound)?;
             if !current.was_offered_to(store) {
-                return Err(StoreRoutingError::Refused(Refusal::NotOffered));
+                // Strangers learn nothing, as for every step after acceptance.
+                return Err(StoreRoutingError::NotFound);
             }
             let now = self.now();
             let change = Change::GiveBack {

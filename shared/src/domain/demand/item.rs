@@ -249,6 +249,62 @@ pub fn catalogue_tag(name: &str) -> (String, Option<&'static str>) {
     }
 }
 
+/// Words that mark an address or a person to ask for, in English,
+/// romanised Bangla and Bangla: customers type them into a demand because
+/// they want a delivery address.
+const ADDRESS_WORDS: &[&str] = &[
+    "house",
+    "road",
+    "rd",
+    "flat",
+    "floor",
+    "block",
+    "sector",
+    "lane",
+    "avenue",
+    "apartment",
+    "apt",
+    "building",
+    "holding",
+    "basa",
+    "bari",
+    "bashay",
+    "গলি",
+    "বাসা",
+    "বাড়ি",
+    "বাসায়",
+    "রোড",
+    "সড়ক",
+    "ফ্ল্যাট",
+    "ফ্লাট",
+    "তলা",
+    "ব্লক",
+    "সেক্টর",
+    "লেন",
+    "হাউস",
+    "হোল্ডিং",
+];
+
+/// Whether a line the catalogue did not know may reach stores before one
+/// has won the order: not if it holds a phone-number-like run of digits or
+/// reads like an address. Understood items always may.
+#[must_use]
+pub fn fit_for_stores(item: &DemandItem) -> bool {
+    if item.status != ItemStatus::Unmatched {
+        return true;
+    }
+    let text = item.said.as_deref().unwrap_or(&item.name);
+    let digits = text
+        .chars()
+        .filter(|c| c.is_ascii_digit() || ('০'..='৯').contains(c))
+        .count();
+    let folded = fold(text);
+    let addressy = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|word| ADDRESS_WORDS.contains(&word));
+    digits < 7 && !addressy
+}
+
 /// The store category for items the catalogue does not know: the general
 /// neighbourhood store.
 pub const DEFAULT_CATEGORY: &str = "grocery";

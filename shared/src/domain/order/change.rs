@@ -198,6 +198,7 @@ mod tests {
             location: GeoPoint::new(23.8, 90.4).expect("valid"),
             delivery: None,
             payment: PaymentMethod::default(),
+            address: None,
         }
     }
 

@@ -119,3 +119,60 @@ impl DeliveryChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a slot starts in the future, ends after it starts, within a week")]
 pub struct InvalidSlot;
+
+/// Where to bring an order, as Dhaka addresses are given: numbers where
+/// there are numbers, and landmarks; plus a note for the rider. Shown to
+/// the winning store only, after it has accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub house: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub road: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    /// "Opposite the mosque", "behind Rahim's tea stall".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmark: Option<String>,
+    /// For the rider: "ring twice", "ask for Karim at the gate".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Most characters in one part of an address.
+pub const MAX_ADDRESS_PART_CHARS: usize = 200;
+
+/// Which part of an address was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: give up to 200 characters of text, and at least one part of the address")]
+pub struct InvalidAddress {
+    pub field: &'static str,
+}
+
+impl DeliveryAddress {
+    /// Trimmed parts, empty ones dropped; each up to 200 characters with no
+    /// control characters; at least one part given.
+    pub fn checked(self) -> Result<DeliveryAddress, InvalidAddress> {
+        let part = |field: &'static str, value: Option<String>| -> Result<Option<String>, InvalidAddress> {
+            let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
+            if value.chars().count() > MAX_ADDRESS_PART_CHARS || value.chars().any(char::is_control) {
+                return Err(InvalidAddress { field });
+            }
+            Ok(Some(value))
+        };
+        let address = DeliveryAddress {
+            house: part("address.house", self.house)?,
+            road: part("address.road", self.road)?,
+            area: part("address.area", self.area)?,
+            landmark: part("address.landmark", self.landmark)?,
+            note: part("address.note", self.note)?,
+        };
+        if address == DeliveryAddress::default() {
+            return Err(InvalidAddress { field: "address" });
+        }
+        Ok(address)
+    }
+}

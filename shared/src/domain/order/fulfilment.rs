@@ -308,6 +308,7 @@ mod tests {
                 location: GeoPoint::new(23.8, 90.4).expect("valid"),
                 delivery: None,
                 payment: PaymentMethod::default(),
+                address: None,
             },
             vec![Offer {
                 store_id: StoreId::new("s1").expect("id"),

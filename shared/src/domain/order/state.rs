@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::aftersales::{Complaint, Review, StoreCancellation};
-use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
+use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
 use super::money::{Bill, BillLine, Paisa, PaymentMethod, Settlement};
 use super::packing::LineState;
 use super::refusal::Refusal;
@@ -103,6 +103,8 @@ pub struct NewOrder {
     /// wins.
     pub delivery: Option<DeliveryChoice>,
     pub payment: PaymentMethod,
+    /// Where to bring it; only the winning store sees it.
+    pub address: Option<DeliveryAddress>,
 }
 
 /// An order and its state.
@@ -140,6 +142,8 @@ pub struct Order {
     pub(super) delivery: Option<DeliveryChoice>,
     #[serde(default)]
     pub(super) payment: PaymentMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) address: Option<DeliveryAddress>,
     /// Fixed at completion.
     #[serde(default)]
     pub(super) bill: Option<Bill>,
@@ -206,6 +210,7 @@ impl Order {
             packing: Vec::new(),
             delivery: new.delivery,
             payment: new.payment,
+            address: new.address,
             bill: None,
             review: None,
             complaint: None,
@@ -285,6 +290,12 @@ impl Order {
     #[must_use]
     pub fn payment(&self) -> PaymentMethod {
         self.payment
+    }
+
+    /// Where to bring it, for the customer and the winning store only.
+    #[must_use]
+    pub fn address(&self) -> Option<&DeliveryAddress> {
+        self.address.as_ref()
     }
 
     /// The bill as fixed at completion.

@@ -4,13 +4,14 @@
 use serde::Serialize;
 
 use super::aftersales::{Complaint, Review};
-use super::delivery::DeliveryChoice;
+use super::delivery::{DeliveryAddress, DeliveryChoice};
 use super::money::Bill;
 use super::packing::LineState;
 use super::refusal::Refusal;
 use super::state::{Order, OrderStatus};
 use crate::domain::clock::Millis;
 use crate::domain::customer::PhoneNumber;
+use crate::domain::demand::item::fit_for_stores;
 use crate::domain::demand::{DemandItem, offer_announcement_in};
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{OrderId, StoreId};
@@ -43,6 +44,8 @@ pub struct CustomerOrderView {
     pub review: Option<Review>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complaint: Option<Complaint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<DeliveryAddress>,
     pub created_at_ms: Millis,
     pub version: u64,
 }
@@ -88,6 +91,9 @@ pub struct StoreOrderView {
     pub complaint: Option<Complaint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
+    /// Where to bring it, as the customer gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<DeliveryAddress>,
     pub version: u64,
 }
 
@@ -104,6 +110,7 @@ impl StoreOrderView {
             customer_location: order.location,
             complaint: order.complaint.clone(),
             customer_phone: phone.map(|p| p.as_e164().to_string()),
+            address: order.address.clone(),
             version: order.version,
         }
     }
@@ -137,6 +144,7 @@ impl CustomerOrderView {
             bill: order.winner.as_ref().map(|_| order.current_bill()),
             review: order.review.clone(),
             complaint: order.complaint.clone(),
+            address: order.address.clone(),
             created_at_ms: order.created_at_ms,
             version: order.version,
         }
@@ -162,10 +170,12 @@ impl OfferView {
     #[must_use]
     pub fn of(order: &Order, store_id: &StoreId) -> Option<Self> {
         let offer = order.offers.iter().find(|o| &o.store_id == store_id)?;
+        // Before a store wins: only what is safe to show every offered store.
+        let items: Vec<DemandItem> = order.items.iter().filter(|i| fit_for_stores(i)).cloned().collect();
         Some(OfferView {
             order_id: order.id.clone(),
-            items: order.items.clone(),
-            speak: offer_announcement_in(&order.items, offer.language),
+            speak: offer_announcement_in(&items, offer.language),
+            items,
             round: order.round,
             deadline_ms: order.deadline_ms,
             distance_m: offer.distance_m.div_ceil(100) * 100,
