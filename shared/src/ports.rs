@@ -121,6 +121,13 @@ pub trait ConnectionRepo: Send + Sync {
         id: &ConnectionId,
     ) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
     fn connections_of(&self, owner: &Caller) -> impl Future<Output = Result<Vec<ConnectionId>, RepoError>> + Send;
+    /// The live connections of each of `owners`, in their order, in one
+    /// batch read: matching asks whether candidates are online, and pushes
+    /// find every party's sockets, in one round trip.
+    fn connections_of_many(
+        &self,
+        owners: &[Caller],
+    ) -> impl Future<Output = Result<Vec<Vec<ConnectionId>>, RepoError>> + Send;
 }
 
 /// Abuse-limit records, read and written by version so that concurrent

@@ -322,6 +322,14 @@ async fn storage_contract<S: Storage>(storage: &S) {
     assert_eq!(storage.connections_of(&owner).await.expect("by owner").len(), 1);
     let nobody = Caller::Customer(CustomerId::new("nobody").expect("id"));
     assert!(storage.connections_of(&nobody).await.expect("by owner").is_empty());
+    // Many owners at once, in their order, an owner asked twice answered twice.
+    let many = storage
+        .connections_of_many(&[nobody.clone(), owner.clone(), nobody, owner])
+        .await
+        .expect("batch");
+    let sizes: Vec<usize> = many.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [0, 1, 0, 1]);
+    assert_eq!(many[1][0].as_str(), "conn-2");
 }
 
 /// The timer contract: the message arrives, not before its delay.

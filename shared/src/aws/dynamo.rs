@@ -384,8 +384,8 @@ impl StoreRepo for DynamoStorage {
     }
 
     async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
-        let mut read = GeoRead::default();
-        for range in ranges {
+        // Every range at once: one round trip, not one per range.
+        let queries = ranges.iter().map(|range| {
             let values = HashMap::from([
                 (
                     ":pk".to_string(),
@@ -395,9 +395,11 @@ impl StoreRepo for DynamoStorage {
                 // '~' sorts after every character a store id may hold.
                 (":hi".to_string(), s(format!("{:016x}#~", range.last))),
             ]);
-            let (items, requests) = self
-                .query_all("pk = :pk AND sk BETWEEN :lo AND :hi", HashMap::new(), values, None)
-                .await?;
+            self.query_all("pk = :pk AND sk BETWEEN :lo AND :hi", HashMap::new(), values, None)
+        });
+        let mut read = GeoRead::default();
+        for result in futures_util::future::join_all(queries).await {
+            let (items, requests) = result?;
             read.queries += requests;
             for item in items {
                 read.stores.push(from_item(item)?);
@@ -669,8 +671,27 @@ fn connection_key(id: &ConnectionId) -> Item {
     key(format!("CONN#{id}"), "CONN")
 }
 
-fn owner_key(owner: &Caller, id: &ConnectionId) -> Item {
-    key(format!("OWNER#{}", owner.key()), &format!("CONN#{id}"))
+/// One item per owner lists its live connections, one attribute each
+/// (`c:{id}` = when it lapses, in seconds), so the sockets of many owners
+/// are one `BatchGetItem`.
+fn presence_key(owner: &Caller) -> Item {
+    key(format!("OWNER#{}", owner.key()), "PRESENCE")
+}
+
+const PRESENCE_PREFIX: &str = "c:";
+
+/// The live connections a presence item lists at `now_s`.
+fn present_connections(item: &Item, now_s: i64) -> Vec<ConnectionId> {
+    let mut ids: Vec<ConnectionId> = item
+        .iter()
+        .filter_map(|(name, lapses)| {
+            let id = name.strip_prefix(PRESENCE_PREFIX)?;
+            let lapses: i64 = lapses.as_n().ok()?.parse().ok()?;
+            (lapses > now_s).then(|| ConnectionId::new(id).ok()).flatten()
+        })
+        .collect();
+    ids.sort();
+    ids
 }
 
 impl CustomerRepo for DynamoStorage {
@@ -789,24 +810,29 @@ impl DynamoStorage {
 
 impl ConnectionRepo for DynamoStorage {
     async fn put_connection(&self, connection: &Connection) -> Result<(), RepoError> {
-        let by_id = connection_item(format!("CONN#{}", connection.id), "CONN", connection);
-        let by_owner = connection_item(
-            format!("OWNER#{}", connection.owner.key()),
-            &format!("CONN#{}", connection.id),
-            connection,
-        );
-        let writes = [by_id, by_owner]
-            .into_iter()
-            .map(|item| {
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .build()
-                    .map(|put| TransactWriteItem::builder().put(put).build())
-                    .map_err(repo_err)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.write_all(writes).await
+        let by_id = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(connection_item(
+                format!("CONN#{}", connection.id),
+                "CONN",
+                connection,
+            )))
+            .build()
+            .map_err(repo_err)?;
+        let listed = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(presence_key(&connection.owner)))
+            .update_expression("SET #conn = :lapses, #ttl = :lapses")
+            .expression_attribute_names("#conn", format!("{PRESENCE_PREFIX}{}", connection.id))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":lapses", time_to_live(CONNECTION_TTL_S, connection.connected_at_ms))
+            .build()
+            .map_err(repo_err)?;
+        self.write_all(vec![
+            TransactWriteItem::builder().put(by_id).build(),
+            TransactWriteItem::builder().update(listed).build(),
+        ])
+        .await
     }
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, RepoError> {
@@ -831,9 +857,11 @@ impl ConnectionRepo for DynamoStorage {
             return Ok(None);
         };
         self.client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(owner_key(&connection.owner, id)))
+            .set_key(Some(presence_key(&connection.owner)))
+            .update_expression("REMOVE #conn")
+            .expression_attribute_names("#conn", format!("{PRESENCE_PREFIX}{id}"))
             .send()
             .await
             .map_err(repo_err)?;
@@ -841,15 +869,57 @@ impl ConnectionRepo for DynamoStorage {
     }
 
     async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
+        let mut each = self.connections_of_many(std::slice::from_ref(owner)).await?;
+        Ok(each.pop().unwrap_or_default())
+    }
+
+    async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
         let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
-        let values = HashMap::from([
-            (":pk".to_string(), s(format!("OWNER#{}", owner.key()))),
-            (":now".to_string(), n(now_s)),
-        ]);
-        let names = HashMap::from([("#ttl".to_string(), "ttl".to_string())]);
-        // TTL deletion lags; the filter hides records past their lifetime.
-        let (items, _) = self.query_all("pk = :pk", names, values, Some("#ttl > :now")).await?;
-        Ok(items.iter().filter_map(connection_from_item).map(|c| c.id).collect())
+        let mut found: HashMap<String, Vec<ConnectionId>> = HashMap::new();
+        let mut keys: Vec<Item> = owners.iter().map(presence_key).collect();
+        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
+        keys.dedup();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(repo_err)?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(repo_err)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                        found.insert(pk.clone(), present_connections(&item, now_s));
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(owners
+            .iter()
+            .map(|owner| {
+                found
+                    .get(&format!("OWNER#{}", owner.key()))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect())
     }
 }
 

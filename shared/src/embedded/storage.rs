@@ -294,12 +294,21 @@ impl ConnectionRepo for MemoryStorage {
     }
 
     async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
-        Ok(self
-            .tables()
-            .connections_by_owner
-            .get(owner)
-            .map(|set| set.iter().cloned().collect())
-            .unwrap_or_default())
+        let mut each = self.connections_of_many(std::slice::from_ref(owner)).await?;
+        Ok(each.pop().unwrap_or_default())
+    }
+
+    async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
+        let t = self.tables();
+        Ok(owners
+            .iter()
+            .map(|owner| {
+                t.connections_by_owner
+                    .get(owner)
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default()
+            })
+            .collect())
     }
 }
 

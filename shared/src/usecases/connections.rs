@@ -1,6 +1,8 @@
 //! Connections and pushes: who holds which socket, and telling the parties
 //! of an order what changed.
 
+use std::collections::HashMap;
+
 use futures_util::future::join_all;
 use tracing::warn;
 
@@ -59,6 +61,9 @@ impl<R: ConnectionRepo + OrderRepo, P: Pusher> Connections<'_, R, P> {
     }
 }
 
+/// The live sockets of some parties, as read.
+pub type Presence = HashMap<Caller, Vec<ConnectionId>>;
+
 /// Sends an order's events to every socket of each party. Failures are
 /// logged, not returned: the state is already written, and apps read it
 /// again on reconnect.
@@ -68,24 +73,37 @@ pub struct Notifier<'a, C, P> {
 }
 
 impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
-    /// Pushes each `(party, event)` of `order`, all at once.
+    /// Pushes each `(party, event)` of `order`, all at once: every party's
+    /// sockets are found in one read.
     pub async fn tell(&self, order: &Order, pushes: Vec<(Caller, EventBody)>) {
-        let sends = pushes.into_iter().map(|(owner, body)| {
-            let event = PushEvent::new(order.id(), order.version(), body);
-            async move { self.push_to_owner(&owner, &event).await }
-        });
-        join_all(sends).await;
+        self.tell_knowing(order, pushes, &Presence::new()).await;
     }
 
-    async fn push_to_owner(&self, owner: &Caller, event: &PushEvent) {
-        let connections = match self.connections.connections_of(owner).await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "could not look up connections for a push");
-                return;
+    /// As [`Self::tell`], reading sockets only for parties `known` does not
+    /// list (matching has just read the offered stores').
+    pub async fn tell_knowing(&self, order: &Order, pushes: Vec<(Caller, EventBody)>, known: &Presence) {
+        let mut unknown: Vec<Caller> = Vec::new();
+        for (owner, _) in &pushes {
+            if !known.contains_key(owner) && !unknown.contains(owner) {
+                unknown.push(owner.clone());
             }
-        };
-        join_all(connections.iter().map(|c| self.push_to_connection(c, event))).await;
+        }
+        let mut presence = known.clone();
+        if !unknown.is_empty() {
+            match self.connections.connections_of_many(&unknown).await {
+                Ok(found) => presence.extend(unknown.into_iter().zip(found)),
+                Err(e) => warn!(error = %e, "could not look up connections for a push"),
+            }
+        }
+        let sends = pushes.into_iter().flat_map(|(owner, body)| {
+            let event = PushEvent::new(order.id(), order.version(), body);
+            let sockets = presence.get(&owner).cloned().unwrap_or_default();
+            sockets.into_iter().map(move |socket| {
+                let event = event.clone();
+                async move { self.push_to_connection(&socket, &event).await }
+            })
+        });
+        join_all(sends).await;
     }
 
     async fn push_to_connection(&self, connection: &ConnectionId, event: &PushEvent) -> bool {

@@ -5,7 +5,7 @@
 
 use tracing::{info, warn};
 
-use super::connections::Notifier;
+use super::connections::{Notifier, Presence};
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
@@ -26,6 +26,10 @@ use crate::domain::order::{
 };
 use crate::payments::PaymentPorts;
 use crate::ports::{ConnectionRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+
+/// Candidates whose presence is read per batch, per store wanted: most
+/// nearby stores are online, so one batch nearly always suffices.
+const PRESENCE_BATCH_FACTOR: usize = 4;
 
 /// Searching orders a guest may have at once.
 const GUEST_MAX_OPEN_ORDERS: usize = 1;
@@ -158,11 +162,12 @@ where
             .transpose()
             .map_err(PlaceOrderError::Refused)?;
         let wanted = delivery.as_ref().map(|d| d.option.kind());
-        let (allowance, offers) = futures_util::join!(
+        let customer_sockets = Caller::Customer(customer.clone());
+        let (allowance, chosen) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.choose_offers(&request.items, request.location, &[], wanted)
+            self.choose_offers(&request.items, request.location, &[], wanted, Some(&customer_sockets))
         );
-        let (mut allowance, offers) = (allowance?, offers?);
+        let (mut allowance, (offers, presence)) = (allowance?, chosen?);
         let new = NewOrder {
             id: OrderId::generate(),
             customer_id: customer.clone(),
@@ -206,7 +211,9 @@ where
             };
             if self.repo.insert_order(&order, &write).await? {
                 info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
-                self.notifier.tell(&order, round_pushes(&order, &[])).await;
+                self.notifier
+                    .tell_knowing(&order, round_pushes(&order, &[]), &presence)
+                    .await;
                 return Ok(order);
             }
             allowance = self.repo.order_allowance(customer).await?;
@@ -459,8 +466,14 @@ where
     /// The next round for `order`: the next stores, or the end with
     /// `reason_if_none` when none is left.
     async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
-        let offers = self
-            .choose_offers(order.items(), order.location(), order.tried(), order.wanted_delivery())
+        let (offers, _) = self
+            .choose_offers(
+                order.items(),
+                order.location(),
+                order.tried(),
+                order.wanted_delivery(),
+                None,
+            )
             .await?;
         Ok(if offers.is_empty() {
             NextRound::Unfulfilled {
@@ -493,41 +506,64 @@ where
     }
 
     /// The next stores to offer to: best ranked, not yet tried, offering
-    /// the wanted kind of delivery, with a live connection.
+    /// the wanted kind of delivery, with a live connection. Every category's
+    /// stores are read at once; whether candidates are online is read in
+    /// batches, best first, with `also`'s sockets in the first batch (for
+    /// the pushes that follow). Returns the offers and the sockets read.
     async fn choose_offers(
         &self,
         items: &[DemandItem],
         location: GeoPoint,
         tried: &[StoreId],
         wanted: Option<DeliveryKind>,
-    ) -> Result<Vec<Offer>, Unavailable> {
+        also: Option<&Caller>,
+    ) -> Result<(Vec<Offer>, Presence), Unavailable> {
         let ranges = search_plan(location, self.config.radius_m, self.config.max_geo_queries);
+        let categories = demand_categories(items);
+        let reads = categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges));
         let mut stores = Vec::new();
-        for category in demand_categories(items) {
-            stores.extend(self.repo.stores_in_ranges(&category, &ranges).await?.stores);
+        for read in futures_util::future::join_all(reads).await {
+            stores.extend(read?.stores);
         }
-        let ranked = rank_candidates(items, location, self.config.radius_m, stores, tried);
-        let mut offers = Vec::with_capacity(self.config.stores_per_round);
-        for candidate in ranked {
-            if offers.len() == self.config.stores_per_round {
+        let candidates: Vec<_> = rank_candidates(items, location, self.config.radius_m, stores, tried)
+            .into_iter()
+            .filter(|c| wanted.is_none_or(|kind| kind.among(&c.store.delivery_options).is_some()))
+            .collect();
+        let wanted_count = self.config.stores_per_round;
+        let mut offers = Vec::with_capacity(wanted_count);
+        let mut presence = Presence::new();
+        let batch = (wanted_count * PRESENCE_BATCH_FACTOR).max(1);
+        let mut also = also.cloned();
+        for chunk in candidates.chunks(batch) {
+            let mut owners: Vec<Caller> = chunk.iter().map(|c| Caller::Store(c.store.id.clone())).collect();
+            owners.extend(also.take());
+            let found = self.repo.connections_of_many(&owners).await?;
+            presence.extend(owners.into_iter().zip(found));
+            for candidate in chunk {
+                if offers.len() == wanted_count {
+                    break;
+                }
+                let owner = Caller::Store(candidate.store.id.clone());
+                if presence.get(&owner).is_none_or(Vec::is_empty) {
+                    continue;
+                }
+                offers.push(Offer {
+                    language: candidate.store.language,
+                    delivery_options: candidate.store.delivery_options.clone(),
+                    store_id: candidate.store.id.clone(),
+                    // Whole metres are plenty; the cast cannot overflow within 20 km.
+                    distance_m: candidate.distance_m.round() as u32,
+                });
+            }
+            if offers.len() == wanted_count {
                 break;
             }
-            if wanted.is_some_and(|kind| kind.among(&candidate.store.delivery_options).is_none()) {
-                continue;
-            }
-            let owner = Caller::Store(candidate.store.id.clone());
-            if self.repo.connections_of(&owner).await?.is_empty() {
-                continue;
-            }
-            offers.push(Offer {
-                language: candidate.store.language,
-                delivery_options: candidate.store.delivery_options,
-                store_id: candidate.store.id,
-                // Whole metres are plenty; the cast cannot overflow within 20 km.
-                distance_m: candidate.distance_m.round() as u32,
-            });
         }
-        Ok(offers)
+        if let Some(also) = also {
+            let found = self.repo.connections_of_many(std::slice::from_ref(&also)).await?;
+            presence.extend(std::iter::once(also).zip(found));
+        }
+        Ok((offers, presence))
     }
 }
 
