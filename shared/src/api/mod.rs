@@ -2,6 +2,7 @@
 //! functions serve Lambda and the local gateway.
 
 pub mod authorizer;
+pub mod bodies;
 pub mod error;
 pub mod http;
 pub mod identity;

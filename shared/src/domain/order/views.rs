@@ -16,7 +16,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{OrderId, StoreId};
 
 /// The order as its customer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerOrderView {
     pub order_id: OrderId,
     pub status: OrderStatus,
@@ -48,7 +48,7 @@ pub struct CustomerOrderView {
 }
 
 /// One checklist line as both sides see it: "1.2 kg rice - packed".
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PackingLine {
     pub line: usize,
     pub item: String,
@@ -74,7 +74,7 @@ fn packing_of(order: &Order) -> Vec<PackingLine> {
 
 /// The winning store's view of its order: now it may know where and whom
 /// to deliver to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StoreOrderView {
     pub order_id: OrderId,
     pub status: OrderStatus,
@@ -110,7 +110,7 @@ impl StoreOrderView {
 }
 
 /// The winning store, revealed after acceptance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RevealedStore {
     pub store_id: StoreId,
     pub name: String,
@@ -144,7 +144,7 @@ impl CustomerOrderView {
 }
 
 /// An offer as the store sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OfferView {
     pub order_id: OrderId,
     pub items: Vec<DemandItem>,
@@ -205,7 +205,7 @@ impl std::fmt::Display for ShareId {
 
 /// What a customer may share about a completed order: what was bought and
 /// from which store; never their address, phone or position.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ShareCard {
     pub text: String,
     pub store_name: String,
