@@ -7,7 +7,9 @@ use serde_json::Value;
 use shared::api::routes::HttpRoute;
 use shared::domain::config::OrderingConfig;
 
-use crate::common::{Api, stack};
+use serde_json::json;
+
+use crate::common::{Api, spec, stack};
 
 /// The gateway's answer to a request no route matches.
 fn is_route_miss(status: u16, body: &Value) -> bool {
@@ -58,4 +60,30 @@ async fn every_route_in_the_openapi_document_is_served_and_every_route_served_is
 
     let asyncapi = api.call("GET", "/asyncapi.json", None, None).await;
     assert_eq!(asyncapi.status, 200, "{}", asyncapi.text);
+}
+
+#[tokio::test]
+async fn the_checker_refuses_a_missing_field_a_wrong_type_and_an_undescribed_field() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    let spec = spec::load(&api).await;
+    let fails = |status: u16, body: Value| {
+        !spec
+            .response_failures("POST", "/orders/{order_id}/decline", status, &body)
+            .is_empty()
+    };
+    let order_id = "01M88YC7V65F5797YRBB1JG912";
+    assert!(!fails(200, json!({ "order_id": order_id, "declined": true })));
+    assert!(fails(200, json!({ "order_id": order_id })));
+    assert!(fails(200, json!({ "order_id": order_id, "declined": "yes" })));
+    assert!(fails(
+        200,
+        json!({ "order_id": order_id, "declined": true, "extra": 1 })
+    ));
+    assert!(!fails(
+        409,
+        json!({ "error": { "code": "wrong_state", "message": "no" } })
+    ));
+    assert!(fails(409, json!({ "error": { "code": "wrong_state" } })));
+    assert!(!fails(401, json!({ "message": "Unauthorized" })));
 }
