@@ -60,6 +60,7 @@ async fn every_route_in_the_openapi_document_is_served_and_every_route_served_is
 
     let asyncapi = api.call("GET", "/asyncapi.json", None, None).await;
     assert_eq!(asyncapi.status, 200, "{}", asyncapi.text);
+    assert_eq!(asyncapi.body["asyncapi"], "3.0.0", "{}", asyncapi.text);
 }
 
 #[tokio::test]

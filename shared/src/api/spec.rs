@@ -12,12 +12,15 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use schemars::generate::SchemaSettings;
+use schemars::transform::{RemoveRefSiblings, Transform};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use super::bodies::{ErrorBody, GatewayMessage};
+use super::bodies::{ErrorBody, GatewayMessage, WsReply};
 use super::http::operation;
 use super::routes::HttpRoute;
+use super::ws::ClientFrame;
+use crate::domain::events::PushEvent;
 use crate::domain::ids::{OrderId, StoreId};
 
 /// Where the schemas live in both documents.
@@ -338,9 +341,178 @@ pub fn openapi(server: &str) -> Value {
     document
 }
 
+/// The schema `generate` makes, split into one schema per variant of its
+/// internally tagged `oneOf` (named by the tag's value); the other
+/// properties (a flattened enum's siblings) stay beside each variant.
+fn split_by_tag(mut whole: Value, tag: &str) -> Vec<(String, Value)> {
+    let branches = whole
+        .as_object_mut()
+        .and_then(|m| m.remove("oneOf"))
+        .and_then(|b| b.as_array().cloned())
+        .unwrap_or_default();
+    branches
+        .into_iter()
+        .filter_map(|branch| {
+            let name = branch["properties"][tag]["const"].as_str()?.to_string();
+            let mut one = whole.clone();
+            if let Some(map) = one.as_object_mut() {
+                map.remove("description");
+                if let Some(description) = branch.get("description") {
+                    map.insert("description".into(), description.clone());
+                }
+                map.insert("oneOf".into(), json!([branch]));
+            }
+            Some((name, one))
+        })
+        .collect()
+}
+
+fn build_asyncapi() -> Value {
+    let mut generator = SchemaSettings::draft07()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .for_serialize()
+        .into_generator();
+    // Draft 7 ignores a `$ref`'s siblings: move them into an `allOf`, as the
+    // generator does for the schemas it names.
+    let inline = |mut schema: Schema| {
+        RemoveRefSiblings::default().transform(&mut schema);
+        schema.to_value()
+    };
+    let actions = split_by_tag(inline(ClientFrame::json_schema(&mut generator)), "action");
+    let replies = split_by_tag(inline(WsReply::json_schema(&mut generator)), "type");
+    let events = split_by_tag(inline(PushEvent::json_schema(&mut generator)), "type");
+    let mut messages = Map::new();
+    let mut channel_messages = Map::new();
+    let mut operations = Map::new();
+    let message_ref = |name: &str| json!({ "$ref": format!("#/channels/socket/messages/{name}") });
+    let socket = json!({ "$ref": "#/channels/socket" });
+    for (kind, list) in [("action", &actions), ("reply", &replies), ("event", &events)] {
+        for (name, payload) in list {
+            // A reply and an event may share a name (`accepted` is not an
+            // event today); keep message names unique all the same.
+            let key = if messages.contains_key(name) {
+                format!("{name}_{kind}")
+            } else {
+                name.clone()
+            };
+            let summary = payload["description"].as_str().unwrap_or_default().to_string();
+            messages.insert(
+                key.clone(),
+                json!({ "name": name, "title": name, "summary": summary, "payload": payload }),
+            );
+            channel_messages.insert(key.clone(), json!({ "$ref": format!("#/components/messages/{key}") }));
+            if kind == "event" {
+                operations.insert(
+                    format!("receive_{key}"),
+                    json!({
+                        "action": "receive",
+                        "channel": socket,
+                        "summary": summary,
+                        "messages": [message_ref(&key)],
+                    }),
+                );
+            }
+        }
+    }
+    for (name, _) in &actions {
+        let reply = match name.as_str() {
+            "ping" => "pong",
+            "whoami" => "whoami",
+            "sync" => "synced",
+            _ => "accepted",
+        };
+        let reply_key = if channel_messages.contains_key(&format!("{reply}_reply")) {
+            format!("{reply}_reply")
+        } else {
+            reply.to_string()
+        };
+        operations.insert(
+            format!("send_{name}"),
+            json!({
+                "action": "send",
+                "channel": socket,
+                "summary": messages[name.as_str()]["summary"],
+                "messages": [message_ref(name)],
+                "reply": {
+                    "channel": socket,
+                    "messages": [message_ref(&reply_key), message_ref("error")],
+                },
+            }),
+        );
+    }
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Neighbourhood shops WebSocket API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Offers to stores and order updates to customers, pushed as they happen; \
+                a store may also accept an offer over the socket. Every pushed event carries \
+                `event_id` and the order's `version`: drop duplicates and anything older than \
+                what you have. The HTTP API is described at `/openapi.json`."
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "aws": {
+                "host": "{api_id}.execute-api.{region}.amazonaws.com",
+                "pathname": "/{stage}",
+                "protocol": "wss",
+                "description": "API Gateway WebSocket API.",
+                "variables": {
+                    "api_id": { "description": "The WebSocket API's id." },
+                    "region": { "default": "ap-southeast-1" },
+                    "stage": { "default": "prod" }
+                },
+                "security": [{ "$ref": "#/components/securitySchemes/token" }]
+            },
+            "local": {
+                "host": "127.0.0.1:8080",
+                "pathname": "/ws",
+                "protocol": "ws",
+                "description": "The local stack (`cargo run -p local-stack`).",
+                "security": [{ "$ref": "#/components/securitySchemes/token" }]
+            }
+        },
+        "channels": {
+            "socket": {
+                "address": null,
+                "title": "The socket",
+                "description": "One connection per device, opened with `?token=<JWT>`; every frame is a JSON text frame.",
+                "messages": channel_messages,
+                "bindings": {
+                    "ws": {
+                        "query": {
+                            "type": "object",
+                            "properties": { "token": { "type": "string", "description": "The caller's JWT." } },
+                            "required": ["token"]
+                        }
+                    }
+                }
+            }
+        },
+        "operations": operations,
+        "components": {
+            "schemas": generator.definitions(),
+            "messages": messages,
+            "securitySchemes": {
+                "token": {
+                    "type": "httpApiKey",
+                    "name": "token",
+                    "in": "query",
+                    "description": "The same JWT as the HTTP API's bearer token; a bad or missing token refuses the handshake with 401."
+                }
+            }
+        }
+    })
+}
+
+/// The AsyncAPI 3.0 document of the WebSocket API.
 #[must_use]
 pub fn asyncapi() -> Value {
-    json!({})
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(build_asyncapi).clone()
 }
 
 #[cfg(test)]
@@ -406,6 +578,63 @@ mod tests {
             }
         }
         assert_refs_resolve(&document);
+    }
+
+    #[test]
+    fn the_asyncapi_document_has_every_action_reply_and_event() {
+        let document = asyncapi();
+        assert_eq!(document["asyncapi"], "3.0.0");
+        assert_refs_resolve(&document);
+        let channel_messages = document["channels"]["socket"]["messages"]
+            .as_object()
+            .expect("messages");
+        let operations = document["operations"].as_object().expect("operations");
+        // Every operation names the channel, and only that channel's messages.
+        for (name, operation) in operations {
+            assert_eq!(operation["channel"]["$ref"], "#/channels/socket", "{name}");
+            let mut named = operation["messages"].as_array().cloned().unwrap_or_default();
+            named.extend(operation["reply"]["messages"].as_array().cloned().unwrap_or_default());
+            assert!(!named.is_empty(), "{name}");
+            for message in named {
+                let reference = message["$ref"].as_str().unwrap_or_default();
+                let key = reference
+                    .strip_prefix("#/channels/socket/messages/")
+                    .unwrap_or_default();
+                assert!(channel_messages.contains_key(key), "{name}: {reference}");
+            }
+        }
+        // Every action with an answer is a send operation.
+        for action in super::super::ws::WS_ROUTES_WITH_RESPONSE
+            .iter()
+            .filter(|r| !r.starts_with('$'))
+        {
+            assert_eq!(operations[&format!("send_{action}")]["action"], "send", "{action}");
+        }
+        let events = [
+            "offer",
+            "offer_taken",
+            "offer_expired",
+            "offer_withdrawn",
+            "offer_won",
+            "order_searching",
+            "order_accepted",
+            "order_unfulfilled",
+            "order_cancelled",
+            "order_updated",
+            "review_requested",
+            "store_order_updated",
+        ];
+        for event in events {
+            assert_eq!(operations[&format!("receive_{event}")]["action"], "receive", "{event}");
+        }
+        assert_eq!(operations.len(), events.len() + 4);
+        for reply in ["pong", "whoami_reply", "synced", "accepted", "error"] {
+            assert!(channel_messages.contains_key(reply), "{reply}");
+        }
+        let meta = jsonschema::draft7::meta::validator();
+        for (name, message) in document["components"]["messages"].as_object().expect("messages") {
+            assert!(meta.is_valid(&message["payload"]), "{name}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tracing::info;
 
@@ -84,9 +85,29 @@ async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
     Ok(String::new())
 }
 
-#[derive(Debug, Deserialize)]
-struct AcceptFrame {
+/// The `accept` action's frame beside its `action`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AcceptFrame {
+    #[schemars(with = "OrderId")]
     order_id: String,
+}
+
+/// A frame a client sends: `action` chooses the route (the selection
+/// expression `$request.body.action`). Describes the frames for the AsyncAPI
+/// document; the handler reads `accept`'s fields as [`AcceptFrame`].
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Answered with `pong`.
+    Ping,
+    /// Answered with `whoami`: this socket's id and owner.
+    Whoami,
+    /// A store asks for its open offers again (after reconnecting);
+    /// answered with `synced`, the offers follow as `offer` events.
+    Sync,
+    /// A store accepts an offer, as `POST /orders/{order_id}/accept`;
+    /// answered with `accepted` or an `error`.
+    Accept(AcceptFrame),
 }
 
 async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(

@@ -203,6 +203,8 @@ pub struct Socket {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Every text frame received so far, in order.
     pub seen: Vec<Value>,
+    /// The stack's HTTP base, where the AsyncAPI document is.
+    base: String,
 }
 
 impl Socket {
@@ -214,6 +216,7 @@ impl Socket {
         Socket {
             stream,
             seen: Vec::new(),
+            base: stack.http_url(),
         }
     }
 
@@ -224,8 +227,17 @@ impl Socket {
             .expect("frame sent");
     }
 
-    /// The next text frame, or None if nothing arrives within `wait`.
+    /// The next text frame, or None if nothing arrives within `wait`; the
+    /// frame is checked against the AsyncAPI document.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let frame = self.next_raw(wait).await?;
+        spec::load_from(&self.base).await.check_frame(&frame);
+        Some(frame)
+    }
+
+    /// The next text frame, unchecked: for the push port's contract test,
+    /// which pushes frames of its own that the API never sends.
+    pub async fn next_raw(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
@@ -290,11 +302,17 @@ pub mod spec {
 
     /// The documents, fetched from the stack `api` talks to on first use.
     pub async fn load(api: &Api) -> &'static Spec {
+        load_from(&api.base).await
+    }
+
+    /// The documents, fetched from the stack at `base` on first use.
+    pub async fn load_from(base: &str) -> &'static Spec {
         if let Some(spec) = SPEC.get() {
             return spec;
         }
+        let http = reqwest::Client::new();
         let fetch = |path: &'static str| {
-            let request = api.http.get(format!("{}{path}", api.base));
+            let request = http.get(format!("{base}{path}"));
             async move {
                 let response = request.send().await.expect("document fetched");
                 assert_eq!(response.status().as_u16(), 200, "GET {path}");
@@ -405,6 +423,40 @@ pub mod spec {
                 .iter_errors(instance)
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect()
+        }
+
+        /// Checks one frame a socket received (a reply or a pushed event)
+        /// against the AsyncAPI message its `type` names; panics on a
+        /// mismatch with the frame and the schema's complaints.
+        pub fn check_frame(&self, frame: &Value) {
+            let kind = frame["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a frame without a type: {frame}"));
+            let messages = self.asyncapi["components"]["messages"].as_object().expect("messages");
+            let candidates: Vec<&String> = messages
+                .iter()
+                .filter(|(_, m)| m["name"] == kind)
+                .map(|(k, _)| k)
+                .collect();
+            assert!(
+                !candidates.is_empty(),
+                "frame type {kind:?} is in no message of the document: {frame}"
+            );
+            let mut failures = Vec::new();
+            for key in candidates {
+                let found = self.failures(
+                    "asyncapi",
+                    &format!("/components/messages/{}/payload", token(key)),
+                    frame,
+                );
+                if found.is_empty() {
+                    FRAMES_CHECKED.fetch_add(1, Ordering::Relaxed);
+                    report();
+                    return;
+                }
+                failures.push(format!("as {key}: {}", found.join("; ")));
+            }
+            panic!("a {kind} frame its message refuses:\n{frame}\n{}", failures.join("\n"));
         }
 
         /// Why `body` is not what the document says `method template`
