@@ -17,8 +17,8 @@ use super::bodies::{
 };
 use super::error::ApiError;
 use super::identity::http_caller;
+use super::operation::{Operation, schema};
 use super::routes::HttpRoute;
-use super::spec::{Operation, schema};
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};

@@ -6,6 +6,7 @@ pub mod bodies;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod operation;
 pub mod routes;
 pub mod spec;
 pub mod timer;

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use schemars::generate::SchemaSettings;
 use schemars::transform::{RemoveRefSiblings, Transform};
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 use super::bodies::{ErrorBody, GatewayMessage, WsReply};
@@ -25,70 +25,6 @@ use crate::domain::ids::{OrderId, StoreId};
 
 /// Where the schemas live in both documents.
 const SCHEMAS: &str = "#/components/schemas/";
-
-/// A schema for `T`: a `$ref` to its definition, added to the generator.
-pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
-
-/// The schema of `T`, as a [`SchemaFn`].
-pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
-
-/// What the OpenAPI document says about one route.
-#[derive(Clone, Copy)]
-pub struct Operation {
-    pub summary: &'static str,
-    /// The request body's type, for routes that take one.
-    pub request: Option<SchemaFn>,
-    /// The success status and its body's type.
-    pub status: u16,
-    pub response: SchemaFn,
-    /// The body is also served as an HTML page (`Accept: text/html`).
-    pub html: bool,
-    /// A history page: `limit` and `before` in the query.
-    pub paged: bool,
-    /// May answer 429 with `Retry-After`.
-    pub rate_limited: bool,
-}
-
-impl Operation {
-    #[must_use]
-    pub fn new(summary: &'static str, status: u16, response: SchemaFn) -> Self {
-        Operation {
-            summary,
-            request: None,
-            status,
-            response,
-            html: false,
-            paged: false,
-            rate_limited: false,
-        }
-    }
-
-    #[must_use]
-    pub fn reads(mut self, request: SchemaFn) -> Self {
-        self.request = Some(request);
-        self
-    }
-
-    #[must_use]
-    pub fn html(mut self) -> Self {
-        self.html = true;
-        self
-    }
-
-    #[must_use]
-    pub fn paged(mut self) -> Self {
-        self.paged = true;
-        self
-    }
-
-    #[must_use]
-    pub fn rate_limited(mut self) -> Self {
-        self.rate_limited = true;
-        self
-    }
-}
 
 fn settings(serialize: bool) -> SchemaSettings {
     let settings = SchemaSettings::draft2020_12().with(|s| {
