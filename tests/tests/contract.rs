@@ -419,7 +419,7 @@ async fn management_push_contract(sdk: aws_config::SdkConfig) {
     let live = ConnectionId::new(me["connection_id"].as_str().expect("id")).expect("id");
     let pusher = shared::aws::ManagementApiPusher::new(sdk, &stack.management_url());
     push_contract(&pusher, &live, async || {
-        socket.next(LONG).await.expect("a frame").to_string()
+        socket.next_raw(LONG).await.expect("a frame").to_string()
     })
     .await;
 }

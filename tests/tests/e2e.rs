@@ -29,6 +29,8 @@ mod privacy;
 mod race;
 #[path = "resilience.rs"]
 mod resilience;
+#[path = "spec.rs"]
+mod spec;
 #[path = "understanding.rs"]
 mod understanding;
 #[path = "websocket.rs"]

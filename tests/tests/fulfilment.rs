@@ -177,7 +177,15 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     assert_eq!(again.body["url"].as_str(), Some(url.as_str()), "one link per order");
     let card = api.http.get(&url).send().await.expect("opens");
     assert_eq!(card.status(), 200);
+    let content_type = card
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let card = card.text().await.expect("body");
+    api.check("GET", url.trim_start_matches(&api.base), 200, &content_type, &card)
+        .await;
     let page = api
         .http
         .get(&url)

@@ -15,12 +15,15 @@ use crate::usecases::sharing::{ShareError, SharedOrderError};
 use crate::usecases::stores::{ReadStoreError, RegisterStoreError, StoreListError, UpdateStoreError};
 
 /// An error as a client sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: u16,
+    /// Stable and machine-readable, e.g. `not_found`, `invalid_body`.
     pub code: String,
+    /// For people; may change.
     pub message: String,
+    /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Seconds for a `Retry-After` header.

@@ -6,12 +6,18 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::bodies::{
+    Accepted, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken, Health, Home, Jwks, Offers,
+    OpenIdConfiguration, OrderView, PhoneAttached, Shared, StoreOrdersPage,
+};
 use super::error::ApiError;
 use super::identity::http_caller;
+use super::operation::{Operation, schema};
 use super::routes::HttpRoute;
 use crate::domain::customer::{HomeItem, PhoneNumber, contains_phone_number};
 use crate::domain::demand::catalogue::Catalogue;
@@ -24,7 +30,7 @@ use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::packing::PackOutcome;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::domain::order::{Order, Step};
-use crate::domain::store::{StorePatchInput, StoreProfileInput};
+use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::identity::GuestSource;
@@ -32,6 +38,93 @@ use crate::usecases::ordering::OrderRequest;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What the API documents say about each route: its summary and the types
+/// it reads and answers with (the handlers below serialise the same types).
+#[must_use]
+pub fn operation(route: HttpRoute) -> Operation {
+    use HttpRoute as R;
+    let op = Operation::new;
+    match route {
+        R::Health => op("Liveness.", 200, schema::<Health>),
+        R::OpenApi => op("This API described (OpenAPI 3.1).", 200, schema::<Document>),
+        R::AsyncApi => op("The WebSocket API described (AsyncAPI 3.0).", 200, schema::<Document>),
+        R::OpenIdConfiguration => op(
+            "Where the token issuer's keys are (OpenID discovery).",
+            200,
+            schema::<OpenIdConfiguration>,
+        ),
+        R::Jwks => op("The token issuer's public keys.", 200, schema::<Jwks>),
+        R::GuestToken => op("A token for a new guest customer.", 201, schema::<GuestToken>),
+        R::AttachPhone => {
+            op("Attaches a phone number to the customer.", 200, schema::<PhoneAttached>).reads(schema::<PhoneBody>)
+        }
+        R::ParseDemand => op(
+            "Reads a demand (text, voice, pictures or lines) into a list.",
+            200,
+            schema::<Understood>,
+        )
+        .reads(schema::<DemandInput>),
+        R::PlaceOrder => op(
+            "Places an order with the stores nearby.",
+            201,
+            schema::<CustomerOrderView>,
+        )
+        .reads(schema::<OrderBody>)
+        .rate_limited(),
+        R::GetOrder => op(
+            "An order: the customer's view, or the winning store's.",
+            200,
+            schema::<OrderView>,
+        ),
+        R::CancelOrder => op("The customer cancels the order.", 200, schema::<CustomerOrderView>),
+        R::AcceptOffer => op("A store accepts an offer; the first wins.", 200, schema::<Accepted>),
+        R::DeclineOffer => op("A store declines an offer.", 200, schema::<Declined>),
+        R::Pack => op("The store packs a line.", 200, schema::<OrderView>).reads(schema::<PackBody>),
+        R::DropLine => op("The store drops a line.", 200, schema::<OrderView>).reads(schema::<LineBody>),
+        R::AnswerSubstitute => {
+            op("The customer answers a substitute.", 200, schema::<OrderView>).reads(schema::<SubstituteAnswerBody>)
+        }
+        R::ChooseDelivery => {
+            op("The customer chooses delivery or pickup.", 200, schema::<OrderView>).reads(schema::<DeliveryBody>)
+        }
+        R::HandOver => op("The store hands the order over.", 200, schema::<OrderView>),
+        R::Complete => op("The order is completed.", 200, schema::<OrderView>),
+        R::Review => op("The customer reviews the store.", 200, schema::<OrderView>).reads(schema::<ReviewBody>),
+        R::GiveBack => {
+            op("The winning store gives the order back.", 200, schema::<GivenBack>).reads(schema::<TextBody>)
+        }
+        R::Complain => op("The customer complains.", 200, schema::<OrderView>).reads(schema::<ComplaintBody>),
+        R::AnswerComplaint => op("The store answers a complaint.", 200, schema::<OrderView>).reads(schema::<TextBody>),
+        R::ShareOrder => op("A public link to a completed order.", 200, schema::<Shared>),
+        R::SharedOrder => op(
+            "A completed order's public share card (JSON, or HTML for browsers).",
+            200,
+            schema::<ShareCard>,
+        )
+        .html(),
+        R::CustomerHistory => op(
+            "The customer's orders, newest first.",
+            200,
+            schema::<CustomerOrdersPage>,
+        )
+        .paged(),
+        R::Home => op("The customer's home list.", 200, schema::<Home>),
+        R::ReplaceHomeItem => {
+            op("Sets one item of the home list.", 200, schema::<Home>).reads(schema::<DemandLineInput>)
+        }
+        R::RemoveHomeItem => op("Removes one item of the home list.", 200, schema::<Home>),
+        R::RegisterStore => {
+            op("Registers or replaces a store.", 200, schema::<Store>).reads(schema::<StoreProfileInput>)
+        }
+        R::UpdateStore => {
+            op("Changes some of a store's profile.", 200, schema::<Store>).reads(schema::<StorePatchInput>)
+        }
+        R::GetStore => op("A store's profile.", 200, schema::<Store>),
+        R::StoreOffers => op("The offers a store may still accept.", 200, schema::<Offers>),
+        R::StoreHistory => op("A store's orders, newest first.", 200, schema::<StoreOrdersPage>).paged(),
+    }
+}
 
 /// Handles one HTTP API request. Never fails: every error is a response.
 pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -70,10 +163,10 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Reply {
     if route == HttpRoute::GuestToken && app.identity().issuer().is_some() {
         let (customer_id, token) = app.identity().new_guest(&guest_source(request)?).await?;
-        return ok(201, &json!({ "customer_id": customer_id, "token": token }));
+        return ok(201, &GuestToken { customer_id, token });
     }
     if route.is_public() {
-        return public_route(app, route);
+        return public_route(app, route, request);
     }
     let call = Call {
         request,
@@ -181,7 +274,7 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::GetStore => ok(200, &app.stores().profile(call.caller()?, &call.store_id()?).await?),
         HttpRoute::StoreOffers => {
             let offers = app.stores().open_offers(call.caller()?, &call.store_id()?).await?;
-            ok(200, &json!({ "offers": offers }))
+            ok(200, &Offers { offers })
         }
         HttpRoute::StoreHistory => store_history(app, &call).await,
         HttpRoute::Health
@@ -190,7 +283,7 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         | HttpRoute::OpenIdConfiguration
         | HttpRoute::Jwks
         | HttpRoute::GuestToken
-        | HttpRoute::SharedOrder => public_route(app, route),
+        | HttpRoute::SharedOrder => public_route(app, route, request),
     }
 }
 
@@ -296,25 +389,29 @@ impl Call<'_> {
 
 /// Routes anyone may call: health, the API's own description, the token
 /// issuer's keys and guest tokens.
-fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, route: HttpRoute) -> Reply {
+fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    route: HttpRoute,
+    request: &ApiGatewayV2httpRequest,
+) -> Reply {
     let identity = app.identity();
     let no_tokens = || ApiError::new(404, "no_such_route", "this deployment issues no tokens");
     match route {
-        HttpRoute::Health => ok(200, &json!({ "status": "ok" })),
-        HttpRoute::OpenApi => ok(200, &super::spec::openapi()),
-        HttpRoute::AsyncApi => ok(200, &super::spec::asyncapi()),
+        HttpRoute::Health => ok(200, &Health { status: "ok" }),
+        HttpRoute::OpenApi => ok(200, &Document(super::spec::openapi(&public_url(request, "")))),
+        HttpRoute::AsyncApi => ok(200, &Document(super::spec::asyncapi())),
         HttpRoute::OpenIdConfiguration => {
             let issuer = identity.issuer().ok_or_else(no_tokens)?;
             ok(
                 200,
-                &json!({
-                    "issuer": issuer.issuer(),
-                    "jwks_uri": format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
-                    "id_token_signing_alg_values_supported": ["ES256"],
-                }),
+                &OpenIdConfiguration {
+                    issuer: issuer.issuer().to_string(),
+                    jwks_uri: format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
+                    id_token_signing_alg_values_supported: vec!["ES256"],
+                },
             )
         }
-        HttpRoute::Jwks => ok(200, &identity.issuer().ok_or_else(no_tokens)?.jwks()),
+        HttpRoute::Jwks => ok(200, &Jwks(identity.issuer().ok_or_else(no_tokens)?.jwks())),
         HttpRoute::GuestToken => Err(no_tokens()),
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
@@ -326,7 +423,13 @@ async fn attach_phone<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>,
     let phone = PhoneNumber::new(&body.phone)
         .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
     app.identity().attach_phone(&customer, &phone).await?;
-    ok(200, &json!({ "customer_id": customer, "phone": phone.masked() }))
+    ok(
+        200,
+        &PhoneAttached {
+            customer_id: customer,
+            phone: phone.masked(),
+        },
+    )
 }
 
 async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
@@ -354,10 +457,10 @@ async fn get_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, ca
     let id = call.order_id()?;
     match &call.caller {
         // The winning store sees its order, with where to deliver.
-        Some(Caller::Store(store)) => ok(200, &app.fulfilment().store_order(store, &id).await?),
+        Some(Caller::Store(store)) => ok(200, &OrderView::Store(app.fulfilment().store_order(store, &id).await?)),
         _ => {
             let order = app.ordering().customer_order(&call.customer()?, &id).await?;
-            ok(200, &CustomerOrderView::of(&order))
+            ok(200, &OrderView::Customer(CustomerOrderView::of(&order)))
         }
     }
 }
@@ -371,18 +474,24 @@ async fn accept_offer<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>,
     let order = app.ordering().accept(&call.store()?, &call.order_id()?).await?;
     ok(
         200,
-        &json!({
-            "order_id": order.id(),
-            "status": order.status(),
-            "items": order.items(),
-            "version": order.version(),
-        }),
+        &Accepted {
+            items: order.items().to_vec(),
+            order_id: order.id().clone(),
+            status: order.status(),
+            version: order.version(),
+        },
     )
 }
 
 async fn decline_offer<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
     let order = app.ordering().decline(&call.store()?, &call.order_id()?).await?;
-    ok(200, &json!({ "order_id": order.id(), "declined": true }))
+    ok(
+        200,
+        &Declined {
+            declined: true,
+            order_id: order.id().clone(),
+        },
+    )
 }
 
 /// A step after acceptance; the answer is the caller's own view.
@@ -390,8 +499,11 @@ async fn take_step<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, ca
     let caller = call.caller()?;
     let order = app.fulfilment().take(caller, &call.order_id()?, &step).await?;
     match caller {
-        Caller::Store(store) => ok(200, &app.fulfilment().store_order(store, order.id()).await?),
-        Caller::Customer(_) => ok(200, &CustomerOrderView::of(&order)),
+        Caller::Store(store) => ok(
+            200,
+            &OrderView::Store(app.fulfilment().store_order(store, order.id()).await?),
+        ),
+        Caller::Customer(_) => ok(200, &OrderView::Customer(CustomerOrderView::of(&order))),
     }
 }
 
@@ -401,7 +513,11 @@ async fn give_back<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, ca
     let order = app.ordering().give_back(&store, &call.order_id()?, &body.text).await?;
     ok(
         200,
-        &json!({ "order_id": order.id(), "status": order.status(), "given_back": true }),
+        &GivenBack {
+            given_back: true,
+            order_id: order.id().clone(),
+            status: order.status(),
+        },
     )
 }
 
@@ -411,13 +527,13 @@ async fn share_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, 
     let url = public_url(call.request, &format!("/share/{share}"));
     ok(
         200,
-        &json!({
-            "share_id": share.to_string(),
-            "url": url,
-            "text": format!("{} {url}", card.text),
-            "store_name": card.store_name,
-            "items": card.items,
-        }),
+        &Shared {
+            items: card.items,
+            share_id: share.to_string(),
+            store_name: card.store_name,
+            text: format!("{} {url}", card.text),
+            url,
+        },
     )
 }
 
@@ -428,7 +544,10 @@ async fn customer_history<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q,
     let views: Vec<CustomerOrderView> = orders.iter().map(CustomerOrderView::of).collect();
     ok(
         200,
-        &json!({ "orders": views, "next_before": next_cursor(&orders, limit) }),
+        &CustomerOrdersPage {
+            next_before: next_cursor(&orders, limit),
+            orders: views,
+        },
     )
 }
 
@@ -441,13 +560,21 @@ async fn store_history<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>
     let views: Vec<StoreOrderView> = orders.iter().map(|o| StoreOrderView::of(o, None)).collect();
     ok(
         200,
-        &json!({ "orders": views, "next_before": next_cursor(&orders, limit) }),
+        &StoreOrdersPage {
+            next_before: next_cursor(&orders, limit),
+            orders: views,
+        },
     )
 }
 
 async fn home<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
     let customer = call.customer()?;
-    ok(200, &json!({ "items": app.home().items(&customer).await? }))
+    ok(
+        200,
+        &Home {
+            items: app.home().items(&customer).await?,
+        },
+    )
 }
 
 async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
@@ -500,27 +627,27 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
 }
 
 /// `POST /orders/{id}/pack`: the line and what became of it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct PackBody {
     line: usize,
     #[serde(flatten)]
     outcome: PackOutcome,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
     line: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SubstituteAnswerBody {
     line: usize,
     accept: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryBody {
     kind: DeliveryKind,
@@ -528,7 +655,7 @@ struct DeliveryBody {
     slot: Option<TimeSlot>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ComplaintBody {
     text: String,
@@ -536,13 +663,13 @@ struct ComplaintBody {
     wants_return: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TextBody {
     text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewBody {
     stars: u8,
@@ -550,7 +677,7 @@ struct ReviewBody {
     comment: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PhoneBody {
     phone: String,
@@ -862,7 +989,7 @@ fn looks_technical(text: &str) -> bool {
 /// A demand: structured lines (`items`), or anything the understanding
 /// reads: typed `text`, a `voice` transcript, `pictures` labels (with an
 /// optional `language` hint).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DemandInput {
     #[serde(default)]
@@ -921,7 +1048,7 @@ impl DemandInput {
 }
 
 /// Where and how an order is wanted, beside its demand.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Placement {
     location: LocationInput,
@@ -944,6 +1071,29 @@ struct OrderBody {
     placement: Placement,
 }
 
+/// Both parts' fields in one object: `allOf` the two, each without its
+/// own `additionalProperties: false`, and no other field
+/// (`unevaluatedProperties: false`).
+impl JsonSchema for OrderBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OrderBody".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let part = |mut schema: schemars::Schema| {
+            schema.remove("additionalProperties");
+            schema.to_value()
+        };
+        let demand = part(DemandInput::json_schema(generator));
+        let placement = part(Placement::json_schema(generator));
+        schemars::json_schema!({
+            "description": "A demand, as `POST /demand/parse` takes it, and where and how it is wanted, in one object.",
+            "allOf": [demand, placement],
+            "unevaluatedProperties": false
+        })
+    }
+}
+
 impl OrderBody {
     const PLACEMENT_FIELDS: [&str; 4] = ["location", "delivery", "payment", "address"];
 
@@ -962,7 +1112,7 @@ impl OrderBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LocationInput {
     lat: f64,

@@ -2,9 +2,11 @@
 //! functions serve Lambda and the local gateway.
 
 pub mod authorizer;
+pub mod bodies;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod operation;
 pub mod routes;
 pub mod spec;
 pub mod timer;

@@ -3,10 +3,11 @@
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use tracing::info;
 
+use super::bodies::WsReply;
 use super::error::ApiError;
 use super::identity::ws_caller;
 use crate::domain::ids::{Caller, ConnectionId, OrderId};
@@ -64,7 +65,11 @@ pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
         // On a message route the answer is a frame, not a status.
         Err(e) => respond(
             200,
-            &json!({ "type": "error", "code": e.code, "message": e.message }).to_string(),
+            &WsReply::Error {
+                code: e.code,
+                message: e.message,
+            }
+            .text(),
         ),
     }
 }
@@ -80,9 +85,29 @@ async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
     Ok(String::new())
 }
 
-#[derive(Debug, Deserialize)]
-struct AcceptFrame {
+/// The `accept` action's frame beside its `action`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AcceptFrame {
+    #[schemars(with = "OrderId")]
     order_id: String,
+}
+
+/// A frame a client sends: `action` chooses the route (the selection
+/// expression `$request.body.action`). Describes the frames for the AsyncAPI
+/// document; the handler reads `accept`'s fields as [`AcceptFrame`].
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Answered with `pong`.
+    Ping,
+    /// Answered with `whoami`: this socket's id and owner.
+    Whoami,
+    /// A store asks for its open offers again (after reconnecting);
+    /// answered with `synced`, the offers follow as `offer` events.
+    Sync,
+    /// A store accepts an offer, as `POST /orders/{order_id}/accept`;
+    /// answered with `accepted` or an `error`.
+    Accept(AcceptFrame),
 }
 
 async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -97,15 +122,19 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     match action {
-        "ping" => Ok(json!({ "type": "pong" }).to_string()),
+        "ping" => Ok(WsReply::Pong.text()),
         // Which socket this is and whose: for support and debugging.
-        "whoami" => Ok(json!({ "type": "whoami", "connection_id": connection, "caller": owner }).to_string()),
+        "whoami" => Ok(WsReply::Whoami {
+            caller: owner,
+            connection_id: connection.clone(),
+        }
+        .text()),
         "sync" => {
             let resent = match &owner {
                 Caller::Store(store) => app.connections().resend_offers(connection, store).await?,
                 Caller::Customer(_) => 0,
             };
-            Ok(json!({ "type": "synced", "offers_resent": resent }).to_string())
+            Ok(WsReply::Synced { offers_resent: resent }.text())
         }
         "accept" => {
             let Caller::Store(store) = owner else {
@@ -116,7 +145,11 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
             let order = app.ordering().accept(&store, &order_id).await?;
-            Ok(json!({ "type": "accepted", "order_id": order.id(), "version": order.version() }).to_string())
+            Ok(WsReply::Accepted {
+                order_id: order.id().clone(),
+                version: order.version(),
+            }
+            .text())
         }
         _ => Err(ApiError::new(
             400,

@@ -8,7 +8,7 @@ use super::demand::Quantity;
 
 /// A Bangladeshi mobile number in E.164 form (`+8801XXXXXXXXX`). Its
 /// `Debug` and `Display` mask the middle digits so logs never carry it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 
@@ -105,7 +105,7 @@ impl From<PhoneNumber> for String {
 
 /// One thing in the customer's virtual home: what they have, built from
 /// what orders brought (what was packed) and their own edits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HomeItem {
     /// `tag` and unit (`rice:kg`): amounts in one unit add up.
     pub key: String,

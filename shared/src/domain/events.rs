@@ -7,7 +7,7 @@ use super::ids::OrderId;
 use super::order::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
 
 /// One pushed message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PushEvent {
     pub event_id: String,
     pub order_id: OrderId,
@@ -17,7 +17,7 @@ pub struct PushEvent {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// To a store: a new offer to accept before its deadline.

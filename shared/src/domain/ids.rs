@@ -18,8 +18,9 @@ fn check_id(raw: &str) -> Result<(), InvalidId> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(try_from = "String", into = "String")]
+        #[schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$"))]
         pub struct $name(String);
 
         impl $name {
@@ -72,8 +73,9 @@ id_type!(
 
 /// An API Gateway WebSocket connection id: base64-like text such as
 /// `L0SM9cOFvHcCIhw=`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schemars(extend("pattern" = "^[A-Za-z0-9_=+/-]{1,128}$"))]
 pub struct ConnectionId(String);
 
 impl ConnectionId {
@@ -142,7 +144,7 @@ impl CustomerId {
 }
 
 /// Who is calling: every request and socket belongs to exactly one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Caller {
     Customer(CustomerId),

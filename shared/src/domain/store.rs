@@ -16,7 +16,7 @@ pub const MAX_TAGS: usize = 100;
 pub const MAX_LABEL_CHARS: usize = 80;
 
 /// A registered store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Store {
     pub id: StoreId,
     pub name: String,
@@ -35,7 +35,7 @@ pub struct Store {
 }
 
 /// What customers thought and how fast the store answers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoreStats {
     pub rating_sum: u64,
     pub rating_count: u64,
@@ -69,7 +69,7 @@ pub fn default_store_language() -> Language {
 }
 
 /// What a store sends to register or replace its profile.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreProfileInput {
     pub name: String,
@@ -90,7 +90,7 @@ fn default_open() -> bool {
 }
 
 /// What a store sends to change part of its profile.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorePatchInput {
     pub name: Option<String>,

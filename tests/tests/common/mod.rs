@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -100,7 +102,10 @@ impl Api {
         }
     }
 
+    /// Sends one request; the answer is checked against the OpenAPI
+    /// document's schema for its route and status (see [`spec`]).
     pub async fn call(&self, method: &str, path: &str, caller: Option<&str>, body: Option<String>) -> Reply {
+        let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(caller) = caller {
@@ -111,9 +116,22 @@ impl Api {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let text = response.text().await.expect("body read");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.check(method_name, path, status, &content_type, &text).await;
         Reply { status, body, text }
+    }
+
+    /// Checks one HTTP answer against the served OpenAPI document.
+    pub async fn check(&self, method: &str, path: &str, status: u16, content_type: &str, text: &str) {
+        let spec = spec::load(self).await;
+        spec.check_http(method, path, status, content_type, text);
     }
 
     /// Registers an open store at `distance_m` from the customer.
@@ -185,6 +203,8 @@ pub struct Socket {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Every text frame received so far, in order.
     pub seen: Vec<Value>,
+    /// The stack's HTTP base, where the AsyncAPI document is.
+    base: String,
 }
 
 impl Socket {
@@ -196,6 +216,7 @@ impl Socket {
         Socket {
             stream,
             seen: Vec::new(),
+            base: stack.http_url(),
         }
     }
 
@@ -206,8 +227,17 @@ impl Socket {
             .expect("frame sent");
     }
 
-    /// The next text frame, or None if nothing arrives within `wait`.
+    /// The next text frame, or None if nothing arrives within `wait`; the
+    /// frame is checked against the AsyncAPI document.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let frame = self.next_raw(wait).await?;
+        spec::load_from(&self.base).await.check_frame(&frame);
+        Some(frame)
+    }
+
+    /// The next text frame, unchecked: for the push port's contract test,
+    /// which pushes frames of its own that the API never sends.
+    pub async fn next_raw(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
@@ -246,3 +276,252 @@ impl Socket {
 
 pub const SHORT: Duration = Duration::from_millis(300);
 pub const LONG: Duration = Duration::from_secs(5);
+
+/// Every answer and frame the tests see, checked against the API documents
+/// the stack serves: HTTP answers against `/openapi.json` (the response
+/// schema of the route matched by method and path template, and of the
+/// status, or its `4XX`/`5XX` range), WebSocket frames against
+/// `/asyncapi.json` (the message of the frame's `type`). A mismatch fails
+/// the test. The documents are fetched once per process.
+pub mod spec {
+    use super::*;
+
+    /// How many answers and frames were checked in this process.
+    pub static HTTP_CHECKED: AtomicUsize = AtomicUsize::new(0);
+    pub static HTTP_SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    pub static FRAMES_CHECKED: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Spec {
+        pub openapi: Value,
+        pub asyncapi: Value,
+        /// Compiled schemas, by JSON pointer into their document.
+        validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    }
+
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+
+    /// The documents, fetched from the stack `api` talks to on first use.
+    pub async fn load(api: &Api) -> &'static Spec {
+        load_from(&api.base).await
+    }
+
+    /// The documents, fetched from the stack at `base` on first use.
+    pub async fn load_from(base: &str) -> &'static Spec {
+        if let Some(spec) = SPEC.get() {
+            return spec;
+        }
+        let http = reqwest::Client::new();
+        let fetch = |path: &'static str| {
+            let request = http.get(format!("{base}{path}"));
+            async move {
+                let response = request.send().await.expect("document fetched");
+                assert_eq!(response.status().as_u16(), 200, "GET {path}");
+                response.json::<Value>().await.expect("document is JSON")
+            }
+        };
+        let openapi = fetch("/openapi.json").await;
+        let asyncapi = fetch("/asyncapi.json").await;
+        SPEC.get_or_init(|| Spec {
+            openapi,
+            asyncapi,
+            validators: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Answers may carry no field their schema does not name: every object
+    /// schema that names its properties and says nothing of others gets
+    /// `unevaluatedProperties: false` (which sees through `allOf`/`oneOf`).
+    /// The branches of an `allOf`/`oneOf`/`anyOf` are left open: the
+    /// object around them decides.
+    fn strict(schema: &mut Value) {
+        strict_within(schema, true);
+    }
+
+    fn strict_within(schema: &mut Value, whole: bool) {
+        match schema {
+            Value::Object(map) => {
+                let named = map.contains_key("properties") || map.contains_key("oneOf") || map.contains_key("allOf");
+                if whole && named && !map.contains_key("additionalProperties") && !map.contains_key("$ref") {
+                    map.entry("unevaluatedProperties").or_insert(Value::Bool(false));
+                }
+                for (key, value) in map.iter_mut() {
+                    let branches = matches!(key.as_str(), "allOf" | "oneOf" | "anyOf");
+                    match value {
+                        Value::Array(items) => items.iter_mut().for_each(|v| strict_within(v, !branches)),
+                        // `properties` and `components.schemas` hold named schemas.
+                        Value::Object(_) if matches!(key.as_str(), "properties" | "schemas") => {
+                            if let Value::Object(named) = value {
+                                named.values_mut().for_each(|v| strict_within(v, true));
+                            }
+                        }
+                        v => strict_within(v, true),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| strict_within(v, whole)),
+            _ => {}
+        }
+    }
+
+    /// `/` → `~1`, as a JSON pointer token.
+    fn token(raw: &str) -> String {
+        raw.replace('~', "~0").replace('/', "~1")
+    }
+
+    /// The path template of the document that matches `path`.
+    fn template<'a>(document: &'a Value, method: &str, path: &str) -> Option<&'a str> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        document["paths"].as_object()?.iter().find_map(|(template, methods)| {
+            methods.get(method.to_lowercase())?;
+            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+            let fits = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s);
+            fits.then_some(template.as_str())
+        })
+    }
+
+    impl Spec {
+        /// The validator of the schema at `pointer` in `document` (`openapi`
+        /// or `asyncapi`): that schema with the document's `components`
+        /// beside it, so `#/components/...` references resolve.
+        fn validator(&self, document: &str, pointer: &str) -> Arc<jsonschema::Validator> {
+            let key = format!("{document}{pointer}");
+            let mut cache = self.validators.lock().expect("cache");
+            if let Some(validator) = cache.get(&key) {
+                return validator.clone();
+            }
+            let root = if document == "openapi" {
+                &self.openapi
+            } else {
+                &self.asyncapi
+            };
+            let schema = root
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{document} has {pointer}"));
+            let mut components = root["components"].clone();
+            if document == "openapi" {
+                strict(&mut components);
+            }
+            let mut wrapped = json!({ "allOf": [schema], "components": components });
+            if document == "asyncapi" {
+                // AsyncAPI's default schema format is a superset of draft 7.
+                wrapped["$schema"] = json!("http://json-schema.org/draft-07/schema#");
+            }
+            let validator = Arc::new(
+                jsonschema::validator_for(&wrapped).unwrap_or_else(|e| panic!("{document}{pointer} compiles: {e}")),
+            );
+            cache.insert(key, validator.clone());
+            validator
+        }
+
+        fn failures(&self, document: &str, pointer: &str, instance: &Value) -> Vec<String> {
+            let validator = self.validator(document, pointer);
+            validator
+                .iter_errors(instance)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect()
+        }
+
+        /// Checks one frame a socket received (a reply or a pushed event)
+        /// against the AsyncAPI message its `type` names; panics on a
+        /// mismatch with the frame and the schema's complaints.
+        pub fn check_frame(&self, frame: &Value) {
+            let kind = frame["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a frame without a type: {frame}"));
+            let messages = self.asyncapi["components"]["messages"].as_object().expect("messages");
+            let candidates: Vec<&String> = messages
+                .iter()
+                .filter(|(_, m)| m["name"] == kind)
+                .map(|(k, _)| k)
+                .collect();
+            assert!(
+                !candidates.is_empty(),
+                "frame type {kind:?} is in no message of the document: {frame}"
+            );
+            let mut failures = Vec::new();
+            for key in candidates {
+                let found = self.failures(
+                    "asyncapi",
+                    &format!("/components/messages/{}/payload", token(key)),
+                    frame,
+                );
+                if found.is_empty() {
+                    FRAMES_CHECKED.fetch_add(1, Ordering::Relaxed);
+                    report();
+                    return;
+                }
+                failures.push(format!("as {key}: {}", found.join("; ")));
+            }
+            panic!("a {kind} frame its message refuses:\n{frame}\n{}", failures.join("\n"));
+        }
+
+        /// Why `body` is not what the document says `method template`
+        /// answers with `status` (empty: it is).
+        pub fn response_failures(&self, method: &str, template: &str, status: u16, body: &Value) -> Vec<String> {
+            let operation = format!("/paths/{}/{}", token(template), method.to_lowercase());
+            let responses = &self.openapi.pointer(&operation).expect("operation")["responses"];
+            let key = [status.to_string(), format!("{}XX", status / 100), "default".to_string()]
+                .into_iter()
+                .find(|k| responses.get(k).is_some())
+                .unwrap_or_else(|| panic!("{method} {template}: status {status} is not in the document: {body}"));
+            let pointer = format!("{operation}/responses/{key}/content/application~1json/schema");
+            self.failures("openapi", &pointer, body)
+        }
+
+        /// Checks one HTTP answer; panics with the route, status, body and
+        /// errors on a mismatch.
+        pub fn check_http(&self, method: &str, path: &str, status: u16, content_type: &str, text: &str) {
+            let path = path.split('?').next().unwrap_or_default();
+            let Some(template) = template(&self.openapi, method, path) else {
+                // A route miss: the gateway's 404, described by no route.
+                assert_eq!(
+                    status, 404,
+                    "{method} {path} is in no route of the document but answered {status}: {text}"
+                );
+                HTTP_SKIPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let media = content_type.split(';').next().unwrap_or_default().trim();
+            if media == "text/html" {
+                // The share page: HTML, not JSON; only its media type is described.
+                HTTP_SKIPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            assert_eq!(
+                media, "application/json",
+                "{method} {path} answered {status} as {content_type:?}: {text}"
+            );
+            let body: Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("{method} {template} {status}: body is not JSON ({e}): {text}"));
+            let failures = self.response_failures(method, template, status, &body);
+            assert!(
+                failures.is_empty(),
+                "{method} {path} ({template}) answered {status} with a body its schema refuses:\n{text}\n{}",
+                failures.join("\n")
+            );
+            HTTP_CHECKED.fetch_add(1, Ordering::Relaxed);
+            report();
+        }
+    }
+
+    /// Writes the counts so far where a run can read them:
+    /// `<target tmp>/spec-checked-<binary>.txt`.
+    pub fn report() {
+        let line = format!(
+            "http responses checked: {}, skipped (route miss or HTML): {}, WebSocket frames checked: {}\n",
+            HTTP_CHECKED.load(Ordering::Relaxed),
+            HTTP_SKIPPED.load(Ordering::Relaxed),
+            FRAMES_CHECKED.load(Ordering::Relaxed),
+        );
+        let file = format!(
+            "{}/spec-checked-{}.txt",
+            env!("CARGO_TARGET_TMPDIR"),
+            env!("CARGO_CRATE_NAME")
+        );
+        let _ = std::fs::write(file, line);
+    }
+}

@@ -28,7 +28,7 @@ pub const MAX_ITEM_NAME_CHARS: usize = 80;
 pub const MAX_DEMAND_TEXT_CHARS: usize = 2_000;
 
 /// One line of a demand list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DemandItem {
     /// What the customer called it, trimmed.
     pub name: String,
@@ -53,7 +53,7 @@ pub struct DemandItem {
 }
 
 /// How well a line was understood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemStatus {
     /// A catalogue item, read with certainty. `name` is its English name.
@@ -129,7 +129,7 @@ impl DemandError {
 
 /// A structured line as the app sends it: `{"name": "rice", "amount": "2",
 /// "unit": "kg"}`. Units arrive as text so an unknown one gets its own error.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandLineInput {
     pub name: String,

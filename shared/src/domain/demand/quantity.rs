@@ -11,7 +11,7 @@ use super::words::fold;
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// Units a quantity may be given in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Unit {
     #[serde(rename = "g")]
     Gram,
@@ -77,7 +77,7 @@ impl Unit {
 }
 
 /// An exact amount in a unit: 1.2 kg stays 1.2 kg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Quantity {
     pub amount: Decimal,
     pub unit: Unit,

@@ -26,7 +26,7 @@ pub const LOW_CONFIDENCE: f32 = 0.6;
 pub const MAX_PARTY_SIZE: u32 = 500;
 
 /// What the app sends: any of typed text, a transcript, picture labels.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +41,7 @@ pub struct DemandRequest {
 }
 
 /// A speech-recogniser transcript.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoiceInput {
     pub transcript: String,
@@ -55,7 +55,7 @@ pub struct VoiceInput {
     pub words: Vec<WordConfidence>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WordConfidence {
     pub word: String,
@@ -63,7 +63,7 @@ pub struct WordConfidence {
 }
 
 /// One label from on-device image recognition, e.g. "rice bag".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PictureLabel {
     pub label: String,
@@ -75,7 +75,7 @@ pub struct PictureLabel {
 }
 
 /// The demand as understood, for the customer to check and edit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Understood {
     pub items: Vec<DemandItem>,
     /// The customer's language: the hint, or what the text is written in.
@@ -89,7 +89,7 @@ pub struct Understood {
 }
 
 /// A recipe scaled for a party.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecipeUse {
     pub recipe: String,
     pub recipe_bn: String,
@@ -99,7 +99,7 @@ pub struct RecipeUse {
 }
 
 /// An item that needs the customer's eye.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Flag {
     /// Index into `Understood::items`.
     pub item: usize,
@@ -107,7 +107,7 @@ pub struct Flag {
     pub reason: FlagReason,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagReason {
     /// No catalogue item or recipe fits.

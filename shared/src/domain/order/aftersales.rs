@@ -7,7 +7,7 @@ use crate::domain::clock::Millis;
 use crate::domain::ids::StoreId;
 
 /// After-sales: a complaint or return request and the store's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Complaint {
     pub text: String,
     /// Whether the customer asks to return items.
@@ -18,7 +18,7 @@ pub struct Complaint {
 }
 
 /// A store that gave an order back, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoreCancellation {
     pub store_id: StoreId,
     pub reason: String,
@@ -26,7 +26,7 @@ pub struct StoreCancellation {
 }
 
 /// A customer's review of a completed order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Review {
     pub stars: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@ use super::money::Paisa;
 use crate::domain::clock::Millis;
 
 /// How a store hands over an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DeliveryOption {
     /// The customer collects; ready within the given minutes.
@@ -28,7 +28,7 @@ impl DeliveryOption {
 
 /// Which way of handing over a customer wants, before knowing the store's
 /// own terms (its minutes and fee) for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryKind {
     Pickup,
@@ -65,14 +65,14 @@ pub fn default_delivery_options() -> Vec<DeliveryOption> {
 }
 
 /// A delivery window the customer asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimeSlot {
     pub from_ms: Millis,
     pub to_ms: Millis,
 }
 
 /// The customer's delivery choice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryChoice {
     pub option: DeliveryOption,
     /// When the customer wants it; the ETA honours it.
@@ -123,7 +123,7 @@ pub struct InvalidSlot;
 /// Where to bring an order, as Dhaka addresses are given: numbers where
 /// there are numbers, and landmarks; plus a note for the rider. Shown to
 /// the winning store only, after it has accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryAddress {
     #[serde(default, skip_serializing_if = "Option::is_none")]

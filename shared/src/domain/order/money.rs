@@ -8,7 +8,7 @@ use crate::domain::clock::Millis;
 use crate::domain::demand::Quantity;
 
 /// Money in paisa (1 Taka = 100 paisa): exact integers, never floats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Paisa(pub u64);
 
@@ -32,7 +32,7 @@ pub const MAX_LINE_PRICE: Paisa = Paisa(100_000_000);
 /// How the customer pays, chosen with the order. Each method is taken by a
 /// [`crate::ports::PaymentPort`] adapter; an order may only use a method the
 /// service has an adapter for (cash on delivery, for now).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
     #[default]
@@ -52,7 +52,7 @@ impl PaymentMethod {
 }
 
 /// How a bill was paid, recorded with it at completion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Settlement {
     pub method: PaymentMethod,
     pub state: SettlementState,
@@ -63,7 +63,7 @@ pub struct Settlement {
     pub at_ms: Millis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SettlementState {
     /// Cash handed over at the door or the counter.
@@ -73,7 +73,7 @@ pub enum SettlementState {
 }
 
 /// One billed line: what was really packed and its price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BillLine {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ pub struct BillLine {
 }
 
 /// The bill: lines, delivery fee and total, fixed at completion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Bill {
     pub lines: Vec<BillLine>,
     pub delivery_fee: Paisa,

@@ -7,7 +7,7 @@ use super::money::Paisa;
 use crate::domain::demand::Quantity;
 
 /// Where one demand line stands in the packing checklist.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LineState {
     /// Not packed yet ("in progress").
@@ -48,7 +48,7 @@ impl LineState {
 /// `{"outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28000}`,
 /// `{"outcome": "unavailable"}`,
 /// `{"outcome": "substitute", "name": "basmati rice", "price": 15000}`; prices in paisa.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum PackOutcome {
     Packed {

@@ -15,7 +15,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{CustomerId, OrderId, StoreId};
 
 /// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Offered to a round of stores; none has accepted yet.
@@ -64,7 +64,7 @@ impl OrderStatus {
 }
 
 /// One store's offer in the current round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Offer {
     pub store_id: StoreId,
     /// Rounded distance from the customer, for the store to decide.
@@ -85,7 +85,7 @@ fn language_of_older_offers() -> Language {
 }
 
 /// The store that won, as revealed to the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Winner {
     pub store_id: StoreId,
     pub store_name: String,
@@ -108,7 +108,7 @@ pub struct NewOrder {
 }
 
 /// An order and its state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Order {
     pub(super) id: OrderId,
     pub(super) customer_id: CustomerId,

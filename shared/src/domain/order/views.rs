@@ -17,7 +17,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{OrderId, StoreId};
 
 /// The order as its customer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerOrderView {
     pub order_id: OrderId,
     pub status: OrderStatus,
@@ -51,7 +51,7 @@ pub struct CustomerOrderView {
 }
 
 /// One checklist line as both sides see it: "1.2 kg rice - packed".
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PackingLine {
     pub line: usize,
     pub item: String,
@@ -77,7 +77,7 @@ fn packing_of(order: &Order) -> Vec<PackingLine> {
 
 /// The winning store's view of its order: now it may know where and whom
 /// to deliver to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StoreOrderView {
     pub order_id: OrderId,
     pub status: OrderStatus,
@@ -117,7 +117,7 @@ impl StoreOrderView {
 }
 
 /// The winning store, revealed after acceptance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RevealedStore {
     pub store_id: StoreId,
     pub name: String,
@@ -152,7 +152,7 @@ impl CustomerOrderView {
 }
 
 /// An offer as the store sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OfferView {
     pub order_id: OrderId,
     pub items: Vec<DemandItem>,
@@ -215,7 +215,7 @@ impl std::fmt::Display for ShareId {
 
 /// What a customer may share about a completed order: what was bought and
 /// from which store; never their address, phone or position.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ShareCard {
     pub text: String,
     pub store_name: String,

@@ -1,0 +1,209 @@
+//! The bodies the HTTP and WebSocket APIs answer with, as types: the
+//! handlers serialise these, and the API documents describe them (see
+//! [`super::spec`]). Fields are declared in alphabetical order, the order
+//! in which the `json!` objects they replace were written out.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::domain::customer::HomeItem;
+use crate::domain::demand::DemandItem;
+use crate::domain::geo::GeoPoint;
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId};
+use crate::domain::order::OrderStatus;
+use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// `GET /.well-known/openid-configuration`: where the token issuer's keys are.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OpenIdConfiguration {
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub issuer: String,
+    pub jwks_uri: String,
+}
+
+/// `GET /.well-known/jwks.json`: the issuer's public keys (RFC 7517).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Jwks(#[schemars(with = "JwkSetSchema")] pub jsonwebtoken::jwk::JwkSet);
+
+/// A JWK set as the schema describes it.
+#[derive(JsonSchema)]
+#[schemars(rename = "JwkSet")]
+#[allow(dead_code)] // describes `JwkSet`, never built
+struct JwkSetSchema {
+    keys: Vec<JwkSchema>,
+}
+
+/// One public key: `kty` and the members of its key type.
+#[derive(JsonSchema)]
+#[schemars(rename = "Jwk")]
+#[allow(dead_code)] // describes `Jwk`, never built
+struct JwkSchema {
+    kty: String,
+    #[serde(flatten)]
+    members: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /auth/guest`: a new guest customer and its bearer token.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GuestToken {
+    pub customer_id: CustomerId,
+    pub token: String,
+}
+
+/// `PUT /customers/me/phone`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PhoneAttached {
+    pub customer_id: CustomerId,
+    /// The number with its middle masked, e.g. `+88017*****678`.
+    pub phone: String,
+}
+
+/// `POST /orders/{order_id}/accept`: the store won the order.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Accepted {
+    pub items: Vec<DemandItem>,
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub version: u64,
+}
+
+/// `POST /orders/{order_id}/decline`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Declined {
+    /// Always `true`.
+    pub declined: bool,
+    pub order_id: OrderId,
+}
+
+/// `POST /orders/{order_id}/store-cancel`: the store gave the order back.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GivenBack {
+    /// Always `true`.
+    pub given_back: bool,
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+}
+
+/// `POST /orders/{order_id}/share`: a public link to a completed order.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Shared {
+    pub items: Vec<String>,
+    pub share_id: String,
+    pub store_name: String,
+    /// A message to send, ending with the link.
+    pub text: String,
+    pub url: String,
+}
+
+/// An order as its caller sees it: the customer's view, or the winning
+/// store's.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OrderView {
+    Customer(CustomerOrderView),
+    Store(StoreOrderView),
+}
+
+/// `GET /customers/me/orders`: a page of the customer's orders, newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CustomerOrdersPage {
+    /// The `before` of the next page; `null` on the last page.
+    pub next_before: Option<OrderId>,
+    pub orders: Vec<CustomerOrderView>,
+}
+
+/// `GET /stores/{store_id}/orders`: a page of the store's orders, newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StoreOrdersPage {
+    /// The `before` of the next page; `null` on the last page.
+    pub next_before: Option<OrderId>,
+    pub orders: Vec<StoreOrderView>,
+}
+
+/// The customer's home list.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Home {
+    pub items: Vec<HomeItem>,
+}
+
+/// `GET /stores/{store_id}/offers`: offers the store may still accept.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Offers {
+    pub offers: Vec<OfferView>,
+}
+
+/// The body of every 4xx and 5xx answer of the API's handlers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+/// The body of a refusal by the gateway itself, before any handler: a
+/// route miss (404), a missing or invalid token (401), a body over the
+/// gateway's limit (413).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GatewayMessage {
+    pub message: String,
+}
+
+/// A WebSocket reply: the answer to an action, sent back on the same socket.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WsReply {
+    /// To `ping`.
+    Pong,
+    /// To `whoami`: which socket this is and whose.
+    Whoami {
+        caller: Caller,
+        connection_id: ConnectionId,
+    },
+    /// To `sync`: how many open offers were sent again (0 for a customer).
+    Synced { offers_resent: usize },
+    /// To `accept`: the store won the order.
+    Accepted { order_id: OrderId, version: u64 },
+    /// Any action refused: the same codes as the HTTP API's errors.
+    Error { code: String, message: String },
+}
+
+impl WsReply {
+    /// The frame's text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `GeoPoint` (de)serialises as `{"lat", "lng"}`.
+impl JsonSchema for GeoPoint {
+    fn schema_name() -> Cow<'static, str> {
+        "GeoPoint".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A WGS84 position in degrees.",
+            "type": "object",
+            "properties": {
+                "lat": { "type": "number", "minimum": -90, "maximum": 90 },
+                "lng": { "type": "number", "minimum": -180, "maximum": 180 }
+            },
+            "required": ["lat", "lng"]
+        })
+    }
+}
+
+/// A JSON document: `GET /openapi.json`, `GET /asyncapi.json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Document(#[schemars(with = "serde_json::Map<String, serde_json::Value>")] pub serde_json::Value);

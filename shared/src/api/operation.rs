@@ -1,0 +1,70 @@
+//! What the API documents say about each route, as data naming types: the
+//! summary, the request body's type, the success status and the answer's
+//! type. [`super::http::operation`] fills it in per route;
+//! [`super::spec`] reads it.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+/// A schema for `T`: a `$ref` to its definition, added to the generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`, as a [`SchemaFn`].
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// What the OpenAPI document says about one route.
+#[derive(Clone, Copy)]
+pub struct Operation {
+    pub summary: &'static str,
+    /// The request body's type, for routes that take one.
+    pub request: Option<SchemaFn>,
+    /// The success status and its body's type.
+    pub status: u16,
+    pub response: SchemaFn,
+    /// The body is also served as an HTML page (`Accept: text/html`).
+    pub html: bool,
+    /// A history page: `limit` and `before` in the query.
+    pub paged: bool,
+    /// May answer 429 with `Retry-After`.
+    pub rate_limited: bool,
+}
+
+impl Operation {
+    #[must_use]
+    pub fn new(summary: &'static str, status: u16, response: SchemaFn) -> Self {
+        Operation {
+            summary,
+            request: None,
+            status,
+            response,
+            html: false,
+            paged: false,
+            rate_limited: false,
+        }
+    }
+
+    #[must_use]
+    pub fn reads(mut self, request: SchemaFn) -> Self {
+        self.request = Some(request);
+        self
+    }
+
+    #[must_use]
+    pub fn html(mut self) -> Self {
+        self.html = true;
+        self
+    }
+
+    #[must_use]
+    pub fn paged(mut self) -> Self {
+        self.paged = true;
+        self
+    }
+
+    #[must_use]
+    pub fn rate_limited(mut self) -> Self {
+        self.rate_limited = true;
+        self
+    }
+}
