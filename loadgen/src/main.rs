@@ -769,6 +769,18 @@ fn print_counts(title: &str, counts: &BTreeMap<String, u64>, orders: usize) {
         println!("    {op:<40} {n:>7} {:>8.2}", per(*n));
     }
     println!("    {:<40} {total:>7} {:>8.2}", "all", per(total));
+    let pushes: u64 = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("push:"))
+        .map(|(_, n)| n)
+        .sum();
+    if pushes > 0 {
+        println!(
+            "    {:<40} {pushes:>7} {:>8.2}",
+            "PostToConnection (all push:)",
+            per(pushes)
+        );
+    }
 }
 
 async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyhow::Result<()> {
@@ -937,7 +949,11 @@ async fn latency_mode(
             loopback,
         );
         let calls = proxy.take_counts();
-        print_counts("cloud calls through the proxy", &calls, report.orders);
+        print_counts(
+            "cloud calls through the proxy (sqs.ReceiveMessage: the timer poller's long polls, by time not by order)",
+            &calls,
+            report.orders,
+        );
         print_counts(
             "pushes (PostToConnection, counted at the sockets) and replies",
             &ctx.tracker.take_frames(),
@@ -948,30 +964,35 @@ async fn latency_mode(
     }
     if let [base, slow] = &reports[..] {
         let d = delay.as_secs_f64();
-        let trips = |a: &Samples, b: &Samples| match (a.p50(), b.p50()) {
-            (Some(a), Some(b)) => format!("{:.1}", (b.as_secs_f64() - a.as_secs_f64()) / d),
-            _ => "-".into(),
+        let trips = |a: &Samples, b: &Samples| {
+            let at = |p: f64| match (a.percentile(p), b.percentile(p)) {
+                (Some(a), Some(b)) => format!("{:5.1}", (b.as_secs_f64() - a.as_secs_f64()) / d),
+                _ => "    -".into(),
+            };
+            format!("{} (from the minima: {})", at(50.0), at(0.0))
         };
         println!(
-            "\n== sequential cloud round trips on the critical path (p50 with {} ms delay minus p50 without, / delay)",
+            "\n== sequential cloud round trips on the critical path ((p50 with {} ms added - p50 without) / {} ms)",
+            d * 1000.0,
             d * 1000.0
         );
         println!(
-            "  POST /orders -> 201                      {}",
+            "  POST /orders -> 201                       {}",
             trips(&base.post, &slow.post)
         );
         println!(
-            "  POST /orders -> last store's offer       {}",
+            "  POST /orders -> last store's offer        {}",
             trips(&base.offer_last, &slow.offer_last)
         );
         println!(
-            "  accept -> winner's answer                {}",
+            "  winner's accept -> its answer             {}",
             trips(&base.accept_won, &slow.accept_won)
         );
         println!(
-            "  accept -> last loser's offer_taken       {}",
+            "  winner's accept -> last loser offer_taken {}",
             trips(&base.taken_last, &slow.taken_last)
         );
+        println!("  (PostToConnection goes to the local gateway, not through the proxy: it is counted, not delayed)");
     }
     if any_failed {
         bail!("the run had errors, timeouts or races without exactly one winner");
