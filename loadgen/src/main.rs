@@ -37,7 +37,8 @@ use tracker::Tracker;
 const USAGE: &str = "\
 usage: loadgen [options]
   --stores N            stores with a live socket (default 2000)
-  --customers N         concurrent customers, one order in flight each (default 8)
+  --customers N[,N..]   concurrent customers, one order in flight each (default 8);
+                        a list runs each level in turn over the same stores
   --orders N            measured orders (default: run for --duration)
   --duration S          measured seconds (default 10)
   --warmup N            orders before measuring (default 5 per customer)
@@ -71,7 +72,8 @@ enum AcceptMode {
 struct Args {
     stack_process: bool,
     stores: usize,
-    customers: usize,
+    /// Concurrency levels, run one after another over the same stores.
+    customers: Vec<usize>,
     orders: Option<usize>,
     duration: Duration,
     warmup: Option<usize>,
@@ -91,7 +93,7 @@ impl Default for Args {
         Args {
             stack_process: false,
             stores: 2000,
-            customers: 8,
+            customers: vec![8],
             orders: None,
             duration: Duration::from_secs(10),
             warmup: None,
@@ -124,7 +126,13 @@ fn parse_args() -> anyhow::Result<Args> {
         let bad = || format!("bad value {value:?} for {flag}");
         match flag.as_str() {
             "--stores" => args.stores = value.parse().with_context(bad)?,
-            "--customers" => args.customers = value.parse().with_context(bad)?,
+            "--customers" => {
+                args.customers = value
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .with_context(bad)?
+            }
             "--orders" => args.orders = Some(value.parse().with_context(bad)?),
             "--duration" => args.duration = Duration::from_secs_f64(value.parse().with_context(bad)?),
             "--warmup" => args.warmup = Some(value.parse().with_context(bad)?),
@@ -156,7 +164,7 @@ fn parse_args() -> anyhow::Result<Args> {
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
-    if args.customers == 0 || args.stores == 0 {
+    if args.customers.contains(&0) || args.customers.is_empty() || args.stores == 0 {
         bail!("--stores and --customers must be at least 1");
     }
     if args.delay.is_some() && (!args.endpoint || args.upstream.is_none() || args.url.is_some()) {
@@ -845,7 +853,11 @@ async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyh
     }
 
     // Customers: guest sign-up, a socket each.
-    let customers_wanted = if args.delay.is_some() { 1 } else { args.customers };
+    let customers_wanted = if args.delay.is_some() {
+        1
+    } else {
+        args.customers.iter().copied().max().unwrap_or(1)
+    };
     let mut customers = Vec::new();
     for c in 0..customers_wanted {
         let reply: Value = ctx
@@ -875,41 +887,79 @@ async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyh
 }
 
 async fn load_mode(ctx: &Arc<Ctx>, args: &Args, customers: Vec<Customer>, loopback: &Samples) -> anyhow::Result<()> {
-    let warmup = args.warmup.unwrap_or(5 * args.customers);
-    let (_, customers, _) = run_phase(ctx, customers, Some(warmup), None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    ctx.tracker.take_frames();
-    let until = if args.orders.is_some() {
-        None
+    let mut pool = customers;
+    let mut any_failed = false;
+    let mut summary = Vec::new();
+    for &level in &args.customers {
+        let rest = pool.split_off(level.min(pool.len()));
+        let warmup = args.warmup.unwrap_or(5 * level);
+        let (_, customers, _) = run_phase(ctx, pool, Some(warmup), None).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ctx.tracker.take_frames();
+        let until = if args.orders.is_some() {
+            None
+        } else {
+            Some(args.duration)
+        };
+        let (phase, customers, elapsed) = run_phase(ctx, customers, args.orders, until).await;
+        // Late duplicate winners would show up now.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let report = summarise(ctx, &phase);
+        print_report(
+            &format!(
+                "{} stores, {level} concurrent customers, accept over {} ({warmup} warm-up orders not counted)",
+                args.stores,
+                if args.accept == AcceptMode::Ws {
+                    "WebSocket"
+                } else {
+                    "HTTP"
+                }
+            ),
+            &report,
+            &phase,
+            elapsed,
+            loopback,
+        );
+        print_counts(
+            "frames at the benchmark's sockets",
+            &ctx.tracker.take_frames(),
+            report.orders,
+        );
+        any_failed |= failed(&report, &phase);
+        let settled = phase.counts.settled.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64().max(1e-9);
+        summary.push((level, settled, report));
+        pool = customers;
+        pool.extend(rest);
+    }
+    println!(
+        "\n== summary: {} stores; loopback WebSocket round trip p50 {} ms",
+        args.stores,
+        ms(loopback.p50())
+    );
+    println!(
+        "  customers  orders/s  last-store offer p50 / p99 ms   x loopback p50 (p99)  winner accept p99 ms  last offer_taken p99 ms  one winner"
+    );
+    for (level, rate, r) in &summary {
+        println!(
+            "  {level:>9}  {rate:>8.1}  {:>9} / {:>9}          {:>18}  {:>20}  {:>23}  {}/{}",
+            ms(r.offer_last.p50()),
+            ms(r.offer_last.p99()),
+            ratio(r.offer_last.p99(), loopback.p50()).trim_start_matches("p99 = "),
+            ms(r.accept_won.p99()),
+            ms(r.taken_last.p99()),
+            r.one_winner,
+            r.orders
+        );
+    }
+    if let Some((level, _, _)) = summary
+        .iter()
+        .find(|(_, _, r)| r.offer_last.p99().is_some_and(|p| p > Duration::from_millis(10)))
+    {
+        println!("  knee: last-store offer p99 passes 10 ms at {level} concurrent customers (of those run)");
     } else {
-        Some(args.duration)
-    };
-    let (phase, _customers, elapsed) = run_phase(ctx, customers, args.orders, until).await;
-    // Late duplicate winners would show up now.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let report = summarise(ctx, &phase);
-    print_report(
-        &format!(
-            "{} stores, {} concurrent customers, accept over {} ({warmup} warm-up orders not counted)",
-            args.stores,
-            args.customers,
-            if args.accept == AcceptMode::Ws {
-                "WebSocket"
-            } else {
-                "HTTP"
-            }
-        ),
-        &report,
-        &phase,
-        elapsed,
-        loopback,
-    );
-    print_counts(
-        "frames at the benchmark's sockets",
-        &ctx.tracker.take_frames(),
-        report.orders,
-    );
-    if failed(&report, &phase) {
+        println!("  knee: last-store offer p99 stayed within 10 ms at every level run");
+    }
+    if any_failed {
         bail!("the run had errors, timeouts or races without exactly one winner");
     }
     Ok(())
