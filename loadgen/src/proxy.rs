@@ -24,12 +24,21 @@ pub struct Proxy {
     client: reqwest::Client,
     delay_us: AtomicU64,
     counts: Mutex<Counts>,
+    /// Time really slept before forwarding, and how many calls slept.
+    slept_us: AtomicU64,
+    sleeps: AtomicU64,
 }
 
 impl Proxy {
     pub fn set_delay(&self, delay: Duration) {
         let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.delay_us.store(us, Ordering::SeqCst);
+    }
+
+    /// Time slept and calls delayed so far, and zero from now on.
+    pub fn take_slept(&self) -> (Duration, u64) {
+        let us = self.slept_us.swap(0, Ordering::SeqCst);
+        (Duration::from_micros(us), self.sleeps.swap(0, Ordering::SeqCst))
     }
 
     /// The counts so far, and zero from now on.
@@ -59,6 +68,8 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> anyhow::Result<Arc<Pro
             .build()?,
         delay_us: AtomicU64::new(0),
         counts: Mutex::new(Counts::new()),
+        slept_us: AtomicU64::new(0),
+        sleeps: AtomicU64::new(0),
     });
     let listener = TcpListener::bind(listen).await?;
     let app = Router::new().fallback(forward).with_state(Arc::clone(&proxy));
@@ -88,7 +99,11 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     proxy.count(operation(&request));
     let delay = proxy.delay_us.load(Ordering::SeqCst);
     if delay > 0 {
+        let start = std::time::Instant::now();
         tokio::time::sleep(Duration::from_micros(delay)).await;
+        let slept = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        proxy.slept_us.fetch_add(slept, Ordering::SeqCst);
+        proxy.sleeps.fetch_add(1, Ordering::SeqCst);
     }
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, 64 * 1024 * 1024).await else {
