@@ -219,7 +219,9 @@ fn main() -> anyhow::Result<()> {
     let mut stack: Option<RunningStack> = None;
     let base = match &args.url {
         Some(url) => {
-            println!("stack: {url} (rate limits are that stack's: lift MAX_OPEN_ORDERS / MAX_ORDERS_PER_MINUTE)");
+            if child.is_none() {
+                println!("stack: {url} (rate limits are that stack's: lift MAX_OPEN_ORDERS / MAX_ORDERS_PER_MINUTE)");
+            }
             url.clone()
         }
         None => {
@@ -279,7 +281,8 @@ fn raise_fd_limit(stores: usize) -> u64 {
 }
 
 /// `loadgen stack [--backend ...]`: only the stack, rate limits lifted; prints
-/// `url <base>` and runs until killed (the parent benchmark does).
+/// `url <base>` and runs until its stdin closes (the parent benchmark holds
+/// it, and kills this process when done).
 fn stack_process() -> anyhow::Result<()> {
     let mut args = Args::default();
     let mut it = std::env::args().skip(2);
@@ -293,11 +296,19 @@ fn stack_process() -> anyhow::Result<()> {
     let stack = rt.block_on(start_stack(&args))?;
     println!("url {}", stack.http_url());
     std::io::Write::flush(&mut std::io::stdout())?;
+    // Until the parent closes our stdin (it ends, or dies).
     rt.block_on(async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-    })
+        tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+                line.clear();
+            }
+        })
+        .await
+    })?;
+    drop(stack);
+    rt.shutdown_background();
+    Ok(())
 }
 
 fn spawn_stack_process(args: &Args) -> anyhow::Result<(std::process::Child, String)> {
@@ -306,6 +317,7 @@ fn spawn_stack_process(args: &Args) -> anyhow::Result<(std::process::Child, Stri
         .arg("stack")
         .arg("--backend")
         .arg(if args.endpoint { "endpoint" } else { "embedded" })
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout from the stack process")?;
