@@ -69,6 +69,10 @@ step "contract and end-to-end tests again, on DynamoDB and SQS (moto)"
 # first build instead of resolving features for one package anew.
 E2E_BACKEND=endpoint run_tests cargo test --workspace --features e2e-tests/endpoint-tests --locked
 
+step "latency mode: cloud calls and sequential round trips per order (prints figures; fails only on errors)"
+# Its own moto and a delaying, counting proxy; never judged on speed.
+bash loadgen/ci-latency.sh
+
 # One closing line for the whole run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\nall tests: %d passed, %d failed\n", p, f }' "$RESULTS"

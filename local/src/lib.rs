@@ -21,6 +21,7 @@ use std::time::Duration;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_dynamodb::types::Select;
 use aws_sdk_sqs::types::QueueAttributeName;
+use axum::serve::ListenerExt;
 use shared::auth::TokenIssuer;
 use shared::aws::{AwsResources, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
@@ -387,6 +388,13 @@ async fn embedded_management_credentials() -> Result<Credentials, StartError> {
 
 fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
     tokio::spawn(async move {
+        // No Nagle delay: a reply written right after a push must not wait
+        // for the client's delayed ACK (API Gateway answers at once too).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(error = %e, "gateway stopped");
         }

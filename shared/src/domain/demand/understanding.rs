@@ -1210,7 +1210,9 @@ mod tests {
         fn nothing_typed_is_dropped(words in proptest::collection::vec("[a-zA-Zঅ-হ ]{1,12}", 1..8)) {
             let text = words.join(", ");
             if let Ok(items) = crate::domain::demand::parse_demand_text(&text) {
-                prop_assert_eq!(items.len(), split_segments(&text).len());
+                // Every segment comes back, as one item or, where amounts or
+                // units separate items within it, as several: never fewer.
+                prop_assert!(items.len() >= split_segments(&text).len(), "{text:?} -> {items:?}");
             }
         }
     }
