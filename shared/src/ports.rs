@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::geo::CellRange;
+use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::Order;
@@ -152,6 +153,24 @@ pub trait LimitRepo: Send + Sync {
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 }
 
+/// Idempotency records, read and written by version (the domain decides:
+/// `domain::idempotency`). `scope` names the caller and the key.
+pub trait IdempotencyRepo: Send + Sync {
+    /// The record under `scope`, at version 0 (and `None`) if there is none.
+    fn idempotency_record(
+        &self,
+        scope: &str,
+    ) -> impl Future<Output = Result<Versioned<Option<IdempotencyRecord>>, RepoError>> + Send;
+    /// Writes `next` under `scope` if it is still at `version`; `Ok(false)`
+    /// when another write came first.
+    fn replace_idempotency_record(
+        &self,
+        scope: &str,
+        version: u64,
+        next: &IdempotencyRecord,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
 /// Per-customer records: the phone number and the virtual home.
 pub trait CustomerRepo: Send + Sync {
     fn set_phone(
@@ -179,8 +198,11 @@ pub trait CustomerRepo: Send + Sync {
 }
 
 /// All storage the application needs.
-pub trait Storage: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + 'static {}
-impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + 'static> Storage for T {}
+pub trait Storage:
+    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + 'static
+{
+}
+impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + 'static> Storage for T {}
 
 /// The message that closes an offer round when its window ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,8 @@ mod fulfilment;
 mod gateway_hostile;
 #[path = "honest_answers.rs"]
 mod honest_answers;
+#[path = "idempotency.rs"]
+mod idempotency;
 #[path = "journey.rs"]
 mod journey;
 #[path = "limits.rs"]

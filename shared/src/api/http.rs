@@ -24,6 +24,7 @@ use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::PaymentMethod;
@@ -154,7 +155,7 @@ fn error_response(e: &ApiError) -> ApiGatewayV2httpResponse {
 }
 
 /// A status and a JSON body.
-type Reply = Result<(u16, String), ApiError>;
+pub(crate) type Reply = Result<(u16, String), ApiError>;
 
 async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
@@ -173,19 +174,50 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         body: request_body(request)?,
         caller: http_caller(request)?,
     };
+    match (idempotency_key(request)?, &call.caller) {
+        (Some(key), Some(caller)) if route.method() != "GET" => {
+            let scope = format!("{}#{}", caller.key(), key.as_str());
+            super::idempotent::once(app, &scope, &fingerprint(route, &call), dispatch(app, route, &call)).await
+        }
+        _ => dispatch(app, route, &call).await,
+    }
+}
+
+/// The `Idempotency-Key` header, if sent (a key per user action).
+fn idempotency_key(request: &ApiGatewayV2httpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = request.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    super::idempotent::key(raw.to_str().unwrap_or_default()).map(Some)
+}
+
+/// A digest of what a request asks: its route, its path and its body.
+fn fingerprint(route: HttpRoute, call: &Call<'_>) -> String {
+    let mut path: Vec<(&String, &String)> = call.request.path_parameters.iter().collect();
+    path.sort();
+    let text = format!("{}\n{path:?}\n{}", route.key(), call.body);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &App<S, Q, P>,
+    route: HttpRoute,
+    call: &Call<'_>,
+) -> Reply {
     match route {
-        HttpRoute::AttachPhone => attach_phone(app, &call).await,
+        HttpRoute::AttachPhone => attach_phone(app, call).await,
         HttpRoute::ParseDemand => ok(200, &call.body::<DemandInput>()?.understood()?),
-        HttpRoute::PlaceOrder => place_order(app, &call).await,
-        HttpRoute::GetOrder => get_order(app, &call).await,
-        HttpRoute::CancelOrder => cancel_order(app, &call).await,
-        HttpRoute::AcceptOffer => accept_offer(app, &call).await,
-        HttpRoute::DeclineOffer => decline_offer(app, &call).await,
+        HttpRoute::PlaceOrder => place_order(app, call).await,
+        HttpRoute::GetOrder => get_order(app, call).await,
+        HttpRoute::CancelOrder => cancel_order(app, call).await,
+        HttpRoute::AcceptOffer => accept_offer(app, call).await,
+        HttpRoute::DeclineOffer => decline_offer(app, call).await,
         HttpRoute::Pack => {
             let body: PackBody = call.body()?;
             take_step(
                 app,
-                &call,
+                call,
                 Step::Pack {
                     line: body.line,
                     outcome: body.outcome,
@@ -195,13 +227,13 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         HttpRoute::DropLine => {
             let body: LineBody = call.body()?;
-            take_step(app, &call, Step::Drop { line: body.line }).await
+            take_step(app, call, Step::Drop { line: body.line }).await
         }
         HttpRoute::AnswerSubstitute => {
             let body: SubstituteAnswerBody = call.body()?;
             take_step(
                 app,
-                &call,
+                call,
                 Step::AnswerSubstitute {
                     line: body.line,
                     accept: body.accept,
@@ -213,7 +245,7 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             let body: DeliveryBody = call.body()?;
             take_step(
                 app,
-                &call,
+                call,
                 Step::ChooseDelivery {
                     kind: body.kind,
                     slot: body.slot,
@@ -221,13 +253,13 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             )
             .await
         }
-        HttpRoute::HandOver => take_step(app, &call, Step::HandOver).await,
-        HttpRoute::Complete => take_step(app, &call, Step::Complete).await,
+        HttpRoute::HandOver => take_step(app, call, Step::HandOver).await,
+        HttpRoute::Complete => take_step(app, call, Step::Complete).await,
         HttpRoute::Review => {
             let body: ReviewBody = call.body()?;
             take_step(
                 app,
-                &call,
+                call,
                 Step::Review {
                     stars: body.stars,
                     comment: body.comment,
@@ -239,7 +271,7 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             let body: ComplaintBody = call.body()?;
             take_step(
                 app,
-                &call,
+                call,
                 Step::Complain {
                     text: body.text,
                     wants_return: body.wants_return,
@@ -249,25 +281,25 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         }
         HttpRoute::AnswerComplaint => {
             let body: TextBody = call.body()?;
-            take_step(app, &call, Step::AnswerComplaint { text: body.text }).await
+            take_step(app, call, Step::AnswerComplaint { text: body.text }).await
         }
-        HttpRoute::GiveBack => give_back(app, &call).await,
-        HttpRoute::ShareOrder => share_order(app, &call).await,
-        HttpRoute::CustomerHistory => customer_history(app, &call).await,
-        HttpRoute::Home => home(app, &call).await,
-        HttpRoute::ReplaceHomeItem => replace_home_item(app, &call).await,
+        HttpRoute::GiveBack => give_back(app, call).await,
+        HttpRoute::ShareOrder => share_order(app, call).await,
+        HttpRoute::CustomerHistory => customer_history(app, call).await,
+        HttpRoute::Home => home(app, call).await,
+        HttpRoute::ReplaceHomeItem => replace_home_item(app, call).await,
         HttpRoute::RemoveHomeItem => {
             let customer = call.customer()?;
             app.home().remove(&customer, &call.home_key()?).await?;
-            home(app, &call).await
+            home(app, call).await
         }
         HttpRoute::RegisterStore => {
-            let body: StoreProfileInput = store_body(&call)?;
+            let body: StoreProfileInput = store_body(call)?;
             let store = app.stores().register(call.caller()?, call.store_id()?, body).await?;
             ok(200, &store)
         }
         HttpRoute::UpdateStore => {
-            let body: StorePatchInput = store_body(&call)?;
+            let body: StorePatchInput = store_body(call)?;
             let store = app.stores().update(call.caller()?, &call.store_id()?, body).await?;
             ok(200, &store)
         }
@@ -276,14 +308,14 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             let offers = app.stores().open_offers(call.caller()?, &call.store_id()?).await?;
             ok(200, &Offers { offers })
         }
-        HttpRoute::StoreHistory => store_history(app, &call).await,
+        HttpRoute::StoreHistory => store_history(app, call).await,
         HttpRoute::Health
         | HttpRoute::OpenApi
         | HttpRoute::AsyncApi
         | HttpRoute::OpenIdConfiguration
         | HttpRoute::Jwks
         | HttpRoute::GuestToken
-        | HttpRoute::SharedOrder => public_route(app, route, request),
+        | HttpRoute::SharedOrder => public_route(app, route, call.request),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod authorizer;
 pub mod bodies;
 pub mod error;
 pub mod http;
+mod idempotent;
 pub mod identity;
 pub mod operation;
 pub mod routes;

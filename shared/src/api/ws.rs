@@ -63,14 +63,7 @@ pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
         Ok(body) => respond(200, &body),
         Err(e) if route == "$connect" => respond(e.status, &e.body()),
         // On a message route the answer is a frame, not a status.
-        Err(e) => respond(
-            200,
-            &WsReply::Error {
-                code: e.code,
-                message: e.message,
-            }
-            .text(),
-        ),
+        Err(e) => respond(200, &error_frame(e)),
     }
 }
 
@@ -90,6 +83,10 @@ async fn on_connect<S: Storage, Q: OfferTimers, P: Pusher>(
 pub struct AcceptFrame {
     #[schemars(with = "OrderId")]
     order_id: String,
+    /// Optional, one per tap: a retried accept with the same key gets the
+    /// first reply and is not run again (8 to 64 of `A-Z a-z 0-9 - _`).
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 /// A frame a client sends: `action` chooses the route (the selection
@@ -144,12 +141,30 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
                 .map_err(|_| ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}"))?;
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
-            let order = app.ordering().accept(&store, &order_id).await?;
-            Ok(WsReply::Accepted {
-                order_id: order.id().clone(),
-                version: order.version(),
-            }
-            .text())
+            let accept = async {
+                match app.ordering().accept(&store, &order_id).await.map_err(ApiError::from) {
+                    Ok(order) => Ok((
+                        200,
+                        WsReply::Accepted {
+                            order_id: order.id().clone(),
+                            version: order.version(),
+                        }
+                        .text(),
+                    )),
+                    // An outage is not an answer to keep: a retry runs again.
+                    Err(e) if e.status >= 500 => Err(e),
+                    Err(e) => Ok((e.status, error_frame(e))),
+                }
+            };
+            let (_, reply) = match frame.idempotency_key {
+                Some(raw) => {
+                    let key = super::idempotent::key(&raw)?;
+                    let scope = format!("ws#{}#{}", Caller::Store(store.clone()).key(), key.as_str());
+                    super::idempotent::once(app, &scope, order_id.as_str(), accept).await?
+                }
+                None => accept.await?,
+            };
+            Ok(reply)
         }
         _ => Err(ApiError::new(
             400,
@@ -166,4 +181,14 @@ fn respond(status: u16, body: &str) -> ApiGatewayProxyResponse {
         response.body = Some(Body::Text(body.to_string()));
     }
     response
+}
+
+/// An error as a frame: on a message route the answer is a frame, not a
+/// status.
+fn error_frame(e: ApiError) -> String {
+    WsReply::Error {
+        code: e.code,
+        message: e.message,
+    }
+    .text()
 }

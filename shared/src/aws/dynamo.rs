@@ -15,11 +15,14 @@ use serde::de::DeserializeOwned;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::{CellRange, store_partition};
+use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, LimitRepo, OrderRepo, RepoError, StoreRepo};
+use crate::ports::{
+    Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError, StoreRepo,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -138,6 +141,10 @@ where
 
 fn allowance_key(customer: &CustomerId) -> Item {
     key(format!("CUSTOMER#{customer}"), "ALLOWANCE")
+}
+
+fn idempotency_key(scope: &str) -> Item {
+    key(format!("IDEMPOTENCY#{scope}"), "RECORD")
 }
 
 fn guest_window_key(key_text: &str) -> Item {
@@ -938,6 +945,26 @@ impl LimitRepo for DynamoStorage {
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let ttl = n(now_s + LIMIT_TTL_S);
         let write = self.versioned_put(guest_window_key(key), "window", next, version, Some(ttl))?;
+        let result = self.client.transact_write_items().transact_items(write).send().await;
+        Ok(cancelled_by_condition(result)?.is_none())
+    }
+}
+
+impl IdempotencyRepo for DynamoStorage {
+    async fn idempotency_record(&self, scope: &str) -> Result<Versioned<Option<IdempotencyRecord>>, RepoError> {
+        let read: Versioned<Option<IdempotencyRecord>> = self.versioned_get(idempotency_key(scope), "record").await?;
+        Ok(read)
+    }
+
+    async fn replace_idempotency_record(
+        &self,
+        scope: &str,
+        version: u64,
+        next: &IdempotencyRecord,
+    ) -> Result<bool, RepoError> {
+        // DynamoDB's TTL removes the record some time after it expires.
+        let ttl = n(next.expires_ms / 1000);
+        let write = self.versioned_put(idempotency_key(scope), "record", next, version, Some(ttl))?;
         let result = self.client.transact_write_items().transact_items(write).send().await;
         Ok(cancelled_by_condition(result)?.is_none())
     }

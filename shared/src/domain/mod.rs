@@ -6,6 +6,7 @@ pub mod customer;
 pub mod demand;
 pub mod events;
 pub mod geo;
+pub mod idempotency;
 pub mod ids;
 pub mod limits;
 pub mod matching;

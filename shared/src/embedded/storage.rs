@@ -4,11 +4,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::CellRange;
+use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
-use crate::ports::{Connection, ConnectionRepo, CustomerRepo, GeoRead, LimitRepo, OrderRepo, RepoError, StoreRepo};
+use crate::ports::{
+    Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError, StoreRepo,
+};
 
 /// Every table in memory behind one lock, so each conditional write is
 /// atomic exactly like a DynamoDB conditional `UpdateItem`.
@@ -32,6 +35,7 @@ struct Tables {
     connections: HashMap<ConnectionId, Connection>,
     allowances: HashMap<CustomerId, Versioned<OrderAllowance>>,
     guest_windows: HashMap<String, Versioned<SlidingWindow>>,
+    idempotency: HashMap<String, Versioned<Option<IdempotencyRecord>>>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
 
@@ -331,6 +335,30 @@ impl LimitRepo for MemoryStorage {
             version: version + 1,
         };
         t.guest_windows.insert(key.to_string(), value);
+        Ok(true)
+    }
+}
+
+impl IdempotencyRepo for MemoryStorage {
+    async fn idempotency_record(&self, scope: &str) -> Result<Versioned<Option<IdempotencyRecord>>, RepoError> {
+        Ok(self.tables().idempotency.get(scope).cloned().unwrap_or_default())
+    }
+
+    async fn replace_idempotency_record(
+        &self,
+        scope: &str,
+        version: u64,
+        next: &IdempotencyRecord,
+    ) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        if t.idempotency.get(scope).map_or(0, |r| r.version) != version {
+            return Ok(false);
+        }
+        let value = Versioned {
+            value: Some(next.clone()),
+            version: version + 1,
+        };
+        t.idempotency.insert(scope.to_string(), value);
         Ok(true)
     }
 }

@@ -7,6 +7,7 @@
 pub mod connections;
 pub mod fulfilment;
 pub mod home;
+pub mod idempotency;
 pub mod identity;
 pub mod ordering;
 pub mod sharing;
@@ -23,6 +24,7 @@ use crate::ports::{OfferTimers, Pusher, QueueError, RepoError, Storage};
 pub use connections::{Connections, Notifier};
 pub use fulfilment::Fulfilment;
 pub use home::Home;
+pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
@@ -156,6 +158,13 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
 
     pub fn home(&self) -> Home<'_, S> {
         Home { repo: &self.storage }
+    }
+
+    pub fn idempotency(&self) -> Idempotency<'_, S> {
+        Idempotency {
+            repo: &self.storage,
+            now: self.now(),
+        }
     }
 
     pub fn identity(&self) -> Identity<'_, S> {

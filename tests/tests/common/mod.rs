@@ -104,6 +104,11 @@ impl Api {
 
     /// Sends one request; the answer is checked against the OpenAPI
     /// document's schema for its route and status (see [`spec`]).
+    /// The issuer whose tokens the stack accepts.
+    pub fn issuer(&self) -> Arc<TokenIssuer> {
+        Arc::clone(&self.issuer)
+    }
+
     pub async fn call(&self, method: &str, path: &str, caller: Option<&str>, body: Option<String>) -> Reply {
         let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
