@@ -489,12 +489,18 @@ impl DynamoStorage {
 
     /// Orders by id, read in batches (consistent), in no particular order.
     async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
-        let mut orders = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH_GET_MAX) {
-            let keys: Vec<Item> = chunk.iter().map(order_key).collect();
+        let items = self.batch_get(ids.iter().map(order_key).collect()).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// Items by key, read in batches of 100 (consistent), unprocessed keys
+    /// asked again; missing items are left out.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, RepoError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut request = Some(
                 KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
+                    .set_keys(Some(chunk.to_vec()))
                     .consistent_read(true)
                     .build()
                     .map_err(repo_err)?,
@@ -507,21 +513,19 @@ impl DynamoStorage {
                     .send()
                     .await
                     .map_err(repo_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    orders.push(from_item(item)?);
-                }
+                items.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
                 request = out
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table))
                     .filter(|k| !k.keys().is_empty());
             }
         }
-        Ok(orders)
+        Ok(items)
     }
 }
 
@@ -882,42 +886,18 @@ impl ConnectionRepo for DynamoStorage {
 
     async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
         let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
-        let mut found: HashMap<String, Vec<ConnectionId>> = HashMap::new();
         let mut keys: Vec<Item> = owners.iter().map(presence_key).collect();
         keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
         keys.dedup();
-        for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(repo_err)?,
-            );
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(repo_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
-                        found.insert(pk.clone(), present_connections(&item, now_s));
-                    }
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-            }
-        }
+        let found: HashMap<String, Vec<ConnectionId>> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok())?;
+                Some((pk.clone(), present_connections(item, now_s)))
+            })
+            .collect();
         Ok(owners
             .iter()
             .map(|owner| {
