@@ -58,7 +58,38 @@ fn uses(text: &str) -> Vec<(bool, String)> {
         }
         rest = &rest[at + end..];
     }
+    out.extend(inline_paths(code).into_iter().map(|path| (false, path)));
     out
+}
+
+/// Paths written in code rather than imported (`super::spec::openapi(..)`,
+/// `crate::domain::clock::SystemClock`): comments and strings aside.
+fn inline_paths(code: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") || line.starts_with("use ") || line.starts_with("pub use ") {
+            continue;
+        }
+        // Drop string literals, roughly: text between quotes.
+        let code: String = line.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+        for start in ["crate::", "super::"] {
+            let mut from = 0;
+            while let Some(at) = code[from..].find(start) {
+                let at = from + at;
+                let before = code[..at].chars().last();
+                if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+                    let path: String = code[at..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    paths.push(path.trim_end_matches(':').to_string());
+                }
+                from = at + start.len();
+            }
+        }
+    }
+    paths
 }
 
 fn expand(tree: &str) -> Vec<String> {

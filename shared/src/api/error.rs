@@ -14,6 +14,9 @@ use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadO
 use crate::usecases::sharing::{ShareError, SharedOrderError};
 use crate::usecases::stores::{ReadStoreError, RegisterStoreError, StoreListError, UpdateStoreError};
 
+/// A status and a JSON body, or the error to answer instead.
+pub(crate) type Reply = Result<(u16, String), ApiError>;
+
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApiError {

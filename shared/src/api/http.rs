@@ -6,32 +6,29 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
-use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::bodies::{
     Accepted, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken, Health, Home, Jwks, Offers,
     OpenIdConfiguration, OrderView, PhoneAttached, Shared, StoreOrdersPage,
 };
-use super::error::ApiError;
+use super::error::{ApiError, Reply};
 use super::identity::http_caller;
-use super::operation::{Operation, schema};
+use super::requests::{
+    ComplaintBody, DeliveryBody, DemandInput, LineBody, LocationInput, OrderBody, PackBody, PhoneBody, ReviewBody,
+    SubstituteAnswerBody, TextBody, from_value, parse_body,
+};
 use super::routes::HttpRoute;
-use crate::domain::customer::{HomeItem, PhoneNumber, contains_phone_number};
-use crate::domain::demand::catalogue::Catalogue;
-use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
-use crate::domain::geo::{GeoPoint, InvalidPoint};
+use crate::domain::customer::{HomeItem, PhoneNumber};
+use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
-use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
-use crate::domain::order::money::PaymentMethod;
-use crate::domain::order::packing::PackOutcome;
+use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::domain::order::{Order, Step};
-use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
+use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::identity::GuestSource;
@@ -39,93 +36,6 @@ use crate::usecases::ordering::OrderRequest;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// What the API documents say about each route: its summary and the types
-/// it reads and answers with (the handlers below serialise the same types).
-#[must_use]
-pub fn operation(route: HttpRoute) -> Operation {
-    use HttpRoute as R;
-    let op = Operation::new;
-    match route {
-        R::Health => op("Liveness.", 200, schema::<Health>),
-        R::OpenApi => op("This API described (OpenAPI 3.1).", 200, schema::<Document>),
-        R::AsyncApi => op("The WebSocket API described (AsyncAPI 3.0).", 200, schema::<Document>),
-        R::OpenIdConfiguration => op(
-            "Where the token issuer's keys are (OpenID discovery).",
-            200,
-            schema::<OpenIdConfiguration>,
-        ),
-        R::Jwks => op("The token issuer's public keys.", 200, schema::<Jwks>),
-        R::GuestToken => op("A token for a new guest customer.", 201, schema::<GuestToken>),
-        R::AttachPhone => {
-            op("Attaches a phone number to the customer.", 200, schema::<PhoneAttached>).reads(schema::<PhoneBody>)
-        }
-        R::ParseDemand => op(
-            "Reads a demand (text, voice, pictures or lines) into a list.",
-            200,
-            schema::<Understood>,
-        )
-        .reads(schema::<DemandInput>),
-        R::PlaceOrder => op(
-            "Places an order with the stores nearby.",
-            201,
-            schema::<CustomerOrderView>,
-        )
-        .reads(schema::<OrderBody>)
-        .rate_limited(),
-        R::GetOrder => op(
-            "An order: the customer's view, or the winning store's.",
-            200,
-            schema::<OrderView>,
-        ),
-        R::CancelOrder => op("The customer cancels the order.", 200, schema::<CustomerOrderView>),
-        R::AcceptOffer => op("A store accepts an offer; the first wins.", 200, schema::<Accepted>),
-        R::DeclineOffer => op("A store declines an offer.", 200, schema::<Declined>),
-        R::Pack => op("The store packs a line.", 200, schema::<OrderView>).reads(schema::<PackBody>),
-        R::DropLine => op("The store drops a line.", 200, schema::<OrderView>).reads(schema::<LineBody>),
-        R::AnswerSubstitute => {
-            op("The customer answers a substitute.", 200, schema::<OrderView>).reads(schema::<SubstituteAnswerBody>)
-        }
-        R::ChooseDelivery => {
-            op("The customer chooses delivery or pickup.", 200, schema::<OrderView>).reads(schema::<DeliveryBody>)
-        }
-        R::HandOver => op("The store hands the order over.", 200, schema::<OrderView>),
-        R::Complete => op("The order is completed.", 200, schema::<OrderView>),
-        R::Review => op("The customer reviews the store.", 200, schema::<OrderView>).reads(schema::<ReviewBody>),
-        R::GiveBack => {
-            op("The winning store gives the order back.", 200, schema::<GivenBack>).reads(schema::<TextBody>)
-        }
-        R::Complain => op("The customer complains.", 200, schema::<OrderView>).reads(schema::<ComplaintBody>),
-        R::AnswerComplaint => op("The store answers a complaint.", 200, schema::<OrderView>).reads(schema::<TextBody>),
-        R::ShareOrder => op("A public link to a completed order.", 200, schema::<Shared>),
-        R::SharedOrder => op(
-            "A completed order's public share card (JSON, or HTML for browsers).",
-            200,
-            schema::<ShareCard>,
-        )
-        .html(),
-        R::CustomerHistory => op(
-            "The customer's orders, newest first.",
-            200,
-            schema::<CustomerOrdersPage>,
-        )
-        .paged(),
-        R::Home => op("The customer's home list.", 200, schema::<Home>),
-        R::ReplaceHomeItem => {
-            op("Sets one item of the home list.", 200, schema::<Home>).reads(schema::<DemandLineInput>)
-        }
-        R::RemoveHomeItem => op("Removes one item of the home list.", 200, schema::<Home>),
-        R::RegisterStore => {
-            op("Registers or replaces a store.", 200, schema::<Store>).reads(schema::<StoreProfileInput>)
-        }
-        R::UpdateStore => {
-            op("Changes some of a store's profile.", 200, schema::<Store>).reads(schema::<StorePatchInput>)
-        }
-        R::GetStore => op("A store's profile.", 200, schema::<Store>),
-        R::StoreOffers => op("The offers a store may still accept.", 200, schema::<Offers>),
-        R::StoreHistory => op("A store's orders, newest first.", 200, schema::<StoreOrdersPage>).paged(),
-    }
-}
 
 /// Handles one HTTP API request. Never fails: every error is a response.
 pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -153,9 +63,6 @@ fn error_response(e: &ApiError) -> ApiGatewayV2httpResponse {
     }
     response
 }
-
-/// A status and a JSON body.
-pub(crate) type Reply = Result<(u16, String), ApiError>;
 
 async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
@@ -658,63 +565,6 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     }
 }
 
-/// `POST /orders/{id}/pack`: the line and what became of it.
-#[derive(Debug, Deserialize, JsonSchema)]
-struct PackBody {
-    line: usize,
-    #[serde(flatten)]
-    outcome: PackOutcome,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct LineBody {
-    line: usize,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct SubstituteAnswerBody {
-    line: usize,
-    accept: bool,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct DeliveryBody {
-    kind: DeliveryKind,
-    #[serde(default)]
-    slot: Option<TimeSlot>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct ComplaintBody {
-    text: String,
-    #[serde(default)]
-    wants_return: bool,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct TextBody {
-    text: String,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct ReviewBody {
-    stars: u8,
-    #[serde(default)]
-    comment: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct PhoneBody {
-    phone: String,
-}
-
 fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
@@ -864,29 +714,6 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {
     Ok(body)
 }
 
-/// Deepest nesting a body may have: every body of this API is a few levels
-/// deep, and deeper input would only cost stack.
-const MAX_BODY_NESTING: usize = 16;
-
-/// How deeply objects and arrays nest in `json` (strings skipped).
-fn nesting_depth(json: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for byte in json.bytes() {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
-            (false, _, b'{' | b'[') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 /// Whether the request says its body is JSON (`application/json`, with or
 /// without parameters such as `charset`).
 fn is_json(request: &ApiGatewayV2httpRequest) -> bool {
@@ -896,271 +723,6 @@ fn is_json(request: &ApiGatewayV2httpRequest) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
-}
-
-fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
-    if body.trim().is_empty() {
-        return Err(ApiError::new(400, "missing_body", "this call needs a JSON body"));
-    }
-    if nesting_depth(body) > MAX_BODY_NESTING {
-        return Err(ApiError::new(
-            400,
-            "invalid_body",
-            format!("the body nests deeper than {MAX_BODY_NESTING} levels"),
-        ));
-    }
-    let mut json = serde_json::Deserializer::from_str(body);
-    let value =
-        serde_path_to_error::deserialize(&mut json).map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
-    // Nothing may follow the JSON value.
-    json.end().map_err(|e| body_error("", &e))?;
-    Ok(value)
-}
-
-fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| body_error(&e.path().to_string(), e.inner()))
-}
-
-/// An answer that names the field and the rule, never a Rust type or a
-/// parser position.
-fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
-    if e.is_syntax() || e.is_eof() {
-        return ApiError::new(400, "invalid_json", "the body is not valid JSON");
-    }
-    let at = (path != "." && !path.is_empty()).then_some(path);
-    let (field, problem) = match (at, named_field(e)) {
-        // An unknown field's path already ends with it; a missing one's
-        // names its parent.
-        (Some(at), Some(name)) if at == name || at.ends_with(&format!(".{name}")) => (Some(at.to_string()), None),
-        (Some(at), Some(name)) => (Some(format!("{at}.{name}")), None),
-        (None, Some(name)) => (Some(name), None),
-        (at, None) => (at.map(str::to_string), Some(plain_rule(e))),
-    };
-    let message = match (&field, problem) {
-        (Some(field), None) if is_missing(e) => format!("{field} is required"),
-        (Some(field), None) => format!("{field} is not a field of this body"),
-        (Some(field), Some(problem)) => format!("{field}: {problem}"),
-        (None, problem) => problem.unwrap_or_else(|| "the body has the wrong shape".to_string()),
-    };
-    let error = ApiError::new(400, "invalid_body", message);
-    match field {
-        Some(field) => error.with_field(field),
-        None => error,
-    }
-}
-
-fn is_missing(e: &serde_json::Error) -> bool {
-    e.to_string().starts_with("missing field")
-}
-
-/// The field a "missing field" or "unknown field" error names.
-fn named_field(e: &serde_json::Error) -> Option<String> {
-    let text = e.to_string();
-    let rest = text
-        .strip_prefix("missing field `")
-        .or_else(|| text.strip_prefix("unknown field `"))?;
-    rest.split('`').next().map(str::to_string)
-}
-
-/// serde's description of a wrong value, in the words of the API: the
-/// parser position is cut, and Rust type names become the rule they stand
-/// for; anything still technical becomes a plain sentence.
-fn plain_rule(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text);
-    let mut rule = text.to_string();
-    for (rust, plain) in [
-        ("expected u8", "expected a whole number from 0 to 255"),
-        ("expected u16", "expected a whole number from 0 to 65535"),
-        ("expected u32", "expected a whole number from 0 to 4294967295"),
-        ("expected u64", "expected a whole number from 0 to 18446744073709551615"),
-        (
-            "expected usize",
-            "expected a whole number from 0 to 18446744073709551615",
-        ),
-        ("expected i32", "expected a whole number"),
-        ("expected i64", "expected a whole number"),
-        ("expected f64", "expected a number"),
-        ("expected f32", "expected a number"),
-        ("expected a borrowed string", "expected a string"),
-        ("expected a sequence", "expected a list"),
-        ("expected a map", "expected an object"),
-        (
-            "expected a Decimal type representing a fixed-point number",
-            "expected a decimal number as text, such as \"1.5\"",
-        ),
-    ] {
-        if let Some(cut) = rule.strip_suffix(rust) {
-            rule = format!("{cut}{plain}");
-        }
-    }
-    if let Some(at) = rule
-        .find("expected struct ")
-        .or_else(|| rule.find("expected internally tagged enum "))
-    {
-        rule = format!("{}expected an object", &rule[..at]);
-    } else if let Some(at) = rule.find("expected enum ") {
-        rule = format!("{}expected one of the documented values", &rule[..at]);
-    }
-    if looks_technical(&rule) {
-        "has a value of the wrong type or out of range".to_string()
-    } else {
-        rule
-    }
-}
-
-/// Words that only a parser or a Rust type would say.
-fn looks_technical(text: &str) -> bool {
-    const TECHNICAL: [&str; 16] = [
-        " u8", " u16", " u32", " u64", " u128", " usize", " i8", " i16", " i32", " i64", " isize", " f32", " f64",
-        "::", "Option", "Vec<",
-    ];
-    TECHNICAL.iter().any(|t| text.contains(t)) || text.contains("line ") || text.contains("column ")
-}
-
-/// A demand: structured lines (`items`), or anything the understanding
-/// reads: typed `text`, a `voice` transcript, `pictures` labels (with an
-/// optional `language` hint).
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct DemandInput {
-    #[serde(default)]
-    items: Option<Vec<DemandLineInput>>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    language: Option<Language>,
-    #[serde(default)]
-    voice: Option<VoiceInput>,
-    #[serde(default)]
-    pictures: Vec<PictureLabel>,
-}
-
-impl DemandInput {
-    fn understood(self) -> Result<Understood, ApiError> {
-        let typed = [self.text.as_deref(), self.voice.as_ref().map(|v| v.transcript.as_str())];
-        if typed.into_iter().flatten().any(contains_phone_number) {
-            return Err(ApiError::new(
-                422,
-                "phone_number_in_demand",
-                "a phone number is not an item: the winning store gets your number from your profile \
-                 (PUT /customers/me/phone), and the address goes in \"address\"",
-            )
-            .with_field("text"));
-        }
-        let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
-        let result = match (self.items, spoken) {
-            (Some(lines), false) => demand_from_lines(&lines).map(|items| Understood {
-                items,
-                language: self.language.unwrap_or(Language::En),
-                recipes: Vec::new(),
-                flagged: Vec::new(),
-            }),
-            (None, true) => {
-                let request = DemandRequest {
-                    text: self.text,
-                    language: self.language,
-                    voice: self.voice,
-                    pictures: self.pictures,
-                };
-                let catalogue =
-                    Catalogue::builtin().map_err(|_| ApiError::new(503, "unavailable", "please try again shortly"))?;
-                understand(&request, catalogue)
-            }
-            _ => {
-                return Err(ApiError::new(
-                    400,
-                    "invalid_body",
-                    "give either \"items\", or any of \"text\", \"voice\", \"pictures\"",
-                ));
-            }
-        };
-        result.map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("items"))
-    }
-}
-
-/// Where and how an order is wanted, beside its demand.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct Placement {
-    location: LocationInput,
-    /// Optional: how the customer wants it, chosen with the order.
-    #[serde(default)]
-    delivery: Option<DeliveryBody>,
-    /// How the customer pays; cash on delivery unless said.
-    #[serde(default)]
-    payment: PaymentMethod,
-    /// Where to bring it and a note for the rider; only the winning store
-    /// sees it, after accepting.
-    #[serde(default)]
-    address: Option<DeliveryAddress>,
-}
-
-/// The order body: a demand, as `POST /demand/parse` takes it, plus its
-/// [`Placement`] fields, in one JSON object.
-struct OrderBody {
-    demand: DemandInput,
-    placement: Placement,
-}
-
-/// Both parts' fields in one object: `allOf` the two, each without its
-/// own `additionalProperties: false`, and no other field
-/// (`unevaluatedProperties: false`).
-impl JsonSchema for OrderBody {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "OrderBody".into()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let part = |mut schema: schemars::Schema| {
-            schema.remove("additionalProperties");
-            schema.to_value()
-        };
-        let demand = part(DemandInput::json_schema(generator));
-        let placement = part(Placement::json_schema(generator));
-        schemars::json_schema!({
-            "description": "A demand, as `POST /demand/parse` takes it, and where and how it is wanted, in one object.",
-            "allOf": [demand, placement],
-            "unevaluatedProperties": false
-        })
-    }
-}
-
-impl OrderBody {
-    const PLACEMENT_FIELDS: [&str; 4] = ["location", "delivery", "payment", "address"];
-
-    /// Each part is read with its own type, so an unknown field in either
-    /// is refused.
-    fn parse(body: &str) -> Result<OrderBody, ApiError> {
-        let mut fields: serde_json::Map<String, Value> = parse_body(body)?;
-        let placement: serde_json::Map<String, Value> = Self::PLACEMENT_FIELDS
-            .iter()
-            .filter_map(|name| fields.remove_entry(*name))
-            .collect();
-        Ok(OrderBody {
-            placement: from_value(Value::Object(placement))?,
-            demand: from_value(Value::Object(fields))?,
-        })
-    }
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct LocationInput {
-    lat: f64,
-    lng: f64,
-}
-
-impl LocationInput {
-    fn checked(&self) -> Result<GeoPoint, ApiError> {
-        GeoPoint::new(self.lat, self.lng).map_err(|e| {
-            let field = match e {
-                InvalidPoint::Latitude => "location.lat",
-                InvalidPoint::Longitude => "location.lng",
-            };
-            ApiError::new(422, "invalid_location", e.to_string()).with_field(field)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! One answer per idempotency key, for the HTTP routes that change state
 //! and for the WebSocket `accept` action.
 
-use super::error::ApiError;
-use super::http::Reply;
+use super::error::{ApiError, Reply};
 use crate::domain::idempotency::{IdempotencyKey, StoredAnswer};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;

@@ -1,6 +1,6 @@
 //! What the API documents say about each route, as data naming types: the
 //! summary, the request body's type, the success status and the answer's
-//! type. [`super::http::operation`] fills it in per route;
+//! type. [`super::requests::operation`] fills it in per route;
 //! [`super::spec`] reads it.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};

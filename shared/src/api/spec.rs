@@ -3,7 +3,7 @@
 //!
 //! Every schema is derived (`schemars`) from the type a handler reads or
 //! answers with; which types each route uses is stated once, in code, by
-//! [`super::http::operation`]. Requests are described as they are read
+//! [`super::requests::operation`]. Requests are described as they are read
 //! (fields with a default are optional), answers as they are written
 //! (fields left out when empty are optional); a type that reads differently
 //! from how it is written appears twice, the request side named `…Input`.
@@ -17,7 +17,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 use super::bodies::{ErrorBody, GatewayMessage, WsReply};
-use super::http::operation;
+use super::requests::operation;
 use super::routes::HttpRoute;
 use super::ws::ClientFrame;
 use crate::domain::events::PushEvent;
