@@ -441,3 +441,105 @@ async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refu
         "14,000 paisa of rice and the 40 Taka delivery"
     );
 }
+
+/// Near first: when enough stores qualify within a quarter of the radius,
+/// the offers are the best of those, in the full ranking's order; only
+/// otherwise does a match read the whole radius, and then it offers the best
+/// of all. So a store beyond the near radius is passed over exactly when
+/// enough nearer ones qualify, however well it ranks.
+#[tokio::test]
+async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_of_all_otherwise() {
+    use rand::{Rng, SeedableRng};
+    use shared::domain::matching::{enough_nearby, rank_candidates, search_radii};
+    use shared::ports::StoreRepo;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let config = OrderingConfig {
+        max_open_orders: 1_000,
+        max_orders_per_minute: 1_000,
+        ..OrderingConfig::default()
+    };
+    let [near, full] = search_radii(config.radius_m);
+    let (mut passed_over, mut widened) = (0, 0);
+    for layout in 0..60 {
+        let app = App::new(
+            MemoryStorage::default(),
+            RecordingTimers::default(),
+            RecordingPusher::default(),
+            Arc::new(ManualClock::at(START)) as Arc<dyn Clock>,
+            config,
+        );
+        let count = rng.random_range(2..40);
+        let mut stores = Vec::new();
+        for i in 0..count {
+            let id = StoreId::new(format!("l{layout}s{i}")).expect("id");
+            // Nearer stores are likelier, as in a dense neighbourhood.
+            let distance = full * rng.random::<f64>().powi(2) * 0.99;
+            let at = here().offset(rng.random_range(0.0..360.0), distance);
+            let tags: Vec<&str> = if rng.random_bool(0.5) {
+                vec!["rice", "meat"]
+            } else {
+                vec!["rice"]
+            };
+            let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
+                "name": format!("Store {i}"),
+                "location": {"lat": at.lat(), "lng": at.lng()},
+                "category": "grocery",
+                "tags": tags,
+            }))
+            .expect("profile");
+            let caller = Caller::Store(id.clone());
+            let store = app
+                .stores()
+                .register(&caller, id.clone(), profile)
+                .await
+                .expect("registers");
+            app.connections()
+                .connect(ConnectionId::new(format!("c-{id}")).expect("id"), caller)
+                .await
+                .expect("connects");
+            stores.push(store);
+        }
+        let items = parse_demand_text("rice, meat").expect("parses");
+        let customer = CustomerId::new(format!("c{layout}")).expect("id");
+        let request = OrderRequest {
+            items: items.clone(),
+            location: here(),
+            delivery: None,
+            payment: CASH,
+            address: None,
+        };
+        let order = app.ordering().place(&customer, request).await.expect("placed");
+        let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
+        let all = rank_candidates(&items, here(), full, stores.clone(), &[]);
+        let nearby: Vec<_> = all.iter().filter(|c| c.distance_m <= near).collect();
+        let expected: Vec<StoreId> = if enough_nearby(nearby.len(), config.stores_per_round) {
+            passed_over += all.len() - nearby.len();
+            nearby
+                .iter()
+                .take(config.stores_per_round)
+                .map(|c| c.store.id.clone())
+                .collect()
+        } else {
+            widened += 1;
+            all.iter()
+                .take(config.stores_per_round)
+                .map(|c| c.store.id.clone())
+                .collect()
+        };
+        assert_eq!(offered, expected, "layout {layout}");
+        // The store repo saw every store (the property is about choosing).
+        assert_eq!(
+            app.storage()
+                .stores_in_ranges("grocery", &shared::domain::geo::search_plan(here(), full, 64))
+                .await
+                .expect("read")
+                .stores
+                .len(),
+            count
+        );
+    }
+    assert!(
+        passed_over > 0 && widened > 0,
+        "both cases were met: {passed_over} passed over, {widened} widened"
+    );
+}

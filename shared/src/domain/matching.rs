@@ -49,6 +49,28 @@ pub fn rank_candidates(
     candidates
 }
 
+/// The radii a match reads, nearest first: a quarter of the radius, then
+/// all of it. At city density the near read alone has enough candidates,
+/// so a match reads tens of stores instead of every store within the
+/// radius (about 870 within 2 km at 70 shops per km2).
+#[must_use]
+pub fn search_radii(radius_m: f64) -> [f64; 2] {
+    [radius_m / 4.0, radius_m]
+}
+
+/// Candidates per wanted store that make a near read enough: some of them
+/// may be offline, so a few more than the stores of one round.
+pub const NEARBY_CANDIDATES_PER_STORE: usize = 3;
+
+/// Whether `found` candidates (ranked within a near radius) are enough to
+/// choose `wanted` stores from without reading farther. A store farther out
+/// can then not be offered even if it covers more lines or rates higher:
+/// near enough, with enough choice, comes first (docs/performance.md).
+#[must_use]
+pub fn enough_nearby(found: usize, wanted: usize) -> bool {
+    found >= wanted.saturating_mul(NEARBY_CANDIDATES_PER_STORE).max(1)
+}
+
 /// Most lines covered, then better rated, then faster to accept, then
 /// nearest, then id.
 fn compare(a: &Candidate, b: &Candidate) -> Ordering {

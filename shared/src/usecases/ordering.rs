@@ -14,7 +14,7 @@ use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
-use crate::domain::matching::rank_candidates;
+use crate::domain::matching::{enough_nearby, rank_candidates, search_radii};
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
 };
@@ -506,10 +506,12 @@ where
     }
 
     /// The next stores to offer to: best ranked, not yet tried, offering
-    /// the wanted kind of delivery, with a live connection. Every category's
-    /// stores are read at once; whether candidates are online is read in
-    /// batches, best first, with `also`'s sockets in the first batch (for
-    /// the pushes that follow). Returns the offers and the sockets read.
+    /// the wanted kind of delivery, with a live connection. Stores are read
+    /// near first (every category and range at once) and farther only while
+    /// too few qualify near by or too few of those are online; whether
+    /// candidates are online is read in batches, best first, with `also`'s
+    /// sockets in the first batch (for the pushes that follow). Returns the
+    /// offers and the sockets read.
     async fn choose_offers(
         &self,
         items: &[DemandItem],
@@ -518,42 +520,60 @@ where
         wanted: Option<DeliveryKind>,
         also: Option<&Caller>,
     ) -> Result<(Vec<Offer>, Presence), Unavailable> {
-        let ranges = search_plan(location, self.config.radius_m, self.config.max_geo_queries);
-        let categories = demand_categories(items);
-        let reads = categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges));
-        let mut stores = Vec::new();
-        for read in futures_util::future::join_all(reads).await {
-            stores.extend(read?.stores);
-        }
-        let candidates: Vec<_> = rank_candidates(items, location, self.config.radius_m, stores, tried)
-            .into_iter()
-            .filter(|c| wanted.is_none_or(|kind| kind.among(&c.store.delivery_options).is_some()))
-            .collect();
         let wanted_count = self.config.stores_per_round;
-        let mut offers = Vec::with_capacity(wanted_count);
+        let categories = demand_categories(items);
         let mut presence = Presence::new();
-        let batch = (wanted_count * PRESENCE_BATCH_FACTOR).max(1);
         let mut also = also.cloned();
-        for chunk in candidates.chunks(batch) {
-            let mut owners: Vec<Caller> = chunk.iter().map(|c| Caller::Store(c.store.id.clone())).collect();
-            owners.extend(also.take());
-            let found = self.repo.connections_of_many(&owners).await?;
-            presence.extend(owners.into_iter().zip(found));
-            for candidate in chunk {
+        let mut offers = Vec::with_capacity(wanted_count);
+        let radii = search_radii(self.config.radius_m);
+        for (step, radius) in radii.into_iter().enumerate() {
+            let widest = step + 1 == radii.len();
+            let ranges = search_plan(location, radius, self.config.max_geo_queries);
+            let reads = categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges));
+            let mut stores = Vec::new();
+            for read in futures_util::future::join_all(reads).await {
+                stores.extend(read?.stores);
+            }
+            let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
+                .into_iter()
+                .filter(|c| wanted.is_none_or(|kind| kind.among(&c.store.delivery_options).is_some()))
+                .collect();
+            if !widest && !enough_nearby(candidates.len(), wanted_count) {
+                continue;
+            }
+            // Chosen afresh from this read: a wider read ranks every store again.
+            offers.clear();
+            let batch = (wanted_count * PRESENCE_BATCH_FACTOR).max(1);
+            for chunk in candidates.chunks(batch) {
+                let mut owners: Vec<Caller> = chunk
+                    .iter()
+                    .map(|c| Caller::Store(c.store.id.clone()))
+                    .filter(|owner| !presence.contains_key(owner))
+                    .collect();
+                owners.extend(also.take());
+                if !owners.is_empty() {
+                    let found = self.repo.connections_of_many(&owners).await?;
+                    presence.extend(owners.into_iter().zip(found));
+                }
+                for candidate in chunk {
+                    if offers.len() == wanted_count {
+                        break;
+                    }
+                    let owner = Caller::Store(candidate.store.id.clone());
+                    if presence.get(&owner).is_none_or(Vec::is_empty) {
+                        continue;
+                    }
+                    offers.push(Offer {
+                        language: candidate.store.language,
+                        delivery_options: candidate.store.delivery_options.clone(),
+                        store_id: candidate.store.id.clone(),
+                        // Whole metres are plenty; the cast cannot overflow within 20 km.
+                        distance_m: candidate.distance_m.round() as u32,
+                    });
+                }
                 if offers.len() == wanted_count {
                     break;
                 }
-                let owner = Caller::Store(candidate.store.id.clone());
-                if presence.get(&owner).is_none_or(Vec::is_empty) {
-                    continue;
-                }
-                offers.push(Offer {
-                    language: candidate.store.language,
-                    delivery_options: candidate.store.delivery_options.clone(),
-                    store_id: candidate.store.id.clone(),
-                    // Whole metres are plenty; the cast cannot overflow within 20 km.
-                    distance_m: candidate.distance_m.round() as u32,
-                });
             }
             if offers.len() == wanted_count {
                 break;
