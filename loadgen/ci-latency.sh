@@ -15,31 +15,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-MOTO_VERSION=5.2.5
 DELAY_MS=${DELAY_MS:-50}
 ORDERS=${ORDERS:-6}
 STORES=${STORES:-40}
 PROFILE=${PROFILE:-dev}
 
-VENV="$ROOT/target/moto-venv"
-if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-fi
-free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/moto.sh
+source "$ROOT/tests/moto.sh"
+moto_install
 MOTO_PORT=$(free_port)
 PROXY_PORT=$(free_port)
-MOTO_LOG="$ROOT/target/moto-latency.log"
-"$VENV/bin/python" "$ROOT/tests/moto_server.py" 127.0.0.1 "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
-MOTO_PID=$!
-trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/')" 2>/dev/null; then
-    break
-  fi
-  kill -0 "$MOTO_PID" 2>/dev/null || { echo "moto failed to start:" >&2; cat "$MOTO_LOG" >&2; exit 1; }
-  sleep 0.2
-done
+moto_start "$MOTO_PORT" "$ROOT/target/moto-latency.log"
 
 # The stack's SDK talks to the proxy (which loadgen serves at
 # AWS_ENDPOINT_URL); the proxy forwards to moto.

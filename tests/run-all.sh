@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-MOTO_VERSION=5.2.5
 
 # CI builds once from clean: incremental caches would only add gigabytes.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
@@ -37,26 +36,12 @@ run_tests cargo test --workspace --locked
 step "infra: cfn-lint and the template-matches-code check"
 bash infra/check.sh
 
+# shellcheck source=tests/moto.sh
+source "$ROOT/tests/moto.sh"
 step "moto server (moto[server]==$MOTO_VERSION)"
-VENV="$ROOT/target/moto-venv"
-if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-fi
-PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-MOTO_LOG="$ROOT/target/moto.log"
-"$VENV/bin/python" "$ROOT/tests/moto_server.py" 127.0.0.1 "$PORT" >"$MOTO_LOG" 2>&1 &
-MOTO_PID=$!
-trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then
-    break
-  fi
-  kill -0 "$MOTO_PID" 2>/dev/null || { echo "moto failed to start:" >&2; cat "$MOTO_LOG" >&2; exit 1; }
-  sleep 0.2
-done
-"$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" \
-  || { echo "moto is not answering on port $PORT" >&2; cat "$MOTO_LOG" >&2; exit 1; }
+moto_install
+PORT=$(free_port)
+moto_start "$PORT" "$ROOT/target/moto.log"
 echo "moto listening on 127.0.0.1:$PORT"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
