@@ -69,12 +69,8 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     route: HttpRoute,
     request: &ApiGatewayV2httpRequest,
 ) -> Reply {
-    if route == HttpRoute::GuestToken && app.identity().issuer().is_some() {
-        let (customer_id, token) = app.identity().new_guest(&guest_source(request)?).await?;
-        return ok(201, &GuestToken { customer_id, token });
-    }
     if route.is_public() {
-        return public_route(app, route, request);
+        return public_route(app, route, request).await;
     }
     let call = Call {
         request,
@@ -222,7 +218,7 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         | HttpRoute::OpenIdConfiguration
         | HttpRoute::Jwks
         | HttpRoute::GuestToken
-        | HttpRoute::SharedOrder => public_route(app, route, call.request),
+        | HttpRoute::SharedOrder => public_route(app, route, call.request).await,
     }
 }
 
@@ -328,7 +324,7 @@ impl Call<'_> {
 
 /// Routes anyone may call: health, the API's own description, the token
 /// issuer's keys and guest tokens.
-fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
+async fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     route: HttpRoute,
     request: &ApiGatewayV2httpRequest,
@@ -351,7 +347,13 @@ fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
             )
         }
         HttpRoute::Jwks => ok(200, &Jwks(identity.issuer().ok_or_else(no_tokens)?.jwks())),
-        HttpRoute::GuestToken => Err(no_tokens()),
+        HttpRoute::GuestToken => {
+            if identity.issuer().is_none() {
+                return Err(no_tokens());
+            }
+            let (customer_id, token) = identity.new_guest(&guest_source(request)?).await?;
+            ok(201, &GuestToken { customer_id, token })
+        }
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
 }
