@@ -28,7 +28,7 @@ use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::ids::{Caller, ConnectionId};
 use shared::embedded::{ConnectionHub, EmbeddedQueue};
-use shared::ports::{Connection, ConnectionRepo, RepoError};
+use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -401,6 +401,34 @@ fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
     })
 }
 
+/// What the gateway needs besides the application, on either backend.
+struct Gateway<'a> {
+    hub: &'a ConnectionHub,
+    sockets: SocketLimits,
+    addr: SocketAddr,
+    issuer: &'a Arc<TokenIssuer>,
+    credentials: &'a Credentials,
+}
+
+impl Gateway<'_> {
+    /// Serves the local API Gateway for `app` on `listener`.
+    fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
+        &self,
+        listener: TcpListener,
+        app: Arc<shared::usecases::App<S, Q, P>>,
+    ) -> Result<JoinHandle<()>, shared::auth::KeyError> {
+        let router = gateway::router(
+            app,
+            self.hub.clone(),
+            self.sockets,
+            self.addr,
+            Arc::clone(self.issuer),
+            management_auth::ManagementAuth::new(self.credentials.clone()),
+        )?;
+        Ok(serve(listener, router))
+    }
+}
+
 /// Starts the gateway and the timer poller on the chosen backend.
 pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     // Checked at start-up, as a Lambda's init does (shared::wiring).
@@ -426,17 +454,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 options.ordering,
                 Arc::clone(&issuer),
             ));
-            let server = serve(
-                listener,
-                gateway::router(
-                    Arc::clone(&app),
-                    hub.clone(),
-                    options.sockets,
-                    addr,
-                    Arc::clone(&issuer),
-                    management_auth::ManagementAuth::new(management_credentials.clone()),
-                )?,
-            );
+            let gateway = Gateway {
+                hub: &hub,
+                sockets: options.sockets,
+                addr,
+                issuer: &issuer,
+                credentials: &management_credentials,
+            };
+            let server = gateway.serve(listener, Arc::clone(&app))?;
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
             Ok(RunningStack {
                 addr,
@@ -478,17 +503,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 options.ordering,
                 Some(Arc::clone(&issuer)),
             ));
-            let server = serve(
-                listener,
-                gateway::router(
-                    Arc::clone(&app),
-                    hub.clone(),
-                    options.sockets,
-                    addr,
-                    Arc::clone(&issuer),
-                    management_auth::ManagementAuth::new(management_credentials.clone()),
-                )?,
-            );
+            let gateway = Gateway {
+                hub: &hub,
+                sockets: options.sockets,
+                addr,
+                issuer: &issuer,
+                credentials: &management_credentials,
+            };
+            let server = gateway.serve(listener, Arc::clone(&app))?;
             let region = sdk
                 .region()
                 .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
