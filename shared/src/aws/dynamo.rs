@@ -139,6 +139,29 @@ where
     }
 }
 
+/// A versioned record's item (`field` = `value`, `version` = `read + 1`,
+/// `ttl`) and the condition that the stored one is still at `read`.
+fn versioned_item<T: Serialize>(
+    key: Item,
+    field: &str,
+    value: &T,
+    read: u64,
+    ttl: Option<AttributeValue>,
+) -> Result<(Item, (&'static str, Item)), RepoError> {
+    let mut item = key;
+    item.insert(field.to_string(), AttributeValue::M(to_item(value)?));
+    item.insert("version".into(), n(read + 1));
+    if let Some(ttl) = ttl {
+        item.insert("ttl".into(), ttl);
+    }
+    let condition = if read == 0 {
+        ("attribute_not_exists(pk)", Item::new())
+    } else {
+        ("version = :read", Item::from([(":read".to_string(), n(read))]))
+    };
+    Ok((item, condition))
+}
+
 fn allowance_key(customer: &CustomerId) -> Item {
     key(format!("CUSTOMER#{customer}"), "ALLOWANCE")
 }
@@ -223,7 +246,8 @@ impl DynamoStorage {
     }
 
     /// A put of `value` under `key` (as attribute `field`) at `read + 1`,
-    /// only if the stored item is still at version `read` (absent for 0).
+    /// only if the stored item is still at version `read` (absent for 0),
+    /// as part of a transaction.
     fn versioned_put<T: Serialize>(
         &self,
         key: Item,
@@ -232,18 +256,31 @@ impl DynamoStorage {
         read: u64,
         ttl: Option<AttributeValue>,
     ) -> Result<TransactWriteItem, RepoError> {
-        let mut item = key;
-        item.insert(field.to_string(), AttributeValue::M(to_item(value)?));
-        item.insert("version".into(), n(read + 1));
-        if let Some(ttl) = ttl {
-            item.insert("ttl".into(), ttl);
-        }
-        let condition = if read == 0 {
-            ("attribute_not_exists(pk)", Item::new())
-        } else {
-            ("version = :read", Item::from([(":read".to_string(), n(read))]))
-        };
+        let (item, condition) = versioned_item(key, field, value, read, ttl)?;
         self.put(item, Some(condition))
+    }
+
+    /// The same put on its own: one conditional `PutItem` (half a
+    /// transaction's write cost). `Ok(false)` when the version moved on.
+    async fn replace_versioned<T: Serialize>(
+        &self,
+        key: Item,
+        field: &str,
+        value: &T,
+        read: u64,
+        ttl: Option<AttributeValue>,
+    ) -> Result<bool, RepoError> {
+        let (item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await;
+        put_applied(result)
     }
 
     /// A versioned record: `field` of the item under `key`, or the default
@@ -924,9 +961,8 @@ impl LimitRepo for DynamoStorage {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let ttl = n(now_s + LIMIT_TTL_S);
-        let write = self.versioned_put(guest_window_key(key), "window", next, version, Some(ttl))?;
-        let result = self.client.transact_write_items().transact_items(write).send().await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        self.replace_versioned(guest_window_key(key), "window", next, version, Some(ttl))
+            .await
     }
 }
 
@@ -944,8 +980,7 @@ impl IdempotencyRepo for DynamoStorage {
     ) -> Result<bool, RepoError> {
         // DynamoDB's TTL removes the record some time after it expires.
         let ttl = n(next.expires_ms / 1000);
-        let write = self.versioned_put(idempotency_key(scope), "record", next, version, Some(ttl))?;
-        let result = self.client.transact_write_items().transact_items(write).send().await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        self.replace_versioned(idempotency_key(scope), "record", next, version, Some(ttl))
+            .await
     }
 }
