@@ -121,7 +121,6 @@ pub trait ConnectionRepo: Send + Sync {
         &self,
         id: &ConnectionId,
     ) -> impl Future<Output = Result<Option<Connection>, RepoError>> + Send;
-    fn connections_of(&self, owner: &Caller) -> impl Future<Output = Result<Vec<ConnectionId>, RepoError>> + Send;
     /// The live connections of each of `owners`, in their order, in one
     /// batch read: matching asks whether candidates are online, and pushes
     /// find every party's sockets, in one round trip.

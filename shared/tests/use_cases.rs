@@ -271,9 +271,9 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     assert!(next.offers().iter().all(|o| o.store_id != store(1)));
     assert_eq!(
         app.storage()
-            .connections_of(&Caller::Store(store(0)))
+            .connections_of_many(&[Caller::Store(store(0))])
             .await
-            .expect("read")
+            .expect("read")[0]
             .len(),
         1
     );

@@ -916,11 +916,6 @@ impl ConnectionRepo for DynamoStorage {
         Ok(Some(connection))
     }
 
-    async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
-        let mut each = self.connections_of_many(std::slice::from_ref(owner)).await?;
-        Ok(each.pop().unwrap_or_default())
-    }
-
     async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
         let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
         let mut keys: Vec<Item> = owners.iter().map(presence_key).collect();

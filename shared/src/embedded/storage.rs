@@ -297,11 +297,6 @@ impl ConnectionRepo for MemoryStorage {
         Ok(removed)
     }
 
-    async fn connections_of(&self, owner: &Caller) -> Result<Vec<ConnectionId>, RepoError> {
-        let mut each = self.connections_of_many(std::slice::from_ref(owner)).await?;
-        Ok(each.pop().unwrap_or_default())
-    }
-
     async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
         let t = self.tables();
         Ok(owners
