@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::geo::CellRange;
@@ -170,6 +171,21 @@ pub trait IdempotencyRepo: Send + Sync {
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 }
 
+/// Accounts by verified phone number (`domain::account`): read and written
+/// by version, so two sign-ins of one new number make one account.
+pub trait AccountRepo: Send + Sync {
+    /// The roles `phone` holds, empty at version 0 if none.
+    fn account(&self, phone: &PhoneNumber) -> impl Future<Output = Result<Versioned<Account>, RepoError>> + Send;
+    /// Writes `next` for `phone` if it is still at `version`; `Ok(false)`
+    /// when another write came first.
+    fn replace_account(
+        &self,
+        phone: &PhoneNumber,
+        version: u64,
+        next: &Account,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
 /// Per-customer records: the phone number and the virtual home.
 pub trait CustomerRepo: Send + Sync {
     fn set_phone(
@@ -198,10 +214,13 @@ pub trait CustomerRepo: Send + Sync {
 
 /// All storage the application needs.
 pub trait Storage:
-    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + 'static
+    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + 'static
 {
 }
-impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + 'static> Storage for T {}
+impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + 'static>
+    Storage for T
+{
+}
 
 /// The message that closes an offer round when its window ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

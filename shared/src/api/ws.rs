@@ -129,7 +129,7 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
         "sync" => {
             let resent = match &owner {
                 Caller::Store(store) => app.connections().resend_offers(connection, store).await?,
-                Caller::Customer(_) => 0,
+                Caller::Customer(_) | Caller::Operator(_) => 0,
             };
             Ok(WsReply::Synced { offers_resent: resent }.text())
         }

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Re
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::{CellRange, store_partition};
@@ -21,7 +22,8 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
 use crate::ports::{
-    Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError, StoreRepo,
+    AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
+    StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -168,6 +170,11 @@ fn allowance_key(customer: &CustomerId) -> Item {
 
 fn idempotency_key(scope: &str) -> Item {
     key(format!("IDEMPOTENCY#{scope}"), "RECORD")
+}
+
+/// One item per verified phone number: the roles it holds.
+fn account_key(phone: &PhoneNumber) -> Item {
+    key(format!("PHONE#{}", phone.as_e164()), "ACCOUNT")
 }
 
 fn guest_window_key(key_text: &str) -> Item {
@@ -957,6 +964,17 @@ impl LimitRepo for DynamoStorage {
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let ttl = n(now_s + LIMIT_TTL_S);
         self.replace_versioned(guest_window_key(key), "window", next, version, Some(ttl))
+            .await
+    }
+}
+
+impl AccountRepo for DynamoStorage {
+    async fn account(&self, phone: &PhoneNumber) -> Result<Versioned<Account>, RepoError> {
+        self.versioned_get(account_key(phone), "account").await
+    }
+
+    async fn replace_account(&self, phone: &PhoneNumber, version: u64, next: &Account) -> Result<bool, RepoError> {
+        self.replace_versioned(account_key(phone), "account", next, version, None)
             .await
     }
 }

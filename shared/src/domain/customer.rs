@@ -8,7 +8,7 @@ use super::demand::Quantity;
 
 /// A Bangladeshi mobile number in E.164 form (`+8801XXXXXXXXX`). Its
 /// `Debug` and `Display` mask the middle digits so logs never carry it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 

@@ -70,6 +70,11 @@ id_type!(
     /// An order's id: a ULID, so ids sort by creation time.
     OrderId
 );
+id_type!(
+    /// An operator's id: the people who run the service (approve and
+    /// suspend stores).
+    OperatorId
+);
 
 /// An API Gateway WebSocket connection id: base64-like text such as
 /// `L0SM9cOFvHcCIhw=`.
@@ -149,15 +154,17 @@ impl CustomerId {
 pub enum Caller {
     Customer(CustomerId),
     Store(StoreId),
+    Operator(OperatorId),
 }
 
 impl Caller {
-    /// Parses the `kind:id` form used by the development identity
-    /// (`customer:c1`, `store:s1`).
+    /// Parses the `kind:id` form tokens carry in `sub` (`customer:c1`,
+    /// `store:s1`, `operator:o1`).
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         match raw.split_once(':') {
             Some(("customer", id)) => Ok(Caller::Customer(CustomerId::new(id)?)),
             Some(("store", id)) => Ok(Caller::Store(StoreId::new(id)?)),
+            Some(("operator", id)) => Ok(Caller::Operator(OperatorId::new(id)?)),
             _ => Err(InvalidId),
         }
     }
@@ -168,6 +175,7 @@ impl Caller {
         match self {
             Caller::Customer(id) => format!("customer:{id}"),
             Caller::Store(id) => format!("store:{id}"),
+            Caller::Operator(id) => format!("operator:{id}"),
         }
     }
 }

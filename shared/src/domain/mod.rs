@@ -1,5 +1,6 @@
 //! The domain: plain Rust, no AWS types.
 
+pub mod account;
 pub mod clock;
 pub mod config;
 pub mod customer;

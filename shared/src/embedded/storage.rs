@@ -1,6 +1,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::geo::CellRange;
@@ -10,7 +11,8 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::Store;
 use crate::ports::{
-    Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError, StoreRepo,
+    AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
+    StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is
@@ -36,6 +38,7 @@ struct Tables {
     allowances: HashMap<CustomerId, Versioned<OrderAllowance>>,
     guest_windows: HashMap<String, Versioned<SlidingWindow>>,
     idempotency: HashMap<String, Versioned<Option<IdempotencyRecord>>>,
+    accounts: HashMap<PhoneNumber, Versioned<Account>>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
 
@@ -330,6 +333,25 @@ impl LimitRepo for MemoryStorage {
             version: version + 1,
         };
         t.guest_windows.insert(key.to_string(), value);
+        Ok(true)
+    }
+}
+
+impl AccountRepo for MemoryStorage {
+    async fn account(&self, phone: &PhoneNumber) -> Result<Versioned<Account>, RepoError> {
+        Ok(self.tables().accounts.get(phone).cloned().unwrap_or_default())
+    }
+
+    async fn replace_account(&self, phone: &PhoneNumber, version: u64, next: &Account) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        if t.accounts.get(phone).map_or(0, |r| r.version) != version {
+            return Ok(false);
+        }
+        let value = Versioned {
+            value: next.clone(),
+            version: version + 1,
+        };
+        t.accounts.insert(phone.clone(), value);
         Ok(true)
     }
 }

@@ -1,12 +1,15 @@
 //! Who asks for a change to an order.
 
-use crate::domain::ids::{Caller, CustomerId, StoreId};
+use crate::domain::ids::{Caller, CustomerId, OperatorId, StoreId};
 
 /// Who asks for a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Customer(CustomerId),
     Store(StoreId),
+    /// Someone who runs the service: no order rule lets an operator change
+    /// an order, so every change they ask for is refused.
+    Operator(OperatorId),
     /// The round timer (the service itself).
     Timer,
 }
@@ -16,6 +19,7 @@ impl From<Caller> for Actor {
         match caller {
             Caller::Customer(id) => Actor::Customer(id),
             Caller::Store(id) => Actor::Store(id),
+            Caller::Operator(id) => Actor::Operator(id),
         }
     }
 }
