@@ -6,8 +6,9 @@ CodeUri is cargo-lambda's zip of an existing crate; every environment
 variable a function reads is set on it; every HTTP route key has a route
 (public ones without an authorizer, the others with the JWT authorizer);
 every WebSocket route key has a route (with a route response where the
-handler answers); the timer queue's visibility timeout exceeds the
-consumer's timeout; the table and queues equal the LocalStack hook's.
+handler answers); the timer queue's visibility timeout is at least six
+times the consumer's timeout; the table and queues equal the LocalStack
+hook's (and the local stack's default visibility timeout).
 Needs PyYAML only.
 """
 
@@ -252,7 +253,19 @@ def main():
     check(mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "the event source needs ReportBatchItemFailures")
     queue = queues[queue_id]["Properties"]
     consumer_timeout = {**globals_fn, **resources[consumer_id]["Properties"]}["Timeout"]
-    check(int(queue["VisibilityTimeout"]) > int(consumer_timeout), f"visibility timeout {queue['VisibilityTimeout']} must exceed offer-timer's timeout {consumer_timeout}")
+    # AWS: a queue that triggers Lambda needs a visibility timeout of at least
+    # six times the function's timeout (Lambda developer guide, "Creating and
+    # configuring an Amazon SQS event source mapping"). Both numbers are read
+    # from the template, so neither can drift past the other.
+    check(
+        int(queue["VisibilityTimeout"]) >= 6 * int(consumer_timeout),
+        f"timer queue visibility timeout {queue['VisibilityTimeout']} s must be at least 6 x offer-timer's Timeout {consumer_timeout} s",
+    )
+    local_visibility = re.search(r"visibility_timeout: Duration::from_secs\((\d+)\)", (ROOT / "local/src/lib.rs").read_text())
+    check(
+        local_visibility is not None and int(local_visibility.group(1)) == int(queue["VisibilityTimeout"]),
+        f"the local stack's default visibility timeout (local/src/lib.rs) must equal the template's {queue['VisibilityTimeout']} s",
+    )
     redrive = queue["RedrivePolicy"]
     dlq_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
     check(dlq_id in queues, "the redrive target must be a queue of this template")
