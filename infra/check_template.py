@@ -271,8 +271,18 @@ def main():
     check(dlq_id in queues, "the redrive target must be a queue of this template")
 
     hook = parse_localstack_hook()
-    table = next(iter(of_type("AWS::DynamoDB::Table").values()))["Properties"]
+    table_id, table_res = next(iter(of_type("AWS::DynamoDB::Table").items()))
+    table = table_res["Properties"]
     check(len(of_type("AWS::DynamoDB::Table")) == 1, "expected one table")
+    # The table holds every order and store: it survives a stack delete or a
+    # replacement, and refuses DeleteTable until protection is switched off.
+    check(table_res.get("DeletionPolicy") == "Retain", f"{table_id}: DeletionPolicy must be Retain")
+    check(table_res.get("UpdateReplacePolicy") == "Retain", f"{table_id}: UpdateReplacePolicy must be Retain")
+    check(table.get("DeletionProtectionEnabled") is True, f"{table_id}: DeletionProtectionEnabled must be true")
+    check(
+        table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
+        f"{table_id}: point-in-time recovery must be on",
+    )
     template_table = {
         "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]),
         "keys": [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]],
