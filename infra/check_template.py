@@ -300,13 +300,73 @@ def main():
     check(template_queue == hook["queue"], f"timer queue differs from LocalStack's: template {template_queue}, localstack {hook['queue']}")
 
     # --- alarms and outputs ------------------------------------------------------
-    alarms = [v["Properties"] for v in of_type("AWS::CloudWatch::Alarm").values()]
-    def alarmed(metric, dim_value):
-        return any(a["MetricName"] == metric and any(d["Value"] == dim_value for d in a["Dimensions"]) for a in alarms)
-    check(alarmed("ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [dlq_id, "QueueName"]}), "no alarm on the dead-letter queue")
+    # Each alarm must read the right metric: namespace, name and exactly the
+    # dimensions AWS publishes it with (a wrong or missing dimension makes an
+    # alarm that never fires). Plain alarms and metric-math alarms alike.
+    alarms = {k: v["Properties"] for k, v in of_type("AWS::CloudWatch::Alarm").items()}
+    topics = set(of_type("AWS::SNS::Topic"))
+
+    def watched(props):
+        if "MetricName" in props:
+            yield props.get("Namespace"), props["MetricName"], {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric")
+            if metric:
+                yield metric.get("Namespace"), metric["MetricName"], {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+
+    def alarms_on(namespace, metric, dimensions):
+        return [k for k, a in alarms.items() if (namespace, metric, dimensions) in list(watched(a))]
+
+    def stage_name(api):
+        return next(v["Properties"]["StageName"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": api})
+
+    for logical_id, props in alarms.items():
+        actions = [a.get("Ref") for a in props.get("AlarmActions", []) if isinstance(a, dict)]
+        check(any(a in topics for a in actions), f"{logical_id}: must notify the alarm topic")
+    check(
+        alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": {"Fn::GetAtt": [dlq_id, "QueueName"]}}),
+        "no alarm on the dead-letter queue (AWS/SQS ApproximateNumberOfMessagesVisible, QueueName)",
+    )
     for logical_id, _ in by_crate.values():
         for metric in ("Errors", "Throttles"):
-            check(alarmed(metric, {"Ref": logical_id}), f"no {metric} alarm for {logical_id}")
+            check(alarms_on("AWS/Lambda", metric, {"FunctionName": {"Ref": logical_id}}), f"no {metric} alarm for {logical_id}")
+    # HTTP APIs publish `5xx` (not REST's 5XXError), WebSocket APIs
+    # `IntegrationError`, both in AWS/ApiGateway by ApiId and Stage.
+    check(
+        alarms_on("AWS/ApiGateway", "5xx", {"ApiId": {"Ref": http_api}, "Stage": stage_name(http_api)}),
+        "no HTTP API 5xx alarm (AWS/ApiGateway 5xx, dimensions ApiId and Stage)",
+    )
+    check(
+        alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
+        "no WebSocket integration error alarm (AWS/ApiGateway IntegrationError, dimensions ApiId and Stage)",
+    )
+    # The timer queue's oldest message: the alarm watches age minus the offer
+    # window (a timer is sent with DelaySeconds = the window), and must fire
+    # well before an order's whole search (window x rounds) has passed, and
+    # before a failed timer's retry (the visibility timeout) comes round.
+    overdue = alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": {"Fn::GetAtt": [queue_id, "QueueName"]}})
+    check(len(overdue) == 1, "expected one alarm on the timer queue's ApproximateAgeOfOldestMessage (AWS/SQS, QueueName)")
+    if len(overdue) == 1:
+        props = alarms[overdue[0]]
+        params = template["Parameters"]
+        window = int(params["OfferWindowSeconds"]["Default"])
+        rounds = int(params["MaxRounds"]["Default"])
+        age_ids = [q["Id"] for q in props.get("Metrics", []) if "MetricStat" in q]
+        returned = [q for q in props.get("Metrics", []) if q.get("ReturnData", True)]
+        check(
+            len(returned) == 1 and len(age_ids) == 1 and sub_text(returned[0].get("Expression", "")).replace(" ", "") == f"{age_ids[0]}-${{OfferWindowSeconds}}",
+            f"{overdue[0]}: must alarm on the age minus ${{OfferWindowSeconds}} (metric math), not the raw age",
+        )
+        threshold = float(props["Threshold"])
+        check(props.get("ComparisonOperator") == "GreaterThanThreshold", f"{overdue[0]}: must fire above its threshold")
+        check(
+            window + threshold <= window * rounds / 2,
+            f"{overdue[0]}: an age of window + threshold ({window + threshold:g} s) must be at most half of window x rounds ({window * rounds} s)",
+        )
+        check(
+            threshold < int(queue["VisibilityTimeout"]),
+            f"{overdue[0]}: threshold {threshold:g} s must be below the visibility timeout, so a failed timer's retry raises it",
+        )
     outputs = template.get("Outputs", {})
     check({"HttpApiUrl", "WebSocketUrl"} <= set(outputs), "outputs must include HttpApiUrl and WebSocketUrl")
 
