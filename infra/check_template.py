@@ -240,6 +240,35 @@ def main():
             settings = stage.get("DefaultRouteSettings", {})
             check("ThrottlingRateLimit" in settings and "ThrottlingBurstLimit" in settings, f"{api}: stage throttling missing")
 
+    # --- API Gateway's account-level logging role ---------------------------
+    # A WebSocket stage with access logging cannot be created until the
+    # account has a CloudWatch Logs role set; the template sets one (unless
+    # told the account has it) and keeps it when the stack goes away.
+    ws_stage_id, ws_stage = next((k, v) for k, v in of_type("AWS::ApiGatewayV2::Stage").items() if v["Properties"]["ApiId"] == {"Ref": ws_api})
+    if "AccessLogSettings" in ws_stage["Properties"]:
+        accounts = of_type("AWS::ApiGateway::Account")
+        check(len(accounts) == 1, "the WebSocket stage logs, so the template must set API Gateway's account CloudWatch role (AWS::ApiGateway::Account)")
+        for account_id, account in accounts.items():
+            role_id = account["Properties"].get("CloudWatchRoleArn", {}).get("Fn::GetAtt", [None])[0]
+            role = resources.get(role_id, {})
+            trust = role.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", [])
+            check(
+                any(st.get("Principal", {}).get("Service") == "apigateway.amazonaws.com" for st in trust)
+                and any("AmazonAPIGatewayPushToCloudWatchLogs" in sub_text(a) for a in role.get("Properties", {}).get("ManagedPolicyArns", [])),
+                f"{account_id}: its role must be assumable by apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs",
+            )
+            for rid in (account_id, role_id):
+                check(resources.get(rid, {}).get("DeletionPolicy") == "Retain", f"{rid}: account-wide, so DeletionPolicy must be Retain")
+            condition = account.get("Condition")
+            check(
+                condition is not None and resources.get(role_id, {}).get("Condition") == condition,
+                f"{account_id}: must be optional (a parameter's condition, on the role too): the setting is account-wide",
+            )
+            check(
+                account_id in repr(ws_stage["Properties"]) or account_id in ws_stage.get("DependsOn", []),
+                f"{ws_stage_id} must wait for {account_id} (reference it under Fn::If)",
+            )
+
     # --- timer queue, consumer, table vs LocalStack --------------------------
     queues = of_type("AWS::SQS::Queue")
     mappings = of_type("AWS::Lambda::EventSourceMapping")
