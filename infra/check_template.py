@@ -22,6 +22,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 LOCALSTACK_HOOK = ROOT / "localstack" / "init" / "ready.d" / "10-create-resources.sh"
+LOCALSTACK_COMPOSE = ROOT / "localstack" / "docker-compose.yml"
+# The first LocalStack release that refuses to start without an auth token.
+LOCALSTACK_FIRST_NEEDING_TOKEN = (4, 15, 0)
 
 # Variables each function reads, by the code path it runs. The union is
 # checked against every std::env::var("...") in shared/src and functions/,
@@ -400,6 +403,19 @@ def main():
     check({"HttpApiUrl", "WebSocketUrl"} <= set(outputs), "outputs must include HttpApiUrl and WebSocketUrl")
 
 
+def check_localstack_image():
+    """The compose file pins an exact LocalStack tag that runs without an auth token."""
+    text = LOCALSTACK_COMPOSE.read_text()
+    images = re.findall(r"^\s*image:\s*[\"']?localstack/localstack(?::([^\s\"'@]+))?", text, re.M)
+    check(len(images) == 1, f"{LOCALSTACK_COMPOSE.relative_to(ROOT)}: expected one localstack/localstack image")
+    for tag in images:
+        m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", tag or "")
+        check(m is not None, f"LocalStack image tag {tag or '(none, i.e. latest)'!r} must be an exact version like 4.14.0, not latest or a moving tag")
+        # 4.15 and the calendar versions after it (2026.03.0, ...) need LOCALSTACK_AUTH_TOKEN.
+        if m:
+            check(tuple(map(int, m.groups())) < LOCALSTACK_FIRST_NEEDING_TOKEN, f"LocalStack {tag} needs an auth token (from 4.15 on); pin 4.14.0 or earlier")
+
+
 def parse_localstack_hook():
     """The table and queue the LocalStack init hook creates."""
     text = LOCALSTACK_HOOK.read_text().replace("\\\n", " ")
@@ -442,6 +458,7 @@ def parse_localstack_hook():
 
 if __name__ == "__main__":
     main()
+    check_localstack_image()
     if failures:
         print("infra/template.yaml does not match the code:", file=sys.stderr)
         for f in failures:
