@@ -8,7 +8,14 @@ variable a function reads is set on it; every HTTP route key has a route
 every WebSocket route key has a route (with a route response where the
 handler answers); the timer queue's visibility timeout is at least six
 times the consumer's timeout; the table and queues equal the LocalStack
-hook's (and the local stack's default visibility timeout).
+hook's (and the local stack's default visibility timeout); the table keeps
+deletion protection, Retain policies and point-in-time recovery; every
+alarm notifies the topic, and the alarms that must exist read the right
+namespace, metric and dimensions (dead-letter queue, Lambda errors and
+throttles, HTTP API 5xx, WebSocket IntegrationError, the timer queue's
+oldest-message age past the offer window); the WebSocket stage's logging
+has API Gateway's account role (optional, retained); the LocalStack image
+is an exact tag that starts without an auth token.
 Needs PyYAML only.
 """
 
@@ -247,7 +254,7 @@ def main():
     # A WebSocket stage with access logging cannot be created until the
     # account has a CloudWatch Logs role set; the template sets one (unless
     # told the account has it) and keeps it when the stack goes away.
-    ws_stage_id, ws_stage = next((k, v) for k, v in of_type("AWS::ApiGatewayV2::Stage").items() if v["Properties"]["ApiId"] == {"Ref": ws_api})
+    ws_stage_id, ws_stage = next(((k, v) for k, v in of_type("AWS::ApiGatewayV2::Stage").items() if v["Properties"]["ApiId"] == {"Ref": ws_api}), (None, {"Properties": {}}))
     if "AccessLogSettings" in ws_stage["Properties"]:
         accounts = of_type("AWS::ApiGateway::Account")
         check(len(accounts) == 1, "the WebSocket stage logs, so the template must set API Gateway's account CloudWatch role (AWS::ApiGateway::Account)")
@@ -350,7 +357,7 @@ def main():
         return [k for k, a in alarms.items() if (namespace, metric, dimensions) in list(watched(a))]
 
     def stage_name(api):
-        return next(v["Properties"]["StageName"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": api})
+        return next((v["Properties"]["StageName"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": api}), None)
 
     for logical_id, props in alarms.items():
         actions = [a.get("Ref") for a in props.get("AlarmActions", []) if isinstance(a, dict)]
@@ -464,4 +471,4 @@ if __name__ == "__main__":
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         sys.exit(1)
-    print("infra/template.yaml matches the code (functions, code paths, environment, routes, queue, table)")
+    print("infra/template.yaml matches the code (functions, code paths, environment, routes, queue, table, alarms, logging role, LocalStack image)")
