@@ -6,8 +6,16 @@ CodeUri is cargo-lambda's zip of an existing crate; every environment
 variable a function reads is set on it; every HTTP route key has a route
 (public ones without an authorizer, the others with the JWT authorizer);
 every WebSocket route key has a route (with a route response where the
-handler answers); the timer queue's visibility timeout exceeds the
-consumer's timeout; the table and queues equal the LocalStack hook's.
+handler answers); the timer queue's visibility timeout is at least six
+times the consumer's timeout; the table and queues equal the LocalStack
+hook's (and the local stack's default visibility timeout); the table keeps
+deletion protection, Retain policies and point-in-time recovery; every
+alarm notifies the topic, and the alarms that must exist read the right
+namespace, metric and dimensions (dead-letter queue, Lambda errors and
+throttles, HTTP API 5xx, WebSocket IntegrationError, the timer queue's
+oldest-message age past the offer window); the WebSocket stage's logging
+has API Gateway's account role (optional, retained); the LocalStack image
+is an exact tag that starts without an auth token.
 Needs PyYAML only.
 """
 
@@ -21,6 +29,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 LOCALSTACK_HOOK = ROOT / "localstack" / "init" / "ready.d" / "10-create-resources.sh"
+LOCALSTACK_COMPOSE = ROOT / "localstack" / "docker-compose.yml"
+# The first LocalStack release that refuses to start without an auth token.
+LOCALSTACK_FIRST_NEEDING_TOKEN = (4, 15, 0)
 
 # Variables each function reads, by the code path it runs. The union is
 # checked against every std::env::var("...") in shared/src and functions/,
@@ -239,6 +250,35 @@ def main():
             settings = stage.get("DefaultRouteSettings", {})
             check("ThrottlingRateLimit" in settings and "ThrottlingBurstLimit" in settings, f"{api}: stage throttling missing")
 
+    # --- API Gateway's account-level logging role ---------------------------
+    # A WebSocket stage with access logging cannot be created until the
+    # account has a CloudWatch Logs role set; the template sets one (unless
+    # told the account has it) and keeps it when the stack goes away.
+    ws_stage_id, ws_stage = next(((k, v) for k, v in of_type("AWS::ApiGatewayV2::Stage").items() if v["Properties"]["ApiId"] == {"Ref": ws_api}), (None, {"Properties": {}}))
+    if "AccessLogSettings" in ws_stage["Properties"]:
+        accounts = of_type("AWS::ApiGateway::Account")
+        check(len(accounts) == 1, "the WebSocket stage logs, so the template must set API Gateway's account CloudWatch role (AWS::ApiGateway::Account)")
+        for account_id, account in accounts.items():
+            role_id = account["Properties"].get("CloudWatchRoleArn", {}).get("Fn::GetAtt", [None])[0]
+            role = resources.get(role_id, {})
+            trust = role.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", [])
+            check(
+                any(st.get("Principal", {}).get("Service") == "apigateway.amazonaws.com" for st in trust)
+                and any("AmazonAPIGatewayPushToCloudWatchLogs" in sub_text(a) for a in role.get("Properties", {}).get("ManagedPolicyArns", [])),
+                f"{account_id}: its role must be assumable by apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs",
+            )
+            for rid in (account_id, role_id):
+                check(resources.get(rid, {}).get("DeletionPolicy") == "Retain", f"{rid}: account-wide, so DeletionPolicy must be Retain")
+            condition = account.get("Condition")
+            check(
+                condition is not None and resources.get(role_id, {}).get("Condition") == condition,
+                f"{account_id}: must be optional (a parameter's condition, on the role too): the setting is account-wide",
+            )
+            check(
+                account_id in repr(ws_stage["Properties"]) or account_id in ws_stage.get("DependsOn", []),
+                f"{ws_stage_id} must wait for {account_id} (reference it under Fn::If)",
+            )
+
     # --- timer queue, consumer, table vs LocalStack --------------------------
     queues = of_type("AWS::SQS::Queue")
     mappings = of_type("AWS::Lambda::EventSourceMapping")
@@ -252,14 +292,36 @@ def main():
     check(mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "the event source needs ReportBatchItemFailures")
     queue = queues[queue_id]["Properties"]
     consumer_timeout = {**globals_fn, **resources[consumer_id]["Properties"]}["Timeout"]
-    check(int(queue["VisibilityTimeout"]) > int(consumer_timeout), f"visibility timeout {queue['VisibilityTimeout']} must exceed offer-timer's timeout {consumer_timeout}")
+    # AWS: a queue that triggers Lambda needs a visibility timeout of at least
+    # six times the function's timeout (Lambda developer guide, "Creating and
+    # configuring an Amazon SQS event source mapping"). Both numbers are read
+    # from the template, so neither can drift past the other.
+    check(
+        int(queue["VisibilityTimeout"]) >= 6 * int(consumer_timeout),
+        f"timer queue visibility timeout {queue['VisibilityTimeout']} s must be at least 6 x offer-timer's Timeout {consumer_timeout} s",
+    )
+    local_visibility = re.search(r"visibility_timeout: Duration::from_secs\((\d+)\)", (ROOT / "local/src/lib.rs").read_text())
+    check(
+        local_visibility is not None and int(local_visibility.group(1)) == int(queue["VisibilityTimeout"]),
+        f"the local stack's default visibility timeout (local/src/lib.rs) must equal the template's {queue['VisibilityTimeout']} s",
+    )
     redrive = queue["RedrivePolicy"]
     dlq_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
     check(dlq_id in queues, "the redrive target must be a queue of this template")
 
     hook = parse_localstack_hook()
-    table = next(iter(of_type("AWS::DynamoDB::Table").values()))["Properties"]
+    table_id, table_res = next(iter(of_type("AWS::DynamoDB::Table").items()))
+    table = table_res["Properties"]
     check(len(of_type("AWS::DynamoDB::Table")) == 1, "expected one table")
+    # The table holds every order and store: it survives a stack delete or a
+    # replacement, and refuses DeleteTable until protection is switched off.
+    check(table_res.get("DeletionPolicy") == "Retain", f"{table_id}: DeletionPolicy must be Retain")
+    check(table_res.get("UpdateReplacePolicy") == "Retain", f"{table_id}: UpdateReplacePolicy must be Retain")
+    check(table.get("DeletionProtectionEnabled") is True, f"{table_id}: DeletionProtectionEnabled must be true")
+    check(
+        table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
+        f"{table_id}: point-in-time recovery must be on",
+    )
     template_table = {
         "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]),
         "keys": [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]],
@@ -277,15 +339,88 @@ def main():
     check(template_queue == hook["queue"], f"timer queue differs from LocalStack's: template {template_queue}, localstack {hook['queue']}")
 
     # --- alarms and outputs ------------------------------------------------------
-    alarms = [v["Properties"] for v in of_type("AWS::CloudWatch::Alarm").values()]
-    def alarmed(metric, dim_value):
-        return any(a["MetricName"] == metric and any(d["Value"] == dim_value for d in a["Dimensions"]) for a in alarms)
-    check(alarmed("ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [dlq_id, "QueueName"]}), "no alarm on the dead-letter queue")
+    # Each alarm must read the right metric: namespace, name and exactly the
+    # dimensions AWS publishes it with (a wrong or missing dimension makes an
+    # alarm that never fires). Plain alarms and metric-math alarms alike.
+    alarms = {k: v["Properties"] for k, v in of_type("AWS::CloudWatch::Alarm").items()}
+    topics = set(of_type("AWS::SNS::Topic"))
+
+    def watched(props):
+        if "MetricName" in props:
+            yield props.get("Namespace"), props["MetricName"], {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric")
+            if metric:
+                yield metric.get("Namespace"), metric["MetricName"], {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+
+    def alarms_on(namespace, metric, dimensions):
+        return [k for k, a in alarms.items() if (namespace, metric, dimensions) in list(watched(a))]
+
+    def stage_name(api):
+        return next((v["Properties"]["StageName"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": api}), None)
+
+    for logical_id, props in alarms.items():
+        actions = [a.get("Ref") for a in props.get("AlarmActions", []) if isinstance(a, dict)]
+        check(any(a in topics for a in actions), f"{logical_id}: must notify the alarm topic")
+    check(
+        alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": {"Fn::GetAtt": [dlq_id, "QueueName"]}}),
+        "no alarm on the dead-letter queue (AWS/SQS ApproximateNumberOfMessagesVisible, QueueName)",
+    )
     for logical_id, _ in by_crate.values():
         for metric in ("Errors", "Throttles"):
-            check(alarmed(metric, {"Ref": logical_id}), f"no {metric} alarm for {logical_id}")
+            check(alarms_on("AWS/Lambda", metric, {"FunctionName": {"Ref": logical_id}}), f"no {metric} alarm for {logical_id}")
+    # HTTP APIs publish `5xx` (not REST's 5XXError), WebSocket APIs
+    # `IntegrationError`, both in AWS/ApiGateway by ApiId and Stage.
+    check(
+        alarms_on("AWS/ApiGateway", "5xx", {"ApiId": {"Ref": http_api}, "Stage": stage_name(http_api)}),
+        "no HTTP API 5xx alarm (AWS/ApiGateway 5xx, dimensions ApiId and Stage)",
+    )
+    check(
+        alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
+        "no WebSocket integration error alarm (AWS/ApiGateway IntegrationError, dimensions ApiId and Stage)",
+    )
+    # The timer queue's oldest message: the alarm watches age minus the offer
+    # window (a timer is sent with DelaySeconds = the window), and must fire
+    # well before an order's whole search (window x rounds) has passed, and
+    # before a failed timer's retry (the visibility timeout) comes round.
+    overdue = alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": {"Fn::GetAtt": [queue_id, "QueueName"]}})
+    check(len(overdue) == 1, "expected one alarm on the timer queue's ApproximateAgeOfOldestMessage (AWS/SQS, QueueName)")
+    if len(overdue) == 1:
+        props = alarms[overdue[0]]
+        params = template["Parameters"]
+        window = int(params["OfferWindowSeconds"]["Default"])
+        rounds = int(params["MaxRounds"]["Default"])
+        age_ids = [q["Id"] for q in props.get("Metrics", []) if "MetricStat" in q]
+        returned = [q for q in props.get("Metrics", []) if q.get("ReturnData", True)]
+        check(
+            len(returned) == 1 and len(age_ids) == 1 and sub_text(returned[0].get("Expression", "")).replace(" ", "") == f"{age_ids[0]}-${{OfferWindowSeconds}}",
+            f"{overdue[0]}: must alarm on the age minus ${{OfferWindowSeconds}} (metric math), not the raw age",
+        )
+        threshold = float(props["Threshold"])
+        check(props.get("ComparisonOperator") == "GreaterThanThreshold", f"{overdue[0]}: must fire above its threshold")
+        check(
+            window + threshold <= window * rounds / 2,
+            f"{overdue[0]}: an age of window + threshold ({window + threshold:g} s) must be at most half of window x rounds ({window * rounds} s)",
+        )
+        check(
+            threshold < int(queue["VisibilityTimeout"]),
+            f"{overdue[0]}: threshold {threshold:g} s must be below the visibility timeout, so a failed timer's retry raises it",
+        )
     outputs = template.get("Outputs", {})
     check({"HttpApiUrl", "WebSocketUrl"} <= set(outputs), "outputs must include HttpApiUrl and WebSocketUrl")
+
+
+def check_localstack_image():
+    """The compose file pins an exact LocalStack tag that runs without an auth token."""
+    text = LOCALSTACK_COMPOSE.read_text()
+    images = re.findall(r"^\s*image:\s*[\"']?localstack/localstack(?::([^\s\"'@]+))?", text, re.M)
+    check(len(images) == 1, f"{LOCALSTACK_COMPOSE.relative_to(ROOT)}: expected one localstack/localstack image")
+    for tag in images:
+        m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", tag or "")
+        check(m is not None, f"LocalStack image tag {tag or '(none, i.e. latest)'!r} must be an exact version like 4.14.0, not latest or a moving tag")
+        # 4.15 and the calendar versions after it (2026.03.0, ...) need LOCALSTACK_AUTH_TOKEN.
+        if m:
+            check(tuple(map(int, m.groups())) < LOCALSTACK_FIRST_NEEDING_TOKEN, f"LocalStack {tag} needs an auth token (from 4.15 on); pin 4.14.0 or earlier")
 
 
 def parse_localstack_hook():
@@ -330,9 +465,10 @@ def parse_localstack_hook():
 
 if __name__ == "__main__":
     main()
+    check_localstack_image()
     if failures:
         print("infra/template.yaml does not match the code:", file=sys.stderr)
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         sys.exit(1)
-    print("infra/template.yaml matches the code (functions, code paths, environment, routes, queue, table)")
+    print("infra/template.yaml matches the code (functions, code paths, environment, routes, queue, table, alarms, logging role, LocalStack image)")

@@ -112,7 +112,8 @@ pub struct LocalOptions {
     pub backend: Backend,
     pub ordering: OrderingConfig,
     pub sockets: SocketLimits,
-    /// The SQS visibility timeout of the timer queue.
+    /// The SQS visibility timeout of the timer queue (default 60 s, as the
+    /// deployed queue: six times offer-timer's 10 s timeout).
     pub visibility_timeout: Duration,
     /// Long-polling wait of the queue poller (endpoint backend).
     pub poll_wait: Duration,
@@ -135,7 +136,7 @@ impl Default for LocalOptions {
             backend: Backend::Embedded,
             ordering: OrderingConfig::default(),
             sockets: SocketLimits::default(),
-            visibility_timeout: Duration::from_secs(30),
+            visibility_timeout: Duration::from_secs(60),
             poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
             signing_key_pem: None,
@@ -489,7 +490,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             ensure_table(&dynamo, &table).await?;
-            let visibility_s = u32::try_from(options.visibility_timeout.as_secs()).unwrap_or(30);
+            let visibility_s = u32::try_from(options.visibility_timeout.as_secs()).unwrap_or(60);
             let queue_url = ensure_queue(&sqs, &queue, visibility_s).await?;
             let resources = AwsResources {
                 table: table.clone(),

@@ -18,5 +18,5 @@ awslocal dynamodb update-time-to-live \
 
 DLQ_URL=$(awslocal sqs create-queue --queue-name "$QUEUE-dlq" --query QueueUrl --output text)
 DLQ_ARN=$(awslocal sqs get-queue-attributes --queue-url "$DLQ_URL" --attribute-names QueueArn --query Attributes.QueueArn --output text)
-awslocal sqs create-queue --queue-name "$QUEUE" --attributes "{\"VisibilityTimeout\":\"30\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$DLQ_ARN\\\",\\\"maxReceiveCount\\\":\\\"5\\\"}\"}"
+awslocal sqs create-queue --queue-name "$QUEUE" --attributes "{\"VisibilityTimeout\":\"60\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$DLQ_ARN\\\",\\\"maxReceiveCount\\\":\\\"5\\\"}\"}"
 echo "created table $TABLE and queues $QUEUE, $QUEUE-dlq"
