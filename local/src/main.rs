@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
     }
     println!("  HTTP API:      {}", stack.http_url());
     println!(
-        "  WebSocket API: {}?caller=store:<id> or ?caller=customer:<id>",
+        "  WebSocket API: {}?token=<access token> (from /auth/guest, sign-in or /dev/tokens)",
         stack.ws_url()
     );
     println!(
