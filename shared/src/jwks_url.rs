@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::auth::{FetchReason, KeyError, KeyFuture, KeySource, VerificationKey};
@@ -13,45 +19,50 @@ pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// A JWKS larger than this is not a JWKS.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-/// `GET {url}` for a JWKS.
+/// `GET {url}` for a JWKS (https, or http for the local stack).
 #[derive(Debug, Clone)]
 pub struct JwksUrl {
-    url: String,
-    client: reqwest::Client,
+    url: http::Uri,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
 impl JwksUrl {
     /// A fetcher of `url` with a short timeout.
-    pub fn new(url: impl Into<String>) -> Result<Self, KeyError> {
-        // reqwest's rustls needs a process-wide crypto provider: aws-lc-rs,
-        // as the AWS SDK's client uses. Installing twice is harmless.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(JWKS_FETCH_TIMEOUT)
-            .connect_timeout(JWKS_FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| KeyError::from_message(format!("HTTP client: {e}")))?;
-        Ok(JwksUrl {
-            url: url.into(),
-            client,
-        })
+    pub fn new(url: impl AsRef<str>) -> Result<Self, KeyError> {
+        let url: http::Uri = url
+            .as_ref()
+            .parse()
+            .map_err(|e| KeyError::from_message(format!("JWKS URL {}: {e}", url.as_ref())))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| KeyError::from_message(format!("TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(JwksUrl { url, client })
     }
 
     async fn get(&self) -> Result<JwkSet, KeyError> {
         let fail = |what: String| KeyError::from_message(format!("JWKS {}: {what}", self.url));
-        let response = self
-            .client
-            .get(&self.url)
-            .send()
-            .await
+        let request = http::Request::get(self.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
             .map_err(|e| fail(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("status {}", response.status())));
-        }
-        let body = response.bytes().await.map_err(|e| fail(e.to_string()))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(fail("too large".into()));
-        }
+        let fetch = async {
+            let response = self.client.request(request).await.map_err(|e| fail(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(fail(format!("status {}", response.status())));
+            }
+            Limited::new(response.into_body(), MAX_JWKS_BYTES)
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .map_err(|e| fail(e.to_string()))
+        };
+        let body = tokio::time::timeout(JWKS_FETCH_TIMEOUT, fetch)
+            .await
+            .map_err(|_| fail("timed out".into()))??;
         serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))
     }
 }
