@@ -51,10 +51,12 @@ pub async fn published(issuer: &str) -> Result<Value, KeyError> {
             _ => String::new(),
         };
         if response.status_code != 200 {
-            return Err(KeyError::from_message(format!("{path} answered {}", response.status_code)));
+            return Err(KeyError::from_message(format!(
+                "{path} answered {}",
+                response.status_code
+            )));
         }
-        let value: Value =
-            serde_json::from_str(&body).map_err(|e| KeyError::from_message(format!("{path}: {e}")))?;
+        let value: Value = serde_json::from_str(&body).map_err(|e| KeyError::from_message(format!("{path}: {e}")))?;
         out.insert(name.to_string(), value);
     }
     Ok(Value::Object(out))

@@ -127,6 +127,9 @@ async fn print_jwks(args: &Args) -> Result<(), String> {
     args.only(&["--issuer"])?;
     let issuer = args.value("--issuer").unwrap_or("https://issuer.example/prod");
     let published = ops::jwks::published(issuer).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&published).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&published).map_err(|e| e.to_string())?
+    );
     Ok(())
 }

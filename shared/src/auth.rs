@@ -390,10 +390,12 @@ impl TokenIssuer {
     /// Re-reads the secret if the refresh interval has passed since the
     /// last read. A failed read is logged and the keys held are kept.
     pub async fn refresh_if_due(&self) {
-        if self.source.is_some() && self.clock.now_ms() - self.loaded_at_ms.load(Ordering::Acquire) >= self.refresh_every_ms {
-            if let Err(e) = self.reload_unless_within(self.refresh_every_ms).await {
-                tracing::warn!(error = %e, "could not re-read the signing secret; keeping the keys held");
-            }
+        let due = self.clock.now_ms() - self.loaded_at_ms.load(Ordering::Acquire) >= self.refresh_every_ms;
+        if self.source.is_some()
+            && due
+            && let Err(e) = self.reload_unless_within(self.refresh_every_ms).await
+        {
+            tracing::warn!(error = %e, "could not re-read the signing secret; keeping the keys held");
         }
     }
 
@@ -687,7 +689,10 @@ impl TokenVerifier {
     pub async fn verify_fresh(&self, token: &str) -> Result<Caller, AuthError> {
         if self.source.is_some() && self.since_fetch_ms() >= self.refresh_every_ms {
             // A failed periodic refresh keeps the keys held.
-            if let Err(e) = self.fetch_unless_within(self.refresh_every_ms, FetchReason::Refresh).await {
+            if let Err(e) = self
+                .fetch_unless_within(self.refresh_every_ms, FetchReason::Refresh)
+                .await
+            {
                 tracing::warn!(error = %e, "could not refresh the verification keys; keeping the keys held");
             }
         }
@@ -698,7 +703,10 @@ impl TokenVerifier {
                 if self.source.is_none() || self.since_fetch_ms() < self.min_refetch_ms {
                     return Err(AuthError::Invalid);
                 }
-                if let Err(e) = self.fetch_unless_within(self.min_refetch_ms, FetchReason::UnknownKid).await {
+                if let Err(e) = self
+                    .fetch_unless_within(self.min_refetch_ms, FetchReason::UnknownKid)
+                    .await
+                {
                     tracing::error!(error = %e, "could not fetch the verification keys");
                     return Err(AuthError::KeysUnavailable);
                 }
@@ -807,7 +815,10 @@ mod tests {
         assert_eq!(key["alg"], "RS256");
         assert_eq!(key["use"], "sig");
         assert_eq!(key["kid"], issuer.kid().as_str());
-        assert!(key["n"].as_str().is_some_and(|n| n.len() >= 340), "2048-bit modulus: {key}");
+        assert!(
+            key["n"].as_str().is_some_and(|n| n.len() >= 340),
+            "2048-bit modulus: {key}"
+        );
         assert_eq!(key["e"], "AQAB");
         assert!(key.get("d").is_none(), "no private part");
     }
@@ -925,13 +936,22 @@ mod tests {
         let new_kid = issuer.kid();
         assert_ne!(new_kid, old_kid, "signs with the new key after the refresh");
         let kids = |issuer: &TokenIssuer| -> Vec<String> {
-            issuer.jwks().keys.iter().filter_map(|k| k.common.key_id.clone()).collect()
+            issuer
+                .jwks()
+                .keys
+                .iter()
+                .filter_map(|k| k.common.key_id.clone())
+                .collect()
         };
         assert_eq!(kids(&issuer), vec![new_kid.clone(), old_kid.clone()]);
 
         let new = issuer.issue(&customer(), clock.now_ms()).expect("signed");
         assert_eq!(verifier.verify_fresh(&new).await, Ok(customer()), "new key");
-        assert_eq!(verifier.verify_fresh(&old).await, Ok(customer()), "previous key, in the overlap");
+        assert_eq!(
+            verifier.verify_fresh(&old).await,
+            Ok(customer()),
+            "previous key, in the overlap"
+        );
 
         // One second before the end of the overlap: still valid.
         let end_ms = (millis_to_s(T0_MS) + 60 + overlap_s) * 1000;
@@ -961,13 +981,7 @@ mod tests {
                 self.fetches.fetch_add(1, Ordering::SeqCst);
                 let broken = self.broken.load(Ordering::SeqCst);
                 let keys = self.issuer.verification_keys();
-                Box::pin(async move {
-                    if broken {
-                        Err(KeyError("down".into()))
-                    } else {
-                        Ok(keys)
-                    }
-                })
+                Box::pin(async move { if broken { Err(KeyError("down".into())) } else { Ok(keys) } })
             }
         }
         let clock = Arc::new(ManualClock::at(T0_MS));

@@ -15,11 +15,11 @@ use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssue
 use crate::aws::{
     AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SqsTimers, sdk_config,
 };
-use crate::jwks_url::JwksUrl;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
 use crate::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use crate::jwks_url::JwksUrl;
 use crate::usecases::App;
 
 /// The application on the AWS adapters.

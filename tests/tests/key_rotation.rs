@@ -166,7 +166,11 @@ mod against_secrets_manager {
         for (name, token) in [("old", &old), ("new", &new)] {
             assert_eq!(http_status(&stack, token).await, 200, "{name} token over HTTP");
             assert_eq!(ws_status(&stack, token).await, 101, "{name} token on $connect");
-            assert_eq!(authorizer.verify_fresh(token).await, Ok(customer.clone()), "{name} token, JWKS verifier");
+            assert_eq!(
+                authorizer.verify_fresh(token).await,
+                Ok(customer.clone()),
+                "{name} token, JWKS verifier"
+            );
         }
 
         // Another rotation, with a 3-second overlap: the first key is gone
@@ -177,7 +181,11 @@ mod against_secrets_manager {
         let until = third.previous_valid_until.expect("an end");
         tokio::time::sleep(PICK_UP).await;
         assert!(now_s() < until, "the machine was too slow to see the overlap");
-        assert_eq!(http_status(&stack, &old).await, 401, "a key dropped from the secret is refused");
+        assert_eq!(
+            http_status(&stack, &old).await,
+            401,
+            "a key dropped from the secret is refused"
+        );
         assert_eq!(ws_status(&stack, &old).await, 403);
         assert_eq!(http_status(&stack, &new).await, 200, "previous key, in the overlap");
         assert_eq!(ws_status(&stack, &new).await, 101);
@@ -188,8 +196,16 @@ mod against_secrets_manager {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(PICK_UP).await;
-        assert_eq!(http_status(&stack, &new).await, 401, "previous key after the overlap, HTTP");
-        assert_eq!(ws_status(&stack, &new).await, 403, "previous key after the overlap, $connect");
+        assert_eq!(
+            http_status(&stack, &new).await,
+            401,
+            "previous key after the overlap, HTTP"
+        );
+        assert_eq!(
+            ws_status(&stack, &new).await,
+            403,
+            "previous key after the overlap, $connect"
+        );
         assert_eq!(authorizer.verify_fresh(&new).await, Err(AuthError::Invalid));
         assert_eq!(published_kids(&stack).await, set(&[&third.current_kid]));
         let newest = dev_token(&stack, "customer:c1").await;

@@ -122,7 +122,9 @@ mod tests {
         let verifier = issuer.verifier().expect("verifier");
         let store = Caller::Store(StoreId::new("s1").expect("id"));
         let good = issuer.issue(&store, SystemClock.now_ms()).expect("token");
-        let allowed = authorize_connect(&verifier, &request(Some(&good))).await.expect("answer");
+        let allowed = authorize_connect(&verifier, &request(Some(&good)))
+            .await
+            .expect("answer");
         assert!(is_allowed(&allowed));
         assert_eq!(allowed.principal_id.as_deref(), Some("store:s1"));
 
@@ -130,7 +132,9 @@ mod tests {
             .issue_with_lifetime(&store, SystemClock.now_ms() - 7_200_000, 60)
             .expect("token");
         for token in [None, Some("garbage"), Some(expired.as_str())] {
-            let denied = authorize_connect(&verifier, &request(token)).await.expect("a Deny, not an error");
+            let denied = authorize_connect(&verifier, &request(token))
+                .await
+                .expect("a Deny, not an error");
             assert!(!is_allowed(&denied), "{token:?}");
             assert_eq!(denied.policy_document.statement[0].effect, IamPolicyEffect::Deny);
             assert_eq!(denied.principal_id.as_deref(), Some(DENIED_PRINCIPAL));
