@@ -8,24 +8,69 @@
 //! (the second the overlap ends) is the unit test's
 //! (shared/src/auth.rs); here a short real overlap is waited out.
 //!
-//! Runs with `--features endpoint-tests` and `AWS_ENDPOINT_URL` set.
+//! Runs with `--features endpoint-tests` and `AWS_ENDPOINT_URL` set. The
+//! first test below runs on every backend: the WebSocket authorizer's way
+//! of getting keys (the published JWKS over HTTP) against the local stack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::auth::{AuthError, TokenIssuer, TokenVerifier};
+use shared::domain::clock::{Clock, SystemClock};
+use shared::domain::config::OrderingConfig;
+use shared::domain::ids::{Caller, StoreId};
+use shared::jwks_url::JwksUrl;
+
+use crate::common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_verifies_with_the_published_jwks_only() {
+    let stack = common::stack(OrderingConfig::default()).await;
+    let verifier = TokenVerifier::from_source(
+        Arc::new(JwksUrl::new(format!("{}/.well-known/jwks.json", stack.http_url())).expect("client")),
+        &stack.http_url(),
+        Arc::new(SystemClock),
+        Duration::from_secs(300),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("JWKS fetched");
+    let store = Caller::Store(StoreId::new("s1").expect("id"));
+    let token = stack.issue_token(&store).expect("signed");
+    assert_eq!(verifier.verify_fresh(&token).await, Ok(store.clone()));
+    // An unknown key id: one fetch, still refused; a refusal, not a fault.
+    let forged = TokenIssuer::generate(stack.http_url())
+        .expect("key")
+        .issue(&store, SystemClock.now_ms())
+        .expect("signed");
+    assert_eq!(verifier.verify_fresh(&forged).await, Err(AuthError::Invalid));
+
+    // Nothing listening: init fails (a real fault), within the timeout.
+    let started = std::time::Instant::now();
+    let unreachable = TokenVerifier::from_source(
+        Arc::new(JwksUrl::new("http://127.0.0.1:9/.well-known/jwks.json").expect("client")),
+        &stack.http_url(),
+        Arc::new(SystemClock),
+        Duration::from_secs(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(unreachable.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
 
 #[cfg(feature = "endpoint-tests")]
 mod against_secrets_manager {
     use std::collections::BTreeSet;
-    use std::sync::Arc;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     use base64::Engine as _;
     use local_stack::{LocalOptions, RunningStack};
     use serde_json::{Value, json};
-    use shared::auth::{AuthError, TokenVerifier};
-    use shared::domain::clock::SystemClock;
-    use shared::domain::ids::{Caller, CustomerId};
-    use shared::jwks_url::JwksUrl;
+    use shared::domain::ids::CustomerId;
     use tokio_tungstenite::connect_async;
 
-    use crate::common;
+    use super::*;
 
     /// How often the stack re-reads the secret in this test.
     const REFRESH: Duration = Duration::from_millis(500);
