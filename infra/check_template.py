@@ -15,12 +15,19 @@ namespace, metric and dimensions (dead-letter queue, Lambda errors and
 throttles, HTTP API 5xx, WebSocket IntegrationError, the timer queue's
 oldest-message age past the offer window); the WebSocket stage's logging
 has API Gateway's account role (optional, retained); the LocalStack image
-is an exact tag that starts without an auth token.
-Needs PyYAML only.
+is an exact tag that starts without an auth token; the HTTP API's JWT
+authorizer can verify the tokens the code signs (its documented
+constraints, checked on the JWKS and OpenID configuration the code
+publishes, from `cargo run -p ops -- print-jwks`); the signing secret is
+readable by the HTTP function only, with GetSecretValue on that secret only.
+Needs PyYAML, and cargo for the JWKS.
 """
 
+import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,15 +56,19 @@ ORDERING_CONFIG = {
     "MAX_ORDERS_PER_MINUTE",
 }
 #   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING"}
-#   wiring::serve -> wiring::lambda_app: JWT_SIGNING_KEY (only where tokens are issued) and then JWT_ISSUER;
-#   wiring::token_verifier: JWT_JWKS and JWT_ISSUER.
+#   JWT_KEY_REFRESH_SECONDS (default 300) and JWT_JWKS_URL (default
+#   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL.
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL"}
+#   wiring::serve -> wiring::lambda_app: JWT_SIGNING_SECRET_ID (only where tokens are issued) and then JWT_ISSUER;
+#   wiring::token_verifier: JWT_ISSUER (the JWKS is fetched from its URL).
 REQUIRED_ENV = {
-    "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_KEY", "JWT_ISSUER"},
+    "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_SECRET_ID", "JWT_ISSUER"},
     "ws-api": AWS_RESOURCES | ORDERING_CONFIG,
     "offer-timer": AWS_RESOURCES | ORDERING_CONFIG,
-    "ws-authorizer": {"JWT_JWKS", "JWT_ISSUER"},
+    "ws-authorizer": {"JWT_ISSUER"},
 }
+# The only function that may read the signing secret.
+SECRET_READERS = {"http-api"}
 # Which wiring entry point each crate's main calls, to keep the table above honest.
 ENTRY_POINT = {
     "http-api": "shared::wiring::serve",
@@ -217,6 +228,10 @@ def main():
         check(jwt["Audience"] == [audience], f"{logical_id}: audience must be [{audience}]")
     authorizer_issuer = by_crate.get("ws-authorizer", (None, {}))[1].get("Environment", {}).get("Variables", {}).get("JWT_ISSUER")
     check(sub_text(authorizer_issuer) == sub_text(by_crate["http-api"][1]["Environment"]["Variables"]["JWT_ISSUER"]), "ws-authorizer's JWT_ISSUER differs from http-api's")
+    check(len(jwt_authorizers) == 1, "expected one JWT authorizer")
+    if jwt_authorizers:
+        check_jwt_authorizer(resources[jwt_authorizers[0]]["Properties"], by_crate)
+    check_secret_access(template, by_crate)
 
     # --- WebSocket API -----------------------------------------------------
     ws_props = apis[ws_api]["Properties"]
@@ -423,6 +438,84 @@ def check_localstack_image():
             check(tuple(map(int, m.groups())) < LOCALSTACK_FIRST_NEEDING_TOKEN, f"LocalStack {tag} needs an auth token (from 4.15 on); pin 4.14.0 or earlier")
 
 
+def published_keys():
+    """The OpenID configuration and JWKS the HTTP function publishes, made
+    by the code itself (`ops print-jwks`, the real handlers, a fresh key)."""
+    issuer = "https://api-id.execute-api.region.amazonaws.com/stage"
+    if os.environ.get("PUBLISHED_JWKS_JSON"):
+        # A file with the same shape, to test this check itself.
+        return issuer, json.loads(Path(os.environ["PUBLISHED_JWKS_JSON"]).read_text())
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "--locked", "-p", "ops", "--", "print-jwks", "--issuer", issuer],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"cargo run -p ops -- print-jwks failed:\n{out.stderr}")
+    return issuer, json.loads(out.stdout)
+
+
+def check_jwt_authorizer(props, by_crate):
+    """API Gateway's JWT authorizer (HTTP APIs), as documented: it reads
+    the issuer's OpenID configuration, takes the keys from its jwks_uri,
+    and verifies only RSA-based algorithms; the token's kid must name a
+    key; iss must equal the configured issuer and aud one of the audiences."""
+    jwt = props["JwtConfiguration"]
+    check(props.get("IdentitySource") == ["$request.header.Authorization"], "the JWT authorizer must read the Authorization header")
+    issuer_env = by_crate["http-api"][1]["Environment"]["Variables"]["JWT_ISSUER"]
+    check(sub_text(jwt["Issuer"]) == sub_text(issuer_env), "JWT authorizer: Issuer differs from the JWT_ISSUER the functions sign with")
+    check(str(sub_text(jwt["Issuer"])).startswith("https://"), "JWT authorizer: the issuer must be an https URL (API Gateway fetches its discovery document)")
+    auth_rs = (ROOT / "shared/src/auth.rs").read_text()
+    audience = re.search(r'pub const AUDIENCE: &str = "([^"]+)"', auth_rs).group(1)
+    check(jwt.get("Audience") == [audience], f"JWT authorizer: Audience must be [{audience}] (shared::auth::AUDIENCE)")
+
+    issuer, published = published_keys()
+    config = published.get("openid_configuration", {})
+    check(config.get("issuer") == issuer, f"openid-configuration: issuer {config.get('issuer')!r} is not the issuer URL {issuer!r}")
+    check(str(config.get("jwks_uri", "")).startswith(issuer.rstrip("/") + "/"), f"openid-configuration: jwks_uri {config.get('jwks_uri')!r} is not under the issuer")
+    check(set(config.get("id_token_signing_alg_values_supported", [])) <= {"RS256", "RS384", "RS512"}, "openid-configuration: signing algorithms must be RSA")
+    keys = published.get("jwks", {}).get("keys", [])
+    check(len(keys) >= 1, "the published JWKS has no keys")
+    for key in keys:
+        name = key.get("kid", "<no kid>")
+        check(key.get("kty") == "RSA", f"JWKS key {name}: kty {key.get('kty')!r}; API Gateway's JWT authorizer supports RSA keys only")
+        check(key.get("alg") == "RS256", f"JWKS key {name}: alg {key.get('alg')!r}, expected RS256")
+        check(bool(key.get("kid")), "a JWKS key has no kid (the authorizer picks the key by the token's kid)")
+        check(key.get("use") == "sig", f"JWKS key {name}: use must be sig")
+        check(bool(key.get("n")) and key.get("e") == "AQAB", f"JWKS key {name}: needs n and e")
+        check(not any(k in key for k in ("d", "p", "q", "dp", "dq", "qi")), f"JWKS key {name}: private parts published")
+    check(len({k.get("kid") for k in keys}) == len(keys), "JWKS key ids must be unique")
+
+
+def statements(props):
+    for policy in props.get("Policies", []):
+        if isinstance(policy, dict):
+            yield from policy.get("Statement", [])
+
+
+def check_secret_access(template, by_crate):
+    """The signing secret: read (GetSecretValue only) by the HTTP function
+    only, on that one secret's ARN; no key material in any environment."""
+    params = template.get("Parameters", {})
+    check("JwtSigningSecretName" in params, "the template needs the JwtSigningSecretName parameter")
+    expected = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${JwtSigningSecretName}-??????"
+    for crate, (logical_id, props) in by_crate.items():
+        env = props.get("Environment", {}).get("Variables", {})
+        for name, value in env.items():
+            check("resolve:secretsmanager" not in json.dumps(value), f"{logical_id}: {name} resolves a secret into the environment")
+        secret_statements = [
+            st for st in statements(props)
+            if any(str(a).lower().startswith("secretsmanager:") for a in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]))
+        ]
+        if crate in SECRET_READERS:
+            check(env.get("JWT_SIGNING_SECRET_ID") == {"Ref": "JwtSigningSecretName"}, f"{logical_id}: JWT_SIGNING_SECRET_ID must be !Ref JwtSigningSecretName")
+            check(len(secret_statements) == 1, f"{logical_id}: expected one Secrets Manager statement")
+            for st in secret_statements:
+                check(st.get("Action") in ("secretsmanager:GetSecretValue", ["secretsmanager:GetSecretValue"]), f"{logical_id}: only secretsmanager:GetSecretValue")
+                check(sub_text(st.get("Resource")) == expected, f"{logical_id}: the secret statement must name only {expected}")
+        else:
+            check(not secret_statements, f"{logical_id}: must not have access to Secrets Manager")
+
+
 def parse_localstack_hook():
     """The table and queue the LocalStack init hook creates."""
     text = LOCALSTACK_HOOK.read_text().replace("\\\n", " ")
@@ -471,4 +564,4 @@ if __name__ == "__main__":
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         sys.exit(1)
-    print("infra/template.yaml matches the code (functions, code paths, environment, routes, queue, table, alarms, logging role, LocalStack image)")
+    print("infra/template.yaml matches the code (functions, code paths, environment, routes, JWT authorizer and published keys, signing secret access, queue, table, alarms, logging role, LocalStack image)")

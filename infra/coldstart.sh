@@ -8,7 +8,7 @@
 # zip sizes if infra/build.sh has made them.
 #   bash infra/coldstart.sh            # 5 runs each
 #   RUNS=10 bash infra/coldstart.sh
-# Needs Rust, python3 and openssl; installs moto (PyPI, pinned as in
+# Needs Rust and python3; installs moto (PyPI, pinned as in
 # tests/run-all.sh) into target/moto-venv. Stops everything it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,12 @@ cargo build --release --locked "${packages[@]}" >&2
 
 WORK=$(mktemp -d)
 MOTO_PID=
+JWKS_PID=
 cleanup() {
+  if [ -n "$JWKS_PID" ]; then
+    kill "$JWKS_PID" 2>/dev/null || true
+    wait "$JWKS_PID" 2>/dev/null || true
+  fi
   if [ -n "$MOTO_PID" ]; then
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
@@ -77,11 +82,20 @@ boto3.client("dynamodb").create_table(
 )
 EOF
 
-# A throwaway ES256 key and its JWKS, as in infra/README.md step 2.
-openssl ecparam -name prime256v1 -genkey 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$WORK/key.pem"
-JWT_JWKS=$(python3 infra/jwks.py "$WORK/key.pem")
-export JWT_JWKS
-SIGNING_KEY=$(cat "$WORK/key.pem")
+# A throwaway signing secret in moto, as in infra/README.md step 2 (the HTTP
+# function reads it at init), and its public JWKS served over HTTP for the
+# WebSocket authorizer (which fetches it at init).
+cargo run --quiet --locked -p ops -- init-signing-key --secret-id coldstart-jwt-signing-key >&2
+JWKS_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/jwks"
+cargo run --quiet --locked -p ops -- print-jwks --issuer "$JWT_ISSUER" \
+  | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["jwks"]))' >"$WORK/jwks/jwks.json"
+python3 -m http.server --bind 127.0.0.1 --directory "$WORK/jwks" "$JWKS_PORT" >/dev/null 2>&1 &
+JWKS_PID=$!
+for _ in $(seq 1 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$JWKS_PORT/jwks.json')" 2>/dev/null && break
+  sleep 0.1
+done
 
 measure() { # crate, label, extra env...
   local crate=$1 label=$2
@@ -96,7 +110,8 @@ echo "== cold start: spawn to first /invocation/next, ms ($RUNS runs)"
 printf '%-14s %-11s %8s %8s   %s\n' function priming min median runs
 for crate in "${CRATES[@]}"; do
   extra=()
-  [ "$crate" = http-api ] && extra=("JWT_SIGNING_KEY=$SIGNING_KEY")
+  [ "$crate" = http-api ] && extra=("JWT_SIGNING_SECRET_ID=coldstart-jwt-signing-key")
+  [ "$crate" = ws-authorizer ] && extra=("JWT_JWKS_URL=http://127.0.0.1:$JWKS_PORT/jwks.json")
   if [ "$crate" = ws-authorizer ]; then
     measure "$crate" "n/a" "${extra[@]}"
   else

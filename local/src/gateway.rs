@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::SinkExt as _;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
-use shared::api::authorizer::{authorize_connect, connect_token};
+use shared::api::authorizer::{authorize_connect, connect_token, is_allowed};
 use shared::api::http::handle_http_request;
 use shared::api::routes::HttpRoute;
 use shared::api::timer::handle_timer_batch;
@@ -97,7 +97,9 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     issuer: Arc<TokenIssuer>,
     management_auth: ManagementAuth,
 ) -> Result<Router, shared::auth::KeyError> {
-    let verifier = Arc::new(issuer.verifier()?);
+    // Follows the issuer's keys, so a rotation of its secret reaches the
+    // gateway's checks as it reaches the JWKS.
+    let verifier = Arc::new(TokenVerifier::following(Arc::clone(&issuer)));
     let gateway = Gateway {
         app,
         hub,
@@ -118,6 +120,9 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
     if let Some(rest) = management_path(request.uri().path()).map(str::to_string) {
         return management_api(&gateway.hub, &gateway.management_auth, &rest, request).await;
     }
+    // As a Lambda does before each event (shared::wiring::serve): re-read
+    // the signing secret once the refresh interval has passed.
+    gateway.issuer.refresh_if_due().await;
     if request.uri().path() == DEV_TOKENS_PATH && request.method() == http::Method::POST {
         return dev_token(&gateway.issuer, request).await;
     }
@@ -192,7 +197,9 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        match gateway.verifier.verify(token) {
+        // API Gateway answers 401 whatever the reason, even when it cannot
+        // fetch the JWKS.
+        match gateway.verifier.verify_fresh(token).await {
             Ok(caller) => Some(Map::from_iter([("sub".to_string(), Value::String(caller.key()))])),
             Err(_) => return unauthorized(),
         }
@@ -272,20 +279,25 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     let id = connection_id();
     let connected_at = now_ms();
     // The Lambda REQUEST authorizer on $connect: no identity source means
-    // 401 without calling it; its refusal is 401 too.
+    // 401 without calling it; a Deny policy is 403; a failed authorizer is
+    // 500 (API-GATEWAY.md, "WebSocket authorizer").
     let Ok(auth_event) = authorizer_event(headers, raw_query, &id, &gateway.domain) else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
     if connect_token(&auth_event).is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let authorizer = match authorize_connect(&gateway.verifier, &auth_event) {
+    let authorizer = match authorize_connect(&gateway.verifier, &auth_event).await {
+        Ok(denied) if !is_allowed(&denied) => return StatusCode::FORBIDDEN.into_response(),
         Ok(allowed) => {
             let mut context = allowed.context.as_object().cloned().unwrap_or_default();
             context.insert("principalId".into(), json!(allowed.principal_id));
             Value::Object(context)
         }
-        Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
+        Err(e) => {
+            error!(error = %e, "the $connect authorizer failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
     };
     let event = match ws_event(
         WsKind::Connect { headers, raw_query },

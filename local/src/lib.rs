@@ -118,9 +118,16 @@ pub struct LocalOptions {
     /// Long-polling wait of the queue poller (endpoint backend).
     pub poll_wait: Duration,
     pub clock: Arc<dyn Clock>,
-    /// PKCS#8 PEM of the token signing key (`JWT_SIGNING_KEY`); a fresh key
-    /// each start when None.
+    /// PKCS#8 PEM of the token signing key; a fresh key each start when
+    /// None (and no secret is named).
     pub signing_key_pem: Option<String>,
+    /// The Secrets Manager secret holding the signing keys
+    /// (`JWT_SIGNING_SECRET_ID`), read at the configured endpoint
+    /// (`AWS_ENDPOINT_URL`, e.g. moto) as the HTTP function reads it on
+    /// AWS; takes precedence over `signing_key_pem`.
+    pub signing_secret_id: Option<String>,
+    /// How often the signing secret is re-read (`JWT_KEY_REFRESH_SECONDS`).
+    pub key_refresh: Duration,
     /// The credentials `@connections` calls must be SigV4-signed with.
     /// None: the endpoint backend takes the AWS SDK's (so its own pusher
     /// passes); the embedded one takes `AWS_ACCESS_KEY_ID` and
@@ -140,6 +147,8 @@ impl Default for LocalOptions {
             poll_wait: Duration::from_secs(20),
             clock: Arc::new(SystemClock),
             signing_key_pem: None,
+            signing_secret_id: None,
+            key_refresh: shared::auth::DEFAULT_KEY_REFRESH,
             management_credentials: None,
         }
     }
@@ -437,9 +446,17 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     let listener = TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let hub = ConnectionHub::default();
-    let issuer = Arc::new(match &options.signing_key_pem {
-        Some(pem) => TokenIssuer::from_pem(pem, format!("http://{addr}"))?,
-        None => TokenIssuer::generate(format!("http://{addr}"))?,
+    // Token times are checked against the machine's clock, as before:
+    // tests that stop the ordering clock still use real tokens.
+    let issuer_url = format!("http://{addr}");
+    let issuer = Arc::new(match (&options.signing_secret_id, &options.signing_key_pem) {
+        (Some(secret_id), _) => {
+            let sdk = shared::aws::sdk_config().await;
+            shared::wiring::secret_issuer(&sdk, secret_id, issuer_url, Arc::new(SystemClock), options.key_refresh)
+                .await?
+        }
+        (None, Some(pem)) => TokenIssuer::from_pem(pem, issuer_url)?,
+        (None, None) => TokenIssuer::generate(issuer_url)?,
     });
     match options.backend.clone() {
         Backend::Embedded => {

@@ -53,11 +53,33 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let signing_key_pem = match std::env::var("JWT_SIGNING_KEY_FILE") {
+        Ok(path) => match std::fs::read_to_string(&path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                eprintln!("cannot read JWT_SIGNING_KEY_FILE {path}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => None,
+    };
+    let key_refresh = match std::env::var("JWT_KEY_REFRESH_SECONDS").map(|s| s.trim().parse::<u64>()) {
+        Ok(Ok(seconds)) => std::time::Duration::from_secs(seconds),
+        Ok(Err(e)) => {
+            eprintln!("bad JWT_KEY_REFRESH_SECONDS: {e}");
+            return ExitCode::from(2);
+        }
+        Err(_) => shared::auth::DEFAULT_KEY_REFRESH,
+    };
     let options = LocalOptions {
         addr: SocketAddr::new(host, port),
         backend: Backend::from_env(),
         ordering,
-        signing_key_pem: std::env::var("JWT_SIGNING_KEY").ok(),
+        // Key material never passes through the environment: a PEM file,
+        // or a secret read from Secrets Manager at AWS_ENDPOINT_URL.
+        signing_key_pem,
+        signing_secret_id: std::env::var("JWT_SIGNING_SECRET_ID").ok(),
+        key_refresh,
         ..LocalOptions::default()
     };
     let stack = match start(options).await {

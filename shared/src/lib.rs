@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod domain;
 pub mod embedded;
+pub mod jwks_url;
 pub mod payments;
 pub mod ports;
 pub mod usecases;

@@ -11,12 +11,15 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
-use crate::aws::{AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SqsTimers, sdk_config};
+use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssuer, TokenVerifier};
+use crate::aws::{
+    AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SqsTimers, sdk_config,
+};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
 use crate::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use crate::jwks_url::JwksUrl;
 use crate::usecases::App;
 
 /// The application on the AWS adapters.
@@ -79,6 +82,11 @@ where
     prime(app).await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        // Picks up a rotated signing key (a no-op until the refresh
+        // interval has passed since the last read).
+        if let Some(issuer) = app.identity().issuer() {
+            issuer.refresh_if_due().await;
+        }
         Ok::<R, lambda_runtime::Error>(handler(app, event.payload).await)
     }))
     .await
@@ -93,36 +101,91 @@ pub enum WiringError {
     Key(#[from] KeyError),
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("environment variable {0} is not valid")]
+    Invalid(&'static str),
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
 }
 
 /// Reads the configuration and builds the clients. The token issuer exists
-/// only where `JWT_SIGNING_KEY` (PKCS#8 PEM, from a secret) is set.
+/// only where `JWT_SIGNING_SECRET_ID` names the signing secret in Secrets
+/// Manager: it is read here, during init, and re-read at most every
+/// `JWT_KEY_REFRESH_SECONDS` (default 300). No key material passes through
+/// the environment.
 pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     // Parsed and checked here, during init: a broken catalogue stops the
     // function with the bad line named, and no event pays for the parse.
     Catalogue::builtin()?;
     let resources = AwsResources::from_env()?;
     let config = OrderingConfig::from_env().map_err(AwsSetupError::from)?;
-    let issuer = match std::env::var("JWT_SIGNING_KEY") {
-        Ok(pem) => Some(Arc::new(TokenIssuer::from_pem(&pem, jwt_issuer()?)?)),
+    let sdk = sdk_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let issuer = match std::env::var("JWT_SIGNING_SECRET_ID") {
+        Ok(secret_id) => Some(Arc::new(
+            secret_issuer(&sdk, &secret_id, jwt_issuer()?, Arc::clone(&clock), key_refresh()?).await?,
+        )),
         Err(_) => None,
     };
-    let sdk = sdk_config().await;
-    Ok(aws_app(&sdk, &resources, Arc::new(SystemClock), config, issuer))
+    Ok(aws_app(&sdk, &resources, clock, config, issuer))
+}
+
+/// An issuer that reads its keys from the Secrets Manager secret
+/// `secret_id` now and at most every `refresh` afterwards.
+///
+/// # Errors
+/// The secret could not be read or holds no valid RSA key.
+pub async fn secret_issuer(
+    sdk: &aws_config::SdkConfig,
+    secret_id: &str,
+    issuer: String,
+    clock: Arc<dyn Clock>,
+    refresh: Duration,
+) -> Result<TokenIssuer, KeyError> {
+    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id);
+    TokenIssuer::from_source(Arc::new(source), issuer, clock, refresh).await
 }
 
 fn jwt_issuer() -> Result<String, WiringError> {
     std::env::var("JWT_ISSUER").map_err(|_| WiringError::Missing("JWT_ISSUER"))
 }
 
-/// The verifier of the WebSocket authorizer: `JWT_JWKS` (the issuer's
-/// public keys, as JSON) and `JWT_ISSUER`.
-pub fn token_verifier() -> Result<TokenVerifier, WiringError> {
-    let jwks = std::env::var("JWT_JWKS").map_err(|_| WiringError::Missing("JWT_JWKS"))?;
-    let jwks = serde_json::from_str(&jwks).map_err(|e| KeyError::from_message(e.to_string()))?;
-    Ok(TokenVerifier::from_jwks(&jwks, &jwt_issuer()?)?)
+/// `JWT_KEY_REFRESH_SECONDS`: how often keys are re-read (default 300).
+fn key_refresh() -> Result<Duration, WiringError> {
+    match std::env::var("JWT_KEY_REFRESH_SECONDS") {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| WiringError::Invalid("JWT_KEY_REFRESH_SECONDS")),
+        Err(_) => Ok(DEFAULT_KEY_REFRESH),
+    }
+}
+
+/// Where the issuer publishes its keys: `JWT_JWKS_URL`, by default
+/// `{JWT_ISSUER}/.well-known/jwks.json`.
+fn jwks_url() -> Result<String, WiringError> {
+    match std::env::var("JWT_JWKS_URL") {
+        Ok(url) => Ok(url),
+        Err(_) => Ok(format!("{}/.well-known/jwks.json", jwt_issuer()?.trim_end_matches('/'))),
+    }
+}
+
+/// The verifier of the WebSocket authorizer: the issuer's published JWKS
+/// (no access to the private keys), fetched now, again every
+/// `JWT_KEY_REFRESH_SECONDS` and on an unknown key id (at most every 10 s).
+///
+/// # Errors
+/// Configuration missing, or the JWKS could not be fetched during init.
+pub async fn token_verifier() -> Result<TokenVerifier, WiringError> {
+    let source = JwksUrl::new(jwks_url()?)?;
+    Ok(TokenVerifier::from_source(
+        Arc::new(source),
+        &jwt_issuer()?,
+        Arc::new(SystemClock),
+        key_refresh()?,
+        DEFAULT_MIN_REFETCH,
+    )
+    .await?)
 }
 
 /// How long priming may hold up init: well inside Lambda's 10 s init limit,

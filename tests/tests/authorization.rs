@@ -438,10 +438,11 @@ async fn forged_expired_and_unsigned_tokens_are_refused_on_http_and_websocket() 
             .await
             .expect("sent");
         assert_eq!(reply.status(), 401, "{name} over HTTP");
+        // The authorizer's Deny policy: API Gateway answers 403.
         let refused = connect_async(format!("{}?token={token}", stack.ws_url())).await;
         match refused {
-            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401, "{name} on $connect"),
-            other => panic!("{name}: expected 401 on $connect, got {other:?}"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403, "{name} on $connect"),
+            other => panic!("{name}: expected 403 on $connect, got {other:?}"),
         }
     }
     let ok = client

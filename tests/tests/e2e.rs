@@ -23,6 +23,8 @@ mod honest_answers;
 mod idempotency;
 #[path = "journey.rs"]
 mod journey;
+#[path = "key_rotation.rs"]
+mod key_rotation;
 #[path = "limits.rs"]
 mod limits;
 #[path = "privacy.rs"]

@@ -13,17 +13,18 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_without_identity_is_refused_with_401() {
+async fn connect_without_identity_is_refused_with_401_and_a_bad_token_with_403() {
     let stack = stack(OrderingConfig::default()).await;
     let refused = connect_async(stack.ws_url()).await.expect_err("handshake refused");
     match refused {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
         other => panic!("expected an HTTP refusal, got {other}"),
     }
+    // A token API Gateway passes to the authorizer, which denies it: 403.
     let bad = connect_async(format!("{}?token=forged", stack.ws_url()))
         .await
         .expect_err("refused");
-    assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401));
+    assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 403));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

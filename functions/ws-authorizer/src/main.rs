@@ -1,19 +1,20 @@
 //! The WebSocket `$connect` authorizer: verifies the token with the same
-//! code as the local gateway.
+//! code as the local gateway, with the public keys the issuer publishes.
 
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::api::authorizer::{UNAUTHORIZED, authorize_connect};
+use shared::api::authorizer::authorize_connect;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let verifier = shared::wiring::token_verifier()?;
+    let verifier = shared::wiring::token_verifier().await?;
     let verifier = &verifier;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
-            // Failing with exactly "Unauthorized" makes API Gateway answer 401.
-            authorize_connect(verifier, &event.payload).map_err(|_| Error::from(UNAUTHORIZED))
+            // A bad token is a Deny policy (API Gateway answers 403); only a
+            // fault fails the invocation.
+            authorize_connect(verifier, &event.payload).await.map_err(Error::from)
         },
     ))
     .await

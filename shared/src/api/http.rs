@@ -342,7 +342,7 @@ async fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
                 &OpenIdConfiguration {
                     issuer: issuer.issuer().to_string(),
                     jwks_uri: format!("{}/.well-known/jwks.json", issuer.issuer().trim_end_matches('/')),
-                    id_token_signing_alg_values_supported: vec!["ES256"],
+                    id_token_signing_alg_values_supported: vec!["RS256"],
                 },
             )
         }
