@@ -300,6 +300,15 @@ impl RunningStack {
         }
     }
 
+    /// The SQS timer queue's URL, on the endpoint backend.
+    #[must_use]
+    pub fn timer_queue_url(&self) -> Option<&str> {
+        match &self.running {
+            Running::Embedded { .. } => None,
+            Running::Endpoint { queue_url, .. } => Some(queue_url),
+        }
+    }
+
     /// Loses every pending timer message, as a lost SQS message would.
     pub async fn purge_timer_queue(&self) -> Result<(), RepoError> {
         match &self.running {

@@ -5,5 +5,8 @@
 //! - [`jwks`]: the JWKS and OpenID configuration the code publishes (for
 //!   the template check).
 
+//! - [`timers`]: the timer dead-letter queue, inspected and redriven.
+
 pub mod jwks;
 pub mod signing_key;
+pub mod timers;

@@ -4,6 +4,8 @@
 //! cargo run -p ops -- init-signing-key   --secret-id ID
 //! cargo run -p ops -- rotate-signing-key --secret-id ID [--overlap-seconds N]
 //! cargo run -p ops -- print-jwks         [--issuer URL]
+//! cargo run -p ops -- timer-dlq          --dlq-url URL [--max N]
+//! cargo run -p ops -- redrive-timers     --dlq-url URL --queue-url URL [--max N]
 //! ```
 //!
 //! AWS credentials, region and endpoint come from the usual AWS variables
@@ -19,7 +21,10 @@ const USAGE: &str = "usage:
   ops init-signing-key   --secret-id ID                        create the signing secret with a fresh RSA key
   ops rotate-signing-key --secret-id ID [--overlap-seconds N]  new current key; the old one stays valid N s
                                                                (default: access token lifetime + 5 min)
-  ops print-jwks         [--issuer URL]                        the OpenID configuration and JWKS the code publishes";
+  ops print-jwks         [--issuer URL]                        the OpenID configuration and JWKS the code publishes
+  ops timer-dlq          --dlq-url URL [--max N]               list the round timers in the dead-letter queue
+  ops redrive-timers     --dlq-url URL --queue-url URL [--max N]
+                                                               move them back to the timer queue (safe to repeat)";
 
 /// `--name value` pairs after the subcommand.
 struct Args(Vec<String>);
@@ -64,6 +69,8 @@ async fn main() -> ExitCode {
         "init-signing-key" => init(&args).await,
         "rotate-signing-key" => rotate(&args).await,
         "print-jwks" => print_jwks(&args).await,
+        "timer-dlq" => timer_dlq(&args).await,
+        "redrive-timers" => redrive_timers(&args).await,
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -131,5 +138,59 @@ async fn print_jwks(args: &Args) -> Result<(), String> {
         "{}",
         serde_json::to_string_pretty(&published).map_err(|e| e.to_string())?
     );
+    Ok(())
+}
+
+/// `--max N`, 100 when absent.
+fn max_messages(args: &Args) -> Result<usize, String> {
+    match args.value("--max") {
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| format!("--max: not a number: {text}")),
+        None => Ok(100),
+    }
+}
+
+async fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await)
+}
+
+async fn timer_dlq(args: &Args) -> Result<(), String> {
+    args.only(&["--dlq-url", "--max"])?;
+    let dlq_url = args.required("--dlq-url")?;
+    let waiting = ops::timers::inspect(&sqs_client().await, dlq_url, max_messages(args)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{} round timers waiting", waiting.len());
+    for dead in waiting {
+        let what = dead.timer.map_or_else(
+            || "not a round timer".to_string(),
+            |t| format!("order {} round {}", t.order_id, t.round),
+        );
+        let sent = dead
+            .sent_at_ms
+            .map_or_else(String::new, |ms| format!(", sent at {ms} (unix ms)"));
+        println!(
+            "  {}: {what}, received {} times{sent}",
+            dead.message_id, dead.receive_count
+        );
+    }
+    Ok(())
+}
+
+async fn redrive_timers(args: &Args) -> Result<(), String> {
+    args.only(&["--dlq-url", "--queue-url", "--max"])?;
+    let (dlq_url, queue_url) = (args.required("--dlq-url")?, args.required("--queue-url")?);
+    let done = ops::timers::redrive(&sqs_client().await, dlq_url, queue_url, max_messages(args)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("moved {} round timers back to the timer queue", done.moved);
+    if !done.unreadable.is_empty() {
+        println!(
+            "left {} messages that are not round timers: {}",
+            done.unreadable.len(),
+            done.unreadable.join(", ")
+        );
+    }
     Ok(())
 }

@@ -35,6 +35,8 @@ mod race;
 mod resilience;
 #[path = "spec.rs"]
 mod spec;
+#[path = "timer_redrive.rs"]
+mod timer_redrive;
 #[path = "understanding.rs"]
 mod understanding;
 #[path = "websocket.rs"]
