@@ -27,7 +27,7 @@ use shared::aws::{AwsResources, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::ids::{Caller, ConnectionId};
-use shared::embedded::{ConnectionHub, EmbeddedQueue};
+use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
 use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -408,6 +408,7 @@ struct Gateway<'a> {
     addr: SocketAddr,
     issuer: &'a Arc<TokenIssuer>,
     credentials: &'a Credentials,
+    texts: Option<Arc<EmbeddedTexts>>,
 }
 
 impl Gateway<'_> {
@@ -424,6 +425,7 @@ impl Gateway<'_> {
             self.addr,
             Arc::clone(self.issuer),
             management_auth::ManagementAuth::new(self.credentials.clone()),
+            self.texts.clone(),
         )?;
         Ok(serve(listener, router))
     }
@@ -447,12 +449,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 None => embedded_management_credentials().await?,
             };
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
+            let texts = Arc::new(EmbeddedTexts::default());
             let app = Arc::new(shared::wiring::embedded_app(
                 Arc::clone(&queue),
                 hub.clone(),
                 options.clock,
                 options.ordering,
                 Arc::clone(&issuer),
+                Arc::clone(&texts),
             ));
             let gateway = Gateway {
                 hub: &hub,
@@ -460,6 +464,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer: &issuer,
                 credentials: &management_credentials,
+                texts: Some(texts),
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
@@ -509,6 +514,8 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer: &issuer,
                 credentials: &management_credentials,
+                // SMS go to SNS (moto keeps them); nothing local to read.
+                texts: None,
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let region = sdk

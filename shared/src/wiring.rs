@@ -12,11 +12,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{KeyError, TokenIssuer, TokenVerifier};
-use crate::aws::{AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SqsTimers, sdk_config};
+use crate::aws::{AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SnsTexts, SqsTimers, sdk_config};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
-use crate::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use crate::domain::sign_in::CodeHasher;
+use crate::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
 use crate::usecases::App;
 
 /// The application on the AWS adapters.
@@ -27,7 +28,9 @@ pub type LambdaApp = AwsApp;
 pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
 
 /// Builds the AWS clients once: DynamoDB for storage, SQS for timers, the
-/// management API at `resources.management_endpoint` for pushes.
+/// management API at `resources.management_endpoint` for pushes, SNS for
+/// sign-in codes (with no sender id, and a pepper of this process until
+/// [`lambda_app`] gives the deployment's).
 pub fn aws_app(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
@@ -41,23 +44,55 @@ pub fn aws_app(
         ManagementApiPusher::new(sdk, &resources.management_endpoint),
         clock,
         config,
-    );
+    )
+    .with_texts(Arc::new(SnsTexts::new(sdk, None)))
+    .with_code_hasher(random_code_hasher());
     match issuer {
         Some(issuer) => app.with_issuer(issuer),
         None => app,
     }
 }
 
-/// The application in memory: the embedded queue's timers and the hub's
-/// sockets.
+/// The application in memory: the embedded queue's timers, the hub's
+/// sockets and the local outbox of texts.
 pub fn embedded_app(
     queue: Arc<EmbeddedQueue>,
     hub: ConnectionHub,
     clock: Arc<dyn Clock>,
     config: OrderingConfig,
     issuer: Arc<TokenIssuer>,
+    texts: Arc<EmbeddedTexts>,
 ) -> EmbeddedApp {
-    App::new(MemoryStorage::default(), queue, hub, clock, config).with_issuer(issuer)
+    App::new(MemoryStorage::default(), queue, hub, clock, config)
+        .with_issuer(issuer)
+        .with_texts(texts)
+        .with_code_hasher(random_code_hasher())
+}
+
+/// A pepper that lives as long as this process: enough for one process
+/// (the local stack), never for a fleet of Lambda instances.
+fn random_code_hasher() -> CodeHasher {
+    CodeHasher::random().unwrap_or_else(|_| CodeHasher::new(ulid::Ulid::new().to_string().as_bytes()))
+}
+
+/// The deployment's pepper for sign-in codes, the same in every instance:
+/// `SIGN_IN_PEPPER` if set, else derived from the signing key (a secret
+/// already), else none (then no tokens are issued either, so no sign-in).
+fn deployment_code_hasher(signing_key_pem: Option<&str>) -> CodeHasher {
+    if let Ok(pepper) = std::env::var("SIGN_IN_PEPPER")
+        && !pepper.is_empty()
+    {
+        return CodeHasher::new(pepper.as_bytes());
+    }
+    match signing_key_pem {
+        Some(pem) => {
+            let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            context.update(b"sign-in code pepper\n");
+            context.update(pem.as_bytes());
+            CodeHasher::new(context.finish().as_ref())
+        }
+        None => random_code_hasher(),
+    }
 }
 
 /// Runs a Lambda function: builds the application during init, primes
@@ -105,12 +140,16 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     Catalogue::builtin()?;
     let resources = AwsResources::from_env()?;
     let config = OrderingConfig::from_env().map_err(AwsSetupError::from)?;
-    let issuer = match std::env::var("JWT_SIGNING_KEY") {
-        Ok(pem) => Some(Arc::new(TokenIssuer::from_pem(&pem, jwt_issuer()?)?)),
-        Err(_) => None,
+    let signing_key = std::env::var("JWT_SIGNING_KEY").ok();
+    let issuer = match &signing_key {
+        Some(pem) => Some(Arc::new(TokenIssuer::from_pem(pem, jwt_issuer()?)?)),
+        None => None,
     };
     let sdk = sdk_config().await;
-    Ok(aws_app(&sdk, &resources, Arc::new(SystemClock), config, issuer))
+    let sender_id = std::env::var("SMS_SENDER_ID").ok();
+    Ok(aws_app(&sdk, &resources, Arc::new(SystemClock), config, issuer)
+        .with_texts(Arc::new(SnsTexts::new(&sdk, sender_id)))
+        .with_code_hasher(deployment_code_hasher(signing_key.as_deref())))
 }
 
 fn jwt_issuer() -> Result<String, WiringError> {

@@ -1,16 +1,18 @@
 //! AWS adapters: DynamoDB for storage, SQS for round timers, the API
-//! Gateway management API for pushes. Endpoints come from the standard
+//! Gateway management API for pushes, SNS for text messages. Endpoints come from the standard
 //! `AWS_ENDPOINT_URL` variables, so moto, LocalStack and AWS need no special
 //! code path.
 
 mod dynamo;
 mod push;
 mod resources;
+mod sns;
 mod sqs;
 
 pub use dynamo::DynamoStorage;
 pub use push::ManagementApiPusher;
 pub use resources::{ensure_queue, ensure_table};
+pub use sns::SnsTexts;
 pub use sqs::SqsTimers;
 
 use crate::domain::config::ConfigError;
