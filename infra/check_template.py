@@ -38,7 +38,9 @@ ORDERING_CONFIG = {
     "MAX_ORDERS_PER_MINUTE",
 }
 #   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING"}
+#   SIGN_IN_PEPPER (wiring::lambda_app; without it the pepper is derived from the signing key) and
+#   SMS_SENDER_ID (an optional SMS sender name) are optional too.
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "SIGN_IN_PEPPER", "SMS_SENDER_ID"}
 #   wiring::serve -> wiring::lambda_app: JWT_SIGNING_KEY (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_JWKS and JWT_ISSUER.
 REQUIRED_ENV = {
