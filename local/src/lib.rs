@@ -26,9 +26,11 @@ use shared::auth::TokenIssuer;
 use shared::aws::{AwsResources, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
-use shared::domain::ids::{Caller, ConnectionId};
+use shared::domain::account::Account;
+use shared::domain::customer::PhoneNumber;
+use shared::domain::ids::{Caller, ConnectionId, StoreId};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
-use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
+use shared::ports::{AccountRepo, Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -319,6 +321,28 @@ impl RunningStack {
         match &self.running {
             Running::Embedded { app, .. } => app.storage().put_connection(&connection).await,
             Running::Endpoint { app, .. } => app.storage().put_connection(&connection).await,
+        }
+    }
+
+    /// Gives `phone` the account's store role, as an operator's approval
+    /// of the store's application will (tests of store sign-in).
+    pub async fn grant_store_role(&self, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
+        async fn grant<R: AccountRepo>(repo: &R, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
+            for _ in 0..8 {
+                let account = repo.account(phone).await?;
+                let next = Account {
+                    store: Some(store.clone()),
+                    ..account.value
+                };
+                if repo.replace_account(phone, account.version, &next).await? {
+                    return Ok(());
+                }
+            }
+            Err(RepoError::msg("the account kept changing"))
+        }
+        match &self.running {
+            Running::Embedded { app, .. } => grant(app.storage(), phone, store).await,
+            Running::Endpoint { app, .. } => grant(app.storage(), phone, store).await,
         }
     }
 

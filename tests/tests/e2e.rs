@@ -31,6 +31,8 @@ mod privacy;
 mod race;
 #[path = "resilience.rs"]
 mod resilience;
+#[path = "sign_in.rs"]
+mod sign_in;
 #[path = "spec.rs"]
 mod spec;
 #[path = "understanding.rs"]
