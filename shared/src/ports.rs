@@ -194,7 +194,8 @@ pub trait AccountRepo: Send + Sync {
 /// (a TTL) once it can no longer matter.
 pub trait SignInRepo: Send + Sync {
     /// The number's code record, empty at version 0 if none.
-    fn code_record(&self, phone: &PhoneNumber) -> impl Future<Output = Result<Versioned<CodeRecord>, RepoError>> + Send;
+    fn code_record(&self, phone: &PhoneNumber)
+    -> impl Future<Output = Result<Versioned<CodeRecord>, RepoError>> + Send;
     /// Writes `next` if still at `version`; it may be forgotten after
     /// `forget_after_ms`. `Ok(false)` when another write came first.
     fn replace_code_record(
@@ -226,7 +227,10 @@ pub trait SignInRepo: Send + Sync {
         next: &RefreshFamily,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// The caller's sign-out-everywhere cutoff (0 at version 0 if never).
-    fn session_cutoff(&self, caller: &Caller) -> impl Future<Output = Result<Versioned<SessionCutoff>, RepoError>> + Send;
+    fn session_cutoff(
+        &self,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Versioned<SessionCutoff>, RepoError>> + Send;
     fn replace_session_cutoff(
         &self,
         caller: &Caller,

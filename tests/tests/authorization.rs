@@ -114,7 +114,11 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         )
         .await;
         let refused = api.call(method, path, OWNER, Some(no_code.to_string())).await;
-        assert_eq!(refused.body["error"]["code"], "code_invalid", "{path}: {}", refused.text);
+        assert_eq!(
+            refused.body["error"]["code"], "code_invalid",
+            "{path}: {}",
+            refused.text
+        );
     }
     let with_code = api.attach_phone("owner", "01712345670").await;
     assert_eq!(with_code.status, 200, "{}", with_code.text);
@@ -123,7 +127,12 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     // kind changes nothing.
     for who in [ANON, OWNER, NOT_OFFERED] {
         let sent = api
-            .call("POST", "/auth/sign-in", who, Some(json!({"phone": "01812345670"}).to_string()))
+            .call(
+                "POST",
+                "/auth/sign-in",
+                who,
+                Some(json!({"phone": "01812345670"}).to_string()),
+            )
             .await;
         assert_eq!(sent.status, 202, "{who:?}: {}", sent.text);
         let wrong = json!({"phone": "01812345670", "code": "000000", "role": "customer"});

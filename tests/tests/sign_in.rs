@@ -18,9 +18,7 @@ use shared::domain::customer::PhoneNumber;
 use shared::domain::ids::StoreId;
 
 fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
-    body[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {body}"))
+    body[field].as_str().unwrap_or_else(|| panic!("{field} in {body}"))
 }
 
 async fn refresh(api: &Api, token: &str) -> common::Reply {
@@ -53,7 +51,10 @@ async fn a_number_signs_in_refreshes_and_signs_out() {
     assert_eq!(session["token_type"], "Bearer");
     assert_eq!(session["caller"]["kind"], "customer");
     let customer = session["caller"]["id"].as_str().expect("caller id");
-    assert!(!customer.starts_with("g-"), "a signed-in customer is not a guest: {customer}");
+    assert!(
+        !customer.starts_with("g-"),
+        "a signed-in customer is not a guest: {customer}"
+    );
     assert!(session["expires_in"].as_i64().expect("expires_in") > 0);
     assert_eq!(my_orders(&api, str_of(&session, "access_token")).await.status, 200);
 
@@ -66,18 +67,28 @@ async fn a_number_signs_in_refreshes_and_signs_out() {
     let renewed = refresh(&api, &first).await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     assert_eq!(renewed.body["caller"], session["caller"]);
-    assert_ne!(str_of(&renewed.body, "refresh_token"), first, "the refresh token rotates");
-    assert_eq!(
-        my_orders(&api, str_of(&renewed.body, "access_token")).await.status,
-        200
+    assert_ne!(
+        str_of(&renewed.body, "refresh_token"),
+        first,
+        "the refresh token rotates"
     );
+    assert_eq!(my_orders(&api, str_of(&renewed.body, "access_token")).await.status, 200);
 
     // Sign-out: the refresh token no longer refreshes.
     let latest = str_of(&renewed.body, "refresh_token").to_string();
     let out = api
         .call_with_token("POST", "/auth/sign-out", None, Some(json!({ "refresh_token": latest })))
         .await;
-    assert_eq!((out.status, &out.body["signed_out"]), (200, &json!(true)), "{}", out.text);
+    assert_eq!(
+        (out.status, &out.body["signed_out"]),
+        (200, &json!(true)),
+        "{}",
+        out.text
+    );
+    let twice = api
+        .call_with_token("POST", "/auth/sign-out", None, Some(json!({ "refresh_token": latest })))
+        .await;
+    assert_eq!(twice.status, 200, "signing out again answers the same: {}", twice.text);
     let after = refresh(&api, &latest).await;
     assert_eq!(after.status, 401, "{}", after.text);
     assert_eq!(after.body["error"]["code"], "refresh_token_invalid");
@@ -103,7 +114,11 @@ async fn a_refresh_token_used_twice_revokes_its_whole_family() {
     assert_eq!(thief.status, 401, "{}", thief.text);
     assert_eq!(thief.body["error"]["code"], "refresh_token_invalid");
     let owner_again = refresh(&api, &owners_next).await;
-    assert_eq!(owner_again.status, 401, "the whole family is revoked: {}", owner_again.text);
+    assert_eq!(
+        owner_again.status, 401,
+        "the whole family is revoked: {}",
+        owner_again.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,14 +163,23 @@ async fn wrong_used_and_expired_codes_are_refused_alike() {
     let wrong = verify(&api, &phone, &wrong_code).await;
     assert_eq!(wrong.status, 401, "{}", wrong.text);
     assert_eq!(wrong.body["error"]["code"], "code_invalid");
-    assert_eq!(verify(&api, &phone, &code).await.status, 200, "the right code still works");
+    assert_eq!(
+        verify(&api, &phone, &code).await.status,
+        200,
+        "the right code still works"
+    );
     let used = verify(&api, &phone, &code).await;
     assert_eq!((used.status, &used.body), (401, &wrong.body), "used: {}", used.text);
 
     let code = api.sign_in_code(&phone).await;
     clock.advance_ms(5 * 60_000);
     let expired = verify(&api, &phone, &code).await;
-    assert_eq!((expired.status, &expired.body), (401, &wrong.body), "expired: {}", expired.text);
+    assert_eq!(
+        (expired.status, &expired.body),
+        (401, &wrong.body),
+        "expired: {}",
+        expired.text
+    );
 
     // Never sent at all: the same answer.
     let never = verify(&api, &fresh_phone(), &code).await;
@@ -211,7 +235,10 @@ async fn asking_for_a_code_tells_nothing_about_the_number() {
         .call_with_token("POST", "/auth/sign-in", None, Some(json!({ "phone": unknown })))
         .await;
     assert_eq!(for_known.status, 202);
-    assert_eq!((for_known.status, &for_known.text), (for_unknown.status, &for_unknown.text));
+    assert_eq!(
+        (for_known.status, &for_known.text),
+        (for_unknown.status, &for_unknown.text)
+    );
     assert_eq!(for_known.body, json!({ "expires_in": 300 }));
 }
 
@@ -273,7 +300,8 @@ async fn a_guest_who_verifies_a_number_keeps_orders_and_home_and_is_no_longer_a_
     assert_eq!(guest_refresh.status, 200, "{}", guest_refresh.text);
     assert_eq!(guest_refresh.body["caller"]["id"], guest_id.as_str());
 
-    let order = json!({ "text": "2 kg rice", "location": { "lat": common::CUSTOMER_LAT, "lng": common::CUSTOMER_LNG } });
+    let order =
+        json!({ "text": "2 kg rice", "location": { "lat": common::CUSTOMER_LAT, "lng": common::CUSTOMER_LNG } });
     let placed = api
         .call_with_token("POST", "/orders", Some(&guest_token), Some(order.clone()))
         .await;
@@ -306,16 +334,19 @@ async fn a_guest_who_verifies_a_number_keeps_orders_and_home_and_is_no_longer_a_
 
     let history = my_orders(&api, &access).await;
     assert_eq!(history.status, 200);
-    assert_eq!(history.body["orders"][0]["order_id"], order_id.as_str(), "{}", history.text);
+    assert_eq!(
+        history.body["orders"][0]["order_id"],
+        order_id.as_str(),
+        "{}",
+        history.text
+    );
     let home = api
         .call_with_token("GET", "/customers/me/home", Some(&access), None)
         .await;
     assert!(home.text.contains("rice"), "{}", home.text);
 
     // A known customer now: more than one order may search at once.
-    let third = api
-        .call_with_token("POST", "/orders", Some(&access), Some(order))
-        .await;
+    let third = api.call_with_token("POST", "/orders", Some(&access), Some(order)).await;
     assert_eq!(third.status, 201, "{}", third.text);
 
     // Signing in with the number later is signing in as the same customer.

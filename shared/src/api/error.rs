@@ -281,12 +281,9 @@ impl From<SignInError> for ApiError {
                 "the code is wrong, expired or used: ask for a new one",
             )
             .with_field("code"),
-            SignInError::RoleNotHeld => ApiError::new(
-                403,
-                "role_not_held",
-                "this number may not sign in as that role",
-            )
-            .with_field("role"),
+            SignInError::RoleNotHeld => {
+                ApiError::new(403, "role_not_held", "this number may not sign in as that role").with_field("role")
+            }
             SignInError::PhoneHasAccount => ApiError::new(
                 409,
                 "phone_has_account",

@@ -32,8 +32,8 @@ use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::identity::GuestSource;
-use crate::usecases::sign_in::Session;
 use crate::usecases::ordering::OrderRequest;
+use crate::usecases::sign_in::Session;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -116,7 +116,12 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             let body: PhoneCodeBody = call.body()?;
             let session = app
                 .sign_in()
-                .verify_phone(&customer, &phone(&body.phone)?, &body.code, &source_address(call.request))
+                .verify_phone(
+                    &customer,
+                    &phone(&body.phone)?,
+                    &body.code,
+                    &source_address(call.request),
+                )
                 .await?;
             ok(200, &signed_in(session))
         }

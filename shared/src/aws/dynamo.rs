@@ -1053,7 +1053,12 @@ impl SignInRepo for DynamoStorage {
         self.versioned_get(refresh_family_key(family), "family").await
     }
 
-    async fn replace_refresh_family(&self, family: &str, version: u64, next: &RefreshFamily) -> Result<bool, RepoError> {
+    async fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, RepoError> {
         // Reads check expiry themselves; TTL only tidies up.
         let ttl = n(next.expires_ms / 1000 + 1);
         self.replace_versioned(refresh_family_key(family), "family", next, version, Some(ttl))

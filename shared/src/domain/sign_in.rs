@@ -167,7 +167,12 @@ impl CodeHasher {
     }
 
     /// The stored form of `code` sent to `phone`, with a fresh salt.
-    pub fn pending(&self, phone: &PhoneNumber, code: &OneTimeCode, now: Millis) -> Result<PendingCode, RandomUnavailable> {
+    pub fn pending(
+        &self,
+        phone: &PhoneNumber,
+        code: &OneTimeCode,
+        now: Millis,
+    ) -> Result<PendingCode, RandomUnavailable> {
         let salt: [u8; 16] = random_bytes()?;
         let tag = hmac::sign(&self.key, &Self::message(&salt, phone, code));
         Ok(PendingCode {
@@ -430,8 +435,21 @@ impl RefreshFamily {
 
     /// Whether `presented` is the live token (sign-out proves possession
     /// with it).
-    pub fn holds(&self, presented: &RefreshToken, now: Millis, signed_out_before_ms: Millis) -> Result<(), RefreshRefused> {
+    pub fn holds(
+        &self,
+        presented: &RefreshToken,
+        now: Millis,
+        signed_out_before_ms: Millis,
+    ) -> Result<(), RefreshRefused> {
         self.live(presented, now, signed_out_before_ms)
+    }
+
+    /// Whether `presented` is the family's latest token, revoked or not:
+    /// signing out twice with it is still signing out.
+    #[must_use]
+    pub fn is_latest(&self, presented: &RefreshToken) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(presented.digest().as_bytes(), self.current.as_bytes())
+            .is_ok()
     }
 
     /// The family revoked: none of its tokens refreshes again.
@@ -503,7 +521,10 @@ mod tests {
         assert_eq!(record.check(&hasher, &other, &code, clock.now_ms()).1, Err(CodeRefused));
         // And another pepper (another deployment) does not match.
         let elsewhere = CodeHasher::random().expect("random");
-        assert_eq!(record.check(&elsewhere, &phone(), &code, clock.now_ms()).1, Err(CodeRefused));
+        assert_eq!(
+            record.check(&elsewhere, &phone(), &code, clock.now_ms()).1,
+            Err(CodeRefused)
+        );
     }
 
     #[test]
@@ -550,11 +571,16 @@ mod tests {
         let record = sent(&hasher, &first, &clock);
         let pending = hasher.pending(&phone(), &second, clock.now_ms()).expect("random");
         let record = record.send(pending, clock.now_ms(), limits).expect("second send");
-        assert_eq!(record.check(&hasher, &phone(), &first, clock.now_ms()).1, Err(CodeRefused));
+        assert_eq!(
+            record.check(&hasher, &phone(), &first, clock.now_ms()).1,
+            Err(CodeRefused)
+        );
         assert_eq!(record.check(&hasher, &phone(), &second, clock.now_ms()).1, Ok(()));
 
         let pending = hasher.pending(&phone(), &second, clock.now_ms()).expect("random");
-        let record = record.send(pending.clone(), clock.now_ms(), limits).expect("third send");
+        let record = record
+            .send(pending.clone(), clock.now_ms(), limits)
+            .expect("third send");
         let refused = record.send(pending.clone(), clock.now_ms(), limits);
         assert_eq!(
             refused,
@@ -571,7 +597,9 @@ mod tests {
                 if sends == 10 {
                     break;
                 }
-                record = record.send(pending.clone(), clock.now_ms(), limits).expect("within the day");
+                record = record
+                    .send(pending.clone(), clock.now_ms(), limits)
+                    .expect("within the day");
                 sends += 1;
             }
         }

@@ -413,7 +413,12 @@ impl SignInRepo for MemoryStorage {
         next: &CodeRecord,
         _forget_after_ms: Millis,
     ) -> Result<bool, RepoError> {
-        Ok(replace_at(&mut self.tables().code_records, phone.clone(), version, next.clone()))
+        Ok(replace_at(
+            &mut self.tables().code_records,
+            phone.clone(),
+            version,
+            next.clone(),
+        ))
     }
 
     async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
@@ -433,7 +438,12 @@ impl SignInRepo for MemoryStorage {
         Ok(self.tables().refresh_families.get(family).cloned().unwrap_or_default())
     }
 
-    async fn replace_refresh_family(&self, family: &str, version: u64, next: &RefreshFamily) -> Result<bool, RepoError> {
+    async fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, RepoError> {
         Ok(replace_at(
             &mut self.tables().refresh_families,
             family.to_string(),
@@ -452,6 +462,11 @@ impl SignInRepo for MemoryStorage {
         version: u64,
         next: &SessionCutoff,
     ) -> Result<bool, RepoError> {
-        Ok(replace_at(&mut self.tables().session_cutoffs, caller.clone(), version, *next))
+        Ok(replace_at(
+            &mut self.tables().session_cutoffs,
+            caller.clone(),
+            version,
+            *next,
+        ))
     }
 }

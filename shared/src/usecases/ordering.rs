@@ -25,9 +25,7 @@ use crate::domain::order::{
     STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::payments::PaymentPorts;
-use crate::ports::{
-    ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo,
-};
+use crate::ports::{ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
 
 /// Candidates whose presence is read per batch, per store wanted: most
 /// nearby stores are online, so one batch nearly always suffices.

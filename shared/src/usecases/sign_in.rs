@@ -103,9 +103,11 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
     /// account: the code's lifetime in seconds.
     pub async fn request_code(&self, phone: &PhoneNumber, address: &str) -> Result<i64, SignInError> {
         let limits = SignInLimits::default();
-        self.count(&format!("SEND#ADDRESS#{address}"), limits.sends_per_address, |retry_after_ms| {
-            LimitReached::SignInCodes { retry_after_ms }
-        })
+        self.count(
+            &format!("SEND#ADDRESS#{address}"),
+            limits.sends_per_address,
+            |retry_after_ms| LimitReached::SignInCodes { retry_after_ms },
+        )
         .await?;
         let code = OneTimeCode::generate()?;
         let pending = self.hasher.pending(phone, &code, self.now)?;
@@ -117,7 +119,11 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
                 .send(pending.clone(), self.now, limits)
                 .map_err(SignInError::Limited)?;
             let forget = next.forget_after_ms(self.now, limits);
-            if self.repo.replace_code_record(phone, record.version, &next, forget).await? {
+            if self
+                .repo
+                .replace_code_record(phone, record.version, &next, forget)
+                .await?
+            {
                 written = true;
                 break;
             }
@@ -259,8 +265,9 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
     }
 
     /// Signs out: the refresh token's family is revoked; `everywhere` also
-    /// ends every other session of its caller (a lost phone). Access tokens
-    /// already issued live out their few minutes.
+    /// ends every other session of its caller (a lost phone). Signing out
+    /// again with the same token answers the same. Access tokens already
+    /// issued live out their few minutes.
     pub async fn sign_out(&self, raw: &str, everywhere: bool) -> Result<(), RefreshError> {
         let presented = RefreshToken::parse(raw).map_err(|_| RefreshError::Invalid)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
@@ -268,8 +275,6 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
             let Some(family) = read.value else {
                 return Err(RefreshError::Invalid);
             };
-            let cutoff = self.repo.session_cutoff(&family.caller).await?.value.before_ms;
-            let live = family.holds(&presented, self.now, cutoff);
             if !family.revoked
                 && !self
                     .repo
@@ -278,8 +283,11 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
             {
                 continue;
             }
-            // Only the live token may end the caller's other sessions.
-            live.map_err(|_| RefreshError::Invalid)?;
+            // An older token of the family was revoked with it above (it
+            // was copied); only the latest may end the caller's sessions.
+            if !family.is_latest(&presented) {
+                return Err(RefreshError::Invalid);
+            }
             if everywhere {
                 self.cut_off(&family.caller).await?;
             }
@@ -327,7 +335,11 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
                 return result.map_err(|CodeRefused| SignInError::CodeInvalid);
             }
             let forget = next.forget_after_ms(self.now, limits);
-            if self.repo.replace_code_record(phone, record.version, &next, forget).await? {
+            if self
+                .repo
+                .replace_code_record(phone, record.version, &next, forget)
+                .await?
+            {
                 return result.map_err(|CodeRefused| SignInError::CodeInvalid);
             }
         }

@@ -156,13 +156,7 @@ impl Api {
 
     /// Sends one request with a raw bearer token (tokens the API issued);
     /// checked against the OpenAPI document like [`Api::call`].
-    pub async fn call_with_token(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call_with_token(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.base));
@@ -170,7 +164,9 @@ impl Api {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
@@ -196,22 +192,23 @@ impl Api {
 
     /// The last text message sent to `phone`: on the embedded backend from
     /// the local stack's development route, on the endpoint backend from
-    /// the SMS moto recorded (its `/moto-api/data.json`).
+    /// the SMS moto recorded (read through tests/moto_server.py's
+    /// `/test-api/sms`).
     pub async fn last_text(&self, phone: &str) -> Option<String> {
         let e164 = shared::domain::customer::PhoneNumber::new(phone).expect("a valid number");
         let phone = e164.as_e164();
         match std::env::var("AWS_ENDPOINT_URL") {
             Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
-                let data: Value = self
+                let texts: Value = self
                     .http
-                    .get(format!("{}/moto-api/data.json", endpoint.trim_end_matches('/')))
+                    .get(format!("{}/test-api/sms", endpoint.trim_end_matches('/')))
                     .send()
                     .await
                     .expect("moto answers")
                     .json()
                     .await
-                    .expect("moto's state is JSON");
-                data["sns"]["SMS"]
+                    .expect("moto's texts are JSON");
+                texts
                     .as_array()?
                     .iter()
                     .filter(|sms| sms["phone_number"] == phone)
