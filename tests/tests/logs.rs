@@ -42,6 +42,18 @@ async fn logs_carry_no_tokens_keys_or_phone_numbers() {
     let mut store = Socket::connect(&stack, "store:s1").await;
     let phone = "01812345679";
     let attach = api.attach_phone("c1", phone).await;
+    // Signing in with the number and refreshing logs no number either.
+    let session = api.sign_in(phone, "customer").await;
+    let refresh_token = session["refresh_token"].as_str().expect("refresh token");
+    let refreshed = api
+        .call_with_token(
+            "POST",
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": refresh_token })),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     assert_eq!(attach.status, 200);
     assert_eq!(attach.body["phone"], "+88018*****679", "answers show the number masked");
     let bad_phone = api
@@ -78,6 +90,7 @@ async fn logs_carry_no_tokens_keys_or_phone_numbers() {
         "eyJ",
         forged,
         token_signature.as_str(),
+        refresh_token,
         "PRIVATE KEY",
         "authorization: Bearer",
     ] {

@@ -348,13 +348,11 @@ impl RefreshToken {
 }
 
 /// One sign-in's chain of refresh tokens: who it signs in as, the digest of
-/// the one live token, and whether the family was revoked.
+/// the one live token, and whether the family was revoked. It keeps no
+/// phone number: a refresh reads none, so none can reach a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshFamily {
     pub caller: Caller,
-    /// The verified number it was signed in with (none for guests).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<PhoneNumber>,
     /// The role the number signed in as (none for guests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
@@ -379,16 +377,9 @@ pub enum RefreshRefused {
 impl RefreshFamily {
     /// A new family whose live token is `token`.
     #[must_use]
-    pub fn start(
-        token: &RefreshToken,
-        caller: Caller,
-        phone: Option<PhoneNumber>,
-        role: Option<Role>,
-        now: Millis,
-    ) -> Self {
+    pub fn start(token: &RefreshToken, caller: Caller, role: Option<Role>, now: Millis) -> Self {
         RefreshFamily {
             caller,
-            phone,
             role,
             current: token.digest(),
             created_ms: now,
@@ -619,7 +610,7 @@ mod tests {
         assert_eq!(RefreshToken::parse("abc.def"), Err(MalformedRefreshToken));
         assert!(!format!("{first:?}").contains(&first.secret));
 
-        let family = RefreshFamily::start(&first, caller, Some(phone()), Some(Role::Customer), clock.now_ms());
+        let family = RefreshFamily::start(&first, caller, Some(Role::Customer), clock.now_ms());
         assert!(!serde_json::to_string(&family).expect("json").contains(&first.secret));
         let second = first.next().expect("random");
         let family = family.rotate(&first, &second, clock.now_ms(), 0).expect("rotated");
@@ -640,7 +631,7 @@ mod tests {
         let clock = ManualClock::at(1_000_000);
         let caller = Caller::Customer(CustomerId::new("c-1").expect("id"));
         let token = RefreshToken::new_family().expect("random");
-        let family = RefreshFamily::start(&token, caller, None, None, clock.now_ms());
+        let family = RefreshFamily::start(&token, caller, None, clock.now_ms());
         assert!(family.holds(&token, clock.now_ms(), 0).is_ok());
         assert_eq!(
             family.holds(&token, clock.now_ms(), clock.now_ms() + 1),

@@ -162,11 +162,11 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
                 .caller(role)
                 .ok_or(SignInError::RoleNotHeld)?,
         };
-        if !self.still_entitled(&caller, Some(phone), Some(role)).await? {
+        if !self.may_still_sign_in(&caller).await? {
             return Err(SignInError::RoleNotHeld);
         }
         info!(caller = %caller.key(), role = ?role, "signed in");
-        self.start_session(caller, Some(phone.clone()), Some(role)).await
+        self.start_session(caller, Some(role)).await
     }
 
     /// A guest verifies `phone`: if the number has no customer yet, the
@@ -205,17 +205,13 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
         // The verified number is the customer's number from now on: stores
         // that win their orders see it, and guest limits no longer apply.
         self.repo.set_phone(customer, phone).await?;
-        self.start_session(
-            Caller::Customer(customer.clone()),
-            Some(phone.clone()),
-            Some(Role::Customer),
-        )
-        .await
+        self.start_session(Caller::Customer(customer.clone()), Some(Role::Customer))
+            .await
     }
 
     /// A session for a new guest (no number).
     pub async fn guest_session(&self, customer: &CustomerId) -> Result<Session, SignInError> {
-        self.start_session(Caller::Customer(customer.clone()), None, None).await
+        self.start_session(Caller::Customer(customer.clone()), None).await
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh
@@ -231,10 +227,7 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
             let cutoff = self.repo.session_cutoff(&family.caller).await?.value.before_ms;
             match family.rotate(&presented, &next, self.now, cutoff) {
                 Ok(rotated) => {
-                    if !self
-                        .still_entitled(&rotated.caller, rotated.phone.as_ref(), rotated.role)
-                        .await?
-                    {
+                    if !self.may_still_sign_in(&rotated.caller).await? {
                         self.write_family(presented.family(), read.version, &rotated.revoke())
                             .await?;
                         return Err(RefreshError::Invalid);
@@ -297,22 +290,23 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
         Err(kept_changing().into())
     }
 
-    /// Whether a session may go on as `caller`: the number still holds the
-    /// role it signed in as. The hook for the operators' store status: a
-    /// suspended store's staff may neither sign in nor refresh (checked
-    /// here once stores have a status).
-    async fn still_entitled(
-        &self,
-        caller: &Caller,
-        phone: Option<&PhoneNumber>,
-        role: Option<Role>,
-    ) -> Result<bool, Unavailable> {
-        let (Some(phone), Some(role)) = (phone, role) else {
-            // A guest's session: nothing was verified, nothing can lapse.
-            return Ok(true);
-        };
-        let account = self.repo.account(phone).await?;
-        Ok(account.value.caller(role).as_ref() == Some(caller))
+    /// Ends every session of `caller` begun until now: their refresh tokens
+    /// stop working (their access tokens live out their few minutes). For
+    /// sign-out everywhere, and for operators: removing a number from a
+    /// store, suspending a store.
+    pub async fn end_sessions(&self, caller: &Caller) -> Result<(), Unavailable> {
+        self.cut_off(caller).await
+    }
+
+    /// Whether `caller` may still sign in and refresh: the one place that
+    /// decides it, at sign-in and at every refresh. The hook for the
+    /// operators' store status: a suspended store's staff may neither sign
+    /// in nor refresh (to be checked here once stores have a status).
+    /// Customers, operators and guests always may.
+    async fn may_still_sign_in(&self, caller: &Caller) -> Result<bool, Unavailable> {
+        match caller {
+            Caller::Customer(_) | Caller::Operator(_) | Caller::Store(_) => Ok(true),
+        }
     }
 
     /// Checks the code typed for `phone`, counting the attempt against the
@@ -367,15 +361,10 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
         Err(kept_changing().into())
     }
 
-    async fn start_session(
-        &self,
-        caller: Caller,
-        phone: Option<PhoneNumber>,
-        role: Option<Role>,
-    ) -> Result<Session, SignInError> {
+    async fn start_session(&self, caller: Caller, role: Option<Role>) -> Result<Session, SignInError> {
         let access_token = self.access_token(&caller)?;
         let token = RefreshToken::new_family()?;
-        let family = RefreshFamily::start(&token, caller.clone(), phone, role, self.now);
+        let family = RefreshFamily::start(&token, caller.clone(), role, self.now);
         if !self.repo.replace_refresh_family(token.family(), 0, &family).await? {
             // 128 random bits collided: never expected.
             return Err(kept_changing().into());
