@@ -237,7 +237,6 @@ impl CodeRecord {
     /// Checks a typed code at `now`. Returns the record to write either
     /// way (the code used up, a wrong attempt counted, a dead code gone)
     /// and whether it was right.
-    #[must_use]
     pub fn check(
         &self,
         hasher: &CodeHasher,

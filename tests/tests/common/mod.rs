@@ -211,9 +211,9 @@ impl Api {
                 texts
                     .as_array()?
                     .iter()
+                    .rev()
                     .filter(|sms| sms["phone_number"] == phone)
-                    .filter_map(|sms| sms["message"].as_str())
-                    .last()
+                    .find_map(|sms| sms["message"].as_str())
                     .map(str::to_string)
             }
             _ => {
