@@ -186,10 +186,14 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
             return Err(SignInError::AlreadyVerified);
         }
         self.verify(phone, code, address).await?;
+        let mut linked = false;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let account = self.repo.account(phone).await?;
             match &account.value.customer {
-                Some(holder) if holder == customer => break,
+                Some(holder) if holder == customer => {
+                    linked = true;
+                    break;
+                }
                 Some(_) => return Err(SignInError::PhoneHasAccount),
                 None => {}
             }
@@ -199,8 +203,12 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
             };
             if self.repo.replace_account(phone, account.version, &next).await? {
                 info!(customer = %customer, "guest verified a number");
+                linked = true;
                 break;
             }
+        }
+        if !linked {
+            return Err(kept_changing().into());
         }
         // The verified number is the customer's number from now on: stores
         // that win their orders see it, and guest limits no longer apply.
