@@ -57,8 +57,9 @@ ORDERING_CONFIG = {
 }
 #   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
 #   JWT_KEY_REFRESH_SECONDS (default 300) and JWT_JWKS_URL (default
-#   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL.
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL"}
+#   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL;
+#   SMS_SENDER_ID: an optional SMS sender name.
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID"}
 #   wiring::serve -> wiring::lambda_app: JWT_SIGNING_SECRET_ID (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_ISSUER (the JWKS is fetched from its URL).
 REQUIRED_ENV = {

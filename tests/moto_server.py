@@ -5,9 +5,18 @@ conditional writes, one sees the other. moto's threaded server does not
 (two racing conditional UpdateItems can both pass), which would make the
 acceptance race test measure moto instead of this service. Serialising the
 DynamoDB requests restores DynamoDB's guarantee; SQS long polls stay
-concurrent. Usage: python tests/moto_server.py HOST PORT
+concurrent.
+
+It also answers GET /test-api/sms: every SMS that SNS accepted, oldest
+first, as JSON [{"phone_number", "message"}], so the end-to-end tests can
+read the sign-in codes the service sent. (moto's own /moto-api/data.json
+has them too, but serialises every stored item with them, which grows slow
+as the tests fill the tables.)
+
+Usage: python tests/moto_server.py HOST PORT
 """
 
+import json
 import sys
 import threading
 
@@ -22,7 +31,22 @@ dynamodb_lock = threading.Lock()
 moto_app = DomainDispatcherApplication(create_backend_app)
 
 
+def recorded_sms(start_response):
+    from moto.sns.models import sns_backends
+
+    texts = []
+    for regions in list(sns_backends.values()):
+        for backend in list(regions.values()):
+            for phone_number, message in list(backend.sms_messages.values()):
+                texts.append({"phone_number": phone_number, "message": message})
+    body = json.dumps(texts).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def app(environ, start_response):
+    if environ.get("PATH_INFO") == "/test-api/sms" and environ.get("REQUEST_METHOD") == "GET":
+        return recorded_sms(start_response)
     if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
         with dynamodb_lock:
             # Consume the response inside the lock: the write happens there.

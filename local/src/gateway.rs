@@ -22,10 +22,12 @@ use shared::api::routes::HttpRoute;
 use shared::api::timer::handle_timer_batch;
 use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
 use shared::auth::{TokenIssuer, TokenVerifier};
+use shared::domain::customer::PhoneNumber;
 use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
 use shared::embedded::{
-    ConnectionHub, EmbeddedQueue, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender, SocketCommand, SocketInfo,
+    ConnectionHub, EmbeddedQueue, EmbeddedTexts, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender, SocketCommand,
+    SocketInfo,
 };
 use shared::ports::{OfferTimers, Pusher, Storage};
 use shared::usecases::App;
@@ -69,6 +71,7 @@ struct Gateway<S, Q, P> {
     issuer: Arc<TokenIssuer>,
     verifier: Arc<TokenVerifier>,
     management_auth: Arc<ManagementAuth>,
+    texts: Option<Arc<EmbeddedTexts>>,
 }
 
 impl<S, Q, P> Clone for Gateway<S, Q, P> {
@@ -81,6 +84,7 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
             issuer: Arc::clone(&self.issuer),
             verifier: Arc::clone(&self.verifier),
             management_auth: Arc::clone(&self.management_auth),
+            texts: self.texts.clone(),
         }
     }
 }
@@ -88,6 +92,9 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
 /// Where the development token route listens (local stack only; it is not
 /// a route of the deployed API).
 pub const DEV_TOKENS_PATH: &str = "/dev/tokens";
+/// Where the last text sent to a number is read, on the embedded backend
+/// only (`GET /dev/sms/{phone}`): never a route of the deployed API.
+pub const DEV_SMS_PATH: &str = "/dev/sms/";
 
 pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     app: Arc<App<S, Q, P>>,
@@ -96,6 +103,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
     management_auth: ManagementAuth,
+    texts: Option<Arc<EmbeddedTexts>>,
 ) -> Result<Router, shared::auth::KeyError> {
     // Follows the issuer's keys, so a rotation of its secret reaches the
     // gateway's checks as it reaches the JWKS.
@@ -108,6 +116,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
         issuer,
         verifier,
         management_auth: Arc::new(management_auth),
+        texts,
     };
     Ok(Router::new().fallback(serve::<S, Q, P>).with_state(gateway))
 }
@@ -125,6 +134,11 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
     gateway.issuer.refresh_if_due().await;
     if request.uri().path() == DEV_TOKENS_PATH && request.method() == http::Method::POST {
         return dev_token(&gateway.issuer, request).await;
+    }
+    if let (Some(phone), Some(texts)) = (request.uri().path().strip_prefix(DEV_SMS_PATH), &gateway.texts)
+        && request.method() == http::Method::GET
+    {
+        return dev_sms(texts, phone);
     }
     if request.uri().path() == WS_PATH {
         let (mut parts, _body) = request.into_parts();
@@ -650,6 +664,25 @@ async fn dev_token(issuer: &TokenIssuer, request: Request) -> Response {
         )
             .into_response(),
         Err(_) => gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
+}
+
+/// `GET /dev/sms/{phone}`: the last text sent to the number (its sign-in
+/// code), for local clients and tests. Only the local stack on the
+/// embedded backend serves it.
+fn dev_sms(texts: &EmbeddedTexts, raw: &str) -> Response {
+    let decoded = raw.replace("%2B", "+").replace("%2b", "+");
+    let Ok(phone) = PhoneNumber::new(&decoded) else {
+        return gateway_json(StatusCode::BAD_REQUEST, "give a Bangladeshi mobile number");
+    };
+    match texts.last_text_to(&phone) {
+        Some(text) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            json!({ "phone": phone.masked(), "text": text }).to_string(),
+        )
+            .into_response(),
+        None => gateway_json(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 

@@ -24,11 +24,13 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use axum::serve::ListenerExt;
 use shared::auth::TokenIssuer;
 use shared::aws::{AwsResources, ensure_queue, ensure_table};
+use shared::domain::account::Account;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
-use shared::domain::ids::{Caller, ConnectionId};
-use shared::embedded::{ConnectionHub, EmbeddedQueue};
-use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
+use shared::domain::customer::PhoneNumber;
+use shared::domain::ids::{Caller, ConnectionId, StoreId};
+use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
+use shared::ports::{AccountRepo, Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -341,6 +343,28 @@ impl RunningStack {
         }
     }
 
+    /// Gives `phone` the account's store role, as an operator's approval
+    /// of the store's application will (tests of store sign-in).
+    pub async fn grant_store_role(&self, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
+        async fn grant<R: AccountRepo>(repo: &R, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
+            for _ in 0..8 {
+                let account = repo.account(phone).await?;
+                let next = Account {
+                    store: Some(store.clone()),
+                    ..account.value
+                };
+                if repo.replace_account(phone, account.version, &next).await? {
+                    return Ok(());
+                }
+            }
+            Err(RepoError::msg("the account kept changing"))
+        }
+        match &self.running {
+            Running::Embedded { app, .. } => grant(app.storage(), phone, store).await,
+            Running::Endpoint { app, .. } => grant(app.storage(), phone, store).await,
+        }
+    }
+
     /// Whether a connection record exists.
     pub async fn connection_recorded(&self, id: &ConnectionId) -> Result<bool, RepoError> {
         match &self.running {
@@ -427,6 +451,7 @@ struct Gateway<'a> {
     addr: SocketAddr,
     issuer: &'a Arc<TokenIssuer>,
     credentials: &'a Credentials,
+    texts: Option<Arc<EmbeddedTexts>>,
 }
 
 impl Gateway<'_> {
@@ -443,6 +468,7 @@ impl Gateway<'_> {
             self.addr,
             Arc::clone(self.issuer),
             management_auth::ManagementAuth::new(self.credentials.clone()),
+            self.texts.clone(),
         )?;
         Ok(serve(listener, router))
     }
@@ -474,12 +500,14 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 None => embedded_management_credentials().await?,
             };
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
+            let texts = Arc::new(EmbeddedTexts::default());
             let app = Arc::new(shared::wiring::embedded_app(
                 Arc::clone(&queue),
                 hub.clone(),
                 options.clock,
                 options.ordering,
                 Arc::clone(&issuer),
+                Arc::clone(&texts),
             ));
             let gateway = Gateway {
                 hub: &hub,
@@ -487,6 +515,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer: &issuer,
                 credentials: &management_credentials,
+                texts: Some(texts),
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
@@ -536,6 +565,8 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 addr,
                 issuer: &issuer,
                 credentials: &management_credentials,
+                // SMS go to SNS (moto keeps them); nothing local to read.
+                texts: None,
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let region = sdk

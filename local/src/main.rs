@@ -107,6 +107,12 @@ async fn main() -> ExitCode {
         "  dev tokens:    curl -X POST {}/dev/tokens -H 'Content-Type: application/json' -d '{{\"caller\":\"store:s1\"}}' (local only)",
         stack.http_url()
     );
+    if stack.backend_name() == "embedded" {
+        println!(
+            "  dev SMS:       curl {}/dev/sms/+8801XXXXXXXXX (the last sign-in text to a number; local only)",
+            stack.http_url()
+        );
+    }
     println!(
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m

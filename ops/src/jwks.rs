@@ -12,7 +12,7 @@ use shared::api::http::handle_http_request;
 use shared::auth::{KeyError, TokenIssuer};
 use shared::domain::clock::SystemClock;
 use shared::domain::config::OrderingConfig;
-use shared::embedded::{ConnectionHub, EmbeddedQueue};
+use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
 
 /// `{"openid_configuration": ..., "jwks": ...}` as the HTTP function serves
 /// them for `issuer`.
@@ -26,6 +26,7 @@ pub async fn published(issuer: &str) -> Result<Value, KeyError> {
         Arc::new(SystemClock),
         OrderingConfig::default(),
         Arc::new(TokenIssuer::generate(issuer)?),
+        Arc::new(EmbeddedTexts::default()),
     );
     let mut out = serde_json::Map::new();
     for (name, path) in [

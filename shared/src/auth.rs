@@ -108,6 +108,9 @@ pub type KeyFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KeyError>> + S
 /// The signing secret as stored (Secrets Manager `SecretString`):
 /// `{"current": PEM, "previous": PEM, "previous_valid_until": unix seconds}`,
 /// the last two only during a rotation's overlap. Keys are PKCS#8 PEM.
+/// `sign_in_pepper` keys the digests of sign-in codes: one value for every
+/// instance, kept across rotations (a code outlives no rotation's overlap,
+/// but must verify on whichever instance the check reaches).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningSecret {
     pub current: String,
@@ -115,6 +118,8 @@ pub struct SigningSecret {
     pub previous: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_valid_until: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_pepper: Option<String>,
 }
 
 impl fmt::Debug for SigningSecret {
@@ -123,6 +128,7 @@ impl fmt::Debug for SigningSecret {
         f.debug_struct("SigningSecret")
             .field("previous", &self.previous.as_ref().map(|_| "<redacted>"))
             .field("previous_valid_until", &self.previous_valid_until)
+            .field("sign_in_pepper", &self.sign_in_pepper.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +140,7 @@ impl SigningSecret {
             current: generate_pem()?,
             previous: None,
             previous_valid_until: None,
+            sign_in_pepper: Some(generate_pepper()?),
         })
     }
 
@@ -158,8 +165,34 @@ impl SigningSecret {
             current: new_current,
             previous: Some(self.current),
             previous_valid_until: Some(now_s + overlap_s),
+            sign_in_pepper: self.sign_in_pepper,
         }
     }
+
+    /// The pepper for sign-in code digests: the stored one, or (a secret
+    /// made before peppers were stored) one derived from the current key.
+    #[must_use]
+    pub fn sign_in_pepper(&self) -> Vec<u8> {
+        match &self.sign_in_pepper {
+            Some(pepper) => pepper.as_bytes().to_vec(),
+            None => {
+                let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+                context.update(b"sign-in code pepper\n");
+                context.update(self.current.as_bytes());
+                context.finish().as_ref().to_vec()
+            }
+        }
+    }
+}
+
+/// 32 random bytes, base64: a fresh sign-in pepper.
+fn generate_pepper() -> Result<String, KeyError> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyError("could not make a pepper".into()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// A fresh 2048-bit RSA key as PKCS#8 PEM.
@@ -341,6 +374,7 @@ impl TokenIssuer {
                 current: pem.to_string(),
                 previous: None,
                 previous_valid_until: None,
+                sign_in_pepper: None,
             },
             issuer,
         )

@@ -17,6 +17,7 @@ use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
+use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
 use crate::domain::store::Store;
 
 /// A storage failure that is not the caller's fault (network, throttling,
@@ -186,6 +187,58 @@ pub trait AccountRepo: Send + Sync {
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 }
 
+/// Sign-in records, read and written by version (the domain decides:
+/// `domain::sign_in`): each number's code record, the windows that limit
+/// codes per source address, refresh token families and each caller's
+/// sign-out-everywhere cutoff. Adapters let every record lapse by itself
+/// (a TTL) once it can no longer matter.
+pub trait SignInRepo: Send + Sync {
+    /// The number's code record, empty at version 0 if none.
+    fn code_record(&self, phone: &PhoneNumber)
+    -> impl Future<Output = Result<Versioned<CodeRecord>, RepoError>> + Send;
+    /// Writes `next` if still at `version`; it may be forgotten after
+    /// `forget_after_ms`. `Ok(false)` when another write came first.
+    fn replace_code_record(
+        &self,
+        phone: &PhoneNumber,
+        version: u64,
+        next: &CodeRecord,
+        forget_after_ms: Millis,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// A sign-in limit window under `key` (e.g. a source address), empty
+    /// at version 0 if none.
+    fn sign_in_window(&self, key: &str) -> impl Future<Output = Result<Versioned<SlidingWindow>, RepoError>> + Send;
+    fn replace_sign_in_window(
+        &self,
+        key: &str,
+        version: u64,
+        next: &SlidingWindow,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// A refresh token family by id, `None` at version 0 if unknown.
+    fn refresh_family(
+        &self,
+        family: &str,
+    ) -> impl Future<Output = Result<Versioned<Option<RefreshFamily>>, RepoError>> + Send;
+    /// Writes `next` if still at `version`; it lapses at `next.expires_ms`.
+    fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// The caller's sign-out-everywhere cutoff (0 at version 0 if never).
+    fn session_cutoff(
+        &self,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Versioned<SessionCutoff>, RepoError>> + Send;
+    fn replace_session_cutoff(
+        &self,
+        caller: &Caller,
+        version: u64,
+        next: &SessionCutoff,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
 /// Per-customer records: the phone number and the virtual home.
 pub trait CustomerRepo: Send + Sync {
     fn set_phone(
@@ -214,11 +267,20 @@ pub trait CustomerRepo: Send + Sync {
 
 /// All storage the application needs.
 pub trait Storage:
-    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + 'static
+    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + SignInRepo + 'static
 {
 }
-impl<T: StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + 'static>
-    Storage for T
+impl<
+    T: StoreRepo
+        + OrderRepo
+        + ConnectionRepo
+        + CustomerRepo
+        + LimitRepo
+        + IdempotencyRepo
+        + AccountRepo
+        + SignInRepo
+        + 'static,
+> Storage for T
 {
 }
 
@@ -295,4 +357,20 @@ pub type SettleFuture<'a> = Pin<Box<dyn Future<Output = Result<Settlement, Payme
 pub trait PaymentPort: Send + Sync {
     fn method(&self) -> PaymentMethod;
     fn settle<'a>(&'a self, order: &'a OrderId, bill: &'a Bill, now: Millis) -> SettleFuture<'a>;
+}
+
+/// Why a text message was not sent. Never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[error("text message not sent: {0}")]
+pub struct TextError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// What [`TextMessages::send_text`] returns.
+pub type TextFuture<'a> = Pin<Box<dyn Future<Output = Result<(), TextError>> + Send + 'a>>;
+
+/// Sends one SMS to one number (Amazon SNS `Publish` on AWS; the log and a
+/// local outbox on the local stack). Object-safe, like [`PaymentPort`]:
+/// the application holds one whatever the storage adapters are.
+pub trait TextMessages: Send + Sync {
+    /// Sends `text` to `to`, once; an error means it was not accepted.
+    fn send_text<'a>(&'a self, to: &'a PhoneNumber, text: &'a str) -> TextFuture<'a>;
 }

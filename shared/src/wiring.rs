@@ -11,14 +11,16 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssuer, TokenVerifier};
+use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, SecretSource, TokenIssuer, TokenVerifier};
 use crate::aws::{
-    AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SqsTimers, sdk_config,
+    AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SnsTexts, SqsTimers,
+    sdk_config,
 };
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
-use crate::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
+use crate::domain::sign_in::CodeHasher;
+use crate::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
 use crate::jwks_url::JwksUrl;
 use crate::usecases::App;
 
@@ -30,7 +32,9 @@ pub type LambdaApp = AwsApp;
 pub type EmbeddedApp = App<MemoryStorage, Arc<EmbeddedQueue>, ConnectionHub>;
 
 /// Builds the AWS clients once: DynamoDB for storage, SQS for timers, the
-/// management API at `resources.management_endpoint` for pushes.
+/// management API at `resources.management_endpoint` for pushes, SNS for
+/// sign-in codes (with no sender id, and a pepper of this process until
+/// [`lambda_app`] gives the deployment's).
 pub fn aws_app(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
@@ -44,23 +48,35 @@ pub fn aws_app(
         ManagementApiPusher::new(sdk, &resources.management_endpoint),
         clock,
         config,
-    );
+    )
+    .with_texts(Arc::new(SnsTexts::new(sdk, None)))
+    .with_code_hasher(random_code_hasher());
     match issuer {
         Some(issuer) => app.with_issuer(issuer),
         None => app,
     }
 }
 
-/// The application in memory: the embedded queue's timers and the hub's
-/// sockets.
+/// The application in memory: the embedded queue's timers, the hub's
+/// sockets and the local outbox of texts.
 pub fn embedded_app(
     queue: Arc<EmbeddedQueue>,
     hub: ConnectionHub,
     clock: Arc<dyn Clock>,
     config: OrderingConfig,
     issuer: Arc<TokenIssuer>,
+    texts: Arc<EmbeddedTexts>,
 ) -> EmbeddedApp {
-    App::new(MemoryStorage::default(), queue, hub, clock, config).with_issuer(issuer)
+    App::new(MemoryStorage::default(), queue, hub, clock, config)
+        .with_issuer(issuer)
+        .with_texts(texts)
+        .with_code_hasher(random_code_hasher())
+}
+
+/// A pepper that lives as long as this process: enough for one process
+/// (the local stack), never for a fleet of Lambda instances.
+fn random_code_hasher() -> CodeHasher {
+    CodeHasher::random().unwrap_or_else(|_| CodeHasher::new(ulid::Ulid::new().to_string().as_bytes()))
 }
 
 /// Runs a Lambda function: builds the application during init, primes
@@ -120,13 +136,23 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     let config = OrderingConfig::from_env().map_err(AwsSetupError::from)?;
     let sdk = sdk_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let issuer = match std::env::var("JWT_SIGNING_SECRET_ID") {
-        Ok(secret_id) => Some(Arc::new(
-            secret_issuer(&sdk, &secret_id, jwt_issuer()?, Arc::clone(&clock), key_refresh()?).await?,
-        )),
-        Err(_) => None,
+    let (issuer, hasher) = match std::env::var("JWT_SIGNING_SECRET_ID") {
+        Ok(secret_id) => {
+            let issuer = secret_issuer(&sdk, &secret_id, jwt_issuer()?, Arc::clone(&clock), key_refresh()?).await?;
+            let secret = secrets_source(&sdk, &secret_id).load().await?;
+            (Some(Arc::new(issuer)), CodeHasher::new(&secret.sign_in_pepper()))
+        }
+        // No tokens are issued, so nobody signs in either.
+        Err(_) => (None, random_code_hasher()),
     };
-    Ok(aws_app(&sdk, &resources, clock, config, issuer))
+    let sender_id = std::env::var("SMS_SENDER_ID").ok();
+    Ok(aws_app(&sdk, &resources, clock, config, issuer)
+        .with_texts(Arc::new(SnsTexts::new(&sdk, sender_id)))
+        .with_code_hasher(hasher))
+}
+
+fn secrets_source(sdk: &aws_config::SdkConfig, secret_id: &str) -> SecretsManagerSource {
+    SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
 }
 
 /// An issuer that reads its keys from the Secrets Manager secret
@@ -141,8 +167,7 @@ pub async fn secret_issuer(
     clock: Arc<dyn Clock>,
     refresh: Duration,
 ) -> Result<TokenIssuer, KeyError> {
-    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id);
-    TokenIssuer::from_source(Arc::new(source), issuer, clock, refresh).await
+    TokenIssuer::from_source(Arc::new(secrets_source(sdk, secret_id)), issuer, clock, refresh).await
 }
 
 fn jwt_issuer() -> Result<String, WiringError> {

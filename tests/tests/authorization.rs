@@ -99,14 +99,53 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         row([401, 200, 200, 200, 200, 200]),
     )
     .await;
-    check(
-        &api,
-        "PUT",
-        "/customers/me/phone",
-        Some(json!({"phone": "01712345678"})),
-        row([401, 200, 200, 403, 403, 403]),
-    )
-    .await;
+    // A number is attached or verified only with its code: customers get
+    // past the caller check to the code check (401 `code_invalid` for a
+    // code never sent), stores never do.
+    let no_code = json!({"phone": "01712345678", "code": "000000"});
+    for path in ["/customers/me/phone", "/auth/upgrade"] {
+        let method = if path == "/auth/upgrade" { "POST" } else { "PUT" };
+        check(
+            &api,
+            method,
+            path,
+            Some(no_code.clone()),
+            row([401, 401, 401, 403, 403, 403]),
+        )
+        .await;
+        let refused = api.call(method, path, OWNER, Some(no_code.to_string())).await;
+        assert_eq!(
+            refused.body["error"]["code"], "code_invalid",
+            "{path}: {}",
+            refused.text
+        );
+    }
+    let with_code = api.attach_phone("owner", "01712345670").await;
+    assert_eq!(with_code.status, 200, "{}", with_code.text);
+
+    // Signing in is public: anyone may ask for a code, and a token of any
+    // kind changes nothing.
+    for who in [ANON, OWNER, NOT_OFFERED] {
+        let sent = api
+            .call(
+                "POST",
+                "/auth/sign-in",
+                who,
+                Some(json!({"phone": "01812345670"}).to_string()),
+            )
+            .await;
+        assert_eq!(sent.status, 202, "{who:?}: {}", sent.text);
+        let wrong = json!({"phone": "01812345670", "code": "000000", "role": "customer"});
+        let verify = api
+            .call("POST", "/auth/sign-in/verify", who, Some(wrong.to_string()))
+            .await;
+        assert_eq!(verify.status, 401, "{who:?}: {}", verify.text);
+        let forged = json!({"refresh_token": format!("{}.{}", "a".repeat(32), "b".repeat(64))});
+        for path in ["/auth/refresh", "/auth/sign-out"] {
+            let reply = api.call("POST", path, who, Some(forged.to_string())).await;
+            assert_eq!(reply.status, 401, "{path} as {who:?}: {}", reply.text);
+        }
+    }
     // (Far from every store, so these orders alert nobody.)
     let elsewhere = json!({"text": "2 kg rice", "location": {"lat": 22.3569, "lng": 91.7832}});
     check(

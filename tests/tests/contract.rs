@@ -9,6 +9,9 @@ use crate::common;
 use std::time::Duration;
 
 use common::{LONG, Socket};
+use shared::domain::account::Role;
+use shared::domain::clock::{Clock, SystemClock};
+use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
@@ -16,9 +19,12 @@ use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::order::money::PaymentMethod;
 use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, OrderStatus};
+use shared::domain::sign_in::{
+    CodeHasher, CodeRecord, OneTimeCode, RefreshFamily, RefreshToken, SessionCutoff, SignInLimits,
+};
 use shared::domain::store::Store;
-use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
-use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage};
+use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
+use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage, TextMessages};
 
 fn here() -> GeoPoint {
     GeoPoint::new(23.7925, 90.4078).expect("valid")
@@ -349,6 +355,137 @@ async fn storage_contract<S: Storage>(storage: &S) {
     let sizes: Vec<usize> = many.iter().map(Vec::len).collect();
     assert_eq!(sizes, [0, 1, 0, 1]);
     assert_eq!(many[1][0].as_str(), "conn-2");
+    sign_in_contract(storage).await;
+}
+
+/// Sign-in records: each read at the version it was written at, each
+/// write conditional on it, and the first write of a record only if none
+/// exists.
+async fn sign_in_contract<S: Storage>(storage: &S) {
+    let phone = PhoneNumber::new(&common::fresh_phone()).expect("phone");
+    let empty = storage.code_record(&phone).await.expect("read");
+    assert_eq!(empty, Versioned::default());
+    let hasher = CodeHasher::random().expect("random");
+    let code = OneTimeCode::parse("123456").expect("code");
+    let pending = hasher.pending(&phone, &code, 1_000).expect("random");
+    let record = CodeRecord::default()
+        .send(pending, 1_000, SignInLimits::default())
+        .expect("within limits");
+    assert!(
+        storage
+            .replace_code_record(&phone, 0, &record, 2_000_000)
+            .await
+            .expect("write")
+    );
+    assert!(
+        !storage
+            .replace_code_record(&phone, 0, &record, 2_000_000)
+            .await
+            .expect("write"),
+        "exists"
+    );
+    let read = storage.code_record(&phone).await.expect("read");
+    assert_eq!((read.version, &read.value), (1, &record));
+    let (used, result) = read.value.check(&hasher, &phone, &code, 1_500);
+    assert_eq!(result, Ok(()));
+    assert!(
+        storage
+            .replace_code_record(&phone, 1, &used, 2_000_000)
+            .await
+            .expect("write")
+    );
+    assert!(
+        !storage
+            .replace_code_record(&phone, 1, &used, 2_000_000)
+            .await
+            .expect("write"),
+        "stale"
+    );
+
+    let window = storage.sign_in_window("SEND#ADDRESS#contract").await.expect("read");
+    assert_eq!(window.version, 0);
+    let rate = Rate {
+        max: 5,
+        window_ms: 60_000,
+    };
+    let next = window.value.take(1_000, rate).expect("room");
+    assert!(
+        storage
+            .replace_sign_in_window("SEND#ADDRESS#contract", 0, &next)
+            .await
+            .expect("write")
+    );
+    assert!(
+        !storage
+            .replace_sign_in_window("SEND#ADDRESS#contract", 0, &next)
+            .await
+            .expect("write")
+    );
+    assert_eq!(
+        storage
+            .sign_in_window("SEND#ADDRESS#contract")
+            .await
+            .expect("read")
+            .value,
+        next
+    );
+
+    let token = RefreshToken::new_family().expect("random");
+    let caller = Caller::Customer(CustomerId::new("c-contract").expect("id"));
+    assert_eq!(
+        storage.refresh_family(token.family()).await.expect("read"),
+        Versioned::default()
+    );
+    let now = SystemClock.now_ms();
+    let family = RefreshFamily::start(&token, caller.clone(), Some(Role::Customer), now);
+    assert!(
+        storage
+            .replace_refresh_family(token.family(), 0, &family)
+            .await
+            .expect("write")
+    );
+    assert!(
+        !storage
+            .replace_refresh_family(token.family(), 0, &family)
+            .await
+            .expect("write")
+    );
+    let read = storage.refresh_family(token.family()).await.expect("read");
+    assert_eq!((read.version, read.value.as_ref()), (1, Some(&family)));
+    assert!(
+        storage
+            .replace_refresh_family(token.family(), 1, &family.revoke())
+            .await
+            .expect("write")
+    );
+    assert!(
+        storage
+            .refresh_family(token.family())
+            .await
+            .expect("read")
+            .value
+            .expect("kept")
+            .revoked
+    );
+
+    assert_eq!(
+        storage.session_cutoff(&caller).await.expect("read"),
+        Versioned::default()
+    );
+    let cutoff = SessionCutoff { before_ms: now };
+    assert!(
+        storage
+            .replace_session_cutoff(&caller, 0, &cutoff)
+            .await
+            .expect("write")
+    );
+    assert!(
+        !storage
+            .replace_session_cutoff(&caller, 0, &cutoff)
+            .await
+            .expect("write")
+    );
+    assert_eq!(storage.session_cutoff(&caller).await.expect("read").value, cutoff);
 }
 
 /// The timer contract: the message arrives, not before its delay.
@@ -381,6 +518,22 @@ async fn push_contract<P: Pusher>(pusher: &P, live: &ConnectionId, mut next_fram
     assert!(matches!(pusher.push(&unknown, "{}").await, Err(PushError::Gone)));
     let too_big = "x".repeat(129 * 1024);
     assert!(matches!(pusher.push(live, &too_big).await, Err(PushError::Failed(_))));
+}
+
+/// The text port: a text sent reaches exactly its number, word for word.
+async fn text_contract<T: TextMessages>(texts: &T, sent_to: impl AsyncFn(&PhoneNumber) -> Option<String>) {
+    let phone = PhoneNumber::new(&common::fresh_phone()).expect("phone");
+    let other = PhoneNumber::new(&common::fresh_phone()).expect("phone");
+    let text = "Your sign-in code is 424242. It expires in 5 minutes.";
+    texts.send_text(&phone, text).await.expect("sent");
+    assert_eq!(sent_to(&phone).await.as_deref(), Some(text));
+    assert_eq!(sent_to(&other).await, None);
+}
+
+#[tokio::test]
+async fn embedded_texts_meet_the_contract() {
+    let texts = EmbeddedTexts::default();
+    text_contract(&texts, async |phone| texts.last_text_to(phone)).await;
 }
 
 #[tokio::test]
@@ -457,7 +610,7 @@ async fn the_management_api_client_meets_the_push_contract_with_dummy_credential
 #[cfg(feature = "endpoint-tests")]
 mod on_an_aws_compatible_server {
     use super::*;
-    use shared::aws::{DynamoStorage, SqsTimers, ensure_queue, ensure_table, sdk_config};
+    use shared::aws::{DynamoStorage, SnsTexts, SqsTimers, ensure_queue, ensure_table, sdk_config};
 
     fn unique(prefix: &str) -> String {
         format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
@@ -478,6 +631,29 @@ mod on_an_aws_compatible_server {
         let table = unique("contract");
         ensure_table(&client, &table).await.expect("table created");
         storage_contract(&DynamoStorage::new(client, table)).await;
+    }
+
+    #[tokio::test]
+    async fn sns_meets_the_text_contract() {
+        let sdk = sdk().await;
+        let texts = SnsTexts::new(&sdk, Some("Orders".to_string()));
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("endpoint");
+        // What moto recorded, through tests/moto_server.py.
+        text_contract(&texts, async |phone| {
+            let recorded: serde_json::Value = reqwest::get(format!("{}/test-api/sms", endpoint.trim_end_matches('/')))
+                .await
+                .expect("moto answers")
+                .json()
+                .await
+                .expect("JSON");
+            recorded
+                .as_array()?
+                .iter()
+                .rev()
+                .filter(|sms| sms["phone_number"] == phone.as_e164())
+                .find_map(|sms| sms["message"].as_str().map(str::to_string))
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -33,6 +33,8 @@ mod privacy;
 mod race;
 #[path = "resilience.rs"]
 mod resilience;
+#[path = "sign_in.rs"]
+mod sign_in;
 #[path = "spec.rs"]
 mod spec;
 #[path = "timer_redrive.rs"]

@@ -34,17 +34,7 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     api.put_store("far", "Far Store", 180.0, 900.0, "grocery", &tags).await;
     let mut near = Socket::connect(&stack, "store:near").await;
     let mut far = Socket::connect(&stack, "store:far").await;
-    assert_eq!(
-        api.call(
-            "PUT",
-            "/customers/me/phone",
-            Some("customer:c1"),
-            Some(json!({"phone": "01712345678"}).to_string())
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(api.attach_phone("c1", "01712345678").await.status, 200);
     let mut customer = Socket::connect(&stack, "customer:c1").await;
 
     let created = api.order("c1", "1.2 kg rice, 600 g meat, spices").await;

@@ -41,14 +41,19 @@ async fn logs_carry_no_tokens_keys_or_phone_numbers() {
     api.put_store("s1", "One", 0.0, 300.0, "grocery", &["rice"]).await;
     let mut store = Socket::connect(&stack, "store:s1").await;
     let phone = "01812345679";
-    let attach = api
-        .call(
-            "PUT",
-            "/customers/me/phone",
-            Some("customer:c1"),
-            Some(json!({"phone": phone}).to_string()),
+    let attach = api.attach_phone("c1", phone).await;
+    // Signing in with the number and refreshing logs no number either.
+    let session = api.sign_in(phone, "customer").await;
+    let refresh_token = session["refresh_token"].as_str().expect("refresh token");
+    let refreshed = api
+        .call_with_token(
+            "POST",
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": refresh_token })),
         )
         .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     assert_eq!(attach.status, 200);
     assert_eq!(attach.body["phone"], "+88018*****679", "answers show the number masked");
     let bad_phone = api
@@ -56,7 +61,7 @@ async fn logs_carry_no_tokens_keys_or_phone_numbers() {
             "PUT",
             "/customers/me/phone",
             Some("customer:c1"),
-            Some(json!({"phone": "+49151999888"}).to_string()),
+            Some(json!({"phone": "+49151999888", "code": "123456"}).to_string()),
         )
         .await;
     assert_eq!(bad_phone.status, 422);
@@ -85,6 +90,7 @@ async fn logs_carry_no_tokens_keys_or_phone_numbers() {
         "eyJ",
         forged,
         token_signature.as_str(),
+        refresh_token,
         "PRIVATE KEY",
         "authorization: Bearer",
     ] {

@@ -38,18 +38,8 @@ async fn no_customer_facing_payload_before_acceptance_reveals_a_store() {
         }
         sockets.push(Socket::connect(&stack, &format!("store:{id}")).await);
     }
-    let phone = "01712345678";
-    assert_eq!(
-        api.call(
-            "PUT",
-            "/customers/me/phone",
-            Some("customer:cust-p"),
-            Some(json!({"phone": phone}).to_string())
-        )
-        .await
-        .status,
-        200
-    );
+    let phone = "01912345678";
+    assert_eq!(api.attach_phone("cust-p", phone).await.status, 200);
     let mut customer = Socket::connect(&stack, "customer:cust-p").await;
     let mut seen_by_customer: Vec<String> = Vec::new();
 

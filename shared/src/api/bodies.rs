@@ -54,11 +54,47 @@ struct JwkSchema {
     members: serde_json::Map<String, serde_json::Value>,
 }
 
-/// `POST /auth/guest`: a new guest customer and its bearer token.
+/// `POST /auth/guest`: a new guest customer, its bearer token (short-lived)
+/// and a refresh token for the next ones.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct GuestToken {
     pub customer_id: CustomerId,
+    /// Seconds the bearer token lives.
+    pub expires_in: i64,
+    /// For `POST /auth/refresh`; replaced at each use.
+    pub refresh_token: String,
     pub token: String,
+}
+
+/// `POST /auth/sign-in`: a code is on its way, whatever the number (the
+/// answer never tells whether the number has an account).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CodeSent {
+    /// Seconds the code may be used.
+    pub expires_in: i64,
+}
+
+/// `POST /auth/sign-in/verify`, `POST /auth/refresh`, `POST /auth/upgrade`:
+/// a session.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SignedIn {
+    /// The bearer token for every other call.
+    pub access_token: String,
+    /// Who the tokens are for.
+    pub caller: Caller,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// For `POST /auth/refresh` (and sign-out); replaced at each use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+}
+
+/// `POST /auth/sign-out`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SignedOut {
+    /// Always `true`.
+    pub signed_out: bool,
 }
 
 /// `PUT /customers/me/phone`.

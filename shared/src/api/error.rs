@@ -12,6 +12,7 @@ use crate::usecases::fulfilment::{StepError, StoreOrderError};
 use crate::usecases::identity::GuestError;
 use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadOrderError, StoreRoutingError};
 use crate::usecases::sharing::{ShareError, SharedOrderError};
+use crate::usecases::sign_in::{RefreshError, SignInError};
 use crate::usecases::stores::{ReadStoreError, RegisterStoreError, StoreListError, UpdateStoreError};
 
 /// A status and a JSON body, or the error to answer instead.
@@ -267,6 +268,56 @@ impl From<GuestError> for ApiError {
                 error!(error = %e, "token signing failure");
                 ApiError::new(503, "unavailable", "please try again shortly")
             }
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::CodeInvalid => ApiError::new(
+                401,
+                "code_invalid",
+                "the code is wrong, expired or used: ask for a new one",
+            )
+            .with_field("code"),
+            SignInError::RoleNotHeld => {
+                ApiError::new(403, "role_not_held", "this number may not sign in as that role").with_field("role")
+            }
+            SignInError::PhoneHasAccount => ApiError::new(
+                409,
+                "phone_has_account",
+                "this number already has an account: sign in with it (POST /auth/sign-in/verify)",
+            )
+            .with_field("phone"),
+            SignInError::AlreadyVerified => ApiError::new(
+                409,
+                "phone_already_verified",
+                "this customer already verified another number",
+            )
+            .with_field("phone"),
+            SignInError::Limited(limit) => limit.into(),
+            SignInError::NoIssuer => not_found("token issuer"),
+            SignInError::Unavailable(e) => e.into(),
+            e @ (SignInError::Signing(_) | SignInError::NotSent) => {
+                error!(error = %e, "sign-in failure");
+                ApiError::new(503, "unavailable", "please try again shortly")
+            }
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid => ApiError::new(
+                401,
+                "refresh_token_invalid",
+                "the refresh token is expired, revoked or used: sign in again",
+            )
+            .with_field("refresh_token"),
+            RefreshError::SignIn(e) => e.into(),
+            RefreshError::Unavailable(e) => e.into(),
         }
     }
 }

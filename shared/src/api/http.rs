@@ -11,14 +11,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::bodies::{
-    Accepted, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken, Health, Home, Jwks, Offers,
-    OpenIdConfiguration, OrderView, PhoneAttached, Shared, StoreOrdersPage,
+    Accepted, CodeSent, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken, Health, Home, Jwks, Offers,
+    OpenIdConfiguration, OrderView, PhoneAttached, Shared, SignedIn, SignedOut, StoreOrdersPage,
 };
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
 use super::requests::{
-    ComplaintBody, DeliveryBody, DemandInput, LineBody, LocationInput, OrderBody, PackBody, PhoneBody, ReviewBody,
-    SubstituteAnswerBody, TextBody, from_value, parse_body,
+    ComplaintBody, DeliveryBody, DemandInput, LineBody, LocationInput, OrderBody, PackBody, PhoneBody, PhoneCodeBody,
+    RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, TextBody, VerifyBody, from_value, parse_body,
 };
 use super::routes::HttpRoute;
 use crate::domain::customer::{HomeItem, PhoneNumber};
@@ -33,6 +33,7 @@ use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::identity::GuestSource;
 use crate::usecases::ordering::OrderRequest;
+use crate::usecases::sign_in::Session;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -110,6 +111,20 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Reply {
     match route {
         HttpRoute::AttachPhone => attach_phone(app, call).await,
+        HttpRoute::Upgrade => {
+            let customer = call.customer()?;
+            let body: PhoneCodeBody = call.body()?;
+            let session = app
+                .sign_in()
+                .verify_phone(
+                    &customer,
+                    &phone(&body.phone)?,
+                    &body.code,
+                    &source_address(call.request),
+                )
+                .await?;
+            ok(200, &signed_in(session))
+        }
         HttpRoute::ParseDemand => ok(200, &call.body::<DemandInput>()?.understood()?),
         HttpRoute::PlaceOrder => place_order(app, call).await,
         HttpRoute::GetOrder => get_order(app, call).await,
@@ -218,19 +233,43 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         | HttpRoute::OpenIdConfiguration
         | HttpRoute::Jwks
         | HttpRoute::GuestToken
+        | HttpRoute::SignInCode
+        | HttpRoute::SignInVerify
+        | HttpRoute::Refresh
+        | HttpRoute::SignOut
         | HttpRoute::SharedOrder => public_route(app, route, call.request).await,
+    }
+}
+
+/// The client's address as the gateway saw it (what limits per network
+/// count by).
+fn source_address(request: &ApiGatewayV2httpRequest) -> String {
+    request
+        .request_context
+        .http
+        .source_ip
+        .clone()
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn phone(raw: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::new(raw).map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))
+}
+
+fn signed_in(session: Session) -> SignedIn {
+    SignedIn {
+        access_token: session.access_token,
+        caller: session.caller,
+        expires_in: session.expires_in,
+        refresh_token: session.refresh_token,
+        token_type: "Bearer",
     }
 }
 
 /// Where a guest token request came from: the gateway's view of the
 /// client's address, and the app's install id (`X-Device-Id`) if sent.
 fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiError> {
-    let address = request
-        .request_context
-        .http
-        .source_ip
-        .clone()
-        .unwrap_or_else(|| "unknown".to_string());
+    let address = source_address(request);
     let device = match request.headers.get("x-device-id") {
         None => None,
         Some(value) => {
@@ -323,7 +362,7 @@ impl Call<'_> {
 }
 
 /// Routes anyone may call: health, the API's own description, the token
-/// issuer's keys and guest tokens.
+/// issuer's keys, guest tokens and signing in.
 async fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     route: HttpRoute,
@@ -352,18 +391,60 @@ async fn public_route<S: Storage, Q: OfferTimers, P: Pusher>(
                 return Err(no_tokens());
             }
             let (customer_id, token) = identity.new_guest(&guest_source(request)?).await?;
-            ok(201, &GuestToken { customer_id, token })
+            let session = app.sign_in().guest_session(&customer_id).await?;
+            ok(
+                201,
+                &GuestToken {
+                    customer_id,
+                    expires_in: session.expires_in,
+                    refresh_token: session.refresh_token,
+                    token,
+                },
+            )
+        }
+        HttpRoute::SignInCode => {
+            if identity.issuer().is_none() {
+                return Err(no_tokens());
+            }
+            let body: PhoneBody = parse_body(request_body(request)?)?;
+            let expires_in = app
+                .sign_in()
+                .request_code(&phone(&body.phone)?, &source_address(request))
+                .await?;
+            ok(202, &CodeSent { expires_in })
+        }
+        HttpRoute::SignInVerify => {
+            let body: VerifyBody = parse_body(request_body(request)?)?;
+            let session = app
+                .sign_in()
+                .sign_in(&phone(&body.phone)?, &body.code, body.role, &source_address(request))
+                .await?;
+            ok(200, &signed_in(session))
+        }
+        HttpRoute::Refresh => {
+            let body: RefreshBody = parse_body(request_body(request)?)?;
+            ok(200, &signed_in(app.sign_in().refresh(&body.refresh_token).await?))
+        }
+        HttpRoute::SignOut => {
+            let body: SignOutBody = parse_body(request_body(request)?)?;
+            app.sign_in().sign_out(&body.refresh_token, body.everywhere).await?;
+            ok(200, &SignedOut { signed_out: true })
         }
         _ => Err(ApiError::new(404, "no_such_route", "no such route")),
     }
 }
 
+/// Attaches a number the customer proved with its sign-in code (an
+/// unverified number would let anyone put someone else's number on their
+/// orders). For a guest this is the upgrade of `POST /auth/upgrade`,
+/// without new tokens.
 async fn attach_phone<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
     let customer = call.customer()?;
-    let body: PhoneBody = call.body()?;
-    let phone = PhoneNumber::new(&body.phone)
-        .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
-    app.identity().attach_phone(&customer, &phone).await?;
+    let body: PhoneCodeBody = call.body()?;
+    let phone = phone(&body.phone)?;
+    app.sign_in()
+        .verify_phone(&customer, &phone, &body.code, &source_address(call.request))
+        .await?;
     ok(
         200,
         &PhoneAttached {

@@ -12,6 +12,7 @@ use super::bodies::*;
 use super::error::ApiError;
 use super::operation::{Operation, schema};
 use super::routes::HttpRoute;
+use crate::domain::account::Role;
 use crate::domain::customer::contains_phone_number;
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
@@ -40,9 +41,46 @@ pub fn operation(route: HttpRoute) -> Operation {
         ),
         R::Jwks => op("The token issuer's public keys.", 200, schema::<Jwks>),
         R::GuestToken => op("A token for a new guest customer.", 201, schema::<GuestToken>),
-        R::AttachPhone => {
-            op("Attaches a phone number to the customer.", 200, schema::<PhoneAttached>).reads(schema::<PhoneBody>)
-        }
+        R::SignInCode => op(
+            "Sends a one-time sign-in code by SMS; answers the same for every number.",
+            202,
+            schema::<CodeSent>,
+        )
+        .reads(schema::<PhoneBody>)
+        .rate_limited(),
+        R::SignInVerify => op(
+            "Signs in with the code, as a customer, a store or an operator.",
+            200,
+            schema::<SignedIn>,
+        )
+        .reads(schema::<VerifyBody>)
+        .rate_limited(),
+        R::Refresh => op(
+            "A new access token for a refresh token, which is replaced.",
+            200,
+            schema::<SignedIn>,
+        )
+        .reads(schema::<RefreshBody>),
+        R::SignOut => op(
+            "Revokes the refresh token, or every session of its caller.",
+            200,
+            schema::<SignedOut>,
+        )
+        .reads(schema::<SignOutBody>),
+        R::Upgrade => op(
+            "A guest verifies a number with a code and keeps their orders and home.",
+            200,
+            schema::<SignedIn>,
+        )
+        .reads(schema::<PhoneCodeBody>)
+        .rate_limited(),
+        R::AttachPhone => op(
+            "Attaches a verified phone number (with its sign-in code) to the customer.",
+            200,
+            schema::<PhoneAttached>,
+        )
+        .reads(schema::<PhoneCodeBody>)
+        .rate_limited(),
         R::ParseDemand => op(
             "Reads a demand (text, voice, pictures or lines) into a list.",
             200,
@@ -161,10 +199,55 @@ pub(crate) struct ReviewBody {
     pub(crate) comment: Option<String>,
 }
 
+/// `POST /auth/sign-in`: the number to send a code to.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PhoneBody {
+    /// A Bangladeshi mobile number: `+8801XXXXXXXXX` or `01XXXXXXXXX`.
     pub(crate) phone: String,
+}
+
+/// A number and the code sent to it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PhoneCodeBody {
+    pub(crate) phone: String,
+    /// The 6 digits of the text.
+    pub(crate) code: String,
+}
+
+/// `POST /auth/sign-in/verify`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyBody {
+    pub(crate) phone: String,
+    /// The 6 digits of the text.
+    pub(crate) code: String,
+    /// Who to sign in as: `customer` (the default; made on first sign-in),
+    /// or `store` / `operator` (only if the number holds that role).
+    #[serde(default = "customer_role")]
+    pub(crate) role: Role,
+}
+
+fn customer_role() -> Role {
+    Role::Customer
+}
+
+/// `POST /auth/refresh`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefreshBody {
+    pub(crate) refresh_token: String,
+}
+
+/// `POST /auth/sign-out`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignOutBody {
+    pub(crate) refresh_token: String,
+    /// Also end every other session of this caller (a lost phone).
+    #[serde(default)]
+    pub(crate) everywhere: bool,
 }
 
 /// Deepest nesting a body may have: every body of this API is a few levels

@@ -49,6 +49,16 @@ http_routes! {
     Jwks => "GET /.well-known/jwks.json", public;
     /// A token for a new guest customer.
     GuestToken => "POST /auth/guest", public;
+    /// Sends a one-time sign-in code by SMS.
+    SignInCode => "POST /auth/sign-in", public;
+    /// Signs in with the code: an access and a refresh token.
+    SignInVerify => "POST /auth/sign-in/verify", public;
+    /// A new access token for a refresh token (which is replaced).
+    Refresh => "POST /auth/refresh", public;
+    /// Revokes a refresh token (and, if asked, every session of its caller).
+    SignOut => "POST /auth/sign-out", public;
+    /// A guest verifies a number and keeps their orders and home.
+    Upgrade => "POST /auth/upgrade";
     AttachPhone => "PUT /customers/me/phone";
     /// Reads a demand (text, voice, pictures or lines) into a list.
     ParseDemand => "POST /demand/parse";

@@ -20,10 +20,11 @@ use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
+use crate::domain::sign_in::{CodeRecord, REFRESH_LIFETIME_MS, RefreshFamily, SessionCutoff};
 use crate::domain::store::Store;
 use crate::ports::{
     AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    StoreRepo,
+    SignInRepo, StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -172,9 +173,35 @@ fn idempotency_key(scope: &str) -> Item {
     key(format!("IDEMPOTENCY#{scope}"), "RECORD")
 }
 
+/// Items about one phone number are keyed by a digest of it, so neither
+/// the table's keys nor anything that prints a key or a read item (the
+/// SDK's trace logs) carries the number itself.
+fn phone_partition(phone: &PhoneNumber) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, phone.as_e164().as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("PHONE#{hex}")
+}
+
 /// One item per verified phone number: the roles it holds.
 fn account_key(phone: &PhoneNumber) -> Item {
-    key(format!("PHONE#{}", phone.as_e164()), "ACCOUNT")
+    key(phone_partition(phone), "ACCOUNT")
+}
+
+/// A number's sign-in code record, beside its account.
+fn code_record_key(phone: &PhoneNumber) -> Item {
+    key(phone_partition(phone), "SIGNIN_CODE")
+}
+
+fn sign_in_window_key(key_text: &str) -> Item {
+    key(format!("SIGNIN#{key_text}"), "WINDOW")
+}
+
+fn refresh_family_key(family: &str) -> Item {
+    key(format!("REFRESH#{family}"), "FAMILY")
+}
+
+fn session_cutoff_key(caller: &Caller) -> Item {
+    key(format!("SESSIONS#{}", caller.key()), "CUTOFF")
 }
 
 fn guest_window_key(key_text: &str) -> Item {
@@ -994,6 +1021,72 @@ impl IdempotencyRepo for DynamoStorage {
         // DynamoDB's TTL removes the record some time after it expires.
         let ttl = n(next.expires_ms / 1000);
         self.replace_versioned(idempotency_key(scope), "record", next, version, Some(ttl))
+            .await
+    }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+impl SignInRepo for DynamoStorage {
+    async fn code_record(&self, phone: &PhoneNumber) -> Result<Versioned<CodeRecord>, RepoError> {
+        self.versioned_get(code_record_key(phone), "record").await
+    }
+
+    async fn replace_code_record(
+        &self,
+        phone: &PhoneNumber,
+        version: u64,
+        next: &CodeRecord,
+        forget_after_ms: Millis,
+    ) -> Result<bool, RepoError> {
+        let ttl = n(forget_after_ms / 1000 + 1);
+        self.replace_versioned(code_record_key(phone), "record", next, version, Some(ttl))
+            .await
+    }
+
+    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        self.versioned_get(sign_in_window_key(key), "window").await
+    }
+
+    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        let ttl = n(now_s() + LIMIT_TTL_S);
+        self.replace_versioned(sign_in_window_key(key), "window", next, version, Some(ttl))
+            .await
+    }
+
+    async fn refresh_family(&self, family: &str) -> Result<Versioned<Option<RefreshFamily>>, RepoError> {
+        self.versioned_get(refresh_family_key(family), "family").await
+    }
+
+    async fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, RepoError> {
+        // Reads check expiry themselves; TTL only tidies up.
+        let ttl = n(next.expires_ms / 1000 + 1);
+        self.replace_versioned(refresh_family_key(family), "family", next, version, Some(ttl))
+            .await
+    }
+
+    async fn session_cutoff(&self, caller: &Caller) -> Result<Versioned<SessionCutoff>, RepoError> {
+        self.versioned_get(session_cutoff_key(caller), "cutoff").await
+    }
+
+    async fn replace_session_cutoff(
+        &self,
+        caller: &Caller,
+        version: u64,
+        next: &SessionCutoff,
+    ) -> Result<bool, RepoError> {
+        // Every family older than the cutoff has expired by then.
+        let ttl = n((next.before_ms + REFRESH_LIFETIME_MS) / 1000 + 1);
+        self.replace_versioned(session_cutoff_key(caller), "cutoff", next, version, Some(ttl))
             .await
     }
 }

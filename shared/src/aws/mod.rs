@@ -1,5 +1,6 @@
 //! AWS adapters: DynamoDB for storage, SQS for round timers, the API
-//! Gateway management API for pushes, Secrets Manager for the signing key. Endpoints come from the standard
+//! Gateway management API for pushes, Secrets Manager for the signing key,
+//! SNS for text messages. Endpoints come from the standard
 //! `AWS_ENDPOINT_URL` variables, so moto, LocalStack and AWS need no special
 //! code path.
 
@@ -7,12 +8,14 @@ mod dynamo;
 mod push;
 mod resources;
 mod secrets;
+mod sns;
 mod sqs;
 
 pub use dynamo::DynamoStorage;
 pub use push::ManagementApiPusher;
 pub use resources::{ensure_queue, ensure_table};
 pub use secrets::SecretsManagerSource;
+pub use sns::SnsTexts;
 pub use sqs::SqsTimers;
 
 use crate::domain::config::ConfigError;

@@ -142,6 +142,16 @@ impl CustomerId {
         ))
     }
 
+    /// A new customer who signed in with a verified number: never a
+    /// guest's prefix.
+    #[must_use]
+    pub fn new_account() -> CustomerId {
+        CustomerId(format!("c-{}", ulid::Ulid::new().to_string().to_lowercase()))
+    }
+
+    /// Whether the id was made for a guest. A guest who verified a number
+    /// keeps the id (and their orders): whether they are still treated as
+    /// a guest is the customer's verified number's business, not the id's.
     #[must_use]
     pub fn is_guest(&self) -> bool {
         self.0.starts_with(GUEST_PREFIX)

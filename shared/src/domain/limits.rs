@@ -79,6 +79,10 @@ pub enum LimitReached {
     OrdersPerMinute { retry_after_ms: Millis },
     #[error("too many new guests from this network or device; try again later")]
     Guests { retry_after_ms: Millis },
+    #[error("too many sign-in codes for this number or network; try again later")]
+    SignInCodes { retry_after_ms: Millis },
+    #[error("too many sign-in attempts from this network; try again later")]
+    SignInChecks { retry_after_ms: Millis },
 }
 
 impl LimitReached {
@@ -88,7 +92,9 @@ impl LimitReached {
         let ms = match self {
             LimitReached::OpenOrders { retry_after_ms }
             | LimitReached::OrdersPerMinute { retry_after_ms }
-            | LimitReached::Guests { retry_after_ms } => retry_after_ms,
+            | LimitReached::Guests { retry_after_ms }
+            | LimitReached::SignInCodes { retry_after_ms }
+            | LimitReached::SignInChecks { retry_after_ms } => retry_after_ms,
         };
         u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)
     }

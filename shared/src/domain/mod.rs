@@ -12,4 +12,5 @@ pub mod ids;
 pub mod limits;
 pub mod matching;
 pub mod order;
+pub mod sign_in;
 pub mod store;

@@ -4,9 +4,11 @@
 mod hub;
 mod queue;
 mod storage;
+mod texts;
 
 pub use hub::{
     ConnectionHub, MAX_PUSH_BYTES, OutboxReceiver, OutboxRefusal, OutboxSender, SocketCommand, SocketInfo, outbox,
 };
 pub use queue::{EmbeddedQueue, ReceivedMessage};
 pub use storage::MemoryStorage;
+pub use texts::EmbeddedTexts;

@@ -9,10 +9,11 @@ use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
+use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
 use crate::domain::store::Store;
 use crate::ports::{
     AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    StoreRepo,
+    SignInRepo, StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is
@@ -39,6 +40,10 @@ struct Tables {
     guest_windows: HashMap<String, Versioned<SlidingWindow>>,
     idempotency: HashMap<String, Versioned<Option<IdempotencyRecord>>>,
     accounts: HashMap<PhoneNumber, Versioned<Account>>,
+    code_records: HashMap<PhoneNumber, Versioned<CodeRecord>>,
+    sign_in_windows: HashMap<String, Versioned<SlidingWindow>>,
+    refresh_families: HashMap<String, Versioned<Option<RefreshFamily>>>,
+    session_cutoffs: HashMap<Caller, Versioned<SessionCutoff>>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
 
@@ -377,5 +382,91 @@ impl IdempotencyRepo for MemoryStorage {
         };
         t.idempotency.insert(scope.to_string(), value);
         Ok(true)
+    }
+}
+
+/// Writes `value` at `version + 1` under `key` if the stored one is still
+/// at `version` (0: absent), as a conditional write does.
+fn replace_at<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, Versioned<V>>, key: K, version: u64, value: V) -> bool {
+    if map.get(&key).map_or(0, |r| r.version) != version {
+        return false;
+    }
+    map.insert(
+        key,
+        Versioned {
+            value,
+            version: version + 1,
+        },
+    );
+    true
+}
+
+impl SignInRepo for MemoryStorage {
+    async fn code_record(&self, phone: &PhoneNumber) -> Result<Versioned<CodeRecord>, RepoError> {
+        Ok(self.tables().code_records.get(phone).cloned().unwrap_or_default())
+    }
+
+    async fn replace_code_record(
+        &self,
+        phone: &PhoneNumber,
+        version: u64,
+        next: &CodeRecord,
+        _forget_after_ms: Millis,
+    ) -> Result<bool, RepoError> {
+        Ok(replace_at(
+            &mut self.tables().code_records,
+            phone.clone(),
+            version,
+            next.clone(),
+        ))
+    }
+
+    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        Ok(self.tables().sign_in_windows.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        Ok(replace_at(
+            &mut self.tables().sign_in_windows,
+            key.to_string(),
+            version,
+            next.clone(),
+        ))
+    }
+
+    async fn refresh_family(&self, family: &str) -> Result<Versioned<Option<RefreshFamily>>, RepoError> {
+        Ok(self.tables().refresh_families.get(family).cloned().unwrap_or_default())
+    }
+
+    async fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, RepoError> {
+        Ok(replace_at(
+            &mut self.tables().refresh_families,
+            family.to_string(),
+            version,
+            Some(next.clone()),
+        ))
+    }
+
+    async fn session_cutoff(&self, caller: &Caller) -> Result<Versioned<SessionCutoff>, RepoError> {
+        Ok(self.tables().session_cutoffs.get(caller).cloned().unwrap_or_default())
+    }
+
+    async fn replace_session_cutoff(
+        &self,
+        caller: &Caller,
+        version: u64,
+        next: &SessionCutoff,
+    ) -> Result<bool, RepoError> {
+        Ok(replace_at(
+            &mut self.tables().session_cutoffs,
+            caller.clone(),
+            version,
+            *next,
+        ))
     }
 }

@@ -1,10 +1,9 @@
-//! Identity: guest customers and their tokens, and the phone number a
-//! customer attaches.
+//! Identity: guest customers and their tokens (verified numbers are
+//! `sign_in`'s).
 
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::auth::TokenIssuer;
 use crate::domain::clock::Millis;
-use crate::domain::customer::PhoneNumber;
 use crate::domain::ids::{Caller, CustomerId};
 use crate::domain::limits::{GuestLimits, LimitReached, Rate};
 use crate::ports::{CustomerRepo, LimitRepo};
@@ -64,11 +63,6 @@ impl<R: CustomerRepo + LimitRepo> Identity<'_, R> {
             .issue(&Caller::Customer(customer.clone()), self.now)
             .map_err(|e| GuestError::Signing(e.to_string()))?;
         Ok((customer, token))
-    }
-
-    /// Attaches a phone number to the customer (a guest becomes known).
-    pub async fn attach_phone(&self, customer: &CustomerId, phone: &PhoneNumber) -> Result<(), Unavailable> {
-        Ok(self.repo.set_phone(customer, phone).await?)
     }
 
     /// Counts one new guest under `key`, or refuses when `rate` is spent.

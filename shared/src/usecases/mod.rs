@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod ordering;
 pub mod sharing;
+pub mod sign_in;
 pub mod stores;
 
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use std::sync::Arc;
 use crate::auth::TokenIssuer;
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
+use crate::domain::sign_in::CodeHasher;
 use crate::payments::PaymentPorts;
-use crate::ports::{OfferTimers, Pusher, QueueError, RepoError, Storage};
+use crate::ports::{OfferTimers, Pusher, QueueError, RepoError, Storage, TextError, TextFuture, TextMessages};
 
 pub use connections::{Connections, Notifier};
 pub use fulfilment::Fulfilment;
@@ -28,6 +30,7 @@ pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
+pub use sign_in::SignIn;
 pub use stores::Stores;
 
 /// A failure that is not the caller's: storage or the timer queue could
@@ -74,6 +77,18 @@ pub struct App<S, Q, P> {
     config: OrderingConfig,
     payments: PaymentPorts,
     issuer: Option<Arc<TokenIssuer>>,
+    texts: Arc<dyn TextMessages>,
+    code_hasher: CodeHasher,
+}
+
+/// A deployment that sends no texts: asking for a sign-in code answers
+/// 503 until [`App::with_texts`] names a sender.
+struct NoTexts;
+
+impl TextMessages for NoTexts {
+    fn send_text<'a>(&'a self, _to: &'a crate::domain::customer::PhoneNumber, _text: &'a str) -> TextFuture<'a> {
+        Box::pin(async { Err(TextError("this deployment sends no text messages".into())) })
+    }
 }
 
 impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
@@ -87,7 +102,25 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             config,
             payments: PaymentPorts::cash_on_delivery(),
             issuer: None,
+            texts: Arc::new(NoTexts),
+            // Replaced by the deployment's pepper where codes must outlive
+            // one process (`with_code_hasher`).
+            code_hasher: CodeHasher::new(b"unset"),
         }
+    }
+
+    /// Where sign-in codes are sent (SNS on AWS, the log locally).
+    #[must_use]
+    pub fn with_texts(mut self, texts: Arc<dyn TextMessages>) -> Self {
+        self.texts = texts;
+        self
+    }
+
+    /// How sign-in codes are digested: the deployment's pepper.
+    #[must_use]
+    pub fn with_code_hasher(mut self, hasher: CodeHasher) -> Self {
+        self.code_hasher = hasher;
+        self
     }
 
     #[must_use]
@@ -171,6 +204,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         Identity {
             repo: &self.storage,
             issuer: self.issuer.as_deref(),
+            now: self.now(),
+        }
+    }
+
+    pub fn sign_in(&self) -> SignIn<'_, S> {
+        SignIn {
+            repo: &self.storage,
+            issuer: self.issuer.as_deref(),
+            texts: self.texts.as_ref(),
+            hasher: &self.code_hasher,
             now: self.now(),
         }
     }

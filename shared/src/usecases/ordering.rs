@@ -25,7 +25,7 @@ use crate::domain::order::{
     STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+use crate::ports::{ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
 
 /// Candidates whose presence is read per batch, per store wanted: most
 /// nearby stores are online, so one batch nearly always suffices.
@@ -132,7 +132,7 @@ pub enum RoundTimerOutcome {
 
 impl<R, Q, P> Ordering<'_, R, Q, P>
 where
-    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo,
+    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo,
     Q: OfferTimers,
     P: Pusher,
 {
@@ -186,7 +186,7 @@ where
         } else {
             now
         };
-        let limits = self.limits_for(customer);
+        let limits = self.limits_for(customer).await?;
         let mut timer_sent = false;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let still_searching = if allowance.value.at_open_limit(now, limits) {
@@ -222,17 +222,20 @@ where
     }
 
     /// Guests have proven nothing about who they are: one searching order
-    /// at a time.
-    fn limits_for(&self, customer: &CustomerId) -> OrderLimits {
-        let max_open = if customer.is_guest() {
+    /// at a time. A guest who verified a number (`POST /auth/upgrade`)
+    /// keeps their id and is a known customer from then on: only guest ids
+    /// pay the read that tells.
+    async fn limits_for(&self, customer: &CustomerId) -> Result<OrderLimits, Unavailable> {
+        let unverified_guest = customer.is_guest() && self.repo.phone_of(customer).await?.is_none();
+        let max_open = if unverified_guest {
             self.config.max_open_orders.min(GUEST_MAX_OPEN_ORDERS)
         } else {
             self.config.max_open_orders
         };
-        OrderLimits {
+        Ok(OrderLimits {
             max_open,
             per_minute: self.config.max_orders_per_minute,
-        }
+        })
     }
 
     /// Which of `ids` are still searching, with their current deadlines.

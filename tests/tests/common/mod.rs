@@ -85,6 +85,21 @@ pub fn token_for(issuer: &TokenIssuer, caller: &str) -> String {
     }
 }
 
+/// The six digits of a sign-in text.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_string()
+}
+
+/// A Bangladeshi mobile number no other test uses (moto keeps every test's
+/// texts in one place).
+pub fn fresh_phone() -> String {
+    let random = ulid::Ulid::new().random();
+    format!("+88017{:08}", random % 100_000_000)
+}
+
 /// A response as a test sees it.
 #[derive(Debug)]
 pub struct Reply {
@@ -137,6 +152,122 @@ impl Api {
     pub async fn check(&self, method: &str, path: &str, status: u16, content_type: &str, text: &str) {
         let spec = spec::load(self).await;
         spec.check_http(method, path, status, content_type, text);
+    }
+
+    /// Sends one request with a raw bearer token (tokens the API issued);
+    /// checked against the OpenAPI document like [`Api::call`].
+    pub async fn call_with_token(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let method_name = method;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response.text().await.expect("body read");
+        let mut body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let (Some(seconds), Some(map)) = (retry_after, body.as_object_mut()) {
+            // Tests read the header beside the body.
+            map.insert(
+                "retry_after_header".into(),
+                Value::String(seconds.to_str().unwrap_or_default().to_string()),
+            );
+        }
+        self.check(method_name, path, status, &content_type, &text).await;
+        Reply { status, body, text }
+    }
+
+    /// The last text message sent to `phone`: on the embedded backend from
+    /// the local stack's development route, on the endpoint backend from
+    /// the SMS moto recorded (read through tests/moto_server.py's
+    /// `/test-api/sms`).
+    pub async fn last_text(&self, phone: &str) -> Option<String> {
+        let e164 = shared::domain::customer::PhoneNumber::new(phone).expect("a valid number");
+        let phone = e164.as_e164();
+        match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
+                let texts: Value = self
+                    .http
+                    .get(format!("{}/test-api/sms", endpoint.trim_end_matches('/')))
+                    .send()
+                    .await
+                    .expect("moto answers")
+                    .json()
+                    .await
+                    .expect("moto's texts are JSON");
+                texts
+                    .as_array()?
+                    .iter()
+                    .rev()
+                    .filter(|sms| sms["phone_number"] == phone)
+                    .find_map(|sms| sms["message"].as_str())
+                    .map(str::to_string)
+            }
+            _ => {
+                let response = self
+                    .http
+                    .get(format!("{}/dev/sms/{}", self.base, phone.replace('+', "%2B")))
+                    .send()
+                    .await
+                    .expect("dev route answers");
+                if response.status() != 200 {
+                    return None;
+                }
+                let body: Value = response.json().await.expect("JSON");
+                body["text"].as_str().map(str::to_string)
+            }
+        }
+    }
+
+    /// Asks for a sign-in code for `phone` and reads it from the text.
+    pub async fn sign_in_code(&self, phone: &str) -> String {
+        let sent = self
+            .call_with_token("POST", "/auth/sign-in", None, Some(json!({ "phone": phone })))
+            .await;
+        assert_eq!(sent.status, 202, "a code is sent: {}", sent.text);
+        let text = self.last_text(phone).await.expect("a text was sent");
+        code_in(&text)
+    }
+
+    /// Signs `phone` in as `role` with a fresh code: the session's body.
+    pub async fn sign_in(&self, phone: &str, role: &str) -> Value {
+        let code = self.sign_in_code(phone).await;
+        let reply = self
+            .call_with_token(
+                "POST",
+                "/auth/sign-in/verify",
+                None,
+                Some(json!({ "phone": phone, "code": code, "role": role })),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "signed in: {}", reply.text);
+        reply.body
+    }
+
+    /// Attaches `phone` to `customer` with the code it was sent (the only
+    /// way a number gets on a customer's profile).
+    pub async fn attach_phone(&self, customer: &str, phone: &str) -> Reply {
+        let code = self.sign_in_code(phone).await;
+        self.call(
+            "PUT",
+            "/customers/me/phone",
+            Some(&format!("customer:{customer}")),
+            Some(json!({ "phone": phone, "code": code }).to_string()),
+        )
+        .await
     }
 
     /// Registers an open store at `distance_m` from the customer.
