@@ -322,6 +322,19 @@ impl RunningStack {
         }
     }
 
+    /// Makes the holder of `phone` an operator (`--operator-phone`): the
+    /// same use case the deploy-time `ops add-operator` command runs.
+    pub async fn appoint_operator(
+        &self,
+        phone: &shared::domain::customer::PhoneNumber,
+    ) -> Result<shared::usecases::operators::Appointed, shared::usecases::Unavailable> {
+        use shared::usecases::operators::appoint_operator;
+        match &self.running {
+            Running::Embedded { app, .. } => appoint_operator(app.storage(), phone).await,
+            Running::Endpoint { app, .. } => appoint_operator(app.storage(), phone).await,
+        }
+    }
+
     /// Whether a connection record exists.
     pub async fn connection_recorded(&self, id: &ConnectionId) -> Result<bool, RepoError> {
         match &self.running {

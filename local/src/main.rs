@@ -4,6 +4,10 @@
 //! Routing knobs come from the same variables as on Lambda:
 //! `OFFER_WINDOW_SECONDS` (or `OFFER_WINDOW_MS`), `STORES_PER_ROUND`,
 //! `MAX_ROUNDS`, `MATCH_RADIUS_M`.
+//!
+//! `--operator-phone +8801XXXXXXXXX` (or `OPERATOR_PHONE`) makes that
+//! number an operator at start (the first operator; on AWS the same use
+//! case runs as `cargo run -p ops -- add-operator --phone ...`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -26,7 +30,7 @@ async fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: local-stack [--host 127.0.0.1] [--port 8080]");
+        println!("usage: local-stack [--host 127.0.0.1] [--port 8080] [--operator-phone +8801XXXXXXXXX]");
         return ExitCode::SUCCESS;
     }
     let host: IpAddr = match option(&args, "--host", "HOST")
@@ -53,6 +57,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let operator_phone = match option(&args, "--operator-phone", "OPERATOR_PHONE")
+        .map(|raw| shared::domain::customer::PhoneNumber::new(&raw))
+        .transpose()
+    {
+        Ok(phone) => phone,
+        Err(e) => {
+            eprintln!("bad operator phone: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = LocalOptions {
         addr: SocketAddr::new(host, port),
         backend: Backend::from_env(),
@@ -67,6 +81,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(phone) = &operator_phone {
+        match stack.appoint_operator(phone).await {
+            Ok(appointed) => println!(
+                "  operator:      {} is operator:{}{}",
+                phone.masked(),
+                appointed.operator,
+                if appointed.new { "" } else { " (already)" }
+            ),
+            Err(e) => {
+                eprintln!("could not appoint the operator: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match stack.backend_name() {
         "embedded" => println!("local stack ready (embedded storage and timers; no Docker, no cloud)"),
         _ => println!("local stack ready on DynamoDB and SQS at AWS_ENDPOINT_URL"),

@@ -55,6 +55,14 @@ impl Pusher for RecordingPusher {
         self.pushed.lock().expect("lock").push((connection.to_string(), value));
         Ok(())
     }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        if self.gone.lock().expect("lock").insert(connection.to_string()) {
+            Ok(())
+        } else {
+            Err(PushError::Gone)
+        }
+    }
 }
 
 impl RecordingPusher {

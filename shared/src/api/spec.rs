@@ -160,6 +160,13 @@ fn build_openapi() -> Value {
                 "schema": order_id.clone()
             }));
         }
+        for param in op.query {
+            parameters.push(json!({
+                "name": param.name, "in": "query", "required": false,
+                "description": param.description,
+                "schema": (param.schema)()
+            }));
+        }
         let mut content = json_content((op.response)(&mut answers).to_value());
         if op.html
             && let Some(content) = content.as_object_mut()

@@ -79,6 +79,8 @@ pub enum LimitReached {
     OrdersPerMinute { retry_after_ms: Millis },
     #[error("too many new guests from this network or device; try again later")]
     Guests { retry_after_ms: Millis },
+    #[error("too many store applications from this account; try again later")]
+    Applications { retry_after_ms: Millis },
 }
 
 impl LimitReached {
@@ -88,7 +90,8 @@ impl LimitReached {
         let ms = match self {
             LimitReached::OpenOrders { retry_after_ms }
             | LimitReached::OrdersPerMinute { retry_after_ms }
-            | LimitReached::Guests { retry_after_ms } => retry_after_ms,
+            | LimitReached::Guests { retry_after_ms }
+            | LimitReached::Applications { retry_after_ms } => retry_after_ms,
         };
         u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)
     }
@@ -153,6 +156,13 @@ impl OrderAllowance {
         Ok(OrderAllowance { open, placed })
     }
 }
+
+/// Store applications one customer may send: a few a day (a shop owner
+/// who made a mistake applies again; more is abuse of the operators' time).
+pub const APPLICATIONS_PER_CUSTOMER: Rate = Rate {
+    max: 3,
+    window_ms: 24 * 3_600_000,
+};
 
 /// How many guest tokens one source address and one device may be issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ pub mod fulfilment;
 pub mod home;
 pub mod idempotency;
 pub mod identity;
+pub mod operators;
 pub mod ordering;
 pub mod sharing;
 pub mod stores;
@@ -26,6 +27,7 @@ pub use fulfilment::Fulfilment;
 pub use home::Home;
 pub use idempotency::Idempotency;
 pub use identity::Identity;
+pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
 pub use stores::Stores;
@@ -171,6 +173,21 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         Identity {
             repo: &self.storage,
             issuer: self.issuer.as_deref(),
+            now: self.now(),
+        }
+    }
+
+    pub fn onboarding(&self) -> Onboarding<'_, S> {
+        Onboarding {
+            repo: &self.storage,
+            now: self.now(),
+        }
+    }
+
+    pub fn operators(&self) -> Operators<'_, S, P> {
+        Operators {
+            repo: &self.storage,
+            pusher: &self.pusher,
             now: self.now(),
         }
     }
