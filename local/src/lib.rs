@@ -335,6 +335,18 @@ impl RunningStack {
         }
     }
 
+    /// The roles `phone` holds (for tests: approval grants the store).
+    pub async fn account_of(
+        &self,
+        phone: &shared::domain::customer::PhoneNumber,
+    ) -> Result<shared::domain::account::Account, RepoError> {
+        use shared::ports::AccountRepo;
+        match &self.running {
+            Running::Embedded { app, .. } => Ok(app.storage().account(phone).await?.value),
+            Running::Endpoint { app, .. } => Ok(app.storage().account(phone).await?.value),
+        }
+    }
+
     /// Whether a connection record exists.
     pub async fn connection_recorded(&self, id: &ConnectionId) -> Result<bool, RepoError> {
         match &self.running {

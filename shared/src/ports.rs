@@ -208,10 +208,7 @@ pub trait ApplicationRepo: Send + Sync {
         application: &StoreApplication,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// The pending application of `store`, if it is listed.
-    fn application(
-        &self,
-        store: &StoreId,
-    ) -> impl Future<Output = Result<Option<StoreApplication>, RepoError>> + Send;
+    fn application(&self, store: &StoreId) -> impl Future<Output = Result<Option<StoreApplication>, RepoError>> + Send;
     /// Pending applications, oldest first (store ids are time-ordered), at
     /// most `limit`, after the store id `after` when given (one page).
     fn pending_applications(

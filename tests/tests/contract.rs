@@ -9,6 +9,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{LONG, Socket};
+use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
@@ -16,7 +17,6 @@ use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::order::money::PaymentMethod;
 use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, OrderStatus};
-use shared::domain::customer::PhoneNumber;
 use shared::domain::store::{StatusChange, Store, StoreApplication, StoreStatus};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, MemoryStorage};
 use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage};
@@ -390,12 +390,17 @@ async fn application_contract<S: Storage>(storage: &S) {
         .await
         .expect("next page");
     assert_eq!(rest, expected[1..]);
-    assert_eq!(storage.application(&first.store.id).await.expect("get"), Some(first.clone()));
+    assert_eq!(
+        storage.application(&first.store.id).await.expect("get"),
+        Some(first.clone())
+    );
     let stored = storage.get_store(&first.store.id).await.expect("get").expect("written");
     assert_eq!(stored.status, StoreStatus::Pending);
 
     // A change decided on a stale profile is not written.
-    let approved = stored.with_status(&StatusChange::Approve, 20).expect("pending approves");
+    let approved = stored
+        .with_status(&StatusChange::Approve, 20)
+        .expect("pending approves");
     let mut stale = stored.clone();
     stale.updated_at_ms = 5;
     assert!(!storage.replace_store(Some(&stale), &approved).await.expect("stale"));
@@ -411,17 +416,26 @@ async fn application_contract<S: Storage>(storage: &S) {
     let plan = search_plan(here(), 2_000.0, 8);
     let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo");
     let status_of = |id: &StoreId| read.stores.iter().find(|s| &s.id == id).map(|s| s.status);
-    assert_eq!(status_of(&first.store.id), Some(StoreStatus::Active), "the geo copy follows");
+    assert_eq!(
+        status_of(&first.store.id),
+        Some(StoreStatus::Active),
+        "the geo copy follows"
+    );
     assert_eq!(status_of(&second.store.id), Some(StoreStatus::Pending));
     let suspended = approved
         .with_status(&StatusChange::Suspend { reason: "fraud".into() }, 20)
         .expect("suspends");
-    assert!(suspended.updated_at_ms > approved.updated_at_ms, "versions move forward");
-    assert!(storage.replace_store(Some(&approved), &suspended).await.expect("suspend"));
-    assert_eq!(
-        storage.get_store(&first.store.id).await.expect("get"),
-        Some(suspended)
+    assert!(
+        suspended.updated_at_ms > approved.updated_at_ms,
+        "versions move forward"
     );
+    assert!(
+        storage
+            .replace_store(Some(&approved), &suspended)
+            .await
+            .expect("suspend")
+    );
+    assert_eq!(storage.get_store(&first.store.id).await.expect("get"), Some(suspended));
     // A store with no profile yet is written only as new.
     let fresh = store_at("fresh", "pharmacy", 0.0, 100.0, 1);
     assert!(storage.replace_store(None, &fresh).await.expect("new"));

@@ -25,6 +25,8 @@ mod idempotency;
 mod journey;
 #[path = "limits.rs"]
 mod limits;
+#[path = "operators.rs"]
+mod operators;
 #[path = "privacy.rs"]
 mod privacy;
 #[path = "race.rs"]

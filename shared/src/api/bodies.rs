@@ -9,14 +9,14 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::error::ApiError;
+use crate::domain::clock::Millis;
 use crate::domain::customer::HomeItem;
 use crate::domain::demand::DemandItem;
 use crate::domain::geo::GeoPoint;
-use crate::domain::clock::Millis;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::domain::order::OrderStatus;
 use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
+use crate::domain::store::{Store, StoreApplication, StoreStatus};
 
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::bodies::{
     Accepted, ApplicationReceived, ApplicationView, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken,
-    Health, Home, Jwks, Offers, OpenIdConfiguration, OrderView, PendingStores, PhoneAttached, Shared,
-    StoreOrdersPage, StoreStanding,
+    Health, Home, Jwks, Offers, OpenIdConfiguration, OrderView, PendingStores, PhoneAttached, Shared, StoreOrdersPage,
+    StoreStanding,
 };
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
@@ -578,8 +578,8 @@ async fn apply_store<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, 
         None => return Err(ApiError::new(400, "invalid_body", "phone is required").with_field("phone")),
     };
     let profile: StoreProfileInput = store_value(Value::Object(fields))?;
-    let phone = PhoneNumber::new(&phone)
-        .map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
+    let phone =
+        PhoneNumber::new(&phone).map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
     let application = app.onboarding().apply(caller, phone, profile).await?;
     ok(
         202,
@@ -615,7 +615,8 @@ async fn pending_stores<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P
     let after = query
         .first("after")
         .map(|raw| {
-            StoreId::new(raw).map_err(|_| ApiError::new(400, "invalid_cursor", "after is a store id").with_field("after"))
+            StoreId::new(raw)
+                .map_err(|_| ApiError::new(400, "invalid_cursor", "after is a store id").with_field("after"))
         })
         .transpose()?;
     let applications = app.operators().pending(caller, limit, after.as_ref()).await?;

@@ -22,8 +22,8 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
-    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    StoreRepo,
+    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
+    OrderRepo, RepoError, StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;

@@ -11,8 +11,8 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
-    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    StoreRepo,
+    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
+    OrderRepo, RepoError, StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is

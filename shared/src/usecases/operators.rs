@@ -181,7 +181,12 @@ where
 
     /// Suspends a store: it is never matched again, cannot go online or
     /// accept, and its open sockets are closed.
-    pub async fn suspend(&self, caller: &Caller, id: &StoreId, reason: &str) -> Result<StatusChanged, StoreStatusError> {
+    pub async fn suspend(
+        &self,
+        caller: &Caller,
+        id: &StoreId,
+        reason: &str,
+    ) -> Result<StatusChanged, StoreStatusError> {
         if !is_operator(caller) {
             return Err(StoreStatusError::Forbidden);
         }
