@@ -412,7 +412,7 @@ async fn application_contract<S: Storage>(storage: &S) {
     );
     assert_eq!(storage.application(&first.store.id).await.expect("get"), None);
     let pending = storage.pending_applications(10, None).await.expect("list");
-    assert_eq!(pending, [second.clone()]);
+    assert_eq!(pending, std::slice::from_ref(&second));
     let plan = search_plan(here(), 2_000.0, 8);
     let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo");
     let status_of = |id: &StoreId| read.stores.iter().find(|s| &s.id == id).map(|s| s.status);
