@@ -81,20 +81,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(phone) = &operator_phone {
-        match stack.appoint_operator(phone).await {
-            Ok(appointed) => println!(
-                "  operator:      {} is operator:{}{}",
-                phone.masked(),
-                appointed.operator,
-                if appointed.new { "" } else { " (already)" }
-            ),
-            Err(e) => {
-                eprintln!("could not appoint the operator: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
     match stack.backend_name() {
         "embedded" => println!("local stack ready (embedded storage and timers; no Docker, no cloud)"),
         _ => println!("local stack ready on DynamoDB and SQS at AWS_ENDPOINT_URL"),
@@ -117,6 +103,20 @@ async fn main() -> ExitCode {
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m
     );
+    if let Some(phone) = &operator_phone {
+        match stack.appoint_operator(phone).await {
+            Ok(appointed) => println!(
+                "  operator:      {} is operator:{}{}",
+                phone.masked(),
+                appointed.operator,
+                if appointed.new { "" } else { " (already)" }
+            ),
+            Err(e) => {
+                eprintln!("could not appoint the operator: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
     println!("stopping");
     ExitCode::SUCCESS
