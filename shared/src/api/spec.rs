@@ -444,7 +444,7 @@ fn build_asyncapi() -> Value {
                     "type": "httpApiKey",
                     "name": "token",
                     "in": "query",
-                    "description": "The same JWT as the HTTP API's bearer token; a bad or missing token refuses the handshake with 401."
+                    "description": "The same JWT as the HTTP API's bearer token; a bad or missing token refuses the handshake with 401, and a store that is pending approval or suspended is refused with 403."
                 }
             }
         }

@@ -322,3 +322,70 @@ impl Store {
         Ok(store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(status: StoreStatus) -> Store {
+        let input: StoreProfileInput = serde_json::from_value(serde_json::json!({
+            "name": "Karim Store",
+            "location": {"lat": 23.79, "lng": 90.40},
+            "category": "Grocery",
+        }))
+        .expect("profile");
+        let mut store = Store::from_profile(StoreId::new("s1").expect("id"), input, 100).expect("valid");
+        store.status = status;
+        store
+    }
+
+    #[test]
+    fn each_status_change_applies_only_from_its_status_and_moves_the_version_on() {
+        use StatusChange::{Approve, Reinstate, Suspend};
+        let suspend = Suspend {
+            reason: " short weights ".into(),
+        };
+        let cases = [
+            (StoreStatus::Pending, Approve, Ok(StoreStatus::Active)),
+            (StoreStatus::Active, Approve, Err(StatusRefusal::NotPending)),
+            (StoreStatus::Suspended, Approve, Err(StatusRefusal::NotPending)),
+            (StoreStatus::Pending, suspend.clone(), Ok(StoreStatus::Suspended)),
+            (StoreStatus::Active, suspend.clone(), Ok(StoreStatus::Suspended)),
+            (StoreStatus::Suspended, suspend, Err(StatusRefusal::AlreadySuspended)),
+            (StoreStatus::Suspended, Reinstate, Ok(StoreStatus::Active)),
+            (StoreStatus::Active, Reinstate, Err(StatusRefusal::NotSuspended)),
+            (StoreStatus::Pending, Reinstate, Err(StatusRefusal::NotSuspended)),
+        ];
+        for (from, change, expected) in cases {
+            let before = store(from);
+            // The same millisecond as the last write still moves it on.
+            let after = before.with_status(&change, 100);
+            assert_eq!(
+                after.as_ref().map(|s| s.status).map_err(|e| *e),
+                expected,
+                "{from:?} {change:?}"
+            );
+            if let Ok(after) = after {
+                assert!(after.updated_at_ms > before.updated_at_ms);
+                assert_eq!(after.is_matchable(), after.status == StoreStatus::Active);
+                match after.status {
+                    StoreStatus::Suspended => assert_eq!(after.suspended_reason.as_deref(), Some("short weights")),
+                    _ => assert_eq!(after.suspended_reason, None),
+                }
+            }
+        }
+        for reason in ["", "   ", &"x".repeat(501), "bad\u{0}"] {
+            let refused = store(StoreStatus::Active).with_status(&Suspend { reason: reason.into() }, 200);
+            assert_eq!(refused, Err(StatusRefusal::InvalidReason), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn stores_written_before_statuses_existed_are_active() {
+        let mut json = serde_json::to_value(store(StoreStatus::Active)).expect("json");
+        json.as_object_mut().expect("object").remove("status");
+        let read: Store = serde_json::from_value(json).expect("reads");
+        assert_eq!(read.status, StoreStatus::Active);
+        assert!(read.is_matchable());
+    }
+}
