@@ -24,13 +24,12 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use axum::serve::ListenerExt;
 use shared::auth::TokenIssuer;
 use shared::aws::{AwsResources, ensure_queue, ensure_table};
-use shared::domain::account::Account;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::config::OrderingConfig;
-use shared::domain::customer::PhoneNumber;
-use shared::domain::ids::{Caller, ConnectionId, StoreId};
+
+use shared::domain::ids::{Caller, ConnectionId};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
-use shared::ports::{AccountRepo, Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
+use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -343,25 +342,28 @@ impl RunningStack {
         }
     }
 
-    /// Gives `phone` the account's store role, as an operator's approval
-    /// of the store's application will (tests of store sign-in).
-    pub async fn grant_store_role(&self, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
-        async fn grant<R: AccountRepo>(repo: &R, phone: &PhoneNumber, store: StoreId) -> Result<(), RepoError> {
-            for _ in 0..8 {
-                let account = repo.account(phone).await?;
-                let next = Account {
-                    store: Some(store.clone()),
-                    ..account.value
-                };
-                if repo.replace_account(phone, account.version, &next).await? {
-                    return Ok(());
-                }
-            }
-            Err(RepoError::msg("the account kept changing"))
-        }
+    /// Makes the holder of `phone` an operator (`--operator-phone`): the
+    /// same use case the deploy-time `ops add-operator` command runs.
+    pub async fn appoint_operator(
+        &self,
+        phone: &shared::domain::customer::PhoneNumber,
+    ) -> Result<shared::usecases::operators::Appointed, shared::usecases::Unavailable> {
+        use shared::usecases::operators::appoint_operator;
         match &self.running {
-            Running::Embedded { app, .. } => grant(app.storage(), phone, store).await,
-            Running::Endpoint { app, .. } => grant(app.storage(), phone, store).await,
+            Running::Embedded { app, .. } => appoint_operator(app.storage(), phone).await,
+            Running::Endpoint { app, .. } => appoint_operator(app.storage(), phone).await,
+        }
+    }
+
+    /// The roles `phone` holds (for tests: approval grants the store).
+    pub async fn account_of(
+        &self,
+        phone: &shared::domain::customer::PhoneNumber,
+    ) -> Result<shared::domain::account::Account, RepoError> {
+        use shared::ports::AccountRepo;
+        match &self.running {
+            Running::Embedded { app, .. } => Ok(app.storage().account(phone).await?.value),
+            Running::Endpoint { app, .. } => Ok(app.storage().account(phone).await?.value),
         }
     }
 

@@ -4,6 +4,10 @@
 //! Routing knobs come from the same variables as on Lambda:
 //! `OFFER_WINDOW_SECONDS` (or `OFFER_WINDOW_MS`), `STORES_PER_ROUND`,
 //! `MAX_ROUNDS`, `MATCH_RADIUS_M`.
+//!
+//! `--operator-phone +8801XXXXXXXXX` (or `OPERATOR_PHONE`) makes that
+//! number an operator at start (the first operator; on AWS the same use
+//! case runs as `cargo run -p ops -- add-operator --phone ...`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -26,7 +30,7 @@ async fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: local-stack [--host 127.0.0.1] [--port 8080]");
+        println!("usage: local-stack [--host 127.0.0.1] [--port 8080] [--operator-phone +8801XXXXXXXXX]");
         return ExitCode::SUCCESS;
     }
     let host: IpAddr = match option(&args, "--host", "HOST")
@@ -70,6 +74,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(_) => shared::auth::DEFAULT_KEY_REFRESH,
+    };
+    let operator_phone = match option(&args, "--operator-phone", "OPERATOR_PHONE")
+        .map(|raw| shared::domain::customer::PhoneNumber::new(&raw))
+        .transpose()
+    {
+        Ok(phone) => phone,
+        Err(e) => {
+            eprintln!("bad operator phone: {e}");
+            return ExitCode::from(2);
+        }
     };
     let options = LocalOptions {
         addr: SocketAddr::new(host, port),
@@ -117,6 +131,20 @@ async fn main() -> ExitCode {
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",
         ordering.offer_window_ms, ordering.stores_per_round, ordering.max_rounds, ordering.radius_m
     );
+    if let Some(phone) = &operator_phone {
+        match stack.appoint_operator(phone).await {
+            Ok(appointed) => println!(
+                "  operator:      {} is operator:{}{}",
+                phone.masked(),
+                appointed.operator,
+                if appointed.new { "" } else { " (already)" }
+            ),
+            Err(e) => {
+                eprintln!("could not appoint the operator: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
     println!("stopping");
     ExitCode::SUCCESS

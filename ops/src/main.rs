@@ -4,6 +4,7 @@
 //! cargo run -p ops -- init-signing-key   --secret-id ID
 //! cargo run -p ops -- rotate-signing-key --secret-id ID [--overlap-seconds N]
 //! cargo run -p ops -- print-jwks         [--issuer URL]
+//! cargo run -p ops -- add-operator       --phone +8801XXXXXXXXX   (TABLE_NAME set)
 //! cargo run -p ops -- timer-dlq          --dlq-url URL [--max N]
 //! cargo run -p ops -- redrive-timers     --dlq-url URL --queue-url URL [--max N]
 //! ```
@@ -22,6 +23,7 @@ const USAGE: &str = "usage:
   ops rotate-signing-key --secret-id ID [--overlap-seconds N]  new current key; the old one stays valid N s
                                                                (default: access token lifetime + 5 min)
   ops print-jwks         [--issuer URL]                        the OpenID configuration and JWKS the code publishes
+  ops add-operator       --phone NUMBER                        make the holder of NUMBER an operator (TABLE_NAME: the table)
   ops timer-dlq          --dlq-url URL [--max N]               list the round timers in the dead-letter queue
   ops redrive-timers     --dlq-url URL --queue-url URL [--max N]
                                                                move them back to the timer queue (safe to repeat)";
@@ -69,6 +71,7 @@ async fn main() -> ExitCode {
         "init-signing-key" => init(&args).await,
         "rotate-signing-key" => rotate(&args).await,
         "print-jwks" => print_jwks(&args).await,
+        "add-operator" => add_operator(&args).await,
         "timer-dlq" => timer_dlq(&args).await,
         "redrive-timers" => redrive_timers(&args).await,
         "help" | "--help" | "-h" => {
@@ -191,6 +194,23 @@ async fn redrive_timers(args: &Args) -> Result<(), String> {
             done.unreadable.len(),
             done.unreadable.join(", ")
         );
+    }
+    Ok(())
+}
+
+async fn add_operator(args: &Args) -> Result<(), String> {
+    args.only(&["--phone"])?;
+    let phone = shared::domain::customer::PhoneNumber::new(args.required("--phone")?).map_err(|e| e.to_string())?;
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME (the stack's table) is required".to_string())?;
+    let storage =
+        shared::aws::DynamoStorage::new(aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await), table);
+    let appointed = shared::usecases::operators::appoint_operator(&storage, &phone)
+        .await
+        .map_err(|e| e.to_string())?;
+    if appointed.new {
+        println!("{} is operator {}", phone.masked(), appointed.operator);
+    } else {
+        println!("{} was operator {} already", phone.masked(), appointed.operator);
     }
     Ok(())
 }

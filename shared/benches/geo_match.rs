@@ -78,6 +78,8 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
                 delivery_options: default_delivery_options(),
                 language: shared::domain::demand::Language::En,
                 stats: Default::default(),
+                status: shared::domain::store::StoreStatus::Active,
+                suspended_reason: None,
                 updated_at_ms: 0,
             };
             storage.put_store(&store).await.expect("put");

@@ -18,7 +18,7 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
-use crate::domain::store::Store;
+use crate::domain::store::{Store, StoreApplication};
 
 /// A storage failure that is not the caller's fault (network, throttling,
 /// a corrupt item). Never shown to clients.
@@ -44,6 +44,17 @@ pub trait StoreRepo: Send + Sync {
     /// Creates or replaces a profile and re-indexes its location.
     fn put_store(&self, store: &Store) -> impl Future<Output = Result<(), RepoError>> + Send;
     fn get_store(&self, id: &StoreId) -> impl Future<Output = Result<Option<Store>, RepoError>> + Send;
+    /// Writes `next` in place of `current` (`None`: there is no profile
+    /// yet) only if the stored profile is still `current` (the same
+    /// `updated_at_ms`), re-indexing its location, atomically. The listing
+    /// among pending applications follows the status: it is removed in the
+    /// same write once `next` is not pending. `Ok(false)` when another write
+    /// came first: the caller reads again and decides again.
+    fn replace_store(
+        &self,
+        current: Option<&Store>,
+        next: &Store,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// Adds a review's stars to the store's stats (and its geo entries).
     fn record_review(&self, store: &StoreId, stars: u8) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// Adds one acceptance and how long it took.
@@ -239,6 +250,27 @@ pub trait SignInRepo: Send + Sync {
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 }
 
+/// Store applications awaiting an operator, listed without a scan (one
+/// partition of pending applications on DynamoDB).
+pub trait ApplicationRepo: Send + Sync {
+    /// Writes the application's store (pending) and its listing among the
+    /// pending applications, atomically. `Ok(false)` when a store with that
+    /// id exists (nothing is written).
+    fn insert_application(
+        &self,
+        application: &StoreApplication,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// The pending application of `store`, if it is listed.
+    fn application(&self, store: &StoreId) -> impl Future<Output = Result<Option<StoreApplication>, RepoError>> + Send;
+    /// Pending applications, oldest first (store ids are time-ordered), at
+    /// most `limit`, after the store id `after` when given (one page).
+    fn pending_applications(
+        &self,
+        limit: usize,
+        after: Option<&StoreId>,
+    ) -> impl Future<Output = Result<Vec<StoreApplication>, RepoError>> + Send;
+}
+
 /// Per-customer records: the phone number and the virtual home.
 pub trait CustomerRepo: Send + Sync {
     fn set_phone(
@@ -267,7 +299,16 @@ pub trait CustomerRepo: Send + Sync {
 
 /// All storage the application needs.
 pub trait Storage:
-    StoreRepo + OrderRepo + ConnectionRepo + CustomerRepo + LimitRepo + IdempotencyRepo + AccountRepo + SignInRepo + 'static
+    StoreRepo
+    + OrderRepo
+    + ConnectionRepo
+    + CustomerRepo
+    + LimitRepo
+    + IdempotencyRepo
+    + AccountRepo
+    + SignInRepo
+    + ApplicationRepo
+    + 'static
 {
 }
 impl<
@@ -279,6 +320,7 @@ impl<
         + IdempotencyRepo
         + AccountRepo
         + SignInRepo
+        + ApplicationRepo
         + 'static,
 > Storage for T
 {
@@ -317,9 +359,13 @@ pub enum PushError {
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Sends a frame to one connection (`PostToConnection` on AWS).
+/// Sends a frame to one connection (`PostToConnection` on AWS), or closes
+/// it (`DeleteConnection`).
 pub trait Pusher: Send + Sync + 'static {
     fn push(&self, connection: &ConnectionId, payload: &str) -> impl Future<Output = Result<(), PushError>> + Send;
+    /// Closes the socket; the client sees the close, and `$disconnect`
+    /// follows. `Gone` when it was already closed.
+    fn close(&self, connection: &ConnectionId) -> impl Future<Output = Result<(), PushError>> + Send;
 }
 
 impl<T: OfferTimers> OfferTimers for std::sync::Arc<T> {

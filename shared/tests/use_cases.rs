@@ -55,6 +55,14 @@ impl Pusher for RecordingPusher {
         self.pushed.lock().expect("lock").push((connection.to_string(), value));
         Ok(())
     }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        if self.gone.lock().expect("lock").insert(connection.to_string()) {
+            Ok(())
+        } else {
+            Err(PushError::Gone)
+        }
+    }
 }
 
 impl RecordingPusher {
@@ -542,4 +550,101 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
         passed_over > 0 && widened > 0,
         "both cases were met: {passed_over} passed over, {widened} widened"
     );
+}
+
+fn profile_near(i: usize) -> StoreProfileInput {
+    let at = here().offset(90.0, 150.0 * (i as f64 + 1.0));
+    serde_json::from_value(serde_json::json!({
+        "name": format!("Applicant {i}"),
+        "location": {"lat": at.lat(), "lng": at.lng()},
+        "category": "grocery",
+        "tags": ["rice"],
+    }))
+    .expect("profile")
+}
+
+#[tokio::test]
+async fn approval_grants_the_store_to_its_number_once_and_suspension_closes_every_socket() {
+    use shared::domain::customer::PhoneNumber;
+    use shared::domain::ids::OperatorId;
+    use shared::domain::store::{StatusRefusal, StoreStatus};
+    use shared::ports::AccountRepo;
+    use shared::usecases::operators::{StoreStatusError, appoint_operator};
+
+    let (app, _clock) = app_with_stores(0).await;
+    let applicant = Caller::Customer(CustomerId::new("shopkeeper").expect("id"));
+    let operator = Caller::Operator(OperatorId::new("o1").expect("id"));
+    let phone = PhoneNumber::new("01711000001").expect("phone");
+    let first = app
+        .onboarding()
+        .apply(&applicant, phone.clone(), profile_near(0))
+        .await
+        .expect("applies");
+    let second = app
+        .onboarding()
+        .apply(&applicant, phone.clone(), profile_near(1))
+        .await
+        .expect("applies");
+    let (first_id, second_id) = (first.store.id.clone(), second.store.id.clone());
+    app.operators().approve(&operator, &first_id).await.expect("approved");
+    let account = app.storage().account(&phone).await.expect("account").value;
+    assert_eq!(account.store, Some(first_id.clone()));
+    // The same number cannot become a second store: nothing changes.
+    let refused = app.operators().approve(&operator, &second_id).await;
+    assert!(matches!(refused, Err(StoreStatusError::PhoneHasStore)), "{refused:?}");
+    let second_now = app
+        .stores()
+        .profile(&Caller::Store(second_id.clone()), &second_id)
+        .await
+        .expect("read");
+    assert_eq!(second_now.status, StoreStatus::Pending);
+    assert_eq!(
+        app.storage().account(&phone).await.expect("account").value.store,
+        Some(first_id.clone())
+    );
+    // Only operators decide.
+    assert!(matches!(
+        app.operators().approve(&applicant, &second_id).await,
+        Err(StoreStatusError::Forbidden)
+    ));
+
+    // Two sockets; suspension closes both and forgets them.
+    let owner = Caller::Store(first_id.clone());
+    for n in 0..2 {
+        app.connections()
+            .connect(ConnectionId::new(format!("applicant-{n}")).expect("id"), owner.clone())
+            .await
+            .expect("an active store connects");
+    }
+    let suspended = app
+        .operators()
+        .suspend(&operator, &first_id, "short weights")
+        .await
+        .expect("suspended");
+    assert_eq!(suspended.sockets_closed, 2);
+    assert!(
+        app.storage()
+            .connections_of_many(std::slice::from_ref(&owner))
+            .await
+            .expect("read")[0]
+            .is_empty()
+    );
+    assert!(
+        app.connections()
+            .connect(ConnectionId::new("applicant-3").expect("id"), owner.clone())
+            .await
+            .is_err(),
+        "a suspended store cannot go online"
+    );
+    assert!(matches!(
+        app.operators().reinstate(&operator, &second_id).await,
+        Err(StoreStatusError::Refused(StatusRefusal::NotSuspended))
+    ));
+
+    // Appointing is idempotent per number.
+    let boss = PhoneNumber::new("01811000009").expect("phone");
+    let appointed = appoint_operator(app.storage(), &boss).await.expect("appointed");
+    assert!(appointed.new);
+    let again = appoint_operator(app.storage(), &boss).await.expect("again");
+    assert_eq!((again.operator, again.new), (appointed.operator, false));
 }

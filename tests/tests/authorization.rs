@@ -494,3 +494,80 @@ async fn forged_expired_and_unsigned_tokens_are_refused_on_http_and_websocket() 
         .expect("sent");
     assert_eq!(ok.status(), 200, "the genuine token passes");
 }
+
+/// The operator role: only an operator may call `/operator/...` (every
+/// other caller 403, anonymous 401); only a signed-in customer may apply
+/// for a store; an operator is refused every customer and store route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_routes_answer_each_role_exactly() {
+    const OPERATOR: Option<&str> = Some("operator:o1");
+    const STORE: Option<&str> = Some("store:offered");
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    api.put_store("offered", "Offered Store", 0.0, 400.0, "grocery", &["rice"])
+        .await;
+    let mut application = store_body("Applicant Store");
+    application["phone"] = json!("01711000009");
+    let applied = api
+        .call("POST", "/store-applications", OWNER, Some(application.to_string()))
+        .await;
+    assert_eq!(applied.status, 202, "{}", applied.text);
+    let id = applied.body["store_id"].as_str().expect("store id").to_string();
+    let cells = |statuses: [u16; 4]| -> Vec<Cell> {
+        [ANON, OWNER, STORE, OPERATOR]
+            .into_iter()
+            .zip(statuses)
+            .map(|(who, status)| Cell { who, status })
+            .collect()
+    };
+    check(&api, "GET", "/operator/stores", None, cells([401, 403, 403, 200])).await;
+    check(
+        &api,
+        "POST",
+        "/store-applications",
+        Some(application.clone()),
+        cells([401, 202, 403, 403]),
+    )
+    .await;
+    // Refused callers change nothing: the store is still pending when the
+    // operator approves it.
+    let reason = json!({"reason": "checking"});
+    for (action, body, operator_status) in [
+        ("approve", None, 200),
+        ("suspend", Some(reason), 200),
+        ("reinstate", None, 200),
+    ] {
+        check(
+            &api,
+            "POST",
+            &format!("/operator/stores/{id}/{action}"),
+            body,
+            cells([401, 403, 403, operator_status]),
+        )
+        .await;
+    }
+    // An operator is neither a customer nor a store.
+    let order_body = json!({"text": "2 kg rice", "location": {"lat": 22.3569, "lng": 91.7832}});
+    let order = api.call("POST", "/orders", OWNER, Some(order_body.to_string())).await;
+    let order_id = order.body["order_id"].as_str().expect("order id").to_string();
+    for (method, path, body) in [
+        ("POST", "/orders".to_string(), Some(order_body.clone())),
+        (
+            "PUT",
+            "/customers/me/phone".to_string(),
+            Some(json!({"phone": "01712345678"})),
+        ),
+        ("GET", "/customers/me/orders".to_string(), None),
+        ("GET", "/customers/me/home".to_string(), None),
+        ("GET", "/stores/offered".to_string(), None),
+        ("PUT", "/stores/offered".to_string(), Some(store_body("Offered Store"))),
+        ("GET", "/stores/offered/offers".to_string(), None),
+        ("GET", format!("/orders/{order_id}"), None),
+        ("POST", format!("/orders/{order_id}/cancel"), None),
+        ("POST", format!("/orders/{order_id}/accept"), None),
+        ("POST", format!("/orders/{order_id}/decline"), None),
+    ] {
+        let reply = api.call(method, &path, OPERATOR, body.map(|b| b.to_string())).await;
+        assert_eq!(reply.status, 403, "{method} {path} as an operator: {}", reply.text);
+    }
+}

@@ -22,7 +22,7 @@ use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, Or
 use shared::domain::sign_in::{
     CodeHasher, CodeRecord, OneTimeCode, RefreshFamily, RefreshToken, SessionCutoff, SignInLimits,
 };
-use shared::domain::store::Store;
+use shared::domain::store::{StatusChange, Store, StoreApplication, StoreStatus};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
 use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage, TextMessages};
 
@@ -41,6 +41,8 @@ fn store_at(id: &str, category: &str, bearing: f64, distance_m: f64, updated: i6
         delivery_options: default_delivery_options(),
         language: shared::domain::demand::Language::En,
         stats: Default::default(),
+        status: shared::domain::store::StoreStatus::Active,
+        suspended_reason: None,
         updated_at_ms: updated,
     }
 }
@@ -356,6 +358,94 @@ async fn storage_contract<S: Storage>(storage: &S) {
     assert_eq!(sizes, [0, 1, 0, 1]);
     assert_eq!(many[1][0].as_str(), "conn-2");
     sign_in_contract(storage).await;
+    application_contract(storage).await;
+}
+
+fn application(bearing: f64) -> StoreApplication {
+    let mut store = store_at(StoreId::generate().as_str(), "grocery", bearing, 400.0, 10);
+    store.status = StoreStatus::Pending;
+    StoreApplication {
+        store,
+        phone: PhoneNumber::new("01711000001").expect("phone"),
+        applicant: CustomerId::new("applicant").expect("id"),
+        applied_at_ms: 10,
+    }
+}
+
+/// Applications and conditional store writes: an application writes its
+/// pending store and its listing together; a status change is written only
+/// over the profile it was decided on, and the listing leaves with the
+/// pending status; the geo copy carries the status.
+async fn application_contract<S: Storage>(storage: &S) {
+    let (first, second) = (application(0.0), application(90.0));
+    let mut expected = [first.clone(), second.clone()];
+    expected.sort_by(|a, b| a.store.id.cmp(&b.store.id));
+    for a in &expected {
+        assert!(storage.insert_application(a).await.expect("apply"));
+    }
+    assert!(
+        !storage.insert_application(&first).await.expect("apply again"),
+        "an existing store id is not written over"
+    );
+    let pending = storage.pending_applications(10, None).await.expect("list");
+    assert_eq!(pending, expected, "oldest (lowest id) first, the whole application");
+    let page = storage.pending_applications(1, None).await.expect("page");
+    assert_eq!(page, expected[..1]);
+    let rest = storage
+        .pending_applications(10, Some(&expected[0].store.id))
+        .await
+        .expect("next page");
+    assert_eq!(rest, expected[1..]);
+    assert_eq!(
+        storage.application(&first.store.id).await.expect("get"),
+        Some(first.clone())
+    );
+    let stored = storage.get_store(&first.store.id).await.expect("get").expect("written");
+    assert_eq!(stored.status, StoreStatus::Pending);
+
+    // A change decided on a stale profile is not written.
+    let approved = stored
+        .with_status(&StatusChange::Approve, 20)
+        .expect("pending approves");
+    let mut stale = stored.clone();
+    stale.updated_at_ms = 5;
+    assert!(!storage.replace_store(Some(&stale), &approved).await.expect("stale"));
+    assert!(!storage.replace_store(None, &approved).await.expect("exists"));
+    assert!(storage.replace_store(Some(&stored), &approved).await.expect("approve"));
+    assert!(
+        !storage.replace_store(Some(&stored), &approved).await.expect("again"),
+        "a second writer decided on the same profile loses"
+    );
+    assert_eq!(storage.application(&first.store.id).await.expect("get"), None);
+    let pending = storage.pending_applications(10, None).await.expect("list");
+    assert_eq!(pending, std::slice::from_ref(&second));
+    let plan = search_plan(here(), 2_000.0, 8);
+    let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo");
+    let status_of = |id: &StoreId| read.stores.iter().find(|s| &s.id == id).map(|s| s.status);
+    assert_eq!(
+        status_of(&first.store.id),
+        Some(StoreStatus::Active),
+        "the geo copy follows"
+    );
+    assert_eq!(status_of(&second.store.id), Some(StoreStatus::Pending));
+    let suspended = approved
+        .with_status(&StatusChange::Suspend { reason: "fraud".into() }, 20)
+        .expect("suspends");
+    assert!(
+        suspended.updated_at_ms > approved.updated_at_ms,
+        "versions move forward"
+    );
+    assert!(
+        storage
+            .replace_store(Some(&approved), &suspended)
+            .await
+            .expect("suspend")
+    );
+    assert_eq!(storage.get_store(&first.store.id).await.expect("get"), Some(suspended));
+    // A store with no profile yet is written only as new.
+    let fresh = store_at("fresh", "pharmacy", 0.0, 100.0, 1);
+    assert!(storage.replace_store(None, &fresh).await.expect("new"));
+    assert!(!storage.replace_store(None, &fresh).await.expect("not new twice"));
 }
 
 /// Sign-in records: each read at the version it was written at, each
@@ -571,6 +661,10 @@ async fn embedded_hub_meets_the_push_contract() {
         other => panic!("expected a frame, got {other:?}"),
     })
     .await;
+    hub.close(&id).await.expect("closed");
+    assert_eq!(outbox.recv().await, Some(shared::embedded::SocketCommand::Close));
+    let unknown = ConnectionId::new("no-such-connection").expect("id");
+    assert!(matches!(hub.close(&unknown).await, Err(PushError::Gone)));
 }
 
 /// The real API Gateway management client pushing through the local
@@ -594,6 +688,14 @@ async fn management_push_contract(sdk: aws_config::SdkConfig) {
         socket.next_raw(LONG).await.expect("a frame").to_string()
     })
     .await;
+    // DeleteConnection: the client sees the close; the id is then gone.
+    pusher.close(&live).await.expect("closed");
+    assert!(socket.next_raw(LONG).await.is_none(), "the socket closed");
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !matches!(pusher.close(&live).await, Err(PushError::Gone)) {
+        assert!(tokio::time::Instant::now() < deadline, "a closed socket is gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

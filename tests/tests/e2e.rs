@@ -27,6 +27,8 @@ mod journey;
 mod key_rotation;
 #[path = "limits.rs"]
 mod limits;
+#[path = "operators.rs"]
+mod operators;
 #[path = "privacy.rs"]
 mod privacy;
 #[path = "race.rs"]

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use shared::domain::clock::{Clock, ManualClock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::customer::PhoneNumber;
-use shared::domain::ids::StoreId;
 
 fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
     body[field].as_str().unwrap_or_else(|| panic!("{field} in {body}"))
@@ -243,44 +242,94 @@ async fn asking_for_a_code_tells_nothing_about_the_number() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_staff_sign_in_only_with_a_number_that_holds_the_store() {
+async fn a_shopkeeper_applies_is_approved_by_an_operator_signs_in_as_the_store_and_trades() {
+    // Nobody here holds a development token: every token comes from a code.
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);
+    let operator_phone = fresh_phone();
+    stack
+        .appoint_operator(&PhoneNumber::new(&operator_phone).expect("phone"))
+        .await
+        .expect("appointed");
+    let operator = api.sign_in(&operator_phone, "operator").await;
+    assert_eq!(operator["caller"]["kind"], "operator");
+    let operator_token = str_of(&operator, "access_token").to_string();
+
+    // The shopkeeper signs in as a customer and applies with that number.
     let phone = fresh_phone();
-    let code = api.sign_in_code(&phone).await;
+    let shopkeeper = api.sign_in(&phone, "customer").await;
+    let at = common::customer_point().offset(0.0, 300.0);
+    let applied = api
+        .call_with_token(
+            "POST",
+            "/store-applications",
+            Some(str_of(&shopkeeper, "access_token")),
+            Some(json!({
+                "phone": phone,
+                "name": "Signed-in Store",
+                "location": { "lat": at.lat(), "lng": at.lng() },
+                "category": "grocery",
+                "tags": ["rice"],
+            })),
+        )
+        .await;
+    assert_eq!(applied.status, 202, "{}", applied.text);
+    let store_id = str_of(&applied.body, "store_id").to_string();
+
+    // Before approval the number holds no store.
+    let early = api.sign_in_code(&phone).await;
     let refused = api
         .call_with_token(
             "POST",
             "/auth/sign-in/verify",
             None,
-            Some(json!({ "phone": phone, "code": code, "role": "store" })),
+            Some(json!({ "phone": phone, "code": early, "role": "store" })),
         )
         .await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert_eq!(refused.body["error"]["code"], "role_not_held");
 
-    stack
-        .grant_store_role(
-            &PhoneNumber::new(&phone).expect("phone"),
-            StoreId::new("s-signin").expect("id"),
+    let approved = api
+        .call_with_token(
+            "POST",
+            &format!("/operator/stores/{store_id}/approve"),
+            Some(&operator_token),
+            None,
         )
-        .await
-        .expect("granted");
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+
+    // The store signs in, goes online with that token and wins an order.
     let session = api.sign_in(&phone, "store").await;
-    assert_eq!(session["caller"], json!({ "kind": "store", "id": "s-signin" }));
+    assert_eq!(session["caller"], json!({ "kind": "store", "id": store_id }));
+    let access = str_of(&session, "access_token").to_string();
+    let mut socket = Socket::connect_token(&stack, &access).await;
+    let order = api.order("c-buyer", "rice").await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let order_id = str_of(&order.body, "order_id").to_string();
+    socket.expect("offer", common::LONG).await;
+    let accepted = api
+        .call_with_token("POST", &format!("/orders/{order_id}/accept"), Some(&access), None)
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
     let renewed = refresh(&api, str_of(&session, "refresh_token")).await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     assert_eq!(renewed.body["caller"], session["caller"]);
-    let operator = api.sign_in_code(&phone).await;
-    let not_operator = api
+
+    // Suspended, the store's session cannot be renewed: it ends within one
+    // access token's lifetime.
+    let suspended = api
         .call_with_token(
             "POST",
-            "/auth/sign-in/verify",
-            None,
-            Some(json!({ "phone": phone, "code": operator, "role": "operator" })),
+            &format!("/operator/stores/{store_id}/suspend"),
+            Some(&operator_token),
+            Some(json!({ "reason": "complaints" })),
         )
         .await;
-    assert_eq!(not_operator.status, 403, "{}", not_operator.text);
+    assert_eq!(suspended.status, 200, "{}", suspended.text);
+    let after = refresh(&api, str_of(&renewed.body, "refresh_token")).await;
+    assert_eq!(after.status, 401, "{}", after.text);
+    assert_eq!(after.body["error"]["code"], "refresh_token_invalid");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,12 +9,14 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::error::ApiError;
+use crate::domain::clock::Millis;
 use crate::domain::customer::HomeItem;
 use crate::domain::demand::DemandItem;
 use crate::domain::geo::GeoPoint;
-use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::OrderStatus;
 use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
+use crate::domain::store::{Store, StoreApplication, StoreStatus};
 
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -177,6 +179,57 @@ pub struct Home {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Offers {
     pub offers: Vec<OfferView>,
+}
+
+/// `POST /store-applications`: recorded; an operator reviews it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApplicationReceived {
+    /// `pending` until an operator approves the store.
+    pub status: StoreStatus,
+    /// The new store's id: once approved, its phone number signs in as
+    /// this store.
+    pub store_id: StoreId,
+}
+
+/// One application as operators review it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApplicationView {
+    /// The customer who sent it.
+    pub applicant: CustomerId,
+    pub applied_at_ms: Millis,
+    /// The number the store's staff will sign in with, in full (operators
+    /// call it to check the shop).
+    pub phone: String,
+    /// The store as it applied (status `pending`).
+    pub store: Store,
+}
+
+impl ApplicationView {
+    #[must_use]
+    pub fn of(application: StoreApplication) -> Self {
+        ApplicationView {
+            applicant: application.applicant,
+            applied_at_ms: application.applied_at_ms,
+            phone: application.phone.as_e164().to_string(),
+            store: application.store,
+        }
+    }
+}
+
+/// `GET /operator/stores?status=pending`: applications, oldest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PendingStores {
+    pub applications: Vec<ApplicationView>,
+    /// The `after` of the next page; `null` on the last page.
+    pub next_after: Option<StoreId>,
+}
+
+/// A store after an operator approved, suspended or reinstated it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StoreStanding {
+    /// Sockets of the store that were closed (suspension; else 0).
+    pub sockets_closed: usize,
+    pub store: Store,
 }
 
 /// The body of every 4xx and 5xx answer of the API's handlers.

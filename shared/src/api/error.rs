@@ -5,11 +5,13 @@ use tracing::error;
 
 use crate::domain::limits::LimitReached;
 use crate::domain::order::Refusal;
-use crate::domain::store::InvalidStore;
+use crate::domain::store::{InvalidStore, StatusRefusal};
 use crate::ports::PaymentError;
 use crate::usecases::Unavailable;
+use crate::usecases::connections::ConnectError;
 use crate::usecases::fulfilment::{StepError, StoreOrderError};
 use crate::usecases::identity::GuestError;
+use crate::usecases::operators::{ApplyError, ListApplicationsError, StoreStatusError};
 use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadOrderError, StoreRoutingError};
 use crate::usecases::sharing::{ShareError, SharedOrderError};
 use crate::usecases::sign_in::{RefreshError, SignInError};
@@ -82,6 +84,18 @@ fn forbidden() -> ApiError {
     ApiError::new(403, "forbidden", "not allowed for this caller")
 }
 
+fn not_active() -> ApiError {
+    ApiError::new(
+        403,
+        "store_not_active",
+        "this store is pending approval or suspended; ask the operators",
+    )
+}
+
+fn operators_only() -> ApiError {
+    ApiError::new(403, "forbidden", "only operators may do this")
+}
+
 fn invalid_store(e: &InvalidStore) -> ApiError {
     ApiError::new(422, "invalid_store", e.to_string()).with_field(e.field)
 }
@@ -152,6 +166,7 @@ impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         match e {
             AcceptError::UnknownStore => not_found("store"),
+            AcceptError::NotActive => not_active(),
             AcceptError::Refused(r) => refused(r),
             AcceptError::Unavailable(e) => e.into(),
         }
@@ -307,6 +322,15 @@ impl From<SignInError> for ApiError {
     }
 }
 
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::StoreNotActive => not_active(),
+            ConnectError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
         match e {
@@ -318,6 +342,42 @@ impl From<RefreshError> for ApiError {
             .with_field("refresh_token"),
             RefreshError::SignIn(e) => e.into(),
             RefreshError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Forbidden => ApiError::new(403, "forbidden", "only customers may apply for a store"),
+            ApplyError::SignInRequired => ApiError::new(403, "sign_in_required", e.to_string()),
+            ApplyError::Invalid(e) => invalid_store(&e),
+            ApplyError::Limited(limit) => limit.into(),
+            ApplyError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListApplicationsError> for ApiError {
+    fn from(e: ListApplicationsError) -> Self {
+        match e {
+            ListApplicationsError::Forbidden => operators_only(),
+            ListApplicationsError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreStatusError> for ApiError {
+    fn from(e: StoreStatusError) -> Self {
+        match e {
+            StoreStatusError::Forbidden => operators_only(),
+            StoreStatusError::NotFound => not_found("store"),
+            StoreStatusError::Refused(refusal @ StatusRefusal::InvalidReason) => {
+                ApiError::new(422, refusal.code(), refusal.to_string()).with_field("reason")
+            }
+            StoreStatusError::Refused(refusal) => ApiError::new(409, refusal.code(), refusal.to_string()),
+            e @ StoreStatusError::PhoneHasStore => ApiError::new(409, "phone_has_store", e.to_string()),
+            StoreStatusError::Unavailable(e) => e.into(),
         }
     }
 }

@@ -11,14 +11,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::bodies::{
-    Accepted, CodeSent, CustomerOrdersPage, Declined, Document, GivenBack, GuestToken, Health, Home, Jwks, Offers,
-    OpenIdConfiguration, OrderView, PhoneAttached, Shared, SignedIn, SignedOut, StoreOrdersPage,
+    Accepted, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined, Document, GivenBack,
+    GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration, OrderView, PendingStores, PhoneAttached, Shared,
+    SignedIn, SignedOut, StoreOrdersPage, StoreStanding,
 };
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
 use super::requests::{
     ComplaintBody, DeliveryBody, DemandInput, LineBody, LocationInput, OrderBody, PackBody, PhoneBody, PhoneCodeBody,
-    RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, TextBody, VerifyBody, from_value, parse_body,
+    RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, SuspendBody, TextBody, VerifyBody, from_value,
+    parse_body,
 };
 use super::routes::HttpRoute;
 use crate::domain::customer::{HomeItem, PhoneNumber};
@@ -227,6 +229,24 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             ok(200, &Offers { offers })
         }
         HttpRoute::StoreHistory => store_history(app, call).await,
+        HttpRoute::ApplyStore => apply_store(app, call).await,
+        HttpRoute::PendingStores => pending_stores(app, call).await,
+        HttpRoute::ApproveStore => {
+            let changed = app.operators().approve(call.caller()?, &call.store_id()?).await?;
+            ok(200, &standing(changed))
+        }
+        HttpRoute::SuspendStore => {
+            let body: SuspendBody = call.body()?;
+            let changed = app
+                .operators()
+                .suspend(call.caller()?, &call.store_id()?, &body.reason)
+                .await?;
+            ok(200, &standing(changed))
+        }
+        HttpRoute::ReinstateStore => {
+            let changed = app.operators().reinstate(call.caller()?, &call.store_id()?).await?;
+            ok(200, &standing(changed))
+        }
         HttpRoute::Health
         | HttpRoute::OpenApi
         | HttpRoute::AsyncApi
@@ -623,11 +643,85 @@ async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q
     home(app, call).await
 }
 
+fn standing(changed: crate::usecases::operators::StatusChanged) -> StoreStanding {
+    StoreStanding {
+        sockets_closed: changed.sockets_closed,
+        store: changed.store,
+    }
+}
+
+/// `POST /store-applications`: the phone number is read and checked as
+/// `PUT /customers/me/phone` reads it, the rest as a store profile.
+async fn apply_store<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let caller = call.caller()?;
+    let mut fields: serde_json::Map<String, Value> = call.body()?;
+    let phone = match fields.remove("phone") {
+        Some(phone) => from_value::<PhoneBody>(serde_json::json!({ "phone": phone }))?.phone,
+        None => return Err(ApiError::new(400, "invalid_body", "phone is required").with_field("phone")),
+    };
+    let profile: StoreProfileInput = store_value(Value::Object(fields))?;
+    let phone =
+        PhoneNumber::new(&phone).map_err(|e| ApiError::new(422, "invalid_phone", e.to_string()).with_field("phone"))?;
+    let application = app.onboarding().apply(caller, phone, profile).await?;
+    ok(
+        202,
+        &ApplicationReceived {
+            status: application.store.status,
+            store_id: application.store.id,
+        },
+    )
+}
+
+/// `GET /operator/stores?status=pending&limit=50&after=<store_id>`.
+async fn pending_stores<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+    let caller = call.caller()?;
+    let query = &call.request.query_string_parameters;
+    if let Some(status) = query.first("status")
+        && status != "pending"
+    {
+        return Err(ApiError::new(
+            400,
+            "invalid_status",
+            "only status=pending is listed (stores awaiting approval)",
+        )
+        .with_field("status"));
+    }
+    let limit = match query.first("limit") {
+        None => 50,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::new(400, "invalid_limit", "limit is 1 to 100").with_field("limit"))?,
+    };
+    let after = query
+        .first("after")
+        .map(|raw| {
+            StoreId::new(raw)
+                .map_err(|_| ApiError::new(400, "invalid_cursor", "after is a store id").with_field("after"))
+        })
+        .transpose()?;
+    let applications = app.operators().pending(caller, limit, after.as_ref()).await?;
+    let next_after = (applications.len() == limit)
+        .then(|| applications.last().map(|a| a.store.id.clone()))
+        .flatten();
+    ok(
+        200,
+        &PendingStores {
+            applications: applications.into_iter().map(ApplicationView::of).collect(),
+            next_after,
+        },
+    )
+}
+
 /// A store profile body; its location is checked as an order's is, so the
 /// same fault gets the same answer (422 `invalid_location`, naming the
 /// field).
 fn store_body<T: DeserializeOwned>(call: &Call<'_>) -> Result<T, ApiError> {
-    let value: Value = call.body()?;
+    store_value(call.body()?)
+}
+
+fn store_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if let Some(location) = value.get("location") {
         from_value::<LocationInput>(location.clone())
             .map_err(|e| ApiError {

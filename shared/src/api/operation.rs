@@ -28,6 +28,16 @@ pub struct Operation {
     pub paged: bool,
     /// May answer 429 with `Retry-After`.
     pub rate_limited: bool,
+    /// Other query parameters the route reads.
+    pub query: &'static [QueryParam],
+}
+
+/// A query parameter: its name, what it means and its schema.
+#[derive(Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: fn() -> serde_json::Value,
 }
 
 impl Operation {
@@ -41,7 +51,14 @@ impl Operation {
             html: false,
             paged: false,
             rate_limited: false,
+            query: &[],
         }
+    }
+
+    #[must_use]
+    pub fn query(mut self, query: &'static [QueryParam]) -> Self {
+        self.query = query;
+        self
     }
 
     #[must_use]

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::bodies::*;
 use super::error::ApiError;
-use super::operation::{Operation, schema};
+use super::operation::{Operation, QueryParam, schema};
 use super::routes::HttpRoute;
 use crate::domain::account::Role;
 use crate::domain::customer::contains_phone_number;
@@ -145,6 +145,95 @@ pub fn operation(route: HttpRoute) -> Operation {
         R::GetStore => op("A store's profile.", 200, schema::<Store>),
         R::StoreOffers => op("The offers a store may still accept.", 200, schema::<Offers>),
         R::StoreHistory => op("A store's orders, newest first.", 200, schema::<StoreOrdersPage>).paged(),
+        R::ApplyStore => op(
+            "A signed-in customer applies for a store: the store's profile and the phone number its staff \
+             will sign in with. The store is pending (never matched) until an operator approves it.",
+            202,
+            schema::<ApplicationReceived>,
+        )
+        .reads(schema::<ApplicationBody>)
+        .rate_limited(),
+        R::PendingStores => op(
+            "Operators: store applications awaiting approval, oldest first.",
+            200,
+            schema::<PendingStores>,
+        )
+        .query(&PENDING_QUERY),
+        R::ApproveStore => op(
+            "Operators: approves a pending store; it trades, and its phone number signs in as the store.",
+            200,
+            schema::<StoreStanding>,
+        ),
+        R::SuspendStore => op(
+            "Operators: suspends a store; it is never matched, cannot go online or accept, and its sockets close.",
+            200,
+            schema::<StoreStanding>,
+        )
+        .reads(schema::<SuspendBody>),
+        R::ReinstateStore => op(
+            "Operators: lets a suspended store trade again.",
+            200,
+            schema::<StoreStanding>,
+        ),
+    }
+}
+
+/// The query of `GET /operator/stores`.
+const PENDING_QUERY: [QueryParam; 3] = [
+    QueryParam {
+        name: "status",
+        description: "Which stores: only `pending` (applications) is listed.",
+        schema: || serde_json::json!({ "type": "string", "enum": ["pending"], "default": "pending" }),
+    },
+    QueryParam {
+        name: "limit",
+        description: "Applications per page, 1 to 100.",
+        schema: || serde_json::json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 50 }),
+    },
+    QueryParam {
+        name: "after",
+        description: "The previous page's `next_after`.",
+        schema: || serde_json::json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" }),
+    },
+];
+
+/// `POST /operator/stores/{store_id}/suspend`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SuspendBody {
+    /// Why, for the store and the other operators (1 to 500 characters).
+    pub(crate) reason: String,
+}
+
+/// `POST /store-applications`: a store profile, as `PUT /stores/{store_id}`
+/// takes it, and `phone`, in one object.
+pub(crate) struct ApplicationBody;
+
+impl JsonSchema for ApplicationBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ApplicationBody".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut profile = StoreProfileInput::json_schema(generator);
+        profile.remove("additionalProperties");
+        schemars::json_schema!({
+            "description": "A store profile, as `PUT /stores/{store_id}` takes it, and the phone number the store's staff will sign in with once approved.",
+            "allOf": [
+                profile.to_value(),
+                {
+                    "type": "object",
+                    "properties": {
+                        "phone": {
+                            "type": "string",
+                            "description": "A Bangladeshi mobile number: +8801XXXXXXXXX or 01XXXXXXXXX."
+                        }
+                    },
+                    "required": ["phone"]
+                }
+            ],
+            "unevaluatedProperties": false
+        })
     }
 }
 

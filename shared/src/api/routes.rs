@@ -89,6 +89,14 @@ http_routes! {
     GetStore => "GET /stores/{store_id}";
     StoreOffers => "GET /stores/{store_id}/offers";
     StoreHistory => "GET /stores/{store_id}/orders";
+    /// A signed-in customer applies for a store; it stays pending (never
+    /// matched) until an operator approves it.
+    ApplyStore => "POST /store-applications";
+    /// Operators: stores awaiting approval.
+    PendingStores => "GET /operator/stores";
+    ApproveStore => "POST /operator/stores/{store_id}/approve";
+    SuspendStore => "POST /operator/stores/{store_id}/suspend";
+    ReinstateStore => "POST /operator/stores/{store_id}/reinstate";
 }
 
 impl HttpRoute {

@@ -160,6 +160,13 @@ fn build_openapi() -> Value {
                 "schema": order_id.clone()
             }));
         }
+        for param in op.query {
+            parameters.push(json!({
+                "name": param.name, "in": "query", "required": false,
+                "description": param.description,
+                "schema": (param.schema)()
+            }));
+        }
         let mut content = json_content((op.response)(&mut answers).to_value());
         if op.html
             && let Some(content) = content.as_object_mut()
@@ -437,7 +444,7 @@ fn build_asyncapi() -> Value {
                     "type": "httpApiKey",
                     "name": "token",
                     "in": "query",
-                    "description": "The same JWT as the HTTP API's bearer token; a bad or missing token refuses the handshake with 401."
+                    "description": "The same JWT as the HTTP API's bearer token; a bad or missing token refuses the handshake with 401, and a store that is pending approval or suspended is refused with 403."
                 }
             }
         }

@@ -21,10 +21,10 @@ use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, REFRESH_LIFETIME_MS, RefreshFamily, SessionCutoff};
-use crate::domain::store::Store;
+use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
-    AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    SignInRepo, StoreRepo,
+    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
+    OrderRepo, RepoError, SignInRepo, StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -204,6 +204,15 @@ fn session_cutoff_key(caller: &Caller) -> Item {
     key(format!("SESSIONS#{}", caller.key()), "CUTOFF")
 }
 
+/// The partition every pending application is listed under: pending
+/// applications are few (an operator's queue), so one partition serves the
+/// listing as one `Query`, with no scan and no index.
+const PENDING_APPLICATIONS: &str = "APPLICATIONS#pending";
+
+fn application_key(store: &StoreId) -> Item {
+    key(PENDING_APPLICATIONS.to_string(), &format!("STORE#{store}"))
+}
+
 fn guest_window_key(key_text: &str) -> Item {
     key(format!("GUESTS#{key_text}"), "WINDOW")
 }
@@ -339,6 +348,52 @@ impl DynamoStorage {
         Ok(Versioned { value, version })
     }
 
+    /// The writes that put `store` in place of `old` (`None`: no profile
+    /// yet): the profile, conditional on `old`'s `updated_at_ms` (or on no
+    /// profile), so two racing updates cannot orphan a geo entry; the geo
+    /// entry (a full copy, status included); and the delete of the old geo
+    /// entry if the location or category moved.
+    fn store_writes(&self, old: Option<&Store>, store: &Store) -> Result<Vec<TransactWriteItem>, RepoError> {
+        let mut profile = to_item(store)?;
+        profile.extend(store_key(&store.id));
+        let mut geo = to_item(store)?;
+        let new_geo_key = geo_key(store);
+        geo.extend(new_geo_key.clone());
+        let mut put_profile = Put::builder().table_name(&self.table).set_item(Some(profile));
+        put_profile = match old {
+            None => put_profile.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put_profile
+                .condition_expression("updated_at_ms = :seen")
+                .expression_attribute_values(":seen", n(old.updated_at_ms)),
+        };
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .put(put_profile.build().map_err(repo_err)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(geo))
+                        .build()
+                        .map_err(repo_err)?,
+                )
+                .build(),
+        ];
+        if let Some(old) = old {
+            let old_geo_key = geo_key(old);
+            if old_geo_key != new_geo_key {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(old_geo_key))
+                    .build()
+                    .map_err(repo_err)?;
+                writes.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        Ok(writes)
+    }
+
     async fn write_all(&self, writes: Vec<TransactWriteItem>) -> Result<(), RepoError> {
         // A transaction holds at most 100 writes; offers are far fewer.
         for chunk in writes.chunks(100) {
@@ -405,46 +460,27 @@ impl StoreRepo for DynamoStorage {
             Some(item) => Some(from_item(item)?),
             None => None,
         };
-        let mut profile = to_item(store)?;
-        profile.extend(store_key(&store.id));
-        let mut geo = to_item(store)?;
-        let new_geo_key = geo_key(store);
-        geo.extend(new_geo_key.clone());
-        // The profile write is conditional on the version read, so two racing
-        // updates cannot leave an orphan geo item behind.
-        let mut put_profile = Put::builder().table_name(&self.table).set_item(Some(profile));
-        put_profile = match &old {
-            None => put_profile.condition_expression("attribute_not_exists(pk)"),
-            Some(old) => put_profile
-                .condition_expression("updated_at_ms = :seen")
-                .expression_attribute_values(":seen", n(old.updated_at_ms)),
-        };
-        let mut writes = vec![
-            TransactWriteItem::builder()
-                .put(put_profile.build().map_err(repo_err)?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(geo))
-                        .build()
-                        .map_err(repo_err)?,
-                )
-                .build(),
-        ];
-        if let Some(old) = &old {
-            let old_geo_key = geo_key(old);
-            if old_geo_key != new_geo_key {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(old_geo_key))
-                    .build()
-                    .map_err(repo_err)?;
-                writes.push(TransactWriteItem::builder().delete(delete).build());
-            }
+        self.write_all(self.store_writes(old.as_ref(), store)?).await
+    }
+
+    async fn replace_store(&self, current: Option<&Store>, next: &Store) -> Result<bool, RepoError> {
+        let mut writes = self.store_writes(current, next)?;
+        if next.status != StoreStatus::Pending {
+            // No condition: deleting a listing that is not there is a no-op.
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(application_key(&next.id)))
+                .build()
+                .map_err(repo_err)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
         }
-        self.write_all(writes).await
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        Ok(cancelled_by_condition(result)?.is_none())
     }
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
@@ -992,6 +1028,61 @@ impl LimitRepo for DynamoStorage {
         let ttl = n(now_s + LIMIT_TTL_S);
         self.replace_versioned(guest_window_key(key), "window", next, version, Some(ttl))
             .await
+    }
+}
+
+fn application_from_item(mut item: Item) -> Result<StoreApplication, RepoError> {
+    match item.remove("application") {
+        Some(AttributeValue::M(map)) => from_item(map),
+        _ => Err(RepoError::msg("an application item without its application")),
+    }
+}
+
+impl ApplicationRepo for DynamoStorage {
+    async fn insert_application(&self, application: &StoreApplication) -> Result<bool, RepoError> {
+        let mut writes = self.store_writes(None, &application.store)?;
+        let mut listing = application_key(&application.store.id);
+        listing.insert("application".into(), AttributeValue::M(to_item(application)?));
+        writes.push(self.put(listing, None)?);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        Ok(cancelled_by_condition(result)?.is_none())
+    }
+
+    async fn application(&self, store: &StoreId) -> Result<Option<StoreApplication>, RepoError> {
+        self.get(application_key(store))
+            .await?
+            .map(application_from_item)
+            .transpose()
+    }
+
+    async fn pending_applications(
+        &self,
+        limit: usize,
+        after: Option<&StoreId>,
+    ) -> Result<Vec<StoreApplication>, RepoError> {
+        let after = after.map_or_else(|| "STORE#".to_string(), |id| format!("STORE#{id}"));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk > :after")
+            .expression_attribute_values(":pk", s(PENDING_APPLICATIONS))
+            .expression_attribute_values(":after", s(after))
+            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(repo_err)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(application_from_item)
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::SdkError;
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
@@ -38,6 +39,22 @@ impl Pusher for ManagementApiPusher {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if matches!(e.err(), PostToConnectionError::GoneException(_)) => {
+                Err(PushError::Gone)
+            }
+            Err(e) => Err(PushError::Failed(Box::new(e))),
+        }
+    }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        let result = self
+            .client
+            .delete_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteConnectionError::GoneException(_)) => {
                 Err(PushError::Gone)
             }
             Err(e) => Err(PushError::Failed(Box::new(e))),

@@ -128,6 +128,23 @@ impl OrderId {
     }
 }
 
+impl StoreId {
+    /// A fresh id for a store that applies: `s-` and a lowercase ULID, so
+    /// ids sort by application time.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(format!("s-{}", ulid::Ulid::new().to_string().to_lowercase()))
+    }
+}
+
+impl OperatorId {
+    /// A fresh operator id: `o-` and a lowercase ULID.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(format!("o-{}", ulid::Ulid::new().to_string().to_lowercase()))
+    }
+}
+
 /// Guests' ids start with this: a guest has proven nothing about who they
 /// are, so stricter limits apply.
 const GUEST_PREFIX: &str = "g-";

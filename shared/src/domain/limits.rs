@@ -83,6 +83,8 @@ pub enum LimitReached {
     SignInCodes { retry_after_ms: Millis },
     #[error("too many sign-in attempts from this network; try again later")]
     SignInChecks { retry_after_ms: Millis },
+    #[error("too many store applications from this account; try again later")]
+    Applications { retry_after_ms: Millis },
 }
 
 impl LimitReached {
@@ -94,7 +96,8 @@ impl LimitReached {
             | LimitReached::OrdersPerMinute { retry_after_ms }
             | LimitReached::Guests { retry_after_ms }
             | LimitReached::SignInCodes { retry_after_ms }
-            | LimitReached::SignInChecks { retry_after_ms } => retry_after_ms,
+            | LimitReached::SignInChecks { retry_after_ms }
+            | LimitReached::Applications { retry_after_ms } => retry_after_ms,
         };
         u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)
     }
@@ -159,6 +162,13 @@ impl OrderAllowance {
         Ok(OrderAllowance { open, placed })
     }
 }
+
+/// Store applications one customer may send: a few a day (a shop owner
+/// who made a mistake applies again; more is abuse of the operators' time).
+pub const APPLICATIONS_PER_CUSTOMER: Rate = Rate {
+    max: 3,
+    window_ms: 24 * 3_600_000,
+};
 
 /// How many guest tokens one source address and one device may be issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,10 @@ pub struct Candidate {
     pub covered: usize,
 }
 
-/// Open stores of a category the demand needs, within `radius_m`, that cover
-/// at least one demand line and are not in `exclude`, best first: most lines
+/// Open, active stores ([`Store::is_matchable`]: a pending or suspended
+/// store is never matched, whatever storage returned) of a category the
+/// demand needs, within `radius_m`, that cover at least one demand line and
+/// are not in `exclude`, best first: most lines
 /// covered, then rating, then acceptance speed, then nearest, then by id so
 /// the order is stable.
 #[must_use]
@@ -31,7 +33,7 @@ pub fn rank_candidates(
     let categories = demand_categories(items);
     let mut candidates: Vec<Candidate> = stores
         .into_iter()
-        .filter(|s| s.open && !exclude.contains(&s.id) && categories.contains(&s.category))
+        .filter(|s| s.is_matchable() && !exclude.contains(&s.id) && categories.contains(&s.category))
         .filter_map(|store| {
             let distance_m = customer.distance_m(store.location);
             if distance_m > radius_m {
@@ -110,6 +112,8 @@ mod tests {
             delivery_options: default_delivery_options(),
             language: crate::domain::demand::Language::En,
             stats: Default::default(),
+            status: crate::domain::store::StoreStatus::Active,
+            suspended_reason: None,
             updated_at_ms: 0,
         }
     }
@@ -138,6 +142,16 @@ mod tests {
             store("closed", here.offset(0.0, 10.0), "grocery", &["rice", "meat"], false),
             store("too-far", here.offset(0.0, 2_100.0), "grocery", &["rice", "meat"], true),
         ];
+        let mut not_trading = Vec::new();
+        for (id, status) in [
+            ("pending", crate::domain::store::StoreStatus::Pending),
+            ("suspended", crate::domain::store::StoreStatus::Suspended),
+        ] {
+            let mut s = store(id, here.offset(0.0, 20.0), "grocery", &["rice", "meat"], true);
+            s.status = status;
+            not_trading.push(s);
+        }
+        let stores: Vec<Store> = stores.into_iter().chain(not_trading).collect();
         let ranked = rank_candidates(&items, here, 2_000.0, stores, &[]);
         let ids: Vec<&str> = ranked.iter().map(|c| c.store.id.as_str()).collect();
         assert_eq!(ids, ["mid-both", "far-both", "near-rice"]);

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
+use super::customer::PhoneNumber;
 use super::demand::Language;
 use super::geo::GeoPoint;
-use super::ids::StoreId;
+use super::ids::{CustomerId, StoreId};
 use super::order::delivery::{DeliveryOption, default_delivery_options};
 
 /// Most inventory tags a store may declare.
@@ -31,8 +32,67 @@ pub struct Store {
     /// Reviews and acceptance speed, which rank the store in later matches.
     #[serde(default)]
     pub stats: StoreStats,
+    /// Whether the store may trade: only an active store is matched, goes
+    /// online and accepts. Stores registered before onboarding existed (and
+    /// `PUT /stores/{id}` by a store's own token) are active.
+    #[serde(default)]
+    pub status: StoreStatus,
+    /// Why an operator suspended the store (while suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_reason: Option<String>,
     pub updated_at_ms: Millis,
 }
+
+/// Where a store stands with the operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreStatus {
+    /// Applied (`POST /store-applications`), awaiting an operator.
+    Pending,
+    /// Trading. The default, so every store written before statuses
+    /// existed stays active.
+    #[default]
+    Active,
+    /// Stopped by an operator: never matched, cannot go online or accept.
+    Suspended,
+}
+
+/// What an operator does to a store's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    Approve,
+    Suspend { reason: String },
+    Reinstate,
+}
+
+/// Why a status change does not apply to the store as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StatusRefusal {
+    #[error("only a pending store can be approved")]
+    NotPending,
+    #[error("the store is already suspended")]
+    AlreadySuspended,
+    #[error("only a suspended store can be reinstated")]
+    NotSuspended,
+    #[error("a reason of 1 to 500 characters is required")]
+    InvalidReason,
+}
+
+impl StatusRefusal {
+    /// The stable code clients see.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            StatusRefusal::NotPending => "not_pending",
+            StatusRefusal::AlreadySuspended => "already_suspended",
+            StatusRefusal::NotSuspended => "not_suspended",
+            StatusRefusal::InvalidReason => "invalid_reason",
+        }
+    }
+}
+
+/// Most characters in a suspension reason.
+pub const MAX_REASON_CHARS: usize = 500;
 
 /// What customers thought and how fast the store answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -66,6 +126,17 @@ impl StoreStats {
 #[must_use]
 pub fn default_store_language() -> Language {
     Language::En
+}
+
+/// A store's application to join, as an operator reviews it: the store as
+/// it will trade (status pending), the phone number its staff will sign in
+/// with once approved, and the customer who sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreApplication {
+    pub store: Store,
+    pub phone: PhoneNumber,
+    pub applicant: CustomerId,
+    pub applied_at_ms: Millis,
 }
 
 /// What a store sends to register or replace its profile.
@@ -181,8 +252,46 @@ impl Store {
             delivery_options: delivery(input.delivery_options.unwrap_or_else(default_delivery_options))?,
             language: input.language.unwrap_or_else(default_store_language),
             stats: StoreStats::default(),
+            status: StoreStatus::Active,
+            suspended_reason: None,
             updated_at_ms: now,
         })
+    }
+
+    /// Whether the store may be offered orders: open and active. The one
+    /// place the matching rule reads a store's standing.
+    #[must_use]
+    pub fn is_matchable(&self) -> bool {
+        self.open && self.status == StoreStatus::Active
+    }
+
+    /// This store after an operator's `change` at `now`, or why it does not
+    /// apply. `updated_at_ms` always moves forward, since storage writes a
+    /// profile only over the `updated_at_ms` it was decided on.
+    pub fn with_status(&self, change: &StatusChange, now: Millis) -> Result<Store, StatusRefusal> {
+        let mut next = self.clone();
+        match (change, self.status) {
+            (StatusChange::Approve, StoreStatus::Pending) | (StatusChange::Reinstate, StoreStatus::Suspended) => {
+                next.status = StoreStatus::Active;
+                next.suspended_reason = None;
+            }
+            (StatusChange::Approve, _) => return Err(StatusRefusal::NotPending),
+            (StatusChange::Reinstate, _) => return Err(StatusRefusal::NotSuspended),
+            (StatusChange::Suspend { .. }, StoreStatus::Suspended) => return Err(StatusRefusal::AlreadySuspended),
+            (StatusChange::Suspend { reason }, _) => {
+                let reason = reason.trim();
+                if reason.is_empty()
+                    || reason.chars().count() > MAX_REASON_CHARS
+                    || reason.chars().any(|c| c.is_control() && c != '\n')
+                {
+                    return Err(StatusRefusal::InvalidReason);
+                }
+                next.status = StoreStatus::Suspended;
+                next.suspended_reason = Some(reason.to_string());
+            }
+        }
+        next.updated_at_ms = now.max(self.updated_at_ms + 1);
+        Ok(next)
     }
 
     /// This profile with the given fields changed.
@@ -209,7 +318,74 @@ impl Store {
         if let Some(language) = patch.language {
             store.language = language;
         }
-        store.updated_at_ms = now;
+        store.updated_at_ms = now.max(self.updated_at_ms + 1);
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(status: StoreStatus) -> Store {
+        let input: StoreProfileInput = serde_json::from_value(serde_json::json!({
+            "name": "Karim Store",
+            "location": {"lat": 23.79, "lng": 90.40},
+            "category": "Grocery",
+        }))
+        .expect("profile");
+        let mut store = Store::from_profile(StoreId::new("s1").expect("id"), input, 100).expect("valid");
+        store.status = status;
+        store
+    }
+
+    #[test]
+    fn each_status_change_applies_only_from_its_status_and_moves_the_version_on() {
+        use StatusChange::{Approve, Reinstate, Suspend};
+        let suspend = Suspend {
+            reason: " short weights ".into(),
+        };
+        let cases = [
+            (StoreStatus::Pending, Approve, Ok(StoreStatus::Active)),
+            (StoreStatus::Active, Approve, Err(StatusRefusal::NotPending)),
+            (StoreStatus::Suspended, Approve, Err(StatusRefusal::NotPending)),
+            (StoreStatus::Pending, suspend.clone(), Ok(StoreStatus::Suspended)),
+            (StoreStatus::Active, suspend.clone(), Ok(StoreStatus::Suspended)),
+            (StoreStatus::Suspended, suspend, Err(StatusRefusal::AlreadySuspended)),
+            (StoreStatus::Suspended, Reinstate, Ok(StoreStatus::Active)),
+            (StoreStatus::Active, Reinstate, Err(StatusRefusal::NotSuspended)),
+            (StoreStatus::Pending, Reinstate, Err(StatusRefusal::NotSuspended)),
+        ];
+        for (from, change, expected) in cases {
+            let before = store(from);
+            // The same millisecond as the last write still moves it on.
+            let after = before.with_status(&change, 100);
+            assert_eq!(
+                after.as_ref().map(|s| s.status).map_err(|e| *e),
+                expected,
+                "{from:?} {change:?}"
+            );
+            if let Ok(after) = after {
+                assert!(after.updated_at_ms > before.updated_at_ms);
+                assert_eq!(after.is_matchable(), after.status == StoreStatus::Active);
+                match after.status {
+                    StoreStatus::Suspended => assert_eq!(after.suspended_reason.as_deref(), Some("short weights")),
+                    _ => assert_eq!(after.suspended_reason, None),
+                }
+            }
+        }
+        for reason in ["", "   ", &"x".repeat(501), "bad\u{0}"] {
+            let refused = store(StoreStatus::Active).with_status(&Suspend { reason: reason.into() }, 200);
+            assert_eq!(refused, Err(StatusRefusal::InvalidReason), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn stores_written_before_statuses_existed_are_active() {
+        let mut json = serde_json::to_value(store(StoreStatus::Active)).expect("json");
+        json.as_object_mut().expect("object").remove("status");
+        let read: Store = serde_json::from_value(json).expect("reads");
+        assert_eq!(read.status, StoreStatus::Active);
+        assert!(read.is_matchable());
     }
 }

@@ -218,6 +218,14 @@ impl Pusher for ConnectionHub {
             Err(PushError::Gone)
         }
     }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        if self.command(connection, SocketCommand::Close) {
+            Ok(())
+        } else {
+            Err(PushError::Gone)
+        }
+    }
 }
 
 #[cfg(test)]

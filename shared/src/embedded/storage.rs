@@ -10,10 +10,10 @@ use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
-use crate::domain::store::Store;
+use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
-    AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OrderRepo, RepoError,
-    SignInRepo, StoreRepo,
+    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
+    OrderRepo, RepoError, SignInRepo, StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is
@@ -44,6 +44,8 @@ struct Tables {
     sign_in_windows: HashMap<String, Versioned<SlidingWindow>>,
     refresh_families: HashMap<String, Versioned<Option<RefreshFamily>>>,
     session_cutoffs: HashMap<Caller, Versioned<SessionCutoff>>,
+    /// Pending applications by store id (ids are time-ordered).
+    applications: std::collections::BTreeMap<StoreId, StoreApplication>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
 }
 
@@ -77,18 +79,25 @@ fn lowest_store_id() -> StoreId {
 
 impl StoreRepo for MemoryStorage {
     async fn put_store(&self, store: &Store) -> Result<(), RepoError> {
-        let mut t = self.tables();
-        if let Some(old) = t.stores.get(&store.id) {
-            let old_key = geo_key(old);
-            t.geo.remove(&old_key);
-        }
-        t.geo.insert(geo_key(store));
-        t.stores.insert(store.id.clone(), store.clone());
+        self.tables().put_store(store);
         Ok(())
     }
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
         Ok(self.tables().stores.get(id).cloned())
+    }
+
+    async fn replace_store(&self, current: Option<&Store>, next: &Store) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        let stored = t.stores.get(&next.id).map(|s| s.updated_at_ms);
+        if stored != current.map(|c| c.updated_at_ms) {
+            return Ok(false);
+        }
+        t.put_store(next);
+        if next.status != StoreStatus::Pending {
+            t.applications.remove(&next.id);
+        }
+        Ok(true)
     }
 
     async fn record_review(&self, store: &StoreId, stars: u8) -> Result<(), RepoError> {
@@ -128,6 +137,15 @@ impl StoreRepo for MemoryStorage {
 }
 
 impl Tables {
+    fn put_store(&mut self, store: &Store) {
+        if let Some(old) = self.stores.get(&store.id) {
+            let old_key = geo_key(old);
+            self.geo.remove(&old_key);
+        }
+        self.geo.insert(geo_key(store));
+        self.stores.insert(store.id.clone(), store.clone());
+    }
+
     fn list(&mut self, order: &OrderId, listings: Vec<Listing>) {
         for listing in listings {
             let index = match listing {
@@ -339,6 +357,37 @@ impl LimitRepo for MemoryStorage {
         };
         t.guest_windows.insert(key.to_string(), value);
         Ok(true)
+    }
+}
+
+impl ApplicationRepo for MemoryStorage {
+    async fn insert_application(&self, application: &StoreApplication) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        let id = &application.store.id;
+        if t.stores.contains_key(id) {
+            return Ok(false);
+        }
+        t.put_store(&application.store);
+        t.applications.insert(id.clone(), application.clone());
+        Ok(true)
+    }
+
+    async fn application(&self, store: &StoreId) -> Result<Option<StoreApplication>, RepoError> {
+        Ok(self.tables().applications.get(store).cloned())
+    }
+
+    async fn pending_applications(
+        &self,
+        limit: usize,
+        after: Option<&StoreId>,
+    ) -> Result<Vec<StoreApplication>, RepoError> {
+        let t = self.tables();
+        Ok(t.applications
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|a| *id > a))
+            .take(limit)
+            .map(|(_, a)| a.clone())
+            .collect())
     }
 }
 

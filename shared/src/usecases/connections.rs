@@ -12,7 +12,8 @@ use crate::domain::events::{EventBody, PushEvent};
 use crate::domain::ids::{Caller, ConnectionId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::views::OfferView;
-use crate::ports::{Connection, ConnectionRepo, OrderRepo, PushError, Pusher};
+use crate::domain::store::StoreStatus;
+use crate::ports::{Connection, ConnectionRepo, OrderRepo, PushError, Pusher, StoreRepo};
 
 /// Sockets: connect, disconnect, whose, and catching a store up.
 pub struct Connections<'a, R, P> {
@@ -21,9 +22,33 @@ pub struct Connections<'a, R, P> {
     pub(super) now: Millis,
 }
 
-impl<R: ConnectionRepo + OrderRepo, P: Pusher> Connections<'_, R, P> {
-    /// Records a new socket for its owner.
-    pub async fn connect(&self, id: ConnectionId, owner: Caller) -> Result<(), Unavailable> {
+/// Why a socket was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// A pending or suspended store cannot go online.
+    #[error("this store is not active")]
+    StoreNotActive,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+impl From<crate::ports::RepoError> for ConnectError {
+    fn from(e: crate::ports::RepoError) -> Self {
+        Self::Unavailable(e.into())
+    }
+}
+
+impl<R: ConnectionRepo + OrderRepo + StoreRepo, P: Pusher> Connections<'_, R, P> {
+    /// Records a new socket for its owner. A store whose profile says it is
+    /// pending or suspended cannot go online (a store with no profile yet
+    /// may: it registers after connecting).
+    pub async fn connect(&self, id: ConnectionId, owner: Caller) -> Result<(), ConnectError> {
+        if let Caller::Store(store) = &owner
+            && let Some(profile) = self.repo.get_store(store).await?
+            && profile.status != StoreStatus::Active
+        {
+            return Err(ConnectError::StoreNotActive);
+        }
         let connection = Connection {
             id,
             owner,

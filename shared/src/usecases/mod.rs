@@ -9,6 +9,7 @@ pub mod fulfilment;
 pub mod home;
 pub mod idempotency;
 pub mod identity;
+pub mod operators;
 pub mod ordering;
 pub mod sharing;
 pub mod sign_in;
@@ -28,6 +29,7 @@ pub use fulfilment::Fulfilment;
 pub use home::Home;
 pub use idempotency::Idempotency;
 pub use identity::Identity;
+pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
 pub use sign_in::SignIn;
@@ -214,6 +216,21 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             issuer: self.issuer.as_deref(),
             texts: self.texts.as_ref(),
             hasher: &self.code_hasher,
+            now: self.now(),
+        }
+    }
+
+    pub fn onboarding(&self) -> Onboarding<'_, S> {
+        Onboarding {
+            repo: &self.storage,
+            now: self.now(),
+        }
+    }
+
+    pub fn operators(&self) -> Operators<'_, S, P> {
+        Operators {
+            repo: &self.storage,
+            pusher: &self.pusher,
             now: self.now(),
         }
     }

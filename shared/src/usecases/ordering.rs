@@ -24,6 +24,7 @@ use crate::domain::order::{
     Actor, Change, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus, Refusal,
     STORE_GAVE_BACK_NONE_LEFT,
 };
+use crate::domain::store::StoreStatus;
 use crate::payments::PaymentPorts;
 use crate::ports::{ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
 
@@ -83,6 +84,9 @@ pub enum ReadOrderError {
 pub enum AcceptError {
     #[error("store not found")]
     UnknownStore,
+    /// A pending or suspended store cannot accept.
+    #[error("this store is not active")]
+    NotActive,
     #[error(transparent)]
     Refused(Refusal),
     #[error(transparent)]
@@ -270,10 +274,15 @@ where
     }
 
     /// A store accepts an offer: the store's name and the order are read
-    /// together, and one conditional write decides the winner.
+    /// together, and one conditional write decides the winner. The store's
+    /// standing comes with the profile read it needs anyway (for its name),
+    /// so refusing a pending or suspended store costs no round trip.
     pub async fn accept(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AcceptError> {
         let (store, order) = futures_util::join!(self.repo.get_store(store_id), self.repo.get_order(order_id));
         let store = store?.ok_or(AcceptError::UnknownStore)?;
+        if store.status != StoreStatus::Active {
+            return Err(AcceptError::NotActive);
+        }
         let mut read = order?;
         let actor = Actor::Store(store_id.clone());
         let change = Change::Accept {

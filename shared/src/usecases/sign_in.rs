@@ -16,7 +16,8 @@ use crate::domain::sign_in::{
     CODE_LIFETIME_MS, CodeHasher, CodeRefused, OneTimeCode, RandomUnavailable, RefreshFamily, RefreshRefused,
     RefreshToken, SessionCutoff, SignInLimits,
 };
-use crate::ports::{AccountRepo, CustomerRepo, SignInRepo, TextMessages};
+use crate::domain::store::StoreStatus;
+use crate::ports::{AccountRepo, CustomerRepo, SignInRepo, StoreRepo, TextMessages};
 
 /// Phone sign-in and sessions.
 pub struct SignIn<'a, R> {
@@ -97,7 +98,7 @@ pub fn code_text(code: &OneTimeCode) -> String {
     )
 }
 
-impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
+impl<R: SignInRepo + AccountRepo + CustomerRepo + StoreRepo> SignIn<'_, R> {
     /// Sends a fresh code to `phone`, within the limits per number and per
     /// source address. Answers the same whether or not the number has an
     /// account: the code's lifetime in seconds.
@@ -307,13 +308,18 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo> SignIn<'_, R> {
     }
 
     /// Whether `caller` may still sign in and refresh: the one place that
-    /// decides it, at sign-in and at every refresh. The hook for the
-    /// operators' store status: a suspended store's staff may neither sign
-    /// in nor refresh (to be checked here once stores have a status).
-    /// Customers, operators and guests always may.
+    /// decides it, at sign-in and at every refresh. A store's staff may
+    /// only while the store is active: a suspended store's refresh is
+    /// refused (and its token family revoked), so its sessions end within
+    /// one access token's lifetime. Customers and operators always may.
     async fn may_still_sign_in(&self, caller: &Caller) -> Result<bool, Unavailable> {
         match caller {
-            Caller::Customer(_) | Caller::Operator(_) | Caller::Store(_) => Ok(true),
+            Caller::Customer(_) | Caller::Operator(_) => Ok(true),
+            Caller::Store(id) => Ok(self
+                .repo
+                .get_store(id)
+                .await?
+                .is_some_and(|store| store.status == StoreStatus::Active)),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Stores: their own profile, their open offers and their order history.
 
-use super::{Unavailable, unavailable_from_ports};
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::Millis;
 use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::Order;
@@ -59,7 +59,10 @@ pub enum StoreListError {
 unavailable_from_ports!(RegisterStoreError, UpdateStoreError, ReadStoreError, StoreListError);
 
 impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
-    /// Creates or replaces the caller's own store profile.
+    /// Creates or replaces the caller's own store profile. A new store is
+    /// active (a store token exists only for an approved store, or locally);
+    /// a replaced one keeps its status, so a suspended store cannot
+    /// reinstate itself by registering again.
     pub async fn register(
         &self,
         caller: &Caller,
@@ -69,9 +72,20 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         if !is_store(caller, &id) {
             return Err(RegisterStoreError::Forbidden);
         }
-        let store = Store::from_profile(id, input, self.now).map_err(RegisterStoreError::Invalid)?;
-        self.repo.put_store(&store).await?;
-        Ok(store)
+        let fresh = Store::from_profile(id, input, self.now).map_err(RegisterStoreError::Invalid)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.repo.get_store(&fresh.id).await?;
+            let mut store = fresh.clone();
+            if let Some(current) = &current {
+                store.status = current.status;
+                store.suspended_reason.clone_from(&current.suspended_reason);
+                store.updated_at_ms = self.now.max(current.updated_at_ms + 1);
+            }
+            if self.repo.replace_store(current.as_ref(), &store).await? {
+                return Ok(store);
+            }
+        }
+        Err(kept_changing().into())
     }
 
     /// Changes part of the caller's own profile (e.g. open/closed).
@@ -81,15 +95,21 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         id: &StoreId,
         patch: StorePatchInput,
     ) -> Result<Store, UpdateStoreError> {
-        let current = match self.profile(caller, id).await {
-            Ok(store) => store,
-            Err(ReadStoreError::Forbidden) => return Err(UpdateStoreError::Forbidden),
-            Err(ReadStoreError::NotFound) => return Err(UpdateStoreError::NotFound),
-            Err(ReadStoreError::Unavailable(e)) => return Err(e.into()),
-        };
-        let store = current.patched(patch, self.now).map_err(UpdateStoreError::Invalid)?;
-        self.repo.put_store(&store).await?;
-        Ok(store)
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = match self.profile(caller, id).await {
+                Ok(store) => store,
+                Err(ReadStoreError::Forbidden) => return Err(UpdateStoreError::Forbidden),
+                Err(ReadStoreError::NotFound) => return Err(UpdateStoreError::NotFound),
+                Err(ReadStoreError::Unavailable(e)) => return Err(e.into()),
+            };
+            let store = current
+                .patched(patch.clone(), self.now)
+                .map_err(UpdateStoreError::Invalid)?;
+            if self.repo.replace_store(Some(&current), &store).await? {
+                return Ok(store);
+            }
+        }
+        Err(kept_changing().into())
     }
 
     /// The caller's own profile.

@@ -356,6 +356,17 @@ impl Socket {
         }
     }
 
+    /// Connects with a token the stack issued (e.g. from signing in).
+    pub async fn connect_token(stack: &RunningStack, token: &str) -> Socket {
+        let url = format!("{}?token={token}", stack.ws_url());
+        let (stream, _) = connect_async(url).await.expect("socket connects");
+        Socket {
+            stream,
+            seen: Vec::new(),
+            base: stack.http_url(),
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.stream
             .send(Message::Text(frame.to_string().into()))
