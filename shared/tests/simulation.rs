@@ -511,8 +511,6 @@ struct PushBook {
     attempts: Vec<Attempt>,
     /// What reached a client, not yet read by the simulation.
     delivered: Vec<Attempt>,
-    /// Sockets answered 410 in the current step.
-    gone_in_step: Vec<String>,
     failed: u64,
     lost: u64,
     duplicated: u64,
@@ -533,7 +531,6 @@ impl Pusher for SimPusher {
         book.attempts.push(attempt.clone());
         if book.gone.contains(connection.as_str()) {
             book.gone_answers += 1;
-            book.gone_in_step.push(connection.to_string());
             return Err(PushError::Gone);
         }
         let armed = book.armed;
@@ -629,6 +626,7 @@ enum Action {
     },
     Connect {
         who: Who,
+        socket: usize,
     },
     Disconnect {
         socket: usize,
@@ -845,11 +843,8 @@ async fn run(app: &SimApp, action: Action, orders: &[OrderId], sockets: &[Connec
                 Err(e) => Outcome::said(format!("refused: {e}")),
             }
         }
-        Action::Connect { who } => {
-            let socket = sockets
-                .last()
-                .cloned()
-                .unwrap_or_else(|| unreachable!("socket made first"));
+        Action::Connect { who, socket } => {
+            let socket = sockets[socket].clone();
             match app.connections().connect(socket.clone(), caller(who)).await {
                 Ok(()) => {
                     if let Who::Store(s) = who {
@@ -1272,7 +1267,6 @@ impl Sim {
             self.figures.racing_steps += 1;
         }
         lock(&self.app.storage().book).in_step.clear();
-        lock(&self.app.pusher().0).gone_in_step.clear();
         let outcomes = {
             let app = &self.app;
             let ids = &self.order_ids;
@@ -1378,10 +1372,8 @@ impl Sim {
                         .insert(self.sockets[socket].id.to_string());
                     self.at(now, Action::Disconnect { socket, clean });
                 } else if live.len() < 3 {
-                    self.new_socket(who);
-                    // Connect runs with the newest socket: nothing else may
-                    // make one before it runs.
-                    self.at(now, Action::Connect { who });
+                    let socket = self.new_socket(who);
+                    self.at(now, Action::Connect { who, socket });
                 }
             }
         }
@@ -2047,15 +2039,10 @@ impl Sim {
             self.figures.push_checks_skipped += owed.len() as u64;
             return;
         }
-        let gone: Vec<Who> = lock(&self.app.pusher().0)
-            .gone_in_step
-            .iter()
-            .filter_map(|c| self.socket_owner.get(c).copied())
-            .collect();
         let churned: Vec<Who> = touched
             .iter()
             .filter_map(|(a, _)| match a {
-                Action::Connect { who } => Some(*who),
+                Action::Connect { who, .. } => Some(*who),
                 Action::Disconnect { socket, .. } => Some(self.sockets[*socket].owner),
                 _ => None,
             })
@@ -2065,9 +2052,10 @@ impl Sim {
                 self.figures.push_checks_skipped += 1;
                 continue;
             }
-            let online = gone.contains(&who)
-                || poll_now(self.app.storage().inner.connections_of_many(&[caller(who)]))
-                    .is_ok_and(|found| found.iter().any(|s| !s.is_empty()));
+            // A party whose every socket turned out gone had no client to
+            // tell; the lookup after the step says who still has one.
+            let online = poll_now(self.app.storage().inner.connections_of_many(&[caller(who)]))
+                .is_ok_and(|found| found.iter().any(|s| !s.is_empty()));
             if !online {
                 continue;
             }
@@ -2085,7 +2073,19 @@ impl Sim {
     /// Apps read what reached them: stores answer offers (dropping
     /// duplicates by event id).
     fn react_to_deliveries(&mut self) {
-        let delivered = std::mem::take(&mut lock(&self.app.pusher().0).delivered);
+        let mut delivered = std::mem::take(&mut lock(&self.app.pusher().0).delivered);
+        // In an order of the simulation's own (generated ids and event ids
+        // differ between runs), so a replay draws the same numbers.
+        delivered.sort_by_cached_key(|push| {
+            let event: serde_json::Value = serde_json::from_str(&push.payload).unwrap_or_default();
+            let order = event["order_id"].as_str().and_then(|id| self.index.get(id).copied());
+            (
+                order,
+                event["version"].as_u64(),
+                push.connection.clone(),
+                event["type"].to_string(),
+            )
+        });
         let now = self.now();
         for push in delivered {
             let Some(owner) = self.socket_owner.get(&push.connection).copied() else {
