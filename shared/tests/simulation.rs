@@ -1275,7 +1275,6 @@ impl Sim {
             rt.block_on(futures_util::future::join_all(runs))
         };
         self.figures.actions += system.len() as u64;
-        self.absorb_writes();
         for (action, outcome) in system.iter().zip(&outcomes) {
             let text = format!(
                 "[{}] +{}s {} -> {}",
@@ -1286,6 +1285,8 @@ impl Sim {
             );
             self.note(text);
         }
+        // Noted first, so a failure found in this step's writes shows them.
+        self.absorb_writes();
         let touched: Vec<(Action, Outcome)> = system.into_iter().zip(outcomes).collect();
         for (action, outcome) in &touched {
             self.after(action, outcome);
