@@ -34,11 +34,12 @@ use shared::domain::order::money::{Paisa, PaymentMethod};
 use shared::domain::order::packing::{LineState, PackOutcome};
 use shared::domain::order::views::CustomerOrderView;
 use shared::domain::order::{Order, OrderStatus, Step};
-use shared::domain::store::{Store, StoreProfileInput};
+use shared::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
+use shared::domain::store::{Store, StoreApplication, StoreProfileInput};
 use shared::embedded::MemoryStorage;
 use shared::ports::{
-    AccountRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo, OfferTimers, OrderRepo,
-    PushError, Pusher, QueueError, RepoError, RoundTimer, StoreRepo,
+    AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
+    OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo, StoreRepo,
 };
 use shared::usecases::App;
 use shared::usecases::ordering::OrderRequest;
@@ -283,6 +284,10 @@ impl StoreRepo for FaultyStorage {
         self.plain("put_store", true).await?;
         self.inner.put_store(store).await
     }
+    async fn replace_store(&self, current: Option<&Store>, next: &Store) -> Result<bool, RepoError> {
+        self.plain("replace_store", true).await?;
+        self.inner.replace_store(current, next).await
+    }
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
         self.plain("get_store", false).await?;
         self.inner.get_store(id).await
@@ -456,6 +461,69 @@ impl IdempotencyRepo for FaultyStorage {
     }
 }
 
+// Sign-in and store applications are outside what the simulation drives:
+// plain pass-throughs, so the wrapper is still the whole `Storage`.
+impl SignInRepo for FaultyStorage {
+    async fn code_record(&self, phone: &PhoneNumber) -> Result<Versioned<CodeRecord>, RepoError> {
+        self.inner.code_record(phone).await
+    }
+    async fn replace_code_record(
+        &self,
+        phone: &PhoneNumber,
+        version: u64,
+        next: &CodeRecord,
+        forget_after_ms: Millis,
+    ) -> Result<bool, RepoError> {
+        self.inner
+            .replace_code_record(phone, version, next, forget_after_ms)
+            .await
+    }
+    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        self.inner.sign_in_window(key).await
+    }
+    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        self.inner.replace_sign_in_window(key, version, next).await
+    }
+    async fn refresh_family(&self, family: &str) -> Result<Versioned<Option<RefreshFamily>>, RepoError> {
+        self.inner.refresh_family(family).await
+    }
+    async fn replace_refresh_family(
+        &self,
+        family: &str,
+        version: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, RepoError> {
+        self.inner.replace_refresh_family(family, version, next).await
+    }
+    async fn session_cutoff(&self, caller: &Caller) -> Result<Versioned<SessionCutoff>, RepoError> {
+        self.inner.session_cutoff(caller).await
+    }
+    async fn replace_session_cutoff(
+        &self,
+        caller: &Caller,
+        version: u64,
+        next: &SessionCutoff,
+    ) -> Result<bool, RepoError> {
+        self.inner.replace_session_cutoff(caller, version, next).await
+    }
+}
+
+impl ApplicationRepo for FaultyStorage {
+    async fn insert_application(&self, application: &StoreApplication) -> Result<bool, RepoError> {
+        self.inner.insert_application(application).await
+    }
+    async fn application(&self, store: &StoreId) -> Result<Option<StoreApplication>, RepoError> {
+        self.inner.application(store).await
+    }
+    async fn pending_applications(
+        &self,
+        limit: usize,
+        after: Option<&StoreId>,
+    ) -> Result<Vec<StoreApplication>, RepoError> {
+        self.inner.pending_applications(limit, after).await
+    }
+}
+
 impl AccountRepo for FaultyStorage {
     async fn account(&self, phone: &PhoneNumber) -> Result<Versioned<Account>, RepoError> {
         self.inner.account(phone).await
@@ -522,6 +590,10 @@ struct PushBook {
 struct SimPusher(Mutex<PushBook>);
 
 impl Pusher for SimPusher {
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        lock(&self.0).gone.insert(connection.to_string());
+        Ok(())
+    }
     async fn push(&self, connection: &ConnectionId, payload: &str) -> Result<(), PushError> {
         let mut book = lock(&self.0);
         let attempt = Attempt {
