@@ -134,6 +134,10 @@ pub struct LocalOptions {
     /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) if set, else a fresh
     /// random pair each start.
     pub management_credentials: Option<Credentials>,
+    /// The endpoint the endpoint backend's adapters call instead of
+    /// `AWS_ENDPOINT_URL` (the end-to-end tests put a fault-injecting proxy
+    /// there while their own checks go straight to the server).
+    pub aws_endpoint: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -150,6 +154,7 @@ impl Default for LocalOptions {
             signing_secret_id: None,
             key_refresh: shared::auth::DEFAULT_KEY_REFRESH,
             management_credentials: None,
+            aws_endpoint: None,
         }
     }
 }
@@ -500,7 +505,10 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             })
         }
         Backend::Endpoint { table, queue } => {
-            let sdk = shared::aws::sdk_config().await;
+            let sdk = match &options.aws_endpoint {
+                Some(endpoint) => shared::aws::sdk_config_at(endpoint).await,
+                None => shared::aws::sdk_config().await,
+            };
             let management_credentials = match options.management_credentials {
                 Some(credentials) => credentials,
                 None => match sdk.credentials_provider() {
@@ -542,7 +550,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 .region()
                 .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
             let source = sqs_poller::SqsSource {
-                client: sqs.clone(),
+                client: shared::aws::long_polling_client(&sdk, options.poll_wait),
                 queue_arn: format!("arn:aws:sqs:{region}:000000000000:{queue}"),
                 queue_url: queue_url.clone(),
                 region,

@@ -13,7 +13,12 @@ pub use dynamo::DynamoStorage;
 pub use push::ManagementApiPusher;
 pub use resources::{ensure_queue, ensure_table};
 pub use secrets::SecretsManagerSource;
-pub use sqs::SqsTimers;
+pub use sqs::{SqsTimers, long_polling_client};
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 
 use crate::domain::config::ConfigError;
 
@@ -47,8 +52,52 @@ impl AwsResources {
     }
 }
 
+/// How many times the SDK tries one call: the first attempt and two
+/// retries (standard mode: exponential backoff with full jitter, and a
+/// retry quota per process that stops retrying during an outage).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The first retry waits up to this long (jittered), the second up to
+/// twice as long: short, because a request holds a customer who waits.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Opening a connection (TCP and TLS) to the regional endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One attempt, from sending to the whole answer: DynamoDB and SQS answer
+/// in milliseconds, so an attempt still open after 2 s is stuck and is
+/// retried on a fresh connection.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One call with all its retries: a request makes several calls in a row
+/// and the functions have 10 s (API Gateway 29 s), so no single call may
+/// take more than half the budget; the handler then answers 503
+/// `unavailable` itself instead of being killed by the Lambda timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL`).
+/// `AWS_ENDPOINT_URL`), with the retry and timeout settings above
+/// (docs/faults.md says why these numbers).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    loader().load().await
+}
+
+/// The same configuration with another endpoint than `AWS_ENDPOINT_URL`:
+/// the local stack behind the end-to-end tests' fault proxy.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    loader().endpoint_url(endpoint).load().await
+}
+
+fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(INITIAL_BACKOFF)
+                .with_max_backoff(MAX_BACKOFF),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
 }

@@ -24,6 +24,22 @@ impl SqsTimers {
     }
 }
 
+/// An SQS client for long polls of `wait` (the local stack's stand-in for
+/// the event source mapping; Lambda functions never poll): the SDK's
+/// attempt and operation timeouts of [`super::sdk_config`] would cut a
+/// 20-second `ReceiveMessage` short, so this client's allow the wait and
+/// [`super::ATTEMPT_TIMEOUT`] more.
+#[must_use]
+pub fn long_polling_client(sdk: &aws_config::SdkConfig, wait: std::time::Duration) -> Client {
+    let attempt = wait + super::ATTEMPT_TIMEOUT;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(super::CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * super::MAX_ATTEMPTS)
+        .build();
+    Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(timeouts).build())
+}
+
 /// Whole seconds, rounded up: a timer may fire a little late (the deadline
 /// condition still holds) but never early.
 fn delay_seconds(delay_ms: Millis) -> i32 {
