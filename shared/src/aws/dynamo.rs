@@ -282,12 +282,31 @@ impl DynamoStorage {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .condition_expression(condition)
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
             .await;
-        put_applied(result)
+        if put_applied(result)? {
+            return Ok(true);
+        }
+        // An earlier attempt of this same put may have written it and lost
+        // its answer (the SDK then retried it into the condition).
+        let key = HashMap::from([
+            ("pk".to_string(), item["pk"].clone()),
+            ("sk".to_string(), item["sk"].clone()),
+        ]);
+        Ok(self.get(key).await?.is_some_and(|stored| stored == item))
+    }
+
+    /// Whether the order as stored is `order`: after a conditional write
+    /// of it failed, whether an earlier attempt of that write landed and
+    /// only its answer was lost (the SDK retries a call whose connection
+    /// broke; `PutItem` has no idempotency token, and a transaction's token
+    /// only covers the SDK's own retries within ten minutes, and not on
+    /// every DynamoDB-compatible server).
+    async fn holds_order(&self, order: &Order) -> Result<bool, RepoError> {
+        Ok(self.get_order(order.id()).await?.as_ref() == Some(order))
     }
 
     /// A versioned record: `field` of the item under `key`, or the default
@@ -599,6 +618,7 @@ impl OrderRepo for DynamoStorage {
             .await;
         match cancelled_by_condition(result)? {
             None => Ok(true),
+            Some(_) if self.holds_order(order).await? => Ok(true),
             // The allowance moved on (the second write): decide again.
             Some(reasons) if reasons.get(1).is_some_and(|failed| *failed) => Ok(false),
             Some(_) => Err(RepoError::msg("order id already exists")),
@@ -657,7 +677,7 @@ impl OrderRepo for DynamoStorage {
                 .set_expression_attribute_values(Some(unchanged.1))
                 .send()
                 .await;
-            return put_applied(result);
+            return Ok(put_applied(result)? || self.holds_order(next).await?);
         }
         let mut writes = vec![self.put(Self::order_item(next)?, Some(unchanged))?];
         for listing in &listings {
@@ -669,7 +689,7 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        Ok(cancelled_by_condition(result)?.is_none() || self.holds_order(next).await?)
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
