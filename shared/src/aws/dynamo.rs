@@ -309,6 +309,22 @@ impl DynamoStorage {
         Ok(self.get_order(order.id()).await?.as_ref() == Some(order))
     }
 
+    /// A conditional write of `order` settled: written (`true`), or not
+    /// (`false`: the condition failed and the order stored is another),
+    /// or an error. After a failed condition, and after an error (the SDK
+    /// gave up, but an earlier attempt may have acted), the order is read
+    /// back: if it is `order`, the write landed.
+    async fn settled(&self, order: &Order, outcome: Result<bool, RepoError>) -> Result<bool, RepoError> {
+        match outcome {
+            Ok(true) => Ok(true),
+            Ok(false) => self.holds_order(order).await,
+            Err(e) => match self.holds_order(order).await {
+                Ok(true) => Ok(true),
+                _ => Err(e),
+            },
+        }
+    }
+
     /// A versioned record: `field` of the item under `key`, or the default
     /// at version 0.
     async fn versioned_get<T: DeserializeOwned + Default>(
@@ -616,13 +632,19 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        match cancelled_by_condition(result)? {
-            None => Ok(true),
-            Some(_) if self.holds_order(order).await? => Ok(true),
-            // The allowance moved on (the second write): decide again.
-            Some(reasons) if reasons.get(1).is_some_and(|failed| *failed) => Ok(false),
-            Some(_) => Err(RepoError::msg("order id already exists")),
+        let reasons = match cancelled_by_condition(result) {
+            Ok(None) => return Ok(true),
+            Ok(Some(reasons)) => reasons,
+            Err(e) => return self.settled(order, Err(e)).await,
+        };
+        if self.holds_order(order).await? {
+            return Ok(true);
         }
+        if reasons.get(1).is_some_and(|failed| *failed) {
+            // The allowance moved on (the second write): decide again.
+            return Ok(false);
+        }
+        Err(RepoError::msg("order id already exists"))
     }
 
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
@@ -677,7 +699,7 @@ impl OrderRepo for DynamoStorage {
                 .set_expression_attribute_values(Some(unchanged.1))
                 .send()
                 .await;
-            return Ok(put_applied(result)? || self.holds_order(next).await?);
+            return self.settled(next, put_applied(result)).await;
         }
         let mut writes = vec![self.put(Self::order_item(next)?, Some(unchanged))?];
         for listing in &listings {
@@ -689,7 +711,8 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        Ok(cancelled_by_condition(result)?.is_none() || self.holds_order(next).await?)
+        self.settled(next, cancelled_by_condition(result).map(|c| c.is_none()))
+            .await
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
