@@ -9,7 +9,8 @@
 //! 500.
 //!
 //! Endpoint backend only (`E2E_BACKEND=endpoint`, `--features
-//! endpoint-tests`). Seeds: `FAULT_SEEDS=1,2,3` (default), each printed.
+//! endpoint-tests`). Seeds: `FAULT_SEEDS=1,2,3` (default), each printed;
+//! `FAULT_RATE_SCALE=2` doubles every rate.
 
 use crate::common;
 
@@ -28,17 +29,25 @@ use tokio::sync::Barrier;
 /// Held past the SDK's attempt timeout, so the client gives up first.
 const SLOW: Duration = Duration::from_millis(2_300);
 
-/// The random mix: rates per call of every DynamoDB and SQS operation.
+/// The random mix: rates per call of every DynamoDB and SQS operation,
+/// times `FAULT_RATE_SCALE` (default 1; 18% of calls are then broken).
 fn mix(seed: u64) -> Faults {
+    let scale: f64 = std::env::var("FAULT_RATE_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     Faults {
         seed,
-        rates: vec![
+        rates: [
             (Fault::Throttle, 0.06),
             (Fault::ServerError, 0.03),
             (Fault::Reset, 0.03),
             (Fault::LostAnswer, 0.05),
             (Fault::Slow, 0.01),
-        ],
+        ]
+        .into_iter()
+        .map(|(fault, rate)| (fault, rate * scale))
+        .collect(),
         scripted: Vec::new(),
         slow: SLOW,
         operations: vec!["dynamodb.".into(), "sqs.".into()],
@@ -89,8 +98,8 @@ struct Seen {
 }
 
 /// One user action: sent with `key` until it is answered with anything but
-/// a 503 `unavailable` or a 409 `in_progress` (waiting between tries, as
-/// an app would), at most 12 times. Every answer is checked against the
+/// a 503 `unavailable` or a 409 `in_progress` (waiting between tries as
+/// `Retry-After` says), at most 12 times. Every answer is checked against the
 /// OpenAPI document; a 500 fails the test.
 async fn act(
     api: &Api,
@@ -101,6 +110,7 @@ async fn act(
     key: &str,
     body: Option<Value>,
 ) -> common::Reply {
+    let mut last = None;
     for _ in 0..12 {
         let mut request = api
             .http
@@ -117,6 +127,11 @@ async fn act(
         }
         let response = request.send().await.expect("the gateway answers");
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let content_type = response
             .headers()
             .get("content-type")
@@ -142,10 +157,17 @@ async fn act(
         }
         assert!(!reply.text.contains("Exception"), "an internal detail: {}", reply.text);
         *seen.retried.entry(format!("{status} {code}")).or_default() += 1;
-        let wait = if status == 409 { 1_000 } else { 200 };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        // As an app would: after `Retry-After` when given (a key whose
+        // first request failed and could not be released is held for its
+        // 30-second lease), else shortly.
+        let wait = retry_after.map_or(Duration::from_millis(200), Duration::from_secs);
+        tokio::time::sleep(wait.min(Duration::from_secs(31))).await;
+        last = Some(reply);
     }
-    panic!("{method} {path} never settled after 12 tries");
+    panic!(
+        "{method} {path} never settled after 12 tries: {last:?}; retried {:?}",
+        seen.retried
+    );
 }
 
 fn order_body(text: &str) -> Value {
