@@ -77,6 +77,18 @@ where
     }
 }
 
+/// An attribute naming one write of an item (a fresh ULID per write, not
+/// per attempt), so that a retried write can tell its own earlier attempt
+/// from another writer's (`DynamoStorage::wrote`). Not part of any record.
+const WRITE_ID: &str = "write_id";
+
+/// Marks `item` with a new write id and returns it.
+fn new_write_id(item: &mut Item) -> String {
+    let id = ulid::Ulid::new().to_string();
+    item.insert(WRITE_ID.into(), s(id.clone()));
+    id
+}
+
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -277,7 +289,8 @@ impl DynamoStorage {
         read: u64,
         ttl: Option<AttributeValue>,
     ) -> Result<bool, RepoError> {
-        let (item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let (mut item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let write_id = new_write_id(&mut item);
         let result = self
             .client
             .put_item()
@@ -296,29 +309,39 @@ impl DynamoStorage {
             ("pk".to_string(), item["pk"].clone()),
             ("sk".to_string(), item["sk"].clone()),
         ]);
-        Ok(self.get(key).await?.is_some_and(|stored| stored == item))
+        self.wrote(key, &write_id).await
     }
 
-    /// Whether the order as stored is `order`: after a conditional write
-    /// of it failed, whether an earlier attempt of that write landed and
-    /// only its answer was lost (the SDK retries a call whose connection
-    /// broke; `PutItem` has no idempotency token, and a transaction's token
-    /// only covers the SDK's own retries within ten minutes, and not on
-    /// every DynamoDB-compatible server).
-    async fn holds_order(&self, order: &Order) -> Result<bool, RepoError> {
-        Ok(self.get_order(order.id()).await?.as_ref() == Some(order))
+    /// Whether the item stored under `key` carries the `write_id` of one
+    /// write: after that conditional write failed, whether an earlier
+    /// attempt of it landed and only its answer was lost. The SDK retries
+    /// a call whose connection broke, and the retry then fails its own
+    /// condition; `PutItem` has no idempotency token, and a transaction's
+    /// token only covers the SDK's own retries within ten minutes, and not
+    /// on every DynamoDB-compatible server.
+    async fn wrote(&self, key: Item, write_id: &str) -> Result<bool, RepoError> {
+        Ok(self
+            .get(key)
+            .await?
+            .and_then(|mut stored| stored.remove(WRITE_ID))
+            .is_some_and(|stored| stored == s(write_id)))
     }
 
     /// A conditional write of `order` settled: written (`true`), or not
-    /// (`false`: the condition failed and the order stored is another),
-    /// or an error. After a failed condition, and after an error (the SDK
-    /// gave up, but an earlier attempt may have acted), the order is read
-    /// back: if it is `order`, the write landed.
-    async fn settled(&self, order: &Order, outcome: Result<bool, RepoError>) -> Result<bool, RepoError> {
+    /// (`false`: the condition failed and the order stored is another
+    /// write's), or an error. After a failed condition, and after an error
+    /// (the SDK gave up, but an earlier attempt may have acted), the order
+    /// is read back: if it carries this write's id, the write landed.
+    async fn settled(
+        &self,
+        order: &OrderId,
+        write_id: &str,
+        outcome: Result<bool, RepoError>,
+    ) -> Result<bool, RepoError> {
         match outcome {
             Ok(true) => Ok(true),
-            Ok(false) => self.holds_order(order).await,
-            Err(e) => match self.holds_order(order).await {
+            Ok(false) => self.wrote(order_key(order), write_id).await,
+            Err(e) => match self.wrote(order_key(order), write_id).await {
                 Ok(true) => Ok(true),
                 _ => Err(e),
             },
@@ -610,11 +633,10 @@ impl DynamoStorage {
 
 impl OrderRepo for DynamoStorage {
     async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
+        let mut item = Self::order_item(order)?;
+        let write_id = new_write_id(&mut item);
         let mut writes = vec![
-            self.put(
-                Self::order_item(order)?,
-                Some(("attribute_not_exists(pk)", Item::new())),
-            )?,
+            self.put(item, Some(("attribute_not_exists(pk)", Item::new())))?,
             self.versioned_put(
                 allowance_key(order.customer_id()),
                 "allowance",
@@ -635,16 +657,17 @@ impl OrderRepo for DynamoStorage {
         let reasons = match cancelled_by_condition(result) {
             Ok(None) => return Ok(true),
             Ok(Some(reasons)) => reasons,
-            Err(e) => return self.settled(order, Err(e)).await,
+            Err(e) => return self.settled(order.id(), &write_id, Err(e)).await,
         };
-        if self.holds_order(order).await? {
-            return Ok(true);
+        if !reasons.get(1).is_some_and(|failed| *failed) {
+            // The allowance is still at the version read, so this
+            // transaction never landed: the id was taken by another write.
+            return Err(RepoError::msg("order id already exists"));
         }
-        if reasons.get(1).is_some_and(|failed| *failed) {
-            // The allowance moved on (the second write): decide again.
-            return Ok(false);
-        }
-        Err(RepoError::msg("order id already exists"))
+        // The allowance moved on (the second write): by an earlier attempt
+        // of this very transaction whose answer was lost if the order
+        // stored is this one; else by another order: decide again.
+        self.wrote(order_key(order.id()), &write_id).await
     }
 
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
@@ -688,20 +711,22 @@ impl OrderRepo for DynamoStorage {
             Item::from([(":read".to_string(), n(current.version()))]),
         );
         let listings = next.new_listings_since(current);
+        let mut item = Self::order_item(next)?;
+        let write_id = new_write_id(&mut item);
         if listings.is_empty() {
             // One conditional put: half the cost of a transaction.
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(Self::order_item(next)?))
+                .set_item(Some(item))
                 .condition_expression(unchanged.0)
                 .set_expression_attribute_values(Some(unchanged.1))
                 .send()
                 .await;
-            return self.settled(next, put_applied(result)).await;
+            return self.settled(next.id(), &write_id, put_applied(result)).await;
         }
-        let mut writes = vec![self.put(Self::order_item(next)?, Some(unchanged))?];
+        let mut writes = vec![self.put(item, Some(unchanged))?];
         for listing in &listings {
             writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
         }
@@ -711,8 +736,12 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        self.settled(next, cancelled_by_condition(result).map(|c| c.is_none()))
-            .await
+        self.settled(
+            next.id(),
+            &write_id,
+            cancelled_by_condition(result).map(|c| c.is_none()),
+        )
+        .await
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
