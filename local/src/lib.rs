@@ -138,6 +138,9 @@ pub struct LocalOptions {
     /// `AWS_ENDPOINT_URL` (the end-to-end tests put a fault-injecting proxy
     /// there while their own checks go straight to the server).
     pub aws_endpoint: Option<String>,
+    /// The SDK's timeouts on the endpoint backend: an emulator's by
+    /// default (`Timeouts::EMULATOR`); the fault tests use the functions'.
+    pub aws_timeouts: shared::aws::Timeouts,
 }
 
 impl Default for LocalOptions {
@@ -155,6 +158,7 @@ impl Default for LocalOptions {
             key_refresh: shared::auth::DEFAULT_KEY_REFRESH,
             management_credentials: None,
             aws_endpoint: None,
+            aws_timeouts: shared::aws::Timeouts::EMULATOR,
         }
     }
 }
@@ -505,10 +509,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             })
         }
         Backend::Endpoint { table, queue } => {
-            let sdk = match &options.aws_endpoint {
-                Some(endpoint) => shared::aws::sdk_config_at(endpoint).await,
-                None => shared::aws::sdk_config().await,
-            };
+            let sdk = shared::aws::sdk_config_with(options.aws_endpoint.as_deref(), options.aws_timeouts).await;
             let management_credentials = match options.management_credentials {
                 Some(credentials) => credentials,
                 None => match sdk.credentials_provider() {
