@@ -23,10 +23,12 @@ use futures_util::StreamExt;
 use loadgen::proxy::{Fault, Faults, Injected, Proxy, Scripted};
 use local_stack::{Backend, LocalOptions, RunningStack};
 use serde_json::{Value, json};
+use shared::aws::Timeouts;
 use shared::domain::config::OrderingConfig;
 use tokio::sync::Barrier;
 
-/// Held past the SDK's attempt timeout, so the client gives up first.
+/// Held past the functions' attempt timeout (2 s), so the SDK gives up
+/// first and retries.
 const SLOW: Duration = Duration::from_millis(2_300);
 
 /// The random mix: rates per call of every DynamoDB and SQS operation,
@@ -62,7 +64,8 @@ fn seeds() -> Vec<u64> {
         .unwrap_or_else(|| vec![1, 2, 3])
 }
 
-/// A stack whose adapters call moto through a new proxy (faults off).
+/// A stack whose adapters call moto through a new proxy (faults off),
+/// with the functions' SDK timeouts.
 async fn faulty_stack(ordering: OrderingConfig) -> Option<(RunningStack, Arc<Proxy>)> {
     if !matches!(common::backend(), Backend::Endpoint { .. }) {
         eprintln!("faults: endpoint backend only (E2E_BACKEND=endpoint); skipped");
@@ -75,6 +78,7 @@ async fn faulty_stack(ordering: OrderingConfig) -> Option<(RunningStack, Arc<Pro
     let stack = common::stack_with(LocalOptions {
         ordering,
         aws_endpoint: Some(proxy.url()),
+        aws_timeouts: Timeouts::LAMBDA,
         ..LocalOptions::default()
     })
     .await;
@@ -530,4 +534,50 @@ async fn writes_whose_answers_were_lost_count_once() {
     proxy.clear_faults();
     assert_eq!(packed.status, 200, "{}; injected {injected:?}", packed.text);
     println!("faults: lost answers: client retries {:?}", seen.retried);
+}
+
+/// The placement's transaction acts, its answer is lost, and the SDK's
+/// next attempts are throttled until it gives up: the adapter reads the
+/// order back, finds it written, and the customer gets one order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_that_landed_before_its_retries_failed_is_one_order() {
+    let Some((stack, proxy)) = faulty_stack(OrderingConfig::default()).await else {
+        return;
+    };
+    let api = Api::new(&stack);
+    api.put_store("landed-a", "Landed A", 0.0, 300.0, "grocery", &["rice"])
+        .await;
+    let store = drain(Socket::connect(&stack, "store:landed-a").await);
+    let mut seen = Seen::default();
+    let transaction = |nth, fault| Scripted {
+        operation: "dynamodb.TransactWriteItems".into(),
+        nth,
+        fault,
+    };
+    let mut script = vec![transaction(1, Fault::LostAnswer)];
+    script.extend((2..=6).map(|nth| transaction(nth, Fault::Throttle)));
+    proxy.set_faults(Faults::scripted(script, SLOW));
+    let placed = act(
+        &api,
+        &mut seen,
+        "customer:landed",
+        "POST",
+        "/orders",
+        "tap-landed-1",
+        Some(order_body("5 kg rice")),
+    )
+    .await;
+    let injected = proxy.take_injected();
+    proxy.clear_faults();
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    assert_eq!(
+        injected.len(),
+        3,
+        "one lost answer, then throttled to the last attempt: {injected:?}"
+    );
+    assert_eq!(stack.stored_order_count().await.expect("count"), 1);
+    let order_id = placed.body["order_id"].as_str().expect("id").to_string();
+    assert_eq!(listed_orders(&api, "landed").await, vec![order_id]);
+    println!("faults: landed placement: client retries {:?}", seen.retried);
+    store.abort();
 }
