@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -77,6 +79,31 @@ where
     }
 }
 
+/// How a conditional write ended.
+enum Outcome {
+    Written,
+    /// Its condition failed; the item as it was, when the server returned
+    /// it (`ReturnValuesOnConditionCheckFailure: ALL_OLD`).
+    Refused(Option<Item>),
+    /// The SDK gave up: it may or may not have landed.
+    Failed(RepoError),
+}
+
+/// The outcome of a conditional `PutItem` sent with `ALL_OLD` on failure.
+fn put_outcome<O, R>(result: Result<O, SdkError<PutItemError, R>>) -> Outcome
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Outcome::Written,
+        Err(SdkError::ServiceError(e)) => match e.into_err() {
+            PutItemError::ConditionalCheckFailedException(failed) => Outcome::Refused(failed.item),
+            other => Outcome::Failed(repo_err(other)),
+        },
+        Err(e) => Outcome::Failed(repo_err(e)),
+    }
+}
+
 /// An attribute naming one write of an item (a fresh ULID per write, not
 /// per attempt), so that a retried write can tell its own earlier attempt
 /// from another writer's (`DynamoStorage::wrote`). Not part of any record.
@@ -122,11 +149,18 @@ fn string_set(ids: impl IntoIterator<Item = String>) -> Option<AttributeValue> {
     (!ids.is_empty()).then(|| AttributeValue::Ss(ids))
 }
 
-/// `None` when a transaction was written; `Some(failed)` when it was
+/// One write of a transaction cancelled by conditions: whether it failed
+/// its own, and the item as it was (returned with the failure).
+struct Cancelled {
+    failed: bool,
+    item: Option<Item>,
+}
+
+/// `None` when a transaction was written; `Some(reasons)` when it was
 /// cancelled by conditions, with which of its writes failed theirs.
 fn cancelled_by_condition<O, R>(
     result: Result<O, SdkError<TransactWriteItemsError, R>>,
-) -> Result<Option<Vec<bool>>, RepoError>
+) -> Result<Option<Vec<Cancelled>>, RepoError>
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
@@ -134,13 +168,16 @@ where
         Ok(_) => Ok(None),
         Err(SdkError::ServiceError(e)) => match e.into_err() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                let failed: Vec<bool> = cancelled
+                let reasons: Vec<Cancelled> = cancelled
                     .cancellation_reasons()
                     .iter()
-                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|r| Cancelled {
+                        failed: r.code() == Some("ConditionalCheckFailed"),
+                        item: r.item().cloned(),
+                    })
                     .collect();
-                if failed.iter().any(|f| *f) {
-                    Ok(Some(failed))
+                if reasons.iter().any(|r| r.failed) {
+                    Ok(Some(reasons))
                 } else {
                     Err(repo_err(TransactWriteItemsError::TransactionCanceledException(
                         cancelled,
@@ -257,6 +294,11 @@ impl DynamoStorage {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
+            .set_return_values_on_condition_check_failure(
+                condition
+                    .is_some()
+                    .then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .set_condition_expression(condition)
             .set_expression_attribute_values(values)
             .build()
@@ -298,18 +340,20 @@ impl DynamoStorage {
             .set_item(Some(item.clone()))
             .condition_expression(condition)
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        if put_applied(result)? {
-            return Ok(true);
-        }
-        // An earlier attempt of this same put may have written it and lost
-        // its answer (the SDK then retried it into the condition).
         let key = HashMap::from([
             ("pk".to_string(), item["pk"].clone()),
             ("sk".to_string(), item["sk"].clone()),
         ]);
-        self.wrote(key, &write_id).await
+        match put_outcome(result) {
+            Outcome::Written => Ok(true),
+            // An earlier attempt of this same put may have written it and
+            // lost its answer (the SDK then retried it into the condition).
+            Outcome::Refused(stored) => self.wrote(key, stored, &write_id).await,
+            Outcome::Failed(e) => Err(e),
+        }
     }
 
     /// Whether the item stored under `key` carries the `write_id` of one
@@ -319,29 +363,29 @@ impl DynamoStorage {
     /// condition; `PutItem` has no idempotency token, and a transaction's
     /// token only covers the SDK's own retries within ten minutes, and not
     /// on every DynamoDB-compatible server.
-    async fn wrote(&self, key: Item, write_id: &str) -> Result<bool, RepoError> {
-        Ok(self
-            .get(key)
-            .await?
+    /// `stored` is the item as the failed write's answer returned it; if
+    /// the server did not, it is read.
+    async fn wrote(&self, key: Item, stored: Option<Item>, write_id: &str) -> Result<bool, RepoError> {
+        let stored = match stored {
+            Some(item) => Some(item),
+            None => self.get(key).await?,
+        };
+        Ok(stored
             .and_then(|mut stored| stored.remove(WRITE_ID))
             .is_some_and(|stored| stored == s(write_id)))
     }
 
     /// A conditional write of `order` settled: written (`true`), or not
     /// (`false`: the condition failed and the order stored is another
-    /// write's), or an error. After a failed condition, and after an error
-    /// (the SDK gave up, but an earlier attempt may have acted), the order
-    /// is read back: if it carries this write's id, the write landed.
-    async fn settled(
-        &self,
-        order: &OrderId,
-        write_id: &str,
-        outcome: Result<bool, RepoError>,
-    ) -> Result<bool, RepoError> {
+    /// write's), or an error. After a failed condition (with the order as
+    /// the failure returned it: no extra call), and after an error (the SDK
+    /// gave up, but an earlier attempt may have acted: read back), the
+    /// write landed if the order stored carries this write's id.
+    async fn settled(&self, order: &OrderId, write_id: &str, outcome: Outcome) -> Result<bool, RepoError> {
         match outcome {
-            Ok(true) => Ok(true),
-            Ok(false) => self.wrote(order_key(order), write_id).await,
-            Err(e) => match self.wrote(order_key(order), write_id).await {
+            Outcome::Written => Ok(true),
+            Outcome::Refused(stored) => self.wrote(order_key(order), stored, write_id).await,
+            Outcome::Failed(e) => match self.wrote(order_key(order), None, write_id).await {
                 Ok(true) => Ok(true),
                 _ => Err(e),
             },
@@ -657,9 +701,9 @@ impl OrderRepo for DynamoStorage {
         let reasons = match cancelled_by_condition(result) {
             Ok(None) => return Ok(true),
             Ok(Some(reasons)) => reasons,
-            Err(e) => return self.settled(order.id(), &write_id, Err(e)).await,
+            Err(e) => return self.settled(order.id(), &write_id, Outcome::Failed(e)).await,
         };
-        if !reasons.get(1).is_some_and(|failed| *failed) {
+        if !reasons.get(1).is_some_and(|r| r.failed) {
             // The allowance is still at the version read, so this
             // transaction never landed: the id was taken by another write.
             return Err(RepoError::msg("order id already exists"));
@@ -667,7 +711,8 @@ impl OrderRepo for DynamoStorage {
         // The allowance moved on (the second write): by an earlier attempt
         // of this very transaction whose answer was lost if the order
         // stored is this one; else by another order: decide again.
-        self.wrote(order_key(order.id()), &write_id).await
+        let stored = reasons.into_iter().next().and_then(|r| r.item);
+        self.wrote(order_key(order.id()), stored, &write_id).await
     }
 
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
@@ -722,9 +767,10 @@ impl OrderRepo for DynamoStorage {
                 .set_item(Some(item))
                 .condition_expression(unchanged.0)
                 .set_expression_attribute_values(Some(unchanged.1))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            return self.settled(next.id(), &write_id, put_applied(result)).await;
+            return self.settled(next.id(), &write_id, put_outcome(result)).await;
         }
         let mut writes = vec![self.put(item, Some(unchanged))?];
         for listing in &listings {
@@ -736,12 +782,12 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        self.settled(
-            next.id(),
-            &write_id,
-            cancelled_by_condition(result).map(|c| c.is_none()),
-        )
-        .await
+        let outcome = match cancelled_by_condition(result) {
+            Ok(None) => Outcome::Written,
+            Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
+            Err(e) => Outcome::Failed(e),
+        };
+        self.settled(next.id(), &write_id, outcome).await
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
