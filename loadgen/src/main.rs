@@ -13,7 +13,6 @@
 
 mod city;
 mod echo;
-mod proxy;
 mod stats;
 mod tracker;
 
@@ -31,6 +30,7 @@ use shared::domain::config::OrderingConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use city::{City, Rng};
+use loadgen::proxy;
 use stats::{Samples, ms};
 use tracker::Tracker;
 

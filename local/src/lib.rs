@@ -135,6 +135,13 @@ pub struct LocalOptions {
     /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) if set, else a fresh
     /// random pair each start.
     pub management_credentials: Option<Credentials>,
+    /// The endpoint the endpoint backend's adapters call instead of
+    /// `AWS_ENDPOINT_URL` (the end-to-end tests put a fault-injecting proxy
+    /// there while their own checks go straight to the server).
+    pub aws_endpoint: Option<String>,
+    /// The SDK's timeouts on the endpoint backend: an emulator's by
+    /// default (`Timeouts::EMULATOR`); the fault tests use the functions'.
+    pub aws_timeouts: shared::aws::Timeouts,
 }
 
 impl Default for LocalOptions {
@@ -151,6 +158,8 @@ impl Default for LocalOptions {
             signing_secret_id: None,
             key_refresh: shared::auth::DEFAULT_KEY_REFRESH,
             management_credentials: None,
+            aws_endpoint: None,
+            aws_timeouts: shared::aws::Timeouts::EMULATOR,
         }
     }
 }
@@ -531,7 +540,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             })
         }
         Backend::Endpoint { table, queue } => {
-            let sdk = shared::aws::sdk_config().await;
+            let sdk = shared::aws::sdk_config_with(options.aws_endpoint.as_deref(), options.aws_timeouts).await;
             let management_credentials = match options.management_credentials {
                 Some(credentials) => credentials,
                 None => match sdk.credentials_provider() {
@@ -575,7 +584,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 .region()
                 .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
             let source = sqs_poller::SqsSource {
-                client: sqs.clone(),
+                client: shared::aws::long_polling_client(&sdk, options.poll_wait),
                 queue_arn: format!("arn:aws:sqs:{region}:000000000000:{queue}"),
                 queue_url: queue_url.clone(),
                 region,

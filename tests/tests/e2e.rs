@@ -13,6 +13,9 @@ mod bad_input;
 mod contract;
 #[path = "expiry.rs"]
 mod expiry;
+#[cfg(feature = "endpoint-tests")]
+#[path = "faults.rs"]
+mod faults;
 #[path = "fulfilment.rs"]
 mod fulfilment;
 #[path = "gateway_hostile.rs"]

@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -78,6 +80,43 @@ where
     }
 }
 
+/// How a conditional write ended.
+enum Outcome {
+    Written,
+    /// Its condition failed; the item as it was, when the server returned
+    /// it (`ReturnValuesOnConditionCheckFailure: ALL_OLD`).
+    Refused(Option<Item>),
+    /// The SDK gave up: it may or may not have landed.
+    Failed(RepoError),
+}
+
+/// The outcome of a conditional `PutItem` sent with `ALL_OLD` on failure.
+fn put_outcome<O, R>(result: Result<O, SdkError<PutItemError, R>>) -> Outcome
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Outcome::Written,
+        Err(SdkError::ServiceError(e)) => match e.into_err() {
+            PutItemError::ConditionalCheckFailedException(failed) => Outcome::Refused(failed.item),
+            other => Outcome::Failed(repo_err(other)),
+        },
+        Err(e) => Outcome::Failed(repo_err(e)),
+    }
+}
+
+/// An attribute naming one write of an item (a fresh ULID per write, not
+/// per attempt), so that a retried write can tell its own earlier attempt
+/// from another writer's (`DynamoStorage::wrote`). Not part of any record.
+const WRITE_ID: &str = "write_id";
+
+/// Marks `item` with a new write id and returns it.
+fn new_write_id(item: &mut Item) -> String {
+    let id = ulid::Ulid::new().to_string();
+    item.insert(WRITE_ID.into(), s(id.clone()));
+    id
+}
+
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -111,11 +150,18 @@ fn string_set(ids: impl IntoIterator<Item = String>) -> Option<AttributeValue> {
     (!ids.is_empty()).then(|| AttributeValue::Ss(ids))
 }
 
-/// `None` when a transaction was written; `Some(failed)` when it was
+/// One write of a transaction cancelled by conditions: whether it failed
+/// its own, and the item as it was (returned with the failure).
+struct Cancelled {
+    failed: bool,
+    item: Option<Item>,
+}
+
+/// `None` when a transaction was written; `Some(reasons)` when it was
 /// cancelled by conditions, with which of its writes failed theirs.
 fn cancelled_by_condition<O, R>(
     result: Result<O, SdkError<TransactWriteItemsError, R>>,
-) -> Result<Option<Vec<bool>>, RepoError>
+) -> Result<Option<Vec<Cancelled>>, RepoError>
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
@@ -123,13 +169,16 @@ where
         Ok(_) => Ok(None),
         Err(SdkError::ServiceError(e)) => match e.into_err() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                let failed: Vec<bool> = cancelled
+                let reasons: Vec<Cancelled> = cancelled
                     .cancellation_reasons()
                     .iter()
-                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|r| Cancelled {
+                        failed: r.code() == Some("ConditionalCheckFailed"),
+                        item: r.item().cloned(),
+                    })
                     .collect();
-                if failed.iter().any(|f| *f) {
-                    Ok(Some(failed))
+                if reasons.iter().any(|r| r.failed) {
+                    Ok(Some(reasons))
                 } else {
                     Err(repo_err(TransactWriteItemsError::TransactionCanceledException(
                         cancelled,
@@ -281,6 +330,11 @@ impl DynamoStorage {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
+            .set_return_values_on_condition_check_failure(
+                condition
+                    .is_some()
+                    .then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .set_condition_expression(condition)
             .set_expression_attribute_values(values)
             .build()
@@ -313,17 +367,65 @@ impl DynamoStorage {
         read: u64,
         ttl: Option<AttributeValue>,
     ) -> Result<bool, RepoError> {
-        let (item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let (mut item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let write_id = new_write_id(&mut item);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .condition_expression(condition)
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        put_applied(result)
+        let key = HashMap::from([
+            ("pk".to_string(), item["pk"].clone()),
+            ("sk".to_string(), item["sk"].clone()),
+        ]);
+        match put_outcome(result) {
+            Outcome::Written => Ok(true),
+            // An earlier attempt of this same put may have written it and
+            // lost its answer (the SDK then retried it into the condition).
+            Outcome::Refused(stored) => self.wrote(key, stored, &write_id).await,
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Whether the item stored under `key` carries the `write_id` of one
+    /// write: after that conditional write failed, whether an earlier
+    /// attempt of it landed and only its answer was lost. The SDK retries
+    /// a call whose connection broke, and the retry then fails its own
+    /// condition; `PutItem` has no idempotency token, and a transaction's
+    /// token only covers the SDK's own retries within ten minutes, and not
+    /// on every DynamoDB-compatible server.
+    /// `stored` is the item as the failed write's answer returned it; if
+    /// the server did not, it is read.
+    async fn wrote(&self, key: Item, stored: Option<Item>, write_id: &str) -> Result<bool, RepoError> {
+        let stored = match stored {
+            Some(item) => Some(item),
+            None => self.get(key).await?,
+        };
+        Ok(stored
+            .and_then(|mut stored| stored.remove(WRITE_ID))
+            .is_some_and(|stored| stored == s(write_id)))
+    }
+
+    /// A conditional write of `order` settled: written (`true`), or not
+    /// (`false`: the condition failed and the order stored is another
+    /// write's), or an error. After a failed condition (with the order as
+    /// the failure returned it: no extra call), and after an error (the SDK
+    /// gave up, but an earlier attempt may have acted: read back), the
+    /// write landed if the order stored carries this write's id.
+    async fn settled(&self, order: &OrderId, write_id: &str, outcome: Outcome) -> Result<bool, RepoError> {
+        match outcome {
+            Outcome::Written => Ok(true),
+            Outcome::Refused(stored) => self.wrote(order_key(order), stored, write_id).await,
+            Outcome::Failed(e) => match self.wrote(order_key(order), None, write_id).await {
+                Ok(true) => Ok(true),
+                _ => Err(e),
+            },
+        }
     }
 
     /// A versioned record: `field` of the item under `key`, or the default
@@ -638,11 +740,10 @@ impl DynamoStorage {
 
 impl OrderRepo for DynamoStorage {
     async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
+        let mut item = Self::order_item(order)?;
+        let write_id = new_write_id(&mut item);
         let mut writes = vec![
-            self.put(
-                Self::order_item(order)?,
-                Some(("attribute_not_exists(pk)", Item::new())),
-            )?,
+            self.put(item, Some(("attribute_not_exists(pk)", Item::new())))?,
             self.versioned_put(
                 allowance_key(order.customer_id()),
                 "allowance",
@@ -660,12 +761,21 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        match cancelled_by_condition(result)? {
-            None => Ok(true),
-            // The allowance moved on (the second write): decide again.
-            Some(reasons) if reasons.get(1).is_some_and(|failed| *failed) => Ok(false),
-            Some(_) => Err(RepoError::msg("order id already exists")),
+        let reasons = match cancelled_by_condition(result) {
+            Ok(None) => return Ok(true),
+            Ok(Some(reasons)) => reasons,
+            Err(e) => return self.settled(order.id(), &write_id, Outcome::Failed(e)).await,
+        };
+        if !reasons.get(1).is_some_and(|r| r.failed) {
+            // The allowance is still at the version read, so this
+            // transaction never landed: the id was taken by another write.
+            return Err(RepoError::msg("order id already exists"));
         }
+        // The allowance moved on (the second write): by an earlier attempt
+        // of this very transaction whose answer was lost if the order
+        // stored is this one; else by another order: decide again.
+        let stored = reasons.into_iter().next().and_then(|r| r.item);
+        self.wrote(order_key(order.id()), stored, &write_id).await
     }
 
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
@@ -709,20 +819,23 @@ impl OrderRepo for DynamoStorage {
             Item::from([(":read".to_string(), n(current.version()))]),
         );
         let listings = next.new_listings_since(current);
+        let mut item = Self::order_item(next)?;
+        let write_id = new_write_id(&mut item);
         if listings.is_empty() {
             // One conditional put: half the cost of a transaction.
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(Self::order_item(next)?))
+                .set_item(Some(item))
                 .condition_expression(unchanged.0)
                 .set_expression_attribute_values(Some(unchanged.1))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            return put_applied(result);
+            return self.settled(next.id(), &write_id, put_outcome(result)).await;
         }
-        let mut writes = vec![self.put(Self::order_item(next)?, Some(unchanged))?];
+        let mut writes = vec![self.put(item, Some(unchanged))?];
         for listing in &listings {
             writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
         }
@@ -732,7 +845,12 @@ impl OrderRepo for DynamoStorage {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        let outcome = match cancelled_by_condition(result) {
+            Ok(None) => Outcome::Written,
+            Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
+            Err(e) => Outcome::Failed(e),
+        };
+        self.settled(next.id(), &write_id, outcome).await
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {

@@ -24,6 +24,25 @@ impl SqsTimers {
     }
 }
 
+/// An SQS client for long polls of `wait` (the local stack's stand-in for
+/// the event source mapping; Lambda functions never poll): the attempt
+/// and operation timeouts of `sdk` would cut a 20-second `ReceiveMessage`
+/// short, so this client's allow the wait more.
+#[must_use]
+pub fn long_polling_client(sdk: &aws_config::SdkConfig, wait: std::time::Duration) -> Client {
+    let attempt = sdk
+        .timeout_config()
+        .and_then(aws_config::timeout::TimeoutConfig::operation_attempt_timeout)
+        .unwrap_or(super::Timeouts::EMULATOR.attempt)
+        + wait;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(super::Timeouts::EMULATOR.connect)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * super::MAX_ATTEMPTS)
+        .build();
+    Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(timeouts).build())
+}
+
 /// Whole seconds, rounded up: a timer may fire a little late (the deadline
 /// condition still holds) but never early.
 fn delay_seconds(delay_ms: Millis) -> i32 {
