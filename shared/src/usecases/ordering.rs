@@ -167,11 +167,14 @@ where
             .map_err(PlaceOrderError::Refused)?;
         let wanted = delivery.as_ref().map(|d| d.option.kind());
         let customer_sockets = Caller::Customer(customer.clone());
-        let (allowance, chosen) = futures_util::join!(
+        // Read together: the allowance, the stores, and (for guest ids
+        // only) whether the guest has verified a number.
+        let (allowance, chosen, limits) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.choose_offers(&request.items, request.location, &[], wanted, Some(&customer_sockets))
+            self.choose_offers(&request.items, request.location, &[], wanted, Some(&customer_sockets)),
+            self.limits_for(customer)
         );
-        let (mut allowance, (offers, presence)) = (allowance?, chosen?);
+        let (mut allowance, (offers, presence), limits) = (allowance?, chosen?, limits?);
         let new = NewOrder {
             id: OrderId::generate(),
             customer_id: customer.clone(),
@@ -190,7 +193,6 @@ where
         } else {
             now
         };
-        let limits = self.limits_for(customer).await?;
         let mut timer_sent = false;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let still_searching = if allowance.value.at_open_limit(now, limits) {
