@@ -152,12 +152,13 @@ pub trait LimitRepo: Send + Sync {
         &self,
         customer: &CustomerId,
     ) -> impl Future<Output = Result<Versioned<OrderAllowance>, RepoError>> + Send;
-    /// The window of guest tokens issued under `key` (a source address or
-    /// a device), empty at version 0 if none.
-    fn guest_window(&self, key: &str) -> impl Future<Output = Result<Versioned<SlidingWindow>, RepoError>> + Send;
+    /// The window of events counted under `key` (guest tokens per source
+    /// address or device, sign-in codes per number, store applications per
+    /// applicant), empty at version 0 if none.
+    fn rate_window(&self, key: &str) -> impl Future<Output = Result<Versioned<SlidingWindow>, RepoError>> + Send;
     /// Writes `next` under `key` if it is still at `version`; `Ok(false)`
     /// when another write came first.
-    fn replace_guest_window(
+    fn replace_rate_window(
         &self,
         key: &str,
         version: u64,
@@ -215,15 +216,6 @@ pub trait SignInRepo: Send + Sync {
         version: u64,
         next: &CodeRecord,
         forget_after_ms: Millis,
-    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
-    /// A sign-in limit window under `key` (e.g. a source address), empty
-    /// at version 0 if none.
-    fn sign_in_window(&self, key: &str) -> impl Future<Output = Result<Versioned<SlidingWindow>, RepoError>> + Send;
-    fn replace_sign_in_window(
-        &self,
-        key: &str,
-        version: u64,
-        next: &SlidingWindow,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
     /// A refresh token family by id, `None` at version 0 if unknown.
     fn refresh_family(

@@ -439,11 +439,11 @@ impl LimitRepo for FaultyStorage {
         self.plain("order_allowance", false).await?;
         self.inner.order_allowance(customer).await
     }
-    async fn guest_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        self.inner.guest_window(key).await
+    async fn rate_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        self.inner.rate_window(key).await
     }
-    async fn replace_guest_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        self.inner.replace_guest_window(key, version, next).await
+    async fn replace_rate_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        self.inner.replace_rate_window(key, version, next).await
     }
 }
 
@@ -477,12 +477,6 @@ impl SignInRepo for FaultyStorage {
         self.inner
             .replace_code_record(phone, version, next, forget_after_ms)
             .await
-    }
-    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        self.inner.sign_in_window(key).await
-    }
-    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        self.inner.replace_sign_in_window(key, version, next).await
     }
     async fn refresh_family(&self, family: &str) -> Result<Versioned<Option<RefreshFamily>>, RepoError> {
         self.inner.refresh_family(family).await

@@ -286,19 +286,19 @@ async fn storage_contract<S: Storage>(storage: &S) {
 
     // Guest windows: replaced only over the version read.
     let key = "ADDRESS#192.0.2.7";
-    let window = storage.guest_window(key).await.expect("read");
+    let window = storage.rate_window(key).await.expect("read");
     assert_eq!(window, Versioned::default());
     let rate = Rate {
         max: 2,
         window_ms: 60_000,
     };
     let once = window.value.take(1_000, rate).expect("room");
-    assert!(storage.replace_guest_window(key, 0, &once).await.expect("writes"));
+    assert!(storage.replace_rate_window(key, 0, &once).await.expect("writes"));
     assert!(
-        !storage.replace_guest_window(key, 0, &once).await.expect("answers"),
+        !storage.replace_rate_window(key, 0, &once).await.expect("answers"),
         "a stale write"
     );
-    let stored = storage.guest_window(key).await.expect("read");
+    let stored = storage.rate_window(key).await.expect("read");
     assert_eq!((stored.value, stored.version), (once, 1));
 
     // Connections, found by owner.
@@ -492,7 +492,7 @@ async fn sign_in_contract<S: Storage>(storage: &S) {
         "stale"
     );
 
-    let window = storage.sign_in_window("SEND#ADDRESS#contract").await.expect("read");
+    let window = storage.rate_window("SEND#ADDRESS#contract").await.expect("read");
     assert_eq!(window.version, 0);
     let rate = Rate {
         max: 5,
@@ -501,22 +501,18 @@ async fn sign_in_contract<S: Storage>(storage: &S) {
     let next = window.value.take(1_000, rate).expect("room");
     assert!(
         storage
-            .replace_sign_in_window("SEND#ADDRESS#contract", 0, &next)
+            .replace_rate_window("SEND#ADDRESS#contract", 0, &next)
             .await
             .expect("write")
     );
     assert!(
         !storage
-            .replace_sign_in_window("SEND#ADDRESS#contract", 0, &next)
+            .replace_rate_window("SEND#ADDRESS#contract", 0, &next)
             .await
             .expect("write")
     );
     assert_eq!(
-        storage
-            .sign_in_window("SEND#ADDRESS#contract")
-            .await
-            .expect("read")
-            .value,
+        storage.rate_window("SEND#ADDRESS#contract").await.expect("read").value,
         next
     );
 

@@ -241,10 +241,6 @@ fn code_record_key(phone: &PhoneNumber) -> Item {
     key(phone_partition(phone), "SIGNIN_CODE")
 }
 
-fn sign_in_window_key(key_text: &str) -> Item {
-    key(format!("SIGNIN#{key_text}"), "WINDOW")
-}
-
 fn refresh_family_key(family: &str) -> Item {
     key(format!("REFRESH#{family}"), "FAMILY")
 }
@@ -262,8 +258,10 @@ fn application_key(store: &StoreId) -> Item {
     key(PENDING_APPLICATIONS.to_string(), &format!("STORE#{store}"))
 }
 
-fn guest_window_key(key_text: &str) -> Item {
-    key(format!("GUESTS#{key_text}"), "WINDOW")
+/// A rate window: the caller's key names what it counts
+/// (`GUESTS#ADDRESS#…`, `SIGNIN#SEND#…`, `APPLY#…`).
+fn rate_window_key(key_text: &str) -> Item {
+    key(key_text.to_string(), "WINDOW")
 }
 
 /// How long a limit record outlives its last write: longer than any window.
@@ -1135,16 +1133,13 @@ impl LimitRepo for DynamoStorage {
         self.versioned_get(allowance_key(customer), "allowance").await
     }
 
-    async fn guest_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        self.versioned_get(guest_window_key(key), "window").await
+    async fn rate_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        self.versioned_get(rate_window_key(key), "window").await
     }
 
-    async fn replace_guest_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        let ttl = n(now_s + LIMIT_TTL_S);
-        self.replace_versioned(guest_window_key(key), "window", next, version, Some(ttl))
+    async fn replace_rate_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        let ttl = n(now_s() + LIMIT_TTL_S);
+        self.replace_versioned(rate_window_key(key), "window", next, version, Some(ttl))
             .await
     }
 }
@@ -1254,16 +1249,6 @@ impl SignInRepo for DynamoStorage {
     ) -> Result<bool, RepoError> {
         let ttl = n(forget_after_ms / 1000 + 1);
         self.replace_versioned(code_record_key(phone), "record", next, version, Some(ttl))
-            .await
-    }
-
-    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        self.versioned_get(sign_in_window_key(key), "window").await
-    }
-
-    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        let ttl = n(now_s() + LIMIT_TTL_S);
-        self.replace_versioned(sign_in_window_key(key), "window", next, version, Some(ttl))
             .await
     }
 

@@ -37,11 +37,10 @@ struct Tables {
     homes: HashMap<CustomerId, (Vec<HomeItem>, BTreeSet<OrderId>)>,
     connections: HashMap<ConnectionId, Connection>,
     allowances: HashMap<CustomerId, Versioned<OrderAllowance>>,
-    guest_windows: HashMap<String, Versioned<SlidingWindow>>,
+    rate_windows: HashMap<String, Versioned<SlidingWindow>>,
     idempotency: HashMap<String, Versioned<Option<IdempotencyRecord>>>,
     accounts: HashMap<PhoneNumber, Versioned<Account>>,
     code_records: HashMap<PhoneNumber, Versioned<CodeRecord>>,
-    sign_in_windows: HashMap<String, Versioned<SlidingWindow>>,
     refresh_families: HashMap<String, Versioned<Option<RefreshFamily>>>,
     session_cutoffs: HashMap<Caller, Versioned<SessionCutoff>>,
     /// Pending applications by store id (ids are time-ordered).
@@ -342,21 +341,17 @@ impl LimitRepo for MemoryStorage {
         Ok(self.tables().allowances.get(customer).cloned().unwrap_or_default())
     }
 
-    async fn guest_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        Ok(self.tables().guest_windows.get(key).cloned().unwrap_or_default())
+    async fn rate_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
+        Ok(self.tables().rate_windows.get(key).cloned().unwrap_or_default())
     }
 
-    async fn replace_guest_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        let mut t = self.tables();
-        if t.guest_windows.get(key).map_or(0, |w| w.version) != version {
-            return Ok(false);
-        }
-        let value = Versioned {
-            value: next.clone(),
-            version: version + 1,
-        };
-        t.guest_windows.insert(key.to_string(), value);
-        Ok(true)
+    async fn replace_rate_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
+        Ok(replace_at(
+            &mut self.tables().rate_windows,
+            key.to_string(),
+            version,
+            next.clone(),
+        ))
     }
 }
 
@@ -465,19 +460,6 @@ impl SignInRepo for MemoryStorage {
         Ok(replace_at(
             &mut self.tables().code_records,
             phone.clone(),
-            version,
-            next.clone(),
-        ))
-    }
-
-    async fn sign_in_window(&self, key: &str) -> Result<Versioned<SlidingWindow>, RepoError> {
-        Ok(self.tables().sign_in_windows.get(key).cloned().unwrap_or_default())
-    }
-
-    async fn replace_sign_in_window(&self, key: &str, version: u64, next: &SlidingWindow) -> Result<bool, RepoError> {
-        Ok(replace_at(
-            &mut self.tables().sign_in_windows,
-            key.to_string(),
             version,
             next.clone(),
         ))

@@ -1,7 +1,7 @@
 //! Identity: guest customers and their tokens (verified numbers are
 //! `sign_in`'s).
 
-use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use super::{Unavailable, count_in_window, unavailable_from_ports};
 use crate::auth::TokenIssuer;
 use crate::domain::clock::Millis;
 use crate::domain::ids::{Caller, CustomerId};
@@ -67,16 +67,8 @@ impl<R: CustomerRepo + LimitRepo> Identity<'_, R> {
 
     /// Counts one new guest under `key`, or refuses when `rate` is spent.
     async fn count_guest(&self, key: &str, rate: Rate) -> Result<(), GuestError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let window = self.repo.guest_window(key).await?;
-            let next = window
-                .value
-                .take(self.now, rate)
-                .map_err(|retry_after_ms| GuestError::Limited(LimitReached::Guests { retry_after_ms }))?;
-            if self.repo.replace_guest_window(key, window.version, &next).await? {
-                return Ok(());
-            }
-        }
-        Err(kept_changing().into())
+        count_in_window(self.repo, &format!("GUESTS#{key}"), rate, self.now)
+            .await?
+            .map_err(|retry_after_ms| GuestError::Limited(LimitReached::Guests { retry_after_ms }))
     }
 }

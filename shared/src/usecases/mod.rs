@@ -20,9 +20,12 @@ use std::sync::Arc;
 use crate::auth::TokenIssuer;
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
+use crate::domain::limits::Rate;
 use crate::domain::sign_in::CodeHasher;
 use crate::payments::PaymentPorts;
-use crate::ports::{OfferTimers, Pusher, QueueError, RepoError, Storage, TextError, TextFuture, TextMessages};
+use crate::ports::{
+    LimitRepo, OfferTimers, Pusher, QueueError, RepoError, Storage, TextError, TextFuture, TextMessages,
+};
 
 pub use connections::{Connections, Notifier};
 pub use fulfilment::Fulfilment;
@@ -68,6 +71,29 @@ const MAX_WRITE_ATTEMPTS: usize = 8;
 
 fn kept_changing() -> RepoError {
     RepoError::msg("the order kept changing; try again")
+}
+
+/// Counts one event in the rate window under `key` at `now`: `Ok(Err(ms))`
+/// when `rate` is spent (retry after `ms`). Every limit on how often
+/// something may happen (guest tokens, sign-in codes, store applications)
+/// is counted here, so concurrent requests cannot pass a limit together.
+async fn count_in_window<R: LimitRepo>(
+    repo: &R,
+    key: &str,
+    rate: Rate,
+    now: Millis,
+) -> Result<Result<(), Millis>, RepoError> {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let window = repo.rate_window(key).await?;
+        let next = match window.value.take(now, rate) {
+            Ok(next) => next,
+            Err(retry_after_ms) => return Ok(Err(retry_after_ms)),
+        };
+        if repo.replace_rate_window(key, window.version, &next).await? {
+            return Ok(Ok(()));
+        }
+    }
+    Err(kept_changing())
 }
 
 /// The ports and configuration of one process.

@@ -8,7 +8,7 @@
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
-use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, count_in_window, kept_changing, unavailable_from_ports};
 use crate::domain::clock::Millis;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::ids::{Caller, CustomerId, OperatorId, StoreId};
@@ -118,18 +118,14 @@ impl<R: ApplicationRepo + LimitRepo> Onboarding<'_, R> {
     }
 
     async fn count_application(&self, applicant: &CustomerId) -> Result<(), ApplyError> {
-        let key = format!("APPLY#{applicant}");
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let window = self.repo.guest_window(&key).await?;
-            let next = window
-                .value
-                .take(self.now, APPLICATIONS_PER_CUSTOMER)
-                .map_err(|retry_after_ms| ApplyError::Limited(LimitReached::Applications { retry_after_ms }))?;
-            if self.repo.replace_guest_window(&key, window.version, &next).await? {
-                return Ok(());
-            }
-        }
-        Err(kept_changing().into())
+        count_in_window(
+            self.repo,
+            &format!("APPLY#{applicant}"),
+            APPLICATIONS_PER_CUSTOMER,
+            self.now,
+        )
+        .await?
+        .map_err(|retry_after_ms| ApplyError::Limited(LimitReached::Applications { retry_after_ms }))
     }
 }
 

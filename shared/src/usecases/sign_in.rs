@@ -5,7 +5,7 @@
 
 use tracing::{error, info, warn};
 
-use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use super::{MAX_WRITE_ATTEMPTS, Unavailable, count_in_window, kept_changing, unavailable_from_ports};
 use crate::auth::{TOKEN_LIFETIME_S, TokenIssuer};
 use crate::domain::account::{Account, Role};
 use crate::domain::clock::Millis;
@@ -17,7 +17,7 @@ use crate::domain::sign_in::{
     RefreshToken, SessionCutoff, SignInLimits,
 };
 use crate::domain::store::StoreStatus;
-use crate::ports::{AccountRepo, CustomerRepo, SignInRepo, StoreRepo, TextMessages};
+use crate::ports::{AccountRepo, CustomerRepo, LimitRepo, SignInRepo, StoreRepo, TextMessages};
 
 /// Phone sign-in and sessions.
 pub struct SignIn<'a, R> {
@@ -98,7 +98,7 @@ pub fn code_text(code: &OneTimeCode) -> String {
     )
 }
 
-impl<R: SignInRepo + AccountRepo + CustomerRepo + StoreRepo> SignIn<'_, R> {
+impl<R: SignInRepo + AccountRepo + CustomerRepo + StoreRepo + LimitRepo> SignIn<'_, R> {
     /// Sends a fresh code to `phone`, within the limits per number and per
     /// source address. Answers the same whether or not the number has an
     /// account: the code's lifetime in seconds.
@@ -420,16 +420,8 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo + StoreRepo> SignIn<'_, R> {
 
     /// Counts one event under `key`, or refuses when `rate` is spent.
     async fn count(&self, key: &str, rate: Rate, limited: fn(Millis) -> LimitReached) -> Result<(), SignInError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let window = self.repo.sign_in_window(key).await?;
-            let next = window
-                .value
-                .take(self.now, rate)
-                .map_err(|retry_after_ms| SignInError::Limited(limited(retry_after_ms)))?;
-            if self.repo.replace_sign_in_window(key, window.version, &next).await? {
-                return Ok(());
-            }
-        }
-        Err(kept_changing().into())
+        count_in_window(self.repo, &format!("SIGNIN#{key}"), rate, self.now)
+            .await?
+            .map_err(|retry_after_ms| SignInError::Limited(limited(retry_after_ms)))
     }
 }
