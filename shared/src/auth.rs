@@ -275,6 +275,8 @@ struct KeyRing {
     current: SigningKey,
     /// The previous key and the second it stops being valid.
     previous: Option<(SigningKey, i64)>,
+    /// The secret's pepper for sign-in code digests.
+    sign_in_pepper: Vec<u8>,
 }
 
 impl KeyRing {
@@ -286,7 +288,11 @@ impl KeyRing {
             // sets one.
             _ => None,
         };
-        Ok(KeyRing { current, previous })
+        Ok(KeyRing {
+            current,
+            previous,
+            sign_in_pepper: secret.sign_in_pepper(),
+        })
     }
 
     /// The public keys valid at `now_s`, with when each stops being valid.
@@ -419,6 +425,13 @@ impl TokenIssuer {
 
     fn current_kid(&self) -> String {
         self.ring().current.kid.clone()
+    }
+
+    /// The pepper for sign-in code digests, from the secret the keys came
+    /// from ([`SigningSecret::sign_in_pepper`]), so no second read is needed.
+    #[must_use]
+    pub fn sign_in_pepper(&self) -> Vec<u8> {
+        self.ring().sign_in_pepper.clone()
     }
 
     /// Re-reads the secret if the refresh interval has passed since the

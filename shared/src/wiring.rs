@@ -11,7 +11,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, SecretSource, TokenIssuer, TokenVerifier};
+use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{
     AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SnsTexts, SqsTimers,
     sdk_config,
@@ -139,8 +139,8 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     let (issuer, hasher) = match std::env::var("JWT_SIGNING_SECRET_ID") {
         Ok(secret_id) => {
             let issuer = secret_issuer(&sdk, &secret_id, jwt_issuer()?, Arc::clone(&clock), key_refresh()?).await?;
-            let secret = secrets_source(&sdk, &secret_id).load().await?;
-            (Some(Arc::new(issuer)), CodeHasher::new(&secret.sign_in_pepper()))
+            let hasher = CodeHasher::new(&issuer.sign_in_pepper());
+            (Some(Arc::new(issuer)), hasher)
         }
         // No tokens are issued, so nobody signs in either.
         Err(_) => (None, random_code_hasher()),
@@ -149,10 +149,6 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
     Ok(aws_app(&sdk, &resources, clock, config, issuer)
         .with_texts(Arc::new(SnsTexts::new(&sdk, sender_id)))
         .with_code_hasher(hasher))
-}
-
-fn secrets_source(sdk: &aws_config::SdkConfig, secret_id: &str) -> SecretsManagerSource {
-    SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
 }
 
 /// An issuer that reads its keys from the Secrets Manager secret
@@ -167,7 +163,8 @@ pub async fn secret_issuer(
     clock: Arc<dyn Clock>,
     refresh: Duration,
 ) -> Result<TokenIssuer, KeyError> {
-    TokenIssuer::from_source(Arc::new(secrets_source(sdk, secret_id)), issuer, clock, refresh).await
+    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id);
+    TokenIssuer::from_source(Arc::new(source), issuer, clock, refresh).await
 }
 
 fn jwt_issuer() -> Result<String, WiringError> {
