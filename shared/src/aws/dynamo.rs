@@ -507,6 +507,18 @@ impl DynamoStorage {
         Ok(())
     }
 
+    /// One transaction: `Ok(false)` when a condition in it failed (nothing
+    /// written).
+    async fn write_if_conditions_hold(&self, writes: Vec<TransactWriteItem>) -> Result<bool, RepoError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        Ok(cancelled_by_condition(result)?.is_none())
+    }
+
     async fn get(&self, key: Item) -> Result<Option<Item>, RepoError> {
         let out = self
             .client
@@ -574,13 +586,7 @@ impl StoreRepo for DynamoStorage {
                 .map_err(repo_err)?;
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        self.write_if_conditions_hold(writes).await
     }
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
@@ -1157,13 +1163,7 @@ impl ApplicationRepo for DynamoStorage {
         let mut listing = application_key(&application.store.id);
         listing.insert("application".into(), AttributeValue::M(to_item(application)?));
         writes.push(self.put(listing, None)?);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        self.write_if_conditions_hold(writes).await
     }
 
     async fn application(&self, store: &StoreId) -> Result<Option<StoreApplication>, RepoError> {
