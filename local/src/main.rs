@@ -67,13 +67,12 @@ async fn main() -> ExitCode {
         },
         Err(_) => None,
     };
-    let key_refresh = match std::env::var("JWT_KEY_REFRESH_SECONDS").map(|s| s.trim().parse::<u64>()) {
-        Ok(Ok(seconds)) => std::time::Duration::from_secs(seconds),
-        Ok(Err(e)) => {
-            eprintln!("bad JWT_KEY_REFRESH_SECONDS: {e}");
+    let key_refresh = match shared::wiring::key_refresh() {
+        Ok(refresh) => refresh,
+        Err(e) => {
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
-        Err(_) => shared::auth::DEFAULT_KEY_REFRESH,
     };
     let operator_phone = match option(&args, "--operator-phone", "OPERATOR_PHONE")
         .map(|raw| shared::domain::customer::PhoneNumber::new(&raw))

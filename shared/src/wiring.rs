@@ -172,7 +172,12 @@ fn jwt_issuer() -> Result<String, WiringError> {
 }
 
 /// `JWT_KEY_REFRESH_SECONDS`: how often keys are re-read (default 300).
-fn key_refresh() -> Result<Duration, WiringError> {
+/// How often the signing secret (and the authorizer's JWKS) is re-read:
+/// `JWT_KEY_REFRESH_SECONDS`, 300 s by default.
+///
+/// # Errors
+/// The variable is set but is not a number of seconds.
+pub fn key_refresh() -> Result<Duration, WiringError> {
     match std::env::var("JWT_KEY_REFRESH_SECONDS") {
         Ok(text) => text
             .trim()

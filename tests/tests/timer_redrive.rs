@@ -44,7 +44,9 @@ mod against_sqs {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redriven_timer_closes_its_round_once_and_is_harmless_after() {
         let stack = stack(OrderingConfig {
-            offer_window_ms: 2_000,
+            // Long enough that round 2's offer is still open when s2
+            // accepts, with one moto serving the whole suite.
+            offer_window_ms: 8_000,
             stores_per_round: 1,
             ..OrderingConfig::default()
         })
@@ -66,7 +68,7 @@ mod against_sqs {
         // The round's timer failed its attempts and sits in the DLQ.
         stack.purge_timer_queue().await.expect("purged");
         dead_letter(&client, &dlq, &order_id, 1).await;
-        tokio::time::sleep(Duration::from_millis(2_300)).await;
+        tokio::time::sleep(Duration::from_millis(8_300)).await;
 
         let waiting = ops::timers::inspect(&client, &dlq, 10).await.expect("inspected");
         assert_eq!(waiting.len(), 1, "{waiting:?}");
