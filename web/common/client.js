@@ -173,10 +173,10 @@ export function h(tag, attrs = {}, ...children) {
 
 /** Shows one screen (a <section data-screen>) and moves focus to its heading. */
 export function show(name) {
-  for (const section of document.querySelectorAll('[data-screen]')) {
+  for (const section of document.querySelectorAll('section[data-screen]')) {
     section.hidden = section.dataset.screen !== name;
   }
-  document.body.dataset.screen = name;
+  document.body.dataset.view = name;
   const heading = document.querySelector(`[data-screen="${name}"] h2`);
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }

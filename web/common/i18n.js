@@ -36,7 +36,7 @@ const STRINGS = {
     helper_delivery: 'Deliver to me',
     place_order: 'Place order',
     finding: 'Finding nearby stores…',
-    stores_asked: '{n} stores asked',
+    stores_asked: 'Stores asked: {n}',
     round: 'Round {n}',
     seconds_left: '{n} s left in this round',
     cancel_order: 'Cancel order',

@@ -302,7 +302,7 @@ for (const button of document.querySelectorAll('[data-go]')) {
 
 $('lang').addEventListener('click', () => {
   toggleLanguage();
-  if (order && document.body.dataset.screen !== 'demand' && document.body.dataset.screen !== 'home') showOrder(order);
+  if (order && document.body.dataset.view !== 'demand' && document.body.dataset.view !== 'home') showOrder(order);
 });
 
 // ---- start ---------------------------------------------------------------
