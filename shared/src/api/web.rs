@@ -20,7 +20,9 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http::HeaderValue;
-use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION, VARY};
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION, VARY,
+};
 use include_dir::{Dir, include_dir};
 
 use super::error::ApiError;
@@ -124,7 +126,10 @@ fn accepts_gzip(request: &ApiGatewayV2httpRequest) -> bool {
         .headers
         .get(ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"))
+        })
 }
 
 fn respond(request: &ApiGatewayV2httpRequest, asset: &Asset) -> ApiGatewayV2httpResponse {
@@ -140,7 +145,9 @@ fn respond(request: &ApiGatewayV2httpRequest, asset: &Asset) -> ApiGatewayV2http
         // Gzip only when it is smaller (tiny files are not).
         if accepts_gzip(request) && asset.gzipped.len() < asset.plain.len() {
             response.body = Some(Body::Binary(asset.gzipped.clone()));
-            response.headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+                .headers
+                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         } else {
             response.body = Some(Body::Binary(asset.plain.to_vec()));
         }
@@ -164,10 +171,9 @@ fn config_script(base_path: &str) -> ApiGatewayV2httpResponse {
     let config = serde_json::json!({ "http": base_path, "ws": ws });
     let mut response = empty(200);
     response.body = Some(Body::Text(format!("window.APP_CONFIG = {config};\n")));
-    response.headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     secure(&mut response);
     response
 }
@@ -247,7 +253,10 @@ mod tests {
             Some(Body::Binary(bytes)) => assert!(String::from_utf8_lossy(&bytes).contains("<html")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(get("store/app.js", &[]).headers[CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(
+            get("store/app.js", &[]).headers[CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
     }
 
     #[test]
@@ -255,7 +264,12 @@ mod tests {
         let moved = get("customer", &[]);
         assert_eq!(moved.status_code, 308);
         assert_eq!(moved.headers[LOCATION], "/app/customer/");
-        for path in ["nowhere.js", "../Cargo.toml", "customer/../../Cargo.toml", "customer//app.js"] {
+        for path in [
+            "nowhere.js",
+            "../Cargo.toml",
+            "customer/../../Cargo.toml",
+            "customer//app.js",
+        ] {
             let missing = get(path, &[]);
             assert_eq!(missing.status_code, 404, "{path}");
         }
