@@ -126,7 +126,6 @@ export class LiveSocket {
     if (!this.wanted || !this.session.signedIn) return;
     const socket = new WebSocket(`${socketUrl()}?token=${encodeURIComponent(this.session.data.access)}`);
     this.socket = socket;
-    this.onState && this.onState('connecting');
     socket.onopen = () => {
       this.delay = 1000;
       this.onState && this.onState('online');

@@ -201,7 +201,8 @@ function showOrder(next) {
   }
   show('order');
   const store = order.store && order.store.name;
-  $('reveal').textContent = store ? t('processing', { store })
+  const processing = ['accepted', 'preparing'].includes(order.status);
+  $('reveal').textContent = store ? t(processing ? 'processing' : 'from_store', { store })
     : order.status === 'unfulfilled' ? t('no_store') : t(`status_${order.status}`);
   $('order-status').textContent = t(`status_${order.status}`);
   const kind = order.delivery && order.delivery.option && order.delivery.option.kind;

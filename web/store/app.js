@@ -260,7 +260,7 @@ function orderCard(order) {
   const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
   return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
     h('h4', { text: `${t(`status_${order.status}`)} · ${order.items.length}` }),
-    kind ? h('p', { text: t('delivery_terms', { kind: t(kind) }) }) : null,
+    kind ? h('p', { text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
     order.customer_phone ? h('p', {}, h('a', { href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
     h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
       line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)
