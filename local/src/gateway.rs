@@ -848,6 +848,22 @@ mod tests {
     }
 
     #[test]
+    fn a_greedy_variable_takes_the_rest_of_the_path() {
+        let (key, params) = match_route("GET", "/app/customer/app.js").expect("matches");
+        assert_eq!(key, "GET /app/{path+}");
+        assert_eq!(params.get("path"), Some(&Value::String("customer/app.js".into())));
+        let (_, params) = match_route("GET", "/app/customer/").expect("matches");
+        assert_eq!(params.get("path"), Some(&Value::String("customer/".into())));
+        assert!(
+            match_route("GET", "/app/").is_none(),
+            "a greedy variable is never empty"
+        );
+        assert!(match_route("GET", "/app").is_none());
+        assert!(match_route("GET", "/apps/customer/").is_none());
+        assert!(match_route("POST", "/app/customer/").is_none());
+    }
+
+    #[test]
     fn selects_ws_routes_by_action() {
         assert_eq!(select_route(r#"{"action":"ping"}"#), "ping");
         assert_eq!(select_route(r#"{"action":"nope"}"#), "$default");
