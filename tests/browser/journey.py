@@ -78,7 +78,31 @@ def new_code(phone, before):
     raise AssertionError(f"no new sign-in text to {phone}")
 
 
+# The quality bar, checked on every screen saved: each visible control has
+# a name (a label, aria-label or its text), buttons are at least 44 px
+# square, and nothing is wider than the 360 px screen.
+SCREEN_FAULTS = """
+() => {
+  const faults = [];
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
+    if (!visible(el) && !(el.type === 'radio' && visible(el.closest('label')))) continue;
+    const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.textContent.trim();
+    if (!named) faults.push(`unnamed ${el.tagName} ${el.id || el.name || ''}`);
+    if (el.tagName === 'BUTTON') {
+      const box = el.getBoundingClientRect();
+      if (box.width < 44 || box.height < 44) faults.push(`small button "${el.textContent.trim()}" ${box.width}x${box.height}`);
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth) faults.push(`page is ${document.documentElement.scrollWidth} px wide`);
+  return faults;
+}
+"""
+
+
 def shot(page, name):
+    faults = page.evaluate(SCREEN_FAULTS)
+    assert not faults, f"{name}: {faults}"
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
     print(f"screenshot {name}.png")
 
