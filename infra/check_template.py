@@ -60,10 +60,11 @@ ORDERING_CONFIG = {
 #   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL;
 #   SMS_SENDER_ID: an optional SMS sender name.
 OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID"}
+#   WEB_SOCKET_URL (api/web.rs): where the served web apps connect; the local stack leaves it unset.
 #   wiring::serve -> wiring::lambda_app: JWT_SIGNING_SECRET_ID (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_ISSUER (the JWKS is fetched from its URL).
 REQUIRED_ENV = {
-    "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_SECRET_ID", "JWT_ISSUER"},
+    "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_SECRET_ID", "JWT_ISSUER", "WEB_SOCKET_URL"},
     "ws-api": AWS_RESOURCES | ORDERING_CONFIG,
     "offer-timer": AWS_RESOURCES | ORDERING_CONFIG,
     "ws-authorizer": {"JWT_ISSUER"},

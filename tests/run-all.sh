@@ -30,6 +30,10 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets and features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "browser: chromium, fonts-noto-core (apt-get) and Playwright for Python (PyPI)"
+# The browser journey (tests/tests/browser.rs) runs inside cargo test below.
+bash tests/browser/setup.sh
+
 step "cargo test (embedded adapters)"
 run_tests cargo test --workspace --locked
 

@@ -164,10 +164,26 @@ fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Va
             return None;
         }
         let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+        let mut params = Map::new();
+        // A last `{name+}` takes the rest of the path, slashes and all
+        // (at least one character), as API Gateway's greedy variable does.
+        if let Some(greedy) = template
+            .last()
+            .and_then(|t| t.strip_prefix('{'))
+            .and_then(|t| t.strip_suffix("+}"))
+        {
+            let fixed = template.len() - 1;
+            let prefix = format!("/{}/", template[..fixed].join("/"));
+            let rest = path.strip_prefix(&prefix).filter(|rest| !rest.is_empty())?;
+            if segments.get(..fixed) != Some(&template[..fixed]) {
+                return None;
+            }
+            params.insert(greedy.to_string(), Value::String(crate::events::percent_decode(rest)));
+            return Some((route.key(), params));
+        }
         if template.len() != segments.len() {
             return None;
         }
-        let mut params = Map::new();
         for (t, s) in template.iter().zip(&segments) {
             if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
                 if s.is_empty() {
@@ -829,6 +845,22 @@ mod tests {
             match_route("POST", "/orders/x/accept").map(|r| r.0),
             Some("POST /orders/{order_id}/accept")
         );
+    }
+
+    #[test]
+    fn a_greedy_variable_takes_the_rest_of_the_path() {
+        let (key, params) = match_route("GET", "/app/customer/app.js").expect("matches");
+        assert_eq!(key, "GET /app/{path+}");
+        assert_eq!(params.get("path"), Some(&Value::String("customer/app.js".into())));
+        let (_, params) = match_route("GET", "/app/customer/").expect("matches");
+        assert_eq!(params.get("path"), Some(&Value::String("customer/".into())));
+        assert!(
+            match_route("GET", "/app/").is_none(),
+            "a greedy variable is never empty"
+        );
+        assert!(match_route("GET", "/app").is_none());
+        assert!(match_route("GET", "/apps/customer/").is_none());
+        assert!(match_route("POST", "/app/customer/").is_none());
     }
 
     #[test]

@@ -108,6 +108,10 @@ async fn main() -> ExitCode {
     }
     println!("  HTTP API:      {}", stack.http_url());
     println!(
+        "  web apps:      {0}/app/customer/ (customers) and {0}/app/store/ (stores)",
+        stack.http_url()
+    );
+    println!(
         "  WebSocket API: {}?token=<access token> (from /auth/guest, sign-in or /dev/tokens)",
         stack.ws_url()
     );

@@ -9,6 +9,8 @@ mod common;
 mod authorization;
 #[path = "bad_input.rs"]
 mod bad_input;
+#[path = "browser.rs"]
+mod browser;
 #[path = "contract.rs"]
 mod contract;
 #[path = "expiry.rs"]

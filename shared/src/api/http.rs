@@ -51,6 +51,9 @@ pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
     if route == HttpRoute::SharedOrder {
         return share_page(app, &request).await;
     }
+    if route == HttpRoute::WebApp {
+        return super::web::serve(&request, &stage_prefix(&request));
+    }
     match answer(app, route, &request).await {
         Ok((status, body)) => json_response(status, body),
         Err(e) => error_response(&e),
@@ -257,7 +260,8 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         | HttpRoute::SignInVerify
         | HttpRoute::Refresh
         | HttpRoute::SignOut
-        | HttpRoute::SharedOrder => public_route(app, route, call.request).await,
+        | HttpRoute::SharedOrder
+        | HttpRoute::WebApp => public_route(app, route, call.request).await,
     }
 }
 
@@ -841,13 +845,18 @@ fn public_url(request: &ApiGatewayV2httpRequest, path: &str) -> String {
         Some("http") => "http",
         _ => "https",
     };
-    let stage = match request.request_context.stage.as_deref() {
-        Some(stage) if stage != "$default" && !stage.is_empty() => format!("/{stage}"),
-        _ => String::new(),
-    };
+    let stage = stage_prefix(request);
     match request.request_context.domain_name.as_deref() {
         Some(domain) if !domain.is_empty() => format!("{proto}://{domain}{stage}{path}"),
         _ => path.to_string(),
+    }
+}
+
+/// A named stage stays in HTTP API paths (`/prod/...`); `$default` has none.
+fn stage_prefix(request: &ApiGatewayV2httpRequest) -> String {
+    match request.request_context.stage.as_deref() {
+        Some(stage) if stage != "$default" && !stage.is_empty() => format!("/{stage}"),
+        _ => String::new(),
     }
 }
 

@@ -12,4 +12,5 @@ pub mod requests;
 pub mod routes;
 pub mod spec;
 pub mod timer;
+pub mod web;
 pub mod ws;

@@ -24,6 +24,8 @@ pub struct Operation {
     pub response: SchemaFn,
     /// The body is also served as an HTML page (`Accept: text/html`).
     pub html: bool,
+    /// A static file (HTML, JavaScript, CSS), not JSON.
+    pub asset: bool,
     /// A history page: `limit` and `before` in the query.
     pub paged: bool,
     /// May answer 429 with `Retry-After`.
@@ -49,6 +51,7 @@ impl Operation {
             status,
             response,
             html: false,
+            asset: false,
             paged: false,
             rate_limited: false,
             query: &[],
@@ -70,6 +73,12 @@ impl Operation {
     #[must_use]
     pub fn html(mut self) -> Self {
         self.html = true;
+        self
+    }
+
+    #[must_use]
+    pub fn asset(mut self) -> Self {
+        self.asset = true;
         self
     }
 

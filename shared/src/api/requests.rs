@@ -125,6 +125,12 @@ pub fn operation(route: HttpRoute) -> Operation {
             schema::<ShareCard>,
         )
         .html(),
+        R::WebApp => op(
+            "The web apps' pages, scripts and styles (`customer/`, `store/`, `operator/`), and `config.js`.",
+            200,
+            schema::<String>,
+        )
+        .asset(),
         R::CustomerHistory => op(
             "The customer's orders, newest first.",
             200,

@@ -97,6 +97,9 @@ http_routes! {
     ApproveStore => "POST /operator/stores/{store_id}/approve";
     SuspendStore => "POST /operator/stores/{store_id}/suspend";
     ReinstateStore => "POST /operator/stores/{store_id}/reinstate";
+    /// The web apps' files (`web/` at the repo root) and their generated
+    /// `/app/config.js`; `{path+}` is greedy, as API Gateway's is.
+    WebApp => "GET /app/{path+}", public;
 }
 
 impl HttpRoute {

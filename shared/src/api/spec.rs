@@ -140,6 +140,10 @@ fn build_openapi() -> Value {
                     "order_id" => (order_id.clone(), "The order's id."),
                     "store_id" => (store_id.clone(), "The store's id."),
                     "share_id" => (json!({ "type": "string" }), "The share link's id."),
+                    "path+" => (
+                        json!({ "type": "string", "minLength": 1 }),
+                        "The file's path under `web/` (greedy: it may hold `/`), e.g. `customer/` or `store/app.js`.",
+                    ),
                     _ => (
                         json!({ "type": "string", "minLength": 1, "maxLength": 100 }),
                         "The home item's key.",
@@ -167,7 +171,16 @@ fn build_openapi() -> Value {
                 "schema": (param.schema)()
             }));
         }
-        let mut content = json_content((op.response)(&mut answers).to_value());
+        let mut content = if op.asset {
+            let text = json!({ "schema": { "type": "string" } });
+            json!({
+                "text/html": text.clone(),
+                "text/javascript": text.clone(),
+                "text/css": text,
+            })
+        } else {
+            json_content((op.response)(&mut answers).to_value())
+        };
         if op.html
             && let Some(content) = content.as_object_mut()
         {
@@ -511,8 +524,10 @@ mod tests {
             let operation = &document["paths"][route.path()][route.method().to_lowercase()];
             let security = operation["security"].as_array().expect("security");
             assert_eq!(security.is_empty(), route.is_public(), "{}", route.key());
-            let status = super::operation(*route).status.to_string();
-            assert!(operation["responses"][&status]["content"]["application/json"]["schema"].is_object());
+            let op = super::operation(*route);
+            let media = if op.asset { "text/html" } else { "application/json" };
+            let status = op.status.to_string();
+            assert!(operation["responses"][&status]["content"][media]["schema"].is_object());
             for name in path_params(route.path()) {
                 let declared = operation["parameters"]
                     .as_array()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# What the browser journey needs, installed if missing: Debian's chromium
+# and a Bangla font (fonts-noto-core) with apt-get (as root, as CI runs),
+# and Playwright for Python (pinned, from PyPI) in target/browser-venv.
+# Playwright drives the system's Chromium: no browser is downloaded.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PLAYWRIGHT_VERSION=1.65.2
+VENV="$ROOT/target/browser-venv"
+
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+fc-list 2>/dev/null | grep -q "Noto Sans Bengali" || missing+=(fonts-noto-core)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing ${missing[*]}: install with apt-get install ${missing[*]} (as root)" >&2
+    exit 1
+  fi
+fi
+
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION"
+fi

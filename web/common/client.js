@@ -1,0 +1,190 @@
+// The API as the apps use it: a session kept per app in localStorage
+// (refreshed once at a time on 401), and a socket that reconnects by
+// itself, drops duplicate events and tells the app to catch up.
+
+const config = window.APP_CONFIG || {};
+export const apiBase = config.http || '';
+
+/** Where the WebSocket API is: the deployment's URL, or this origin's /ws. */
+export function socketUrl() {
+  if (config.ws) return config.ws;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}${apiBase}/ws`;
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || (body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = error.code || String(status);
+    this.field = error.field;
+  }
+}
+
+export class Session {
+  constructor(app) {
+    this.key = `session:${app}`;
+    this.data = JSON.parse(localStorage.getItem(this.key) || 'null');
+    this.refreshing = null;
+  }
+
+  get signedIn() { return Boolean(this.data && this.data.access); }
+  get caller() { return this.data && this.data.caller; }
+
+  /** Keeps a sign-in or guest answer: access and refresh tokens, and who. */
+  keep(answer, caller) {
+    this.data = {
+      access: answer.access_token || answer.token,
+      refresh: answer.refresh_token,
+      caller: caller || answer.caller,
+    };
+    localStorage.setItem(this.key, JSON.stringify(this.data));
+  }
+
+  forget() {
+    const refresh = this.data && this.data.refresh;
+    this.data = null;
+    localStorage.removeItem(this.key);
+    if (refresh) call('POST', '/auth/sign-out', { refresh_token: refresh }).catch(() => {});
+  }
+
+  /** A new access token for the refresh token; one refresh at a time (two would look like a stolen token). */
+  refresh() {
+    if (!this.refreshing) {
+      this.refreshing = call('POST', '/auth/refresh', { refresh_token: this.data.refresh })
+        .then((answer) => this.keep(answer, this.data.caller))
+        .finally(() => { this.refreshing = null; });
+    }
+    return this.refreshing;
+  }
+
+  /** An authenticated call; a 401 refreshes the session once and retries. */
+  async call(method, path, body, headers = {}) {
+    if (!this.signedIn) throw new ApiError(401, null);
+    try {
+      return await call(method, path, body, { ...headers, Authorization: `Bearer ${this.data.access}` });
+    } catch (e) {
+      if (e.status !== 401 || !this.data.refresh) throw e;
+      await this.refresh();
+      return call(method, path, body, { ...headers, Authorization: `Bearer ${this.data.access}` });
+    }
+  }
+}
+
+/** One HTTP call: JSON in, JSON out, an ApiError for anything but 2xx. */
+export async function call(method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(apiBase + path, init);
+  const text = await response.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  if (!response.ok) throw new ApiError(response.status, json);
+  return json;
+}
+
+/** Asks for a sign-in code, then signs in with it. */
+export const requestCode = (phone) => call('POST', '/auth/sign-in', { phone });
+export const verifyCode = (phone, code, role) => call('POST', '/auth/sign-in/verify', { phone, code, role });
+
+/**
+ * A socket that stays up: on a drop it reconnects (1 s, doubling to 30 s),
+ * calls `onOpen` so the app can catch up (`sync`, or reading its order
+ * again), pings every 4 minutes (idle sockets close after 10), and hands
+ * each event to `onEvent` once (by `event_id`).
+ */
+export class LiveSocket {
+  constructor(session, { onEvent, onOpen, onState }) {
+    Object.assign(this, { session, onEvent, onOpen, onState });
+    this.seen = new Set();
+    this.wanted = false;
+    this.delay = 1000;
+  }
+
+  start() {
+    this.wanted = true;
+    this.connect();
+  }
+
+  stop() {
+    this.wanted = false;
+    clearTimeout(this.retry);
+    clearInterval(this.pinger);
+    if (this.socket) this.socket.close(1000);
+    this.socket = null;
+  }
+
+  send(frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  connect() {
+    if (!this.wanted || !this.session.signedIn) return;
+    const socket = new WebSocket(`${socketUrl()}?token=${encodeURIComponent(this.session.data.access)}`);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.delay = 1000;
+      this.onState && this.onState('online');
+      clearInterval(this.pinger);
+      this.pinger = setInterval(() => this.send({ action: 'ping' }), 240000);
+      this.onOpen && this.onOpen();
+    };
+    socket.onmessage = (message) => {
+      let frame;
+      try { frame = JSON.parse(message.data); } catch { return; }
+      if (frame.event_id) {
+        if (this.seen.has(frame.event_id)) return;
+        this.seen.add(frame.event_id);
+      }
+      this.onEvent(frame);
+    };
+    socket.onclose = async (closed) => {
+      clearInterval(this.pinger);
+      if (this.socket !== socket || !this.wanted) return;
+      this.onState && this.onState('offline');
+      // A refused handshake is usually an expired token: refresh first.
+      if (closed.code === 1006 && this.session.data.refresh) await this.session.refresh().catch(() => {});
+      this.retry = setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 30000);
+    };
+  }
+}
+
+/** Builds an element: h('li', {class: 'x'}, 'text', child). Text is never parsed as HTML. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else if (name === 'text') el.textContent = value;
+    else el.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** Shows one screen (a <section data-screen>) and moves focus to its heading. */
+export function show(name) {
+  for (const section of document.querySelectorAll('section[data-screen]')) {
+    section.hidden = section.dataset.screen !== name;
+  }
+  document.body.dataset.view = name;
+  const heading = document.querySelector(`[data-screen="${name}"] h2`);
+  if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+}
+
+/** Seconds left until `deadlineMs`, never below zero. */
+export const secondsLeft = (deadlineMs) => Math.max(0, Math.ceil((deadlineMs - Date.now()) / 1000));
+
+/** Paisa as Taka: 9600 -> "৳96.00". */
+export const taka = (paisa) => `৳${(Number(paisa || 0) / 100).toFixed(2)}`;
+
+/** "1.2 kg" from {amount, unit}. */
+export const quantity = (q) => (q ? `${q.amount} ${q.unit}` : '');

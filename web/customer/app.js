@@ -1,0 +1,325 @@
+// The customer app: sign in or continue as a guest, say or type a demand,
+// check the understood list, order, watch the search, the reveal, packing
+// live, hand-over, the bill, the review and the share link; the virtual
+// home and order history. No store is named before one accepts: the API
+// sends none, and this page shows only what the API sent.
+
+import { Session, LiveSocket, call, requestCode, verifyCode, h, show, secondsLeft, taka, quantity } from '../common/client.js';
+import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
+
+const session = new Session('customer');
+const $ = (id) => document.getElementById(id);
+let order = null; // the customer's view of the current order
+let ticker = null;
+let voice = null; // the last speech result, sent with the text
+
+const socket = new LiveSocket(session, {
+  onEvent: (frame) => {
+    if (!frame.order || (order && frame.order_id !== order.order_id)) return;
+    // An event older than what is shown changes nothing.
+    if (order && frame.version < order.version) return;
+    const next = { ...frame.order };
+    if (frame.type === 'order_accepted' && frame.store) next.store = frame.store;
+    showOrder(next);
+  },
+  // After a drop, read the order again: events missed meanwhile are in it.
+  onOpen: () => { if (order) refreshOrder(); },
+  onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
+});
+
+function problem(error) {
+  const box = $('problem');
+  if (!error) { box.hidden = true; return; }
+  box.textContent = t('error', { message: error.message || String(error) });
+  box.hidden = false;
+}
+
+async function guarded(action) {
+  problem(null);
+  try { await action(); } catch (e) { problem(e); }
+}
+
+// ---- signing in ----------------------------------------------------------
+
+$('phone-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    await requestCode($('phone').value.trim());
+    $('code-form').hidden = false;
+    $('code').focus();
+  });
+});
+
+$('code-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    session.keep(await verifyCode($('phone').value.trim(), $('code').value.trim(), 'customer'));
+    start();
+  });
+});
+
+$('guest').addEventListener('click', () => guarded(async () => {
+  const answer = await call('POST', '/auth/guest');
+  session.keep(answer, { kind: 'customer', id: answer.customer_id });
+  start();
+}));
+
+$('sign-out').addEventListener('click', () => {
+  socket.stop();
+  session.forget();
+  localStorage.removeItem('order');
+  order = null;
+  show('signin');
+});
+
+// ---- the demand ----------------------------------------------------------
+
+const Recognition = window.SpeechRecognition || window.webkitSpeechRecognition;
+if (Recognition) {
+  const speak = $('speak');
+  speak.hidden = false;
+  speak.addEventListener('click', () => {
+    const recognition = new Recognition();
+    recognition.lang = lang === 'bn' ? 'bn-BD' : 'en-IN';
+    recognition.onresult = (event) => {
+      const best = event.results[0][0];
+      $('demand').value = best.transcript;
+      voice = { transcript: best.transcript, language: lang, confidence: best.confidence || 0.5 };
+    };
+    recognition.onend = () => { speak.textContent = t('speak'); };
+    speak.textContent = t('listening');
+    recognition.start();
+  });
+}
+$('demand').addEventListener('input', () => { voice = null; });
+
+$('demand-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    const text = $('demand').value.trim();
+    const body = voice && voice.transcript === text ? { voice } : { text, language: lang };
+    const understood = await session.call('POST', '/demand/parse', body);
+    $('lines').replaceChildren(...understood.items.map(lineEditor));
+    $('order-form').hidden = false;
+    $('lines').querySelector('input')?.focus();
+  });
+});
+
+let lineCount = 0;
+/** One editable line of the understood list, flagged as the API flagged it. */
+function lineEditor(item = {}) {
+  const n = ++lineCount;
+  const q = item.quantity || {};
+  const flag = item.status === 'uncertain' ? h('span', { class: 'flag', text: t('uncertain') })
+    : item.status === 'unmatched' ? h('span', { class: 'flag unmatched', text: t('unmatched') }) : null;
+  const li = h('li', { class: 'line', 'data-status': item.status || 'ok' },
+    h('div', { class: 'row' },
+      h('div', {}, h('label', { for: `name-${n}`, text: t('item') }),
+        h('input', { id: `name-${n}`, name: 'name', value: item.name || '', required: true, maxlength: 100 })),
+      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `amount-${n}`, text: t('amount') }),
+        h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
+      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `unit-${n}`, text: t('unit') }),
+        h('input', { id: `unit-${n}`, name: 'unit', value: q.unit || '' })),
+      h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
+        onclick: () => li.remove() })),
+    flag,
+    item.said && item.said !== item.name ? h('div', { class: 'muted', text: `“${item.said}”` }) : null);
+  return li;
+}
+
+$('add-line').addEventListener('click', () => {
+  const li = lineEditor();
+  $('lines').append(li);
+  li.querySelector('input').focus();
+});
+
+/** Where the customer is (asked once per order; nothing is sent to stores but a rounded distance). */
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) { reject(new Error('location unavailable')); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lng: p.coords.longitude }),
+      (e) => reject(new Error(e.message || 'location unavailable')),
+      { timeout: 10000, maximumAge: 60000 },
+    );
+  });
+}
+
+$('order-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    const items = [...$('lines').querySelectorAll('li.line')].map((li) => {
+      const line = { name: li.querySelector('[name=name]').value.trim() };
+      const amount = li.querySelector('[name=amount]').value.trim();
+      const unit = li.querySelector('[name=unit]').value.trim();
+      if (amount) line.amount = amount;
+      if (unit) line.unit = unit;
+      return line;
+    }).filter((line) => line.name);
+    const kind = new FormData($('order-form')).get('delivery');
+    $('place').disabled = true;
+    try {
+      const placed = await session.call('POST', '/orders',
+        { items, location: await position(), delivery: { kind } },
+        { 'Idempotency-Key': crypto.randomUUID() });
+      $('demand').value = '';
+      $('order-form').hidden = true;
+      showOrder(placed);
+    } finally {
+      $('place').disabled = false;
+    }
+  });
+});
+
+$('cancel').addEventListener('click', () => guarded(async () => {
+  showOrder(await session.call('POST', `/orders/${order.order_id}/cancel`));
+}));
+
+// ---- the order -----------------------------------------------------------
+
+async function refreshOrder() {
+  await guarded(async () => showOrder(await session.call('GET', `/orders/${order.order_id}`)));
+}
+
+function showOrder(next) {
+  if (order && next.order_id === order.order_id && next.version < order.version) return;
+  order = next;
+  localStorage.setItem('order', order.order_id);
+  clearInterval(ticker);
+  if (order.status === 'searching') {
+    show('waiting');
+    $('asked').textContent = t('stores_asked', { n: order.stores_notified || 0 });
+    $('round').textContent = t('round', { n: order.round || 1 });
+    const tick = () => {
+      const left = secondsLeft(order.deadline_ms);
+      $('countdown').textContent = String(left);
+      $('countdown-text').textContent = t('seconds_left', { n: left });
+    };
+    tick();
+    ticker = setInterval(tick, 250);
+    return;
+  }
+  show('order');
+  const store = order.store && order.store.name;
+  const processing = ['accepted', 'preparing'].includes(order.status);
+  $('reveal').textContent = store ? t(processing ? 'processing' : 'from_store', { store })
+    : order.status === 'unfulfilled' ? t('no_store') : t(`status_${order.status}`);
+  $('order-status').textContent = t(`status_${order.status}`);
+  const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
+  $('delivery-terms').textContent = kind ? t(kind) : '';
+  $('packing').replaceChildren(...(order.packing || []).map(packingLine));
+  $('complete').hidden = !['ready_for_pickup', 'out_for_delivery'].includes(order.status);
+  showBill(order.bill);
+  const done = order.status === 'completed';
+  $('review').hidden = !done || Boolean(order.review) || $('reviewed').hidden === false;
+  $('sharing').hidden = !done;
+}
+
+function packingLine(line) {
+  const li = h('li', { 'data-line': line.line, 'data-state': line.state },
+    h('span', { text: line.item }), ' — ',
+    h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
+    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity)].filter(Boolean).join(' ')})` }) : null);
+  if (line.state === 'substitute_offered') {
+    const name = [line.name, quantity(line.quantity)].filter(Boolean).join(' ');
+    li.append(h('div', { class: 'row' },
+      h('button', { type: 'button', text: t('accept_substitute', { name }), onclick: () => answerSubstitute(line.line, true) }),
+      h('button', { type: 'button', class: 'quiet', text: t('refuse_substitute'), onclick: () => answerSubstitute(line.line, false) })));
+  }
+  return li;
+}
+
+function answerSubstitute(line, accept) {
+  guarded(async () => showOrder(await session.call('POST', `/orders/${order.order_id}/substitute`, { line, accept })));
+}
+
+function showBill(bill) {
+  const box = $('bill');
+  box.hidden = !bill;
+  if (!bill) return;
+  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { style: 'float:right', text: taka(l.price) })));
+  rows.push(h('li', {}, t('delivery_fee'), h('strong', { style: 'float:right', text: taka(bill.delivery_fee) })));
+  rows.push(h('li', { class: 'big' }, t('total'), h('span', { style: 'float:right', text: taka(bill.total) })));
+  box.replaceChildren(h('h3', { text: t('bill') }), h('ul', { class: 'plain' }, rows));
+}
+
+$('complete').addEventListener('click', () => guarded(async () => {
+  showOrder(await session.call('POST', `/orders/${order.order_id}/complete`));
+}));
+
+// Five stars as radio buttons: one tab stop, arrow keys choose.
+$('stars').append(...[1, 2, 3, 4, 5].map((n) => h('label', {},
+  h('input', { type: 'radio', name: 'stars', value: n, required: true, 'aria-label': t('stars', { n }) }),
+  h('span', { 'aria-hidden': 'true', text: '★' }))));
+
+$('review').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    const form = new FormData($('review'));
+    const body = { stars: Number(form.get('stars')) };
+    const comment = String(form.get('comment') || '').trim();
+    if (comment) body.comment = comment;
+    await session.call('POST', `/orders/${order.order_id}/review`, body);
+    $('review').hidden = true;
+    $('reviewed').hidden = false;
+  });
+});
+
+$('share').addEventListener('click', () => guarded(async () => {
+  const shared = await session.call('POST', `/orders/${order.order_id}/share`);
+  const url = $('share-url');
+  url.value = shared.url;
+  url.hidden = false;
+  document.querySelector('label[for=share-url]').hidden = false;
+  if (navigator.share) navigator.share({ text: shared.text, url: shared.url }).catch(() => {});
+  url.select();
+}));
+
+// ---- home and history ----------------------------------------------------
+
+async function showHome() {
+  show('home');
+  await guarded(async () => {
+    const [home, history] = await Promise.all([
+      session.call('GET', '/customers/me/home'),
+      session.call('GET', '/customers/me/orders?limit=20'),
+    ]);
+    const items = home.items.map((i) => h('li', {}, `${i.name} — ${quantity(i.quantity)}`));
+    $('home-items').replaceChildren(...(items.length ? items : [h('li', { class: 'muted', text: t('nothing_yet') })]));
+    const orders = history.orders.map((o) => h('li', {},
+      h('button', { type: 'button', class: 'quiet', style: 'width:100%; text-align:left',
+        onclick: () => showOrder(o) },
+        `${new Date(o.created_at_ms).toLocaleDateString(lang === 'bn' ? 'bn-BD' : 'en-GB')} · ${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}`)));
+    $('history').replaceChildren(...(orders.length ? orders : [h('li', { class: 'muted', text: t('nothing_yet') })]));
+  });
+}
+
+for (const button of document.querySelectorAll('[data-go]')) {
+  button.addEventListener('click', () => {
+    if (button.dataset.go === 'home') showHome();
+    else { clearInterval(ticker); show(button.dataset.go); }
+  });
+}
+
+$('lang').addEventListener('click', () => {
+  toggleLanguage();
+  if (order && document.body.dataset.view !== 'demand' && document.body.dataset.view !== 'home') showOrder(order);
+});
+
+// ---- start ---------------------------------------------------------------
+
+async function start() {
+  socket.start();
+  const current = localStorage.getItem('order');
+  if (current) {
+    try {
+      order = null;
+      showOrder(await session.call('GET', `/orders/${current}`));
+      return;
+    } catch { localStorage.removeItem('order'); }
+  }
+  show('demand');
+}
+
+translate();
+if (session.signedIn) start(); else show('signin');

@@ -1,0 +1,320 @@
+// The store app: sign in with the approved number, go online (the socket
+// is open and the store is open for orders), hear and see each offer with
+// its 60-second countdown, accept or decline, then pack line by line, hand
+// over and complete; the store's history and rating.
+
+import { Session, LiveSocket, requestCode, verifyCode, h, show, secondsLeft, taka, quantity } from '../common/client.js';
+import { t, translate, toggleLanguage } from '../common/i18n.js';
+
+const session = new Session('store');
+const $ = (id) => document.getElementById(id);
+let store = null; // the store's profile
+const offers = new Map(); // order id -> {offer, state}
+const orders = new Map(); // order id -> the store's view of a won order
+let wakeLock = null;
+let ticker = null;
+
+const storeId = () => session.caller && session.caller.id;
+
+const socket = new LiveSocket(session, {
+  onEvent,
+  // After every (re)connect: every open offer again.
+  onOpen: () => socket.send({ action: 'sync' }),
+  onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
+});
+
+function problem(error) {
+  const box = $('problem');
+  if (!error) { box.hidden = true; return; }
+  box.textContent = t('error', { message: error.message || String(error) });
+  box.hidden = false;
+}
+
+async function guarded(action) {
+  problem(null);
+  try { await action(); } catch (e) { problem(e); }
+}
+
+// ---- signing in ----------------------------------------------------------
+
+$('phone-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    await requestCode($('phone').value.trim());
+    $('code-form').hidden = false;
+    $('code').focus();
+  });
+});
+
+$('code-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    session.keep(await verifyCode($('phone').value.trim(), $('code').value.trim(), 'store'));
+    await start();
+  });
+});
+
+$('sign-out').addEventListener('click', () => guarded(async () => {
+  if (store && store.open) await setOnline(false);
+  session.forget();
+  show('signin');
+}));
+
+// ---- online and offline --------------------------------------------------
+
+async function setOnline(online) {
+  store = await session.call('PATCH', `/stores/${storeId()}`, { open: online });
+  if (online) {
+    socket.start();
+    await keepAwake();
+  } else {
+    socket.stop();
+    if (wakeLock) wakeLock.release().catch(() => {});
+    wakeLock = null;
+  }
+  showStore();
+}
+
+/** Keeps the screen on while online, where the browser allows it. */
+async function keepAwake() {
+  if (!('wakeLock' in navigator)) return;
+  try {
+    wakeLock = await navigator.wakeLock.request('screen');
+    $('wake-note').hidden = false;
+  } catch { wakeLock = null; }
+}
+// A wake lock ends when the page is hidden; take it again on return.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && store && store.open) keepAwake();
+});
+
+$('online').addEventListener('click', () => guarded(() => setOnline(!(store && store.open))));
+
+function showStore() {
+  $('store-name').textContent = store.name;
+  const stats = store.stats || {};
+  const stars = stats.rating_count ? (stats.rating_sum / stats.rating_count).toFixed(1) : '–';
+  $('rating').textContent = t('rating_value', { stars, n: stats.rating_count || 0 });
+  const online = Boolean(store.open);
+  $('online-state').textContent = online ? t('online') : t('offline');
+  $('online').textContent = online ? t('go_offline') : t('go_online');
+  $('online').setAttribute('aria-pressed', String(online));
+}
+
+// ---- offers --------------------------------------------------------------
+
+function onEvent(frame) {
+  switch (frame.type) {
+    case 'offer':
+      if (!offers.has(frame.order_id) || offers.get(frame.order_id).state !== 'open') {
+        const fresh = !offers.has(frame.order_id);
+        offers.set(frame.order_id, { offer: frame.offer, state: 'open' });
+        if (fresh) announce(frame.offer);
+      }
+      break;
+    case 'offer_taken':
+    case 'offer_expired':
+    case 'offer_withdrawn':
+      if (offers.has(frame.order_id)) offers.get(frame.order_id).state = frame.type;
+      break;
+    case 'offer_won':
+      offers.delete(frame.order_id);
+      loadOrder(frame.order_id);
+      break;
+    case 'store_order_updated':
+      orders.set(frame.order_id, frame.order);
+      break;
+    case 'error':
+      problem(new Error(frame.message));
+      break;
+    default:
+      return;
+  }
+  render();
+}
+
+/** Rings and says the offer aloud in the store's language. */
+function announce(offer) {
+  try {
+    const audio = new AudioContext();
+    for (const at of [0, 0.35]) {
+      const tone = audio.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + at);
+      tone.stop(audio.currentTime + at + 0.2);
+    }
+  } catch { /* no audio: the card still shows */ }
+  if ('speechSynthesis' in window) {
+    const words = new SpeechSynthesisUtterance(offer.speak);
+    words.lang = store && store.language === 'bn' ? 'bn-BD' : 'en-IN';
+    window.speechSynthesis.speak(words);
+  }
+}
+
+function offerCard([orderId, { offer, state }]) {
+  const open = state === 'open';
+  return h('article', { class: `card${open ? ' ringing' : ''}`, 'data-offer': orderId, 'data-state': state, 'aria-label': t('new_offer') },
+    h('h4', { text: t('new_offer') }),
+    h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))),
+    h('p', { class: 'muted', text: t('distance', { m: offer.distance_m }) }),
+    open
+      ? [h('p', {}, h('span', { class: 'countdown', 'data-deadline': offer.deadline_ms, text: String(secondsLeft(offer.deadline_ms)) })),
+        h('div', { class: 'row' },
+          h('button', { type: 'button', text: t('accept'), onclick: () => accept(orderId) }),
+          h('button', { type: 'button', class: 'danger', text: t('decline'), onclick: () => decline(orderId) }))]
+      : h('p', { class: 'notice', text: t(state) }));
+}
+
+function accept(orderId) {
+  guarded(async () => {
+    try {
+      await session.call('POST', `/orders/${orderId}/accept`);
+    } catch (e) {
+      if (['offer_taken', 'offer_expired', 'order_cancelled'].includes(e.code)) {
+        offers.get(orderId).state = e.code === 'order_cancelled' ? 'offer_withdrawn' : e.code;
+        render();
+        return;
+      }
+      throw e;
+    }
+    offers.delete(orderId);
+    await loadOrder(orderId);
+  });
+}
+
+function decline(orderId) {
+  guarded(async () => {
+    await session.call('POST', `/orders/${orderId}/decline`);
+    offers.get(orderId).state = 'offer_declined';
+    render();
+  });
+}
+
+// ---- won orders: packing, hand-over, completion ---------------------------
+
+async function loadOrder(orderId) {
+  await guarded(async () => {
+    orders.set(orderId, await session.call('GET', `/orders/${orderId}`));
+    render();
+  });
+}
+
+async function step(orderId, action, body) {
+  await guarded(async () => {
+    orders.set(orderId, await session.call('POST', `/orders/${orderId}/${action}`, body));
+    render();
+    if (action === 'complete') loadHistory();
+  });
+}
+
+const paisa = (value) => Math.round(Number(value) * 100);
+
+function packingForm(order, line) {
+  const id = `${order.order_id}-${line.line}`;
+  const field = (name, label, attrs = {}) => h('div', {},
+    h('label', { for: `${name}-${id}`, text: t(label) }),
+    h('input', { id: `${name}-${id}`, name, ...attrs }));
+  const form = h('form', { class: 'stack', 'data-line': line.line },
+    h('label', { for: `outcome-${id}`, text: line.item }),
+    h('select', { id: `outcome-${id}`, name: 'outcome' },
+      h('option', { value: 'packed', text: t('packed') }),
+      h('option', { value: 'partly_packed', text: t('partly') }),
+      h('option', { value: 'unavailable', text: t('unavailable') }),
+      h('option', { value: 'substitute', text: t('substitute') })),
+    h('div', { class: 'row' },
+      field('price', 'price', { inputmode: 'decimal', required: true }),
+      field('amount', 'amount', { inputmode: 'decimal' }),
+      field('unit', 'unit', { value: line.item.split(' ')[1] || '' }),
+      field('name', 'name')),
+    h('button', { type: 'submit', text: t('save_line') }));
+  const sync = () => {
+    const outcome = form.outcome.value;
+    form.querySelector(`#price-${CSS.escape(id)}`).parentElement.hidden = outcome === 'unavailable';
+    form.price.required = outcome !== 'unavailable';
+    form.amount.parentElement.hidden = !['partly_packed', 'substitute'].includes(outcome);
+    form.unit.parentElement.hidden = form.amount.parentElement.hidden;
+    form.amount.required = outcome === 'partly_packed';
+    form.name.parentElement.hidden = outcome !== 'substitute';
+    form.name.required = outcome === 'substitute';
+  };
+  form.outcome.addEventListener('change', sync);
+  sync();
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const outcome = form.outcome.value;
+    const body = { line: line.line, outcome };
+    if (outcome !== 'unavailable') body.price = paisa(form.price.value);
+    if (outcome === 'partly_packed' || (outcome === 'substitute' && form.amount.value)) {
+      body.amount = form.amount.value.trim();
+      body.unit = form.unit.value.trim();
+    }
+    if (outcome === 'substitute') body.name = form.name.value.trim();
+    step(order.order_id, 'pack', body);
+  });
+  return form;
+}
+
+function orderCard(order) {
+  const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
+  const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
+  return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
+    h('h4', { text: `${t(`status_${order.status}`)} · ${order.items.length}` }),
+    kind ? h('p', { text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
+    order.customer_phone ? h('p', {}, h('a', { href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
+    h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
+      line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)
+        ? packingForm(order, line)
+        : [h('span', { text: line.item }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
+    order.bill && order.bill.total ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
+    ['accepted', 'preparing'].includes(order.status) && settled && kind
+      ? h('button', { type: 'button', text: t('hand_over'), onclick: () => step(order.order_id, 'handover') }) : null,
+    ['ready_for_pickup', 'out_for_delivery'].includes(order.status)
+      ? h('button', { type: 'button', text: t('complete'), onclick: () => step(order.order_id, 'complete') }) : null);
+}
+
+// ---- rendering -----------------------------------------------------------
+
+function render() {
+  $('offers').replaceChildren(...[...offers].map(offerCard));
+  $('no-offers').hidden = offers.size > 0;
+  // Keep a half-typed packing form: redraw an order only when it changed.
+  const holder = $('orders');
+  for (const order of orders.values()) {
+    const existing = holder.querySelector(`[data-order="${CSS.escape(order.order_id)}"]`);
+    if (existing && existing.dataset.version === String(order.version)) continue;
+    const card = orderCard(order);
+    card.dataset.version = String(order.version);
+    if (existing) existing.replaceWith(card); else holder.prepend(card);
+  }
+  clearInterval(ticker);
+  ticker = setInterval(() => {
+    for (const el of document.querySelectorAll('[data-deadline]')) el.textContent = String(secondsLeft(Number(el.dataset.deadline)));
+  }, 250);
+}
+
+async function loadHistory() {
+  await guarded(async () => {
+    const page = await session.call('GET', `/stores/${storeId()}/orders?limit=20`);
+    const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
+    $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
+    store = await session.call('GET', `/stores/${storeId()}`);
+    showStore();
+  });
+}
+
+$('lang').addEventListener('click', () => {
+  toggleLanguage();
+  if (store) { showStore(); $('orders').replaceChildren(); render(); }
+});
+
+async function start() {
+  show('counter');
+  store = await session.call('GET', `/stores/${storeId()}`);
+  showStore();
+  if (store.open) { socket.start(); keepAwake(); }
+  await loadHistory();
+}
+
+translate();
+if (session.signedIn) guarded(start); else show('signin');
