@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::demand::{DemandItem, Quantity, Unit};
+use super::ids::StoreId;
 use super::order::packing::LineState;
 use super::order::{Order, OrderStatus};
 use super::store::MAX_LABEL_CHARS;
@@ -240,7 +241,7 @@ impl StockLedger {
     /// holds what the order needs (refused when the counts cannot cover
     /// it); packing settles the holds; a cancel, a give-back or an end
     /// without completion releases them.
-    pub fn follow(&mut self, store: &super::ids::StoreId, before: &Order, after: &Order) -> Result<bool, OutOfStock> {
+    pub fn follow(&mut self, store: &StoreId, before: &Order, after: &Order) -> Result<bool, OutOfStock> {
         let id = after.id().as_str();
         let was = self.clone();
         if after.is_won_by(store) && !before.is_won_by(store) {
@@ -259,7 +260,7 @@ impl StockLedger {
     /// before or after it, when the winner, the packing or the status
     /// changed. `None`: the change leaves every count alone.
     #[must_use]
-    pub fn store_concerned<'a>(before: &'a Order, after: &'a Order) -> Option<&'a super::ids::StoreId> {
+    pub fn store_concerned<'a>(before: &'a Order, after: &'a Order) -> Option<&'a StoreId> {
         let winner = before.winner().or(after.winner()).map(|w| &w.store_id)?;
         let moved = before.winner() != after.winner()
             || before.packing() != after.packing()
@@ -362,14 +363,14 @@ pub struct StockItemView {
 /// and the version a push carries so an app keeps the newest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StockView {
-    pub store_id: super::ids::StoreId,
+    pub store_id: StoreId,
     pub version: u64,
     pub items: Vec<StockItemView>,
 }
 
 impl StockView {
     #[must_use]
-    pub fn of(store_id: &super::ids::StoreId, ledger: &StockLedger, version: u64) -> Self {
+    pub fn of(store_id: &StoreId, ledger: &StockLedger, version: u64) -> Self {
         StockView {
             store_id: store_id.clone(),
             version,
