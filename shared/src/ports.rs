@@ -18,6 +18,7 @@ use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
+use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication};
 
 /// A storage failure that is not the caller's fault (network, throttling,
@@ -115,6 +116,38 @@ pub trait OrderRepo: Send + Sync {
         store: &StoreId,
         now: Millis,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+}
+
+/// Stores' stock counts (`domain::stock`), one ledger per store, read and
+/// written by version. An order change that moves a store's counts is
+/// written with them in one atomic write, so the last unit is never
+/// promised twice and nothing is held for an order that was not written.
+pub trait StockRepo: Send + Sync {
+    /// The store's ledger; nothing counted at version 0 if none.
+    fn stock(&self, store: &StoreId) -> impl Future<Output = Result<Versioned<StockLedger>, RepoError>> + Send;
+    /// The ledgers of `stores`, in their order (nothing counted for a store
+    /// without one), in one batch read: matching asks whether candidates'
+    /// counts cover the demand.
+    fn stocks_of_many(&self, stores: &[StoreId]) -> impl Future<Output = Result<Vec<StockLedger>, RepoError>> + Send;
+    /// Writes `next` if the store's ledger is still at `version`;
+    /// `Ok(false)` when another write came first.
+    fn replace_stock(
+        &self,
+        store: &StoreId,
+        version: u64,
+        next: &StockLedger,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// [`OrderRepo::replace_order`] and [`Self::replace_stock`] as one
+    /// atomic write: both conditions hold and both are written, or neither.
+    /// `Ok(false)` when either moved on: the caller reads both again.
+    fn replace_order_and_stock(
+        &self,
+        current: &Order,
+        next: &Order,
+        store: &StoreId,
+        version: u64,
+        ledger: &StockLedger,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 }
 
 /// A live WebSocket connection and who owns it.
@@ -300,6 +333,7 @@ pub trait Storage:
     + AccountRepo
     + SignInRepo
     + ApplicationRepo
+    + StockRepo
     + 'static
 {
 }
@@ -313,6 +347,7 @@ impl<
         + AccountRepo
         + SignInRepo
         + ApplicationRepo
+        + StockRepo
         + 'static,
 > Storage for T
 {

@@ -35,11 +35,12 @@ use shared::domain::order::packing::{LineState, PackOutcome};
 use shared::domain::order::views::CustomerOrderView;
 use shared::domain::order::{Order, OrderStatus, Step};
 use shared::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
+use shared::domain::stock::StockLedger;
 use shared::domain::store::{Store, StoreApplication, StoreProfileInput};
 use shared::embedded::MemoryStorage;
 use shared::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo, StoreRepo,
+    OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo, StockRepo, StoreRepo,
 };
 use shared::usecases::App;
 use shared::usecases::ordering::OrderRequest;
@@ -515,6 +516,45 @@ impl ApplicationRepo for FaultyStorage {
         after: Option<&StoreId>,
     ) -> Result<Vec<StoreApplication>, RepoError> {
         self.inner.pending_applications(limit, after).await
+    }
+}
+
+impl StockRepo for FaultyStorage {
+    async fn stock(&self, store: &StoreId) -> Result<Versioned<StockLedger>, RepoError> {
+        self.plain("stock", false).await?;
+        self.inner.stock(store).await
+    }
+    async fn stocks_of_many(&self, stores: &[StoreId]) -> Result<Vec<StockLedger>, RepoError> {
+        self.plain("stocks_of_many", false).await?;
+        self.inner.stocks_of_many(stores).await
+    }
+    async fn replace_stock(&self, store: &StoreId, version: u64, next: &StockLedger) -> Result<bool, RepoError> {
+        self.plain("replace_stock", true).await?;
+        self.inner.replace_stock(store, version, next).await
+    }
+    async fn replace_order_and_stock(
+        &self,
+        current: &Order,
+        next: &Order,
+        store: &StoreId,
+        version: u64,
+        ledger: &StockLedger,
+    ) -> Result<bool, RepoError> {
+        let fault = self.gate("replace_order", true).await;
+        if fault == Fault::Before {
+            return Err(injected("replace_order"));
+        }
+        let applied = self
+            .inner
+            .replace_order_and_stock(current, next, store, version, ledger)
+            .await?;
+        if applied {
+            self.logged(next, fault);
+        }
+        if fault == Fault::After {
+            return Err(injected("replace_order"));
+        }
+        Ok(applied)
     }
 }
 

@@ -22,6 +22,7 @@ use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, Or
 use shared::domain::sign_in::{
     CodeHasher, CodeRecord, OneTimeCode, RefreshFamily, RefreshToken, SessionCutoff, SignInLimits,
 };
+use shared::domain::stock::{StockCountInput, StockInput, StockLedger};
 use shared::domain::store::{StatusChange, Store, StoreApplication, StoreStatus};
 use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
 use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage, TextMessages};
@@ -575,6 +576,96 @@ async fn sign_in_contract<S: Storage>(storage: &S) {
 }
 
 /// The timer contract: the message arrives, not before its delay.
+/// Stock counts: read and written by version, and written with an order
+/// change in one atomic write (both conditions hold, or nothing is written).
+async fn stock_contract<S: Storage>(storage: &S) {
+    let store = StoreId::new("stocked").expect("id");
+    let none = storage.stock(&store).await.expect("read");
+    assert_eq!((none.version, none.value.is_counted()), (0, false), "nothing counted");
+    let input = StockInput {
+        items: vec![StockCountInput {
+            tag: "rice".into(),
+            amount: 1.into(),
+            unit: "kg".into(),
+        }],
+    };
+    let counted = none.value.recounted(&input, 1).expect("valid");
+    assert!(storage.replace_stock(&store, 0, &counted).await.expect("write"));
+    assert!(
+        !storage.replace_stock(&store, 0, &counted).await.expect("write"),
+        "version 0 is gone"
+    );
+    let read = storage.stock(&store).await.expect("read");
+    assert_eq!((read.version, &read.value), (1, &counted));
+    let many = storage
+        .stocks_of_many(&[StoreId::new("unknown").expect("id"), store.clone()])
+        .await
+        .expect("batch read");
+    assert_eq!(many, vec![StockLedger::default(), counted.clone()]);
+
+    // Four orders each need the last kilogram; each accept is decided on the
+    // same ledger version: exactly one is written, with its hold.
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        let order = Order::open(new_order("1 kg rice"), offers(&["stocked"]), 0, 60_000);
+        insert(storage, &order).await;
+        orders.push(order);
+    }
+    let (store_ref, read_ref) = (&store, &read);
+    let attempts = orders.iter().map(|order| {
+        let (store, read) = (store_ref, read_ref);
+        let won = accept(order, "stocked", 10);
+        let mut ledger = read.value.clone();
+        assert_eq!(ledger.follow(store, order, &won), Ok(true));
+        async move {
+            storage
+                .replace_order_and_stock(order, &won, store, read.version, &ledger)
+                .await
+                .expect("write")
+        }
+    });
+    let written = futures_util::future::join_all(attempts).await;
+    assert_eq!(written.iter().filter(|w| **w).count(), 1, "{written:?}");
+    let after = storage.stock(&store).await.expect("read");
+    assert_eq!(after.version, 2);
+    assert_eq!(after.value.lines["rice"].available(), 0.into());
+    for (order, written) in orders.iter().zip(&written) {
+        let stored = storage.get_order(order.id()).await.expect("read").expect("exists");
+        let status = if *written {
+            OrderStatus::Accepted
+        } else {
+            OrderStatus::Searching
+        };
+        assert_eq!(
+            stored.status(),
+            status,
+            "an order is written with its hold or not at all"
+        );
+    }
+    // An order that moved on is not written, and neither is the ledger.
+    let loser = orders
+        .iter()
+        .zip(&written)
+        .find(|(_, w)| !**w)
+        .map(|(o, _)| o)
+        .expect("a loser");
+    let stale = accept(loser, "stocked", 11);
+    let moved = loser
+        .decide(&Actor::Store(store.clone()), &Change::Decline, 11)
+        .expect("declines");
+    assert!(storage.replace_order(loser, &moved).await.expect("write"));
+    let mut ledger = after.value.clone();
+    let rice = ledger.lines.get_mut("rice").expect("rice");
+    rice.counted += rice.counted;
+    assert!(
+        !storage
+            .replace_order_and_stock(loser, &stale, &store, after.version, &ledger)
+            .await
+            .expect("write")
+    );
+    assert_eq!(storage.stock(&store).await.expect("read"), after);
+}
+
 async fn timer_contract<Q: OfferTimers>(timers: &Q, mut receive: impl AsyncFnMut() -> Vec<String>) {
     let timer = RoundTimer {
         order_id: OrderId::generate(),
@@ -625,6 +716,11 @@ async fn embedded_texts_meet_the_contract() {
 #[tokio::test]
 async fn embedded_storage_meets_the_contract() {
     storage_contract(&MemoryStorage::default()).await;
+}
+
+#[tokio::test]
+async fn embedded_storage_meets_the_stock_contract() {
+    stock_contract(&MemoryStorage::default()).await;
 }
 
 #[tokio::test]
@@ -729,6 +825,15 @@ mod on_an_aws_compatible_server {
         let table = unique("contract");
         ensure_table(&client, &table).await.expect("table created");
         storage_contract(&DynamoStorage::new(client, table)).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_storage_meets_the_stock_contract() {
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("stock");
+        ensure_table(&client, &table).await.expect("table created");
+        stock_contract(&DynamoStorage::new(client, table)).await;
     }
 
     #[tokio::test]

@@ -44,6 +44,8 @@ mod resilience;
 mod sign_in;
 #[path = "spec.rs"]
 mod spec;
+#[path = "stock.rs"]
+mod stock;
 #[path = "timer_redrive.rs"]
 mod timer_redrive;
 #[path = "understanding.rs"]

@@ -15,6 +15,7 @@ use crate::usecases::operators::{ApplyError, ListApplicationsError, StoreStatusE
 use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadOrderError, StoreRoutingError};
 use crate::usecases::sharing::{ShareError, SharedOrderError};
 use crate::usecases::sign_in::{RefreshError, SignInError};
+use crate::usecases::stock::StockError;
 use crate::usecases::stores::{ReadStoreError, RegisterStoreError, StoreListError, UpdateStoreError};
 
 /// A status and a JSON body, or the error to answer instead.
@@ -168,6 +169,11 @@ impl From<AcceptError> for ApiError {
             AcceptError::UnknownStore => not_found("store"),
             AcceptError::NotActive => not_active(),
             AcceptError::Refused(r) => refused(r),
+            AcceptError::OutOfStock(short) => ApiError::new(
+                409,
+                "out_of_stock",
+                format!("your stock counts cannot cover this order: {short}"),
+            ),
             AcceptError::Unavailable(e) => e.into(),
         }
     }
@@ -210,6 +216,16 @@ impl From<StoreOrderError> for ApiError {
             StoreOrderError::NotOffered(r) => refused(r),
             StoreOrderError::NotWinner => forbidden(),
             StoreOrderError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<StockError> for ApiError {
+    fn from(e: StockError) -> Self {
+        match e {
+            StockError::Forbidden => forbidden(),
+            StockError::Invalid(e) => ApiError::new(422, "invalid_stock", e.to_string()).with_field(e.field),
+            StockError::Unavailable(e) => e.into(),
         }
     }
 }

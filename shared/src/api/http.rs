@@ -30,6 +30,7 @@ use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::domain::order::{Order, Step};
+use crate::domain::stock::StockInput;
 use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
@@ -232,6 +233,12 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             ok(200, &Offers { offers })
         }
         HttpRoute::StoreHistory => store_history(app, call).await,
+        HttpRoute::GetStock => ok(200, &app.stock().counts(call.caller()?, &call.store_id()?).await?),
+        HttpRoute::SetStock => {
+            let body: StockInput = call.body()?;
+            let stock = app.stock().recount(call.caller()?, &call.store_id()?, &body).await?;
+            ok(200, &stock)
+        }
         HttpRoute::ApplyStore => apply_store(app, call).await,
         HttpRoute::PendingStores => pending_stores(app, call).await,
         HttpRoute::ApproveStore => {

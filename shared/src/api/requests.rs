@@ -22,6 +22,7 @@ use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::packing::PackOutcome;
 use crate::domain::order::views::{CustomerOrderView, ShareCard};
+use crate::domain::stock::{StockInput, StockView};
 use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
 
 /// What the API documents say about each route: its summary and the types
@@ -151,6 +152,20 @@ pub fn operation(route: HttpRoute) -> Operation {
         R::GetStore => op("A store's profile.", 200, schema::<Store>),
         R::StoreOffers => op("The offers a store may still accept.", 200, schema::<Offers>),
         R::StoreHistory => op("A store's orders, newest first.", 200, schema::<StoreOrdersPage>).paged(),
+        R::GetStock => op(
+            "The store's stock counts in base units (g, ml, piece, packet): counted, held by accepted \
+             orders, sold by packing, available.",
+            200,
+            schema::<StockView>,
+        ),
+        R::SetStock => op(
+            "The store counts its stock again: each listed item is on the shelf in that amount (what \
+             accepted orders hold included); items left out are no longer counted. Its devices get \
+             `stock_changed`.",
+            200,
+            schema::<StockView>,
+        )
+        .reads(schema::<StockInput>),
         R::ApplyStore => op(
             "A signed-in customer applies for a store: the store's profile and the phone number its staff \
              will sign in with. The store is pending (never matched) until an operator approves it.",

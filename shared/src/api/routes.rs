@@ -89,6 +89,10 @@ http_routes! {
     GetStore => "GET /stores/{store_id}";
     StoreOffers => "GET /stores/{store_id}/offers";
     StoreHistory => "GET /stores/{store_id}/orders";
+    /// A store's live stock counts (optional: none means tags alone decide).
+    GetStock => "GET /stores/{store_id}/stock";
+    /// A store counts its stock again.
+    SetStock => "PUT /stores/{store_id}/stock";
     /// A signed-in customer applies for a store; it stays pending (never
     /// matched) until an operator approves it.
     ApplyStore => "POST /store-applications";

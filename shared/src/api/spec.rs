@@ -20,7 +20,7 @@ use super::bodies::{ErrorBody, GatewayMessage, WsReply};
 use super::requests::operation;
 use super::routes::HttpRoute;
 use super::ws::ClientFrame;
-use crate::domain::events::PushEvent;
+use crate::domain::events::{PushEvent, StorePushEvent};
 use crate::domain::ids::{OrderId, StoreId};
 
 /// Where the schemas live in both documents.
@@ -339,7 +339,11 @@ fn build_asyncapi() -> Value {
     };
     let actions = split_by_tag(inline(ClientFrame::json_schema(&mut generator)), "action");
     let replies = split_by_tag(inline(WsReply::json_schema(&mut generator)), "type");
-    let events = split_by_tag(inline(PushEvent::json_schema(&mut generator)), "type");
+    let mut events = split_by_tag(inline(PushEvent::json_schema(&mut generator)), "type");
+    events.extend(split_by_tag(
+        inline(StorePushEvent::json_schema(&mut generator)),
+        "type",
+    ));
     let mut messages = Map::new();
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
@@ -406,8 +410,8 @@ fn build_asyncapi() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Offers to stores and order updates to customers, pushed as they happen; \
                 a store may also accept an offer over the socket. Every pushed event carries \
-                `event_id` and the order's `version`: drop duplicates and anything older than \
-                what you have. The HTTP API is described at `/openapi.json`."
+                `event_id` and the order's `version` (`stock_changed`: the stock's, in `stock`): \
+                drop duplicates and anything older than what you have. The HTTP API is described at `/openapi.json`."
         },
         "defaultContentType": "application/json",
         "servers": {
@@ -581,6 +585,7 @@ mod tests {
             "order_updated",
             "review_requested",
             "store_order_updated",
+            "stock_changed",
         ];
         for event in events {
             assert_eq!(operations[&format!("receive_{event}")]["action"], "receive", "{event}");

@@ -23,10 +23,11 @@ use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, REFRESH_LIFETIME_MS, RefreshFamily, SessionCutoff};
+use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OrderRepo, RepoError, SignInRepo, StoreRepo,
+    OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -212,6 +213,10 @@ fn versioned_item<T: Serialize>(
         ("version = :read", Item::from([(":read".to_string(), n(read))]))
     };
     Ok((item, condition))
+}
+
+fn stock_key(store: &StoreId) -> Item {
+    key(format!("STORE#{store}"), "STOCK")
 }
 
 fn allowance_key(customer: &CustomerId) -> Item {
@@ -1131,6 +1136,73 @@ impl ConnectionRepo for DynamoStorage {
                     .unwrap_or_default()
             })
             .collect())
+    }
+}
+
+impl StockRepo for DynamoStorage {
+    async fn stock(&self, store: &StoreId) -> Result<Versioned<StockLedger>, RepoError> {
+        self.versioned_get(stock_key(store), "stock").await
+    }
+
+    async fn stocks_of_many(&self, stores: &[StoreId]) -> Result<Vec<StockLedger>, RepoError> {
+        let mut keys: Vec<Item> = stores.iter().map(stock_key).collect();
+        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
+        keys.dedup();
+        let mut found: HashMap<String, StockLedger> = HashMap::new();
+        for mut item in self.batch_get(keys).await? {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let Some(AttributeValue::M(map)) = item.remove("stock") {
+                found.insert(pk, from_item(map)?);
+            }
+        }
+        Ok(stores
+            .iter()
+            .map(|s| found.get(&format!("STORE#{s}")).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    async fn replace_stock(&self, store: &StoreId, version: u64, next: &StockLedger) -> Result<bool, RepoError> {
+        self.replace_versioned(stock_key(store), "stock", next, version, None)
+            .await
+    }
+
+    async fn replace_order_and_stock(
+        &self,
+        current: &Order,
+        next: &Order,
+        store: &StoreId,
+        version: u64,
+        ledger: &StockLedger,
+    ) -> Result<bool, RepoError> {
+        let unchanged = (
+            "version = :read",
+            Item::from([(":read".to_string(), n(current.version()))]),
+        );
+        let mut item = Self::order_item(next)?;
+        let write_id = new_write_id(&mut item);
+        let mut writes = vec![
+            self.put(item, Some(unchanged))?,
+            self.versioned_put(stock_key(store), "stock", ledger, version, None)?,
+        ];
+        for listing in &next.new_listings_since(current) {
+            writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        let outcome = match cancelled_by_condition(result) {
+            Ok(None) => Outcome::Written,
+            // The order was still at the version read: this transaction
+            // never landed (had an earlier attempt of it, the order would
+            // have moved on); the ledger did, so read both again.
+            Ok(Some(reasons)) if !reasons.first().is_some_and(|r| r.failed) => return Ok(false),
+            Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
+            Err(e) => Outcome::Failed(e),
+        };
+        self.settled(next.id(), &write_id, outcome).await
     }
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::ids::OrderId;
 use super::order::views::{CustomerOrderView, OfferView, RevealedStore, StoreOrderView};
+use super::stock::StockView;
 
 /// One pushed message.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -56,6 +57,35 @@ impl PushEvent {
             event_id: ulid::Ulid::new().to_string(),
             order_id: order_id.clone(),
             version,
+            body,
+        }
+    }
+}
+
+/// A pushed message about a store rather than an order: its `version` is
+/// the stock's, inside `stock`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct StorePushEvent {
+    pub event_id: String,
+    #[serde(flatten)]
+    pub body: StoreEventBody,
+}
+
+/// What happened at the store.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StoreEventBody {
+    /// To every device of a store: its stock counts changed (a recount, an
+    /// accept holding stock, packing settling it, a release). Keep the
+    /// highest `stock.version`.
+    StockChanged { stock: StockView },
+}
+
+impl StorePushEvent {
+    #[must_use]
+    pub fn new(body: StoreEventBody) -> Self {
+        StorePushEvent {
+            event_id: ulid::Ulid::new().to_string(),
             body,
         }
     }

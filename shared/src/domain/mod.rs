@@ -13,4 +13,5 @@ pub mod limits;
 pub mod matching;
 pub mod order;
 pub mod sign_in;
+pub mod stock;
 pub mod store;

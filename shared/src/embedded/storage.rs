@@ -10,10 +10,11 @@ use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
+use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OrderRepo, RepoError, SignInRepo, StoreRepo,
+    OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is
@@ -46,6 +47,7 @@ struct Tables {
     /// Pending applications by store id (ids are time-ordered).
     applications: std::collections::BTreeMap<StoreId, StoreApplication>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
+    stocks: HashMap<StoreId, Versioned<StockLedger>>,
 }
 
 impl MemoryStorage {
@@ -253,6 +255,66 @@ impl OrderRepo for MemoryStorage {
             }
         }
         Ok(open)
+    }
+}
+
+impl Tables {
+    fn stock_at(&self, store: &StoreId) -> u64 {
+        self.stocks.get(store).map_or(0, |s| s.version)
+    }
+
+    fn put_stock(&mut self, store: &StoreId, version: u64, ledger: &StockLedger) {
+        let next = Versioned {
+            value: ledger.clone(),
+            version: version + 1,
+        };
+        self.stocks.insert(store.clone(), next);
+    }
+}
+
+impl StockRepo for MemoryStorage {
+    async fn stock(&self, store: &StoreId) -> Result<Versioned<StockLedger>, RepoError> {
+        Ok(self.tables().stocks.get(store).cloned().unwrap_or_default())
+    }
+
+    async fn stocks_of_many(&self, stores: &[StoreId]) -> Result<Vec<StockLedger>, RepoError> {
+        let t = self.tables();
+        Ok(stores
+            .iter()
+            .map(|s| t.stocks.get(s).map(|v| v.value.clone()).unwrap_or_default())
+            .collect())
+    }
+
+    async fn replace_stock(&self, store: &StoreId, version: u64, next: &StockLedger) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        if t.stock_at(store) != version {
+            return Ok(false);
+        }
+        t.put_stock(store, version, next);
+        Ok(true)
+    }
+
+    async fn replace_order_and_stock(
+        &self,
+        current: &Order,
+        next: &Order,
+        store: &StoreId,
+        version: u64,
+        ledger: &StockLedger,
+    ) -> Result<bool, RepoError> {
+        // Both conditions are checked under the one lock before either write.
+        let mut t = self.tables();
+        let order_unchanged = t
+            .orders
+            .get(next.id())
+            .is_some_and(|o| o.version() == current.version());
+        if !order_unchanged || t.stock_at(store) != version {
+            return Ok(false);
+        }
+        t.list(next.id(), next.new_listings_since(current));
+        t.orders.insert(next.id().clone(), next.clone());
+        t.put_stock(store, version, ledger);
+        Ok(true)
     }
 }
 

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use futures_util::future::join_all;
+use serde::Serialize;
 use tracing::warn;
 
 use super::Unavailable;
 use crate::domain::clock::Millis;
-use crate::domain::events::{EventBody, PushEvent};
+use crate::domain::events::{EventBody, PushEvent, StoreEventBody, StorePushEvent};
 use crate::domain::ids::{Caller, ConnectionId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::views::OfferView;
@@ -131,7 +132,21 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
         join_all(sends).await;
     }
 
-    async fn push_to_connection(&self, connection: &ConnectionId, event: &PushEvent) -> bool {
+    /// Pushes `body` to every socket of `store`.
+    pub async fn tell_store(&self, store: &StoreId, body: StoreEventBody) {
+        let owner = [Caller::Store(store.clone())];
+        let sockets = match self.connections.connections_of_many(&owner).await {
+            Ok(mut found) => found.pop().unwrap_or_default(),
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                return;
+            }
+        };
+        let event = StorePushEvent::new(body);
+        join_all(sockets.iter().map(|socket| self.push_to_connection(socket, &event))).await;
+    }
+
+    async fn push_to_connection<T: Serialize>(&self, connection: &ConnectionId, event: &T) -> bool {
         let payload = match serde_json::to_string(event) {
             Ok(p) => p,
             Err(e) => {

@@ -5,6 +5,7 @@
 use tracing::warn;
 
 use super::connections::Notifier;
+use super::stock::{ChangeWritten, tell_stock, write_change};
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::Clock;
 use crate::domain::customer::HomeItem;
@@ -13,7 +14,7 @@ use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StoreRepo};
+use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StockRepo, StoreRepo};
 
 /// The steps after a store has won an order.
 pub struct Fulfilment<'a, R, P> {
@@ -52,7 +53,7 @@ unavailable_from_ports!(StepError, StoreOrderError);
 
 impl<R, P> Fulfilment<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo,
     P: Pusher,
 {
     /// A step after acceptance, written conditionally on the version it was
@@ -76,9 +77,11 @@ where
                 // the order as it was, and a retry settles the same order id.
                 next = self.settle(&current, next, now).await?;
             }
-            if !self.repo.replace_order(&current, &next).await? {
+            // Packing settles the winner's held stock in the same write.
+            let ChangeWritten::Written(moved) = write_change(self.repo, &current, &next, None).await? else {
                 continue;
-            }
+            };
+            tell_stock(&self.notifier, moved).await;
             self.after_step(&next, step).await;
             return Ok(next);
         }

@@ -13,6 +13,7 @@ pub mod operators;
 pub mod ordering;
 pub mod sharing;
 pub mod sign_in;
+pub mod stock;
 pub mod stores;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
 pub use sign_in::SignIn;
+pub use stock::Stock;
 pub use stores::Stores;
 
 /// A failure that is not the caller's: storage or the timer queue could
@@ -186,6 +188,14 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
     pub fn stores(&self) -> Stores<'_, S> {
         Stores {
             repo: &self.storage,
+            now: self.now(),
+        }
+    }
+
+    pub fn stock(&self) -> Stock<'_, S, P> {
+        Stock {
+            repo: &self.storage,
+            notifier: self.notifier(),
             now: self.now(),
         }
     }

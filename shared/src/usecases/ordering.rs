@@ -6,6 +6,7 @@
 use tracing::{info, warn};
 
 use super::connections::{Notifier, Presence};
+use super::stock::{ChangeWritten, tell_stock, write_change};
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
@@ -24,9 +25,12 @@ use crate::domain::order::{
     Actor, Change, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus, Refusal,
     STORE_GAVE_BACK_NONE_LEFT,
 };
+use crate::domain::stock::OutOfStock;
 use crate::domain::store::StoreStatus;
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+use crate::ports::{
+    ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StockRepo, StoreRepo,
+};
 
 /// Candidates whose presence is read per batch, per store wanted: most
 /// nearby stores are online, so one batch nearly always suffices.
@@ -89,6 +93,9 @@ pub enum AcceptError {
     NotActive,
     #[error(transparent)]
     Refused(Refusal),
+    /// The store's own counts cannot cover the order.
+    #[error(transparent)]
+    OutOfStock(OutOfStock),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -136,7 +143,7 @@ pub enum RoundTimerOutcome {
 
 impl<R, Q, P> Ordering<'_, R, Q, P>
 where
-    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo,
+    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo + StockRepo,
     Q: OfferTimers,
     P: Pusher,
 {
@@ -280,12 +287,19 @@ where
     /// standing comes with the profile read it needs anyway (for its name),
     /// so refusing a pending or suspended store costs no round trip.
     pub async fn accept(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AcceptError> {
-        let (store, order) = futures_util::join!(self.repo.get_store(store_id), self.repo.get_order(order_id));
+        // The store's counts come with the same round trip: an accept that
+        // wins holds stock in the write that wins.
+        let (store, order, stock) = futures_util::join!(
+            self.repo.get_store(store_id),
+            self.repo.get_order(order_id),
+            self.repo.stock(store_id)
+        );
         let store = store?.ok_or(AcceptError::UnknownStore)?;
         if store.status != StoreStatus::Active {
             return Err(AcceptError::NotActive);
         }
         let mut read = order?;
+        let mut stock = Some(stock?);
         let actor = Actor::Store(store_id.clone());
         let change = Change::Accept {
             store_name: store.name.clone(),
@@ -296,10 +310,14 @@ where
             let next = current
                 .decide(&actor, &change, self.now())
                 .map_err(AcceptError::Refused)?;
-            if !self.repo.replace_order(&current, &next).await? {
-                read = self.repo.get_order(order_id).await?;
-                continue;
-            }
+            let moved = match write_change(self.repo, &current, &next, stock.take()).await? {
+                ChangeWritten::Written(moved) => moved,
+                ChangeWritten::OutOfStock(short) => return Err(AcceptError::OutOfStock(short)),
+                ChangeWritten::Lost => {
+                    read = self.repo.get_order(order_id).await?;
+                    continue;
+                }
+            };
             info!(order_id = %next.id(), store_id = %store_id, "offer accepted");
             let took = u64::try_from(self.now() - next.round_opened_at(self.config.offer_window_ms)).unwrap_or(0);
             let revealed = RevealedStore {
@@ -320,9 +338,10 @@ where
                 pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
             }
             // How fast this store answered feeds its rank in later matches.
-            let (recorded, ()) = futures_util::join!(
+            let (recorded, (), ()) = futures_util::join!(
                 self.repo.record_acceptance(store_id, took),
-                self.notifier.tell(&next, pushes)
+                self.notifier.tell(&next, pushes),
+                tell_stock(&self.notifier, moved)
             );
             if let Err(e) = recorded {
                 warn!(error = %e, "could not record acceptance speed");
@@ -362,9 +381,10 @@ where
                 Err(Refusal::NotOwner) => return Err(CancelError::NotFound),
                 Err(refusal) => return Err(CancelError::Refused(refusal)),
             };
-            if !self.repo.replace_order(&current, &next).await? {
+            let ChangeWritten::Written(moved) = write_change(self.repo, &current, &next, None).await? else {
                 continue;
-            }
+            };
+            tell_stock(&self.notifier, moved).await;
             let mut pushes = vec![(
                 Caller::Customer(customer.clone()),
                 EventBody::OrderCancelled {
@@ -465,9 +485,10 @@ where
                 .decide(&actor, &change, now)
                 .map_err(StoreRoutingError::Refused)?;
             self.schedule_close_if_searching(&current, &next).await?;
-            if !self.repo.replace_order(&current, &next).await? {
+            let ChangeWritten::Written(moved) = write_change(self.repo, &current, &next, None).await? else {
                 continue;
-            }
+            };
+            tell_stock(&self.notifier, moved).await;
             info!(order_id = %next.id(), store_id = %store, "store gave the order back");
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
@@ -565,16 +586,27 @@ where
                     .filter(|owner| !presence.contains_key(owner))
                     .collect();
                 owners.extend(also.take());
-                if !owners.is_empty() {
-                    let found = self.repo.connections_of_many(&owners).await?;
-                    presence.extend(owners.into_iter().zip(found));
-                }
-                for candidate in chunk {
+                // Whether their counts cover the demand is read in the same
+                // round trip as whether they are online.
+                let ids: Vec<StoreId> = chunk.iter().map(|c| c.store.id.clone()).collect();
+                let (found, stocks) = futures_util::join!(
+                    async {
+                        if owners.is_empty() {
+                            Ok(Vec::new())
+                        } else {
+                            self.repo.connections_of_many(&owners).await
+                        }
+                    },
+                    self.repo.stocks_of_many(&ids)
+                );
+                presence.extend(owners.into_iter().zip(found?));
+                let stocks = stocks?;
+                for (candidate, stock) in chunk.iter().zip(&stocks) {
                     if offers.len() == wanted_count {
                         break;
                     }
                     let owner = Caller::Store(candidate.store.id.clone());
-                    if presence.get(&owner).is_none_or(Vec::is_empty) {
+                    if presence.get(&owner).is_none_or(Vec::is_empty) || !stock.covers(items) {
                         continue;
                     }
                     offers.push(Offer {
