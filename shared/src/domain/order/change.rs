@@ -5,6 +5,7 @@
 
 use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
+use super::audit::{AuditEntry, Happened};
 use super::fulfilment::{Step, fulfil};
 use super::refusal::Refusal;
 use super::state::{Offer, Order, OrderStatus, Winner};
@@ -114,6 +115,13 @@ impl Order {
         };
         next.updated_at_ms = now;
         next.version += 1;
+        next.audit.push(AuditEntry {
+            version: next.version,
+            at_ms: now,
+            by: actor.into(),
+            happened: Happened::of(change),
+            status: next.status,
+        });
         Ok(next)
     }
 
@@ -343,6 +351,60 @@ mod tests {
         let won = order.apply(&accept("a"), 10).expect("a wins");
         assert_eq!((order.version, won.version), (1, 2));
         assert_eq!(won.updated_at_ms, 10);
+    }
+
+    #[test]
+    fn every_change_leaves_one_audit_entry_saying_who_and_what() {
+        use crate::domain::order::audit::{ChangedBy, Happened};
+        let order = searching(&ManualClock::at(0));
+        let declined = order
+            .apply(&(Actor::Store(store("a")), Change::Decline), 5)
+            .expect("declines");
+        let routed = declined
+            .apply(
+                &close(
+                    1,
+                    NextRound::Offer {
+                        offers: offers(&["d"]),
+                        deadline_ms: 2 * WINDOW,
+                    },
+                ),
+                WINDOW,
+            )
+            .expect("closes");
+        let won = routed.apply(&accept("d"), WINDOW + 7).expect("d wins");
+        let trail: Vec<(u64, Millis, ChangedBy, Happened)> = won
+            .audit()
+            .iter()
+            .map(|e| (e.version, e.at_ms, e.by.clone(), e.happened.clone()))
+            .collect();
+        assert_eq!(
+            trail,
+            [
+                (
+                    1,
+                    0,
+                    ChangedBy::Customer {
+                        id: CustomerId::new("c1").expect("id")
+                    },
+                    Happened::Placed { offered_to: 3 }
+                ),
+                (2, 5, ChangedBy::Store { id: store("a") }, Happened::Declined),
+                (
+                    3,
+                    WINDOW,
+                    ChangedBy::Timer,
+                    Happened::RoundClosed {
+                        round: 1,
+                        offered_to: 1
+                    }
+                ),
+                (4, WINDOW + 7, ChangedBy::Store { id: store("d") }, Happened::Accepted),
+            ]
+        );
+        assert_eq!(won.audit().last().map(|e| e.status), Some(OrderStatus::Accepted));
+        // A refused change leaves no entry (there is no new order at all).
+        assert!(won.apply(&accept("a"), WINDOW + 8).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod aftersales;
+pub mod audit;
 pub mod change;
 pub mod delivery;
 pub mod fulfilment;
@@ -13,6 +14,7 @@ pub mod state;
 pub mod views;
 
 pub use actor::Actor;
+pub use audit::{AuditEntry, ChangedBy, Happened};
 pub use change::{Change, NextRound};
 pub use fulfilment::Step;
 pub use refusal::Refusal;

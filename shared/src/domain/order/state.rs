@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::aftersales::{Complaint, Review, StoreCancellation};
+use super::audit::{AuditEntry, ChangedBy, Happened};
 use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
 use super::money::{Bill, BillLine, Paisa, PaymentMethod, Settlement};
 use super::packing::LineState;
@@ -160,6 +161,10 @@ pub struct Order {
     /// asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) share_secret: Option<String>,
+    /// Every change, oldest first: written with the order, so a change and
+    /// its entry land together or not at all.
+    #[serde(default)]
+    pub(super) audit: Vec<AuditEntry>,
 }
 
 /// A listing an order appears in besides its own item, so that it can be
@@ -187,6 +192,21 @@ impl Order {
     #[must_use]
     pub fn open(new: NewOrder, offers: Vec<Offer>, now: Millis, window_ms: Millis) -> Self {
         let searching = !offers.is_empty();
+        let placed = AuditEntry {
+            version: 1,
+            at_ms: now,
+            by: ChangedBy::Customer {
+                id: new.customer_id.clone(),
+            },
+            happened: Happened::Placed {
+                offered_to: offers.len(),
+            },
+            status: if searching {
+                OrderStatus::Searching
+            } else {
+                OrderStatus::Unfulfilled
+            },
+        };
         Order {
             id: new.id,
             customer_id: new.customer_id,
@@ -217,6 +237,7 @@ impl Order {
             store_cancellations: Vec::new(),
             completed_at_ms: None,
             share_secret: None,
+            audit: vec![placed],
         }
     }
 
@@ -317,6 +338,18 @@ impl Order {
     #[must_use]
     pub fn packing(&self) -> &[LineState] {
         &self.packing
+    }
+
+    /// Every change of the order, oldest first.
+    #[must_use]
+    pub fn audit(&self) -> &[AuditEntry] {
+        &self.audit
+    }
+
+    /// When the order was completed, if it was.
+    #[must_use]
+    pub fn completed_at_ms(&self) -> Option<Millis> {
+        self.completed_at_ms
     }
 
     #[must_use]
