@@ -97,6 +97,13 @@ http_routes! {
     ApproveStore => "POST /operator/stores/{store_id}/approve";
     SuspendStore => "POST /operator/stores/{store_id}/suspend";
     ReinstateStore => "POST /operator/stores/{store_id}/reinstate";
+    /// Operators: every change of an order, who made it and when.
+    OrderAudit => "GET /operator/orders/{order_id}/audit";
+    /// Operators: figures per area and hour of placing.
+    Figures => "GET /operator/figures";
+    /// Operators: the city's demands, offers, acceptances and unfulfilled
+    /// orders as they happen (cells, never points).
+    Activity => "GET /operator/activity";
 }
 
 impl HttpRoute {

@@ -6,11 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::actor::Actor;
-use super::change::{Change, NextRound};
 use super::delivery::DeliveryKind;
-use super::fulfilment::Step;
-use super::packing::PackOutcome;
-use super::state::OrderStatus;
+use super::status::OrderStatus;
 use crate::domain::clock::Millis;
 use crate::domain::ids::{CustomerId, OperatorId, StoreId};
 
@@ -98,55 +95,6 @@ pub enum Happened {
     Complained,
     ComplaintAnswered,
     Shared,
-}
-
-fn offered_to(next: &NextRound) -> usize {
-    match next {
-        NextRound::Offer { offers, .. } => offers.len(),
-        NextRound::Unfulfilled { .. } => 0,
-    }
-}
-
-impl Happened {
-    /// What `change` is, as the trail tells it.
-    #[must_use]
-    pub fn of(change: &Change) -> Self {
-        match change {
-            Change::Accept { .. } => Happened::Accepted,
-            Change::Decline => Happened::Declined,
-            Change::CloseRound { round, next } => Happened::RoundClosed {
-                round: *round,
-                offered_to: offered_to(next),
-            },
-            Change::Cancel => Happened::Cancelled,
-            Change::GiveBack { next, .. } => Happened::GivenBack {
-                offered_to: offered_to(next),
-            },
-            Change::Step(step) => match step {
-                Step::Pack { line, outcome } => Happened::Packed {
-                    line: *line,
-                    packing: match outcome {
-                        PackOutcome::Packed { .. } => Packing::Packed,
-                        PackOutcome::PartlyPacked { .. } => Packing::PartlyPacked,
-                        PackOutcome::Unavailable => Packing::Unavailable,
-                        PackOutcome::Substitute { .. } => Packing::SubstituteOffered,
-                    },
-                },
-                Step::Drop { line } => Happened::LineDropped { line: *line },
-                Step::AnswerSubstitute { line, accept } => Happened::SubstituteAnswered {
-                    line: *line,
-                    accepted: *accept,
-                },
-                Step::ChooseDelivery { kind, .. } => Happened::DeliveryChosen { delivery: *kind },
-                Step::HandOver => Happened::HandedOver,
-                Step::Complete => Happened::Completed,
-                Step::Review { stars, .. } => Happened::Reviewed { stars: *stars },
-                Step::Complain { .. } => Happened::Complained,
-                Step::AnswerComplaint { .. } => Happened::ComplaintAnswered,
-                Step::Share { .. } => Happened::Shared,
-            },
-        }
-    }
 }
 
 /// One change of an order: the version it made, when, by whom, what, and

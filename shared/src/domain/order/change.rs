@@ -5,8 +5,9 @@
 
 use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
-use super::audit::{AuditEntry, Happened};
+use super::audit::{AuditEntry, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
+use super::packing::PackOutcome;
 use super::refusal::Refusal;
 use super::state::{Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
@@ -166,6 +167,55 @@ impl Order {
             OrderStatus::Searching if self.declined.contains(store_id) => Err(Refusal::OfferDeclined),
             OrderStatus::Searching if !self.is_offered_to(store_id, now) => Err(Refusal::OfferExpired),
             OrderStatus::Searching => Ok(store_id),
+        }
+    }
+}
+
+fn offered_to(next: &NextRound) -> usize {
+    match next {
+        NextRound::Offer { offers, .. } => offers.len(),
+        NextRound::Unfulfilled { .. } => 0,
+    }
+}
+
+impl Happened {
+    /// What `change` is, as the trail tells it.
+    #[must_use]
+    pub fn of(change: &Change) -> Self {
+        match change {
+            Change::Accept { .. } => Happened::Accepted,
+            Change::Decline => Happened::Declined,
+            Change::CloseRound { round, next } => Happened::RoundClosed {
+                round: *round,
+                offered_to: offered_to(next),
+            },
+            Change::Cancel => Happened::Cancelled,
+            Change::GiveBack { next, .. } => Happened::GivenBack {
+                offered_to: offered_to(next),
+            },
+            Change::Step(step) => match step {
+                Step::Pack { line, outcome } => Happened::Packed {
+                    line: *line,
+                    packing: match outcome {
+                        PackOutcome::Packed { .. } => Packing::Packed,
+                        PackOutcome::PartlyPacked { .. } => Packing::PartlyPacked,
+                        PackOutcome::Unavailable => Packing::Unavailable,
+                        PackOutcome::Substitute { .. } => Packing::SubstituteOffered,
+                    },
+                },
+                Step::Drop { line } => Happened::LineDropped { line: *line },
+                Step::AnswerSubstitute { line, accept } => Happened::SubstituteAnswered {
+                    line: *line,
+                    accepted: *accept,
+                },
+                Step::ChooseDelivery { kind, .. } => Happened::DeliveryChosen { delivery: *kind },
+                Step::HandOver => Happened::HandedOver,
+                Step::Complete => Happened::Completed,
+                Step::Review { stars, .. } => Happened::Reviewed { stars: *stars },
+                Step::Complain { .. } => Happened::Complained,
+                Step::AnswerComplaint { .. } => Happened::ComplaintAnswered,
+                Step::Share { .. } => Happened::Shared,
+            },
         }
     }
 }
@@ -410,7 +460,7 @@ mod tests {
     #[test]
     fn listings_follow_the_state() {
         let order = searching(&ManualClock::at(0));
-        assert_eq!(order.listings().len(), 4, "the customer and three offers");
+        assert_eq!(order.listings().len(), 5, "the customer, the city and three offers");
         let won = order.apply(&accept("b"), 10).expect("b wins");
         assert_eq!(won.new_listings_since(&order), vec![Listing::WonBy(store("b"))]);
     }

@@ -11,6 +11,7 @@ pub mod money;
 pub mod packing;
 pub mod refusal;
 pub mod state;
+pub mod status;
 pub mod views;
 
 pub use actor::Actor;

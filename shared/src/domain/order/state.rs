@@ -10,59 +10,11 @@ use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOpt
 use super::money::{Bill, BillLine, Paisa, PaymentMethod, Settlement};
 use super::packing::LineState;
 use super::refusal::Refusal;
+pub use super::status::OrderStatus;
 use crate::domain::clock::Millis;
 use crate::domain::demand::{DemandItem, Language};
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{CustomerId, OrderId, StoreId};
-
-/// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    /// Offered to a round of stores; none has accepted yet.
-    Searching,
-    /// A store won it.
-    Accepted,
-    /// The store is packing it.
-    Preparing,
-    /// Packed; the customer collects it.
-    ReadyForPickup,
-    /// Packed; a helper is bringing it.
-    OutForDelivery,
-    /// Delivered or collected; the bill is fixed.
-    Completed,
-    /// The customer withdrew it while searching.
-    Cancelled,
-    /// No store accepted within the allowed rounds, or none was left.
-    Unfulfilled,
-}
-
-impl OrderStatus {
-    pub const ALL: &'static [OrderStatus] = &[
-        OrderStatus::Searching,
-        OrderStatus::Accepted,
-        OrderStatus::Preparing,
-        OrderStatus::ReadyForPickup,
-        OrderStatus::OutForDelivery,
-        OrderStatus::Completed,
-        OrderStatus::Cancelled,
-        OrderStatus::Unfulfilled,
-    ];
-
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Searching => "searching",
-            OrderStatus::Accepted => "accepted",
-            OrderStatus::Preparing => "preparing",
-            OrderStatus::ReadyForPickup => "ready_for_pickup",
-            OrderStatus::OutForDelivery => "out_for_delivery",
-            OrderStatus::Completed => "completed",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::Unfulfilled => "unfulfilled",
-        }
-    }
-}
 
 /// One store's offer in the current round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -177,6 +129,9 @@ pub enum Listing {
     OfferedTo { store: StoreId, deadline_ms: Millis },
     /// The winning store's history.
     WonBy(StoreId),
+    /// The city's orders by when they were placed (operators' figures and
+    /// live map).
+    PlacedAt(Millis),
 }
 
 /// The reason given when no store within the radius can take the order.
@@ -464,7 +419,10 @@ impl Order {
     /// change, those of the new state that the old one did not have.
     #[must_use]
     pub fn listings(&self) -> Vec<Listing> {
-        let mut listings = vec![Listing::Customer(self.customer_id.clone())];
+        let mut listings = vec![
+            Listing::Customer(self.customer_id.clone()),
+            Listing::PlacedAt(self.created_at_ms),
+        ];
         if self.status == OrderStatus::Searching {
             listings.extend(self.offers.iter().map(|o| Listing::OfferedTo {
                 store: o.store_id.clone(),
