@@ -9,6 +9,8 @@ mod common;
 mod authorization;
 #[path = "bad_input.rs"]
 mod bad_input;
+#[path = "console.rs"]
+mod console;
 #[path = "contract.rs"]
 mod contract;
 #[path = "expiry.rs"]
