@@ -242,7 +242,12 @@ async fn storage_contract<S: Storage>(storage: &S) {
     assert_eq!(listed, placed[..2], "from inclusive, to exclusive");
     let listed = between(hour - 2_000, hour + 3 * 3_600_000, 1).await.expect("read");
     assert_eq!(listed, placed[..1], "at most the limit, the oldest");
-    assert!(between(hour + 1_000, hour + 3_600_000, 10).await.expect("read").is_empty());
+    assert!(
+        between(hour + 1_000, hour + 3_600_000, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     let won = accept(&placed[1], "a", hour + 9_000);
     assert!(storage.replace_order(&placed[1], &won).await.expect("writes"));
     let stored = storage.get_order(won.id()).await.expect("get").expect("stored");
