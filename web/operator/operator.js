@@ -83,6 +83,9 @@ function signedIn(newToken) {
   startPolling();
   loadFigures();
   loadStores();
+  // A link to the console may name an order: #order=<id>.
+  const linked = new URLSearchParams(window.location.hash.slice(1)).get("order");
+  if (linked) showAudit(linked);
 }
 
 function signOut(message = "") {
@@ -336,6 +339,7 @@ function what(entry) {
 
 async function showAudit(orderId) {
   $("order-id").value = orderId;
+  history.replaceState(null, "", `#order=${encodeURIComponent(orderId.trim())}`);
   const table = $("audit");
   const body = table.tBodies[0];
   try {
