@@ -396,6 +396,16 @@ def main():
         alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
         "no WebSocket integration error alarm (AWS/ApiGateway IntegrationError, dimensions ApiId and Stage)",
     )
+    # The journey's figures come from the functions' EMF lines (no
+    # dimensions: the city), in the namespace shared/src/aws/emf.rs writes.
+    emf = (ROOT / "shared/src/aws/emf.rs").read_text()
+    namespace = re.search(r'pub const NAMESPACE: &str = "([^"]+)";', emf)
+    check(namespace is not None, "shared/src/aws/emf.rs names no NAMESPACE")
+    if namespace:
+        check(
+            alarms_on(namespace.group(1), "OrdersUnfulfilled", {}),
+            f"no alarm on the city's unfulfilled orders ({namespace.group(1)} OrdersUnfulfilled, no dimensions)",
+        )
     # The timer queue's oldest message: the alarm watches age minus the offer
     # window (a timer is sent with DelaySeconds = the window), and must fire
     # well before an order's whole search (window x rounds) has passed, and

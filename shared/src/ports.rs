@@ -110,6 +110,14 @@ pub trait OrderRepo: Send + Sync {
         limit: usize,
         before: Option<&OrderId>,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+    /// Orders placed from `from_ms` (inclusive) to `to_ms` (exclusive),
+    /// oldest first, at most `limit` (the oldest `limit`).
+    fn orders_placed_between(
+        &self,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
     /// Orders offered to `store` whose window is still open at `now`.
     fn open_offers_for_store(
         &self,

@@ -362,6 +362,15 @@ impl OrderRepo for FaultyStorage {
         self.plain("orders_won_by", false).await?;
         self.inner.orders_won_by(store, limit, before).await
     }
+    async fn orders_placed_between(
+        &self,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepoError> {
+        self.plain("orders_placed_between", false).await?;
+        self.inner.orders_placed_between(from_ms, to_ms, limit).await
+    }
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {
         self.plain("open_offers_for_store", false).await?;
         self.inner.open_offers_for_store(store, now).await
@@ -1689,6 +1698,22 @@ impl Sim {
                 "order {order}: version {} written after {} (a lost update)",
                 next.version(),
                 expected_version - 1
+            ));
+        }
+        // The trail has one entry per version, in order, at non-decreasing
+        // times, ending with this write's status: nothing lost or doubled
+        // through lost answers and retries.
+        let trail = next.audit();
+        let versions_in_order = trail.iter().zip(1..).all(|(e, v)| e.version == v);
+        if trail.len() as u64 != next.version()
+            || !versions_in_order
+            || trail.windows(2).any(|w| w[1].at_ms < w[0].at_ms)
+            || trail.last().map(|e| e.status) != Some(next.status())
+        {
+            self.fail(&format!(
+                "order {order}: audit trail of {} entries does not match version {}",
+                trail.len(),
+                next.version()
             ));
         }
         if let Some(p) = &previous {

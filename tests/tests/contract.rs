@@ -226,6 +226,35 @@ async fn storage_contract<S: Storage>(storage: &S) {
         .expect("history");
     assert!(customer_orders.iter().any(|o| o.id() == order.id() && o.round() == 2));
 
+    // Orders by when they were placed, across an hour's edge, oldest first;
+    // the trail written with each change comes back with the order.
+    let hour = 10 * 3_600_000;
+    let placed: Vec<Order> = [hour - 1_000, hour + 500, hour + 2 * 3_600_000]
+        .into_iter()
+        .map(|at| Order::open(new_order("rice"), offers(&["a"]), at, 60_000))
+        .collect();
+    for order in placed.iter().rev() {
+        insert(storage, order).await;
+    }
+    let between = |from, to, limit| storage.orders_placed_between(from, to, limit);
+    let listed = between(hour - 2_000, hour + 3 * 3_600_000, 10).await.expect("read");
+    assert_eq!(listed, placed, "every one, oldest first");
+    let listed = between(hour - 1_000, hour + 2 * 3_600_000, 10).await.expect("read");
+    assert_eq!(listed, placed[..2], "from inclusive, to exclusive");
+    let listed = between(hour - 2_000, hour + 3 * 3_600_000, 1).await.expect("read");
+    assert_eq!(listed, placed[..1], "at most the limit, the oldest");
+    assert!(
+        between(hour + 1_000, hour + 3_600_000, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let won = accept(&placed[1], "a", hour + 9_000);
+    assert!(storage.replace_order(&placed[1], &won).await.expect("writes"));
+    let stored = storage.get_order(won.id()).await.expect("get").expect("stored");
+    assert_eq!(stored.audit(), won.audit());
+    assert_eq!(stored.audit().len(), 2);
+
     // Racing writers decided on the same version: exactly one lands.
     for _ in 0..5 {
         let order = Order::open(new_order("rice"), offers(&["a", "b", "c", "d"]), 1_000, 60_000);

@@ -11,6 +11,8 @@ mod authorization;
 mod bad_input;
 #[path = "browser.rs"]
 mod browser;
+#[path = "console.rs"]
+mod console;
 #[path = "contract.rs"]
 mod contract;
 #[path = "expiry.rs"]

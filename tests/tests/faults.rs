@@ -376,6 +376,40 @@ async fn a_journey_under_random_faults_keeps_every_promise() {
             "seed {seed}: {}",
             home.text
         );
+        // The audit trail has each change once, however often it was
+        // retried: one entry per version, and each step as many times as
+        // it happened.
+        let audit = api
+            .call(
+                "GET",
+                &format!("/operator/orders/{order_id}/audit"),
+                Some("operator:o1"),
+                None,
+            )
+            .await;
+        let entries = audit.body["entries"].as_array().expect("entries").clone();
+        let versions: Vec<u64> = entries.iter().filter_map(|e| e["version"].as_u64()).collect();
+        assert_eq!(
+            versions,
+            (1..=entries.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}: {}",
+            audit.text
+        );
+        let count = |kind: &str| entries.iter().filter(|e| e["kind"] == kind).count();
+        assert_eq!(
+            [
+                "placed",
+                "accepted",
+                "delivery_chosen",
+                "packed",
+                "handed_over",
+                "completed"
+            ]
+            .map(count),
+            [1, 1, 1, 2, 1, 1],
+            "seed {seed}: {}",
+            audit.text
+        );
         for d in drains {
             d.abort();
         }

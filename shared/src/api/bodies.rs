@@ -12,10 +12,11 @@ use super::error::ApiError;
 use crate::domain::clock::Millis;
 use crate::domain::customer::HomeItem;
 use crate::domain::demand::DemandItem;
+use crate::domain::figures::{AreaHour, CellShape, CityEvent};
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
-use crate::domain::order::OrderStatus;
 use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
+use crate::domain::order::{AuditEntry, OrderStatus};
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 
 /// `GET /health`.
@@ -230,6 +231,46 @@ pub struct StoreStanding {
     /// Sockets of the store that were closed (suspension; else 0).
     pub sockets_closed: usize,
     pub store: Store,
+}
+
+/// `GET /operator/orders/{order_id}/audit`: every change of the order,
+/// oldest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrderAudit {
+    /// The area (an H3 cell at resolution 7) the order was placed in.
+    pub area: String,
+    pub entries: Vec<AuditEntry>,
+    pub order_id: OrderId,
+    pub placed_at_ms: Millis,
+    pub status: OrderStatus,
+}
+
+/// `GET /operator/figures`: figures per area and hour of placing.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FiguresAnswer {
+    /// The shapes of the areas the rows name.
+    pub areas: Vec<CellShape>,
+    /// The first hour read (its start).
+    pub from_ms: Millis,
+    /// What the product promises from placing to fulfilment (30 minutes).
+    pub promised_fulfilment_ms: Millis,
+    /// One row per area and hour with orders, by hour then area.
+    pub rows: Vec<AreaHour>,
+    /// The end of the last hour read (exclusive).
+    pub to_ms: Millis,
+    /// True when the read stopped at its cap of orders: ask a shorter span.
+    pub truncated: bool,
+}
+
+/// `GET /operator/activity`: what happened in the city after `since`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ActivityAnswer {
+    /// The shapes of the cells the events name.
+    pub cells: Vec<CellShape>,
+    /// Oldest first.
+    pub events: Vec<CityEvent>,
+    /// The server's time: the `since` of the next poll.
+    pub now_ms: Millis,
 }
 
 /// The body of every 4xx and 5xx answer of the API's handlers.

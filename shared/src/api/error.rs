@@ -9,6 +9,7 @@ use crate::domain::store::{InvalidStore, StatusRefusal};
 use crate::ports::PaymentError;
 use crate::usecases::Unavailable;
 use crate::usecases::connections::ConnectError;
+use crate::usecases::console::ConsoleError;
 use crate::usecases::fulfilment::{StepError, StoreOrderError};
 use crate::usecases::identity::GuestError;
 use crate::usecases::operators::{ApplyError, ListApplicationsError, StoreStatusError};
@@ -379,6 +380,19 @@ impl From<ListApplicationsError> for ApiError {
         match e {
             ListApplicationsError::Forbidden => operators_only(),
             ListApplicationsError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(e: ConsoleError) -> Self {
+        match e {
+            ConsoleError::Forbidden => operators_only(),
+            ConsoleError::NotFound => not_found("order"),
+            ConsoleError::InvalidRange { field, message } => {
+                ApiError::new(400, "invalid_range", message).with_field(field)
+            }
+            ConsoleError::Unavailable(e) => e.into(),
         }
     }
 }

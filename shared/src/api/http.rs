@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::bodies::{
-    Accepted, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined, Document, GivenBack,
-    GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration, OrderView, PendingStores, PhoneAttached, Shared,
-    SignedIn, SignedOut, StoreOrdersPage, StoreStanding,
+    Accepted, ActivityAnswer, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined, Document,
+    FiguresAnswer, GivenBack, GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration, OrderAudit, OrderView,
+    PendingStores, PhoneAttached, Shared, SignedIn, SignedOut, StoreOrdersPage, StoreStanding,
 };
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
@@ -23,8 +23,10 @@ use super::requests::{
     parse_body,
 };
 use super::routes::HttpRoute;
+use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::{DemandLineInput, demand_from_lines};
+use crate::domain::figures;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::order::delivery::DeliveryAddress;
@@ -257,6 +259,48 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             let changed = app.operators().reinstate(call.caller()?, &call.store_id()?).await?;
             ok(200, &standing(changed))
         }
+        HttpRoute::OrderAudit => {
+            let order = app.console().audit(call.caller()?, &call.order_id()?).await?;
+            ok(
+                200,
+                &OrderAudit {
+                    area: figures::cell_of(order.location(), figures::AREA_RESOLUTION).to_string(),
+                    entries: order.audit().to_vec(),
+                    order_id: order.id().clone(),
+                    placed_at_ms: order.created_at_ms(),
+                    status: order.status(),
+                },
+            )
+        }
+        HttpRoute::Figures => {
+            let caller = call.caller()?;
+            let (from, to) = (call.millis("from")?, call.millis("to")?);
+            let read = app.console().figures(caller, from, to).await?;
+            ok(
+                200,
+                &FiguresAnswer {
+                    areas: read.areas,
+                    from_ms: read.from_ms,
+                    promised_fulfilment_ms: figures::PROMISED_FULFILMENT_MS,
+                    rows: read.rows,
+                    to_ms: read.to_ms,
+                    truncated: read.truncated,
+                },
+            )
+        }
+        HttpRoute::Activity => {
+            let caller = call.caller()?;
+            let since = call.millis("since")?;
+            let read = app.console().activity(caller, since).await?;
+            ok(
+                200,
+                &ActivityAnswer {
+                    cells: read.cells,
+                    events: read.events,
+                    now_ms: read.now_ms,
+                },
+            )
+        }
         HttpRoute::Health
         | HttpRoute::OpenApi
         | HttpRoute::AsyncApi
@@ -378,6 +422,24 @@ impl Call<'_> {
             .filter(|k| !k.is_empty() && k.chars().count() <= 100 && !k.chars().any(char::is_control))
             .cloned()
             .ok_or_else(|| ApiError::new(400, "invalid_key", "a home item key is up to 100 characters"))
+    }
+
+    /// A time in the query, in ms since the epoch, if given.
+    fn millis(&self, name: &'static str) -> Result<Option<Millis>, ApiError> {
+        self.request
+            .query_string_parameters
+            .first(name)
+            .map(|raw| {
+                raw.parse::<Millis>().ok().filter(|ms| *ms >= 0).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "invalid_time",
+                        format!("{name} is a time in milliseconds since the epoch"),
+                    )
+                    .with_field(name)
+                })
+            })
+            .transpose()
     }
 
     /// A history page: `limit` (default 20) and the `before` cursor, an order id.

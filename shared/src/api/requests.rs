@@ -196,8 +196,53 @@ pub fn operation(route: HttpRoute) -> Operation {
             200,
             schema::<StoreStanding>,
         ),
+        R::OrderAudit => op(
+            "Operators: an order's audit trail, every change with who made it and when.",
+            200,
+            schema::<OrderAudit>,
+        ),
+        R::Figures => op(
+            "Operators: per area (H3 resolution 7) and hour of placing: orders, time to accept (p50, p90), \
+             acceptance and unfulfilled rates, average fulfilment time.",
+            200,
+            schema::<FiguresAnswer>,
+        )
+        .query(&FIGURES_QUERY),
+        R::Activity => op(
+            "Operators: the city's demands, offers, acceptances and unfulfilled orders after `since`, \
+             as H3 cells (resolution 8) with their shapes; poll with the answer's `now_ms`.",
+            200,
+            schema::<ActivityAnswer>,
+        )
+        .query(&ACTIVITY_QUERY),
     }
 }
+
+fn millis_schema() -> Value {
+    serde_json::json!({ "type": "integer", "format": "int64", "minimum": 0 })
+}
+
+/// The query of `GET /operator/figures`.
+const FIGURES_QUERY: [QueryParam; 2] = [
+    QueryParam {
+        name: "from",
+        description: "Start (ms since the epoch), rounded down to its hour; by default 24 hours before `to`.",
+        schema: millis_schema,
+    },
+    QueryParam {
+        name: "to",
+        description: "End (ms since the epoch, exclusive), rounded up to its hour; by default now. At most 48 \
+                      hours after `from`.",
+        schema: millis_schema,
+    },
+];
+
+/// The query of `GET /operator/activity`.
+const ACTIVITY_QUERY: [QueryParam; 1] = [QueryParam {
+    name: "since",
+    description: "Events after this time (ms since the epoch), at most 3 hours ago; by default the last 15 minutes.",
+    schema: millis_schema,
+}];
 
 /// The query of `GET /operator/stores`.
 const PENDING_QUERY: [QueryParam; 3] = [

@@ -101,6 +101,13 @@ http_routes! {
     ApproveStore => "POST /operator/stores/{store_id}/approve";
     SuspendStore => "POST /operator/stores/{store_id}/suspend";
     ReinstateStore => "POST /operator/stores/{store_id}/reinstate";
+    /// Operators: every change of an order, who made it and when.
+    OrderAudit => "GET /operator/orders/{order_id}/audit";
+    /// Operators: figures per area and hour of placing.
+    Figures => "GET /operator/figures";
+    /// Operators: the city's demands, offers, acceptances and unfulfilled
+    /// orders as they happen (cells, never points).
+    Activity => "GET /operator/activity";
     /// The web apps' files (`web/` at the repo root) and their generated
     /// `/app/config.js`; `{path+}` is greedy, as API Gateway's is.
     WebApp => "GET /app/{path+}", public;

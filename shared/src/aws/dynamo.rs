@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
+use crate::domain::figures;
 use crate::domain::geo::{CellRange, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
@@ -124,6 +125,28 @@ fn key(pk: String, sk: &str) -> Item {
 
 fn store_key(id: &StoreId) -> Item {
     key(format!("STORE#{id}"), "PROFILE")
+}
+
+/// The city's orders are listed by the hour they were placed in, one
+/// partition an hour (a city's orders an hour are far below a partition's
+/// write limit), sorted by time.
+fn placed_partition(at_ms: Millis) -> String {
+    format!("PLACED#{}", figures::hour_of(at_ms))
+}
+
+/// Milliseconds padded to 13 digits (until the year 2286) sort as text.
+fn placed_sort_key(at_ms: Millis, order: &str) -> String {
+    format!("{at_ms:013}#{order}")
+}
+
+/// The journey's metrics of an order's latest change, as one EMF line on
+/// stdout (CloudWatch Logs makes them metrics). Printed after the write, so
+/// a write that failed counts nothing.
+fn emit_metrics(order: &Order) {
+    if let Some((area, metrics)) = figures::metrics_of_latest_change(order) {
+        let at_ms = order.audit().last().map_or(0, |e| e.at_ms);
+        println!("{}", super::emf::line(&area, &metrics, at_ms));
+    }
 }
 
 fn order_key(id: &OrderId) -> Item {
@@ -321,6 +344,7 @@ impl DynamoStorage {
                 item
             }
             Listing::WonBy(store) => key(format!("STORE#{store}"), &format!("WON#{order}")),
+            Listing::PlacedAt(at_ms) => key(placed_partition(*at_ms), &placed_sort_key(*at_ms, &order.to_string())),
         };
         item.insert("order_id".into(), s(order.to_string()));
         item
@@ -747,8 +771,9 @@ impl DynamoStorage {
     }
 }
 
-impl OrderRepo for DynamoStorage {
-    async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
+impl DynamoStorage {
+    /// The order, its listings and the allowance, in one transaction.
+    async fn write_new_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
         let mut item = Self::order_item(order)?;
         let write_id = new_write_id(&mut item);
         let mut writes = vec![
@@ -787,42 +812,9 @@ impl OrderRepo for DynamoStorage {
         self.wrote(order_key(order.id()), stored, &write_id).await
     }
 
-    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
-        self.orders_by_id(ids).await
-    }
-
-    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
-        self.get(order_key(id)).await?.map(from_item).transpose()
-    }
-
-    async fn recent_orders_of_customer(
-        &self,
-        customer: &CustomerId,
-        limit: usize,
-        before: Option<&OrderId>,
-    ) -> Result<Vec<Order>, RepoError> {
-        self.newest_indexed_orders(format!("CUSTOMER#{customer}"), "ORDER#", limit, before)
-            .await
-    }
-
-    async fn orders_won_by(
-        &self,
-        store: &StoreId,
-        limit: usize,
-        before: Option<&OrderId>,
-    ) -> Result<Vec<Order>, RepoError> {
-        // Twice the page: entries of lost accept attempts are dropped below.
-        let mut orders: Vec<Order> = self
-            .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2), before)
-            .await?
-            .into_iter()
-            .filter(|o| o.winner().as_ref().is_some_and(|w| &w.store_id == store))
-            .collect();
-        orders.truncate(limit);
-        Ok(orders)
-    }
-
-    async fn replace_order(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
+    /// `next` over `current` (if still at its version) with its new
+    /// listings: one conditional put, or a transaction with the listings.
+    async fn write_order_change(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
         let unchanged = (
             "version = :read",
             Item::from([(":read".to_string(), n(current.version()))]),
@@ -860,6 +852,94 @@ impl OrderRepo for DynamoStorage {
             Err(e) => Outcome::Failed(e),
         };
         self.settled(next.id(), &write_id, outcome).await
+    }
+}
+
+impl OrderRepo for DynamoStorage {
+    async fn insert_order(&self, order: &Order, allowance: &Versioned<OrderAllowance>) -> Result<bool, RepoError> {
+        let written = self.write_new_order(order, allowance).await?;
+        if written {
+            emit_metrics(order);
+        }
+        Ok(written)
+    }
+
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
+        self.orders_by_id(ids).await
+    }
+
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, RepoError> {
+        self.get(order_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn recent_orders_of_customer(
+        &self,
+        customer: &CustomerId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
+        self.newest_indexed_orders(format!("CUSTOMER#{customer}"), "ORDER#", limit, before)
+            .await
+    }
+
+    async fn orders_won_by(
+        &self,
+        store: &StoreId,
+        limit: usize,
+        before: Option<&OrderId>,
+    ) -> Result<Vec<Order>, RepoError> {
+        // Twice the page: entries of lost accept attempts are dropped below.
+        let mut orders: Vec<Order> = self
+            .newest_indexed_orders(format!("STORE#{store}"), "WON#", limit.saturating_mul(2), before)
+            .await?
+            .into_iter()
+            .filter(|o| o.winner().as_ref().is_some_and(|w| &w.store_id == store))
+            .collect();
+        orders.truncate(limit);
+        Ok(orders)
+    }
+
+    async fn replace_order(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
+        let written = self.write_order_change(current, next).await?;
+        if written {
+            emit_metrics(next);
+        }
+        Ok(written)
+    }
+
+    async fn orders_placed_between(
+        &self,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepoError> {
+        let mut ids = Vec::new();
+        let mut hour = figures::hour_of(from_ms);
+        while hour < to_ms && ids.len() < limit {
+            let values = HashMap::from([
+                (":pk".to_string(), s(placed_partition(hour))),
+                (":from".to_string(), s(placed_sort_key(from_ms.max(hour), ""))),
+                // `#` sorts before every digit: below the first key at `to`.
+                (
+                    ":to".to_string(),
+                    s(placed_sort_key(to_ms.min(hour + figures::HOUR_MS), "")),
+                ),
+            ]);
+            let (items, _) = self
+                .query_all("pk = :pk AND sk BETWEEN :from AND :to", HashMap::new(), values, None)
+                .await?;
+            ids.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
+                    .filter_map(|id| OrderId::new(id.as_str()).ok()),
+            );
+            hour += figures::HOUR_MS;
+        }
+        ids.truncate(limit);
+        let mut orders = self.orders_by_id(&ids).await?;
+        orders.sort_by_key(|o| (o.created_at_ms(), o.id().clone()));
+        Ok(orders)
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {

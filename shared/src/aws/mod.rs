@@ -5,6 +5,7 @@
 //! code path.
 
 mod dynamo;
+pub mod emf;
 mod push;
 mod resources;
 mod secrets;

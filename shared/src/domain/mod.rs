@@ -6,6 +6,7 @@ pub mod config;
 pub mod customer;
 pub mod demand;
 pub mod events;
+pub mod figures;
 pub mod geo;
 pub mod idempotency;
 pub mod ids;

@@ -34,6 +34,8 @@ struct Tables {
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
     won_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
+    /// Every order by when it was placed.
+    placed: BTreeSet<(Millis, OrderId)>,
     phones: HashMap<CustomerId, PhoneNumber>,
     homes: HashMap<CustomerId, (Vec<HomeItem>, BTreeSet<OrderId>)>,
     connections: HashMap<ConnectionId, Connection>,
@@ -150,6 +152,10 @@ impl Tables {
     fn list(&mut self, order: &OrderId, listings: Vec<Listing>) {
         for listing in listings {
             let index = match listing {
+                Listing::PlacedAt(at_ms) => {
+                    self.placed.insert((at_ms, order.clone()));
+                    continue;
+                }
                 Listing::Customer(customer) => self.orders_by_customer.entry(customer).or_default(),
                 Listing::OfferedTo { store, .. } => self.offers_by_store.entry(store).or_default(),
                 Listing::WonBy(store) => self.won_by_store.entry(store).or_default(),
@@ -234,6 +240,22 @@ impl OrderRepo for MemoryStorage {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn orders_placed_between(
+        &self,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Order>, RepoError> {
+        let t = self.tables();
+        Ok(t.placed
+            .iter()
+            .skip_while(|(at, _)| *at < from_ms)
+            .take_while(|(at, _)| *at < to_ms)
+            .take(limit)
+            .filter_map(|(_, id)| t.orders.get(id).cloned())
+            .collect())
     }
 
     async fn open_offers_for_store(&self, store: &StoreId, now: Millis) -> Result<Vec<Order>, RepoError> {

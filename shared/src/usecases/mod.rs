@@ -5,6 +5,7 @@
 //! [`crate::wiring`], and hands out the capabilities.
 
 pub mod connections;
+pub mod console;
 pub mod fulfilment;
 pub mod home;
 pub mod idempotency;
@@ -29,6 +30,7 @@ use crate::ports::{
 };
 
 pub use connections::{Connections, Notifier};
+pub use console::Console;
 pub use fulfilment::Fulfilment;
 pub use home::Home;
 pub use idempotency::Idempotency;
@@ -258,6 +260,13 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
 
     pub fn onboarding(&self) -> Onboarding<'_, S> {
         Onboarding {
+            repo: &self.storage,
+            now: self.now(),
+        }
+    }
+
+    pub fn console(&self) -> Console<'_, S> {
+        Console {
             repo: &self.storage,
             now: self.now(),
         }

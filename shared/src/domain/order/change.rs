@@ -5,7 +5,9 @@
 
 use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
+use super::audit::{AuditEntry, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
+use super::packing::PackOutcome;
 use super::refusal::Refusal;
 use super::state::{Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
@@ -114,6 +116,13 @@ impl Order {
         };
         next.updated_at_ms = now;
         next.version += 1;
+        next.audit.push(AuditEntry {
+            version: next.version,
+            at_ms: now,
+            by: actor.into(),
+            happened: Happened::of(change),
+            status: next.status,
+        });
         Ok(next)
     }
 
@@ -158,6 +167,55 @@ impl Order {
             OrderStatus::Searching if self.declined.contains(store_id) => Err(Refusal::OfferDeclined),
             OrderStatus::Searching if !self.is_offered_to(store_id, now) => Err(Refusal::OfferExpired),
             OrderStatus::Searching => Ok(store_id),
+        }
+    }
+}
+
+fn offered_to(next: &NextRound) -> usize {
+    match next {
+        NextRound::Offer { offers, .. } => offers.len(),
+        NextRound::Unfulfilled { .. } => 0,
+    }
+}
+
+impl Happened {
+    /// What `change` is, as the trail tells it.
+    #[must_use]
+    pub fn of(change: &Change) -> Self {
+        match change {
+            Change::Accept { .. } => Happened::Accepted,
+            Change::Decline => Happened::Declined,
+            Change::CloseRound { round, next } => Happened::RoundClosed {
+                round: *round,
+                offered_to: offered_to(next),
+            },
+            Change::Cancel => Happened::Cancelled,
+            Change::GiveBack { next, .. } => Happened::GivenBack {
+                offered_to: offered_to(next),
+            },
+            Change::Step(step) => match step {
+                Step::Pack { line, outcome } => Happened::Packed {
+                    line: *line,
+                    packing: match outcome {
+                        PackOutcome::Packed { .. } => Packing::Packed,
+                        PackOutcome::PartlyPacked { .. } => Packing::PartlyPacked,
+                        PackOutcome::Unavailable => Packing::Unavailable,
+                        PackOutcome::Substitute { .. } => Packing::SubstituteOffered,
+                    },
+                },
+                Step::Drop { line } => Happened::LineDropped { line: *line },
+                Step::AnswerSubstitute { line, accept } => Happened::SubstituteAnswered {
+                    line: *line,
+                    accepted: *accept,
+                },
+                Step::ChooseDelivery { kind, .. } => Happened::DeliveryChosen { delivery: *kind },
+                Step::HandOver => Happened::HandedOver,
+                Step::Complete => Happened::Completed,
+                Step::Review { stars, .. } => Happened::Reviewed { stars: *stars },
+                Step::Complain { .. } => Happened::Complained,
+                Step::AnswerComplaint { .. } => Happened::ComplaintAnswered,
+                Step::Share { .. } => Happened::Shared,
+            },
         }
     }
 }
@@ -346,9 +404,63 @@ mod tests {
     }
 
     #[test]
+    fn every_change_leaves_one_audit_entry_saying_who_and_what() {
+        use crate::domain::order::audit::{ChangedBy, Happened};
+        let order = searching(&ManualClock::at(0));
+        let declined = order
+            .apply(&(Actor::Store(store("a")), Change::Decline), 5)
+            .expect("declines");
+        let routed = declined
+            .apply(
+                &close(
+                    1,
+                    NextRound::Offer {
+                        offers: offers(&["d"]),
+                        deadline_ms: 2 * WINDOW,
+                    },
+                ),
+                WINDOW,
+            )
+            .expect("closes");
+        let won = routed.apply(&accept("d"), WINDOW + 7).expect("d wins");
+        let trail: Vec<(u64, Millis, ChangedBy, Happened)> = won
+            .audit()
+            .iter()
+            .map(|e| (e.version, e.at_ms, e.by.clone(), e.happened.clone()))
+            .collect();
+        assert_eq!(
+            trail,
+            [
+                (
+                    1,
+                    0,
+                    ChangedBy::Customer {
+                        id: CustomerId::new("c1").expect("id")
+                    },
+                    Happened::Placed { offered_to: 3 }
+                ),
+                (2, 5, ChangedBy::Store { id: store("a") }, Happened::Declined),
+                (
+                    3,
+                    WINDOW,
+                    ChangedBy::Timer,
+                    Happened::RoundClosed {
+                        round: 1,
+                        offered_to: 1
+                    }
+                ),
+                (4, WINDOW + 7, ChangedBy::Store { id: store("d") }, Happened::Accepted),
+            ]
+        );
+        assert_eq!(won.audit().last().map(|e| e.status), Some(OrderStatus::Accepted));
+        // A refused change leaves no entry (there is no new order at all).
+        assert!(won.apply(&accept("a"), WINDOW + 8).is_err());
+    }
+
+    #[test]
     fn listings_follow_the_state() {
         let order = searching(&ManualClock::at(0));
-        assert_eq!(order.listings().len(), 4, "the customer and three offers");
+        assert_eq!(order.listings().len(), 5, "the customer, the city and three offers");
         let won = order.apply(&accept("b"), 10).expect("b wins");
         assert_eq!(won.new_listings_since(&order), vec![Listing::WonBy(store("b"))]);
     }

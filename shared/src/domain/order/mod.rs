@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod aftersales;
+pub mod audit;
 pub mod change;
 pub mod delivery;
 pub mod fulfilment;
@@ -10,9 +11,11 @@ pub mod money;
 pub mod packing;
 pub mod refusal;
 pub mod state;
+pub mod status;
 pub mod views;
 
 pub use actor::Actor;
+pub use audit::{AuditEntry, ChangedBy, Happened};
 pub use change::{Change, NextRound};
 pub use fulfilment::Step;
 pub use refusal::Refusal;

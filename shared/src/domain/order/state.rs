@@ -5,63 +5,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::aftersales::{Complaint, Review, StoreCancellation};
+use super::audit::{AuditEntry, ChangedBy, Happened};
 use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
 use super::money::{Bill, BillLine, Paisa, PaymentMethod, Settlement};
 use super::packing::LineState;
 use super::refusal::Refusal;
+pub use super::status::OrderStatus;
 use crate::domain::clock::Millis;
 use crate::domain::demand::{DemandItem, Language};
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{CustomerId, OrderId, StoreId};
-
-/// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    /// Offered to a round of stores; none has accepted yet.
-    Searching,
-    /// A store won it.
-    Accepted,
-    /// The store is packing it.
-    Preparing,
-    /// Packed; the customer collects it.
-    ReadyForPickup,
-    /// Packed; a helper is bringing it.
-    OutForDelivery,
-    /// Delivered or collected; the bill is fixed.
-    Completed,
-    /// The customer withdrew it while searching.
-    Cancelled,
-    /// No store accepted within the allowed rounds, or none was left.
-    Unfulfilled,
-}
-
-impl OrderStatus {
-    pub const ALL: &'static [OrderStatus] = &[
-        OrderStatus::Searching,
-        OrderStatus::Accepted,
-        OrderStatus::Preparing,
-        OrderStatus::ReadyForPickup,
-        OrderStatus::OutForDelivery,
-        OrderStatus::Completed,
-        OrderStatus::Cancelled,
-        OrderStatus::Unfulfilled,
-    ];
-
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Searching => "searching",
-            OrderStatus::Accepted => "accepted",
-            OrderStatus::Preparing => "preparing",
-            OrderStatus::ReadyForPickup => "ready_for_pickup",
-            OrderStatus::OutForDelivery => "out_for_delivery",
-            OrderStatus::Completed => "completed",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::Unfulfilled => "unfulfilled",
-        }
-    }
-}
 
 /// One store's offer in the current round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -160,6 +113,10 @@ pub struct Order {
     /// asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) share_secret: Option<String>,
+    /// Every change, oldest first: written with the order, so a change and
+    /// its entry land together or not at all.
+    #[serde(default)]
+    pub(super) audit: Vec<AuditEntry>,
 }
 
 /// A listing an order appears in besides its own item, so that it can be
@@ -172,6 +129,9 @@ pub enum Listing {
     OfferedTo { store: StoreId, deadline_ms: Millis },
     /// The winning store's history.
     WonBy(StoreId),
+    /// The city's orders by when they were placed (operators' figures and
+    /// live map).
+    PlacedAt(Millis),
 }
 
 /// The reason given when no store within the radius can take the order.
@@ -187,6 +147,21 @@ impl Order {
     #[must_use]
     pub fn open(new: NewOrder, offers: Vec<Offer>, now: Millis, window_ms: Millis) -> Self {
         let searching = !offers.is_empty();
+        let placed = AuditEntry {
+            version: 1,
+            at_ms: now,
+            by: ChangedBy::Customer {
+                id: new.customer_id.clone(),
+            },
+            happened: Happened::Placed {
+                offered_to: offers.len(),
+            },
+            status: if searching {
+                OrderStatus::Searching
+            } else {
+                OrderStatus::Unfulfilled
+            },
+        };
         Order {
             id: new.id,
             customer_id: new.customer_id,
@@ -217,6 +192,7 @@ impl Order {
             store_cancellations: Vec::new(),
             completed_at_ms: None,
             share_secret: None,
+            audit: vec![placed],
         }
     }
 
@@ -317,6 +293,18 @@ impl Order {
     #[must_use]
     pub fn packing(&self) -> &[LineState] {
         &self.packing
+    }
+
+    /// Every change of the order, oldest first.
+    #[must_use]
+    pub fn audit(&self) -> &[AuditEntry] {
+        &self.audit
+    }
+
+    /// When the order was completed, if it was.
+    #[must_use]
+    pub fn completed_at_ms(&self) -> Option<Millis> {
+        self.completed_at_ms
     }
 
     #[must_use]
@@ -431,7 +419,10 @@ impl Order {
     /// change, those of the new state that the old one did not have.
     #[must_use]
     pub fn listings(&self) -> Vec<Listing> {
-        let mut listings = vec![Listing::Customer(self.customer_id.clone())];
+        let mut listings = vec![
+            Listing::Customer(self.customer_id.clone()),
+            Listing::PlacedAt(self.created_at_ms),
+        ];
         if self.status == OrderStatus::Searching {
             listings.extend(self.offers.iter().map(|o| Listing::OfferedTo {
                 store: o.store_id.clone(),
