@@ -116,9 +116,9 @@ function lineEditor(item = {}) {
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: `name-${n}`, text: t('item') }),
         h('input', { id: `name-${n}`, name: 'name', value: item.name || '', required: true, maxlength: 100 })),
-      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `amount-${n}`, text: t('amount') }),
+      h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, text: t('amount') }),
         h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
-      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `unit-${n}`, text: t('unit') }),
+      h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, text: t('unit') }),
         h('input', { id: `unit-${n}`, name: 'unit', value: q.unit || '' })),
       h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
         onclick: () => li.remove() })),
@@ -237,9 +237,9 @@ function showBill(bill) {
   const box = $('bill');
   box.hidden = !bill;
   if (!bill) return;
-  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { style: 'float:right', text: taka(l.price) })));
-  rows.push(h('li', {}, t('delivery_fee'), h('strong', { style: 'float:right', text: taka(bill.delivery_fee) })));
-  rows.push(h('li', { class: 'big' }, t('total'), h('span', { style: 'float:right', text: taka(bill.total) })));
+  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
+  rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
+  rows.push(h('li', { class: 'big' }, t('total'), h('span', { class: 'amount', text: taka(bill.total) })));
   box.replaceChildren(h('h3', { text: t('bill') }), h('ul', { class: 'plain' }, rows));
 }
 
@@ -287,7 +287,7 @@ async function showHome() {
     const items = home.items.map((i) => h('li', {}, `${i.name} — ${quantity(i.quantity)}`));
     $('home-items').replaceChildren(...(items.length ? items : [h('li', { class: 'muted', text: t('nothing_yet') })]));
     const orders = history.orders.map((o) => h('li', {},
-      h('button', { type: 'button', class: 'quiet', style: 'width:100%; text-align:left',
+      h('button', { type: 'button', class: 'quiet wide',
         onclick: () => showOrder(o) },
         `${new Date(o.created_at_ms).toLocaleDateString(lang === 'bn' ? 'bn-BD' : 'en-GB')} · ${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}`)));
     $('history').replaceChildren(...(orders.length ? orders : [h('li', { class: 'muted', text: t('nothing_yet') })]));
