@@ -342,7 +342,11 @@ mod tests {
             .to_str()
             .expect("ascii");
         assert!(policy.contains("connect-src 'self' ;"), "{policy}");
-        assert!(get(CONFIG_PATH, &[]).headers.contains_key(http::header::CONTENT_SECURITY_POLICY));
+        assert!(
+            get(CONFIG_PATH, &[])
+                .headers
+                .contains_key(http::header::CONTENT_SECURITY_POLICY)
+        );
         assert_eq!(
             socket_origin("wss://abc.execute-api.ap-south-1.amazonaws.com/prod").as_deref(),
             Some("wss://abc.execute-api.ap-south-1.amazonaws.com")
