@@ -30,7 +30,7 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets and features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "browser: chromium, fonts-noto-core (apt-get) and Playwright for Python (PyPI)"
+step "browser: chromium, fonts-noto-core (apt-get), Playwright for Python and axe-core (PyPI)"
 # The browser journey (tests/tests/browser.rs) runs inside cargo test below.
 bash tests/browser/setup.sh
 

@@ -1,4 +1,7 @@
-"""The whole journey by hand, in headless Chromium: a customer and a store
+"""The web apps by hand, in headless Chromium, in one of two scenarios
+(the first argument):
+
+`journey`: the whole journey by hand: a customer and a store
 in two browser contexts at 360 px. The store signs in with its SMS code and
 goes online; the customer continues as a guest, checks the understood list
 (an unmatched line is flagged and removed), orders for pickup and waits
@@ -9,11 +12,28 @@ reveal, packing progress line by line as the store packs, hand-over,
 completion, the bill, the review and the share link, then home and history.
 No store name or id is in the customer's DOM or WebSocket frames before
 acceptance. Every screen is saved to SCREENSHOTS. The customer app's first
-load (compressed bytes over the wire) is printed and must stay under 150 KB.
+load (compressed bytes over the wire) is printed and must stay under 150 KB,
+and its answers carry the Content-Security-Policy. The list screen is
+walked with the Tab key: focus reaches each of its main controls in order.
 
-Run by tests/tests/browser.rs, which starts the stack and makes the store;
-it reads BASE_URL, STORE_PHONE, STORE_NAME, STORE_ID, SMS_SOURCE ("dev" or
-"moto:<endpoint>"), CUSTOMER_LAT, CUSTOMER_LNG and SCREENSHOTS.
+`offers`: two stores (a short, single offer round on this stack) and a
+customer: an order cancelled while searching (both offers withdrawn); an
+order one store declines and the other leaves unanswered until the round
+closes (declined, expired; the customer is told no store could take it);
+then, with location denied, the customer types an address and orders a
+delivery (1 h, 40 Taka), one store accepts and the other sees "taken",
+the winner reads the address and offers a substitute, the customer takes
+it, hand-over and completion with the fee on the bill; finally the guest
+adds their phone number with an SMS code and keeps their orders.
+
+On every screen saved: named controls, 44 px buttons, no sideways scroll,
+axe-core's color-contrast, label, button-name (and a few more) rules with
+no violation, and no Content-Security-Policy violation.
+
+Run by tests/tests/browser.rs, which starts the stack and makes the stores;
+it reads BASE_URL, STORE_PHONE, STORE_NAME, STORE_ID (and OTHER_STORE_*
+and CUSTOMER_PHONE for `offers`), SMS_SOURCE ("dev" or "moto:<endpoint>"),
+CUSTOMER_LAT, CUSTOMER_LNG and SCREENSHOTS.
 """
 
 import json
@@ -24,6 +44,7 @@ import time
 import urllib.parse
 import urllib.request
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["BASE_URL"].rstrip("/")
@@ -37,6 +58,26 @@ SHOTS = os.environ["SCREENSHOTS"]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FIRST_LOAD_LIMIT = 150 * 1024
 WAIT_MS = 20_000
+AXE = Axe()
+# axe-core's rules run on every screen: contrast, names of controls, and
+# the few that catch a broken accessibility tree.
+AXE_RULES = [
+    "color-contrast",
+    "label",
+    "button-name",
+    "link-name",
+    "select-name",
+    "html-has-lang",
+    "document-title",
+    "aria-valid-attr-value",
+    "nested-interactive",
+]
+
+# Records every Content-Security-Policy violation the page meets.
+CSP_RECORDER = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
 
 # Records what the page asks to be spoken (headless Chromium has no voices).
 SPEECH_RECORDER = """
@@ -103,8 +144,44 @@ SCREEN_FAULTS = """
 def shot(page, name):
     faults = page.evaluate(SCREEN_FAULTS)
     assert not faults, f"{name}: {faults}"
+    blocked = page.evaluate("window.__csp")
+    assert not blocked, f"{name}: the Content-Security-Policy blocked {blocked}"
+    found = AXE.run(page, options={"runOnly": {"type": "rule", "values": AXE_RULES}, "resultTypes": ["violations"]})
+    violations = [
+        f"{v['id']}: {[n['target'] for n in v['nodes']]} {v['nodes'][0].get('failureSummary', '')}"
+        for v in found.response["violations"]
+    ]
+    assert not violations, f"{name}: axe-core found {violations}"
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
     print(f"screenshot {name}.png")
+
+
+# What has focus, as a short name: the id, a radio's value, or the text.
+FOCUSED = """
+() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return 'body';
+  if (el.type === 'radio') return `radio:${el.value}`;
+  return el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}:${el.textContent.trim()}`;
+}
+"""
+
+
+def tab_reaches(page, start, wanted, limit=40):
+    """From `start`, the Tab key reaches each of `wanted` (focus names, in
+    this order) within `limit` presses."""
+    page.locator(start).focus()
+    reached = []
+    remaining = list(wanted)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        reached.append(focused)
+        if remaining and re.fullmatch(remaining[0], focused):
+            remaining.pop(0)
+            if not remaining:
+                return reached
+    raise AssertionError(f"Tab never reached {remaining}; focus went {reached}")
 
 
 def countdown_runs(page, selector):
@@ -158,17 +235,19 @@ def watch(page, name, problems, frames=None):
         page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
 
 
-def main():
+def main(scenario):
     os.makedirs(SHOTS, exist_ok=True)
     pages = {}
     playwright = sync_playwright().start()
+    started = time.monotonic()
     try:
-        journey(playwright, pages)
+        SCENARIOS[scenario](playwright, pages)
+        print(f"browser scenario {scenario}: passed in {time.monotonic() - started:.1f} s")
     except Exception:
         # What each page showed when it failed, beside the screenshots.
         for name, page in pages.items():
             try:
-                page.screenshot(path=os.path.join(SHOTS, f"failed-{name}.png"), full_page=True)
+                page.screenshot(path=os.path.join(SHOTS, f"failed-{scenario}-{name}.png"), full_page=True)
                 print(f"--- {name} at failure:\n{page.content()}", file=sys.stderr)
             except Exception as e:  # the page may be gone
                 print(f"no failure screenshot of {name}: {e}", file=sys.stderr)
@@ -177,11 +256,8 @@ def main():
         playwright.stop()
 
 
-def journey(playwright, pages):
-    problems = []
-    tap = SocketTap()
-    store_frames = []
-    browser = playwright.chromium.launch(
+def launch(playwright):
+    return playwright.chromium.launch(
         executable_path=CHROMIUM,
         headless=True,
         args=[
@@ -195,32 +271,59 @@ def journey(playwright, pages):
             "--disable-sync",
         ],
     )
-    phone_size = {"viewport": {"width": 360, "height": 780}, "locale": "en-US", "device_scale_factor": 1}
-    store_context = browser.new_context(**phone_size)
-    store_context.add_init_script(SPEECH_RECORDER)
-    store_context.set_default_timeout(WAIT_MS)
-    store = store_context.new_page()
-    watch(store, "store", problems, store_frames)
-    pages["store"] = store
-    customer_context = browser.new_context(
-        **phone_size, geolocation={"latitude": LAT, "longitude": LNG}, permissions=["geolocation"]
-    )
-    customer_context.set_default_timeout(WAIT_MS)
-    customer = customer_context.new_page()
-    watch(customer, "customer", problems)
-    customer.route_web_socket(re.compile(r"/ws\?"), tap.route)
-    pages["customer"] = customer
 
-    # --- the store signs in and goes online ---------------------------
+
+PHONE_SIZE = {"viewport": {"width": 360, "height": 780}, "locale": "en-US", "device_scale_factor": 1}
+
+
+def new_store_page(browser, name, pages, problems, frames=None):
+    context = browser.new_context(**PHONE_SIZE)
+    context.add_init_script(SPEECH_RECORDER)
+    context.add_init_script(CSP_RECORDER)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    watch(page, name, problems, frames)
+    pages[name] = page
+    return page
+
+
+def new_customer_page(browser, pages, problems):
+    context = browser.new_context(
+        **PHONE_SIZE, geolocation={"latitude": LAT, "longitude": LNG}, permissions=["geolocation"]
+    )
+    context.add_init_script(CSP_RECORDER)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    watch(page, "customer", problems)
+    pages["customer"] = page
+    return page
+
+
+def store_signs_in(store, phone, name, screenshot=None):
+    """The store signs in with its SMS code and shows its counter."""
     store.goto(f"{BASE}/app/store/")
     expect(store.get_by_role("heading", name="Sign in")).to_be_visible()
-    shot(store, "store-sign-in")
-    store.get_by_label("Mobile number").fill(PHONE)
-    before = last_text(PHONE)
+    if screenshot:
+        shot(store, screenshot)
+    store.get_by_label("Mobile number").fill(phone)
+    before = last_text(phone)
     store.get_by_role("button", name="Send code").click()
-    store.get_by_label("Code from the SMS").fill(new_code(PHONE, before))
+    store.get_by_label("Code from the SMS").fill(new_code(phone, before))
     store.get_by_role("button", name="Sign in").click()
-    expect(store.locator("#store-name")).to_have_text(STORE_NAME)
+    expect(store.locator("#store-name")).to_have_text(name)
+
+
+def journey(playwright, pages):
+    problems = []
+    tap = SocketTap()
+    store_frames = []
+    browser = launch(playwright)
+    store = new_store_page(browser, "store", pages, problems, store_frames)
+    customer = new_customer_page(browser, pages, problems)
+    customer.route_web_socket(re.compile(r"/ws\?"), tap.route)
+
+    # --- the store signs in and goes online ---------------------------
+    store_signs_in(store, PHONE, STORE_NAME, "store-sign-in")
     # An approved store starts open; going offline and online again is
     # what a shopkeeper does at the start of a day.
     expect(store.locator("#online")).to_have_attribute("aria-pressed", re.compile("true|false"))
@@ -247,6 +350,9 @@ def journey(playwright, pages):
     print(f"customer app first load: {first_load} bytes over the wire (gzip) in {len(loaded)} responses: {encodings}")
     assert first_load < FIRST_LOAD_LIMIT, f"first load {first_load} bytes"
     assert encodings.get("customer/app.js") == "gzip", encodings
+    page_answer = next(r for r in loaded if r.resource_type == "document").response()
+    policy = page_answer.headers.get("content-security-policy", "")
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy, policy
 
     # Bangla, then back to English.
     customer.get_by_role("button", name="Switch to Bangla").click()
@@ -268,6 +374,13 @@ def journey(playwright, pages):
     shot(customer, "customer-list")
     unmatched.get_by_role("button", name=re.compile("^Remove")).click()
     expect(lines).to_have_count(2)
+    # The keyboard alone reaches every main control of this screen.
+    walked = tab_reaches(
+        customer,
+        "#demand",
+        [r"button:Check my list", r"#name-\d+", r"#amount-\d+", r"#unit-\d+", r"button:✕", r"#add-line", r"radio:pickup", r"#place"],
+    )
+    print(f"Tab walk on the list screen: {walked}")
     customer.get_by_label("I will pick it up").check()
     customer.get_by_role("button", name="Place order").click()
 
@@ -370,12 +483,193 @@ def journey(playwright, pages):
     shot(store, "store-history")
 
     assert not problems, problems
-    print("browser journey: passed")
+
+
+
+def go_online(store):
+    """An approved store starts open; if not, it goes online."""
+    expect(store.locator("#online")).to_have_attribute("aria-pressed", re.compile("true|false"))
+    if store.locator("#online").get_attribute("aria-pressed") == "false":
+        store.get_by_role("button", name="Go online").click()
+    expect(store.locator("#online")).to_have_attribute("aria-pressed", "true")
+
+
+def ask(customer, text, delivery="I will pick it up"):
+    """The customer types a list, checks it, chooses how and orders."""
+    customer.get_by_label("Your list").fill(text)
+    customer.get_by_role("button", name="Check my list").click()
+    expect(customer.locator("#order-form")).to_be_visible()
+    customer.get_by_label(delivery).check()
+    customer.get_by_role("button", name="Place order").click()
+
+
+def open_offer(store):
+    offer = store.locator('[data-offer][data-state="open"]')
+    expect(offer).to_have_count(1)
+    return offer
+
+
+def offers(playwright, pages):
+    other_phone = os.environ["OTHER_STORE_PHONE"]
+    other_name = os.environ["OTHER_STORE_NAME"]
+    customer_phone = os.environ["CUSTOMER_PHONE"]
+    problems = []
+    browser = launch(playwright)
+    first = new_store_page(browser, "first-store", pages, problems)
+    second = new_store_page(browser, "second-store", pages, problems)
+    customer = new_customer_page(browser, pages, problems)
+    store_signs_in(first, PHONE, STORE_NAME)
+    store_signs_in(second, other_phone, other_name)
+    go_online(first)
+    go_online(second)
+    customer.goto(f"{BASE}/app/customer/")
+    customer.get_by_role("button", name="Continue as a guest").click()
+
+    # --- cancelled while searching: both offers are withdrawn ------------
+    ask(customer, "2 kg rice")
+    expect(customer.get_by_role("heading", name="Finding nearby stores…")).to_be_visible()
+    expect(customer.locator("#asked")).to_have_text("Stores asked: 2")
+    open_offer(first)
+    open_offer(second)
+    customer.get_by_role("button", name="Cancel order").click()
+    expect(customer.locator("#order-status")).to_have_text("Cancelled")
+    shot(customer, "offers-customer-cancelled")
+    for store in (first, second):
+        withdrawn = store.locator('[data-offer][data-state="offer_withdrawn"]')
+        expect(withdrawn).to_have_count(1)
+        expect(withdrawn).to_contain_text("The customer cancelled")
+    shot(first, "offers-store-withdrawn")
+
+    # --- one store declines, the other lets the round close --------------
+    customer.get_by_role("button", name="New order").first.click()
+    ask(customer, "1 kg dal")
+    expect(customer.get_by_role("heading", name="Finding nearby stores…")).to_be_visible()
+    open_offer(first).get_by_role("button", name="Decline").click()
+    declined = first.locator('[data-offer][data-state="offer_declined"]')
+    expect(declined).to_contain_text("Declined")
+    shot(first, "offers-store-declined")
+    # The second store answers nothing; its round closes (a 10 s window).
+    open_offer(second)
+    expired = second.locator('[data-offer][data-state="offer_expired"]')
+    expect(expired).to_contain_text("Expired")
+    shot(second, "offers-store-expired")
+    expect(customer.locator("#order-status")).to_have_text("No store could take it")
+    expect(customer.locator("#reveal")).to_have_text("No store nearby could take this order. Try again later.")
+    shot(customer, "offers-customer-unfulfilled")
+    # A declined offer stays declined when its round closes.
+    expect(declined).to_have_count(1)
+
+    # --- location denied: a typed address, a delivery --------------------
+    # As a person who answered "Block" to the browser's location prompt.
+    customer.context.clear_permissions()
+    cdp = customer.context.new_cdp_session(customer)
+    browser_context = cdp.send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
+    cdp.send(
+        "Browser.setPermission",
+        {
+            "permission": {"name": "geolocation"},
+            "setting": "denied",
+            "origin": BASE,
+            "browserContextId": browser_context,
+        },
+    )
+    assert customer.evaluate("navigator.permissions.query({name: 'geolocation'}).then((s) => s.state)") == "denied"
+    customer.get_by_role("button", name="New order").first.click()
+    customer.get_by_label("Your list").fill("2 kg rice, 1 kg dal")
+    customer.get_by_role("button", name="Check my list").click()
+    customer.get_by_label("Deliver to me").check()
+    expect(customer.get_by_role("heading", name="Where to bring it")).to_be_visible()
+    customer.get_by_role("button", name="Place order").click()
+    expect(customer.locator("#location-note")).to_be_visible()
+    expect(customer.locator("#location-note")).to_contain_text("Your location is off")
+    expect(customer.get_by_label("Area")).to_be_focused()
+    shot(customer, "offers-customer-location-off")
+    customer.get_by_label("House or flat").fill("House 12")
+    customer.get_by_label("Road", exact=True).fill("Road 5")
+    customer.get_by_label("Area").fill("Gulshan 1")
+    customer.get_by_label("Landmark (optional)").fill("near the mosque")
+    customer.get_by_label("Note for the rider (optional)").fill("ring twice")
+    customer.get_by_role("button", name="Place order").click()
+    expect(customer.get_by_role("heading", name="Finding nearby stores…")).to_be_visible()
+    expect(customer.locator("#asked")).to_have_text("Stores asked: 2")
+
+    # --- the second store accepts; the first sees the order taken -------
+    open_offer(first)
+    open_offer(second).get_by_role("button", name="Accept").click()
+    taken = first.locator('[data-offer][data-state="offer_taken"]')
+    expect(taken).to_contain_text("Another store took this order")
+    shot(first, "offers-store-taken")
+    expect(customer.locator("#reveal")).to_have_text(f"{other_name} is processing your order")
+    expect(customer.locator("#delivery-terms")).to_have_text("Delivery within 60 min · ৳40.00")
+    expect(customer.locator("#order-address")).to_have_text(
+        "Deliver to: House 12, Road 5, Gulshan 1 (near the mosque) — ring twice"
+    )
+    card = second.locator("[data-order]")
+    expect(card.locator(".terms")).to_have_text("Delivery: deliver to the customer")
+    expect(card.locator(".address")).to_contain_text("House 12, Road 5, Gulshan 1")
+
+    # --- a substitute, offered and taken ---------------------------------
+    rice = card.locator('form[data-line="0"]')
+    rice.locator("select").select_option("substitute")
+    rice.get_by_label("Name").fill("basmati rice")
+    rice.get_by_label("Amount").fill("2")
+    rice.get_by_label("Unit").fill("kg")
+    rice.get_by_label("Price (৳)").fill("300")
+    shot(second, "offers-store-substitute")
+    rice.get_by_role("button", name="Save").click()
+    line = customer.locator('#packing li[data-line="0"]')
+    expect(line).to_have_attribute("data-state", "substitute_offered")
+    take = line.get_by_role("button", name="Take basmati rice 2 kg")
+    expect(take).to_be_visible()
+    shot(customer, "offers-customer-substitute")
+    take.click()
+    expect(line).to_have_attribute("data-state", "substituted")
+    expect(card.locator('li[data-line="0"]')).to_have_attribute("data-state", "substituted")
+    dal = card.locator('form[data-line="1"]')
+    dal.get_by_label("Price (৳)").fill("150")
+    dal.get_by_role("button", name="Save").click()
+    expect(customer.locator('#packing li[data-line="1"]')).to_have_attribute("data-state", "packed")
+
+    # --- hand-over: on the way; received; the fee on the bill ------------
+    card.get_by_role("button", name="Hand over").click()
+    expect(customer.locator("#order-status")).to_have_text("On the way")
+    customer.get_by_role("button", name="I have received it").click()
+    expect(customer.locator("#order-status")).to_have_text("Completed")
+    expect(customer.locator("#bill")).to_contain_text("basmati rice")
+    expect(customer.locator("#bill")).to_contain_text("৳40.00")
+    expect(customer.locator("#bill")).to_contain_text("৳490.00")
+    shot(customer, "offers-customer-delivered")
+
+    # --- the guest adds their number and keeps their orders --------------
+    customer.get_by_role("button", name="My home").first.click()
+    expect(customer.locator("#history li")).to_have_count(3)
+    upgrade = customer.locator("#upgrade")
+    expect(upgrade).to_be_visible()
+    shot(customer, "offers-customer-home-guest")
+    upgrade.get_by_label("Mobile number").fill(customer_phone)
+    before = last_text(customer_phone)
+    upgrade.get_by_role("button", name="Send code").click()
+    upgrade.get_by_label("Code from the SMS").fill(new_code(customer_phone, before))
+    upgrade.get_by_role("button", name="Confirm my number").click()
+    expect(customer.locator("#upgraded")).to_be_visible()
+    expect(upgrade).to_be_hidden()
+    shot(customer, "offers-customer-number-saved")
+    # The same customer after a reload: history kept, no longer a guest.
+    customer.reload()
+    customer.get_by_role("button", name="My home").first.click()
+    expect(customer.locator("#history li")).to_have_count(3)
+    expect(upgrade).to_be_hidden()
+
+    assert not problems, problems
+
+
+SCENARIOS = {"journey": journey, "offers": offers}
 
 
 if __name__ == "__main__":
+    scenario = sys.argv[1] if len(sys.argv) > 1 else "journey"
     try:
-        main()
+        main(scenario)
     except AssertionError as failure:
-        print(f"browser journey failed: {failure}", file=sys.stderr)
+        print(f"browser scenario {scenario} failed: {failure}", file=sys.stderr)
         raise

@@ -4,4 +4,4 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 bash "$ROOT/tests/browser/setup.sh"
-exec "$ROOT/target/browser-venv/bin/python" "$ROOT/tests/browser/journey.py"
+exec "$ROOT/target/browser-venv/bin/python" "$ROOT/tests/browser/journey.py" "$@"

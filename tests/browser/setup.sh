@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # What the browser journey needs, installed if missing: Debian's chromium
 # and a Bangla font (fonts-noto-core) with apt-get (as root, as CI runs),
-# and Playwright for Python (pinned, from PyPI) in target/browser-venv.
-# Playwright drives the system's Chromium: no browser is downloaded.
+# and Playwright for Python and axe-core (axe-playwright-python bundles it;
+# both pinned, from PyPI) in target/browser-venv. Playwright drives the
+# system's Chromium: no browser is downloaded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PLAYWRIGHT_VERSION=1.65.2
+AXE_VERSION=0.1.8
 VENV="$ROOT/target/browser-venv"
+
+# Two scenarios may start at once: one installs, the other waits.
+mkdir -p "$ROOT/target"
+exec 9>"$ROOT/target/browser-setup.lock"
+flock 9
 
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
@@ -22,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION' or m.version('axe-playwright-python') != '$AXE_VERSION')" 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION" "axe-playwright-python==$AXE_VERSION"
 fi

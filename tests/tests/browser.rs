@@ -1,9 +1,18 @@
-//! The web apps in a real browser: a local stack on the chosen backend, a
-//! store that applied and was approved, and tests/browser/journey.py
-//! driving headless Chromium (Playwright for Python, Debian's chromium)
-//! through the whole journey as a customer and that store. Chromium, the
-//! Bangla font and Playwright are installed by tests/browser/setup.sh when
-//! missing; when they cannot be, this test fails.
+//! The web apps in a real browser: a local stack on the chosen backend,
+//! stores that applied and were approved, and tests/browser/journey.py
+//! driving headless Chromium (Playwright for Python, Debian's chromium).
+//! Two scenarios, each on its own stack:
+//! - `journey`: the whole journey as a customer and one store (the
+//!   product's 60-second offer window);
+//! - `offers`: two stores and a customer on a 10-second window with one
+//!   round, so a round closes unanswered within the test: a cancel while
+//!   searching, a decline and an expiry, a delivery to a typed address with
+//!   location denied, an offer taken by the other store, a substitute the
+//!   customer takes, and a guest adding their number.
+//!
+//! Chromium, the Bangla font, Playwright and axe-core are installed by
+//! tests/browser/setup.sh when missing; when they cannot be, this test
+//! fails.
 
 use crate::common;
 
@@ -11,20 +20,16 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, customer_point, fresh_phone, stack};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
-    let stack = stack(OrderingConfig::default()).await;
-    let api = Api::new(&stack);
-
-    // A shopkeeper signs in, applies for a store, and an operator approves.
+/// A store applied for by a shopkeeper and approved by an operator: its
+/// phone and id.
+async fn approved_store(api: &Api, name: &str, east_m: f64, delivery_options: Value) -> (String, String) {
     let phone = fresh_phone();
     let session = api.sign_in(&phone, "customer").await;
     let token = session["access_token"].as_str().expect("a token");
-    let at = customer_point().offset(30.0, 400.0);
-    let name = "Green Grocery";
+    let at = customer_point().offset(30.0, east_m);
     let applied = api
         .call_with_token(
             "POST",
@@ -35,9 +40,9 @@ async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
                 "name": name,
                 "location": { "lat": at.lat(), "lng": at.lng() },
                 "category": "grocery",
-                "tags": ["rice", "dal"],
+                "tags": ["rice", "lentils"],
                 "language": "bn",
-                "delivery_options": [{"kind": "pickup", "ready_in_minutes": 15}],
+                "delivery_options": delivery_options,
             })),
         )
         .await;
@@ -52,8 +57,12 @@ async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
         )
         .await;
     assert_eq!(approved.status, 200, "{}", approved.text);
+    (phone, store_id)
+}
 
-    // The texts the store's sign-in code is read from.
+/// Runs one scenario of tests/browser/journey.py against `stack`.
+async fn run_scenario(scenario: &str, base_url: String, env: Vec<(&'static str, String)>) {
+    // The texts the sign-in codes are read from.
     let sms_source = match std::env::var("AWS_ENDPOINT_URL") {
         Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => format!("moto:{endpoint}"),
         _ => "dev".to_string(),
@@ -63,14 +72,13 @@ async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
     let mut journey = Command::new("bash");
     journey
         .arg(root.join("browser/run.sh"))
-        .env("BASE_URL", stack.http_url())
-        .env("STORE_PHONE", &phone)
-        .env("STORE_NAME", name)
-        .env("STORE_ID", &store_id)
+        .arg(scenario)
+        .env("BASE_URL", base_url)
         .env("SMS_SOURCE", sms_source)
         .env("CUSTOMER_LAT", CUSTOMER_LAT.to_string())
         .env("CUSTOMER_LNG", CUSTOMER_LNG.to_string())
-        .env("SCREENSHOTS", &screenshots);
+        .env("SCREENSHOTS", &screenshots)
+        .envs(env);
     // The browser runs while this runtime's workers keep serving the stack.
     let status = tokio::task::spawn_blocking(move || journey.status())
         .await
@@ -78,6 +86,57 @@ async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
         .expect("bash starts");
     assert!(
         status.success(),
-        "the browser journey failed ({status}); its output is above"
+        "the browser scenario {scenario} failed ({status}); its output is above"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    let name = "Green Grocery";
+    let (phone, store_id) =
+        approved_store(&api, name, 400.0, json!([{"kind": "pickup", "ready_in_minutes": 15}])).await;
+    run_scenario(
+        "journey",
+        stack.http_url(),
+        vec![
+            ("STORE_PHONE", phone),
+            ("STORE_NAME", name.to_string()),
+            ("STORE_ID", store_id),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_see_offers_declined_taken_expired_and_withdrawn_in_chromium() {
+    // One short round: an offer nobody answers expires within the test.
+    let stack = stack(OrderingConfig {
+        offer_window_ms: 10_000,
+        max_rounds: 1,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    let both = json!([
+        {"kind": "pickup", "ready_in_minutes": 15},
+        {"kind": "helper_delivery", "within_minutes": 60, "fee_paisa": 4000},
+    ]);
+    let (first_phone, first_id) = approved_store(&api, "Rahim Store", 300.0, both.clone()).await;
+    let (second_phone, second_id) = approved_store(&api, "Karim Store", 600.0, both).await;
+    run_scenario(
+        "offers",
+        stack.http_url(),
+        vec![
+            ("STORE_PHONE", first_phone),
+            ("STORE_NAME", "Rahim Store".to_string()),
+            ("STORE_ID", first_id),
+            ("OTHER_STORE_PHONE", second_phone),
+            ("OTHER_STORE_NAME", "Karim Store".to_string()),
+            ("OTHER_STORE_ID", second_id),
+            ("CUSTOMER_PHONE", fresh_phone()),
+        ],
+    )
+    .await;
 }

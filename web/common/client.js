@@ -186,5 +186,13 @@ export const secondsLeft = (deadlineMs) => Math.max(0, Math.ceil((deadlineMs - D
 /** Paisa as Taka: 9600 -> "৳96.00". */
 export const taka = (paisa) => `৳${(Number(paisa || 0) / 100).toFixed(2)}`;
 
+/** "House 12, Road 5, Gulshan (near the mosque) — ring twice" from an address. */
+export function addressText(address) {
+  if (!address) return '';
+  const place = ['house', 'road', 'area'].map((part) => address[part]).filter(Boolean).join(', ');
+  return [place, address.landmark ? `(${address.landmark})` : '', address.note ? `— ${address.note}` : '']
+    .filter(Boolean).join(' ');
+}
+
 /** "1.2 kg" from {amount, unit}. */
 export const quantity = (q) => (q ? `${q.amount} ${q.unit}` : '');

@@ -4,7 +4,7 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, verifyCode, h, show, secondsLeft, taka, quantity } from '../common/client.js';
+import { Session, LiveSocket, call, requestCode, verifyCode, h, show, secondsLeft, taka, quantity, addressText } from '../common/client.js';
 import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
@@ -60,7 +60,7 @@ $('code-form').addEventListener('submit', (e) => {
 
 $('guest').addEventListener('click', () => guarded(async () => {
   const answer = await call('POST', '/auth/guest');
-  session.keep(answer, { kind: 'customer', id: answer.customer_id });
+  session.keep(answer, { kind: 'customer', id: answer.customer_id, guest: true });
   start();
 }));
 
@@ -101,6 +101,8 @@ $('demand-form').addEventListener('submit', (e) => {
     const understood = await session.call('POST', '/demand/parse', body);
     $('lines').replaceChildren(...understood.items.map(lineEditor));
     $('order-form').hidden = false;
+    showAddress();
+    checkLocationPermission();
     $('lines').querySelector('input')?.focus();
   });
 });
@@ -116,9 +118,9 @@ function lineEditor(item = {}) {
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: `name-${n}`, text: t('item') }),
         h('input', { id: `name-${n}`, name: 'name', value: item.name || '', required: true, maxlength: 100 })),
-      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `amount-${n}`, text: t('amount') }),
+      h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, text: t('amount') }),
         h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
-      h('div', { style: 'flex: 0 1 6rem' }, h('label', { for: `unit-${n}`, text: t('unit') }),
+      h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, text: t('unit') }),
         h('input', { id: `unit-${n}`, name: 'unit', value: q.unit || '' })),
       h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
         onclick: () => li.remove() })),
@@ -133,16 +135,67 @@ $('add-line').addEventListener('click', () => {
   li.querySelector('input').focus();
 });
 
+// ---- where: the phone's position, or a typed address ----------------------
+//
+// Stores are matched around a point, so an order needs one. The browser's
+// position is asked for at each order and the last one found is kept on
+// this phone. When location is denied or unavailable, the customer types
+// their area (and house, road…): the order is matched around the last
+// position this phone had, and the winning store reads the typed address.
+// A phone that never shared its position is asked to allow it once.
+
+const LAST_POSITION = 'last-position';
+
 /** Where the customer is (asked once per order; nothing is sent to stores but a rounded distance). */
 function position() {
-  return new Promise((resolve, reject) => {
-    if (!navigator.geolocation) { reject(new Error('location unavailable')); return; }
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) { resolve(null); return; }
+    // The browser's own timeout does not count a prompt left unanswered.
+    setTimeout(() => resolve(null), 15000);
     navigator.geolocation.getCurrentPosition(
-      (p) => resolve({ lat: p.coords.latitude, lng: p.coords.longitude }),
-      (e) => reject(new Error(e.message || 'location unavailable')),
+      (p) => {
+        const point = { lat: p.coords.latitude, lng: p.coords.longitude };
+        localStorage.setItem(LAST_POSITION, JSON.stringify(point));
+        resolve(point);
+      },
+      () => resolve(null),
       { timeout: 10000, maximumAge: 60000 },
     );
   });
+}
+
+/** Shows the address fields: for a delivery, or in place of a position. */
+function showAddress() {
+  const delivery = new FormData($('order-form')).get('delivery') === 'helper_delivery';
+  const noLocation = !$('location-note').hidden;
+  $('address').hidden = !delivery && !noLocation;
+  $('addr-area').required = noLocation;
+}
+
+/** Tells the customer location is off and asks for a typed area. */
+function locationOff() {
+  $('location-note').hidden = false;
+  showAddress();
+}
+
+for (const radio of document.querySelectorAll('input[name=delivery]')) radio.addEventListener('change', showAddress);
+
+// Say so before the customer presses the button, where the browser tells.
+async function checkLocationPermission() {
+  try {
+    const state = await navigator.permissions.query({ name: 'geolocation' });
+    if (state.state === 'denied') locationOff();
+  } catch { /* no Permissions API: found out at ordering */ }
+}
+
+/** The typed address, without empty parts; null when nothing was typed. */
+function typedAddress() {
+  const address = {};
+  for (const part of ['house', 'road', 'area', 'landmark', 'note']) {
+    const value = $(`addr-${part}`).value.trim();
+    if (value) address[part] = value;
+  }
+  return Object.keys(address).length ? address : null;
 }
 
 $('order-form').addEventListener('submit', (e) => {
@@ -159,9 +212,17 @@ $('order-form').addEventListener('submit', (e) => {
     const kind = new FormData($('order-form')).get('delivery');
     $('place').disabled = true;
     try {
-      const placed = await session.call('POST', '/orders',
-        { items, location: await position(), delivery: { kind } },
-        { 'Idempotency-Key': crypto.randomUUID() });
+      let location = await position();
+      if (!location) {
+        if ($('location-note').hidden) { locationOff(); $('addr-area').focus(); return; }
+        if (!$('addr-area').value.trim()) { $('addr-area').focus(); throw new Error(t('area_needed')); }
+        location = JSON.parse(localStorage.getItem(LAST_POSITION) || 'null');
+        if (!location) throw new Error(t('location_needed'));
+      }
+      const body = { items, location, delivery: { kind } };
+      const address = typedAddress();
+      if (address) body.address = address;
+      const placed = await session.call('POST', '/orders', body, { 'Idempotency-Key': crypto.randomUUID() });
       $('demand').value = '';
       $('order-form').hidden = true;
       showOrder(placed);
@@ -205,14 +266,25 @@ function showOrder(next) {
   $('reveal').textContent = store ? t(processing ? 'processing' : 'from_store', { store })
     : order.status === 'unfulfilled' ? t('no_store') : t(`status_${order.status}`);
   $('order-status').textContent = t(`status_${order.status}`);
-  const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
-  $('delivery-terms').textContent = kind ? t(kind) : '';
+  $('delivery-terms').textContent = deliveryTerms(order.delivery);
+  const address = addressText(order.address);
+  $('order-address').textContent = address ? t('deliver_to', { address }) : '';
+  $('order-address').hidden = !address;
   $('packing').replaceChildren(...(order.packing || []).map(packingLine));
   $('complete').hidden = !['ready_for_pickup', 'out_for_delivery'].includes(order.status);
   showBill(order.bill);
   const done = order.status === 'completed';
   $('review').hidden = !done || Boolean(order.review) || $('reviewed').hidden === false;
   $('sharing').hidden = !done;
+}
+
+/** "Delivery within 60 min · ৳40.00", "Pickup: ready within 30 min". */
+function deliveryTerms(delivery) {
+  const option = delivery && delivery.option;
+  if (!option) return '';
+  return option.kind === 'helper_delivery'
+    ? t('delivery_terms_customer', { min: option.within_minutes, fee: taka(option.fee_paisa) })
+    : t('pickup_terms', { min: option.ready_in_minutes });
 }
 
 function packingLine(line) {
@@ -237,9 +309,9 @@ function showBill(bill) {
   const box = $('bill');
   box.hidden = !bill;
   if (!bill) return;
-  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { style: 'float:right', text: taka(l.price) })));
-  rows.push(h('li', {}, t('delivery_fee'), h('strong', { style: 'float:right', text: taka(bill.delivery_fee) })));
-  rows.push(h('li', { class: 'big' }, t('total'), h('span', { style: 'float:right', text: taka(bill.total) })));
+  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
+  rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
+  rows.push(h('li', { class: 'big' }, t('total'), h('span', { class: 'amount', text: taka(bill.total) })));
   box.replaceChildren(h('h3', { text: t('bill') }), h('ul', { class: 'plain' }, rows));
 }
 
@@ -275,10 +347,36 @@ $('share').addEventListener('click', () => guarded(async () => {
   url.select();
 }));
 
+// ---- a guest adds their number: the same customer, orders kept ------------
+
+$('upgrade-phone-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    await requestCode($('upgrade-phone').value.trim());
+    $('upgrade-code-form').hidden = false;
+    $('upgrade-code').focus();
+  });
+});
+
+$('upgrade-code-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  guarded(async () => {
+    const answer = await session.call('POST', '/auth/upgrade',
+      { phone: $('upgrade-phone').value.trim(), code: $('upgrade-code').value.trim() });
+    session.keep(answer, { kind: 'customer', id: answer.caller ? answer.caller.id : session.caller.id });
+    $('upgrade').hidden = true;
+    $('upgraded').hidden = false;
+    // The socket signs in again with the new session.
+    socket.stop();
+    socket.start();
+  });
+});
+
 // ---- home and history ----------------------------------------------------
 
 async function showHome() {
   show('home');
+  $('upgrade').hidden = !(session.caller && session.caller.guest);
   await guarded(async () => {
     const [home, history] = await Promise.all([
       session.call('GET', '/customers/me/home'),
@@ -287,7 +385,7 @@ async function showHome() {
     const items = home.items.map((i) => h('li', {}, `${i.name} — ${quantity(i.quantity)}`));
     $('home-items').replaceChildren(...(items.length ? items : [h('li', { class: 'muted', text: t('nothing_yet') })]));
     const orders = history.orders.map((o) => h('li', {},
-      h('button', { type: 'button', class: 'quiet', style: 'width:100%; text-align:left',
+      h('button', { type: 'button', class: 'quiet wide',
         onclick: () => showOrder(o) },
         `${new Date(o.created_at_ms).toLocaleDateString(lang === 'bn' ? 'bn-BD' : 'en-GB')} · ${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}`)));
     $('history').replaceChildren(...(orders.length ? orders : [h('li', { class: 'muted', text: t('nothing_yet') })]));

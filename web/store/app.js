@@ -3,7 +3,7 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, requestCode, verifyCode, h, show, secondsLeft, taka, quantity } from '../common/client.js';
+import { Session, LiveSocket, requestCode, verifyCode, h, show, secondsLeft, taka, quantity, addressText } from '../common/client.js';
 import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
@@ -115,7 +115,8 @@ function onEvent(frame) {
     case 'offer_taken':
     case 'offer_expired':
     case 'offer_withdrawn':
-      if (offers.has(frame.order_id)) offers.get(frame.order_id).state = frame.type;
+      // An offer this store declined stays "declined".
+      if (offers.has(frame.order_id) && offers.get(frame.order_id).state === 'open') offers.get(frame.order_id).state = frame.type;
       break;
     case 'offer_won':
       offers.delete(frame.order_id);
@@ -260,7 +261,8 @@ function orderCard(order) {
   const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
   return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
     h('h4', { text: `${t(`status_${order.status}`)} · ${order.items.length}` }),
-    kind ? h('p', { text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
+    kind ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
+    order.address ? h('p', { class: 'address', text: t('deliver_to', { address: addressText(order.address) }) }) : null,
     order.customer_phone ? h('p', {}, h('a', { href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
     h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
       line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)

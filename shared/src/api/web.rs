@@ -10,6 +10,11 @@
 //! API (`WEB_SOCKET_URL`, set by the template at deploy time; unset on the
 //! local stack, whose apps use their own origin's `/ws`). The HTTP API is
 //! the origin that served the page.
+//!
+//! Every answer carries a strict `Content-Security-Policy`: scripts,
+//! styles, images and fonts only from this origin (no inline script or
+//! `style=` attribute), connections only to this origin and the WebSocket
+//! API, no plugins, frames or foreign form targets.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -46,7 +51,7 @@ struct Asset {
 pub fn serve(request: &ApiGatewayV2httpRequest, base_path: &str) -> ApiGatewayV2httpResponse {
     let path = request.path_parameters.get("path").map_or("", String::as_str);
     if path == CONFIG_PATH {
-        return config_script(base_path);
+        return config_script(request, base_path);
     }
     // `/app/customer` has no trailing slash: the page's relative links
     // need one.
@@ -160,25 +165,64 @@ fn respond(request: &ApiGatewayV2httpRequest, asset: &Asset) -> ApiGatewayV2http
     if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
         response.headers.insert(ETAG, etag);
     }
-    secure(&mut response);
+    secure(request, &mut response);
     response
 }
 
 /// `window.APP_CONFIG`: the HTTP API's base path on this origin and the
 /// WebSocket URL (null: the page's own origin at `/ws`, the local stack's).
-fn config_script(base_path: &str) -> ApiGatewayV2httpResponse {
-    let ws = std::env::var("WEB_SOCKET_URL").ok().filter(|url| !url.is_empty());
+fn config_script(request: &ApiGatewayV2httpRequest, base_path: &str) -> ApiGatewayV2httpResponse {
+    let ws = web_socket_url();
     let config = serde_json::json!({ "http": base_path, "ws": ws });
     let mut response = empty(200);
     response.body = Some(Body::Text(format!("window.APP_CONFIG = {config};\n")));
     response
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
-    secure(&mut response);
+    secure(request, &mut response);
     response
 }
 
-fn secure(response: &mut ApiGatewayV2httpResponse) {
+/// The deployment's WebSocket API URL, when the template set one.
+fn web_socket_url() -> Option<String> {
+    std::env::var("WEB_SOCKET_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// The policy for the apps: everything from this origin only; sockets to
+/// the deployment's WebSocket API, or (locally) to this host's `/ws`,
+/// named with both schemes as a bare `'self'` does not cover `ws:` in
+/// every browser.
+fn content_security_policy(request: &ApiGatewayV2httpRequest) -> String {
+    let sockets = match web_socket_url() {
+        Some(url) => socket_origin(&url).unwrap_or_default(),
+        None => request
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|host| host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+            .map(|host| format!("ws://{host} wss://{host}"))
+            .unwrap_or_default(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         font-src 'self'; connect-src 'self' {sockets}; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// `wss://abc.execute-api…/prod` → `wss://abc.execute-api…` (a CSP
+/// source is an origin; a path would narrow it to that path only).
+fn socket_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    let clean = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    (clean(scheme) && clean(host)).then(|| format!("{scheme}://{host}"))
+}
+
+fn secure(request: &ApiGatewayV2httpRequest, response: &mut ApiGatewayV2httpResponse) {
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(request)) {
+        response.headers.insert(http::header::CONTENT_SECURITY_POLICY, policy);
+    }
     let headers = &mut response.headers;
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -272,6 +316,56 @@ mod tests {
         ] {
             let missing = get(path, &[]);
             assert_eq!(missing.status_code, 404, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_answer_carries_a_strict_content_security_policy() {
+        let page = get("customer/", &[("host", "127.0.0.1:8080")]);
+        let policy = page.headers[http::header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        for part in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "style-src 'self';",
+            "connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080;",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(part), "{part} in {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{policy}");
+        // A forged host cannot add sources.
+        let forged = get("customer/", &[("host", "evil.example; script-src *")]);
+        let policy = forged.headers[http::header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(policy.contains("connect-src 'self' ;"), "{policy}");
+        assert!(
+            get(CONFIG_PATH, &[])
+                .headers
+                .contains_key(http::header::CONTENT_SECURITY_POLICY)
+        );
+        assert_eq!(
+            socket_origin("wss://abc.execute-api.ap-south-1.amazonaws.com/prod").as_deref(),
+            Some("wss://abc.execute-api.ap-south-1.amazonaws.com")
+        );
+    }
+
+    #[test]
+    fn no_page_has_inline_script_or_style() {
+        for path in files() {
+            if !(path.ends_with(".html") || path.ends_with(".js")) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(WEB.get_file(path).expect("listed").contents()).to_string();
+            for inline in ["style=", "style:", "<style", " onclick=", "javascript:"] {
+                assert!(!text.contains(inline), "{path} has inline {inline}");
+            }
+            if path.ends_with(".html") {
+                assert!(!text.contains("<script>"), "{path} has an inline script");
+            }
         }
     }
 
