@@ -3,7 +3,8 @@
 // cells from the corners the API sends, so no map tiles and no H3 library.
 
 const config = window.APP_CONFIG ?? {};
-const API = (config.httpUrl ?? window.location.origin).replace(/\/$/, "");
+// `http` is the API's path on this origin (the stage prefix on AWS, empty locally).
+const API = `${window.location.origin}${config.http ?? ""}`.replace(/\/$/, "");
 const POLL_MS = 5000;
 const WINDOW_MS = 15 * 60 * 1000;
 // Re-ask a little before the last answer's time: a write in flight then
