@@ -12,8 +12,8 @@ pub mod refusal;
 pub mod state;
 pub mod views;
 
-pub use actor::Actor;
-pub use change::{Change, NextRound};
+pub use actor::{Actor, Side};
+pub use change::{Change, Decision, NextRound};
 pub use fulfilment::Step;
 pub use refusal::Refusal;
 pub use state::{
