@@ -90,7 +90,7 @@ fn accept(order: &Order, store: &str, now: i64) -> Order {
         store_name: format!("Store {store}"),
     };
     match order.decide(&by, &change, now).expect("the domain allows it") {
-        Decision::Apply(next) => next,
+        Decision::Apply(next) => *next,
         Decision::AlreadyApplied => panic!("a first accept changes the order"),
     }
 }

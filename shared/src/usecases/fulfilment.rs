@@ -65,7 +65,7 @@ where
             let current = self.repo.get_order(order_id).await?.ok_or(StepError::NotFound)?;
             let now = self.clock.now_ms();
             let mut next = match current.decide(&by, &change, now) {
-                Ok(Decision::Apply(next)) => next,
+                Ok(Decision::Apply(next)) => *next,
                 // The same party's retry of the step that produced this
                 // state (its first answer was lost): answer with the order
                 // and run what follows the step again.

@@ -338,7 +338,7 @@ where
                 .decide(&actor, &change, self.now())
                 .map_err(AcceptError::Refused)?
             {
-                Decision::Apply(next) => next,
+                Decision::Apply(next) => *next,
                 // The winner's retry: its first attempt won, but its answer
                 // was lost. Everyone is told again; the speed was recorded
                 // (or lost) with the first attempt and is not counted twice.
@@ -380,7 +380,7 @@ where
                 .decide(&actor, &Change::Decline, self.now())
                 .map_err(StoreRoutingError::Refused)?
             {
-                Decision::Apply(next) => next,
+                Decision::Apply(next) => *next,
                 Decision::AlreadyApplied => return Ok(current),
             };
             if self.repo.replace_order(&current, &next).await? {
@@ -397,7 +397,7 @@ where
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.repo.get_order(id).await?.ok_or(CancelError::NotFound)?;
             let next = match current.decide(&actor, &Change::Cancel, self.now()) {
-                Ok(Decision::Apply(next)) => next,
+                Ok(Decision::Apply(next)) => *next,
                 // The customer's retry of a cancel that landed: tell again.
                 Ok(Decision::AlreadyApplied) => {
                     self.notifier.tell(&current, cancelled_pushes(&current)).await;
@@ -505,7 +505,7 @@ where
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
             self.notifier.tell(&next, pushes).await;
-            return Ok(next);
+            return Ok(*next);
         }
         Err(kept_changing().into())
     }

@@ -24,8 +24,9 @@ pub enum NextRound {
 /// What [`Order::decide`] made of a change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Write this order over the one decided on.
-    Apply(Order),
+    /// Write this order over the one decided on (boxed: the other case
+    /// carries nothing).
+    Apply(Box<Order>),
     /// The order already shows this change by this party: the party
     /// repeats the step that produced the current state (a retry whose
     /// first attempt landed but whose answer was lost), or a change that
@@ -40,7 +41,7 @@ impl Decision {
     #[must_use]
     pub fn answer(self, current: &Order) -> Order {
         match self {
-            Decision::Apply(next) => next,
+            Decision::Apply(next) => *next,
             Decision::AlreadyApplied => current.clone(),
         }
     }
@@ -85,7 +86,7 @@ impl Order {
         }
         next.updated_at_ms = now;
         next.version += 1;
-        Ok(Decision::Apply(next))
+        Ok(Decision::Apply(Box::new(next)))
     }
 
     /// Whether the order stands where `change` by `actor` left it: the
