@@ -119,7 +119,9 @@ async fn app_with_stores(count: usize) -> (TestApp, Arc<ManualClock>) {
 
 /// c1 orders `text` where it stands, paying cash, delivery not chosen yet.
 async fn order_of(app: &TestApp, text: &str) -> Result<Order, PlaceOrderError> {
-    app.ordering().place(&customer(), request(text, None, CASH)).await
+    app.ordering()
+        .place(&customer(), request(text, None, CASH), OrderId::generate())
+        .await
 }
 
 fn request(text: &str, delivery: Option<DeliveryKind>, payment: PaymentMethod) -> OrderRequest {
@@ -322,7 +324,11 @@ impl PaymentPort for StandInWallet {
 async fn handed_over(app: &TestApp, delivery: DeliveryKind, payment: PaymentMethod) -> OrderId {
     let order = app
         .ordering()
-        .place(&customer(), request("2 kg rice", Some(delivery), payment))
+        .place(
+            &customer(),
+            request("2 kg rice", Some(delivery), payment),
+            OrderId::generate(),
+        )
         .await
         .expect("orders");
     let shop = Caller::Store(store(0));
@@ -423,7 +429,11 @@ async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refu
     let (app, _clock) = app_with_stores(1).await;
     let refused = app
         .ordering()
-        .place(&customer(), request("2 kg rice", None, PaymentMethod::MobileWallet))
+        .place(
+            &customer(),
+            request("2 kg rice", None, PaymentMethod::MobileWallet),
+            OrderId::generate(),
+        )
         .await;
     assert!(
         matches!(
@@ -516,7 +526,11 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
             payment: CASH,
             address: None,
         };
-        let order = app.ordering().place(&customer, request).await.expect("placed");
+        let order = app
+            .ordering()
+            .place(&customer, request, OrderId::generate())
+            .await
+            .expect("placed");
         let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
         let all = rank_candidates(&items, here(), full, stores.clone(), &[]);
         let nearby: Vec<_> = all.iter().filter(|c| c.distance_m <= near).collect();

@@ -18,7 +18,7 @@ use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::order::money::PaymentMethod;
-use shared::domain::order::{Actor, Change, NewOrder, NextRound, Offer, Order, OrderStatus};
+use shared::domain::order::{Actor, Change, Decision, NewOrder, NextRound, Offer, Order, OrderStatus};
 use shared::domain::sign_in::{
     CodeHasher, CodeRecord, OneTimeCode, RefreshFamily, RefreshToken, SessionCutoff, SignInLimits,
 };
@@ -90,7 +90,10 @@ fn accept(order: &Order, store: &str, now: i64) -> Order {
     let change = Change::Accept {
         store_name: format!("Store {store}"),
     };
-    order.decide(&by, &change, now).expect("the domain allows it")
+    match order.decide(&by, &change, now).expect("the domain allows it") {
+        Decision::Apply(next) => *next,
+        Decision::AlreadyApplied => panic!("a first accept changes the order"),
+    }
 }
 
 /// The storage contract every adapter must meet.
@@ -199,7 +202,9 @@ async fn storage_contract<S: Storage>(storage: &S) {
             deadline_ms: 121_000,
         },
     };
-    let round2 = order.decide(&Actor::Timer, &close, 61_000).expect("closes");
+    let Ok(Decision::Apply(round2)) = order.decide(&Actor::Timer, &close, 61_000) else {
+        panic!("closes");
+    };
     assert!(storage.replace_order(&order, &round2).await.expect("writes"));
     assert_eq!(round2.round(), 2);
     let c = StoreId::new("c").expect("id");
@@ -679,9 +684,9 @@ async fn stock_contract<S: Storage>(storage: &S) {
         .map(|(o, _)| o)
         .expect("a loser");
     let stale = accept(loser, "stocked", 11);
-    let moved = loser
-        .decide(&Actor::Store(store.clone()), &Change::Decline, 11)
-        .expect("declines");
+    let Ok(Decision::Apply(moved)) = loser.decide(&Actor::Store(store.clone()), &Change::Decline, 11) else {
+        panic!("a first decline changes the order");
+    };
     assert!(storage.replace_order(loser, &moved).await.expect("write"));
     let mut ledger = after.value.clone();
     let rice = ledger.lines.get_mut("rice").expect("rice");

@@ -615,3 +615,130 @@ async fn a_placement_that_landed_before_its_retries_failed_is_one_order() {
     println!("faults: landed placement: client retries {:?}", seen.retried);
     store.abort();
 }
+
+/// Outcomes the adapter cannot settle: a write lands, its answer is lost,
+/// and every read that would find it fails too, so the request answers 503
+/// and releases its key. The app's retry with the same key is the same
+/// step: the placement finds the order written under the id reserved with
+/// its key (one order, its store offered it), and the completion is the
+/// completion already applied (200 with the order, not 409), whose effects
+/// run again: the home holds the goods once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_an_unsettled_outcome_gets_the_step_it_took() {
+    let Some((stack, proxy)) = faulty_stack(OrderingConfig::default()).await else {
+        return;
+    };
+    let api = Api::new(&stack);
+    api.put_store("unsettled-a", "Unsettled A", 0.0, 300.0, "grocery", &["rice"])
+        .await;
+    let mut store_socket = Socket::connect(&stack, "store:unsettled-a").await;
+    let mut seen = Seen::default();
+    let nth = |operation: &str, nth, fault| Scripted {
+        operation: operation.into(),
+        nth,
+        fault,
+    };
+    let customer = "customer:unsettled";
+
+    // The insert's answer is lost and its SDK retries are throttled; the
+    // read-backs (the adapter's, then the use case's) are throttled too.
+    // The first GetItem is the allowance, read before the write.
+    let mut script = vec![nth("dynamodb.TransactWriteItems", 1, Fault::LostAnswer)];
+    script.extend((2..=3).map(|n| nth("dynamodb.TransactWriteItems", n, Fault::Throttle)));
+    script.extend((2..=7).map(|n| nth("dynamodb.GetItem", n, Fault::Throttle)));
+    proxy.set_faults(Faults::scripted(script, SLOW));
+    let placed = act(
+        &api,
+        &mut seen,
+        customer,
+        "POST",
+        "/orders",
+        "tap-unsettled-1",
+        Some(order_body("2 kg rice")),
+    )
+    .await;
+    let injected = proxy.take_injected();
+    proxy.clear_faults();
+    assert_eq!(placed.status, 201, "{}; injected {injected:?}", placed.text);
+    assert!(
+        seen.retried.contains_key("503 unavailable"),
+        "the first attempt could not settle: {:?}; injected {injected:?}",
+        seen.retried
+    );
+    let order_id = placed.body["order_id"].as_str().expect("id").to_string();
+    assert_eq!(stack.stored_order_count().await.expect("count"), 1, "placed once");
+    assert_eq!(listed_orders(&api, "unsettled").await, vec![order_id.clone()]);
+    let offer = store_socket.expect("offer", common::LONG).await;
+    assert_eq!(offer["order_id"], order_id.as_str(), "the retry told the store");
+
+    let path = |step: &str| format!("/orders/{order_id}/{step}");
+    let steps = [
+        ("store:unsettled-a", "accept", None),
+        (customer, "delivery", Some(json!({"kind": "pickup"}))),
+        (
+            "store:unsettled-a",
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 14_000})),
+        ),
+        ("store:unsettled-a", "handover", None),
+    ];
+    for (n, (who, step, body)) in steps.into_iter().enumerate() {
+        let reply = act(
+            &api,
+            &mut seen,
+            who,
+            "POST",
+            &path(step),
+            &format!("tap-unsettled-s{n}"),
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{step}: {}", reply.text);
+    }
+
+    // The completion's put lands, its answer is lost, its retries are
+    // throttled, and the adapter's read-back too (GetItem 1 is the read
+    // the completion is decided on).
+    let mut script = vec![nth("dynamodb.PutItem", 1, Fault::LostAnswer)];
+    script.extend((2..=3).map(|n| nth("dynamodb.PutItem", n, Fault::Throttle)));
+    script.extend((2..=4).map(|n| nth("dynamodb.GetItem", n, Fault::Throttle)));
+    proxy.set_faults(Faults::scripted(script, SLOW));
+    let before = seen.retried.get("503 unavailable").copied().unwrap_or(0);
+    let done = act(
+        &api,
+        &mut seen,
+        customer,
+        "POST",
+        &path("complete"),
+        "tap-unsettled-done",
+        None,
+    )
+    .await;
+    let injected = proxy.take_injected();
+    proxy.clear_faults();
+    assert_eq!(
+        done.status, 200,
+        "the retry is the completion it took: {}; injected {injected:?}",
+        done.text
+    );
+    assert_eq!(done.body["status"], "completed");
+    assert!(
+        seen.retried.get("503 unavailable").copied().unwrap_or(0) > before,
+        "the first attempt could not settle: injected {injected:?}"
+    );
+    // The store that completes later is told 409: only a repeat by the
+    // party that took the step is the step.
+    let by_store = api
+        .call("POST", &path("complete"), Some("store:unsettled-a"), None)
+        .await;
+    assert_eq!(
+        (by_store.status, by_store.body["error"]["code"].clone()),
+        (409, json!("illegal_transition"))
+    );
+    let home = api.call("GET", "/customers/me/home", Some(customer), None).await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    let items = home.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{}", home.text);
+    assert_eq!(items[0]["quantity"]["amount"], "2", "{}", home.text);
+    println!("faults: unsettled outcomes: client retries {:?}", seen.retried);
+}

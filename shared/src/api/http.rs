@@ -85,11 +85,20 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         request,
         body: request_body(request)?,
         caller: http_caller(request)?,
+        reserved_order_id: None,
     };
     match (idempotency_key(request)?, &call.caller) {
         (Some(key), Some(caller)) if route.method() != "GET" => {
             let scope = format!("{}#{}", caller.key(), key.as_str());
-            super::idempotent::once(app, &scope, &fingerprint(route, &call), dispatch(app, route, &call)).await
+            let fingerprint = fingerprint(route, &call);
+            super::idempotent::once(app, &scope, &fingerprint, |reserved| async move {
+                let call = Call {
+                    reserved_order_id: Some(reserved),
+                    ..call
+                };
+                dispatch(app, route, &call).await
+            })
+            .await
         }
         _ => dispatch(app, route, &call).await,
     }
@@ -371,6 +380,9 @@ struct Call<'a> {
     request: &'a ApiGatewayV2httpRequest,
     body: &'a str,
     caller: Option<Caller>,
+    /// The id an idempotent placement writes its order under, the same on
+    /// every retry with its key.
+    reserved_order_id: Option<OrderId>,
 }
 
 impl Call<'_> {
@@ -564,7 +576,8 @@ async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, 
         payment: body.placement.payment,
         address,
     };
-    let order = app.ordering().place(&customer, request).await?;
+    let id = call.reserved_order_id.clone().unwrap_or_else(OrderId::generate);
+    let order = app.ordering().place(&customer, request, id).await?;
     ok(201, &CustomerOrderView::of(&order))
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, Reply};
 use crate::domain::idempotency::{IdempotencyKey, StoredAnswer};
+use crate::domain::ids::OrderId;
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::idempotency::Begun;
@@ -17,11 +18,12 @@ pub(crate) fn key(raw: &str) -> Result<IdempotencyKey, ApiError> {
 /// first is still running: 409 `in_progress` with `Retry-After`), and the
 /// same key with another request is refused (422). Answers of an
 /// unavailable service are not kept, so a retry runs again.
-pub(crate) async fn once<S: Storage, Q: OfferTimers, P: Pusher>(
+/// `work` gets the order id reserved under the key (for a placement).
+pub(crate) async fn once<S: Storage, Q: OfferTimers, P: Pusher, F: std::future::Future<Output = Reply>>(
     app: &App<S, Q, P>,
     scope: &str,
     fingerprint: &str,
-    work: impl std::future::Future<Output = Reply>,
+    work: impl FnOnce(OrderId) -> F,
 ) -> Reply {
     let running = match app.idempotency().begin(scope, fingerprint).await? {
         Begun::Run(running) => running,
@@ -45,7 +47,7 @@ pub(crate) async fn once<S: Storage, Q: OfferTimers, P: Pusher>(
             .with_field("Idempotency-Key"));
         }
     };
-    let reply = work.await;
+    let reply = work(running.reserved_order_id()).await;
     let kept = match &reply {
         Ok((status, body)) => Some(StoredAnswer {
             status: *status,

@@ -160,7 +160,7 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
                 Some(raw) => {
                     let key = super::idempotent::key(&raw)?;
                     let scope = format!("ws#{}#{}", Caller::Store(store.clone()).key(), key.as_str());
-                    super::idempotent::once(app, &scope, order_id.as_str(), accept).await?
+                    super::idempotent::once(app, &scope, order_id.as_str(), |_| accept).await?
                 }
                 None => accept.await?,
             };

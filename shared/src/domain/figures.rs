@@ -467,6 +467,7 @@ mod tests {
                 },
                 8_000,
             )
+            .map(|decision| decision.answer(&placed))
             .expect("accepts");
         (placed, accepted)
     }

@@ -58,6 +58,11 @@ pub struct IdempotencyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<StoredAnswer>,
     pub expires_ms: Millis,
+    /// An id reserved by the first attempt for what the request creates
+    /// (a placement's order id), kept when a retry takes the key over, so
+    /// that a retry after an unsettled outcome finds what the first wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_id: Option<String>,
 }
 
 /// What a request with a key should do.
@@ -78,16 +83,17 @@ impl IdempotencyRecord {
     /// record stored under its key (if any).
     #[must_use]
     pub fn claim(stored: Option<&IdempotencyRecord>, fingerprint: &str, now: Millis) -> Claim {
-        let run = || {
+        let run = |reserved_id: Option<String>| {
             Claim::Run(IdempotencyRecord {
                 fingerprint: fingerprint.to_string(),
                 started_ms: Some(now),
                 answer: None,
                 expires_ms: now + KEY_LIFETIME_MS,
+                reserved_id,
             })
         };
         let Some(stored) = stored.filter(|r| r.expires_ms > now) else {
-            return run();
+            return run(None);
         };
         if stored.fingerprint != fingerprint {
             return Claim::Reused;
@@ -97,8 +103,9 @@ impl IdempotencyRecord {
             (None, Some(started)) if now < started + IN_PROGRESS_LEASE_MS => Claim::InProgress {
                 retry_after_ms: started + IN_PROGRESS_LEASE_MS - now,
             },
-            // The first attempt never answered: this one takes over.
-            (None, _) => run(),
+            // The first attempt never answered: this one takes over, with
+            // the id the first reserved.
+            (None, _) => run(stored.reserved_id.clone()),
         }
     }
 
@@ -129,6 +136,16 @@ mod tests {
             IdempotencyRecord::claim(Some(&first), "f1", 31_000),
             Claim::Run(_)
         ));
+        // A released attempt's reservation passes to the retry.
+        let released = IdempotencyRecord {
+            started_ms: None,
+            reserved_id: Some("01J0RESERVED".into()),
+            ..first.clone()
+        };
+        let Claim::Run(retry) = IdempotencyRecord::claim(Some(&released), "f1", 2_000) else {
+            panic!("a released key runs again");
+        };
+        assert_eq!(retry.reserved_id.as_deref(), Some("01J0RESERVED"));
         let answer = StoredAnswer {
             status: 201,
             body: "{}".into(),

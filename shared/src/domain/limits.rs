@@ -115,6 +115,13 @@ impl OrderAllowance {
             .collect()
     }
 
+    /// Whether `order` was admitted (and so written: the allowance is
+    /// written with its order), as long as this record remembers it.
+    #[must_use]
+    pub fn admitted(&self, order: &OrderId) -> bool {
+        self.open.iter().any(|o| &o.order_id == order)
+    }
+
     /// Whether the customer is at the open-order limit by this record alone
     /// (then the caller reads which of [`Self::possibly_open`] still search).
     #[must_use]

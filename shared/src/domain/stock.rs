@@ -463,7 +463,7 @@ mod tests {
     /// Applies `change` to the order and the ledger together, as the use
     /// cases do: both or neither.
     fn step(ledger: &mut StockLedger, order: &mut Order, actor: &Actor, change: &Change, now: Millis) -> bool {
-        let Ok(next) = order.decide(actor, change, now) else {
+        let Ok(next) = order.decide(actor, change, now).map(|decision| decision.answer(order)) else {
             return false;
         };
         let mut trial = ledger.clone();
@@ -508,7 +508,10 @@ mod tests {
         let second = searching(vec![line("rice", 1000, 0, Unit::Gram)]);
         assert!(ledger.covers(first.items()) && ledger.covers(second.items()));
         assert!(step(&mut ledger, &mut first, &as_store(), &accept(), 10));
-        let won = second.decide(&as_store(), &accept(), 11).expect("the order allows it");
+        let won = second
+            .decide(&as_store(), &accept(), 11)
+            .map(|decision| decision.answer(&second))
+            .expect("the order allows it");
         assert_eq!(
             ledger.clone().follow(&store(), &second, &won),
             Err(OutOfStock { tag: "rice".into() })

@@ -12,7 +12,7 @@ use crate::domain::customer::HomeItem;
 use crate::domain::events::EventBody;
 use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
-use crate::domain::order::{Actor, Change, Order, OrderStatus, Refusal, Step};
+use crate::domain::order::{Actor, Change, Decision, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
 use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StockRepo, StoreRepo};
 
@@ -66,7 +66,14 @@ where
             let current = self.repo.get_order(order_id).await?.ok_or(StepError::NotFound)?;
             let now = self.clock.now_ms();
             let mut next = match current.decide(&by, &change, now) {
-                Ok(next) => next,
+                Ok(Decision::Apply(next)) => *next,
+                // The same party's retry of the step that produced this
+                // state (its first answer was lost): answer with the order
+                // and run what follows the step again.
+                Ok(Decision::AlreadyApplied) => {
+                    self.after_step(&current, step).await?;
+                    return Ok(current);
+                }
                 // Strangers learn nothing about the order.
                 Err(Refusal::NotYours) if !involved(actor, &current) => return Err(StepError::NotFound),
                 Err(refusal) => return Err(StepError::Refused(refusal)),
@@ -82,7 +89,7 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
-            self.after_step(&next, step).await;
+            self.after_step(&next, step).await?;
             return Ok(next);
         }
         Err(kept_changing().into())
@@ -102,7 +109,12 @@ where
 
     /// What follows a step: the virtual home and the review request on
     /// completion, the store's rating on a review, and pushes to both sides.
-    async fn after_step(&self, order: &Order, step: &Step) {
+    /// A home that could not be updated fails the step as unavailable
+    /// (after the pushes): the order is completed, and the party's retry
+    /// with the same key is the same step, already applied, which runs this
+    /// again; the home adds each order once, so nothing counts twice.
+    async fn after_step(&self, order: &Order, step: &Step) -> Result<(), Unavailable> {
+        let mut home = Ok(());
         match step {
             Step::Complete => {
                 let bought: Vec<HomeItem> = order
@@ -119,7 +131,8 @@ where
                     })
                     .collect();
                 if let Err(e) = self.repo.add_to_home(order.customer_id(), order.id(), &bought).await {
-                    warn!(error = %e, order_id = %order.id(), "could not update the virtual home");
+                    warn!(error = %e, order_id = %order.id(), "could not update the virtual home; the retry will");
+                    home = Err(Unavailable::from(e));
                 }
             }
             Step::Review { stars, .. } => {
@@ -152,6 +165,7 @@ where
             ));
         }
         self.notifier.tell(order, pushes).await;
+        home
     }
 
     /// The winning store's view of its order, with where to deliver.

@@ -6,6 +6,7 @@
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing};
 use crate::domain::clock::Millis;
 use crate::domain::idempotency::{Claim, IdempotencyRecord, StoredAnswer};
+use crate::domain::ids::OrderId;
 use crate::ports::IdempotencyRepo;
 
 /// Keys and the answers kept under them.
@@ -35,6 +36,19 @@ pub struct Running {
     version: u64,
 }
 
+impl Running {
+    /// The id reserved under this key for an order the request places: the
+    /// same on every retry of the request.
+    #[must_use]
+    pub fn reserved_order_id(&self) -> OrderId {
+        self.record
+            .reserved_id
+            .as_deref()
+            .and_then(|id| OrderId::new(id).ok())
+            .unwrap_or_else(OrderId::generate)
+    }
+}
+
 impl<R: IdempotencyRepo> Idempotency<'_, R> {
     /// Claims `scope` (the caller and the key) for a request whose digest is
     /// `fingerprint`, or says why not.
@@ -42,7 +56,12 @@ impl<R: IdempotencyRepo> Idempotency<'_, R> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let stored = self.repo.idempotency_record(scope).await?;
             match IdempotencyRecord::claim(stored.value.as_ref(), fingerprint, self.now) {
-                Claim::Run(record) => {
+                Claim::Run(mut record) => {
+                    // Reserved with the claim, so that it is stored before
+                    // anything is created under it.
+                    record
+                        .reserved_id
+                        .get_or_insert_with(|| OrderId::generate().to_string());
                     if self
                         .repo
                         .replace_idempotency_record(scope, stored.version, &record)

@@ -22,8 +22,8 @@ use crate::domain::order::delivery::{
 use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::views::{CustomerOrderView, OfferView, RevealedStore};
 use crate::domain::order::{
-    Actor, Change, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus, Refusal,
-    STORE_GAVE_BACK_NONE_LEFT,
+    Actor, Change, Decision, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus,
+    Refusal, STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::domain::stock::OutOfStock;
 use crate::domain::store::StoreStatus;
@@ -155,7 +155,19 @@ where
     /// allowance is read while stores are matched, decided in the domain,
     /// and written with the order in one atomic write, so concurrent orders
     /// cannot pass a limit together: a lost race decides again.
-    pub async fn place(&self, customer: &CustomerId, request: OrderRequest) -> Result<Order, PlaceOrderError> {
+    ///
+    /// The order is written under `id`, which a retry of the same placement
+    /// (the same idempotency key) carries again: a retry whose first
+    /// attempt wrote the order but was told it failed finds that order
+    /// (listed in the allowance it reads anyway, or refused as an id taken)
+    /// and answers with it, telling its stores again, instead of placing a
+    /// second one.
+    pub async fn place(
+        &self,
+        customer: &CustomerId,
+        request: OrderRequest,
+        id: OrderId,
+    ) -> Result<Order, PlaceOrderError> {
         let now = self.now();
         if self.payments.for_method(request.payment).is_none() {
             return Err(PlaceOrderError::UnsupportedPayment(request.payment));
@@ -182,8 +194,13 @@ where
             self.limits_for(customer)
         );
         let (mut allowance, (offers, presence), limits) = (allowance?, chosen?, limits?);
+        if allowance.value.admitted(&id)
+            && let Some(order) = self.placed_before(customer, &id).await?
+        {
+            return Ok(order);
+        }
         let new = NewOrder {
-            id: OrderId::generate(),
+            id,
             customer_id: customer.clone(),
             items: request.items,
             location: request.location,
@@ -222,7 +239,16 @@ where
                 value: admitted,
                 version: allowance.version,
             };
-            if self.repo.insert_order(&order, &write).await? {
+            let inserted = match self.repo.insert_order(&order, &write).await {
+                Ok(inserted) => inserted,
+                // Unsettled, or the id is taken: by this placement's own
+                // earlier attempt if the order stored under it is ours.
+                Err(e) => match self.placed_before(customer, order.id()).await {
+                    Ok(Some(placed)) => return Ok(placed),
+                    _ => return Err(Unavailable::from(e).into()),
+                },
+            };
+            if inserted {
                 info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
                 self.notifier
                     .tell_knowing(&order, round_pushes(&order, &[]), &presence)
@@ -232,6 +258,21 @@ where
             allowance = self.repo.order_allowance(customer).await?;
         }
         Err(kept_changing().into())
+    }
+
+    /// The order an earlier attempt of this placement wrote under `id`, if
+    /// any, its placement's pushes sent again (its answer, and maybe its
+    /// pushes, were lost with that attempt); they are sent only while the
+    /// order is as placed: a later change told everyone what it changed.
+    async fn placed_before(&self, customer: &CustomerId, id: &OrderId) -> Result<Option<Order>, Unavailable> {
+        let Some(order) = self.repo.get_order(id).await?.filter(|o| o.customer_id() == customer) else {
+            return Ok(None);
+        };
+        info!(order_id = %id, "placement retried: the order was already written");
+        if order.version() == 1 {
+            self.notifier.tell(&order, round_pushes(&order, &[])).await;
+        }
+        Ok(Some(order))
     }
 
     /// Guests have proven nothing about who they are: one searching order
@@ -307,9 +348,20 @@ where
         for _ in 0..MAX_WRITE_ATTEMPTS {
             // A store that was never offered must not learn the order exists.
             let current = read.take().ok_or(AcceptError::Refused(Refusal::NotOffered))?;
-            let next = current
+            let next = match current
                 .decide(&actor, &change, self.now())
-                .map_err(AcceptError::Refused)?;
+                .map_err(AcceptError::Refused)?
+            {
+                Decision::Apply(next) => *next,
+                // The winner's retry: its first attempt won, but its answer
+                // was lost. Everyone is told again; the speed was recorded
+                // (or lost) with the first attempt and is not counted twice.
+                Decision::AlreadyApplied => {
+                    info!(order_id = %current.id(), store_id = %store_id, "offer accepted again by its winner");
+                    self.notifier.tell(&current, accepted_pushes(&current, store_id)).await;
+                    return Ok(current);
+                }
+            };
             let moved = match write_change(self.repo, &current, &next, stock.take()).await? {
                 ChangeWritten::Written(moved) => moved,
                 ChangeWritten::OutOfStock(short) => return Err(AcceptError::OutOfStock(short)),
@@ -320,27 +372,10 @@ where
             };
             info!(order_id = %next.id(), store_id = %store_id, "offer accepted");
             let took = u64::try_from(self.now() - next.round_opened_at(self.config.offer_window_ms)).unwrap_or(0);
-            let revealed = RevealedStore {
-                store_id: store_id.clone(),
-                name: store.name.clone(),
-            };
-            let mut pushes = vec![
-                (
-                    Caller::Customer(next.customer_id().clone()),
-                    EventBody::OrderAccepted {
-                        store: revealed,
-                        order: CustomerOrderView::of(&next),
-                    },
-                ),
-                (Caller::Store(store_id.clone()), EventBody::OfferWon),
-            ];
-            for offer in next.offers().iter().filter(|o| &o.store_id != store_id) {
-                pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
-            }
             // How fast this store answered feeds its rank in later matches.
             let (recorded, (), ()) = futures_util::join!(
                 self.repo.record_acceptance(store_id, took),
-                self.notifier.tell(&next, pushes),
+                self.notifier.tell(&next, accepted_pushes(&next, store_id)),
                 tell_stock(&self.notifier, moved)
             );
             if let Err(e) = recorded {
@@ -360,9 +395,13 @@ where
                 .get_order(order_id)
                 .await?
                 .ok_or(StoreRoutingError::Refused(Refusal::NotOffered))?;
-            let next = current
+            let next = match current
                 .decide(&actor, &Change::Decline, self.now())
-                .map_err(StoreRoutingError::Refused)?;
+                .map_err(StoreRoutingError::Refused)?
+            {
+                Decision::Apply(next) => *next,
+                Decision::AlreadyApplied => return Ok(current),
+            };
             if self.repo.replace_order(&current, &next).await? {
                 return Ok(next);
             }
@@ -377,7 +416,12 @@ where
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.repo.get_order(id).await?.ok_or(CancelError::NotFound)?;
             let next = match current.decide(&actor, &Change::Cancel, self.now()) {
-                Ok(next) => next,
+                Ok(Decision::Apply(next)) => *next,
+                // The customer's retry of a cancel that landed: tell again.
+                Ok(Decision::AlreadyApplied) => {
+                    self.notifier.tell(&current, cancelled_pushes(&current)).await;
+                    return Ok(current);
+                }
                 Err(Refusal::NotOwner) => return Err(CancelError::NotFound),
                 Err(refusal) => return Err(CancelError::Refused(refusal)),
             };
@@ -385,22 +429,7 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
-            let mut pushes = vec![(
-                Caller::Customer(customer.clone()),
-                EventBody::OrderCancelled {
-                    order: CustomerOrderView::of(&next),
-                },
-            )];
-            match next.winner() {
-                // Cancelled after acceptance, before packing: only the winner cares.
-                Some(winner) => pushes.push((Caller::Store(winner.store_id.clone()), EventBody::OfferWithdrawn)),
-                None => {
-                    for offer in next.offers() {
-                        pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
-                    }
-                }
-            }
-            self.notifier.tell(&next, pushes).await;
+            self.notifier.tell(&next, cancelled_pushes(&next)).await;
             return Ok(next);
         }
         Err(kept_changing().into())
@@ -439,9 +468,8 @@ where
                 round,
                 next: next_round,
             };
-            let next = match current.decide(&Actor::Timer, &change, now) {
-                Ok(next) => next,
-                Err(_) => return Ok(RoundTimerOutcome::Stale),
+            let Ok(Decision::Apply(next)) = current.decide(&Actor::Timer, &change, now) else {
+                return Ok(RoundTimerOutcome::Stale);
             };
             // Timer before write, as for a new order; if the write then
             // loses, the extra timer finds a closed round and does nothing.
@@ -481,9 +509,14 @@ where
                 reason: reason.to_string(),
                 next: self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT).await?,
             };
-            let next = current
+            // A store that gave the order back is no longer its winner, so
+            // its repeat is refused rather than already applied.
+            let Decision::Apply(next) = current
                 .decide(&actor, &change, now)
-                .map_err(StoreRoutingError::Refused)?;
+                .map_err(StoreRoutingError::Refused)?
+            else {
+                return Ok(current);
+            };
             self.schedule_close_if_searching(&current, &next).await?;
             let ChangeWritten::Written(moved) = write_change(self.repo, &current, &next, None).await? else {
                 continue;
@@ -493,7 +526,7 @@ where
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
             self.notifier.tell(&next, pushes).await;
-            return Ok(next);
+            return Ok(*next);
         }
         Err(kept_changing().into())
     }
@@ -631,6 +664,50 @@ where
         }
         Ok((offers, presence))
     }
+}
+
+/// An acceptance told: the customer who won a store, the store that won,
+/// the round's other stores that the offer is taken.
+fn accepted_pushes(order: &Order, winner: &StoreId) -> Vec<(Caller, EventBody)> {
+    let mut pushes = Vec::new();
+    if let Some(w) = order.winner() {
+        let revealed = RevealedStore {
+            store_id: w.store_id.clone(),
+            name: w.store_name.clone(),
+        };
+        pushes.push((
+            Caller::Customer(order.customer_id().clone()),
+            EventBody::OrderAccepted {
+                store: revealed,
+                order: CustomerOrderView::of(order),
+            },
+        ));
+    }
+    pushes.push((Caller::Store(winner.clone()), EventBody::OfferWon));
+    for offer in order.offers().iter().filter(|o| &o.store_id != winner) {
+        pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
+    }
+    pushes
+}
+
+/// A cancellation told: the customer, and the winner (cancelled after
+/// acceptance, before packing: only the winner cares) or the round's stores.
+fn cancelled_pushes(order: &Order) -> Vec<(Caller, EventBody)> {
+    let mut pushes = vec![(
+        Caller::Customer(order.customer_id().clone()),
+        EventBody::OrderCancelled {
+            order: CustomerOrderView::of(order),
+        },
+    )];
+    match order.winner() {
+        Some(winner) => pushes.push((Caller::Store(winner.store_id.clone()), EventBody::OfferWithdrawn)),
+        None => {
+            for offer in order.offers() {
+                pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferWithdrawn));
+            }
+        }
+    }
+    pushes
 }
 
 /// What a newly written round (or end) means for everyone: the previous

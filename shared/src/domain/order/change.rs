@@ -3,13 +3,13 @@
 //! result only over the version it was decided on, and a loser decides
 //! again on what won, so the rules below are the only rules, stated once.
 
-use super::actor::Actor;
+use super::actor::{Actor, Side};
 use super::aftersales::{StoreCancellation, short_text};
 use super::audit::{AuditEntry, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
 use super::packing::PackOutcome;
 use super::refusal::Refusal;
-use super::state::{Offer, Order, OrderStatus, Winner};
+use super::state::{CANCELLED_BY_CUSTOMER, Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
 use crate::domain::ids::StoreId;
 
@@ -21,6 +21,32 @@ pub enum NextRound {
     Offer { offers: Vec<Offer>, deadline_ms: Millis },
     /// Give up, telling the customer why.
     Unfulfilled { reason: String },
+}
+
+/// What [`Order::decide`] made of a change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Write this order over the one decided on (boxed: the other case
+    /// carries nothing).
+    Apply(Box<Order>),
+    /// The order already shows this change by this party: the party
+    /// repeats the step that produced the current state (a retry whose
+    /// first attempt landed but whose answer was lost), or a change that
+    /// would change nothing. Nothing is written; the caller answers with
+    /// the order as it is and runs the change's effects again (at least
+    /// once in, exactly once in effect).
+    AlreadyApplied,
+}
+
+impl Decision {
+    /// The order to answer with: the one to write, or `current` as it is.
+    #[must_use]
+    pub fn answer(self, current: &Order) -> Order {
+        match self {
+            Decision::Apply(next) => *next,
+            Decision::AlreadyApplied => current.clone(),
+        }
+    }
 }
 
 /// A change to an order.
@@ -46,9 +72,66 @@ pub enum Change {
 }
 
 impl Order {
-    /// The order after `change` asked by `actor` at `now`, or why not.
-    pub fn decide(&self, actor: &Actor, change: &Change, now: Millis) -> Result<Order, Refusal> {
-        let mut next = match change {
+    /// The order after `change` asked by `actor` at `now`, whether the
+    /// order already shows it, or why not.
+    pub fn decide(&self, actor: &Actor, change: &Change, now: Millis) -> Result<Decision, Refusal> {
+        if self.already_shows(actor, change) {
+            return Ok(Decision::AlreadyApplied);
+        }
+        let mut next = self.changed(actor, change, now)?;
+        // A change that changes nothing (the same line packed the same way,
+        // the same delivery chosen again, a share link asked for twice).
+        next.updated_at_ms = self.updated_at_ms;
+        next.version = self.version;
+        if next == *self {
+            return Ok(Decision::AlreadyApplied);
+        }
+        next.updated_at_ms = now;
+        next.version += 1;
+        next.audit.push(AuditEntry {
+            version: next.version,
+            at_ms: now,
+            by: actor.into(),
+            happened: Happened::of(change),
+            status: next.status,
+        });
+        Ok(Decision::Apply(Box::new(next)))
+    }
+
+    /// Whether the order stands where `change` by `actor` left it: the
+    /// same party repeating the step that produced the current state. A
+    /// repeat of a step the order has moved past is refused as before.
+    fn already_shows(&self, actor: &Actor, change: &Change) -> bool {
+        let by_winner = matches!(actor, Actor::Store(id) if self.is_won_by(id));
+        let by_customer = matches!(actor, Actor::Customer(id) if id == &self.customer_id);
+        match change {
+            Change::Accept { .. } => by_winner && self.status == OrderStatus::Accepted,
+            Change::Decline => {
+                matches!(actor, Actor::Store(id) if self.declined.contains(id)) && self.status == OrderStatus::Searching
+            }
+            Change::Cancel => {
+                by_customer
+                    && self.status == OrderStatus::Cancelled
+                    && self.end_reason.as_deref() == Some(CANCELLED_BY_CUSTOMER)
+            }
+            Change::Step(Step::HandOver) => {
+                by_winner && matches!(self.status, OrderStatus::ReadyForPickup | OrderStatus::OutForDelivery)
+            }
+            Change::Step(Step::Complete) => {
+                self.status == OrderStatus::Completed
+                    && match self.completed_by {
+                        Some(Side::Customer) => by_customer,
+                        Some(Side::Store) => by_winner,
+                        None => false,
+                    }
+            }
+            Change::CloseRound { .. } | Change::GiveBack { .. } | Change::Step(_) => false,
+        }
+    }
+
+    /// The order after `change`, before its version and time are set.
+    fn changed(&self, actor: &Actor, change: &Change, now: Millis) -> Result<Order, Refusal> {
+        let next = match change {
             Change::Accept { store_name } => {
                 let store_id = self.offered_store(actor, now)?;
                 let mut next = self.clone();
@@ -87,7 +170,7 @@ impl Order {
                 }
                 let mut next = self.clone();
                 next.status = OrderStatus::Cancelled;
-                next.end_reason = Some("cancelled_by_customer".to_string());
+                next.end_reason = Some(CANCELLED_BY_CUSTOMER.to_string());
                 next
             }
             Change::GiveBack { reason, next: what } => {
@@ -114,15 +197,6 @@ impl Order {
             }
             Change::Step(step) => fulfil(self, actor, step, now)?,
         };
-        next.updated_at_ms = now;
-        next.version += 1;
-        next.audit.push(AuditEntry {
-            version: next.version,
-            at_ms: now,
-            by: actor.into(),
-            happened: Happened::of(change),
-            status: next.status,
-        });
         Ok(next)
     }
 
@@ -282,7 +356,7 @@ mod tests {
 
     impl Order {
         fn apply(&self, (actor, change): &Asked, now: Millis) -> Result<Order, Refusal> {
-            self.decide(actor, change, now)
+            self.decide(actor, change, now).map(|d| d.answer(self))
         }
     }
 
@@ -295,7 +369,11 @@ mod tests {
         assert_eq!(won.status, OrderStatus::Accepted);
         assert_eq!(won.version, order.version + 1);
         assert_eq!(won.apply(&accept("a"), clock.now_ms()), Err(Refusal::OfferTaken));
-        assert_eq!(won.apply(&accept("b"), clock.now_ms()), Err(Refusal::AlreadyAccepted));
+        // The winner's repeat (a retry) is the same step, already applied.
+        assert_eq!(
+            won.decide(&accept("b").0, &accept("b").1, clock.now_ms()),
+            Ok(Decision::AlreadyApplied)
+        );
         assert_eq!(won.apply(&accept("z"), clock.now_ms()), Err(Refusal::NotOffered));
     }
 
@@ -353,7 +431,7 @@ mod tests {
         let cancel = (Actor::Customer(CustomerId::new("c1").expect("valid")), Change::Cancel);
         let cancelled = order.apply(&cancel, 1).expect("cancels");
         assert_eq!(cancelled.status, OrderStatus::Cancelled);
-        assert_eq!(cancelled.apply(&cancel, 1), Err(Refusal::NotSearching));
+        assert_eq!(cancelled.decide(&cancel.0, &cancel.1, 1), Ok(Decision::AlreadyApplied));
         assert_eq!(cancelled.apply(&accept("a"), 2), Err(Refusal::OrderCancelled));
     }
 
@@ -363,7 +441,10 @@ mod tests {
         let decline = (Actor::Store(store("a")), Change::Decline);
         let declined = order.apply(&decline, 10).expect("declines");
         assert!(!declined.is_offered_to(&store("a"), 10));
-        assert_eq!(declined.apply(&decline, 10), Err(Refusal::OfferDeclined));
+        assert_eq!(
+            declined.decide(&decline.0, &decline.1, 10),
+            Ok(Decision::AlreadyApplied)
+        );
         assert_eq!(declined.apply(&accept("a"), 11), Err(Refusal::OfferDeclined));
         assert!(declined.apply(&accept("b"), 11).is_ok());
         let stranger = (Actor::Store(store("z")), Change::Decline);

@@ -5,7 +5,7 @@
 
 use rust_decimal::Decimal;
 
-use super::actor::Actor;
+use super::actor::{Actor, Side};
 use super::aftersales::{Complaint, Review, short_text};
 use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, TimeSlot};
 use super::money::{MAX_LINE_PRICE, Paisa};
@@ -175,6 +175,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             next.status = OrderStatus::Completed;
             next.bill = Some(next.current_bill());
             next.completed_at_ms = Some(now);
+            next.completed_by = Some(if is_customer { Side::Customer } else { Side::Store });
         }
         Step::Share { secret } => {
             next.share_secret = Some(order.share_secret.clone().unwrap_or_else(|| secret.clone()));
@@ -247,7 +248,7 @@ mod tests {
     use crate::domain::demand::{Language, Quantity, Unit, parse_demand_text};
     use crate::domain::geo::GeoPoint;
     use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
-    use crate::domain::order::change::Change;
+    use crate::domain::order::change::{Change, Decision};
     use crate::domain::order::money::PaymentMethod;
     use crate::domain::order::state::{NewOrder, Offer};
     use proptest::prelude::*;
@@ -256,6 +257,7 @@ mod tests {
         /// A step by `actor`, as the use cases ask for it.
         fn fulfil(&self, actor: &Caller, step: &Step, now: Millis) -> Result<Order, Refusal> {
             self.decide(&Actor::from(actor.clone()), &Change::Step(step.clone()), now)
+                .map(|d| d.answer(self))
         }
     }
 
@@ -296,6 +298,7 @@ mod tests {
                 1_000,
             )
             .expect("accepted")
+            .answer(&order)
     }
 
     /// Offered to s1 only, whose offer carried `delivery_options`.
@@ -417,6 +420,15 @@ mod tests {
                 4_500,
             )
             .expect("packs");
+        // The same line result again changes nothing: already applied.
+        let again = Step::Pack {
+            line: 2,
+            outcome: PackOutcome::Unavailable,
+        };
+        assert_eq!(
+            o.decide(&Actor::from(s1.clone()), &Change::Step(again), 4_600),
+            Ok(Decision::AlreadyApplied)
+        );
         let o = o.fulfil(&s1, &Step::HandOver, 5_000).expect("hands over");
         assert_eq!(o.status, OrderStatus::OutForDelivery);
         assert_eq!(
@@ -433,10 +445,28 @@ mod tests {
             })
         );
         let done = o.fulfil(&c, &Step::Complete, 6_000).expect("completes");
+        let decide = |order: &Order, by: &Caller, step: &Step, now| {
+            order.decide(&Actor::from(by.clone()), &Change::Step(step.clone()), now)
+        };
+        // A repeat by the party that took the step is that step, already
+        // applied (a retry whose answer was lost), and writes nothing.
+        assert_eq!(decide(&done, &c, &Step::Complete, 6_200), Ok(Decision::AlreadyApplied));
+        assert_eq!(decide(&o, &s1, &Step::HandOver, 5_200), Ok(Decision::AlreadyApplied));
+        let unavailable = Step::Pack {
+            line: 2,
+            outcome: PackOutcome::Unavailable,
+        };
+        assert_eq!(
+            decide(&o, &s1, &unavailable, 5_200),
+            Err(Refusal::WrongState {
+                current: "out_for_delivery"
+            })
+        );
         let bill = done.bill.clone().expect("fixed at completion");
         assert_eq!(bill.total, Paisa(9_600 + 28_000 + 4_000));
         assert_eq!(bill.lines.len(), 2, "the unavailable line is not billed");
         assert_eq!(bill.lines[1].quantity, Some(half), "billed as packed, not as asked");
+        // The other side confirming later is not a repeat: refused.
         assert_eq!(
             done.fulfil(&s1, &Step::Complete, 6_500),
             Err(Refusal::WrongState { current: "completed" })

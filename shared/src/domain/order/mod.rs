@@ -14,9 +14,9 @@ pub mod state;
 pub mod status;
 pub mod views;
 
-pub use actor::Actor;
+pub use actor::{Actor, Side};
 pub use audit::{AuditEntry, ChangedBy, Happened};
-pub use change::{Change, NextRound};
+pub use change::{Change, Decision, NextRound};
 pub use fulfilment::Step;
 pub use refusal::Refusal;
 pub use state::{

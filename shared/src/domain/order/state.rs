@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::actor::Side;
 use super::aftersales::{Complaint, Review, StoreCancellation};
 use super::audit::{AuditEntry, ChangedBy, Happened};
 use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
@@ -109,6 +110,9 @@ pub struct Order {
     pub(super) store_cancellations: Vec<StoreCancellation>,
     #[serde(default)]
     pub(super) completed_at_ms: Option<Millis>,
+    /// Who confirmed completion: their repeat of it is the same step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) completed_by: Option<Side>,
     /// The secret half of the order's public share link, once its customer
     /// asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,8 @@ pub enum Listing {
 pub const NO_STORE_NEARBY: &str = "no_store_nearby";
 /// The reason given when every round ran out unanswered.
 pub const NO_STORE_ACCEPTED: &str = "no_store_accepted";
+/// The reason an order the customer cancelled ended with.
+pub const CANCELLED_BY_CUSTOMER: &str = "cancelled_by_customer";
 /// The reason given when the winner gave the order back and no store was left.
 pub const STORE_GAVE_BACK_NONE_LEFT: &str = "store_cancelled_no_store_left";
 
@@ -191,6 +197,7 @@ impl Order {
             complaint: None,
             store_cancellations: Vec::new(),
             completed_at_ms: None,
+            completed_by: None,
             share_secret: None,
             audit: vec![placed],
         }
