@@ -20,10 +20,10 @@ const socket = new LiveSocket(session, {
     if (order && frame.version < order.version) return;
     const next = { ...frame.order };
     if (frame.type === 'order_accepted' && frame.store) next.store = frame.store;
-    showOrder(next);
+    showOrder(next, { background: true });
   },
   // After a drop, read the order again: events missed meanwhile are in it.
-  onOpen: () => { if (order) refreshOrder(); },
+  onOpen: () => { if (order) refreshOrder({ background: true }); },
   onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
 });
 
@@ -238,14 +238,17 @@ $('cancel').addEventListener('click', () => guarded(async () => {
 
 // ---- the order -----------------------------------------------------------
 
-async function refreshOrder() {
-  await guarded(async () => showOrder(await session.call('GET', `/orders/${order.order_id}`)));
+async function refreshOrder(options = {}) {
+  await guarded(async () => showOrder(await session.call('GET', `/orders/${order.order_id}`), options));
 }
 
-function showOrder(next) {
+// `background`: a push or a catch-up, not the person's own tap; it updates
+// the order but never pulls them away from the home or a new demand.
+function showOrder(next, { background = false } = {}) {
   if (order && next.order_id === order.order_id && next.version < order.version) return;
   order = next;
   localStorage.setItem('order', order.order_id);
+  if (background && ['home', 'demand'].includes(document.body.dataset.view)) return;
   clearInterval(ticker);
   if (order.status === 'searching') {
     show('waiting');
