@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod limits;
 pub mod matching;
+pub mod notification;
 pub mod order;
 pub mod sign_in;
 pub mod store;

@@ -5,20 +5,23 @@
 use tracing::warn;
 
 use super::connections::Notifier;
+use super::notices::Notices;
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::Clock;
 use crate::domain::customer::HomeItem;
 use crate::domain::events::EventBody;
 use crate::domain::ids::{Caller, OrderId, StoreId};
+use crate::domain::notification::NoticeKind;
 use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StoreRepo};
+use crate::ports::{ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, PaymentError, Pusher, StoreRepo};
 
 /// The steps after a store has won an order.
 pub struct Fulfilment<'a, R, P> {
     pub(super) repo: &'a R,
     pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) notices: Notices<'a, R>,
     pub(super) payments: &'a PaymentPorts,
     pub(super) clock: &'a dyn Clock,
 }
@@ -52,7 +55,7 @@ unavailable_from_ports!(StepError, StoreOrderError);
 
 impl<R, P> Fulfilment<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + NotificationRepo,
     P: Pusher,
 {
     /// A step after acceptance, written conditionally on the version it was
@@ -79,7 +82,14 @@ where
             if !self.repo.replace_order(&current, &next).await? {
                 continue;
             }
-            self.after_step(&next, step).await;
+            if completes {
+                futures_util::join!(
+                    self.after_step(&next, step),
+                    self.notices.receipt(&next, NoticeKind::Completed)
+                );
+            } else {
+                self.after_step(&next, step).await;
+            }
             return Ok(next);
         }
         Err(kept_changing().into())

@@ -6,6 +6,7 @@
 use tracing::{info, warn};
 
 use super::connections::{Notifier, Presence};
+use super::notices::Notices;
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
@@ -15,6 +16,7 @@ use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{enough_nearby, rank_candidates, search_radii};
+use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
 };
@@ -26,7 +28,9 @@ use crate::domain::order::{
 };
 use crate::domain::store::StoreStatus;
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo};
+use crate::ports::{
+    ConnectionRepo, CustomerRepo, LimitRepo, NotificationRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StoreRepo,
+};
 
 /// Candidates whose presence is read per batch, per store wanted: most
 /// nearby stores are online, so one batch nearly always suffices.
@@ -40,6 +44,7 @@ pub struct Ordering<'a, R, Q, P> {
     pub(super) repo: &'a R,
     pub(super) timers: &'a Q,
     pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) notices: Notices<'a, R>,
     pub(super) config: &'a OrderingConfig,
     pub(super) payments: &'a PaymentPorts,
     pub(super) clock: &'a dyn Clock,
@@ -136,7 +141,7 @@ pub enum RoundTimerOutcome {
 
 impl<R, Q, P> Ordering<'_, R, Q, P>
 where
-    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo,
+    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo + NotificationRepo,
     Q: OfferTimers,
     P: Pusher,
 {
@@ -184,7 +189,8 @@ where
             payment: request.payment,
             address: request.address,
         };
-        let order = Order::open(new, offers, now, self.config.offer_window_ms);
+        let window_ms = self.round_window_ms(&offers, &presence);
+        let order = Order::open(new, offers, now, window_ms);
         let searching = order.status() == OrderStatus::Searching;
         // It searches through every round at the latest (plus one window of
         // slack); an order that found nobody never counts as open.
@@ -217,9 +223,10 @@ where
             };
             if self.repo.insert_order(&order, &write).await? {
                 info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
-                self.notifier
-                    .tell_knowing(&order, round_pushes(&order, &[]), &presence)
-                    .await;
+                futures_util::join!(
+                    self.notifier.tell_knowing(&order, round_pushes(&order, &[]), &presence),
+                    self.notices.alert_offline_stores(&order, &presence)
+                );
                 return Ok(order);
             }
             allowance = self.repo.order_allowance(customer).await?;
@@ -320,9 +327,10 @@ where
                 pushes.push((Caller::Store(offer.store_id.clone()), EventBody::OfferTaken));
             }
             // How fast this store answered feeds its rank in later matches.
-            let (recorded, ()) = futures_util::join!(
+            let (recorded, (), ()) = futures_util::join!(
                 self.repo.record_acceptance(store_id, took),
-                self.notifier.tell(&next, pushes)
+                self.notifier.tell(&next, pushes),
+                self.notices.receipt(&next, NoticeKind::Accepted)
             );
             if let Err(e) = recorded {
                 warn!(error = %e, "could not record acceptance speed");
@@ -430,7 +438,11 @@ where
                 continue;
             }
             info!(order_id = %id, round, status = next.status().as_str(), "round closed");
-            self.notifier.tell(&next, round_pushes(&next, current.offers())).await;
+            let unread = Presence::new();
+            futures_util::join!(
+                self.notifier.tell(&next, round_pushes(&next, current.offers())),
+                self.notices.alert_offline_stores(&next, &unread)
+            );
             return Ok(RoundTimerOutcome::Closed(next.status()));
         }
         Err(kept_changing().into())
@@ -471,7 +483,11 @@ where
             info!(order_id = %next.id(), store_id = %store, "store gave the order back");
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
-            self.notifier.tell(&next, pushes).await;
+            let unread = Presence::new();
+            futures_util::join!(
+                self.notifier.tell(&next, pushes),
+                self.notices.alert_offline_stores(&next, &unread)
+            );
             return Ok(next);
         }
         Err(kept_changing().into())
@@ -480,7 +496,7 @@ where
     /// The next round for `order`: the next stores, or the end with
     /// `reason_if_none` when none is left.
     async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
-        let (offers, _) = self
+        let (offers, presence) = self
             .choose_offers(
                 order.items(),
                 order.location(),
@@ -495,10 +511,22 @@ where
             }
         } else {
             NextRound::Offer {
+                deadline_ms: now + self.round_window_ms(&offers, &presence),
                 offers,
-                deadline_ms: now + self.config.offer_window_ms,
             }
         })
+    }
+
+    /// The round's window: longer when it alerts a store by push
+    /// ([`OrderingConfig::round_window_ms`]), i.e. offers a store with no
+    /// live socket.
+    fn round_window_ms(&self, offers: &[Offer], presence: &Presence) -> Millis {
+        let by_push = offers.iter().any(|offer| {
+            presence
+                .get(&Caller::Store(offer.store_id.clone()))
+                .is_none_or(Vec::is_empty)
+        });
+        self.config.round_window_ms(by_push)
     }
 
     async fn schedule_close_if_searching(&self, current: &Order, next: &Order) -> Result<(), Unavailable> {
@@ -513,9 +541,9 @@ where
             order_id: order.id().clone(),
             round: order.round(),
         };
-        self.timers
-            .schedule_round_close(&timer, self.config.offer_window_ms)
-            .await?;
+        // The round's own window (longer when it alerted a store by push).
+        let delay_ms = (order.deadline_ms() - self.now()).max(0);
+        self.timers.schedule_round_close(&timer, delay_ms).await?;
         Ok(())
     }
 
@@ -569,12 +597,20 @@ where
                     let found = self.repo.connections_of_many(&owners).await?;
                     presence.extend(owners.into_iter().zip(found));
                 }
+                // Open stores whose app is closed, reachable by push (when
+                // that is on): read in one batch per chunk.
+                let offline: Vec<StoreId> = chunk
+                    .iter()
+                    .map(|c| c.store.id.clone())
+                    .filter(|id| presence.get(&Caller::Store(id.clone())).is_none_or(Vec::is_empty))
+                    .collect();
+                let by_push = self.notices.reachable_by_push(&offline).await?;
                 for candidate in chunk {
                     if offers.len() == wanted_count {
                         break;
                     }
                     let owner = Caller::Store(candidate.store.id.clone());
-                    if presence.get(&owner).is_none_or(Vec::is_empty) {
+                    if presence.get(&owner).is_none_or(Vec::is_empty) && !by_push.contains(&candidate.store.id) {
                         continue;
                     }
                     offers.push(Offer {
