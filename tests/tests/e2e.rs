@@ -30,6 +30,8 @@ mod journey;
 mod key_rotation;
 #[path = "limits.rs"]
 mod limits;
+#[path = "notifications.rs"]
+mod notifications;
 #[path = "operators.rs"]
 mod operators;
 #[path = "privacy.rs"]
