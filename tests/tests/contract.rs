@@ -196,6 +196,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
         next: NextRound::Offer {
             offers: offers(&["c", "d"]),
             deadline_ms: 121_000,
+            search_radius_m: None,
         },
     };
     let round2 = order.decide(&Actor::Timer, &close, 61_000).expect("closes");

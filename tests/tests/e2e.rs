@@ -42,6 +42,8 @@ mod race;
 mod resilience;
 #[path = "sign_in.rs"]
 mod sign_in;
+#[path = "sparse_supply.rs"]
+mod sparse_supply;
 #[path = "spec.rs"]
 mod spec;
 #[path = "timer_redrive.rs"]

@@ -15,7 +15,7 @@ use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
-use crate::domain::matching::{enough_nearby, rank_candidates, search_radii};
+use crate::domain::matching::{enough_nearby, rank_candidates, search_radii, search_radius_after};
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
@@ -176,10 +176,17 @@ where
         // only) whether the guest has verified a number.
         let (allowance, chosen, limits) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.choose_offers(&request.items, request.location, &[], wanted, Some(&customer_sockets)),
+            self.choose_widening(
+                &request.items,
+                request.location,
+                &[],
+                wanted,
+                Some(&customer_sockets),
+                None
+            ),
             self.limits_for(customer)
         );
-        let (mut allowance, (offers, presence), limits) = (allowance?, chosen?, limits?);
+        let (mut allowance, (offers, presence, radius), limits) = (allowance?, chosen?, limits?);
         let new = NewOrder {
             id: OrderId::generate(),
             customer_id: customer.clone(),
@@ -190,7 +197,7 @@ where
             address: request.address,
         };
         let window_ms = self.round_window_ms(&offers, &presence);
-        let order = Order::open(new, offers, now, window_ms);
+        let order = Order::open(new, offers, now, window_ms).searched_within(radius);
         let searching = order.status() == OrderStatus::Searching;
         // It searches through every round at the latest (plus one window of
         // slack); an order that found nobody never counts as open.
@@ -496,13 +503,21 @@ where
     /// The next round for `order`: the next stores, or the end with
     /// `reason_if_none` when none is left.
     async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
-        let (offers, presence) = self
-            .choose_offers(
+        let radius = search_radius_after(
+            self.config.radius_m,
+            self.config.sparse_radii_m.as_slice(),
+            order.search_radius_m(),
+            order.offers().len(),
+            self.config.stores_per_round,
+        );
+        let (offers, presence, radius) = self
+            .choose_widening(
                 order.items(),
                 order.location(),
                 order.tried(),
                 order.wanted_delivery(),
                 None,
+                radius,
             )
             .await?;
         Ok(if offers.is_empty() {
@@ -513,6 +528,7 @@ where
             NextRound::Offer {
                 deadline_ms: now + self.round_window_ms(&offers, &presence),
                 offers,
+                search_radius_m: radius,
             }
         })
     }
@@ -547,6 +563,44 @@ where
         Ok(())
     }
 
+    /// [`Self::choose_offers`] within `radius_m` (`None`: the configured
+    /// radius), and while nobody is found there, within the next wider
+    /// radius of sparse supply ([`search_radius_after`]), if any. Returns
+    /// the radius searched last too (`None`: the configured one).
+    async fn choose_widening(
+        &self,
+        items: &[DemandItem],
+        location: GeoPoint,
+        tried: &[StoreId],
+        wanted: Option<DeliveryKind>,
+        also: Option<&Caller>,
+        mut radius_m: Option<u32>,
+    ) -> Result<(Vec<Offer>, Presence, Option<u32>), Unavailable> {
+        let base = self.config.radius_m;
+        let mut presence = Presence::new();
+        let mut also = also;
+        loop {
+            let searched = radius_m.map_or(base, f64::from);
+            let (offers, read) = self
+                .choose_offers(items, location, tried, wanted, also.take(), searched)
+                .await?;
+            presence.extend(read);
+            // Nobody found: the next wider radius, if sparse supply has one.
+            let wider = search_radius_after(base, self.config.sparse_radii_m.as_slice(), radius_m, 0, 1);
+            if !offers.is_empty() || wider == radius_m {
+                if radius_m.is_some() {
+                    info!(
+                        radius_m = searched,
+                        stores = offers.len(),
+                        "sparse supply: searched wider"
+                    );
+                }
+                return Ok((offers, presence, radius_m));
+            }
+            radius_m = wider;
+        }
+    }
+
     /// The next stores to offer to: best ranked, not yet tried, offering
     /// the wanted kind of delivery, with a live connection. Stores are read
     /// near first (every category and range at once) and farther only while
@@ -561,13 +615,14 @@ where
         tried: &[StoreId],
         wanted: Option<DeliveryKind>,
         also: Option<&Caller>,
+        radius_m: f64,
     ) -> Result<(Vec<Offer>, Presence), Unavailable> {
         let wanted_count = self.config.stores_per_round;
         let categories = demand_categories(items);
         let mut presence = Presence::new();
         let mut also = also.cloned();
         let mut offers = Vec::with_capacity(wanted_count);
-        let radii = search_radii(self.config.radius_m);
+        let radii = search_radii(radius_m);
         for (step, radius) in radii.into_iter().enumerate() {
             let widest = step + 1 == radii.len();
             let ranges = search_plan(location, radius, self.config.max_geo_queries);

@@ -160,6 +160,11 @@ pub struct Order {
     /// asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) share_secret: Option<String>,
+    /// The radius the current round searched when sparse supply widened
+    /// it (`domain::matching::search_radius_after`); `None`: the
+    /// configured radius.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) search_radius_m: Option<u32>,
 }
 
 /// A listing an order appears in besides its own item, so that it can be
@@ -217,7 +222,22 @@ impl Order {
             store_cancellations: Vec::new(),
             completed_at_ms: None,
             share_secret: None,
+            search_radius_m: None,
         }
+    }
+
+    /// The new order's first round searched `radius_m` (wider than the
+    /// configured radius: sparse supply), or the configured one (`None`).
+    #[must_use]
+    pub fn searched_within(mut self, radius_m: Option<u32>) -> Self {
+        self.search_radius_m = radius_m;
+        self
+    }
+
+    /// The radius the current round searched when it was widened.
+    #[must_use]
+    pub fn search_radius_m(&self) -> Option<u32> {
+        self.search_radius_m
     }
 
     #[must_use]
