@@ -90,7 +90,9 @@ pub struct ConfigError {
 
 impl OrderingConfig {
     /// Reads `OFFER_WINDOW_MS` (or `OFFER_WINDOW_SECONDS`),
-    /// `STORES_PER_ROUND`, `MAX_ROUNDS` and `MATCH_RADIUS_M` through `lookup`;
+    /// `STORES_PER_ROUND`, `MAX_ROUNDS`, `MATCH_RADIUS_M`,
+    /// `PUSH_OFFLINE_STORES`, `PUSH_OFFER_WINDOW_MS` (or `_SECONDS`) and
+    /// `SPARSE_RADII_M` (e.g. `3000,5000`) through `lookup`;
     /// a missing variable keeps its default.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
@@ -130,6 +132,9 @@ impl OrderingConfig {
                     });
                 }
             };
+        }
+        if let Some(v) = lookup("PUSH_OFFER_WINDOW_SECONDS") {
+            config.push_offer_window_ms = Some(parse::<i64>("PUSH_OFFER_WINDOW_SECONDS", &v, 1, 900)? * 1000);
         }
         if let Some(v) = lookup("PUSH_OFFER_WINDOW_MS") {
             config.push_offer_window_ms = Some(parse("PUSH_OFFER_WINDOW_MS", &v, 100, 900_000)?);
