@@ -102,6 +102,12 @@ pub const DEV_SMS_PATH: &str = "/dev/sms/";
 /// API. Answers as tests/moto_server.py's `/test-api/notifications`.
 pub const DEV_NOTIFICATIONS_PATH: &str = "/dev/notifications";
 
+/// What the embedded backend sent, for the development routes.
+pub struct LocalOutbox {
+    pub texts: Arc<EmbeddedTexts>,
+    pub notifications: Arc<EmbeddedNotifications>,
+}
+
 pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     app: Arc<App<S, Q, P>>,
     hub: ConnectionHub,
@@ -109,9 +115,9 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
     management_auth: ManagementAuth,
-    texts: Option<Arc<EmbeddedTexts>>,
-    notifications: Option<Arc<EmbeddedNotifications>>,
+    outbox: Option<LocalOutbox>,
 ) -> Result<Router, shared::auth::KeyError> {
+    let (texts, notifications) = outbox.map(|o| (o.texts, o.notifications)).unzip();
     // Follows the issuer's keys, so a rotation of its secret reaches the
     // gateway's checks as it reaches the JWKS.
     let verifier = Arc::new(TokenVerifier::following(Arc::clone(&issuer)));

@@ -486,8 +486,10 @@ impl Gateway<'_> {
             self.addr,
             Arc::clone(self.issuer),
             management_auth::ManagementAuth::new(self.credentials.clone()),
-            self.texts.clone(),
-            self.notifications.clone(),
+            self.texts
+                .clone()
+                .zip(self.notifications.clone())
+                .map(|(texts, notifications)| gateway::LocalOutbox { texts, notifications }),
         )?;
         Ok(serve(listener, router))
     }
