@@ -193,3 +193,81 @@ impl<R: NotificationRepo + ConnectionRepo> Notices<'_, R> {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::demand::{Language, parse_demand_text};
+    use crate::domain::geo::GeoPoint;
+    use crate::domain::ids::OrderId;
+    use crate::domain::notification::Device;
+    use crate::domain::order::money::PaymentMethod;
+    use crate::domain::order::{NewOrder, Offer};
+    use crate::embedded::{EmbeddedNotifications, EmbeddedTexts, MemoryStorage};
+
+    /// An offer alert runs twice (a retried request, a timer delivered
+    /// twice): the claim lets one push out; a store with a socket or
+    /// without a device gets none.
+    #[tokio::test]
+    async fn an_offer_is_pushed_once_and_only_to_a_closed_app_with_a_device() {
+        let storage = MemoryStorage::default();
+        let notifications = EmbeddedNotifications::new(Arc::new(EmbeddedTexts::default()));
+        let ordering = OrderingConfig {
+            push_offline_stores: true,
+            ..OrderingConfig::default()
+        };
+        let config = NotificationConfig::default();
+        let notices = Notices {
+            repo: &storage,
+            notifications: &notifications,
+            config: &config,
+            ordering: &ordering,
+            now: 1_000,
+        };
+        let store = |id: &str| StoreId::new(id).expect("id");
+        for id in ["closed", "online"] {
+            let device = Device {
+                endpoint: format!("local:endpoint/{id}"),
+            };
+            storage
+                .put_device(&Caller::Store(store(id)), &device)
+                .await
+                .expect("stored");
+        }
+        let offers = ["closed", "online", "no-device"]
+            .iter()
+            .map(|id| Offer {
+                store_id: store(id),
+                distance_m: 400,
+                language: Language::En,
+                delivery_options: Vec::new(),
+            })
+            .collect();
+        let new = NewOrder {
+            id: OrderId::generate(),
+            customer_id: CustomerId::new("c1").expect("id"),
+            items: parse_demand_text("2 kg rice").expect("parses"),
+            location: GeoPoint::new(23.8, 90.4).expect("valid"),
+            delivery: None,
+            payment: PaymentMethod::default(),
+            address: None,
+        };
+        let order = Order::open(new, offers, 1_000, 60_000);
+        let known = Presence::from([(
+            Caller::Store(store("online")),
+            vec![crate::domain::ids::ConnectionId::new("conn-1").expect("id")],
+        )]);
+        notices.alert_offline_stores(&order, &known).await;
+        notices.alert_offline_stores(&order, &known).await;
+        let pushes = notifications.sent().push;
+        assert_eq!(pushes.len(), 1, "{pushes:?}");
+        assert_eq!(pushes[0].endpoint, "local:endpoint/closed");
+        assert!(
+            pushes[0]
+                .message
+                .contains(&format!("{}#offer#1#store:closed", order.id()))
+        );
+    }
+}
