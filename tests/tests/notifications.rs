@@ -252,8 +252,11 @@ async fn a_store_with_its_app_closed_is_alerted_by_push_and_accepts_over_http() 
 async fn a_timer_delivered_again_does_not_push_twice() {
     let stack = stack(OrderingConfig {
         stores_per_round: 1,
+        // Round 1 (a socket's store) lapses soon; round 2, which alerts a
+        // closed app, lasts long enough for a loaded server.
         offer_window_ms: 1_500,
         push_offline_stores: true,
+        push_offer_window_ms: Some(30_000),
         ..OrderingConfig::default()
     })
     .await;
