@@ -54,19 +54,25 @@ ORDERING_CONFIG = {
     "MATCH_RADIUS_M",
     "MAX_OPEN_ORDERS",
     "MAX_ORDERS_PER_MINUTE",
+    "PUSH_OFFLINE_STORES",
+    "PUSH_OFFER_WINDOW_SECONDS",
+    "SPARSE_RADII_M",
 }
+#   wiring::lambda_app: where pushes register (PUSH_PLATFORM_APPLICATION_ARN,
+#   empty: none) and NotificationConfig's TRACKING_BASE_URL (receipt links).
+NOTIFICATIONS = {"PUSH_PLATFORM_APPLICATION_ARN", "TRACKING_BASE_URL"}
 #   NO_INIT_PRIMING (wiring::prime) switches init priming off, for infra/coldstart.sh.
 #   JWT_KEY_REFRESH_SECONDS (default 300) and JWT_JWKS_URL (default
 #   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL;
 #   SMS_SENDER_ID: an optional SMS sender name.
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID"}
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "PUSH_OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID"}
 #   WEB_SOCKET_URL (api/web.rs): where the served web apps connect; the local stack leaves it unset.
 #   wiring::serve -> wiring::lambda_app: JWT_SIGNING_SECRET_ID (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_ISSUER (the JWKS is fetched from its URL).
 REQUIRED_ENV = {
-    "http-api": AWS_RESOURCES | ORDERING_CONFIG | {"JWT_SIGNING_SECRET_ID", "JWT_ISSUER", "WEB_SOCKET_URL"},
-    "ws-api": AWS_RESOURCES | ORDERING_CONFIG,
-    "offer-timer": AWS_RESOURCES | ORDERING_CONFIG,
+    "http-api": AWS_RESOURCES | ORDERING_CONFIG | NOTIFICATIONS | {"JWT_SIGNING_SECRET_ID", "JWT_ISSUER", "WEB_SOCKET_URL"},
+    "ws-api": AWS_RESOURCES | ORDERING_CONFIG | NOTIFICATIONS,
+    "offer-timer": AWS_RESOURCES | ORDERING_CONFIG | NOTIFICATIONS,
     "ws-authorizer": {"JWT_ISSUER"},
 }
 # The only function that may read the signing secret.

@@ -26,8 +26,8 @@ use shared::domain::customer::PhoneNumber;
 use shared::domain::ids::Caller;
 use shared::domain::ids::ConnectionId;
 use shared::embedded::{
-    ConnectionHub, EmbeddedQueue, EmbeddedTexts, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender, SocketCommand,
-    SocketInfo,
+    ConnectionHub, EmbeddedNotifications, EmbeddedQueue, EmbeddedTexts, MAX_PUSH_BYTES, OutboxReceiver, OutboxSender,
+    SocketCommand, SocketInfo,
 };
 use shared::ports::{OfferTimers, Pusher, Storage};
 use shared::usecases::App;
@@ -72,6 +72,7 @@ struct Gateway<S, Q, P> {
     verifier: Arc<TokenVerifier>,
     management_auth: Arc<ManagementAuth>,
     texts: Option<Arc<EmbeddedTexts>>,
+    notifications: Option<Arc<EmbeddedNotifications>>,
 }
 
 impl<S, Q, P> Clone for Gateway<S, Q, P> {
@@ -85,6 +86,7 @@ impl<S, Q, P> Clone for Gateway<S, Q, P> {
             verifier: Arc::clone(&self.verifier),
             management_auth: Arc::clone(&self.management_auth),
             texts: self.texts.clone(),
+            notifications: self.notifications.clone(),
         }
     }
 }
@@ -95,6 +97,16 @@ pub const DEV_TOKENS_PATH: &str = "/dev/tokens";
 /// Where the last text sent to a number is read, on the embedded backend
 /// only (`GET /dev/sms/{phone}`): never a route of the deployed API.
 pub const DEV_SMS_PATH: &str = "/dev/sms/";
+/// Every SMS and mobile push notification sent so far, on the embedded
+/// backend only (`GET /dev/notifications`): never a route of the deployed
+/// API. Answers as tests/moto_server.py's `/test-api/notifications`.
+pub const DEV_NOTIFICATIONS_PATH: &str = "/dev/notifications";
+
+/// What the embedded backend sent, for the development routes.
+pub struct LocalOutbox {
+    pub texts: Arc<EmbeddedTexts>,
+    pub notifications: Arc<EmbeddedNotifications>,
+}
 
 pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     app: Arc<App<S, Q, P>>,
@@ -103,8 +115,9 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
     addr: SocketAddr,
     issuer: Arc<TokenIssuer>,
     management_auth: ManagementAuth,
-    texts: Option<Arc<EmbeddedTexts>>,
+    outbox: Option<LocalOutbox>,
 ) -> Result<Router, shared::auth::KeyError> {
+    let (texts, notifications) = outbox.map(|o| (o.texts, o.notifications)).unzip();
     // Follows the issuer's keys, so a rotation of its secret reaches the
     // gateway's checks as it reaches the JWKS.
     let verifier = Arc::new(TokenVerifier::following(Arc::clone(&issuer)));
@@ -117,6 +130,7 @@ pub fn router<S: Storage, Q: OfferTimers, P: Pusher>(
         verifier,
         management_auth: Arc::new(management_auth),
         texts,
+        notifications,
     };
     Ok(Router::new().fallback(serve::<S, Q, P>).with_state(gateway))
 }
@@ -139,6 +153,16 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
         && request.method() == http::Method::GET
     {
         return dev_sms(texts, phone);
+    }
+    if let (DEV_NOTIFICATIONS_PATH, Some(notifications)) = (request.uri().path(), &gateway.notifications)
+        && request.method() == http::Method::GET
+    {
+        return (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            json!(notifications.sent()).to_string(),
+        )
+            .into_response();
     }
     if request.uri().path() == WS_PATH {
         let (mut parts, _body) = request.into_parts();

@@ -25,10 +25,10 @@ use axum::serve::ListenerExt;
 use shared::auth::TokenIssuer;
 use shared::aws::{AwsResources, ensure_queue, ensure_table};
 use shared::domain::clock::{Clock, SystemClock};
-use shared::domain::config::OrderingConfig;
+use shared::domain::config::{NotificationConfig, OrderingConfig};
 
 use shared::domain::ids::{Caller, ConnectionId};
-use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts};
+use shared::embedded::{ConnectionHub, EmbeddedNotifications, EmbeddedQueue, EmbeddedTexts};
 use shared::ports::{Connection, ConnectionRepo, OfferTimers, Pusher, RepoError, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -463,6 +463,13 @@ struct Gateway<'a> {
     issuer: &'a Arc<TokenIssuer>,
     credentials: &'a Credentials,
     texts: Option<Arc<EmbeddedTexts>>,
+    notifications: Option<Arc<EmbeddedNotifications>>,
+}
+
+/// Receipts link to the local stack itself (`TRACKING_BASE_URL` when set).
+fn local_notification_config(addr: SocketAddr) -> NotificationConfig {
+    let base = std::env::var("TRACKING_BASE_URL").unwrap_or_else(|_| format!("http://{addr}"));
+    NotificationConfig::from_lookup(|_| Some(base.clone())).unwrap_or_default()
 }
 
 impl Gateway<'_> {
@@ -479,7 +486,10 @@ impl Gateway<'_> {
             self.addr,
             Arc::clone(self.issuer),
             management_auth::ManagementAuth::new(self.credentials.clone()),
-            self.texts.clone(),
+            self.texts
+                .clone()
+                .zip(self.notifications.clone())
+                .map(|(texts, notifications)| gateway::LocalOutbox { texts, notifications }),
         )?;
         Ok(serve(listener, router))
     }
@@ -512,14 +522,21 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             };
             let queue = Arc::new(EmbeddedQueue::new("offer-timers", options.visibility_timeout));
             let texts = Arc::new(EmbeddedTexts::default());
-            let app = Arc::new(shared::wiring::embedded_app(
-                Arc::clone(&queue),
-                hub.clone(),
-                options.clock,
-                options.ordering,
-                Arc::clone(&issuer),
-                Arc::clone(&texts),
-            ));
+            let notifications = Arc::new(EmbeddedNotifications::new(Arc::clone(&texts)));
+            let app = Arc::new(
+                shared::wiring::embedded_app(
+                    Arc::clone(&queue),
+                    hub.clone(),
+                    options.clock,
+                    options.ordering,
+                    Arc::clone(&issuer),
+                    Arc::clone(&texts),
+                )
+                .with_notifications(
+                    Arc::clone(&notifications) as Arc<dyn shared::ports::Notifications>,
+                    local_notification_config(addr),
+                ),
+            );
             let gateway = Gateway {
                 hub: &hub,
                 sockets: options.sockets,
@@ -527,6 +544,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 issuer: &issuer,
                 credentials: &management_credentials,
                 texts: Some(texts),
+                notifications: Some(notifications),
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let poller = tokio::spawn(gateway::poll_embedded_queue(Arc::clone(&app), Arc::clone(&queue)));
@@ -563,21 +581,27 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 queue_url: queue_url.clone(),
                 management_endpoint: format!("http://{addr}/{STAGE}"),
             };
-            let app = Arc::new(shared::wiring::aws_app(
-                &sdk,
-                &resources,
-                options.clock,
-                options.ordering,
-                Some(Arc::clone(&issuer)),
-            ));
+            // One platform application per table, so each test's pushes are its own.
+            let notifications = shared::wiring::emulated_sns_notifications(&sdk, &format!("push-{table}")).await?;
+            let app = Arc::new(
+                shared::wiring::aws_app(
+                    &sdk,
+                    &resources,
+                    options.clock,
+                    options.ordering,
+                    Some(Arc::clone(&issuer)),
+                )
+                .with_notifications(notifications, local_notification_config(addr)),
+            );
             let gateway = Gateway {
                 hub: &hub,
                 sockets: options.sockets,
                 addr,
                 issuer: &issuer,
                 credentials: &management_credentials,
-                // SMS go to SNS (moto keeps them); nothing local to read.
+                // SMS and pushes go to SNS (moto keeps them); nothing local to read.
                 texts: None,
+                notifications: None,
             };
             let server = gateway.serve(listener, Arc::clone(&app))?;
             let region = sdk

@@ -129,6 +129,10 @@ async fn main() -> ExitCode {
             "  dev SMS:       curl {}/dev/sms/+8801XXXXXXXXX (the last sign-in text to a number; local only)",
             stack.http_url()
         );
+        println!(
+            "  dev pushes:    curl {}/dev/notifications (every SMS receipt and mobile push sent; local only)",
+            stack.http_url()
+        );
     }
     println!(
         "  offer window {} ms, {} stores per round, {} rounds, radius {} m",

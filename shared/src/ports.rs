@@ -15,6 +15,7 @@ use crate::domain::geo::CellRange;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::notification::{Device, DeviceToken};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
@@ -330,6 +331,37 @@ pub trait CustomerRepo: Send + Sync {
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 }
 
+/// What notifications outside the app need stored: which ones were sent
+/// (claimed before sending, so each is sent at most once), each party's
+/// push device, and whether a customer wants SMS receipts.
+pub trait NotificationRepo: Send + Sync {
+    /// Claims the notice under `key` (`domain::notification::Notice::key`)
+    /// with one conditional write: `Ok(true)` for the first claim only.
+    /// Claims may be forgotten after `keep_ms`.
+    fn claim_notice(
+        &self,
+        key: &str,
+        now: Millis,
+        keep_ms: Millis,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// Records (or replaces) where pushes to `owner`'s device go.
+    fn put_device(&self, owner: &Caller, device: &Device) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// The device of each of `owners`, in their order, in one batch read.
+    fn devices_of_many(&self, owners: &[Caller])
+    -> impl Future<Output = Result<Vec<Option<Device>>, RepoError>> + Send;
+    /// Where the customer's receipts go: their verified number, unless
+    /// they opted out of SMS receipts (one read).
+    fn receipt_phone(
+        &self,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Option<PhoneNumber>, RepoError>> + Send;
+    fn set_receipts_opt_out(
+        &self,
+        customer: &CustomerId,
+        opted_out: bool,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+}
+
 /// All storage the application needs.
 pub trait Storage:
     StoreRepo
@@ -342,6 +374,7 @@ pub trait Storage:
     + SignInRepo
     + ApplicationRepo
     + StockRepo
+    + NotificationRepo
     + 'static
 {
 }
@@ -356,6 +389,7 @@ impl<
         + SignInRepo
         + ApplicationRepo
         + StockRepo
+        + NotificationRepo
         + 'static,
 > Storage for T
 {
@@ -454,4 +488,24 @@ pub type TextFuture<'a> = Pin<Box<dyn Future<Output = Result<(), TextError>> + S
 pub trait TextMessages: Send + Sync {
     /// Sends `text` to `to`, once; an error means it was not accepted.
     fn send_text<'a>(&'a self, to: &'a PhoneNumber, text: &'a str) -> TextFuture<'a>;
+}
+
+/// Why a notification was not sent. Never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[error("notification not sent: {0}")]
+pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// What [`Notifications`] methods return.
+pub type NotifyFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, NotifyError>> + Send + 'a>>;
+
+/// Reaches a party whose app is closed: an SMS to a number, a mobile push
+/// to a registered device (Amazon SNS on AWS: `Publish` to a phone number,
+/// `CreatePlatformEndpoint` and `Publish` to its ARN; the local stack
+/// records them). Object-safe, like [`TextMessages`].
+pub trait Notifications: Send + Sync {
+    fn send_sms<'a>(&'a self, to: &'a PhoneNumber, text: &'a str) -> NotifyFuture<'a, ()>;
+    /// Registers a device's push token: where pushes to it go from now on.
+    fn register_device<'a>(&'a self, token: &'a DeviceToken) -> NotifyFuture<'a, Device>;
+    /// Sends `payload` (JSON) to one device.
+    fn push_to_device<'a>(&'a self, device: &'a Device, payload: &'a str) -> NotifyFuture<'a, ()>;
 }

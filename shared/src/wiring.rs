@@ -13,11 +13,11 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{
-    AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SnsTexts, SqsTimers,
-    sdk_config,
+    AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SnsNotifications, SnsTexts,
+    SqsTimers, sdk_config,
 };
 use crate::domain::clock::{Clock, SystemClock};
-use crate::domain::config::OrderingConfig;
+use crate::domain::config::{NotificationConfig, OrderingConfig};
 use crate::domain::demand::catalogue::{Catalogue, CatalogueError};
 use crate::domain::sign_in::CodeHasher;
 use crate::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
@@ -146,9 +146,46 @@ pub async fn lambda_app() -> Result<LambdaApp, WiringError> {
         Err(_) => (None, random_code_hasher()),
     };
     let sender_id = std::env::var("SMS_SENDER_ID").ok();
+    let notification_config =
+        NotificationConfig::from_lookup(|name| std::env::var(name).ok()).map_err(AwsSetupError::from)?;
+    let notifications = sns_notifications(
+        &sdk,
+        sender_id.clone(),
+        std::env::var("PUSH_PLATFORM_APPLICATION_ARN").ok(),
+    );
     Ok(aws_app(&sdk, &resources, clock, config, issuer)
         .with_texts(Arc::new(SnsTexts::new(&sdk, sender_id)))
+        .with_notifications(notifications, notification_config)
         .with_code_hasher(hasher))
+}
+
+/// SNS notifications for the local stack on an emulator (moto records
+/// what is sent): the platform application `name` is made if missing.
+///
+/// # Errors
+/// SNS could not be reached.
+pub async fn emulated_sns_notifications(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> Result<Arc<SnsNotifications>, crate::ports::RepoError> {
+    let arn = crate::aws::ensure_platform_application(&aws_sdk_sns::Client::new(sdk), name).await?;
+    Ok(sns_notifications(sdk, None, Some(arn)))
+}
+
+/// Receipts by SMS and offers by mobile push through SNS: texts with the
+/// sender id `SMS_SENDER_ID`, pushes to endpoints of the platform
+/// application `PUSH_PLATFORM_APPLICATION_ARN` (none: devices cannot
+/// register, and no store is alerted by push).
+#[must_use]
+pub fn sns_notifications(
+    sdk: &aws_config::SdkConfig,
+    sender_id: Option<String>,
+    platform_application_arn: Option<String>,
+) -> Arc<SnsNotifications> {
+    Arc::new(SnsNotifications::new(
+        SnsTexts::new(sdk, sender_id),
+        platform_application_arn,
+    ))
 }
 
 /// An issuer that reads its keys from the Secrets Manager secret

@@ -29,6 +29,7 @@ use shared::domain::geo::{CellRange, GeoPoint};
 use shared::domain::idempotency::IdempotencyRecord;
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use shared::domain::notification::Device;
 use shared::domain::order::delivery::{DeliveryKind, DeliveryOption, default_delivery_options};
 use shared::domain::order::money::{Paisa, PaymentMethod};
 use shared::domain::order::packing::{LineState, PackOutcome};
@@ -40,7 +41,8 @@ use shared::domain::store::{Store, StoreApplication, StoreProfileInput};
 use shared::embedded::MemoryStorage;
 use shared::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo, StockRepo, StoreRepo,
+    NotificationRepo, OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo,
+    StockRepo, StoreRepo,
 };
 use shared::usecases::App;
 use shared::usecases::ordering::OrderRequest;
@@ -571,6 +573,26 @@ impl StockRepo for FaultyStorage {
             return Err(injected("replace_order"));
         }
         Ok(applied)
+    }
+}
+
+/// Notifications are never sent in the simulation (no notifications port):
+/// their records pass through without faults.
+impl NotificationRepo for FaultyStorage {
+    async fn claim_notice(&self, key: &str, now: Millis, keep_ms: Millis) -> Result<bool, RepoError> {
+        self.inner.claim_notice(key, now, keep_ms).await
+    }
+    async fn put_device(&self, owner: &Caller, device: &Device) -> Result<(), RepoError> {
+        self.inner.put_device(owner, device).await
+    }
+    async fn devices_of_many(&self, owners: &[Caller]) -> Result<Vec<Option<Device>>, RepoError> {
+        self.inner.devices_of_many(owners).await
+    }
+    async fn receipt_phone(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
+        self.inner.receipt_phone(customer).await
+    }
+    async fn set_receipts_opt_out(&self, customer: &CustomerId, opted_out: bool) -> Result<(), RepoError> {
+        self.inner.set_receipts_opt_out(customer, opted_out).await
     }
 }
 

@@ -294,7 +294,8 @@ async fn every_route_and_action_answers_each_caller_exactly() {
         "POST",
         &format!("{order}/accept"),
         None,
-        row([401, 403, 403, 409, 403, 409]),
+        // The winner's repeat is a retry whose answer was lost: the same 200.
+        row([401, 403, 403, 409, 403, 200]),
     )
     .await;
     check(

@@ -16,6 +16,7 @@ use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{GeoPoint, search_plan};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
+use shared::domain::notification::{Device, DeviceToken};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::order::money::PaymentMethod;
 use shared::domain::order::{Actor, Change, Decision, NewOrder, NextRound, Offer, Order, OrderStatus};
@@ -24,8 +25,8 @@ use shared::domain::sign_in::{
 };
 use shared::domain::stock::{StockCountInput, StockInput, StockLedger};
 use shared::domain::store::{StatusChange, Store, StoreApplication, StoreStatus};
-use shared::embedded::{ConnectionHub, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
-use shared::ports::{Connection, OfferTimers, PushError, Pusher, RoundTimer, Storage, TextMessages};
+use shared::embedded::{ConnectionHub, EmbeddedNotifications, EmbeddedQueue, EmbeddedTexts, MemoryStorage};
+use shared::ports::{Connection, Notifications, OfferTimers, PushError, Pusher, RoundTimer, Storage, TextMessages};
 
 fn here() -> GeoPoint {
     GeoPoint::new(23.7925, 90.4078).expect("valid")
@@ -200,6 +201,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
         next: NextRound::Offer {
             offers: offers(&["c", "d"]),
             deadline_ms: 121_000,
+            search_radius_m: None,
         },
     };
     let Ok(Decision::Apply(round2)) = order.decide(&Actor::Timer, &close, 61_000) else {
@@ -741,6 +743,103 @@ async fn text_contract<T: TextMessages>(texts: &T, sent_to: impl AsyncFn(&PhoneN
     assert_eq!(sent_to(&other).await, None);
 }
 
+/// What notifications need stored: a notice is claimed once (and again
+/// only after it may be forgotten), devices are read back by owner in one
+/// batch, and receipts go to the verified number until the customer opts
+/// out (and again after opting back in).
+async fn notification_storage_contract<S: Storage>(storage: &S) {
+    let key = format!("{}#accepted#0#customer:c1", ulid::Ulid::new());
+    assert!(storage.claim_notice(&key, 1_000, 60_000).await.expect("claims"));
+    assert!(
+        !storage.claim_notice(&key, 2_000, 60_000).await.expect("reads"),
+        "claimed once"
+    );
+    let other = format!("{key}-other");
+    assert!(
+        storage.claim_notice(&other, 2_000, 60_000).await.expect("claims"),
+        "keys are apart"
+    );
+
+    let s1 = Caller::Store(StoreId::new(format!("s-{}", ulid::Ulid::new())).expect("id"));
+    let s2 = Caller::Store(StoreId::new(format!("s-{}", ulid::Ulid::new())).expect("id"));
+    let device = Device {
+        endpoint: "arn:aws:sns:us-east-1:000000000000:endpoint/GCM/app/1".into(),
+    };
+    storage.put_device(&s1, &device).await.expect("stored");
+    assert_eq!(
+        storage
+            .devices_of_many(&[s2.clone(), s1.clone(), s1.clone()])
+            .await
+            .expect("read"),
+        vec![None, Some(device.clone()), Some(device)]
+    );
+
+    let customer = CustomerId::new(format!("c-{}", ulid::Ulid::new())).expect("id");
+    assert_eq!(
+        storage.receipt_phone(&customer).await.expect("read"),
+        None,
+        "no number yet"
+    );
+    let phone = PhoneNumber::new(&common::fresh_phone()).expect("phone");
+    storage.set_phone(&customer, &phone).await.expect("stored");
+    assert_eq!(
+        storage.receipt_phone(&customer).await.expect("read"),
+        Some(phone.clone())
+    );
+    storage.set_receipts_opt_out(&customer, true).await.expect("stored");
+    assert_eq!(storage.receipt_phone(&customer).await.expect("read"), None, "opted out");
+    assert_eq!(
+        storage.phone_of(&customer).await.expect("read"),
+        Some(phone.clone()),
+        "the number stays"
+    );
+    storage.set_receipts_opt_out(&customer, false).await.expect("stored");
+    assert_eq!(storage.receipt_phone(&customer).await.expect("read"), Some(phone));
+}
+
+/// The notification port: an SMS reaches its number word for word; a
+/// device token registers an endpoint, and a push to it is recorded there.
+async fn notifications_contract<N: Notifications>(notifications: &N, sent: impl AsyncFn() -> serde_json::Value) {
+    let phone = PhoneNumber::new(&common::fresh_phone()).expect("phone");
+    let text = format!("Receipt {}", ulid::Ulid::new());
+    notifications.send_sms(&phone, &text).await.expect("sent");
+    let token = DeviceToken::new(&format!("token-{}", ulid::Ulid::new())).expect("token");
+    let device = notifications.register_device(&token).await.expect("registered");
+    let payload = format!(r#"{{"type":"offer","n":"{}"}}"#, ulid::Ulid::new());
+    notifications.push_to_device(&device, &payload).await.expect("pushed");
+    let record = sent().await;
+    let sms: Vec<&serde_json::Value> = record["sms"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|s| s["phone_number"] == phone.as_e164())
+        .collect();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0]["message"], text.as_str());
+    let pushes: Vec<&serde_json::Value> = record["push"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|p| p["message"] == payload.as_str())
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0]["endpoint"], device.endpoint.as_str());
+}
+
+#[tokio::test]
+async fn embedded_storage_meets_the_notification_contract() {
+    notification_storage_contract(&MemoryStorage::default()).await;
+}
+
+#[tokio::test]
+async fn embedded_notifications_meet_the_contract() {
+    let notifications = EmbeddedNotifications::new(std::sync::Arc::new(EmbeddedTexts::default()));
+    notifications_contract(&notifications, async || {
+        serde_json::to_value(notifications.sent()).expect("JSON")
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn embedded_texts_meet_the_contract() {
     let texts = EmbeddedTexts::default();
@@ -868,6 +967,33 @@ mod on_an_aws_compatible_server {
         let table = unique("stock");
         ensure_table(&client, &table).await.expect("table created");
         stock_contract(&DynamoStorage::new(client, table)).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_storage_meets_the_notification_contract() {
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("contract");
+        ensure_table(&client, &table).await.expect("table created");
+        notification_storage_contract(&DynamoStorage::new(client, table)).await;
+    }
+
+    #[tokio::test]
+    async fn sns_meets_the_notification_contract() {
+        let sdk = sdk().await;
+        let notifications = shared::wiring::emulated_sns_notifications(&sdk, &unique("push"))
+            .await
+            .expect("platform application");
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("endpoint");
+        notifications_contract(notifications.as_ref(), async || {
+            reqwest::get(format!("{}/test-api/notifications", endpoint.trim_end_matches('/')))
+                .await
+                .expect("moto answers")
+                .json()
+                .await
+                .expect("JSON")
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -34,6 +34,8 @@ mod journey;
 mod key_rotation;
 #[path = "limits.rs"]
 mod limits;
+#[path = "notifications.rs"]
+mod notifications;
 #[path = "operators.rs"]
 mod operators;
 #[path = "privacy.rs"]
@@ -44,6 +46,8 @@ mod race;
 mod resilience;
 #[path = "sign_in.rs"]
 mod sign_in;
+#[path = "sparse_supply.rs"]
+mod sparse_supply;
 #[path = "spec.rs"]
 mod spec;
 #[path = "stock.rs"]

@@ -108,6 +108,20 @@ pub struct PhoneAttached {
     pub phone: String,
 }
 
+/// `PUT /customers/me/receipts`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReceiptSettings {
+    /// Whether SMS receipts are sent (to a verified number).
+    pub sms: bool,
+}
+
+/// `PUT /devices/me`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeviceRegistered {
+    /// Always `true`.
+    pub registered: bool,
+}
+
 /// `POST /orders/{order_id}/accept`: the store won the order.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Accepted {

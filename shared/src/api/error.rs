@@ -12,6 +12,7 @@ use crate::usecases::connections::ConnectError;
 use crate::usecases::console::ConsoleError;
 use crate::usecases::fulfilment::{StepError, StoreOrderError};
 use crate::usecases::identity::GuestError;
+use crate::usecases::notices::DeviceError;
 use crate::usecases::operators::{ApplyError, ListApplicationsError, StoreStatusError};
 use crate::usecases::ordering::{AcceptError, CancelError, PlaceOrderError, ReadOrderError, StoreRoutingError};
 use crate::usecases::sharing::{ShareError, SharedOrderError};
@@ -126,6 +127,23 @@ impl From<PaymentError> for ApiError {
                     "the payment could not be taken; please try again shortly",
                 )
             }
+        }
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::Invalid(e) => ApiError::new(422, "invalid_device_token", e.to_string()).with_field("token"),
+            DeviceError::PushUnavailable(reason) => {
+                error!(error = %reason, "push registration failed");
+                ApiError::new(
+                    503,
+                    "push_unavailable",
+                    "pushes cannot be registered now; please try again later",
+                )
+            }
+            DeviceError::Unavailable(e) => e.into(),
         }
     }
 }

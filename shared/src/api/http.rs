@@ -11,16 +11,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::bodies::{
-    Accepted, ActivityAnswer, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined, Document,
-    FiguresAnswer, GivenBack, GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration, OrderAudit, OrderView,
-    PendingStores, PhoneAttached, Shared, SignedIn, SignedOut, StoreOrdersPage, StoreStanding,
+    Accepted, ActivityAnswer, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined,
+    DeviceRegistered, Document, FiguresAnswer, GivenBack, GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration,
+    OrderAudit, OrderView, PendingStores, PhoneAttached, ReceiptSettings, Shared, SignedIn, SignedOut, StoreOrdersPage,
+    StoreStanding,
 };
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
 use super::requests::{
-    ComplaintBody, DeliveryBody, DemandInput, LineBody, LocationInput, OrderBody, PackBody, PhoneBody, PhoneCodeBody,
-    RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, SuspendBody, TextBody, VerifyBody, from_value,
-    parse_body,
+    ComplaintBody, DeliveryBody, DemandInput, DeviceBody, LineBody, LocationInput, OrderBody, PackBody, PhoneBody,
+    PhoneCodeBody, ReceiptsBody, RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, SuspendBody, TextBody,
+    VerifyBody, from_value, parse_body,
 };
 use super::routes::HttpRoute;
 use crate::domain::clock::Millis;
@@ -128,6 +129,18 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Reply {
     match route {
         HttpRoute::AttachPhone => attach_phone(app, call).await,
+        HttpRoute::ReceiptSettings => {
+            let customer = call.customer()?;
+            let body: ReceiptsBody = call.body()?;
+            app.notices().set_receipts_opt_out(&customer, !body.sms).await?;
+            ok(200, &ReceiptSettings { sms: body.sms })
+        }
+        HttpRoute::RegisterDevice => {
+            let caller = call.caller.clone().ok_or_else(ApiError::unauthenticated)?;
+            let body: DeviceBody = call.body()?;
+            app.notices().register_device(&caller, &body.token).await?;
+            ok(200, &DeviceRegistered { registered: true })
+        }
         HttpRoute::Upgrade => {
             let customer = call.customer()?;
             let body: PhoneCodeBody = call.body()?;

@@ -82,6 +82,18 @@ pub fn operation(route: HttpRoute) -> Operation {
         )
         .reads(schema::<PhoneCodeBody>)
         .rate_limited(),
+        R::ReceiptSettings => op(
+            "Turns the customer's SMS receipts (on acceptance and completion) off or on.",
+            200,
+            schema::<ReceiptSettings>,
+        )
+        .reads(schema::<ReceiptsBody>),
+        R::RegisterDevice => op(
+            "Registers the caller's device push token: a store whose app is closed is alerted of offers by push.",
+            200,
+            schema::<DeviceRegistered>,
+        )
+        .reads(schema::<DeviceBody>),
         R::ParseDemand => op(
             "Reads a demand (text, voice, pictures or lines) into a list.",
             200,
@@ -360,6 +372,23 @@ pub(crate) struct ReviewBody {
 pub(crate) struct PhoneBody {
     /// A Bangladeshi mobile number: `+8801XXXXXXXXX` or `01XXXXXXXXX`.
     pub(crate) phone: String,
+}
+
+/// `PUT /customers/me/receipts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReceiptsBody {
+    /// `false`: no SMS receipts from now on; `true`: receipts again.
+    pub(crate) sms: bool,
+}
+
+/// `PUT /devices/me`: the push token the device's platform (FCM, APNs)
+/// gave the app.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceBody {
+    /// 8 to 4096 printable characters without spaces.
+    pub(crate) token: String,
 }
 
 /// A number and the code sent to it.

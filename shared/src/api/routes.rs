@@ -60,6 +60,10 @@ http_routes! {
     /// A guest verifies a number and keeps their orders and home.
     Upgrade => "POST /auth/upgrade";
     AttachPhone => "PUT /customers/me/phone";
+    /// Whether the customer gets SMS receipts (on by default).
+    ReceiptSettings => "PUT /customers/me/receipts";
+    /// The caller's device push token (a store's app alerted while closed).
+    RegisterDevice => "PUT /devices/me";
     /// Reads a demand (text, voice, pictures or lines) into a list.
     ParseDemand => "POST /demand/parse";
     PlaceOrder => "POST /orders";

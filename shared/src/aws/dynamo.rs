@@ -22,13 +22,14 @@ use crate::domain::geo::{CellRange, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::notification::Device;
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, REFRESH_LIFETIME_MS, RefreshFamily, SessionCutoff};
 use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
+    NotificationRepo, OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -1434,5 +1435,107 @@ impl SignInRepo for DynamoStorage {
         let ttl = n((next.before_ms + REFRESH_LIFETIME_MS) / 1000 + 1);
         self.replace_versioned(session_cutoff_key(caller), "cutoff", next, version, Some(ttl))
             .await
+    }
+}
+
+/// One item per notice sent (`domain::notification::Notice::key`), written
+/// only if absent: the claim that makes each notice go out at most once.
+fn notice_key(notice: &str) -> Item {
+    key(format!("NOTICE#{notice}"), "NOTICE")
+}
+
+/// Beside the owner's presence item: where pushes to its device go.
+fn device_key(owner: &Caller) -> Item {
+    key(format!("OWNER#{}", owner.key()), "DEVICE")
+}
+
+fn customer_profile_key(customer: &CustomerId) -> Item {
+    key(format!("CUSTOMER#{customer}"), "PROFILE")
+}
+
+impl NotificationRepo for DynamoStorage {
+    async fn claim_notice(&self, notice: &str, now: Millis, keep_ms: Millis) -> Result<bool, RepoError> {
+        let mut item = notice_key(notice);
+        item.insert("ttl".into(), time_to_live(keep_ms / 1000, now));
+        let write_id = new_write_id(&mut item);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put_outcome(result) {
+            Outcome::Written => Ok(true),
+            // Ours if an earlier attempt of this put landed and lost its answer.
+            Outcome::Refused(stored) => self.wrote(notice_key(notice), stored, &write_id).await,
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    async fn put_device(&self, owner: &Caller, device: &Device) -> Result<(), RepoError> {
+        let mut item = device_key(owner);
+        item.insert("endpoint".into(), s(device.endpoint.clone()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn devices_of_many(&self, owners: &[Caller]) -> Result<Vec<Option<Device>>, RepoError> {
+        let mut keys: Vec<Item> = owners.iter().map(device_key).collect();
+        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
+        keys.dedup();
+        let found: HashMap<String, Device> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok())?;
+                let endpoint = item.get("endpoint").and_then(|v| v.as_s().ok())?;
+                Some((
+                    pk.clone(),
+                    Device {
+                        endpoint: endpoint.clone(),
+                    },
+                ))
+            })
+            .collect();
+        Ok(owners
+            .iter()
+            .map(|owner| found.get(&format!("OWNER#{}", owner.key())).cloned())
+            .collect())
+    }
+
+    async fn receipt_phone(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
+        let Some(item) = self.get(customer_profile_key(customer)).await? else {
+            return Ok(None);
+        };
+        if item.get("receipts_opt_out").and_then(|v| v.as_bool().ok()) == Some(&true) {
+            return Ok(None);
+        }
+        Ok(item
+            .get("phone")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|p| PhoneNumber::new(p).ok()))
+    }
+
+    async fn set_receipts_opt_out(&self, customer: &CustomerId, opted_out: bool) -> Result<(), RepoError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(customer_profile_key(customer)))
+            .update_expression("SET receipts_opt_out = :out")
+            .expression_attribute_values(":out", AttributeValue::Bool(opted_out))
+            .send()
+            .await
+            .map_err(repo_err)?;
+        Ok(())
     }
 }

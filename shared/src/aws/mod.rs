@@ -14,9 +14,9 @@ mod sqs;
 
 pub use dynamo::DynamoStorage;
 pub use push::ManagementApiPusher;
-pub use resources::{ensure_queue, ensure_table};
+pub use resources::{ensure_platform_application, ensure_queue, ensure_table};
 pub use secrets::SecretsManagerSource;
-pub use sns::SnsTexts;
+pub use sns::{SnsNotifications, SnsTexts};
 pub use sqs::{SqsTimers, long_polling_client};
 
 use std::time::Duration;

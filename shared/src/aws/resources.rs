@@ -77,3 +77,24 @@ pub async fn ensure_queue(
         .queue_url
         .ok_or_else(|| RepoError::msg("CreateQueue returned no URL"))
 }
+
+/// Creates (or finds: SNS answers the same ARN for the same name) a push
+/// platform application named `name`, for the local stack on an emulator;
+/// on AWS the deployment's FCM or APNs application is made once by hand
+/// (infra/README.md) and named by `PUSH_PLATFORM_APPLICATION_ARN`.
+///
+/// # Errors
+/// SNS refused or could not be reached.
+pub async fn ensure_platform_application(client: &aws_sdk_sns::Client, name: &str) -> Result<String, RepoError> {
+    let created = client
+        .create_platform_application()
+        .name(name)
+        .platform("GCM")
+        .attributes("PlatformCredential", "local-emulator-credential")
+        .send()
+        .await
+        .map_err(err)?;
+    created
+        .platform_application_arn
+        .ok_or_else(|| RepoError::msg("CreatePlatformApplication returned no ARN"))
+}

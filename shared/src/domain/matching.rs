@@ -60,6 +60,31 @@ pub fn search_radii(radius_m: f64) -> [f64; 2] {
     [radius_m / 4.0, radius_m]
 }
 
+/// Sparse supply: the radius the next round searches. When the round that
+/// ends offered fewer stores than `wanted`, the next wider of `steps` (in
+/// ascending order) beyond the radius it searched (`current`, `None`: the
+/// configured `base`); else that same radius. With no steps (the default)
+/// it is always `base`. A first round that finds nobody at all widens at
+/// once, step by step, until one finds a store (the use case asks again).
+#[must_use]
+pub fn search_radius_after(
+    base: f64,
+    steps: &[u32],
+    current: Option<u32>,
+    offered: usize,
+    wanted: usize,
+) -> Option<u32> {
+    if offered >= wanted {
+        return current;
+    }
+    let searched = current.map_or(base, f64::from);
+    steps
+        .iter()
+        .copied()
+        .find(|&step| f64::from(step) > searched)
+        .or(current)
+}
+
 /// Candidates per wanted store that make a near read enough: some of them
 /// may be offline, so a few more than the stores of one round.
 pub const NEARBY_CANDIDATES_PER_STORE: usize = 3;
@@ -116,6 +141,25 @@ mod tests {
             suspended_reason: None,
             updated_at_ms: 0,
         }
+    }
+
+    #[test]
+    fn sparse_supply_widens_step_by_step_only_when_too_few_were_offered() {
+        let steps = [3_000, 5_000];
+        assert_eq!(search_radius_after(2_000.0, &[], None, 0, 4), None, "off by default");
+        assert_eq!(
+            search_radius_after(2_000.0, &steps, None, 4, 4),
+            None,
+            "enough: unchanged"
+        );
+        assert_eq!(search_radius_after(2_000.0, &steps, None, 1, 4), Some(3_000));
+        assert_eq!(search_radius_after(2_000.0, &steps, Some(3_000), 2, 4), Some(5_000));
+        assert_eq!(
+            search_radius_after(2_000.0, &steps, Some(5_000), 0, 4),
+            Some(5_000),
+            "the widest stays"
+        );
+        assert_eq!(search_radius_after(2_000.0, &steps, Some(3_000), 4, 4), Some(3_000));
     }
 
     #[test]

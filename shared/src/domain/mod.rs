@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod limits;
 pub mod matching;
+pub mod notification;
 pub mod order;
 pub mod sign_in;
 pub mod stock;

@@ -2,6 +2,7 @@
 //! DynamoDB, SQS and the API Gateway management API, held in memory.
 
 mod hub;
+mod notifications;
 mod queue;
 mod storage;
 mod texts;
@@ -9,6 +10,7 @@ mod texts;
 pub use hub::{
     ConnectionHub, MAX_PUSH_BYTES, OutboxReceiver, OutboxRefusal, OutboxSender, SocketCommand, SocketInfo, outbox,
 };
+pub use notifications::{EmbeddedNotifications, Sent, SentPush, SentSms};
 pub use queue::{EmbeddedQueue, ReceivedMessage};
 pub use storage::MemoryStorage;
 pub use texts::EmbeddedTexts;

@@ -8,13 +8,14 @@ use crate::domain::geo::CellRange;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::notification::Device;
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
 use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 use crate::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
+    NotificationRepo, OrderRepo, RepoError, SignInRepo, StockRepo, StoreRepo,
 };
 
 /// Every table in memory behind one lock, so each conditional write is
@@ -50,6 +51,10 @@ struct Tables {
     applications: std::collections::BTreeMap<StoreId, StoreApplication>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
     stocks: HashMap<StoreId, Versioned<StockLedger>>,
+    /// Notices sent, by key, with when they may be forgotten.
+    notices: HashMap<String, Millis>,
+    devices: HashMap<Caller, Device>,
+    receipts_opted_out: BTreeSet<CustomerId>,
 }
 
 impl MemoryStorage {
@@ -583,5 +588,44 @@ impl SignInRepo for MemoryStorage {
             version,
             *next,
         ))
+    }
+}
+
+impl NotificationRepo for MemoryStorage {
+    async fn claim_notice(&self, key: &str, now: Millis, keep_ms: Millis) -> Result<bool, RepoError> {
+        let mut t = self.tables();
+        if t.notices.get(key).is_some_and(|&forget_at| forget_at > now) {
+            return Ok(false);
+        }
+        t.notices.insert(key.to_string(), now + keep_ms);
+        Ok(true)
+    }
+
+    async fn put_device(&self, owner: &Caller, device: &Device) -> Result<(), RepoError> {
+        self.tables().devices.insert(owner.clone(), device.clone());
+        Ok(())
+    }
+
+    async fn devices_of_many(&self, owners: &[Caller]) -> Result<Vec<Option<Device>>, RepoError> {
+        let t = self.tables();
+        Ok(owners.iter().map(|owner| t.devices.get(owner).cloned()).collect())
+    }
+
+    async fn receipt_phone(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
+        let t = self.tables();
+        if t.receipts_opted_out.contains(customer) {
+            return Ok(None);
+        }
+        Ok(t.phones.get(customer).cloned())
+    }
+
+    async fn set_receipts_opt_out(&self, customer: &CustomerId, opted_out: bool) -> Result<(), RepoError> {
+        let mut t = self.tables();
+        if opted_out {
+            t.receipts_opted_out.insert(customer.clone());
+        } else {
+            t.receipts_opted_out.remove(customer);
+        }
+        Ok(())
     }
 }

@@ -5,21 +5,26 @@
 use tracing::warn;
 
 use super::connections::Notifier;
+use super::notices::Notices;
 use super::stock::{ChangeWritten, tell_stock, write_change};
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::Clock;
 use crate::domain::customer::HomeItem;
 use crate::domain::events::EventBody;
 use crate::domain::ids::{Caller, OrderId, StoreId};
+use crate::domain::notification::NoticeKind;
 use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Decision, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StockRepo, StoreRepo};
+use crate::ports::{
+    ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, PaymentError, Pusher, StockRepo, StoreRepo,
+};
 
 /// The steps after a store has won an order.
 pub struct Fulfilment<'a, R, P> {
     pub(super) repo: &'a R,
     pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) notices: Notices<'a, R>,
     pub(super) payments: &'a PaymentPorts,
     pub(super) clock: &'a dyn Clock,
 }
@@ -53,7 +58,7 @@ unavailable_from_ports!(StepError, StoreOrderError);
 
 impl<R, P> Fulfilment<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo + NotificationRepo,
     P: Pusher,
 {
     /// A step after acceptance, written conditionally on the version it was
@@ -71,6 +76,10 @@ where
                 // state (its first answer was lost): answer with the order
                 // and run what follows the step again.
                 Ok(Decision::AlreadyApplied) => {
+                    if matches!(step, Step::Complete) {
+                        // Claimed once per order and event: sent at most once.
+                        self.notices.receipt(&current, NoticeKind::Completed).await;
+                    }
                     self.after_step(&current, step).await?;
                     return Ok(current);
                 }
@@ -89,7 +98,15 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
-            self.after_step(&next, step).await?;
+            if completes {
+                let (home, ()) = futures_util::join!(
+                    self.after_step(&next, step),
+                    self.notices.receipt(&next, NoticeKind::Completed)
+                );
+                home?;
+            } else {
+                self.after_step(&next, step).await?;
+            }
             return Ok(next);
         }
         Err(kept_changing().into())

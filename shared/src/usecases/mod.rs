@@ -10,6 +10,7 @@ pub mod fulfilment;
 pub mod home;
 pub mod idempotency;
 pub mod identity;
+pub mod notices;
 pub mod operators;
 pub mod ordering;
 pub mod sharing;
@@ -21,12 +22,13 @@ use std::sync::Arc;
 
 use crate::auth::TokenIssuer;
 use crate::domain::clock::{Clock, Millis};
-use crate::domain::config::OrderingConfig;
+use crate::domain::config::{NotificationConfig, OrderingConfig};
 use crate::domain::limits::Rate;
 use crate::domain::sign_in::CodeHasher;
 use crate::payments::PaymentPorts;
 use crate::ports::{
-    LimitRepo, OfferTimers, Pusher, QueueError, RepoError, Storage, TextError, TextFuture, TextMessages,
+    LimitRepo, Notifications, NotifyError, NotifyFuture, OfferTimers, Pusher, QueueError, RepoError, Storage,
+    TextError, TextFuture, TextMessages,
 };
 
 pub use connections::{Connections, Notifier};
@@ -35,6 +37,7 @@ pub use fulfilment::Fulfilment;
 pub use home::Home;
 pub use idempotency::Idempotency;
 pub use identity::Identity;
+pub use notices::Notices;
 pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
 pub use sharing::Sharing;
@@ -111,6 +114,8 @@ pub struct App<S, Q, P> {
     issuer: Option<Arc<TokenIssuer>>,
     texts: Arc<dyn TextMessages>,
     code_hasher: CodeHasher,
+    notifications: Arc<dyn Notifications>,
+    notification_config: NotificationConfig,
 }
 
 /// A deployment that sends no texts: asking for a sign-in code answers
@@ -120,6 +125,31 @@ struct NoTexts;
 impl TextMessages for NoTexts {
     fn send_text<'a>(&'a self, _to: &'a crate::domain::customer::PhoneNumber, _text: &'a str) -> TextFuture<'a> {
         Box::pin(async { Err(TextError("this deployment sends no text messages".into())) })
+    }
+}
+
+/// A deployment that sends no notifications: each one is logged as not
+/// sent, and registering a device answers 503.
+struct NoNotifications;
+
+impl Notifications for NoNotifications {
+    fn send_sms<'a>(&'a self, _to: &'a crate::domain::customer::PhoneNumber, _text: &'a str) -> NotifyFuture<'a, ()> {
+        Box::pin(async { Err(NotifyError("this deployment sends no notifications".into())) })
+    }
+
+    fn register_device<'a>(
+        &'a self,
+        _token: &'a crate::domain::notification::DeviceToken,
+    ) -> NotifyFuture<'a, crate::domain::notification::Device> {
+        Box::pin(async { Err(NotifyError("this deployment sends no notifications".into())) })
+    }
+
+    fn push_to_device<'a>(
+        &'a self,
+        _device: &'a crate::domain::notification::Device,
+        _payload: &'a str,
+    ) -> NotifyFuture<'a, ()> {
+        Box::pin(async { Err(NotifyError("this deployment sends no notifications".into())) })
     }
 }
 
@@ -138,7 +168,18 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             // Replaced by the deployment's pepper where codes must outlive
             // one process (`with_code_hasher`).
             code_hasher: CodeHasher::new(b"unset"),
+            notifications: Arc::new(NoNotifications),
+            notification_config: NotificationConfig::default(),
         }
+    }
+
+    /// Where receipts and offer pushes go (SNS on AWS, a local record on
+    /// the local stack), and what they link to.
+    #[must_use]
+    pub fn with_notifications(mut self, notifications: Arc<dyn Notifications>, config: NotificationConfig) -> Self {
+        self.notifications = notifications;
+        self.notification_config = config;
+        self
     }
 
     /// Where sign-in codes are sent (SNS on AWS, the log locally).
@@ -207,6 +248,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             repo: &self.storage,
             timers: &self.timers,
             notifier: self.notifier(),
+            notices: self.notices(),
             config: &self.config,
             payments: &self.payments,
             clock: self.clock.as_ref(),
@@ -217,6 +259,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         Fulfilment {
             repo: &self.storage,
             notifier: self.notifier(),
+            notices: self.notices(),
             payments: &self.payments,
             clock: self.clock.as_ref(),
         }
@@ -284,6 +327,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
         Connections {
             repo: &self.storage,
             notifier: self.notifier(),
+            now: self.now(),
+        }
+    }
+
+    pub fn notices(&self) -> Notices<'_, S> {
+        Notices {
+            repo: &self.storage,
+            notifications: self.notifications.as_ref(),
+            config: &self.notification_config,
+            ordering: &self.config,
             now: self.now(),
         }
     }

@@ -6,6 +6,7 @@
 use tracing::{info, warn};
 
 use super::connections::{Notifier, Presence};
+use super::notices::Notices;
 use super::stock::{ChangeWritten, tell_stock, write_change};
 use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::{Clock, Millis};
@@ -15,7 +16,8 @@ use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
-use crate::domain::matching::{enough_nearby, rank_candidates, search_radii};
+use crate::domain::matching::{enough_nearby, rank_candidates, search_radii, search_radius_after};
+use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
 };
@@ -29,7 +31,8 @@ use crate::domain::stock::OutOfStock;
 use crate::domain::store::StoreStatus;
 use crate::payments::PaymentPorts;
 use crate::ports::{
-    ConnectionRepo, CustomerRepo, LimitRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StockRepo, StoreRepo,
+    ConnectionRepo, CustomerRepo, LimitRepo, NotificationRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StockRepo,
+    StoreRepo,
 };
 
 /// Candidates whose presence is read per batch, per store wanted: most
@@ -44,6 +47,7 @@ pub struct Ordering<'a, R, Q, P> {
     pub(super) repo: &'a R,
     pub(super) timers: &'a Q,
     pub(super) notifier: Notifier<'a, R, P>,
+    pub(super) notices: Notices<'a, R>,
     pub(super) config: &'a OrderingConfig,
     pub(super) payments: &'a PaymentPorts,
     pub(super) clock: &'a dyn Clock,
@@ -143,7 +147,7 @@ pub enum RoundTimerOutcome {
 
 impl<R, Q, P> Ordering<'_, R, Q, P>
 where
-    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo + StockRepo,
+    R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo + StockRepo + NotificationRepo,
     Q: OfferTimers,
     P: Pusher,
 {
@@ -190,10 +194,17 @@ where
         // only) whether the guest has verified a number.
         let (allowance, chosen, limits) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.choose_offers(&request.items, request.location, &[], wanted, Some(&customer_sockets)),
+            self.choose_widening(
+                &request.items,
+                request.location,
+                &[],
+                wanted,
+                Some(&customer_sockets),
+                None
+            ),
             self.limits_for(customer)
         );
-        let (mut allowance, (offers, presence), limits) = (allowance?, chosen?, limits?);
+        let (mut allowance, (offers, presence, radius), limits) = (allowance?, chosen?, limits?);
         if allowance.value.admitted(&id)
             && let Some(order) = self.placed_before(customer, &id).await?
         {
@@ -208,7 +219,8 @@ where
             payment: request.payment,
             address: request.address,
         };
-        let order = Order::open(new, offers, now, self.config.offer_window_ms);
+        let window_ms = self.round_window_ms(&offers, &presence);
+        let order = Order::open(new, offers, now, window_ms).searched_within(radius);
         let searching = order.status() == OrderStatus::Searching;
         // It searches through every round at the latest (plus one window of
         // slack); an order that found nobody never counts as open.
@@ -250,9 +262,10 @@ where
             };
             if inserted {
                 info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
-                self.notifier
-                    .tell_knowing(&order, round_pushes(&order, &[]), &presence)
-                    .await;
+                futures_util::join!(
+                    self.notifier.tell_knowing(&order, round_pushes(&order, &[]), &presence),
+                    self.notices.alert_offline_stores(&order, &presence)
+                );
                 return Ok(order);
             }
             allowance = self.repo.order_allowance(customer).await?;
@@ -358,7 +371,12 @@ where
                 // (or lost) with the first attempt and is not counted twice.
                 Decision::AlreadyApplied => {
                     info!(order_id = %current.id(), store_id = %store_id, "offer accepted again by its winner");
-                    self.notifier.tell(&current, accepted_pushes(&current, store_id)).await;
+                    // The receipt is claimed once per order and event, so
+                    // asking again sends it only if the first attempt did not.
+                    futures_util::join!(
+                        self.notifier.tell(&current, accepted_pushes(&current, store_id)),
+                        self.notices.receipt(&current, NoticeKind::Accepted)
+                    );
                     return Ok(current);
                 }
             };
@@ -373,10 +391,11 @@ where
             info!(order_id = %next.id(), store_id = %store_id, "offer accepted");
             let took = u64::try_from(self.now() - next.round_opened_at(self.config.offer_window_ms)).unwrap_or(0);
             // How fast this store answered feeds its rank in later matches.
-            let (recorded, (), ()) = futures_util::join!(
+            let (recorded, (), (), ()) = futures_util::join!(
                 self.repo.record_acceptance(store_id, took),
                 self.notifier.tell(&next, accepted_pushes(&next, store_id)),
-                tell_stock(&self.notifier, moved)
+                tell_stock(&self.notifier, moved),
+                self.notices.receipt(&next, NoticeKind::Accepted)
             );
             if let Err(e) = recorded {
                 warn!(error = %e, "could not record acceptance speed");
@@ -478,7 +497,11 @@ where
                 continue;
             }
             info!(order_id = %id, round, status = next.status().as_str(), "round closed");
-            self.notifier.tell(&next, round_pushes(&next, current.offers())).await;
+            let unread = Presence::new();
+            futures_util::join!(
+                self.notifier.tell(&next, round_pushes(&next, current.offers())),
+                self.notices.alert_offline_stores(&next, &unread)
+            );
             return Ok(RoundTimerOutcome::Closed(next.status()));
         }
         Err(kept_changing().into())
@@ -525,7 +548,11 @@ where
             info!(order_id = %next.id(), store_id = %store, "store gave the order back");
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
-            self.notifier.tell(&next, pushes).await;
+            let unread = Presence::new();
+            futures_util::join!(
+                self.notifier.tell(&next, pushes),
+                self.notices.alert_offline_stores(&next, &unread)
+            );
             return Ok(*next);
         }
         Err(kept_changing().into())
@@ -534,13 +561,21 @@ where
     /// The next round for `order`: the next stores, or the end with
     /// `reason_if_none` when none is left.
     async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
-        let (offers, _) = self
-            .choose_offers(
+        let radius = search_radius_after(
+            self.config.radius_m,
+            self.config.sparse_radii_m.as_slice(),
+            order.search_radius_m(),
+            order.offers().len(),
+            self.config.stores_per_round,
+        );
+        let (offers, presence, radius) = self
+            .choose_widening(
                 order.items(),
                 order.location(),
                 order.tried(),
                 order.wanted_delivery(),
                 None,
+                radius,
             )
             .await?;
         Ok(if offers.is_empty() {
@@ -549,10 +584,23 @@ where
             }
         } else {
             NextRound::Offer {
+                deadline_ms: now + self.round_window_ms(&offers, &presence),
                 offers,
-                deadline_ms: now + self.config.offer_window_ms,
+                search_radius_m: radius,
             }
         })
+    }
+
+    /// The round's window: longer when it alerts a store by push
+    /// ([`OrderingConfig::round_window_ms`]), i.e. offers a store with no
+    /// live socket.
+    fn round_window_ms(&self, offers: &[Offer], presence: &Presence) -> Millis {
+        let by_push = offers.iter().any(|offer| {
+            presence
+                .get(&Caller::Store(offer.store_id.clone()))
+                .is_none_or(Vec::is_empty)
+        });
+        self.config.round_window_ms(by_push)
     }
 
     async fn schedule_close_if_searching(&self, current: &Order, next: &Order) -> Result<(), Unavailable> {
@@ -567,10 +615,48 @@ where
             order_id: order.id().clone(),
             round: order.round(),
         };
-        self.timers
-            .schedule_round_close(&timer, self.config.offer_window_ms)
-            .await?;
+        // The round's own window (longer when it alerted a store by push).
+        let delay_ms = (order.deadline_ms() - self.now()).max(0);
+        self.timers.schedule_round_close(&timer, delay_ms).await?;
         Ok(())
+    }
+
+    /// [`Self::choose_offers`] within `radius_m` (`None`: the configured
+    /// radius), and while nobody is found there, within the next wider
+    /// radius of sparse supply ([`search_radius_after`]), if any. Returns
+    /// the radius searched last too (`None`: the configured one).
+    async fn choose_widening(
+        &self,
+        items: &[DemandItem],
+        location: GeoPoint,
+        tried: &[StoreId],
+        wanted: Option<DeliveryKind>,
+        also: Option<&Caller>,
+        mut radius_m: Option<u32>,
+    ) -> Result<(Vec<Offer>, Presence, Option<u32>), Unavailable> {
+        let base = self.config.radius_m;
+        let mut presence = Presence::new();
+        let mut also = also;
+        loop {
+            let searched = radius_m.map_or(base, f64::from);
+            let (offers, read) = self
+                .choose_offers(items, location, tried, wanted, also.take(), searched)
+                .await?;
+            presence.extend(read);
+            // Nobody found: the next wider radius, if sparse supply has one.
+            let wider = search_radius_after(base, self.config.sparse_radii_m.as_slice(), radius_m, 0, 1);
+            if !offers.is_empty() || wider == radius_m {
+                if radius_m.is_some() {
+                    info!(
+                        radius_m = searched,
+                        stores = offers.len(),
+                        "sparse supply: searched wider"
+                    );
+                }
+                return Ok((offers, presence, radius_m));
+            }
+            radius_m = wider;
+        }
     }
 
     /// The next stores to offer to: best ranked, not yet tried, offering
@@ -587,13 +673,14 @@ where
         tried: &[StoreId],
         wanted: Option<DeliveryKind>,
         also: Option<&Caller>,
+        radius_m: f64,
     ) -> Result<(Vec<Offer>, Presence), Unavailable> {
         let wanted_count = self.config.stores_per_round;
         let categories = demand_categories(items);
         let mut presence = Presence::new();
         let mut also = also.cloned();
         let mut offers = Vec::with_capacity(wanted_count);
-        let radii = search_radii(self.config.radius_m);
+        let radii = search_radii(radius_m);
         for (step, radius) in radii.into_iter().enumerate() {
             let widest = step + 1 == radii.len();
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
@@ -634,12 +721,22 @@ where
                 );
                 presence.extend(owners.into_iter().zip(found?));
                 let stocks = stocks?;
+                // Open stores whose app is closed, reachable by push (when
+                // that is on): read in one batch per chunk.
+                let offline: Vec<StoreId> = ids
+                    .iter()
+                    .filter(|id| presence.get(&Caller::Store((*id).clone())).is_none_or(Vec::is_empty))
+                    .cloned()
+                    .collect();
+                let by_push = self.notices.reachable_by_push(&offline).await?;
                 for (candidate, stock) in chunk.iter().zip(&stocks) {
                     if offers.len() == wanted_count {
                         break;
                     }
                     let owner = Caller::Store(candidate.store.id.clone());
-                    if presence.get(&owner).is_none_or(Vec::is_empty) || !stock.covers(items) {
+                    let reachable =
+                        presence.get(&owner).is_some_and(|c| !c.is_empty()) || by_push.contains(&candidate.store.id);
+                    if !reachable || !stock.covers(items) {
                         continue;
                     }
                     offers.push(Offer {

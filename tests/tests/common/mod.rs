@@ -232,6 +232,49 @@ impl Api {
         }
     }
 
+    /// Every SMS and mobile push sent so far, oldest first, as
+    /// `{"sms": [{"phone_number", "message"}], "push": [{"endpoint",
+    /// "message"}]}`: on the embedded backend from the local stack's
+    /// development route, on the endpoint backend from what moto's SNS
+    /// recorded (tests/moto_server.py's `/test-api/notifications`; moto
+    /// keeps every test's, so tests filter by their own numbers and orders).
+    pub async fn notifications(&self) -> Value {
+        let url = match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
+                format!("{}/test-api/notifications", endpoint.trim_end_matches('/'))
+            }
+            _ => format!("{}/dev/notifications", self.base),
+        };
+        let response = self.http.get(url).send().await.expect("notifications answer");
+        assert_eq!(response.status(), 200, "notifications are readable");
+        response.json().await.expect("notifications are JSON")
+    }
+
+    /// The SMS sent to `phone` that mention `needle`, oldest first.
+    pub async fn texts_mentioning(&self, phone: &str, needle: &str) -> Vec<String> {
+        let e164 = shared::domain::customer::PhoneNumber::new(phone).expect("a valid number");
+        self.notifications().await["sms"]
+            .as_array()
+            .expect("a list of SMS")
+            .iter()
+            .filter(|sms| {
+                sms["phone_number"] == e164.as_e164() && sms["message"].as_str().is_some_and(|m| m.contains(needle))
+            })
+            .filter_map(|sms| sms["message"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The mobile pushes whose message mentions `needle`, oldest first.
+    pub async fn pushes_mentioning(&self, needle: &str) -> Vec<Value> {
+        self.notifications().await["push"]
+            .as_array()
+            .expect("a list of pushes")
+            .iter()
+            .filter(|push| push["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .cloned()
+            .collect()
+    }
+
     /// Asks for a sign-in code for `phone` and reads it from the text.
     pub async fn sign_in_code(&self, phone: &str) -> String {
         let sent = self

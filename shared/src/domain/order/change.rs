@@ -17,8 +17,13 @@ use crate::domain::ids::StoreId;
 /// order back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextRound {
-    /// Offer to these stores until `deadline_ms`.
-    Offer { offers: Vec<Offer>, deadline_ms: Millis },
+    /// Offer to these stores until `deadline_ms`; `search_radius_m` when
+    /// they were found within a widened radius (sparse supply).
+    Offer {
+        offers: Vec<Offer>,
+        deadline_ms: Millis,
+        search_radius_m: Option<u32>,
+    },
     /// Give up, telling the customer why.
     Unfulfilled { reason: String },
 }
@@ -203,9 +208,14 @@ impl Order {
     /// Moves to the next round, or ends the order unfulfilled.
     fn route(&mut self, next: NextRound) {
         match next {
-            NextRound::Offer { offers, deadline_ms } => {
+            NextRound::Offer {
+                offers,
+                deadline_ms,
+                search_radius_m,
+            } => {
                 self.round += 1;
                 self.deadline_ms = deadline_ms;
+                self.search_radius_m = search_radius_m;
                 self.tried.extend(offers.iter().map(|o| o.store_id.clone()));
                 self.offers = offers;
             }
@@ -395,6 +405,7 @@ mod tests {
                 NextRound::Offer {
                     offers: offers(&["d"]),
                     deadline_ms: now + WINDOW,
+                    search_radius_m: None,
                 },
             )
         };
@@ -463,6 +474,7 @@ mod tests {
                     next: NextRound::Offer {
                         offers: offers(&["e"]),
                         deadline_ms: 20 + WINDOW,
+                        search_radius_m: None,
                     },
                 },
             )
@@ -498,6 +510,7 @@ mod tests {
                     NextRound::Offer {
                         offers: offers(&["d"]),
                         deadline_ms: 2 * WINDOW,
+                        search_radius_m: None,
                     },
                 ),
                 WINDOW,

@@ -121,6 +121,11 @@ pub struct Order {
     /// its entry land together or not at all.
     #[serde(default)]
     pub(super) audit: Vec<AuditEntry>,
+    /// The radius the current round searched when sparse supply widened
+    /// it (`domain::matching::search_radius_after`); `None`: the
+    /// configured radius.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) search_radius_m: Option<u32>,
 }
 
 /// A listing an order appears in besides its own item, so that it can be
@@ -200,7 +205,22 @@ impl Order {
             completed_by: None,
             share_secret: None,
             audit: vec![placed],
+            search_radius_m: None,
         }
+    }
+
+    /// The new order's first round searched `radius_m` (wider than the
+    /// configured radius: sparse supply), or the configured one (`None`).
+    #[must_use]
+    pub fn searched_within(mut self, radius_m: Option<u32>) -> Self {
+        self.search_radius_m = radius_m;
+        self
+    }
+
+    /// The radius the current round searched when it was widened.
+    #[must_use]
+    pub fn search_radius_m(&self) -> Option<u32> {
+        self.search_radius_m
     }
 
     #[must_use]

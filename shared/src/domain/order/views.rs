@@ -27,6 +27,10 @@ pub struct CustomerOrderView {
     pub round: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<Millis>,
+    /// While searching, when too few stores were near: the wider radius
+    /// (metres) this round searched. Absent: the usual radius.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_radius_m: Option<u32>,
     /// Only once a store has accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<RevealedStore>,
@@ -134,6 +138,7 @@ impl CustomerOrderView {
             stores_notified: if searching { order.offers.len() } else { 0 },
             round: order.round,
             deadline_ms: searching.then_some(order.deadline_ms),
+            search_radius_m: order.search_radius_m.filter(|_| searching),
             store: order.winner.as_ref().map(|w| RevealedStore {
                 store_id: w.store_id.clone(),
                 name: w.store_name.clone(),

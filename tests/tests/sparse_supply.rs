@@ -1,0 +1,91 @@
+//! Sparse supply: when fewer stores than wanted qualify within the radius,
+//! a configured list of wider radii is searched round by round (and at
+//! once when nobody qualifies at all), and the customer is told the radius
+//! searched; off by default, when nothing changes.
+
+use crate::common;
+
+use common::{Api, LONG, Socket, stack};
+use shared::domain::config::{OrderingConfig, RadiusSteps};
+
+fn widening() -> OrderingConfig {
+    OrderingConfig {
+        stores_per_round: 2,
+        offer_window_ms: 1_500,
+        sparse_radii_m: RadiusSteps::new(&[3_000, 5_000]).expect("ascending"),
+        ..OrderingConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_few_stores_near_widen_the_next_rounds_and_the_customer_is_told() {
+    let stack = stack(widening()).await;
+    let api = Api::new(&stack);
+    api.put_store("near", "Near", 0.0, 500.0, "grocery", &["rice"]).await;
+    api.put_store("mid", "Mid", 90.0, 2_600.0, "grocery", &["rice"]).await;
+    api.put_store("far", "Far", 180.0, 4_500.0, "grocery", &["rice"]).await;
+    let mut near = Socket::connect(&stack, "store:near").await;
+    let mut mid = Socket::connect(&stack, "store:mid").await;
+    let mut far = Socket::connect(&stack, "store:far").await;
+    let mut customer = Socket::connect(&stack, "customer:edge").await;
+
+    let placed = api.order("edge", "2 kg rice").await;
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    assert_eq!(placed.body["stores_notified"], 1, "only one store within 2 km");
+    assert!(
+        placed.body.get("search_radius_m").is_none(),
+        "round 1 searched the usual radius"
+    );
+    let id = placed.body["order_id"].as_str().expect("id").to_string();
+    near.expect("offer", LONG).await;
+    customer.expect("order_searching", LONG).await;
+
+    // Round 1 offered one store of two wanted: round 2 searches 3 km.
+    let round2 = customer.expect("order_searching", LONG).await;
+    assert_eq!(round2["order"]["round"], 2, "{round2}");
+    assert_eq!(
+        round2["order"]["search_radius_m"], 3_000,
+        "the customer is told: {round2}"
+    );
+    assert_eq!(mid.expect("offer", LONG).await["offer"]["round"], 2);
+    let read = api.get_order("edge", &id).await;
+    assert_eq!(read.body["search_radius_m"], 3_000, "{}", read.text);
+
+    // Still one of two: round 3 searches 5 km.
+    let round3 = customer.expect("order_searching", LONG).await;
+    assert_eq!(round3["order"]["round"], 3, "{round3}");
+    assert_eq!(round3["order"]["search_radius_m"], 5_000);
+    assert_eq!(far.expect("offer", LONG).await["offer"]["round"], 3);
+    let accepted = api.accept("far", &id).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let after = api.get_order("edge", &id).await;
+    assert!(
+        after.body.get("search_radius_m").is_none(),
+        "only while searching: {}",
+        after.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_near_widens_at_once_when_on_and_ends_the_order_when_off() {
+    let on = stack(widening()).await;
+    let api = Api::new(&on);
+    api.put_store("outskirts", "Outskirts", 0.0, 2_600.0, "grocery", &["rice"])
+        .await;
+    let _store = Socket::connect(&on, "store:outskirts").await;
+    let placed = api.order("remote", "2 kg rice").await;
+    assert_eq!(placed.body["status"], "searching", "{}", placed.text);
+    assert_eq!(placed.body["search_radius_m"], 3_000, "{}", placed.text);
+    assert_eq!(placed.body["stores_notified"], 1);
+
+    // Off by default: the same town, the order ends as before.
+    let off = stack(OrderingConfig::default()).await;
+    let api = Api::new(&off);
+    api.put_store("outskirts", "Outskirts", 0.0, 2_600.0, "grocery", &["rice"])
+        .await;
+    let _store = Socket::connect(&off, "store:outskirts").await;
+    let placed = api.order("remote", "2 kg rice").await;
+    assert_eq!(placed.body["status"], "unfulfilled", "{}", placed.text);
+    assert_eq!(placed.body["reason"], "no_store_nearby");
+    assert!(placed.body.get("search_radius_m").is_none());
+}
