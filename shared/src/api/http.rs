@@ -229,6 +229,10 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             ok(200, &Offers { offers })
         }
         HttpRoute::StoreHistory => store_history(app, call).await,
+        HttpRoute::PromotionConsent
+        | HttpRoute::CustomerPromotions
+        | HttpRoute::OrderPromotion
+        | HttpRoute::SendPromotion => super::promotions::answer(app, route, call).await,
         HttpRoute::ApplyStore => apply_store(app, call).await,
         HttpRoute::PendingStores => pending_stores(app, call).await,
         HttpRoute::ApproveStore => {
@@ -312,18 +316,18 @@ fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiErr
 }
 
 /// One authenticated call: the request, its body text and its caller.
-struct Call<'a> {
-    request: &'a ApiGatewayV2httpRequest,
-    body: &'a str,
-    caller: Option<Caller>,
+pub(super) struct Call<'a> {
+    pub(super) request: &'a ApiGatewayV2httpRequest,
+    pub(super) body: &'a str,
+    pub(super) caller: Option<Caller>,
 }
 
 impl Call<'_> {
-    fn caller(&self) -> Result<&Caller, ApiError> {
+    pub(super) fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
     }
 
-    fn customer(&self) -> Result<CustomerId, ApiError> {
+    pub(super) fn customer(&self) -> Result<CustomerId, ApiError> {
         match &self.caller {
             Some(Caller::Customer(id)) => Ok(id.clone()),
             Some(Caller::Store(_) | Caller::Operator(_)) => Err(only("customers")),
@@ -338,7 +342,7 @@ impl Call<'_> {
         }
     }
 
-    fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub(super) fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_body(self.body)
     }
 
@@ -350,7 +354,7 @@ impl Call<'_> {
             .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
     }
 
-    fn store_id(&self) -> Result<StoreId, ApiError> {
+    pub(super) fn store_id(&self) -> Result<StoreId, ApiError> {
         self.request
             .path_parameters
             .get("store_id")
@@ -742,7 +746,7 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     }
 }
 
-fn ok(status: u16, value: &impl Serialize) -> Reply {
+pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
         .map_err(|_| ApiError::new(500, "internal", "internal error"))

@@ -170,6 +170,10 @@ pub fn operation(route: HttpRoute) -> Operation {
             schema::<StoreStanding>,
         )
         .reads(schema::<SuspendBody>),
+        R::PromotionConsent => super::promotions::consent_operation(),
+        R::CustomerPromotions => super::promotions::list_operation(),
+        R::OrderPromotion => super::promotions::order_operation(),
+        R::SendPromotion => super::promotions::send_operation(),
         R::ReinstateStore => op(
             "Operators: lets a suspended store trade again.",
             200,

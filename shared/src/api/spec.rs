@@ -22,6 +22,7 @@ use super::routes::HttpRoute;
 use super::ws::ClientFrame;
 use crate::domain::events::PushEvent;
 use crate::domain::ids::{OrderId, StoreId};
+use crate::domain::promotion::PromotionEvent;
 
 /// Where the schemas live in both documents.
 const SCHEMAS: &str = "#/components/schemas/";
@@ -326,7 +327,11 @@ fn build_asyncapi() -> Value {
     };
     let actions = split_by_tag(inline(ClientFrame::json_schema(&mut generator)), "action");
     let replies = split_by_tag(inline(WsReply::json_schema(&mut generator)), "type");
-    let events = split_by_tag(inline(PushEvent::json_schema(&mut generator)), "type");
+    let mut events = split_by_tag(inline(PushEvent::json_schema(&mut generator)), "type");
+    events.extend(split_by_tag(
+        inline(PromotionEvent::json_schema(&mut generator)),
+        "type",
+    ));
     let mut messages = Map::new();
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
@@ -566,6 +571,7 @@ mod tests {
             "order_updated",
             "review_requested",
             "store_order_updated",
+            "promotion_received",
         ];
         for event in events {
             assert_eq!(operations[&format!("receive_{event}")]["action"], "receive", "{event}");

@@ -12,5 +12,6 @@ pub mod ids;
 pub mod limits;
 pub mod matching;
 pub mod order;
+pub mod promotion;
 pub mod sign_in;
 pub mod store;

@@ -1,3 +1,5 @@
+mod promotions;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -46,6 +48,7 @@ struct Tables {
     /// Pending applications by store id (ids are time-ordered).
     applications: std::collections::BTreeMap<StoreId, StoreApplication>,
     connections_by_owner: HashMap<Caller, BTreeSet<ConnectionId>>,
+    promotions: promotions::PromotionTables,
 }
 
 impl MemoryStorage {

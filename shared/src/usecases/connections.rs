@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use futures_util::future::join_all;
+use serde::Serialize;
 use tracing::warn;
 
 use super::Unavailable;
@@ -131,7 +132,29 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
         join_all(sends).await;
     }
 
-    async fn push_to_connection(&self, connection: &ConnectionId, event: &PushEvent) -> bool {
+    /// Pushes events that belong to no order (promotions), each to every
+    /// socket of its owner, reading every owner's sockets in one batch.
+    pub async fn tell_each<E: Serialize + Sync>(&self, pushes: &[(Caller, E)]) {
+        if pushes.is_empty() {
+            return;
+        }
+        let owners: Vec<Caller> = pushes.iter().map(|(owner, _)| owner.clone()).collect();
+        let found = match self.connections.connections_of_many(&owners).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                return;
+            }
+        };
+        let sends = pushes.iter().zip(found).flat_map(|((_, event), sockets)| {
+            sockets
+                .into_iter()
+                .map(move |socket| async move { self.push_to_connection(&socket, event).await })
+        });
+        join_all(sends).await;
+    }
+
+    async fn push_to_connection<E: Serialize>(&self, connection: &ConnectionId, event: &E) -> bool {
         let payload = match serde_json::to_string(event) {
             Ok(p) => p,
             Err(e) => {

@@ -13,7 +13,7 @@ use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
-use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, Pusher, StoreRepo};
+use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PaymentError, PromotionRepo, Pusher, StoreRepo};
 
 /// The steps after a store has won an order.
 pub struct Fulfilment<'a, R, P> {
@@ -52,7 +52,7 @@ unavailable_from_ports!(StepError, StoreOrderError);
 
 impl<R, P> Fulfilment<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + PromotionRepo,
     P: Pusher,
 {
     /// A step after acceptance, written conditionally on the version it was
@@ -117,6 +117,12 @@ where
                     .collect();
                 if let Err(e) = self.repo.add_to_home(order.customer_id(), order.id(), &bought).await {
                     warn!(error = %e, order_id = %order.id(), "could not update the virtual home");
+                }
+                let tags: Vec<String> = bought.iter().map(|b| b.tag.clone()).collect();
+                if let Err(e) =
+                    super::promotions::index_purchase(self.repo, order.customer_id(), order.location(), &tags).await
+                {
+                    warn!(error = %e, order_id = %order.id(), "could not index a purchase for promotions");
                 }
             }
             Step::Review { stars, .. } => {

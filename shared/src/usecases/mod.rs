@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod operators;
 pub mod ordering;
+pub mod promotions;
 pub mod sharing;
 pub mod sign_in;
 pub mod stores;
@@ -34,6 +35,7 @@ pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
+pub use promotions::Promotions;
 pub use sharing::Sharing;
 pub use sign_in::SignIn;
 pub use stores::Stores;
@@ -197,6 +199,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             notifier: self.notifier(),
             config: &self.config,
             payments: &self.payments,
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    pub fn promotions(&self) -> Promotions<'_, S, Q, P> {
+        Promotions {
+            repo: &self.storage,
+            notifier: self.notifier(),
+            ordering: self.ordering(),
+            config: &self.config,
             clock: self.clock.as_ref(),
         }
     }

@@ -6,7 +6,7 @@ use super::{Unavailable, unavailable_from_ports};
 use crate::domain::ids::{Caller, CustomerId, OrderId};
 use crate::domain::order::views::{ShareCard, ShareId};
 use crate::domain::order::{Refusal, Step};
-use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, Pusher, RepoError, StoreRepo};
+use crate::ports::{ConnectionRepo, CustomerRepo, OrderRepo, PromotionRepo, Pusher, RepoError, StoreRepo};
 
 /// Share links and what they show.
 pub struct Sharing<'a, R, P> {
@@ -38,7 +38,7 @@ unavailable_from_ports!(ShareError, SharedOrderError);
 
 impl<R, P> Sharing<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + PromotionRepo,
     P: Pusher,
 {
     /// The customer's share link for a completed order, made on the first
