@@ -34,6 +34,8 @@ mod limits;
 mod operators;
 #[path = "privacy.rs"]
 mod privacy;
+#[path = "promotions.rs"]
+mod promotions;
 #[path = "race.rs"]
 mod race;
 #[path = "resilience.rs"]
