@@ -13,7 +13,15 @@ use local_stack::LocalOptions;
 use serde_json::{Value, json};
 use shared::domain::clock::{Clock, ManualClock, SystemClock};
 use shared::domain::config::OrderingConfig;
-use shared::domain::promotion::{PROMOTIONS_PER_CUSTOMER, PROMOTIONS_PER_STORE};
+use shared::domain::demand::demand_from_lines;
+use shared::domain::ids::CustomerId;
+use shared::domain::order::money::Paisa;
+use shared::domain::promotion::{
+    BuyerKey, PROMOTIONS_PER_CUSTOMER, PROMOTIONS_PER_STORE, Promotion, PromotionInput, ReceivedPromotion,
+    purchase_entries,
+};
+use shared::domain::store::Store;
+use shared::ports::Storage;
 use tokio::sync::Barrier;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -413,4 +421,119 @@ async fn bad_offers_are_refused_naming_the_field() {
         )
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
+}
+
+/// The promotion port's contract, for both adapters: consent by version
+/// with the index written and removed in the same write, delivery only
+/// while opted in, lists by validity.
+async fn promotion_contract<S: Storage>(storage: &S) {
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let customer = CustomerId::new(format!("c-{unique}")).expect("id");
+    let never = CustomerId::new(format!("n-{unique}")).expect("id");
+    let tags = ["rice".to_string(), "lentils".to_string()];
+    let entries = purchase_entries(&customer, customer_point(), &tags);
+    let keys: Vec<BuyerKey> = entries.iter().map(|e| e.key.clone()).collect();
+
+    let empty = storage.promotion_consent(&customer).await.expect("read");
+    assert_eq!((empty.version, empty.value.opted_in), (0, false));
+    let (opted_in, add) = empty.value.opt_in(entries.clone(), 1_000);
+    // Two writers at one version: exactly one wins.
+    let (first, second) = tokio::join!(
+        storage.replace_promotion_consent(&customer, 0, &opted_in, &add, &[]),
+        storage.replace_promotion_consent(&customer, 0, &opted_in, &add, &[])
+    );
+    assert!(
+        first.expect("write") ^ second.expect("write"),
+        "one of two racing writes"
+    );
+    let stored = storage.promotion_consent(&customer).await.expect("read");
+    assert_eq!((stored.version, stored.value.clone()), (1, opted_in));
+    let mut found = storage.buyers(&keys).await.expect("buyers");
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut expected = entries.clone();
+    expected.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(found.len(), 2);
+    for (got, want) in found.iter().zip(&expected) {
+        assert_eq!((&got.key, &got.customer), (&want.key, &want.customer));
+        assert!(got.location.distance_m(want.location) < 0.01);
+    }
+
+    let store: Store = serde_json::from_value(json!({
+        "id": "shop", "name": "Shop", "location": { "lat": CUSTOMER_LAT, "lng": CUSTOMER_LNG },
+        "category": "grocery", "tags": ["rice"], "open": true, "delivery_options": [], "updated_at_ms": 0
+    }))
+    .expect("store");
+    let rice = demand_from_lines(&[serde_json::from_value(json!({ "name": "rice" })).expect("line")])
+        .expect("rice")
+        .remove(0);
+    let promotion = |valid_until_ms| {
+        let input = PromotionInput {
+            item: rice.clone(),
+            price: Paisa(9_000),
+            valid_until_ms,
+        };
+        ReceivedPromotion {
+            promotion: Promotion::new(&store, input, 1_000).expect("valid"),
+            distance_m: 250,
+        }
+    };
+    let lasting = promotion(100_000);
+    let brief = promotion(5_000);
+    assert!(storage.deliver_promotion(&customer, &brief).await.expect("deliver"));
+    assert!(storage.deliver_promotion(&customer, &lasting).await.expect("deliver"));
+    assert!(
+        !storage.deliver_promotion(&never, &lasting).await.expect("deliver"),
+        "never opted in"
+    );
+    assert!(
+        storage
+            .received_promotions(&never, 1_000)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let listed = storage.received_promotions(&customer, 1_000).await.expect("list");
+    assert_eq!(listed, vec![lasting.clone(), brief.clone()], "newest first");
+    let listed = storage.received_promotions(&customer, 5_000).await.expect("list");
+    assert_eq!(listed, vec![lasting.clone()], "lapsed ones are left out");
+    let one = storage
+        .received_promotion(&customer, &brief.promotion.id)
+        .await
+        .expect("read");
+    assert_eq!(one, Some(brief.clone()), "a lapsed one is still read by id");
+
+    // Opting out removes every entry in the same write; delivery stops.
+    let (out, remove) = stored.value.opt_out(2_000);
+    assert!(
+        storage
+            .replace_promotion_consent(&customer, 1, &out, &[], &remove)
+            .await
+            .expect("write")
+    );
+    assert!(storage.buyers(&keys).await.expect("buyers").is_empty());
+    assert!(
+        !storage
+            .deliver_promotion(&customer, &promotion(100_000))
+            .await
+            .expect("deliver")
+    );
+}
+
+#[tokio::test]
+async fn embedded_storage_meets_the_promotion_contract() {
+    promotion_contract(&shared::embedded::MemoryStorage::default()).await;
+}
+
+#[cfg(feature = "endpoint-tests")]
+#[tokio::test]
+async fn dynamodb_storage_meets_the_promotion_contract() {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "the endpoint contract needs AWS_ENDPOINT_URL: run tests/run-all.sh, which starts moto"
+    );
+    let sdk = shared::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("promotions-{}", ulid::Ulid::new().to_string().to_lowercase());
+    shared::aws::ensure_table(&client, &table).await.expect("table created");
+    promotion_contract(&shared::aws::DynamoStorage::new(client, table)).await;
 }
