@@ -188,12 +188,14 @@ async fn an_offer_reaches_only_opted_in_buyers_nearby_and_the_store_learns_only_
     assert_eq!(list(&api, "shy").await["opted_in"], false);
 
     // Opting out stops them at once, for good: the next send finds nobody
-    // and the list is empty.
+    // and the list is empty, even after opting in again.
     consent(&api, "buyer", false).await;
     let again = send(&api, "shop", rice_at(41_000, valid_until)).await;
     assert_eq!(again.body["recipients"], 0, "{}", again.text);
     assert_eq!(list(&api, "buyer").await["promotions"], json!([]));
     buyer.expect_silence(SHORT).await;
+    consent(&api, "buyer", true).await;
+    assert_eq!(list(&api, "buyer").await["promotions"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,14 +101,15 @@ pub struct PromotionConsent {
 }
 
 impl PromotionConsent {
-    /// Opted in at `now`, indexed as well under `entries` (past purchases),
-    /// within the cap: the record and the entries to write.
+    /// Opted in at `now` (or still since when it was), indexed as well
+    /// under `entries` (past purchases), within the cap: the record and the
+    /// entries to write.
     #[must_use]
     pub fn opt_in(&self, entries: Vec<BuyerEntry>, now: Millis) -> (PromotionConsent, Vec<BuyerEntry>) {
         let mut next = PromotionConsent {
             opted_in: true,
             indexed: self.indexed.clone(),
-            changed_at_ms: now,
+            changed_at_ms: if self.opted_in { self.changed_at_ms } else { now },
         };
         let added = next.add(entries);
         (next, added)
@@ -137,6 +138,14 @@ impl PromotionConsent {
         let mut next = self.clone();
         let added = next.add(entries);
         Some((next, added))
+    }
+
+    /// Whether the customer may see (and order from) `received`: only
+    /// while opted in, and only what reached them since they last opted
+    /// in; what came before an opt-out stays hidden for good.
+    #[must_use]
+    pub fn shows(&self, received: &ReceivedPromotion) -> bool {
+        self.opted_in && received.promotion.sent_at_ms >= self.changed_at_ms
     }
 
     fn add(&mut self, entries: Vec<BuyerEntry>) -> Vec<BuyerEntry> {
@@ -470,6 +479,26 @@ mod tests {
         assert!(!out.opted_in && out.indexed.is_empty());
         assert_eq!(removed.len(), 2);
         assert_eq!(out.index(entries), None, "an opted-out customer is never indexed again");
+    }
+
+    #[test]
+    fn what_came_before_an_opt_out_stays_hidden_after_opting_in_again() {
+        let promotion = |sent_at_ms| ReceivedPromotion {
+            promotion: Promotion::new(&store(StoreStatus::Active), input(100, NOW + 10_000), sent_at_ms)
+                .expect("valid"),
+            distance_m: 100,
+        };
+        let (first, _) = PromotionConsent::default().opt_in(Vec::new(), NOW);
+        let before = promotion(NOW + 1);
+        assert!(first.shows(&before));
+        // Opting in again while opted in changes nothing.
+        let (again, _) = first.opt_in(Vec::new(), NOW + 2);
+        assert!(again.shows(&before));
+        let (out, _) = again.opt_out(NOW + 3);
+        assert!(!out.shows(&before));
+        let (back, _) = out.opt_in(Vec::new(), NOW + 4);
+        assert!(!back.shows(&before), "received before the opt-out");
+        assert!(back.shows(&promotion(NOW + 5)));
     }
 
     #[test]

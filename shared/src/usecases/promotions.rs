@@ -175,11 +175,11 @@ where
             .collect())
     }
 
-    /// The customer's consent and the promotions still valid (none once
-    /// opted out).
+    /// The customer's consent and the promotions still valid that they
+    /// received since they last opted in (none once opted out).
     pub async fn list(&self, customer: &CustomerId) -> Result<PromotionList, Unavailable> {
-        let consent = self.repo.promotion_consent(customer).await?;
-        if !consent.value.opted_in {
+        let consent = self.repo.promotion_consent(customer).await?.value;
+        if !consent.opted_in {
             return Ok(PromotionList {
                 opted_in: false,
                 promotions: Vec::new(),
@@ -188,7 +188,11 @@ where
         let received = self.repo.received_promotions(customer, self.now()).await?;
         Ok(PromotionList {
             opted_in: true,
-            promotions: received.iter().map(PromotionView::of).collect(),
+            promotions: received
+                .iter()
+                .filter(|r| consent.shows(r))
+                .map(PromotionView::of)
+                .collect(),
         })
     }
 
@@ -290,7 +294,7 @@ where
             self.repo.received_promotion(customer, id)
         );
         let received = received?.ok_or(PromotionOrderError::NotFound)?;
-        if !consent?.value.opted_in {
+        if !consent?.value.shows(&received) {
             return Err(PromotionOrderError::NotFound);
         }
         let promotion = received.promotion;
