@@ -232,7 +232,9 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::PromotionConsent
         | HttpRoute::CustomerPromotions
         | HttpRoute::OrderPromotion
-        | HttpRoute::SendPromotion => super::promotions::answer(app, route, call).await,
+        | HttpRoute::SendPromotion => {
+            super::promotions::answer(app, route, call.request, call.body, call.caller.as_ref()).await
+        }
         HttpRoute::ApplyStore => apply_store(app, call).await,
         HttpRoute::PendingStores => pending_stores(app, call).await,
         HttpRoute::ApproveStore => {
@@ -316,18 +318,18 @@ fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiErr
 }
 
 /// One authenticated call: the request, its body text and its caller.
-pub(super) struct Call<'a> {
-    pub(super) request: &'a ApiGatewayV2httpRequest,
-    pub(super) body: &'a str,
-    pub(super) caller: Option<Caller>,
+struct Call<'a> {
+    request: &'a ApiGatewayV2httpRequest,
+    body: &'a str,
+    caller: Option<Caller>,
 }
 
 impl Call<'_> {
-    pub(super) fn caller(&self) -> Result<&Caller, ApiError> {
+    fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
     }
 
-    pub(super) fn customer(&self) -> Result<CustomerId, ApiError> {
+    fn customer(&self) -> Result<CustomerId, ApiError> {
         match &self.caller {
             Some(Caller::Customer(id)) => Ok(id.clone()),
             Some(Caller::Store(_) | Caller::Operator(_)) => Err(only("customers")),
@@ -342,7 +344,7 @@ impl Call<'_> {
         }
     }
 
-    pub(super) fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_body(self.body)
     }
 
@@ -354,7 +356,7 @@ impl Call<'_> {
             .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
     }
 
-    pub(super) fn store_id(&self) -> Result<StoreId, ApiError> {
+    fn store_id(&self) -> Result<StoreId, ApiError> {
         self.request
             .path_parameters
             .get("store_id")
@@ -746,7 +748,7 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     }
 }
 
-pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
+fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
         .map_err(|_| ApiError::new(500, "internal", "internal error"))

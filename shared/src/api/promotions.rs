@@ -1,116 +1,23 @@
 //! The promotion routes (offers from stores to opted-in buyers nearby):
-//! their bodies, what the API document says of them, their errors and
-//! their handlers.
+//! their errors and their handlers (their bodies are in `requests` and
+//! `bodies`, with every route's).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use serde::Serialize;
 
+use super::bodies::{CustomerPromotions, PromotionConsentView, PromotionSent};
 use super::error::{ApiError, Reply};
-use super::http::{Call, ok};
-use super::operation::{Operation, schema};
-use super::requests::Placement;
+use super::requests::{ConsentBody, Placement, PromotionBody, parse_body};
 use super::routes::HttpRoute;
-use crate::domain::clock::Millis;
-use crate::domain::demand::{DemandLineInput, demand_from_lines};
-use crate::domain::ids::PromotionId;
+use crate::domain::demand::demand_from_lines;
+use crate::domain::ids::{Caller, CustomerId, PromotionId, StoreId};
 use crate::domain::order::delivery::DeliveryAddress;
-use crate::domain::order::money::Paisa;
 use crate::domain::order::views::CustomerOrderView;
-use crate::domain::promotion::{PromotionInput, PromotionRefusal, PromotionView};
+use crate::domain::promotion::{PromotionInput, PromotionRefusal};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::ordering::OrderRequest;
 use crate::usecases::promotions::{PromotionOrderError, SendPromotionError};
-
-/// `PUT /customers/me/promotions/consent`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ConsentBody {
-    /// `true` to receive offers from shops nearby for items you bought
-    /// before; `false` stops them at once, for good until you opt in again.
-    pub(crate) opted_in: bool,
-}
-
-/// `POST /stores/{store_id}/promotions`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PromotionBody {
-    /// The item, as a demand line: customers who bought it before receive
-    /// the offer.
-    pub(crate) item: DemandLineInput,
-    /// The price in paisa (1 Taka = 100 paisa), more than 0.
-    pub(crate) price: Paisa,
-    /// Until when it holds (Unix milliseconds): in the future, at most 7
-    /// days ahead.
-    pub(crate) valid_until_ms: Millis,
-}
-
-/// `PUT /customers/me/promotions/consent`: the consent as written.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct PromotionConsentView {
-    pub opted_in: bool,
-}
-
-/// `GET /customers/me/promotions`: the consent and the offers still valid,
-/// newest first; no shop is named until one accepts an order.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct CustomerPromotions {
-    pub opted_in: bool,
-    pub promotions: Vec<PromotionView>,
-}
-
-/// `POST /stores/{store_id}/promotions`: how many customers received it;
-/// never who, nor where.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct PromotionSent {
-    pub promotion_id: PromotionId,
-    pub recipients: usize,
-    pub valid_until_ms: Millis,
-}
-
-/// What the API documents say of `PUT /customers/me/promotions/consent`.
-pub(crate) fn consent_operation() -> Operation {
-    Operation::new(
-        "Opts the customer in to offers from shops nearby for items bought before, or out (at once: \
-         no offer reaches them from then on).",
-        200,
-        schema::<PromotionConsentView>,
-    )
-    .reads(schema::<ConsentBody>)
-}
-
-/// What the API documents say of `GET /customers/me/promotions`.
-pub(crate) fn list_operation() -> Operation {
-    Operation::new(
-        "The offers the customer received that are still valid (none once opted out); no shop is named.",
-        200,
-        schema::<CustomerPromotions>,
-    )
-}
-
-/// What the API documents say of `POST /customers/me/promotions/{promotion_id}/order`.
-pub(crate) fn order_operation() -> Operation {
-    Operation::new(
-        "Turns an offer into an order of its item: its shop is alerted alone first, then shops nearby \
-         as usual. An offer past its time is refused (410 promotion_expired).",
-        201,
-        schema::<CustomerOrderView>,
-    )
-    .reads(schema::<Placement>)
-    .rate_limited()
-}
-
-/// What the API documents say of `POST /stores/{store_id}/promotions`.
-pub(crate) fn send_operation() -> Operation {
-    Operation::new(
-        "A store offers an item at a price until a time to opted-in customers nearby who bought it \
-         before; it learns only how many received it. A few a day.",
-        201,
-        schema::<PromotionSent>,
-    )
-    .reads(schema::<PromotionBody>)
-    .rate_limited()
-}
 
 impl From<PromotionRefusal> for ApiError {
     fn from(refusal: PromotionRefusal) -> Self {
@@ -153,15 +60,50 @@ impl From<PromotionOrderError> for ApiError {
     }
 }
 
+/// One promotion call: the request, its body text and its caller (read by
+/// `http`, which hands promotion routes here).
+struct Call<'a> {
+    request: &'a ApiGatewayV2httpRequest,
+    body: &'a str,
+    caller: Option<&'a Caller>,
+}
+
+impl Call<'_> {
+    fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller.ok_or_else(ApiError::unauthenticated)
+    }
+
+    fn customer(&self) -> Result<CustomerId, ApiError> {
+        match self.caller {
+            Some(Caller::Customer(id)) => Ok(id.clone()),
+            Some(_) => Err(ApiError::new(403, "forbidden", "only customers may do this")),
+            None => Err(ApiError::unauthenticated()),
+        }
+    }
+
+    fn path_id<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        self.request.path_parameters.get(name).and_then(|raw| parse(raw))
+    }
+}
+
+fn ok(status: u16, value: &impl Serialize) -> Reply {
+    serde_json::to_string(value)
+        .map(|body| (status, body))
+        .map_err(|_| ApiError::new(500, "internal", "internal error"))
+}
+
 pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     route: HttpRoute,
-    call: &Call<'_>,
+    request: &ApiGatewayV2httpRequest,
+    body: &str,
+    caller: Option<&Caller>,
 ) -> Reply {
+    let call = Call { request, body, caller };
     match route {
         HttpRoute::PromotionConsent => {
             let customer = call.customer()?;
-            let body: ConsentBody = call.body()?;
+            let body: ConsentBody = parse_body(call.body)?;
             let opted_in = app.promotions().set_consent(&customer, body.opted_in).await?;
             ok(200, &PromotionConsentView { opted_in })
         }
@@ -175,9 +117,13 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
                 },
             )
         }
-        HttpRoute::OrderPromotion => order_promotion(app, call).await,
+        HttpRoute::OrderPromotion => order_promotion(app, &call).await,
         HttpRoute::SendPromotion => {
-            let body: PromotionBody = call.body()?;
+            let caller = call.caller()?;
+            let store = call.path_id("store_id", |raw| StoreId::new(raw).ok()).ok_or_else(|| {
+                ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
+            })?;
+            let body: PromotionBody = parse_body(call.body)?;
             let item = demand_from_lines(std::slice::from_ref(&body.item))
                 .map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("item"))?
                 .remove(0);
@@ -186,7 +132,7 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
                 price: body.price,
                 valid_until_ms: body.valid_until_ms,
             };
-            let sent = app.promotions().send(call.caller()?, &call.store_id()?, input).await?;
+            let sent = app.promotions().send(caller, &store, input).await?;
             ok(
                 201,
                 &PromotionSent {
@@ -203,12 +149,9 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
 async fn order_promotion<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
     let customer = call.customer()?;
     let id = call
-        .request
-        .path_parameters
-        .get("promotion_id")
-        .and_then(|raw| PromotionId::new(raw.as_str()).ok())
+        .path_id("promotion_id", |raw| PromotionId::new(raw).ok())
         .ok_or_else(|| ApiError::new(404, "not_found", "offer not found"))?;
-    let placement: Placement = call.body()?;
+    let placement: Placement = parse_body(call.body)?;
     let location = placement.location.checked()?;
     let address = placement
         .address
