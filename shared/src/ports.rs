@@ -13,11 +13,12 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::geo::CellRange;
 use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, PromotionId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use crate::domain::notification::{Device, DeviceToken};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
+use crate::domain::promotion::{BuyerEntry, BuyerKey, PromotionConsent, ReceivedPromotion};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
 use crate::domain::stock::StockLedger;
 use crate::domain::store::{Store, StoreApplication};
@@ -362,6 +363,52 @@ pub trait NotificationRepo: Send + Sync {
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 }
 
+/// Promotions (`domain::promotion`): each customer's consent, the index of
+/// opted-in buyers by place and item, and each customer's received
+/// promotions. Consent is read and written by version; index entries are
+/// written and removed only with it, so an opt-out removes every entry in
+/// the same atomic write and no purchase indexed concurrently survives it.
+pub trait PromotionRepo: Send + Sync {
+    /// The customer's consent (not opted in, at version 0, if none).
+    fn promotion_consent(
+        &self,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Versioned<PromotionConsent>, RepoError>> + Send;
+    /// Writes `next` if still at `version`, with the index entries `add`
+    /// put and the entries of this customer under `remove` deleted,
+    /// atomically. `Ok(false)` when another write came first.
+    fn replace_promotion_consent(
+        &self,
+        customer: &CustomerId,
+        version: u64,
+        next: &PromotionConsent,
+        add: &[BuyerEntry],
+        remove: &[BuyerKey],
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// Every entry under each of `keys` (one query per key).
+    fn buyers(&self, keys: &[BuyerKey]) -> impl Future<Output = Result<Vec<BuyerEntry>, RepoError>> + Send;
+    /// Puts `received` in the customer's list only if their consent says
+    /// opted in at the time of the write (one conditional write, so an
+    /// opt-out wins every race). `Ok(false)` when not opted in.
+    fn deliver_promotion(
+        &self,
+        customer: &CustomerId,
+        received: &ReceivedPromotion,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+    /// The customer's received promotions still valid at `now`, newest first.
+    fn received_promotions(
+        &self,
+        customer: &CustomerId,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<ReceivedPromotion>, RepoError>> + Send;
+    /// One received promotion, valid or not.
+    fn received_promotion(
+        &self,
+        customer: &CustomerId,
+        id: &PromotionId,
+    ) -> impl Future<Output = Result<Option<ReceivedPromotion>, RepoError>> + Send;
+}
+
 /// All storage the application needs.
 pub trait Storage:
     StoreRepo
@@ -375,6 +422,7 @@ pub trait Storage:
     + ApplicationRepo
     + StockRepo
     + NotificationRepo
+    + PromotionRepo
     + 'static
 {
 }
@@ -390,6 +438,7 @@ impl<
         + ApplicationRepo
         + StockRepo
         + NotificationRepo
+        + PromotionRepo
         + 'static,
 > Storage for T
 {

@@ -27,7 +27,7 @@ use shared::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use shared::domain::demand::{DemandItem, Quantity, Unit, parse_demand_text};
 use shared::domain::geo::{CellRange, GeoPoint};
 use shared::domain::idempotency::IdempotencyRecord;
-use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
+use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, PromotionId, StoreId};
 use shared::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
 use shared::domain::notification::Device;
 use shared::domain::order::delivery::{DeliveryKind, DeliveryOption, default_delivery_options};
@@ -35,14 +35,15 @@ use shared::domain::order::money::{Paisa, PaymentMethod};
 use shared::domain::order::packing::{LineState, PackOutcome};
 use shared::domain::order::views::CustomerOrderView;
 use shared::domain::order::{Order, OrderStatus, Step};
+use shared::domain::promotion::{BuyerEntry, BuyerKey, PromotionConsent, ReceivedPromotion};
 use shared::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
 use shared::domain::stock::StockLedger;
 use shared::domain::store::{Store, StoreApplication, StoreProfileInput};
 use shared::embedded::MemoryStorage;
 use shared::ports::{
     AccountRepo, ApplicationRepo, Connection, ConnectionRepo, CustomerRepo, GeoRead, IdempotencyRepo, LimitRepo,
-    NotificationRepo, OfferTimers, OrderRepo, PushError, Pusher, QueueError, RepoError, RoundTimer, SignInRepo,
-    StockRepo, StoreRepo,
+    NotificationRepo, OfferTimers, OrderRepo, PromotionRepo, PushError, Pusher, QueueError, RepoError, RoundTimer,
+    SignInRepo, StockRepo, StoreRepo,
 };
 use shared::usecases::App;
 use shared::usecases::ordering::OrderRequest;
@@ -593,6 +594,45 @@ impl NotificationRepo for FaultyStorage {
     }
     async fn set_receipts_opt_out(&self, customer: &CustomerId, opted_out: bool) -> Result<(), RepoError> {
         self.inner.set_receipts_opt_out(customer, opted_out).await
+    }
+}
+
+/// Promotions pass through: the simulation does not send any.
+impl PromotionRepo for FaultyStorage {
+    async fn promotion_consent(&self, customer: &CustomerId) -> Result<Versioned<PromotionConsent>, RepoError> {
+        self.inner.promotion_consent(customer).await
+    }
+    async fn replace_promotion_consent(
+        &self,
+        customer: &CustomerId,
+        version: u64,
+        next: &PromotionConsent,
+        add: &[BuyerEntry],
+        remove: &[BuyerKey],
+    ) -> Result<bool, RepoError> {
+        self.inner
+            .replace_promotion_consent(customer, version, next, add, remove)
+            .await
+    }
+    async fn buyers(&self, keys: &[BuyerKey]) -> Result<Vec<BuyerEntry>, RepoError> {
+        self.inner.buyers(keys).await
+    }
+    async fn deliver_promotion(&self, customer: &CustomerId, received: &ReceivedPromotion) -> Result<bool, RepoError> {
+        self.inner.deliver_promotion(customer, received).await
+    }
+    async fn received_promotions(
+        &self,
+        customer: &CustomerId,
+        now: Millis,
+    ) -> Result<Vec<ReceivedPromotion>, RepoError> {
+        self.inner.received_promotions(customer, now).await
+    }
+    async fn received_promotion(
+        &self,
+        customer: &CustomerId,
+        id: &PromotionId,
+    ) -> Result<Option<ReceivedPromotion>, RepoError> {
+        self.inner.received_promotion(customer, id).await
     }
 }
 

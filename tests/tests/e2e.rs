@@ -40,6 +40,8 @@ mod notifications;
 mod operators;
 #[path = "privacy.rs"]
 mod privacy;
+#[path = "promotions.rs"]
+mod promotions;
 #[path = "race.rs"]
 mod race;
 #[path = "resilience.rs"]

@@ -14,9 +14,11 @@ use crate::domain::customer::HomeItem;
 use crate::domain::demand::DemandItem;
 use crate::domain::figures::{AreaHour, CellShape, CityEvent};
 use crate::domain::geo::GeoPoint;
+use crate::domain::ids::PromotionId;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
 use crate::domain::order::{AuditEntry, OrderStatus};
+use crate::domain::promotion::PromotionView;
 use crate::domain::store::{Store, StoreApplication, StoreStatus};
 
 /// `GET /health`.
@@ -351,3 +353,26 @@ impl JsonSchema for GeoPoint {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Document(#[schemars(with = "serde_json::Map<String, serde_json::Value>")] pub serde_json::Value);
+
+/// `PUT /customers/me/promotions/consent`: the consent as written.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PromotionConsentView {
+    pub opted_in: bool,
+}
+
+/// `GET /customers/me/promotions`: the consent and the offers still valid,
+/// newest first; no shop is named until one accepts an order.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CustomerPromotions {
+    pub opted_in: bool,
+    pub promotions: Vec<PromotionView>,
+}
+
+/// `POST /stores/{store_id}/promotions`: how many customers received it;
+/// never who, nor where.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PromotionSent {
+    pub promotion_id: PromotionId,
+    pub recipients: usize,
+    pub valid_until_ms: Millis,
+}

@@ -263,6 +263,20 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             let stock = app.stock().recount(call.caller()?, &call.store_id()?, &body).await?;
             ok(200, &stock)
         }
+        HttpRoute::PromotionConsent
+        | HttpRoute::CustomerPromotions
+        | HttpRoute::OrderPromotion
+        | HttpRoute::SendPromotion => {
+            super::promotions::answer(
+                app,
+                route,
+                call.request,
+                call.body,
+                call.caller.as_ref(),
+                call.reserved_order_id.as_ref(),
+            )
+            .await
+        }
         HttpRoute::ApplyStore => apply_store(app, call).await,
         HttpRoute::PendingStores => pending_stores(app, call).await,
         HttpRoute::ApproveStore => {

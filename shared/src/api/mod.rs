@@ -8,6 +8,7 @@ pub mod http;
 mod idempotent;
 pub mod identity;
 pub mod operation;
+pub mod promotions;
 pub mod requests;
 pub mod routes;
 pub mod spec;

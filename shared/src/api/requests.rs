@@ -13,13 +13,14 @@ use super::error::ApiError;
 use super::operation::{Operation, QueryParam, schema};
 use super::routes::HttpRoute;
 use crate::domain::account::Role;
+use crate::domain::clock::Millis;
 use crate::domain::customer::contains_phone_number;
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
-use crate::domain::order::money::PaymentMethod;
+use crate::domain::order::money::{Paisa, PaymentMethod};
 use crate::domain::order::packing::PackOutcome;
 use crate::domain::order::views::{CustomerOrderView, ShareCard};
 use crate::domain::stock::{StockInput, StockView};
@@ -203,6 +204,34 @@ pub fn operation(route: HttpRoute) -> Operation {
             schema::<StoreStanding>,
         )
         .reads(schema::<SuspendBody>),
+        R::PromotionConsent => op(
+            "Opts the customer in to offers from shops nearby for items bought before, or out (at once: \
+             no offer reaches them from then on).",
+            200,
+            schema::<PromotionConsentView>,
+        )
+        .reads(schema::<ConsentBody>),
+        R::CustomerPromotions => op(
+            "The offers the customer received that are still valid (none once opted out); no shop is named.",
+            200,
+            schema::<CustomerPromotions>,
+        ),
+        R::OrderPromotion => op(
+            "Turns an offer into an order of its item: its shop is alerted alone first, then shops nearby \
+             as usual. An offer past its time is refused (410 promotion_expired).",
+            201,
+            schema::<CustomerOrderView>,
+        )
+        .reads(schema::<Placement>)
+        .rate_limited(),
+        R::SendPromotion => op(
+            "A store offers an item at a price until a time to opted-in customers nearby who bought it \
+             before; it learns only how many received it. A few a day.",
+            201,
+            schema::<PromotionSent>,
+        )
+        .reads(schema::<PromotionBody>)
+        .rate_limited(),
         R::ReinstateStore => op(
             "Operators: lets a suspended store trade again.",
             200,
@@ -274,6 +303,29 @@ const PENDING_QUERY: [QueryParam; 3] = [
         schema: || serde_json::json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" }),
     },
 ];
+
+/// `PUT /customers/me/promotions/consent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsentBody {
+    /// `true` to receive offers from shops nearby for items you bought
+    /// before; `false` stops them at once, for good until you opt in again.
+    pub(crate) opted_in: bool,
+}
+
+/// `POST /stores/{store_id}/promotions`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PromotionBody {
+    /// The item, as a demand line: customers who bought it before receive
+    /// the offer.
+    pub(crate) item: DemandLineInput,
+    /// The price in paisa (1 Taka = 100 paisa), more than 0.
+    pub(crate) price: Paisa,
+    /// Until when it holds (Unix milliseconds): in the future, at most 7
+    /// days ahead.
+    pub(crate) valid_until_ms: Millis,
+}
 
 /// `POST /operator/stores/{store_id}/suspend`.
 #[derive(Debug, Deserialize, JsonSchema)]

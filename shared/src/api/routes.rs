@@ -88,6 +88,12 @@ http_routes! {
     Home => "GET /customers/me/home";
     ReplaceHomeItem => "PUT /customers/me/home/{item_key}";
     RemoveHomeItem => "DELETE /customers/me/home/{item_key}";
+    /// Whether the customer receives offers from stores nearby.
+    PromotionConsent => "PUT /customers/me/promotions/consent";
+    /// Offers from stores nearby still valid (none once opted out).
+    CustomerPromotions => "GET /customers/me/promotions";
+    /// Turns an offer into an order its store is alerted to first.
+    OrderPromotion => "POST /customers/me/promotions/{promotion_id}/order";
     RegisterStore => "PUT /stores/{store_id}";
     UpdateStore => "PATCH /stores/{store_id}";
     GetStore => "GET /stores/{store_id}";
@@ -97,6 +103,9 @@ http_routes! {
     GetStock => "GET /stores/{store_id}/stock";
     /// A store counts its stock again.
     SetStock => "PUT /stores/{store_id}/stock";
+    /// A store offers an item at a price to opted-in buyers nearby; it
+    /// learns how many, never who.
+    SendPromotion => "POST /stores/{store_id}/promotions";
     /// A signed-in customer applies for a store; it stays pending (never
     /// matched) until an operator approves it.
     ApplyStore => "POST /store-applications";

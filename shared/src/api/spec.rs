@@ -22,6 +22,7 @@ use super::routes::HttpRoute;
 use super::ws::ClientFrame;
 use crate::domain::events::{PushEvent, StorePushEvent};
 use crate::domain::ids::{OrderId, StoreId};
+use crate::domain::promotion::PromotionEvent;
 
 /// Where the schemas live in both documents.
 const SCHEMAS: &str = "#/components/schemas/";
@@ -344,6 +345,10 @@ fn build_asyncapi() -> Value {
         inline(StorePushEvent::json_schema(&mut generator)),
         "type",
     ));
+    events.extend(split_by_tag(
+        inline(PromotionEvent::json_schema(&mut generator)),
+        "type",
+    ));
     let mut messages = Map::new();
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
@@ -586,6 +591,7 @@ mod tests {
             "review_requested",
             "store_order_updated",
             "stock_changed",
+            "promotion_received",
         ];
         for event in events {
             assert_eq!(operations[&format!("receive_{event}")]["action"], "receive", "{event}");

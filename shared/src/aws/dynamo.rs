@@ -1,6 +1,8 @@
 //! DynamoDB adapter for the storage ports, on one table. The access
 //! patterns, keys and the reasons for them are in docs/dynamodb.md.
 
+mod promotions;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;

@@ -71,6 +71,10 @@ id_type!(
     OrderId
 );
 id_type!(
+    /// A store's promotion (an offer of an item at a price): a ULID.
+    PromotionId
+);
+id_type!(
     /// An operator's id: the people who run the service (approve and
     /// suspend stores).
     OperatorId
@@ -121,6 +125,14 @@ impl fmt::Display for ConnectionId {
 }
 
 impl OrderId {
+    /// A fresh, time-ordered id.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+}
+
+impl PromotionId {
     /// A fresh, time-ordered id.
     #[must_use]
     pub fn generate() -> Self {

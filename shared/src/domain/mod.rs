@@ -14,6 +14,7 @@ pub mod limits;
 pub mod matching;
 pub mod notification;
 pub mod order;
+pub mod promotion;
 pub mod sign_in;
 pub mod stock;
 pub mod store;

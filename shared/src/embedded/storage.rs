@@ -1,3 +1,5 @@
+mod promotions;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -55,6 +57,7 @@ struct Tables {
     notices: HashMap<String, Millis>,
     devices: HashMap<Caller, Device>,
     receipts_opted_out: BTreeSet<CustomerId>,
+    promotions: promotions::PromotionTables,
 }
 
 impl MemoryStorage {

@@ -146,7 +146,29 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
         join_all(sockets.iter().map(|socket| self.push_to_connection(socket, &event))).await;
     }
 
-    async fn push_to_connection<T: Serialize>(&self, connection: &ConnectionId, event: &T) -> bool {
+    /// Pushes events that belong to no order (promotions), each to every
+    /// socket of its owner, reading every owner's sockets in one batch.
+    pub async fn tell_each<E: Serialize + Sync>(&self, pushes: &[(Caller, E)]) {
+        if pushes.is_empty() {
+            return;
+        }
+        let owners: Vec<Caller> = pushes.iter().map(|(owner, _)| owner.clone()).collect();
+        let found = match self.connections.connections_of_many(&owners).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                return;
+            }
+        };
+        let sends = pushes.iter().zip(found).flat_map(|((_, event), sockets)| {
+            sockets
+                .into_iter()
+                .map(move |socket| async move { self.push_to_connection(&socket, event).await })
+        });
+        join_all(sends).await;
+    }
+
+    async fn push_to_connection<E: Serialize>(&self, connection: &ConnectionId, event: &E) -> bool {
         let payload = match serde_json::to_string(event) {
             Ok(p) => p,
             Err(e) => {

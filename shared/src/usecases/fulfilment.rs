@@ -17,7 +17,8 @@ use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Decision, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
 use crate::ports::{
-    ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, PaymentError, Pusher, StockRepo, StoreRepo,
+    ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, PaymentError, PromotionRepo, Pusher, StockRepo,
+    StoreRepo,
 };
 
 /// The steps after a store has won an order.
@@ -58,7 +59,7 @@ unavailable_from_ports!(StepError, StoreOrderError);
 
 impl<R, P> Fulfilment<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo + NotificationRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo + NotificationRepo + PromotionRepo,
     P: Pusher,
 {
     /// A step after acceptance, written conditionally on the version it was
@@ -150,6 +151,12 @@ where
                 if let Err(e) = self.repo.add_to_home(order.customer_id(), order.id(), &bought).await {
                     warn!(error = %e, order_id = %order.id(), "could not update the virtual home; the retry will");
                     home = Err(Unavailable::from(e));
+                }
+                let tags: Vec<String> = bought.iter().map(|b| b.tag.clone()).collect();
+                if let Err(e) =
+                    super::promotions::index_purchase(self.repo, order.customer_id(), order.location(), &tags).await
+                {
+                    warn!(error = %e, order_id = %order.id(), "could not index a purchase for promotions");
                 }
             }
             Step::Review { stars, .. } => {

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod notices;
 pub mod operators;
 pub mod ordering;
+pub mod promotions;
 pub mod sharing;
 pub mod sign_in;
 pub mod stock;
@@ -40,6 +41,7 @@ pub use identity::Identity;
 pub use notices::Notices;
 pub use operators::{Onboarding, Operators};
 pub use ordering::{Ordering, RoundTimerOutcome};
+pub use promotions::Promotions;
 pub use sharing::Sharing;
 pub use sign_in::SignIn;
 pub use stock::Stock;
@@ -251,6 +253,16 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             notices: self.notices(),
             config: &self.config,
             payments: &self.payments,
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    pub fn promotions(&self) -> Promotions<'_, S, Q, P> {
+        Promotions {
+            repo: &self.storage,
+            notifier: self.notifier(),
+            ordering: self.ordering(),
+            config: &self.config,
             clock: self.clock.as_ref(),
         }
     }

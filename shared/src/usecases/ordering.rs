@@ -172,6 +172,30 @@ where
         request: OrderRequest,
         id: OrderId,
     ) -> Result<Order, PlaceOrderError> {
+        self.place_routed(customer, request, id, None).await
+    }
+
+    /// Places an order that answers `store`'s promotion: that store alone
+    /// is alerted in round 1 (if it can still trade and offers the kind of
+    /// delivery chosen; else the order is matched as any other), and later
+    /// rounds go to the nearest others as usual.
+    pub async fn place_answering(
+        &self,
+        customer: &CustomerId,
+        request: OrderRequest,
+        id: OrderId,
+        store: &StoreId,
+    ) -> Result<Order, PlaceOrderError> {
+        self.place_routed(customer, request, id, Some(store)).await
+    }
+
+    async fn place_routed(
+        &self,
+        customer: &CustomerId,
+        request: OrderRequest,
+        id: OrderId,
+        first: Option<&StoreId>,
+    ) -> Result<Order, PlaceOrderError> {
         let now = self.now();
         if self.payments.for_method(request.payment).is_none() {
             return Err(PlaceOrderError::UnsupportedPayment(request.payment));
@@ -194,14 +218,7 @@ where
         // only) whether the guest has verified a number.
         let (allowance, chosen, limits) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.choose_widening(
-                &request.items,
-                request.location,
-                &[],
-                wanted,
-                Some(&customer_sockets),
-                None
-            ),
+            self.first_round(first, &request.items, request.location, wanted, &customer_sockets),
             self.limits_for(customer)
         );
         let (mut allowance, (offers, presence, radius), limits) = (allowance?, chosen?, limits?);
@@ -657,6 +674,39 @@ where
             }
             radius_m = wider;
         }
+    }
+
+    /// Round 1's stores: `first` alone when it may be offered the order,
+    /// else the usual choice.
+    async fn first_round(
+        &self,
+        first: Option<&StoreId>,
+        items: &[DemandItem],
+        location: GeoPoint,
+        wanted: Option<DeliveryKind>,
+        customer: &Caller,
+    ) -> Result<(Vec<Offer>, Presence, Option<u32>), Unavailable> {
+        let store = match first {
+            Some(id) => self.repo.get_store(id).await?,
+            None => None,
+        };
+        let Some(store) =
+            store.filter(|s| s.is_matchable() && wanted.is_none_or(|kind| kind.among(&s.delivery_options).is_some()))
+        else {
+            return self
+                .choose_widening(items, location, &[], wanted, Some(customer), None)
+                .await;
+        };
+        let owners = [Caller::Store(store.id.clone()), customer.clone()];
+        let found = self.repo.connections_of_many(&owners).await?;
+        let offer = Offer {
+            language: store.language,
+            delivery_options: store.delivery_options.clone(),
+            store_id: store.id.clone(),
+            // Whole metres are plenty; the cast cannot overflow within 20 km.
+            distance_m: store.location.distance_m(location).round() as u32,
+        };
+        Ok((vec![offer], owners.into_iter().zip(found).collect(), None))
     }
 
     /// The next stores to offer to: best ranked, not yet tried, offering

@@ -7,7 +7,7 @@ use crate::domain::ids::{Caller, CustomerId, OrderId};
 use crate::domain::order::views::{ShareCard, ShareId};
 use crate::domain::order::{Refusal, Step};
 use crate::ports::{
-    ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, Pusher, RepoError, StockRepo, StoreRepo,
+    ConnectionRepo, CustomerRepo, NotificationRepo, OrderRepo, PromotionRepo, Pusher, RepoError, StockRepo, StoreRepo,
 };
 
 /// Share links and what they show.
@@ -40,7 +40,7 @@ unavailable_from_ports!(ShareError, SharedOrderError);
 
 impl<R, P> Sharing<'_, R, P>
 where
-    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo + NotificationRepo,
+    R: OrderRepo + CustomerRepo + StoreRepo + ConnectionRepo + StockRepo + NotificationRepo + PromotionRepo,
     P: Pusher,
 {
     /// The customer's share link for a completed order, made on the first
