@@ -129,7 +129,8 @@ fn order_key(id: &OrderId) -> Item {
     key(format!("ORDER#{id}"), "ORDER")
 }
 
-/// Geo index key: partition = category and resolution-5 ancestor cell; sort
+/// Geo index key: partition = category and resolution-6 ancestor cell
+/// (`PARTITION_RESOLUTION`: about 36 km², so a city's load spreads); sort
 /// key = resolution-15 cell as 16 hex digits (lexicographic = numeric order)
 /// and the store id, so every cell range is one `BETWEEN`.
 fn geo_key(store: &Store) -> Item {
