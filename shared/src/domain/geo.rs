@@ -66,6 +66,12 @@ impl GeoPoint {
         self.to_latlng().distance_m(other.to_latlng())
     }
 
+    /// The centre of an H3 cell (tests place points relative to partitions).
+    #[must_use]
+    pub fn from_cell_centre(cell: CellIndex) -> GeoPoint {
+        GeoPoint(LatLng::from(cell))
+    }
+
     /// The cell a store at this point is indexed under.
     #[must_use]
     pub fn store_cell(self) -> CellIndex {
