@@ -792,6 +792,83 @@ mod on_an_aws_compatible_server {
         storage_contract(&DynamoStorage::new(client, table)).await;
     }
 
+    /// Entries under the layout before issue 12 (resolution-3 partitions)
+    /// move to the current one; an entry whose store was written since is
+    /// dropped (that write indexed it already); running it again moves
+    /// nothing.
+    #[tokio::test]
+    async fn reindex_geo_moves_entries_from_the_old_partition_layout() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use shared::ports::StoreRepo;
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("geo-reindex");
+        ensure_table(&client, &table).await.expect("table created");
+        let storage = DynamoStorage::new(client.clone(), table.clone());
+        let kept = store_at("kept", "grocery", 0.0, 300.0, 5);
+        let stale = store_at("stale", "grocery", 90.0, 300.0, 5);
+        for store in [&kept, &stale] {
+            storage.put_store(store).await.expect("put");
+        }
+        // Move both entries back to the old layout, as the old code wrote them.
+        let geo_pk = |store: &Store, partition: u64| format!("GEO#{}#{partition:016x}", store.category);
+        for store in [&kept, &stale] {
+            let cell = store.location.store_cell();
+            let old = u64::from(cell.parent(h3o::Resolution::Three).expect("coarser"));
+            let new = u64::from(store_partition(store.location));
+            let sk = format!("{:016x}#{}", store.location.geo_key(), store.id);
+            let key = |pk: String| {
+                std::collections::HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk)),
+                    ("sk".to_string(), AttributeValue::S(sk.clone())),
+                ])
+            };
+            let item = client
+                .get_item()
+                .table_name(&table)
+                .set_key(Some(key(geo_pk(store, new))))
+                .send()
+                .await
+                .expect("get")
+                .item
+                .expect("the entry under the current layout");
+            let mut old_item = item.clone();
+            old_item.extend(key(geo_pk(store, old)));
+            client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(old_item))
+                .send()
+                .await
+                .expect("put old");
+            client
+                .delete_item()
+                .table_name(&table)
+                .set_key(Some(key(geo_pk(store, new))))
+                .send()
+                .await
+                .expect("delete new");
+        }
+        let plan = search_plan(here(), 2_000.0, 8);
+        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        assert!(
+            read.stores.is_empty(),
+            "old-layout entries are not found: {:?}",
+            ids(&read.stores)
+        );
+        // The stale store is written again since (a newer profile and entry).
+        let mut newer = stale.clone();
+        newer.updated_at_ms = 6;
+        storage.put_store(&newer).await.expect("update");
+
+        let done = storage.reindex_geo().await.expect("reindex");
+        assert_eq!((done.moved, done.dropped, done.current), (1, 1, 1));
+        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        assert_eq!(ids(&read.stores), ["kept", "stale"]);
+        let again = storage.reindex_geo().await.expect("reindex again");
+        assert_eq!((again.moved, again.dropped, again.current), (0, 0, 2));
+    }
+
     #[tokio::test]
     async fn dynamodb_storage_finds_stores_on_both_sides_of_a_geo_partition_edge() {
         let sdk = sdk().await;
