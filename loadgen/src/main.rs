@@ -827,11 +827,7 @@ fn print_capacity(units: &proxy::Capacity, orders: usize) {
     let mut total = loadgen::capacity::Consumed::default();
     for (op, used) in units {
         total.add(*used);
-        let mean = if used.items_read == 0 {
-            0
-        } else {
-            used.bytes_read / used.items_read
-        };
+        let mean = used.bytes_read.checked_div(used.items_read).unwrap_or(0);
         println!(
             "    {op:<40} RCU {:>8.2}  WCU {:>8.2}  items {:>8.1}  {mean:>5} B",
             per(used.read_units),

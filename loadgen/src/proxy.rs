@@ -554,10 +554,10 @@ async fn sizes(proxy: &Proxy, headers: &http::HeaderMap, items: &[Written]) -> V
         let entry = request_items
             .entry(item.table.clone())
             .or_insert_with(|| serde_json::json!({"Keys": [], "ConsistentRead": true}));
-        if let Some(keys) = entry.get_mut("Keys").and_then(serde_json::Value::as_array_mut) {
-            if !keys.iter().any(|k| k.as_object() == Some(&item.key)) {
-                keys.push(serde_json::Value::Object(item.key.clone()));
-            }
+        if let Some(keys) = entry.get_mut("Keys").and_then(serde_json::Value::as_array_mut)
+            && !keys.iter().any(|k| k.as_object() == Some(&item.key))
+        {
+            keys.push(serde_json::Value::Object(item.key.clone()));
         }
     }
     let mut call = proxy
