@@ -4,4 +4,5 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic, clippy::todo, clippy::dbg_macro))]
 
+pub mod capacity;
 pub mod proxy;

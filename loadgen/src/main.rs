@@ -818,6 +818,31 @@ fn print_counts(title: &str, counts: &BTreeMap<String, u64>, orders: usize) {
     }
 }
 
+/// DynamoDB request units per order by operation, as the proxy sized them
+/// (loadgen/src/capacity.rs: DynamoDB's rules applied to the items read
+/// and written; moto's own `ConsumedCapacity` is a constant).
+fn print_capacity(units: &proxy::Capacity, orders: usize) {
+    let per = |n: f64| if orders == 0 { 0.0 } else { n / orders as f64 };
+    println!("  DynamoDB request units (per order: read units, write units; items read, mean item size):");
+    let mut total = loadgen::capacity::Consumed::default();
+    for (op, used) in units {
+        total.add(*used);
+        let mean = used.bytes_read.checked_div(used.items_read).unwrap_or(0);
+        println!(
+            "    {op:<40} RCU {:>8.2}  WCU {:>8.2}  items {:>8.1}  {mean:>5} B",
+            per(used.read_units),
+            per(used.write_units),
+            per(used.items_read as f64),
+        );
+    }
+    println!(
+        "    {:<40} RCU {:>8.2}  WCU {:>8.2}",
+        "all",
+        per(total.read_units),
+        per(total.write_units)
+    );
+}
+
 async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyhow::Result<()> {
     let ws = format!("{}/ws", base.replacen("http://", "ws://", 1));
     let ctx = Arc::new(Ctx {
@@ -1003,8 +1028,11 @@ async fn latency_mode(
     let mut elapsed = [Duration::ZERO; 2];
     let mut calls = [BTreeMap::new(), BTreeMap::new()];
     let mut frames = [BTreeMap::new(), BTreeMap::new()];
+    let mut units = [proxy::Capacity::new(), proxy::Capacity::new()];
+    proxy.set_capacity(true);
     proxy.take_counts();
     proxy.take_slept();
+    proxy.take_capacity();
     ctx.tracker.take_frames();
     let mut customers = customers;
     for k in 0..2 * args.latency_orders {
@@ -1019,7 +1047,11 @@ async fn latency_mode(
         tokio::time::sleep(Duration::from_millis(50) + d * 3).await;
         merge(&mut calls[which], proxy.take_counts());
         merge(&mut frames[which], ctx.tracker.take_frames());
+        for (op, used) in proxy.take_capacity() {
+            units[which].entry(op).or_default().add(used);
+        }
     }
+    proxy.set_capacity(false);
     let (slept, sleeps) = proxy.take_slept();
     let effective = if sleeps > 0 {
         slept / u32::try_from(sleeps).unwrap_or(u32::MAX)
@@ -1051,6 +1083,7 @@ async fn latency_mode(
             &frames[which],
             report.orders,
         );
+        print_capacity(&units[which], report.orders);
         any_failed |= failed(&report, &phases[which]);
         reports.push(report);
     }

@@ -4,7 +4,9 @@
 //! - Latency mode (`loadgen --delay-ms`): every call waits `delay` before
 //!   it is forwarded, as a cloud round trip would, and is counted by
 //!   operation (`X-Amz-Target`: `DynamoDB_20120810.Query` is
-//!   `dynamodb.Query`, `AmazonSQS.SendMessage` is `sqs.SendMessage`).
+//!   `dynamodb.Query`, `AmazonSQS.SendMessage` is `sqs.SendMessage`). With
+//!   [`Proxy::set_capacity`] it also sums the DynamoDB request units each
+//!   call consumed ([`crate::capacity`]).
 //! - Fault injection (the `faults` end-to-end suite, docs/faults.md): a
 //!   [`Faults`] plan answers chosen calls with throttling, a 500, a slow
 //!   answer, a connection reset, or forwards the call and then resets the
@@ -35,8 +37,12 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::capacity::{self, Consumed, Written};
+
 /// Calls counted so far, by operation.
 pub type Counts = BTreeMap<String, u64>;
+/// DynamoDB request units consumed so far, by operation.
+pub type Capacity = BTreeMap<String, Consumed>;
 
 /// One kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,6 +150,8 @@ pub struct Proxy {
     slept_us: AtomicU64,
     sleeps: AtomicU64,
     plan: Mutex<Plan>,
+    capacity_on: AtomicBool,
+    capacity: Mutex<Capacity>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,6 +188,18 @@ impl Proxy {
     /// The counts so far, and zero from now on.
     pub fn take_counts(&self) -> Counts {
         std::mem::take(&mut *lock(&self.counts))
+    }
+
+    /// Sums the request units of every DynamoDB call from now on (each
+    /// write costs the proxy two uncounted reads of the items it touches,
+    /// before and after).
+    pub fn set_capacity(&self, on: bool) {
+        self.capacity_on.store(on, Ordering::SeqCst);
+    }
+
+    /// The request units so far, and zero from now on.
+    pub fn take_capacity(&self) -> Capacity {
+        std::mem::take(&mut *lock(&self.capacity))
     }
 
     /// Breaks calls from now on as `faults` says; call numbers start again.
@@ -277,6 +297,8 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> Result<Arc<Proxy>, Sta
         slept_us: AtomicU64::new(0),
         sleeps: AtomicU64::new(0),
         plan: Mutex::new(Plan::default()),
+        capacity_on: AtomicBool::new(false),
+        capacity: Mutex::new(Capacity::new()),
     });
     let serving = Arc::clone(&proxy);
     tokio::spawn(async move {
@@ -477,7 +499,15 @@ async fn handle(proxy: &Proxy, request: Request<Incoming>, reset: &AtomicBool) -
         proxy.slept_us.fetch_add(slept, Ordering::SeqCst);
         proxy.sleeps.fetch_add(1, Ordering::SeqCst);
     }
-    let response = forward(proxy, request).await;
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(Body::new(body), 64 * 1024 * 1024).await else {
+        return plain(StatusCode::BAD_GATEWAY, "request body unreadable".into());
+    };
+    let response = if proxy.capacity_on.load(Ordering::SeqCst) && operation.starts_with("dynamodb.") {
+        forward_counting_units(proxy, &operation, parts, body).await
+    } else {
+        forward(proxy, parts, body).await
+    };
     if matches!(fault, Some((Fault::LostAnswer, _))) {
         // Moto has acted and answered; the client never hears it.
         reset.store(true, Ordering::SeqCst);
@@ -485,11 +515,82 @@ async fn handle(proxy: &Proxy, request: Request<Incoming>, reset: &AtomicBool) -
     response
 }
 
-async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(Body::new(body), 64 * 1024 * 1024).await else {
-        return plain(StatusCode::BAD_GATEWAY, "request body unreadable".into());
+/// Forwards a DynamoDB call and adds what it consumed to the proxy's sums:
+/// a write's items are sized (read from upstream) before and after it.
+async fn forward_counting_units(
+    proxy: &Proxy,
+    operation: &str,
+    parts: http::request::Parts,
+    body: axum::body::Bytes,
+) -> Response<Body> {
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let written = capacity::items_written(operation, &request);
+    let before = sizes(proxy, &parts.headers, &written).await;
+    let response = forward(proxy, parts.clone(), body).await;
+    let after = sizes(proxy, &parts.headers, &written).await;
+    let (head, answer) = response.into_parts();
+    let Ok(answer) = to_bytes(answer, 64 * 1024 * 1024).await else {
+        return plain(StatusCode::BAD_GATEWAY, "upstream body unreadable".into());
     };
+    let answered: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+    let used = capacity::consumed(operation, &request, &answered, &before, &after);
+    lock(&proxy.capacity)
+        .entry(operation.to_string())
+        .or_default()
+        .add(used);
+    Response::from_parts(head, Body::from(answer))
+}
+
+/// The sizes of `items` as they stand upstream (`None`: absent), read in
+/// one consistent `BatchGetItem` that is not counted, with the caller's
+/// credentials.
+async fn sizes(proxy: &Proxy, headers: &http::HeaderMap, items: &[Written]) -> Vec<Option<u64>> {
+    let mut found = vec![None; items.len()];
+    if items.is_empty() {
+        return found;
+    }
+    let mut request_items = serde_json::Map::new();
+    for item in items {
+        let entry = request_items
+            .entry(item.table.clone())
+            .or_insert_with(|| serde_json::json!({"Keys": [], "ConsistentRead": true}));
+        if let Some(keys) = entry.get_mut("Keys").and_then(serde_json::Value::as_array_mut)
+            && !keys.iter().any(|k| k.as_object() == Some(&item.key))
+        {
+            keys.push(serde_json::Value::Object(item.key.clone()));
+        }
+    }
+    let mut call = proxy
+        .client
+        .post(format!("{}/", proxy.upstream))
+        .header("x-amz-target", "DynamoDB_20120810.BatchGetItem")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(serde_json::json!({ "RequestItems": request_items }).to_string());
+    if let Some(auth) = headers.get("authorization") {
+        call = call.header("authorization", auth);
+    }
+    let Ok(answer) = call.send().await else {
+        return found;
+    };
+    let Ok(answer) = answer.json::<serde_json::Value>().await else {
+        return found;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let stored = answer
+            .get("Responses")
+            .and_then(|r| r.get(&item.table))
+            .and_then(serde_json::Value::as_array)
+            .and_then(|rows| {
+                rows.iter()
+                    .filter_map(serde_json::Value::as_object)
+                    .find(|row| item.key.iter().all(|(name, value)| row.get(name) == Some(value)))
+            });
+        found[i] = stored.map(capacity::item_size);
+    }
+    found
+}
+
+async fn forward(proxy: &Proxy, parts: http::request::Parts, body: axum::body::Bytes) -> Response<Body> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers;
     for hop in ["host", "content-length", "connection", "transfer-encoding"] {
@@ -548,6 +649,8 @@ mod tests {
                 slept_us: AtomicU64::new(0),
                 sleeps: AtomicU64::new(0),
                 plan: Mutex::new(Plan::default()),
+                capacity_on: AtomicBool::new(false),
+                capacity: Mutex::new(Capacity::new()),
             };
             proxy.set_faults(plan());
             for op in ["dynamodb.PutItem", "dynamodb.GetItem", "sqs.SendMessage"] {

@@ -5,6 +5,7 @@
 //! cargo run -p ops -- rotate-signing-key --secret-id ID [--overlap-seconds N]
 //! cargo run -p ops -- print-jwks         [--issuer URL]
 //! cargo run -p ops -- add-operator       --phone +8801XXXXXXXXX   (TABLE_NAME set)
+//! cargo run -p ops -- reindex-geo                                 (TABLE_NAME set)
 //! cargo run -p ops -- timer-dlq          --dlq-url URL [--max N]
 //! cargo run -p ops -- redrive-timers     --dlq-url URL --queue-url URL [--max N]
 //! ```
@@ -24,6 +25,8 @@ const USAGE: &str = "usage:
                                                                (default: access token lifetime + 5 min)
   ops print-jwks         [--issuer URL]                        the OpenID configuration and JWKS the code publishes
   ops add-operator       --phone NUMBER                        make the holder of NUMBER an operator (TABLE_NAME: the table)
+  ops reindex-geo                                              move geo index entries to the current partition layout
+                                                               (TABLE_NAME: the table; safe to repeat)
   ops timer-dlq          --dlq-url URL [--max N]               list the round timers in the dead-letter queue
   ops redrive-timers     --dlq-url URL --queue-url URL [--max N]
                                                                move them back to the timer queue (safe to repeat)";
@@ -72,6 +75,7 @@ async fn main() -> ExitCode {
         "rotate-signing-key" => rotate(&args).await,
         "print-jwks" => print_jwks(&args).await,
         "add-operator" => add_operator(&args).await,
+        "reindex-geo" => reindex_geo(&args).await,
         "timer-dlq" => timer_dlq(&args).await,
         "redrive-timers" => redrive_timers(&args).await,
         "help" | "--help" | "-h" => {
@@ -195,6 +199,19 @@ async fn redrive_timers(args: &Args) -> Result<(), String> {
             done.unreadable.join(", ")
         );
     }
+    Ok(())
+}
+
+async fn reindex_geo(args: &Args) -> Result<(), String> {
+    args.only(&[])?;
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME (the stack's table) is required".to_string())?;
+    let storage =
+        shared::aws::DynamoStorage::new(aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await), table);
+    let done = storage.reindex_geo().await.map_err(|e| e.to_string())?;
+    println!(
+        "geo index: {} entries moved to the current layout, {} stale entries deleted, {} already current",
+        done.moved, done.dropped, done.current
+    );
     Ok(())
 }
 

@@ -6,13 +6,23 @@
 //! The embedded adapter executes the same search plan as the DynamoDB
 //! adapter (one `Query` per cell range), so its counts are the DynamoDB
 //! counts.
+//!
+//! A second table is peak Dhaka (issue 12, goal 6): 100,000 stores over
+//! 300 km², 500 orders a second, near-first matching. Every range's reads
+//! are tallied under the partition it queries, and turned into read
+//! units at DynamoDB's rules (a `Query` costs its items' total size in
+//! 4 KB steps, halved for an eventually consistent read), so the busiest
+//! partition's load can be set against DynamoDB's 3,000 RCU per partition.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
+use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, search_plan};
+use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, search_plan};
 use shared::domain::ids::StoreId;
+use shared::domain::matching::search_radii;
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
@@ -42,31 +52,27 @@ struct Figures {
     qualifying_total: usize,
 }
 
-async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64) -> Figures {
-    let mut rng = StdRng::seed_from_u64(seed);
+/// Shops of each category (per km²) placed in a square city of
+/// `half_side` around the centre, uniformly or with 70 % of them in 40
+/// markets (Gaussian, sigma 400 m). Returns the stores and the markets.
+async fn build_city(
+    rng: &mut StdRng,
+    half_side: f64,
+    categories: &[(&str, f64)],
+    clustered: bool,
+) -> (MemoryStorage, Vec<Store>, Vec<GeoPoint>) {
     let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
-    let area_km2 = (2.0 * CITY_HALF_SIDE_M / 1_000.0).powi(2);
+    let area_km2 = (2.0 * half_side / 1_000.0).powi(2);
     let storage = MemoryStorage::default();
     let mut stores = Vec::new();
-    let hubs: Vec<GeoPoint> = (0..40)
-        .map(|_| point_in_city(&mut rng, centre, CITY_HALF_SIDE_M))
-        .collect();
-    let categories = [
-        ("grocery", density_per_km2),
-        ("meat", density_per_km2 / 4.0),
-        ("pharmacy", density_per_km2 / 6.0),
-    ];
-    for (category, density) in categories {
+    let hubs: Vec<GeoPoint> = (0..40).map(|_| point_in_city(rng, centre, half_side)).collect();
+    for &(category, density) in categories {
         let count = (density * area_km2) as usize;
         for i in 0..count {
             let location = if clustered && rng.random_bool(0.7) {
-                // 70% of shops bunch in 40 markets (Gaussian, sigma 400 m).
-                let hub = hubs[rng.random_range(0..hubs.len())];
-                let (u, v): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
-                let gaussian = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
-                hub.offset(rng.random_range(0.0..360.0), (400.0 * gaussian).abs())
+                near_market(rng, &hubs)
             } else {
-                point_in_city(&mut rng, centre, CITY_HALF_SIDE_M)
+                point_in_city(rng, centre, half_side)
             };
             let store = Store {
                 id: StoreId::new(format!("{category}-{i}")).expect("id"),
@@ -86,6 +92,25 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
             stores.push(store);
         }
     }
+    (storage, stores, hubs)
+}
+
+fn near_market(rng: &mut StdRng, hubs: &[GeoPoint]) -> GeoPoint {
+    let hub = hubs[rng.random_range(0..hubs.len())];
+    let (u, v): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
+    let gaussian = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+    hub.offset(rng.random_range(0.0..360.0), (400.0 * gaussian).abs())
+}
+
+async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64) -> Figures {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
+    let categories = [
+        ("grocery", density_per_km2),
+        ("meat", density_per_km2 / 4.0),
+        ("pharmacy", density_per_km2 / 6.0),
+    ];
+    let (storage, stores, _) = build_city(&mut rng, CITY_HALF_SIDE_M, &categories, clustered).await;
     let mut figures = Figures {
         queries: Vec::new(),
         ratio: Vec::new(),
@@ -110,6 +135,108 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
     }
     figures.queries.sort_by(f64::total_cmp);
     figures.ratio.sort_by(f64::total_cmp);
+    figures
+}
+
+/// Peak Dhaka: 100,000 stores over about 300 km² (a 17.3 km square), split
+/// by category as the catalogue's items are (30 of its 38 items are
+/// grocery): grocery 70 %, meat 15 %, pharmacy 10 %, fish 5 %.
+const DHAKA_HALF_SIDE_M: f64 = 8_660.0;
+const DHAKA_STORES: f64 = 100_000.0;
+const DHAKA_CATEGORY_SHARES: [(&str, f64); 4] = [("grocery", 0.70), ("meat", 0.15), ("pharmacy", 0.10), ("fish", 0.05)];
+/// Orders a second at peak, and the share of them that need a grocery
+/// store (a demand naming rice and meat runs one match per category).
+const PEAK_ORDERS_PER_S: f64 = 500.0;
+const GROCERY_SHARE_OF_ORDERS: f64 = 0.8;
+/// A geo index item's size for DynamoDB (attribute names plus values).
+/// The latency mode's proxy measured 385 B for stores with four tags; 600 B
+/// leaves room for longer names and stock lines.
+const GEO_ITEM_BYTES: f64 = 600.0;
+/// One partition's read limit.
+const PARTITION_RCU: f64 = 3_000.0;
+
+/// Read units of one `Query`, eventually consistent: the items' total size
+/// in 4 KB steps (at least one), halved.
+fn query_rcu(items: usize) -> f64 {
+    let bytes = items as f64 * GEO_ITEM_BYTES;
+    (bytes / 4_096.0).ceil().max(1.0) / 2.0
+}
+
+struct PeakFigures {
+    queries: Vec<f64>,
+    partitions: Vec<f64>,
+    ratio_total: (usize, usize),
+    rcu_per_match: Vec<f64>,
+    by_partition: HashMap<CellIndex, (usize, f64)>,
+    matches: usize,
+}
+
+/// Grocery matches from customers placed like the shops (people live
+/// where the shops are), reading 500 m first as matching does at this
+/// density (the near read alone has enough candidates: about 180 grocery
+/// shops within 500 m); `radius` picks which radius to read.
+async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
+    let area_km2 = (2.0 * DHAKA_HALF_SIDE_M / 1_000.0).powi(2);
+    let categories: Vec<(&str, f64)> = DHAKA_CATEGORY_SHARES
+        .iter()
+        .map(|&(c, share)| (c, DHAKA_STORES * share / area_km2))
+        .collect();
+    let (storage, stores, hubs) = build_city(&mut rng, DHAKA_HALF_SIDE_M, &categories, clustered).await;
+    let grocery: Vec<&Store> = stores.iter().filter(|s| s.category == "grocery").collect();
+    let mut figures = PeakFigures {
+        queries: Vec::new(),
+        partitions: Vec::new(),
+        ratio_total: (0, 0),
+        rcu_per_match: Vec::new(),
+        by_partition: HashMap::new(),
+        matches: CUSTOMERS,
+    };
+    for _ in 0..CUSTOMERS {
+        let customer = loop {
+            let p = if clustered && rng.random_bool(0.7) {
+                near_market(&mut rng, &hubs)
+            } else {
+                point_in_city(&mut rng, centre, DHAKA_HALF_SIDE_M)
+            };
+            // Away from the city's edge, as in the first table.
+            let north_m = (p.lat() - centre.lat()).abs() * 111_195.0;
+            let east_m = (p.lng() - centre.lng()).abs() * 111_195.0 * centre.lat().to_radians().cos();
+            if north_m.max(east_m) < DHAKA_HALF_SIDE_M - radius_m {
+                break p;
+            }
+        };
+        let plan = search_plan(customer, radius_m, MAX_RANGES);
+        let mut read = 0;
+        let mut rcu = 0.0;
+        for range in &plan {
+            let items = storage
+                .stores_in_ranges("grocery", std::slice::from_ref(range))
+                .await
+                .expect("read")
+                .stores
+                .len();
+            read += items;
+            rcu += query_rcu(items);
+            let tally = figures.by_partition.entry(range.partition).or_default();
+            tally.0 += items;
+            tally.1 += query_rcu(items);
+        }
+        let qualifying = grocery
+            .iter()
+            .filter(|s| s.location.distance_m(customer) <= radius_m)
+            .count();
+        figures.queries.push(plan.len() as f64);
+        let partitions: std::collections::HashSet<_> = plan.iter().map(|r| r.partition).collect();
+        figures.partitions.push(partitions.len() as f64);
+        figures.ratio_total.0 += read;
+        figures.ratio_total.1 += qualifying;
+        figures.rcu_per_match.push(rcu);
+    }
+    figures.queries.sort_by(f64::total_cmp);
+    figures.partitions.sort_by(f64::total_cmp);
+    figures.rcu_per_match.sort_by(f64::total_cmp);
     figures
 }
 
@@ -142,6 +269,55 @@ async fn main() {
             );
         }
     }
+    let grocery_matches_per_s = PEAK_ORDERS_PER_S * GROCERY_SHARE_OF_ORDERS;
+    println!(
+        "\npeak Dhaka: {DHAKA_STORES} stores over {:.0} km2, {grocery_matches_per_s} grocery matches/s, \
+         partitions at H3 resolution {}, <= {MAX_RANGES} queries, geo item {GEO_ITEM_BYTES} B",
+        (2.0 * DHAKA_HALF_SIDE_M / 1_000.0).powi(2),
+        u8::from(PARTITION_RESOLUTION),
+    );
+    println!(
+        "{:<22} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>10} {:>9} {:>12} {:>10}",
+        "city",
+        "q p50",
+        "q max",
+        "part50",
+        "partmx",
+        "read/qual",
+        "RCU p50",
+        "RCU/match",
+        "parts",
+        "top share",
+        "top RCU/s"
+    );
+    let near = search_radii(RADIUS_M)[0];
+    for (clustered, radius) in [(false, near), (true, near), (false, RADIUS_M), (true, RADIUS_M)] {
+        let f = peak_dhaka(clustered, radius, 11).await;
+        let total_rcu: f64 = f.by_partition.values().map(|(_, rcu)| rcu).sum();
+        let top_rcu = f.by_partition.values().map(|(_, rcu)| *rcu).fold(0.0, f64::max);
+        let rcu_per_match = total_rcu / f.matches as f64;
+        let share = top_rcu / total_rcu.max(f64::MIN_POSITIVE);
+        let label = format!("{} {radius} m", if clustered { "clustered" } else { "uniform" });
+        println!(
+            "{label:<22} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
+            percentile(&f.queries, 0.5),
+            percentile(&f.queries, 1.0),
+            percentile(&f.partitions, 0.5),
+            percentile(&f.partitions, 1.0),
+            f.ratio_total.0 as f64 / f.ratio_total.1.max(1) as f64,
+            percentile(&f.rcu_per_match, 0.5),
+            rcu_per_match,
+            f.by_partition.len(),
+            share * 100.0,
+            share * rcu_per_match * grocery_matches_per_s,
+            if share * rcu_per_match * grocery_matches_per_s > PARTITION_RCU {
+                "  over 3,000"
+            } else {
+                ""
+            },
+        );
+    }
+
     let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
     let started = Instant::now();
     let mut ranges = 0;

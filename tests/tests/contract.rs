@@ -13,7 +13,7 @@ use shared::domain::account::Role;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
-use shared::domain::geo::{GeoPoint, search_plan};
+use shared::domain::geo::{GeoPoint, search_plan, store_partition};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::notification::{Device, DeviceToken};
@@ -413,6 +413,62 @@ fn application(bearing: f64) -> StoreApplication {
 /// pending store and its listing together; a status change is written only
 /// over the profile it was decided on, and the listing leaves with the
 /// pending status; the geo copy carries the status.
+/// A match centred on a geo partition edge finds the stores on both sides
+/// (the plan splits at the edge; each part is read in its own partition).
+async fn partition_edge_contract<S: Storage>(storage: &S) {
+    // The edge as stores are indexed: bisect the line from here's partition
+    // centre to a neighbour's centre until the partition changes.
+    let partition = store_partition(here());
+    let neighbour = partition
+        .grid_disk::<Vec<_>>(1)
+        .into_iter()
+        .find(|c| *c != partition)
+        .expect("a neighbour");
+    let (from, to) = (
+        GeoPoint::from_cell_centre(partition),
+        GeoPoint::from_cell_centre(neighbour),
+    );
+    let at = |t: f64| {
+        GeoPoint::new(
+            from.lat() + (to.lat() - from.lat()) * t,
+            from.lng() + (to.lng() - from.lng()) * t,
+        )
+        .expect("valid")
+    };
+    let (mut inside, mut outside) = (0.0, 1.0);
+    for _ in 0..40 {
+        let mid = (inside + outside) / 2.0;
+        if store_partition(at(mid)) == partition {
+            inside = mid;
+        } else {
+            outside = mid;
+        }
+    }
+    let edge = at(inside);
+    let step = 1.0 / from.distance_m(to);
+    let mut stores = Vec::new();
+    for (i, t) in [
+        inside - 150.0 * step,
+        inside - 20.0 * step,
+        outside + 20.0 * step,
+        outside + 150.0 * step,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut store = store_at(&format!("edge-{i}"), "edgeware", 0.0, 0.0, 1);
+        store.location = at(t);
+        storage.put_store(&store).await.expect("put store");
+        stores.push(store);
+    }
+    let sides: std::collections::HashSet<_> = stores.iter().map(|s| store_partition(s.location)).collect();
+    assert!(sides.len() >= 2, "the stores lie on both sides of the edge");
+    let plan = search_plan(edge, 500.0, 8);
+    let read = storage.stores_in_ranges("edgeware", &plan).await.expect("geo read");
+    assert_eq!(ids(&read.stores), ["edge-0", "edge-1", "edge-2", "edge-3"]);
+    assert!(plan.len() <= 8);
+}
+
 async fn application_contract<S: Storage>(storage: &S) {
     let (first, second) = (application(0.0), application(90.0));
     let mut expected = [first.clone(), second.clone()];
@@ -857,6 +913,11 @@ async fn embedded_storage_meets_the_stock_contract() {
 }
 
 #[tokio::test]
+async fn embedded_storage_finds_stores_on_both_sides_of_a_geo_partition_edge() {
+    partition_edge_contract(&MemoryStorage::default()).await;
+}
+
+#[tokio::test]
 async fn embedded_queue_meets_the_timer_contract() {
     let queue = EmbeddedQueue::new("contract", Duration::from_secs(30));
     timer_contract(&queue, async || {
@@ -958,6 +1019,92 @@ mod on_an_aws_compatible_server {
         let table = unique("contract");
         ensure_table(&client, &table).await.expect("table created");
         storage_contract(&DynamoStorage::new(client, table)).await;
+    }
+
+    /// Entries under the layout before issue 12 (resolution-3 partitions)
+    /// move to the current one; an entry whose store was written since is
+    /// dropped (that write indexed it already); running it again moves
+    /// nothing.
+    #[tokio::test]
+    async fn reindex_geo_moves_entries_from_the_old_partition_layout() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use shared::ports::StoreRepo;
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("geo-reindex");
+        ensure_table(&client, &table).await.expect("table created");
+        let storage = DynamoStorage::new(client.clone(), table.clone());
+        let kept = store_at("kept", "grocery", 0.0, 300.0, 5);
+        let stale = store_at("stale", "grocery", 90.0, 300.0, 5);
+        for store in [&kept, &stale] {
+            storage.put_store(store).await.expect("put");
+        }
+        // Move both entries back to the old layout, as the old code wrote them.
+        let geo_pk = |store: &Store, partition: u64| format!("GEO#{}#{partition:016x}", store.category);
+        for store in [&kept, &stale] {
+            let cell = store.location.store_cell();
+            let old = u64::from(cell.parent(h3o::Resolution::Three).expect("coarser"));
+            let new = u64::from(store_partition(store.location));
+            let sk = format!("{:016x}#{}", store.location.geo_key(), store.id);
+            let key = |pk: String| {
+                std::collections::HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk)),
+                    ("sk".to_string(), AttributeValue::S(sk.clone())),
+                ])
+            };
+            let item = client
+                .get_item()
+                .table_name(&table)
+                .set_key(Some(key(geo_pk(store, new))))
+                .send()
+                .await
+                .expect("get")
+                .item
+                .expect("the entry under the current layout");
+            let mut old_item = item.clone();
+            old_item.extend(key(geo_pk(store, old)));
+            client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(old_item))
+                .send()
+                .await
+                .expect("put old");
+            client
+                .delete_item()
+                .table_name(&table)
+                .set_key(Some(key(geo_pk(store, new))))
+                .send()
+                .await
+                .expect("delete new");
+        }
+        let plan = search_plan(here(), 2_000.0, 8);
+        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        assert!(
+            read.stores.is_empty(),
+            "old-layout entries are not found: {:?}",
+            ids(&read.stores)
+        );
+        // The stale store is written again since (a newer profile and entry).
+        let mut newer = stale.clone();
+        newer.updated_at_ms = 6;
+        storage.put_store(&newer).await.expect("update");
+
+        let done = storage.reindex_geo().await.expect("reindex");
+        assert_eq!((done.moved, done.dropped, done.current), (1, 1, 1));
+        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        assert_eq!(ids(&read.stores), ["kept", "stale"]);
+        let again = storage.reindex_geo().await.expect("reindex again");
+        assert_eq!((again.moved, again.dropped, again.current), (0, 0, 2));
+    }
+
+    #[tokio::test]
+    async fn dynamodb_storage_finds_stores_on_both_sides_of_a_geo_partition_edge() {
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("geo-edge");
+        ensure_table(&client, &table).await.expect("table created");
+        partition_edge_contract(&DynamoStorage::new(client, table)).await;
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -156,7 +157,8 @@ fn order_key(id: &OrderId) -> Item {
     key(format!("ORDER#{id}"), "ORDER")
 }
 
-/// Geo index key: partition = category and resolution-5 ancestor cell; sort
+/// Geo index key: partition = category and resolution-6 ancestor cell
+/// (`PARTITION_RESOLUTION`: about 36 km², so a city's load spreads); sort
 /// key = resolution-15 cell as 16 hex digits (lexicographic = numeric order)
 /// and the store id, so every cell range is one `BETWEEN`.
 fn geo_key(store: &Store) -> Item {
@@ -1539,5 +1541,99 @@ impl NotificationRepo for DynamoStorage {
             .await
             .map_err(repo_err)?;
         Ok(())
+    }
+}
+
+/// What [`DynamoStorage::reindex_geo`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GeoReindex {
+    /// Entries moved to the key the current layout gives them.
+    pub moved: usize,
+    /// Old entries deleted alone: the store was written since, and that
+    /// write indexed it under the current layout already.
+    pub dropped: usize,
+    /// Entries already under the current layout.
+    pub current: usize,
+}
+
+impl DynamoStorage {
+    /// Moves geo index entries written under an older partition layout
+    /// (resolution-3 cells before issue 12) to the current one
+    /// (docs/dynamodb.md, "Moving to a new partition layout"). Scans the
+    /// geo entries; each whose key is not the one its store has now is
+    /// written under the new key and deleted under the old in one
+    /// transaction, conditioned on the store's profile not having moved on
+    /// (`updated_at_ms`, as every store write is). Safe to repeat and to run
+    /// while the service serves.
+    pub async fn reindex_geo(&self) -> Result<GeoReindex, RepoError> {
+        let mut done = GeoReindex::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :geo)")
+                .expression_attribute_values(":geo", s("GEO#"))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(repo_err)?;
+            for item in page.items.unwrap_or_default() {
+                let old_key: Item = item
+                    .iter()
+                    .filter(|(name, _)| *name == "pk" || *name == "sk")
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+                let store: Store = from_item(item.clone())?;
+                let new_key = geo_key(&store);
+                if old_key == new_key {
+                    done.current += 1;
+                    continue;
+                }
+                let mut moved = item;
+                moved.extend(new_key);
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(store_key(&store.id)))
+                    .condition_expression("updated_at_ms = :seen")
+                    .expression_attribute_values(":seen", n(store.updated_at_ms))
+                    .build()
+                    .map_err(repo_err)?;
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(moved))
+                    .build()
+                    .map_err(repo_err)?;
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(old_key.clone()))
+                    .build()
+                    .map_err(repo_err)?;
+                let writes = vec![
+                    TransactWriteItem::builder().condition_check(check).build(),
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().delete(delete).build(),
+                ];
+                if self.write_if_conditions_hold(writes).await? {
+                    done.moved += 1;
+                } else {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(old_key))
+                        .send()
+                        .await
+                        .map_err(repo_err)?;
+                    done.dropped += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(done)
     }
 }

@@ -12,7 +12,7 @@ mod secrets;
 mod sns;
 mod sqs;
 
-pub use dynamo::DynamoStorage;
+pub use dynamo::{DynamoStorage, GeoReindex};
 pub use push::ManagementApiPusher;
 pub use resources::{ensure_platform_application, ensure_queue, ensure_table};
 pub use secrets::SecretsManagerSource;

@@ -66,6 +66,12 @@ impl GeoPoint {
         self.to_latlng().distance_m(other.to_latlng())
     }
 
+    /// The centre of an H3 cell (tests place points relative to partitions).
+    #[must_use]
+    pub fn from_cell_centre(cell: CellIndex) -> GeoPoint {
+        GeoPoint(LatLng::from(cell))
+    }
+
     /// The cell a store at this point is indexed under.
     #[must_use]
     pub fn store_cell(self) -> CellIndex {
@@ -113,15 +119,30 @@ impl From<GeoPoint> for RawPoint {
 }
 
 /// The resolution of the cells that partition the geo index: a store lives
-/// in the partition of its ancestor at this resolution. Resolution 3 cells
-/// (about 12,000 km²) hold a whole city, so a radius query rarely has to split
-/// at a partition edge (Dhaka lies in one); finer partitions split about half
-/// of all 2 km queries (res 4 or 5) or nearly all (res 6), and every split
-/// costs a query. See docs/dynamodb.md.
-pub const PARTITION_RESOLUTION: Resolution = Resolution::Three;
-/// The resolution at which a search radius is covered before ranges are
-/// formed (about 0.1 km² cells).
+/// in the partition of its ancestor at this resolution. Resolution 6 cells
+/// (about 36 km²) spread a city over several partitions, so one category's
+/// peak load stays within a partition's limits (Dhaka at 100,000 stores and
+/// 500 orders a second: docs/dynamodb.md); a 2 km search touches two to
+/// four of them, a 500 m one usually one, and each split costs one of the
+/// search's queries.
+pub const PARTITION_RESOLUTION: Resolution = Resolution::Six;
+/// The resolution at which a 2 km search radius is covered before ranges
+/// are formed (about 0.1 km² cells).
 pub const SEARCH_RESOLUTION: Resolution = Resolution::Nine;
+/// Cell edges per radius a covering aims for: a 2 km radius is covered at
+/// [`SEARCH_RESOLUTION`], a 500 m one a resolution finer, so the rim read
+/// beyond the radius stays the same share of it.
+const EDGES_PER_RADIUS: f64 = 6.0;
+
+/// The resolution a `radius_m` search is covered at: the coarsest whose
+/// average edge is at most a sixth of the radius, never finer than
+/// resolution 12 (beyond it cells only cost planning time).
+#[must_use]
+pub fn search_resolution(radius_m: f64) -> Resolution {
+    Resolution::range(Resolution::Zero, Resolution::Twelve)
+        .find(|r| r.edge_length_m() <= radius_m / EDGES_PER_RADIUS)
+        .unwrap_or(Resolution::Twelve)
+}
 /// Queries (cell ranges) one category's radius search may take by default.
 pub const DEFAULT_MAX_RANGES: usize = 8;
 
@@ -207,7 +228,8 @@ fn rank15(key: u64) -> u64 {
 /// The ranges to read to find every store within `radius_m` of `center`,
 /// at most `max_ranges` of them (unless the radius spans more partitions).
 ///
-/// The radius is covered with resolution-9 cells, compacted, one range per
+/// The radius is covered with cells of [`search_resolution`] (resolution 9
+/// for 2 km), compacted, one range per
 /// cell; touching ranges merge; then, to stay within `max_ranges`, the
 /// smallest gaps between ranges of a partition are read through (gap cost =
 /// area, counted in resolution-15 cells), which is optimal for a cost that
@@ -215,9 +237,10 @@ fn rank15(key: u64) -> u64 {
 /// read from a gap or the rim are dropped by the exact distance check.
 #[must_use]
 pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<CellRange> {
-    let mut cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
+    let resolution = search_resolution(radius_m);
+    let mut cells = cells_covering(center, radius_m, resolution);
     if CellIndex::compact(&mut cells).is_err() {
-        cells = cells_covering(center, radius_m, SEARCH_RESOLUTION);
+        cells = cells_covering(center, radius_m, resolution);
     }
     let mut ranges: Vec<CellRange> = Vec::with_capacity(cells.len());
     for cell in cells {
@@ -319,6 +342,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_2_km_search_is_covered_at_resolution_9_and_a_500_m_one_finer() {
+        assert_eq!(search_resolution(2_000.0), SEARCH_RESOLUTION);
+        assert_eq!(search_resolution(500.0), Resolution::Ten);
+        assert_eq!(search_resolution(0.0), Resolution::Twelve);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1_000))]
         /// Any point inside the radius lies in one of the covering cells.
@@ -343,7 +373,7 @@ mod tests {
         fn a_cells_key_range_holds_its_descendants_and_nothing_else(
             lat in -60.0f64..60.0,
             lng in -179.0f64..179.0,
-            res in 3u8..=14,
+            res in 6u8..=14,
             bearing in 0.0f64..360.0,
             distance in 0.0f64..3_000.0,
         ) {
@@ -360,6 +390,50 @@ mod tests {
             prop_assert_eq!(range.contains(other.geo_key()), same_cell);
         }
 
+        /// A search centred on a partition edge reads both sides: every
+        /// store within the radius, on either side, lies in a range of its
+        /// own partition, and the plan stays within its query budget.
+        #[test]
+        fn a_search_on_a_partition_edge_reaches_stores_on_both_sides(
+            lat in -60.0f64..60.0,
+            lng in -179.0f64..179.0,
+            side in 0usize..6,
+            radius in prop_oneof![Just(500.0f64), Just(2_000.0f64)],
+            max_ranges in 2usize..=8,
+        ) {
+            // The edge as stores are indexed (a res-15 cell's ancestor, which
+            // is near but not on the hexagon's edge): bisect the line from
+            // the partition's centre to a neighbour's centre.
+            let partition = store_partition(GeoPoint::new(lat, lng).expect("valid"));
+            let neighbours: Vec<CellIndex> = partition.grid_disk::<Vec<_>>(1).into_iter().filter(|c| *c != partition).collect();
+            let (from, to) = (LatLng::from(partition), LatLng::from(neighbours[side % neighbours.len()]));
+            let at = |t: f64| {
+                GeoPoint::new(from.lat() + (to.lat() - from.lat()) * t, from.lng() + (to.lng() - from.lng()) * t).expect("valid")
+            };
+            let (mut inside, mut outside) = (0.0, 1.0);
+            for _ in 0..40 {
+                let mid = (inside + outside) / 2.0;
+                if store_partition(at(mid)) == partition { inside = mid } else { outside = mid }
+            }
+            let center = at(inside);
+            let step = 1.0 / from.distance_m(to);
+            let mut stores: Vec<GeoPoint> = [0.5, 5.0, radius * 0.3, radius * 0.9]
+                .iter()
+                .flat_map(|d| [at(inside - d * step), at(outside + d * step)])
+                .collect();
+            stores.extend((0..12).map(|i| center.offset(f64::from(i) * 30.0, radius * 0.6)));
+            let sides: HashSet<CellIndex> = stores.iter().map(|s| store_partition(*s)).collect();
+            prop_assert!(sides.len() >= 2, "stores on both sides of the edge");
+            let plan = search_plan(center, radius, max_ranges);
+            for store in stores {
+                prop_assert!(center.distance_m(store) <= radius);
+                let partition = store_partition(store);
+                prop_assert!(plan.iter().any(|r| r.partition == partition && r.contains(store.geo_key())));
+            }
+            let partitions: HashSet<CellIndex> = plan.iter().map(|r| r.partition).collect();
+            prop_assert!(plan.len() <= max_ranges.max(partitions.len()));
+        }
+
         /// Any store inside the radius falls in one of the planned ranges.
         #[test]
         fn search_plan_reaches_every_store_inside_the_radius(
@@ -368,10 +442,11 @@ mod tests {
             bearing in 0.0f64..360.0,
             fraction in prop_oneof![0.0f64..1.0, 0.97f64..1.0],
             max_ranges in 1usize..=16,
+            radius in prop_oneof![Just(2_000.0f64), Just(500.0f64), 100.0f64..3_000.0],
         ) {
             let center = GeoPoint::new(lat, lng).expect("valid");
-            let plan = search_plan(center, 2_000.0, max_ranges);
-            let store = center.offset(bearing, 2_000.0 * fraction);
+            let plan = search_plan(center, radius, max_ranges);
+            let store = center.offset(bearing, radius * fraction);
             let cell = store.geo_key();
             let partition = store_partition(store);
             prop_assert!(plan.iter().any(|r| r.partition == partition && r.contains(cell)));
