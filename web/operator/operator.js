@@ -53,6 +53,7 @@ const duration = (ms) => {
 };
 const percent = (rate) => (rate === null || rate === undefined ? "–" : `${Math.round(rate * 100)} %`);
 const shortCell = (cell) => cell.slice(0, 9) + "…";
+const storeCount = (n) => `${n} ${n === 1 ? "store" : "stores"}`;
 
 function cells(row, values) {
   const tr = document.createElement("tr");
@@ -228,6 +229,7 @@ function drawMap(now) {
     const polygon = document.createElementNS(ns, "polygon");
     polygon.setAttribute("points", shape.boundary.map((p) => project(p).join(",")).join(" "));
     polygon.setAttribute("class", `cell ${latest.kind}`);
+    polygon.dataset.cell = cell;
     const title = document.createElementNS(ns, "title");
     const total = KINDS.filter((kind) => counts[kind]).map((kind) => `${counts[kind]} ${kind}`).join(", ");
     title.textContent = `Cell ${cell}: ${total}; latest ${latest.kind} at ${time(latest.at_ms)}`;
@@ -257,7 +259,7 @@ function listEvents(fresh) {
     badge.setAttribute("aria-hidden", "true");
     badge.textContent = LETTER[event.kind];
     const text = document.createElement("span");
-    const stores = event.stores ? ` to ${event.stores} stores` : "";
+    const stores = event.stores ? ` to ${storeCount(event.stores)}` : "";
     text.textContent = `${time(event.at_ms)} ${event.kind}${stores} in cell ${shortCell(event.cell)} `;
     const open = document.createElement("button");
     open.type = "button";
@@ -316,13 +318,13 @@ function who(by) {
 function what(entry) {
   switch (entry.kind) {
     case "placed":
-      return entry.offered_to ? `placed, offered to ${entry.offered_to} stores` : "placed, no store nearby";
+      return entry.offered_to ? `placed, offered to ${storeCount(entry.offered_to)}` : "placed, no store nearby";
     case "round_closed":
       return entry.offered_to
-        ? `round ${entry.round} expired, offered to ${entry.offered_to} more`
+        ? `round ${entry.round} expired, offered to ${storeCount(entry.offered_to)} more`
         : `round ${entry.round} expired, no store left`;
     case "given_back":
-      return entry.offered_to ? `given back, offered to ${entry.offered_to} stores` : "given back, no store left";
+      return entry.offered_to ? `given back, offered to ${storeCount(entry.offered_to)}` : "given back, no store left";
     case "packed":
       return `line ${entry.line + 1}: ${entry.packing.replaceAll("_", " ")}`;
     case "line_dropped":
@@ -365,7 +367,8 @@ $("audit-form").addEventListener("submit", (event) => {
 
 // ---- Stores awaiting approval ------------------------------------------------
 
-async function loadStores() {
+// `note` (what was just done) stays in the status line above the count.
+async function loadStores(note = "") {
   const list = $("stores");
   try {
     const answer = await api("GET", "/operator/stores?status=pending");
@@ -383,8 +386,9 @@ async function loadStores() {
         approve.disabled = true;
         try {
           await api("POST", `/operator/stores/${encodeURIComponent(application.store.id)}/approve`);
-          status("stores-status", `${application.store.name} approved.`);
-          loadStores();
+          // The button leaves with its card: focus goes to the list's heading.
+          $("stores-title").focus();
+          await loadStores(`${application.store.name} approved.`);
         } catch (e) {
           approve.disabled = false;
           status("stores-status", e.message, true);
@@ -393,12 +397,14 @@ async function loadStores() {
       item.append(name, details, approve);
       list.append(item);
     }
-    if (answer.applications.length === 0) status("stores-status", "No store is waiting.");
+    const count = answer.applications.length;
+    const waiting = count === 0 ? "No store is waiting." : `${storeCount(count)} waiting.`;
+    status("stores-status", note ? `${note} ${waiting}` : waiting);
   } catch (e) {
     status("stores-status", e.message, true);
   }
 }
 
-$("stores-refresh").addEventListener("click", loadStores);
+$("stores-refresh").addEventListener("click", () => loadStores());
 
 if (token) signedIn(token);
