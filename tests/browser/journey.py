@@ -374,12 +374,13 @@ def console_checks_the_order(console, customer_id):
     accepted.get_by_role("button", name=re.compile("^Audit trail of order")).click()
     trail = console.locator("#audit tbody tr")
     expect(console.locator("#audit")).to_be_visible()
-    expect(console.locator("#audit-status")).to_contain_text("now completed")
+    expect(console.locator("#audit-status")).to_contain_text("Status: Completed")
     rows = [[cell.strip() for cell in row] for row in trail.evaluate_all(
         "(rows) => rows.map((r) => [...r.children].map((c) => c.textContent))"
     )]
     print(f"console trail: {rows}")
-    what = [row[3] for row in rows]
+    # Columns: #, when, what, status after, who.
+    what = [row[2] for row in rows]
     expected = [
         "placed, offered to 1 store",
         "accepted",
@@ -391,14 +392,14 @@ def console_checks_the_order(console, customer_id):
         "shared",
     ]
     assert what == expected, what
-    by = {row[3]: row[2] for row in rows}
+    by = {row[2]: row[4] for row in rows}
     assert by["placed, offered to 1 store"] == f"customer {customer_id}", by
     assert by["accepted"] == f"store {STORE_ID}", by
     assert by["line 1: packed"] == f"store {STORE_ID}", by
     assert by["completed"] == f"customer {customer_id}", by
     assert [row[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)], rows
     assert all(re.fullmatch(r"\d{1,2}:\d{2}:\d{2}( [AP]M)?", row[1]) for row in rows), rows
-    assert rows[-1][4] == "completed", rows
+    assert [row[3] for row in rows] == ["Finding a store", "Accepted"] + ["Packing"] * 2 + ["Ready for pickup"] + ["Completed"] * 3, rows
     order_id = console.locator("#order-id").input_value()
     assert console.evaluate("location.hash") == f"#order={order_id}"
     shot(console, "console-trail")
@@ -429,7 +430,7 @@ def console_checks_the_order(console, customer_id):
     walked = tab_reaches(
         console,
         "#sign-out",
-        [r"button:trail", r"#figures-hours", r"button:Show", r"#order-id", r"button:Show trail", r"#stores-refresh"],
+        [r"button:trail", r"#figures-hours", r"button:Show", r"#figures-region", r"#order-id", r"button:Show trail", r"#audit-region", r"#stores-refresh"],
         limit=80,
     )
     print(f"Tab walk on the console: {walked}")
@@ -437,6 +438,29 @@ def console_checks_the_order(console, customer_id):
     console.keyboard.press("Shift+Tab")
     console.keyboard.press("Tab")
     assert console.evaluate(FOCUS_RING), "no visible focus on the order id"
+
+    # In Bangla: the page's words and what the script wrote (the trail,
+    # redrawn), then back.
+    console.get_by_role("button", name="Switch to Bangla").click()
+    expect(console.get_by_role("heading", name="সরাসরি মানচিত্র")).to_be_visible()
+    assert console.evaluate("document.documentElement.lang") == "bn"
+    expect(console.locator("#audit-status")).to_contain_text("অবস্থা: সম্পন্ন")
+    expect(console.locator("#audit tbody tr").first).to_contain_text("অর্ডার দেওয়া হয়েছে, ১টি দোকানকে অফার")
+    expect(console.locator("#events li").first).to_contain_text("গৃহীত")
+    shot(console, "console-bangla")
+    console.get_by_role("button", name="ইংরেজিতে দেখুন").click()
+    expect(console.get_by_role("heading", name="Live map")).to_be_visible()
+    expect(console.locator("#audit-status")).to_contain_text("Status: Completed")
+
+    # A reload keeps the session, and the address names the order shown.
+    console.reload()
+    expect(console.get_by_role("heading", name="Live map")).to_be_visible()
+    expect(console.locator("#audit-status")).to_contain_text(f"Order {order_id}")
+
+    # On an operator's desk: the same console, wide.
+    console.set_viewport_size({"width": 1280, "height": 900})
+    console.get_by_role("heading", name="Live map").scroll_into_view_if_needed()
+    shot(console, "console-desk")
 
 
 def journey(playwright, pages):
