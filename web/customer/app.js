@@ -22,8 +22,10 @@ const socket = new LiveSocket(session, {
     if (frame.type === 'order_accepted' && frame.store) next.store = frame.store;
     showOrder(next);
   },
-  // After a drop, read the order again: events missed meanwhile are in it.
-  onOpen: () => { if (order) refreshOrder(); },
+  // After a drop, read the order shown again: events missed meanwhile are
+  // in it. Not from another screen (home, after adding a number): reading
+  // it would show it and take the customer away.
+  onOpen: () => { if (order && ['waiting', 'order'].includes(document.body.dataset.view)) refreshOrder(); },
   onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
 });
 
