@@ -55,6 +55,11 @@ SMS_SOURCE = os.environ["SMS_SOURCE"]
 LAT = float(os.environ["CUSTOMER_LAT"])
 LNG = float(os.environ["CUSTOMER_LNG"])
 SHOTS = os.environ["SCREENSHOTS"]
+# The console's part of `journey`.
+OPERATOR_PHONE = os.environ.get("OPERATOR_PHONE")
+PENDING_STORE_NAME = os.environ.get("PENDING_STORE_NAME")
+ORDER_MAP_CELL = os.environ.get("ORDER_MAP_CELL")
+ORDER_AREA = os.environ.get("ORDER_AREA")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FIRST_LOAD_LIMIT = 150 * 1024
 WAIT_MS = 20_000
@@ -313,6 +318,151 @@ def store_signs_in(store, phone, name, screenshot=None):
     expect(store.locator("#store-name")).to_have_text(name)
 
 
+def new_operator_page(browser, pages, problems):
+    context = browser.new_context(**PHONE_SIZE)
+    context.add_init_script(CSP_RECORDER)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    watch(page, "console", problems)
+    pages["console"] = page
+    return page
+
+
+def operator_signs_in(console, phone):
+    """The operator signs in to the console with their SMS code."""
+    console.goto(f"{BASE}/app/operator/")
+    expect(console.get_by_role("heading", name="Sign in")).to_be_visible()
+    shot(console, "console-sign-in")
+    console.get_by_label("Operator phone number").fill(phone)
+    before = last_text(phone)
+    console.get_by_role("button", name="Send code").click()
+    console.get_by_label("Six-digit code from the text message").fill(new_code(phone, before))
+    console.get_by_role("button", name="Sign in", exact=True).click()
+    expect(console.get_by_role("heading", name="Live map")).to_be_visible()
+
+
+# Focus is drawn: an outline of at least 2 px on the focused element.
+FOCUS_RING = """
+() => {
+  const style = getComputedStyle(document.activeElement);
+  return style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+}
+"""
+
+
+def console_on_the_map(console, kinds):
+    """The order's cell is drawn on the live map, coloured by one of
+    `kinds` (its latest), and each of `kinds` has an event row."""
+    cell = console.locator(f'#map polygon[data-cell="{ORDER_MAP_CELL}"]')
+    expect(cell).to_have_attribute("class", re.compile(rf"\bcell ({'|'.join(kinds)})\b"))
+    for kind in kinds:
+        expect(console.locator("#events li", has_text=re.compile(rf"\b{kind}\b")).first).to_be_visible()
+
+
+def console_checks_the_order(console, customer_id):
+    """After the journey: the trail, the figures, a shop approved, the
+    keyboard, and nothing personal on the map."""
+    console_on_the_map(console, ["accepted"])
+    # The map and its events name no customer and no point.
+    activity = console.locator("section", has=console.locator("#map")).inner_html()
+    for secret in (customer_id, str(LAT), str(LNG), f"{LAT:.3f}", f"{LNG:.3f}"):
+        assert secret not in activity, f"{secret} in the console's live map"
+    shot(console, "console-live-map-accepted")
+
+    # The trail, from the accepted event's button.
+    accepted = console.locator("#events li", has_text=re.compile(r"\baccepted\b")).first
+    accepted.get_by_role("button", name=re.compile("^Audit trail of order")).click()
+    trail = console.locator("#audit tbody tr")
+    expect(console.locator("#audit")).to_be_visible()
+    expect(console.locator("#audit-status")).to_contain_text("Status: Completed")
+    rows = [[cell.strip() for cell in row] for row in trail.evaluate_all(
+        "(rows) => rows.map((r) => [...r.children].map((c) => c.textContent))"
+    )]
+    print(f"console trail: {rows}")
+    # Columns: #, when, what, status after, who.
+    what = [row[2] for row in rows]
+    expected = [
+        "placed, offered to 1 store",
+        "accepted",
+        "line 1: packed",
+        "line 2: partly packed",
+        "handed over",
+        "completed",
+        "reviewed: 5 stars",
+        "shared",
+    ]
+    assert what == expected, what
+    by = {row[2]: row[4] for row in rows}
+    assert by["placed, offered to 1 store"] == f"customer {customer_id}", by
+    assert by["accepted"] == f"store {STORE_ID}", by
+    assert by["line 1: packed"] == f"store {STORE_ID}", by
+    assert by["completed"] == f"customer {customer_id}", by
+    assert [row[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)], rows
+    assert all(re.fullmatch(r"\d{1,2}:\d{2}:\d{2}( [AP]M)?", row[1]) for row in rows), rows
+    assert [row[3] for row in rows] == ["Finding a store", "Accepted"] + ["Packing"] * 2 + ["Ready for pickup"] + ["Completed"] * 3, rows
+    order_id = console.locator("#order-id").input_value()
+    assert console.evaluate("location.hash") == f"#order={order_id}"
+    shot(console, "console-trail")
+
+    # The figures of the last hour: a row for the order's area with the
+    # time it took a store to accept.
+    console.get_by_label("Last").select_option("1")
+    console.get_by_role("button", name="Show", exact=True).click()
+    row = console.locator(f'#figures tbody tr:has(td[title="{ORDER_AREA}"])')
+    expect(row).to_have_count(1)
+    figures = [c.strip() for c in row.locator("th, td").all_inner_texts()]
+    print(f"console figures row: {figures}")
+    assert figures[2] == "1", figures
+    assert re.fullmatch(r"\d+ s|\d+\.\d min", figures[3]), figures
+    assert figures[5] == "100 %", figures
+    shot(console, "console-figures")
+
+    # A waiting shop, approved: it leaves the list.
+    waiting = console.locator("#stores li", has_text=PENDING_STORE_NAME)
+    expect(waiting).to_have_count(1)
+    waiting.get_by_role("button", name=f"Approve {PENDING_STORE_NAME}").click()
+    expect(console.locator("#stores-status")).to_have_text(f"{PENDING_STORE_NAME} approved. No store is waiting.")
+    expect(waiting).to_have_count(0)
+    expect(console.get_by_role("heading", name="Stores awaiting approval")).to_be_focused()
+    shot(console, "console-store-approved")
+
+    # The keyboard reaches every control of the console, focus drawn.
+    walked = tab_reaches(
+        console,
+        "#sign-out",
+        [r"button:trail", r"#figures-hours", r"button:Show", r"#figures-region", r"#order-id", r"button:Show trail", r"#audit-region", r"#stores-refresh"],
+        limit=80,
+    )
+    print(f"Tab walk on the console: {walked}")
+    console.locator("#order-id").focus()
+    console.keyboard.press("Shift+Tab")
+    console.keyboard.press("Tab")
+    assert console.evaluate(FOCUS_RING), "no visible focus on the order id"
+
+    # In Bangla: the page's words and what the script wrote (the trail,
+    # redrawn), then back.
+    console.get_by_role("button", name="Switch to Bangla").click()
+    expect(console.get_by_role("heading", name="সরাসরি মানচিত্র")).to_be_visible()
+    assert console.evaluate("document.documentElement.lang") == "bn"
+    expect(console.locator("#audit-status")).to_contain_text("অবস্থা: সম্পন্ন")
+    expect(console.locator("#audit tbody tr").first).to_contain_text("অর্ডার দেওয়া হয়েছে, ১টি দোকানকে অফার")
+    expect(console.locator("#events li").first).to_contain_text("গৃহীত")
+    shot(console, "console-bangla")
+    console.get_by_role("button", name="ইংরেজিতে দেখুন").click()
+    expect(console.get_by_role("heading", name="Live map")).to_be_visible()
+    expect(console.locator("#audit-status")).to_contain_text("Status: Completed")
+
+    # A reload keeps the session, and the address names the order shown.
+    console.reload()
+    expect(console.get_by_role("heading", name="Live map")).to_be_visible()
+    expect(console.locator("#audit-status")).to_contain_text(f"Order {order_id}")
+
+    # On an operator's desk: the same console, wide.
+    console.set_viewport_size({"width": 1280, "height": 900})
+    console.get_by_role("heading", name="Live map").scroll_into_view_if_needed()
+    shot(console, "console-desk")
+
+
 def journey(playwright, pages):
     problems = []
     tap = SocketTap()
@@ -336,6 +486,12 @@ def journey(playwright, pages):
     expect(store.locator("#online")).to_have_attribute("aria-pressed", "true")
     expect(store.locator("#online-state")).to_have_text("Online — offers ring here")
     shot(store, "store-online")
+
+    # --- the operator opens the console -------------------------------
+    console = new_operator_page(browser, pages, problems)
+    operator_signs_in(console, OPERATOR_PHONE)
+    expect(console.locator("#stores li", has_text=PENDING_STORE_NAME)).to_have_count(1)
+    shot(console, "console-signed-in")
 
     # --- the customer's first load, measured --------------------------
     loaded = []
@@ -390,6 +546,11 @@ def journey(playwright, pages):
     first = countdown_runs(customer, "#countdown")
     assert 50 <= first <= 60, first
     shot(customer, "customer-waiting")
+    # The console draws the demand and the offer in the order's cell
+    # (within a poll or two).
+    console_on_the_map(console, ["demand", "offer"])
+    expect(console.locator("#events li", has_text="offer to 1 store").first).to_be_visible()
+    shot(console, "console-live-map")
 
     # --- the offer rings and is spoken at the store ---------------------
     offer = store.locator('[data-offer][data-state="open"]')
@@ -481,6 +642,10 @@ def journey(playwright, pages):
     expect(store.locator("#history")).to_contain_text("Completed")
     expect(store.locator("#rating")).to_contain_text("5.0")
     shot(store, "store-history")
+
+    # --- the operator follows the order -----------------------------------
+    customer_id = customer.evaluate("JSON.parse(localStorage.getItem('session:customer')).caller.id")
+    console_checks_the_order(console, customer_id)
 
     assert not problems, problems
 

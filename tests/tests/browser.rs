@@ -3,7 +3,9 @@
 //! driving headless Chromium (Playwright for Python, Debian's chromium).
 //! Two scenarios, each on its own stack:
 //! - `journey`: the whole journey as a customer and one store (the
-//!   product's 60-second offer window);
+//!   product's 60-second offer window), watched by an operator in the
+//!   console: the order on the live map, its audit trail, the figures of
+//!   its area, and a waiting shop approved;
 //! - `offers`: two stores and a customer on a 10-second window with one
 //!   round, so a round closes unanswered within the test: a cancel while
 //!   searching, a decline and an expiry, a delivery to a typed address with
@@ -22,10 +24,11 @@ use std::process::Command;
 use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, customer_point, fresh_phone, stack};
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
+use shared::domain::customer::PhoneNumber;
+use shared::domain::figures::{AREA_RESOLUTION, MAP_RESOLUTION, cell_of};
 
-/// A store applied for by a shopkeeper and approved by an operator: its
-/// phone and id.
-async fn approved_store(api: &Api, name: &str, east_m: f64, delivery_options: Value) -> (String, String) {
+/// A store a shopkeeper applied for, still pending: its phone and id.
+async fn applied_store(api: &Api, name: &str, east_m: f64, delivery_options: Value) -> (String, String) {
     let phone = fresh_phone();
     let session = api.sign_in(&phone, "customer").await;
     let token = session["access_token"].as_str().expect("a token");
@@ -48,6 +51,13 @@ async fn approved_store(api: &Api, name: &str, east_m: f64, delivery_options: Va
         .await;
     assert_eq!(applied.status, 202, "{}", applied.text);
     let store_id = applied.body["store_id"].as_str().expect("store id").to_string();
+    (phone, store_id)
+}
+
+/// A store applied for by a shopkeeper and approved by an operator: its
+/// phone and id.
+async fn approved_store(api: &Api, name: &str, east_m: f64, delivery_options: Value) -> (String, String) {
+    let (phone, store_id) = applied_store(api, name, east_m, delivery_options).await;
     let approved = api
         .call(
             "POST",
@@ -91,12 +101,20 @@ async fn run_scenario(scenario: &str, base_url: String, env: Vec<(&'static str, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
+async fn a_customer_and_a_store_run_the_whole_journey_watched_by_an_operator_in_chromium() {
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);
     let name = "Green Grocery";
-    let (phone, store_id) =
-        approved_store(&api, name, 400.0, json!([{"kind": "pickup", "ready_in_minutes": 15}])).await;
+    let pickup = json!([{"kind": "pickup", "ready_in_minutes": 15}]);
+    let (phone, store_id) = approved_store(&api, name, 400.0, pickup.clone()).await;
+    // The console's operator, and a shop waiting for their approval.
+    let operator_phone = fresh_phone();
+    stack
+        .appoint_operator(&PhoneNumber::new(&operator_phone).expect("phone"))
+        .await
+        .expect("appointed");
+    let pending = "Bhai Bhai Store";
+    applied_store(&api, pending, 900.0, pickup).await;
     run_scenario(
         "journey",
         stack.http_url(),
@@ -104,6 +122,12 @@ async fn a_customer_and_a_store_run_the_whole_journey_in_chromium() {
             ("STORE_PHONE", phone),
             ("STORE_NAME", name.to_string()),
             ("STORE_ID", store_id),
+            ("OPERATOR_PHONE", operator_phone),
+            ("PENDING_STORE_NAME", pending.to_string()),
+            // Where the console should draw the order, and the area its
+            // figures are counted in.
+            ("ORDER_MAP_CELL", cell_of(customer_point(), MAP_RESOLUTION).to_string()),
+            ("ORDER_AREA", cell_of(customer_point(), AREA_RESOLUTION).to_string()),
         ],
     )
     .await;

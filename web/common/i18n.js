@@ -1,5 +1,6 @@
-// Every text of the apps in Bangla and English, one table. The language
-// is kept in localStorage; `data-i18n` fills text, `data-i18n-label` an
+// Every text of the apps in Bangla and English, one table (the operator
+// console adds its own with `addStrings`). The language is kept in
+// localStorage; `data-i18n` fills text, `data-i18n-label` an
 // aria-label, `data-i18n-placeholder` a placeholder.
 
 const STRINGS = {
@@ -261,6 +262,14 @@ const STRINGS = {
     wake_lock: 'অনলাইন থাকলে স্ক্রিন জ্বলে থাকবে।',
   },
 };
+
+/** Adds an app's own texts ({en: {...}, bn: {...}}) to the table. */
+export function addStrings(more) {
+  for (const [language, texts] of Object.entries(more)) Object.assign(STRINGS[language], texts);
+}
+
+/** Whether `key` has a text (an app's words for an API value may not). */
+export const has = (key) => key in STRINGS.en;
 
 export let lang = localStorage.getItem('lang') || ((navigator.language || '').startsWith('bn') ? 'bn' : 'en');
 if (!STRINGS[lang]) lang = 'en';

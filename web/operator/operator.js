@@ -1,58 +1,59 @@
-// The operator console: plain ES module, no framework. Reads the API's
-// address from window.APP_CONFIG (served as /app/config.js); draws H3
+// The operator console: plain ES module, no framework. Calls the API and
+// keeps its session with web/common/client.js (the API's address from
+// window.APP_CONFIG, served as /app/config.js; a 401 refreshes the session
+// once), speaks Bangla or English with web/common/i18n.js, and draws H3
 // cells from the corners the API sends, so no map tiles and no H3 library.
 
-const config = window.APP_CONFIG ?? {};
-// `http` is the API's path on this origin (the stage prefix on AWS, empty locally).
-const API = `${window.location.origin}${config.http ?? ""}`.replace(/\/$/, "");
+import { Session, apiBase, requestCode, verifyCode } from "../common/client.js";
+import { addStrings, has, lang, t, toggleLanguage, translate } from "../common/i18n.js";
+import { STRINGS } from "./strings.js";
+
+addStrings(STRINGS);
+
 const POLL_MS = 5000;
 const WINDOW_MS = 15 * 60 * 1000;
 // Re-ask a little before the last answer's time: a write in flight then
 // is not missed; events are de-duplicated below.
 const OVERLAP_MS = 10 * 1000;
 const KINDS = ["demand", "offer", "accepted", "unfulfilled"];
-const LETTER = { demand: "D", offer: "O", accepted: "A", unfulfilled: "U" };
 
 const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem("operatorToken");
+const session = new Session("operator");
 let pollTimer = null;
 
 // ---- API -------------------------------------------------------------------
 
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body?.error?.message ?? `HTTP ${status}`);
-    this.status = status;
-    this.code = body?.error?.code;
-  }
-}
-
+/** An operator's call; a session that cannot be refreshed signs out. */
 async function api(method, path, body) {
-  const headers = { accept: "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(API + path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => null);
-  if (response.status === 401) signOut("Your session ended; sign in again.");
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  try {
+    return await session.call(method, path, body, { Accept: "application/json" });
+  } catch (e) {
+    if (e.status === 401) signOut(t("session_ended"));
+    throw e;
+  }
 }
 
 // ---- Formatting --------------------------------------------------------------
 
-const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-const hour = (ms) => new Date(ms).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+// Dates and numbers in the page's language (Bangla digits in Bangla).
+const locale = () => (lang === "bn" ? "bn-BD" : undefined);
+const time = (ms) =>
+  new Date(ms).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const hour = (ms) =>
+  new Date(ms).toLocaleString(locale(), { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 const duration = (ms) => {
   if (ms === null || ms === undefined) return "–";
-  if (ms < 60000) return `${Math.round(ms / 1000)} s`;
-  return `${(ms / 60000).toFixed(1)} min`;
+  if (ms < 60000) return t("seconds", { n: Math.round(ms / 1000) });
+  return t("minutes", { n: Number((ms / 60000).toFixed(1)) });
 };
-const percent = (rate) => (rate === null || rate === undefined ? "–" : `${Math.round(rate * 100)} %`);
+const percent = (rate) =>
+  rate === null || rate === undefined ? "–" : `${Math.round(rate * 100).toLocaleString(locale())} %`;
 const shortCell = (cell) => cell.slice(0, 9) + "…";
+/** "1 store", "2 stores": `one` and `many` name texts with {n}. */
+const count = (n, one, many) => t(n === 1 ? one : many, { n });
+const storeCount = (n) => count(n, "one_store", "many_stores");
+/** The page's word for an API value (`prefix_value`), or the value itself. */
+const word = (prefix, value) => (has(`${prefix}_${value}`) ? t(`${prefix}_${value}`) : value.replaceAll("_", " "));
 
 function cells(row, values) {
   const tr = document.createElement("tr");
@@ -74,13 +75,11 @@ function status(id, text, isError = false) {
 
 // ---- Sign-in -----------------------------------------------------------------
 
-function signedIn(newToken) {
-  token = newToken;
-  sessionStorage.setItem("operatorToken", token);
+function signedIn() {
   $("sign-in").hidden = true;
   $("console").hidden = false;
   $("sign-out").hidden = false;
-  $("who").textContent = "Signed in as an operator.";
+  $("who").textContent = t("signed_in_operator");
   startPolling();
   loadFigures();
   loadStores();
@@ -90,8 +89,7 @@ function signedIn(newToken) {
 }
 
 function signOut(message = "") {
-  token = null;
-  sessionStorage.removeItem("operatorToken");
+  session.forget();
   clearTimeout(pollTimer);
   $("sign-in").hidden = false;
   $("console").hidden = true;
@@ -103,10 +101,10 @@ function signOut(message = "") {
 $("code-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
-    await api("POST", "/auth/sign-in", { phone: $("phone").value });
+    await requestCode($("phone").value);
     $("verify-form").hidden = false;
     $("code").focus();
-    status("sign-in-status", "A code was sent by text message.");
+    status("sign-in-status", t("code_sent_text"));
   } catch (e) {
     status("sign-in-status", e.message, true);
   }
@@ -115,22 +113,18 @@ $("code-form").addEventListener("submit", async (event) => {
 $("verify-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
-    const session = await api("POST", "/auth/sign-in/verify", {
-      phone: $("phone").value,
-      code: $("code").value,
-      role: "operator",
-    });
-    signedIn(session.access_token);
+    session.keep(await verifyCode($("phone").value, $("code").value, "operator"));
+    signedIn();
   } catch (e) {
-    status("sign-in-status", e.code === "role_not_held" ? "This number is not an operator." : e.message, true);
+    status("sign-in-status", e.code === "role_not_held" ? t("not_operator") : e.message, true);
   }
 });
 
 // The local stack keeps the last text per number at /dev/sms (never on AWS).
 $("dev-code").addEventListener("click", async () => {
   try {
-    const response = await fetch(`${API}/dev/sms/${encodeURIComponent($("phone").value)}`);
-    if (!response.ok) throw new Error("no text found (only the local stack has one)");
+    const response = await fetch(`${apiBase}/dev/sms/${encodeURIComponent($("phone").value)}`);
+    if (!response.ok) throw new Error(t("no_dev_text"));
     const { text } = await response.json();
     $("code").value = (text.match(/\b\d{6}\b/) ?? [""])[0];
     $("code").focus();
@@ -141,10 +135,12 @@ $("dev-code").addEventListener("click", async () => {
 
 $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  signedIn($("token").value.trim());
+  // A pasted token has no refresh token: when it expires, sign in again.
+  session.keep({ access_token: $("token").value.trim() }, { kind: "operator" });
+  signedIn();
 });
 
-$("sign-out").addEventListener("click", () => signOut("Signed out."));
+$("sign-out").addEventListener("click", () => signOut(t("signed_out")));
 
 // ---- Live map ----------------------------------------------------------------
 
@@ -170,9 +166,9 @@ async function poll() {
     drawMap(since);
     listEvents(fresh);
   } catch (e) {
-    $("map-summary").textContent = `Activity could not be read: ${e.message}`;
+    $("map-summary").textContent = t("activity_unreadable", { error: e.message });
   } finally {
-    if (token) pollTimer = setTimeout(poll, POLL_MS);
+    if (session.signedIn) pollTimer = setTimeout(poll, POLL_MS);
   }
 }
 
@@ -183,7 +179,7 @@ function startPolling() {
   poll();
 }
 
-function drawMap(now) {
+function drawMap(now = since) {
   const svg = $("map");
   svg.replaceChildren();
   const perCell = new Map();
@@ -195,7 +191,7 @@ function drawMap(now) {
   }
   const drawn = [...perCell.keys()].filter((c) => shapes.has(c));
   if (drawn.length === 0) {
-    $("map-summary").textContent = "No activity in the last 15 minutes.";
+    $("map-summary").textContent = t(now === null ? "no_activity_yet" : "no_activity");
     return;
   }
   // Equirectangular projection around the cells' mean latitude, fitted
@@ -228,9 +224,12 @@ function drawMap(now) {
     const polygon = document.createElementNS(ns, "polygon");
     polygon.setAttribute("points", shape.boundary.map((p) => project(p).join(",")).join(" "));
     polygon.setAttribute("class", `cell ${latest.kind}`);
+    polygon.dataset.cell = cell;
     const title = document.createElementNS(ns, "title");
-    const total = KINDS.filter((kind) => counts[kind]).map((kind) => `${counts[kind]} ${kind}`).join(", ");
-    title.textContent = `Cell ${cell}: ${total}; latest ${latest.kind} at ${time(latest.at_ms)}`;
+    const total = KINDS.filter((kind) => counts[kind])
+      .map((kind) => `${counts[kind].toLocaleString(locale())} ${t(`kind_${kind}`)}`)
+      .join(", ");
+    title.textContent = t("cell_title", { cell, counts: total, kind: t(`kind_${latest.kind}`), time: time(latest.at_ms) });
     polygon.append(title);
     group.append(polygon);
     const [cx, cy] = project(shape.center);
@@ -238,14 +237,18 @@ function drawMap(now) {
     label.setAttribute("x", cx);
     label.setAttribute("y", cy);
     label.setAttribute("class", "cell-label");
-    label.textContent = busiest.has(cell)
-      ? `${LETTER[latest.kind]} ${Object.values(counts).reduce((a, b) => a + b, 0)}`
-      : LETTER[latest.kind];
+    const letter = t(`letter_${latest.kind}`);
+    const sum = Object.values(counts).reduce((a, b) => a + b, 0);
+    label.textContent = busiest.has(cell) ? `${letter} ${sum.toLocaleString(locale())}` : letter;
     group.append(label);
     svg.append(group);
   }
-  const totals = KINDS.map((kind) => `${[...seen.values()].filter((e) => e.kind === kind).length} ${kind}`);
-  $("map-summary").textContent = `${drawn.length} cells active until ${time(now)}: ${totals.join(", ")}.`;
+  const totals = Object.fromEntries(KINDS.map((kind) => [kind, [...seen.values()].filter((e) => e.kind === kind).length]));
+  $("map-summary").textContent = t("map_summary", {
+    cells: count(drawn.length, "one_cell", "many_cells"),
+    time: time(now),
+    ...totals,
+  });
 }
 
 function listEvents(fresh) {
@@ -255,15 +258,16 @@ function listEvents(fresh) {
     const badge = document.createElement("span");
     badge.className = `swatch ${event.kind}`;
     badge.setAttribute("aria-hidden", "true");
-    badge.textContent = LETTER[event.kind];
+    badge.textContent = t(`letter_${event.kind}`);
     const text = document.createElement("span");
-    const stores = event.stores ? ` to ${event.stores} stores` : "";
-    text.textContent = `${time(event.at_ms)} ${event.kind}${stores} in cell ${shortCell(event.cell)} `;
+    text.className = "event-text";
+    const what = event.stores ? t("offer_to", { stores: storeCount(event.stores) }) : t(`kind_${event.kind}`);
+    text.textContent = t("event_line", { time: time(event.at_ms), what, cell: shortCell(event.cell) });
     const open = document.createElement("button");
     open.type = "button";
     open.className = "link";
-    open.textContent = "trail";
-    open.setAttribute("aria-label", `Audit trail of order ${event.order_id}`);
+    open.textContent = t("trail");
+    open.setAttribute("aria-label", t("trail_label", { id: event.order_id }));
     open.addEventListener("click", () => showAudit(event.order_id));
     item.append(badge, text, open);
     list.prepend(item);
@@ -273,6 +277,11 @@ function listEvents(fresh) {
 
 // ---- Figures -----------------------------------------------------------------
 
+let promisedMinutes = 30;
+const figuresHint = () => {
+  $("figures-hint").textContent = t("figures_hint", { min: promisedMinutes });
+};
+
 async function loadFigures() {
   const hours = Number($("figures-hours").value);
   const to = Date.now();
@@ -280,7 +289,8 @@ async function loadFigures() {
   try {
     const answer = await api("GET", `/operator/figures?from=${to - hours * 3600000}&to=${to}`);
     body.replaceChildren();
-    $("promise").textContent = Math.round(answer.promised_fulfilment_ms / 60000);
+    promisedMinutes = Math.round(answer.promised_fulfilment_ms / 60000);
+    figuresHint();
     for (const row of [...answer.rows].reverse()) {
       const tr = cells(body, [
         hour(row.hour_start_ms),
@@ -295,8 +305,8 @@ async function loadFigures() {
       tr.children[1].title = row.area;
       if (row.average_fulfilment_ms > answer.promised_fulfilment_ms) tr.children[7].classList.add("late");
     }
-    const note = answer.truncated ? " (too many orders: showing the first; pick a shorter span)" : "";
-    status("figures-status", `${answer.rows.length} rows${note}.`);
+    const rows = count(answer.rows.length, "one_row", "many_rows");
+    status("figures-status", t(answer.truncated ? "figures_truncated" : "figures_rows", { rows }));
   } catch (e) {
     status("figures-status", e.message, true);
   }
@@ -310,35 +320,37 @@ $("figures-form").addEventListener("submit", (event) => {
 // ---- Audit trail -------------------------------------------------------------
 
 function who(by) {
-  return by.role === "timer" ? "round timer" : `${by.role} ${by.id}`;
+  return t(`role_${by.role}`, { id: by.id });
 }
 
 function what(entry) {
+  const stores = storeCount(entry.offered_to);
+  const line = entry.line + 1;
   switch (entry.kind) {
     case "placed":
-      return entry.offered_to ? `placed, offered to ${entry.offered_to} stores` : "placed, no store nearby";
+      return t(entry.offered_to ? "what_placed" : "what_placed_alone", { stores });
     case "round_closed":
-      return entry.offered_to
-        ? `round ${entry.round} expired, offered to ${entry.offered_to} more`
-        : `round ${entry.round} expired, no store left`;
+      return t(entry.offered_to ? "what_round_closed" : "what_round_closed_last", { round: entry.round, stores });
     case "given_back":
-      return entry.offered_to ? `given back, offered to ${entry.offered_to} stores` : "given back, no store left";
+      return t(entry.offered_to ? "what_given_back" : "what_given_back_last", { stores });
     case "packed":
-      return `line ${entry.line + 1}: ${entry.packing.replaceAll("_", " ")}`;
+      return t("what_packed", { line, packing: word("packing", entry.packing) });
     case "line_dropped":
-      return `line ${entry.line + 1} dropped`;
+      return t("what_line_dropped", { line });
     case "substitute_answered":
-      return `line ${entry.line + 1}: substitute ${entry.accepted ? "taken" : "refused"}`;
+      return t(entry.accepted ? "what_substitute_taken" : "what_substitute_refused", { line });
     case "delivery_chosen":
-      return `delivery chosen: ${entry.delivery.replaceAll("_", " ")}`;
+      return t("what_delivery_chosen", { delivery: word("store", entry.delivery) });
     case "reviewed":
-      return `reviewed: ${entry.stars} stars`;
+      return t("what_reviewed", { stars: entry.stars });
     default:
-      return entry.kind.replaceAll("_", " ");
+      return word("what", entry.kind);
   }
 }
 
-async function showAudit(orderId) {
+let shownOrder = null;
+
+async function showAudit(orderId, { scroll = true } = {}) {
   $("order-id").value = orderId;
   history.replaceState(null, "", `#order=${encodeURIComponent(orderId.trim())}`);
   const table = $("audit");
@@ -347,14 +359,20 @@ async function showAudit(orderId) {
     const answer = await api("GET", `/operator/orders/${encodeURIComponent(orderId.trim())}/audit`);
     body.replaceChildren();
     for (const entry of answer.entries) {
-      cells(body, [String(entry.version), time(entry.at_ms), who(entry.by), what(entry), entry.status.replaceAll("_", " ")]);
+      // What happened first, who last: on a phone the long ids scroll off.
+      cells(body, [entry.version.toLocaleString(locale()), time(entry.at_ms), what(entry), word("status", entry.status), who(entry.by)]);
     }
     table.hidden = false;
-    status("audit-status", `Order ${answer.order_id}, placed ${hour(answer.placed_at_ms)}, now ${answer.status.replaceAll("_", " ")}.`);
-    $("audit-title").scrollIntoView({ block: "start" });
+    shownOrder = answer.order_id;
+    status(
+      "audit-status",
+      t("audit_status", { id: answer.order_id, when: hour(answer.placed_at_ms), status: word("status", answer.status) }),
+    );
+    if (scroll) $("audit-title").scrollIntoView({ block: "start" });
   } catch (e) {
     table.hidden = true;
-    status("audit-status", e.status === 404 ? "No such order." : e.message, true);
+    shownOrder = null;
+    status("audit-status", e.status === 404 ? t("no_such_order") : e.message, true);
   }
 }
 
@@ -365,7 +383,8 @@ $("audit-form").addEventListener("submit", (event) => {
 
 // ---- Stores awaiting approval ------------------------------------------------
 
-async function loadStores() {
+// `note` (what was just done) stays in the status line above the count.
+async function loadStores(note = "") {
   const list = $("stores");
   try {
     const answer = await api("GET", "/operator/stores?status=pending");
@@ -375,16 +394,21 @@ async function loadStores() {
       const name = document.createElement("h3");
       name.textContent = application.store.name;
       const details = document.createElement("p");
-      details.textContent = `${application.store.category} · call ${application.phone} · applied ${hour(application.applied_at_ms)}`;
+      details.textContent = t("store_details", {
+        category: application.store.category,
+        phone: application.phone,
+        when: hour(application.applied_at_ms),
+      });
       const approve = document.createElement("button");
       approve.type = "button";
-      approve.textContent = `Approve ${application.store.name}`;
+      approve.textContent = t("approve", { name: application.store.name });
       approve.addEventListener("click", async () => {
         approve.disabled = true;
         try {
           await api("POST", `/operator/stores/${encodeURIComponent(application.store.id)}/approve`);
-          status("stores-status", `${application.store.name} approved.`);
-          loadStores();
+          // The button leaves with its card: focus goes to the list's heading.
+          $("stores-title").focus();
+          await loadStores(t("approved", { name: application.store.name }));
         } catch (e) {
           approve.disabled = false;
           status("stores-status", e.message, true);
@@ -393,12 +417,38 @@ async function loadStores() {
       item.append(name, details, approve);
       list.append(item);
     }
-    if (answer.applications.length === 0) status("stores-status", "No store is waiting.");
+    const n = answer.applications.length;
+    const waiting = n === 0 ? t("no_store_waiting") : t("stores_waiting", { stores: storeCount(count) });
+    status("stores-status", note ? `${note} ${waiting}` : waiting);
   } catch (e) {
     status("stores-status", e.message, true);
   }
 }
 
-$("stores-refresh").addEventListener("click", loadStores);
+$("stores-refresh").addEventListener("click", () => loadStores());
 
-if (token) signedIn(token);
+// ---- Language ----------------------------------------------------------------
+
+/** Writes every text in the current language: the marked ones, and what
+ * the script wrote (redrawn from what it last read). */
+function translateAll() {
+  translate();
+  document.title = t("operator_title");
+  figuresHint();
+  if (!session.signedIn) return;
+  $("who").textContent = t("signed_in_operator");
+  drawMap();
+  $("events").replaceChildren();
+  listEvents([...seen.values()]);
+  loadFigures();
+  loadStores();
+  if (shownOrder) showAudit(shownOrder, { scroll: false });
+}
+
+$("lang").addEventListener("click", () => {
+  toggleLanguage();
+  translateAll();
+});
+
+translateAll();
+if (session.signedIn) signedIn();
