@@ -8,6 +8,7 @@
 use crate::common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{Api, LONG, SHORT, Socket, stack};
 use serde_json::{Value, json};
@@ -297,8 +298,10 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_that_expires_holds_nothing() {
+    // Long enough for the second order's accept through a loaded moto,
+    // short enough to wait out the first.
     let stack = stack(OrderingConfig {
-        offer_window_ms: 600,
+        offer_window_ms: 3_000,
         stores_per_round: 1,
         max_rounds: 1,
         ..OrderingConfig::default()
@@ -312,7 +315,8 @@ async fn an_offer_that_expires_holds_nothing() {
     assert_eq!(counted.status, 200, "{}", counted.text);
     let created = api.order("e1", "1 kg rice").await;
     let id = order_id(&created);
-    device.expect("offer_expired", LONG).await;
+    // The round's timer, through SQS when on moto.
+    device.expect("offer_expired", Duration::from_secs(20)).await;
     assert_eq!(api.get_order("e1", &id).await.body["status"], "unfulfilled");
     let late = api.accept("idle", &id).await;
     assert_eq!(late.body["error"]["code"], "offer_expired", "{}", late.text);

@@ -105,8 +105,9 @@ mod against_sqs {
             .expect("redriven");
         assert_eq!(again.moved, 1);
         assert_eq!(again.unreadable.len(), 1, "junk is left for a person");
-        // Both timers (the redriven one and round 2's own) are consumed ...
-        for _ in 0..100 {
+        // Both timers (the redriven one and round 2's own, due at round 2's
+        // deadline) are consumed ...
+        for _ in 0..300 {
             if stack.pending_timer_messages().await.expect("counted") == 0 {
                 break;
             }

@@ -97,11 +97,12 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
                     reserved_order_id: Some(reserved),
                     ..call
                 };
-                dispatch(app, route, &call).await
+                Box::pin(dispatch(app, route, &call)).await
             })
             .await
         }
-        _ => dispatch(app, route, &call).await,
+        // Boxed: one route's future is large, and the runtime's stack is not.
+        _ => Box::pin(dispatch(app, route, &call)).await,
     }
 }
 

@@ -218,7 +218,9 @@ where
         // only) whether the guest has verified a number.
         let (allowance, chosen, limits) = futures_util::join!(
             self.repo.order_allowance(customer),
-            self.first_round(first, &request.items, request.location, wanted, &customer_sockets),
+            // Boxed, as are the other matching futures below: matching nests
+            // deep (rounds, radii, batches), and a debug build's stack is small.
+            Box::pin(self.first_round(first, &request.items, request.location, wanted, &customer_sockets)),
             self.limits_for(customer)
         );
         let (mut allowance, (offers, presence, radius), limits) = (allowance?, chosen?, limits?);
@@ -498,7 +500,7 @@ where
                 } else {
                     NO_STORE_ACCEPTED
                 };
-                self.next_round(&current, now, reason).await?
+                Box::pin(self.next_round(&current, now, reason)).await?
             };
             let change = Change::CloseRound {
                 round,
@@ -547,7 +549,7 @@ where
             let now = self.now();
             let change = Change::GiveBack {
                 reason: reason.to_string(),
-                next: self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT).await?,
+                next: Box::pin(self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT)).await?,
             };
             // A store that gave the order back is no longer its winner, so
             // its repeat is refused rather than already applied.
@@ -656,9 +658,8 @@ where
         let mut also = also;
         loop {
             let searched = radius_m.map_or(base, f64::from);
-            let (offers, read) = self
-                .choose_offers(items, location, tried, wanted, also.take(), searched)
-                .await?;
+            let (offers, read) =
+                Box::pin(self.choose_offers(items, location, tried, wanted, also.take(), searched)).await?;
             presence.extend(read);
             // Nobody found: the next wider radius, if sparse supply has one.
             let wider = search_radius_after(base, self.config.sparse_radii_m.as_slice(), radius_m, 0, 1);
