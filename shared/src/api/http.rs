@@ -267,17 +267,7 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::PromotionConsent
         | HttpRoute::CustomerPromotions
         | HttpRoute::OrderPromotion
-        | HttpRoute::SendPromotion => {
-            super::promotions::answer(
-                app,
-                route,
-                call.request,
-                call.body,
-                call.caller.as_ref(),
-                call.reserved_order_id.as_ref(),
-            )
-            .await
-        }
+        | HttpRoute::SendPromotion => super::promotions::answer(app, route, call).await,
         HttpRoute::ApplyStore => apply_store(app, call).await,
         HttpRoute::PendingStores => pending_stores(app, call).await,
         HttpRoute::ApproveStore => {
@@ -403,22 +393,23 @@ fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiErr
     Ok(GuestSource { address, device })
 }
 
-/// One authenticated call: the request, its body text and its caller.
-struct Call<'a> {
-    request: &'a ApiGatewayV2httpRequest,
+/// One authenticated call: the request, its body text and its caller
+/// (route modules beside this one read it too).
+pub(super) struct Call<'a> {
+    pub(super) request: &'a ApiGatewayV2httpRequest,
     body: &'a str,
     caller: Option<Caller>,
     /// The id an idempotent placement writes its order under, the same on
     /// every retry with its key.
-    reserved_order_id: Option<OrderId>,
+    pub(super) reserved_order_id: Option<OrderId>,
 }
 
 impl Call<'_> {
-    fn caller(&self) -> Result<&Caller, ApiError> {
+    pub(super) fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
     }
 
-    fn customer(&self) -> Result<CustomerId, ApiError> {
+    pub(super) fn customer(&self) -> Result<CustomerId, ApiError> {
         match &self.caller {
             Some(Caller::Customer(id)) => Ok(id.clone()),
             Some(Caller::Store(_) | Caller::Operator(_)) => Err(only("customers")),
@@ -426,14 +417,14 @@ impl Call<'_> {
         }
     }
 
-    fn store(&self) -> Result<StoreId, ApiError> {
+    pub(super) fn store(&self) -> Result<StoreId, ApiError> {
         match &self.caller {
             Some(Caller::Store(id)) => Ok(id.clone()),
             _ => Err(only("stores")),
         }
     }
 
-    fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub(super) fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_body(self.body)
     }
 
@@ -445,7 +436,7 @@ impl Call<'_> {
             .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
     }
 
-    fn store_id(&self) -> Result<StoreId, ApiError> {
+    pub(super) fn store_id(&self) -> Result<StoreId, ApiError> {
         self.request
             .path_parameters
             .get("store_id")
@@ -856,7 +847,7 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     }
 }
 
-fn ok(status: u16, value: &impl Serialize) -> Reply {
+pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
         .map_err(|_| ApiError::new(500, "internal", "internal error"))

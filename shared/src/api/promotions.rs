@@ -2,15 +2,13 @@
 //! their errors and their handlers (their bodies are in `requests` and
 //! `bodies`, with every route's).
 
-use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
-use serde::Serialize;
-
 use super::bodies::{CustomerPromotions, PromotionConsentView, PromotionSent};
 use super::error::{ApiError, Reply};
-use super::requests::{ConsentBody, Placement, PromotionBody, parse_body};
+use super::http::{Call, ok};
+use super::requests::{ConsentBody, Placement, PromotionBody};
 use super::routes::HttpRoute;
 use crate::domain::demand::demand_from_lines;
-use crate::domain::ids::{Caller, CustomerId, OrderId, PromotionId, StoreId};
+use crate::domain::ids::{OrderId, PromotionId};
 use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::CustomerOrderView;
 use crate::domain::promotion::{PromotionInput, PromotionRefusal};
@@ -60,51 +58,15 @@ impl From<PromotionOrderError> for ApiError {
     }
 }
 
-/// One promotion call: the request, its body text and its caller (read by
-/// `http`, which hands promotion routes here).
-struct Call<'a> {
-    request: &'a ApiGatewayV2httpRequest,
-    body: &'a str,
-    caller: Option<&'a Caller>,
-}
-
-impl Call<'_> {
-    fn caller(&self) -> Result<&Caller, ApiError> {
-        self.caller.ok_or_else(ApiError::unauthenticated)
-    }
-
-    fn customer(&self) -> Result<CustomerId, ApiError> {
-        match self.caller {
-            Some(Caller::Customer(id)) => Ok(id.clone()),
-            Some(_) => Err(ApiError::new(403, "forbidden", "only customers may do this")),
-            None => Err(ApiError::unauthenticated()),
-        }
-    }
-
-    fn path_id<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
-        self.request.path_parameters.get(name).and_then(|raw| parse(raw))
-    }
-}
-
-fn ok(status: u16, value: &impl Serialize) -> Reply {
-    serde_json::to_string(value)
-        .map(|body| (status, body))
-        .map_err(|_| ApiError::new(500, "internal", "internal error"))
-}
-
 pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     route: HttpRoute,
-    request: &ApiGatewayV2httpRequest,
-    body: &str,
-    caller: Option<&Caller>,
-    reserved_order_id: Option<&OrderId>,
+    call: &Call<'_>,
 ) -> Reply {
-    let call = Call { request, body, caller };
     match route {
         HttpRoute::PromotionConsent => {
             let customer = call.customer()?;
-            let body: ConsentBody = parse_body(call.body)?;
+            let body: ConsentBody = call.body()?;
             let opted_in = app.promotions().set_consent(&customer, body.opted_in).await?;
             ok(200, &PromotionConsentView { opted_in })
         }
@@ -121,15 +83,13 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::OrderPromotion => {
             // As for `POST /orders`: a retry with the same idempotency key
             // places under the same order id, so it cannot place twice.
-            let order_id = reserved_order_id.cloned().unwrap_or_else(OrderId::generate);
-            order_promotion(app, &call, order_id).await
+            let order_id = call.reserved_order_id.clone().unwrap_or_else(OrderId::generate);
+            order_promotion(app, call, order_id).await
         }
         HttpRoute::SendPromotion => {
             let caller = call.caller()?;
-            let store = call.path_id("store_id", |raw| StoreId::new(raw).ok()).ok_or_else(|| {
-                ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
-            })?;
-            let body: PromotionBody = parse_body(call.body)?;
+            let store = call.store_id()?;
+            let body: PromotionBody = call.body()?;
             let item = demand_from_lines(std::slice::from_ref(&body.item))
                 .map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("item"))?
                 .remove(0);
@@ -159,9 +119,12 @@ async fn order_promotion<S: Storage, Q: OfferTimers, P: Pusher>(
 ) -> Reply {
     let customer = call.customer()?;
     let id = call
-        .path_id("promotion_id", |raw| PromotionId::new(raw).ok())
+        .request
+        .path_parameters
+        .get("promotion_id")
+        .and_then(|raw| PromotionId::new(raw.as_str()).ok())
         .ok_or_else(|| ApiError::new(404, "not_found", "offer not found"))?;
-    let placement: Placement = parse_body(call.body)?;
+    let placement: Placement = call.body()?;
     let location = placement.location.checked()?;
     let address = placement
         .address
