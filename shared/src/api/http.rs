@@ -6,7 +6,6 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -16,6 +15,7 @@ use super::bodies::{
     OrderAudit, OrderView, PendingStores, PhoneAttached, ReceiptSettings, Shared, SignedIn, SignedOut, StoreOrdersPage,
     StoreStanding,
 };
+use super::call::{Call, ok};
 use super::error::{ApiError, Reply};
 use super::identity::http_caller;
 use super::requests::{
@@ -24,12 +24,11 @@ use super::requests::{
     VerifyBody, from_value, parse_body,
 };
 use super::routes::HttpRoute;
-use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber};
 use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::figures;
 use crate::domain::idempotency::IdempotencyKey;
-use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
+use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::domain::order::{Order, Step};
@@ -391,98 +390,6 @@ fn guest_source(request: &ApiGatewayV2httpRequest) -> Result<GuestSource, ApiErr
         }
     };
     Ok(GuestSource { address, device })
-}
-
-/// One authenticated call: the request, its body text and its caller
-/// (route modules beside this one read it too).
-pub(super) struct Call<'a> {
-    pub(super) request: &'a ApiGatewayV2httpRequest,
-    body: &'a str,
-    caller: Option<Caller>,
-    /// The id an idempotent placement writes its order under, the same on
-    /// every retry with its key.
-    pub(super) reserved_order_id: Option<OrderId>,
-}
-
-impl Call<'_> {
-    pub(super) fn caller(&self) -> Result<&Caller, ApiError> {
-        self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
-    }
-
-    pub(super) fn customer(&self) -> Result<CustomerId, ApiError> {
-        match &self.caller {
-            Some(Caller::Customer(id)) => Ok(id.clone()),
-            Some(Caller::Store(_) | Caller::Operator(_)) => Err(only("customers")),
-            None => Err(ApiError::unauthenticated()),
-        }
-    }
-
-    pub(super) fn store(&self) -> Result<StoreId, ApiError> {
-        match &self.caller {
-            Some(Caller::Store(id)) => Ok(id.clone()),
-            _ => Err(only("stores")),
-        }
-    }
-
-    pub(super) fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        parse_body(self.body)
-    }
-
-    fn order_id(&self) -> Result<OrderId, ApiError> {
-        self.request
-            .path_parameters
-            .get("order_id")
-            .and_then(|raw| OrderId::new(raw.as_str()).ok())
-            .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
-    }
-
-    pub(super) fn store_id(&self) -> Result<StoreId, ApiError> {
-        self.request
-            .path_parameters
-            .get("store_id")
-            .and_then(|raw| StoreId::new(raw.as_str()).ok())
-            .ok_or_else(|| {
-                ApiError::new(400, "invalid_id", "a store id is 1 to 64 of A-Z a-z 0-9 - _").with_field("store_id")
-            })
-    }
-
-    fn home_key(&self) -> Result<String, ApiError> {
-        self.request
-            .path_parameters
-            .get("item_key")
-            .filter(|k| !k.is_empty() && k.chars().count() <= 100 && !k.chars().any(char::is_control))
-            .cloned()
-            .ok_or_else(|| ApiError::new(400, "invalid_key", "a home item key is up to 100 characters"))
-    }
-
-    /// A time in the query, in ms since the epoch, if given.
-    fn millis(&self, name: &'static str) -> Result<Option<Millis>, ApiError> {
-        self.request
-            .query_string_parameters
-            .first(name)
-            .map(|raw| {
-                raw.parse::<Millis>().ok().filter(|ms| *ms >= 0).ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "invalid_time",
-                        format!("{name} is a time in milliseconds since the epoch"),
-                    )
-                    .with_field(name)
-                })
-            })
-            .transpose()
-    }
-
-    /// A history page: `limit` (default 20) and the `before` cursor, an order id.
-    fn page(&self) -> Result<(usize, Option<OrderId>), ApiError> {
-        let query = &self.request.query_string_parameters;
-        let limit = query.first("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
-        let before = query
-            .first("before")
-            .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
-            .transpose()?;
-        Ok((limit, before))
-    }
 }
 
 /// Routes anyone may call: health, the API's own description, the token
@@ -847,12 +754,6 @@ fn next_cursor(orders: &[Order], limit: usize) -> Option<OrderId> {
     }
 }
 
-pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
-    serde_json::to_string(value)
-        .map(|body| (status, body))
-        .map_err(|_| ApiError::new(500, "internal", "internal error"))
-}
-
 /// `GET /share/{share_id}`, public: the share card as JSON, or as a small
 /// page for a browser (`Accept: text/html`), as a link opened from a chat.
 async fn share_page<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -969,10 +870,6 @@ fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.body = Some(Body::Text(body));
     response
-}
-
-fn only(who: &str) -> ApiError {
-    ApiError::new(403, "forbidden", format!("only {who} may do this"))
 }
 
 fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod authorizer;
 pub mod bodies;
+mod call;
 pub mod error;
 pub mod http;
 mod idempotent;

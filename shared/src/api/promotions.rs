@@ -3,8 +3,8 @@
 //! `bodies`, with every route's).
 
 use super::bodies::{CustomerPromotions, PromotionConsentView, PromotionSent};
+use super::call::{Call, ok};
 use super::error::{ApiError, Reply};
-use super::http::{Call, ok};
 use super::requests::{ConsentBody, Placement, PromotionBody};
 use super::routes::HttpRoute;
 use crate::domain::demand::demand_from_lines;
