@@ -637,6 +637,14 @@ def journey(playwright, pages):
     expect(customer.locator("#history")).to_contain_text("Completed")
     shot(customer, "customer-home")
 
+    # A receipt's tracking link opens the order's page (the id leaves the
+    # address once read), even when the app had forgotten the order.
+    order_id = customer.evaluate("localStorage.getItem('order')")
+    customer.evaluate("localStorage.removeItem('order')")
+    customer.goto(f"{BASE}/app/customer/?order={order_id}")
+    expect(customer.locator("#order-status")).to_have_text("Completed")
+    assert customer.evaluate("location.search") == "", "the link's id is not kept in the address"
+
     store.reload()
     expect(store.locator("#history li")).to_have_count(1)
     expect(store.locator("#history")).to_contain_text("Completed")

@@ -61,7 +61,7 @@ async fn receipts_by_sms_on_acceptance_and_completion_with_the_tracking_link() {
         "no receipt before a store accepts"
     );
     assert_eq!(api.accept("corner", &id).await.status, 200);
-    let link = format!("{}/orders/{id}", stack.http_url());
+    let link = format!("{}/app/customer/?order={id}", stack.http_url());
     let accepted = api.texts_mentioning(&phone, &id).await;
     assert_eq!(accepted.len(), 1, "one receipt on acceptance: {accepted:?}");
     assert!(accepted[0].contains("Corner Store accepted"), "{}", accepted[0]);
@@ -138,7 +138,7 @@ async fn an_opted_out_customer_receives_nothing() {
     );
     let last = api.last_text(&phone).await.expect("the sign-in code was sent");
     assert!(
-        !last.contains(&id) && !last.contains("/orders/"),
+        !last.contains(&id) && !last.contains("?order="),
         "the last text to the number is still its sign-in code: {last}"
     );
 }

@@ -423,4 +423,12 @@ async function start() {
 }
 
 translate();
+// A receipt's link (`?order=<id>`) opens that order, after sign-in if need
+// be; an order of someone else's is simply not found and forgotten.
+const linked = new URLSearchParams(location.search).get('order');
+if (linked !== null) {
+  // Only an id: never a path the app would call with the customer's token.
+  if (/^[0-9A-Za-z_-]{1,64}$/.test(linked)) localStorage.setItem('order', linked);
+  history.replaceState(null, '', location.pathname);
+}
 if (session.signedIn) start(); else show('signin');

@@ -77,7 +77,9 @@ pub fn receipt_text(kind: NoticeKind, order: &Order, tracking_link: &str) -> Opt
 /// The link that tracks `order` in the app: `{base}/orders/{id}`.
 #[must_use]
 pub fn tracking_link(base_url: &str, order: &OrderId) -> String {
-    format!("{}/orders/{order}", base_url.trim_end_matches('/'))
+    // The customer app's page for the order (it opens it after sign-in),
+    // not the JSON route: a text's link is opened in a browser.
+    format!("{}/app/customer/?order={order}", base_url.trim_end_matches('/'))
 }
 
 /// The mobile push that alerts a store of its offer: the same event a
@@ -151,7 +153,7 @@ mod tests {
         assert_ne!(notice.key(), next_round.key());
         assert_eq!(
             tracking_link("https://app.example/", &order_id),
-            "https://app.example/orders/01JORDER"
+            "https://app.example/app/customer/?order=01JORDER"
         );
     }
 
