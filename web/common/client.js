@@ -2,6 +2,8 @@
 // (refreshed once at a time on 401), and a socket that reconnects by
 // itself, drops duplicate events and tells the app to catch up.
 
+import { t } from './i18n.js';
+
 const config = window.APP_CONFIG || {};
 export const apiBase = config.http || '';
 
@@ -196,3 +198,41 @@ export function addressText(address) {
 
 /** "1.2 kg" from {amount, unit}. */
 export const quantity = (q) => (q ? `${q.amount} ${q.unit}` : '');
+
+/** Shows `error` in the page's `#problem` box, or hides the box. */
+export function problem(error) {
+  const box = document.getElementById('problem');
+  if (!error) { box.hidden = true; return; }
+  box.textContent = t('error', { message: error.message || String(error) });
+  box.hidden = false;
+}
+
+/** Runs `action`, showing what went wrong in the page instead of throwing. */
+export async function guarded(action) {
+  problem(null);
+  try { await action(); } catch (e) { problem(e); }
+}
+
+/**
+ * The page's sign-in forms (`#phone`, `#code` in `#phone-form` and
+ * `#code-form`): a code by SMS, then a session in `role` kept in `session`,
+ * then `onSignedIn`.
+ */
+export function wireSignIn(session, role, onSignedIn) {
+  const $ = (id) => document.getElementById(id);
+  $('phone-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      await requestCode($('phone').value.trim());
+      $('code-form').hidden = false;
+      $('code').focus();
+    });
+  });
+  $('code-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      session.keep(await verifyCode($('phone').value.trim(), $('code').value.trim(), role));
+      await onSignedIn();
+    });
+  });
+}

@@ -4,7 +4,7 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, verifyCode, h, show, secondsLeft, taka, quantity, addressText } from '../common/client.js';
+import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText } from '../common/client.js';
 import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
@@ -27,36 +27,9 @@ const socket = new LiveSocket(session, {
   onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
 });
 
-function problem(error) {
-  const box = $('problem');
-  if (!error) { box.hidden = true; return; }
-  box.textContent = t('error', { message: error.message || String(error) });
-  box.hidden = false;
-}
-
-async function guarded(action) {
-  problem(null);
-  try { await action(); } catch (e) { problem(e); }
-}
-
 // ---- signing in ----------------------------------------------------------
 
-$('phone-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  guarded(async () => {
-    await requestCode($('phone').value.trim());
-    $('code-form').hidden = false;
-    $('code').focus();
-  });
-});
-
-$('code-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  guarded(async () => {
-    session.keep(await verifyCode($('phone').value.trim(), $('code').value.trim(), 'customer'));
-    start();
-  });
-});
+wireSignIn(session, 'customer', () => start());
 
 $('guest').addEventListener('click', () => guarded(async () => {
   const answer = await call('POST', '/auth/guest');

@@ -3,7 +3,7 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, requestCode, verifyCode, h, show, secondsLeft, taka, quantity, addressText } from '../common/client.js';
+import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText } from '../common/client.js';
 import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
@@ -23,36 +23,9 @@ const socket = new LiveSocket(session, {
   onState: (state) => { $('status').textContent = state === 'offline' ? t('reconnecting') : ''; },
 });
 
-function problem(error) {
-  const box = $('problem');
-  if (!error) { box.hidden = true; return; }
-  box.textContent = t('error', { message: error.message || String(error) });
-  box.hidden = false;
-}
-
-async function guarded(action) {
-  problem(null);
-  try { await action(); } catch (e) { problem(e); }
-}
-
 // ---- signing in ----------------------------------------------------------
 
-$('phone-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  guarded(async () => {
-    await requestCode($('phone').value.trim());
-    $('code-form').hidden = false;
-    $('code').focus();
-  });
-});
-
-$('code-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  guarded(async () => {
-    session.keep(await verifyCode($('phone').value.trim(), $('code').value.trim(), 'store'));
-    await start();
-  });
-});
+wireSignIn(session, 'store', () => start());
 
 $('sign-out').addEventListener('click', () => guarded(async () => {
   if (store && store.open) await setOnline(false);

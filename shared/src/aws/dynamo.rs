@@ -845,6 +845,20 @@ impl DynamoStorage {
         for listing in &listings {
             writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
         }
+        self.transact_order_write(next.id(), &write_id, writes).await
+    }
+
+    /// An order change written as one transaction whose first write is the
+    /// order's, conditioned on the version read and carrying `write_id`. A
+    /// failed order condition is checked against `write_id` (an earlier
+    /// attempt may have landed and lost its answer); another write's
+    /// condition failing alone means nothing landed: read again, decide again.
+    async fn transact_order_write(
+        &self,
+        order: &OrderId,
+        write_id: &str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<bool, RepoError> {
         let result = self
             .client
             .transact_write_items()
@@ -853,10 +867,11 @@ impl DynamoStorage {
             .await;
         let outcome = match cancelled_by_condition(result) {
             Ok(None) => Outcome::Written,
+            Ok(Some(reasons)) if !reasons.first().is_some_and(|r| r.failed) => return Ok(false),
             Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
             Err(e) => Outcome::Failed(e),
         };
-        self.settled(next.id(), &write_id, outcome).await
+        self.settled(order, write_id, outcome).await
     }
 }
 
@@ -1272,22 +1287,9 @@ impl StockRepo for DynamoStorage {
         for listing in &next.new_listings_since(current) {
             writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        let outcome = match cancelled_by_condition(result) {
-            Ok(None) => Outcome::Written,
-            // The order was still at the version read: this transaction
-            // never landed (had an earlier attempt of it, the order would
-            // have moved on); the ledger did, so read both again.
-            Ok(Some(reasons)) if !reasons.first().is_some_and(|r| r.failed) => return Ok(false),
-            Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
-            Err(e) => Outcome::Failed(e),
-        };
-        self.settled(next.id(), &write_id, outcome).await
+        // Only the ledger's condition failing: its version moved, and this
+        // transaction never landed; both are read again.
+        self.transact_order_write(next.id(), &write_id, writes).await
     }
 }
 
