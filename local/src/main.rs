@@ -14,7 +14,6 @@ use std::process::ExitCode;
 
 use local_stack::{Backend, LocalOptions, start};
 use shared::domain::config::OrderingConfig;
-use tracing_subscriber::EnvFilter;
 
 fn option(args: &[String], flag: &str, env: &str) -> Option<String> {
     args.iter()
@@ -26,7 +25,9 @@ fn option(args: &[String], flag: &str, env: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(shared::wiring::log_filter(
+            &std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
+        ))
         .init();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {

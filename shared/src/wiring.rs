@@ -92,7 +92,7 @@ where
     F: Fn(&'static LambdaApp, E) -> Fut,
     Fut: Future<Output = R>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     // Lives as long as the process: every event borrows it.
     let app: &'static LambdaApp = Box::leak(Box::new(lambda_app().await?));
     prime(app).await;
@@ -274,4 +274,39 @@ pub async fn prime(app: &LambdaApp) {
             "priming DynamoDB timed out; continuing"
         ),
     }
+}
+
+/// The log filter for `directives` (`RUST_LOG`'s syntax), with the AWS SDK
+/// held at DEBUG whatever is asked: at TRACE it prints every request and
+/// response body, and those carry phone numbers, codes and tokens.
+#[must_use]
+pub fn log_filter(directives: &str) -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::new(directives);
+    [
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http",
+        "aws_sdk_dynamodb",
+        "aws_sdk_sqs",
+        "aws_sdk_sns",
+    ]
+    .into_iter()
+    .filter_map(|target| format!("{target}=debug").parse().ok())
+    .fold(filter, tracing_subscriber::EnvFilter::add_directive)
+}
+
+/// Lambda's logging as `lambda_runtime` sets it up (level from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO; JSON when
+/// `AWS_LAMBDA_LOG_FORMAT` says so), through [`log_filter`].
+pub fn init_logging() {
+    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(log_filter(&directives));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // A second init (a test that set its own) is not an error worth failing for.
+    let _ = if json { logs.json().try_init() } else { logs.try_init() };
 }

@@ -7,7 +7,7 @@ use shared::api::authorizer::authorize_connect;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::wiring::init_logging();
     let verifier = shared::wiring::token_verifier().await?;
     let verifier = &verifier;
     run(service_fn(
