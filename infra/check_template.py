@@ -65,7 +65,9 @@ NOTIFICATIONS = {"PUSH_PLATFORM_APPLICATION_ARN", "TRACKING_BASE_URL"}
 #   JWT_KEY_REFRESH_SECONDS (default 300) and JWT_JWKS_URL (default
 #   {JWT_ISSUER}/.well-known/jwks.json): wiring's key refresh and JWKS URL;
 #   SMS_SENDER_ID: an optional SMS sender name.
-OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "PUSH_OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID"}
+#   AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT (set by Lambda's logging
+#   controls) and RUST_LOG: wiring::init_logging's level and format.
+OPTIONAL_NOT_SET = {"OFFER_WINDOW_MS", "PUSH_OFFER_WINDOW_MS", "MAX_GEO_QUERIES", "NO_INIT_PRIMING", "JWT_KEY_REFRESH_SECONDS", "JWT_JWKS_URL", "SMS_SENDER_ID", "AWS_LAMBDA_LOG_LEVEL", "AWS_LAMBDA_LOG_FORMAT", "RUST_LOG"}
 #   WEB_SOCKET_URL (api/web.rs): where the served web apps connect; the local stack leaves it unset.
 #   wiring::serve -> wiring::lambda_app: JWT_SIGNING_SECRET_ID (only where tokens are issued) and then JWT_ISSUER;
 #   wiring::token_verifier: JWT_ISSUER (the JWKS is fetched from its URL).
