@@ -420,6 +420,7 @@ def console_checks_the_order(console, customer_id):
     # A waiting shop, approved: it leaves the list.
     waiting = console.locator("#stores li", has_text=PENDING_STORE_NAME)
     expect(waiting).to_have_count(1)
+    expect(console.locator("#stores-status")).to_have_text("1 store waiting.")
     waiting.get_by_role("button", name=f"Approve {PENDING_STORE_NAME}").click()
     expect(console.locator("#stores-status")).to_have_text(f"{PENDING_STORE_NAME} approved. No store is waiting.")
     expect(waiting).to_have_count(0)

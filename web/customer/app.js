@@ -286,7 +286,8 @@ function showBill(bill) {
   box.hidden = !bill;
   if (!bill) return;
   const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
-  rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
+  // A pickup has no delivery line.
+  if (bill.delivery_fee > 0) rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
   rows.push(h('li', { class: 'big' }, t('total'), h('span', { class: 'amount', text: taka(bill.total) })));
   box.replaceChildren(h('h3', { text: t('bill') }), h('ul', { class: 'plain' }, rows));
 }

@@ -418,7 +418,7 @@ async function loadStores(note = "") {
       list.append(item);
     }
     const n = answer.applications.length;
-    const waiting = n === 0 ? t("no_store_waiting") : t("stores_waiting", { stores: storeCount(count) });
+    const waiting = n === 0 ? t("no_store_waiting") : t("stores_waiting", { stores: storeCount(n) });
     status("stores-status", note ? `${note} ${waiting}` : waiting);
   } catch (e) {
     status("stores-status", e.message, true);

@@ -233,7 +233,7 @@ function orderCard(order) {
   const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
   const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
   return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
-    h('h4', { text: `${t(`status_${order.status}`)} · ${order.items.length}` }),
+    h('h4', { text: `${t(`status_${order.status}`)} · ${t('item_count', { n: order.items.length })}` }),
     kind ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
     order.address ? h('p', { class: 'address', text: t('deliver_to', { address: addressText(order.address) }) }) : null,
     order.customer_phone ? h('p', {}, h('a', { href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
