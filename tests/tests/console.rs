@@ -22,19 +22,6 @@ const HOUR: i64 = 1_800_000_000_000;
 /// Far from every store of the test: Chattogram.
 const FAR: (f64, f64) = (22.3569, 91.7832);
 
-async fn step(api: &Api, who: &str, order: &str, action: &str, body: Option<Value>) -> common::Reply {
-    let reply = api
-        .call(
-            "POST",
-            &format!("/orders/{order}/{action}"),
-            Some(who),
-            body.map(|b| b.to_string()),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{action}: {}", reply.text);
-    reply
-}
-
 /// An accept sent with an `Idempotency-Key`, as a client retrying it does.
 async fn accept_with_key(api: &Api, store: &str, order: &str, key: &str) -> u16 {
     api.http
@@ -93,7 +80,7 @@ async fn operators_see_the_audit_trail_figures_and_live_cells_of_a_journey() {
     near.expect("offer", LONG).await;
     next.expect("offer", LONG).await;
     clock.advance_ms(5_000);
-    step(&api, "store:near", &id, "decline", None).await;
+    api.step_ok("store:near", &id, "decline", None).await;
     clock.advance_ms(7_000);
     let key = "6b1f0c7e-2a4d-4f3b-8e9a-0c1d2e3f4a5b";
     assert_eq!(accept_with_key(&api, "next", &id, key).await, 200);
@@ -103,10 +90,10 @@ async fn operators_see_the_audit_trail_figures_and_live_cells_of_a_journey() {
         "the retry gets the same answer"
     );
     clock.advance_ms(1_000);
-    step(&api, "customer:c1", &id, "delivery", Some(json!({"kind": "pickup"}))).await;
+    api.step_ok("customer:c1", &id, "delivery", Some(json!({"kind": "pickup"})))
+        .await;
     clock.advance_ms(60_000);
-    step(
-        &api,
+    api.step_ok(
         "store:next",
         &id,
         "pack",
@@ -114,11 +101,12 @@ async fn operators_see_the_audit_trail_figures_and_live_cells_of_a_journey() {
     )
     .await;
     clock.advance_ms(60_000);
-    step(&api, "store:next", &id, "handover", None).await;
+    api.step_ok("store:next", &id, "handover", None).await;
     clock.advance_ms(20 * 60_000);
-    step(&api, "customer:c1", &id, "complete", None).await;
+    api.step_ok("customer:c1", &id, "complete", None).await;
     clock.advance_ms(1_000);
-    step(&api, "customer:c1", &id, "review", Some(json!({"stars": 5}))).await;
+    api.step_ok("customer:c1", &id, "review", Some(json!({"stars": 5})))
+        .await;
     let completed_after = 5_000 + 7_000 + 1_000 + 60_000 + 60_000 + 20 * 60_000;
 
     // And one far from every store: unfulfilled at once.

@@ -11,16 +11,6 @@ use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 use tokio::sync::Barrier;
 
-async fn step(api: &Api, who: &str, order: &str, action: &str, body: Option<Value>) -> common::Reply {
-    api.call(
-        "POST",
-        &format!("/orders/{order}/{action}"),
-        Some(who),
-        body.map(|b| b.to_string()),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     let stack = stack(OrderingConfig {
@@ -44,23 +34,18 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     customer.expect("order_accepted", LONG).await;
 
     // The customer picks helper delivery; the store packs line by line.
-    let chose = step(
-        &api,
-        "customer:c1",
-        &id,
-        "delivery",
-        Some(json!({"kind": "helper_delivery"})),
-    )
-    .await;
+    let chose = api
+        .step("customer:c1", &id, "delivery", Some(json!({"kind": "helper_delivery"})))
+        .await;
     assert_eq!(chose.status, 200, "{}", chose.text);
-    let packed = step(
-        &api,
-        "store:near",
-        &id,
-        "pack",
-        Some(json!({"line": 0, "outcome": "packed", "price": 9_600})),
-    )
-    .await;
+    let packed = api
+        .step(
+            "store:near",
+            &id,
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 9_600})),
+        )
+        .await;
     assert_eq!(packed.status, 200, "{}", packed.text);
     assert_eq!(packed.body["status"], "preparing");
     assert_eq!(
@@ -75,16 +60,15 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     assert_eq!(live["order"]["packing"][1]["state"], "pending");
     assert_eq!(live["order"]["packing"][0]["item"], "1.2 kg rice");
     let partly = json!({"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28_000});
-    assert_eq!(step(&api, "store:near", &id, "pack", Some(partly)).await.status, 200);
-    let early = step(&api, "store:near", &id, "handover", None).await;
+    assert_eq!(api.step("store:near", &id, "pack", Some(partly)).await.status, 200);
+    let early = api.step("store:near", &id, "handover", None).await;
     assert_eq!(
         (early.status, early.body["error"]["code"].as_str()),
         (422, Some("invalid_step")),
         "a line is pending"
     );
     assert_eq!(
-        step(
-            &api,
+        api.step(
             "store:near",
             &id,
             "pack",
@@ -94,9 +78,9 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
         .status,
         200
     );
-    let out = step(&api, "store:near", &id, "handover", None).await;
+    let out = api.step("store:near", &id, "handover", None).await;
     assert_eq!(out.body["status"], "out_for_delivery", "{}", out.text);
-    let early_review = step(&api, "customer:c1", &id, "review", Some(json!({"stars": 1}))).await;
+    let early_review = api.step("customer:c1", &id, "review", Some(json!({"stars": 1}))).await;
     assert_eq!(
         (early_review.status, early_review.body["error"]["code"].as_str()),
         (409, Some("illegal_transition"))
@@ -108,7 +92,7 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
             .contains("out_for_delivery")
     );
 
-    let done = step(&api, "customer:c1", &id, "complete", None).await;
+    let done = api.step("customer:c1", &id, "complete", None).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["status"], "completed");
     let bill = &done.body["bill"];
@@ -136,19 +120,19 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
 
     // Reviews: once, only by the customer, only after completion.
     assert_eq!(
-        step(&api, "customer:other", &id, "review", Some(json!({"stars": 5})))
+        api.step("customer:other", &id, "review", Some(json!({"stars": 5})))
             .await
             .status,
         404
     );
     assert_eq!(
-        step(&api, "customer:c1", &id, "review", Some(json!({"stars": 1})))
+        api.step("customer:c1", &id, "review", Some(json!({"stars": 1})))
             .await
             .status,
         200
     );
     assert_eq!(
-        step(&api, "customer:c1", &id, "review", Some(json!({"stars": 5})))
+        api.step("customer:c1", &id, "review", Some(json!({"stars": 5})))
             .await
             .status,
         422
@@ -156,14 +140,14 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
 
     // Sharing makes a public link that shows what was bought and where,
     // nothing private, to anyone who opens it.
-    let share = step(&api, "customer:c1", &id, "share", None).await;
+    let share = api.step("customer:c1", &id, "share", None).await;
     assert_eq!(share.status, 200, "{}", share.text);
     let url = share.body["url"].as_str().expect("a link").to_string();
     let share_id = share.body["share_id"].as_str().expect("share id");
     assert_eq!(url, format!("{}/share/{share_id}", api.base));
     let text = share.body["text"].as_str().unwrap_or_default();
     assert!(text.contains("Near Store") && text.ends_with(&url), "{text}");
-    let again = step(&api, "customer:c1", &id, "share", None).await;
+    let again = api.step("customer:c1", &id, "share", None).await;
     assert_eq!(again.body["url"].as_str(), Some(url.as_str()), "one link per order");
     let card = api.http.get(&url).send().await.expect("opens");
     assert_eq!(card.status(), 200);
@@ -248,8 +232,7 @@ async fn racing_steps_apply_exactly_once() {
                 let (api, barrier, id) = (Arc::clone(&api), Arc::clone(&barrier), id.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    step(
-                        &api,
+                    api.step(
                         "store:s1",
                         &id,
                         "pack",
@@ -264,12 +247,12 @@ async fn racing_steps_apply_exactly_once() {
         }
         let who = format!("customer:{customer}");
         assert_eq!(
-            step(&api, &who, &id, "delivery", Some(json!({"kind": "pickup"})))
+            api.step(&who, &id, "delivery", Some(json!({"kind": "pickup"})))
                 .await
                 .status,
             200
         );
-        let ready = step(&api, "store:s1", &id, "handover", None).await;
+        let ready = api.step("store:s1", &id, "handover", None).await;
         assert_eq!(ready.body["status"], "ready_for_pickup", "{}", ready.text);
         // Customer and store confirm at the same instant: one completes it.
         let barrier = Arc::new(Barrier::new(2));
@@ -279,7 +262,7 @@ async fn racing_steps_apply_exactly_once() {
                 let (api, barrier, id) = (Arc::clone(&api), Arc::clone(&barrier), id.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    step(&api, &actor, &id, "complete", None).await.status
+                    api.step(&actor, &id, "complete", None).await.status
                 })
             })
             .collect();
@@ -323,23 +306,20 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
     assert_eq!(api.accept("first", &id).await.status, 200);
     customer.expect("order_accepted", LONG).await;
 
-    let no_reason = step(&api, "store:first", &id, "store-cancel", Some(json!({"text": " "}))).await;
+    let no_reason = api
+        .step("store:first", &id, "store-cancel", Some(json!({"text": " "})))
+        .await;
     assert_eq!(no_reason.status, 422, "a reason is required");
     // A store never offered the order learns nothing of it (404).
     assert_eq!(
-        step(&api, "store:second", &id, "store-cancel", Some(json!({"text": "x"})))
+        api.step("store:second", &id, "store-cancel", Some(json!({"text": "x"})))
             .await
             .status,
         404
     );
-    let back = step(
-        &api,
-        "store:first",
-        &id,
-        "store-cancel",
-        Some(json!({"text": "out of rice"})),
-    )
-    .await;
+    let back = api
+        .step("store:first", &id, "store-cancel", Some(json!({"text": "out of rice"})))
+        .await;
     assert_eq!(back.status, 200, "{}", back.text);
     assert_eq!(back.body["status"], "searching");
     first.expect("offer_withdrawn", LONG).await;
@@ -503,17 +483,17 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
         "the winner's own terms: {}",
         won.text
     );
-    let packed = step(
-        &api,
-        "store:helper",
-        &id,
-        "pack",
-        Some(json!({"line": 0, "outcome": "packed", "price": 13_000})),
-    )
-    .await;
+    let packed = api
+        .step(
+            "store:helper",
+            &id,
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 13_000})),
+        )
+        .await;
     assert_eq!(packed.status, 200, "{}", packed.text);
-    assert_eq!(step(&api, "store:helper", &id, "handover", None).await.status, 200);
-    let done = step(&api, "customer:c1", &id, "complete", None).await;
+    assert_eq!(api.step("store:helper", &id, "handover", None).await.status, 200);
+    let done = api.step("customer:c1", &id, "complete", None).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["bill"]["delivery_fee"], 2_500);
     assert_eq!(done.body["bill"]["total"], 15_500);

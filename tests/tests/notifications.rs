@@ -12,28 +12,16 @@ use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, LONG, SHORT, Socket, fresh_phone, 
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 
-async fn step(api: &Api, who: &str, order: &str, action: &str, body: Option<Value>) -> common::Reply {
-    let reply = api
-        .call(
-            "POST",
-            &format!("/orders/{order}/{action}"),
-            Some(who),
-            body.map(|b| b.to_string()),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{action}: {}", reply.text);
-    reply
-}
-
 /// Pickup, the one line packed, handed over, completed by the customer.
 async fn complete(api: &Api, customer: &str, store: &str, order: &str) {
     let customer = format!("customer:{customer}");
     let store = format!("store:{store}");
-    step(api, &customer, order, "delivery", Some(json!({"kind": "pickup"}))).await;
+    api.step_ok(&customer, order, "delivery", Some(json!({"kind": "pickup"})))
+        .await;
     let pack = json!({"line": 0, "outcome": "packed", "price": 9_000});
-    step(api, &store, order, "pack", Some(pack)).await;
-    step(api, &store, order, "handover", None).await;
-    let done = step(api, &customer, order, "complete", None).await;
+    api.step_ok(&store, order, "pack", Some(pack)).await;
+    api.step_ok(&store, order, "handover", None).await;
+    let done = api.step_ok(&customer, order, "complete", None).await;
     assert_eq!(done.body["status"], "completed");
 }
 

@@ -36,16 +36,6 @@ fn here() -> (f64, f64) {
     (CUSTOMER_LAT, CUSTOMER_LNG)
 }
 
-async fn step(api: &Api, who: &str, order: &str, action: &str, body: Option<Value>) -> common::Reply {
-    api.call(
-        "POST",
-        &format!("/orders/{order}/{action}"),
-        Some(who),
-        body.map(|b| b.to_string()),
-    )
-    .await
-}
-
 /// `customer` orders `text` at `at`, `store` (online, the only one near)
 /// wins and packs it, and the customer picks it up: a completed purchase.
 async fn buy(api: &Api, customer: &str, store: &str, at: (f64, f64), text: &str) {
@@ -56,19 +46,19 @@ async fn buy(api: &Api, customer: &str, store: &str, at: (f64, f64), text: &str)
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["order_id"].as_str().expect("id").to_string();
     assert_eq!(api.accept(store, &id).await.status, 200);
-    let packed = step(
-        api,
-        &shop,
-        &id,
-        "pack",
-        Some(json!({"line": 0, "outcome": "packed", "price": 9_000})),
-    )
-    .await;
+    let packed = api
+        .step(
+            &shop,
+            &id,
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 9_000})),
+        )
+        .await;
     assert_eq!(packed.status, 200, "{}", packed.text);
-    let chose = step(api, &who, &id, "delivery", Some(json!({"kind": "pickup"}))).await;
+    let chose = api.step(&who, &id, "delivery", Some(json!({"kind": "pickup"}))).await;
     assert_eq!(chose.status, 200, "{}", chose.text);
-    assert_eq!(step(api, &shop, &id, "handover", None).await.status, 200);
-    let done = step(api, &who, &id, "complete", None).await;
+    assert_eq!(api.step(&shop, &id, "handover", None).await.status, 200);
+    let done = api.step(&who, &id, "complete", None).await;
     assert_eq!(done.body["status"], "completed", "{}", done.text);
 }
 

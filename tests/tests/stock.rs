@@ -58,16 +58,6 @@ fn strings(values: [&str; 4]) -> (String, String, String, String) {
     (a, b, c, d)
 }
 
-async fn step(api: &Api, who: &str, order: &str, action: &str, body: Value) -> common::Reply {
-    api.call(
-        "POST",
-        &format!("/orders/{order}/{action}"),
-        Some(who),
-        Some(body.to_string()),
-    )
-    .await
-}
-
 fn order_id(reply: &common::Reply) -> String {
     reply.body["order_id"]
         .as_str()
@@ -243,16 +233,16 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
     assert_eq!(item(&held, "rice"), strings(["5000", "2000", "0", "3000"]));
     assert_eq!(item(&held, "oil"), strings(["2000", "1000", "0", "1000"]));
     let partly = json!({"line": 0, "outcome": "partly_packed", "amount": "1.5", "unit": "kg", "price": 15_000});
-    let packed = step(&api, "store:shop", &id, "pack", partly).await;
+    let packed = api.step("store:shop", &id, "pack", Some(partly)).await;
     assert_eq!(packed.status, 200, "{}", packed.text);
-    let unavailable = step(
-        &api,
-        "store:shop",
-        &id,
-        "pack",
-        json!({"line": 1, "outcome": "unavailable"}),
-    )
-    .await;
+    let unavailable = api
+        .step(
+            "store:shop",
+            &id,
+            "pack",
+            Some(json!({"line": 1, "outcome": "unavailable"})),
+        )
+        .await;
     assert_eq!(unavailable.status, 200, "{}", unavailable.text);
     let settled = stock_of(&api, "shop").await;
     assert_eq!(item(&settled, "rice"), strings(["5000", "0", "1500", "3500"]));
@@ -287,7 +277,9 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
         item(&stock_of(&api, "shop").await, "rice"),
         strings(["5000", "3000", "1500", "500"])
     );
-    let back = step(&api, "store:shop", &id, "store-cancel", json!({"text": "bag torn"})).await;
+    let back = api
+        .step("store:shop", &id, "store-cancel", Some(json!({"text": "bag torn"})))
+        .await;
     assert_eq!(back.status, 200, "{}", back.text);
     assert_eq!(api.get_order("p3", &id).await.body["status"], "unfulfilled");
     assert_eq!(

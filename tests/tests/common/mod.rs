@@ -124,6 +124,24 @@ impl Api {
         Arc::clone(&self.issuer)
     }
 
+    /// `POST /orders/{order}/{action}` as `who`, with `body` if any.
+    pub async fn step(&self, who: &str, order: &str, action: &str, body: Option<Value>) -> Reply {
+        self.call(
+            "POST",
+            &format!("/orders/{order}/{action}"),
+            Some(who),
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// [`Api::step`] that must answer 200.
+    pub async fn step_ok(&self, who: &str, order: &str, action: &str, body: Option<Value>) -> Reply {
+        let reply = self.step(who, order, action, body).await;
+        assert_eq!(reply.status, 200, "{action}: {}", reply.text);
+        reply
+    }
+
     pub async fn call(&self, method: &str, path: &str, caller: Option<&str>, body: Option<String>) -> Reply {
         let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
