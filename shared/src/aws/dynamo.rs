@@ -544,13 +544,18 @@ impl DynamoStorage {
     /// One transaction: `Ok(false)` when a condition in it failed (nothing
     /// written).
     async fn write_if_conditions_hold(&self, writes: Vec<TransactWriteItem>) -> Result<bool, RepoError> {
+        Ok(self.transact(writes).await?.is_none())
+    }
+
+    /// One transaction, as [`cancelled_by_condition`] reads its outcome.
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<Option<Vec<Cancelled>>, RepoError> {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
             .await;
-        Ok(cancelled_by_condition(result)?.is_none())
+        cancelled_by_condition(result)
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, RepoError> {
@@ -794,13 +799,7 @@ impl DynamoStorage {
         for listing in order.listings() {
             writes.push(self.put(Self::listing_item(order.id(), &listing), None)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        let reasons = match cancelled_by_condition(result) {
+        let reasons = match self.transact(writes).await {
             Ok(None) => return Ok(true),
             Ok(Some(reasons)) => reasons,
             Err(e) => return self.settled(order.id(), &write_id, Outcome::Failed(e)).await,
@@ -818,8 +817,29 @@ impl DynamoStorage {
     }
 
     /// `next` over `current` (if still at its version) with its new
-    /// listings: one conditional put, or a transaction with the listings.
-    async fn write_order_change(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
+    /// listings and `also` (a write that must land with it, such as the
+    /// stock ledger's): one conditional put when there is nothing else, or
+    /// one transaction with the order first. Every change that lands prints
+    /// its journey metrics.
+    async fn write_order_change(
+        &self,
+        current: &Order,
+        next: &Order,
+        also: Option<TransactWriteItem>,
+    ) -> Result<bool, RepoError> {
+        let written = self.write_order_change_once(current, next, also).await?;
+        if written {
+            emit_metrics(next);
+        }
+        Ok(written)
+    }
+
+    async fn write_order_change_once(
+        &self,
+        current: &Order,
+        next: &Order,
+        also: Option<TransactWriteItem>,
+    ) -> Result<bool, RepoError> {
         let unchanged = (
             "version = :read",
             Item::from([(":read".to_string(), n(current.version()))]),
@@ -827,7 +847,7 @@ impl DynamoStorage {
         let listings = next.new_listings_since(current);
         let mut item = Self::order_item(next)?;
         let write_id = new_write_id(&mut item);
-        if listings.is_empty() {
+        if listings.is_empty() && also.is_none() {
             // One conditional put: half the cost of a transaction.
             let result = self
                 .client
@@ -842,6 +862,7 @@ impl DynamoStorage {
             return self.settled(next.id(), &write_id, put_outcome(result)).await;
         }
         let mut writes = vec![self.put(item, Some(unchanged))?];
+        writes.extend(also);
         for listing in &listings {
             writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
         }
@@ -859,13 +880,7 @@ impl DynamoStorage {
         write_id: &str,
         writes: Vec<TransactWriteItem>,
     ) -> Result<bool, RepoError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        let outcome = match cancelled_by_condition(result) {
+        let outcome = match self.transact(writes).await {
             Ok(None) => Outcome::Written,
             Ok(Some(reasons)) if !reasons.first().is_some_and(|r| r.failed) => return Ok(false),
             Ok(Some(reasons)) => Outcome::Refused(reasons.into_iter().next().and_then(|r| r.item)),
@@ -920,11 +935,7 @@ impl OrderRepo for DynamoStorage {
     }
 
     async fn replace_order(&self, current: &Order, next: &Order) -> Result<bool, RepoError> {
-        let written = self.write_order_change(current, next).await?;
-        if written {
-            emit_metrics(next);
-        }
-        Ok(written)
+        self.write_order_change(current, next, None).await
     }
 
     async fn orders_placed_between(
@@ -1274,22 +1285,10 @@ impl StockRepo for DynamoStorage {
         version: u64,
         ledger: &StockLedger,
     ) -> Result<bool, RepoError> {
-        let unchanged = (
-            "version = :read",
-            Item::from([(":read".to_string(), n(current.version()))]),
-        );
-        let mut item = Self::order_item(next)?;
-        let write_id = new_write_id(&mut item);
-        let mut writes = vec![
-            self.put(item, Some(unchanged))?,
-            self.versioned_put(stock_key(store), "stock", ledger, version, None)?,
-        ];
-        for listing in &next.new_listings_since(current) {
-            writes.push(self.put(Self::listing_item(next.id(), listing), None)?);
-        }
         // Only the ledger's condition failing: its version moved, and this
         // transaction never landed; both are read again.
-        self.transact_order_write(next.id(), &write_id, writes).await
+        let ledger = self.versioned_put(stock_key(store), "stock", ledger, version, None)?;
+        self.write_order_change(current, next, Some(ledger)).await
     }
 }
 
