@@ -134,16 +134,8 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
 
     /// Pushes `body` to every socket of `store`.
     pub async fn tell_store(&self, store: &StoreId, body: StoreEventBody) {
-        let owner = [Caller::Store(store.clone())];
-        let sockets = match self.connections.connections_of_many(&owner).await {
-            Ok(mut found) => found.pop().unwrap_or_default(),
-            Err(e) => {
-                warn!(error = %e, "could not look up connections for a push");
-                return;
-            }
-        };
-        let event = StorePushEvent::new(body);
-        join_all(sockets.iter().map(|socket| self.push_to_connection(socket, &event))).await;
+        self.tell_each(&[(Caller::Store(store.clone()), StorePushEvent::new(body))])
+            .await;
     }
 
     /// Pushes events that belong to no order (promotions), each to every

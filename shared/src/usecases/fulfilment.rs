@@ -77,10 +77,6 @@ where
                 // state (its first answer was lost): answer with the order
                 // and run what follows the step again.
                 Ok(Decision::AlreadyApplied) => {
-                    if matches!(step, Step::Complete) {
-                        // Claimed once per order and event: sent at most once.
-                        self.notices.receipt(&current, NoticeKind::Completed).await;
-                    }
                     self.after_step(&current, step).await?;
                     return Ok(current);
                 }
@@ -99,15 +95,7 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
-            if completes {
-                let (home, ()) = futures_util::join!(
-                    self.after_step(&next, step),
-                    self.notices.receipt(&next, NoticeKind::Completed)
-                );
-                home?;
-            } else {
-                self.after_step(&next, step).await?;
-            }
+            self.after_step(&next, step).await?;
             return Ok(next);
         }
         Err(kept_changing().into())
@@ -125,8 +113,10 @@ where
         Ok(next.settled(settlement))
     }
 
-    /// What follows a step: the virtual home and the review request on
-    /// completion, the store's rating on a review, and pushes to both sides.
+    /// What follows a step: the virtual home, the SMS receipt and the
+    /// review request on completion, the store's rating on a review, and
+    /// pushes to both sides. The receipt is claimed once per order and
+    /// event, so running this again never sends it twice.
     /// A home that could not be updated fails the step as unavailable
     /// (after the pushes): the order is completed, and the party's retry
     /// with the same key is the same step, already applied, which runs this
@@ -148,7 +138,11 @@ where
                         HomeItem::new(&line.name, &tag, line.quantity)
                     })
                     .collect();
-                if let Err(e) = self.repo.add_to_home(order.customer_id(), order.id(), &bought).await {
+                let (added, ()) = futures_util::join!(
+                    self.repo.add_to_home(order.customer_id(), order.id(), &bought),
+                    self.notices.receipt(order, NoticeKind::Completed)
+                );
+                if let Err(e) = added {
                     warn!(error = %e, order_id = %order.id(), "could not update the virtual home; the retry will");
                     home = Err(Unavailable::from(e));
                 }

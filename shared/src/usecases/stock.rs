@@ -35,7 +35,7 @@ unavailable_from_ports!(StockError);
 impl<R: StockRepo + ConnectionRepo, P: Pusher> Stock<'_, R, P> {
     /// The store's counts (none: it keeps no counts).
     pub async fn counts(&self, caller: &Caller, store: &StoreId) -> Result<StockView, StockError> {
-        if !matches!(caller, Caller::Store(own) if own == store) {
+        if !caller.is_store(store) {
             return Err(StockError::Forbidden);
         }
         let read = self.repo.stock(store).await?;
@@ -45,7 +45,7 @@ impl<R: StockRepo + ConnectionRepo, P: Pusher> Stock<'_, R, P> {
     /// The store counts again (`StockLedger::recounted`); its devices are
     /// told.
     pub async fn recount(&self, caller: &Caller, store: &StoreId, input: &StockInput) -> Result<StockView, StockError> {
-        if !matches!(caller, Caller::Store(own) if own == store) {
+        if !caller.is_store(store) {
             return Err(StockError::Forbidden);
         }
         for _ in 0..MAX_WRITE_ATTEMPTS {
@@ -53,9 +53,7 @@ impl<R: StockRepo + ConnectionRepo, P: Pusher> Stock<'_, R, P> {
             let next = read.value.recounted(input, self.now).map_err(StockError::Invalid)?;
             if self.repo.replace_stock(store, read.version, &next).await? {
                 let view = StockView::of(store, &next, read.version + 1);
-                self.notifier
-                    .tell_store(store, StoreEventBody::StockChanged { stock: view.clone() })
-                    .await;
+                tell_stock(&self.notifier, Some(view.clone())).await;
                 return Ok(view);
             }
         }
