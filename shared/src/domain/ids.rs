@@ -208,6 +208,12 @@ impl Caller {
         }
     }
 
+    /// Whether this caller is the store `id` itself.
+    #[must_use]
+    pub fn is_store(&self, id: &StoreId) -> bool {
+        matches!(self, Caller::Store(own) if own == id)
+    }
+
     /// The `kind:id` key connections are stored under.
     #[must_use]
     pub fn key(&self) -> String {

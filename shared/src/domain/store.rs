@@ -9,7 +9,8 @@ use super::customer::PhoneNumber;
 use super::demand::Language;
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, StoreId};
-use super::order::delivery::{DeliveryOption, default_delivery_options};
+use super::order::Offer;
+use super::order::delivery::{DeliveryKind, DeliveryOption, default_delivery_options};
 
 /// Most inventory tags a store may declare.
 pub const MAX_TAGS: usize = 100;
@@ -263,6 +264,25 @@ impl Store {
     #[must_use]
     pub fn is_matchable(&self) -> bool {
         self.open && self.status == StoreStatus::Active
+    }
+
+    /// Whether the store offers `wanted` (none asked: any store does).
+    #[must_use]
+    pub fn delivers(&self, wanted: Option<DeliveryKind>) -> bool {
+        wanted.is_none_or(|kind| kind.among(&self.delivery_options).is_some())
+    }
+
+    /// The offer of an order `distance_m` away, on this store's terms and
+    /// in its language.
+    #[must_use]
+    pub fn offer(&self, distance_m: f64) -> Offer {
+        Offer {
+            language: self.language,
+            delivery_options: self.delivery_options.clone(),
+            store_id: self.id.clone(),
+            // Whole metres are plenty; the cast cannot overflow within 20 km.
+            distance_m: distance_m.round() as u32,
+        }
     }
 
     /// This store after an operator's `change` at `now`, or why it does not

@@ -691,22 +691,14 @@ where
             Some(id) => self.repo.get_store(id).await?,
             None => None,
         };
-        let Some(store) =
-            store.filter(|s| s.is_matchable() && wanted.is_none_or(|kind| kind.among(&s.delivery_options).is_some()))
-        else {
+        let Some(store) = store.filter(|s| s.is_matchable() && s.delivers(wanted)) else {
             return self
                 .choose_widening(items, location, &[], wanted, Some(customer), None)
                 .await;
         };
         let owners = [Caller::Store(store.id.clone()), customer.clone()];
         let found = self.repo.connections_of_many(&owners).await?;
-        let offer = Offer {
-            language: store.language,
-            delivery_options: store.delivery_options.clone(),
-            store_id: store.id.clone(),
-            // Whole metres are plenty; the cast cannot overflow within 20 km.
-            distance_m: store.location.distance_m(location).round() as u32,
-        };
+        let offer = store.offer(store.location.distance_m(location));
         Ok((vec![offer], owners.into_iter().zip(found).collect(), None))
     }
 
@@ -742,7 +734,7 @@ where
             }
             let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
                 .into_iter()
-                .filter(|c| wanted.is_none_or(|kind| kind.among(&c.store.delivery_options).is_some()))
+                .filter(|c| c.store.delivers(wanted))
                 .collect();
             if !widest && !enough_nearby(candidates.len(), wanted_count) {
                 continue;
@@ -790,13 +782,7 @@ where
                     if !reachable || !stock.covers(items) {
                         continue;
                     }
-                    offers.push(Offer {
-                        language: candidate.store.language,
-                        delivery_options: candidate.store.delivery_options.clone(),
-                        store_id: candidate.store.id.clone(),
-                        // Whole metres are plenty; the cast cannot overflow within 20 km.
-                        distance_m: candidate.distance_m.round() as u32,
-                    });
+                    offers.push(candidate.store.offer(candidate.distance_m));
                 }
                 if offers.len() == wanted_count {
                     break;

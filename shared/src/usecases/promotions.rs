@@ -206,7 +206,7 @@ where
         store_id: &StoreId,
         input: PromotionInput,
     ) -> Result<Sent, SendPromotionError> {
-        if !matches!(caller, Caller::Store(own) if own == store_id) {
+        if !caller.is_store(store_id) {
             return Err(SendPromotionError::Forbidden);
         }
         let now = self.now();

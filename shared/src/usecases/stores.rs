@@ -69,7 +69,7 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         id: StoreId,
         input: StoreProfileInput,
     ) -> Result<Store, RegisterStoreError> {
-        if !is_store(caller, &id) {
+        if !caller.is_store(&id) {
             return Err(RegisterStoreError::Forbidden);
         }
         let fresh = Store::from_profile(id, input, self.now).map_err(RegisterStoreError::Invalid)?;
@@ -114,7 +114,7 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
 
     /// The caller's own profile.
     pub async fn profile(&self, caller: &Caller, id: &StoreId) -> Result<Store, ReadStoreError> {
-        if !is_store(caller, id) {
+        if !caller.is_store(id) {
             return Err(ReadStoreError::Forbidden);
         }
         self.repo.get_store(id).await?.ok_or(ReadStoreError::NotFound)
@@ -122,7 +122,7 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
 
     /// Offers the store may still accept, e.g. after a reconnect.
     pub async fn open_offers(&self, caller: &Caller, id: &StoreId) -> Result<Vec<OfferView>, StoreListError> {
-        if !is_store(caller, id) {
+        if !caller.is_store(id) {
             return Err(StoreListError::Forbidden);
         }
         let orders = self.repo.open_offers_for_store(id, self.now).await?;
@@ -138,13 +138,9 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         limit: usize,
         before: Option<&OrderId>,
     ) -> Result<Vec<Order>, StoreListError> {
-        if !is_store(caller, store) {
+        if !caller.is_store(store) {
             return Err(StoreListError::Forbidden);
         }
         Ok(self.repo.orders_won_by(store, limit.clamp(1, 50), before).await?)
     }
-}
-
-fn is_store(caller: &Caller, id: &StoreId) -> bool {
-    matches!(caller, Caller::Store(own) if own == id)
 }
