@@ -23,12 +23,3 @@ impl From<Caller> for Actor {
         }
     }
 }
-
-/// Which side of an order took a step, kept with the step it took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Customer,
-    /// The winning store.
-    Store,
-}

@@ -3,9 +3,9 @@
 //! result only over the version it was decided on, and a loser decides
 //! again on what won, so the rules below are the only rules, stated once.
 
-use super::actor::{Actor, Side};
+use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
-use super::audit::{AuditEntry, Happened, Packing};
+use super::audit::{AuditEntry, ChangedBy, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
 use super::packing::PackOutcome;
 use super::refusal::Refusal;
@@ -122,13 +122,13 @@ impl Order {
             Change::Step(Step::HandOver) => {
                 by_winner && matches!(self.status, OrderStatus::ReadyForPickup | OrderStatus::OutForDelivery)
             }
+            // Who completed it is in the trail: the same party's repeat.
             Change::Step(Step::Complete) => {
                 self.status == OrderStatus::Completed
-                    && match self.completed_by {
-                        Some(Side::Customer) => by_customer,
-                        Some(Side::Store) => by_winner,
-                        None => false,
-                    }
+                    && self
+                        .audit
+                        .iter()
+                        .any(|entry| entry.happened == Happened::Completed && entry.by == ChangedBy::from(actor))
             }
             Change::CloseRound { .. } | Change::GiveBack { .. } | Change::Step(_) => false,
         }

@@ -5,7 +5,7 @@
 
 use rust_decimal::Decimal;
 
-use super::actor::{Actor, Side};
+use super::actor::Actor;
 use super::aftersales::{Complaint, Review, short_text};
 use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, TimeSlot};
 use super::money::{MAX_LINE_PRICE, Paisa};
@@ -175,7 +175,6 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             next.status = OrderStatus::Completed;
             next.bill = Some(next.current_bill());
             next.completed_at_ms = Some(now);
-            next.completed_by = Some(if is_customer { Side::Customer } else { Side::Store });
         }
         Step::Share { secret } => {
             next.share_secret = Some(order.share_secret.clone().unwrap_or_else(|| secret.clone()));

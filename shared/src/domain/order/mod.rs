@@ -14,7 +14,7 @@ pub mod state;
 pub mod status;
 pub mod views;
 
-pub use actor::{Actor, Side};
+pub use actor::Actor;
 pub use audit::{AuditEntry, ChangedBy, Happened};
 pub use change::{Change, Decision, NextRound};
 pub use fulfilment::Step;

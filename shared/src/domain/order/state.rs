@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::actor::Side;
 use super::aftersales::{Complaint, Review, StoreCancellation};
 use super::audit::{AuditEntry, ChangedBy, Happened};
 use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption, default_delivery_options};
@@ -110,9 +109,6 @@ pub struct Order {
     pub(super) store_cancellations: Vec<StoreCancellation>,
     #[serde(default)]
     pub(super) completed_at_ms: Option<Millis>,
-    /// Who confirmed completion: their repeat of it is the same step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) completed_by: Option<Side>,
     /// The secret half of the order's public share link, once its customer
     /// asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,7 +198,6 @@ impl Order {
             complaint: None,
             store_cancellations: Vec::new(),
             completed_at_ms: None,
-            completed_by: None,
             share_secret: None,
             audit: vec![placed],
             search_radius_m: None,
