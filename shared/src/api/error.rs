@@ -1,5 +1,9 @@
 //! Machine-readable errors: `{"error": {"code", "message", "field"?}}`.
 
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::ApiGatewayV2httpResponse;
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
 use serde::Serialize;
 use tracing::error;
 
@@ -428,4 +432,26 @@ impl From<StoreStatusError> for ApiError {
             StoreStatusError::Unavailable(e) => e.into(),
         }
     }
+}
+
+/// An HTTP answer with a JSON body.
+pub(super) fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.body = Some(Body::Text(body));
+    response
+}
+
+/// The answer for `e`: its JSON body, and `Retry-After` when it has one.
+pub(super) fn error_response(e: &ApiError) -> ApiGatewayV2httpResponse {
+    let mut response = json_response(e.status, e.body());
+    if let Some(seconds) = e.retry_after_s
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers.insert(http::header::RETRY_AFTER, value);
+    }
+    response
 }

@@ -2,7 +2,6 @@
 //! is parsed once into an [`HttpRoute`], and each route has one small
 //! handler; bodies are read by serde into the domain's own types.
 
-use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
@@ -16,7 +15,7 @@ use super::bodies::{
     StoreStanding,
 };
 use super::call::{Call, ok};
-use super::error::{ApiError, Reply};
+use super::error::{ApiError, Reply, error_response, json_response};
 use super::identity::http_caller;
 use super::requests::{
     ComplaintBody, DeliveryBody, DemandInput, DeviceBody, LineBody, LocationInput, OrderBody, PackBody, PhoneBody,
@@ -61,16 +60,6 @@ pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
         Ok((status, body)) => json_response(status, body),
         Err(e) => error_response(&e),
     }
-}
-
-fn error_response(e: &ApiError) -> ApiGatewayV2httpResponse {
-    let mut response = json_response(e.status, e.body());
-    if let Some(seconds) = e.retry_after_s
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        response.headers.insert(http::header::RETRY_AFTER, value);
-    }
-    response
 }
 
 async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
@@ -860,16 +849,6 @@ fn stage_prefix(request: &ApiGatewayV2httpRequest) -> String {
         Some(stage) if stage != "$default" && !stage.is_empty() => format!("/{stage}"),
         _ => String::new(),
     }
-}
-
-fn json_response(status: u16, body: String) -> ApiGatewayV2httpResponse {
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(status);
-    response
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.body = Some(Body::Text(body));
-    response
 }
 
 fn request_body(request: &ApiGatewayV2httpRequest) -> Result<&str, ApiError> {

@@ -30,7 +30,7 @@ use http::header::{
 };
 use include_dir::{Dir, include_dir};
 
-use super::error::ApiError;
+use super::error::{ApiError, error_response};
 
 static WEB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../web");
 
@@ -69,7 +69,7 @@ pub fn serve(request: &ApiGatewayV2httpRequest, base_path: &str) -> ApiGatewayV2
     };
     match asset(&file) {
         Some(asset) => respond(request, asset),
-        None => error(&ApiError::new(404, "not_found", "no such file")),
+        None => error_response(&ApiError::new(404, "not_found", "no such file")),
     }
 }
 
@@ -183,9 +183,12 @@ fn config_script(request: &ApiGatewayV2httpRequest, base_path: &str) -> ApiGatew
     response
 }
 
-/// The deployment's WebSocket API URL, when the template set one.
-fn web_socket_url() -> Option<String> {
-    std::env::var("WEB_SOCKET_URL").ok().filter(|url| !url.is_empty())
+/// The deployment's WebSocket API URL, when the template set one: read
+/// once per process, as the rest of the configuration is.
+fn web_socket_url() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| std::env::var("WEB_SOCKET_URL").ok().filter(|url| !url.is_empty()))
+        .as_deref()
 }
 
 /// The policy for the apps: everything from this origin only; sockets to
@@ -194,7 +197,7 @@ fn web_socket_url() -> Option<String> {
 /// every browser.
 fn content_security_policy(request: &ApiGatewayV2httpRequest) -> String {
     let sockets = match web_socket_url() {
-        Some(url) => socket_origin(&url).unwrap_or_default(),
+        Some(url) => socket_origin(url).unwrap_or_default(),
         None => request
             .headers
             .get(http::header::HOST)
@@ -239,18 +242,9 @@ fn empty(status: u16) -> ApiGatewayV2httpResponse {
     response
 }
 
-fn error(e: &ApiError) -> ApiGatewayV2httpResponse {
-    let mut response = empty(e.status);
-    response
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.body = Some(Body::Text(e.body()));
-    response
-}
-
 /// Every file under `web/`, for tests and size figures.
-#[must_use]
-pub fn files() -> Vec<&'static str> {
+#[cfg(test)]
+fn files() -> Vec<&'static str> {
     fn walk(dir: &'static Dir<'static>, out: &mut Vec<&'static str>) {
         for file in dir.files() {
             if let Some(path) = file.path().to_str() {
