@@ -288,20 +288,6 @@ impl OrderRepo for MemoryStorage {
     }
 }
 
-impl Tables {
-    fn stock_at(&self, store: &StoreId) -> u64 {
-        self.stocks.get(store).map_or(0, |s| s.version)
-    }
-
-    fn put_stock(&mut self, store: &StoreId, version: u64, ledger: &StockLedger) {
-        let next = Versioned {
-            value: ledger.clone(),
-            version: version + 1,
-        };
-        self.stocks.insert(store.clone(), next);
-    }
-}
-
 impl StockRepo for MemoryStorage {
     async fn stock(&self, store: &StoreId) -> Result<Versioned<StockLedger>, RepoError> {
         Ok(self.tables().stocks.get(store).cloned().unwrap_or_default())
@@ -316,12 +302,12 @@ impl StockRepo for MemoryStorage {
     }
 
     async fn replace_stock(&self, store: &StoreId, version: u64, next: &StockLedger) -> Result<bool, RepoError> {
-        let mut t = self.tables();
-        if t.stock_at(store) != version {
-            return Ok(false);
-        }
-        t.put_stock(store, version, next);
-        Ok(true)
+        Ok(replace_at(
+            &mut self.tables().stocks,
+            store.clone(),
+            version,
+            next.clone(),
+        ))
     }
 
     async fn replace_order_and_stock(
@@ -338,12 +324,11 @@ impl StockRepo for MemoryStorage {
             .orders
             .get(next.id())
             .is_some_and(|o| o.version() == current.version());
-        if !order_unchanged || t.stock_at(store) != version {
+        if !order_unchanged || !replace_at(&mut t.stocks, store.clone(), version, ledger.clone()) {
             return Ok(false);
         }
         t.list(next.id(), next.new_listings_since(current));
         t.orders.insert(next.id().clone(), next.clone());
-        t.put_stock(store, version, ledger);
         Ok(true)
     }
 }
