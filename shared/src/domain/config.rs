@@ -170,6 +170,13 @@ impl OrderingConfig {
         }
     }
 
+    /// How long an order may search at the latest: every round at the
+    /// longest window, plus one window of slack.
+    #[must_use]
+    pub fn longest_search_ms(&self) -> i64 {
+        self.round_window_ms(true) * (i64::from(self.max_rounds) + 1)
+    }
+
     /// [`Self::from_lookup`] over the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -237,7 +244,7 @@ mod tests {
 /// Where notifications link to, read once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationConfig {
-    /// The app's public address: receipts link to `{base}/orders/{id}`.
+    /// Where the apps are served: receipts link to `{base}/app/customer/?order={id}`.
     pub tracking_base_url: String,
 }
 

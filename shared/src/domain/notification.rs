@@ -74,7 +74,7 @@ pub fn receipt_text(kind: NoticeKind, order: &Order, tracking_link: &str) -> Opt
     }
 }
 
-/// The link that tracks `order` in the app: `{base}/orders/{id}`.
+/// The link that tracks `order` in the app: `{base}/app/customer/?order={id}`.
 #[must_use]
 pub fn tracking_link(base_url: &str, order: &OrderId) -> String {
     // The customer app's page for the order (it opens it after sign-in),

@@ -241,10 +241,9 @@ where
         let window_ms = self.round_window_ms(&offers, &presence);
         let order = Order::open(new, offers, now, window_ms).searched_within(radius);
         let searching = order.status() == OrderStatus::Searching;
-        // It searches through every round at the latest (plus one window of
-        // slack); an order that found nobody never counts as open.
+        // An order that found nobody never counts as open.
         let until_ms = if searching {
-            now + self.config.offer_window_ms * (i64::from(self.config.max_rounds) + 1)
+            now + self.config.longest_search_ms()
         } else {
             now
         };

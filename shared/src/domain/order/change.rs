@@ -497,6 +497,28 @@ mod tests {
     }
 
     #[test]
+    fn a_round_opens_when_the_trail_says_whatever_its_window() {
+        let order = searching(&ManualClock::at(1_000));
+        // A round that alerted by push lasts longer than the offer window:
+        // its start is still when it was placed.
+        assert_eq!(order.round_opened_at(WINDOW / 2), 1_000);
+        let routed = order
+            .apply(
+                &close(
+                    1,
+                    NextRound::Offer {
+                        offers: offers(&["d"]),
+                        deadline_ms: 1_000 + 3 * WINDOW,
+                        search_radius_m: None,
+                    },
+                ),
+                1_000 + WINDOW + 7,
+            )
+            .expect("routes");
+        assert_eq!(routed.round_opened_at(WINDOW), 1_000 + WINDOW + 7);
+    }
+
+    #[test]
     fn every_change_leaves_one_audit_entry_saying_who_and_what() {
         use crate::domain::order::audit::{ChangedBy, Happened};
         let order = searching(&ManualClock::at(0));

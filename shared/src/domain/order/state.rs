@@ -397,10 +397,21 @@ impl Order {
             && !self.declined.contains(store_id)
     }
 
-    /// When the current round opened: one window before its deadline.
+    /// When the current round opened, as the trail says (placing, a round
+    /// closed, a give-back): rounds differ in length once some alert by
+    /// push. An order from before trails: one window before its deadline.
     #[must_use]
     pub fn round_opened_at(&self, window_ms: Millis) -> Millis {
-        self.deadline_ms - window_ms
+        self.audit
+            .iter()
+            .rev()
+            .find(|entry| {
+                matches!(
+                    entry.happened,
+                    Happened::Placed { .. } | Happened::RoundClosed { .. } | Happened::GivenBack { .. }
+                )
+            })
+            .map_or(self.deadline_ms - window_ms, |entry| entry.at_ms)
     }
 
     /// The bill so far: the fixed one once completed, else what was packed
