@@ -15,9 +15,9 @@ let voice = null; // the last speech result, sent with the text
 
 const socket = new LiveSocket(session, {
   onEvent: (frame) => {
+    // Another order's event changes nothing here (an older one of this
+    // order neither: showOrder drops it).
     if (!frame.order || (order && frame.order_id !== order.order_id)) return;
-    // An event older than what is shown changes nothing.
-    if (order && frame.version < order.version) return;
     const next = { ...frame.order };
     if (frame.type === 'order_accepted' && frame.store) next.store = frame.store;
     showOrder(next, { background: true });
@@ -340,7 +340,7 @@ $('upgrade-code-form').addEventListener('submit', (e) => {
   guarded(async () => {
     const answer = await session.call('POST', '/auth/upgrade',
       { phone: $('upgrade-phone').value.trim(), code: $('upgrade-code').value.trim() });
-    session.keep(answer, { kind: 'customer', id: answer.caller ? answer.caller.id : session.caller.id });
+    session.keep(answer);
     $('upgrade').hidden = true;
     $('upgraded').hidden = false;
     // The socket signs in again with the new session.

@@ -282,34 +282,46 @@ const figuresHint = () => {
   $("figures-hint").textContent = t("figures_hint", { min: promisedMinutes });
 };
 
+// The last answers read, so a language switch redraws without reading again.
+let figuresAnswer = null;
+let storesAnswer = null;
+let storesNote = "";
+let auditAnswer = null;
+
 async function loadFigures() {
   const hours = Number($("figures-hours").value);
   const to = Date.now();
-  const body = $("figures").tBodies[0];
   try {
-    const answer = await api("GET", `/operator/figures?from=${to - hours * 3600000}&to=${to}`);
-    body.replaceChildren();
-    promisedMinutes = Math.round(answer.promised_fulfilment_ms / 60000);
-    figuresHint();
-    for (const row of [...answer.rows].reverse()) {
-      const tr = cells(body, [
-        hour(row.hour_start_ms),
-        shortCell(row.area),
-        String(row.orders),
-        duration(row.accept_p50_ms),
-        duration(row.accept_p90_ms),
-        percent(row.acceptance_rate),
-        percent(row.unfulfilled_rate),
-        duration(row.average_fulfilment_ms),
-      ]);
-      tr.children[1].title = row.area;
-      if (row.average_fulfilment_ms > answer.promised_fulfilment_ms) tr.children[7].classList.add("late");
-    }
-    const rows = count(answer.rows.length, "one_row", "many_rows");
-    status("figures-status", t(answer.truncated ? "figures_truncated" : "figures_rows", { rows }));
+    figuresAnswer = await api("GET", `/operator/figures?from=${to - hours * 3600000}&to=${to}`);
+    drawFigures();
   } catch (e) {
     status("figures-status", e.message, true);
   }
+}
+
+function drawFigures() {
+  const answer = figuresAnswer;
+  if (!answer) return;
+  const body = $("figures").tBodies[0];
+  body.replaceChildren();
+  promisedMinutes = Math.round(answer.promised_fulfilment_ms / 60000);
+  figuresHint();
+  for (const row of [...answer.rows].reverse()) {
+    const tr = cells(body, [
+      hour(row.hour_start_ms),
+      shortCell(row.area),
+      String(row.orders),
+      duration(row.accept_p50_ms),
+      duration(row.accept_p90_ms),
+      percent(row.acceptance_rate),
+      percent(row.unfulfilled_rate),
+      duration(row.average_fulfilment_ms),
+    ]);
+    tr.children[1].title = row.area;
+    if (row.average_fulfilment_ms > answer.promised_fulfilment_ms) tr.children[7].classList.add("late");
+  }
+  const rows = count(answer.rows.length, "one_row", "many_rows");
+  status("figures-status", t(answer.truncated ? "figures_truncated" : "figures_rows", { rows }));
 }
 
 $("figures-form").addEventListener("submit", (event) => {
@@ -348,32 +360,35 @@ function what(entry) {
   }
 }
 
-let shownOrder = null;
-
 async function showAudit(orderId, { scroll = true } = {}) {
   $("order-id").value = orderId;
   history.replaceState(null, "", `#order=${encodeURIComponent(orderId.trim())}`);
-  const table = $("audit");
-  const body = table.tBodies[0];
   try {
-    const answer = await api("GET", `/operator/orders/${encodeURIComponent(orderId.trim())}/audit`);
-    body.replaceChildren();
-    for (const entry of answer.entries) {
-      // What happened first, who last: on a phone the long ids scroll off.
-      cells(body, [entry.version.toLocaleString(locale()), time(entry.at_ms), what(entry), word("status", entry.status), who(entry.by)]);
-    }
-    table.hidden = false;
-    shownOrder = answer.order_id;
-    status(
-      "audit-status",
-      t("audit_status", { id: answer.order_id, when: hour(answer.placed_at_ms), status: word("status", answer.status) }),
-    );
+    auditAnswer = await api("GET", `/operator/orders/${encodeURIComponent(orderId.trim())}/audit`);
+    drawAudit();
     if (scroll) $("audit-title").scrollIntoView({ block: "start" });
   } catch (e) {
-    table.hidden = true;
-    shownOrder = null;
+    $("audit").hidden = true;
+    auditAnswer = null;
     status("audit-status", e.status === 404 ? t("no_such_order") : e.message, true);
   }
+}
+
+function drawAudit() {
+  const answer = auditAnswer;
+  if (!answer) return;
+  const table = $("audit");
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const entry of answer.entries) {
+    // What happened first, who last: on a phone the long ids scroll off.
+    cells(body, [entry.version.toLocaleString(locale()), time(entry.at_ms), what(entry), word("status", entry.status), who(entry.by)]);
+  }
+  table.hidden = false;
+  status(
+    "audit-status",
+    t("audit_status", { id: answer.order_id, when: hour(answer.placed_at_ms), status: word("status", answer.status) }),
+  );
 }
 
 $("audit-form").addEventListener("submit", (event) => {
@@ -385,44 +400,51 @@ $("audit-form").addEventListener("submit", (event) => {
 
 // `note` (what was just done) stays in the status line above the count.
 async function loadStores(note = "") {
-  const list = $("stores");
   try {
-    const answer = await api("GET", "/operator/stores?status=pending");
-    list.replaceChildren();
-    for (const application of answer.applications) {
-      const item = document.createElement("li");
-      const name = document.createElement("h3");
-      name.textContent = application.store.name;
-      const details = document.createElement("p");
-      details.textContent = t("store_details", {
-        category: application.store.category,
-        phone: application.phone,
-        when: hour(application.applied_at_ms),
-      });
-      const approve = document.createElement("button");
-      approve.type = "button";
-      approve.textContent = t("approve", { name: application.store.name });
-      approve.addEventListener("click", async () => {
-        approve.disabled = true;
-        try {
-          await api("POST", `/operator/stores/${encodeURIComponent(application.store.id)}/approve`);
-          // The button leaves with its card: focus goes to the list's heading.
-          $("stores-title").focus();
-          await loadStores(t("approved", { name: application.store.name }));
-        } catch (e) {
-          approve.disabled = false;
-          status("stores-status", e.message, true);
-        }
-      });
-      item.append(name, details, approve);
-      list.append(item);
-    }
-    const n = answer.applications.length;
-    const waiting = n === 0 ? t("no_store_waiting") : t("stores_waiting", { stores: storeCount(n) });
-    status("stores-status", note ? `${note} ${waiting}` : waiting);
+    storesAnswer = await api("GET", "/operator/stores?status=pending");
+    storesNote = note;
+    drawStores();
   } catch (e) {
     status("stores-status", e.message, true);
   }
+}
+
+function drawStores() {
+  const answer = storesAnswer;
+  if (!answer) return;
+  const list = $("stores");
+  list.replaceChildren();
+  for (const application of answer.applications) {
+    const item = document.createElement("li");
+    const name = document.createElement("h3");
+    name.textContent = application.store.name;
+    const details = document.createElement("p");
+    details.textContent = t("store_details", {
+      category: application.store.category,
+      phone: application.phone,
+      when: hour(application.applied_at_ms),
+    });
+    const approve = document.createElement("button");
+    approve.type = "button";
+    approve.textContent = t("approve", { name: application.store.name });
+    approve.addEventListener("click", async () => {
+      approve.disabled = true;
+      try {
+        await api("POST", `/operator/stores/${encodeURIComponent(application.store.id)}/approve`);
+        // The button leaves with its card: focus goes to the list's heading.
+        $("stores-title").focus();
+        await loadStores(t("approved", { name: application.store.name }));
+      } catch (e) {
+        approve.disabled = false;
+        status("stores-status", e.message, true);
+      }
+    });
+    item.append(name, details, approve);
+    list.append(item);
+  }
+  const n = answer.applications.length;
+  const waiting = n === 0 ? t("no_store_waiting") : t("stores_waiting", { stores: storeCount(n) });
+  status("stores-status", storesNote ? `${storesNote} ${waiting}` : waiting);
 }
 
 $("stores-refresh").addEventListener("click", () => loadStores());
@@ -440,9 +462,11 @@ function translateAll() {
   drawMap();
   $("events").replaceChildren();
   listEvents([...seen.values()]);
-  loadFigures();
-  loadStores();
-  if (shownOrder) showAudit(shownOrder, { scroll: false });
+  drawFigures();
+  // What was just done was said in the other language: only the count.
+  storesNote = "";
+  drawStores();
+  drawAudit();
 }
 
 $("lang").addEventListener("click", () => {

@@ -178,7 +178,7 @@ async function step(orderId, action, body) {
   await guarded(async () => {
     orders.set(orderId, await session.call('POST', `/orders/${orderId}/${action}`, body));
     render();
-    if (action === 'complete') loadHistory();
+    if (action === 'complete') guarded(loadStore);
   });
 }
 
@@ -268,14 +268,16 @@ function render() {
   }, 250);
 }
 
-async function loadHistory() {
-  await guarded(async () => {
-    const page = await session.call('GET', `/stores/${storeId()}/orders?limit=20`);
-    const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
-    $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
-    store = await session.call('GET', `/stores/${storeId()}`);
-    showStore();
-  });
+/** The store (its rating moves on completion) and its history, read together. */
+async function loadStore() {
+  const [profile, page] = await Promise.all([
+    session.call('GET', `/stores/${storeId()}`),
+    session.call('GET', `/stores/${storeId()}/orders?limit=20`),
+  ]);
+  store = profile;
+  showStore();
+  const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
+  $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
 }
 
 $('lang').addEventListener('click', () => {
@@ -285,10 +287,8 @@ $('lang').addEventListener('click', () => {
 
 async function start() {
   show('counter');
-  store = await session.call('GET', `/stores/${storeId()}`);
-  showStore();
+  await loadStore();
   if (store.open) { socket.start(); keepAwake(); }
-  await loadHistory();
 }
 
 translate();
