@@ -489,10 +489,11 @@ where
                     remaining_ms: current.deadline_ms() - now,
                 });
             }
-            let next_round = if round >= self.config.max_rounds {
-                NextRound::Unfulfilled {
+            let (next_round, presence) = if round >= self.config.max_rounds {
+                let end = NextRound::Unfulfilled {
                     reason: NO_STORE_ACCEPTED.to_string(),
-                }
+                };
+                (end, Presence::new())
             } else {
                 let reason = if current.tried().is_empty() {
                     NO_STORE_NEARBY
@@ -515,10 +516,11 @@ where
                 continue;
             }
             info!(order_id = %id, round, status = next.status().as_str(), "round closed");
-            let unread = Presence::new();
+            // The sockets matching read for the new stores are not read again.
             futures_util::join!(
-                self.notifier.tell(&next, round_pushes(&next, current.offers())),
-                self.notices.alert_offline_stores(&next, &unread)
+                self.notifier
+                    .tell_knowing(&next, round_pushes(&next, current.offers()), &presence),
+                self.notices.alert_offline_stores(&next, &presence)
             );
             return Ok(RoundTimerOutcome::Closed(next.status()));
         }
@@ -546,9 +548,10 @@ where
                 return Err(StoreRoutingError::NotFound);
             }
             let now = self.now();
+            let (next_round, presence) = Box::pin(self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT)).await?;
             let change = Change::GiveBack {
                 reason: reason.to_string(),
-                next: Box::pin(self.next_round(&current, now, STORE_GAVE_BACK_NONE_LEFT)).await?,
+                next: next_round,
             };
             // A store that gave the order back is no longer its winner, so
             // its repeat is refused rather than already applied.
@@ -566,10 +569,9 @@ where
             info!(order_id = %next.id(), store_id = %store, "store gave the order back");
             let mut pushes = vec![(Caller::Store(store.clone()), EventBody::OfferWithdrawn)];
             pushes.extend(round_pushes(&next, &[]));
-            let unread = Presence::new();
             futures_util::join!(
-                self.notifier.tell(&next, pushes),
-                self.notices.alert_offline_stores(&next, &unread)
+                self.notifier.tell_knowing(&next, pushes, &presence),
+                self.notices.alert_offline_stores(&next, &presence)
             );
             return Ok(*next);
         }
@@ -577,8 +579,14 @@ where
     }
 
     /// The next round for `order`: the next stores, or the end with
-    /// `reason_if_none` when none is left.
-    async fn next_round(&self, order: &Order, now: Millis, reason_if_none: &str) -> Result<NextRound, Unavailable> {
+    /// `reason_if_none` when none is left; with the sockets matching read,
+    /// for the pushes that follow.
+    async fn next_round(
+        &self,
+        order: &Order,
+        now: Millis,
+        reason_if_none: &str,
+    ) -> Result<(NextRound, Presence), Unavailable> {
         let radius = search_radius_after(
             self.config.radius_m,
             self.config.sparse_radii_m.as_slice(),
@@ -596,7 +604,7 @@ where
                 radius,
             )
             .await?;
-        Ok(if offers.is_empty() {
+        let next = if offers.is_empty() {
             NextRound::Unfulfilled {
                 reason: reason_if_none.to_string(),
             }
@@ -606,7 +614,8 @@ where
                 offers,
                 search_radius_m: radius,
             }
-        })
+        };
+        Ok((next, presence))
     }
 
     /// The round's window: longer when it alerts a store by push
