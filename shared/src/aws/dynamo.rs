@@ -747,6 +747,25 @@ impl DynamoStorage {
 
     /// Items by key, read in batches of 100 (consistent), unprocessed keys
     /// asked again; missing items are left out.
+    /// The item of each of `keys`, in their order (`None`: no such item);
+    /// a key asked twice is read once.
+    async fn batch_get_aligned(&self, keys: Vec<Item>) -> Result<Vec<Option<Item>>, RepoError> {
+        let id = |item: &Item| {
+            let part = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            (part("pk"), part("sk"))
+        };
+        let mut unique = keys.clone();
+        unique.sort_by_key(id);
+        unique.dedup();
+        let found: HashMap<_, Item> = self
+            .batch_get(unique)
+            .await?
+            .into_iter()
+            .map(|item| (id(&item), item))
+            .collect();
+        Ok(keys.iter().map(|key| found.get(&id(key)).cloned()).collect())
+    }
+
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, RepoError> {
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
@@ -1055,7 +1074,7 @@ impl CustomerRepo for DynamoStorage {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("CUSTOMER#{customer}"), "PROFILE")))
+            .set_key(Some(customer_profile_key(customer)))
             .update_expression("SET phone = :phone")
             .expression_attribute_values(":phone", s(phone.as_e164()))
             .send()
@@ -1099,13 +1118,15 @@ impl CustomerRepo for DynamoStorage {
     }
 
     async fn phone_of(&self, customer: &CustomerId) -> Result<Option<PhoneNumber>, RepoError> {
-        let item = self.get(key(format!("CUSTOMER#{customer}"), "PROFILE")).await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| i.get("phone"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|p| PhoneNumber::new(p).ok()))
+        let item = self.get(customer_profile_key(customer)).await?;
+        Ok(item.as_ref().and_then(profile_phone))
     }
+}
+
+/// The verified number on a customer's profile item, if any.
+fn profile_phone(profile: &Item) -> Option<PhoneNumber> {
+    let phone = profile.get("phone")?.as_s().ok()?;
+    PhoneNumber::new(phone).ok()
 }
 
 fn home_key(customer: &CustomerId) -> Item {
@@ -1226,26 +1247,12 @@ impl ConnectionRepo for DynamoStorage {
 
     async fn connections_of_many(&self, owners: &[Caller]) -> Result<Vec<Vec<ConnectionId>>, RepoError> {
         let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
-        let mut keys: Vec<Item> = owners.iter().map(presence_key).collect();
-        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
-        keys.dedup();
-        let found: HashMap<String, Vec<ConnectionId>> = self
-            .batch_get(keys)
+        let keys = owners.iter().map(presence_key).collect();
+        Ok(self
+            .batch_get_aligned(keys)
             .await?
             .iter()
-            .filter_map(|item| {
-                let pk = item.get("pk").and_then(|v| v.as_s().ok())?;
-                Some((pk.clone(), present_connections(item, now_s)))
-            })
-            .collect();
-        Ok(owners
-            .iter()
-            .map(|owner| {
-                found
-                    .get(&format!("OWNER#{}", owner.key()))
-                    .cloned()
-                    .unwrap_or_default()
-            })
+            .map(|item| item.as_ref().map(|i| present_connections(i, now_s)).unwrap_or_default())
             .collect())
     }
 }
@@ -1256,20 +1263,15 @@ impl StockRepo for DynamoStorage {
     }
 
     async fn stocks_of_many(&self, stores: &[StoreId]) -> Result<Vec<StockLedger>, RepoError> {
-        let mut keys: Vec<Item> = stores.iter().map(stock_key).collect();
-        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
-        keys.dedup();
-        let mut found: HashMap<String, StockLedger> = HashMap::new();
-        for mut item in self.batch_get(keys).await? {
-            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if let Some(AttributeValue::M(map)) = item.remove("stock") {
-                found.insert(pk, from_item(map)?);
-            }
-        }
-        Ok(stores
-            .iter()
-            .map(|s| found.get(&format!("STORE#{s}")).cloned().unwrap_or_default())
-            .collect())
+        let keys = stores.iter().map(stock_key).collect();
+        self.batch_get_aligned(keys)
+            .await?
+            .into_iter()
+            .map(|item| match item.and_then(|mut i| i.remove("stock")) {
+                Some(AttributeValue::M(map)) => from_item(map),
+                _ => Ok(StockLedger::default()),
+            })
+            .collect()
     }
 
     async fn replace_stock(&self, store: &StoreId, version: u64, next: &StockLedger) -> Result<bool, RepoError> {
@@ -1494,27 +1496,17 @@ impl NotificationRepo for DynamoStorage {
     }
 
     async fn devices_of_many(&self, owners: &[Caller]) -> Result<Vec<Option<Device>>, RepoError> {
-        let mut keys: Vec<Item> = owners.iter().map(device_key).collect();
-        keys.sort_by_key(|k| k.get("pk").and_then(|v| v.as_s().ok()).cloned());
-        keys.dedup();
-        let found: HashMap<String, Device> = self
-            .batch_get(keys)
+        let keys = owners.iter().map(device_key).collect();
+        Ok(self
+            .batch_get_aligned(keys)
             .await?
             .iter()
-            .filter_map(|item| {
-                let pk = item.get("pk").and_then(|v| v.as_s().ok())?;
-                let endpoint = item.get("endpoint").and_then(|v| v.as_s().ok())?;
-                Some((
-                    pk.clone(),
-                    Device {
-                        endpoint: endpoint.clone(),
-                    },
-                ))
+            .map(|item| {
+                let endpoint = item.as_ref()?.get("endpoint")?.as_s().ok()?;
+                Some(Device {
+                    endpoint: endpoint.clone(),
+                })
             })
-            .collect();
-        Ok(owners
-            .iter()
-            .map(|owner| found.get(&format!("OWNER#{}", owner.key())).cloned())
             .collect())
     }
 
@@ -1525,10 +1517,7 @@ impl NotificationRepo for DynamoStorage {
         if item.get("receipts_opt_out").and_then(|v| v.as_bool().ok()) == Some(&true) {
             return Ok(None);
         }
-        Ok(item
-            .get("phone")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|p| PhoneNumber::new(p).ok()))
+        Ok(profile_phone(&item))
     }
 
     async fn set_receipts_opt_out(&self, customer: &CustomerId, opted_out: bool) -> Result<(), RepoError> {
