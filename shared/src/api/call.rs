@@ -52,6 +52,12 @@ impl Call<'_> {
             .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
     }
 
+    /// The id a placement writes its order under: the one its idempotency
+    /// key reserved (the same on every retry), or a fresh one.
+    pub(super) fn order_id_to_place(&self) -> OrderId {
+        self.reserved_order_id.clone().unwrap_or_else(OrderId::generate)
+    }
+
     pub(super) fn store_id(&self) -> Result<StoreId, ApiError> {
         self.request
             .path_parameters

@@ -28,7 +28,6 @@ use crate::domain::demand::{DemandLineInput, demand_from_lines};
 use crate::domain::figures;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ids::{Caller, OrderId, StoreId};
-use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::{CustomerOrderView, ShareCard, ShareId, StoreOrderView};
 use crate::domain::order::{Order, Step};
 use crate::domain::stock::StockInput;
@@ -36,7 +35,6 @@ use crate::domain::store::{StorePatchInput, StoreProfileInput};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::identity::GuestSource;
-use crate::usecases::ordering::OrderRequest;
 use crate::usecases::sign_in::Session;
 
 /// Largest request body accepted, in bytes.
@@ -477,22 +475,11 @@ async fn attach_phone<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>,
 async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
     let customer = call.customer()?;
     let body = OrderBody::parse(call.body)?;
-    let location = body.placement.location.checked()?;
-    let address = body
-        .placement
-        .address
-        .map(DeliveryAddress::checked)
-        .transpose()
-        .map_err(|e| ApiError::new(422, "invalid_address", e.to_string()).with_field(e.field))?;
-    let request = OrderRequest {
-        items: body.demand.understood()?.items,
-        location,
-        delivery: body.placement.delivery.map(|d| (d.kind, d.slot)),
-        payment: body.placement.payment,
-        address,
-    };
-    let id = call.reserved_order_id.clone().unwrap_or_else(OrderId::generate);
-    let order = app.ordering().place(&customer, request, id).await?;
+    let request = body.placement.into_request(body.demand.understood()?.items)?;
+    let order = app
+        .ordering()
+        .place(&customer, request, call.order_id_to_place())
+        .await?;
     ok(201, &CustomerOrderView::of(&order))
 }
 

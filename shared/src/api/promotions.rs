@@ -9,12 +9,10 @@ use super::requests::{ConsentBody, Placement, PromotionBody};
 use super::routes::HttpRoute;
 use crate::domain::demand::demand_from_lines;
 use crate::domain::ids::{OrderId, PromotionId};
-use crate::domain::order::delivery::DeliveryAddress;
 use crate::domain::order::views::CustomerOrderView;
 use crate::domain::promotion::{PromotionInput, PromotionRefusal};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
-use crate::usecases::ordering::OrderRequest;
 use crate::usecases::promotions::{PromotionOrderError, SendPromotionError};
 
 impl From<PromotionRefusal> for ApiError {
@@ -83,8 +81,7 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::OrderPromotion => {
             // As for `POST /orders`: a retry with the same idempotency key
             // places under the same order id, so it cannot place twice.
-            let order_id = call.reserved_order_id.clone().unwrap_or_else(OrderId::generate);
-            order_promotion(app, call, order_id).await
+            order_promotion(app, call, call.order_id_to_place()).await
         }
         HttpRoute::SendPromotion => {
             let caller = call.caller()?;
@@ -124,24 +121,8 @@ async fn order_promotion<S: Storage, Q: OfferTimers, P: Pusher>(
         .get("promotion_id")
         .and_then(|raw| PromotionId::new(raw.as_str()).ok())
         .ok_or_else(|| ApiError::new(404, "not_found", "offer not found"))?;
-    let placement: Placement = call.body()?;
-    let location = placement.location.checked()?;
-    let address = placement
-        .address
-        .map(DeliveryAddress::checked)
-        .transpose()
-        .map_err(|e| ApiError::new(422, "invalid_address", e.to_string()).with_field(e.field))?;
-    let delivery = placement.delivery.map(|d| (d.kind, d.slot));
-    let payment = placement.payment;
-    let order = app
-        .promotions()
-        .order(&customer, &id, order_id, location, |item, location| OrderRequest {
-            items: vec![item],
-            location,
-            delivery,
-            payment,
-            address,
-        })
-        .await?;
+    // The offer's item, placed as the body says.
+    let placement = call.body::<Placement>()?.into_request(Vec::new())?;
+    let order = app.promotions().order(&customer, &id, order_id, placement).await?;
     ok(201, &CustomerOrderView::of(&order))
 }

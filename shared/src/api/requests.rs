@@ -17,7 +17,7 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::contains_phone_number;
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::demand::{DemandLineInput, Language, demand_from_lines};
+use crate::domain::demand::{DemandItem, DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::{Paisa, PaymentMethod};
@@ -25,6 +25,7 @@ use crate::domain::order::packing::PackOutcome;
 use crate::domain::order::views::{CustomerOrderView, ShareCard};
 use crate::domain::stock::{StockInput, StockView};
 use crate::domain::store::{Store, StorePatchInput, StoreProfileInput};
+use crate::usecases::ordering::OrderRequest;
 
 /// What the API documents say about each route: its summary and the types
 /// it reads and answers with (the handlers below serialise the same types).
@@ -705,6 +706,26 @@ pub(crate) struct Placement {
     /// sees it, after accepting.
     #[serde(default)]
     pub(crate) address: Option<DeliveryAddress>,
+}
+
+impl Placement {
+    /// The order request for `items` placed this way: the location and the
+    /// address checked, naming the field that is wrong.
+    pub(crate) fn into_request(self, items: Vec<DemandItem>) -> Result<OrderRequest, ApiError> {
+        let location = self.location.checked()?;
+        let address = self
+            .address
+            .map(DeliveryAddress::checked)
+            .transpose()
+            .map_err(|e| ApiError::new(422, "invalid_address", e.to_string()).with_field(e.field))?;
+        Ok(OrderRequest {
+            items,
+            location,
+            delivery: self.delivery.map(|d| (d.kind, d.slot)),
+            payment: self.payment,
+            address,
+        })
+    }
 }
 
 /// The order body: a demand, as `POST /demand/parse` takes it, plus its

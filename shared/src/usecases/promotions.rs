@@ -280,16 +280,16 @@ where
         self.repo.deliver_promotion(customer, received).await
     }
 
-    /// Turns a received promotion into an order of its item, placed with
-    /// its store alerted first. The customer still does not learn which
-    /// store until one accepts.
+    /// Turns a received promotion into an order of its item, placed as
+    /// `placement` says (its items are the promotion's), with its store
+    /// alerted first. The customer still does not learn which store until
+    /// one accepts.
     pub async fn order(
         &self,
         customer: &CustomerId,
         id: &PromotionId,
         order_id: OrderId,
-        location: GeoPoint,
-        request: impl FnOnce(crate::domain::demand::DemandItem, GeoPoint) -> OrderRequest,
+        placement: OrderRequest,
     ) -> Result<Order, PromotionOrderError> {
         let (consent, received) = futures_util::join!(
             self.repo.promotion_consent(customer),
@@ -305,7 +305,10 @@ where
             .ordering
             .place_answering(
                 customer,
-                request(promotion.item, location),
+                OrderRequest {
+                    items: vec![promotion.item],
+                    ..placement
+                },
                 order_id,
                 &promotion.store_id,
             )
