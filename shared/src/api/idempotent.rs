@@ -4,6 +4,7 @@
 use super::error::{ApiError, Reply};
 use crate::domain::idempotency::{IdempotencyKey, StoredAnswer};
 use crate::domain::ids::OrderId;
+use crate::domain::limits::whole_seconds;
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 use crate::usecases::idempotency::Begun;
@@ -30,7 +31,7 @@ pub(crate) async fn once<S: Storage, Q: OfferTimers, P: Pusher, F: std::future::
         Begun::Replay(answer) => return Ok((answer.status, answer.body)),
         Begun::InProgress { retry_after_ms } => {
             return Err(ApiError {
-                retry_after_s: Some(u64::try_from(retry_after_ms).unwrap_or(1).div_ceil(1000).max(1)),
+                retry_after_s: Some(whole_seconds(retry_after_ms)),
                 ..ApiError::new(
                     409,
                     "in_progress",

@@ -36,10 +36,7 @@ impl From<SendPromotionError> for ApiError {
             SendPromotionError::Forbidden => ApiError::new(403, "forbidden", e.to_string()),
             SendPromotionError::UnknownStore => ApiError::new(404, "not_found", "store not found"),
             SendPromotionError::Refused(refusal) => refusal.into(),
-            SendPromotionError::Limited { retry_after_ms } => ApiError {
-                retry_after_s: Some(u64::try_from(retry_after_ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)),
-                ..ApiError::new(429, "rate_limited", e.to_string())
-            },
+            SendPromotionError::Limited(limit) => limit.into(),
             SendPromotionError::Unavailable(e) => e.into(),
         }
     }

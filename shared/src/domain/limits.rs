@@ -85,6 +85,8 @@ pub enum LimitReached {
     SignInChecks { retry_after_ms: Millis },
     #[error("too many store applications from this account; try again later")]
     Applications { retry_after_ms: Millis },
+    #[error("this store has sent its offers for today")]
+    Promotions { retry_after_ms: Millis },
 }
 
 impl LimitReached {
@@ -97,10 +99,17 @@ impl LimitReached {
             | LimitReached::Guests { retry_after_ms }
             | LimitReached::SignInCodes { retry_after_ms }
             | LimitReached::SignInChecks { retry_after_ms }
-            | LimitReached::Applications { retry_after_ms } => retry_after_ms,
+            | LimitReached::Applications { retry_after_ms }
+            | LimitReached::Promotions { retry_after_ms } => retry_after_ms,
         };
-        u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)
+        whole_seconds(ms)
     }
+}
+
+/// `ms` as whole seconds to wait, at least 1 (for `Retry-After`).
+#[must_use]
+pub fn whole_seconds(ms: Millis) -> u64 {
+    u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 impl OrderAllowance {

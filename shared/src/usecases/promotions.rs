@@ -13,6 +13,7 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{Caller, CustomerId, OrderId, PromotionId, StoreId};
+use crate::domain::limits::LimitReached;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::promotion::{
     PROMOTIONS_PER_CUSTOMER, PROMOTIONS_PER_STORE, Promotion, PromotionEvent, PromotionEventBody, PromotionInput,
@@ -56,8 +57,8 @@ pub enum SendPromotionError {
     #[error(transparent)]
     Refused(PromotionRefusal),
     /// The store's daily allowance is spent.
-    #[error("this store has sent its offers for today")]
-    Limited { retry_after_ms: Millis },
+    #[error(transparent)]
+    Limited(LimitReached),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -219,7 +220,7 @@ where
         if let Err(retry_after_ms) =
             count_in_window(self.repo, &store_window(store_id), PROMOTIONS_PER_STORE, now).await?
         {
-            return Err(SendPromotionError::Limited { retry_after_ms });
+            return Err(SendPromotionError::Limited(LimitReached::Promotions { retry_after_ms }));
         }
         let radius = self.config.radius_m;
         let entries = self.repo.buyers(&promotion.buyer_keys(radius)).await?;
