@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -152,6 +153,10 @@ fn emit_metrics(order: &Order) {
         println!("{}", super::emf::line(&area, &metrics, at_ms));
     }
 }
+
+/// Hour partitions of placed orders queried at once (operators' figures
+/// span up to 48 hours).
+const PLACED_HOURS_AT_ONCE: usize = 8;
 
 fn order_key(id: &OrderId) -> Item {
     key(format!("ORDER#{id}"), "ORDER")
@@ -963,28 +968,34 @@ impl OrderRepo for DynamoStorage {
         to_ms: Millis,
         limit: usize,
     ) -> Result<Vec<Order>, RepoError> {
+        // One query per hour, several at once, read in hour order until
+        // `limit` ids are found.
+        let hours = std::iter::successors(Some(figures::hour_of(from_ms)), |hour| Some(hour + figures::HOUR_MS))
+            .take_while(|hour| *hour < to_ms);
+        let mut pages = futures_util::stream::iter(hours)
+            .map(|hour| {
+                let values = HashMap::from([
+                    (":pk".to_string(), s(placed_partition(hour))),
+                    (":from".to_string(), s(placed_sort_key(from_ms.max(hour), ""))),
+                    // `#` sorts before every digit: below the first key at `to`.
+                    (
+                        ":to".to_string(),
+                        s(placed_sort_key(to_ms.min(hour + figures::HOUR_MS), "")),
+                    ),
+                ]);
+                self.query_all("pk = :pk AND sk BETWEEN :from AND :to", HashMap::new(), values, None)
+            })
+            .buffered(PLACED_HOURS_AT_ONCE);
         let mut ids = Vec::new();
-        let mut hour = figures::hour_of(from_ms);
-        while hour < to_ms && ids.len() < limit {
-            let values = HashMap::from([
-                (":pk".to_string(), s(placed_partition(hour))),
-                (":from".to_string(), s(placed_sort_key(from_ms.max(hour), ""))),
-                // `#` sorts before every digit: below the first key at `to`.
-                (
-                    ":to".to_string(),
-                    s(placed_sort_key(to_ms.min(hour + figures::HOUR_MS), "")),
-                ),
-            ]);
-            let (items, _) = self
-                .query_all("pk = :pk AND sk BETWEEN :from AND :to", HashMap::new(), values, None)
-                .await?;
+        while ids.len() < limit
+            && let Some((items, _)) = pages.try_next().await?
+        {
             ids.extend(
                 items
                     .iter()
                     .filter_map(|i| i.get("order_id").and_then(|v| v.as_s().ok()))
                     .filter_map(|id| OrderId::new(id.as_str()).ok()),
             );
-            hour += figures::HOUR_MS;
         }
         ids.truncate(limit);
         let mut orders = self.orders_by_id(&ids).await?;
