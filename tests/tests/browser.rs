@@ -73,10 +73,7 @@ async fn approved_store(api: &Api, name: &str, east_m: f64, delivery_options: Va
 /// Runs one scenario of tests/browser/journey.py against `stack`.
 async fn run_scenario(scenario: &str, base_url: String, env: Vec<(&'static str, String)>) {
     // The texts the sign-in codes are read from.
-    let sms_source = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => format!("moto:{endpoint}"),
-        _ => "dev".to_string(),
-    };
+    let sms_source = common::moto_endpoint().map_or_else(|| "dev".to_string(), |endpoint| format!("moto:{endpoint}"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let screenshots = root.join("../target/screenshots");
     let mut journey = Command::new("bash");

@@ -409,10 +409,6 @@ fn application(bearing: f64) -> StoreApplication {
     }
 }
 
-/// Applications and conditional store writes: an application writes its
-/// pending store and its listing together; a status change is written only
-/// over the profile it was decided on, and the listing leaves with the
-/// pending status; the geo copy carries the status.
 /// A match centred on a geo partition edge finds the stores on both sides
 /// (the plan splits at the edge; each part is read in its own partition).
 async fn partition_edge_contract<S: Storage>(storage: &S) {
@@ -469,6 +465,10 @@ async fn partition_edge_contract<S: Storage>(storage: &S) {
     assert!(plan.len() <= 8);
 }
 
+/// Applications and conditional store writes: an application writes its
+/// pending store and its listing together; a status change is written only
+/// over the profile it was decided on, and the listing leaves with the
+/// pending status; the geo copy carries the status.
 async fn application_contract<S: Storage>(storage: &S) {
     let (first, second) = (application(0.0), application(90.0));
     let mut expected = [first.clone(), second.clone()];

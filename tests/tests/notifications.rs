@@ -25,10 +25,6 @@ async fn complete(api: &Api, customer: &str, store: &str, order: &str) {
     assert_eq!(done.body["status"], "completed");
 }
 
-fn order_id(reply: &common::Reply) -> String {
-    reply.body["order_id"].as_str().expect("an order id").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_by_sms_on_acceptance_and_completion_with_the_tracking_link() {
     let stack = stack(OrderingConfig {
@@ -43,7 +39,7 @@ async fn receipts_by_sms_on_acceptance_and_completion_with_the_tracking_link() {
     let phone = fresh_phone();
     assert_eq!(api.attach_phone("buyer", &phone).await.status, 200);
 
-    let id = order_id(&api.order("buyer", "2 kg rice").await);
+    let id = api.order("buyer", "2 kg rice").await.order_id();
     assert!(
         api.texts_mentioning(&phone, &id).await.is_empty(),
         "no receipt before a store accepts"
@@ -116,7 +112,7 @@ async fn an_opted_out_customer_receives_nothing() {
         .await;
     assert_eq!((off.status, &off.body), (200, &json!({"sms": false})), "{}", off.text);
 
-    let id = order_id(&api.order("private", "2 kg rice").await);
+    let id = api.order("private", "2 kg rice").await.order_id();
     assert_eq!(api.accept("quiet", &id).await.status, 200);
     complete(&api, "private", "quiet", &id).await;
     assert_eq!(
@@ -212,7 +208,7 @@ async fn a_store_with_its_app_closed_is_alerted_by_push_and_accepts_over_http() 
     assert_eq!(placed.status, 201, "{}", placed.text);
     assert_eq!(placed.body["status"], "searching", "the closed app's store is matched");
     assert_eq!(placed.body["stores_notified"], 1);
-    let id = order_id(&placed);
+    let id = placed.order_id();
     let window = placed.body["deadline_ms"].as_i64().expect("deadline")
         - placed.body["created_at_ms"].as_i64().expect("created");
     assert_eq!(window, 90_000, "the push window is the round's countdown");
@@ -258,7 +254,7 @@ async fn a_timer_delivered_again_does_not_push_twice() {
     register_device(&api, "dozing", &format!("fcm-token-{}", ulid::Ulid::new())).await;
     let mut customer = Socket::connect(&stack, "customer:sleepy").await;
 
-    let id = order_id(&api.order("sleepy", "2 kg rice").await);
+    let id = api.order("sleepy", "2 kg rice").await.order_id();
     awake.expect("offer", LONG).await;
     assert!(
         api.pushes_mentioning(&id).await.is_empty(),
@@ -301,5 +297,5 @@ async fn by_default_a_store_without_a_socket_is_neither_matched_nor_pushed() {
     register_device(&api, "offline", &format!("fcm-token-{}", ulid::Ulid::new())).await;
     let placed = api.order("daytime", "2 kg rice").await;
     assert_eq!(placed.body["status"], "unfulfilled", "{}", placed.text);
-    assert!(api.pushes_mentioning(&order_id(&placed)).await.is_empty());
+    assert!(api.pushes_mentioning(&placed.order_id()).await.is_empty());
 }

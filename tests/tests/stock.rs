@@ -58,13 +58,6 @@ fn strings(values: [&str; 4]) -> (String, String, String, String) {
     (a, b, c, d)
 }
 
-fn order_id(reply: &common::Reply) -> String {
-    reply.body["order_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{}", reply.text))
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_customers_want_the_last_kilogram_and_exactly_one_gets_it() {
     let stack = stack(OrderingConfig::default()).await;
@@ -81,7 +74,7 @@ async fn two_customers_want_the_last_kilogram_and_exactly_one_gets_it() {
         for who in ["a", "b"] {
             let created = api.order(&format!("last-{who}-{round}"), "1 kg rice").await;
             assert_eq!(created.body["stores_notified"], 1, "{}", created.text);
-            ids.push(order_id(&created));
+            ids.push(created.order_id());
         }
         let barrier = Arc::new(Barrier::new(2));
         let attempts: Vec<_> = ids
@@ -227,7 +220,7 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
     assert_eq!(counted.status, 200, "{}", counted.text);
 
     // Packing: 1.5 of 2 kg packed (sold 1.5 kg, 0.5 kg back), the oil unavailable (all back).
-    let id = order_id(&api.order("p1", "2 kg rice, 1 l oil").await);
+    let id = api.order("p1", "2 kg rice, 1 l oil").await.order_id();
     assert_eq!(api.accept("shop", &id).await.status, 200);
     let held = stock_of(&api, "shop").await;
     assert_eq!(item(&held, "rice"), strings(["5000", "2000", "0", "3000"]));
@@ -255,7 +248,7 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
     }
 
     // The customer cancels before packing: what the order held is back.
-    let id = order_id(&api.order("p2", "3 kg rice").await);
+    let id = api.order("p2", "3 kg rice").await.order_id();
     assert_eq!(api.accept("shop", &id).await.status, 200);
     assert_eq!(
         item(&stock_of(&api, "shop").await, "rice"),
@@ -271,7 +264,7 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
     );
 
     // The store gives an order back (no store is left: it ends): released too.
-    let id = order_id(&api.order("p3", "3 kg rice").await);
+    let id = api.order("p3", "3 kg rice").await.order_id();
     assert_eq!(api.accept("shop", &id).await.status, 200);
     assert_eq!(
         item(&stock_of(&api, "shop").await, "rice"),
@@ -306,7 +299,7 @@ async fn an_offer_that_expires_holds_nothing() {
     let counted = set_stock(&api, "idle", json!([{"tag": "rice", "amount": "1", "unit": "kg"}])).await;
     assert_eq!(counted.status, 200, "{}", counted.text);
     let created = api.order("e1", "1 kg rice").await;
-    let id = order_id(&created);
+    let id = created.order_id();
     // The round's timer, through SQS when on moto.
     device.expect("offer_expired", Duration::from_secs(20)).await;
     assert_eq!(api.get_order("e1", &id).await.body["status"], "unfulfilled");
@@ -317,7 +310,7 @@ async fn an_offer_that_expires_holds_nothing() {
         strings(["1000", "0", "0", "1000"])
     );
     // The kilogram is still there for the next customer.
-    let next = order_id(&api.order("e2", "1 kg rice").await);
+    let next = api.order("e2", "1 kg rice").await.order_id();
     assert_eq!(api.accept("idle", &next).await.status, 200);
 }
 
@@ -345,7 +338,7 @@ async fn matching_skips_a_store_whose_counts_fall_short_and_uncounted_stores_mat
     assert_eq!(offer["order_id"], big.body["order_id"]);
     short.expect_silence(SHORT).await;
     // The store without counts accepts as before; nothing is counted for it.
-    assert_eq!(api.accept("plain", &order_id(&big)).await.status, 200);
+    assert_eq!(api.accept("plain", &big.order_id()).await.status, 200);
     assert_eq!(stock_of(&api, "plain").await["items"], json!([]));
 
     let small = api.order("m2", "400 g rice").await;

@@ -29,6 +29,17 @@ pub fn customer_point() -> GeoPoint {
     GeoPoint::new(CUSTOMER_LAT, CUSTOMER_LNG).expect("valid point")
 }
 
+/// The AWS-compatible server the tests run against (without a trailing
+/// `/`), when they run on the endpoint backend.
+pub fn moto_endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
+            Some(endpoint.trim_end_matches('/').to_string())
+        }
+        _ => None,
+    }
+}
+
 /// The backend the end-to-end tests run on: `E2E_BACKEND=endpoint` runs
 /// them on the DynamoDB and SQS adapters at `AWS_ENDPOINT_URL` (the test
 /// command points it at a moto server), each test on its own table and
@@ -106,6 +117,16 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub text: String,
+}
+
+impl Reply {
+    /// The `order_id` the answer carries (a placement's).
+    pub fn order_id(&self) -> String {
+        self.body["order_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an order id: {}", self.text))
+            .to_string()
+    }
 }
 
 impl Api {
@@ -215,11 +236,11 @@ impl Api {
     pub async fn last_text(&self, phone: &str) -> Option<String> {
         let e164 = shared::domain::customer::PhoneNumber::new(phone).expect("a valid number");
         let phone = e164.as_e164();
-        match std::env::var("AWS_ENDPOINT_URL") {
-            Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
+        match moto_endpoint() {
+            Some(endpoint) => {
                 let texts: Value = self
                     .http
-                    .get(format!("{}/test-api/sms", endpoint.trim_end_matches('/')))
+                    .get(format!("{endpoint}/test-api/sms"))
                     .send()
                     .await
                     .expect("moto answers")
@@ -257,11 +278,9 @@ impl Api {
     /// recorded (tests/moto_server.py's `/test-api/notifications`; moto
     /// keeps every test's, so tests filter by their own numbers and orders).
     pub async fn notifications(&self) -> Value {
-        let url = match std::env::var("AWS_ENDPOINT_URL") {
-            Ok(endpoint) if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") => {
-                format!("{}/test-api/notifications", endpoint.trim_end_matches('/'))
-            }
-            _ => format!("{}/dev/notifications", self.base),
+        let url = match moto_endpoint() {
+            Some(endpoint) => format!("{endpoint}/test-api/notifications"),
+            None => format!("{}/dev/notifications", self.base),
         };
         let response = self.http.get(url).send().await.expect("notifications answer");
         assert_eq!(response.status(), 200, "notifications are readable");
