@@ -25,7 +25,7 @@ use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, customer_point, fresh_phone, stack
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 use shared::domain::customer::PhoneNumber;
-use shared::domain::figures::{AREA_RESOLUTION, MAP_RESOLUTION, cell_of};
+use shared::domain::figures::{AREA_RESOLUTION, MAP_RESOLUTION};
 
 /// A store a shopkeeper applied for, still pending: its phone and id.
 async fn applied_store(api: &Api, name: &str, east_m: f64, delivery_options: Value) -> (String, String) {
@@ -123,8 +123,8 @@ async fn a_customer_and_a_store_run_the_whole_journey_watched_by_an_operator_in_
             ("PENDING_STORE_NAME", pending.to_string()),
             // Where the console should draw the order, and the area its
             // figures are counted in.
-            ("ORDER_MAP_CELL", cell_of(customer_point(), MAP_RESOLUTION).to_string()),
-            ("ORDER_AREA", cell_of(customer_point(), AREA_RESOLUTION).to_string()),
+            ("ORDER_MAP_CELL", customer_point().cell(MAP_RESOLUTION).to_string()),
+            ("ORDER_AREA", customer_point().cell(AREA_RESOLUTION).to_string()),
         ],
     )
     .await;

@@ -8,12 +8,12 @@ use crate::common;
 
 use std::sync::Arc;
 
-use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, LONG, Socket, stack_with};
+use common::{Api, CUSTOMER_LAT, LONG, Socket, customer_point, stack_with};
 use local_stack::LocalOptions;
 use serde_json::{Value, json};
 use shared::domain::clock::{Clock, ManualClock};
 use shared::domain::config::OrderingConfig;
-use shared::domain::figures::{AREA_RESOLUTION, MAP_RESOLUTION, cell_of};
+use shared::domain::figures::{AREA_RESOLUTION, MAP_RESOLUTION};
 use shared::domain::geo::GeoPoint;
 
 const OPERATOR: Option<&str> = Some("operator:o1");
@@ -172,12 +172,11 @@ async fn operators_see_the_audit_trail_figures_and_live_cells_of_a_journey() {
         )
         .await;
     assert_eq!(figures.status, 200, "{}", figures.text);
-    let near_area = cell_of(
-        GeoPoint::new(CUSTOMER_LAT, CUSTOMER_LNG).expect("point"),
-        AREA_RESOLUTION,
-    )
-    .to_string();
-    let far_area = cell_of(GeoPoint::new(FAR.0, FAR.1).expect("point"), AREA_RESOLUTION).to_string();
+    let near_area = customer_point().cell(AREA_RESOLUTION).to_string();
+    let far_area = GeoPoint::new(FAR.0, FAR.1)
+        .expect("point")
+        .cell(AREA_RESOLUTION)
+        .to_string();
     let rows = figures.body["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{}", figures.text);
     let row = |area: &str| rows.iter().find(|r| r["area"] == area).expect("a row per area").clone();
@@ -235,12 +234,11 @@ async fn operators_see_the_audit_trail_figures_and_live_cells_of_a_journey() {
         )
         .await;
     assert_eq!(activity.status, 200, "{}", activity.text);
-    let near_cell = cell_of(
-        GeoPoint::new(CUSTOMER_LAT, CUSTOMER_LNG).expect("point"),
-        MAP_RESOLUTION,
-    )
-    .to_string();
-    let far_cell = cell_of(GeoPoint::new(FAR.0, FAR.1).expect("point"), MAP_RESOLUTION).to_string();
+    let near_cell = customer_point().cell(MAP_RESOLUTION).to_string();
+    let far_cell = GeoPoint::new(FAR.0, FAR.1)
+        .expect("point")
+        .cell(MAP_RESOLUTION)
+        .to_string();
     let seen: Vec<(String, String, i64)> = activity.body["events"]
         .as_array()
         .expect("events")

@@ -277,7 +277,7 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
             ok(
                 200,
                 &OrderAudit {
-                    area: figures::cell_of(order.location(), figures::AREA_RESOLUTION).to_string(),
+                    area: order.location().cell(figures::AREA_RESOLUTION).to_string(),
                     entries: order.audit().to_vec(),
                     order_id: order.id().clone(),
                     placed_at_ms: order.created_at_ms(),

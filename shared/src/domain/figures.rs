@@ -11,7 +11,6 @@ use h3o::{CellIndex, LatLng, Resolution};
 use serde::Serialize;
 
 use crate::domain::clock::Millis;
-use crate::domain::geo::GeoPoint;
 use crate::domain::ids::OrderId;
 use crate::domain::order::{Happened, Order, OrderStatus};
 
@@ -27,13 +26,6 @@ pub const PROMISED_FULFILMENT_MS: Millis = 30 * 60_000;
 #[must_use]
 pub fn hour_of(at_ms: Millis) -> Millis {
     at_ms.div_euclid(HOUR_MS) * HOUR_MS
-}
-
-#[must_use]
-pub fn cell_of(point: GeoPoint, resolution: Resolution) -> CellIndex {
-    LatLng::new(point.lat(), point.lng())
-        .expect("a GeoPoint is a valid LatLng")
-        .to_cell(resolution)
 }
 
 /// A cell to draw: its id, centre and corners as `[lat, lng]` in degrees
@@ -124,7 +116,7 @@ impl Journey {
             .find(|e| e.happened == Happened::Accepted)
             .map(|e| e.at_ms);
         Journey {
-            area: cell_of(order.location(), AREA_RESOLUTION),
+            area: order.location().cell(AREA_RESOLUTION),
             placed_at_ms: placed,
             time_to_accept_ms: first_accept.map(|at| at - placed),
             unfulfilled: order.status() == OrderStatus::Unfulfilled,
@@ -230,7 +222,7 @@ pub struct CityEvent {
 /// The map's events in `order`'s trail after `since_ms`.
 #[must_use]
 pub fn city_events(order: &Order, since_ms: Millis) -> Vec<CityEvent> {
-    let cell = cell_of(order.location(), MAP_RESOLUTION).to_string();
+    let cell = order.location().cell(MAP_RESOLUTION).to_string();
     let event = |kind, at_ms, stores| CityEvent {
         kind,
         cell: cell.clone(),
@@ -329,12 +321,13 @@ pub fn metrics_of_latest_change(order: &Order) -> Option<(String, Vec<Metric>)> 
         ],
         _ => return None,
     };
-    Some((cell_of(order.location(), AREA_RESOLUTION).to_string(), metrics))
+    Some((order.location().cell(AREA_RESOLUTION).to_string(), metrics))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::geo::GeoPoint;
 
     #[test]
     fn percentiles_are_nearest_rank() {
@@ -370,8 +363,8 @@ mod tests {
 
     #[test]
     fn figures_group_by_area_and_hour_of_placing() {
-        let dhaka = cell_of(GeoPoint::new(23.8103, 90.4125).expect("valid"), AREA_RESOLUTION);
-        let chittagong = cell_of(GeoPoint::new(22.3569, 91.7832).expect("valid"), AREA_RESOLUTION);
+        let dhaka = GeoPoint::new(23.8103, 90.4125).expect("valid").cell(AREA_RESOLUTION);
+        let chittagong = GeoPoint::new(22.3569, 91.7832).expect("valid").cell(AREA_RESOLUTION);
         let hour = 10 * HOUR_MS;
         let journeys = vec![
             Journey {
@@ -427,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_cell_shape_has_six_corners_around_its_centre() {
-        let cell = cell_of(GeoPoint::new(23.8103, 90.4125).expect("valid"), MAP_RESOLUTION);
+        let cell = GeoPoint::new(23.8103, 90.4125).expect("valid").cell(MAP_RESOLUTION);
         let shape = CellShape::of(cell);
         assert_eq!(shape.boundary.len(), 6);
         assert!((shape.center[0] - 23.81).abs() < 0.01 && (shape.center[1] - 90.41).abs() < 0.01);
@@ -482,7 +475,7 @@ mod tests {
             [CityEventKind::Demand, CityEventKind::Offer, CityEventKind::Accepted]
         );
         assert_eq!(events[1].stores, Some(2));
-        let cell = cell_of(accepted.location(), MAP_RESOLUTION).to_string();
+        let cell = accepted.location().cell(MAP_RESOLUTION).to_string();
         assert!(events.iter().all(|e| e.cell == cell));
         assert_eq!(city_events(&accepted, 1_000).len(), 1, "only what came after");
     }
@@ -491,7 +484,7 @@ mod tests {
     fn metrics_name_the_latest_change_and_its_area() {
         let (placed, accepted) = placed_then_accepted();
         let (area, metrics) = metrics_of_latest_change(&placed).expect("placing counts");
-        assert_eq!(area, cell_of(placed.location(), AREA_RESOLUTION).to_string());
+        assert_eq!(area, placed.location().cell(AREA_RESOLUTION).to_string());
         assert_eq!(metrics.iter().map(|m| m.name).collect::<Vec<_>>(), ["OrdersPlaced"]);
         let (_, metrics) = metrics_of_latest_change(&accepted).expect("accepting counts");
         assert_eq!(metrics[1].name, "TimeToAccept");

@@ -75,7 +75,13 @@ impl GeoPoint {
     /// The cell a store at this point is indexed under.
     #[must_use]
     pub fn store_cell(self) -> CellIndex {
-        self.to_latlng().to_cell(STORE_CELL_RESOLUTION)
+        self.cell(STORE_CELL_RESOLUTION)
+    }
+
+    /// The H3 cell holding this point at `resolution`.
+    #[must_use]
+    pub fn cell(self, resolution: Resolution) -> CellIndex {
+        self.to_latlng().to_cell(resolution)
     }
 
     /// The geo index sort key of a store here: its resolution-15 cell in
