@@ -404,26 +404,31 @@ impl DynamoStorage {
         read: u64,
         ttl: Option<AttributeValue>,
     ) -> Result<bool, RepoError> {
-        let (mut item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        let (item, (condition, values)) = versioned_item(key, field, value, read, ttl)?;
+        self.put_if(item, condition, values).await
+    }
+
+    /// One conditional put: `Ok(false)` when its condition failed, unless
+    /// an earlier attempt of this same put wrote it and lost its answer
+    /// (the SDK then retried it into the condition; its `write_id` tells).
+    async fn put_if(&self, mut item: Item, condition: &str, values: Item) -> Result<bool, RepoError> {
         let write_id = new_write_id(&mut item);
+        let key = HashMap::from([
+            ("pk".to_string(), item["pk"].clone()),
+            ("sk".to_string(), item["sk"].clone()),
+        ]);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item.clone()))
+            .set_item(Some(item))
             .condition_expression(condition)
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let key = HashMap::from([
-            ("pk".to_string(), item["pk"].clone()),
-            ("sk".to_string(), item["sk"].clone()),
-        ]);
         match put_outcome(result) {
             Outcome::Written => Ok(true),
-            // An earlier attempt of this same put may have written it and
-            // lost its answer (the SDK then retried it into the condition).
             Outcome::Refused(stored) => self.wrote(key, stored, &write_id).await,
             Outcome::Failed(e) => Err(e),
         }
@@ -1475,22 +1480,7 @@ impl NotificationRepo for DynamoStorage {
     async fn claim_notice(&self, notice: &str, now: Millis, keep_ms: Millis) -> Result<bool, RepoError> {
         let mut item = notice_key(notice);
         item.insert("ttl".into(), time_to_live(keep_ms / 1000, now));
-        let write_id = new_write_id(&mut item);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put_outcome(result) {
-            Outcome::Written => Ok(true),
-            // Ours if an earlier attempt of this put landed and lost its answer.
-            Outcome::Refused(stored) => self.wrote(notice_key(notice), stored, &write_id).await,
-            Outcome::Failed(e) => Err(e),
-        }
+        self.put_if(item, "attribute_not_exists(pk)", Item::new()).await
     }
 
     async fn put_device(&self, owner: &Caller, device: &Device) -> Result<(), RepoError> {
