@@ -25,7 +25,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer as _;
@@ -623,7 +623,25 @@ pub struct TokenVerifier {
     refresh_every_ms: i64,
     min_refetch_ms: i64,
     fetching: tokio::sync::Mutex<()>,
+    /// Tokens whose signature has been checked, so a caller's every request
+    /// does not pay for an RSA verification (the public key is rebuilt for
+    /// each one). The same string carries the same signature, so the check
+    /// cannot come out differently; time and the key's validity are still
+    /// checked on every use.
+    verified: Mutex<HashMap<String, VerifiedToken>>,
 }
+
+/// What a genuine token said, as far as later checks need it.
+#[derive(Debug, Clone)]
+struct VerifiedToken {
+    kid: String,
+    nbf: i64,
+    exp: i64,
+    caller: Caller,
+}
+
+/// Tokens remembered as verified before the memory is cleared and refilled.
+const VERIFIED_TOKENS_HELD: usize = 20_000;
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -646,6 +664,7 @@ impl TokenVerifier {
             refresh_every_ms: duration_ms(DEFAULT_KEY_REFRESH),
             min_refetch_ms: duration_ms(DEFAULT_MIN_REFETCH),
             fetching: tokio::sync::Mutex::new(()),
+            verified: Mutex::default(),
         }
     }
 
@@ -794,6 +813,43 @@ impl TokenVerifier {
         if token.is_empty() {
             return Err(Refusal::Auth(AuthError::Missing));
         }
+        let known = self.verified_memory().get(token).cloned();
+        let token_said = match known {
+            Some(said) => said,
+            None => {
+                let said = self.verify_signature(token)?;
+                let mut memory = self.verified_memory();
+                if memory.len() >= VERIFIED_TOKENS_HELD {
+                    memory.clear();
+                }
+                memory.insert(token.to_string(), said.clone());
+                said
+            }
+        };
+        let keys = self.keys();
+        let key = keys.get(&token_said.kid).ok_or(Refusal::UnknownKid)?;
+        let now_s = millis_to_s(self.clock.now_ms());
+        if key.not_after_s.is_some_and(|until| now_s >= until) {
+            // The previous key after its overlap.
+            return Err(invalid());
+        }
+        if token_said.exp + LEEWAY_S <= now_s {
+            return Err(Refusal::Auth(AuthError::Expired));
+        }
+        if token_said.nbf - LEEWAY_S > now_s {
+            return Err(invalid());
+        }
+        Ok(token_said.caller)
+    }
+
+    fn verified_memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, VerifiedToken>> {
+        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The signature, algorithm, audience, issuer and subject of a token,
+    /// checked with the keys held now; time is left to the caller.
+    fn verify_signature(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        let invalid = || Refusal::Auth(AuthError::Invalid);
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != ALGORITHM {
             return Err(invalid());
@@ -801,26 +857,21 @@ impl TokenVerifier {
         let kid = header.kid.ok_or_else(invalid)?;
         let keys = self.keys();
         let key = keys.get(&kid).ok_or(Refusal::UnknownKid)?;
-        let now_s = millis_to_s(self.clock.now_ms());
-        if key.not_after_s.is_some_and(|until| now_s >= until) {
-            // The previous key after its overlap.
-            return Err(invalid());
-        }
         let mut validation = Validation::new(ALGORITHM);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        // Time is checked below against the injected clock.
+        // Time is checked by `check` against the injected clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|_| invalid())?;
-        if data.claims.exp + LEEWAY_S <= now_s {
-            return Err(Refusal::Auth(AuthError::Expired));
-        }
-        if data.claims.nbf - LEEWAY_S > now_s {
-            return Err(invalid());
-        }
-        Caller::parse(&data.claims.sub).map_err(|_| invalid())
+        let caller = Caller::parse(&data.claims.sub).map_err(|_| invalid())?;
+        Ok(VerifiedToken {
+            kid,
+            nbf: data.claims.nbf,
+            exp: data.claims.exp,
+            caller,
+        })
     }
 }
 
@@ -919,6 +970,28 @@ mod tests {
         assert_eq!(verifier.verify(&parts.join(".")), Err(AuthError::Invalid));
         assert_eq!(verifier.verify(""), Err(AuthError::Missing));
         assert_eq!(verifier.verify("not a token"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn a_token_verified_once_is_still_checked_against_the_clock() {
+        let clock = Arc::new(ManualClock::at(T0_MS));
+        let issuer = TokenIssuer::generate("https://auth.test").expect("key");
+        let verifier = issuer
+            .verifier()
+            .expect("verifier")
+            .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let token = issuer.issue_with_lifetime(&customer(), T0_MS, 60).expect("signed");
+        assert_eq!(verifier.verify(&token), Ok(customer()));
+        assert_eq!(verifier.verify(&token), Ok(customer()), "remembered");
+        clock.advance_ms((60 + LEEWAY_S) * 1000);
+        assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
+        let early = issuer
+            .issue_with_lifetime(&customer(), T0_MS + 3_600_000, 60)
+            .expect("signed");
+        assert_eq!(verifier.verify(&early), Err(AuthError::Invalid), "not yet valid");
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert_eq!(verifier.verify(&tampered), Err(AuthError::Invalid));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -26,7 +26,29 @@ pub struct EmbeddedQueue {
 #[derive(Debug, Default)]
 struct QueueState {
     next_id: u64,
-    messages: HashMap<String, StoredMessage>,
+    messages: HashMap<u64, StoredMessage>,
+    /// Every message by when it is next visible, so a receive touches only
+    /// what is due, however many timers wait behind it (a busy city keeps a
+    /// minute of offer timers queued).
+    schedule: BTreeSet<(Instant, u64)>,
+}
+
+impl QueueState {
+    fn show_at(&mut self, id: u64, at: Instant) {
+        if let Some(message) = self.messages.get_mut(&id) {
+            self.schedule.remove(&(message.visible_at, id));
+            message.visible_at = at;
+            self.schedule.insert((at, id));
+        }
+    }
+}
+
+fn message_id(number: u64) -> String {
+    format!("local-{number:016x}")
+}
+
+fn message_number(id: &str) -> Option<u64> {
+    u64::from_str_radix(id.strip_prefix("local-")?, 16).ok()
 }
 
 #[derive(Debug)]
@@ -71,21 +93,23 @@ impl EmbeddedQueue {
     pub fn send(&self, body: String, delay: Duration) -> String {
         let mut state = self.state();
         state.next_id += 1;
-        let id = format!("local-{:016x}", state.next_id);
+        let number = state.next_id;
+        let visible_at = Instant::now() + delay;
         state.messages.insert(
-            id.clone(),
+            number,
             StoredMessage {
                 body,
-                visible_at: Instant::now() + delay,
+                visible_at,
                 receive_count: 0,
                 sent_at_ms: SystemClock.now_ms(),
                 first_received_ms: None,
                 receipt: None,
             },
         );
+        state.schedule.insert((visible_at, number));
         drop(state);
         self.arrived.notify_waiters();
-        id
+        message_id(number)
     }
 
     /// Up to `max` visible messages, waiting up to `wait` for the first (long
@@ -114,31 +138,30 @@ impl EmbeddedQueue {
         let now = Instant::now();
         let hide_until = now + self.visibility_timeout;
         let mut state = self.state();
-        let mut batch = Vec::new();
-        let mut next_visible: Option<Instant> = None;
-        // Oldest first (ids grow with every send), as a standard queue
-        // mostly delivers.
-        let mut ids: Vec<String> = state.messages.keys().cloned().collect();
-        ids.sort();
-        for id in ids {
-            let Some(message) = state.messages.get_mut(&id) else {
+        // Oldest first among the due (numbers grow with every send), as a
+        // standard queue mostly delivers.
+        let mut due: Vec<u64> = state
+            .schedule
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|&(_, n)| n)
+            .collect();
+        due.sort_unstable();
+        due.truncate(max);
+        let mut batch = Vec::with_capacity(due.len());
+        for number in due {
+            state.show_at(number, hide_until);
+            let Some(message) = state.messages.get_mut(&number) else {
                 continue;
             };
-            if message.visible_at > now {
-                next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
-                continue;
-            }
-            if batch.len() == max {
-                break;
-            }
             message.receive_count += 1;
-            message.visible_at = hide_until;
             let received_ms = SystemClock.now_ms();
             let first = *message.first_received_ms.get_or_insert(received_ms);
+            let id = message_id(number);
             let receipt = format!("{id}#{}", message.receive_count);
             message.receipt = Some(receipt.clone());
             batch.push(ReceivedMessage {
-                message_id: id.clone(),
+                message_id: id,
                 receipt_handle: receipt,
                 body: message.body.clone(),
                 receive_count: message.receive_count,
@@ -146,23 +169,28 @@ impl EmbeddedQueue {
                 first_received_ms: first,
             });
         }
+        let next_visible = state.schedule.first().map(|&(at, _)| at).filter(|at| *at > now);
         (batch, next_visible)
     }
 
     /// Deletes a received message; a stale receipt handle deletes nothing.
     pub fn delete(&self, receipt_handle: &str) -> bool {
         let mut state = self.state();
-        let id = receipt_handle.split('#').next().unwrap_or_default().to_string();
-        let current = state.messages.get(&id).and_then(|m| m.receipt.as_deref()) == Some(receipt_handle);
-        if current {
-            state.messages.remove(&id);
+        let Some(number) = message_number(receipt_handle.split('#').next().unwrap_or_default()) else {
+            return false;
+        };
+        let current = state.messages.get(&number).and_then(|m| m.receipt.as_deref()) == Some(receipt_handle);
+        if current && let Some(message) = state.messages.remove(&number) {
+            state.schedule.remove(&(message.visible_at, number));
         }
         current
     }
 
     /// Drops every message, as SQS `PurgeQueue` does.
     pub fn purge(&self) {
-        self.state().messages.clear();
+        let mut state = self.state();
+        state.messages.clear();
+        state.schedule.clear();
     }
 
     /// Messages not yet deleted.
@@ -264,5 +292,31 @@ mod tests {
         assert!(!queue.delete(&first[0].receipt_handle), "stale receipt");
         assert!(queue.delete(&late[0].receipt_handle));
         assert!(queue.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_due_come_oldest_first_in_batches_and_the_waiting_stay_hidden() {
+        let queue = EmbeddedQueue::new("timers", Duration::from_secs(30));
+        for n in 0..1_000 {
+            queue.send(format!("later {n}"), Duration::from_secs(60));
+        }
+        queue.send("x".into(), Duration::from_millis(20));
+        queue.send("y".into(), Duration::ZERO);
+        queue.send("z".into(), Duration::ZERO);
+        tokio::time::advance(Duration::from_millis(30)).await;
+        let first = queue.receive(2, Duration::ZERO).await;
+        let bodies: Vec<&str> = first.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["x", "y"], "oldest sent first among the due");
+        let rest = queue.receive(10, Duration::ZERO).await;
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].body, "z");
+        assert!(queue.receive(10, Duration::from_secs(1)).await.is_empty());
+        for m in first.iter().chain(&rest) {
+            assert!(queue.delete(&m.receipt_handle));
+        }
+        let later = queue.receive(10, Duration::from_secs(61)).await;
+        assert_eq!(later.len(), 10);
+        assert_eq!(later[0].body, "later 0");
+        assert_eq!(queue.len(), 1_000);
     }
 }
