@@ -307,13 +307,18 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     let mut covering = Vec::new();
     while let Some(cell) = queue.pop_front() {
         let cell_center = LatLng::from(cell);
-        let circumradius = cell
-            .boundary()
-            .iter()
-            .map(|v| cell_center.distance_m(*v))
-            .fold(0.0_f64, f64::max);
-        if cell != start && origin.distance_m(cell_center) > radius_m + MARGIN * circumradius {
-            continue;
+        let from_origin = origin.distance_m(cell_center);
+        // A cell whose centre is inside is kept without measuring it; only
+        // the rim needs its circumradius (the boundary is the costly part).
+        if cell != start && from_origin > radius_m {
+            let circumradius = cell
+                .boundary()
+                .iter()
+                .map(|v| cell_center.distance_m(*v))
+                .fold(0.0_f64, f64::max);
+            if from_origin > radius_m + MARGIN * circumradius {
+                continue;
+            }
         }
         covering.push(cell);
         for neighbour in cell.grid_disk::<Vec<_>>(1) {
