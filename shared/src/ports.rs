@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ impl RepoError {
 /// The stores a geo read returned, and its cost.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GeoRead {
-    pub stores: Vec<Store>,
+    pub stores: Vec<Arc<Store>>,
     pub queries: usize,
 }
 

@@ -532,7 +532,13 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
             .await
             .expect("placed");
         let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
-        let all = rank_candidates(&items, here(), full, stores.clone(), &[]);
+        let all = rank_candidates(
+            &items,
+            here(),
+            full,
+            stores.iter().cloned().map(std::sync::Arc::new).collect(),
+            &[],
+        );
         let nearby: Vec<_> = all.iter().filter(|c| c.distance_m <= near).collect();
         let expected: Vec<StoreId> = if enough_nearby(nearby.len(), config.stores_per_round) {
             passed_over += all.len() - nearby.len();

@@ -49,7 +49,7 @@ fn store_at(id: &str, category: &str, bearing: f64, distance_m: f64, updated: i6
     }
 }
 
-fn ids(stores: &[Store]) -> Vec<String> {
+fn ids(stores: &[std::sync::Arc<Store>]) -> Vec<String> {
     let mut ids: Vec<String> = stores.iter().map(|s| s.id.to_string()).collect();
     ids.sort();
     ids

@@ -671,7 +671,7 @@ impl StoreRepo for DynamoStorage {
             let (items, requests) = result?;
             read.queries += requests;
             for item in items {
-                read.stores.push(from_item(item)?);
+                read.stores.push(std::sync::Arc::new(from_item(item)?));
             }
         }
         Ok(read)

@@ -1,6 +1,7 @@
 //! Choosing which stores get an offer.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use super::demand::{DemandItem, demand_categories};
 use super::geo::GeoPoint;
@@ -10,7 +11,9 @@ use super::store::Store;
 /// A store that may receive the offer, with what ranks it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub store: Store,
+    /// Shared with the read it came from: a match ranks tens to hundreds
+    /// of stores to offer four.
+    pub store: Arc<Store>,
     pub distance_m: f64,
     /// Demand lines whose tag the store lists.
     pub covered: usize,
@@ -27,7 +30,7 @@ pub fn rank_candidates(
     items: &[DemandItem],
     customer: GeoPoint,
     radius_m: f64,
-    stores: Vec<Store>,
+    stores: Vec<Arc<Store>>,
     exclude: &[StoreId],
 ) -> Vec<Candidate> {
     let categories = demand_categories(items);
@@ -195,7 +198,7 @@ mod tests {
             s.status = status;
             not_trading.push(s);
         }
-        let stores: Vec<Store> = stores.into_iter().chain(not_trading).collect();
+        let stores: Vec<Arc<Store>> = stores.into_iter().chain(not_trading).map(Arc::new).collect();
         let ranked = rank_candidates(&items, here, 2_000.0, stores, &[]);
         let ids: Vec<&str> = ranked.iter().map(|c| c.store.id.as_str()).collect();
         assert_eq!(ids, ["mid-both", "far-both", "near-rice"]);
@@ -220,13 +223,14 @@ mod tests {
                 let inside = store("inside", here.offset(bearing, 1_900.0), "grocery", &["rice"], true);
                 let outside = store("outside", here.offset(bearing, 2_100.0), "grocery", &["rice"], true);
                 let plan = search_plan(here, 2_000.0, 8);
-                let in_cells: Vec<Store> = [inside, outside]
+                let in_cells: Vec<Arc<Store>> = [inside, outside]
                     .into_iter()
                     .filter(|s| {
                         let cell = s.location.geo_key();
                         let partition = store_partition(s.location);
                         plan.iter().any(|r| r.partition == partition && r.contains(cell))
                     })
+                    .map(Arc::new)
                     .collect();
                 assert!(
                     in_cells.iter().any(|s| s.id.as_str() == "inside"),

@@ -1,7 +1,7 @@
 mod promotions;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::account::Account;
 use crate::domain::clock::Millis;
@@ -29,7 +29,7 @@ pub struct MemoryStorage {
 
 #[derive(Debug, Default)]
 struct Tables {
-    stores: HashMap<StoreId, Store>,
+    stores: HashMap<StoreId, Arc<Store>>,
     /// (category, store cell at resolution 15, store): a sorted index, so
     /// the stores of a category under any coarser cell are one range.
     geo: BTreeSet<(String, u64, StoreId)>,
@@ -95,7 +95,7 @@ impl StoreRepo for MemoryStorage {
     }
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
-        Ok(self.tables().stores.get(id).cloned())
+        Ok(self.tables().stores.get(id).map(|s| Store::clone(s)))
     }
 
     async fn replace_store(&self, current: Option<&Store>, next: &Store) -> Result<bool, RepoError> {
@@ -112,7 +112,7 @@ impl StoreRepo for MemoryStorage {
     }
 
     async fn record_review(&self, store: &StoreId, stars: u8) -> Result<(), RepoError> {
-        if let Some(s) = self.tables().stores.get_mut(store) {
+        if let Some(s) = self.tables().stores.get_mut(store).map(Arc::make_mut) {
             s.stats.rating_sum += u64::from(stars);
             s.stats.rating_count += 1;
         }
@@ -120,7 +120,7 @@ impl StoreRepo for MemoryStorage {
     }
 
     async fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> Result<(), RepoError> {
-        if let Some(s) = self.tables().stores.get_mut(store) {
+        if let Some(s) = self.tables().stores.get_mut(store).map(Arc::make_mut) {
             s.stats.accept_ms_sum += took_ms;
             s.stats.accept_count += 1;
         }
@@ -139,7 +139,7 @@ impl StoreRepo for MemoryStorage {
                 .take_while(|(c, cell, _)| c == category && *cell <= range.last);
             for (_, _, id) in in_range {
                 if let Some(store) = t.stores.get(id) {
-                    read.stores.push(store.clone());
+                    read.stores.push(Arc::clone(store));
                 }
             }
         }
@@ -154,7 +154,7 @@ impl Tables {
             self.geo.remove(&old_key);
         }
         self.geo.insert(geo_key(store));
-        self.stores.insert(store.id.clone(), store.clone());
+        self.stores.insert(store.id.clone(), Arc::new(store.clone()));
     }
 
     fn list(&mut self, order: &OrderId, listings: Vec<Listing>) {
