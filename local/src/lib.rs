@@ -177,6 +177,8 @@ pub enum StartError {
     Credentials(#[from] aws_credential_types::provider::error::CredentialsError),
     #[error(transparent)]
     Catalogue(#[from] shared::domain::demand::catalogue::CatalogueError),
+    #[error(transparent)]
+    Config(#[from] shared::domain::config::ConfigError),
 }
 
 enum Running {
@@ -466,10 +468,11 @@ struct Gateway<'a> {
     notifications: Option<Arc<EmbeddedNotifications>>,
 }
 
-/// Receipts link to the local stack itself (`TRACKING_BASE_URL` when set).
-fn local_notification_config(addr: SocketAddr) -> NotificationConfig {
+/// Receipts link to the local stack itself (`TRACKING_BASE_URL` when set;
+/// an unusable value stops the start, as it stops a Lambda's init).
+fn local_notification_config(addr: SocketAddr) -> Result<NotificationConfig, shared::domain::config::ConfigError> {
     let base = std::env::var("TRACKING_BASE_URL").unwrap_or_else(|_| format!("http://{addr}"));
-    NotificationConfig::from_lookup(|_| Some(base.clone())).unwrap_or_default()
+    NotificationConfig::from_lookup(|_| Some(base.clone()))
 }
 
 impl Gateway<'_> {
@@ -501,6 +504,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
     shared::domain::demand::catalogue::Catalogue::builtin()?;
     let listener = TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
+    let notification_config = local_notification_config(addr)?;
     let hub = ConnectionHub::default();
     // Token times are checked against the machine's clock, as before:
     // tests that stop the ordering clock still use real tokens.
@@ -534,7 +538,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                 )
                 .with_notifications(
                     Arc::clone(&notifications) as Arc<dyn shared::ports::Notifications>,
-                    local_notification_config(addr),
+                    notification_config,
                 ),
             );
             let gateway = Gateway {
@@ -591,7 +595,7 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
                     options.ordering,
                     Some(Arc::clone(&issuer)),
                 )
-                .with_notifications(notifications, local_notification_config(addr)),
+                .with_notifications(notifications, notification_config),
             );
             let gateway = Gateway {
                 hub: &hub,
