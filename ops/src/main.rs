@@ -202,11 +202,18 @@ async fn redrive_timers(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The stack's table, named by `TABLE_NAME`.
+async fn stack_table() -> Result<shared::aws::DynamoStorage, String> {
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME (the stack's table) is required".to_string())?;
+    Ok(shared::aws::DynamoStorage::new(
+        aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await),
+        table,
+    ))
+}
+
 async fn reindex_geo(args: &Args) -> Result<(), String> {
     args.only(&[])?;
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME (the stack's table) is required".to_string())?;
-    let storage =
-        shared::aws::DynamoStorage::new(aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await), table);
+    let storage = stack_table().await?;
     let done = storage.reindex_geo().await.map_err(|e| e.to_string())?;
     println!(
         "geo index: {} entries moved to the current layout, {} stale entries deleted, {} already current",
@@ -218,9 +225,7 @@ async fn reindex_geo(args: &Args) -> Result<(), String> {
 async fn add_operator(args: &Args) -> Result<(), String> {
     args.only(&["--phone"])?;
     let phone = shared::domain::customer::PhoneNumber::new(args.required("--phone")?).map_err(|e| e.to_string())?;
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME (the stack's table) is required".to_string())?;
-    let storage =
-        shared::aws::DynamoStorage::new(aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config().await), table);
+    let storage = stack_table().await?;
     let appointed = shared::usecases::operators::appoint_operator(&storage, &phone)
         .await
         .map_err(|e| e.to_string())?;
