@@ -138,7 +138,8 @@ pub trait StockRepo: Send + Sync {
     fn stock(&self, store: &StoreId) -> impl Future<Output = Result<Versioned<StockLedger>, RepoError>> + Send;
     /// The ledgers of `stores`, in their order (nothing counted for a store
     /// without one), in one batch read: matching asks whether candidates'
-    /// counts cover the demand.
+    /// counts cover the demand. May be a moment stale: the winning accept's
+    /// hold is what decides.
     fn stocks_of_many(&self, stores: &[StoreId]) -> impl Future<Output = Result<Vec<StockLedger>, RepoError>> + Send;
     /// Writes `next` if the store's ledger is still at `version`;
     /// `Ok(false)` when another write came first.

@@ -43,6 +43,14 @@ type Item = HashMap<String, AttributeValue>;
 const CONNECTION_TTL_S: i64 = 2 * 3600 + 600;
 /// Offer index items stay a day after their deadline, for support.
 const OFFER_TTL_S: i64 = 24 * 3600;
+/// How a batch read reads: strongly consistent (1 unit per 4 KB) or
+/// eventually consistent (half of that, possibly a second stale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Consistent,
+    Eventual,
+}
+
 /// BatchGetItem's limit.
 const BATCH_GET_MAX: usize = 100;
 
@@ -751,15 +759,15 @@ impl DynamoStorage {
 
     /// Orders by id, read in batches (consistent), in no particular order.
     async fn orders_by_id(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
-        let items = self.batch_get(ids.iter().map(order_key).collect()).await?;
+        let items = self
+            .batch_get(ids.iter().map(order_key).collect(), Read::Consistent)
+            .await?;
         items.into_iter().map(from_item).collect()
     }
 
-    /// Items by key, read in batches of 100 (consistent), unprocessed keys
-    /// asked again; missing items are left out.
     /// The item of each of `keys`, in their order (`None`: no such item);
     /// a key asked twice is read once.
-    async fn batch_get_aligned(&self, keys: Vec<Item>) -> Result<Vec<Option<Item>>, RepoError> {
+    async fn batch_get_aligned(&self, keys: Vec<Item>, read: Read) -> Result<Vec<Option<Item>>, RepoError> {
         let id = |item: &Item| {
             let part = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
             (part("pk"), part("sk"))
@@ -768,7 +776,7 @@ impl DynamoStorage {
         unique.sort_by_key(id);
         unique.dedup();
         let found: HashMap<_, Item> = self
-            .batch_get(unique)
+            .batch_get(unique, read)
             .await?
             .into_iter()
             .map(|item| (id(&item), item))
@@ -776,13 +784,15 @@ impl DynamoStorage {
         Ok(keys.iter().map(|key| found.get(&id(key)).cloned()).collect())
     }
 
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, RepoError> {
+    /// Items by key, read in batches of 100, unprocessed keys asked again;
+    /// missing items are left out.
+    async fn batch_get(&self, keys: Vec<Item>, read: Read) -> Result<Vec<Item>, RepoError> {
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(read == Read::Consistent)
                     .build()
                     .map_err(repo_err)?,
             );
@@ -1265,7 +1275,7 @@ impl ConnectionRepo for DynamoStorage {
         let now_s = crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock) / 1000;
         let keys = owners.iter().map(presence_key).collect();
         Ok(self
-            .batch_get_aligned(keys)
+            .batch_get_aligned(keys, Read::Consistent)
             .await?
             .iter()
             .map(|item| item.as_ref().map(|i| present_connections(i, now_s)).unwrap_or_default())
@@ -1280,7 +1290,10 @@ impl StockRepo for DynamoStorage {
 
     async fn stocks_of_many(&self, stores: &[StoreId]) -> Result<Vec<StockLedger>, RepoError> {
         let keys = stores.iter().map(stock_key).collect();
-        self.batch_get_aligned(keys)
+        // Eventually consistent (half the units, and a missing ledger is
+        // the common case): matching only screens candidates; the winning
+        // accept's hold, conditioned on the ledger's version, decides.
+        self.batch_get_aligned(keys, Read::Eventual)
             .await?
             .into_iter()
             .map(|item| match item.and_then(|mut i| i.remove("stock")) {
@@ -1499,7 +1512,7 @@ impl NotificationRepo for DynamoStorage {
     async fn devices_of_many(&self, owners: &[Caller]) -> Result<Vec<Option<Device>>, RepoError> {
         let keys = owners.iter().map(device_key).collect();
         Ok(self
-            .batch_get_aligned(keys)
+            .batch_get_aligned(keys, Read::Consistent)
             .await?
             .iter()
             .map(|item| {
