@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, search_plan};
 use shared::domain::ids::StoreId;
-use shared::domain::matching::search_radii;
+use shared::domain::matching::{CrowdMemory, search_radii};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
@@ -167,6 +167,8 @@ struct PeakFigures {
     partitions: Vec<f64>,
     ratio_total: (usize, usize),
     rcu_per_match: Vec<f64>,
+    /// Items each match's read returned.
+    items_per_match: Vec<f64>,
     by_partition: HashMap<CellIndex, (usize, f64)>,
     matches: usize,
 }
@@ -175,7 +177,12 @@ struct PeakFigures {
 /// where the shops are), reading 500 m first as matching does at this
 /// density (the near read alone has enough candidates: about 180 grocery
 /// shops within 500 m); `radius` picks which radius to read.
-async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
+/// `radius_m`: every match reads that far; `None`: as matching does, the
+/// first read as far as the place's remembered crowding allows (a place not
+/// yet seen is read at a quarter of the radius and remembered).
+async fn peak_dhaka(clustered: bool, radius_m: Option<f64>, seed: u64) -> PeakFigures {
+    let mut memory = CrowdMemory::default();
+    let near = search_radii(RADIUS_M, None)[0];
     let mut rng = StdRng::seed_from_u64(seed);
     let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
     let area_km2 = (2.0 * DHAKA_HALF_SIDE_M / 1_000.0).powi(2);
@@ -190,6 +197,7 @@ async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
         partitions: Vec::new(),
         ratio_total: (0, 0),
         rcu_per_match: Vec::new(),
+        items_per_match: Vec::new(),
         by_partition: HashMap::new(),
         matches: CUSTOMERS,
     };
@@ -203,10 +211,12 @@ async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
             // Away from the city's edge, as in the first table.
             let north_m = (p.lat() - centre.lat()).abs() * 111_195.0;
             let east_m = (p.lng() - centre.lng()).abs() * 111_195.0 * centre.lat().to_radians().cos();
-            if north_m.max(east_m) < DHAKA_HALF_SIDE_M - radius_m {
+            if north_m.max(east_m) < DHAKA_HALF_SIDE_M - radius_m.unwrap_or(near) {
                 break p;
             }
         };
+        let grocery_only = ["grocery".to_string()];
+        let radius_m = radius_m.unwrap_or_else(|| search_radii(RADIUS_M, memory.recall(&grocery_only, customer, 0))[0]);
         let plan = search_plan(customer, radius_m, MAX_RANGES);
         let mut read = 0;
         let mut rcu = 0.0;
@@ -223,6 +233,7 @@ async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
             tally.0 += items;
             tally.1 += query_rcu(items);
         }
+        memory.learn("grocery", customer, radius_m, read, 0);
         let qualifying = grocery
             .iter()
             .filter(|s| s.location.distance_m(customer) <= radius_m)
@@ -233,10 +244,12 @@ async fn peak_dhaka(clustered: bool, radius_m: f64, seed: u64) -> PeakFigures {
         figures.ratio_total.0 += read;
         figures.ratio_total.1 += qualifying;
         figures.rcu_per_match.push(rcu);
+        figures.items_per_match.push(read as f64);
     }
     figures.queries.sort_by(f64::total_cmp);
     figures.partitions.sort_by(f64::total_cmp);
     figures.rcu_per_match.sort_by(f64::total_cmp);
+    figures.items_per_match.sort_by(f64::total_cmp);
     figures
 }
 
@@ -277,34 +290,49 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<22} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>10} {:>9} {:>12} {:>10}",
+        "{:<22} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>9} {:>10} {:>9} {:>12} {:>10}",
         "city",
         "q p50",
         "q max",
         "part50",
         "partmx",
         "read/qual",
+        "items p50/99/mx",
         "RCU p50",
         "RCU/match",
         "parts",
         "top share",
         "top RCU/s"
     );
-    let near = search_radii(RADIUS_M)[0];
-    for (clustered, radius) in [(false, near), (true, near), (false, RADIUS_M), (true, RADIUS_M)] {
+    let near = search_radii(RADIUS_M, None)[0];
+    for (clustered, radius) in [
+        (false, Some(near)),
+        (true, Some(near)),
+        (false, None),
+        (true, None),
+        (false, Some(RADIUS_M)),
+        (true, Some(RADIUS_M)),
+    ] {
         let f = peak_dhaka(clustered, radius, 11).await;
         let total_rcu: f64 = f.by_partition.values().map(|(_, rcu)| rcu).sum();
         let top_rcu = f.by_partition.values().map(|(_, rcu)| *rcu).fold(0.0, f64::max);
         let rcu_per_match = total_rcu / f.matches as f64;
         let share = top_rcu / total_rcu.max(f64::MIN_POSITIVE);
-        let label = format!("{} {radius} m", if clustered { "clustered" } else { "uniform" });
+        let reach = radius.map_or_else(|| "remembered".to_string(), |r| format!("{r} m"));
+        let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<22} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
+            "{label:<22} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
             percentile(&f.partitions, 1.0),
             f.ratio_total.0 as f64 / f.ratio_total.1.max(1) as f64,
+            format!(
+                "{:.0}/{:.0}/{:.0}",
+                percentile(&f.items_per_match, 0.5),
+                percentile(&f.items_per_match, 0.99),
+                percentile(&f.items_per_match, 1.0)
+            ),
             percentile(&f.rcu_per_match, 0.5),
             rcu_per_match,
             f.by_partition.len(),

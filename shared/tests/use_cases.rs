@@ -476,7 +476,10 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
         max_orders_per_minute: 1_000,
         ..OrderingConfig::default()
     };
-    let [near, full] = search_radii(config.radius_m);
+    // A fresh app knows no place yet: a quarter of the radius, then all.
+    let radii = search_radii(config.radius_m, None);
+    let (near, full) = (radii[0], radii[radii.len() - 1]);
+    assert_eq!(radii.len(), 2);
     let (mut passed_over, mut widened) = (0, 0);
     for layout in 0..60 {
         let app = App::new(
@@ -570,6 +573,95 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
         passed_over > 0 && widened > 0,
         "both cases were met: {passed_over} passed over, {widened} widened"
     );
+}
+
+/// Goal 5 of issue 12: inside a market of 1,500 shops within 500 m, the
+/// first match there reads all of them; the next one, knowing the place,
+/// starts at a radius that reads about a hundred, and still offers the best
+/// of those.
+#[tokio::test]
+async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
+    use rand::{Rng, SeedableRng};
+    use shared::domain::matching::{FIRST_READ_ITEMS, rank_candidates, search_radii};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let config = OrderingConfig {
+        max_open_orders: 1_000,
+        max_orders_per_minute: 1_000,
+        ..OrderingConfig::default()
+    };
+    let app = App::new(
+        MemoryStorage::default(),
+        RecordingTimers::default(),
+        RecordingPusher::default(),
+        Arc::new(ManualClock::at(START)) as Arc<dyn Clock>,
+        config,
+    );
+    let mut stores = Vec::new();
+    for i in 0..1_500 {
+        let id = StoreId::new(format!("m{i}")).expect("id");
+        // Uniform over the disk.
+        let at = here().offset(rng.random_range(0.0..360.0), 500.0 * rng.random::<f64>().sqrt());
+        let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
+            "name": format!("Market stall {i}"),
+            "location": {"lat": at.lat(), "lng": at.lng()},
+            "category": "grocery",
+            "tags": ["rice"],
+        }))
+        .expect("profile");
+        let caller = Caller::Store(id.clone());
+        let store = app
+            .stores()
+            .register(&caller, id.clone(), profile)
+            .await
+            .expect("registers");
+        app.connections()
+            .connect(ConnectionId::new(format!("c-{id}")).expect("id"), caller)
+            .await
+            .expect("connects");
+        stores.push(Arc::new(store));
+    }
+    let items = parse_demand_text("rice").expect("parses");
+    let place = |n: usize| {
+        let app = &app;
+        let items = items.clone();
+        async move {
+            let request = OrderRequest {
+                items,
+                location: here(),
+                delivery: None,
+                payment: CASH,
+                address: None,
+            };
+            let customer = CustomerId::new(format!("buyer{n}")).expect("id");
+            app.ordering()
+                .place(&customer, request, OrderId::generate())
+                .await
+                .expect("placed")
+        }
+    };
+    let before = app.storage().geo_items_read();
+    place(1).await;
+    let first = app.storage().geo_items_read() - before;
+    assert!(first >= 1_400, "a place not yet known is read at 500 m: {first} items");
+
+    let before = app.storage().geo_items_read();
+    let order = place(2).await;
+    let second = app.storage().geo_items_read() - before;
+    assert!(
+        second as f64 <= 1.5 * FIRST_READ_ITEMS,
+        "the known market is read at a smaller radius: {second} items (the first match read {first})"
+    );
+    // Still the best of what that smaller radius holds.
+    let learned = first as f64 / (std::f64::consts::PI * 0.25);
+    let radius = search_radii(config.radius_m, Some(learned))[0];
+    assert!(radius < 500.0, "{radius}");
+    let best: Vec<StoreId> = rank_candidates(&items, here(), radius, stores, &[])
+        .into_iter()
+        .take(config.stores_per_round)
+        .map(|c| c.store.id.clone())
+        .collect();
+    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
+    assert_eq!(offered, best);
 }
 
 fn profile_near(i: usize) -> StoreProfileInput {

@@ -1,8 +1,12 @@
 //! Choosing which stores get an offer.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use h3o::{CellIndex, Resolution};
+
+use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
 use super::geo::GeoPoint;
 use super::ids::StoreId;
@@ -54,13 +58,102 @@ pub fn rank_candidates(
     candidates
 }
 
-/// The radii a match reads, nearest first: a quarter of the radius, then
-/// all of it. At city density the near read alone has enough candidates,
-/// so a match reads tens of stores instead of every store within the
-/// radius (about 870 within 2 km at 70 shops per km2).
+/// The geo items a match's first read aims to stay within.
+pub const FIRST_READ_ITEMS: f64 = 100.0;
+
+/// The first radius is never less than this share of the whole: in the
+/// densest market known (about 1,500 items per km2) a sixteenth of 2 km
+/// reads about 75.
+const SMALLEST_FIRST_SHARE: f64 = 1.0 / 32.0;
+
+/// The radii a match reads, nearest first, widening while too few qualify.
+///
+/// `items_per_km2` is how crowded the place is (geo items read per km2 by
+/// the last match here, [`CrowdMemory`]). Unknown: a quarter of the
+/// radius, then all of it; at city density the near read alone has enough
+/// candidates (about 55 stores within 500 m at 70 shops per km2, instead
+/// of 870 within 2 km). Known: the whole radius at once where even that
+/// reads at most [`FIRST_READ_ITEMS`] (a sparse town: one read, not two);
+/// else the largest of a quarter, an eighth, ... (down to
+/// [`SMALLEST_FIRST_SHARE`]) that reads at most that many, then four times
+/// wider each step up to the whole (a market of 1,200 shops: 125 m, 500
+/// m, 2 km).
 #[must_use]
-pub fn search_radii(radius_m: f64) -> [f64; 2] {
-    [radius_m / 4.0, radius_m]
+pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
+    let Some(density) = items_per_km2.filter(|d| d.is_finite() && *d >= 0.0) else {
+        return vec![radius_m / 4.0, radius_m];
+    };
+    let items = |r: f64| density * std::f64::consts::PI * (r / 1000.0).powi(2);
+    if items(radius_m) <= FIRST_READ_ITEMS {
+        return vec![radius_m];
+    }
+    let mut first = radius_m / 4.0;
+    while items(first) > FIRST_READ_ITEMS && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
+        first /= 2.0;
+    }
+    let mut radii = vec![first];
+    let mut next = first * 4.0;
+    while next < radius_m {
+        radii.push(next);
+        next *= 4.0;
+    }
+    radii.push(radius_m);
+    radii
+}
+
+/// How long what a match read stays a guide for the next one there.
+pub const CROWD_MEMORY_MS: Millis = 10 * 60 * 1000;
+
+/// Places remembered before the oldest are forgotten (a city's
+/// resolution-8 cells times its categories, with room to spare).
+const CROWD_MEMORY_PLACES: usize = 50_000;
+
+/// How crowded places were when matches last read there: geo items read
+/// per km2, by category and the customer's resolution-8 cell (about 0.7
+/// km2), from the first read of each match. Held by each running process
+/// (a Lambda learns a place on its first match there), so a match inside a
+/// market of a thousand shops reads about [`FIRST_READ_ITEMS`] instead of
+/// all of them; it only changes how far the first read goes, never which
+/// rule chooses.
+#[derive(Debug, Default)]
+pub struct CrowdMemory {
+    places: HashMap<(String, CellIndex), (Millis, f64)>,
+}
+
+impl CrowdMemory {
+    /// Items per km2 the demand's categories had here, if every one of them
+    /// was read here within [`CROWD_MEMORY_MS`].
+    #[must_use]
+    pub fn recall(&self, categories: &[String], at: GeoPoint, now: Millis) -> Option<f64> {
+        let cell = at.cell(Resolution::Eight);
+        categories
+            .iter()
+            .map(|c| {
+                self.places
+                    .get(&(c.clone(), cell))
+                    .filter(|(seen, _)| now - seen < CROWD_MEMORY_MS)
+                    .map(|(_, density)| *density)
+            })
+            .sum()
+    }
+
+    /// Remembers that a read of `category` within `radius_m` of `at` returned
+    /// `items`.
+    pub fn learn(&mut self, category: &str, at: GeoPoint, radius_m: f64, items: usize, now: Millis) {
+        if radius_m <= 0.0 {
+            return;
+        }
+        if self.places.len() >= CROWD_MEMORY_PLACES {
+            self.places.retain(|_, (seen, _)| now - *seen < CROWD_MEMORY_MS);
+            if self.places.len() >= CROWD_MEMORY_PLACES {
+                self.places.clear();
+            }
+        }
+        #[allow(clippy::cast_precision_loss)] // item counts are far below 2^52
+        let density = items as f64 / (std::f64::consts::PI * (radius_m / 1000.0).powi(2));
+        self.places
+            .insert((category.to_string(), at.cell(Resolution::Eight)), (now, density));
+    }
 }
 
 /// Sparse supply: the radius the next round searches. When the round that
@@ -144,6 +237,52 @@ mod tests {
             suspended_reason: None,
             updated_at_ms: 0,
         }
+    }
+
+    #[test]
+    fn the_first_read_is_as_wide_as_about_a_hundred_items_allow() {
+        let r = 2_000.0;
+        assert_eq!(search_radii(r, None), [500.0, 2_000.0], "unknown: a quarter, then all");
+        assert_eq!(search_radii(r, Some(105.0)), [500.0, 2_000.0], "city density");
+        assert_eq!(search_radii(r, Some(4.0)), [2_000.0], "a sparse town: one read");
+        assert_eq!(
+            search_radii(r, Some(1_900.0)),
+            [125.0, 500.0, 2_000.0],
+            "inside a market"
+        );
+        assert_eq!(
+            search_radii(r, Some(1.0e7)),
+            [62.5, 250.0, 1_000.0, 2_000.0],
+            "never narrower than a 32nd"
+        );
+        for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0] {
+            let radii = search_radii(r, Some(density));
+            let first = radii[0];
+            let items = density * std::f64::consts::PI * (first / 1000.0).powi(2);
+            assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
+            assert_eq!(radii.last(), Some(&r), "ends at the whole radius");
+            assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
+        }
+    }
+
+    #[test]
+    fn a_place_is_remembered_per_category_and_forgotten_after_a_while() {
+        let here = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let across_town = here.offset(0.0, 3_000.0);
+        let grocery = vec!["grocery".to_string()];
+        let both = vec!["grocery".to_string(), "pharmacy".to_string()];
+        let mut memory = CrowdMemory::default();
+        assert_eq!(memory.recall(&grocery, here, 0), None);
+        // 150 items within 500 m: about 191 per km2.
+        memory.learn("grocery", here, 500.0, 150, 0);
+        let density = memory.recall(&grocery, here, 1_000).expect("known");
+        assert!((density - 191.0).abs() < 1.0, "{density}");
+        assert_eq!(memory.recall(&both, here, 1_000), None, "pharmacy not read here");
+        assert_eq!(memory.recall(&grocery, across_town, 1_000), None, "another place");
+        memory.learn("pharmacy", here, 500.0, 10, 0);
+        let together = memory.recall(&both, here, 1_000).expect("both known");
+        assert!(together > density, "categories add up");
+        assert_eq!(memory.recall(&grocery, here, CROWD_MEMORY_MS), None, "forgotten");
     }
 
     #[test]

@@ -25,6 +25,8 @@ use crate::ports::{
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: Mutex<Tables>,
+    /// Geo items returned by every read so far (what a match costs).
+    geo_items_read: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +67,12 @@ impl MemoryStorage {
     #[must_use]
     pub fn order_count(&self) -> usize {
         self.tables().orders.len()
+    }
+
+    /// Geo items every read so far returned, as DynamoDB would bill them.
+    #[must_use]
+    pub fn geo_items_read(&self) -> usize {
+        self.geo_items_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn tables(&self) -> MutexGuard<'_, Tables> {
@@ -143,6 +151,8 @@ impl StoreRepo for MemoryStorage {
                 }
             }
         }
+        self.geo_items_read
+            .fetch_add(read.stores.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(read)
     }
 }

@@ -118,6 +118,8 @@ pub struct App<S, Q, P> {
     code_hasher: CodeHasher,
     notifications: Arc<dyn Notifications>,
     notification_config: NotificationConfig,
+    /// How crowded places were at this process's last matches there.
+    crowds: std::sync::Mutex<crate::domain::matching::CrowdMemory>,
 }
 
 /// A deployment that sends no texts: asking for a sign-in code answers
@@ -172,6 +174,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             code_hasher: CodeHasher::new(b"unset"),
             notifications: Arc::new(NoNotifications),
             notification_config: NotificationConfig::default(),
+            crowds: std::sync::Mutex::default(),
         }
     }
 
@@ -254,6 +257,7 @@ impl<S: Storage, Q: OfferTimers, P: Pusher> App<S, Q, P> {
             config: &self.config,
             payments: &self.payments,
             clock: self.clock.as_ref(),
+            crowds: &self.crowds,
         }
     }
 

@@ -3,6 +3,8 @@
 //! giving it back. Every change is decided by [`Order::decide`] and written
 //! only over the version it was decided on.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use tracing::{info, warn};
 
 use super::connections::{Notifier, Presence};
@@ -16,7 +18,7 @@ use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
-use crate::domain::matching::{enough_nearby, rank_candidates, search_radii, search_radius_after};
+use crate::domain::matching::{CrowdMemory, enough_nearby, rank_candidates, search_radii, search_radius_after};
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
@@ -51,6 +53,7 @@ pub struct Ordering<'a, R, Q, P> {
     pub(super) config: &'a OrderingConfig,
     pub(super) payments: &'a PaymentPorts,
     pub(super) clock: &'a dyn Clock,
+    pub(super) crowds: &'a Mutex<CrowdMemory>,
 }
 
 /// What the customer asks for.
@@ -153,6 +156,11 @@ where
 {
     fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// Held only for a lookup or an insert, never across an await.
+    fn crowd_memory(&self) -> MutexGuard<'_, CrowdMemory> {
+        self.crowds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Opens an order and alerts the first round of stores. The customer's
@@ -731,14 +739,21 @@ where
         let mut presence = Presence::new();
         let mut also = also.cloned();
         let mut offers = Vec::with_capacity(wanted_count);
-        let radii = search_radii(radius_m);
-        for (step, radius) in radii.into_iter().enumerate() {
+        let now = self.now();
+        let crowded = self.crowd_memory().recall(&categories, location, now);
+        let radii = search_radii(radius_m, crowded);
+        for (step, &radius) in radii.iter().enumerate() {
             let widest = step + 1 == radii.len();
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
             let reads = categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges));
             let mut stores = Vec::new();
-            for read in futures_util::future::join_all(reads).await {
-                stores.extend(read?.stores);
+            for (category, read) in categories.iter().zip(futures_util::future::join_all(reads).await) {
+                let read = read?;
+                if step == 0 {
+                    self.crowd_memory()
+                        .learn(category, location, radius, read.stores.len(), now);
+                }
+                stores.extend(read.stores);
             }
             let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
                 .into_iter()
