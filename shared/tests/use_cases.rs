@@ -460,6 +460,48 @@ async fn cash_on_delivery_is_recorded_as_collected_and_an_untaken_method_is_refu
     );
 }
 
+/// Limits lifted, for tests that place many orders.
+fn lifted_limits() -> OrderingConfig {
+    OrderingConfig {
+        max_open_orders: 1_000,
+        max_orders_per_minute: 1_000,
+        ..OrderingConfig::default()
+    }
+}
+
+/// An app with nothing in it, its clock stopped at `START`.
+fn fresh_app(config: OrderingConfig) -> TestApp {
+    App::new(
+        MemoryStorage::default(),
+        RecordingTimers::default(),
+        RecordingPusher::default(),
+        Arc::new(ManualClock::at(START)) as Arc<dyn Clock>,
+        config,
+    )
+}
+
+/// Registers a grocery at `at` listing `tags`, with its socket connected.
+async fn open_grocery(app: &TestApp, id: StoreId, at: GeoPoint, tags: &[&str]) -> shared::domain::store::Store {
+    let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
+        "name": format!("Store {id}"),
+        "location": {"lat": at.lat(), "lng": at.lng()},
+        "category": "grocery",
+        "tags": tags,
+    }))
+    .expect("profile");
+    let caller = Caller::Store(id.clone());
+    let store = app
+        .stores()
+        .register(&caller, id.clone(), profile)
+        .await
+        .expect("registers");
+    app.connections()
+        .connect(ConnectionId::new(format!("c-{id}")).expect("id"), caller)
+        .await
+        .expect("connects");
+    store
+}
+
 /// Near first: when enough stores qualify within a quarter of the radius,
 /// the offers are the best of those, in the full ranking's order; only
 /// otherwise does a match read the whole radius, and then it offers the best
@@ -471,24 +513,14 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
     use shared::domain::matching::{enough_nearby, rank_candidates, search_radii};
     use shared::ports::StoreRepo;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let config = OrderingConfig {
-        max_open_orders: 1_000,
-        max_orders_per_minute: 1_000,
-        ..OrderingConfig::default()
-    };
+    let config = lifted_limits();
     // A fresh app knows no place yet: a quarter of the radius, then all.
     let radii = search_radii(config.radius_m, None);
     let (near, full) = (radii[0], radii[radii.len() - 1]);
     assert_eq!(radii.len(), 2);
     let (mut passed_over, mut widened) = (0, 0);
     for layout in 0..60 {
-        let app = App::new(
-            MemoryStorage::default(),
-            RecordingTimers::default(),
-            RecordingPusher::default(),
-            Arc::new(ManualClock::at(START)) as Arc<dyn Clock>,
-            config,
-        );
+        let app = fresh_app(config);
         let count = rng.random_range(2..40);
         let mut stores = Vec::new();
         for i in 0..count {
@@ -501,24 +533,7 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
             } else {
                 vec!["rice"]
             };
-            let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
-                "name": format!("Store {i}"),
-                "location": {"lat": at.lat(), "lng": at.lng()},
-                "category": "grocery",
-                "tags": tags,
-            }))
-            .expect("profile");
-            let caller = Caller::Store(id.clone());
-            let store = app
-                .stores()
-                .register(&caller, id.clone(), profile)
-                .await
-                .expect("registers");
-            app.connections()
-                .connect(ConnectionId::new(format!("c-{id}")).expect("id"), caller)
-                .await
-                .expect("connects");
-            stores.push(store);
+            stores.push(open_grocery(&app, id, at, &tags).await);
         }
         let items = parse_demand_text("rice, meat").expect("parses");
         let customer = CustomerId::new(format!("c{layout}")).expect("id");
@@ -584,41 +599,14 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
     use rand::{Rng, SeedableRng};
     use shared::domain::matching::{FIRST_READ_ITEMS, rank_candidates, search_radii};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let config = OrderingConfig {
-        max_open_orders: 1_000,
-        max_orders_per_minute: 1_000,
-        ..OrderingConfig::default()
-    };
-    let app = App::new(
-        MemoryStorage::default(),
-        RecordingTimers::default(),
-        RecordingPusher::default(),
-        Arc::new(ManualClock::at(START)) as Arc<dyn Clock>,
-        config,
-    );
+    let config = lifted_limits();
+    let app = fresh_app(config);
     let mut stores = Vec::new();
     for i in 0..1_500 {
         let id = StoreId::new(format!("m{i}")).expect("id");
         // Uniform over the disk.
         let at = here().offset(rng.random_range(0.0..360.0), 500.0 * rng.random::<f64>().sqrt());
-        let profile: StoreProfileInput = serde_json::from_value(serde_json::json!({
-            "name": format!("Market stall {i}"),
-            "location": {"lat": at.lat(), "lng": at.lng()},
-            "category": "grocery",
-            "tags": ["rice"],
-        }))
-        .expect("profile");
-        let caller = Caller::Store(id.clone());
-        let store = app
-            .stores()
-            .register(&caller, id.clone(), profile)
-            .await
-            .expect("registers");
-        app.connections()
-            .connect(ConnectionId::new(format!("c-{id}")).expect("id"), caller)
-            .await
-            .expect("connects");
-        stores.push(Arc::new(store));
+        stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
     }
     let items = parse_demand_text("rice").expect("parses");
     let place = |n: usize| {
