@@ -4,7 +4,10 @@
 //! - Latency mode (`loadgen --delay-ms`): every call waits `delay` before
 //!   it is forwarded, as a cloud round trip would, and is counted by
 //!   operation (`X-Amz-Target`: `DynamoDB_20120810.Query` is
-//!   `dynamodb.Query`, `AmazonSQS.SendMessage` is `sqs.SendMessage`). With
+//!   `dynamodb.Query`, `AmazonSQS.SendMessage` is `sqs.SendMessage`). The
+//!   management API's `@connections` calls (`execute-api.PostToConnection`)
+//!   go to the gateway named by [`Proxy::set_gateway`], delayed alike: on
+//!   AWS a push is a cloud round trip too. With
 //!   [`Proxy::set_capacity`] it also sums the DynamoDB request units each
 //!   call consumed ([`crate::capacity`]).
 //! - Fault injection (the `faults` end-to-end suite, docs/faults.md): a
@@ -143,6 +146,8 @@ struct Plan {
 pub struct Proxy {
     addr: SocketAddr,
     upstream: String,
+    /// Where `@connections` calls go (the local gateway), once known.
+    gateway: Mutex<Option<String>>,
     client: reqwest::Client,
     delay_us: AtomicU64,
     counts: Mutex<Counts>,
@@ -172,6 +177,13 @@ impl Proxy {
     #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Sends `@connections` calls (`/{stage}/@connections/{id}`) to
+    /// `gateway` (`http://host:port`) instead of the upstream, keeping the
+    /// `Host` they were signed for.
+    pub fn set_gateway(&self, gateway: &str) {
+        *lock(&self.gateway) = Some(gateway.trim_end_matches('/').to_string());
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -288,6 +300,7 @@ pub async fn start(listen: SocketAddr, upstream: &str) -> Result<Arc<Proxy>, Sta
     let proxy = Arc::new(Proxy {
         addr: listener.local_addr()?,
         upstream: upstream.trim_end_matches('/').to_string(),
+        gateway: Mutex::new(None),
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(60))
@@ -400,9 +413,20 @@ impl AsyncWrite for Resettable {
 }
 
 /// `DynamoDB_20120810.Query` -> `dynamodb.Query`; `AmazonSQS.SendMessage`
-/// -> `sqs.SendMessage`; `secretsmanager.GetSecretValue`; no target (SQS
-/// query protocol, anything else): the method and path.
+/// -> `sqs.SendMessage`; `secretsmanager.GetSecretValue`; a management
+/// API call: `execute-api.PostToConnection` (`GetConnection`,
+/// `DeleteConnection`); no target (SQS query protocol, anything else): the
+/// method and path.
 fn operation<B>(request: &Request<B>) -> String {
+    if is_management(request.uri().path()) {
+        let call = match *request.method() {
+            http::Method::POST => "PostToConnection",
+            http::Method::GET => "GetConnection",
+            http::Method::DELETE => "DeleteConnection",
+            _ => "Other",
+        };
+        return format!("execute-api.{call}");
+    }
     match request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()) {
         Some(target) => match target.split_once('.') {
             Some((service, op)) if service.starts_with("DynamoDB") => format!("dynamodb.{op}"),
@@ -412,6 +436,12 @@ fn operation<B>(request: &Request<B>) -> String {
         },
         None => format!("{} {}", request.method(), request.uri().path()),
     }
+}
+
+/// A management API path: `/{stage}/@connections/{id}` (the `@` may be
+/// percent-encoded).
+fn is_management(path: &str) -> bool {
+    path.contains("/@connections/") || path.contains("/%40connections/")
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
@@ -593,12 +623,23 @@ async fn sizes(proxy: &Proxy, headers: &http::HeaderMap, items: &[Written]) -> V
 async fn forward(proxy: &Proxy, parts: http::request::Parts, body: axum::body::Bytes) -> Response<Body> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers;
-    for hop in ["host", "content-length", "connection", "transfer-encoding"] {
+    // A management call goes to the gateway with the `Host` it was signed
+    // for (SigV4 covers it); the rest to the upstream with its own.
+    let gateway = if is_management(parts.uri.path()) {
+        lock(&proxy.gateway).clone()
+    } else {
+        None
+    };
+    if gateway.is_none() {
+        headers.remove("host");
+    }
+    for hop in ["content-length", "connection", "transfer-encoding"] {
         headers.remove(hop);
     }
+    let target = gateway.as_deref().unwrap_or(&proxy.upstream);
     let sent = proxy
         .client
-        .request(parts.method, format!("{}{path}", proxy.upstream))
+        .request(parts.method, format!("{target}{path}"))
         .headers(headers)
         .body(body)
         .send()
@@ -643,6 +684,7 @@ mod tests {
             let proxy = Proxy {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 upstream: String::new(),
+                gateway: Mutex::new(None),
                 client: reqwest::Client::new(),
                 delay_us: AtomicU64::new(0),
                 counts: Mutex::new(Counts::new()),

@@ -139,6 +139,11 @@ pub struct LocalOptions {
     /// `AWS_ENDPOINT_URL` (the end-to-end tests put a fault-injecting proxy
     /// there while their own checks go straight to the server).
     pub aws_endpoint: Option<String>,
+    /// Where the endpoint backend's pusher sends `PostToConnection`
+    /// (`http://host:port/{stage}`) instead of this gateway's own
+    /// `@connections`: the latency benchmark puts its delaying proxy there,
+    /// since on AWS a push is a cloud round trip too.
+    pub management_endpoint: Option<String>,
     /// The SDK's timeouts on the endpoint backend: an emulator's by
     /// default (`Timeouts::EMULATOR`); the fault tests use the functions'.
     pub aws_timeouts: shared::aws::Timeouts,
@@ -159,6 +164,7 @@ impl Default for LocalOptions {
             key_refresh: shared::auth::DEFAULT_KEY_REFRESH,
             management_credentials: None,
             aws_endpoint: None,
+            management_endpoint: None,
             aws_timeouts: shared::aws::Timeouts::EMULATOR,
         }
     }
@@ -583,7 +589,10 @@ pub async fn start(options: LocalOptions) -> Result<RunningStack, StartError> {
             let resources = AwsResources {
                 table: table.clone(),
                 queue_url: queue_url.clone(),
-                management_endpoint: format!("http://{addr}/{STAGE}"),
+                management_endpoint: options
+                    .management_endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{addr}/{STAGE}")),
             };
             // One platform application per table, so each test's pushes are its own.
             let notifications = shared::wiring::emulated_sns_notifications(&sdk, &format!("push-{table}")).await?;
