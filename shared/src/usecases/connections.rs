@@ -108,19 +108,12 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
     /// As [`Self::tell`], reading sockets only for parties `known` does not
     /// list (matching has just read the offered stores').
     pub async fn tell_knowing(&self, order: &Order, pushes: Vec<(Caller, EventBody)>, known: &Presence) {
-        let mut unknown: Vec<Caller> = Vec::new();
-        for (owner, _) in &pushes {
-            if !known.contains_key(owner) && !unknown.contains(owner) {
-                unknown.push(owner.clone());
-            }
-        }
-        let mut presence = known.clone();
-        if !unknown.is_empty() {
-            match self.connections.connections_of_many(&unknown).await {
-                Ok(found) => presence.extend(unknown.into_iter().zip(found)),
-                Err(e) => warn!(error = %e, "could not look up connections for a push"),
-            }
-        }
+        let unknown = pushes
+            .iter()
+            .map(|(owner, _)| owner)
+            .filter(|owner| !known.contains_key(owner));
+        let mut presence = self.presence_of(unknown).await;
+        presence.extend(known.iter().map(|(owner, sockets)| (owner.clone(), sockets.clone())));
         let sends = pushes.into_iter().flat_map(|(owner, body)| {
             let event = PushEvent::new(order.id(), order.version(), body);
             let sockets = presence.get(&owner).cloned().unwrap_or_default();
@@ -130,6 +123,28 @@ impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
             })
         });
         join_all(sends).await;
+    }
+
+    /// The live sockets of `owners`, in one read (none read for none). A
+    /// failed read is logged and gives no sockets: pushes are best effort,
+    /// and apps read the state again on reconnect.
+    pub async fn presence_of<'c>(&self, owners: impl IntoIterator<Item = &'c Caller>) -> Presence {
+        let mut unique: Vec<Caller> = Vec::new();
+        for owner in owners {
+            if !unique.contains(owner) {
+                unique.push(owner.clone());
+            }
+        }
+        if unique.is_empty() {
+            return Presence::new();
+        }
+        match self.connections.connections_of_many(&unique).await {
+            Ok(found) => unique.into_iter().zip(found).collect(),
+            Err(e) => {
+                warn!(error = %e, "could not look up connections for a push");
+                Presence::new()
+            }
+        }
     }
 
     /// Pushes `body` to every socket of `store`.

@@ -380,6 +380,7 @@ where
         }
         let mut read = order?;
         let mut stock = Some(stock?);
+        let mut read_presence: Option<Presence> = None;
         let actor = Actor::Store(store_id.clone());
         let change = Change::Accept {
             store_name: store.name.clone(),
@@ -406,10 +407,22 @@ where
                     return Ok(current);
                 }
             };
-            let moved = match write_change(self.repo, &current, &next, stock.take()).await? {
+            let pushes = accepted_pushes(&next, store_id);
+            // Whom to tell is known before the write: their sockets are read
+            // in the same round trip as the write, so the losers hear it one
+            // round trip after it lands, not two.
+            let (written, presence) =
+                futures_util::join!(write_change(self.repo, &current, &next, stock.take()), async {
+                    match read_presence.take() {
+                        Some(known) => known,
+                        None => self.notifier.presence_of(pushes.iter().map(|(owner, _)| owner)).await,
+                    }
+                });
+            let moved = match written? {
                 ChangeWritten::Written(moved) => moved,
                 ChangeWritten::OutOfStock(short) => return Err(AcceptError::OutOfStock(short)),
                 ChangeWritten::Lost => {
+                    read_presence = Some(presence);
                     read = self.repo.get_order(order_id).await?;
                     continue;
                 }
@@ -419,7 +432,7 @@ where
             // How fast this store answered feeds its rank in later matches.
             let (recorded, (), (), ()) = futures_util::join!(
                 self.repo.record_acceptance(store_id, took),
-                self.notifier.tell(&next, accepted_pushes(&next, store_id)),
+                self.notifier.tell_knowing(&next, pushes, &presence),
                 tell_stock(&self.notifier, moved),
                 self.notices.receipt(&next, NoticeKind::Accepted)
             );
