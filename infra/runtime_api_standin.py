@@ -16,6 +16,7 @@ with the function's output if it failed to initialise. Only python3's
 standard library; infra/coldstart.sh drives it.
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -27,6 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NEXT = "/2018-06-01/runtime/invocation/next"
 INIT_ERROR = "/2018-06-01/runtime/init/error"
+# The Extensions API, for the functions' internal extension (it holds an
+# invocation open until the answer's followups are done): registration is
+# answered, and its requests for an event are held as the runtime's are.
+EXTENSION_REGISTER = "/2020-01-01/extension/register"
+EXTENSION_NEXT = "/2020-01-01/extension/event/next"
 READY_TIMEOUT_S = 20
 
 ready = threading.Event()  # set at the first /next of the current run
@@ -44,11 +50,25 @@ class Handler(BaseHTTPRequestHandler):
                 ready.set()
             run_over.wait()
             return
+        if self.path == EXTENSION_NEXT:
+            run_over.wait()
+            return
         self.send_error(404)
 
     def do_POST(self):  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode(errors="replace")
+        if self.path == EXTENSION_REGISTER:
+            answer = json.dumps(
+                {"functionName": self.server.function_name, "functionVersion": "$LATEST", "handler": "bootstrap"}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Lambda-Extension-Identifier", "standin-extension")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         if self.path == INIT_ERROR and not ready.is_set():
             outcome["init_error"] = body
             outcome["at"] = time.monotonic()
@@ -90,6 +110,7 @@ def main() -> None:
         sys.exit("usage: runtime_api_standin.py NAME RUNS BINARY")
     name, runs, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.function_name = name
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ)

@@ -17,10 +17,10 @@ use futures_util::SinkExt as _;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::api::authorizer::{authorize_connect, connect_token, is_allowed};
-use shared::api::http::handle_http_request;
+use shared::api::http::answer_http_request;
 use shared::api::routes::HttpRoute;
 use shared::api::timer::handle_timer_batch;
-use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, handle_ws_event};
+use shared::api::ws::{ACTION_FIELD, WS_ROUTES, WS_ROUTES_WITH_RESPONSE, answer_ws_event, handle_ws_event};
 use shared::auth::{TokenIssuer, TokenVerifier};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::ids::Caller;
@@ -31,7 +31,7 @@ use shared::embedded::{
 };
 use shared::ports::{OfferTimers, Pusher, Storage};
 use shared::usecases::App;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, warn};
 
@@ -292,7 +292,15 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
     };
     let app = Arc::clone(&gateway.app);
     // A panicking handler becomes a 500, as a failed Lambda invocation does.
-    let Ok(response) = tokio::spawn(async move { handle_http_request(&app, event).await }).await else {
+    // As on Lambda (`wiring::serve_answering_first`), the answer goes back
+    // as soon as it is known and what follows it (an accept's pushes) runs on.
+    let (answer, answered) = oneshot::channel();
+    tokio::spawn(async move {
+        let (response, after) = answer_http_request(&app, event).await;
+        let _ = answer.send(response);
+        after.run().await;
+    });
+    let Ok(response) = answered.await else {
         return gateway_json(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     let mut out = Response::builder().status(u16::try_from(response.status_code).unwrap_or(500));
@@ -641,9 +649,14 @@ fn dispatch_frame<S: Storage, Q: OfferTimers, P: Pusher>(
         let outcome = match event {
             Ok(event) => {
                 let app = Arc::clone(&app);
-                tokio::spawn(async move { handle_ws_event(&app, event).await })
-                    .await
-                    .ok()
+                // Answered first, followed up after, as the HTTP routes.
+                let (answer, answered) = oneshot::channel();
+                tokio::spawn(async move {
+                    let (response, after) = answer_ws_event(&app, event).await;
+                    let _ = answer.send(response);
+                    after.run().await;
+                });
+                answered.await.ok()
             }
             Err(_) => None,
         };

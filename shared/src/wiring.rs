@@ -11,6 +11,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::api::after::AfterAnswer;
 use crate::auth::{DEFAULT_KEY_REFRESH, DEFAULT_MIN_REFETCH, KeyError, TokenIssuer, TokenVerifier};
 use crate::aws::{
     AwsResources, AwsSetupError, DynamoStorage, ManagementApiPusher, SecretsManagerSource, SnsNotifications, SnsTexts,
@@ -92,20 +93,97 @@ where
     F: Fn(&'static LambdaApp, E) -> Fut,
     Fut: Future<Output = R>,
 {
-    init_logging();
-    // Lives as long as the process: every event borrows it.
-    let app: &'static LambdaApp = Box::leak(Box::new(lambda_app().await?));
-    prime(app).await;
+    let app = init_lambda_app().await?;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
-        // Picks up a rotated signing key (a no-op until the refresh
-        // interval has passed since the last read).
-        if let Some(issuer) = app.identity().issuer() {
-            issuer.refresh_if_due().await;
-        }
+        refresh_signing_key(app).await;
         Ok::<R, lambda_runtime::Error>(handler(app, event.payload).await)
     }))
     .await
+}
+
+/// Runs a Lambda function whose events may leave work after their answer
+/// ([`AfterAnswer`]: an accept's pushes, receipt and statistics), as
+/// [`serve`] otherwise. The answer goes back to API Gateway as soon as the
+/// handler has it; the work then runs on while an internal extension
+/// (Lambda Extensions API, `INVOKE` events) holds the invocation open until
+/// it is done, so the environment is never frozen with pushes half sent.
+/// Lambda returns a function's response when the runtime posts it, even
+/// while extensions are still running.
+///
+/// # Errors
+/// Init failed (configuration, key, catalogue, the extension's
+/// registration), or the runtime stopped.
+pub async fn serve_answering_first<E, R, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Send,
+    R: Serialize,
+    F: Fn(&'static LambdaApp, E) -> Fut,
+    Fut: Future<Output = (R, AfterAnswer<'static>)>,
+{
+    let app = init_lambda_app().await?;
+    // One `()` per invocation, sent once its followups are done; the
+    // extension's INVOKE event waits for it (one invocation at a time).
+    let (done, followed_up) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let followed_up = Arc::new(tokio::sync::Mutex::new(followed_up));
+    let extension = lambda_extension::Extension::new()
+        .with_extension_name("after-answer")
+        .with_events(&["INVOKE"])
+        .with_events_processor(lambda_extension::service_fn(move |_: lambda_extension::LambdaEvent| {
+            let followed_up = Arc::clone(&followed_up);
+            async move {
+                followed_up.lock().await.recv().await;
+                Ok::<(), lambda_extension::Error>(())
+            }
+        }))
+        // Before the runtime's first request for an event: init ends there.
+        .register()
+        .await?;
+    let handler = &handler;
+    let runtime = lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        let finished = FollowedUp(done.clone());
+        async move {
+            refresh_signing_key(app).await;
+            let (response, after) = handler(app, event.payload).await;
+            if !after.is_empty() {
+                tokio::spawn(async move {
+                    after.run().await;
+                    drop(finished);
+                });
+            }
+            Ok::<R, lambda_runtime::Error>(response)
+        }
+    }));
+    tokio::try_join!(runtime, extension.run())?;
+    Ok(())
+}
+
+/// Tells the extension an invocation's followups are done when dropped:
+/// also when there were none, or the handler panicked.
+struct FollowedUp(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl Drop for FollowedUp {
+    fn drop(&mut self) {
+        // The extension gone means the process is ending anyway.
+        let _ = self.0.send(());
+    }
+}
+
+/// Logging, the application (it lives as long as the process: every event
+/// borrows it) and DynamoDB primed, during init.
+async fn init_lambda_app() -> Result<&'static LambdaApp, lambda_runtime::Error> {
+    init_logging();
+    let app: &'static LambdaApp = Box::leak(Box::new(lambda_app().await?));
+    prime(app).await;
+    Ok(app)
+}
+
+/// Picks up a rotated signing key (a no-op until the refresh interval has
+/// passed since the last read).
+async fn refresh_signing_key(app: &LambdaApp) {
+    if let Some(issuer) = app.identity().issuer() {
+        issuer.refresh_if_due().await;
+    }
 }
 
 /// Why a function could not start.

@@ -6,7 +6,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use aws_lambda_events::event::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
+};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use shared::api::http::answer_http_request;
 use shared::api::timer::handle_timer_batch;
 use shared::domain::clock::{Clock, ManualClock, Millis};
 use shared::domain::config::OrderingConfig;
@@ -287,6 +291,54 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
             .len(),
         1
     );
+}
+
+/// The winner's answer waits for no push: the HTTP edge returns the 200
+/// with the telling still to do (the caller sends the answer first), and
+/// running it tells the customer, the winner and every loser.
+#[tokio::test]
+async fn an_accept_answers_before_anyone_is_told_and_tells_everyone_after() {
+    let (app, _clock) = app_with_stores(3).await;
+    app.connections()
+        .connect(ConnectionId::new("conn-c1").expect("id"), Caller::Customer(customer()))
+        .await
+        .expect("connects");
+    let order = order_of(&app, "rice").await.expect("created");
+    assert_eq!(order.offers().len(), 3);
+    app.pusher().pushed.lock().expect("lock").clear();
+
+    let mut request = ApiGatewayV2httpRequest::default();
+    request.route_key = Some("POST /orders/{order_id}/accept".into());
+    request.path_parameters = std::collections::HashMap::from([("order_id".into(), order.id().to_string())]);
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = std::collections::HashMap::from([("sub".to_string(), "store:s0".to_string())]);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    request.request_context.authorizer = Some(authorizer);
+
+    let (response, after) = answer_http_request(&app, request).await;
+    assert_eq!(response.status_code, 200, "{:?}", response.body);
+    assert!(
+        app.pusher().pushed.lock().expect("lock").is_empty(),
+        "nobody is told before the winner has its answer"
+    );
+    let stored = app
+        .storage()
+        .get_order(order.id())
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        stored.status(),
+        OrderStatus::Accepted,
+        "the answer came after the write"
+    );
+    assert!(!after.is_empty(), "the telling is left for after the answer");
+    after.run().await;
+    assert_eq!(app.pusher().types_to("conn-s0"), ["offer_won"]);
+    assert_eq!(app.pusher().types_to("conn-s1"), ["offer_taken"]);
+    assert_eq!(app.pusher().types_to("conn-s2"), ["offer_taken"]);
+    assert_eq!(app.pusher().types_to("conn-c1"), ["order_accepted"]);
 }
 
 /// A stand-in for a wallet provider: declines until told otherwise, and

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::wiring::serve(shared::api::http::handle_http_request).await
+    shared::wiring::serve_answering_first(shared::api::http::answer_http_request).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::wiring::serve(shared::api::ws::handle_ws_event).await
+    shared::wiring::serve_answering_first(shared::api::ws::answer_ws_event).await
 }

@@ -8,6 +8,7 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::after::AfterAnswer;
 use super::bodies::{
     Accepted, ActivityAnswer, ApplicationReceived, ApplicationView, CodeSent, CustomerOrdersPage, Declined,
     DeviceRegistered, Document, FiguresAnswer, GivenBack, GuestToken, Health, Home, Jwks, Offers, OpenIdConfiguration,
@@ -40,30 +41,50 @@ use crate::usecases::sign_in::Session;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Handles one HTTP API request. Never fails: every error is a response.
+/// Handles one HTTP API request, with everything that follows it done
+/// before it returns. Never fails: every error is a response.
 pub async fn handle_http_request<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     request: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
-    let Some(route) = request.route_key.as_deref().and_then(HttpRoute::parse) else {
-        return error_response(&ApiError::new(404, "no_such_route", "no such route"));
-    };
-    if route == HttpRoute::SharedOrder {
-        return share_page(app, &request).await;
-    }
-    if route == HttpRoute::WebApp {
-        return super::web::serve(&request, &stage_prefix(&request));
-    }
-    match answer(app, route, &request).await {
-        Ok((status, body)) => json_response(status, body),
-        Err(e) => error_response(&e),
-    }
+    let (response, after) = answer_http_request(app, request).await;
+    after.run().await;
+    response
 }
 
-async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
-    app: &App<S, Q, P>,
+/// Handles one HTTP API request and returns as soon as its answer is known,
+/// with what is left to do after sending it (an accept's pushes, receipt
+/// and statistics): the winner's answer waits for no push. Never fails:
+/// every error is a response.
+pub async fn answer_http_request<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    request: ApiGatewayV2httpRequest,
+) -> (ApiGatewayV2httpResponse, AfterAnswer<'a>) {
+    let after = AfterAnswer::default();
+    let Some(route) = request.route_key.as_deref().and_then(HttpRoute::parse) else {
+        return (
+            error_response(&ApiError::new(404, "no_such_route", "no such route")),
+            after,
+        );
+    };
+    if route == HttpRoute::SharedOrder {
+        return (share_page(app, &request).await, after);
+    }
+    if route == HttpRoute::WebApp {
+        return (super::web::serve(&request, &stage_prefix(&request)), after);
+    }
+    let response = match answer(app, route, &request, &after).await {
+        Ok((status, body)) => json_response(status, body),
+        Err(e) => error_response(&e),
+    };
+    (response, after)
+}
+
+async fn answer<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
     route: HttpRoute,
     request: &ApiGatewayV2httpRequest,
+    after: &AfterAnswer<'a>,
 ) -> Reply {
     if route.is_public() {
         return public_route(app, route, request).await;
@@ -83,12 +104,12 @@ async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
                     reserved_order_id: Some(reserved),
                     ..call
                 };
-                Box::pin(dispatch(app, route, &call)).await
+                Box::pin(dispatch(app, route, &call, after)).await
             })
             .await
         }
         // Boxed: one route's future is large, and the runtime's stack is not.
-        _ => Box::pin(dispatch(app, route, &call)).await,
+        _ => Box::pin(dispatch(app, route, &call, after)).await,
     }
 }
 
@@ -109,10 +130,11 @@ fn fingerprint(route: HttpRoute, call: &Call<'_>) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
-    app: &App<S, Q, P>,
+async fn dispatch<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
     route: HttpRoute,
     call: &Call<'_>,
+    after: &AfterAnswer<'a>,
 ) -> Reply {
     match route {
         HttpRoute::AttachPhone => attach_phone(app, call).await,
@@ -146,7 +168,7 @@ async fn dispatch<S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::PlaceOrder => place_order(app, call).await,
         HttpRoute::GetOrder => get_order(app, call).await,
         HttpRoute::CancelOrder => cancel_order(app, call).await,
-        HttpRoute::AcceptOffer => accept_offer(app, call).await,
+        HttpRoute::AcceptOffer => accept_offer(app, call, after).await,
         HttpRoute::DeclineOffer => decline_offer(app, call).await,
         HttpRoute::Pack => {
             let body: PackBody = call.body()?;
@@ -500,8 +522,13 @@ async fn cancel_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>,
     ok(200, &CustomerOrderView::of(&order))
 }
 
-async fn accept_offer<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
-    let order = app.ordering().accept(&call.store()?, &call.order_id()?).await?;
+async fn accept_offer<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    call: &Call<'_>,
+    after: &AfterAnswer<'a>,
+) -> Reply {
+    let (order, followup) = app.ordering().accept_then(&call.store()?, &call.order_id()?).await?;
+    after.add(followup);
     ok(
         200,
         &Accepted {

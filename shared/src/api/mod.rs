@@ -1,6 +1,7 @@
 //! The edge: API Gateway and SQS events in, responses out. The same
 //! functions serve Lambda and the local gateway.
 
+pub mod after;
 pub mod authorizer;
 pub mod bodies;
 mod call;

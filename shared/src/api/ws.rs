@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tracing::info;
 
+use super::after::AfterAnswer;
 use super::bodies::WsReply;
 use super::error::ApiError;
 use super::identity::ws_caller;
@@ -32,10 +33,33 @@ pub const WS_ROUTES_WITH_RESPONSE: &[&str] = &["$default", "ping", "whoami", "sy
 /// The selection expression's field.
 pub const ACTION_FIELD: &str = "action";
 
-/// Handles one WebSocket route event.
+/// Handles one WebSocket route event, with everything that follows it done
+/// before it returns.
 pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
     app: &App<S, Q, P>,
     request: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let (response, after) = answer_ws_event(app, request).await;
+    after.run().await;
+    response
+}
+
+/// Handles one WebSocket route event and returns as soon as its answer is
+/// known, with what is left to do after sending it (as
+/// [`super::http::answer_http_request`]).
+pub async fn answer_ws_event<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> (ApiGatewayProxyResponse, AfterAnswer<'a>) {
+    let after = AfterAnswer::default();
+    let response = answer_route(app, &request, &after).await;
+    (response, after)
+}
+
+async fn answer_route<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    request: &ApiGatewayWebsocketProxyRequest,
+    after: &AfterAnswer<'a>,
 ) -> ApiGatewayProxyResponse {
     let route = request.request_context.route_key.as_deref().unwrap_or("$default");
     let Some(connection) = request
@@ -50,14 +74,23 @@ pub async fn handle_ws_event<S: Storage, Q: OfferTimers, P: Pusher>(
         );
     };
     let result = match route {
-        "$connect" => on_connect(app, &request, connection).await,
+        "$connect" => on_connect(app, request, connection).await,
         "$disconnect" => app
             .connections()
             .disconnect(&connection)
             .await
             .map(|()| String::new())
             .map_err(Into::into),
-        action => on_message(app, action, &connection, request.body.as_deref().unwrap_or_default()).await,
+        action => {
+            on_message(
+                app,
+                action,
+                &connection,
+                request.body.as_deref().unwrap_or_default(),
+                after,
+            )
+            .await
+        }
     };
     match result {
         Ok(body) => respond(200, &body),
@@ -107,11 +140,12 @@ pub enum ClientFrame {
     Accept(AcceptFrame),
 }
 
-async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
-    app: &App<S, Q, P>,
+async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
     action: &str,
     connection: &ConnectionId,
     body: &str,
+    after: &AfterAnswer<'a>,
 ) -> Result<String, ApiError> {
     let owner = app
         .connections()
@@ -142,15 +176,23 @@ async fn on_message<S: Storage, Q: OfferTimers, P: Pusher>(
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
             let accept = async {
-                match app.ordering().accept(&store, &order_id).await.map_err(ApiError::from) {
-                    Ok(order) => Ok((
-                        200,
-                        WsReply::Accepted {
-                            order_id: order.id().clone(),
-                            version: order.version(),
-                        }
-                        .text(),
-                    )),
+                match app
+                    .ordering()
+                    .accept_then(&store, &order_id)
+                    .await
+                    .map_err(ApiError::from)
+                {
+                    Ok((order, followup)) => {
+                        after.add(followup);
+                        Ok((
+                            200,
+                            WsReply::Accepted {
+                                order_id: order.id().clone(),
+                                version: order.version(),
+                            }
+                            .text(),
+                        ))
+                    }
                     // An outage is not an answer to keep: a retry runs again.
                     Err(e) if e.status >= 500 => Err(e),
                     Err(e) => Ok((e.status, error_frame(e))),

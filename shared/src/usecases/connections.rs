@@ -98,6 +98,15 @@ pub struct Notifier<'a, C, P> {
     pub(super) pusher: &'a P,
 }
 
+// By hand: a derive would ask the ports to be `Clone`; only references are copied.
+impl<C, P> Clone for Notifier<'_, C, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C, P> Copy for Notifier<'_, C, P> {}
+
 impl<C: ConnectionRepo, P: Pusher> Notifier<'_, C, P> {
     /// Pushes each `(party, event)` of `order`, all at once: every party's
     /// sockets are found in one read.

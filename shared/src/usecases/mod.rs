@@ -19,6 +19,8 @@ pub mod sign_in;
 pub mod stock;
 pub mod stores;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::auth::TokenIssuer;
@@ -46,6 +48,29 @@ pub use sharing::Sharing;
 pub use sign_in::SignIn;
 pub use stock::Stock;
 pub use stores::Stores;
+
+/// What a use case leaves for after its answer: telling the parties,
+/// receipts, statistics. Nothing in the answer depends on it, so an edge
+/// sends the answer first and then runs it (on Lambda an internal
+/// extension keeps the process awake until it is done: `wiring`).
+#[must_use = "a followup does nothing until it is run"]
+pub struct Followup<'a>(Pin<Box<dyn Future<Output = ()> + Send + 'a>>);
+
+impl<'a> Followup<'a> {
+    pub fn new(work: impl Future<Output = ()> + Send + 'a) -> Self {
+        Followup(Box::pin(work))
+    }
+
+    pub async fn run(self) {
+        self.0.await;
+    }
+}
+
+impl std::fmt::Debug for Followup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Followup")
+    }
+}
 
 /// A failure that is not the caller's: storage or the timer queue could
 /// not be reached. Logged, and shown to clients only as "try again".

@@ -52,6 +52,15 @@ impl From<RepoError> for DeviceError {
     }
 }
 
+// By hand: a derive would ask the repository to be `Clone`.
+impl<R> Clone for Notices<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Notices<'_, R> {}
+
 impl<R: NotificationRepo + ConnectionRepo> Notices<'_, R> {
     /// Registers `caller`'s device for mobile pushes (its app's push
     /// token); a new token replaces the old one.

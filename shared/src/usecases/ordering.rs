@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::connections::{Notifier, Presence};
 use super::notices::Notices;
 use super::stock::{ChangeWritten, tell_stock, write_change};
-use super::{MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
+use super::{Followup, MAX_WRITE_ATTEMPTS, Unavailable, kept_changing, unavailable_from_ports};
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::{DemandItem, demand_categories};
@@ -148,7 +148,7 @@ pub enum RoundTimerOutcome {
     TooEarly { remaining_ms: Millis },
 }
 
-impl<R, Q, P> Ordering<'_, R, Q, P>
+impl<'a, R, Q, P> Ordering<'a, R, Q, P>
 where
     R: StoreRepo + OrderRepo + LimitRepo + ConnectionRepo + CustomerRepo + StockRepo + NotificationRepo,
     Q: OfferTimers,
@@ -362,11 +362,26 @@ where
         }
     }
 
+    /// A store accepts an offer, telling everyone before it answers
+    /// ([`Self::accept_then`] answers first).
+    pub async fn accept(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AcceptError> {
+        let (order, followup) = self.accept_then(store_id, order_id).await?;
+        followup.run().await;
+        Ok(order)
+    }
+
     /// A store accepts an offer: the store's name and the order are read
     /// together, and one conditional write decides the winner. The store's
     /// standing comes with the profile read it needs anyway (for its name),
     /// so refusing a pending or suspended store costs no round trip.
-    pub async fn accept(&self, store_id: &StoreId, order_id: &OrderId) -> Result<Order, AcceptError> {
+    /// Answers once the write has landed, with what is left to do:
+    /// telling the customer, the winner and the losers, the store's counts
+    /// and speed, the receipt (the winner's answer needs none of it).
+    pub async fn accept_then(
+        &self,
+        store_id: &StoreId,
+        order_id: &OrderId,
+    ) -> Result<(Order, Followup<'a>), AcceptError> {
         // The store's counts come with the same round trip: an accept that
         // wins holds stock in the write that wins.
         let (store, order, stock) = futures_util::join!(
@@ -385,6 +400,7 @@ where
         let change = Change::Accept {
             store_name: store.name.clone(),
         };
+        let (notifier, notices, repo) = (self.notifier, self.notices, self.repo);
         for _ in 0..MAX_WRITE_ATTEMPTS {
             // A store that was never offered must not learn the order exists.
             let current = read.take().ok_or(AcceptError::Refused(Refusal::NotOffered))?;
@@ -398,13 +414,17 @@ where
                 // (or lost) with the first attempt and is not counted twice.
                 Decision::AlreadyApplied => {
                     info!(order_id = %current.id(), store_id = %store_id, "offer accepted again by its winner");
+                    let pushes = accepted_pushes(&current, store_id);
+                    let told = current.clone();
                     // The receipt is claimed once per order and event, so
                     // asking again sends it only if the first attempt did not.
-                    futures_util::join!(
-                        self.notifier.tell(&current, accepted_pushes(&current, store_id)),
-                        self.notices.receipt(&current, NoticeKind::Accepted)
-                    );
-                    return Ok(current);
+                    let followup = Followup::new(async move {
+                        futures_util::join!(
+                            notifier.tell(&told, pushes),
+                            notices.receipt(&told, NoticeKind::Accepted)
+                        );
+                    });
+                    return Ok((current, followup));
                 }
             };
             let pushes = accepted_pushes(&next, store_id);
@@ -429,17 +449,21 @@ where
             };
             info!(order_id = %next.id(), store_id = %store_id, "offer accepted");
             let took = u64::try_from(self.now() - next.round_opened_at(self.config.offer_window_ms)).unwrap_or(0);
-            // How fast this store answered feeds its rank in later matches.
-            let (recorded, (), (), ()) = futures_util::join!(
-                self.repo.record_acceptance(store_id, took),
-                self.notifier.tell_knowing(&next, pushes, &presence),
-                tell_stock(&self.notifier, moved),
-                self.notices.receipt(&next, NoticeKind::Accepted)
-            );
-            if let Err(e) = recorded {
-                warn!(error = %e, "could not record acceptance speed");
-            }
-            return Ok(next);
+            let told = next.clone();
+            let winner = store_id.clone();
+            let followup = Followup::new(async move {
+                // How fast this store answered feeds its rank in later matches.
+                let (recorded, (), (), ()) = futures_util::join!(
+                    repo.record_acceptance(&winner, took),
+                    notifier.tell_knowing(&told, pushes, &presence),
+                    tell_stock(&notifier, moved),
+                    notices.receipt(&told, NoticeKind::Accepted)
+                );
+                if let Err(e) = recorded {
+                    warn!(error = %e, "could not record acceptance speed");
+                }
+            });
+            return Ok((next, followup));
         }
         Err(kept_changing().into())
     }

@@ -301,6 +301,19 @@ impl Api {
             .collect()
     }
 
+    /// As [`Self::texts_mentioning`], once at least `count` are there (or
+    /// after 15 s): an accept answers before its receipt is sent.
+    pub async fn texts_mentioning_at_least(&self, phone: &str, needle: &str, count: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let texts = self.texts_mentioning(phone, needle).await;
+            if texts.len() >= count || tokio::time::Instant::now() >= deadline {
+                return texts;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The mobile pushes whose message mentions `needle`, oldest first.
     pub async fn pushes_mentioning(&self, needle: &str) -> Vec<Value> {
         self.notifications().await["push"]
