@@ -1053,7 +1053,7 @@ async fn latency_mode(
         customers = back;
         elapsed[which] += took;
         // The losers' answers and anything else the order still does.
-        tokio::time::sleep(Duration::from_millis(50) + d * 3).await;
+        tokio::time::sleep(Duration::from_millis(50) + d * 5).await;
         merge(&mut calls[which], proxy.take_counts());
         merge(&mut frames[which], ctx.tracker.take_frames());
         for (op, used) in proxy.take_capacity() {

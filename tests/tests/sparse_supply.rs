@@ -8,6 +8,9 @@ use crate::common;
 use common::{Api, LONG, Socket, stack};
 use shared::domain::config::{OrderingConfig, RadiusSteps};
 
+/// How long a round's end may take to arrive: its timer is an SQS message.
+const ROUND_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn widening() -> OrderingConfig {
     OrderingConfig {
         stores_per_round: 2,
@@ -40,22 +43,23 @@ async fn too_few_stores_near_widen_the_next_rounds_and_the_customer_is_told() {
     near.expect("offer", LONG).await;
     customer.expect("order_searching", LONG).await;
 
-    // Round 1 offered one store of two wanted: round 2 searches 3 km.
-    let round2 = customer.expect("order_searching", LONG).await;
+    // Round 1 offered one store of two wanted: round 2 searches 3 km. Its
+    // timer comes through SQS, which a loaded moto can hold for seconds.
+    let round2 = customer.expect("order_searching", ROUND_WAIT).await;
     assert_eq!(round2["order"]["round"], 2, "{round2}");
     assert_eq!(
         round2["order"]["search_radius_m"], 3_000,
         "the customer is told: {round2}"
     );
-    assert_eq!(mid.expect("offer", LONG).await["offer"]["round"], 2);
+    assert_eq!(mid.expect("offer", ROUND_WAIT).await["offer"]["round"], 2);
     let read = api.get_order("edge", &id).await;
     assert_eq!(read.body["search_radius_m"], 3_000, "{}", read.text);
 
     // Still one of two: round 3 searches 5 km.
-    let round3 = customer.expect("order_searching", LONG).await;
+    let round3 = customer.expect("order_searching", ROUND_WAIT).await;
     assert_eq!(round3["order"]["round"], 3, "{round3}");
     assert_eq!(round3["order"]["search_radius_m"], 5_000);
-    assert_eq!(far.expect("offer", LONG).await["offer"]["round"], 3);
+    assert_eq!(far.expect("offer", ROUND_WAIT).await["offer"]["round"], 3);
     let accepted = api.accept("far", &id).await;
     assert_eq!(accepted.status, 200, "{}", accepted.text);
     let after = api.get_order("edge", &id).await;
