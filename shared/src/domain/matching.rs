@@ -8,7 +8,7 @@ use h3o::{CellIndex, Resolution};
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::GeoPoint;
+use super::geo::{CROWD_RESOLUTION, GeoPoint, search_resolution};
 use super::ids::StoreId;
 use super::store::Store;
 
@@ -66,6 +66,14 @@ pub const FIRST_READ_ITEMS: f64 = 100.0;
 /// reads about 75.
 const SMALLEST_FIRST_SHARE: f64 = 1.0 / 32.0;
 
+/// The first read's share of the radius where the place is not known: a
+/// sixteenth (125 m of 2 km) reads at most about a hundred items even in
+/// the densest market known (1,900 per km2), and is read in the same round
+/// trip as the [`CrowdMap`] that sizes the next read. A 32nd would read
+/// less but seldom find enough in a city, so it would cost the same two
+/// round trips with a smaller chance of one.
+const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
+
 /// The radii a match reads, nearest first, widening while too few qualify.
 ///
 /// `items_per_km2` is how crowded the place is (geo items read per km2 by
@@ -83,7 +91,39 @@ pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
     let Some(density) = items_per_km2.filter(|d| d.is_finite() && *d >= 0.0) else {
         return vec![radius_m / 4.0, radius_m];
     };
-    let items = |r: f64| density * std::f64::consts::PI * (r / 1000.0).powi(2);
+    radii_for(radius_m, |r| density * disk_km2(r))
+}
+
+/// The radii a match reads in a place this process does not know (no
+/// [`CrowdMemory`] of it): first [`cold_first_radius`], read while `crowd`
+/// is fetched; then, if that was not enough, the radii [`search_radii`]
+/// would read with the items `crowd` expects within each radius (wider
+/// than the first only). So a sparse town reads the whole radius next, a
+/// city about 500 m, a market 125 m and then 500 m; two sequential reads
+/// in the common cases. Without a map (counts not kept yet, or no store
+/// of these categories near): a quarter of the radius, then all of it.
+#[must_use]
+pub fn cold_search_radii(radius_m: f64, at: GeoPoint, crowd: &CrowdMap) -> Vec<f64> {
+    let first = cold_first_radius(radius_m);
+    let rest = if crowd.is_known() {
+        radii_for(radius_m, |r| crowd.items_within(at, r).unwrap_or(0.0))
+    } else {
+        search_radii(radius_m, None)
+    };
+    std::iter::once(first)
+        .chain(rest.into_iter().filter(|r| *r > first))
+        .collect()
+}
+
+/// The first radius a match reads where the place is not known.
+#[must_use]
+pub fn cold_first_radius(radius_m: f64) -> f64 {
+    radius_m * COLD_FIRST_SHARE
+}
+
+/// [`search_radii`]'s rule for a known place, with `items(r)` the geo
+/// items expected within `r`.
+fn radii_for(radius_m: f64, items: impl Fn(f64) -> f64) -> Vec<f64> {
     if items(radius_m) <= FIRST_READ_ITEMS {
         return vec![radius_m];
     }
@@ -99,6 +139,126 @@ pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
     }
     radii.push(radius_m);
     radii
+}
+
+/// The area of a disk of `radius_m`, in km2.
+fn disk_km2(radius_m: f64) -> f64 {
+    std::f64::consts::PI * (radius_m / 1000.0).powi(2)
+}
+
+/// How many geo entries lie in each resolution-8 cell
+/// ([`CROWD_RESOLUTION`]) of the partitions read, as storage keeps them with
+/// the entries ([`crate::ports::StoreRepo::crowd_map`]). A hint for sizing
+/// a match's reads where the process has no [`CrowdMemory`] of the place;
+/// it never decides which stores are offered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CrowdMap {
+    counts: HashMap<CellIndex, u64>,
+    /// Whether storage had counts for any partition read: a deployment
+    /// whose table predates them has none (`ops reindex-geo` builds them).
+    known: bool,
+}
+
+impl CrowdMap {
+    /// Counts as storage holds them (negative ones, a count that was
+    /// decremented before it was first built, read as none).
+    #[must_use]
+    pub fn from_counts(counts: impl IntoIterator<Item = (CellIndex, i64)>) -> Self {
+        let mut map = CrowdMap {
+            counts: HashMap::new(),
+            known: true,
+        };
+        for (cell, count) in counts {
+            *map.counts.entry(cell).or_default() += u64::try_from(count).unwrap_or(0);
+        }
+        map
+    }
+
+    /// Both maps' counts added up (the categories of one demand).
+    pub fn merge(&mut self, other: CrowdMap) {
+        self.known |= other.known;
+        for (cell, count) in other.counts {
+            *self.counts.entry(cell).or_default() += count;
+        }
+    }
+
+    /// Whether storage had counts for this place at all.
+    #[must_use]
+    pub fn is_known(&self) -> bool {
+        self.known
+    }
+
+    /// The entries counted in `cell` (resolution 8).
+    #[must_use]
+    pub fn count(&self, cell: CellIndex) -> u64 {
+        self.counts.get(&cell).copied().unwrap_or(0)
+    }
+
+    /// Geo items expected within `radius_m` of `at`: each resolution-8
+    /// cell's count times the share of the cell inside the disk (taken as
+    /// spread evenly over the cell). A cell wholly inside counts whole; one
+    /// on the rim by how many of its finer descendants (about a twelfth of
+    /// the radius across, never finer than resolution 11) have their
+    /// centre inside; a disk within its own cell by its area. `None`
+    /// without counts.
+    #[must_use]
+    pub fn items_within(&self, at: GeoPoint, radius_m: f64) -> Option<f64> {
+        if !self.known {
+            return None;
+        }
+        let radius_m = radius_m.max(0.0);
+        let own = at.cell(CROWD_RESOLUTION);
+        // A disk inside its own cell (a regular hexagon's inradius is 0.87
+        // of its edge; H3's vary a little): its share of the cell.
+        if at.distance_m(GeoPoint::from_cell_centre(own)) + radius_m <= CROWD_RESOLUTION.edge_length_m() * 0.75 {
+            #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+            return Some(self.count(own) as f64 * disk_km2(radius_m) / own.area_km2());
+        }
+        // Neighbouring centres are at least about 1.5 edges apart.
+        let spacing = CROWD_RESOLUTION.edge_length_m() * 1.5;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and non-negative
+        let rings = (radius_m / spacing).ceil() as u32 + 2;
+        let finer = search_resolution(radius_m)
+            .succ()
+            .unwrap_or(Resolution::Eleven)
+            .min(Resolution::Eleven);
+        let mut items = 0.0;
+        for cell in own.grid_disk::<Vec<_>>(rings) {
+            let count = self.count(cell);
+            if count == 0 {
+                continue;
+            }
+            let centre = GeoPoint::from_cell_centre(cell);
+            let from_at = at.distance_m(centre);
+            // A regular hexagon's vertices lie one edge from its centre;
+            // H3's cells vary about that by less than a fifth.
+            let reach = CROWD_RESOLUTION.edge_length_m() * 1.2;
+            let share = if from_at + reach <= radius_m {
+                1.0
+            } else if from_at - reach > radius_m {
+                0.0
+            } else {
+                let (inside, all) = cell.children(finer).fold((0_u32, 0_u32), |(inside, all), child| {
+                    let near = at.distance_m(GeoPoint::from_cell_centre(child)) <= radius_m;
+                    (inside + u32::from(near), all + 1)
+                });
+                f64::from(inside) / f64::from(all.max(1))
+            };
+            #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+            let count = count as f64;
+            items += count * share;
+        }
+        Some(items)
+    }
+
+    /// Geo items per km2 within `radius_m` of `at` ([`Self::items_within`]
+    /// over the disk's area).
+    #[must_use]
+    pub fn items_per_km2(&self, at: GeoPoint, radius_m: f64) -> Option<f64> {
+        let area = disk_km2(radius_m);
+        self.items_within(at, radius_m)
+            .map(|items| if area > 0.0 { items / area } else { 0.0 })
+    }
 }
 
 /// How long what a match read stays a guide for the next one there.
@@ -125,7 +285,7 @@ impl CrowdMemory {
     /// was read here within [`CROWD_MEMORY_MS`].
     #[must_use]
     pub fn recall(&self, categories: &[String], at: GeoPoint, now: Millis) -> Option<f64> {
-        let cell = at.cell(Resolution::Eight);
+        let cell = at.cell(CROWD_RESOLUTION);
         categories
             .iter()
             .map(|c| {
@@ -150,9 +310,9 @@ impl CrowdMemory {
             }
         }
         #[allow(clippy::cast_precision_loss)] // item counts are far below 2^52
-        let density = items as f64 / (std::f64::consts::PI * (radius_m / 1000.0).powi(2));
+        let density = items as f64 / disk_km2(radius_m);
         self.places
-            .insert((category.to_string(), at.cell(Resolution::Eight)), (now, density));
+            .insert((category.to_string(), at.cell(CROWD_RESOLUTION)), (now, density));
     }
 }
 
@@ -262,6 +422,113 @@ mod tests {
             assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
             assert_eq!(radii.last(), Some(&r), "ends at the whole radius");
             assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
+        }
+    }
+
+    /// Counts of `per_km2` in every resolution-8 cell around `at`, and
+    /// `market` more in `at`'s own cell.
+    fn crowd_around(at: GeoPoint, per_km2: f64, market: i64) -> CrowdMap {
+        let own = at.cell(CROWD_RESOLUTION);
+        #[allow(clippy::cast_possible_truncation)]
+        CrowdMap::from_counts(own.grid_disk::<Vec<_>>(6).into_iter().map(|cell| {
+            let count = (per_km2 * cell.area_km2()).round() as i64;
+            (cell, if cell == own { count + market } else { count })
+        }))
+    }
+
+    #[test]
+    fn the_crowd_map_expects_each_cells_count_by_its_share_of_the_disk() {
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let own = somewhere.cell(CROWD_RESOLUTION);
+        let centre = GeoPoint::from_cell_centre(own);
+        assert_eq!(
+            CrowdMap::default().items_within(centre, 2_000.0),
+            None,
+            "no counts: unknown"
+        );
+        let empty = CrowdMap::from_counts([]);
+        assert_eq!(empty.items_within(centre, 2_000.0), Some(0.0), "counts kept, none here");
+
+        let city = crowd_around(centre, 105.0, 0);
+        for (at, radius) in [(centre, 50.0), (centre, 500.0), (centre, 2_000.0), (somewhere, 2_000.0)] {
+            let density = city.items_per_km2(at, radius).expect("known");
+            assert!((density - 105.0).abs() < 5.0, "{radius} m: {density}");
+        }
+
+        // 1,500 more in one cell: a disk inside it takes its density; a
+        // disk over several cells takes the cell by the share inside.
+        let market = crowd_around(centre, 105.0, 1_500);
+        let inside = market.items_per_km2(centre, 100.0).expect("known");
+        let expected = 105.0 + 1_500.0 / own.area_km2();
+        assert!((inside - expected).abs() < 3.0, "{inside} vs {expected}");
+        let items = market.items_within(centre, 2_000.0).expect("known");
+        let expected = 105.0 * disk_km2(2_000.0) + 1_500.0;
+        assert!((items - expected).abs() < 0.05 * expected, "{items} vs {expected}");
+        // From a neighbouring cell's centre, 500 m reaches part of the
+        // market's cell: more than the city alone, less than the market.
+        let next_door = GeoPoint::from_cell_centre(own.grid_disk::<Vec<_>>(1)[1]);
+        let edge = market.items_within(next_door, 600.0).expect("known");
+        let city_only = city.items_within(next_door, 600.0).expect("known");
+        assert!(
+            edge > city_only + 50.0 && edge < city_only + 750.0,
+            "{edge} vs {city_only}"
+        );
+
+        // Counts below zero (decremented before they were built) are none;
+        // categories add up.
+        let mut both = CrowdMap::from_counts([(own, -3)]);
+        assert_eq!(both.count(own), 0);
+        both.merge(CrowdMap::from_counts([(own, 7)]));
+        both.merge(CrowdMap::default());
+        assert_eq!(both.count(own), 7);
+        assert!(both.is_known());
+    }
+
+    #[test]
+    fn a_cold_match_reads_a_sixteenth_then_as_far_as_the_crowd_map_allows() {
+        let r = 2_000.0;
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
+        assert_eq!(cold_first_radius(r), 125.0);
+        assert_eq!(
+            cold_search_radii(r, here, &crowd_around(here, 4.0, 0)),
+            [125.0, 2_000.0],
+            "a sparse town: then all of it"
+        );
+        assert_eq!(
+            cold_search_radii(r, here, &crowd_around(here, 105.0, 0)),
+            [125.0, 500.0, 2_000.0],
+            "city density: then 500 m"
+        );
+        assert_eq!(
+            cold_search_radii(r, here, &crowd_around(here, 0.0, 1_300)),
+            [125.0, 500.0, 2_000.0],
+            "inside a market (1,760 per km2) the sixteenth is the warm rule's first radius too"
+        );
+        assert_eq!(
+            cold_search_radii(r, here, &crowd_around(here, 200.0, 1_500)),
+            [125.0, 250.0, 1_000.0, 2_000.0],
+            "denser still (2,200 per km2): the warm rule starts at a 32nd, so 250 m follows"
+        );
+        assert_eq!(
+            cold_search_radii(r, here, &CrowdMap::from_counts([])),
+            [125.0, 2_000.0],
+            "no store counted near: all at once (it reads nothing)"
+        );
+        assert_eq!(
+            cold_search_radii(r, here, &CrowdMap::default()),
+            [125.0, 500.0, 2_000.0],
+            "no counts kept: a quarter, then all, as before"
+        );
+        // The same rule as a known place: after the first, the radii are
+        // those a remembered density would read, wider than the first.
+        for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0] {
+            let cold = cold_search_radii(r, here, &crowd_around(here, density, 0));
+            let warm = search_radii(r, Some(density));
+            assert_eq!(cold[0], 125.0);
+            let after: Vec<f64> = warm.into_iter().filter(|w| *w > 125.0).collect();
+            assert_eq!(cold[1..], after[..], "{density}/km2");
+            assert!(cold.windows(2).all(|w| w[0] < w[1]), "{cold:?}");
         }
     }
 
