@@ -270,7 +270,7 @@ const CROWD_MEMORY_PLACES: usize = 50_000;
 
 /// How crowded places were when matches last read there: geo items read
 /// per km2, by category and the customer's resolution-8 cell (about 0.7
-/// km2), from the first read of each match. Held by each running process
+/// km2), from the widest read of each match. Held by each running process
 /// (a Lambda learns a place on its first match there), so a match inside a
 /// market of a thousand shops reads about [`FIRST_READ_ITEMS`] instead of
 /// all of them; it only changes how far the first read goes, never which

@@ -30,6 +30,8 @@ pub struct MemoryStorage {
     inner: Mutex<Tables>,
     /// Geo items returned by every read so far (what a match costs).
     geo_items_read: std::sync::atomic::AtomicUsize,
+    /// Geo reads so far (one per category and radius a match reads).
+    geo_reads: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +81,14 @@ impl MemoryStorage {
     #[must_use]
     pub fn geo_items_read(&self) -> usize {
         self.geo_items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Geo reads so far: a match's reads of one category follow one
+    /// another, so for a one-category demand this is its sequential geo
+    /// round trips.
+    #[must_use]
+    pub fn geo_reads(&self) -> usize {
+        self.geo_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn tables(&self) -> MutexGuard<'_, Tables> {
@@ -171,6 +181,7 @@ impl StoreRepo for MemoryStorage {
         }
         self.geo_items_read
             .fetch_add(read.stores.len(), std::sync::atomic::Ordering::Relaxed);
+        self.geo_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(read)
     }
 
