@@ -503,11 +503,17 @@ async fn open_grocery(app: &TestApp, id: StoreId, at: GeoPoint, tags: &[&str]) -
 }
 
 /// The radii a fresh app (no place known) reads around `at` for a grocery
-/// demand: a sixteenth of the radius, then as far as the stored crowd map
-/// allows.
-async fn cold_radii(app: &TestApp, config: &OrderingConfig, at: GeoPoint) -> Vec<f64> {
+/// demand for `items` until enough candidates qualify: a sixteenth of the
+/// radius, then each next as far as the stored crowd map and what the read
+/// before found say. Told by the stores themselves, not by the match.
+async fn cold_radii(
+    app: &TestApp,
+    config: &OrderingConfig,
+    at: GeoPoint,
+    items: &[shared::domain::demand::DemandItem],
+) -> Vec<f64> {
     use shared::domain::geo::search_plan;
-    use shared::domain::matching::cold_search_radii;
+    use shared::domain::matching::{ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates};
     use shared::ports::StoreRepo;
     let partitions: Vec<_> = search_plan(at, config.radius_m, config.max_geo_queries)
         .iter()
@@ -518,14 +524,43 @@ async fn cold_radii(app: &TestApp, config: &OrderingConfig, at: GeoPoint) -> Vec
         .crowd_map("grocery", &partitions)
         .await
         .expect("crowd map");
-    cold_search_radii(config.radius_m, at, &crowd)
+    let all = app
+        .storage()
+        .stores_in_ranges("grocery", &search_plan(at, config.radius_m, 64))
+        .await
+        .expect("read")
+        .stores;
+    let mut radii = vec![cold_first_radius(config.radius_m)];
+    while let Some(&radius) = radii.last() {
+        let within: Vec<_> = all
+            .iter()
+            .filter(|s| s.location.distance_m(at) <= radius)
+            .cloned()
+            .collect();
+        let found = ReadFound {
+            items: within.len(),
+            candidates: rank_candidates(items, at, radius, within, &[]).len(),
+        };
+        if radius >= config.radius_m || enough_nearby(found.candidates, config.stores_per_round) {
+            break;
+        }
+        radii.push(next_radius(
+            config.radius_m,
+            at,
+            &crowd,
+            radius,
+            found,
+            config.stores_per_round,
+        ));
+    }
+    radii
 }
 
 /// Near first: the offers are the best, in the full ranking's order, of
 /// the stores within the first radius read where enough qualify (a fresh
-/// app knows no place: a sixteenth of the radius, then as far as the
-/// stored crowd map allows, then all); only when none of them has enough
-/// are they the best of all. So a store beyond that radius is passed over
+/// app knows no place: a sixteenth of the radius, then each next as far as
+/// the stored crowd map and the read before say); only when none of them
+/// has enough are they the best of all. So a store beyond that radius is passed over
 /// exactly when enough nearer ones qualify, however well it ranks.
 #[tokio::test]
 async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_of_all_otherwise() {
@@ -555,10 +590,10 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
             };
             stores.push(open_grocery(&app, id, at, &tags).await);
         }
-        let radii = cold_radii(&app, &config, here()).await;
-        assert_eq!(radii[0], cold_first_radius(full));
-        assert_eq!(radii.last(), Some(&full));
         let items = parse_demand_text("rice, meat").expect("parses");
+        let radii = cold_radii(&app, &config, here(), &items).await;
+        assert_eq!(radii[0], cold_first_radius(full));
+        assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
         let customer = CustomerId::new(format!("c{layout}")).expect("id");
         let request = OrderRequest {
             items: items.clone(),
@@ -690,7 +725,7 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
 /// sixteenth of the radius, with the stored crowd map in the same round
 /// trip, and offers the best of those: one geo round trip and about 160
 /// items instead of all 1,500. A demand that sixteenth cannot serve reads
-/// 500 m next, as the map says, not the whole radius.
+/// next as far as the map expects enough, not the whole radius.
 #[tokio::test]
 async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the_stored_crowd_map() {
     use shared::domain::matching::{FIRST_READ_ITEMS, cold_first_radius, rank_candidates};
@@ -719,7 +754,8 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     assert_eq!(offered, best);
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
-    // m away, sell oil): the map sends the next read to 500 m, not 2 km.
+    // m away, sell oil; none of the 94 within 125 m): the next read goes as
+    // far as the map expects enough at that share, 1 km; not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -728,12 +764,12 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         let id = StoreId::new(format!("oil{i}")).expect("id");
         sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
     }
-    assert_eq!(cold_radii(&app, &config, here()).await, [125.0, 500.0, 2_000.0]);
     let oil = parse_demand_text("oil").expect("parses");
+    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [125.0, 1_000.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &oil, "buyer2").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 500 m");
-    let best: Vec<StoreId> = rank_candidates(&oil, here(), 500.0, sellers, &[])
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 1 km");
+    let best: Vec<StoreId> = rank_candidates(&oil, here(), 1_000.0, sellers, &[])
         .into_iter()
         .take(config.stores_per_round)
         .map(|c| c.store.id.clone())
@@ -757,8 +793,8 @@ async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
         let id = StoreId::new(format!("t{i}")).expect("id");
         stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
     }
-    assert_eq!(cold_radii(&app, &config, here()).await, [125.0, 2_000.0]);
     let items = parse_demand_text("rice").expect("parses");
+    assert_eq!(cold_radii(&app, &config, here(), &items).await, [125.0, 2_000.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &items, "buyer1").await;
     assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then all of it");

@@ -94,25 +94,59 @@ pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
     radii_for(radius_m, |r| density * disk_km2(r))
 }
 
-/// The radii a match reads in a place this process does not know (no
-/// [`CrowdMemory`] of it): first [`cold_first_radius`], read while `crowd`
-/// is fetched; then, if that was not enough, the radii [`search_radii`]
-/// would read with the items `crowd` expects within each radius (wider
-/// than the first only). So a sparse town reads the whole radius next, a
-/// city about 500 m, a market 125 m and then 500 m; two sequential reads
-/// in the common cases. Without a map (counts not kept yet, or no store
-/// of these categories near): a quarter of the radius, then all of it.
+/// What a match's read found within its radius: the geo items (of the
+/// demand's categories; the rim its queries read beyond the radius left
+/// out) and the candidates among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFound {
+    pub items: usize,
+    pub candidates: usize,
+}
+
+/// In a place this process does not know (no [`CrowdMemory`] of it), the
+/// radius a match reads after its read within `read_m` found too few
+/// candidates for `wanted` stores ([`enough_nearby`]). The first read is
+/// [`cold_first_radius`], in the same round trip as `crowd`.
+///
+/// Of `read_m` doubled, quadrupled, ... up to the whole radius, the wider
+/// of
+/// - the widest the map expects to hold at most [`FIRST_READ_ITEMS`] (the
+///   rule of a remembered place, [`search_radii`]: cheap enough to read
+///   whatever it holds), and
+/// - the nearest where the map's items, at the share of `found`'s items
+///   that were candidates, make enough candidates (the whole if none).
+///
+/// So after the first read a sparse town reads the whole radius, a city
+/// about 500 m, and the rim of a market only as far into it as enough
+/// candidates need (four times wider would read through the market): two
+/// sequential reads in the common cases. Without a map (counts not kept
+/// yet): a quarter of the radius, then all of it, as before there were
+/// counts.
 #[must_use]
-pub fn cold_search_radii(radius_m: f64, at: GeoPoint, crowd: &CrowdMap) -> Vec<f64> {
-    let first = cold_first_radius(radius_m);
-    let rest = if crowd.is_known() {
-        radii_for(radius_m, |r| crowd.items_within(at, r).unwrap_or(0.0))
-    } else {
-        search_radii(radius_m, None)
-    };
-    std::iter::once(first)
-        .chain(rest.into_iter().filter(|r| *r > first))
-        .collect()
+pub fn next_radius(radius_m: f64, at: GeoPoint, crowd: &CrowdMap, read_m: f64, found: ReadFound, wanted: usize) -> f64 {
+    if !crowd.is_known() {
+        return if read_m < radius_m / 4.0 {
+            radius_m / 4.0
+        } else {
+            radius_m
+        };
+    }
+    let items = |r: f64| crowd.items_within(at, r).unwrap_or(0.0);
+    let wider: Vec<f64> = std::iter::successors(Some(read_m * 2.0), |r| Some(r * 2.0))
+        .take_while(|r| *r < radius_m)
+        .chain([radius_m])
+        .collect();
+    let cheap = wider.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_ITEMS);
+    #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+    let share = (found.candidates + 1) as f64 / (found.items + 1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let needed = wanted.saturating_mul(NEARBY_CANDIDATES_PER_STORE).max(1) as f64;
+    let enough = wider
+        .iter()
+        .copied()
+        .find(|r| items(*r) * share >= needed)
+        .unwrap_or(radius_m);
+    cheap.map_or(enough, |cheap| cheap.max(enough))
 }
 
 /// The first radius a match reads where the place is not known.
@@ -485,50 +519,82 @@ mod tests {
     }
 
     #[test]
-    fn a_cold_match_reads_a_sixteenth_then_as_far_as_the_crowd_map_allows() {
+    fn a_cold_match_reads_next_as_far_as_the_crowd_map_says_enough_lies() {
         let r = 2_000.0;
         let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
-        assert_eq!(cold_first_radius(r), 125.0);
+        let found = |items, candidates| ReadFound { items, candidates };
+        let near = cold_first_radius(r);
+        assert_eq!(near, 125.0);
+        let town = crowd_around(here, 4.0, 0);
         assert_eq!(
-            cold_search_radii(r, here, &crowd_around(here, 4.0, 0)),
-            [125.0, 2_000.0],
-            "a sparse town: then all of it"
+            next_radius(r, here, &town, near, found(0, 0), 4),
+            2_000.0,
+            "a sparse town: then all of it (cheap)"
         );
+        let city = crowd_around(here, 105.0, 0);
         assert_eq!(
-            cold_search_radii(r, here, &crowd_around(here, 105.0, 0)),
-            [125.0, 500.0, 2_000.0],
+            next_radius(r, here, &city, near, found(5, 2), 4),
+            500.0,
             "city density: then 500 m"
         );
         assert_eq!(
-            cold_search_radii(r, here, &crowd_around(here, 0.0, 1_300)),
-            [125.0, 500.0, 2_000.0],
-            "inside a market (1,760 per km2) the sixteenth is the warm rule's first radius too"
+            next_radius(r, here, &city, near, found(8, 0), 4),
+            1_000.0,
+            "city density, a demand few shops serve: as far as enough are expected"
+        );
+        assert_eq!(next_radius(r, here, &city, 1_000.0, found(330, 5), 4), 2_000.0);
+        let market = crowd_around(here, 0.0, 1_300);
+        assert_eq!(
+            next_radius(r, here, &market, near, found(94, 10), 4),
+            250.0,
+            "inside a market, ten of twelve found: the next step holds enough"
         );
         assert_eq!(
-            cold_search_radii(r, here, &crowd_around(here, 200.0, 1_500)),
-            [125.0, 250.0, 1_000.0, 2_000.0],
-            "denser still (2,200 per km2): the warm rule starts at a 32nd, so 250 m follows"
+            next_radius(r, here, &market, near, found(94, 0), 4),
+            500.0,
+            "inside a market, none found: the market's extent"
         );
+        // Beside a market (in the next cell): 500 m reaches into it, so it
+        // is not cheap, but the map expects enough within 250 m; and when
+        // 250 m falls short, 500 m, not the whole radius.
+        let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
+        let beside = crowd_around(here, 105.0, 1_300);
+        assert_eq!(next_radius(r, next_door, &beside, near, found(5, 2), 4), 500.0);
+        assert_eq!(next_radius(r, next_door, &beside, 250.0, found(11, 11), 4), 500.0);
         assert_eq!(
-            cold_search_radii(r, here, &CrowdMap::from_counts([])),
-            [125.0, 2_000.0],
+            next_radius(r, here, &CrowdMap::from_counts([]), near, found(0, 0), 4),
+            2_000.0,
             "no store counted near: all at once (it reads nothing)"
         );
+        let unknown = CrowdMap::default();
         assert_eq!(
-            cold_search_radii(r, here, &CrowdMap::default()),
-            [125.0, 500.0, 2_000.0],
+            (
+                next_radius(r, here, &unknown, near, found(5, 2), 4),
+                next_radius(r, here, &unknown, 500.0, found(5, 2), 4)
+            ),
+            (500.0, 2_000.0),
             "no counts kept: a quarter, then all, as before"
         );
-        // The same rule as a known place: after the first, the radii are
-        // those a remembered density would read, wider than the first.
+        // The next radius is cheap by the warm rule, or the nearest step the
+        // map expects to hold enough, and never narrower than either.
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0] {
-            let cold = cold_search_radii(r, here, &crowd_around(here, density, 0));
-            let warm = search_radii(r, Some(density));
-            assert_eq!(cold[0], 125.0);
-            let after: Vec<f64> = warm.into_iter().filter(|w| *w > 125.0).collect();
-            assert_eq!(cold[1..], after[..], "{density}/km2");
-            assert!(cold.windows(2).all(|w| w[0] < w[1]), "{cold:?}");
+            let crowd = crowd_around(here, density, 0);
+            let items = |r: f64| crowd.items_within(here, r).unwrap_or(0.0);
+            for (read_m, within, candidates) in [(125.0, 0, 0), (125.0, 5, 1), (250.0, 20, 10), (500.0, 90, 3)] {
+                let next = next_radius(r, here, &crowd, read_m, found(within, candidates), 4);
+                assert!(next > read_m && next <= r, "{next}");
+                let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
+                assert!(
+                    next == r || items(next) <= FIRST_READ_ITEMS || items(next) * share >= 12.0,
+                    "{density}/km2, {candidates} of {within}: {next}"
+                );
+                let narrower = next / 2.0;
+                assert!(
+                    narrower <= read_m || items(narrower) * share < 12.0 || items(next) <= FIRST_READ_ITEMS,
+                    "no narrower step would do: {next}"
+                );
+            }
         }
     }
 

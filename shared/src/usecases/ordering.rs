@@ -19,7 +19,7 @@ use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
-    CrowdMap, CrowdMemory, cold_first_radius, cold_search_radii, enough_nearby, rank_candidates, search_radii,
+    CrowdMap, CrowdMemory, ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates, search_radii,
     search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
@@ -750,6 +750,7 @@ where
             Some(_) => search_radii(radius_m, remembered),
             None => vec![cold_first_radius(radius_m)],
         };
+        let mut crowd = None;
         let mut step = 0;
         while let Some(&radius) = radii.get(step) {
             step += 1;
@@ -757,13 +758,12 @@ where
             let reads =
                 futures_util::future::join_all(categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges)));
             let reads = if remembered.is_none() && step == 1 {
-                let (reads, crowd) = futures_util::join!(reads, self.crowd_map(&categories, location, radius_m));
-                radii = cold_search_radii(radius_m, location, &crowd);
+                let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, location, radius_m));
+                crowd = Some(map);
                 reads
             } else {
                 reads.await
             };
-            let widest = step == radii.len();
             let mut stores = Vec::new();
             for (category, read) in categories.iter().zip(reads) {
                 let read = read?;
@@ -772,10 +772,25 @@ where
                     .learn(category, location, radius, read.stores.len(), now);
                 stores.extend(read.stores);
             }
+            let within = stores
+                .iter()
+                .filter(|s| s.location.distance_m(location) <= radius)
+                .count();
             let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
                 .into_iter()
                 .filter(|c| c.store.delivers(wanted))
                 .collect();
+            // A place not known: how far to read next is decided by this read.
+            if let Some(crowd) = &crowd
+                && radius < radius_m
+            {
+                let found = ReadFound {
+                    items: within,
+                    candidates: candidates.len(),
+                };
+                radii.push(next_radius(radius_m, location, crowd, radius, found, wanted_count));
+            }
+            let widest = step == radii.len();
             if !widest && !enough_nearby(candidates.len(), wanted_count) {
                 continue;
             }
