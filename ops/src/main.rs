@@ -26,7 +26,7 @@ const USAGE: &str = "usage:
   ops print-jwks         [--issuer URL]                        the OpenID configuration and JWKS the code publishes
   ops add-operator       --phone NUMBER                        make the holder of NUMBER an operator (TABLE_NAME: the table)
   ops reindex-geo                                              move geo index entries to the current partition layout
-                                                               (TABLE_NAME: the table; safe to repeat)
+                                                               and rebuild the crowd counts (TABLE_NAME: the table; safe to repeat)
   ops timer-dlq          --dlq-url URL [--max N]               list the round timers in the dead-letter queue
   ops redrive-timers     --dlq-url URL --queue-url URL [--max N]
                                                                move them back to the timer queue (safe to repeat)";
@@ -216,8 +216,9 @@ async fn reindex_geo(args: &Args) -> Result<(), String> {
     let storage = stack_table().await?;
     let done = storage.reindex_geo().await.map_err(|e| e.to_string())?;
     println!(
-        "geo index: {} entries moved to the current layout, {} stale entries deleted, {} already current",
-        done.moved, done.dropped, done.current
+        "geo index: {} entries moved to the current layout, {} stale entries deleted, {} already current; \
+         crowd counts rebuilt in {} items",
+        done.moved, done.dropped, done.current, done.crowd_items
     );
     Ok(())
 }

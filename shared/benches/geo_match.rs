@@ -13,6 +13,10 @@
 //! units at DynamoDB's rules (a `Query` costs its items' total size in
 //! 4 KB steps, halved for an eventually consistent read), so the busiest
 //! partition's load can be set against DynamoDB's 3,000 RCU per partition.
+//! Its rows read a fixed radius, the remembered first read, or as matching
+//! does now (remembered, else a sixteenth with the stored crowd map, then
+//! `next_radius` until 12 shops qualify; "cold, map": every match as in a
+//! place not known), with the crowd map's units and the geo round trips.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -22,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, search_plan};
 use shared::domain::ids::StoreId;
-use shared::domain::matching::{CrowdMemory, search_radii};
+use shared::domain::matching::{CrowdMemory, ReadFound, cold_first_radius, enough_nearby, next_radius, search_radii};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
@@ -152,6 +156,9 @@ const GROCERY_SHARE_OF_ORDERS: f64 = 0.8;
 /// The latency mode's proxy measured 385 B for stores with four tags; 600 B
 /// leaves room for longer names and stock lines.
 const GEO_ITEM_BYTES: f64 = 600.0;
+/// Read units of one crowd item (a count per resolution-8 cell, at most 49
+/// of about 25 B: under 4 KB), eventually consistent.
+const CROWD_ITEM_RCU: f64 = 0.5;
 /// One partition's read limit.
 const PARTITION_RCU: f64 = 3_000.0;
 
@@ -167,22 +174,42 @@ struct PeakFigures {
     partitions: Vec<f64>,
     ratio_total: (usize, usize),
     rcu_per_match: Vec<f64>,
-    /// Items each match's read returned.
+    /// Items each match's reads returned.
     items_per_match: Vec<f64>,
+    /// Sequential geo reads each match took.
+    round_trips: Vec<f64>,
     by_partition: HashMap<CellIndex, (usize, f64)>,
     matches: usize,
 }
 
+/// How a match chooses what to read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reading {
+    /// Every match reads this radius, once.
+    Fixed(f64),
+    /// The first read as far as the place's remembered crowding allows (a
+    /// place not yet seen is read at a quarter of the radius); that read
+    /// only.
+    Remembered,
+    /// As matching does now: where the place is remembered, as above;
+    /// where not, a sixteenth of the radius with the stored crowd map, then
+    /// wider as the map says; every read until 12 shops qualify.
+    RememberedOrMap,
+    /// Every match as in a place not known (a new process each time).
+    AlwaysMap,
+}
+
 /// Grocery matches from customers placed like the shops (people live
-/// where the shops are), reading 500 m first as matching does at this
-/// density (the near read alone has enough candidates: about 180 grocery
-/// shops within 500 m); `radius` picks which radius to read.
-/// `radius_m`: every match reads that far; `None`: as matching does, the
-/// first read as far as the place's remembered crowding allows (a place not
-/// yet seen is read at a quarter of the radius and remembered).
-async fn peak_dhaka(clustered: bool, radius_m: Option<f64>, seed: u64) -> PeakFigures {
+/// where the shops are); `first` says what each match reads.
+async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
     let mut memory = CrowdMemory::default();
     let near = search_radii(RADIUS_M, None)[0];
+    // Customers away from the city's edge by the first read (the same
+    // customers for every way of reading but the whole radius).
+    let edge = match first {
+        Reading::Fixed(r) => r,
+        _ => near,
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
     let area_km2 = (2.0 * DHAKA_HALF_SIDE_M / 1_000.0).powi(2);
@@ -198,6 +225,7 @@ async fn peak_dhaka(clustered: bool, radius_m: Option<f64>, seed: u64) -> PeakFi
         ratio_total: (0, 0),
         rcu_per_match: Vec::new(),
         items_per_match: Vec::new(),
+        round_trips: Vec::new(),
         by_partition: HashMap::new(),
         matches: CUSTOMERS,
     };
@@ -211,38 +239,85 @@ async fn peak_dhaka(clustered: bool, radius_m: Option<f64>, seed: u64) -> PeakFi
             // Away from the city's edge, as in the first table.
             let north_m = (p.lat() - centre.lat()).abs() * 111_195.0;
             let east_m = (p.lng() - centre.lng()).abs() * 111_195.0 * centre.lat().to_radians().cos();
-            if north_m.max(east_m) < DHAKA_HALF_SIDE_M - radius_m.unwrap_or(near) {
+            if north_m.max(east_m) < DHAKA_HALF_SIDE_M - edge {
                 break p;
             }
         };
         let grocery_only = ["grocery".to_string()];
-        let radius_m = radius_m.unwrap_or_else(|| search_radii(RADIUS_M, memory.recall(&grocery_only, customer, 0))[0]);
-        let plan = search_plan(customer, radius_m, MAX_RANGES);
-        let mut read = 0;
-        let mut rcu = 0.0;
-        for range in &plan {
-            let items = storage
-                .stores_in_ranges("grocery", std::slice::from_ref(range))
-                .await
-                .expect("read")
-                .stores
-                .len();
-            read += items;
-            rcu += query_rcu(items);
-            let tally = figures.by_partition.entry(range.partition).or_default();
-            tally.0 += items;
-            tally.1 += query_rcu(items);
+        let remembered = match first {
+            Reading::AlwaysMap => None,
+            _ => memory.recall(&grocery_only, customer, 0),
+        };
+        let mut radii = match (first, remembered) {
+            (Reading::Fixed(r), _) => vec![r],
+            (Reading::Remembered, _) => vec![search_radii(RADIUS_M, remembered)[0]],
+            (_, Some(_)) => search_radii(RADIUS_M, remembered),
+            (_, None) => vec![cold_first_radius(RADIUS_M)],
+        };
+        let (mut read, mut rcu, mut step) = (0, 0.0, 0);
+        let mut crowd = None;
+        while let Some(&radius_m) = radii.get(step) {
+            step += 1;
+            let plan = search_plan(customer, radius_m, MAX_RANGES);
+            if step == 1 && remembered.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
+                // The crowd map, in the same round trip: one small item per
+                // partition the whole radius touches (half a unit each).
+                let partitions: Vec<CellIndex> = search_plan(customer, RADIUS_M, MAX_RANGES)
+                    .iter()
+                    .map(|r| r.partition)
+                    .collect();
+                crowd = Some(storage.crowd_map("grocery", &partitions).await.expect("crowd map"));
+                let unique: std::collections::HashSet<_> = partitions.into_iter().collect();
+                for partition in unique {
+                    rcu += CROWD_ITEM_RCU;
+                    figures.by_partition.entry(partition).or_default().1 += CROWD_ITEM_RCU;
+                }
+            }
+            let mut this_read = 0;
+            for range in &plan {
+                let items = storage
+                    .stores_in_ranges("grocery", std::slice::from_ref(range))
+                    .await
+                    .expect("read")
+                    .stores
+                    .len();
+                this_read += items;
+                rcu += query_rcu(items);
+                let tally = figures.by_partition.entry(range.partition).or_default();
+                tally.0 += items;
+                tally.1 += query_rcu(items);
+            }
+            read += this_read;
+            memory.learn("grocery", customer, radius_m, this_read, 0);
+            let qualifying = grocery
+                .iter()
+                .filter(|s| s.location.distance_m(customer) <= radius_m)
+                .count();
+            if step == 1 {
+                figures.queries.push(plan.len() as f64);
+                let partitions: std::collections::HashSet<_> = plan.iter().map(|r| r.partition).collect();
+                figures.partitions.push(partitions.len() as f64);
+            }
+            figures.ratio_total.0 += this_read;
+            figures.ratio_total.1 += qualifying;
+            // Every shop qualifies here: as many candidates as shops within
+            // the radius.
+            if let Some(crowd) = &crowd
+                && radius_m < RADIUS_M
+                && !enough_nearby(qualifying, 4)
+            {
+                let found = ReadFound {
+                    items: qualifying,
+                    candidates: qualifying,
+                };
+                radii.push(next_radius(RADIUS_M, customer, crowd, radius_m, found, 4));
+            }
+            // Every shop qualifies here: enough once 12 are within.
+            if matches!(first, Reading::Fixed(_) | Reading::Remembered) || enough_nearby(qualifying, 4) {
+                break;
+            }
         }
-        memory.learn("grocery", customer, radius_m, read, 0);
-        let qualifying = grocery
-            .iter()
-            .filter(|s| s.location.distance_m(customer) <= radius_m)
-            .count();
-        figures.queries.push(plan.len() as f64);
-        let partitions: std::collections::HashSet<_> = plan.iter().map(|r| r.partition).collect();
-        figures.partitions.push(partitions.len() as f64);
-        figures.ratio_total.0 += read;
-        figures.ratio_total.1 += qualifying;
+        figures.round_trips.push(step as f64);
         figures.rcu_per_match.push(rcu);
         figures.items_per_match.push(read as f64);
     }
@@ -250,6 +325,7 @@ async fn peak_dhaka(clustered: bool, radius_m: Option<f64>, seed: u64) -> PeakFi
     figures.partitions.sort_by(f64::total_cmp);
     figures.rcu_per_match.sort_by(f64::total_cmp);
     figures.items_per_match.sort_by(f64::total_cmp);
+    figures.round_trips.sort_by(f64::total_cmp);
     figures
 }
 
@@ -290,7 +366,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<22} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>9} {:>10} {:>9} {:>12} {:>10}",
+        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>7} {:>9} {:>10} {:>9} {:>12} {:>10}",
         "city",
         "q p50",
         "q max",
@@ -298,6 +374,7 @@ async fn main() {
         "partmx",
         "read/qual",
         "items p50/99/mx",
+        "trips",
         "RCU p50",
         "RCU/match",
         "parts",
@@ -305,23 +382,32 @@ async fn main() {
         "top RCU/s"
     );
     let near = search_radii(RADIUS_M, None)[0];
-    for (clustered, radius) in [
-        (false, Some(near)),
-        (true, Some(near)),
-        (false, None),
-        (true, None),
-        (false, Some(RADIUS_M)),
-        (true, Some(RADIUS_M)),
+    for (clustered, first) in [
+        (false, Reading::Fixed(near)),
+        (true, Reading::Fixed(near)),
+        (false, Reading::Remembered),
+        (true, Reading::Remembered),
+        (false, Reading::RememberedOrMap),
+        (true, Reading::RememberedOrMap),
+        (false, Reading::AlwaysMap),
+        (true, Reading::AlwaysMap),
+        (false, Reading::Fixed(RADIUS_M)),
+        (true, Reading::Fixed(RADIUS_M)),
     ] {
-        let f = peak_dhaka(clustered, radius, 11).await;
+        let f = peak_dhaka(clustered, first, 11).await;
         let total_rcu: f64 = f.by_partition.values().map(|(_, rcu)| rcu).sum();
         let top_rcu = f.by_partition.values().map(|(_, rcu)| *rcu).fold(0.0, f64::max);
         let rcu_per_match = total_rcu / f.matches as f64;
         let share = top_rcu / total_rcu.max(f64::MIN_POSITIVE);
-        let reach = radius.map_or_else(|| "remembered".to_string(), |r| format!("{r} m"));
+        let reach = match first {
+            Reading::Fixed(r) => format!("{r} m"),
+            Reading::Remembered => "remembered".to_string(),
+            Reading::RememberedOrMap => "remembered/map".to_string(),
+            Reading::AlwaysMap => "cold, map".to_string(),
+        };
         let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<22} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
+            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>7} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
@@ -332,6 +418,11 @@ async fn main() {
                 percentile(&f.items_per_match, 0.5),
                 percentile(&f.items_per_match, 0.99),
                 percentile(&f.items_per_match, 1.0)
+            ),
+            format!(
+                "{:.0}/{:.0}",
+                percentile(&f.round_trips, 0.5),
+                percentile(&f.round_trips, 1.0)
             ),
             percentile(&f.rcu_per_match, 0.5),
             rcu_per_match,

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::account::Account;
@@ -16,6 +17,7 @@ use crate::domain::geo::CellRange;
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, PromotionId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::matching::CrowdMap;
 use crate::domain::notification::{Device, DeviceToken};
 use crate::domain::order::Order;
 use crate::domain::order::money::{Bill, PaymentMethod, Settlement};
@@ -71,6 +73,17 @@ pub trait StoreRepo: Send + Sync {
         category: &str,
         ranges: &[CellRange],
     ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
+    /// How many geo entries of `category` lie in each resolution-8 cell of
+    /// `partitions` (each counted once however often named; kept with the
+    /// entries by every write that adds, moves or removes one), for sizing
+    /// a match's reads. May be a moment old. A
+    /// partition without counts (a table from before they were kept, until
+    /// `ops reindex-geo`) adds nothing; none at all leave the map unknown.
+    fn crowd_map(
+        &self,
+        category: &str,
+        partitions: &[CellIndex],
+    ) -> impl Future<Output = Result<CrowdMap, RepoError>> + Send;
 }
 
 /// Orders. A change is decided by [`Order::decide`] on the order as read

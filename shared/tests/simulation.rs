@@ -29,6 +29,7 @@ use shared::domain::geo::{CellRange, GeoPoint};
 use shared::domain::idempotency::IdempotencyRecord;
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, PromotionId, StoreId};
 use shared::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use shared::domain::matching::CrowdMap;
 use shared::domain::notification::Device;
 use shared::domain::order::delivery::{DeliveryKind, DeliveryOption, default_delivery_options};
 use shared::domain::order::money::{Paisa, PaymentMethod};
@@ -312,6 +313,10 @@ impl StoreRepo for FaultyStorage {
     async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
         self.plain("stores_in_ranges", false).await?;
         self.inner.stores_in_ranges(category, ranges).await
+    }
+    async fn crowd_map(&self, category: &str, partitions: &[h3o::CellIndex]) -> Result<CrowdMap, RepoError> {
+        self.plain("crowd_map", false).await?;
+        self.inner.crowd_map(category, partitions).await
     }
 }
 

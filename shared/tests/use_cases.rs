@@ -554,40 +554,98 @@ async fn open_grocery(app: &TestApp, id: StoreId, at: GeoPoint, tags: &[&str]) -
     store
 }
 
-/// Near first: when enough stores qualify within a quarter of the radius,
-/// the offers are the best of those, in the full ranking's order; only
-/// otherwise does a match read the whole radius, and then it offers the best
-/// of all. So a store beyond the near radius is passed over exactly when
-/// enough nearer ones qualify, however well it ranks.
+/// The radii a fresh app (no place known) reads around `at` for a grocery
+/// demand for `items` until enough candidates qualify: a sixteenth of the
+/// radius, then each next as far as the stored crowd map and what the read
+/// before found say. Told by the stores themselves, not by the match.
+async fn cold_radii(
+    app: &TestApp,
+    config: &OrderingConfig,
+    at: GeoPoint,
+    items: &[shared::domain::demand::DemandItem],
+) -> Vec<f64> {
+    use shared::domain::geo::search_plan;
+    use shared::domain::matching::{ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates};
+    use shared::ports::StoreRepo;
+    let partitions: Vec<_> = search_plan(at, config.radius_m, config.max_geo_queries)
+        .iter()
+        .map(|r| r.partition)
+        .collect();
+    let crowd = app
+        .storage()
+        .crowd_map("grocery", &partitions)
+        .await
+        .expect("crowd map");
+    let all = app
+        .storage()
+        .stores_in_ranges("grocery", &search_plan(at, config.radius_m, 64))
+        .await
+        .expect("read")
+        .stores;
+    let mut radii = vec![cold_first_radius(config.radius_m)];
+    while let Some(&radius) = radii.last() {
+        let within: Vec<_> = all
+            .iter()
+            .filter(|s| s.location.distance_m(at) <= radius)
+            .cloned()
+            .collect();
+        let found = ReadFound {
+            items: within.len(),
+            candidates: rank_candidates(items, at, radius, within, &[]).len(),
+        };
+        if radius >= config.radius_m || enough_nearby(found.candidates, config.stores_per_round) {
+            break;
+        }
+        radii.push(next_radius(
+            config.radius_m,
+            at,
+            &crowd,
+            radius,
+            found,
+            config.stores_per_round,
+        ));
+    }
+    radii
+}
+
+/// Near first: the offers are the best, in the full ranking's order, of
+/// the stores within the first radius read where enough qualify (a fresh
+/// app knows no place: a sixteenth of the radius, then each next as far as
+/// the stored crowd map and the read before say); only when none of them
+/// has enough are they the best of all. So a store beyond that radius is passed over
+/// exactly when enough nearer ones qualify, however well it ranks.
 #[tokio::test]
 async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_of_all_otherwise() {
     use rand::{Rng, SeedableRng};
-    use shared::domain::matching::{enough_nearby, rank_candidates, search_radii};
+    use shared::domain::matching::{cold_first_radius, enough_nearby, rank_candidates};
     use shared::ports::StoreRepo;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let config = lifted_limits();
-    // A fresh app knows no place yet: a quarter of the radius, then all.
-    let radii = search_radii(config.radius_m, None);
-    let (near, full) = (radii[0], radii[radii.len() - 1]);
-    assert_eq!(radii.len(), 2);
-    let (mut passed_over, mut widened) = (0, 0);
-    for layout in 0..60 {
+    let full = config.radius_m;
+    let (mut passed_over, mut widened, mut nearest_enough, mut between) = (0, 0, 0, 0);
+    for layout in 0..80 {
         let app = fresh_app(config);
-        let count = rng.random_range(2..40);
+        // From a sparse town to a crowded neighbourhood, where many shops
+        // sell neither line (read, but not candidates).
+        let count = rng.random_range(2..250);
+        let nearness = rng.random_range(1..=3);
         let mut stores = Vec::new();
         for i in 0..count {
             let id = StoreId::new(format!("l{layout}s{i}")).expect("id");
             // Nearer stores are likelier, as in a dense neighbourhood.
-            let distance = full * rng.random::<f64>().powi(2) * 0.99;
+            let distance = full * rng.random::<f64>().powi(nearness) * 0.99;
             let at = here().offset(rng.random_range(0.0..360.0), distance);
-            let tags: Vec<&str> = if rng.random_bool(0.5) {
-                vec!["rice", "meat"]
-            } else {
-                vec!["rice"]
+            let tags: Vec<&str> = match rng.random_range(0..4) {
+                0 => vec!["rice", "meat"],
+                1 => vec!["rice"],
+                _ => vec!["oil"],
             };
             stores.push(open_grocery(&app, id, at, &tags).await);
         }
         let items = parse_demand_text("rice, meat").expect("parses");
+        let radii = cold_radii(&app, &config, here(), &items).await;
+        assert_eq!(radii[0], cold_first_radius(full));
+        assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
         let customer = CustomerId::new(format!("c{layout}")).expect("id");
         let request = OrderRequest {
             items: items.clone(),
@@ -609,22 +667,27 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
             stores.iter().cloned().map(std::sync::Arc::new).collect(),
             &[],
         );
-        let nearby: Vec<_> = all.iter().filter(|c| c.distance_m <= near).collect();
-        let expected: Vec<StoreId> = if enough_nearby(nearby.len(), config.stores_per_round) {
-            passed_over += all.len() - nearby.len();
-            nearby
-                .iter()
-                .take(config.stores_per_round)
-                .map(|c| c.store.id.clone())
-                .collect()
+        let within = |r: f64| all.iter().filter(move |c| c.distance_m <= r);
+        let chosen = radii
+            .iter()
+            .copied()
+            .find(|&r| enough_nearby(within(r).count(), config.stores_per_round))
+            .unwrap_or(full);
+        if chosen < full {
+            passed_over += all.len() - within(chosen).count();
+            if chosen == radii[0] {
+                nearest_enough += 1;
+            } else {
+                between += 1;
+            }
         } else {
             widened += 1;
-            all.iter()
-                .take(config.stores_per_round)
-                .map(|c| c.store.id.clone())
-                .collect()
-        };
-        assert_eq!(offered, expected, "layout {layout}");
+        }
+        let expected: Vec<StoreId> = within(chosen)
+            .take(config.stores_per_round)
+            .map(|c| c.store.id.clone())
+            .collect();
+        assert_eq!(offered, expected, "layout {layout}, radii {radii:?}");
         // The store repo saw every store (the property is about choosing).
         assert_eq!(
             app.storage()
@@ -637,62 +700,67 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
         );
     }
     assert!(
-        passed_over > 0 && widened > 0,
-        "both cases were met: {passed_over} passed over, {widened} widened"
+        passed_over > 0 && widened > 0 && nearest_enough > 0 && between > 0,
+        "every case was met: {passed_over} passed over, {widened} widened, \
+         {nearest_enough} enough within the first radius, {between} within a later one"
     );
 }
 
-/// Goal 5 of issue 12: inside a market of 1,500 shops within 500 m, the
-/// first match there reads all of them; the next one, knowing the place,
-/// starts at a radius that reads about a hundred, and still offers the best
-/// of those.
-#[tokio::test]
-async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
+/// 1,500 grocery stalls spread over the 500 m around `here()`, every one
+/// with its socket open.
+async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Store>> {
     use rand::{Rng, SeedableRng};
-    use shared::domain::matching::{FIRST_READ_ITEMS, rank_candidates, search_radii};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let config = lifted_limits();
-    let app = fresh_app(config);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut stores = Vec::new();
     for i in 0..1_500 {
         let id = StoreId::new(format!("m{i}")).expect("id");
         // Uniform over the disk.
         let at = here().offset(rng.random_range(0.0..360.0), 500.0 * rng.random::<f64>().sqrt());
-        stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
+        stores.push(Arc::new(open_grocery(app, id, at, &["rice"]).await));
     }
-    let items = parse_demand_text("rice").expect("parses");
-    let place = |n: usize| {
-        let app = &app;
-        let items = items.clone();
-        async move {
-            let request = OrderRequest {
-                items,
-                location: here(),
-                delivery: None,
-                payment: CASH,
-                address: None,
-            };
-            let customer = CustomerId::new(format!("buyer{n}")).expect("id");
-            app.ordering()
-                .place(&customer, request, OrderId::generate())
-                .await
-                .expect("placed")
-        }
+    stores
+}
+
+/// Places a cash order for `items` at `here()` and returns it.
+async fn place_here(app: &TestApp, items: &[shared::domain::demand::DemandItem], buyer: &str) -> Order {
+    let request = OrderRequest {
+        items: items.to_vec(),
+        location: here(),
+        delivery: None,
+        payment: CASH,
+        address: None,
     };
+    let customer = CustomerId::new(buyer).expect("id");
+    app.ordering()
+        .place(&customer, request, OrderId::generate())
+        .await
+        .expect("placed")
+}
+
+/// Goal 5 of issue 12, where the place is known: inside a market of 1,500
+/// shops within 500 m, a match after the first starts at the radius the
+/// process remembers (about a hundred items) and still offers the best of
+/// those.
+#[tokio::test]
+async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
+    use shared::domain::matching::{FIRST_READ_ITEMS, rank_candidates, search_radii};
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let stores = market(&app, 11).await;
+    let items = parse_demand_text("rice").expect("parses");
     let before = app.storage().geo_items_read();
-    place(1).await;
+    place_here(&app, &items, "buyer1").await;
     let first = app.storage().geo_items_read() - before;
-    assert!(first >= 1_400, "a place not yet known is read at 500 m: {first} items");
 
     let before = app.storage().geo_items_read();
-    let order = place(2).await;
+    let order = place_here(&app, &items, "buyer2").await;
     let second = app.storage().geo_items_read() - before;
     assert!(
         second as f64 <= 1.5 * FIRST_READ_ITEMS,
-        "the known market is read at a smaller radius: {second} items (the first match read {first})"
+        "the known market is read at a small radius: {second} items (the first match read {first})"
     );
-    // Still the best of what that smaller radius holds.
-    let learned = first as f64 / (std::f64::consts::PI * 0.25);
+    // The first match remembered its read: 125 m around here.
+    let learned = first as f64 / (std::f64::consts::PI * 0.125 * 0.125);
     let radius = search_radii(config.radius_m, Some(learned))[0];
     assert!(radius < 500.0, "{radius}");
     let best: Vec<StoreId> = rank_candidates(&items, here(), radius, stores, &[])
@@ -702,6 +770,93 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         .collect();
     let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
     assert_eq!(offered, best);
+}
+
+/// Goal 5 where the place is not known (a new Lambda, the first match in a
+/// cell): the first match in a market of 1,500 shops within 500 m reads a
+/// sixteenth of the radius, with the stored crowd map in the same round
+/// trip, and offers the best of those: one geo round trip and about 160
+/// items instead of all 1,500. A demand that sixteenth cannot serve reads
+/// next as far as the map expects enough, not the whole radius.
+#[tokio::test]
+async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the_stored_crowd_map() {
+    use shared::domain::matching::{FIRST_READ_ITEMS, cold_first_radius, rank_candidates};
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let stores = market(&app, 12).await;
+    let items = parse_demand_text("rice").expect("parses");
+    let (items_before, reads_before) = (app.storage().geo_items_read(), app.storage().geo_reads());
+    let order = place_here(&app, &items, "buyer1").await;
+    let read = app.storage().geo_items_read() - items_before;
+    let reads = app.storage().geo_reads() - reads_before;
+    // About 94 stalls lie within 125 m; the 8 queries that cover so small a
+    // disk read some beyond it.
+    assert!(
+        read as f64 <= 1.75 * FIRST_READ_ITEMS,
+        "a market not yet known is read at a small radius: {read} items"
+    );
+    assert_eq!(reads, 1, "the small read had enough: one geo round trip");
+    let radius = cold_first_radius(config.radius_m);
+    let best: Vec<StoreId> = rank_candidates(&items, here(), radius, stores, &[])
+        .into_iter()
+        .take(config.stores_per_round)
+        .map(|c| c.store.id.clone())
+        .collect();
+    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
+    assert_eq!(offered, best);
+
+    // A demand the small radius cannot serve (only a few stalls, 150-470
+    // m away, sell oil; none of the 94 within 125 m): the next read goes as
+    // far as the map expects enough at that share, 1 km; not 2 km.
+    let app = fresh_app(config);
+    market(&app, 13).await;
+    let mut sellers = Vec::new();
+    for i in 0..20 {
+        let at = here().offset(f64::from(i) * 18.0, 150.0 + f64::from(i) * 16.0);
+        let id = StoreId::new(format!("oil{i}")).expect("id");
+        sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
+    }
+    let oil = parse_demand_text("oil").expect("parses");
+    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [125.0, 1_000.0]);
+    let reads_before = app.storage().geo_reads();
+    let order = place_here(&app, &oil, "buyer2").await;
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 1 km");
+    let best: Vec<StoreId> = rank_candidates(&oil, here(), 1_000.0, sellers, &[])
+        .into_iter()
+        .take(config.stores_per_round)
+        .map(|c| c.store.id.clone())
+        .collect();
+    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
+    assert_eq!(offered, best);
+}
+
+/// Where supply is sparse, a match in a place not known reads the small
+/// radius and then, told by the crowd map, the whole radius: two geo round
+/// trips, not three.
+#[tokio::test]
+async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
+    use shared::domain::matching::rank_candidates;
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let mut stores = Vec::new();
+    for i in 0..30 {
+        // About 4 shops per km2 over 2 km, none within 125 m.
+        let at = here().offset(f64::from(i) * 47.0, 300.0 + f64::from(i) * 55.0);
+        let id = StoreId::new(format!("t{i}")).expect("id");
+        stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
+    }
+    let items = parse_demand_text("rice").expect("parses");
+    assert_eq!(cold_radii(&app, &config, here(), &items).await, [125.0, 2_000.0]);
+    let reads_before = app.storage().geo_reads();
+    let order = place_here(&app, &items, "buyer1").await;
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then all of it");
+    let best: Vec<StoreId> = rank_candidates(&items, here(), config.radius_m, stores, &[])
+        .into_iter()
+        .take(config.stores_per_round)
+        .map(|c| c.store.id.clone())
+        .collect();
+    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
+    assert_eq!(offered, best, "the best of all, as a full read would choose");
 }
 
 fn profile_near(i: usize) -> StoreProfileInput {

@@ -13,7 +13,7 @@ use shared::domain::account::Role;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
-use shared::domain::geo::{GeoPoint, search_plan, store_partition};
+use shared::domain::geo::{GeoPoint, search_plan, store_crowd_cell, store_partition};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::notification::{Device, DeviceToken};
@@ -465,6 +465,118 @@ async fn partition_edge_contract<S: Storage>(storage: &S) {
     assert!(plan.len() <= 8);
 }
 
+/// The crowd counts of `category` the storage holds in the partitions of
+/// `stores` and of `gone` (places stores left), and what `stores` make
+/// them: one per store of the category in its resolution-8 cell.
+async fn crowd_counts<S: Storage>(
+    storage: &S,
+    category: &str,
+    stores: &[&Store],
+    gone: &[&Store],
+) -> (Vec<(h3o::CellIndex, u64)>, Vec<(h3o::CellIndex, u64)>) {
+    let mut expected: std::collections::BTreeMap<h3o::CellIndex, u64> = Default::default();
+    for store in stores.iter().filter(|s| s.category == category) {
+        *expected.entry(store_crowd_cell(store.location)).or_default() += 1;
+    }
+    let partitions: Vec<h3o::CellIndex> = stores.iter().chain(gone).map(|s| store_partition(s.location)).collect();
+    let map = storage.crowd_map(category, &partitions).await.expect("crowd map");
+    let mut cells: Vec<h3o::CellIndex> = partitions
+        .iter()
+        .flat_map(|p| p.children(h3o::Resolution::Eight))
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    let stored = cells
+        .into_iter()
+        .map(|c| (c, map.count(c)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    (stored, expected.into_iter().collect())
+}
+
+/// Storage counts the geo entries per category and resolution-8 cell with
+/// every write that adds, moves or removes one: a new store, a move to
+/// another cell or partition, a change of category, an application; a
+/// profile written again in place, a step within the cell, or a write that
+/// loses its condition changes no count.
+async fn crowd_contract<S: Storage>(storage: &S) {
+    let a = store_at("crowd-a", "grocery", 0.0, 100.0, 1);
+    let b = store_at("crowd-b", "grocery", 0.0, 110.0, 1);
+    let c = store_at("crowd-c", "pharmacy", 90.0, 100.0, 1);
+    assert!(storage.replace_store(None, &a).await.expect("register"));
+    storage.put_store(&b).await.expect("put");
+    assert!(storage.replace_store(None, &c).await.expect("register"));
+    let check = async |stores: &[&Store], gone: &[&Store], what: &str| {
+        for category in ["grocery", "pharmacy"] {
+            let (stored, expected) = crowd_counts(storage, category, stores, gone).await;
+            assert_eq!(stored, expected, "{category} after {what}");
+        }
+    };
+    check(&[&a, &b, &c], &[], "registering").await;
+    let (stored, _) = crowd_counts(storage, "grocery", &[&a, &b], &[]).await;
+    assert_eq!(stored.iter().map(|(_, n)| n).sum::<u64>(), 2, "both groceries counted");
+    let map = storage
+        .crowd_map("grocery", &[store_partition(a.location)])
+        .await
+        .expect("crowd map");
+    assert!(map.is_known(), "a partition with stores has counts");
+
+    // A new name: no count moves.
+    let mut renamed = a.clone();
+    renamed.name = "Renamed".into();
+    renamed.updated_at_ms = 2;
+    assert!(storage.replace_store(Some(&a), &renamed).await.expect("rename"));
+    check(&[&renamed, &b, &c], &[], "a rename").await;
+    // A step within its cell (a new geo entry, the same count).
+    let mut stepped = renamed.clone();
+    stepped.location = renamed.location.offset(45.0, 1.0);
+    stepped.updated_at_ms = 3;
+    assert_eq!(store_crowd_cell(stepped.location), store_crowd_cell(renamed.location));
+    assert!(storage.replace_store(Some(&renamed), &stepped).await.expect("step"));
+    check(&[&stepped, &b, &c], &[], "a step within the cell").await;
+
+    // A move to another cell, then to another partition: one fewer where it
+    // was, one more where it is.
+    let mut moved = stepped.clone();
+    moved.location = here().offset(200.0, 1_500.0);
+    moved.updated_at_ms = 4;
+    assert_ne!(store_crowd_cell(moved.location), store_crowd_cell(stepped.location));
+    assert!(storage.replace_store(Some(&stepped), &moved).await.expect("move"));
+    check(&[&moved, &b, &c], &[&stepped], "a move").await;
+    let mut far = moved.clone();
+    far.location = here().offset(90.0, 9_000.0);
+    far.updated_at_ms = 5;
+    assert_ne!(store_partition(far.location), store_partition(moved.location));
+    storage.put_store(&far).await.expect("move far");
+    check(&[&far, &b, &c], &[&moved], "a move to another partition").await;
+
+    // A change of category: counted under the new one only.
+    let mut changed = b.clone();
+    changed.category = "pharmacy".into();
+    changed.updated_at_ms = 2;
+    assert!(storage.replace_store(Some(&b), &changed).await.expect("recategorise"));
+    check(&[&far, &changed, &c], &[], "a change of category").await;
+    // A conditional write that loses changes nothing.
+    let mut lost = c.clone();
+    lost.location = here().offset(0.0, 3_000.0);
+    lost.updated_at_ms = 9;
+    let mut stale = c.clone();
+    stale.updated_at_ms = 0;
+    assert!(!storage.replace_store(Some(&stale), &lost).await.expect("lost"));
+    check(&[&far, &changed, &c], &[&lost], "a lost write").await;
+
+    // An application counts its pending store.
+    let applicant = store_at("crowd-d", "grocery", 0.0, 120.0, 1);
+    let application = StoreApplication {
+        store: applicant.clone(),
+        phone: PhoneNumber::new("01711000009").expect("phone"),
+        applicant: CustomerId::new("crowd-applicant").expect("id"),
+        applied_at_ms: 1,
+    };
+    assert!(storage.insert_application(&application).await.expect("apply"));
+    check(&[&far, &changed, &c, &applicant], &[&lost], "an application").await;
+}
+
 /// Applications and conditional store writes: an application writes its
 /// pending store and its listing together; a status change is written only
 /// over the profile it was decided on, and the listing leaves with the
@@ -908,6 +1020,11 @@ async fn embedded_storage_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn embedded_storage_counts_geo_entries_per_cell() {
+    crowd_contract(&MemoryStorage::default()).await;
+}
+
+#[tokio::test]
 async fn embedded_storage_meets_the_stock_contract() {
     stock_contract(&MemoryStorage::default()).await;
 }
@@ -1023,8 +1140,9 @@ mod on_an_aws_compatible_server {
 
     /// Entries under the layout before issue 12 (resolution-3 partitions)
     /// move to the current one; an entry whose store was written since is
-    /// dropped (that write indexed it already); running it again moves
-    /// nothing.
+    /// dropped (that write indexed it already); the crowd counts are
+    /// rebuilt from the entries (wrong and left-over ones replaced);
+    /// running it again moves nothing and counts the same.
     #[tokio::test]
     async fn reindex_geo_moves_entries_from_the_old_partition_layout() {
         use aws_sdk_dynamodb::types::AttributeValue;
@@ -1090,12 +1208,57 @@ mod on_an_aws_compatible_server {
         newer.updated_at_ms = 6;
         storage.put_store(&newer).await.expect("update");
 
+        // Counts from before they were kept right: wrong here, and left
+        // over in a partition with no store.
+        let crowd_item = |partition: h3o::CellIndex, cell: h3o::CellIndex, count: i64| {
+            std::collections::HashMap::from([
+                (
+                    "pk".to_string(),
+                    AttributeValue::S(format!("CROWD#grocery#{:016x}", u64::from(partition))),
+                ),
+                ("sk".to_string(), AttributeValue::S("CELLS".into())),
+                (format!("c{:x}", u64::from(cell)), AttributeValue::N(count.to_string())),
+            ])
+        };
+        let elsewhere = here().offset(0.0, 30_000.0);
+        for item in [
+            crowd_item(store_partition(kept.location), store_crowd_cell(kept.location), 7),
+            crowd_item(store_partition(elsewhere), store_crowd_cell(elsewhere), 3),
+        ] {
+            client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .expect("put crowd item");
+        }
+
         let done = storage.reindex_geo().await.expect("reindex");
         assert_eq!((done.moved, done.dropped, done.current), (1, 1, 1));
         let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
         assert_eq!(ids(&read.stores), ["kept", "stale"]);
+        let (stored, expected) = crowd_counts(&storage, "grocery", &[&kept, &newer], &[]).await;
+        assert_eq!(stored, expected, "counts rebuilt from the entries");
+        assert_eq!(done.crowd_items, 1);
+        let left_over = storage
+            .crowd_map("grocery", &[store_partition(elsewhere)])
+            .await
+            .expect("crowd map");
+        assert!(!left_over.is_known(), "a partition without entries keeps no counts");
         let again = storage.reindex_geo().await.expect("reindex again");
         assert_eq!((again.moved, again.dropped, again.current), (0, 0, 2));
+        let (stored, expected) = crowd_counts(&storage, "grocery", &[&kept, &newer], &[]).await;
+        assert_eq!(stored, expected, "the same counts again, not added twice");
+    }
+
+    #[tokio::test]
+    async fn dynamodb_storage_counts_geo_entries_per_cell() {
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("crowd");
+        ensure_table(&client, &table).await.expect("table created");
+        crowd_contract(&DynamoStorage::new(client, table)).await;
     }
 
     #[tokio::test]

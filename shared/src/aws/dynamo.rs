@@ -12,9 +12,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use futures_util::{StreamExt, TryStreamExt};
+use h3o::CellIndex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,10 +23,11 @@ use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::figures;
-use crate::domain::geo::{CellRange, store_partition};
+use crate::domain::geo::{CellRange, store_crowd_cell, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::matching::CrowdMap;
 use crate::domain::notification::Device;
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, REFRESH_LIFETIME_MS, RefreshFamily, SessionCutoff};
@@ -181,6 +183,37 @@ fn geo_key(store: &Store) -> Item {
         format!("GEO#{}#{partition:016x}", store.category),
         &format!("{cell:016x}#{}", store.id),
     )
+}
+
+/// Where a geo entry is counted: category, partition, resolution-8 cell.
+type CrowdSlot = (String, CellIndex, CellIndex);
+
+fn crowd_slot(store: &Store) -> CrowdSlot {
+    (
+        store.category.clone(),
+        store_partition(store.location),
+        store_crowd_cell(store.location),
+    )
+}
+
+/// The crowd item of a category's partition: one number attribute per
+/// resolution-8 cell ([`crowd_attribute`]), the geo entries under it.
+fn crowd_key(category: &str, partition: CellIndex) -> Item {
+    key(format!("CROWD#{category}#{:016x}", u64::from(partition)), "CELLS")
+}
+
+/// A top-level attribute per cell, so one `SET` adds to it atomically.
+fn crowd_attribute(cell: CellIndex) -> String {
+    format!("c{:x}", u64::from(cell))
+}
+
+/// The counts a crowd item holds, by cell.
+fn crowd_counts(item: &Item) -> impl Iterator<Item = (CellIndex, i64)> + '_ {
+    item.iter().filter_map(|(name, value)| {
+        let hex = name.strip_prefix('c')?;
+        let cell = CellIndex::try_from(u64::from_str_radix(hex, 16).ok()?).ok()?;
+        Some((cell, value.as_n().ok()?.parse().ok()?))
+    })
 }
 
 fn time_to_live(seconds_from_now: i64, now_ms: Millis) -> AttributeValue {
@@ -503,8 +536,9 @@ impl DynamoStorage {
     /// The writes that put `store` in place of `old` (`None`: no profile
     /// yet): the profile, conditional on `old`'s `updated_at_ms` (or on no
     /// profile), so two racing updates cannot orphan a geo entry; the geo
-    /// entry (a full copy, status included); and the delete of the old geo
-    /// entry if the location or category moved.
+    /// entry (a full copy, status included); and, if the location or
+    /// category moved, the delete of the old geo entry; and when the entry
+    /// is new or changed cell, the crowd counts it left and joined.
     fn store_writes(&self, old: Option<&Store>, store: &Store) -> Result<Vec<TransactWriteItem>, RepoError> {
         let mut profile = to_item(store)?;
         profile.extend(store_key(&store.id));
@@ -532,18 +566,58 @@ impl DynamoStorage {
                 )
                 .build(),
         ];
-        if let Some(old) = old {
-            let old_geo_key = geo_key(old);
-            if old_geo_key != new_geo_key {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(old_geo_key))
-                    .build()
-                    .map_err(repo_err)?;
-                writes.push(TransactWriteItem::builder().delete(delete).build());
+        match old {
+            None => writes.extend(self.crowd_updates(None, crowd_slot(store))?),
+            Some(old) => {
+                let old_geo_key = geo_key(old);
+                if old_geo_key != new_geo_key {
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(old_geo_key))
+                        .build()
+                        .map_err(repo_err)?;
+                    writes.push(TransactWriteItem::builder().delete(delete).build());
+                    writes.extend(self.crowd_updates(Some(crowd_slot(old)), crowd_slot(store))?);
+                }
             }
         }
         Ok(writes)
+    }
+
+    /// A geo entry that left `left` (`None`: a new one) for `joined`: one
+    /// less there, one more here, in the same transaction as the entry
+    /// (one `SET` per crowd item: a transaction may touch an item once).
+    /// Nothing when it stays in its cell.
+    fn crowd_updates(&self, left: Option<CrowdSlot>, joined: CrowdSlot) -> Result<Vec<TransactWriteItem>, RepoError> {
+        if left.as_ref() == Some(&joined) {
+            return Ok(Vec::new());
+        }
+        // By crowd item (category, partition): the cells it changes.
+        let mut by_item: std::collections::BTreeMap<(String, CellIndex), Vec<(CellIndex, i64)>> = Default::default();
+        for ((category, partition, cell), delta) in left.map(|l| (l, -1)).into_iter().chain([(joined, 1)]) {
+            by_item.entry((category, partition)).or_default().push((cell, delta));
+        }
+        by_item
+            .into_iter()
+            .map(|((category, partition), cells)| {
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(crowd_key(&category, partition)))
+                    .expression_attribute_values(":zero", n(0));
+                let mut sets = Vec::with_capacity(cells.len());
+                for (i, (cell, delta)) in cells.into_iter().enumerate() {
+                    sets.push(format!("#c{i} = if_not_exists(#c{i}, :zero) + :d{i}"));
+                    update = update
+                        .expression_attribute_names(format!("#c{i}"), crowd_attribute(cell))
+                        .expression_attribute_values(format!(":d{i}"), n(delta));
+                }
+                update
+                    .update_expression(format!("SET {}", sets.join(", ")))
+                    .build()
+                    .map(|u| TransactWriteItem::builder().update(u).build())
+                    .map_err(repo_err)
+            })
+            .collect()
     }
 
     async fn write_all(&self, writes: Vec<TransactWriteItem>) -> Result<(), RepoError> {
@@ -563,6 +637,35 @@ impl DynamoStorage {
     /// written).
     async fn write_if_conditions_hold(&self, writes: Vec<TransactWriteItem>) -> Result<bool, RepoError> {
         Ok(self.transact(writes).await?.is_none())
+    }
+
+    /// A store write ([`Self::store_writes`]), as
+    /// [`Self::write_if_conditions_hold`]. Stores of one partition share
+    /// its crowd item, so two written at the same moment (a city's stores
+    /// registering) can cancel each other with `TransactionConflict`;
+    /// nothing was written then, and the same transaction is tried again
+    /// after a short pause.
+    async fn write_store(&self, writes: Vec<TransactWriteItem>) -> Result<bool, RepoError> {
+        const ATTEMPTS: u64 = 5;
+        for attempt in 1..ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            let conflicted = matches!(&result, Err(SdkError::ServiceError(e)) if matches!(
+                e.err(),
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+                        && !c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+            ));
+            if !conflicted {
+                return Ok(cancelled_by_condition(result)?.is_none());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+        }
+        self.write_if_conditions_hold(writes).await
     }
 
     /// One transaction, as [`cancelled_by_condition`] reads its outcome.
@@ -629,7 +732,11 @@ impl StoreRepo for DynamoStorage {
             Some(item) => Some(from_item(item)?),
             None => None,
         };
-        self.write_all(self.store_writes(old.as_ref(), store)?).await
+        if self.write_store(self.store_writes(old.as_ref(), store)?).await? {
+            Ok(())
+        } else {
+            Err(RepoError::msg("the store was written meanwhile"))
+        }
     }
 
     async fn replace_store(&self, current: Option<&Store>, next: &Store) -> Result<bool, RepoError> {
@@ -643,7 +750,7 @@ impl StoreRepo for DynamoStorage {
                 .map_err(repo_err)?;
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
-        self.write_if_conditions_hold(writes).await
+        self.write_store(writes).await
     }
 
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>, RepoError> {
@@ -683,6 +790,24 @@ impl StoreRepo for DynamoStorage {
             }
         }
         Ok(read)
+    }
+
+    async fn crowd_map(&self, category: &str, partitions: &[CellIndex]) -> Result<CrowdMap, RepoError> {
+        // A hint: eventually consistent, half a unit per item of a few KB.
+        let mut partitions = partitions.to_vec();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let keys = partitions.iter().map(|p| crowd_key(category, *p)).collect();
+        let items: Vec<Item> = self
+            .batch_get_aligned(keys, Read::Eventual)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        if items.is_empty() {
+            return Ok(CrowdMap::default());
+        }
+        Ok(CrowdMap::from_counts(items.iter().flat_map(crowd_counts)))
     }
 }
 
@@ -1352,7 +1477,7 @@ impl ApplicationRepo for DynamoStorage {
         let mut listing = application_key(&application.store.id);
         listing.insert("application".into(), AttributeValue::M(to_item(application)?));
         writes.push(self.put(listing, None)?);
-        self.write_if_conditions_hold(writes).await
+        self.write_store(writes).await
     }
 
     async fn application(&self, store: &StoreId) -> Result<Option<StoreApplication>, RepoError> {
@@ -1558,6 +1683,9 @@ pub struct GeoReindex {
     pub dropped: usize,
     /// Entries already under the current layout.
     pub current: usize,
+    /// Crowd items written afresh from the entries counted (one per
+    /// category and partition that holds any).
+    pub crowd_items: usize,
 }
 
 impl DynamoStorage {
@@ -1567,77 +1695,156 @@ impl DynamoStorage {
     /// geo entries; each whose key is not the one its store has now is
     /// written under the new key and deleted under the old in one
     /// transaction, conditioned on the store's profile not having moved on
-    /// (`updated_at_ms`, as every store write is). Safe to repeat and to run
-    /// while the service serves.
+    /// (`updated_at_ms`, as every store write is). Then it counts the
+    /// entries afresh and overwrites the crowd items with those counts
+    /// ([`Self::recount_crowds`]). Safe to repeat and to run while the
+    /// service serves.
     pub async fn reindex_geo(&self) -> Result<GeoReindex, RepoError> {
         let mut done = GeoReindex::default();
+        for item in self.scan_prefixed(&["GEO#"]).await? {
+            let old_key: Item = item
+                .iter()
+                .filter(|(name, _)| *name == "pk" || *name == "sk")
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            let store: Store = from_item(item.clone())?;
+            let new_key = geo_key(&store);
+            if old_key == new_key {
+                done.current += 1;
+                continue;
+            }
+            let mut moved = item;
+            moved.extend(new_key);
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(store_key(&store.id)))
+                .condition_expression("updated_at_ms = :seen")
+                .expression_attribute_values(":seen", n(store.updated_at_ms))
+                .build()
+                .map_err(repo_err)?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(moved))
+                .build()
+                .map_err(repo_err)?;
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(old_key.clone()))
+                .build()
+                .map_err(repo_err)?;
+            let writes = vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().delete(delete).build(),
+            ];
+            if self.write_if_conditions_hold(writes).await? {
+                done.moved += 1;
+            } else {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(old_key))
+                    .send()
+                    .await
+                    .map_err(repo_err)?;
+                done.dropped += 1;
+            }
+        }
+        done.crowd_items = self.recount_crowds().await?;
+        Ok(done)
+    }
+
+    /// Counts the geo entries under their current keys per category,
+    /// partition and resolution-8 cell, puts each crowd item with those
+    /// counts in place of what it held, and deletes crowd items of
+    /// partitions left with no entry. Returns the items put. A store write
+    /// landing between the scan and the put is missed by the count: run
+    /// it when stores are quiet, or again.
+    async fn recount_crowds(&self) -> Result<usize, RepoError> {
+        let mut counts: HashMap<(String, CellIndex), HashMap<CellIndex, i64>> = HashMap::new();
+        let mut stale: Vec<Item> = Vec::new();
+        for item in self.scan_prefixed(&["GEO#", "CROWD#"]).await? {
+            let key: Item = item
+                .iter()
+                .filter(|(name, _)| *name == "pk" || *name == "sk")
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            if key
+                .get("pk")
+                .and_then(|pk| pk.as_s().ok())
+                .is_some_and(|pk| pk.starts_with("CROWD#"))
+            {
+                stale.push(key);
+                continue;
+            }
+            let store: Store = from_item(item)?;
+            if geo_key(&store) != key {
+                continue;
+            }
+            let (category, partition, cell) = crowd_slot(&store);
+            *counts
+                .entry((category, partition))
+                .or_default()
+                .entry(cell)
+                .or_default() += 1;
+        }
+        let written = counts.len();
+        for ((category, partition), cells) in counts {
+            let item_key = crowd_key(&category, partition);
+            stale.retain(|k| *k != item_key);
+            let mut item = item_key;
+            item.extend(cells.into_iter().map(|(cell, count)| (crowd_attribute(cell), n(count))));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(repo_err)?;
+        }
+        for key in stale {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(repo_err)?;
+        }
+        Ok(written)
+    }
+
+    /// Every item whose partition key starts with one of `prefixes` (a
+    /// consistent scan of the table: operators' one-offs only).
+    async fn scan_prefixed(&self, prefixes: &[&str]) -> Result<Vec<Item>, RepoError> {
+        let filter = (0..prefixes.len())
+            .map(|i| format!("begins_with(pk, :p{i})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let values: Item = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, prefix)| (format!(":p{i}"), s(*prefix)))
+            .collect();
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let page = self
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("begins_with(pk, :geo)")
-                .expression_attribute_values(":geo", s("GEO#"))
+                .filter_expression(&filter)
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take())
                 .consistent_read(true)
                 .send()
                 .await
                 .map_err(repo_err)?;
-            for item in page.items.unwrap_or_default() {
-                let old_key: Item = item
-                    .iter()
-                    .filter(|(name, _)| *name == "pk" || *name == "sk")
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect();
-                let store: Store = from_item(item.clone())?;
-                let new_key = geo_key(&store);
-                if old_key == new_key {
-                    done.current += 1;
-                    continue;
-                }
-                let mut moved = item;
-                moved.extend(new_key);
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(store_key(&store.id)))
-                    .condition_expression("updated_at_ms = :seen")
-                    .expression_attribute_values(":seen", n(store.updated_at_ms))
-                    .build()
-                    .map_err(repo_err)?;
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(moved))
-                    .build()
-                    .map_err(repo_err)?;
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(old_key.clone()))
-                    .build()
-                    .map_err(repo_err)?;
-                let writes = vec![
-                    TransactWriteItem::builder().condition_check(check).build(),
-                    TransactWriteItem::builder().put(put).build(),
-                    TransactWriteItem::builder().delete(delete).build(),
-                ];
-                if self.write_if_conditions_hold(writes).await? {
-                    done.moved += 1;
-                } else {
-                    self.client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(old_key))
-                        .send()
-                        .await
-                        .map_err(repo_err)?;
-                    done.dropped += 1;
-                }
-            }
+            items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+                _ => return Ok(items),
             }
         }
-        Ok(done)
     }
 }

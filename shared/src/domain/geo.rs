@@ -182,6 +182,19 @@ impl CellRange {
     }
 }
 
+/// The resolution of the cells whose geo entries storage counts (a
+/// `CrowdMap`) and whose crowding a process remembers (about 0.7 km2, 49
+/// to a partition).
+pub const CROWD_RESOLUTION: Resolution = Resolution::Eight;
+
+/// The cell a store at `point` is counted in: the ancestor of its indexed
+/// cell, so it lies in the store's partition.
+#[must_use]
+pub fn store_crowd_cell(point: GeoPoint) -> CellIndex {
+    let cell = point.store_cell();
+    cell.parent(CROWD_RESOLUTION).unwrap_or(cell)
+}
+
 /// The partition a store at `point` is indexed in.
 #[must_use]
 pub fn store_partition(point: GeoPoint) -> CellIndex {

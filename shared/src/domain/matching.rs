@@ -8,7 +8,7 @@ use h3o::{CellIndex, Resolution};
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::GeoPoint;
+use super::geo::{CROWD_RESOLUTION, GeoPoint, search_resolution};
 use super::ids::StoreId;
 use super::store::Store;
 
@@ -66,6 +66,14 @@ pub const FIRST_READ_ITEMS: f64 = 100.0;
 /// reads about 75.
 const SMALLEST_FIRST_SHARE: f64 = 1.0 / 32.0;
 
+/// The first read's share of the radius where the place is not known: a
+/// sixteenth (125 m of 2 km) reads at most about a hundred items even in
+/// the densest market known (1,900 per km2), and is read in the same round
+/// trip as the [`CrowdMap`] that sizes the next read. A 32nd would read
+/// less but seldom find enough in a city, so it would cost the same two
+/// round trips with a smaller chance of one.
+const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
+
 /// The radii a match reads, nearest first, widening while too few qualify.
 ///
 /// `items_per_km2` is how crowded the place is (geo items read per km2 by
@@ -83,7 +91,73 @@ pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
     let Some(density) = items_per_km2.filter(|d| d.is_finite() && *d >= 0.0) else {
         return vec![radius_m / 4.0, radius_m];
     };
-    let items = |r: f64| density * std::f64::consts::PI * (r / 1000.0).powi(2);
+    radii_for(radius_m, |r| density * disk_km2(r))
+}
+
+/// What a match's read found within its radius: the geo items (of the
+/// demand's categories; the rim its queries read beyond the radius left
+/// out) and the candidates among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFound {
+    pub items: usize,
+    pub candidates: usize,
+}
+
+/// In a place this process does not know (no [`CrowdMemory`] of it), the
+/// radius a match reads after its read within `read_m` found too few
+/// candidates for `wanted` stores ([`enough_nearby`]). The first read is
+/// [`cold_first_radius`], in the same round trip as `crowd`.
+///
+/// Of `read_m` doubled, quadrupled, ... up to the whole radius, the wider
+/// of
+/// - the widest the map expects to hold at most [`FIRST_READ_ITEMS`] (the
+///   rule of a remembered place, [`search_radii`]: cheap enough to read
+///   whatever it holds), and
+/// - the nearest where the map's items, at the share of `found`'s items
+///   that were candidates, make enough candidates (the whole if none).
+///
+/// So after the first read a sparse town reads the whole radius, a city
+/// about 500 m, and the rim of a market only as far into it as enough
+/// candidates need (four times wider would read through the market): two
+/// sequential reads in the common cases. Without a map (counts not kept
+/// yet): a quarter of the radius, then all of it, as before there were
+/// counts.
+#[must_use]
+pub fn next_radius(radius_m: f64, at: GeoPoint, crowd: &CrowdMap, read_m: f64, found: ReadFound, wanted: usize) -> f64 {
+    if !crowd.is_known() {
+        return if read_m < radius_m / 4.0 {
+            radius_m / 4.0
+        } else {
+            radius_m
+        };
+    }
+    let items = |r: f64| crowd.items_within(at, r).unwrap_or(0.0);
+    let wider: Vec<f64> = std::iter::successors(Some(read_m * 2.0), |r| Some(r * 2.0))
+        .take_while(|r| *r < radius_m)
+        .chain([radius_m])
+        .collect();
+    let cheap = wider.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_ITEMS);
+    #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+    let share = (found.candidates + 1) as f64 / (found.items + 1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let needed = wanted.saturating_mul(NEARBY_CANDIDATES_PER_STORE).max(1) as f64;
+    let enough = wider
+        .iter()
+        .copied()
+        .find(|r| items(*r) * share >= needed)
+        .unwrap_or(radius_m);
+    cheap.map_or(enough, |cheap| cheap.max(enough))
+}
+
+/// The first radius a match reads where the place is not known.
+#[must_use]
+pub fn cold_first_radius(radius_m: f64) -> f64 {
+    radius_m * COLD_FIRST_SHARE
+}
+
+/// [`search_radii`]'s rule for a known place, with `items(r)` the geo
+/// items expected within `r`.
+fn radii_for(radius_m: f64, items: impl Fn(f64) -> f64) -> Vec<f64> {
     if items(radius_m) <= FIRST_READ_ITEMS {
         return vec![radius_m];
     }
@@ -101,6 +175,126 @@ pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
     radii
 }
 
+/// The area of a disk of `radius_m`, in km2.
+fn disk_km2(radius_m: f64) -> f64 {
+    std::f64::consts::PI * (radius_m / 1000.0).powi(2)
+}
+
+/// How many geo entries lie in each resolution-8 cell
+/// ([`CROWD_RESOLUTION`]) of the partitions read, as storage keeps them with
+/// the entries ([`crate::ports::StoreRepo::crowd_map`]). A hint for sizing
+/// a match's reads where the process has no [`CrowdMemory`] of the place;
+/// it never decides which stores are offered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CrowdMap {
+    counts: HashMap<CellIndex, u64>,
+    /// Whether storage had counts for any partition read: a deployment
+    /// whose table predates them has none (`ops reindex-geo` builds them).
+    known: bool,
+}
+
+impl CrowdMap {
+    /// Counts as storage holds them (negative ones, a count that was
+    /// decremented before it was first built, read as none).
+    #[must_use]
+    pub fn from_counts(counts: impl IntoIterator<Item = (CellIndex, i64)>) -> Self {
+        let mut map = CrowdMap {
+            counts: HashMap::new(),
+            known: true,
+        };
+        for (cell, count) in counts {
+            *map.counts.entry(cell).or_default() += u64::try_from(count).unwrap_or(0);
+        }
+        map
+    }
+
+    /// Both maps' counts added up (the categories of one demand).
+    pub fn merge(&mut self, other: CrowdMap) {
+        self.known |= other.known;
+        for (cell, count) in other.counts {
+            *self.counts.entry(cell).or_default() += count;
+        }
+    }
+
+    /// Whether storage had counts for this place at all.
+    #[must_use]
+    pub fn is_known(&self) -> bool {
+        self.known
+    }
+
+    /// The entries counted in `cell` (resolution 8).
+    #[must_use]
+    pub fn count(&self, cell: CellIndex) -> u64 {
+        self.counts.get(&cell).copied().unwrap_or(0)
+    }
+
+    /// Geo items expected within `radius_m` of `at`: each resolution-8
+    /// cell's count times the share of the cell inside the disk (taken as
+    /// spread evenly over the cell). A cell wholly inside counts whole; one
+    /// on the rim by how many of its finer descendants (about a twelfth of
+    /// the radius across, never finer than resolution 11) have their
+    /// centre inside; a disk within its own cell by its area. `None`
+    /// without counts.
+    #[must_use]
+    pub fn items_within(&self, at: GeoPoint, radius_m: f64) -> Option<f64> {
+        if !self.known {
+            return None;
+        }
+        let radius_m = radius_m.max(0.0);
+        let own = at.cell(CROWD_RESOLUTION);
+        // A disk inside its own cell (a regular hexagon's inradius is 0.87
+        // of its edge; H3's vary a little): its share of the cell.
+        if at.distance_m(GeoPoint::from_cell_centre(own)) + radius_m <= CROWD_RESOLUTION.edge_length_m() * 0.75 {
+            #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+            return Some(self.count(own) as f64 * disk_km2(radius_m) / own.area_km2());
+        }
+        // Neighbouring centres are at least about 1.5 edges apart.
+        let spacing = CROWD_RESOLUTION.edge_length_m() * 1.5;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and non-negative
+        let rings = (radius_m / spacing).ceil() as u32 + 2;
+        let finer = search_resolution(radius_m)
+            .succ()
+            .unwrap_or(Resolution::Eleven)
+            .min(Resolution::Eleven);
+        let mut items = 0.0;
+        for cell in own.grid_disk::<Vec<_>>(rings) {
+            let count = self.count(cell);
+            if count == 0 {
+                continue;
+            }
+            let centre = GeoPoint::from_cell_centre(cell);
+            let from_at = at.distance_m(centre);
+            // A regular hexagon's vertices lie one edge from its centre;
+            // H3's cells vary about that by less than a fifth.
+            let reach = CROWD_RESOLUTION.edge_length_m() * 1.2;
+            let share = if from_at + reach <= radius_m {
+                1.0
+            } else if from_at - reach > radius_m {
+                0.0
+            } else {
+                let (inside, all) = cell.children(finer).fold((0_u32, 0_u32), |(inside, all), child| {
+                    let near = at.distance_m(GeoPoint::from_cell_centre(child)) <= radius_m;
+                    (inside + u32::from(near), all + 1)
+                });
+                f64::from(inside) / f64::from(all.max(1))
+            };
+            #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+            let count = count as f64;
+            items += count * share;
+        }
+        Some(items)
+    }
+
+    /// Geo items per km2 within `radius_m` of `at` ([`Self::items_within`]
+    /// over the disk's area).
+    #[must_use]
+    pub fn items_per_km2(&self, at: GeoPoint, radius_m: f64) -> Option<f64> {
+        let area = disk_km2(radius_m);
+        self.items_within(at, radius_m)
+            .map(|items| if area > 0.0 { items / area } else { 0.0 })
+    }
+}
+
 /// How long what a match read stays a guide for the next one there.
 pub const CROWD_MEMORY_MS: Millis = 10 * 60 * 1000;
 
@@ -110,7 +304,7 @@ const CROWD_MEMORY_PLACES: usize = 50_000;
 
 /// How crowded places were when matches last read there: geo items read
 /// per km2, by category and the customer's resolution-8 cell (about 0.7
-/// km2), from the first read of each match. Held by each running process
+/// km2), from the widest read of each match. Held by each running process
 /// (a Lambda learns a place on its first match there), so a match inside a
 /// market of a thousand shops reads about [`FIRST_READ_ITEMS`] instead of
 /// all of them; it only changes how far the first read goes, never which
@@ -125,7 +319,7 @@ impl CrowdMemory {
     /// was read here within [`CROWD_MEMORY_MS`].
     #[must_use]
     pub fn recall(&self, categories: &[String], at: GeoPoint, now: Millis) -> Option<f64> {
-        let cell = at.cell(Resolution::Eight);
+        let cell = at.cell(CROWD_RESOLUTION);
         categories
             .iter()
             .map(|c| {
@@ -150,9 +344,9 @@ impl CrowdMemory {
             }
         }
         #[allow(clippy::cast_precision_loss)] // item counts are far below 2^52
-        let density = items as f64 / (std::f64::consts::PI * (radius_m / 1000.0).powi(2));
+        let density = items as f64 / disk_km2(radius_m);
         self.places
-            .insert((category.to_string(), at.cell(Resolution::Eight)), (now, density));
+            .insert((category.to_string(), at.cell(CROWD_RESOLUTION)), (now, density));
     }
 }
 
@@ -262,6 +456,145 @@ mod tests {
             assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
             assert_eq!(radii.last(), Some(&r), "ends at the whole radius");
             assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
+        }
+    }
+
+    /// Counts of `per_km2` in every resolution-8 cell around `at`, and
+    /// `market` more in `at`'s own cell.
+    fn crowd_around(at: GeoPoint, per_km2: f64, market: i64) -> CrowdMap {
+        let own = at.cell(CROWD_RESOLUTION);
+        #[allow(clippy::cast_possible_truncation)]
+        CrowdMap::from_counts(own.grid_disk::<Vec<_>>(6).into_iter().map(|cell| {
+            let count = (per_km2 * cell.area_km2()).round() as i64;
+            (cell, if cell == own { count + market } else { count })
+        }))
+    }
+
+    #[test]
+    fn the_crowd_map_expects_each_cells_count_by_its_share_of_the_disk() {
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let own = somewhere.cell(CROWD_RESOLUTION);
+        let centre = GeoPoint::from_cell_centre(own);
+        assert_eq!(
+            CrowdMap::default().items_within(centre, 2_000.0),
+            None,
+            "no counts: unknown"
+        );
+        let empty = CrowdMap::from_counts([]);
+        assert_eq!(empty.items_within(centre, 2_000.0), Some(0.0), "counts kept, none here");
+
+        let city = crowd_around(centre, 105.0, 0);
+        for (at, radius) in [(centre, 50.0), (centre, 500.0), (centre, 2_000.0), (somewhere, 2_000.0)] {
+            let density = city.items_per_km2(at, radius).expect("known");
+            assert!((density - 105.0).abs() < 5.0, "{radius} m: {density}");
+        }
+
+        // 1,500 more in one cell: a disk inside it takes its density; a
+        // disk over several cells takes the cell by the share inside.
+        let market = crowd_around(centre, 105.0, 1_500);
+        let inside = market.items_per_km2(centre, 100.0).expect("known");
+        let expected = 105.0 + 1_500.0 / own.area_km2();
+        assert!((inside - expected).abs() < 3.0, "{inside} vs {expected}");
+        let items = market.items_within(centre, 2_000.0).expect("known");
+        let expected = 105.0 * disk_km2(2_000.0) + 1_500.0;
+        assert!((items - expected).abs() < 0.05 * expected, "{items} vs {expected}");
+        // From a neighbouring cell's centre, 500 m reaches part of the
+        // market's cell: more than the city alone, less than the market.
+        let next_door = GeoPoint::from_cell_centre(own.grid_disk::<Vec<_>>(1)[1]);
+        let edge = market.items_within(next_door, 600.0).expect("known");
+        let city_only = city.items_within(next_door, 600.0).expect("known");
+        assert!(
+            edge > city_only + 50.0 && edge < city_only + 750.0,
+            "{edge} vs {city_only}"
+        );
+
+        // Counts below zero (decremented before they were built) are none;
+        // categories add up.
+        let mut both = CrowdMap::from_counts([(own, -3)]);
+        assert_eq!(both.count(own), 0);
+        both.merge(CrowdMap::from_counts([(own, 7)]));
+        both.merge(CrowdMap::default());
+        assert_eq!(both.count(own), 7);
+        assert!(both.is_known());
+    }
+
+    #[test]
+    fn a_cold_match_reads_next_as_far_as_the_crowd_map_says_enough_lies() {
+        let r = 2_000.0;
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
+        let found = |items, candidates| ReadFound { items, candidates };
+        let near = cold_first_radius(r);
+        assert_eq!(near, 125.0);
+        let town = crowd_around(here, 4.0, 0);
+        assert_eq!(
+            next_radius(r, here, &town, near, found(0, 0), 4),
+            2_000.0,
+            "a sparse town: then all of it (cheap)"
+        );
+        let city = crowd_around(here, 105.0, 0);
+        assert_eq!(
+            next_radius(r, here, &city, near, found(5, 2), 4),
+            500.0,
+            "city density: then 500 m"
+        );
+        assert_eq!(
+            next_radius(r, here, &city, near, found(8, 0), 4),
+            1_000.0,
+            "city density, a demand few shops serve: as far as enough are expected"
+        );
+        assert_eq!(next_radius(r, here, &city, 1_000.0, found(330, 5), 4), 2_000.0);
+        let market = crowd_around(here, 0.0, 1_300);
+        assert_eq!(
+            next_radius(r, here, &market, near, found(94, 10), 4),
+            250.0,
+            "inside a market, ten of twelve found: the next step holds enough"
+        );
+        assert_eq!(
+            next_radius(r, here, &market, near, found(94, 0), 4),
+            500.0,
+            "inside a market, none found: the market's extent"
+        );
+        // Beside a market (in the next cell): 500 m reaches into it, so it
+        // is not cheap, but the map expects enough within 250 m; and when
+        // 250 m falls short, 500 m, not the whole radius.
+        let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
+        let beside = crowd_around(here, 105.0, 1_300);
+        assert_eq!(next_radius(r, next_door, &beside, near, found(5, 2), 4), 500.0);
+        assert_eq!(next_radius(r, next_door, &beside, 250.0, found(11, 11), 4), 500.0);
+        assert_eq!(
+            next_radius(r, here, &CrowdMap::from_counts([]), near, found(0, 0), 4),
+            2_000.0,
+            "no store counted near: all at once (it reads nothing)"
+        );
+        let unknown = CrowdMap::default();
+        assert_eq!(
+            (
+                next_radius(r, here, &unknown, near, found(5, 2), 4),
+                next_radius(r, here, &unknown, 500.0, found(5, 2), 4)
+            ),
+            (500.0, 2_000.0),
+            "no counts kept: a quarter, then all, as before"
+        );
+        // The next radius is cheap by the warm rule, or the nearest step the
+        // map expects to hold enough, and never narrower than either.
+        for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0] {
+            let crowd = crowd_around(here, density, 0);
+            let items = |r: f64| crowd.items_within(here, r).unwrap_or(0.0);
+            for (read_m, within, candidates) in [(125.0, 0, 0), (125.0, 5, 1), (250.0, 20, 10), (500.0, 90, 3)] {
+                let next = next_radius(r, here, &crowd, read_m, found(within, candidates), 4);
+                assert!(next > read_m && next <= r, "{next}");
+                let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
+                assert!(
+                    next == r || items(next) <= FIRST_READ_ITEMS || items(next) * share >= 12.0,
+                    "{density}/km2, {candidates} of {within}: {next}"
+                );
+                let narrower = next / 2.0;
+                assert!(
+                    narrower <= read_m || items(narrower) * share < 12.0 || items(next) <= FIRST_READ_ITEMS,
+                    "no narrower step would do: {next}"
+                );
+            }
         }
     }
 

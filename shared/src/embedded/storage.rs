@@ -3,13 +3,16 @@ mod promotions;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use h3o::CellIndex;
+
 use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
-use crate::domain::geo::CellRange;
+use crate::domain::geo::{CellRange, store_crowd_cell, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
+use crate::domain::matching::CrowdMap;
 use crate::domain::notification::Device;
 use crate::domain::order::{Listing, Order};
 use crate::domain::sign_in::{CodeRecord, RefreshFamily, SessionCutoff};
@@ -27,6 +30,8 @@ pub struct MemoryStorage {
     inner: Mutex<Tables>,
     /// Geo items returned by every read so far (what a match costs).
     geo_items_read: std::sync::atomic::AtomicUsize,
+    /// Geo reads so far (one per category and radius a match reads).
+    geo_reads: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +40,9 @@ struct Tables {
     /// (category, store cell at resolution 15, store): a sorted index, so
     /// the stores of a category under any coarser cell are one range.
     geo: BTreeSet<(String, u64, StoreId)>,
+    /// Geo entries per resolution-8 cell, by category and partition, kept
+    /// with `geo` as DynamoDB keeps its crowd items.
+    crowds: HashMap<(String, CellIndex), HashMap<CellIndex, u64>>,
     orders: HashMap<OrderId, Order>,
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
     orders_by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
@@ -75,6 +83,14 @@ impl MemoryStorage {
         self.geo_items_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Geo reads so far: a match's reads of one category follow one
+    /// another, so for a one-category demand this is its sequential geo
+    /// round trips.
+    #[must_use]
+    pub fn geo_reads(&self) -> usize {
+        self.geo_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn tables(&self) -> MutexGuard<'_, Tables> {
         // A panic while holding the lock cannot leave a half-applied write
         // (each write is a single insert), so the data is still consistent.
@@ -84,6 +100,18 @@ impl MemoryStorage {
 
 fn geo_key(store: &Store) -> (String, u64, StoreId) {
     (store.category.clone(), store.location.geo_key(), store.id.clone())
+}
+
+/// Where a store's geo entry is counted: category, partition, resolution-8
+/// cell.
+type CrowdSlot = (String, CellIndex, CellIndex);
+
+fn crowd_slot(store: &Store) -> CrowdSlot {
+    (
+        store.category.clone(),
+        store_partition(store.location),
+        store_crowd_cell(store.location),
+    )
 }
 
 /// Ids newest first (ULIDs sort by time), older than `before` when given.
@@ -153,18 +181,49 @@ impl StoreRepo for MemoryStorage {
         }
         self.geo_items_read
             .fetch_add(read.stores.len(), std::sync::atomic::Ordering::Relaxed);
+        self.geo_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(read)
+    }
+
+    async fn crowd_map(&self, category: &str, partitions: &[CellIndex]) -> Result<CrowdMap, RepoError> {
+        let t = self.tables();
+        let partitions: BTreeSet<CellIndex> = partitions.iter().copied().collect();
+        let counts = partitions
+            .iter()
+            .filter_map(|p| t.crowds.get(&(category.to_string(), *p)))
+            .flatten()
+            .map(|(cell, count)| (*cell, i64::try_from(*count).unwrap_or(i64::MAX)));
+        // Counts are kept from the first store on: never unknown here.
+        Ok(CrowdMap::from_counts(counts))
     }
 }
 
 impl Tables {
     fn put_store(&mut self, store: &Store) {
-        if let Some(old) = self.stores.get(&store.id) {
-            let old_key = geo_key(old);
-            self.geo.remove(&old_key);
+        let new_key = geo_key(store);
+        let old = self.stores.get(&store.id).map(|old| (geo_key(old), crowd_slot(old)));
+        match old {
+            Some((old_key, _)) if old_key == new_key => {}
+            Some((old_key, old_slot)) => {
+                self.geo.remove(&old_key);
+                self.count_crowd(old_slot, false);
+                self.count_crowd(crowd_slot(store), true);
+            }
+            None => self.count_crowd(crowd_slot(store), true),
         }
-        self.geo.insert(geo_key(store));
+        self.geo.insert(new_key);
         self.stores.insert(store.id.clone(), Arc::new(store.clone()));
+    }
+
+    /// One geo entry more (`added`) or fewer in `slot`.
+    fn count_crowd(&mut self, (category, partition, cell): CrowdSlot, added: bool) {
+        let count = self
+            .crowds
+            .entry((category, partition))
+            .or_default()
+            .entry(cell)
+            .or_default();
+        *count = if added { *count + 1 } else { count.saturating_sub(1) };
     }
 
     fn list(&mut self, order: &OrderId, listings: Vec<Listing>) {

@@ -18,7 +18,10 @@ use crate::domain::events::EventBody;
 use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
-use crate::domain::matching::{CrowdMemory, enough_nearby, rank_candidates, search_radii, search_radius_after};
+use crate::domain::matching::{
+    CrowdMap, CrowdMemory, ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates, search_radii,
+    search_radius_after,
+};
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
     DeliveryAddress, DeliveryChoice, DeliveryKind, TimeSlot, default_delivery_options,
@@ -777,25 +780,54 @@ where
         let mut also = also.cloned();
         let mut offers = Vec::with_capacity(wanted_count);
         let now = self.now();
-        let crowded = self.crowd_memory().recall(&categories, location, now);
-        let radii = search_radii(radius_m, crowded);
-        for (step, &radius) in radii.iter().enumerate() {
-            let widest = step + 1 == radii.len();
+        let remembered = self.crowd_memory().recall(&categories, location, now);
+        // A place this process does not know: the smallest first read, and
+        // in the same round trip the crowd map that sizes the next ones.
+        let mut radii = match remembered {
+            Some(_) => search_radii(radius_m, remembered),
+            None => vec![cold_first_radius(radius_m)],
+        };
+        let mut crowd = None;
+        let mut step = 0;
+        while let Some(&radius) = radii.get(step) {
+            step += 1;
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
-            let reads = categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges));
+            let reads =
+                futures_util::future::join_all(categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges)));
+            let reads = if remembered.is_none() && step == 1 {
+                let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, location, radius_m));
+                crowd = Some(map);
+                reads
+            } else {
+                reads.await
+            };
             let mut stores = Vec::new();
-            for (category, read) in categories.iter().zip(futures_util::future::join_all(reads).await) {
+            for (category, read) in categories.iter().zip(reads) {
                 let read = read?;
-                if step == 0 {
-                    self.crowd_memory()
-                        .learn(category, location, radius, read.stores.len(), now);
-                }
+                // The widest read of the match is remembered: the largest sample.
+                self.crowd_memory()
+                    .learn(category, location, radius, read.stores.len(), now);
                 stores.extend(read.stores);
             }
+            let within = stores
+                .iter()
+                .filter(|s| s.location.distance_m(location) <= radius)
+                .count();
             let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
                 .into_iter()
                 .filter(|c| c.store.delivers(wanted))
                 .collect();
+            // A place not known: how far to read next is decided by this read.
+            if let Some(crowd) = &crowd
+                && radius < radius_m
+            {
+                let found = ReadFound {
+                    items: within,
+                    candidates: candidates.len(),
+                };
+                radii.push(next_radius(radius_m, location, crowd, radius, found, wanted_count));
+            }
+            let widest = step == radii.len();
             if !widest && !enough_nearby(candidates.len(), wanted_count) {
                 continue;
             }
@@ -857,6 +889,28 @@ where
             presence.extend(std::iter::once(also).zip(found));
         }
         Ok((offers, presence))
+    }
+
+    /// The crowd map of `categories` over the partitions a `radius_m` search
+    /// around `at` touches. Only a hint for how far to read: when it cannot
+    /// be read the match goes on without it.
+    async fn crowd_map(&self, categories: &[String], at: GeoPoint, radius_m: f64) -> CrowdMap {
+        let partitions: Vec<_> = search_plan(at, radius_m, self.config.max_geo_queries)
+            .iter()
+            .map(|r| r.partition)
+            .collect();
+        let maps = categories.iter().map(|c| self.repo.crowd_map(c, &partitions));
+        let mut crowd = CrowdMap::default();
+        for map in futures_util::future::join_all(maps).await {
+            match map {
+                Ok(map) => crowd.merge(map),
+                Err(e) => {
+                    warn!(error = %e, "crowd map unread: the match reads as if it were unknown");
+                    return CrowdMap::default();
+                }
+            }
+        }
+        crowd
     }
 }
 
