@@ -293,6 +293,72 @@ async fn a_gone_connection_is_forgotten_and_the_other_pushes_still_happen() {
     );
 }
 
+/// An HTTP API request on `route` by `caller`, as API Gateway's JWT
+/// authorizer hands it over.
+fn api_request(
+    route: &str,
+    caller: &str,
+    order_id: Option<&OrderId>,
+    body: Option<serde_json::Value>,
+) -> ApiGatewayV2httpRequest {
+    let mut request = ApiGatewayV2httpRequest::default();
+    request.route_key = Some(route.into());
+    if let Some(id) = order_id {
+        request.path_parameters = std::collections::HashMap::from([("order_id".into(), id.to_string())]);
+    }
+    if let Some(body) = body {
+        request.body = Some(body.to_string());
+        request.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = std::collections::HashMap::from([("sub".to_string(), caller.to_string())]);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    request.request_context.authorizer = Some(authorizer);
+    request
+}
+
+/// The customer's answer waits for no alert: `POST /orders` answers 201
+/// with the order written and nothing pushed yet; running what follows
+/// alerts every offered store and tells the customer.
+#[tokio::test]
+async fn a_placement_answers_before_its_stores_are_alerted() {
+    let (app, _clock) = app_with_stores(3).await;
+    app.connections()
+        .connect(ConnectionId::new("conn-c1").expect("id"), Caller::Customer(customer()))
+        .await
+        .expect("connects");
+    let body = serde_json::json!({"text": "rice", "location": {"lat": here().lat(), "lng": here().lng()}});
+    let request = api_request("POST /orders", &Caller::Customer(customer()).key(), None, Some(body));
+
+    let (response, after) = answer_http_request(&app, request).await;
+    assert_eq!(response.status_code, 201, "{:?}", response.body);
+    assert!(
+        app.pusher().pushed.lock().expect("lock").is_empty(),
+        "no store is alerted before the customer has the answer"
+    );
+    let Some(aws_lambda_events::encodings::Body::Text(text)) = &response.body else {
+        panic!("a JSON answer: {:?}", response.body);
+    };
+    let answer: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let id = OrderId::new(answer["order_id"].as_str().expect("an order id")).expect("id");
+    let stored = app
+        .storage()
+        .get_order(&id)
+        .await
+        .expect("read")
+        .expect("written before the answer");
+    assert_eq!(stored.offers().len(), 3);
+    after.run().await;
+    for i in 0..3 {
+        assert_eq!(app.pusher().types_to(&format!("conn-s{i}")), ["offer"]);
+    }
+    assert_eq!(app.pusher().types_to("conn-c1"), ["order_searching"]);
+}
+
 /// The winner's answer waits for no push: the HTTP edge returns the 200
 /// with the telling still to do (the caller sends the answer first), and
 /// running it tells the customer, the winner and every loser.
@@ -306,15 +372,7 @@ async fn an_accept_answers_before_anyone_is_told_and_tells_everyone_after() {
     let order = order_of(&app, "rice").await.expect("created");
     assert_eq!(order.offers().len(), 3);
     app.pusher().pushed.lock().expect("lock").clear();
-
-    let mut request = ApiGatewayV2httpRequest::default();
-    request.route_key = Some("POST /orders/{order_id}/accept".into());
-    request.path_parameters = std::collections::HashMap::from([("order_id".into(), order.id().to_string())]);
-    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-    jwt.claims = std::collections::HashMap::from([("sub".to_string(), "store:s0".to_string())]);
-    let mut authorizer = ApiGatewayRequestAuthorizer::default();
-    authorizer.jwt = Some(jwt);
-    request.request_context.authorizer = Some(authorizer);
+    let request = api_request("POST /orders/{order_id}/accept", "store:s0", Some(order.id()), None);
 
     let (response, after) = answer_http_request(&app, request).await;
     assert_eq!(response.status_code, 200, "{:?}", response.body);

@@ -165,7 +165,7 @@ async fn dispatch<'a, S: Storage, Q: OfferTimers, P: Pusher>(
             ok(200, &signed_in(session))
         }
         HttpRoute::ParseDemand => ok(200, &call.body::<DemandInput>()?.understood()?),
-        HttpRoute::PlaceOrder => place_order(app, call).await,
+        HttpRoute::PlaceOrder => place_order(app, call, after).await,
         HttpRoute::GetOrder => get_order(app, call).await,
         HttpRoute::CancelOrder => cancel_order(app, call).await,
         HttpRoute::AcceptOffer => accept_offer(app, call, after).await,
@@ -494,14 +494,20 @@ async fn attach_phone<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>,
     )
 }
 
-async fn place_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, call: &Call<'_>) -> Reply {
+async fn place_order<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    call: &Call<'_>,
+    after: &AfterAnswer<'a>,
+) -> Reply {
     let customer = call.customer()?;
     let body = OrderBody::parse(call.body)?;
     let request = body.placement.into_request(body.demand.understood()?.items)?;
-    let order = app
+    // The stores are alerted after the customer has the answer.
+    let (order, followup) = app
         .ordering()
-        .place(&customer, request, call.order_id_to_place())
+        .place_then(&customer, request, call.order_id_to_place())
         .await?;
+    after.add(followup);
     ok(201, &CustomerOrderView::of(&order))
 }
 

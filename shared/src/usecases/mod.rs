@@ -61,6 +61,11 @@ impl<'a> Followup<'a> {
         Followup(Box::pin(work))
     }
 
+    /// Nothing left to do.
+    pub fn none() -> Self {
+        Followup::new(async {})
+    }
+
     pub async fn run(self) {
         self.0.await;
     }

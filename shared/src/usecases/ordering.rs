@@ -183,6 +183,19 @@ where
         request: OrderRequest,
         id: OrderId,
     ) -> Result<Order, PlaceOrderError> {
+        let (order, followup) = self.place_then(customer, request, id).await?;
+        followup.run().await;
+        Ok(order)
+    }
+
+    /// As [`Self::place`], answering once the order is written, with the
+    /// alerts to its stores and customer left to run after the answer.
+    pub async fn place_then(
+        &self,
+        customer: &CustomerId,
+        request: OrderRequest,
+        id: OrderId,
+    ) -> Result<(Order, Followup<'a>), PlaceOrderError> {
         self.place_routed(customer, request, id, None).await
     }
 
@@ -197,7 +210,9 @@ where
         id: OrderId,
         store: &StoreId,
     ) -> Result<Order, PlaceOrderError> {
-        self.place_routed(customer, request, id, Some(store)).await
+        let (order, followup) = self.place_routed(customer, request, id, Some(store)).await?;
+        followup.run().await;
+        Ok(order)
     }
 
     async fn place_routed(
@@ -206,7 +221,7 @@ where
         request: OrderRequest,
         id: OrderId,
         first: Option<&StoreId>,
-    ) -> Result<Order, PlaceOrderError> {
+    ) -> Result<(Order, Followup<'a>), PlaceOrderError> {
         let now = self.now();
         if self.payments.for_method(request.payment).is_none() {
             return Err(PlaceOrderError::UnsupportedPayment(request.payment));
@@ -238,7 +253,7 @@ where
         if allowance.value.admitted(&id)
             && let Some(order) = self.placed_before(customer, &id).await?
         {
-            return Ok(order);
+            return Ok((order, Followup::none()));
         }
         let new = NewOrder {
             id,
@@ -285,17 +300,20 @@ where
                 // Unsettled, or the id is taken: by this placement's own
                 // earlier attempt if the order stored under it is ours.
                 Err(e) => match self.placed_before(customer, order.id()).await {
-                    Ok(Some(placed)) => return Ok(placed),
+                    Ok(Some(placed)) => return Ok((placed, Followup::none())),
                     _ => return Err(Unavailable::from(e).into()),
                 },
             };
             if inserted {
                 info!(order_id = %order.id(), stores = order.offers().len(), "order opened");
-                futures_util::join!(
-                    self.notifier.tell_knowing(&order, round_pushes(&order, &[]), &presence),
-                    self.notices.alert_offline_stores(&order, &presence)
-                );
-                return Ok(order);
+                let (notifier, notices, told) = (self.notifier, self.notices, order.clone());
+                let followup = Followup::new(async move {
+                    futures_util::join!(
+                        notifier.tell_knowing(&told, round_pushes(&told, &[]), &presence),
+                        notices.alert_offline_stores(&told, &presence)
+                    );
+                });
+                return Ok((order, followup));
             }
             allowance = self.repo.order_allowance(customer).await?;
         }

@@ -304,14 +304,13 @@ impl Api {
     /// As [`Self::texts_mentioning`], once at least `count` are there (or
     /// after 15 s): an accept answers before its receipt is sent.
     pub async fn texts_mentioning_at_least(&self, phone: &str, needle: &str, count: usize) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let texts = self.texts_mentioning(phone, needle).await;
-            if texts.len() >= count || tokio::time::Instant::now() >= deadline {
-                return texts;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        at_least(count, || self.texts_mentioning(phone, needle)).await
+    }
+
+    /// As [`Self::pushes_mentioning`], once at least `count` are there (or
+    /// after 15 s): a placement answers before its stores are alerted.
+    pub async fn pushes_mentioning_at_least(&self, needle: &str, count: usize) -> Vec<Value> {
+        at_least(count, || self.pushes_mentioning(needle)).await
     }
 
     /// The mobile pushes whose message mentions `needle`, oldest first.
@@ -763,5 +762,22 @@ pub mod spec {
             env!("CARGO_CRATE_NAME")
         );
         let _ = std::fs::write(file, line);
+    }
+}
+
+/// What `read` finds once it finds at least `count`, or after 15 s:
+/// notices follow the answer of the step that sends them.
+async fn at_least<T, F, Fut>(count: usize, read: F) -> Vec<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = read().await;
+        if found.len() >= count || tokio::time::Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
