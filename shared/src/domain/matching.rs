@@ -65,7 +65,7 @@ pub const FIRST_READ_ITEMS: f64 = 100.0;
 /// of 2 km. A disk that small is already read through the finest cells a
 /// search plan uses (resolution 12, about 9 m across an edge), so a smaller
 /// one would read the same cells; even a market of 30,000 shops per km2
-/// holds about 25 within it.
+/// holds about 23 within it.
 const SMALLEST_FIRST_SHARE: f64 = 1.0 / 128.0;
 
 /// The first read's share of the radius where the place is not known: a
@@ -460,7 +460,8 @@ mod tests {
         assert_eq!(at(105.0, 0), 500.0, "city density");
         assert_eq!(at(4.0, 0), 2_000.0, "a sparse town: one read");
         assert_eq!(at(0.0, 1_100), 125.0, "inside a market of 1,500 per km2");
-        assert_eq!(at(0.0, 40_000), 15.625, "never narrower than a 128th");
+        assert_eq!(at(0.0, 40_000), 15.625, "a market of 54,000 per km2");
+        assert_eq!(at(0.0, 10_000_000), 15.625, "never narrower than a 128th");
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
             let crowd = crowd_around(here, density, 0);
             let first = first_radius(r, here, &crowd);
