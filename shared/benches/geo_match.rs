@@ -13,9 +13,9 @@
 //! units at DynamoDB's rules (a `Query` costs its items' total size in
 //! 4 KB steps, halved for an eventually consistent read), so the busiest
 //! partition's load can be set against DynamoDB's 3,000 RCU per partition.
-//! Its rows read a fixed radius, the remembered first read, or as matching
-//! does now (remembered, else a sixteenth with the stored crowd map, then
-//! `next_radius` until 12 shops qualify; "cold, map": every match as in a
+//! Its rows read a fixed radius, or as matching does now (the first read
+//! sized from a remembered crowd map, else a sixteenth with the stored
+//! crowd map; then `next_radius` until 12 shops qualify; "cold, map": every match as in a
 //! place not known), with the crowd map's units and the geo round trips.
 
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, search_plan};
 use shared::domain::ids::StoreId;
-use shared::domain::matching::{CrowdMemory, ReadFound, cold_first_radius, enough_nearby, next_radius, search_radii};
+use shared::domain::matching::{CrowdMemory, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
@@ -187,13 +187,11 @@ struct PeakFigures {
 enum Reading {
     /// Every match reads this radius, once.
     Fixed(f64),
-    /// The first read as far as the place's remembered crowding allows (a
-    /// place not yet seen is read at a quarter of the radius); that read
-    /// only.
-    Remembered,
-    /// As matching does now: where the place is remembered, as above;
-    /// where not, a sixteenth of the radius with the stored crowd map, then
-    /// wider as the map says; every read until 12 shops qualify.
+    /// As matching does now: where the place's crowd map is remembered,
+    /// the first read sized from it at the customer's point; where not, a
+    /// sixteenth of the radius with the stored crowd map (then
+    /// remembered); then wider as the map says; every read until 12 shops
+    /// qualify.
     RememberedOrMap,
     /// Every match as in a place not known (a new process each time).
     AlwaysMap,
@@ -203,7 +201,7 @@ enum Reading {
 /// where the shops are); `first` says what each match reads.
 async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
     let mut memory = CrowdMemory::default();
-    let near = search_radii(RADIUS_M, None)[0];
+    let near = RADIUS_M / 4.0;
     // Customers away from the city's edge by the first read (the same
     // customers for every way of reading but the whole radius).
     let edge = match first {
@@ -244,33 +242,34 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             }
         };
         let grocery_only = ["grocery".to_string()];
-        let remembered = match first {
-            Reading::AlwaysMap => None,
-            _ => memory.recall(&grocery_only, customer, 0),
+        let mut partitions: Vec<CellIndex> = search_plan(customer, RADIUS_M, MAX_RANGES)
+            .iter()
+            .map(|r| r.partition)
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let mut crowd = match first {
+            Reading::RememberedOrMap => memory.recall(&grocery_only, &partitions, 0),
+            _ => None,
         };
-        let mut radii = match (first, remembered) {
+        let mut radii = match (first, &crowd) {
             (Reading::Fixed(r), _) => vec![r],
-            (Reading::Remembered, _) => vec![search_radii(RADIUS_M, remembered)[0]],
-            (_, Some(_)) => search_radii(RADIUS_M, remembered),
+            (_, Some(crowd)) => vec![first_radius(RADIUS_M, customer, crowd)],
             (_, None) => vec![cold_first_radius(RADIUS_M)],
         };
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
-        let mut crowd = None;
         while let Some(&radius_m) = radii.get(step) {
             step += 1;
             let plan = search_plan(customer, radius_m, MAX_RANGES);
-            if step == 1 && remembered.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
+            if crowd.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
                 // The crowd map, in the same round trip: one small item per
                 // partition the whole radius touches (half a unit each).
-                let partitions: Vec<CellIndex> = search_plan(customer, RADIUS_M, MAX_RANGES)
-                    .iter()
-                    .map(|r| r.partition)
-                    .collect();
-                crowd = Some(storage.crowd_map("grocery", &partitions).await.expect("crowd map"));
-                let unique: std::collections::HashSet<_> = partitions.into_iter().collect();
-                for partition in unique {
+                let map = storage.crowd_map("grocery", &partitions).await.expect("crowd map");
+                memory.remember("grocery", &partitions, &map, 0);
+                crowd = Some(map);
+                for partition in &partitions {
                     rcu += CROWD_ITEM_RCU;
-                    figures.by_partition.entry(partition).or_default().1 += CROWD_ITEM_RCU;
+                    figures.by_partition.entry(*partition).or_default().1 += CROWD_ITEM_RCU;
                 }
             }
             let mut this_read = 0;
@@ -288,7 +287,6 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
-            memory.learn("grocery", customer, radius_m, this_read, 0);
             let qualifying = grocery
                 .iter()
                 .filter(|s| s.location.distance_m(customer) <= radius_m)
@@ -313,7 +311,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 radii.push(next_radius(RADIUS_M, customer, crowd, radius_m, found, 4));
             }
             // Every shop qualifies here: enough once 12 are within.
-            if matches!(first, Reading::Fixed(_) | Reading::Remembered) || enough_nearby(qualifying, 4) {
+            if matches!(first, Reading::Fixed(_)) || enough_nearby(qualifying, 4) {
                 break;
             }
         }
@@ -381,12 +379,10 @@ async fn main() {
         "top share",
         "top RCU/s"
     );
-    let near = search_radii(RADIUS_M, None)[0];
+    let near = RADIUS_M / 4.0;
     for (clustered, first) in [
         (false, Reading::Fixed(near)),
         (true, Reading::Fixed(near)),
-        (false, Reading::Remembered),
-        (true, Reading::Remembered),
         (false, Reading::RememberedOrMap),
         (true, Reading::RememberedOrMap),
         (false, Reading::AlwaysMap),
@@ -401,7 +397,6 @@ async fn main() {
         let share = top_rcu / total_rcu.max(f64::MIN_POSITIVE);
         let reach = match first {
             Reading::Fixed(r) => format!("{r} m"),
-            Reading::Remembered => "remembered".to_string(),
             Reading::RememberedOrMap => "remembered/map".to_string(),
             Reading::AlwaysMap => "cold, map".to_string(),
         };

@@ -8,7 +8,7 @@ use h3o::{CellIndex, Resolution};
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::{CROWD_RESOLUTION, GeoPoint, search_resolution};
+use super::geo::{CROWD_RESOLUTION, GeoPoint, PARTITION_RESOLUTION, search_resolution};
 use super::ids::StoreId;
 use super::store::Store;
 
@@ -61,10 +61,12 @@ pub fn rank_candidates(
 /// The geo items a match's first read aims to stay within.
 pub const FIRST_READ_ITEMS: f64 = 100.0;
 
-/// The first radius is never less than this share of the whole: in the
-/// densest market known (about 1,500 items per km2) a sixteenth of 2 km
-/// reads about 75.
-const SMALLEST_FIRST_SHARE: f64 = 1.0 / 32.0;
+/// The first radius is never less than this share of the whole: 15.6 m
+/// of 2 km. A disk that small is already read through the finest cells a
+/// search plan uses (resolution 12, about 9 m across an edge), so a smaller
+/// one would read the same cells; even a market of 30,000 shops per km2
+/// holds about 23 within it.
+const SMALLEST_FIRST_SHARE: f64 = 1.0 / 128.0;
 
 /// The first read's share of the radius where the place is not known: a
 /// sixteenth (125 m of 2 km) reads at most about a hundred items even in
@@ -74,24 +76,29 @@ const SMALLEST_FIRST_SHARE: f64 = 1.0 / 32.0;
 /// round trips with a smaller chance of one.
 const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
 
-/// The radii a match reads, nearest first, widening while too few qualify.
-///
-/// `items_per_km2` is how crowded the place is (geo items read per km2 by
-/// the last match here, [`CrowdMemory`]). Unknown: a quarter of the
-/// radius, then all of it; at city density the near read alone has enough
-/// candidates (about 55 stores within 500 m at 70 shops per km2, instead
-/// of 870 within 2 km). Known: the whole radius at once where even that
-/// reads at most [`FIRST_READ_ITEMS`] (a sparse town: one read, not two);
-/// else the largest of a quarter, an eighth, ... (down to
-/// [`SMALLEST_FIRST_SHARE`]) that reads at most that many, then four times
-/// wider each step up to the whole (a market of 1,200 shops: 125 m, 500
-/// m, 2 km).
+/// The first radius a match reads where this process remembers the place's
+/// [`CrowdMap`] ([`CrowdMemory`]), worked out at the customer's own point:
+/// the whole radius where the map expects it to hold at most
+/// [`FIRST_READ_ITEMS`] (a sparse town: one read); else the largest of a
+/// quarter, an eighth, ... down to [`SMALLEST_FIRST_SHARE`] that holds at
+/// most that many (a market of 1,500 shops per km2: 125 m of 2 km). Later
+/// reads are chosen by [`next_radius`], as where the place is not known.
+/// Without counts (a table from before them): a quarter, then (by
+/// [`next_radius`]) all of it.
 #[must_use]
-pub fn search_radii(radius_m: f64, items_per_km2: Option<f64>) -> Vec<f64> {
-    let Some(density) = items_per_km2.filter(|d| d.is_finite() && *d >= 0.0) else {
-        return vec![radius_m / 4.0, radius_m];
+pub fn first_radius(radius_m: f64, at: GeoPoint, crowd: &CrowdMap) -> f64 {
+    let Some(items) = crowd.items_within(at, radius_m) else {
+        return radius_m / 4.0;
     };
-    radii_for(radius_m, |r| density * disk_km2(r))
+    if items <= FIRST_READ_ITEMS {
+        return radius_m;
+    }
+    let items = |r: f64| crowd.items_within(at, r).unwrap_or(0.0);
+    let mut first = radius_m / 4.0;
+    while items(first) > FIRST_READ_ITEMS && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
+        first /= 2.0;
+    }
+    first
 }
 
 /// What a match's read found within its radius: the geo items (of the
@@ -103,16 +110,15 @@ pub struct ReadFound {
     pub candidates: usize,
 }
 
-/// In a place this process does not know (no [`CrowdMemory`] of it), the
-/// radius a match reads after its read within `read_m` found too few
-/// candidates for `wanted` stores ([`enough_nearby`]). The first read is
-/// [`cold_first_radius`], in the same round trip as `crowd`.
+/// The radius a match reads after its read within `read_m` found too few
+/// candidates for `wanted` stores ([`enough_nearby`]), from the place's
+/// crowd map: remembered ([`first_radius`] chose the first read), or read
+/// in the same round trip as the first read, [`cold_first_radius`].
 ///
 /// Of `read_m` doubled, quadrupled, ... up to the whole radius, the wider
 /// of
 /// - the widest the map expects to hold at most [`FIRST_READ_ITEMS`] (the
-///   rule of a remembered place, [`search_radii`]: cheap enough to read
-///   whatever it holds), and
+///   rule of [`first_radius`]: cheap enough to read whatever it holds), and
 /// - the nearest where the map's items, at the share of `found`'s items
 ///   that were candidates, make enough candidates (the whole if none).
 ///
@@ -155,26 +161,6 @@ pub fn cold_first_radius(radius_m: f64) -> f64 {
     radius_m * COLD_FIRST_SHARE
 }
 
-/// [`search_radii`]'s rule for a known place, with `items(r)` the geo
-/// items expected within `r`.
-fn radii_for(radius_m: f64, items: impl Fn(f64) -> f64) -> Vec<f64> {
-    if items(radius_m) <= FIRST_READ_ITEMS {
-        return vec![radius_m];
-    }
-    let mut first = radius_m / 4.0;
-    while items(first) > FIRST_READ_ITEMS && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
-        first /= 2.0;
-    }
-    let mut radii = vec![first];
-    let mut next = first * 4.0;
-    while next < radius_m {
-        radii.push(next);
-        next *= 4.0;
-    }
-    radii.push(radius_m);
-    radii
-}
-
 /// The area of a disk of `radius_m`, in km2.
 fn disk_km2(radius_m: f64) -> f64 {
     std::f64::consts::PI * (radius_m / 1000.0).powi(2)
@@ -183,8 +169,8 @@ fn disk_km2(radius_m: f64) -> f64 {
 /// How many geo entries lie in each resolution-8 cell
 /// ([`CROWD_RESOLUTION`]) of the partitions read, as storage keeps them with
 /// the entries ([`crate::ports::StoreRepo::crowd_map`]). A hint for sizing
-/// a match's reads where the process has no [`CrowdMemory`] of the place;
-/// it never decides which stores are offered.
+/// a match's reads (remembered by each process, [`CrowdMemory`]); it never
+/// decides which stores are offered.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CrowdMap {
     counts: HashMap<CellIndex, u64>,
@@ -226,6 +212,21 @@ impl CrowdMap {
     #[must_use]
     pub fn count(&self, cell: CellIndex) -> u64 {
         self.counts.get(&cell).copied().unwrap_or(0)
+    }
+
+    /// The counts of the cells in `partition` (whether counts are kept
+    /// goes with them).
+    #[must_use]
+    pub fn of_partition(&self, partition: CellIndex) -> CrowdMap {
+        CrowdMap {
+            counts: self
+                .counts
+                .iter()
+                .filter(|(cell, _)| cell.parent(PARTITION_RESOLUTION) == Some(partition))
+                .map(|(cell, count)| (*cell, *count))
+                .collect(),
+            known: self.known,
+        }
     }
 
     /// Geo items expected within `radius_m` of `at`: each resolution-8
@@ -295,58 +296,59 @@ impl CrowdMap {
     }
 }
 
-/// How long what a match read stays a guide for the next one there.
+/// How long a crowd map read stays a guide for the matches after it.
 pub const CROWD_MEMORY_MS: Millis = 10 * 60 * 1000;
 
-/// Places remembered before the oldest are forgotten (a city's
-/// resolution-8 cells times its categories, with room to spare).
-const CROWD_MEMORY_PLACES: usize = 50_000;
+/// Partitions (per category) remembered before the oldest are forgotten:
+/// a city of 300 km2 is about 10 resolution-6 partitions, each map at most
+/// 49 counts, so a few megabytes at most.
+const CROWD_MEMORY_PARTITIONS: usize = 10_000;
 
-/// How crowded places were when matches last read there: geo items read
-/// per km2, by category and the customer's resolution-8 cell (about 0.7
-/// km2), from the widest read of each match. Held by each running process
-/// (a Lambda learns a place on its first match there), so a match inside a
-/// market of a thousand shops reads about [`FIRST_READ_ITEMS`] instead of
-/// all of them; it only changes how far the first read goes, never which
-/// rule chooses.
+/// The crowd maps this process has read, per category and partition
+/// ([`PARTITION_RESOLUTION`]), for [`CROWD_MEMORY_MS`]. A match where every
+/// partition its whole radius touches is remembered sizes its first read
+/// at the customer's own point from them ([`first_radius`]) with no read
+/// of the map; it only changes how far reads go, never which rule chooses.
+/// Held by each running process: a Lambda learns a place on its first
+/// match there.
 #[derive(Debug, Default)]
 pub struct CrowdMemory {
-    places: HashMap<(String, CellIndex), (Millis, f64)>,
+    partitions: HashMap<(String, CellIndex), (Millis, CrowdMap)>,
 }
 
 impl CrowdMemory {
-    /// Items per km2 the demand's categories had here, if every one of them
-    /// was read here within [`CROWD_MEMORY_MS`].
+    /// The crowd map of `categories` over `partitions`, if every one of them
+    /// was read within [`CROWD_MEMORY_MS`].
     #[must_use]
-    pub fn recall(&self, categories: &[String], at: GeoPoint, now: Millis) -> Option<f64> {
-        let cell = at.cell(CROWD_RESOLUTION);
-        categories
-            .iter()
-            .map(|c| {
-                self.places
-                    .get(&(c.clone(), cell))
-                    .filter(|(seen, _)| now - seen < CROWD_MEMORY_MS)
-                    .map(|(_, density)| *density)
-            })
-            .sum()
-    }
-
-    /// Remembers that a read of `category` within `radius_m` of `at` returned
-    /// `items`.
-    pub fn learn(&mut self, category: &str, at: GeoPoint, radius_m: f64, items: usize, now: Millis) {
-        if radius_m <= 0.0 {
-            return;
-        }
-        if self.places.len() >= CROWD_MEMORY_PLACES {
-            self.places.retain(|_, (seen, _)| now - *seen < CROWD_MEMORY_MS);
-            if self.places.len() >= CROWD_MEMORY_PLACES {
-                self.places.clear();
+    pub fn recall(&self, categories: &[String], partitions: &[CellIndex], now: Millis) -> Option<CrowdMap> {
+        let mut crowd = CrowdMap::default();
+        for category in categories {
+            for partition in partitions {
+                let (seen, map) = self.partitions.get(&(category.clone(), *partition))?;
+                if now - seen >= CROWD_MEMORY_MS {
+                    return None;
+                }
+                crowd.merge(map.clone());
             }
         }
-        #[allow(clippy::cast_precision_loss)] // item counts are far below 2^52
-        let density = items as f64 / disk_km2(radius_m);
-        self.places
-            .insert((category.to_string(), at.cell(CROWD_RESOLUTION)), (now, density));
+        Some(crowd)
+    }
+
+    /// Remembers `crowd`, the map of `category` storage returned for
+    /// `partitions`.
+    pub fn remember(&mut self, category: &str, partitions: &[CellIndex], crowd: &CrowdMap, now: Millis) {
+        if self.partitions.len() + partitions.len() > CROWD_MEMORY_PARTITIONS {
+            self.partitions.retain(|_, (seen, _)| now - *seen < CROWD_MEMORY_MS);
+            if self.partitions.len() + partitions.len() > CROWD_MEMORY_PARTITIONS {
+                self.partitions.clear();
+            }
+        }
+        for partition in partitions {
+            self.partitions.insert(
+                (category.to_string(), *partition),
+                (now, crowd.of_partition(*partition)),
+            );
+        }
     }
 }
 
@@ -433,32 +435,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_first_read_is_as_wide_as_about_a_hundred_items_allow() {
-        let r = 2_000.0;
-        assert_eq!(search_radii(r, None), [500.0, 2_000.0], "unknown: a quarter, then all");
-        assert_eq!(search_radii(r, Some(105.0)), [500.0, 2_000.0], "city density");
-        assert_eq!(search_radii(r, Some(4.0)), [2_000.0], "a sparse town: one read");
-        assert_eq!(
-            search_radii(r, Some(1_900.0)),
-            [125.0, 500.0, 2_000.0],
-            "inside a market"
-        );
-        assert_eq!(
-            search_radii(r, Some(1.0e7)),
-            [62.5, 250.0, 1_000.0, 2_000.0],
-            "never narrower than a 32nd"
-        );
-        for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0] {
-            let radii = search_radii(r, Some(density));
-            let first = radii[0];
-            let items = density * std::f64::consts::PI * (first / 1000.0).powi(2);
-            assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
-            assert_eq!(radii.last(), Some(&r), "ends at the whole radius");
-            assert!(radii.windows(2).all(|w| w[0] < w[1]), "{radii:?}");
-        }
-    }
-
     /// Counts of `per_km2` in every resolution-8 cell around `at`, and
     /// `market` more in `at`'s own cell.
     fn crowd_around(at: GeoPoint, per_km2: f64, market: i64) -> CrowdMap {
@@ -468,6 +444,41 @@ mod tests {
             let count = (per_km2 * cell.area_km2()).round() as i64;
             (cell, if cell == own { count + market } else { count })
         }))
+    }
+
+    #[test]
+    fn the_first_read_is_as_wide_as_the_crowd_map_expects_about_a_hundred_items_at_this_point() {
+        let r = 2_000.0;
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
+        let at = |density: f64, market: i64| first_radius(r, here, &crowd_around(here, density, market));
+        assert_eq!(
+            first_radius(r, here, &CrowdMap::default()),
+            500.0,
+            "no counts: a quarter"
+        );
+        assert_eq!(at(105.0, 0), 500.0, "city density");
+        assert_eq!(at(4.0, 0), 2_000.0, "a sparse town: one read");
+        assert_eq!(at(0.0, 1_100), 125.0, "inside a market of 1,500 per km2");
+        assert_eq!(at(0.0, 40_000), 15.625, "a market of 54,000 per km2");
+        assert_eq!(at(0.0, 10_000_000), 15.625, "never narrower than a 128th");
+        for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
+            let crowd = crowd_around(here, density, 0);
+            let first = first_radius(r, here, &crowd);
+            let items = crowd.items_within(here, first).expect("known");
+            assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
+            assert!(
+                first == r
+                    || first == r / 4.0
+                    || crowd.items_within(here, first * 2.0).expect("known") > FIRST_READ_ITEMS,
+                "{density}/km2: {first} is the widest that holds about a hundred"
+            );
+        }
+        // At a market's rim (the next cell), the same memory of the place
+        // reads wider than at its centre: sized at the customer's point.
+        let market = crowd_around(here, 105.0, 1_100);
+        let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
+        assert!(first_radius(r, next_door, &market) > first_radius(r, here, &market));
     }
 
     #[test]
@@ -599,23 +610,45 @@ mod tests {
     }
 
     #[test]
-    fn a_place_is_remembered_per_category_and_forgotten_after_a_while() {
+    fn crowd_maps_are_remembered_per_category_and_partition_and_forgotten_after_a_while() {
         let here = GeoPoint::new(23.7925, 90.4078).expect("valid");
-        let across_town = here.offset(0.0, 3_000.0);
+        let across_town = here.offset(0.0, 30_000.0);
+        let partition = store_partition(here);
+        let elsewhere = store_partition(across_town);
+        assert_ne!(partition, elsewhere);
         let grocery = vec!["grocery".to_string()];
         let both = vec!["grocery".to_string(), "pharmacy".to_string()];
         let mut memory = CrowdMemory::default();
-        assert_eq!(memory.recall(&grocery, here, 0), None);
-        // 150 items within 500 m: about 191 per km2.
-        memory.learn("grocery", here, 500.0, 150, 0);
-        let density = memory.recall(&grocery, here, 1_000).expect("known");
-        assert!((density - 191.0).abs() < 1.0, "{density}");
-        assert_eq!(memory.recall(&both, here, 1_000), None, "pharmacy not read here");
-        assert_eq!(memory.recall(&grocery, across_town, 1_000), None, "another place");
-        memory.learn("pharmacy", here, 500.0, 10, 0);
-        let together = memory.recall(&both, here, 1_000).expect("both known");
-        assert!(together > density, "categories add up");
-        assert_eq!(memory.recall(&grocery, here, CROWD_MEMORY_MS), None, "forgotten");
+        assert_eq!(memory.recall(&grocery, &[partition], 0), None);
+        // Storage returned two partitions' counts in one map: each is kept
+        // on its own.
+        let own = here.cell(CROWD_RESOLUTION);
+        let far = across_town.cell(CROWD_RESOLUTION);
+        let read = CrowdMap::from_counts([(own, 150), (far, 9)]);
+        memory.remember("grocery", &[partition, elsewhere], &read, 0);
+        let recalled = memory.recall(&grocery, &[partition], 1_000).expect("known");
+        assert_eq!((recalled.count(own), recalled.count(far)), (150, 0));
+        assert!(recalled.is_known());
+        let recalled = memory.recall(&grocery, &[elsewhere, partition], 1_000).expect("known");
+        assert_eq!((recalled.count(own), recalled.count(far)), (150, 9));
+        assert_eq!(
+            memory.recall(&both, &[partition], 1_000),
+            None,
+            "pharmacy not read here"
+        );
+        memory.remember("pharmacy", &[partition], &CrowdMap::from_counts([(own, 10)]), 0);
+        let together = memory.recall(&both, &[partition], 1_000).expect("both known");
+        assert_eq!(together.count(own), 160, "categories add up");
+        // A table without counts is remembered as such (no read of the map
+        // every match); it stays unknown.
+        memory.remember("grocery", &[elsewhere], &CrowdMap::default(), 0);
+        let unknown = memory.recall(&grocery, &[elsewhere], 1_000).expect("remembered");
+        assert!(!unknown.is_known());
+        assert_eq!(
+            memory.recall(&grocery, &[partition], CROWD_MEMORY_MS),
+            None,
+            "forgotten"
+        );
     }
 
     #[test]

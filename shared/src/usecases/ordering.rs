@@ -5,6 +5,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use h3o::CellIndex;
 use tracing::{info, warn};
 
 use super::connections::{Notifier, Presence};
@@ -19,7 +20,7 @@ use crate::domain::geo::{GeoPoint, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
-    CrowdMap, CrowdMemory, ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates, search_radii,
+    CrowdMap, CrowdMemory, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius, rank_candidates,
     search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
@@ -798,34 +799,38 @@ where
         let mut also = also.cloned();
         let mut offers = Vec::with_capacity(wanted_count);
         let now = self.now();
-        let remembered = self.crowd_memory().recall(&categories, location, now);
-        // A place this process does not know: the smallest first read, and
-        // in the same round trip the crowd map that sizes the next ones.
-        let mut radii = match remembered {
-            Some(_) => search_radii(radius_m, remembered),
-            None => vec![cold_first_radius(radius_m)],
-        };
-        let mut crowd = None;
+        // The partitions the whole radius touches: their crowd maps size
+        // every read of the match.
+        let mut partitions: Vec<_> = search_plan(location, radius_m, self.config.max_geo_queries)
+            .iter()
+            .map(|r| r.partition)
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let mut crowd = self.crowd_memory().recall(&categories, &partitions, now);
+        // Remembered: the first read sized at this very point. Not: the
+        // smallest first read, and in the same round trip the crowd map that
+        // sizes the next ones.
+        let mut radii = vec![match &crowd {
+            Some(crowd) => first_radius(radius_m, location, crowd),
+            None => cold_first_radius(radius_m),
+        }];
         let mut step = 0;
         while let Some(&radius) = radii.get(step) {
             step += 1;
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
             let reads =
                 futures_util::future::join_all(categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges)));
-            let reads = if remembered.is_none() && step == 1 {
-                let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, location, radius_m));
+            let reads = if crowd.is_none() {
+                let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, &partitions, now));
                 crowd = Some(map);
                 reads
             } else {
                 reads.await
             };
             let mut stores = Vec::new();
-            for (category, read) in categories.iter().zip(reads) {
-                let read = read?;
-                // The widest read of the match is remembered: the largest sample.
-                self.crowd_memory()
-                    .learn(category, location, radius, read.stores.len(), now);
-                stores.extend(read.stores);
+            for read in reads {
+                stores.extend(read?.stores);
             }
             let within = stores
                 .iter()
@@ -835,7 +840,7 @@ where
                 .into_iter()
                 .filter(|c| c.store.delivers(wanted))
                 .collect();
-            // A place not known: how far to read next is decided by this read.
+            // How far to read next is decided by the map and this read.
             if let Some(crowd) = &crowd
                 && radius < radius_m
             {
@@ -909,24 +914,27 @@ where
         Ok((offers, presence))
     }
 
-    /// The crowd map of `categories` over the partitions a `radius_m` search
-    /// around `at` touches. Only a hint for how far to read: when it cannot
-    /// be read the match goes on without it.
-    async fn crowd_map(&self, categories: &[String], at: GeoPoint, radius_m: f64) -> CrowdMap {
-        let partitions: Vec<_> = search_plan(at, radius_m, self.config.max_geo_queries)
-            .iter()
-            .map(|r| r.partition)
-            .collect();
-        let maps = categories.iter().map(|c| self.repo.crowd_map(c, &partitions));
-        let mut crowd = CrowdMap::default();
-        for map in futures_util::future::join_all(maps).await {
+    /// The crowd map of `categories` over `partitions`, remembered for the
+    /// matches after this one. Only a hint for how far to read: when it
+    /// cannot be read the match goes on without it (and it is not
+    /// remembered, so the next match tries again).
+    async fn crowd_map(&self, categories: &[String], partitions: &[CellIndex], now: Millis) -> CrowdMap {
+        let maps = categories.iter().map(|c| self.repo.crowd_map(c, partitions));
+        let mut read = Vec::with_capacity(categories.len());
+        for (category, map) in categories.iter().zip(futures_util::future::join_all(maps).await) {
             match map {
-                Ok(map) => crowd.merge(map),
+                Ok(map) => read.push((category, map)),
                 Err(e) => {
                     warn!(error = %e, "crowd map unread: the match reads as if it were unknown");
                     return CrowdMap::default();
                 }
             }
+        }
+        let mut memory = self.crowd_memory();
+        let mut crowd = CrowdMap::default();
+        for (category, map) in read {
+            memory.remember(category, partitions, &map, now);
+            crowd.merge(map);
         }
         crowd
     }
