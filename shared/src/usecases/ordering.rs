@@ -16,7 +16,7 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::{DemandItem, demand_categories};
 use crate::domain::events::EventBody;
-use crate::domain::geo::{GeoPoint, search_plan};
+use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
@@ -800,11 +800,10 @@ where
         let mut offers = Vec::with_capacity(wanted_count);
         let now = self.now();
         // The partitions the whole radius touches: their crowd maps size
-        // every read of the match.
-        let mut partitions: Vec<_> = search_plan(location, radius_m, self.config.max_geo_queries)
-            .iter()
-            .map(|r| r.partition)
-            .collect();
+        // every read of the match. Covered at the partitions' own coarse
+        // resolution, not through the whole radius's search plan (hundreds
+        // of fine cells on every match).
+        let mut partitions = cells_covering(location, radius_m, PARTITION_RESOLUTION);
         partitions.sort_unstable();
         partitions.dedup();
         let mut crowd = self.crowd_memory().recall(&categories, &partitions, now);
