@@ -61,6 +61,12 @@ async fn a_stale_connection_is_dropped_and_the_live_one_still_gets_the_offer() {
     assert_eq!(created.body["stores_notified"], 1);
     let order_id = created.body["order_id"].as_str().expect("id").to_string();
     live.expect("offer", LONG).await;
+    // The pushes follow the customer's answer; the gone one's record is
+    // deleted when its push is refused, which may come after the live one.
+    let deadline = tokio::time::Instant::now() + LONG;
+    while stack.connection_recorded(&stale).await.expect("read") && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         !stack.connection_recorded(&stale).await.expect("read"),
         "the gone connection was deleted"

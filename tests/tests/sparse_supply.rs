@@ -14,7 +14,9 @@ const ROUND_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 fn widening() -> OrderingConfig {
     OrderingConfig {
         stores_per_round: 2,
-        offer_window_ms: 1_500,
+        // Long enough that a round's view is read before it ends, even
+        // where each of its matching reads waits on a loaded moto.
+        offer_window_ms: 4_000,
         sparse_radii_m: RadiusSteps::new(&[3_000, 5_000]).expect("ascending"),
         ..OrderingConfig::default()
     }
