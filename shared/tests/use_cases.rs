@@ -809,7 +809,7 @@ async fn place_here(app: &TestApp, items: &[shared::domain::demand::DemandItem],
 #[tokio::test]
 async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
     use shared::domain::geo::search_plan;
-    use shared::domain::matching::{FIRST_READ_ITEMS, first_radius, rank_candidates};
+    use shared::domain::matching::{FIRST_READ_ITEMS, first_radius};
     use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
@@ -847,13 +847,14 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         expected <= FIRST_READ_ITEMS && radius <= 125.0,
         "{radius} m: {expected}"
     );
-    let best: Vec<StoreId> = rank_candidates(&items, here(), radius, stores, &[])
-        .into_iter()
-        .take(config.stores_per_round)
-        .map(|c| c.store.id.clone())
-        .collect();
-    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
-    assert_eq!(offered, best);
+    assert_offered_the_best(
+        &order,
+        &items,
+        radius,
+        stores,
+        config.stores_per_round,
+        "the best of the radius that was enough",
+    );
 }
 
 /// Goal 5 where the place is not known (a new Lambda, the first match in a
@@ -864,7 +865,7 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
 /// next as far as the map expects enough, not the whole radius.
 #[tokio::test]
 async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the_stored_crowd_map() {
-    use shared::domain::matching::{cold_first_radius, rank_candidates};
+    use shared::domain::matching::cold_first_radius;
     let config = lifted_limits();
     let app = fresh_app(config);
     let stores = market(&app, 12).await;
@@ -879,13 +880,14 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     );
     assert_eq!(reads, 1, "the small read had enough: one geo round trip");
     let radius = cold_first_radius(config.radius_m);
-    let best: Vec<StoreId> = rank_candidates(&items, here(), radius, stores, &[])
-        .into_iter()
-        .take(config.stores_per_round)
-        .map(|c| c.store.id.clone())
-        .collect();
-    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
-    assert_eq!(offered, best);
+    assert_offered_the_best(
+        &order,
+        &items,
+        radius,
+        stores,
+        config.stores_per_round,
+        "the best of the radius that was enough",
+    );
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
     // m away, sell oil; none of the 94 within 125 m): the next read goes as
@@ -903,13 +905,14 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &oil, "buyer2").await;
     assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 1 km");
-    let best: Vec<StoreId> = rank_candidates(&oil, here(), 1_000.0, sellers, &[])
-        .into_iter()
-        .take(config.stores_per_round)
-        .map(|c| c.store.id.clone())
-        .collect();
-    let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
-    assert_eq!(offered, best);
+    assert_offered_the_best(
+        &order,
+        &oil,
+        1_000.0,
+        sellers,
+        config.stores_per_round,
+        "the best of the radius that was enough",
+    );
 }
 
 /// Where supply is sparse, a match in a place not known reads the small
@@ -917,7 +920,6 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
 /// trips, not three.
 #[tokio::test]
 async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
-    use shared::domain::matching::rank_candidates;
     let config = lifted_limits();
     let app = fresh_app(config);
     let mut stores = Vec::new();
@@ -932,13 +934,33 @@ async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &items, "buyer1").await;
     assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then all of it");
-    let best: Vec<StoreId> = rank_candidates(&items, here(), config.radius_m, stores, &[])
+    assert_offered_the_best(
+        &order,
+        &items,
+        config.radius_m,
+        stores,
+        config.stores_per_round,
+        "the best of all, as a full read would choose",
+    );
+}
+
+/// The order's offers are exactly the best `count` of `stores` within
+/// `radius_m` of here, in the full ranking's order.
+fn assert_offered_the_best(
+    order: &Order,
+    items: &[shared::domain::demand::DemandItem],
+    radius_m: f64,
+    stores: Vec<Arc<shared::domain::store::Store>>,
+    count: usize,
+    why: &str,
+) {
+    let best: Vec<StoreId> = shared::domain::matching::rank_candidates(items, here(), radius_m, stores, &[])
         .into_iter()
-        .take(config.stores_per_round)
+        .take(count)
         .map(|c| c.store.id.clone())
         .collect();
     let offered: Vec<StoreId> = order.offers().iter().map(|o| o.store_id.clone()).collect();
-    assert_eq!(offered, best, "the best of all, as a full read would choose");
+    assert_eq!(offered, best, "{why}");
 }
 
 fn profile_near(i: usize) -> StoreProfileInput {

@@ -216,6 +216,14 @@ fn crowd_counts(item: &Item) -> impl Iterator<Item = (CellIndex, i64)> + '_ {
     })
 }
 
+/// An item's primary key (`pk`, `sk`), as read with it.
+fn key_of(item: &Item) -> Item {
+    item.iter()
+        .filter(|(name, _)| *name == "pk" || *name == "sk")
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
 fn time_to_live(seconds_from_now: i64, now_ms: Millis) -> AttributeValue {
     n(now_ms / 1000 + seconds_from_now)
 }
@@ -1702,11 +1710,7 @@ impl DynamoStorage {
     pub async fn reindex_geo(&self) -> Result<GeoReindex, RepoError> {
         let mut done = GeoReindex::default();
         for item in self.scan_prefixed(&["GEO#"]).await? {
-            let old_key: Item = item
-                .iter()
-                .filter(|(name, _)| *name == "pk" || *name == "sk")
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
+            let old_key = key_of(&item);
             let store: Store = from_item(item.clone())?;
             let new_key = geo_key(&store);
             if old_key == new_key {
@@ -1764,11 +1768,7 @@ impl DynamoStorage {
         let mut counts: HashMap<(String, CellIndex), HashMap<CellIndex, i64>> = HashMap::new();
         let mut stale: Vec<Item> = Vec::new();
         for item in self.scan_prefixed(&["GEO#", "CROWD#"]).await? {
-            let key: Item = item
-                .iter()
-                .filter(|(name, _)| *name == "pk" || *name == "sk")
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
+            let key = key_of(&item);
             if key
                 .get("pk")
                 .and_then(|pk| pk.as_s().ok())
