@@ -224,10 +224,10 @@ impl CrowdMap {
     }
 
     /// Both maps' counts added up (the categories of one demand).
-    pub fn merge(&mut self, other: CrowdMap) {
+    pub fn merge(&mut self, other: &CrowdMap) {
         self.known |= other.known;
-        for (cell, count) in other.counts {
-            *self.counts.entry(cell).or_default() += count;
+        for (cell, count) in &other.counts {
+            *self.counts.entry(*cell).or_default() += count;
         }
     }
 
@@ -359,7 +359,7 @@ impl CrowdMemory {
                 if now - seen >= CROWD_MEMORY_MS {
                     return None;
                 }
-                crowd.merge(map.clone());
+                crowd.merge(map);
             }
         }
         Some(crowd)
@@ -555,8 +555,8 @@ mod tests {
         // categories add up.
         let mut both = CrowdMap::from_counts([(own, -3)]);
         assert_eq!(both.count(own), 0);
-        both.merge(CrowdMap::from_counts([(own, 7)]));
-        both.merge(CrowdMap::default());
+        both.merge(&CrowdMap::from_counts([(own, 7)]));
+        both.merge(&CrowdMap::default());
         assert_eq!(both.count(own), 7);
         assert!(both.is_known());
     }

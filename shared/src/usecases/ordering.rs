@@ -933,7 +933,7 @@ where
         let mut crowd = CrowdMap::default();
         for (category, map) in read {
             memory.remember(category, partitions, &map, now);
-            crowd.merge(map);
+            crowd.merge(&map);
         }
         crowd
     }
