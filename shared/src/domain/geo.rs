@@ -306,32 +306,81 @@ pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<Ce
 /// Every cell at `resolution` that has any point within `radius_m` of
 /// `center`, and every cell whose descendants may: H3 nests cells only
 /// approximately, so a point's resolution-15 cell can descend from a
-/// neighbour of the cell that holds the point. The cells form a connected
-/// patch, so a breadth first walk from the centre cell that keeps a cell
-/// when its centre lies within `radius_m` plus [`MARGIN`] circumradii finds
-/// all of them (and a thin rim of extra cells, which the exact
-/// distance filter drops).
+/// neighbour of the cell that holds the point. A cell is kept when its
+/// centre lies within `radius_m` plus [`MARGIN`] circumradii (a thin rim of
+/// extra cells, which the exact distance filter drops).
+///
+/// The kept cells form a connected patch around the centre cell, so they
+/// are walked ring by ring and the first ring with none kept ends the walk.
+/// Neighbouring cells differ in size by far less than a fifth (H3's
+/// distortion changes over thousands of kilometres), so the centre cell's
+/// circumradius settles all but a thin band at the rim, and rings that lie
+/// wholly inside are kept without converting a cell: a 2 km covering
+/// measures a few dozen cells, not hundreds of centres and boundaries.
 #[must_use]
 pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -> Vec<CellIndex> {
     let origin = center.to_latlng();
     let start = origin.to_cell(resolution);
+    let local = circumradius_m(start);
+    let surely_in = radius_m + MARGIN * local * 0.8;
+    let surely_out = radius_m + MARGIN * local * 1.25;
+    let keep = |cell: CellIndex| {
+        let from_origin = origin.distance_m(LatLng::from(cell));
+        if from_origin <= surely_in {
+            true
+        } else if from_origin > surely_out {
+            false
+        } else {
+            from_origin <= radius_m + MARGIN * circumradius_m(cell)
+        }
+    };
+    // A ring's farthest centre from `center`: k centre spacings (the
+    // square root of 3 circumradii each, with room for the sizes to differ)
+    // beyond the centre cell's own centre.
+    let off_centre = origin.distance_m(LatLng::from(start));
+    let ring_reach = |k: u32| off_centre + f64::from(k) * 3.0_f64.sqrt() * local * 1.25;
+    let mut covering = vec![start];
+    for k in 1.. {
+        let mut ring = Vec::with_capacity(6 * usize::try_from(k).unwrap_or(1));
+        for cell in start.grid_ring_fast(k) {
+            // A pentagon nearby: its rings are not whole hexagons.
+            let Some(cell) = cell else {
+                return covering_by_walk(start, keep);
+            };
+            ring.push(cell);
+        }
+        let before = covering.len();
+        if ring_reach(k) <= surely_in {
+            covering.extend(ring);
+        } else {
+            covering.extend(ring.into_iter().filter(|cell| keep(*cell)));
+        }
+        if covering.len() == before {
+            break;
+        }
+    }
+    covering.sort_unstable();
+    covering
+}
+
+/// The farthest a cell's boundary lies from its centre, in metres.
+fn circumradius_m(cell: CellIndex) -> f64 {
+    let centre = LatLng::from(cell);
+    cell.boundary()
+        .iter()
+        .map(|v| centre.distance_m(*v))
+        .fold(0.0_f64, f64::max)
+}
+
+/// [`cells_covering`] near a pentagon: a breadth first walk from the
+/// centre cell through the neighbours of every cell kept.
+fn covering_by_walk(start: CellIndex, keep: impl Fn(CellIndex) -> bool) -> Vec<CellIndex> {
     let mut seen: HashSet<CellIndex> = HashSet::from([start]);
     let mut queue = VecDeque::from([start]);
     let mut covering = Vec::new();
     while let Some(cell) = queue.pop_front() {
-        let cell_center = LatLng::from(cell);
-        let from_origin = origin.distance_m(cell_center);
-        // A cell whose centre is inside is kept without measuring it; only
-        // the rim needs its circumradius (the boundary is the costly part).
-        if cell != start && from_origin > radius_m {
-            let circumradius = cell
-                .boundary()
-                .iter()
-                .map(|v| cell_center.distance_m(*v))
-                .fold(0.0_f64, f64::max);
-            if from_origin > radius_m + MARGIN * circumradius {
-                continue;
-            }
+        if cell != start && !keep(cell) {
+            continue;
         }
         covering.push(cell);
         for neighbour in cell.grid_disk::<Vec<_>>(1) {
@@ -367,6 +416,20 @@ mod tests {
     }
 
     #[test]
+    fn a_covering_around_a_pentagon_holds_every_point_inside_the_radius() {
+        for pentagon in Resolution::Nine.pentagons() {
+            let center = GeoPoint::from_cell_centre(pentagon);
+            let covering = cells_covering(center, 2_000.0, Resolution::Nine);
+            for bearing in (0..360).step_by(15) {
+                for distance in [0.0, 500.0, 1_000.0, 1_500.0, 1_999.0] {
+                    let cell = center.offset(f64::from(bearing), distance).cell(Resolution::Nine);
+                    assert!(covering.contains(&cell), "{pentagon} at {bearing} deg, {distance} m");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_2_km_search_is_covered_at_resolution_9_and_a_500_m_one_finer() {
         assert_eq!(search_resolution(2_000.0), SEARCH_RESOLUTION);
         assert_eq!(search_resolution(500.0), Resolution::Ten);
@@ -390,6 +453,27 @@ mod tests {
             let p = center.offset(bearing, 2_000.0 * fraction);
             let cell = p.to_latlng().to_cell(res);
             prop_assert!(covering.contains(&cell));
+        }
+
+        /// Walked ring by ring, the covering keeps exactly the cells a
+        /// walk through every kept cell's neighbours keeps, measuring each
+        /// cell's own circumradius.
+        #[test]
+        fn the_ring_walk_keeps_what_a_walk_measuring_every_cell_keeps(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            edges in 0.2f64..12.0,
+            res in 6u8..=12,
+        ) {
+            let res = Resolution::try_from(res).expect("valid resolution");
+            // Radii as plans use them: a few to a dozen edges.
+            let radius_m = edges * res.edge_length_m();
+            let center = GeoPoint::new(lat, lng).expect("valid");
+            let origin = center.to_latlng();
+            let measured = covering_by_walk(origin.to_cell(res), |cell| {
+                origin.distance_m(LatLng::from(cell)) <= radius_m + MARGIN * circumradius_m(cell)
+            });
+            prop_assert_eq!(cells_covering(center, radius_m, res), measured);
         }
 
         /// A cell's key range holds exactly its own descendants.
