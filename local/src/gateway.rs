@@ -62,6 +62,9 @@ const NOT_READING: &str = "Client not reading";
 const TOO_FAST: &str = "Rate limit exceeded";
 /// How long a close frame may take to leave before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How much a socket reads at a time: a frame of the API (a few hundred
+/// bytes) in one read.
+const SOCKET_READ_CHUNK_BYTES: usize = 4 * 1024;
 
 struct Gateway<S, Q, P> {
     app: Arc<App<S, Q, P>>,
@@ -407,6 +410,11 @@ async fn connect_socket<S: Storage, Q: OfferTimers, P: Pusher>(
         // Frames are written one at a time and flushed: the write buffer
         // never needs more than one message.
         .max_write_buffer_size(limits.max_message_bytes * 2)
+        // Each read zeroes this much of the socket's buffer before reading
+        // into it (tungstenite's default is 128 KiB: most of a busy
+        // gateway's time, and the memory of thousands of idle sockets). A
+        // larger message is read in several reads.
+        .read_buffer_size(SOCKET_READ_CHUNK_BYTES)
         .on_failed_upgrade({
             let gateway = gateway.clone();
             let connection = connection.clone();
