@@ -8,7 +8,7 @@ use h3o::CellIndex;
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::{CROWD_RESOLUTION, GeoPoint, PARTITION_RESOLUTION};
+use super::geo::{GeoPoint, PARTITION_RESOLUTION};
 use super::ids::StoreId;
 use super::store::Store;
 
@@ -196,16 +196,30 @@ fn disk_share_inside(apart_m: f64, small_m: f64, large_m: f64) -> f64 {
 }
 
 /// How many geo entries lie in each resolution-8 cell
-/// ([`CROWD_RESOLUTION`]) of the partitions read, as storage keeps them with
+/// ([`CROWD_RESOLUTION`](super::geo::CROWD_RESOLUTION)) of the partitions read, as storage keeps them with
 /// the entries ([`crate::ports::StoreRepo::crowd_map`]). A hint for sizing
 /// a match's reads (remembered by each process, [`CrowdMemory`]); it never
 /// decides which stores are offered.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CrowdMap {
-    counts: HashMap<CellIndex, u64>,
+    /// The cells counted, with their centres worked out once when read: a
+    /// match only measures distances. The maps of a demand's categories are
+    /// added up by putting their cells side by side, so a cell may appear
+    /// once per map; every question asked of them adds up.
+    cells: Vec<CountedCell>,
+    /// The radius of a disk of a counted cell's area (neighbouring cells'
+    /// areas differ by a fraction of a per cent: one serves all).
+    cell_radius_m: f64,
     /// Whether storage had counts for any partition read: a deployment
     /// whose table predates them has none (`ops reindex-geo` builds them).
     known: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CountedCell {
+    cell: CellIndex,
+    centre: GeoPoint,
+    count: u64,
 }
 
 impl CrowdMap {
@@ -213,22 +227,34 @@ impl CrowdMap {
     /// decremented before it was first built, read as none).
     #[must_use]
     pub fn from_counts(counts: impl IntoIterator<Item = (CellIndex, i64)>) -> Self {
-        let mut map = CrowdMap {
-            counts: HashMap::new(),
-            known: true,
-        };
+        let mut summed: HashMap<CellIndex, u64> = HashMap::new();
         for (cell, count) in counts {
-            *map.counts.entry(cell).or_default() += u64::try_from(count).unwrap_or(0);
+            *summed.entry(cell).or_default() += u64::try_from(count).unwrap_or(0);
         }
-        map
+        let cell_radius_m = summed
+            .keys()
+            .next()
+            .map_or(0.0, |cell| (cell.area_km2() / std::f64::consts::PI).sqrt() * 1000.0);
+        CrowdMap {
+            cells: summed
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
+                .map(|(cell, count)| CountedCell {
+                    cell,
+                    centre: GeoPoint::from_cell_centre(cell),
+                    count,
+                })
+                .collect(),
+            cell_radius_m,
+            known: true,
+        }
     }
 
     /// Both maps' counts added up (the categories of one demand).
     pub fn merge(&mut self, other: &CrowdMap) {
         self.known |= other.known;
-        for (cell, count) in &other.counts {
-            *self.counts.entry(*cell).or_default() += count;
-        }
+        self.cell_radius_m = self.cell_radius_m.max(other.cell_radius_m);
+        self.cells.extend_from_slice(&other.cells);
     }
 
     /// Whether storage had counts for this place at all.
@@ -240,7 +266,7 @@ impl CrowdMap {
     /// The entries counted in `cell` (resolution 8).
     #[must_use]
     pub fn count(&self, cell: CellIndex) -> u64 {
-        self.counts.get(&cell).copied().unwrap_or(0)
+        self.cells.iter().filter(|c| c.cell == cell).map(|c| c.count).sum()
     }
 
     /// The counts of the cells in `partition` (whether counts are kept
@@ -248,12 +274,13 @@ impl CrowdMap {
     #[must_use]
     pub fn of_partition(&self, partition: CellIndex) -> CrowdMap {
         CrowdMap {
-            counts: self
-                .counts
+            cells: self
+                .cells
                 .iter()
-                .filter(|(cell, _)| cell.parent(PARTITION_RESOLUTION) == Some(partition))
-                .map(|(cell, count)| (*cell, *count))
+                .filter(|c| c.cell.parent(PARTITION_RESOLUTION) == Some(partition))
+                .copied()
                 .collect(),
+            cell_radius_m: self.cell_radius_m,
             known: self.known,
         }
     }
@@ -275,24 +302,20 @@ impl CrowdMap {
         if !self.known {
             return None;
         }
-        let own = at.cell(CROWD_RESOLUTION);
-        // Neighbouring centres are at least about 1.5 edges apart.
-        let spacing = CROWD_RESOLUTION.edge_length_m() * 1.5;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and non-negative
-        let rings = (radius_m.max(0.0) / spacing).ceil() as u32 + 2;
-        // Neighbouring cells' areas differ by a fraction of a per cent, and
-        // each is a polygon computation: the customer's cell's serves all.
-        let cell_radius_m = (own.area_km2() / std::f64::consts::PI).sqrt() * 1000.0;
-        let cells = own
-            .grid_disk::<Vec<_>>(rings)
-            .into_iter()
-            .filter_map(|cell| {
-                let count = self.count(cell);
+        let reach = radius_m.max(0.0) + self.cell_radius_m;
+        let cells = self
+            .cells
+            .iter()
+            .filter_map(|c| {
+                let apart_m = at.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-                (count > 0).then(|| (at.distance_m(GeoPoint::from_cell_centre(cell)), count as f64))
+                (apart_m < reach).then_some((apart_m, c.count as f64))
             })
             .collect();
-        Some(CrowdNear { cells, cell_radius_m })
+        Some(CrowdNear {
+            cells,
+            cell_radius_m: self.cell_radius_m,
+        })
     }
 
     /// Geo items per km2 within `radius_m` of `at` ([`Self::items_within`]
@@ -446,7 +469,7 @@ fn compare(a: &Candidate, b: &Candidate) -> Ordering {
 mod tests {
     use super::*;
     use crate::domain::demand::parse_demand_text;
-    use crate::domain::geo::{search_plan, store_partition};
+    use crate::domain::geo::{CROWD_RESOLUTION, search_plan, store_partition};
     use crate::domain::order::delivery::default_delivery_options;
 
     fn store(id: &str, at: GeoPoint, category: &str, tags: &[&str], open: bool) -> Store {
