@@ -156,9 +156,9 @@ const GROCERY_SHARE_OF_ORDERS: f64 = 0.8;
 /// The latency mode's proxy measured 385 B for stores with four tags; 600 B
 /// leaves room for longer names and stock lines.
 const GEO_ITEM_BYTES: f64 = 600.0;
-/// Read units of one crowd item (a count per resolution-8 cell, at most 49
-/// of about 25 B: under 4 KB), eventually consistent.
-const CROWD_ITEM_RCU: f64 = 0.5;
+/// Read units of one crowd item (a count per resolution-9 cell, at most 343
+/// of about 25 B: 8.6 KB, three 4 KB units), eventually consistent.
+const CROWD_ITEM_RCU: f64 = 1.5;
 /// One partition's read limit.
 const PARTITION_RCU: f64 = 3_000.0;
 

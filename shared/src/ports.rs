@@ -73,7 +73,7 @@ pub trait StoreRepo: Send + Sync {
         category: &str,
         ranges: &[CellRange],
     ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
-    /// How many geo entries of `category` lie in each resolution-8 cell of
+    /// How many geo entries of `category` lie in each crowd cell (`CROWD_RESOLUTION`) of
     /// `partitions` (each counted once however often named; kept with the
     /// entries by every write that adds, moves or removes one), for sizing
     /// a match's reads. May be a moment old. A

@@ -768,8 +768,8 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
 /// with its socket open.
 /// Geo items a match in [`market`] may read: 125 m holds about 94 stalls,
 /// and the queries covering so small a disk read 40-70 beyond it (the
-/// crowd map, counts per 0.7 km2 cell, expects about 46 within 125 m: the
-/// market is denser than the cells it lies in, so it is not read narrower).
+/// crowd map, counts per 0.1 km2 cell, expects at most a hundred within
+/// 125 m, so it is not read narrower).
 const MARKET_MATCH_ITEMS: f64 = 170.0;
 
 async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Store>> {
@@ -891,7 +891,8 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
     // m away, sell oil; none of the 94 within 125 m): the next read goes as
-    // far as the map expects enough at that share, 1 km; not 2 km.
+    // far as the map expects enough at that share: the market's edge, 500
+    // m; not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -901,14 +902,14 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
     }
     let oil = parse_demand_text("oil").expect("parses");
-    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [125.0, 1_000.0]);
+    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [125.0, 500.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &oil, "buyer2").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 1 km");
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 500 m");
     assert_offered_the_best(
         &order,
         &oil,
-        1_000.0,
+        500.0,
         sellers,
         config.stores_per_round,
         "the best of the radius that was enough",

@@ -13,7 +13,7 @@ use shared::domain::account::Role;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
-use shared::domain::geo::{GeoPoint, search_plan, store_crowd_cell, store_partition};
+use shared::domain::geo::{CROWD_RESOLUTION, GeoPoint, search_plan, store_crowd_cell, store_partition};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::notification::{Device, DeviceToken};
@@ -467,7 +467,7 @@ async fn partition_edge_contract<S: Storage>(storage: &S) {
 
 /// The crowd counts of `category` the storage holds in the partitions of
 /// `stores` and of `gone` (places stores left), and what `stores` make
-/// them: one per store of the category in its resolution-8 cell.
+/// them: one per store of the category in its crowd cell.
 async fn crowd_counts<S: Storage>(
     storage: &S,
     category: &str,
@@ -480,10 +480,7 @@ async fn crowd_counts<S: Storage>(
     }
     let partitions: Vec<h3o::CellIndex> = stores.iter().chain(gone).map(|s| store_partition(s.location)).collect();
     let map = storage.crowd_map(category, &partitions).await.expect("crowd map");
-    let mut cells: Vec<h3o::CellIndex> = partitions
-        .iter()
-        .flat_map(|p| p.children(h3o::Resolution::Eight))
-        .collect();
+    let mut cells: Vec<h3o::CellIndex> = partitions.iter().flat_map(|p| p.children(CROWD_RESOLUTION)).collect();
     cells.sort_unstable();
     cells.dedup();
     let stored = cells
@@ -494,7 +491,7 @@ async fn crowd_counts<S: Storage>(
     (stored, expected.into_iter().collect())
 }
 
-/// Storage counts the geo entries per category and resolution-8 cell with
+/// Storage counts the geo entries per category and crowd cell with
 /// every write that adds, moves or removes one: a new store, a move to
 /// another cell or partition, a change of category, an application; a
 /// profile written again in place, a step within the cell, or a write that
@@ -1208,8 +1205,9 @@ mod on_an_aws_compatible_server {
         newer.updated_at_ms = 6;
         storage.put_store(&newer).await.expect("update");
 
-        // Counts from before they were kept right: wrong here, and left
-        // over in a partition with no store.
+        // Counts from before they were kept right: wrong here (and one of
+        // a coarser grain, as kept before the crowd cells were made finer),
+        // and left over in a partition with no store.
         let crowd_item = |partition: h3o::CellIndex, cell: h3o::CellIndex, count: i64| {
             std::collections::HashMap::from([
                 (
@@ -1221,8 +1219,11 @@ mod on_an_aws_compatible_server {
             ])
         };
         let elsewhere = here().offset(0.0, 30_000.0);
+        let coarse = kept.location.cell(h3o::Resolution::Eight);
+        let mut wrong_here = crowd_item(store_partition(kept.location), store_crowd_cell(kept.location), 7);
+        wrong_here.extend(crowd_item(store_partition(kept.location), coarse, 40));
         for item in [
-            crowd_item(store_partition(kept.location), store_crowd_cell(kept.location), 7),
+            wrong_here,
             crowd_item(store_partition(elsewhere), store_crowd_cell(elsewhere), 3),
         ] {
             client
@@ -1233,6 +1234,16 @@ mod on_an_aws_compatible_server {
                 .await
                 .expect("put crowd item");
         }
+
+        let before = storage
+            .crowd_map("grocery", &[store_partition(kept.location)])
+            .await
+            .expect("crowd map");
+        assert_eq!(
+            (before.count(store_crowd_cell(kept.location)), before.count(coarse)),
+            (7, 0),
+            "counts of another grain are not read"
+        );
 
         let done = storage.reindex_geo().await.expect("reindex");
         assert_eq!((done.moved, done.dropped, done.current), (1, 1, 1));

@@ -23,7 +23,7 @@ use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::figures;
-use crate::domain::geo::{CellRange, store_crowd_cell, store_partition};
+use crate::domain::geo::{CROWD_RESOLUTION, CellRange, store_crowd_cell, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
@@ -185,7 +185,8 @@ fn geo_key(store: &Store) -> Item {
     )
 }
 
-/// Where a geo entry is counted: category, partition, resolution-8 cell.
+/// Where a geo entry is counted: category, partition, crowd cell
+/// ([`CROWD_RESOLUTION`]).
 type CrowdSlot = (String, CellIndex, CellIndex);
 
 fn crowd_slot(store: &Store) -> CrowdSlot {
@@ -197,7 +198,8 @@ fn crowd_slot(store: &Store) -> CrowdSlot {
 }
 
 /// The crowd item of a category's partition: one number attribute per
-/// resolution-8 cell ([`crowd_attribute`]), the geo entries under it.
+/// cell at [`CROWD_RESOLUTION`] ([`crowd_attribute`]), the geo entries
+/// under it.
 fn crowd_key(category: &str, partition: CellIndex) -> Item {
     key(format!("CROWD#{category}#{:016x}", u64::from(partition)), "CELLS")
 }
@@ -207,11 +209,14 @@ fn crowd_attribute(cell: CellIndex) -> String {
     format!("c{:x}", u64::from(cell))
 }
 
-/// The counts a crowd item holds, by cell.
+/// The counts a crowd item holds, by cell. Counts at another resolution
+/// (kept before the crowd cells were made finer, until `ops reindex-geo`
+/// rewrites the item) are left out.
 fn crowd_counts(item: &Item) -> impl Iterator<Item = (CellIndex, i64)> + '_ {
     item.iter().filter_map(|(name, value)| {
         let hex = name.strip_prefix('c')?;
         let cell = CellIndex::try_from(u64::from_str_radix(hex, 16).ok()?).ok()?;
+        (cell.resolution() == CROWD_RESOLUTION).then_some(())?;
         Some((cell, value.as_n().ok()?.parse().ok()?))
     })
 }
@@ -1759,7 +1764,7 @@ impl DynamoStorage {
     }
 
     /// Counts the geo entries under their current keys per category,
-    /// partition and resolution-8 cell, puts each crowd item with those
+    /// partition and crowd cell, puts each crowd item with those
     /// counts in place of what it held, and deletes crowd items of
     /// partitions left with no entry. Returns the items put. A store write
     /// landing between the scan and the put is missed by the count: run

@@ -183,9 +183,12 @@ impl CellRange {
 }
 
 /// The resolution of the cells whose geo entries storage counts (a
-/// `CrowdMap`) and whose crowding a process remembers (about 0.7 km2, 49
-/// to a partition).
-pub const CROWD_RESOLUTION: Resolution = Resolution::Eight;
+/// `CrowdMap`) and whose crowding a process remembers: about 0.1 km2 (a
+/// disk of 180 m), 343 to a partition. Coarser cells (resolution 8, 0.7
+/// km2) spread a market's shops over the streets around it, so a first
+/// read sized by them at the market read three to six times what it
+/// expected (docs/performance.md).
+pub const CROWD_RESOLUTION: Resolution = Resolution::Nine;
 
 /// The cell a store at `point` is counted in: the ancestor of its indexed
 /// cell, so it lies in the store's partition.

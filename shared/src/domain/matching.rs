@@ -195,7 +195,7 @@ fn disk_share_inside(apart_m: f64, small_m: f64, large_m: f64) -> f64 {
     (lens / (PI * a * a)).clamp(0.0, 1.0)
 }
 
-/// How many geo entries lie in each resolution-8 cell
+/// How many geo entries lie in each crowd cell
 /// ([`CROWD_RESOLUTION`](super::geo::CROWD_RESOLUTION)) of the partitions read, as storage keeps them with
 /// the entries ([`crate::ports::StoreRepo::crowd_map`]). A hint for sizing
 /// a match's reads (remembered by each process, [`CrowdMemory`]); it never
@@ -263,7 +263,7 @@ impl CrowdMap {
         self.known
     }
 
-    /// The entries counted in `cell` (resolution 8).
+    /// The entries counted in `cell` (at the crowd resolution).
     #[must_use]
     pub fn count(&self, cell: CellIndex) -> u64 {
         self.cells.iter().filter(|c| c.cell == cell).map(|c| c.count).sum()
@@ -285,7 +285,7 @@ impl CrowdMap {
         }
     }
 
-    /// Geo items expected within `radius_m` of `at`: each resolution-8
+    /// Geo items expected within `radius_m` of `at`: each crowd
     /// cell's count times the share of the cell inside the disk (taken as
     /// spread evenly over the cell). `None` without counts.
     #[must_use]
@@ -303,9 +303,17 @@ impl CrowdMap {
             return None;
         }
         let reach = radius_m.max(0.0) + self.cell_radius_m;
+        // A partition holds hundreds of cells and only those within reach
+        // count: most are passed over by their latitude and longitude
+        // alone, before a great-circle distance (with a per cent to spare).
+        let (lat_reach, lng_reach) = degrees_within(at, reach * 1.01);
         let cells = self
             .cells
             .iter()
+            .filter(|c| {
+                (c.centre.lat() - at.lat()).abs() <= lat_reach
+                    && ((c.centre.lng() - at.lng() + 540.0).rem_euclid(360.0) - 180.0).abs() <= lng_reach
+            })
             .filter_map(|c| {
                 let apart_m = at.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
@@ -326,6 +334,23 @@ impl CrowdMap {
         self.items_within(at, radius_m)
             .map(|items| if area > 0.0 { items / area } else { 0.0 })
     }
+}
+
+/// How many degrees of latitude and of longitude a point may differ from
+/// `at` by and still lie within `reach_m` of it: a box around the disk
+/// (the longitude's at the disk's edge nearer a pole, where a degree is
+/// shortest; any longitude near a pole).
+fn degrees_within(at: GeoPoint, reach_m: f64) -> (f64, f64) {
+    const METRES_PER_DEGREE: f64 = 6_371_007.180_918_475 * std::f64::consts::PI / 180.0;
+    let lat_reach = reach_m / METRES_PER_DEGREE;
+    let poleward = (at.lat().abs() + lat_reach).min(90.0);
+    let lng_metres = METRES_PER_DEGREE * poleward.to_radians().cos();
+    let lng_reach = if lng_metres > reach_m / 180.0 {
+        reach_m / lng_metres
+    } else {
+        180.0
+    };
+    (lat_reach, lng_reach)
 }
 
 /// The counted cells around one point ([`CrowdMap::near`]): each cell
@@ -355,7 +380,7 @@ pub const CROWD_MEMORY_MS: Millis = 10 * 60 * 1000;
 
 /// Partitions (per category) remembered before the oldest are forgotten:
 /// a city of 300 km2 is about 10 resolution-6 partitions, each map at most
-/// 49 counts, so a few megabytes at most.
+/// 343 counts of 40 B, so a few megabytes at most per category.
 const CROWD_MEMORY_PARTITIONS: usize = 10_000;
 
 /// The crowd maps this process has read, per category and partition
@@ -489,14 +514,18 @@ mod tests {
         }
     }
 
-    /// Counts of `per_km2` in every resolution-8 cell around `at`, and
-    /// `market` more in `at`'s own cell.
-    fn crowd_around(at: GeoPoint, per_km2: f64, market: i64) -> CrowdMap {
+    /// Counts of `per_km2` in every crowd cell within about 4 km of `at`,
+    /// and `market_per_km2` more in the cells whose centres lie within
+    /// `market_m` of `at` (0: `at`'s own cell).
+    fn crowd_around(at: GeoPoint, per_km2: f64, market_per_km2: f64, market_m: f64) -> CrowdMap {
         let own = at.cell(CROWD_RESOLUTION);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and positive
+        let rings = (4_000.0 / (CROWD_RESOLUTION.edge_length_m() * 1.5)).ceil() as u32;
         #[allow(clippy::cast_possible_truncation)]
-        CrowdMap::from_counts(own.grid_disk::<Vec<_>>(6).into_iter().map(|cell| {
-            let count = (per_km2 * cell.area_km2()).round() as i64;
-            (cell, if cell == own { count + market } else { count })
+        CrowdMap::from_counts(own.grid_disk::<Vec<_>>(rings).into_iter().map(|cell| {
+            let in_market = cell == own || at.distance_m(GeoPoint::from_cell_centre(cell)) <= market_m;
+            let density = per_km2 + if in_market { market_per_km2 } else { 0.0 };
+            (cell, (density * cell.area_km2()).round() as i64)
         }))
     }
 
@@ -505,19 +534,19 @@ mod tests {
         let r = 2_000.0;
         let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
-        let at = |density: f64, market: i64| first_radius(r, here, &crowd_around(here, density, market));
+        let at = |density: f64, market: f64| first_radius(r, here, &crowd_around(here, density, market, 0.0));
         assert_eq!(
             first_radius(r, here, &CrowdMap::default()),
             500.0,
             "no counts: a quarter"
         );
-        assert_eq!(at(105.0, 0), 500.0, "city density");
-        assert_eq!(at(4.0, 0), 2_000.0, "a sparse town: one read");
-        assert_eq!(at(0.0, 1_100), 125.0, "inside a market of 1,500 per km2");
-        assert_eq!(at(0.0, 40_000), 15.625, "a market of 54,000 per km2");
-        assert_eq!(at(0.0, 10_000_000), 15.625, "never narrower than a 128th");
+        assert_eq!(at(105.0, 0.0), 500.0, "city density");
+        assert_eq!(at(4.0, 0.0), 2_000.0, "a sparse town: one read");
+        assert_eq!(at(0.0, 1_500.0), 125.0, "inside a market of 1,500 per km2");
+        assert_eq!(at(0.0, 54_000.0), 15.625, "a market of 54,000 per km2");
+        assert_eq!(at(0.0, 10_000_000.0), 15.625, "never narrower than a 128th");
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
-            let crowd = crowd_around(here, density, 0);
+            let crowd = crowd_around(here, density, 0.0, 0.0);
             let first = first_radius(r, here, &crowd);
             let items = crowd.items_within(here, first).expect("known");
             assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
@@ -530,9 +559,28 @@ mod tests {
         }
         // At a market's rim (the next cell), the same memory of the place
         // reads wider than at its centre: sized at the customer's point.
-        let market = crowd_around(here, 105.0, 1_100);
+        let market = crowd_around(here, 105.0, 1_500.0, 0.0);
         let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
         assert!(first_radius(r, next_door, &market) > first_radius(r, here, &market));
+    }
+
+    proptest::proptest! {
+        /// The box a crowd map passes cells over by holds every point
+        /// within reach, at any latitude and across the antimeridian.
+        #[test]
+        fn the_box_around_a_disk_holds_every_point_within_it(
+            lat in -89.0f64..89.0,
+            lng in -180.0f64..180.0,
+            bearing in 0.0f64..360.0,
+            reach_m in 10.0f64..5_000.0,
+            fraction in 0.0f64..1.0,
+        ) {
+            let at = GeoPoint::new(lat, lng).expect("valid");
+            let p = at.offset(bearing, reach_m * fraction);
+            let (lat_reach, lng_reach) = degrees_within(at, reach_m * 1.01);
+            proptest::prop_assert!((p.lat() - at.lat()).abs() <= lat_reach);
+            proptest::prop_assert!(((p.lng() - at.lng() + 540.0).rem_euclid(360.0) - 180.0).abs() <= lng_reach);
+        }
     }
 
     #[test]
@@ -549,7 +597,7 @@ mod tests {
         assert_eq!(empty.items_within(centre, 2_000.0), Some(0.0), "counts kept, none here");
 
         // Cells taken as disks of their area: within a tenth.
-        let city = crowd_around(centre, 105.0, 0);
+        let city = crowd_around(centre, 105.0, 0.0, 0.0);
         for (at, radius) in [(centre, 50.0), (centre, 500.0), (centre, 2_000.0), (somewhere, 2_000.0)] {
             let density = city.items_per_km2(at, radius).expect("known");
             assert!((density - 105.0).abs() < 10.5, "{radius} m: {density}");
@@ -557,20 +605,23 @@ mod tests {
 
         // 1,500 more in one cell: a disk inside it takes its density; a
         // disk over several cells takes the cell by the share inside.
-        let market = crowd_around(centre, 105.0, 1_500);
+        let mut market = city.clone();
+        market.merge(&CrowdMap::from_counts([(own, 1_500)]));
         let inside = market.items_per_km2(centre, 100.0).expect("known");
         let expected = 105.0 + 1_500.0 / own.area_km2();
         assert!((inside - expected).abs() < 3.0, "{inside} vs {expected}");
         let items = market.items_within(centre, 2_000.0).expect("known");
         let expected = 105.0 * disk_km2(2_000.0) + 1_500.0;
         assert!((items - expected).abs() < 0.05 * expected, "{items} vs {expected}");
-        // From a neighbouring cell's centre, 500 m reaches part of the
-        // market's cell: more than the city alone, less than the market.
+        // From a neighbouring cell's centre, a disk to the market cell's
+        // centre reaches part of it: more than the city alone, less than
+        // the market.
         let next_door = GeoPoint::from_cell_centre(own.grid_disk::<Vec<_>>(1)[1]);
-        let edge = market.items_within(next_door, 600.0).expect("known");
-        let city_only = city.items_within(next_door, 600.0).expect("known");
+        let reach = next_door.distance_m(centre);
+        let edge = market.items_within(next_door, reach).expect("known");
+        let city_only = city.items_within(next_door, reach).expect("known");
         assert!(
-            edge > city_only + 50.0 && edge < city_only + 750.0,
+            edge > city_only + 150.0 && edge < city_only + 1_350.0,
             "{edge} vs {city_only}"
         );
 
@@ -592,13 +643,13 @@ mod tests {
         let found = |items, candidates| ReadFound { items, candidates };
         let near = cold_first_radius(r);
         assert_eq!(near, 125.0);
-        let town = crowd_around(here, 4.0, 0);
+        let town = crowd_around(here, 4.0, 0.0, 0.0);
         assert_eq!(
             next_radius(r, here, &town, near, found(0, 0), 4),
             2_000.0,
             "a sparse town: then all of it (cheap)"
         );
-        let city = crowd_around(here, 105.0, 0);
+        let city = crowd_around(here, 105.0, 0.0, 0.0);
         assert_eq!(
             next_radius(r, here, &city, near, found(5, 2), 4),
             500.0,
@@ -610,7 +661,8 @@ mod tests {
             "city density, a demand few shops serve: as far as enough are expected"
         );
         assert_eq!(next_radius(r, here, &city, 1_000.0, found(330, 5), 4), 2_000.0);
-        let market = crowd_around(here, 0.0, 1_300);
+        // A market of 1,750 per km2 over 500 m.
+        let market = crowd_around(here, 0.0, 1_750.0, 500.0);
         assert_eq!(
             next_radius(r, here, &market, near, found(94, 10), 4),
             250.0,
@@ -621,11 +673,11 @@ mod tests {
             500.0,
             "inside a market, none found: the market's extent"
         );
-        // Beside a market (in the next cell): 500 m reaches into it, so it
-        // is not cheap, but the map expects enough within 250 m; and when
-        // 250 m falls short, 500 m, not the whole radius.
-        let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
-        let beside = crowd_around(here, 105.0, 1_300);
+        // Beside a market (300 m beyond its edge): 500 m reaches into it,
+        // so it is not cheap, but the map expects enough within 250 m; and
+        // when 250 m falls short, 500 m, not the whole radius.
+        let next_door = here.offset(90.0, 800.0);
+        let beside = crowd_around(here, 105.0, 1_750.0, 500.0);
         assert_eq!(next_radius(r, next_door, &beside, near, found(5, 2), 4), 500.0);
         assert_eq!(next_radius(r, next_door, &beside, 250.0, found(11, 11), 4), 500.0);
         assert_eq!(
@@ -645,7 +697,7 @@ mod tests {
         // The next radius is cheap by the warm rule, or the nearest step the
         // map expects to hold enough, and never narrower than either.
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0] {
-            let crowd = crowd_around(here, density, 0);
+            let crowd = crowd_around(here, density, 0.0, 0.0);
             let items = |r: f64| crowd.items_within(here, r).unwrap_or(0.0);
             for (read_m, within, candidates) in [(125.0, 0, 0), (125.0, 5, 1), (250.0, 20, 10), (500.0, 90, 3)] {
                 let next = next_radius(r, here, &crowd, read_m, found(within, candidates), 4);

@@ -40,7 +40,7 @@ struct Tables {
     /// (category, store cell at resolution 15, store): a sorted index, so
     /// the stores of a category under any coarser cell are one range.
     geo: BTreeSet<(String, u64, StoreId)>,
-    /// Geo entries per resolution-8 cell, by category and partition, kept
+    /// Geo entries per crowd cell, by category and partition, kept
     /// with `geo` as DynamoDB keeps its crowd items.
     crowds: HashMap<(String, CellIndex), HashMap<CellIndex, u64>>,
     orders: HashMap<OrderId, Order>,
@@ -102,8 +102,7 @@ fn geo_key(store: &Store) -> (String, u64, StoreId) {
     (store.category.clone(), store.location.geo_key(), store.id.clone())
 }
 
-/// Where a store's geo entry is counted: category, partition, resolution-8
-/// cell.
+/// Where a store's geo entry is counted: category, partition, crowd cell.
 type CrowdSlot = (String, CellIndex, CellIndex);
 
 fn crowd_slot(store: &Store) -> CrowdSlot {
