@@ -254,7 +254,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         };
         let mut radii = match (first, &crowd) {
             (Reading::Fixed(r), _) => vec![r],
-            (_, Some(crowd)) => vec![first_radius(RADIUS_M, customer, crowd)],
+            (_, Some(crowd)) => vec![first_radius(RADIUS_M, crowd.near(customer, RADIUS_M).as_ref())],
             (_, None) => vec![cold_first_radius(RADIUS_M)],
         };
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
@@ -308,7 +308,13 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                     items: qualifying,
                     candidates: qualifying,
                 };
-                radii.push(next_radius(RADIUS_M, customer, crowd, radius_m, found, 4));
+                radii.push(next_radius(
+                    RADIUS_M,
+                    crowd.near(customer, RADIUS_M).as_ref(),
+                    radius_m,
+                    found,
+                    4,
+                ));
             }
             // Every shop qualifies here: enough once 12 are within.
             if matches!(first, Reading::Fixed(_)) || enough_nearby(qualifying, 4) {

@@ -656,8 +656,7 @@ async fn cold_radii(
         }
         radii.push(next_radius(
             config.radius_m,
-            at,
-            &crowd,
+            crowd.near(at, config.radius_m).as_ref(),
             radius,
             found,
             config.stores_per_round,
@@ -841,7 +840,7 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         .crowd_map("grocery", &partitions)
         .await
         .expect("crowd map");
-    let radius = first_radius(config.radius_m, here(), &crowd);
+    let radius = first_radius(config.radius_m, crowd.near(here(), config.radius_m).as_ref());
     let expected = crowd.items_within(here(), radius).expect("counts kept");
     assert!(
         expected <= FIRST_READ_ITEMS && radius <= 125.0,

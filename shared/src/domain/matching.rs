@@ -84,10 +84,11 @@ const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
 /// most that many (a market of 1,500 shops per km2: 125 m of 2 km). Later
 /// reads are chosen by [`next_radius`], as where the place is not known.
 /// Without counts (a table from before them): a quarter, then (by
-/// [`next_radius`]) all of it.
+/// [`next_radius`]) all of it. `near` is the map around the customer's
+/// point ([`CrowdMap::near`] out to `radius_m`), `None` without counts.
 #[must_use]
-pub fn first_radius(radius_m: f64, at: GeoPoint, crowd: &CrowdMap) -> f64 {
-    let Some(near) = crowd.near(at, radius_m) else {
+pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
+    let Some(near) = near else {
         return radius_m / 4.0;
     };
     let items = |r: f64| near.items_within(r);
@@ -129,16 +130,15 @@ pub struct ReadFound {
 /// yet): a quarter of the radius, then all of it, as before there were
 /// counts.
 #[must_use]
-pub fn next_radius(radius_m: f64, at: GeoPoint, crowd: &CrowdMap, read_m: f64, found: ReadFound, wanted: usize) -> f64 {
-    if !crowd.is_known() {
+pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: ReadFound, wanted: usize) -> f64 {
+    let Some(near) = near else {
         return if read_m < radius_m / 4.0 {
             radius_m / 4.0
         } else {
             radius_m
         };
-    }
-    let near = crowd.near(at, radius_m);
-    let items = |r: f64| near.as_ref().map_or(0.0, |near| near.items_within(r));
+    };
+    let items = |r: f64| near.items_within(r);
     let wider: Vec<f64> = std::iter::successors(Some(read_m * 2.0), |r| Some(r * 2.0))
         .take_while(|r| *r < radius_m)
         .chain([radius_m])
@@ -311,8 +311,11 @@ impl CrowdMap {
             .cells
             .iter()
             .filter(|c| {
-                (c.centre.lat() - at.lat()).abs() <= lat_reach
-                    && ((c.centre.lng() - at.lng() + 540.0).rem_euclid(360.0) - 180.0).abs() <= lng_reach
+                (c.centre.lat() - at.lat()).abs() <= lat_reach && {
+                    // The shorter way round.
+                    let lng_apart = (c.centre.lng() - at.lng()).abs();
+                    lng_apart.min(360.0 - lng_apart) <= lng_reach
+                }
             })
             .filter_map(|c| {
                 let apart_m = at.distance_m(c.centre);
@@ -534,9 +537,11 @@ mod tests {
         let r = 2_000.0;
         let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
-        let at = |density: f64, market: f64| first_radius(r, here, &crowd_around(here, density, market, 0.0));
+        let at = |density: f64, market: f64| {
+            first_radius(r, crowd_around(here, density, market, 0.0).near(here, r).as_ref())
+        };
         assert_eq!(
-            first_radius(r, here, &CrowdMap::default()),
+            first_radius(r, CrowdMap::default().near(here, r).as_ref()),
             500.0,
             "no counts: a quarter"
         );
@@ -547,7 +552,7 @@ mod tests {
         assert_eq!(at(0.0, 10_000_000.0), 15.625, "never narrower than a 128th");
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
             let crowd = crowd_around(here, density, 0.0, 0.0);
-            let first = first_radius(r, here, &crowd);
+            let first = first_radius(r, crowd.near(here, r).as_ref());
             let items = crowd.items_within(here, first).expect("known");
             assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
             assert!(
@@ -561,7 +566,7 @@ mod tests {
         // reads wider than at its centre: sized at the customer's point.
         let market = crowd_around(here, 105.0, 1_500.0, 0.0);
         let next_door = GeoPoint::from_cell_centre(here.cell(CROWD_RESOLUTION).grid_disk::<Vec<_>>(1)[1]);
-        assert!(first_radius(r, next_door, &market) > first_radius(r, here, &market));
+        assert!(first_radius(r, market.near(next_door, r).as_ref()) > first_radius(r, market.near(here, r).as_ref()));
     }
 
     proptest::proptest! {
@@ -579,7 +584,8 @@ mod tests {
             let p = at.offset(bearing, reach_m * fraction);
             let (lat_reach, lng_reach) = degrees_within(at, reach_m * 1.01);
             proptest::prop_assert!((p.lat() - at.lat()).abs() <= lat_reach);
-            proptest::prop_assert!(((p.lng() - at.lng() + 540.0).rem_euclid(360.0) - 180.0).abs() <= lng_reach);
+            let lng_apart = (p.lng() - at.lng()).abs();
+            proptest::prop_assert!(lng_apart.min(360.0 - lng_apart) <= lng_reach);
         }
     }
 
@@ -645,31 +651,34 @@ mod tests {
         assert_eq!(near, 125.0);
         let town = crowd_around(here, 4.0, 0.0, 0.0);
         assert_eq!(
-            next_radius(r, here, &town, near, found(0, 0), 4),
+            next_radius(r, town.near(here, r).as_ref(), near, found(0, 0), 4),
             2_000.0,
             "a sparse town: then all of it (cheap)"
         );
         let city = crowd_around(here, 105.0, 0.0, 0.0);
         assert_eq!(
-            next_radius(r, here, &city, near, found(5, 2), 4),
+            next_radius(r, city.near(here, r).as_ref(), near, found(5, 2), 4),
             500.0,
             "city density: then 500 m"
         );
         assert_eq!(
-            next_radius(r, here, &city, near, found(8, 0), 4),
+            next_radius(r, city.near(here, r).as_ref(), near, found(8, 0), 4),
             1_000.0,
             "city density, a demand few shops serve: as far as enough are expected"
         );
-        assert_eq!(next_radius(r, here, &city, 1_000.0, found(330, 5), 4), 2_000.0);
+        assert_eq!(
+            next_radius(r, city.near(here, r).as_ref(), 1_000.0, found(330, 5), 4),
+            2_000.0
+        );
         // A market of 1,750 per km2 over 500 m.
         let market = crowd_around(here, 0.0, 1_750.0, 500.0);
         assert_eq!(
-            next_radius(r, here, &market, near, found(94, 10), 4),
+            next_radius(r, market.near(here, r).as_ref(), near, found(94, 10), 4),
             250.0,
             "inside a market, ten of twelve found: the next step holds enough"
         );
         assert_eq!(
-            next_radius(r, here, &market, near, found(94, 0), 4),
+            next_radius(r, market.near(here, r).as_ref(), near, found(94, 0), 4),
             500.0,
             "inside a market, none found: the market's extent"
         );
@@ -678,18 +687,30 @@ mod tests {
         // when 250 m falls short, 500 m, not the whole radius.
         let next_door = here.offset(90.0, 800.0);
         let beside = crowd_around(here, 105.0, 1_750.0, 500.0);
-        assert_eq!(next_radius(r, next_door, &beside, near, found(5, 2), 4), 500.0);
-        assert_eq!(next_radius(r, next_door, &beside, 250.0, found(11, 11), 4), 500.0);
         assert_eq!(
-            next_radius(r, here, &CrowdMap::from_counts([]), near, found(0, 0), 4),
+            next_radius(r, beside.near(next_door, r).as_ref(), near, found(5, 2), 4),
+            500.0
+        );
+        assert_eq!(
+            next_radius(r, beside.near(next_door, r).as_ref(), 250.0, found(11, 11), 4),
+            500.0
+        );
+        assert_eq!(
+            next_radius(
+                r,
+                CrowdMap::from_counts([]).near(here, r).as_ref(),
+                near,
+                found(0, 0),
+                4
+            ),
             2_000.0,
             "no store counted near: all at once (it reads nothing)"
         );
         let unknown = CrowdMap::default();
         assert_eq!(
             (
-                next_radius(r, here, &unknown, near, found(5, 2), 4),
-                next_radius(r, here, &unknown, 500.0, found(5, 2), 4)
+                next_radius(r, unknown.near(here, r).as_ref(), near, found(5, 2), 4),
+                next_radius(r, unknown.near(here, r).as_ref(), 500.0, found(5, 2), 4)
             ),
             (500.0, 2_000.0),
             "no counts kept: a quarter, then all, as before"
@@ -700,7 +721,7 @@ mod tests {
             let crowd = crowd_around(here, density, 0.0, 0.0);
             let items = |r: f64| crowd.items_within(here, r).unwrap_or(0.0);
             for (read_m, within, candidates) in [(125.0, 0, 0), (125.0, 5, 1), (250.0, 20, 10), (500.0, 90, 3)] {
-                let next = next_radius(r, here, &crowd, read_m, found(within, candidates), 4);
+                let next = next_radius(r, crowd.near(here, r).as_ref(), read_m, found(within, candidates), 4);
                 assert!(next > read_m && next <= r, "{next}");
                 let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
                 assert!(

@@ -806,12 +806,19 @@ where
         let mut partitions = cells_covering(location, radius_m, PARTITION_RESOLUTION);
         partitions.sort_unstable();
         partitions.dedup();
-        let mut crowd = self.crowd_memory().recall(&categories, &partitions, now);
+        // The crowd around the customer's point, worked out once for every
+        // radius the match weighs: `None` until the map is recalled or
+        // read, `Some(None)` where storage keeps no counts.
+        let around = |crowd: &CrowdMap| crowd.near(location, radius_m);
+        let mut crowd_here = self
+            .crowd_memory()
+            .recall(&categories, &partitions, now)
+            .map(|c| around(&c));
         // Remembered: the first read sized at this very point. Not: the
         // smallest first read, and in the same round trip the crowd map that
         // sizes the next ones.
-        let mut radii = vec![match &crowd {
-            Some(crowd) => first_radius(radius_m, location, crowd),
+        let mut radii = vec![match &crowd_here {
+            Some(near) => first_radius(radius_m, near.as_ref()),
             None => cold_first_radius(radius_m),
         }];
         let mut step = 0;
@@ -820,9 +827,9 @@ where
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
             let reads =
                 futures_util::future::join_all(categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges)));
-            let reads = if crowd.is_none() {
+            let reads = if crowd_here.is_none() {
                 let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, &partitions, now));
-                crowd = Some(map);
+                crowd_here = Some(around(&map));
                 reads
             } else {
                 reads.await
@@ -840,14 +847,14 @@ where
                 .filter(|c| c.store.delivers(wanted))
                 .collect();
             // How far to read next is decided by the map and this read.
-            if let Some(crowd) = &crowd
+            if let Some(near) = &crowd_here
                 && radius < radius_m
             {
                 let found = ReadFound {
                     items: within,
                     candidates: candidates.len(),
                 };
-                radii.push(next_radius(radius_m, location, crowd, radius, found, wanted_count));
+                radii.push(next_radius(radius_m, near.as_ref(), radius, found, wanted_count));
             }
             let widest = step == radii.len();
             if !widest && !enough_nearby(candidates.len(), wanted_count) {
