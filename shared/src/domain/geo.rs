@@ -13,6 +13,8 @@ pub const STORE_CELL_RESOLUTION: Resolution = Resolution::Fifteen;
 /// its resolution-9 ancestor's centre: H3 nests cells only approximately
 /// (measured over 2 million random points: at most 1.056).
 const MARGIN: f64 = 1.1;
+/// h3o's mean earth radius, in metres.
+const EARTH_RADIUS_M: f64 = 6_371_007.180_918_475;
 
 /// A checked WGS84 position.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -91,11 +93,36 @@ impl GeoPoint {
         ring_key(self.store_cell(), 0)
     }
 
+    /// How many degrees of latitude and of longitude (the shorter way
+    /// round) lie between this point and `other`.
+    #[must_use]
+    pub fn degrees_apart(self, other: GeoPoint) -> (f64, f64) {
+        let lng_apart = (self.lng() - other.lng()).abs();
+        ((self.lat() - other.lat()).abs(), lng_apart.min(360.0 - lng_apart))
+    }
+
+    /// How many degrees of latitude and of longitude a point may lie from
+    /// this one ([`Self::degrees_apart`]) and still be within `reach_m` of
+    /// it: a box around the disk (the longitude's at the disk's edge nearer
+    /// a pole, where a degree is shortest; any longitude near a pole).
+    #[must_use]
+    pub fn degrees_within(self, reach_m: f64) -> (f64, f64) {
+        const METRES_PER_DEGREE: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+        let lat_reach = reach_m / METRES_PER_DEGREE;
+        let poleward = (self.lat().abs() + lat_reach).min(90.0);
+        let lng_metres = METRES_PER_DEGREE * poleward.to_radians().cos();
+        let lng_reach = if lng_metres > reach_m / 180.0 {
+            reach_m / lng_metres
+        } else {
+            180.0
+        };
+        (lat_reach, lng_reach)
+    }
+
     /// A point `distance_m` away along `bearing_deg` (0 = north), on a sphere.
     /// Used by tests and benchmarks to place stores at known distances.
     #[must_use]
     pub fn offset(self, bearing_deg: f64, distance_m: f64) -> GeoPoint {
-        const EARTH_RADIUS_M: f64 = 6_371_007.180_918_475; // h3o's mean radius
         let d = distance_m / EARTH_RADIUS_M;
         let brg = bearing_deg.to_radians();
         let lat1 = self.lat().to_radians();
@@ -320,6 +347,7 @@ pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<Ce
 /// circumradius settles all but a thin band at the rim, and rings that lie
 /// wholly inside are kept without converting a cell: a 2 km covering
 /// measures a few dozen cells, not hundreds of centres and boundaries.
+/// Sorted, each cell once.
 #[must_use]
 pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -> Vec<CellIndex> {
     let origin = center.to_latlng();
@@ -344,14 +372,10 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     let ring_reach = |k: u32| off_centre + f64::from(k) * 3.0_f64.sqrt() * local * 1.25;
     let mut covering = vec![start];
     for k in 1.. {
-        let mut ring = Vec::with_capacity(6 * usize::try_from(k).unwrap_or(1));
-        for cell in start.grid_ring_fast(k) {
-            // A pentagon nearby: its rings are not whole hexagons.
-            let Some(cell) = cell else {
-                return covering_by_walk(start, keep);
-            };
-            ring.push(cell);
-        }
+        // A pentagon nearby: its rings are not whole hexagons.
+        let Some(ring) = start.grid_ring_fast(k).collect::<Option<Vec<_>>>() else {
+            return covering_by_walk(start, keep);
+        };
         let before = covering.len();
         if ring_reach(k) <= surely_in {
             covering.extend(ring);
@@ -456,6 +480,24 @@ mod tests {
             let p = center.offset(bearing, 2_000.0 * fraction);
             let cell = p.to_latlng().to_cell(res);
             prop_assert!(covering.contains(&cell));
+        }
+
+        /// The box a crowd map passes cells over by holds every point
+        /// within reach, at any latitude and across the antimeridian.
+        #[test]
+        fn the_box_around_a_disk_holds_every_point_within_it(
+            lat in -89.0f64..89.0,
+            lng in -180.0f64..180.0,
+            bearing in 0.0f64..360.0,
+            reach_m in 10.0f64..5_000.0,
+            fraction in 0.0f64..1.0,
+        ) {
+            let at = GeoPoint::new(lat, lng).expect("valid");
+            let p = at.offset(bearing, reach_m * fraction);
+            let (lat_reach, lng_reach) = at.degrees_within(reach_m * 1.01);
+            let (lat_apart, lng_apart) = p.degrees_apart(at);
+            prop_assert!(lat_apart <= lat_reach);
+            prop_assert!(lng_apart <= lng_reach);
         }
 
         /// Walked ring by ring, the covering keeps exactly the cells a
