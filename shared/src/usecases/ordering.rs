@@ -803,9 +803,7 @@ where
         // every read of the match. Covered at the partitions' own coarse
         // resolution, not through the whole radius's search plan (hundreds
         // of fine cells on every match).
-        let mut partitions = cells_covering(location, radius_m, PARTITION_RESOLUTION);
-        partitions.sort_unstable();
-        partitions.dedup();
+        let partitions = cells_covering(location, radius_m, PARTITION_RESOLUTION);
         // The crowd around the customer's point, worked out once for every
         // radius the match weighs: `None` until the map is recalled or
         // read, `Some(None)` where storage keeps no counts.
