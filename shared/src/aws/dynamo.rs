@@ -216,7 +216,9 @@ fn crowd_counts(item: &Item) -> impl Iterator<Item = (CellIndex, i64)> + '_ {
     item.iter().filter_map(|(name, value)| {
         let hex = name.strip_prefix('c')?;
         let cell = CellIndex::try_from(u64::from_str_radix(hex, 16).ok()?).ok()?;
-        (cell.resolution() == CROWD_RESOLUTION).then_some(())?;
+        if cell.resolution() != CROWD_RESOLUTION {
+            return None;
+        }
         Some((cell, value.as_n().ok()?.parse().ok()?))
     })
 }
