@@ -321,16 +321,23 @@ fn api_request(
     request
 }
 
-/// The customer's answer waits for no alert: `POST /orders` answers 201
-/// with the order written and nothing pushed yet; running what follows
-/// alerts every offered store and tells the customer.
-#[tokio::test]
-async fn a_placement_answers_before_its_stores_are_alerted() {
+/// Three stores and the customer, each with a socket (`conn-s0`..`conn-s2`,
+/// `conn-c1`).
+async fn three_stores_and_the_customer_online() -> TestApp {
     let (app, _clock) = app_with_stores(3).await;
     app.connections()
         .connect(ConnectionId::new("conn-c1").expect("id"), Caller::Customer(customer()))
         .await
         .expect("connects");
+    app
+}
+
+/// The customer's answer waits for no alert: `POST /orders` answers 201
+/// with the order written and nothing pushed yet; running what follows
+/// alerts every offered store and tells the customer.
+#[tokio::test]
+async fn a_placement_answers_before_its_stores_are_alerted() {
+    let app = three_stores_and_the_customer_online().await;
     let body = serde_json::json!({"text": "rice", "location": {"lat": here().lat(), "lng": here().lng()}});
     let request = api_request("POST /orders", &Caller::Customer(customer()).key(), None, Some(body));
 
@@ -364,11 +371,7 @@ async fn a_placement_answers_before_its_stores_are_alerted() {
 /// running it tells the customer, the winner and every loser.
 #[tokio::test]
 async fn an_accept_answers_before_anyone_is_told_and_tells_everyone_after() {
-    let (app, _clock) = app_with_stores(3).await;
-    app.connections()
-        .connect(ConnectionId::new("conn-c1").expect("id"), Caller::Customer(customer()))
-        .await
-        .expect("connects");
+    let app = three_stores_and_the_customer_online().await;
     let order = order_of(&app, "rice").await.expect("created");
     assert_eq!(order.offers().len(), 3);
     app.pusher().pushed.lock().expect("lock").clear();
