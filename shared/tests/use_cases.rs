@@ -625,13 +625,11 @@ async fn cold_radii(
     at: GeoPoint,
     items: &[shared::domain::demand::DemandItem],
 ) -> Vec<f64> {
-    use shared::domain::geo::search_plan;
+    use shared::domain::geo::{PARTITION_RESOLUTION, cells_covering, search_plan};
     use shared::domain::matching::{ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates};
     use shared::ports::StoreRepo;
-    let partitions: Vec<_> = search_plan(at, config.radius_m, config.max_geo_queries)
-        .iter()
-        .map(|r| r.partition)
-        .collect();
+    // The partitions a match reads the crowd map of.
+    let partitions = cells_covering(at, config.radius_m, PARTITION_RESOLUTION);
     let crowd = app
         .storage()
         .crowd_map("grocery", &partitions)
@@ -810,7 +808,7 @@ async fn place_here(app: &TestApp, items: &[shared::domain::demand::DemandItem],
 /// best of those.
 #[tokio::test]
 async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
-    use shared::domain::geo::search_plan;
+    use shared::domain::geo::{PARTITION_RESOLUTION, cells_covering};
     use shared::domain::matching::{FIRST_READ_ITEMS, first_radius};
     use shared::ports::StoreRepo;
     let config = lifted_limits();
@@ -834,10 +832,7 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         "the known market is read at a small radius: {second} items (the first match read {first})"
     );
     // The radius the map the first match read gives at this point.
-    let partitions: Vec<_> = search_plan(here(), config.radius_m, config.max_geo_queries)
-        .iter()
-        .map(|r| r.partition)
-        .collect();
+    let partitions = cells_covering(here(), config.radius_m, PARTITION_RESOLUTION);
     let crowd = app
         .storage()
         .crowd_map("grocery", &partitions)
