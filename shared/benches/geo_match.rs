@@ -24,7 +24,7 @@ use std::time::Instant;
 use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, search_plan};
+use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{CrowdMemory, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius};
 use shared::domain::order::delivery::default_delivery_options;
@@ -242,12 +242,8 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             }
         };
         let grocery_only = ["grocery".to_string()];
-        let mut partitions: Vec<CellIndex> = search_plan(customer, RADIUS_M, MAX_RANGES)
-            .iter()
-            .map(|r| r.partition)
-            .collect();
-        partitions.sort_unstable();
-        partitions.dedup();
+        // The partitions a match reads the crowd map of.
+        let partitions = cells_covering(customer, RADIUS_M, PARTITION_RESOLUTION);
         let mut crowd = match first {
             Reading::RememberedOrMap => memory.recall(&grocery_only, &partitions, 0),
             _ => None,
