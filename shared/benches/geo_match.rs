@@ -24,9 +24,11 @@ use std::time::Instant;
 use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
+use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, search_plan};
 use shared::domain::ids::StoreId;
-use shared::domain::matching::{CrowdMemory, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius};
+use shared::domain::matching::{
+    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
+};
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
 use shared::embedded::MemoryStorage;
@@ -125,7 +127,10 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
         // Customers stand inside the city, away from its edge.
         let customer = point_in_city(&mut rng, centre, CITY_HALF_SIDE_M - RADIUS_M);
         let plan = search_plan(customer, RADIUS_M, max_ranges);
-        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        let read = storage
+            .stores_in_ranges("grocery", &plan, usize::MAX)
+            .await
+            .expect("read");
         let qualifying = stores
             .iter()
             .filter(|s| s.category == "grocery" && s.location.distance_m(customer) <= RADIUS_M)
@@ -180,6 +185,8 @@ struct PeakFigures {
     round_trips: Vec<f64>,
     by_partition: HashMap<CellIndex, (usize, f64)>,
     matches: usize,
+    /// Matches whose read a crowd denser than `ITEMS_PER_RANGE` cut short.
+    cut: usize,
 }
 
 /// How a match chooses what to read.
@@ -226,6 +233,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         round_trips: Vec::new(),
         by_partition: HashMap::new(),
         matches: CUSTOMERS,
+        cut: 0,
     };
     for _ in 0..CUSTOMERS {
         let customer = loop {
@@ -269,13 +277,23 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 }
             }
             let mut this_read = 0;
+            // As matching reads: the first read bounded, a wider one whole
+            // (a fixed radius is read whole, as before reads were bounded).
+            let per_range = match first {
+                Reading::Fixed(_) => usize::MAX,
+                _ if step == 1 => ITEMS_PER_RANGE,
+                _ => usize::MAX,
+            };
+            let mut unread = Vec::new();
+            let mut read_stores = Vec::new();
             for range in &plan {
-                let items = storage
-                    .stores_in_ranges("grocery", std::slice::from_ref(range))
+                let got = storage
+                    .stores_in_ranges("grocery", std::slice::from_ref(range), per_range)
                     .await
-                    .expect("read")
-                    .stores
-                    .len();
+                    .expect("read");
+                let items = got.stores.len();
+                unread.extend(got.unread);
+                read_stores.extend(got.stores);
                 this_read += items;
                 rcu += query_rcu(items);
                 let tally = figures.by_partition.entry(range.partition).or_default();
@@ -283,17 +301,33 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
-            let qualifying = grocery
-                .iter()
-                .filter(|s| s.location.distance_m(customer) <= radius_m)
-                .count();
+            // As matching ranks a read cut short: within what it read
+            // whole, or as read where too few lie there.
+            let whole_m = read_whole_within(customer, radius_m, &unread);
+            let within = |m: f64| {
+                read_stores
+                    .iter()
+                    .filter(|s| s.location.distance_m(customer) <= m)
+                    .count()
+            };
+            let mut qualifying = within(whole_m);
+            let cut_short = whole_m < radius_m;
+            if cut_short {
+                figures.cut += 1;
+                if !enough_nearby(qualifying, 4) {
+                    qualifying = within(radius_m);
+                }
+            }
             if step == 1 {
                 figures.queries.push(plan.len() as f64);
                 let partitions: std::collections::HashSet<_> = plan.iter().map(|r| r.partition).collect();
                 figures.partitions.push(partitions.len() as f64);
             }
             figures.ratio_total.0 += this_read;
-            figures.ratio_total.1 += qualifying;
+            figures.ratio_total.1 += grocery
+                .iter()
+                .filter(|s| s.location.distance_m(customer) <= radius_m)
+                .count();
             // Every shop qualifies here: as many candidates as shops within
             // the radius.
             if let Some(crowd) = &crowd
@@ -366,7 +400,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>7} {:>9} {:>10} {:>9} {:>12} {:>10}",
+        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>7} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5}",
         "city",
         "q p50",
         "q max",
@@ -379,7 +413,8 @@ async fn main() {
         "RCU/match",
         "parts",
         "top share",
-        "top RCU/s"
+        "top RCU/s",
+        "cut"
     );
     let near = RADIUS_M / 4.0;
     for (clustered, first) in [
@@ -404,7 +439,7 @@ async fn main() {
         };
         let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>7} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0}{}",
+            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>7} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
@@ -426,6 +461,7 @@ async fn main() {
             f.by_partition.len(),
             share * 100.0,
             share * rcu_per_match * grocery_matches_per_s,
+            f.cut,
             if share * rcu_per_match * grocery_matches_per_s > PARTITION_RCU {
                 "  over 3,000"
             } else {

@@ -43,6 +43,9 @@ impl RepoError {
 pub struct GeoRead {
     pub stores: Vec<Arc<Store>>,
     pub queries: usize,
+    /// What the read left unread: the rest of each range it stopped short
+    /// of (from the key of the last store it read, which may hold more).
+    pub unread: Vec<CellRange>,
 }
 
 /// Store profiles and the geo index over them.
@@ -65,13 +68,16 @@ pub trait StoreRepo: Send + Sync {
     fn record_review(&self, store: &StoreId, stars: u8) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// Adds one acceptance and how long it took.
     fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> impl Future<Output = Result<(), RepoError>> + Send;
-    /// Every store of `category` whose resolution-15 cell lies in one of
-    /// `ranges` (one query per range). Returns what it read and how many
-    /// queries it took, so callers can measure the cost of a match.
+    /// The stores of `category` whose resolution-15 cell lies in one of
+    /// `ranges` (one query per range, all at once), at most `per_range` of
+    /// each range, in key order: the rest of a range is named in
+    /// [`GeoRead::unread`]. Returns what it read and how many queries it
+    /// took, so callers can measure the cost of a match.
     fn stores_in_ranges(
         &self,
         category: &str,
         ranges: &[CellRange],
+        per_range: usize,
     ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
     /// How many geo entries of `category` lie in each crowd cell (`CROWD_RESOLUTION`) of
     /// `partitions` (each counted once however often named; kept with the

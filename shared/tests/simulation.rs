@@ -310,9 +310,14 @@ impl StoreRepo for FaultyStorage {
         self.plain("record_acceptance", true).await?;
         self.inner.record_acceptance(store, took_ms).await
     }
-    async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
+    async fn stores_in_ranges(
+        &self,
+        category: &str,
+        ranges: &[CellRange],
+        per_range: usize,
+    ) -> Result<GeoRead, RepoError> {
         self.plain("stores_in_ranges", false).await?;
-        self.inner.stores_in_ranges(category, ranges).await
+        self.inner.stores_in_ranges(category, ranges, per_range).await
     }
     async fn crowd_map(&self, category: &str, partitions: &[h3o::CellIndex]) -> Result<CrowdMap, RepoError> {
         self.plain("crowd_map", false).await?;

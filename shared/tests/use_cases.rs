@@ -637,7 +637,7 @@ async fn cold_radii(
         .expect("crowd map");
     let all = app
         .storage()
-        .stores_in_ranges("grocery", &search_plan(at, config.radius_m, 64))
+        .stores_in_ranges("grocery", &search_plan(at, config.radius_m, 64), usize::MAX)
         .await
         .expect("read")
         .stores;
@@ -749,7 +749,11 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
         // The store repo saw every store (the property is about choosing).
         assert_eq!(
             app.storage()
-                .stores_in_ranges("grocery", &shared::domain::geo::search_plan(here(), full, 64))
+                .stores_in_ranges(
+                    "grocery",
+                    &shared::domain::geo::search_plan(here(), full, 64),
+                    usize::MAX
+                )
                 .await
                 .expect("read")
                 .stores
@@ -783,6 +787,100 @@ async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Stor
         stores.push(Arc::new(open_grocery(app, id, at, &["rice"]).await));
     }
     stores
+}
+
+/// A market hall far denser than any crowd map expects (900 stalls within
+/// 60 m of the customer, 80,000 per km2): the first read stops at
+/// `ITEMS_PER_RANGE` items of each range, in one round trip, and the
+/// offers are the best of the stalls within the distance it read whole
+/// (every stall there was read), as docs/performance.md states.
+#[tokio::test]
+async fn a_match_in_a_hall_denser_than_any_map_reads_a_bounded_page_of_each_range() {
+    use rand::{Rng, SeedableRng};
+    use shared::domain::geo::{read_whole_within, search_plan};
+    use shared::domain::matching::{ITEMS_PER_RANGE, cold_first_radius, enough_nearby};
+    use shared::ports::StoreRepo;
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let mut stalls = Vec::new();
+    for i in 0..900 {
+        let id = StoreId::new(format!("h{i}")).expect("id");
+        let at = here().offset(rng.random_range(0.0..360.0), 60.0 * rng.random::<f64>().sqrt());
+        stalls.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
+    }
+    let items = parse_demand_text("rice").expect("parses");
+    let (items_before, reads_before) = (app.storage().geo_items_read(), app.storage().geo_reads());
+    let order = place_here(&app, &items, "buyer1").await;
+    let read = app.storage().geo_items_read() - items_before;
+    assert_eq!(app.storage().geo_reads() - reads_before, 1, "one geo round trip");
+    let radius = cold_first_radius(config.radius_m);
+    let plan = search_plan(here(), radius, config.max_geo_queries);
+    assert!(
+        read <= plan.len() * ITEMS_PER_RANGE && read < stalls.len(),
+        "{read} items of {} stalls over {} ranges",
+        stalls.len(),
+        plan.len()
+    );
+    // Where the read was whole, as the match saw it.
+    let page = app
+        .storage()
+        .stores_in_ranges("grocery", &plan, ITEMS_PER_RANGE)
+        .await
+        .expect("read");
+    assert!(!page.unread.is_empty(), "the hall cuts the read short");
+    let whole_m = read_whole_within(here(), radius, &page.unread);
+    let within_whole: Vec<_> = stalls
+        .iter()
+        .filter(|s| s.location.distance_m(here()) <= whole_m)
+        .cloned()
+        .collect();
+    let page_ids: std::collections::HashSet<_> = page.stores.iter().map(|s| s.id.clone()).collect();
+    assert!(
+        within_whole.iter().all(|s| page_ids.contains(&s.id)),
+        "every stall within {whole_m:.1} m was read"
+    );
+    if enough_nearby(within_whole.len(), config.stores_per_round) {
+        assert_offered_the_best(
+            &order,
+            &items,
+            whole_m,
+            within_whole,
+            config.stores_per_round,
+            "the best of the stalls the read read whole",
+        );
+    } else {
+        assert_offered_the_best(
+            &order,
+            &items,
+            radius,
+            page.stores,
+            config.stores_per_round,
+            "too few read whole: the best of the stalls read",
+        );
+    }
+
+    // A demand only a few stalls of the hall serve: the bounded read holds
+    // too few of them, so the next reads are read whole and every seller
+    // is weighed.
+    let mut sellers = Vec::new();
+    for i in 0..10 {
+        let at = here().offset(f64::from(i) * 36.0, 20.0 + f64::from(i) * 4.0);
+        let id = StoreId::new(format!("oil{i}")).expect("id");
+        sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
+    }
+    let oil = parse_demand_text("oil").expect("parses");
+    let reads_before = app.storage().geo_reads();
+    let order = place_here(&app, &oil, "buyer2").await;
+    assert!(app.storage().geo_reads() - reads_before >= 2, "read again, whole");
+    assert_offered_the_best(
+        &order,
+        &oil,
+        radius,
+        sellers,
+        config.stores_per_round,
+        "the best of every seller in the hall",
+    );
 }
 
 /// Places a cash order for `items` at `here()` and returns it.

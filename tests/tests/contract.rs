@@ -13,7 +13,9 @@ use shared::domain::account::Role;
 use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
-use shared::domain::geo::{CROWD_RESOLUTION, GeoPoint, search_plan, store_crowd_cell, store_partition};
+use shared::domain::geo::{
+    CROWD_RESOLUTION, CellRange, GeoPoint, ring_key, search_plan, store_crowd_cell, store_partition,
+};
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
 use shared::domain::notification::{Device, DeviceToken};
@@ -115,14 +117,20 @@ async fn storage_contract<S: Storage>(storage: &S) {
         None
     );
     let plan = search_plan(here(), 2_000.0, 8);
-    let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo read");
+    let read = storage
+        .stores_in_ranges("grocery", &plan, usize::MAX)
+        .await
+        .expect("geo read");
     assert_eq!(
         ids(&read.stores),
         ["near"],
         "only the grocery store within reach of the ranges"
     );
     assert!(read.queries >= plan.len());
-    let read = storage.stores_in_ranges("pharmacy", &plan).await.expect("geo read");
+    let read = storage
+        .stores_in_ranges("pharmacy", &plan, usize::MAX)
+        .await
+        .expect("geo read");
     assert_eq!(ids(&read.stores), ["pharm"]);
     // Moving a store re-indexes it: the old place no longer finds it.
     let mut moved = near.clone();
@@ -131,7 +139,7 @@ async fn storage_contract<S: Storage>(storage: &S) {
     storage.put_store(&moved).await.expect("move");
     assert!(
         storage
-            .stores_in_ranges("grocery", &plan)
+            .stores_in_ranges("grocery", &plan, usize::MAX)
             .await
             .expect("read")
             .stores
@@ -139,7 +147,11 @@ async fn storage_contract<S: Storage>(storage: &S) {
     );
     let there = search_plan(moved.location, 500.0, 8);
     assert_eq!(
-        ids(&storage.stores_in_ranges("grocery", &there).await.expect("read").stores),
+        ids(&storage
+            .stores_in_ranges("grocery", &there, usize::MAX)
+            .await
+            .expect("read")
+            .stores),
         ["near"]
     );
 
@@ -460,7 +472,10 @@ async fn partition_edge_contract<S: Storage>(storage: &S) {
     let sides: std::collections::HashSet<_> = stores.iter().map(|s| store_partition(s.location)).collect();
     assert!(sides.len() >= 2, "the stores lie on both sides of the edge");
     let plan = search_plan(edge, 500.0, 8);
-    let read = storage.stores_in_ranges("edgeware", &plan).await.expect("geo read");
+    let read = storage
+        .stores_in_ranges("edgeware", &plan, usize::MAX)
+        .await
+        .expect("geo read");
     assert_eq!(ids(&read.stores), ["edge-0", "edge-1", "edge-2", "edge-3"]);
     assert!(plan.len() <= 8);
 }
@@ -496,6 +511,48 @@ async fn crowd_counts<S: Storage>(
 /// another cell or partition, a change of category, an application; a
 /// profile written again in place, a step within the cell, or a write that
 /// loses its condition changes no count.
+/// A read of at most `per_range` items of a range returns the first in
+/// key order and names the rest of the range, from the last key it read.
+async fn cut_read_contract<S: Storage>(storage: &S) {
+    let mut stores: Vec<Store> = (0..5)
+        .map(|i| store_at(&format!("hall-{i}"), "grocery", f64::from(i) * 72.0, 20.0, 1))
+        .collect();
+    for store in &stores {
+        storage.put_store(store).await.expect("put store");
+    }
+    let key = |s: &Store| ring_key(s.location.store_cell(), 0);
+    stores.sort_by_key(key);
+    let plan = search_plan(here(), 100.0, 1);
+    assert_eq!(plan.len(), 1, "one range holds the hall");
+    let whole = storage.stores_in_ranges("grocery", &plan, 10).await.expect("read");
+    assert_eq!(whole.stores.len(), 5);
+    assert!(
+        whole.unread.is_empty(),
+        "a read that holds the range leaves nothing unread"
+    );
+    let cut = storage.stores_in_ranges("grocery", &plan, 2).await.expect("read");
+    let mut first_two = [stores[0].id.to_string(), stores[1].id.to_string()];
+    first_two.sort();
+    assert_eq!(ids(&cut.stores), first_two, "the first two in key order");
+    assert_eq!(cut.queries, 1, "one page");
+    assert_eq!(
+        cut.unread,
+        [CellRange {
+            first: key(&stores[1]),
+            ..plan[0]
+        }]
+    );
+    let rest = storage
+        .stores_in_ranges("grocery", &cut.unread, usize::MAX)
+        .await
+        .expect("read the rest");
+    assert_eq!(
+        ids(&rest.stores).len(),
+        4,
+        "the last store read, then the three not read"
+    );
+}
+
 async fn crowd_contract<S: Storage>(storage: &S) {
     let a = store_at("crowd-a", "grocery", 0.0, 100.0, 1);
     let b = store_at("crowd-b", "grocery", 0.0, 110.0, 1);
@@ -622,7 +679,10 @@ async fn application_contract<S: Storage>(storage: &S) {
     let pending = storage.pending_applications(10, None).await.expect("list");
     assert_eq!(pending, std::slice::from_ref(&second));
     let plan = search_plan(here(), 2_000.0, 8);
-    let read = storage.stores_in_ranges("grocery", &plan).await.expect("geo");
+    let read = storage
+        .stores_in_ranges("grocery", &plan, usize::MAX)
+        .await
+        .expect("geo");
     let status_of = |id: &StoreId| read.stores.iter().find(|s| &s.id == id).map(|s| s.status);
     assert_eq!(
         status_of(&first.store.id),
@@ -1017,6 +1077,11 @@ async fn embedded_storage_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn embedded_storage_reads_at_most_the_items_asked_of_a_range() {
+    cut_read_contract(&MemoryStorage::default()).await;
+}
+
+#[tokio::test]
 async fn embedded_storage_counts_geo_entries_per_cell() {
     crowd_contract(&MemoryStorage::default()).await;
 }
@@ -1194,7 +1259,10 @@ mod on_an_aws_compatible_server {
                 .expect("delete new");
         }
         let plan = search_plan(here(), 2_000.0, 8);
-        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        let read = storage
+            .stores_in_ranges("grocery", &plan, usize::MAX)
+            .await
+            .expect("read");
         assert!(
             read.stores.is_empty(),
             "old-layout entries are not found: {:?}",
@@ -1247,7 +1315,10 @@ mod on_an_aws_compatible_server {
 
         let done = storage.reindex_geo().await.expect("reindex");
         assert_eq!((done.moved, done.dropped, done.current), (1, 1, 1));
-        let read = storage.stores_in_ranges("grocery", &plan).await.expect("read");
+        let read = storage
+            .stores_in_ranges("grocery", &plan, usize::MAX)
+            .await
+            .expect("read");
         assert_eq!(ids(&read.stores), ["kept", "stale"]);
         let (stored, expected) = crowd_counts(&storage, "grocery", &[&kept, &newer], &[]).await;
         assert_eq!(stored, expected, "counts rebuilt from the entries");
@@ -1261,6 +1332,15 @@ mod on_an_aws_compatible_server {
         assert_eq!((again.moved, again.dropped, again.current), (0, 0, 2));
         let (stored, expected) = crowd_counts(&storage, "grocery", &[&kept, &newer], &[]).await;
         assert_eq!(stored, expected, "the same counts again, not added twice");
+    }
+
+    #[tokio::test]
+    async fn dynamodb_storage_reads_at_most_the_items_asked_of_a_range() {
+        let sdk = sdk().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("cut-read");
+        ensure_table(&client, &table).await.expect("table created");
+        cut_read_contract(&DynamoStorage::new(client, table)).await;
     }
 
     #[tokio::test]

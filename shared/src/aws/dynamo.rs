@@ -782,24 +782,63 @@ impl StoreRepo for DynamoStorage {
             .await
     }
 
-    async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
+    async fn stores_in_ranges(
+        &self,
+        category: &str,
+        ranges: &[CellRange],
+        per_range: usize,
+    ) -> Result<GeoRead, RepoError> {
         // Every range at once: one round trip, not one per range.
-        let queries = ranges.iter().map(|range| {
-            let values = HashMap::from([
-                (
-                    ":pk".to_string(),
-                    s(format!("GEO#{category}#{:016x}", u64::from(range.partition))),
-                ),
-                (":lo".to_string(), s(format!("{:016x}#", range.first))),
-                // '~' sorts after every character a store id may hold.
-                (":hi".to_string(), s(format!("{:016x}#~", range.last))),
-            ]);
-            self.query_all("pk = :pk AND sk BETWEEN :lo AND :hi", HashMap::new(), values, None)
+        let queries = ranges.iter().map(|range| async move {
+            let pk = format!("GEO#{category}#{:016x}", u64::from(range.partition));
+            let lo = format!("{:016x}#", range.first);
+            // '~' sorts after every character a store id may hold.
+            let hi = format!("{:016x}#~", range.last);
+            let Ok(limit) = i32::try_from(per_range) else {
+                let values = HashMap::from([
+                    (":pk".to_string(), s(pk)),
+                    (":lo".to_string(), s(lo)),
+                    (":hi".to_string(), s(hi)),
+                ]);
+                let (items, requests) = self
+                    .query_all("pk = :pk AND sk BETWEEN :lo AND :hi", HashMap::new(), values, None)
+                    .await?;
+                return Ok((items, requests, None));
+            };
+            // One page of at most `per_range` items: the rest of the range
+            // is left unread, from the key of the last item read on.
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi))
+                .limit(limit.max(1))
+                .send()
+                .await
+                .map_err(repo_err)?;
+            let items = out.items.unwrap_or_default();
+            let unread = match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => {
+                    let key = next
+                        .get("sk")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|sk| sk.split('#').next())
+                        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                        .ok_or_else(|| RepoError::msg("a geo page ended at a key that is not a cell"))?;
+                    Some(CellRange { first: key, ..*range })
+                }
+                _ => None,
+            };
+            Ok::<_, RepoError>((items, 1, unread))
         });
         let mut read = GeoRead::default();
         for result in futures_util::future::join_all(queries).await {
-            let (items, requests) = result?;
+            let (items, requests, unread) = result?;
             read.queries += requests;
+            read.unread.extend(unread);
             for item in items {
                 read.stores.push(std::sync::Arc::new(from_item(item)?));
             }

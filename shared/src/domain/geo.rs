@@ -420,6 +420,64 @@ fn covering_by_walk(start: CellIndex, keep: impl Fn(CellIndex) -> bool) -> Vec<C
     covering
 }
 
+/// The H3 digit at each place of ring order (the inverse of [`RING_ORDER`]).
+const RING_DIGIT: [u64; 7] = [0, 4, 6, 2, 3, 1, 5];
+
+/// Resolution-15 cells under one cell at resolution `15 - k`: 7^k.
+fn keys_under(k: u32) -> u64 {
+    7_u64.pow(k)
+}
+
+/// The cell at `resolution` whose first descendant has dense rank `rank`
+/// ([`rank15`]); `None` where H3 has no such cell (a pentagon's missing
+/// sub-cells, which hold no store).
+fn cell_of_rank(rank: u64, resolution: u8) -> Option<CellIndex> {
+    let base = rank / keys_under(15);
+    let mut index = (1_u64 << 59) | (u64::from(resolution) << 52) | (base << 45);
+    for level in 1..=15_u8 {
+        let digit = if level <= resolution {
+            let place = (rank / keys_under(u32::from(15 - level))) % 7;
+            RING_DIGIT[usize::try_from(place).unwrap_or(0)]
+        } else {
+            7
+        };
+        index |= digit << (3 * u64::from(15 - level));
+    }
+    CellIndex::try_from(index).ok()
+}
+
+/// The fewest cells whose resolution-15 descendants are exactly the keys
+/// from `first` to `last` ([`ring_key`]s of one base cell or more).
+fn cells_of_keys(first: u64, last: u64) -> Vec<CellIndex> {
+    let (mut lo, hi) = (rank15(first), rank15(last));
+    let mut cells = Vec::new();
+    while lo <= hi {
+        // The coarsest cell that starts at `lo` and ends by `hi`.
+        let mut k = 0;
+        while k < 15 && lo % keys_under(k + 1) == 0 && lo + keys_under(k + 1) - 1 <= hi {
+            k += 1;
+        }
+        cells.extend(cell_of_rank(lo, u8::try_from(15 - k).unwrap_or(15)));
+        lo += keys_under(k);
+    }
+    cells
+}
+
+/// How far from `center`, up to `radius_m`, every store lies in a range
+/// read whole: the distance to the nearest store `unread` may hold (parts
+/// of ranges a read stopped short of, [`crate::ports::GeoRead::unread`]).
+/// A read that left nothing unread is whole out to `radius_m`.
+#[must_use]
+pub fn read_whole_within(center: GeoPoint, radius_m: f64, unread: &[CellRange]) -> f64 {
+    let origin = center.to_latlng();
+    unread
+        .iter()
+        .flat_map(|range| cells_of_keys(range.first, range.last))
+        .map(|cell| origin.distance_m(LatLng::from(cell)) - MARGIN * circumradius_m(cell))
+        .fold(radius_m, f64::min)
+        .max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +538,62 @@ mod tests {
             let p = center.offset(bearing, 2_000.0 * fraction);
             let cell = p.to_latlng().to_cell(res);
             prop_assert!(covering.contains(&cell));
+        }
+
+        /// The cells of a run of keys hold exactly the points whose key
+        /// lies in the run.
+        #[test]
+        fn the_cells_of_a_run_of_keys_hold_exactly_its_keys(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            ends in proptest::array::uniform2((0.0f64..360.0, 0.0f64..400.0)),
+            probes in proptest::collection::vec((0.0f64..360.0, 0.0f64..400.0), 20),
+        ) {
+            let at = GeoPoint::new(lat, lng).expect("valid");
+            let key = |p: GeoPoint| ring_key(p.store_cell(), 0);
+            let mut run = ends.map(|(bearing, m)| key(at.offset(bearing, m)));
+            run.sort_unstable();
+            let cells = cells_of_keys(run[0], run[1]);
+            for (bearing, m) in probes.into_iter().chain(ends) {
+                let cell = at.offset(bearing, m).store_cell();
+                let in_run = (run[0]..=run[1]).contains(&key(at.offset(bearing, m)));
+                let in_cells = cells.iter().any(|c| cell.parent(c.resolution()) == Some(*c));
+                prop_assert_eq!(in_run, in_cells);
+            }
+        }
+
+        /// Within the radius a cut read is whole to, no point's key lies in
+        /// what it left unread.
+        #[test]
+        fn no_unread_key_lies_within_what_a_read_read_whole(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            radius_m in 10.0f64..2_000.0,
+            unread_at in (0.0f64..360.0, 0.0f64..2_000.0),
+            probes in proptest::collection::vec((0.0f64..360.0, 0.0f64..1.0), 20),
+        ) {
+            let at = GeoPoint::new(lat, lng).expect("valid");
+            let plan = search_plan(at, radius_m, DEFAULT_MAX_RANGES);
+            let cut = at.offset(unread_at.0, unread_at.1);
+            let cut_key = ring_key(cut.store_cell(), 0);
+            // The plan's range holding the cut point (if any) is left
+            // unread from it on.
+            let unread: Vec<CellRange> = plan
+                .iter()
+                .filter(|r| r.contains(cut_key))
+                .map(|r| CellRange { first: cut_key, ..*r })
+                .collect();
+            let whole_m = read_whole_within(at, radius_m, &unread);
+            prop_assert!(whole_m <= radius_m);
+            // Strictly within: a read whole to 0 m holds nothing whole.
+            for (bearing, share) in probes.into_iter().filter(|_| whole_m > 0.0) {
+                let p = at.offset(bearing, whole_m * share);
+                let key = ring_key(p.store_cell(), 0);
+                prop_assert!(!unread.iter().any(|r| r.contains(key)), "{} m in", whole_m * share);
+            }
+            if unread.is_empty() {
+                prop_assert_eq!(whole_m, radius_m);
+            }
         }
 
         /// The box a crowd map passes cells over by holds every point

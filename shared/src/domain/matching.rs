@@ -58,6 +58,17 @@ pub fn rank_candidates(
     candidates
 }
 
+/// The most geo items a match's first read (sized by the [`CrowdMap`] to
+/// about [`FIRST_READ_ITEMS`]) takes of one cell range, of the at most
+/// eight it reads: only a crowd far denser than the map says (a market
+/// hall, a mall) holds more. It keeps that read to one page of a few dozen
+/// KB at any density. Where it cuts the read short, the match ranks the
+/// stores within what it read whole
+/// ([`crate::domain::geo::read_whole_within`]), or the stores as read where
+/// too few lie there; a wider read, for a demand too few of them serve, is
+/// read whole.
+pub const ITEMS_PER_RANGE: usize = 100;
+
 /// The geo items a match's first read aims to stay within.
 pub const FIRST_READ_ITEMS: f64 = 100.0;
 

@@ -162,19 +162,32 @@ impl StoreRepo for MemoryStorage {
         Ok(())
     }
 
-    async fn stores_in_ranges(&self, category: &str, ranges: &[CellRange]) -> Result<GeoRead, RepoError> {
+    async fn stores_in_ranges(
+        &self,
+        category: &str,
+        ranges: &[CellRange],
+        per_range: usize,
+    ) -> Result<GeoRead, RepoError> {
         let t = self.tables();
         let mut read = GeoRead::default();
         for range in ranges {
             read.queries += 1;
             let lower = (category.to_string(), range.first, lowest_store_id());
-            let in_range = t
+            let mut in_range = t
                 .geo
                 .range(lower..)
-                .take_while(|(c, cell, _)| c == category && *cell <= range.last);
-            for (_, _, id) in in_range {
+                .take_while(|(c, cell, _)| c == category && *cell <= range.last)
+                .peekable();
+            let mut taken = 0;
+            while taken < per_range
+                && let Some((_, cell, id)) = in_range.next()
+            {
+                taken += 1;
                 if let Some(store) = t.stores.get(id) {
                     read.stores.push(Arc::clone(store));
+                }
+                if taken == per_range && in_range.peek().is_some() {
+                    read.unread.push(CellRange { first: *cell, ..*range });
                 }
             }
         }

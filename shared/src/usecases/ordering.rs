@@ -16,12 +16,12 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::{DemandItem, demand_categories};
 use crate::domain::events::EventBody;
-use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
+use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
-    CrowdMap, CrowdMemory, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius, rank_candidates,
-    search_radius_after,
+    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
+    rank_candidates, search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
@@ -823,8 +823,15 @@ where
         while let Some(&radius) = radii.get(step) {
             step += 1;
             let ranges = search_plan(location, radius, self.config.max_geo_queries);
-            let reads =
-                futures_util::future::join_all(categories.iter().map(|c| self.repo.stores_in_ranges(c, &ranges)));
+            // The first read is sized by the map, and bounded for a crowd
+            // far denser than it says; a wider one is read whole, to find
+            // the stores a demand needs wherever they are within it.
+            let per_range = if step == 1 { ITEMS_PER_RANGE } else { usize::MAX };
+            let reads = futures_util::future::join_all(
+                categories
+                    .iter()
+                    .map(|c| self.repo.stores_in_ranges(c, &ranges, per_range)),
+            );
             let reads = if crowd_here.is_none() {
                 let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, &partitions, now));
                 crowd_here = Some(around(&map));
@@ -832,19 +839,32 @@ where
             } else {
                 reads.await
             };
-            let mut stores = Vec::new();
+            let (mut stores, mut unread) = (Vec::new(), Vec::new());
             for read in reads {
-                stores.extend(read?.stores);
+                let read = read?;
+                stores.extend(read.stores);
+                unread.extend(read.unread);
             }
             let within = stores
                 .iter()
                 .filter(|s| s.location.distance_m(location) <= radius)
                 .count();
-            let candidates: Vec<_> = rank_candidates(items, location, radius, stores, tried)
-                .into_iter()
-                .filter(|c| c.store.delivers(wanted))
-                .collect();
-            // How far to read next is decided by the map and this read.
+            let ranked = |within_m: f64| -> Vec<_> {
+                rank_candidates(items, location, within_m, stores.clone(), tried)
+                    .into_iter()
+                    .filter(|c| c.store.delivers(wanted))
+                    .collect()
+            };
+            // A read cut short ranks the stores where it read everything,
+            // or, where too few lie there, as read.
+            let whole_m = read_whole_within(location, radius, &unread);
+            let cut_short = whole_m < radius;
+            let mut candidates = ranked(whole_m);
+            if cut_short && !enough_nearby(candidates.len(), wanted_count) {
+                candidates = ranked(radius);
+            }
+            // How far to read next is decided by the map and this read; a
+            // read cut short with too few is read again whole.
             if let Some(near) = &crowd_here
                 && radius < radius_m
             {
@@ -853,6 +873,8 @@ where
                     candidates: candidates.len(),
                 };
                 radii.push(next_radius(radius_m, near.as_ref(), radius, found, wanted_count));
+            } else if cut_short && !enough_nearby(candidates.len(), wanted_count) {
+                radii.push(radius);
             }
             let widest = step == radii.len();
             if !widest && !enough_nearby(candidates.len(), wanted_count) {
