@@ -789,6 +789,63 @@ async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Stor
     stores
 }
 
+/// 900 grocery stalls within 60 m of `here()`, every one with its socket
+/// open.
+async fn hall(app: &TestApp) -> Vec<Arc<shared::domain::store::Store>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let mut stalls = Vec::new();
+    for i in 0..900 {
+        let id = StoreId::new(format!("h{i}")).expect("id");
+        let at = here().offset(rng.random_range(0.0..360.0), 60.0 * rng.random::<f64>().sqrt());
+        stalls.push(Arc::new(open_grocery(app, id, at, &["rice"]).await));
+    }
+    stalls
+}
+
+/// A hall opened after the process learned the place as sparse: its
+/// remembered map sizes the first read to the whole radius, the hall cuts
+/// that read short, too few of what it read sell the line, so the whole
+/// radius is read again, whole, and the best sellers are offered.
+#[tokio::test]
+async fn a_read_of_the_whole_radius_cut_short_is_read_again_whole_when_too_few_qualify() {
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let town: Vec<_> = (0..5).map(|i| here().offset(f64::from(i) * 72.0, 900.0)).collect();
+    for (i, at) in town.into_iter().enumerate() {
+        open_grocery(&app, StoreId::new(format!("t{i}")).expect("id"), at, &["rice"]).await;
+    }
+    let rice = parse_demand_text("rice").expect("parses");
+    place_here(&app, &rice, "buyer1").await;
+    hall(&app).await;
+    let mut sellers = Vec::new();
+    for i in 0..6 {
+        let at = here().offset(f64::from(i) * 60.0, 25.0 + f64::from(i) * 5.0);
+        let id = StoreId::new(format!("oil{i}")).expect("id");
+        sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
+    }
+    let oil = parse_demand_text("oil").expect("parses");
+    let (items_before, reads_before) = (app.storage().geo_items_read(), app.storage().geo_reads());
+    let order = place_here(&app, &oil, "buyer2").await;
+    assert_eq!(
+        app.storage().geo_reads() - reads_before,
+        2,
+        "2 km bounded, then 2 km whole"
+    );
+    assert!(
+        app.storage().geo_items_read() - items_before > 900,
+        "the second read holds the whole hall"
+    );
+    assert_offered_the_best(
+        &order,
+        &oil,
+        config.radius_m,
+        sellers,
+        config.stores_per_round,
+        "the best of every seller",
+    );
+}
+
 /// A market hall far denser than any crowd map expects (900 stalls within
 /// 60 m of the customer, 80,000 per km2): the first read stops at
 /// `ITEMS_PER_RANGE` items of each range, in one round trip, and the
@@ -796,19 +853,12 @@ async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Stor
 /// (every stall there was read), as docs/performance.md states.
 #[tokio::test]
 async fn a_match_in_a_hall_denser_than_any_map_reads_a_bounded_page_of_each_range() {
-    use rand::{Rng, SeedableRng};
     use shared::domain::geo::{read_whole_within, search_plan};
     use shared::domain::matching::{ITEMS_PER_RANGE, cold_first_radius, enough_nearby};
     use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
-    let mut stalls = Vec::new();
-    for i in 0..900 {
-        let id = StoreId::new(format!("h{i}")).expect("id");
-        let at = here().offset(rng.random_range(0.0..360.0), 60.0 * rng.random::<f64>().sqrt());
-        stalls.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
-    }
+    let stalls = hall(&app).await;
     let items = parse_demand_text("rice").expect("parses");
     let (items_before, reads_before) = (app.storage().geo_items_read(), app.storage().geo_reads());
     let order = place_here(&app, &items, "buyer1").await;
