@@ -849,8 +849,8 @@ where
                 .iter()
                 .filter(|s| s.location.distance_m(location) <= radius)
                 .count();
-            let ranked = |within_m: f64| -> Vec<_> {
-                rank_candidates(items, location, within_m, stores.clone(), tried)
+            let ranked = |within_m: f64, stores| -> Vec<_> {
+                rank_candidates(items, location, within_m, stores, tried)
                     .into_iter()
                     .filter(|c| c.store.delivers(wanted))
                     .collect()
@@ -859,10 +859,16 @@ where
             // or, where too few lie there, as read.
             let whole_m = read_whole_within(location, radius, &unread);
             let cut_short = whole_m < radius;
-            let mut candidates = ranked(whole_m);
-            if cut_short && !enough_nearby(candidates.len(), wanted_count) {
-                candidates = ranked(radius);
-            }
+            let candidates = if cut_short {
+                let whole = ranked(whole_m, stores.clone());
+                if enough_nearby(whole.len(), wanted_count) {
+                    whole
+                } else {
+                    ranked(radius, stores)
+                }
+            } else {
+                ranked(radius, stores)
+            };
             // How far to read next is decided by the map and this read; a
             // read cut short with too few is read again whole.
             if let Some(near) = &crowd_here
