@@ -252,25 +252,27 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         let grocery_only = ["grocery".to_string()];
         // The partitions a match reads the crowd map of.
         let partitions = cells_covering(customer, RADIUS_M, PARTITION_RESOLUTION);
-        let mut crowd = match first {
-            Reading::RememberedOrMap => memory.recall(&grocery_only, &partitions, 0),
+        // The crowd around the customer, as matching works it out: a
+        // remembered place with the stores seen near the customer.
+        let mut near_here = match first {
+            Reading::RememberedOrMap => memory.recall_near(&grocery_only, &partitions, 0, customer, RADIUS_M),
             _ => None,
         };
-        let mut radii = match (first, &crowd) {
+        let mut radii = match (first, &near_here) {
             (Reading::Fixed(r), _) => vec![r],
-            (_, Some(crowd)) => vec![first_radius(RADIUS_M, crowd.near(customer, RADIUS_M).as_ref())],
+            (_, Some(near)) => vec![first_radius(RADIUS_M, near.as_ref())],
             (_, None) => vec![cold_first_radius(RADIUS_M)],
         };
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
         while let Some(&radius_m) = radii.get(step) {
             step += 1;
             let plan = search_plan(customer, radius_m, MAX_RANGES);
-            if crowd.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
+            if near_here.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
                 // The crowd map, in the same round trip: one small item per
                 // partition the whole radius touches (half a unit each).
                 let map = storage.crowd_map("grocery", &partitions).await.expect("crowd map");
                 memory.remember("grocery", &partitions, &map, 0);
-                crowd = Some(map);
+                near_here = Some(map.near(customer, RADIUS_M));
                 for partition in &partitions {
                     rcu += CROWD_ITEM_RCU;
                     figures.by_partition.entry(*partition).or_default().1 += CROWD_ITEM_RCU;
@@ -330,7 +332,10 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 .count();
             // Every shop qualifies here: as many candidates as shops within
             // the radius.
-            if let Some(crowd) = &crowd
+            if first == Reading::RememberedOrMap {
+                memory.remember_seen(&read_stores, customer, radius_m, 0);
+            }
+            if let Some(near) = &near_here
                 && radius_m < RADIUS_M
                 && !enough_nearby(qualifying, 4)
             {
@@ -338,13 +343,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                     items: qualifying,
                     candidates: qualifying,
                 };
-                radii.push(next_radius(
-                    RADIUS_M,
-                    crowd.near(customer, RADIUS_M).as_ref(),
-                    radius_m,
-                    found,
-                    4,
-                ));
+                radii.push(next_radius(RADIUS_M, near.as_ref(), radius_m, found, 4));
             }
             // Every shop qualifies here: enough once 12 are within.
             if matches!(first, Reading::Fixed(_)) || enough_nearby(qualifying, 4) {
@@ -400,7 +399,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>7} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5}",
+        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5}",
         "city",
         "q p50",
         "q max",
@@ -408,7 +407,7 @@ async fn main() {
         "partmx",
         "read/qual",
         "items p50/99/mx",
-        "trips",
+        "trips (mean)",
         "RCU p50",
         "RCU/match",
         "parts",
@@ -439,7 +438,7 @@ async fn main() {
         };
         let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>7} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5}{}",
+            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
@@ -452,9 +451,10 @@ async fn main() {
                 percentile(&f.items_per_match, 1.0)
             ),
             format!(
-                "{:.0}/{:.0}",
+                "{:.0}/{:.0} ({:.2})",
                 percentile(&f.round_trips, 0.5),
-                percentile(&f.round_trips, 1.0)
+                percentile(&f.round_trips, 1.0),
+                f.round_trips.iter().sum::<f64>() / f.round_trips.len().max(1) as f64
             ),
             percentile(&f.rcu_per_match, 0.5),
             rcu_per_match,

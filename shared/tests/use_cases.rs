@@ -770,10 +770,10 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
 
 /// 1,500 grocery stalls spread over the 500 m around `here()`, every one
 /// with its socket open.
-/// Geo items a match in [`market`] may read: 125 m holds about 94 stalls,
-/// and the queries covering so small a disk read 40-70 beyond it (the
-/// crowd map, counts per 0.1 km2 cell, expects at most a hundred within
-/// 125 m, so it is not read narrower).
+/// Geo items a match in [`market`] may read: a place not known reads 125 m,
+/// which holds about 94 stalls, and the queries covering so small a disk
+/// read 40-70 beyond it; a place remembered reads no wider (the crowd map,
+/// counts per 0.1 km2 cell, sizes it to about 67 within).
 const MARKET_MATCH_ITEMS: f64 = 170.0;
 
 async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Store>> {
@@ -957,7 +957,7 @@ async fn place_here(app: &TestApp, items: &[shared::domain::demand::DemandItem],
 #[tokio::test]
 async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place_is_known() {
     use shared::domain::geo::{PARTITION_RESOLUTION, cells_covering};
-    use shared::domain::matching::{FIRST_READ_ITEMS, first_radius};
+    use shared::domain::matching::{FIRST_READ_WITHIN, first_radius};
     use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
@@ -989,7 +989,7 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
     let radius = first_radius(config.radius_m, crowd.near(here(), config.radius_m).as_ref());
     let expected = crowd.items_within(here(), radius).expect("counts kept");
     assert!(
-        expected <= FIRST_READ_ITEMS && radius <= 125.0,
+        expected <= FIRST_READ_WITHIN && radius <= 125.0,
         "{radius} m: {expected}"
     );
     assert_offered_the_best(

@@ -8,7 +8,7 @@ use h3o::CellIndex;
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::{GeoPoint, PARTITION_RESOLUTION};
+use super::geo::{CROWD_RESOLUTION, GeoPoint, PARTITION_RESOLUTION, cells_covering, store_crowd_cell};
 use super::ids::StoreId;
 use super::store::Store;
 
@@ -72,6 +72,15 @@ pub const ITEMS_PER_RANGE: usize = 100;
 /// The geo items a match's first read aims to stay within.
 pub const FIRST_READ_ITEMS: f64 = 100.0;
 
+/// Geo items the queries covering a disk read per item within it: their
+/// cells reach past the rim and read through the gaps between ranges
+/// (about 1.5 at every radius the geo bench measures, docs/dynamodb.md).
+const READ_PER_ITEM_WITHIN: f64 = 1.5;
+
+/// The items within its radius that keep a first read to about
+/// [`FIRST_READ_ITEMS`] read: about 67.
+pub const FIRST_READ_WITHIN: f64 = FIRST_READ_ITEMS / READ_PER_ITEM_WITHIN;
+
 /// The first radius is never less than this share of the whole: 15.6 m
 /// of 2 km. A disk that small is already read through the finest cells a
 /// search plan uses (resolution 12, about 9 m across an edge), so a smaller
@@ -90,9 +99,9 @@ const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
 /// The first radius a match reads where this process remembers the place's
 /// [`CrowdMap`] ([`CrowdMemory`]), worked out at the customer's own point:
 /// the whole radius where the map expects it to hold at most
-/// [`FIRST_READ_ITEMS`] (a sparse town: one read); else the largest of a
+/// [`FIRST_READ_WITHIN`] (a sparse town: one read); else the largest of a
 /// quarter, an eighth, ... down to [`SMALLEST_FIRST_SHARE`] that holds at
-/// most that many (a market of 1,500 shops per km2: 125 m of 2 km). Later
+/// most that many (a market of 1,500 shops per km2: 62.5 m of 2 km). Later
 /// reads are chosen by [`next_radius`], as where the place is not known.
 /// Without counts (a table from before them): a quarter, then (by
 /// [`next_radius`]) all of it. `near` is the map around the customer's
@@ -103,11 +112,11 @@ pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
         return radius_m / 4.0;
     };
     let items = |r: f64| near.items_within(r);
-    if items(radius_m) <= FIRST_READ_ITEMS {
+    if items(radius_m) <= FIRST_READ_WITHIN {
         return radius_m;
     }
     let mut first = radius_m / 4.0;
-    while items(first) > FIRST_READ_ITEMS && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
+    while items(first) > FIRST_READ_WITHIN && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
         first /= 2.0;
     }
     first
@@ -129,7 +138,7 @@ pub struct ReadFound {
 ///
 /// Of `read_m` doubled, quadrupled, ... up to the whole radius, the wider
 /// of
-/// - the widest the map expects to hold at most [`FIRST_READ_ITEMS`] (the
+/// - the widest the map expects to hold at most [`FIRST_READ_WITHIN`] (the
 ///   rule of [`first_radius`]: cheap enough to read whatever it holds), and
 /// - the nearest where the map's items, at the share of `found`'s items
 ///   that were candidates, make enough candidates (the whole if none).
@@ -154,7 +163,7 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
         .take_while(|r| *r < radius_m)
         .chain([radius_m])
         .collect();
-    let cheap = wider.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_ITEMS);
+    let cheap = wider.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_WITHIN);
     #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
     let share = (found.candidates + 1) as f64 / (found.items + 1) as f64;
     #[allow(clippy::cast_precision_loss)]
@@ -335,6 +344,8 @@ impl CrowdMap {
         Some(CrowdNear {
             cells,
             cell_radius_m: self.cell_radius_m,
+            seen_m: Vec::new(),
+            seen_reach_m: 0.0,
         })
     }
 
@@ -356,17 +367,30 @@ pub struct CrowdNear {
     /// Distance from the point in metres, and the cell's count.
     cells: Vec<(f64, f64)>,
     cell_radius_m: f64,
+    /// Distances from the point of the stores this process saw near it
+    /// ([`CrowdMemory::remember_seen`]), ascending, out to `seen_reach_m`.
+    seen_m: Vec<f64>,
+    seen_reach_m: f64,
 }
 
 impl CrowdNear {
-    /// Geo items expected within `radius_m` of the point.
+    /// Geo items expected within `radius_m` of the point: as the map
+    /// spreads its counts, or, where this process saw more stores there
+    /// than that, as many as it saw.
     #[must_use]
     pub fn items_within(&self, radius_m: f64) -> f64 {
         let radius_m = radius_m.max(0.0);
-        self.cells
+        let spread: f64 = self
+            .cells
             .iter()
             .map(|(apart_m, count)| count * disk_share_inside(*apart_m, self.cell_radius_m, radius_m))
-            .sum()
+            .sum();
+        if radius_m > self.seen_reach_m {
+            return spread;
+        }
+        #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+        let seen = self.seen_m.partition_point(|m| *m <= radius_m) as f64;
+        spread.max(seen)
     }
 }
 
@@ -385,10 +409,34 @@ const CROWD_MEMORY_PARTITIONS: usize = 10_000;
 /// of the map; it only changes how far reads go, never which rule chooses.
 /// Held by each running process: a Lambda learns a place on its first
 /// match there.
+///
+/// Where a read held more than a first read aims at ([`FIRST_READ_WITHIN`]),
+/// the map spread its cells' counts too thinly there (a market's hub): the
+/// stores it read are remembered too, per crowd cell, for as long, and
+/// size the first reads near them by what was truly there
+/// ([`CrowdMemory::recall_near`]).
 #[derive(Debug, Default)]
 pub struct CrowdMemory {
     partitions: HashMap<(String, CellIndex), (Millis, CrowdMap)>,
+    seen: HashMap<String, HashMap<CellIndex, SeenCell>>,
+    seen_cells: usize,
 }
+
+/// The stores of one category a process saw in one crowd cell, and when
+/// it first saw the cell.
+#[derive(Debug)]
+struct SeenCell {
+    since: Millis,
+    stores: HashMap<StoreId, GeoPoint>,
+}
+
+/// Crowd cells whose seen stores a process keeps (per process, all
+/// categories): about a hundred markets' worth of hubs.
+const SEEN_CELLS: usize = 5_000;
+
+/// The share of the whole radius out to which seen stores size a first
+/// read: [`first_radius`] weighs them only where it narrows the read.
+const SEEN_REACH_SHARE: f64 = 1.0 / 4.0;
 
 impl CrowdMemory {
     /// The crowd map of `categories` over `partitions`, if every one of them
@@ -406,6 +454,80 @@ impl CrowdMemory {
             }
         }
         Some(crowd)
+    }
+
+    /// [`Self::recall`] worked out around `at` out to `radius_m`
+    /// ([`CrowdMap::near`]), with the stores seen near `at`: `None` where
+    /// the place is not remembered, `Some(None)` where storage keeps no
+    /// counts.
+    #[must_use]
+    pub fn recall_near(
+        &self,
+        categories: &[String],
+        partitions: &[CellIndex],
+        now: Millis,
+        at: GeoPoint,
+        radius_m: f64,
+    ) -> Option<Option<CrowdNear>> {
+        let mut near = self.recall(categories, partitions, now)?.near(at, radius_m);
+        if let Some(near) = near.as_mut() {
+            let reach_m = radius_m * SEEN_REACH_SHARE;
+            let mut seen_m = Vec::new();
+            for by_cell in categories.iter().filter_map(|c| self.seen.get(c)) {
+                for cell in cells_covering(at, reach_m, CROWD_RESOLUTION) {
+                    let Some(seen) = by_cell.get(&cell).filter(|s| now - s.since < CROWD_MEMORY_MS) else {
+                        continue;
+                    };
+                    seen_m.extend(
+                        seen.stores
+                            .values()
+                            .map(|p| at.distance_m(*p))
+                            .filter(|m| *m <= reach_m),
+                    );
+                }
+            }
+            seen_m.sort_by(f64::total_cmp);
+            near.seen_m = seen_m;
+            near.seen_reach_m = reach_m;
+        }
+        Some(near)
+    }
+
+    /// Remembers the stores a read held (`stores`, a read of `read_m` around
+    /// `at`), if more lay within it than a first read aims at.
+    pub fn remember_seen(&mut self, stores: &[Arc<Store>], at: GeoPoint, read_m: f64, now: Millis) {
+        let within = |s: &&Arc<Store>| s.location.distance_m(at) <= read_m;
+        #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+        if (stores.iter().filter(within).count() as f64) <= FIRST_READ_WITHIN {
+            return;
+        }
+        if self.seen_cells >= SEEN_CELLS {
+            for by_cell in self.seen.values_mut() {
+                by_cell.retain(|_, seen| now - seen.since < CROWD_MEMORY_MS);
+            }
+            self.seen_cells = self.seen.values().map(HashMap::len).sum();
+            if self.seen_cells >= SEEN_CELLS {
+                self.seen.clear();
+                self.seen_cells = 0;
+            }
+        }
+        for store in stores.iter().filter(within) {
+            let by_cell = self.seen.entry(store.category.clone()).or_default();
+            let cell = store_crowd_cell(store.location);
+            let seen = by_cell.entry(cell).or_insert_with(|| SeenCell {
+                since: now,
+                stores: HashMap::new(),
+            });
+            if seen.stores.is_empty() {
+                self.seen_cells += 1;
+            }
+            if now - seen.since >= CROWD_MEMORY_MS {
+                // Seen too long ago: what this read holds replaces it.
+                seen.since = now;
+                seen.stores.clear();
+            }
+            seen.stores.insert(store.id.clone(), store.location);
+        }
     }
 
     /// Remembers `crowd`, the map of `category` storage returned for
@@ -537,20 +659,25 @@ mod tests {
             500.0,
             "no counts: a quarter"
         );
-        assert_eq!(at(105.0, 0.0), 500.0, "city density");
+        assert_eq!(at(70.0, 0.0), 500.0, "city density: 55 within, about 80 read");
+        assert_eq!(
+            at(105.0, 0.0),
+            250.0,
+            "a denser city: 82 within 500 m would read about 120"
+        );
         assert_eq!(at(4.0, 0.0), 2_000.0, "a sparse town: one read");
-        assert_eq!(at(0.0, 1_500.0), 125.0, "inside a market of 1,500 per km2");
+        assert_eq!(at(0.0, 1_500.0), 62.5, "inside a market of 1,500 per km2");
         assert_eq!(at(0.0, 54_000.0), 15.625, "a market of 54,000 per km2");
         assert_eq!(at(0.0, 10_000_000.0), 15.625, "never narrower than a 128th");
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
             let crowd = crowd_around(here, density, 0.0, 0.0);
             let first = first_radius(r, crowd.near(here, r).as_ref());
             let items = crowd.items_within(here, first).expect("known");
-            assert!(items <= FIRST_READ_ITEMS, "{density}/km2 reads {items} first");
+            assert!(items <= FIRST_READ_WITHIN, "{density}/km2 reads {items} first");
             assert!(
                 first == r
                     || first == r / 4.0
-                    || crowd.items_within(here, first * 2.0).expect("known") > FIRST_READ_ITEMS,
+                    || crowd.items_within(here, first * 2.0).expect("known") > FIRST_READ_WITHIN,
                 "{density}/km2: {first} is the widest that holds about a hundred"
             );
         }
@@ -698,16 +825,64 @@ mod tests {
                 assert!(next > read_m && next <= r, "{next}");
                 let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
                 assert!(
-                    next == r || items(next) <= FIRST_READ_ITEMS || items(next) * share >= 12.0,
+                    next == r || items(next) <= FIRST_READ_WITHIN || items(next) * share >= 12.0,
                     "{density}/km2, {candidates} of {within}: {next}"
                 );
                 let narrower = next / 2.0;
                 assert!(
-                    narrower <= read_m || items(narrower) * share < 12.0 || items(next) <= FIRST_READ_ITEMS,
+                    narrower <= read_m || items(narrower) * share < 12.0 || items(next) <= FIRST_READ_WITHIN,
                     "no narrower step would do: {next}"
                 );
             }
         }
+    }
+
+    /// A hub denser than its cell's count spread evenly: once a read
+    /// there held more than a first read aims at, the stores it read size
+    /// the next first read near them, for as long as the map is
+    /// remembered, and only for their category.
+    #[test]
+    fn stores_a_crowded_read_held_narrow_the_next_first_read_near_them() {
+        let r = 2_000.0;
+        let here = GeoPoint::from_cell_centre(GeoPoint::new(23.7925, 90.4078).expect("valid").cell(CROWD_RESOLUTION));
+        // 300 stalls within 40 m; the map counts them over the whole cell.
+        let hub: Vec<Arc<Store>> = (0..300)
+            .map(|i| {
+                let at = here.offset(f64::from(i) * 1.2, 40.0 * f64::from(i % 10 + 1) / 10.0);
+                Arc::new(store(&format!("s{i}"), at, "grocery", &["rice"], true))
+            })
+            .collect();
+        let map = CrowdMap::from_counts([(here.cell(CROWD_RESOLUTION), 300)]);
+        let partitions = [store_partition(here)];
+        let grocery = vec!["grocery".to_string()];
+        let mut memory = CrowdMemory::default();
+        memory.remember("grocery", &partitions, &map, 0);
+        let first = |memory: &CrowdMemory, categories: &[String], now: Millis| {
+            let near = memory
+                .recall_near(categories, &partitions, now, here, r)
+                .expect("remembered");
+            first_radius(r, near.as_ref())
+        };
+        let by_map = first(&memory, &grocery, 0);
+        assert_eq!(by_map, 62.5, "the map spreads the hub over its cell");
+        // A read of the 60 nearest (fewer than a first read aims at) is
+        // not remembered.
+        memory.remember_seen(&hub, here, 10.0, 0);
+        assert_eq!(first(&memory, &grocery, 0), by_map);
+        memory.remember_seen(&hub, here, 125.0, 0);
+        assert_eq!(first(&memory, &grocery, 1_000), 15.625, "as narrow as reads go");
+        memory.remember("pharmacy", &partitions, &map, 0);
+        assert_eq!(
+            first(&memory, &["pharmacy".to_string()], 1_000),
+            by_map,
+            "another category's stores count nothing"
+        );
+        memory.remember("grocery", &partitions, &map, CROWD_MEMORY_MS);
+        assert_eq!(
+            first(&memory, &grocery, CROWD_MEMORY_MS),
+            by_map,
+            "forgotten with the map they were seen under"
+        );
     }
 
     #[test]

@@ -810,8 +810,7 @@ where
         let around = |crowd: &CrowdMap| crowd.near(location, radius_m);
         let mut crowd_here = self
             .crowd_memory()
-            .recall(&categories, &partitions, now)
-            .map(|c| around(&c));
+            .recall_near(&categories, &partitions, now, location, radius_m);
         // Remembered: the first read sized at this very point. Not: the
         // smallest first read, and in the same round trip the crowd map that
         // sizes the next ones.
@@ -849,6 +848,7 @@ where
                 .iter()
                 .filter(|s| s.location.distance_m(location) <= radius)
                 .count();
+            self.crowd_memory().remember_seen(&stores, location, radius, now);
             let ranked = |within_m: f64, stores| -> Vec<_> {
                 rank_candidates(items, location, within_m, stores, tried)
                     .into_iter()
