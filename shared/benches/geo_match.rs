@@ -332,8 +332,10 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 .count();
             // Every shop qualifies here: as many candidates as shops within
             // the radius.
-            if first == Reading::RememberedOrMap {
-                memory.remember_seen(&read_stores, customer, radius_m, 0);
+            if first == Reading::RememberedOrMap
+                && let Some(Some(near)) = &near_here
+            {
+                memory.remember_seen(&read_stores, customer, radius_m, near.items_within(radius_m), 0);
             }
             if let Some(near) = &near_here
                 && radius_m < RADIUS_M

@@ -45,6 +45,8 @@ pub struct GeoRead {
     pub queries: usize,
     /// What the read left unread: the rest of each range it stopped short
     /// of (from the key of the last store it read, which may hold more).
+    /// A range that held exactly as many as asked may be named too:
+    /// DynamoDB stops at the limit without looking further.
     pub unread: Vec<CellRange>,
 }
 
@@ -69,8 +71,8 @@ pub trait StoreRepo: Send + Sync {
     /// Adds one acceptance and how long it took.
     fn record_acceptance(&self, store: &StoreId, took_ms: u64) -> impl Future<Output = Result<(), RepoError>> + Send;
     /// The stores of `category` whose resolution-15 cell lies in one of
-    /// `ranges` (one query per range, all at once), at most `per_range` of
-    /// each range, in key order: the rest of a range is named in
+    /// `ranges` (one query per range, all at once), at most `per_range` (at
+    /// least one) of each range, in key order: the rest of a range is named in
     /// [`GeoRead::unread`]. Returns what it read and how many queries it
     /// took, so callers can measure the cost of a match.
     fn stores_in_ranges(

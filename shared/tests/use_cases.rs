@@ -846,6 +846,63 @@ async fn a_read_of_the_whole_radius_cut_short_is_read_again_whole_when_too_few_q
     );
 }
 
+/// The hall in a place the process learned as sparse (a town whose shops
+/// have since gone offline), with every stall offline but four the bounded
+/// read of the whole radius does not reach: none of the stores it read can
+/// take the offer, so the whole radius is read again, whole, and the four
+/// are offered.
+#[tokio::test]
+async fn a_whole_radius_read_cut_short_is_read_again_when_too_few_it_held_are_online() {
+    use shared::domain::geo::search_plan;
+    use shared::domain::matching::ITEMS_PER_RANGE;
+    use shared::ports::StoreRepo;
+    let config = lifted_limits();
+    let app = fresh_app(config);
+    let mut town = Vec::new();
+    for i in 0..5 {
+        let at = here().offset(f64::from(i) * 72.0, 900.0);
+        town.push(Arc::new(
+            open_grocery(&app, StoreId::new(format!("t{i}")).expect("id"), at, &["rice"]).await,
+        ));
+    }
+    let rice = parse_demand_text("rice").expect("parses");
+    place_here(&app, &rice, "buyer1").await;
+    let stalls = hall(&app).await;
+    let plan = search_plan(here(), config.radius_m, config.max_geo_queries);
+    let page = app
+        .storage()
+        .stores_in_ranges("grocery", &plan, ITEMS_PER_RANGE)
+        .await
+        .expect("read");
+    assert!(!page.unread.is_empty(), "the hall cuts the read short");
+    let read: std::collections::HashSet<_> = page.stores.iter().map(|s| s.id.clone()).collect();
+    let unread: Vec<_> = stalls.iter().filter(|s| !read.contains(&s.id)).cloned().collect();
+    let online: Vec<_> = unread.iter().take(4).cloned().collect();
+    for stall in stalls.iter().chain(&town) {
+        if !online.iter().any(|s| s.id == stall.id) {
+            app.connections()
+                .disconnect(&ConnectionId::new(format!("c-{}", stall.id)).expect("id"))
+                .await
+                .expect("disconnects");
+        }
+    }
+    let reads_before = app.storage().geo_reads();
+    let order = place_here(&app, &rice, "buyer2").await;
+    assert_eq!(
+        app.storage().geo_reads() - reads_before,
+        2,
+        "2 km bounded, then 2 km whole"
+    );
+    assert_offered_the_best(
+        &order,
+        &rice,
+        config.radius_m,
+        online,
+        config.stores_per_round,
+        "the four stalls online",
+    );
+}
+
 /// A market hall far denser than any crowd map expects (900 stalls within
 /// 60 m of the customer, 80,000 per km2): the first read stops at
 /// `ITEMS_PER_RANGE` items of each range, in one round trip, and the

@@ -506,11 +506,6 @@ async fn crowd_counts<S: Storage>(
     (stored, expected.into_iter().collect())
 }
 
-/// Storage counts the geo entries per category and crowd cell with
-/// every write that adds, moves or removes one: a new store, a move to
-/// another cell or partition, a change of category, an application; a
-/// profile written again in place, a step within the cell, or a write that
-/// loses its condition changes no count.
 /// A read of at most `per_range` items of a range returns the first in
 /// key order and names the rest of the range, from the last key it read.
 async fn cut_read_contract<S: Storage>(storage: &S) {
@@ -553,6 +548,11 @@ async fn cut_read_contract<S: Storage>(storage: &S) {
     );
 }
 
+/// Storage counts the geo entries per category and crowd cell with
+/// every write that adds, moves or removes one: a new store, a move to
+/// another cell or partition, a change of category, an application; a
+/// profile written again in place, a step within the cell, or a write that
+/// loses its condition changes no count.
 async fn crowd_contract<S: Storage>(storage: &S) {
     let a = store_at("crowd-a", "grocery", 0.0, 100.0, 1);
     let b = store_at("crowd-b", "grocery", 0.0, 110.0, 1);

@@ -410,10 +410,11 @@ const CROWD_MEMORY_PARTITIONS: usize = 10_000;
 /// Held by each running process: a Lambda learns a place on its first
 /// match there.
 ///
-/// Where a read held more than a first read aims at ([`FIRST_READ_WITHIN`]),
-/// the map spread its cells' counts too thinly there (a market's hub): the
-/// stores it read are remembered too, per crowd cell, for as long, and
-/// size the first reads near them by what was truly there
+/// Where a read the map expected to hold at most a first read's worth
+/// ([`FIRST_READ_WITHIN`]) held more, the map spread its cells' counts too
+/// thinly there (a market's hub): the stores it read are remembered too,
+/// per crowd cell, each cell for [`CROWD_MEMORY_MS`] from when it was
+/// first seen, and size the first reads near them by what was truly there
 /// ([`CrowdMemory::recall_near`]).
 #[derive(Debug, Default)]
 pub struct CrowdMemory {
@@ -494,8 +495,14 @@ impl CrowdMemory {
     }
 
     /// Remembers the stores a read held (`stores`, a read of `read_m` around
-    /// `at`), if more lay within it than a first read aims at.
-    pub fn remember_seen(&mut self, stores: &[Arc<Store>], at: GeoPoint, read_m: f64, now: Millis) {
+    /// `at`) where the map expected it to hold at most a first read's worth
+    /// (`expected`, [`FIRST_READ_WITHIN`]) and it held more: the map spread
+    /// its counts too thinly there. A wider read the map sized right, or a
+    /// first read that held what it expected, is not remembered.
+    pub fn remember_seen(&mut self, stores: &[Arc<Store>], at: GeoPoint, read_m: f64, expected: f64, now: Millis) {
+        if expected > FIRST_READ_WITHIN {
+            return;
+        }
         let within = |s: &&Arc<Store>| s.location.distance_m(at) <= read_m;
         #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
         if (stores.iter().filter(within).count() as f64) <= FIRST_READ_WITHIN {
@@ -867,9 +874,12 @@ mod tests {
         assert_eq!(by_map, 62.5, "the map spreads the hub over its cell");
         // A read of the 60 nearest (fewer than a first read aims at) is
         // not remembered.
-        memory.remember_seen(&hub, here, 10.0, 0);
+        memory.remember_seen(&hub, here, 10.0, 20.0, 0);
         assert_eq!(first(&memory, &grocery, 0), by_map);
-        memory.remember_seen(&hub, here, 125.0, 0);
+        // Nor a read the map expected to be crowded.
+        memory.remember_seen(&hub, here, 125.0, 300.0, 0);
+        assert_eq!(first(&memory, &grocery, 0), by_map);
+        memory.remember_seen(&hub, here, 62.5, 35.0, 0);
         assert_eq!(first(&memory, &grocery, 1_000), 15.625, "as narrow as reads go");
         memory.remember("pharmacy", &partitions, &map, 0);
         assert_eq!(
@@ -881,7 +891,7 @@ mod tests {
         assert_eq!(
             first(&memory, &grocery, CROWD_MEMORY_MS),
             by_map,
-            "forgotten with the map they were seen under"
+            "forgotten after as long as a map"
         );
     }
 

@@ -178,6 +178,7 @@ impl StoreRepo for MemoryStorage {
                 .range(lower..)
                 .take_while(|(c, cell, _)| c == category && *cell <= range.last)
                 .peekable();
+            let per_range = per_range.max(1);
             let mut taken = 0;
             while taken < per_range
                 && let Some((_, cell, id)) = in_range.next()

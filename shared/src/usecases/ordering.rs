@@ -844,11 +844,13 @@ where
                 stores.extend(read.stores);
                 unread.extend(read.unread);
             }
-            let within = stores
-                .iter()
-                .filter(|s| s.location.distance_m(location) <= radius)
-                .count();
-            self.crowd_memory().remember_seen(&stores, location, radius, now);
+            // A read crowded beyond what the map expected is remembered,
+            // to size the next first reads near it.
+            if let Some(Some(near)) = &crowd_here {
+                let expected = near.items_within(radius);
+                self.crowd_memory()
+                    .remember_seen(&stores, location, radius, expected, now);
+            }
             let ranked = |within_m: f64, stores| -> Vec<_> {
                 rank_candidates(items, location, within_m, stores, tried)
                     .into_iter()
@@ -859,15 +861,13 @@ where
             // or, where too few lie there, as read.
             let whole_m = read_whole_within(location, radius, &unread);
             let cut_short = whole_m < radius;
-            let candidates = if cut_short {
-                let whole = ranked(whole_m, stores.clone());
-                if enough_nearby(whole.len(), wanted_count) {
-                    whole
-                } else {
-                    ranked(radius, stores)
-                }
-            } else {
-                ranked(radius, stores)
+            let items_within = |m: f64| stores.iter().filter(|s| s.location.distance_m(location) <= m).count();
+            let within = items_within(radius);
+            let within_whole = if cut_short { items_within(whole_m) } else { within };
+            let whole = cut_short.then(|| ranked(whole_m, stores.clone()));
+            let (candidates, found_items) = match whole {
+                Some(whole) if enough_nearby(whole.len(), wanted_count) => (whole, within_whole),
+                _ => (ranked(radius, stores), within),
             };
             // How far to read next is decided by the map and this read; a
             // read cut short with too few is read again whole.
@@ -875,7 +875,7 @@ where
                 && radius < radius_m
             {
                 let found = ReadFound {
-                    items: within,
+                    items: found_items,
                     candidates: candidates.len(),
                 };
                 radii.push(next_radius(radius_m, near.as_ref(), radius, found, wanted_count));
@@ -937,6 +937,11 @@ where
             }
             if offers.len() == wanted_count {
                 break;
+            }
+            // Too few offered from the whole radius, read cut short: the
+            // stores it left unread are weighed too.
+            if cut_short && step == radii.len() {
+                radii.push(radius);
             }
         }
         if let Some(also) = also {
