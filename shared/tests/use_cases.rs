@@ -803,6 +803,25 @@ async fn hall(app: &TestApp) -> Vec<Arc<shared::domain::store::Store>> {
     stalls
 }
 
+/// Five shops 900 m away, a match there (so the process remembers the place
+/// as sparse), then [`hall`] opening: the town and the stalls.
+async fn hall_in_a_town_learned_as_sparse(
+    app: &TestApp,
+) -> (
+    Vec<Arc<shared::domain::store::Store>>,
+    Vec<Arc<shared::domain::store::Store>>,
+) {
+    let mut town = Vec::new();
+    for i in 0..5 {
+        let at = here().offset(f64::from(i) * 72.0, 900.0);
+        let id = StoreId::new(format!("t{i}")).expect("id");
+        town.push(Arc::new(open_grocery(app, id, at, &["rice"]).await));
+    }
+    let rice = parse_demand_text("rice").expect("parses");
+    place_here(app, &rice, "buyer1").await;
+    (town, hall(app).await)
+}
+
 /// A hall opened after the process learned the place as sparse: its
 /// remembered map sizes the first read to the whole radius, the hall cuts
 /// that read short, too few of what it read sell the line, so the whole
@@ -811,13 +830,7 @@ async fn hall(app: &TestApp) -> Vec<Arc<shared::domain::store::Store>> {
 async fn a_read_of_the_whole_radius_cut_short_is_read_again_whole_when_too_few_qualify() {
     let config = lifted_limits();
     let app = fresh_app(config);
-    let town: Vec<_> = (0..5).map(|i| here().offset(f64::from(i) * 72.0, 900.0)).collect();
-    for (i, at) in town.into_iter().enumerate() {
-        open_grocery(&app, StoreId::new(format!("t{i}")).expect("id"), at, &["rice"]).await;
-    }
-    let rice = parse_demand_text("rice").expect("parses");
-    place_here(&app, &rice, "buyer1").await;
-    hall(&app).await;
+    hall_in_a_town_learned_as_sparse(&app).await;
     let mut sellers = Vec::new();
     for i in 0..6 {
         let at = here().offset(f64::from(i) * 60.0, 25.0 + f64::from(i) * 5.0);
@@ -858,16 +871,8 @@ async fn a_whole_radius_read_cut_short_is_read_again_when_too_few_it_held_are_on
     use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
-    let mut town = Vec::new();
-    for i in 0..5 {
-        let at = here().offset(f64::from(i) * 72.0, 900.0);
-        town.push(Arc::new(
-            open_grocery(&app, StoreId::new(format!("t{i}")).expect("id"), at, &["rice"]).await,
-        ));
-    }
+    let (town, stalls) = hall_in_a_town_learned_as_sparse(&app).await;
     let rice = parse_demand_text("rice").expect("parses");
-    place_here(&app, &rice, "buyer1").await;
-    let stalls = hall(&app).await;
     let plan = search_plan(here(), config.radius_m, config.max_geo_queries);
     let page = app
         .storage()
