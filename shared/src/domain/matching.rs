@@ -431,6 +431,10 @@ struct SeenCell {
     stores: HashMap<StoreId, GeoPoint>,
 }
 
+/// How many times what the map expected a read must hold before it is
+/// remembered as crowded ([`CrowdMemory::remember_seen`]).
+const CROWDED_BEYOND_EXPECTED: f64 = 1.5;
+
 /// Crowd cells whose seen stores a process keeps (per process, all
 /// categories): about a hundred markets' worth of hubs.
 const SEEN_CELLS: usize = 5_000;
@@ -496,16 +500,17 @@ impl CrowdMemory {
 
     /// Remembers the stores a read held (`stores`, a read of `read_m` around
     /// `at`) where the map expected it to hold at most a first read's worth
-    /// (`expected`, [`FIRST_READ_WITHIN`]) and it held more: the map spread
-    /// its counts too thinly there. A wider read the map sized right, or a
-    /// first read that held what it expected, is not remembered.
+    /// (`expected`, [`FIRST_READ_WITHIN`]) and it held more than that and
+    /// half as much again as expected: the map spread its counts too thinly
+    /// there. A wider read, or a read that held about what it expected
+    /// (counts a little above the map's at random), is not remembered.
     pub fn remember_seen(&mut self, stores: &[Arc<Store>], at: GeoPoint, read_m: f64, expected: f64, now: Millis) {
         if expected > FIRST_READ_WITHIN {
             return;
         }
         let within = |s: &&Arc<Store>| s.location.distance_m(at) <= read_m;
         #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-        if (stores.iter().filter(within).count() as f64) <= FIRST_READ_WITHIN {
+        if (stores.iter().filter(within).count() as f64) <= FIRST_READ_WITHIN.max(expected * CROWDED_BEYOND_EXPECTED) {
             return;
         }
         if self.seen_cells >= SEEN_CELLS {
@@ -875,6 +880,9 @@ mod tests {
         // A read of the 60 nearest (fewer than a first read aims at) is
         // not remembered.
         memory.remember_seen(&hub, here, 10.0, 20.0, 0);
+        assert_eq!(first(&memory, &grocery, 0), by_map);
+        // Nor one that held about what the map expected (90 of 62).
+        memory.remember_seen(&hub, here, 12.0, 62.0, 0);
         assert_eq!(first(&memory, &grocery, 0), by_map);
         // Nor a read the map expected to be crowded.
         memory.remember_seen(&hub, here, 125.0, 300.0, 0);
