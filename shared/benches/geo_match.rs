@@ -14,9 +14,12 @@
 //! 4 KB steps, halved for an eventually consistent read), so the busiest
 //! partition's load can be set against DynamoDB's 3,000 RCU per partition.
 //! Its rows read a fixed radius, or as matching does now (the first read
-//! sized from a remembered crowd map, else a sixteenth with the stored
-//! crowd map; then `next_radius` until 12 shops qualify; "cold, map": every match as in a
-//! place not known), with the crowd map's units and the geo round trips.
+//! sized from a remembered crowd map and the stores remembered from
+//! crowded reads, else a sixteenth with the stored crowd map, and bounded
+//! at `ITEMS_PER_RANGE` items of each range; then `next_radius`, read
+//! whole, until 12 shops qualify; "cold, map": every match as in a place
+//! not known), with the crowd map's units and the geo round trips (p50 /
+//! max, mean in brackets). "cut": matches whose first read was cut short.
 
 use std::collections::HashMap;
 use std::time::Instant;
