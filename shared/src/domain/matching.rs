@@ -478,8 +478,14 @@ impl CrowdMemory {
         if let Some(near) = near.as_mut() {
             let reach_m = radius_m * SEEN_REACH_SHARE;
             let mut seen_m = Vec::new();
-            for by_cell in categories.iter().filter_map(|c| self.seen.get(c)) {
-                for cell in cells_covering(at, reach_m, CROWD_RESOLUTION) {
+            let seen: Vec<_> = categories.iter().filter_map(|c| self.seen.get(c)).collect();
+            let cells = if seen.is_empty() {
+                Vec::new()
+            } else {
+                cells_covering(at, reach_m, CROWD_RESOLUTION)
+            };
+            for by_cell in seen {
+                for &cell in &cells {
                     let Some(seen) = by_cell.get(&cell).filter(|s| now - s.since < CROWD_MEMORY_MS) else {
                         continue;
                     };
