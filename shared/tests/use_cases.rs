@@ -803,6 +803,23 @@ async fn hall(app: &TestApp) -> Vec<Arc<shared::domain::store::Store>> {
     stalls
 }
 
+/// A first read of `radius_m` around `here()` as a match makes it (at most
+/// `ITEMS_PER_RANGE` of each range), which the crowd cuts short: its
+/// ranges and what it read.
+async fn first_read_cut_short(app: &TestApp, radius_m: f64) -> (usize, shared::ports::GeoRead) {
+    use shared::domain::geo::search_plan;
+    use shared::domain::matching::ITEMS_PER_RANGE;
+    use shared::ports::StoreRepo;
+    let plan = search_plan(here(), radius_m, lifted_limits().max_geo_queries);
+    let page = app
+        .storage()
+        .stores_in_ranges("grocery", &plan, ITEMS_PER_RANGE)
+        .await
+        .expect("read");
+    assert!(!page.unread.is_empty(), "the hall cuts the read short");
+    (plan.len(), page)
+}
+
 /// Five shops 900 m away, a match there (so the process remembers the place
 /// as sparse), then [`hall`] opening: the town and the stalls.
 async fn hall_in_a_town_learned_as_sparse(
@@ -866,20 +883,11 @@ async fn a_read_of_the_whole_radius_cut_short_is_read_again_whole_when_too_few_q
 /// are offered.
 #[tokio::test]
 async fn a_whole_radius_read_cut_short_is_read_again_when_too_few_it_held_are_online() {
-    use shared::domain::geo::search_plan;
-    use shared::domain::matching::ITEMS_PER_RANGE;
-    use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
     let (town, stalls) = hall_in_a_town_learned_as_sparse(&app).await;
     let rice = parse_demand_text("rice").expect("parses");
-    let plan = search_plan(here(), config.radius_m, config.max_geo_queries);
-    let page = app
-        .storage()
-        .stores_in_ranges("grocery", &plan, ITEMS_PER_RANGE)
-        .await
-        .expect("read");
-    assert!(!page.unread.is_empty(), "the hall cuts the read short");
+    let (_, page) = first_read_cut_short(&app, config.radius_m).await;
     let read: std::collections::HashSet<_> = page.stores.iter().map(|s| s.id.clone()).collect();
     let unread: Vec<_> = stalls.iter().filter(|s| !read.contains(&s.id)).cloned().collect();
     let online: Vec<_> = unread.iter().take(4).cloned().collect();
@@ -915,9 +923,8 @@ async fn a_whole_radius_read_cut_short_is_read_again_when_too_few_it_held_are_on
 /// (every stall there was read), as docs/performance.md states.
 #[tokio::test]
 async fn a_match_in_a_hall_denser_than_any_map_reads_a_bounded_page_of_each_range() {
-    use shared::domain::geo::{read_whole_within, search_plan};
+    use shared::domain::geo::read_whole_within;
     use shared::domain::matching::{ITEMS_PER_RANGE, cold_first_radius, enough_nearby};
-    use shared::ports::StoreRepo;
     let config = lifted_limits();
     let app = fresh_app(config);
     let stalls = hall(&app).await;
@@ -927,20 +934,13 @@ async fn a_match_in_a_hall_denser_than_any_map_reads_a_bounded_page_of_each_rang
     let read = app.storage().geo_items_read() - items_before;
     assert_eq!(app.storage().geo_reads() - reads_before, 1, "one geo round trip");
     let radius = cold_first_radius(config.radius_m);
-    let plan = search_plan(here(), radius, config.max_geo_queries);
-    assert!(
-        read <= plan.len() * ITEMS_PER_RANGE && read < stalls.len(),
-        "{read} items of {} stalls over {} ranges",
-        stalls.len(),
-        plan.len()
-    );
     // Where the read was whole, as the match saw it.
-    let page = app
-        .storage()
-        .stores_in_ranges("grocery", &plan, ITEMS_PER_RANGE)
-        .await
-        .expect("read");
-    assert!(!page.unread.is_empty(), "the hall cuts the read short");
+    let (ranges, page) = first_read_cut_short(&app, radius).await;
+    assert!(
+        read <= ranges * ITEMS_PER_RANGE && read < stalls.len(),
+        "{read} items of {} stalls over {ranges} ranges",
+        stalls.len(),
+    );
     let whole_m = read_whole_within(here(), radius, &page.unread);
     let within_whole: Vec<_> = stalls
         .iter()
