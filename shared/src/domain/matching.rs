@@ -8,8 +8,11 @@ use h3o::CellIndex;
 
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
-use super::geo::{CROWD_RESOLUTION, GeoPoint, PARTITION_RESOLUTION, cells_covering, store_crowd_cell};
+use super::geo::{
+    CROWD_RESOLUTION, CellRange, GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, store_crowd_cell,
+};
 use super::ids::StoreId;
+use super::order::delivery::DeliveryKind;
 use super::store::Store;
 
 /// A store that may receive the offer, with what ranks it.
@@ -68,6 +71,60 @@ pub fn rank_candidates(
 /// too few lie there; a wider read, for a demand too few of them serve, is
 /// read whole.
 pub const ITEMS_PER_RANGE: usize = 100;
+
+/// A read's stores ranked for a round ([`rank_read`]).
+#[derive(Debug)]
+pub struct RankedRead {
+    /// Best first, offering the wanted kind of delivery.
+    pub candidates: Vec<Candidate>,
+    /// The geo items within the distance they were ranked within.
+    pub items: usize,
+    /// Whether the read left stores within its radius unread.
+    pub cut_short: bool,
+}
+
+/// The candidates among `stores`, a read of `read_m` around `at` that left
+/// `unread` unread ([`ITEMS_PER_RANGE`]), that offer `delivery`: ranked
+/// within the distance the read read whole where enough for `wanted`
+/// stores lie there ([`enough_nearby`]), else within `read_m` as read.
+#[must_use]
+#[allow(clippy::too_many_arguments)] // one read's whole context
+pub fn rank_read(
+    items: &[DemandItem],
+    at: GeoPoint,
+    read_m: f64,
+    unread: &[CellRange],
+    stores: Vec<Arc<Store>>,
+    exclude: &[StoreId],
+    delivery: Option<DeliveryKind>,
+    wanted: usize,
+) -> RankedRead {
+    let ranked = |within_m: f64, stores| -> Vec<Candidate> {
+        rank_candidates(items, at, within_m, stores, exclude)
+            .into_iter()
+            .filter(|c| c.store.delivers(delivery))
+            .collect()
+    };
+    let items_within = |m: f64| stores.iter().filter(|s| s.location.distance_m(at) <= m).count();
+    let whole_m = read_whole_within(at, read_m, unread);
+    let cut_short = whole_m < read_m;
+    if cut_short {
+        let whole = ranked(whole_m, stores.clone());
+        if enough_nearby(whole.len(), wanted) {
+            return RankedRead {
+                candidates: whole,
+                items: items_within(whole_m),
+                cut_short,
+            };
+        }
+    }
+    let items = items_within(read_m);
+    RankedRead {
+        candidates: ranked(read_m, stores),
+        items,
+        cut_short,
+    }
+}
 
 /// The geo items a match's first read aims to stay within.
 pub const FIRST_READ_ITEMS: f64 = 100.0;

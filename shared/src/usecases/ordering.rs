@@ -16,12 +16,12 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::{DemandItem, demand_categories};
 use crate::domain::events::EventBody;
-use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, search_plan};
+use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
-    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
-    rank_candidates, search_radius_after,
+    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, RankedRead, ReadFound, cold_first_radius, enough_nearby, first_radius,
+    next_radius, rank_read, search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
@@ -851,24 +851,13 @@ where
                 self.crowd_memory()
                     .remember_seen(&stores, location, radius, expected, now);
             }
-            let ranked = |within_m: f64, stores| -> Vec<_> {
-                rank_candidates(items, location, within_m, stores, tried)
-                    .into_iter()
-                    .filter(|c| c.store.delivers(wanted))
-                    .collect()
-            };
             // A read cut short ranks the stores where it read everything,
             // or, where too few lie there, as read.
-            let whole_m = read_whole_within(location, radius, &unread);
-            let cut_short = whole_m < radius;
-            let items_within = |m: f64| stores.iter().filter(|s| s.location.distance_m(location) <= m).count();
-            let within = items_within(radius);
-            let within_whole = if cut_short { items_within(whole_m) } else { within };
-            let whole = cut_short.then(|| ranked(whole_m, stores.clone()));
-            let (candidates, found_items) = match whole {
-                Some(whole) if enough_nearby(whole.len(), wanted_count) => (whole, within_whole),
-                _ => (ranked(radius, stores), within),
-            };
+            let RankedRead {
+                candidates,
+                items: found_items,
+                cut_short,
+            } = rank_read(items, location, radius, &unread, stores, tried, wanted, wanted_count);
             // How far to read next is decided by the map and this read; a
             // read cut short with too few is read again whole.
             if let Some(near) = &crowd_here
