@@ -27,10 +27,10 @@ use std::time::Instant;
 use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, search_plan};
+use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
-    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
+    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius, rank_read,
 };
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
@@ -253,6 +253,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             }
         };
         let grocery_only = ["grocery".to_string()];
+        let rice = shared::domain::demand::parse_demand_text("rice").expect("parses");
         // The partitions a match reads the crowd map of.
         let partitions = cells_covering(customer, RADIUS_M, PARTITION_RESOLUTION);
         // The crowd around the customer, as matching works it out: a
@@ -306,22 +307,12 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
-            // As matching ranks a read cut short: within what it read
-            // whole, or as read where too few lie there.
-            let whole_m = read_whole_within(customer, radius_m, &unread);
-            let within = |m: f64| {
-                read_stores
-                    .iter()
-                    .filter(|s| s.location.distance_m(customer) <= m)
-                    .count()
-            };
-            let mut qualifying = within(whole_m);
-            let cut_short = whole_m < radius_m;
+            // Ranked as matching ranks a read (every shop sells rice here).
+            let ranked = rank_read(&rice, customer, radius_m, &unread, read_stores.clone(), &[], None, 4);
+            let qualifying = ranked.candidates.len();
+            let cut_short = ranked.cut_short;
             if cut_short {
                 figures.cut += 1;
-                if !enough_nearby(qualifying, 4) {
-                    qualifying = within(radius_m);
-                }
             }
             if step == 1 {
                 figures.queries.push(plan.len() as f64);
