@@ -20,8 +20,13 @@
 //! whole, until 12 shops qualify; "cold, map": every match as in a place
 //! not known), with the crowd map's units and the geo round trips (p50 /
 //! max, mean in brackets). "cut": matches whose first read was cut short.
+//! "same 4": matches that offered the four stores, in order, that a whole
+//! read of their last radius ranks best (the stores carry spread ratings
+//! and acceptance speeds, which rank before distance); "missed": of those
+//! four, how many a match did not offer, on average.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use h3o::CellIndex;
@@ -30,7 +35,8 @@ use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
-    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius, rank_read,
+    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
+    rank_candidates, rank_read,
 };
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
@@ -92,7 +98,14 @@ async fn build_city(
                 open: true,
                 delivery_options: default_delivery_options(),
                 language: shared::domain::demand::Language::En,
-                stats: Default::default(),
+                // Ratings and acceptance speeds spread over the stores, so
+                // ranking weighs more than distance (as it does in service).
+                stats: shared::domain::store::StoreStats {
+                    rating_sum: 10 * (2 + (i as u64 * 2_654_435_761) % 4),
+                    rating_count: 10,
+                    accept_ms_sum: 10 * 1_000 * (5 + (i as u64 * 40_503) % 50),
+                    accept_count: 10,
+                },
                 status: shared::domain::store::StoreStatus::Active,
                 suspended_reason: None,
                 updated_at_ms: 0,
@@ -190,6 +203,12 @@ struct PeakFigures {
     matches: usize,
     /// Matches whose read a crowd denser than `ITEMS_PER_RANGE` cut short.
     cut: usize,
+    /// Matches that offered the same four stores, in the same order, as a
+    /// whole read of their last radius ranked best.
+    same_four: usize,
+    /// Of the four a whole read of the last radius ranked best, how many
+    /// each match did not offer.
+    missed: usize,
 }
 
 /// How a match chooses what to read.
@@ -237,6 +256,8 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         by_partition: HashMap::new(),
         matches: CUSTOMERS,
         cut: 0,
+        same_four: 0,
+        missed: 0,
     };
     for _ in 0..CUSTOMERS {
         let customer = loop {
@@ -268,6 +289,8 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             (_, None) => vec![cold_first_radius(RADIUS_M)],
         };
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
+        // The last read's radius and the four it ranked best.
+        let mut last: Option<(f64, Vec<StoreId>)> = None;
         while let Some(&radius_m) = radii.get(step) {
             step += 1;
             let plan = search_plan(customer, radius_m, MAX_RANGES);
@@ -310,6 +333,10 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             // Ranked as matching ranks a read (every shop sells rice here).
             let ranked = rank_read(&rice, customer, radius_m, &unread, read_stores.clone(), &[], None, 4);
             let qualifying = ranked.candidates.len();
+            last = Some((
+                radius_m,
+                ranked.candidates.iter().take(4).map(|c| c.store.id.clone()).collect(),
+            ));
             let cut_short = ranked.cut_short;
             if cut_short {
                 figures.cut += 1;
@@ -347,6 +374,23 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             }
         }
         figures.round_trips.push(step as f64);
+        // What the match offered against what a whole read of its last
+        // radius would have: ranking weighs rating and speed before
+        // distance, so a read cut short can miss a better store it did
+        // not read.
+        if let Some((radius_m, offered)) = last {
+            let within: Vec<Arc<Store>> = grocery
+                .iter()
+                .filter(|s| s.location.distance_m(customer) <= radius_m)
+                .map(|s| Arc::new((*s).clone()))
+                .collect();
+            let whole = rank_candidates(&rice, customer, radius_m, within, &[]);
+            let best: Vec<&StoreId> = whole.iter().take(4).map(|c| &c.store.id).collect();
+            if best.iter().copied().eq(offered.iter()) {
+                figures.same_four += 1;
+            }
+            figures.missed += best.iter().filter(|id| !offered.contains(id)).count();
+        }
         figures.rcu_per_match.push(rcu);
         figures.items_per_match.push(read as f64);
     }
@@ -395,7 +439,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5}",
+        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5} {:>6} {:>6}",
         "city",
         "q p50",
         "q max",
@@ -409,7 +453,9 @@ async fn main() {
         "parts",
         "top share",
         "top RCU/s",
-        "cut"
+        "cut",
+        "same 4",
+        "missed"
     );
     let near = RADIUS_M / 4.0;
     for (clustered, first) in [
@@ -434,7 +480,7 @@ async fn main() {
         };
         let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5}{}",
+            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5} {:>6} {:>6.2}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
@@ -458,6 +504,8 @@ async fn main() {
             share * 100.0,
             share * rcu_per_match * grocery_matches_per_s,
             f.cut,
+            f.same_four,
+            f.missed as f64 / f.matches as f64,
             if share * rcu_per_match * grocery_matches_per_s > PARTITION_RCU {
                 "  over 3,000"
             } else {
