@@ -1,14 +1,22 @@
-//! API Gateway events as AWS sends them, built from local requests. They are
-//! assembled as JSON and deserialised into the `aws_lambda_events` types, so
-//! the handlers see exactly what they would see on Lambda.
+//! API Gateway events as AWS sends them, built from local requests. The
+//! WebSocket and authorizer events are assembled as JSON and deserialised
+//! into the `aws_lambda_events` types, so the handlers see exactly what they
+//! would see on Lambda; the HTTP event, on every request, is filled in
+//! directly and a test holds it equal to the one read from its JSON.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::apigw::{
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayRequestAuthorizer,
+    ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayWebsocketProxyRequest,
 };
-use http::HeaderMap;
+use aws_lambda_events::query_map::QueryMap;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method};
 use serde_json::{Map, Value, json};
 
 /// The stage name the local gateway reports.
@@ -96,13 +104,71 @@ pub struct HttpParts<'a> {
     pub claims: Option<Map<String, Value>>,
 }
 
-/// An HTTP API payload format 2.0 event.
-pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde_json::Error> {
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+/// Why a request could not be made into an event (the gateway answers 500,
+/// as a failed invocation).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("a header name or value API Gateway would not pass")]
+    Header,
+    #[error("a method API Gateway would not pass")]
+    Method,
+    #[error("a path parameter, query value or claim that is not text")]
+    NotText,
+}
+
+/// An HTTP API payload format 2.0 event, filled in as `aws_lambda_events`
+/// reads the JSON API Gateway sends (`http_event_as_json` in the tests is
+/// that JSON, and a test holds the two equal). Built directly, a request's
+/// event takes about 4 µs instead of 9 µs through `serde_json::Value`
+/// (release build; docs/performance.md).
+pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, EventError> {
+    let text = |v: &Value| v.as_str().map(str::to_string).ok_or(EventError::NotText);
+    let strings = |map: Map<String, Value>| -> Result<HashMap<String, String>, EventError> {
+        map.into_iter().map(|(k, v)| Ok((k, text(&v)?))).collect()
+    };
+    let mut headers = HeaderMap::with_capacity(parts.headers.keys_len() + 1);
+    for (name, value) in forwarded(joined_headers(parts.headers)) {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EventError::Header)?;
+        let value = HeaderValue::from_str(&text(&value)?).map_err(|_| EventError::Header)?;
+        headers.insert(name, value);
+    }
+    // API Gateway joins a repeated parameter's values with commas, and
+    // `aws_lambda_events` splits every value at its commas.
+    let query: HashMap<String, Vec<String>> = query_map(parts.raw_query)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| Ok((k, text(&v)?.split(',').map(str::to_string).collect())))
+        .collect::<Result<_, EventError>>()?;
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = Method::from_bytes(parts.method.as_bytes()).map_err(|_| EventError::Method)?;
+    http.path = Some(parts.path.to_string());
+    http.protocol = Some("HTTP/1.1".to_string());
+    http.source_ip = Some(parts.source_ip.ip().to_string());
+    http.user_agent = Some(
+        parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+    );
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(parts.route_key.to_string());
+    context.account_id = Some("000000000000".to_string());
+    context.stage = Some("$default".to_string());
+    context.request_id = Some(request_id());
+    context.apiid = Some(API_ID.to_string());
+    context.domain_name = Some(parts.domain.to_string());
+    context.domain_prefix = Some(parts.domain.split('.').next().unwrap_or_default().to_string());
+    context.time = Some(String::new());
+    context.time_epoch = now_ms();
+    context.http = http;
+    if let Some(claims) = parts.claims {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = strings(claims)?;
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        context.authorizer = Some(authorizer);
+    }
     let cookies: Vec<String> = parts
         .headers
         .get_all(http::header::COOKIE)
@@ -114,57 +180,19 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde
                 .collect::<Vec<_>>()
         })
         .collect();
-    let now = now_ms();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": parts.route_key,
-        "rawPath": parts.path,
-        "rawQueryString": parts.raw_query,
-        "headers": forwarded(joined_headers(parts.headers)),
-        "isBase64Encoded": parts.base64_body,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": API_ID,
-            "domainName": parts.domain,
-            "domainPrefix": parts.domain.split('.').next().unwrap_or_default(),
-            "http": {
-                "method": parts.method,
-                "path": parts.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": parts.source_ip.ip().to_string(),
-                "userAgent": user_agent,
-            },
-            "requestId": request_id(),
-            "routeKey": parts.route_key,
-            "stage": "$default",
-            "time": "",
-            "timeEpoch": now,
-        },
-    });
-    if let Some(obj) = event.as_object_mut() {
-        if !cookies.is_empty() {
-            obj.insert("cookies".into(), json!(cookies));
-        }
-        if let Some(q) = query_map(parts.raw_query) {
-            obj.insert("queryStringParameters".into(), Value::Object(q));
-        }
-        if !parts.path_parameters.is_empty() {
-            obj.insert("pathParameters".into(), Value::Object(parts.path_parameters));
-        }
-        if let Some(body) = parts.body {
-            obj.insert("body".into(), Value::String(body));
-        }
-        if let (Some(claims), Some(context)) = (
-            parts.claims,
-            obj.get_mut("requestContext").and_then(Value::as_object_mut),
-        ) {
-            context.insert(
-                "authorizer".into(),
-                json!({ "jwt": { "claims": claims, "scopes": null } }),
-            );
-        }
-    }
-    serde_json::from_value(event)
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_string());
+    event.route_key = Some(parts.route_key.to_string());
+    event.raw_path = Some(parts.path.to_string());
+    event.raw_query_string = Some(parts.raw_query.to_string());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.headers = headers;
+    event.query_string_parameters = QueryMap::from(query);
+    event.path_parameters = strings(parts.path_parameters)?;
+    event.request_context = context;
+    event.body = parts.body;
+    event.is_base64_encoded = parts.base64_body;
+    Ok(event)
 }
 
 /// What a WebSocket event is about.
@@ -279,6 +307,162 @@ pub fn authorizer_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The event as API Gateway sends it, read as Lambda reads it.
+    fn http_event_as_json(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde_json::Error> {
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let cookies: Vec<String> = parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split("; ")
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let now = now_ms();
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": parts.route_key,
+            "rawPath": parts.path,
+            "rawQueryString": parts.raw_query,
+            "headers": forwarded(joined_headers(parts.headers)),
+            "isBase64Encoded": parts.base64_body,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": API_ID,
+                "domainName": parts.domain,
+                "domainPrefix": parts.domain.split('.').next().unwrap_or_default(),
+                "http": {
+                    "method": parts.method,
+                    "path": parts.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": parts.source_ip.ip().to_string(),
+                    "userAgent": user_agent,
+                },
+                "requestId": request_id(),
+                "routeKey": parts.route_key,
+                "stage": "$default",
+                "time": "",
+                "timeEpoch": now,
+            },
+        });
+        if let Some(obj) = event.as_object_mut() {
+            if !cookies.is_empty() {
+                obj.insert("cookies".into(), json!(cookies));
+            }
+            if let Some(q) = query_map(parts.raw_query) {
+                obj.insert("queryStringParameters".into(), Value::Object(q));
+            }
+            if !parts.path_parameters.is_empty() {
+                obj.insert("pathParameters".into(), Value::Object(parts.path_parameters));
+            }
+            if let Some(body) = parts.body {
+                obj.insert("body".into(), Value::String(body));
+            }
+            if let (Some(claims), Some(context)) = (
+                parts.claims,
+                obj.get_mut("requestContext").and_then(Value::as_object_mut),
+            ) {
+                context.insert(
+                    "authorizer".into(),
+                    json!({ "jwt": { "claims": claims, "scopes": null } }),
+                );
+            }
+        }
+        serde_json::from_value(event)
+    }
+
+    /// The event built directly is the one Lambda reads from API
+    /// Gateway's JSON, field for field (but the request id and the time,
+    /// which differ between any two events).
+    #[test]
+    fn the_event_built_directly_is_the_one_lambda_reads_from_the_json() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::USER_AGENT, HeaderValue::from_static("phone/1.0"));
+        headers.insert(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.append("X-Repeated", HeaderValue::from_static("one"));
+        headers.append("X-Repeated", HeaderValue::from_static("two"));
+        headers.append(http::header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        headers.append(http::header::COOKIE, HeaderValue::from_static("c=3"));
+        headers.insert("x-bangla", HeaderValue::from_bytes("চাল".as_bytes()).expect("header"));
+        let bare = HeaderMap::new();
+        let claims = Map::from_iter([("sub".to_string(), Value::String("customer:c1".into()))]);
+        let path_parameters = Map::from_iter([("id".to_string(), Value::String("o1".into()))]);
+        let source_ip: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let cases = [
+            (
+                "GET",
+                "/orders/o1",
+                "",
+                &headers,
+                None,
+                false,
+                Some(claims.clone()),
+                path_parameters.clone(),
+            ),
+            (
+                "GET",
+                "/orders",
+                "state=open&state=done&q=a%2Cb&empty=&plain&sp=a+b",
+                &headers,
+                None,
+                false,
+                Some(claims.clone()),
+                Map::new(),
+            ),
+            (
+                "POST",
+                "/orders",
+                "",
+                &headers,
+                Some("{\"demand\":\"২ কেজি চাল\"}".to_string()),
+                false,
+                Some(claims),
+                Map::new(),
+            ),
+            (
+                "POST",
+                "/photos",
+                "",
+                &bare,
+                Some("AAEC".to_string()),
+                true,
+                None,
+                Map::new(),
+            ),
+            ("GET", "/health", "", &bare, None, false, None, Map::new()),
+        ];
+        for (method, path, raw_query, headers, body, base64_body, claims, path_parameters) in cases {
+            let parts = || HttpParts {
+                method,
+                path,
+                raw_query,
+                headers,
+                body: body.clone(),
+                base64_body,
+                route_key: "GET /orders/{id}",
+                path_parameters: path_parameters.clone(),
+                source_ip,
+                domain: "api.example.com",
+                claims: claims.clone(),
+            };
+            let mut direct = http_event(parts()).expect("direct");
+            let from_json = http_event_as_json(parts()).expect("json");
+            direct
+                .request_context
+                .request_id
+                .clone_from(&from_json.request_context.request_id);
+            direct.request_context.time_epoch = from_json.request_context.time_epoch;
+            assert_eq!(direct, from_json, "{method} {path}?{raw_query}");
+        }
+    }
 
     #[test]
     fn decodes_query_components() {
