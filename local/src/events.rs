@@ -104,6 +104,28 @@ pub struct HttpParts<'a> {
     pub claims: Option<Map<String, Value>>,
 }
 
+/// The request's cookies, as API Gateway lists them (payload 2.0).
+fn cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split("; ")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The `User-Agent` header, or empty.
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
 /// Why a request could not be made into an event (the gateway answers 500,
 /// as a failed invocation).
 #[derive(Debug, thiserror::Error)]
@@ -144,13 +166,7 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, Event
     http.path = Some(parts.path.to_string());
     http.protocol = Some("HTTP/1.1".to_string());
     http.source_ip = Some(parts.source_ip.ip().to_string());
-    http.user_agent = Some(
-        parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default(),
-    );
+    http.user_agent = Some(user_agent(parts.headers));
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(parts.route_key.to_string());
     context.account_id = Some("000000000000".to_string());
@@ -169,17 +185,7 @@ pub fn http_event(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, Event
         authorizer.jwt = Some(jwt);
         context.authorizer = Some(authorizer);
     }
-    let cookies: Vec<String> = parts
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .flat_map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .split("; ")
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let cookies = cookies(parts.headers);
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".to_string());
     event.route_key = Some(parts.route_key.to_string());
@@ -310,22 +316,8 @@ mod tests {
 
     /// The event as API Gateway sends it, read as Lambda reads it.
     fn http_event_as_json(parts: HttpParts<'_>) -> Result<ApiGatewayV2httpRequest, serde_json::Error> {
-        let user_agent = parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let cookies: Vec<String> = parts
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .flat_map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split("; ")
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let user_agent = user_agent(parts.headers);
+        let cookies = cookies(parts.headers);
         let now = now_ms();
         let mut event = json!({
             "version": "2.0",
