@@ -99,29 +99,33 @@ pub fn rank_read(
     delivery: Option<DeliveryKind>,
     wanted: usize,
 ) -> RankedRead {
-    let ranked = |within_m: f64, stores| -> Vec<Candidate> {
-        rank_candidates(items, at, within_m, stores, exclude)
-            .into_iter()
-            .filter(|c| c.store.delivers(delivery))
-            .collect()
-    };
-    let items_within = |m: f64| stores.iter().filter(|s| s.location.distance_m(at) <= m).count();
     let whole_m = read_whole_within(at, read_m, unread);
     let cut_short = whole_m < read_m;
+    let (items_read, items_whole) = stores
+        .iter()
+        .map(|s| s.location.distance_m(at))
+        .fold((0, 0), |(read, whole), m| {
+            (read + usize::from(m <= read_m), whole + usize::from(m <= whole_m))
+        });
+    // Ranked once: the best within the distance read whole are the best of
+    // all, in the same order, kept by their distance.
+    let candidates: Vec<Candidate> = rank_candidates(items, at, read_m, stores, exclude)
+        .into_iter()
+        .filter(|c| c.store.delivers(delivery))
+        .collect();
     if cut_short {
-        let whole = ranked(whole_m, stores.clone());
+        let whole: Vec<Candidate> = candidates.iter().filter(|c| c.distance_m <= whole_m).cloned().collect();
         if enough_nearby(whole.len(), wanted) {
             return RankedRead {
                 candidates: whole,
-                items: items_within(whole_m),
+                items: items_whole,
                 cut_short,
             };
         }
     }
-    let items = items_within(read_m);
     RankedRead {
-        candidates: ranked(read_m, stores),
-        items,
+        candidates,
+        items: items_read,
         cut_short,
     }
 }
