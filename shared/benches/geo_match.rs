@@ -245,7 +245,13 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         .map(|&(c, share)| (c, DHAKA_STORES * share / area_km2))
         .collect();
     let (storage, stores, hubs) = build_city(&mut rng, DHAKA_HALF_SIDE_M, &categories, clustered).await;
-    let grocery: Vec<&Store> = stores.iter().filter(|s| s.category == "grocery").collect();
+    let grocery: Vec<Arc<Store>> = stores
+        .iter()
+        .filter(|s| s.category == "grocery")
+        .map(|s| Arc::new(s.clone()))
+        .collect();
+    let grocery_only = ["grocery".to_string()];
+    let rice = shared::domain::demand::parse_demand_text("rice").expect("parses");
     let mut figures = PeakFigures {
         queries: Vec::new(),
         partitions: Vec::new(),
@@ -273,8 +279,6 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 break p;
             }
         };
-        let grocery_only = ["grocery".to_string()];
-        let rice = shared::domain::demand::parse_demand_text("rice").expect("parses");
         // The partitions a match reads the crowd map of.
         let partitions = cells_covering(customer, RADIUS_M, PARTITION_RESOLUTION);
         // The crowd around the customer, as matching works it out: a
@@ -330,8 +334,15 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
+            // A read crowded beyond what the map expected is remembered, as
+            // matching does.
+            if first == Reading::RememberedOrMap
+                && let Some(Some(near)) = &near_here
+            {
+                memory.remember_seen(&read_stores, customer, radius_m, near.items_within(radius_m), 0);
+            }
             // Ranked as matching ranks a read (every shop sells rice here).
-            let ranked = rank_read(&rice, customer, radius_m, &unread, read_stores.clone(), &[], None, 4);
+            let ranked = rank_read(&rice, customer, radius_m, &unread, read_stores, &[], None, 4);
             let qualifying = ranked.candidates.len();
             last = Some((
                 radius_m,
@@ -351,13 +362,6 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 .iter()
                 .filter(|s| s.location.distance_m(customer) <= radius_m)
                 .count();
-            // Every shop qualifies here: as many candidates as shops within
-            // the radius.
-            if first == Reading::RememberedOrMap
-                && let Some(Some(near)) = &near_here
-            {
-                memory.remember_seen(&read_stores, customer, radius_m, near.items_within(radius_m), 0);
-            }
             if let Some(near) = &near_here
                 && radius_m < RADIUS_M
                 && !enough_nearby(qualifying, 4)
@@ -382,7 +386,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
             let within: Vec<Arc<Store>> = grocery
                 .iter()
                 .filter(|s| s.location.distance_m(customer) <= radius_m)
-                .map(|s| Arc::new((*s).clone()))
+                .cloned()
                 .collect();
             let whole = rank_candidates(&rice, customer, radius_m, within, &[]);
             let best: Vec<&StoreId> = whole.iter().take(4).map(|c| &c.store.id).collect();
