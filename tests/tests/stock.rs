@@ -283,10 +283,11 @@ async fn packing_settles_and_a_cancel_or_a_give_back_releases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_that_expires_holds_nothing() {
-    // Long enough for the second order's accept through a loaded moto,
-    // short enough to wait out the first.
+    // Long enough for the second order's accept through a loaded moto (3 s
+    // was not, once, in CI beside the race test), short enough to wait out
+    // the first.
     let stack = stack(OrderingConfig {
-        offer_window_ms: 3_000,
+        offer_window_ms: 6_000,
         stores_per_round: 1,
         max_rounds: 1,
         ..OrderingConfig::default()
@@ -311,7 +312,8 @@ async fn an_offer_that_expires_holds_nothing() {
     );
     // The kilogram is still there for the next customer.
     let next = api.order("e2", "1 kg rice").await.order_id();
-    assert_eq!(api.accept("idle", &next).await.status, 200);
+    let accepted = api.accept("idle", &next).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
