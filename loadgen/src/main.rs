@@ -19,14 +19,14 @@ mod tracker;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use local_stack::{Backend, LocalOptions, RunningStack};
 use serde_json::{Value, json};
-use shared::domain::config::OrderingConfig;
+use shared::domain::config::{MOST_ORDERS_PER_MINUTE, OrderingConfig};
 use tokio_tungstenite::tungstenite::Message;
 
 use city::{City, Rng};
@@ -192,10 +192,13 @@ fn main() -> anyhow::Result<()> {
         return stack_process();
     }
     let mut args = parse_args()?;
-    let limit = raise_fd_limit(args.stores);
-    // Two descriptors per store socket if the stack shares this process:
+    let limit = raise_fd_limit(args.stores + LOAD_IDENTITIES);
+    // Two descriptors per socket (stores and customers) if the stack shares this process:
     // beyond the limit, the stack runs in a child process (this binary).
-    let fds_needed = u64::try_from(args.stores).unwrap_or(u64::MAX).saturating_mul(2) + 1024;
+    let fds_needed = u64::try_from(args.stores + LOAD_IDENTITIES)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
+        + 1024;
     let mut child = None;
     if args.url.is_none() && (args.stack_process || fds_needed > limit) {
         if args.delay.is_some() {
@@ -354,9 +357,12 @@ async fn start_stack(args: &Args, management: Option<String>) -> anyhow::Result<
     let mut ordering = OrderingConfig::from_env()?;
     // Each benchmark customer has one order searching at a time; five keeps
     // the read of recent orders the default size (20). The per-minute limit
-    // would stop a customer after 5 orders.
+    // (5) would stop a customer after 5 orders: it is lifted to the most an
+    // operator may set, and the load's orders are spread over
+    // [`LOAD_IDENTITIES`] customers, so no customer's window of recent
+    // orders is larger than a real one can be.
     ordering.max_open_orders = ordering.max_open_orders.max(5);
-    ordering.max_orders_per_minute = 1_000_000;
+    ordering.max_orders_per_minute = MOST_ORDERS_PER_MINUTE;
     let backend = if args.endpoint {
         if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
             bail!("--backend endpoint needs AWS_ENDPOINT_URL");
@@ -579,8 +585,29 @@ struct Phase {
     until: Option<Instant>,
 }
 
+/// The customers the load orders as, each order the next one's: people
+/// ordering one after another, not one person ordering a thousand times a
+/// second (whose window of recent orders would be copied, checked and
+/// written back with every order: a cost no real customer has).
+struct Identities {
+    tokens: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Identities {
+    fn next(&self) -> &str {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.tokens.len();
+        &self.tokens[i]
+    }
+}
+
+/// Customers the load mode orders as: at 2,500 orders/s, each places 150 a
+/// minute, within [`MOST_ORDERS_PER_MINUTE`].
+const LOAD_IDENTITIES: usize = 1_000;
+
+/// One customer ordering at a time (a level of concurrency is that many).
 struct Customer {
-    token: String,
+    identities: Arc<Identities>,
     rng: Rng,
 }
 
@@ -592,11 +619,12 @@ async fn customer_loop(ctx: Arc<Ctx>, phase: Arc<Phase>, mut me: Customer) -> Cu
         let (lat, lng) = ctx.city.inner(&mut me.rng, 2_000.0);
         let body = json!({ "text": "1 kg rice, 500 g meat", "location": { "lat": lat, "lng": lng } });
         phase.counts.placed.fetch_add(1, Ordering::Relaxed);
+        let token = me.identities.next();
         let posted = Instant::now();
         let reply = ctx
             .http
             .post(format!("{}/orders", ctx.base))
-            .bearer_auth(&me.token)
+            .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -921,24 +949,31 @@ async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyh
         tokio::spawn(store_socket(Arc::clone(&ctx), i, token, ws));
     }
 
-    // Customers: guest sign-up, a socket each.
-    let customers_wanted = if args.delay.is_some() {
-        1
+    // Customers: registered (local dev tokens; guests are limited per
+    // address and to one searching order, which a benchmark would hit), a
+    // socket each. The latency mode's few orders come from one.
+    let (customers_wanted, identities) = if args.delay.is_some() {
+        (1, 1)
     } else {
-        args.customers.iter().copied().max().unwrap_or(1)
+        (args.customers.iter().copied().max().unwrap_or(1), LOAD_IDENTITIES)
     };
-    let mut customers = Vec::new();
-    for c in 0..customers_wanted {
-        // Registered customers (local dev tokens): guests are limited per
-        // address and to one searching order, which a benchmark would hit.
+    let mut tokens = Vec::with_capacity(identities);
+    for c in 0..identities {
         let token = dev_token(&ctx, &format!("customer:bench-{c}")).await?;
         let ws = connect(&ctx, &token).await?;
         tokio::spawn(customer_socket(Arc::clone(&ctx), ws));
-        customers.push(Customer {
-            token,
-            rng: Rng::new(args.seed.wrapping_mul(1_000_003).wrapping_add(c as u64 + 1)),
-        });
+        tokens.push(token);
     }
+    let identities = Arc::new(Identities {
+        tokens,
+        next: AtomicUsize::new(0),
+    });
+    let customers = (0..customers_wanted)
+        .map(|c| Customer {
+            identities: Arc::clone(&identities),
+            rng: Rng::new(args.seed.wrapping_mul(1_000_003).wrapping_add(c as u64 + 1)),
+        })
+        .collect();
 
     match (proxy, args.delay) {
         (Some(proxy), Some(delay)) => latency_mode(&ctx, &args, customers, &proxy, delay, &loopback).await,

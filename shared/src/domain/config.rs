@@ -1,5 +1,9 @@
 //! The knobs of order routing, read once at start-up.
 
+/// The highest `MAX_ORDERS_PER_MINUTE` an operator may set: a customer's
+/// window of recent orders holds at most this many.
+pub const MOST_ORDERS_PER_MINUTE: u32 = 1000;
+
 /// Rounds, window, radius: all configuration, with the product's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OrderingConfig {
@@ -115,7 +119,7 @@ impl OrderingConfig {
             config.max_open_orders = parse("MAX_OPEN_ORDERS", &v, 1, 100)?;
         }
         if let Some(v) = lookup("MAX_ORDERS_PER_MINUTE") {
-            config.max_orders_per_minute = parse("MAX_ORDERS_PER_MINUTE", &v, 1, 1000)?;
+            config.max_orders_per_minute = parse("MAX_ORDERS_PER_MINUTE", &v, 1, MOST_ORDERS_PER_MINUTE)?;
         }
         if let Some(v) = lookup("MATCH_RADIUS_M") {
             config.radius_m = parse::<u32>("MATCH_RADIUS_M", &v, 100, 20_000)?.into();
