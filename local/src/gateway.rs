@@ -523,8 +523,11 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
     mut outbox: OutboxReceiver,
 ) -> (u16, String) {
     let limits = gateway.limits;
-    let expires = Instant::now() + limits.max_connection_age;
-    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    // Two timers for the socket's life, moved rather than made anew for
+    // every frame in or out (a store's socket carries tens a minute).
+    let lifetime = sleep_until(Instant::now() + limits.max_connection_age);
+    let idle = sleep_until(Instant::now() + limits.idle_timeout);
+    tokio::pin!(lifetime, idle);
     let overflow = outbox.overflow_signal();
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
     let mut rate = FrameRate::new(&limits);
@@ -534,7 +537,7 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                 return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
             }
             (permit, incoming) = next_message(&mut socket, &in_flight) => {
-                idle_deadline = Instant::now() + limits.idle_timeout;
+                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                 gateway.hub.touch(&info.id, now_ms());
                 if matches!(incoming, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))))
                     && !rate.allow()
@@ -578,8 +581,11 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                         () = overflow.notified() => {
                             return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
                         }
-                        () = sleep_until(expires.min(idle_deadline)) => {
+                        () = &mut idle => {
                             return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
+                        }
+                        () = &mut lifetime => {
+                            return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
                         }
                     }
                 }
@@ -587,10 +593,10 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                     return close_within(&mut socket, 1000, "Connection deleted").await;
                 }
             },
-            () = sleep_until(idle_deadline) => {
+            () = &mut idle => {
                 return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
             }
-            () = sleep_until(expires) => {
+            () = &mut lifetime => {
                 return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
             }
         }
