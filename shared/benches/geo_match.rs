@@ -23,7 +23,11 @@
 //! "same 4": matches that offered the four stores, in order, that a whole
 //! read of their last radius ranks best (the stores carry spread ratings
 //! and acceptance speeds, which rank before distance); "missed": of those
-//! four, how many a match did not offer, on average.
+//! four, how many a match did not offer, on average. "ranked": the fewest
+//! items a read of the same last radius would take if the index kept each
+//! crowd cell's stores ranked by rating and speed, to be sure of a whole
+//! read's best 12 (one `Query` per crowd cell holding a store within the
+//! radius, "cells": a lower bound, as a reader knows only which cells may).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +36,7 @@ use std::time::Instant;
 use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
+use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan, store_crowd_cell};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
     CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
@@ -209,6 +213,27 @@ struct PeakFigures {
     /// Of the four a whole read of the last radius ranked best, how many
     /// each match did not offer.
     missed: usize,
+    /// The fewest items a read of the last radius ranked per crowd cell
+    /// (rating, then speed, in key order) would take to be sure of a whole
+    /// read's best 12: every store ranked at or above the 12th (ties too:
+    /// distance breaks them) of each cell holding a store within it.
+    ranked_items: Vec<f64>,
+    /// Those crowd cells (one `Query` each).
+    ranked_cells: Vec<f64>,
+}
+
+/// Rating in half stars and acceptance speed step: what a ranked key could
+/// sort by (lines covered depend on the demand).
+type RankKey = (u64, u64);
+
+fn rank_key(store: &Store) -> RankKey {
+    (store.stats.rating_half_stars(), store.stats.accept_speed_step())
+}
+
+/// Whether `key` ranks at or above `floor`: more half stars, or as many and
+/// no slower.
+fn at_or_above(key: RankKey, floor: RankKey) -> bool {
+    key.0 > floor.0 || (key.0 == floor.0 && key.1 <= floor.1)
 }
 
 /// How a match chooses what to read.
@@ -264,7 +289,16 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         cut: 0,
         same_four: 0,
         missed: 0,
+        ranked_items: Vec::new(),
+        ranked_cells: Vec::new(),
     };
+    let mut by_crowd_cell: HashMap<CellIndex, Vec<RankKey>> = HashMap::new();
+    for store in &grocery {
+        by_crowd_cell
+            .entry(store_crowd_cell(store.location))
+            .or_default()
+            .push(rank_key(store));
+    }
     for _ in 0..CUSTOMERS {
         let customer = loop {
             let p = if clustered && rng.random_bool(0.7) {
@@ -394,6 +428,21 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 figures.same_four += 1;
             }
             figures.missed += best.iter().filter(|id| !offered.contains(id)).count();
+            if let Some(twelfth) = whole.get(11).or(whole.last()) {
+                let floor = rank_key(&twelfth.store);
+                // The cells that hold a store within the radius: the fewest
+                // any ranked read must query (one that knows only the crowd
+                // map queries those that may hold one too).
+                let cells: std::collections::HashSet<CellIndex> =
+                    whole.iter().map(|c| store_crowd_cell(c.store.location)).collect();
+                let items: usize = cells
+                    .iter()
+                    .filter_map(|cell| by_crowd_cell.get(cell))
+                    .map(|keys| keys.iter().filter(|k| at_or_above(**k, floor)).count())
+                    .sum();
+                figures.ranked_items.push(items as f64);
+                figures.ranked_cells.push(cells.len() as f64);
+            }
         }
         figures.rcu_per_match.push(rcu);
         figures.items_per_match.push(read as f64);
@@ -403,6 +452,8 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
     figures.rcu_per_match.sort_by(f64::total_cmp);
     figures.items_per_match.sort_by(f64::total_cmp);
     figures.round_trips.sort_by(f64::total_cmp);
+    figures.ranked_items.sort_by(f64::total_cmp);
+    figures.ranked_cells.sort_by(f64::total_cmp);
     figures
 }
 
@@ -443,7 +494,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5} {:>6} {:>6}",
+        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5} {:>6} {:>6} {:>16} {:>10}",
         "city",
         "q p50",
         "q max",
@@ -459,7 +510,9 @@ async fn main() {
         "top RCU/s",
         "cut",
         "same 4",
-        "missed"
+        "missed",
+        "ranked p50/99/mx",
+        "cells p50/mx"
     );
     let near = RADIUS_M / 4.0;
     for (clustered, first) in [
@@ -484,7 +537,7 @@ async fn main() {
         };
         let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
         println!(
-            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5} {:>6} {:>6.2}{}",
+            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5} {:>6} {:>6.2} {:>16} {:>10}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
@@ -510,6 +563,17 @@ async fn main() {
             f.cut,
             f.same_four,
             f.missed as f64 / f.matches as f64,
+            format!(
+                "{:.0}/{:.0}/{:.0}",
+                percentile(&f.ranked_items, 0.5),
+                percentile(&f.ranked_items, 0.99),
+                percentile(&f.ranked_items, 1.0)
+            ),
+            format!(
+                "{:.0}/{:.0}",
+                percentile(&f.ranked_cells, 0.5),
+                percentile(&f.ranked_cells, 1.0)
+            ),
             if share * rcu_per_match * grocery_matches_per_s > PARTITION_RCU {
                 "  over 3,000"
             } else {
