@@ -64,6 +64,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// "p50/p99/max" of sorted samples.
+fn p50_p99_max(sorted: &[f64]) -> String {
+    format!(
+        "{:.0}/{:.0}/{:.0}",
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.99),
+        percentile(sorted, 1.0)
+    )
+}
+
 struct Figures {
     queries: Vec<f64>,
     ratio: Vec<f64>,
@@ -543,12 +553,7 @@ async fn main() {
             percentile(&f.partitions, 0.5),
             percentile(&f.partitions, 1.0),
             f.ratio_total.0 as f64 / f.ratio_total.1.max(1) as f64,
-            format!(
-                "{:.0}/{:.0}/{:.0}",
-                percentile(&f.items_per_match, 0.5),
-                percentile(&f.items_per_match, 0.99),
-                percentile(&f.items_per_match, 1.0)
-            ),
+            p50_p99_max(&f.items_per_match),
             format!(
                 "{:.0}/{:.0} ({:.2})",
                 percentile(&f.round_trips, 0.5),
@@ -563,12 +568,7 @@ async fn main() {
             f.cut,
             f.same_four,
             f.missed as f64 / f.matches as f64,
-            format!(
-                "{:.0}/{:.0}/{:.0}",
-                percentile(&f.ranked_items, 0.5),
-                percentile(&f.ranked_items, 0.99),
-                percentile(&f.ranked_items, 1.0)
-            ),
+            p50_p99_max(&f.ranked_items),
             format!(
                 "{:.0}/{:.0}",
                 percentile(&f.ranked_cells, 0.5),
