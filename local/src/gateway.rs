@@ -2,6 +2,7 @@
 //! endpoint to the WebSocket handler, and the timer queue to the SQS handler.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use shared::embedded::{
 use shared::ports::{OfferTimers, Pusher, Storage};
 use shared::usecases::App;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{error, warn};
 
 use crate::SocketLimits;
@@ -581,11 +582,8 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                         () = overflow.notified() => {
                             return close_within(&mut socket, CLOSE_POLICY, NOT_READING).await;
                         }
-                        () = &mut idle => {
-                            return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
-                        }
-                        () = &mut lifetime => {
-                            return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
+                        reason = expiry(idle.as_mut(), lifetime.as_mut()) => {
+                            return close_within(&mut socket, CLOSE_GOING_AWAY, reason).await;
                         }
                     }
                 }
@@ -593,13 +591,19 @@ async fn run_socket<S: Storage, Q: OfferTimers, P: Pusher>(
                     return close_within(&mut socket, 1000, "Connection deleted").await;
                 }
             },
-            () = &mut idle => {
-                return close_within(&mut socket, CLOSE_GOING_AWAY, "Idle timeout").await;
-            }
-            () = &mut lifetime => {
-                return close_within(&mut socket, CLOSE_GOING_AWAY, "Connection lifetime exceeded").await;
+            reason = expiry(idle.as_mut(), lifetime.as_mut()) => {
+                return close_within(&mut socket, CLOSE_GOING_AWAY, reason).await;
             }
         }
+    }
+}
+
+/// Waits for the first of a socket's two limits to end it, and says which
+/// (the reason its close frame gives).
+async fn expiry(idle: Pin<&mut Sleep>, lifetime: Pin<&mut Sleep>) -> &'static str {
+    tokio::select! {
+        () = idle => "Idle timeout",
+        () = lifetime => "Connection lifetime exceeded",
     }
 }
 

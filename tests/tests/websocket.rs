@@ -93,3 +93,42 @@ async fn idle_sockets_are_closed_after_the_idle_timeout() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_socket_is_closed_when_its_lifetime_ends_and_told_why() {
+    let lifetime = Duration::from_millis(800);
+    let stack = common::stack_with(local_stack::LocalOptions {
+        sockets: local_stack::SocketLimits {
+            max_connection_age: lifetime,
+            ..local_stack::SocketLimits::default()
+        },
+        ..local_stack::LocalOptions::default()
+    })
+    .await;
+    let mut socket = Socket::connect(&stack, "customer:c1").await;
+    let opened = std::time::Instant::now();
+    // Traffic keeps the idle timeout away; only the lifetime can end it.
+    let closed = tokio::time::timeout(LONG, async {
+        loop {
+            let ping = json!({ "action": "ping" }).to_string();
+            if socket.stream.send(Message::Text(ping.into())).await.is_err() {
+                return None;
+            }
+            // A frame each 100 ms, well within the frame rate.
+            let next_ping = tokio::time::Instant::now() + Duration::from_millis(100);
+            while let Ok(frame) = tokio::time::timeout_at(next_ping, socket.stream.next()).await {
+                match frame {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => {}
+                    other => panic!("expected a close frame, got {other:?}"),
+                }
+            }
+        }
+    })
+    .await
+    .expect("closed in time")
+    .expect("a close frame");
+    assert!(opened.elapsed() >= lifetime, "closed after {:?}", opened.elapsed());
+    assert_eq!(closed.code, CloseCode::Away);
+    assert_eq!(closed.reason.as_str(), "Connection lifetime exceeded");
+}
