@@ -109,19 +109,17 @@ pub fn rank_read(
         });
     // Ranked once: the best within the distance read whole are the best of
     // all, in the same order, kept by their distance.
-    let candidates: Vec<Candidate> = rank_candidates(items, at, read_m, stores, exclude)
+    let mut candidates: Vec<Candidate> = rank_candidates(items, at, read_m, stores, exclude)
         .into_iter()
         .filter(|c| c.store.delivers(delivery))
         .collect();
-    if cut_short {
-        let whole: Vec<Candidate> = candidates.iter().filter(|c| c.distance_m <= whole_m).cloned().collect();
-        if enough_nearby(whole.len(), wanted) {
-            return RankedRead {
-                candidates: whole,
-                items: items_whole,
-                cut_short,
-            };
-        }
+    if cut_short && enough_nearby(candidates.iter().filter(|c| c.distance_m <= whole_m).count(), wanted) {
+        candidates.retain(|c| c.distance_m <= whole_m);
+        return RankedRead {
+            candidates,
+            items: items_whole,
+            cut_short,
+        };
     }
     RankedRead {
         candidates,
