@@ -15,7 +15,7 @@
 //! partition's load can be set against DynamoDB's 3,000 RCU per partition.
 //! Its rows read a fixed radius, or as matching does now (the first read
 //! sized from a remembered crowd map and the stores remembered from
-//! crowded reads, else a sixteenth with the stored crowd map, and bounded
+//! crowded reads, else a 32nd with the stored crowd map, and bounded
 //! at `ITEMS_PER_RANGE` items of each range; then `next_radius`, read
 //! whole, until 12 shops qualify; "cold, map": every match as in a place
 //! not known), with the crowd map's units and the geo round trips (p50 /
@@ -253,7 +253,7 @@ enum Reading {
     Fixed(f64),
     /// As matching does now: where the place's crowd map is remembered,
     /// the first read sized from it at the customer's point; where not, a
-    /// sixteenth of the radius with the stored crowd map (then
+    /// 32nd of the radius with the stored crowd map (then
     /// remembered); then wider as the map says; every read until 12 shops
     /// qualify.
     RememberedOrMap,

@@ -768,14 +768,15 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
     );
 }
 
+/// Geo items a match in [`market`] may read: goal 5's 100. A place not
+/// known reads 62.5 m, which holds about 23 stalls, and the queries
+/// covering so small a disk read some beyond it (46 items); a place
+/// remembered reads no wider (the crowd map, counts per 0.1 km2 cell, sizes
+/// it to about 67 within).
+const MARKET_MATCH_ITEMS: f64 = 100.0;
+
 /// 1,500 grocery stalls spread over the 500 m around `here()`, every one
 /// with its socket open.
-/// Geo items a match in [`market`] may read: a place not known reads 125 m,
-/// which holds about 94 stalls, and the queries covering so small a disk
-/// read 40-70 beyond it; a place remembered reads no wider (the crowd map,
-/// counts per 0.1 km2 cell, sizes it to about 67 within).
-const MARKET_MATCH_ITEMS: f64 = 170.0;
-
 async fn market(app: &TestApp, seed: u64) -> Vec<Arc<shared::domain::store::Store>> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -1066,10 +1067,10 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
 
 /// Goal 5 where the place is not known (a new Lambda, the first match in a
 /// cell): the first match in a market of 1,500 shops within 500 m reads a
-/// sixteenth of the radius, with the stored crowd map in the same round
-/// trip, and offers the best of those: one geo round trip and about 160
-/// items instead of all 1,500. A demand that sixteenth cannot serve reads
-/// next as far as the map expects enough, not the whole radius.
+/// 32nd of the radius, with the stored crowd map in the same round trip,
+/// and offers the best of those: one geo round trip and a few dozen items
+/// instead of all 1,500. A demand that 32nd cannot serve reads next as far
+/// as the map expects enough, not the whole radius.
 #[tokio::test]
 async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the_stored_crowd_map() {
     use shared::domain::matching::cold_first_radius;
@@ -1097,9 +1098,9 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     );
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
-    // m away, sell oil; none of the 94 within 125 m): the next read goes as
-    // far as the map expects enough at that share: the market's edge, 500
-    // m; not 2 km.
+    // m away, sell oil; none of the 23 within 62.5 m): each next read goes
+    // as far as the map expects enough at the share found so far (250 m,
+    // with 7 sellers), then the market's edge, 500 m; not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -1109,10 +1110,10 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
     }
     let oil = parse_demand_text("oil").expect("parses");
-    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [125.0, 500.0]);
+    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [62.5, 250.0, 500.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &oil, "buyer2").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then 500 m");
+    assert_eq!(app.storage().geo_reads() - reads_before, 3, "62.5 m, 250 m, then 500 m");
     assert_offered_the_best(
         &order,
         &oil,
@@ -1138,10 +1139,10 @@ async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
         stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
     }
     let items = parse_demand_text("rice").expect("parses");
-    assert_eq!(cold_radii(&app, &config, here(), &items).await, [125.0, 2_000.0]);
+    assert_eq!(cold_radii(&app, &config, here(), &items).await, [62.5, 2_000.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &items, "buyer1").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 2, "125 m, then all of it");
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "62.5 m, then all of it");
     assert_offered_the_best(
         &order,
         &items,

@@ -147,13 +147,16 @@ pub const FIRST_READ_WITHIN: f64 = FIRST_READ_ITEMS / READ_PER_ITEM_WITHIN;
 /// holds about 23 within it.
 const SMALLEST_FIRST_SHARE: f64 = 1.0 / 128.0;
 
-/// The first read's share of the radius where the place is not known: a
-/// sixteenth (125 m of 2 km) reads at most about a hundred items even in
-/// the densest market known (1,900 per km2), and is read in the same round
-/// trip as the [`CrowdMap`] that sizes the next read. A 32nd would read
-/// less but seldom find enough in a city, so it would cost the same two
-/// round trips with a smaller chance of one.
-const COLD_FIRST_SHARE: f64 = 1.0 / 16.0;
+/// The first read's share of the radius where the place is not known, read
+/// blind in the same round trip as the [`CrowdMap`] that sizes the next
+/// read: a 32nd (62.5 m of 2 km). The densest market of even spread known
+/// (1,900 shops per km2) holds about 23 within it, enough for a common line
+/// in one round trip. A market's hub or a mall holds 10,000 shops per km2
+/// and more, where a sixteenth (125 m) read several hundred items. In a city
+/// a 32nd seldom holds enough, so a match there reads twice where a
+/// sixteenth read once about half the time: a second geo round trip, only
+/// in a process's first match near a place (docs/performance.md).
+const COLD_FIRST_SHARE: f64 = 1.0 / 32.0;
 
 /// The first radius a match reads where this process remembers the place's
 /// [`CrowdMap`] ([`CrowdMemory`]), worked out at the customer's own point:
@@ -824,8 +827,10 @@ mod tests {
         let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
         let found = |items, candidates| ReadFound { items, candidates };
-        let near = cold_first_radius(r);
-        assert_eq!(near, 125.0);
+        assert_eq!(cold_first_radius(r), 62.5);
+        // After a read of 125 m (the steps from it are powers of two, as
+        // from the cold first read's 62.5 m).
+        let near = 125.0;
         let town = crowd_around(here, 4.0, 0.0, 0.0);
         assert_eq!(
             next_radius(r, town.near(here, r).as_ref(), near, found(0, 0), 4),
