@@ -105,8 +105,9 @@ async fn a_busy_socket_is_closed_when_its_lifetime_ends_and_told_why() {
         ..local_stack::LocalOptions::default()
     })
     .await;
-    let mut socket = Socket::connect(&stack, "customer:c1").await;
+    // Before the upgrade, so the socket's lifetime starts after it.
     let opened = std::time::Instant::now();
+    let mut socket = Socket::connect(&stack, "customer:c1").await;
     // Traffic keeps the idle timeout away; only the lifetime can end it.
     let closed = tokio::time::timeout(LONG, async {
         loop {
