@@ -37,9 +37,10 @@ pub struct MemoryStorage {
 #[derive(Debug, Default)]
 struct Tables {
     stores: HashMap<StoreId, Arc<Store>>,
-    /// (category, store cell at resolution 15, store): a sorted index, so
-    /// the stores of a category under any coarser cell are one range.
-    geo: BTreeSet<(String, u64, StoreId)>,
+    /// By category, (store cell at resolution 15, store): a sorted index,
+    /// so the stores of a category under any coarser cell are one range
+    /// (and a range's entries compare by number, not by category name).
+    geo: HashMap<String, BTreeSet<(u64, StoreId)>>,
     /// Geo entries per crowd cell, by category and partition, kept
     /// with `geo` as DynamoDB keeps its crowd items.
     crowds: HashMap<(String, CellIndex), HashMap<CellIndex, u64>>,
@@ -170,18 +171,18 @@ impl StoreRepo for MemoryStorage {
     ) -> Result<GeoRead, RepoError> {
         let t = self.tables();
         let mut read = GeoRead::default();
+        let empty = BTreeSet::new();
+        let index = t.geo.get(category).unwrap_or(&empty);
         for range in ranges {
             read.queries += 1;
-            let lower = (category.to_string(), range.first, lowest_store_id());
-            let mut in_range = t
-                .geo
-                .range(lower..)
-                .take_while(|(c, cell, _)| c == category && *cell <= range.last)
+            let mut in_range = index
+                .range((range.first, lowest_store_id())..)
+                .take_while(|(cell, _)| *cell <= range.last)
                 .peekable();
             let per_range = per_range.max(1);
             let mut taken = 0;
             while taken < per_range
-                && let Some((_, cell, id)) = in_range.next()
+                && let Some((cell, id)) = in_range.next()
             {
                 taken += 1;
                 if let Some(store) = t.stores.get(id) {
@@ -217,14 +218,17 @@ impl Tables {
         let old = self.stores.get(&store.id).map(|old| (geo_key(old), crowd_slot(old)));
         match old {
             Some((old_key, _)) if old_key == new_key => {}
-            Some((old_key, old_slot)) => {
-                self.geo.remove(&old_key);
+            Some(((old_category, old_cell, old_id), old_slot)) => {
+                if let Some(index) = self.geo.get_mut(&old_category) {
+                    index.remove(&(old_cell, old_id));
+                }
                 self.count_crowd(old_slot, false);
                 self.count_crowd(crowd_slot(store), true);
             }
             None => self.count_crowd(crowd_slot(store), true),
         }
-        self.geo.insert(new_key);
+        let (category, cell, id) = new_key;
+        self.geo.entry(category).or_default().insert((cell, id));
         self.stores.insert(store.id.clone(), Arc::new(store.clone()));
     }
 
