@@ -506,14 +506,23 @@ async fn crowd_counts<S: Storage>(
     (stored, expected.into_iter().collect())
 }
 
-/// The ids of the stores of `category` the geo index holds within 30 m of
-/// `at`.
-async fn geo_ids_near<S: Storage>(storage: &S, category: &str, at: GeoPoint) -> Vec<String> {
-    let read = storage
-        .stores_in_ranges(category, &search_plan(at, 30.0, 8), usize::MAX)
-        .await
-        .expect("geo read");
-    ids(&read.stores)
+/// A geo read finds store `id` under `now` (category, place) and not
+/// under `before`, within 30 m of each place.
+async fn assert_geo_entry_moved<S: Storage>(
+    storage: &S,
+    id: &StoreId,
+    now: (&str, GeoPoint),
+    before: (&str, GeoPoint),
+) {
+    let near = async |(category, at): (&str, GeoPoint)| {
+        let read = storage
+            .stores_in_ranges(category, &search_plan(at, 30.0, 8), usize::MAX)
+            .await
+            .expect("geo read");
+        ids(&read.stores).contains(&id.to_string())
+    };
+    assert!(near(now).await, "{id} is read under {now:?}");
+    assert!(!near(before).await, "{id} is no longer read under {before:?}");
 }
 
 /// A read of at most `per_range` items of a range returns the first in
@@ -608,16 +617,13 @@ async fn crowd_contract<S: Storage>(storage: &S) {
     assert!(storage.replace_store(Some(&stepped), &moved).await.expect("move"));
     check(&[&moved, &b, &c], &[&stepped], "a move").await;
     // The geo entry moves with it: read where it is, not where it was.
-    assert!(
-        geo_ids_near(storage, "grocery", moved.location)
-            .await
-            .contains(&moved.id.to_string())
-    );
-    assert!(
-        !geo_ids_near(storage, "grocery", stepped.location)
-            .await
-            .contains(&moved.id.to_string())
-    );
+    assert_geo_entry_moved(
+        storage,
+        &moved.id,
+        ("grocery", moved.location),
+        ("grocery", stepped.location),
+    )
+    .await;
     let mut far = moved.clone();
     far.location = here().offset(90.0, 9_000.0);
     far.updated_at_ms = 5;
@@ -631,16 +637,7 @@ async fn crowd_contract<S: Storage>(storage: &S) {
     changed.updated_at_ms = 2;
     assert!(storage.replace_store(Some(&b), &changed).await.expect("recategorise"));
     check(&[&far, &changed, &c], &[], "a change of category").await;
-    assert!(
-        geo_ids_near(storage, "pharmacy", b.location)
-            .await
-            .contains(&b.id.to_string())
-    );
-    assert!(
-        !geo_ids_near(storage, "grocery", b.location)
-            .await
-            .contains(&b.id.to_string())
-    );
+    assert_geo_entry_moved(storage, &b.id, ("pharmacy", b.location), ("grocery", b.location)).await;
     // A conditional write that loses changes nothing.
     let mut lost = c.clone();
     lost.location = here().offset(0.0, 3_000.0);
@@ -649,16 +646,7 @@ async fn crowd_contract<S: Storage>(storage: &S) {
     stale.updated_at_ms = 0;
     assert!(!storage.replace_store(Some(&stale), &lost).await.expect("lost"));
     check(&[&far, &changed, &c], &[&lost], "a lost write").await;
-    assert!(
-        !geo_ids_near(storage, "pharmacy", lost.location)
-            .await
-            .contains(&c.id.to_string())
-    );
-    assert!(
-        geo_ids_near(storage, "pharmacy", c.location)
-            .await
-            .contains(&c.id.to_string())
-    );
+    assert_geo_entry_moved(storage, &c.id, ("pharmacy", c.location), ("pharmacy", lost.location)).await;
 
     // An application counts its pending store.
     let applicant = store_at("crowd-d", "grocery", 0.0, 120.0, 1);
