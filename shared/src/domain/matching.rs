@@ -113,8 +113,9 @@ pub fn rank_read(
         .into_iter()
         .filter(|c| c.store.delivers(delivery))
         .collect();
-    if cut_short && enough_nearby(candidates.iter().filter(|c| c.distance_m <= whole_m).count(), wanted) {
-        candidates.retain(|c| c.distance_m <= whole_m);
+    let read_whole = |c: &Candidate| c.distance_m <= whole_m;
+    if cut_short && enough_nearby(candidates.iter().filter(|c| read_whole(c)).count(), wanted) {
+        candidates.retain(read_whole);
         return RankedRead {
             candidates,
             items: items_whole,
