@@ -99,8 +99,9 @@ impl MemoryStorage {
     }
 }
 
-fn geo_key(store: &Store) -> (String, u64, StoreId) {
-    (store.category.clone(), store.location.geo_key(), store.id.clone())
+/// A store's category and its entry in that category's geo index.
+fn geo_key(store: &Store) -> (String, (u64, StoreId)) {
+    (store.category.clone(), (store.location.geo_key(), store.id.clone()))
 }
 
 /// Where a store's geo entry is counted: category, partition, crowd cell.
@@ -218,17 +219,17 @@ impl Tables {
         let old = self.stores.get(&store.id).map(|old| (geo_key(old), crowd_slot(old)));
         match old {
             Some((old_key, _)) if old_key == new_key => {}
-            Some(((old_category, old_cell, old_id), old_slot)) => {
+            Some(((old_category, old_entry), old_slot)) => {
                 if let Some(index) = self.geo.get_mut(&old_category) {
-                    index.remove(&(old_cell, old_id));
+                    index.remove(&old_entry);
                 }
                 self.count_crowd(old_slot, false);
                 self.count_crowd(crowd_slot(store), true);
             }
             None => self.count_crowd(crowd_slot(store), true),
         }
-        let (category, cell, id) = new_key;
-        self.geo.entry(category).or_default().insert((cell, id));
+        let (category, entry) = new_key;
+        self.geo.entry(category).or_default().insert(entry);
         self.stores.insert(store.id.clone(), Arc::new(store.clone()));
     }
 
