@@ -519,7 +519,7 @@ async fn assert_geo_entry_moved<S: Storage>(
             .stores_in_ranges(category, &search_plan(at, 30.0, 8), usize::MAX)
             .await
             .expect("geo read");
-        ids(&read.stores).contains(&id.to_string())
+        read.stores.iter().any(|s| s.id == *id)
     };
     assert!(near(now).await, "{id} is read under {now:?}");
     assert!(!near(before).await, "{id} is no longer read under {before:?}");
