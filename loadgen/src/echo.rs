@@ -16,7 +16,7 @@ pub async fn loopback_round_trip(rounds: usize) -> anyhow::Result<Samples> {
     let server = tokio::spawn(async move {
         let Ok((tcp, _)) = listener.accept().await else { return };
         let _ = tcp.set_nodelay(true);
-        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(crate::socket_config())).await else {
             return;
         };
         while let Some(Ok(msg)) = ws.next().await {
@@ -25,7 +25,9 @@ pub async fn loopback_round_trip(rounds: usize) -> anyhow::Result<Samples> {
             }
         }
     });
-    let (mut client, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), None, true).await?;
+    let (mut client, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(crate::socket_config()), true)
+            .await?;
     let frame = format!(r#"{{"type":"offer","payload":"{}"}}"#, "x".repeat(400));
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
