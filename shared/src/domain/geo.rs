@@ -2,7 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use h3o::{CellIndex, LatLng, Resolution};
+use h3o::{CellIndex, CoordIJ, LatLng, LocalIJ, Resolution};
 use serde::{Deserialize, Serialize};
 
 /// The resolution at which a store's position is indexed: about 1 m², so a
@@ -368,18 +368,19 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
                 from_origin <= radius_m + MARGIN * circumradius_m(cell)
             }
         };
-        (keep, surely_in)
+        (keep, surely_in, surely_out)
     };
     // Within a covering that meets no pentagon, a cell's circumradius
     // differs from the centre cell's by at most 2.7 % (measured over 80,000
     // coverings worldwide at the radii matching reads); a twentieth leaves
     // few cells for their own boundary. Near a pentagon cells distort more.
-    let (keep, surely_in) = keep_within(0.05, 0.05);
+    let (keep, surely_in, surely_out) = keep_within(0.05, 0.05);
     // A ring's farthest centre from `center`: k centre spacings (the
     // square root of 3 circumradii each, with room for the sizes to differ)
     // beyond the centre cell's own centre.
     let off_centre = origin.distance_m(LatLng::from(start));
     let ring_reach = |k: u32| off_centre + f64::from(k) * 3.0_f64.sqrt() * local * 1.25;
+    let lattice = Lattice::around(origin, start, surely_out);
     let mut covering = vec![start];
     for k in 1.. {
         // A pentagon nearby: its rings are not whole hexagons.
@@ -389,6 +390,23 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
         let before = covering.len();
         if ring_reach(k) <= surely_in {
             covering.extend(ring);
+        } else if let Some(lattice) = lattice.as_ref().filter(|l| k <= l.rings) {
+            // Settled from the estimated centre where it is clear of both
+            // bounds by more than the estimate can be wrong; converted
+            // exactly, as below, where it is not (a thin band at the rim).
+            covering.extend(ring.into_iter().filter(|cell| {
+                let Some(estimate) = lattice.distance_m(*cell) else {
+                    return keep(*cell);
+                };
+                let slack = lattice.error_m + LATTICE_SLACK_M + LATTICE_SLACK_SHARE * estimate;
+                if estimate + slack <= surely_in {
+                    true
+                } else if estimate - slack > surely_out {
+                    false
+                } else {
+                    keep(*cell)
+                }
+            }));
         } else {
             covering.extend(ring.into_iter().filter(|cell| keep(*cell)));
         }
@@ -398,6 +416,158 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     }
     covering.sort_unstable();
     covering
+}
+
+/// What a cell centre estimated on the [`Lattice`] may be off by beyond the
+/// error measured at the corners of the last ring measured: the plane's own
+/// error against the great-circle distance (under 0.1 % within a few km
+/// below 80 degrees of latitude) and the lattice's curvature between the
+/// corners.
+const LATTICE_SLACK_SHARE: f64 = 0.005;
+/// The same, in metres: rounding.
+const LATTICE_SLACK_M: f64 = 0.5;
+
+/// Cell centres near a start cell, estimated from their H3 local IJ
+/// coordinates (integer work) instead of converted to a position one by one
+/// (trigonometry: most of a covering's time). Within a few km, H3's cells
+/// of one resolution form nearly an affine image of the hexagonal lattice
+/// on a plane tangent at the customer, so two neighbours of the start cell
+/// give the lattice's axes in metres. The estimate drifts with distance
+/// (more where an icosahedron face's edge bends the lattice), so the
+/// corners of the farthest ring that may hold a kept cell are converted
+/// exactly to measure how far; a cell is converted exactly where its
+/// estimate is too close to a bound to settle it.
+struct Lattice {
+    start: CellIndex,
+    origin: LatLng,
+    cos_lat: f64,
+    start_ij: CoordIJ,
+    start_m: (f64, f64),
+    axis_i: (f64, f64),
+    axis_j: (f64, f64),
+    /// The rings out to which the error was measured.
+    rings: u32,
+    /// The farthest an estimated centre lay from the exact one there.
+    error_m: f64,
+}
+
+/// The six neighbours' steps in H3's local IJ coordinates, in order around
+/// the start cell.
+const IJ_STEPS: [(i32, i32); 6] = [(1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1)];
+
+impl Lattice {
+    /// The lattice around `start`, measured out to the rings that may hold
+    /// a centre within `reach_m` of `origin`. `None` near the poles, where
+    /// the tangent plane's longitudes crowd, or where H3 gives no local
+    /// coordinates.
+    fn around(origin: LatLng, start: CellIndex, reach_m: f64) -> Option<Lattice> {
+        if origin.lat().abs() > 80.0 {
+            return None;
+        }
+        let start_ij = start.to_local_ij(start).ok()?.coord;
+        let mut lattice = Lattice {
+            start,
+            origin,
+            cos_lat: origin.lat_radians().cos(),
+            start_ij,
+            start_m: (0.0, 0.0),
+            axis_i: (0.0, 0.0),
+            axis_j: (0.0, 0.0),
+            rings: 0,
+            error_m: 0.0,
+        };
+        lattice.start_m = lattice.plane(LatLng::from(start));
+        let step_i = lattice.plane(LatLng::from(lattice.cell_at(1, 0, 1)?));
+        let step_j = lattice.plane(LatLng::from(lattice.cell_at(0, 1, 1)?));
+        lattice.axis_i = (step_i.0 - lattice.start_m.0, step_i.1 - lattice.start_m.1);
+        lattice.axis_j = (step_j.0 - lattice.start_m.0, step_j.1 - lattice.start_m.1);
+        // Ring k's centres lie on a hexagon k times the first ring's, so at
+        // least k times its inradius from the start cell's centre.
+        let corners = IJ_STEPS.map(|(di, dj)| lattice.offset(di, dj));
+        let inradius = (0..6)
+            .map(|m| {
+                let (a, b) = (corners[m], corners[(m + 1) % 6]);
+                (a.0 * b.1 - a.1 * b.0).abs() / length(b.0 - a.0, b.1 - a.1)
+            })
+            .fold(f64::INFINITY, f64::min);
+        let off_centre = length(lattice.start_m.0, lattice.start_m.1);
+        let rings = ((reach_m + off_centre) * 1.05 / inradius).floor() + 1.0;
+        lattice.rings = if rings.is_finite() && rings < 10_000.0 {
+            rings as u32
+        } else {
+            return None;
+        };
+        lattice.error_m = lattice.corner_error_m()?;
+        Some(lattice)
+    }
+
+    /// The cell `k` steps of (`di`, `dj`) from the start cell.
+    fn cell_at(&self, di: i32, dj: i32, k: i32) -> Option<CellIndex> {
+        let coord = CoordIJ::new(
+            self.start_ij.i.checked_add(di.checked_mul(k)?)?,
+            self.start_ij.j.checked_add(dj.checked_mul(k)?)?,
+        );
+        CellIndex::try_from(LocalIJ::new(self.start, coord)).ok()
+    }
+
+    /// A position on the plane tangent at the origin, in metres east and
+    /// north of it.
+    fn plane(&self, at: LatLng) -> (f64, f64) {
+        let mut d_lng = at.lng_radians() - self.origin.lng_radians();
+        if d_lng > std::f64::consts::PI {
+            d_lng -= std::f64::consts::TAU;
+        } else if d_lng < -std::f64::consts::PI {
+            d_lng += std::f64::consts::TAU;
+        }
+        let d_lat = at.lat_radians() - self.origin.lat_radians();
+        (d_lng * self.cos_lat * EARTH_RADIUS_M, d_lat * EARTH_RADIUS_M)
+    }
+
+    /// The estimated offset of the cell `di`, `dj` steps from the start
+    /// cell, from the start cell's centre.
+    fn offset(&self, di: i32, dj: i32) -> (f64, f64) {
+        let (di, dj) = (f64::from(di), f64::from(dj));
+        (
+            di * self.axis_i.0 + dj * self.axis_j.0,
+            di * self.axis_i.1 + dj * self.axis_j.1,
+        )
+    }
+
+    fn estimate(&self, coord: CoordIJ) -> (f64, f64) {
+        let (x, y) = self.offset(coord.i - self.start_ij.i, coord.j - self.start_ij.j);
+        (self.start_m.0 + x, self.start_m.1 + y)
+    }
+
+    /// The estimated distance of `cell`'s centre from the origin.
+    fn distance_m(&self, cell: CellIndex) -> Option<f64> {
+        let (x, y) = self.estimate(cell.to_local_ij(self.start).ok()?.coord);
+        Some(length(x, y))
+    }
+
+    /// The farthest an estimated centre lies from the exact one, plus the
+    /// plane's own error against the great-circle distance, at the six
+    /// corners of the last ring measured: the drift grows with distance
+    /// from the start cell, and a ring's centres lie within the hexagon of
+    /// its corners.
+    fn corner_error_m(&self) -> Option<f64> {
+        let k = i32::try_from(self.rings).ok()?;
+        let mut worst: f64 = 0.0;
+        for (di, dj) in IJ_STEPS {
+            let centre = LatLng::from(self.cell_at(di, dj, k)?);
+            let (dx, dy) = self.offset(di * k, dj * k);
+            let placed = self.plane(centre);
+            let drift = length(self.start_m.0 + dx - placed.0, self.start_m.1 + dy - placed.1);
+            let flat = (length(placed.0, placed.1) - self.origin.distance_m(centre)).abs();
+            worst = worst.max(drift + flat);
+        }
+        Some(worst)
+    }
+}
+
+/// A plane vector's length (`f64::hypot` guards against overflow at a
+/// cost these few km never need).
+fn length(x: f64, y: f64) -> f64 {
+    (x * x + y * y).sqrt()
 }
 
 /// The farthest a cell's boundary lies from its centre, in metres.
