@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -342,6 +342,9 @@ pub struct TokenIssuer {
     min_reload_ms: i64,
     loaded_at_ms: AtomicI64,
     reloading: tokio::sync::Mutex<()>,
+    /// Counts the key rings installed, so a verifier that follows the
+    /// issuer rebuilds its keys only when they changed.
+    generation: AtomicU64,
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -365,6 +368,7 @@ impl TokenIssuer {
             min_reload_ms: duration_ms(DEFAULT_MIN_REFETCH),
             loaded_at_ms: AtomicI64::new(0),
             reloading: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -469,6 +473,7 @@ impl TokenIssuer {
         if let Ok(mut held) = self.ring.write() {
             *held = Arc::new(ring);
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if changed {
             tracing::info!(kid = %self.current_kid(), "signing key changed");
         }
@@ -543,6 +548,10 @@ impl KeySource for IssuerKeys {
             Ok(self.0.verification_keys())
         })
     }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.0.generation.load(Ordering::Acquire))
+    }
 }
 
 // ---- The verifier ------------------------------------------------------------
@@ -555,6 +564,13 @@ pub trait KeySource: Send + Sync {
     /// # Errors
     /// The keys could not be fetched or parsed.
     fn fetch(&self, reason: FetchReason) -> KeyFuture<'_, Vec<VerificationKey>>;
+
+    /// A number that changes whenever the keys [`KeySource::fetch`] gives
+    /// may have changed, where the source can tell cheaply; `None` where it
+    /// cannot (a JWKS URL), and the keys are fetched whenever due.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a verifier fetches its keys.
@@ -620,6 +636,9 @@ pub struct TokenVerifier {
     clock: Arc<dyn Clock>,
     source: Option<Arc<dyn KeySource>>,
     fetched_at_ms: AtomicI64,
+    /// The source's [`KeySource::generation`] when the keys held were
+    /// fetched (`u64::MAX`: none known).
+    fetched_generation: AtomicU64,
     refresh_every_ms: i64,
     min_refetch_ms: i64,
     fetching: tokio::sync::Mutex<()>,
@@ -661,6 +680,7 @@ impl TokenVerifier {
             clock: Arc::new(SystemClock),
             source: None,
             fetched_at_ms: AtomicI64::new(0),
+            fetched_generation: AtomicU64::new(u64::MAX),
             refresh_every_ms: duration_ms(DEFAULT_KEY_REFRESH),
             min_refetch_ms: duration_ms(DEFAULT_MIN_REFETCH),
             fetching: tokio::sync::Mutex::new(()),
@@ -710,13 +730,16 @@ impl TokenVerifier {
     /// the issuer's keys, which follow rotations of its secret.
     #[must_use]
     pub fn following(issuer: Arc<TokenIssuer>) -> Self {
+        let generation = issuer.generation.load(Ordering::Acquire);
         let keys = key_map(&issuer.verification_keys()).unwrap_or_default();
         let mut this = Self::new(keys, &issuer.issuer);
+        this.fetched_generation = AtomicU64::new(generation);
         this.clock = Arc::clone(&issuer.clock);
         this.fetched_at_ms = AtomicI64::new(this.clock.now_ms());
-        // The issuer's keys are in memory: take them on every check (so a
-        // key the issuer dropped is dropped here at once); an unknown kid
-        // makes the issuer re-read its secret (rate limited by the issuer).
+        // The issuer's keys are in memory: take them on every check where
+        // the issuer installed others since (so a key the issuer dropped
+        // is dropped here at once); an unknown kid makes the issuer re-read
+        // its secret (rate limited by the issuer).
         this.refresh_every_ms = 0;
         this.min_refetch_ms = 0;
         this.source = Some(Arc::new(IssuerKeys(issuer)));
@@ -753,7 +776,7 @@ impl TokenVerifier {
     /// not held (rate limited). [`AuthError::KeysUnavailable`] means the
     /// keys were needed and could not be fetched: a fault, not a refusal.
     pub async fn verify_fresh(&self, token: &str) -> Result<Caller, AuthError> {
-        if self.source.is_some() && self.since_fetch_ms() >= self.refresh_every_ms {
+        if self.source.is_some() && self.since_fetch_ms() >= self.refresh_every_ms && !self.holds_latest() {
             // A failed periodic refresh keeps the keys held.
             if let Err(e) = self
                 .fetch_unless_within(self.refresh_every_ms, FetchReason::Refresh)
@@ -781,6 +804,14 @@ impl TokenVerifier {
         }
     }
 
+    /// Whether the source says its keys are those held.
+    fn holds_latest(&self) -> bool {
+        self.source
+            .as_ref()
+            .and_then(|source| source.generation())
+            .is_some_and(|generation| generation == self.fetched_generation.load(Ordering::Acquire))
+    }
+
     fn since_fetch_ms(&self) -> i64 {
         self.clock.now_ms() - self.fetched_at_ms.load(Ordering::Acquire)
     }
@@ -795,10 +826,13 @@ impl TokenVerifier {
             return Ok(());
         }
         self.fetched_at_ms.store(now, Ordering::Release);
+        // Read before the fetch: a change during it is fetched next time.
+        let generation = source.generation().unwrap_or(u64::MAX);
         let keys = key_map(&source.fetch(reason).await?)?;
         if let Ok(mut held) = self.keys.write() {
             *held = Arc::new(keys);
         }
+        self.fetched_generation.store(generation, Ordering::Release);
         Ok(())
     }
 
@@ -1085,6 +1119,39 @@ mod tests {
         assert_eq!(kids(&issuer), vec![new_kid]);
         let fresh = issuer.issue(&customer(), clock.now_ms()).expect("signed");
         assert_eq!(verifier.verify_fresh(&fresh).await, Ok(customer()));
+    }
+
+    /// The local gateway's verifier rebuilds its keys only when the issuer
+    /// installs others, and then at once: a key replaced with no overlap
+    /// (a leaked one) is refused on the next check.
+    #[tokio::test]
+    async fn a_following_verifier_takes_the_issuers_new_keys_at_once_and_only_then() {
+        let clock = Arc::new(ManualClock::at(T0_MS));
+        let store = Arc::new(MemorySecret::new(SigningSecret::generate().expect("key")));
+        let issuer = Arc::new(
+            TokenIssuer::from_source(
+                Arc::clone(&store) as Arc<dyn SecretSource>,
+                "https://auth.test",
+                Arc::clone(&clock) as Arc<dyn Clock>,
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("issuer"),
+        );
+        let verifier = TokenVerifier::following(Arc::clone(&issuer));
+        let old = issuer.issue(&customer(), clock.now_ms()).expect("signed");
+        let held = verifier.keys();
+        for _ in 0..3 {
+            assert_eq!(verifier.verify_fresh(&old).await, Ok(customer()));
+        }
+        assert!(Arc::ptr_eq(&held, &verifier.keys()), "the same keys, not rebuilt");
+
+        store.put(SigningSecret::generate().expect("key"));
+        clock.advance_ms(61_000);
+        issuer.refresh_if_due().await;
+        assert_eq!(verifier.verify_fresh(&old).await, Err(AuthError::Invalid));
+        let new = issuer.issue(&customer(), clock.now_ms()).expect("signed");
+        assert_eq!(verifier.verify_fresh(&new).await, Ok(customer()));
     }
 
     /// A verifier fed by a JWKS source fetches again on an unknown key id,
