@@ -182,47 +182,85 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
 
 // ---- HTTP -----------------------------------------------------------------
 
+/// A route key split once, for every request to be matched against.
+struct RouteTemplate {
+    key: &'static str,
+    method: &'static str,
+    segments: Vec<Segment>,
+    /// A last `{name+}`: its name, and the fixed path before it.
+    greedy: Option<(&'static str, String)>,
+}
+
+enum Segment {
+    Fixed(&'static str),
+    Param(&'static str),
+}
+
+/// The route table, split at first use.
+static ROUTES: std::sync::LazyLock<Vec<RouteTemplate>> = std::sync::LazyLock::new(|| {
+    HttpRoute::ALL
+        .iter()
+        .filter_map(|route| {
+            let key = route.key();
+            let (method, template) = key.split_once(' ')?;
+            let mut parts: Vec<&'static str> = template.trim_matches('/').split('/').collect();
+            // A last `{name+}` takes the rest of the path, slashes and all
+            // (at least one character), as API Gateway's greedy variable does.
+            let greedy = parts
+                .last()
+                .and_then(|t| t.strip_prefix('{'))
+                .and_then(|t| t.strip_suffix("+}"))
+                .map(|name| (name, format!("/{}/", parts[..parts.len() - 1].join("/"))));
+            if greedy.is_some() {
+                parts.pop();
+            }
+            let segments = parts
+                .into_iter()
+                .map(|t| match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name),
+                    None => Segment::Fixed(t),
+                })
+                .collect();
+            Some(RouteTemplate {
+                key,
+                method,
+                segments,
+                greedy,
+            })
+        })
+        .collect()
+});
+
 /// Matches a path against the route table: exact routes with `{param}`
 /// segments, as API Gateway does.
 fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Value>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    HttpRoute::ALL.iter().find_map(|route| {
-        let (route_method, template) = route.key().split_once(' ')?;
-        if route_method != method {
-            return None;
-        }
-        let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    ROUTES.iter().filter(|route| route.method == method).find_map(|route| {
         let mut params = Map::new();
-        // A last `{name+}` takes the rest of the path, slashes and all
-        // (at least one character), as API Gateway's greedy variable does.
-        if let Some(greedy) = template
-            .last()
-            .and_then(|t| t.strip_prefix('{'))
-            .and_then(|t| t.strip_suffix("+}"))
-        {
-            let fixed = template.len() - 1;
-            let prefix = format!("/{}/", template[..fixed].join("/"));
-            let rest = path.strip_prefix(&prefix).filter(|rest| !rest.is_empty())?;
-            if segments.get(..fixed) != Some(&template[..fixed]) {
-                return None;
-            }
-            params.insert(greedy.to_string(), Value::String(crate::events::percent_decode(rest)));
-            return Some((route.key(), params));
+        if let Some((name, prefix)) = &route.greedy {
+            let rest = path.strip_prefix(prefix.as_str()).filter(|rest| !rest.is_empty())?;
+            params.insert((*name).to_string(), Value::String(crate::events::percent_decode(rest)));
+            return Some((route.key, params));
         }
-        if template.len() != segments.len() {
+        if route.segments.len() != segments.len() {
             return None;
         }
-        for (t, s) in template.iter().zip(&segments) {
-            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                if s.is_empty() {
-                    return None;
+        for (template, segment) in route.segments.iter().zip(&segments) {
+            match template {
+                Segment::Param(name) => {
+                    if segment.is_empty() {
+                        return None;
+                    }
+                    params.insert(
+                        (*name).to_string(),
+                        Value::String(crate::events::percent_decode(segment)),
+                    );
                 }
-                params.insert(name.to_string(), Value::String(crate::events::percent_decode(s)));
-            } else if t != s {
-                return None;
+                Segment::Fixed(fixed) if fixed != segment => return None,
+                Segment::Fixed(_) => {}
             }
         }
-        Some((route.key(), params))
+        Some((route.key, params))
     })
 }
 
