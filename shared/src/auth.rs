@@ -1052,6 +1052,24 @@ mod tests {
 
     const T0_MS: Millis = 1_800_000_000_000;
 
+    /// An issuer that re-reads `store`'s secret every `refresh`.
+    async fn issuer_reading(
+        store: &Arc<MemorySecret>,
+        clock: &Arc<ManualClock>,
+        refresh: Duration,
+    ) -> Arc<TokenIssuer> {
+        Arc::new(
+            TokenIssuer::from_source(
+                Arc::clone(store) as Arc<dyn SecretSource>,
+                "https://auth.test",
+                Arc::clone(clock) as Arc<dyn Clock>,
+                refresh,
+            )
+            .await
+            .expect("issuer"),
+        )
+    }
+
     /// The overlap rule, with time injected: the previous key verifies
     /// until `previous_valid_until` and not from that second on; the JWKS
     /// lists both keys, then one.
@@ -1060,16 +1078,7 @@ mod tests {
         let clock = Arc::new(ManualClock::at(T0_MS));
         let first = SigningSecret::generate().expect("key");
         let store = Arc::new(MemorySecret::new(first.clone()));
-        let issuer = Arc::new(
-            TokenIssuer::from_source(
-                Arc::clone(&store) as Arc<dyn SecretSource>,
-                "https://auth.test",
-                Arc::clone(&clock) as Arc<dyn Clock>,
-                Duration::from_secs(300),
-            )
-            .await
-            .expect("issuer"),
-        );
+        let issuer = issuer_reading(&store, &clock, Duration::from_secs(300)).await;
         let verifier = TokenVerifier::following(Arc::clone(&issuer));
         let old_kid = issuer.kid();
         // Long-lived, so only the key's validity can refuse it below.
@@ -1128,16 +1137,7 @@ mod tests {
     async fn a_following_verifier_takes_the_issuers_new_keys_at_once_and_only_then() {
         let clock = Arc::new(ManualClock::at(T0_MS));
         let store = Arc::new(MemorySecret::new(SigningSecret::generate().expect("key")));
-        let issuer = Arc::new(
-            TokenIssuer::from_source(
-                Arc::clone(&store) as Arc<dyn SecretSource>,
-                "https://auth.test",
-                Arc::clone(&clock) as Arc<dyn Clock>,
-                Duration::from_secs(60),
-            )
-            .await
-            .expect("issuer"),
-        );
+        let issuer = issuer_reading(&store, &clock, Duration::from_secs(60)).await;
         let verifier = TokenVerifier::following(Arc::clone(&issuer));
         let old = issuer.issue(&customer(), clock.now_ms()).expect("signed");
         let held = verifier.keys();
@@ -1174,16 +1174,7 @@ mod tests {
         let clock = Arc::new(ManualClock::at(T0_MS));
         let first = SigningSecret::generate().expect("key");
         let store = Arc::new(MemorySecret::new(first.clone()));
-        let issuer = Arc::new(
-            TokenIssuer::from_source(
-                Arc::clone(&store) as Arc<dyn SecretSource>,
-                "https://auth.test",
-                Arc::clone(&clock) as Arc<dyn Clock>,
-                Duration::from_secs(1),
-            )
-            .await
-            .expect("issuer"),
-        );
+        let issuer = issuer_reading(&store, &clock, Duration::from_secs(1)).await;
         let source = Arc::new(Counting {
             issuer: Arc::clone(&issuer),
             fetches: AtomicI64::new(0),
