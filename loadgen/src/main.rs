@@ -433,11 +433,9 @@ async fn dev_token(ctx: &Ctx, caller: &str) -> anyhow::Result<String> {
 /// sixth of this client's CPU, on the cores the stack runs on, and padded
 /// both the order path and the loopback round trip it is compared with.
 fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(SOCKET_READ_CHUNK_BYTES)
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(local_stack::SOCKET_READ_CHUNK_BYTES)
 }
-
-/// The gateway's read chunk (`local/src/gateway.rs`).
-const SOCKET_READ_CHUNK_BYTES: usize = 4 * 1024;
 
 async fn connect(ctx: &Ctx, token: &str) -> anyhow::Result<Ws> {
     // No Nagle on the client side: an accept frame goes out at once.

@@ -65,7 +65,7 @@ const TOO_FAST: &str = "Rate limit exceeded";
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How much a socket reads at a time: a frame of the API (a few hundred
 /// bytes) in one read.
-const SOCKET_READ_CHUNK_BYTES: usize = 4 * 1024;
+pub const SOCKET_READ_CHUNK_BYTES: usize = 4 * 1024;
 
 struct Gateway<S, Q, P> {
     app: Arc<App<S, Q, P>>,

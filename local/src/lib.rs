@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use aws_credential_types::Credentials;
 pub use events::STAGE;
+pub use gateway::SOCKET_READ_CHUNK_BYTES;
 
 pub use shared::wiring::EmbeddedApp;
 /// The application on the AWS adapters, pushing through the local gateway.
