@@ -342,8 +342,9 @@ pub struct TokenIssuer {
     min_reload_ms: i64,
     loaded_at_ms: AtomicI64,
     reloading: tokio::sync::Mutex<()>,
-    /// Counts the key rings installed, so a verifier that follows the
-    /// issuer rebuilds its keys only when they changed.
+    /// Counts the key rings installed (each re-read of the secret installs
+    /// one), so a verifier that follows the issuer rebuilds its keys only
+    /// after one, not on every request.
     generation: AtomicU64,
 }
 
