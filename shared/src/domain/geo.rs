@@ -356,19 +356,17 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     // Kept by the centre cell's circumradius where a cell's own may differ
     // from it by `smaller` and `larger` at most, else by its own.
     let keep_within = |smaller: f64, larger: f64| {
-        let surely_in = radius_m + MARGIN * local * (1.0 - smaller);
-        let surely_out = radius_m + MARGIN * local * (1.0 + larger);
+        let bounds = SettledWithin {
+            surely_in: radius_m + MARGIN * local * (1.0 - smaller),
+            surely_out: radius_m + MARGIN * local * (1.0 + larger),
+        };
         let keep = move |cell: CellIndex| {
             let from_origin = origin.distance_m(LatLng::from(cell));
-            if from_origin <= surely_in {
-                true
-            } else if from_origin > surely_out {
-                false
-            } else {
-                from_origin <= radius_m + MARGIN * circumradius_m(cell)
-            }
+            bounds
+                .settle(from_origin, from_origin)
+                .unwrap_or_else(|| from_origin <= radius_m + MARGIN * circumradius_m(cell))
         };
-        (keep, surely_in, surely_out)
+        (keep, bounds)
     };
     // Within a covering that meets no pentagon, a cell's circumradius
     // differs from the centre cell's by at most 2.7 % (measured over 80,000
@@ -376,13 +374,13 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     // the partitions') and 3.1 % at 20 km, the widest sparse radius; a
     // twentieth leaves few cells for their own boundary. Near a pentagon
     // cells distort more (up to 15 %).
-    let (keep, surely_in, surely_out) = keep_within(0.05, 0.05);
+    let (keep, bounds) = keep_within(0.05, 0.05);
     // A ring's farthest centre from `center`: k centre spacings (the
     // square root of 3 circumradii each, with room for the sizes to differ)
     // beyond the centre cell's own centre.
     let off_centre = origin.distance_m(LatLng::from(start));
     let ring_reach = |k: u32| off_centre + f64::from(k) * 3.0_f64.sqrt() * local * 1.25;
-    let lattice = Lattice::around(origin, start, surely_out);
+    let lattice = Lattice::around(origin, start, bounds.surely_out);
     let mut covering = vec![start];
     for k in 1.. {
         // A pentagon nearby: its rings are not whole hexagons.
@@ -390,7 +388,7 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
             return covering_by_walk(start, keep_within(0.2, 0.25).0);
         };
         let before = covering.len();
-        if ring_reach(k) <= surely_in {
+        if ring_reach(k) <= bounds.surely_in {
             covering.extend(ring);
         } else if let Some(lattice) = lattice.as_ref().filter(|l| k <= l.rings) {
             // Settled from the estimated centre where it is clear of both
@@ -401,13 +399,9 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
                     return keep(*cell);
                 };
                 let slack = lattice.error_m + LATTICE_SLACK_M + LATTICE_SLACK_SHARE * estimate;
-                if estimate + slack <= surely_in {
-                    true
-                } else if estimate - slack > surely_out {
-                    false
-                } else {
-                    keep(*cell)
-                }
+                bounds
+                    .settle(estimate - slack, estimate + slack)
+                    .unwrap_or_else(|| keep(*cell))
             }));
         } else {
             covering.extend(ring.into_iter().filter(|cell| keep(*cell)));
@@ -418,6 +412,28 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     }
     covering.sort_unstable();
     covering
+}
+
+/// The distances from a covering's centre within which a cell is surely
+/// kept, and beyond which it is surely not, whatever its own circumradius.
+#[derive(Debug, Clone, Copy)]
+struct SettledWithin {
+    surely_in: f64,
+    surely_out: f64,
+}
+
+impl SettledWithin {
+    /// Whether a cell whose centre lies between `nearest` and `farthest`
+    /// from the covering's centre is kept, where that settles it.
+    fn settle(self, nearest: f64, farthest: f64) -> Option<bool> {
+        if farthest <= self.surely_in {
+            Some(true)
+        } else if nearest > self.surely_out {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 /// What a cell centre estimated on the [`Lattice`] may be off by beyond the
