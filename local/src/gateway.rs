@@ -182,10 +182,9 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
 
 // ---- HTTP -----------------------------------------------------------------
 
-/// A route key split once, for every request to be matched against.
+/// A route's path split once, for every request to be matched against.
 struct RouteTemplate {
-    key: &'static str,
-    method: &'static str,
+    route: HttpRoute,
     segments: Vec<Segment>,
     /// A last `{name+}`: its name, and the fixed path before it.
     greedy: Option<(&'static str, String)>,
@@ -200,10 +199,8 @@ enum Segment {
 static ROUTES: std::sync::LazyLock<Vec<RouteTemplate>> = std::sync::LazyLock::new(|| {
     HttpRoute::ALL
         .iter()
-        .filter_map(|route| {
-            let key = route.key();
-            let (method, template) = key.split_once(' ')?;
-            let mut parts: Vec<&'static str> = template.trim_matches('/').split('/').collect();
+        .map(|&route| {
+            let mut parts: Vec<&'static str> = route.path().trim_matches('/').split('/').collect();
             // A last `{name+}` takes the rest of the path, slashes and all
             // (at least one character), as API Gateway's greedy variable does.
             let greedy = parts
@@ -221,26 +218,25 @@ static ROUTES: std::sync::LazyLock<Vec<RouteTemplate>> = std::sync::LazyLock::ne
                     None => Segment::Fixed(t),
                 })
                 .collect();
-            Some(RouteTemplate {
-                key,
-                method,
+            RouteTemplate {
+                route,
                 segments,
                 greedy,
-            })
+            }
         })
         .collect()
 });
 
 /// Matches a path against the route table: exact routes with `{param}`
 /// segments, as API Gateway does.
-fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Value>)> {
+fn match_route(method: &str, path: &str) -> Option<(HttpRoute, Map<String, Value>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    ROUTES.iter().filter(|route| route.method == method).find_map(|route| {
+    ROUTES.iter().filter(|t| t.route.method() == method).find_map(|route| {
         let mut params = Map::new();
         if let Some((name, prefix)) = &route.greedy {
             let rest = path.strip_prefix(prefix.as_str()).filter(|rest| !rest.is_empty())?;
             params.insert((*name).to_string(), Value::String(crate::events::percent_decode(rest)));
-            return Some((route.key, params));
+            return Some((route.route, params));
         }
         if route.segments.len() != segments.len() {
             return None;
@@ -260,7 +256,7 @@ fn match_route(method: &str, path: &str) -> Option<(&'static str, Map<String, Va
                 Segment::Fixed(_) => {}
             }
         }
-        Some((route.key, params))
+        Some((route.route, params))
     })
 }
 
@@ -281,11 +277,11 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
-    let Some((route_key, path_parameters)) = match_route(&method, &path) else {
+    let Some((route, path_parameters)) = match_route(&method, &path) else {
         return gateway_json(StatusCode::NOT_FOUND, "Not Found");
     };
     // The JWT authorizer in front of every protected route.
-    let claims = if HttpRoute::parse(route_key).is_some_and(HttpRoute::is_public) {
+    let claims = if route.is_public() {
         None
     } else {
         let token = parts
@@ -319,7 +315,7 @@ async fn serve_http<S: Storage, Q: OfferTimers, P: Pusher>(
         headers: &parts.headers,
         body,
         base64_body,
-        route_key,
+        route_key: route.key(),
         path_parameters,
         source_ip: peer,
         domain: &gateway.domain,
@@ -929,21 +925,21 @@ mod tests {
 
     #[test]
     fn routes_like_api_gateway() {
-        let (key, params) = match_route("GET", "/orders/01ABC").expect("matches");
-        assert_eq!(key, "GET /orders/{order_id}");
+        let (route, params) = match_route("GET", "/orders/01ABC").expect("matches");
+        assert_eq!(route.key(), "GET /orders/{order_id}");
         assert_eq!(params.get("order_id"), Some(&Value::String("01ABC".into())));
         assert!(match_route("DELETE", "/orders/1").is_none());
         assert!(match_route("GET", "/nothing").is_none());
         assert_eq!(
-            match_route("POST", "/orders/x/accept").map(|r| r.0),
+            match_route("POST", "/orders/x/accept").map(|r| r.0.key()),
             Some("POST /orders/{order_id}/accept")
         );
     }
 
     #[test]
     fn a_greedy_variable_takes_the_rest_of_the_path() {
-        let (key, params) = match_route("GET", "/app/customer/app.js").expect("matches");
-        assert_eq!(key, "GET /app/{path+}");
+        let (route, params) = match_route("GET", "/app/customer/app.js").expect("matches");
+        assert_eq!(route.key(), "GET /app/{path+}");
         assert_eq!(params.get("path"), Some(&Value::String("customer/app.js".into())));
         let (_, params) = match_route("GET", "/app/customer/").expect("matches");
         assert_eq!(params.get("path"), Some(&Value::String("customer/".into())));
