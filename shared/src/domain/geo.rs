@@ -505,7 +505,7 @@ impl Lattice {
         lattice.axis_j = (step_j.0 - lattice.start_m.0, step_j.1 - lattice.start_m.1);
         // Ring k's centres lie on a hexagon k times the first ring's, so at
         // least k times its inradius from the start cell's centre.
-        let corners = IJ_STEPS.map(|(di, dj)| lattice.offset(di, dj));
+        let corners = IJ_STEPS.map(|(di, dj)| lattice.offset(f64::from(di), f64::from(dj)));
         let inradius = (0..6)
             .map(|m| {
                 let (a, b) = (corners[m], corners[(m + 1) % 6]);
@@ -547,21 +547,21 @@ impl Lattice {
 
     /// The estimated offset of the cell `di`, `dj` steps from the start
     /// cell, from the start cell's centre.
-    fn offset(&self, di: i32, dj: i32) -> (f64, f64) {
-        let (di, dj) = (f64::from(di), f64::from(dj));
+    fn offset(&self, di: f64, dj: f64) -> (f64, f64) {
         (
             di * self.axis_i.0 + dj * self.axis_j.0,
             di * self.axis_i.1 + dj * self.axis_j.1,
         )
     }
 
+    /// The estimated position of the cell at `coord`, in floating point
+    /// (local IJ coordinates are far from `i32`'s ends, but need not be).
     fn estimate(&self, coord: CoordIJ) -> (f64, f64) {
-        let di = f64::from(coord.i) - f64::from(self.start_ij.i);
-        let dj = f64::from(coord.j) - f64::from(self.start_ij.j);
-        (
-            self.start_m.0 + di * self.axis_i.0 + dj * self.axis_j.0,
-            self.start_m.1 + di * self.axis_i.1 + dj * self.axis_j.1,
-        )
+        let (x, y) = self.offset(
+            f64::from(coord.i) - f64::from(self.start_ij.i),
+            f64::from(coord.j) - f64::from(self.start_ij.j),
+        );
+        (self.start_m.0 + x, self.start_m.1 + y)
     }
 
     /// The estimated distance of `cell`'s centre from the origin.
@@ -580,7 +580,7 @@ impl Lattice {
         let mut worst: f64 = 0.0;
         for (di, dj) in IJ_STEPS {
             let centre = LatLng::from(self.cell_at(di, dj, k)?);
-            let (dx, dy) = self.offset(di * k, dj * k);
+            let (dx, dy) = self.offset(f64::from(di * k), f64::from(dj * k));
             let placed = self.plane(centre);
             let drift = length(self.start_m.0 + dx - placed.0, self.start_m.1 + dy - placed.1);
             let flat = (length(placed.0, placed.1) - self.origin.distance_m(centre)).abs();
