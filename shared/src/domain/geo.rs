@@ -390,21 +390,16 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
         let before = covering.len();
         if ring_reach(k) <= bounds.surely_in {
             covering.extend(ring);
-        } else if let Some(lattice) = lattice.as_ref().filter(|l| k <= l.rings) {
-            // Settled from the estimated centre where it is clear of both
-            // bounds by more than the estimate can be wrong; converted
-            // exactly, as below, where it is not (a thin band at the rim).
+        } else {
+            // Settled from the estimated centre where the lattice was
+            // measured this far out, and converted exactly where it was not
+            // or the estimate cannot settle it (a thin band at the rim).
+            let lattice = lattice.as_ref().filter(|l| k <= l.rings);
             covering.extend(ring.into_iter().filter(|cell| {
-                let Some(estimate) = lattice.distance_m(*cell) else {
-                    return keep(*cell);
-                };
-                let slack = lattice.error_m + LATTICE_SLACK_M + LATTICE_SLACK_SHARE * estimate;
-                bounds
-                    .settle(estimate - slack, estimate + slack)
+                lattice
+                    .and_then(|l| l.settle(*cell, bounds))
                     .unwrap_or_else(|| keep(*cell))
             }));
-        } else {
-            covering.extend(ring.into_iter().filter(|cell| keep(*cell)));
         }
         if covering.len() == before {
             break;
@@ -564,10 +559,13 @@ impl Lattice {
         (self.start_m.0 + x, self.start_m.1 + y)
     }
 
-    /// The estimated distance of `cell`'s centre from the origin.
-    fn distance_m(&self, cell: CellIndex) -> Option<f64> {
+    /// Whether `cell` is kept, where its estimated centre is clear of
+    /// `bounds` by more than the estimate can be wrong.
+    fn settle(&self, cell: CellIndex, bounds: SettledWithin) -> Option<bool> {
         let (x, y) = self.estimate(cell.to_local_ij(self.start).ok()?.coord);
-        Some(length(x, y))
+        let estimate = length(x, y);
+        let slack = self.error_m + LATTICE_SLACK_M + LATTICE_SLACK_SHARE * estimate;
+        bounds.settle(estimate - slack, estimate + slack)
     }
 
     /// The farthest an estimated centre lies from the exact one, plus the
