@@ -39,7 +39,7 @@ use rand::{Rng, SeedableRng};
 use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan, store_crowd_cell};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
-    CrowdMemory, ITEMS_PER_RANGE, ReadFound, cold_first_radius, enough_nearby, first_radius, next_radius,
+    CrowdMemory, ITEMS_PER_RANGE, ReadFound, StoresRead, cold_first_radius, enough_nearby, first_radius, next_radius,
     rank_candidates, rank_read,
 };
 use shared::domain::order::delivery::default_delivery_options;
@@ -378,15 +378,16 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
+            let measured = StoresRead::measure(customer, read_stores);
             // A read crowded beyond what the map expected is remembered, as
             // matching does.
             if first == Reading::RememberedOrMap
                 && let Some(Some(near)) = &near_here
             {
-                memory.remember_seen(&read_stores, customer, radius_m, near.items_within(radius_m), 0);
+                memory.remember_seen(&measured, radius_m, near.items_within(radius_m), 0);
             }
             // Ranked as matching ranks a read (every shop sells rice here).
-            let ranked = rank_read(&rice, customer, radius_m, &unread, read_stores, &[], None, 4);
+            let ranked = rank_read(&rice, radius_m, &unread, measured, &[], None, 4);
             let qualifying = ranked.candidates.len();
             last = Some((
                 radius_m,

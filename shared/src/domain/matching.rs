@@ -26,6 +26,51 @@ pub struct Candidate {
     pub covered: usize,
 }
 
+/// The stores one read returned, each with its distance from the customer
+/// measured once: a match counts them, remembers them where they were
+/// crowded and ranks them (a great-circle distance is trigonometry, and a
+/// read holds tens to hundreds of stores).
+#[derive(Debug, Clone)]
+pub struct StoresRead {
+    at: GeoPoint,
+    stores: Vec<(Arc<Store>, f64)>,
+}
+
+impl StoresRead {
+    /// `stores`, read around `at`, with their distances from it.
+    #[must_use]
+    pub fn measure(at: GeoPoint, stores: Vec<Arc<Store>>) -> Self {
+        let stores = stores
+            .into_iter()
+            .map(|store| {
+                let distance_m = at.distance_m(store.location);
+                (store, distance_m)
+            })
+            .collect();
+        StoresRead { at, stores }
+    }
+
+    /// Where the read was centred.
+    #[must_use]
+    pub fn at(&self) -> GeoPoint {
+        self.at
+    }
+
+    /// How many of the stores lie within `radius_m`.
+    #[must_use]
+    pub fn within(&self, radius_m: f64) -> usize {
+        self.stores.iter().filter(|(_, m)| *m <= radius_m).count()
+    }
+
+    /// The stores within `radius_m`, with their distances.
+    pub fn stores_within(&self, radius_m: f64) -> impl Iterator<Item = (&Arc<Store>, f64)> {
+        self.stores
+            .iter()
+            .filter(move |(_, m)| *m <= radius_m)
+            .map(|(store, m)| (store, *m))
+    }
+}
+
 /// Open, active stores ([`Store::is_matchable`]: a pending or suspended
 /// store is never matched, whatever storage returned) of a category the
 /// demand needs, within `radius_m`, that cover at least one demand line and
@@ -40,15 +85,19 @@ pub fn rank_candidates(
     stores: Vec<Arc<Store>>,
     exclude: &[StoreId],
 ) -> Vec<Candidate> {
+    rank_measured(items, radius_m, StoresRead::measure(customer, stores), exclude)
+}
+
+/// [`rank_candidates`] of stores whose distances are measured.
+fn rank_measured(items: &[DemandItem], radius_m: f64, read: StoresRead, exclude: &[StoreId]) -> Vec<Candidate> {
     let categories = demand_categories(items);
-    let mut candidates: Vec<Candidate> = stores
+    let mut candidates: Vec<Candidate> = read
+        .stores
         .into_iter()
-        .filter(|s| s.is_matchable() && !exclude.contains(&s.id) && categories.contains(&s.category))
-        .filter_map(|store| {
-            let distance_m = customer.distance_m(store.location);
-            if distance_m > radius_m {
-                return None;
-            }
+        .filter(|(s, distance_m)| {
+            *distance_m <= radius_m && s.is_matchable() && !exclude.contains(&s.id) && categories.contains(&s.category)
+        })
+        .filter_map(|(store, distance_m)| {
             let covered = items.iter().filter(|i| store.tags.contains(&i.tag)).count();
             (covered > 0).then_some(Candidate {
                 store,
@@ -83,33 +132,26 @@ pub struct RankedRead {
     pub cut_short: bool,
 }
 
-/// The candidates among `stores`, a read of `read_m` around `at` that left
-/// `unread` unread ([`ITEMS_PER_RANGE`]), that offer `delivery`: ranked
-/// within the distance the read read whole where enough for `wanted`
-/// stores lie there ([`enough_nearby`]), else within `read_m` as read.
+/// The candidates among `read`, a read of `read_m` that left `unread`
+/// unread ([`ITEMS_PER_RANGE`]), that offer `delivery`: ranked within the
+/// distance the read read whole where enough for `wanted` stores lie there
+/// ([`enough_nearby`]), else within `read_m` as read.
 #[must_use]
-#[allow(clippy::too_many_arguments)] // one read's whole context
 pub fn rank_read(
     items: &[DemandItem],
-    at: GeoPoint,
     read_m: f64,
     unread: &[CellRange],
-    stores: Vec<Arc<Store>>,
+    read: StoresRead,
     exclude: &[StoreId],
     delivery: Option<DeliveryKind>,
     wanted: usize,
 ) -> RankedRead {
-    let whole_m = read_whole_within(at, read_m, unread);
+    let whole_m = read_whole_within(read.at, read_m, unread);
     let cut_short = whole_m < read_m;
-    let (items_read, items_whole) = stores
-        .iter()
-        .map(|s| s.location.distance_m(at))
-        .fold((0, 0), |(read, whole), m| {
-            (read + usize::from(m <= read_m), whole + usize::from(m <= whole_m))
-        });
+    let (items_read, items_whole) = (read.within(read_m), read.within(whole_m));
     // Ranked once: the best within the distance read whole are the best of
     // all, in the same order, kept by their distance.
-    let mut candidates: Vec<Candidate> = rank_candidates(items, at, read_m, stores, exclude)
+    let mut candidates: Vec<Candidate> = rank_measured(items, read_m, read, exclude)
         .into_iter()
         .filter(|c| c.store.delivers(delivery))
         .collect();
@@ -383,17 +425,23 @@ impl CrowdMap {
     /// `None` without counts.
     #[must_use]
     pub fn near(&self, at: GeoPoint, radius_m: f64) -> Option<CrowdNear> {
-        if !self.known {
+        Self::near_of(&[self], at, radius_m)
+    }
+
+    /// [`Self::near`] of `maps` added up ([`Self::merge`]).
+    fn near_of(maps: &[&CrowdMap], at: GeoPoint, radius_m: f64) -> Option<CrowdNear> {
+        if !maps.iter().any(|m| m.known) {
             return None;
         }
-        let reach = radius_m.max(0.0) + self.cell_radius_m;
+        let cell_radius_m = maps.iter().map(|m| m.cell_radius_m).fold(0.0, f64::max);
+        let reach = radius_m.max(0.0) + cell_radius_m;
         // A partition holds hundreds of cells and only those within reach
         // count: most are passed over by their latitude and longitude
         // alone, before a great-circle distance (with a per cent to spare).
         let (lat_reach, lng_reach) = at.degrees_within(reach * 1.01);
-        let cells = self
-            .cells
+        let cells = maps
             .iter()
+            .flat_map(|m| &m.cells)
             .filter(|c| {
                 let (lat_apart, lng_apart) = c.centre.degrees_apart(at);
                 lat_apart <= lat_reach && lng_apart <= lng_reach
@@ -406,7 +454,7 @@ impl CrowdMap {
             .collect();
         Some(CrowdNear {
             cells,
-            cell_radius_m: self.cell_radius_m,
+            cell_radius_m,
             seen_m: Vec::new(),
             seen_reach_m: 0.0,
         })
@@ -512,16 +560,26 @@ impl CrowdMemory {
     #[must_use]
     pub fn recall(&self, categories: &[String], partitions: &[CellIndex], now: Millis) -> Option<CrowdMap> {
         let mut crowd = CrowdMap::default();
+        for map in self.recalled(categories, partitions, now)? {
+            crowd.merge(map);
+        }
+        Some(crowd)
+    }
+
+    /// [`Self::recall`]'s maps as remembered, one per category and
+    /// partition.
+    fn recalled(&self, categories: &[String], partitions: &[CellIndex], now: Millis) -> Option<Vec<&CrowdMap>> {
+        let mut maps = Vec::with_capacity(categories.len() * partitions.len());
         for category in categories {
             for partition in partitions {
                 let (seen, map) = self.partitions.get(&(category.clone(), *partition))?;
                 if now - seen >= CROWD_MEMORY_MS {
                     return None;
                 }
-                crowd.merge(map);
+                maps.push(map);
             }
         }
-        Some(crowd)
+        Some(maps)
     }
 
     /// [`Self::recall`] worked out around `at` out to `radius_m`
@@ -537,7 +595,9 @@ impl CrowdMemory {
         at: GeoPoint,
         radius_m: f64,
     ) -> Option<Option<CrowdNear>> {
-        let mut near = self.recall(categories, partitions, now)?.near(at, radius_m);
+        // Worked out from the maps where they are kept: a match's maps hold
+        // hundreds of cells, of which it weighs a few dozen.
+        let mut near = CrowdMap::near_of(&self.recalled(categories, partitions, now)?, at, radius_m);
         if let Some(near) = near.as_mut() {
             let reach_m = radius_m * SEEN_REACH_SHARE;
             let mut seen_m = Vec::new();
@@ -567,19 +627,17 @@ impl CrowdMemory {
         Some(near)
     }
 
-    /// Remembers the stores a read held (`stores`, a read of `read_m` around
-    /// `at`) where the map expected it to hold at most a first read's worth
+    /// Remembers the stores a read held (`read`, of `read_m`) where the map expected it to hold at most a first read's worth
     /// (`expected`, [`FIRST_READ_WITHIN`]) and it held more than that and
     /// half as much again as expected: the map spread its counts too thinly
     /// there. A wider read, or a read that held about what it expected
     /// (counts a little above the map's at random), is not remembered.
-    pub fn remember_seen(&mut self, stores: &[Arc<Store>], at: GeoPoint, read_m: f64, expected: f64, now: Millis) {
+    pub fn remember_seen(&mut self, read: &StoresRead, read_m: f64, expected: f64, now: Millis) {
         if expected > FIRST_READ_WITHIN {
             return;
         }
-        let within = |s: &&Arc<Store>| s.location.distance_m(at) <= read_m;
         #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-        if (stores.iter().filter(within).count() as f64) <= FIRST_READ_WITHIN.max(expected * CROWDED_BEYOND_EXPECTED) {
+        if (read.within(read_m) as f64) <= FIRST_READ_WITHIN.max(expected * CROWDED_BEYOND_EXPECTED) {
             return;
         }
         if self.seen_cells >= SEEN_CELLS {
@@ -592,7 +650,7 @@ impl CrowdMemory {
                 self.seen_cells = 0;
             }
         }
-        for store in stores.iter().filter(within) {
+        for (store, _) in read.stores_within(read_m) {
             let by_cell = self.seen.entry(store.category.clone()).or_default();
             let cell = store_crowd_cell(store.location);
             let seen = by_cell.entry(cell).or_insert_with(|| SeenCell {
@@ -935,6 +993,7 @@ mod tests {
                 Arc::new(store(&format!("s{i}"), at, "grocery", &["rice"], true))
             })
             .collect();
+        let hub = StoresRead::measure(here, hub);
         let map = CrowdMap::from_counts([(here.cell(CROWD_RESOLUTION), 300)]);
         let partitions = [store_partition(here)];
         let grocery = vec!["grocery".to_string()];
@@ -950,15 +1009,15 @@ mod tests {
         assert_eq!(by_map, 62.5, "the map spreads the hub over its cell");
         // A read of the 60 nearest (fewer than a first read aims at) is
         // not remembered.
-        memory.remember_seen(&hub, here, 10.0, 20.0, 0);
+        memory.remember_seen(&hub, 10.0, 20.0, 0);
         assert_eq!(first(&memory, &grocery, 0), by_map);
         // Nor one that held about what the map expected (90 of 62).
-        memory.remember_seen(&hub, here, 12.0, 62.0, 0);
+        memory.remember_seen(&hub, 12.0, 62.0, 0);
         assert_eq!(first(&memory, &grocery, 0), by_map);
         // Nor a read the map expected to be crowded.
-        memory.remember_seen(&hub, here, 125.0, 300.0, 0);
+        memory.remember_seen(&hub, 125.0, 300.0, 0);
         assert_eq!(first(&memory, &grocery, 0), by_map);
-        memory.remember_seen(&hub, here, 62.5, 35.0, 0);
+        memory.remember_seen(&hub, 62.5, 35.0, 0);
         assert_eq!(first(&memory, &grocery, 1_000), 15.625, "as narrow as reads go");
         memory.remember("pharmacy", &partitions, &map, 0);
         assert_eq!(

@@ -20,8 +20,8 @@ use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
-    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, RankedRead, ReadFound, cold_first_radius, enough_nearby, first_radius,
-    next_radius, rank_read, search_radius_after,
+    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, RankedRead, ReadFound, StoresRead, cold_first_radius, enough_nearby,
+    first_radius, next_radius, rank_read, search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
@@ -846,10 +846,10 @@ where
             }
             // A read crowded beyond what the map expected is remembered,
             // to size the next first reads near it.
+            let read = StoresRead::measure(location, stores);
             if let Some(Some(near)) = &crowd_here {
                 let expected = near.items_within(radius);
-                self.crowd_memory()
-                    .remember_seen(&stores, location, radius, expected, now);
+                self.crowd_memory().remember_seen(&read, radius, expected, now);
             }
             // A read cut short ranks the stores where it read everything,
             // or, where too few lie there, as read.
@@ -857,7 +857,7 @@ where
                 candidates,
                 items: found_items,
                 cut_short,
-            } = rank_read(items, location, radius, &unread, stores, tried, wanted, wanted_count);
+            } = rank_read(items, radius, &unread, read, tried, wanted, wanted_count);
             // How far to read next is decided by the map and this read; a
             // read cut short with too few is read again whole.
             if let Some(near) = &crowd_here
