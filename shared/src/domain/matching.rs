@@ -50,12 +50,6 @@ impl StoresRead {
         StoresRead { at, stores }
     }
 
-    /// Where the read was centred.
-    #[must_use]
-    pub fn at(&self) -> GeoPoint {
-        self.at
-    }
-
     /// How many of the stores lie within `radius_m`.
     #[must_use]
     pub fn within(&self, radius_m: f64) -> usize {
@@ -627,11 +621,12 @@ impl CrowdMemory {
         Some(near)
     }
 
-    /// Remembers the stores a read held (`read`, of `read_m`) where the map expected it to hold at most a first read's worth
-    /// (`expected`, [`FIRST_READ_WITHIN`]) and it held more than that and
-    /// half as much again as expected: the map spread its counts too thinly
-    /// there. A wider read, or a read that held about what it expected
-    /// (counts a little above the map's at random), is not remembered.
+    /// Remembers the stores a read held (`read`, of `read_m`) where the map
+    /// expected it to hold at most a first read's worth (`expected`,
+    /// [`FIRST_READ_WITHIN`]) and it held more than that and half as much
+    /// again as expected: the map spread its counts too thinly there. A
+    /// wider read, or a read that held about what it expected (counts a
+    /// little above the map's at random), is not remembered.
     pub fn remember_seen(&mut self, read: &StoresRead, read_m: f64, expected: f64, now: Millis) {
         if expected > FIRST_READ_WITHIN {
             return;
@@ -1072,6 +1067,64 @@ mod tests {
             memory.recall(&grocery, &[partition], CROWD_MEMORY_MS),
             None,
             "forgotten"
+        );
+    }
+
+    #[test]
+    fn a_recalled_place_is_weighed_as_its_remembered_maps_added_up() {
+        let here = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let across_town = here.offset(0.0, 30_000.0);
+        let (partition, elsewhere) = (store_partition(here), store_partition(across_town));
+        let both = vec!["grocery".to_string(), "pharmacy".to_string()];
+        let counts = |at: GeoPoint, per_cell: &[(f64, f64, i64)]| {
+            CrowdMap::from_counts(
+                per_cell
+                    .iter()
+                    .map(|(bearing, m, count)| (at.offset(*bearing, *m).cell(CROWD_RESOLUTION), *count)),
+            )
+        };
+        let mut memory = CrowdMemory::default();
+        let grocery = counts(here, &[(0.0, 0.0, 40), (90.0, 300.0, 25), (200.0, 1_900.0, 7)]);
+        memory.remember("grocery", &[partition], &grocery, 0);
+        let pharmacy = counts(here, &[(0.0, 0.0, 3), (45.0, 700.0, 11)]);
+        let pharmacy_far = counts(across_town, &[(0.0, 0.0, 5)]);
+        memory.remember("pharmacy", &[partition], &pharmacy, 0);
+        memory.remember("pharmacy", &[elsewhere], &pharmacy_far, 0);
+        // A partition whose table keeps no counts, among known ones.
+        memory.remember("grocery", &[elsewhere], &CrowdMap::default(), 0);
+        let partitions = [partition, elsewhere];
+        for radius_m in [125.0, 2_000.0, 40_000.0] {
+            let merged = memory
+                .recall(&both, &partitions, 1_000)
+                .expect("known")
+                .near(here, radius_m)
+                .expect("counts kept");
+            let recalled = memory
+                .recall_near(&both, &partitions, 1_000, here, radius_m)
+                .expect("remembered")
+                .expect("counts kept");
+            for r in [31.25, 62.5, 500.0, 2_000.0, radius_m] {
+                assert_eq!(
+                    recalled.items_within(r),
+                    merged.items_within(r),
+                    "{radius_m} m, within {r} m"
+                );
+            }
+        }
+        // Every map without counts: none, as the merged map says.
+        let grocery_only = vec!["grocery".to_string()];
+        assert!(
+            memory
+                .recall(&grocery_only, &[elsewhere], 1_000)
+                .expect("remembered")
+                .near(here, 2_000.0)
+                .is_none()
+        );
+        assert!(
+            memory
+                .recall_near(&grocery_only, &[elsewhere], 1_000, here, 2_000.0)
+                .expect("remembered")
+                .is_none()
         );
     }
 
