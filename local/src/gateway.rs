@@ -185,14 +185,50 @@ async fn serve<S: Storage, Q: OfferTimers, P: Pusher>(
 /// A route's path split once, for every request to be matched against.
 struct RouteTemplate {
     route: HttpRoute,
-    segments: Vec<Segment>,
+    path: PathTemplate,
+}
+
+enum PathTemplate {
+    /// Fixed and `{name}` segments, matched one for one.
+    Segments(Vec<Segment>),
     /// A last `{name+}`: its name, and the fixed path before it.
-    greedy: Option<(&'static str, String)>,
+    Greedy { name: &'static str, prefix: String },
 }
 
 enum Segment {
     Fixed(&'static str),
     Param(&'static str),
+}
+
+impl PathTemplate {
+    /// The path parameters of `path` (split into `segments`), where it
+    /// matches.
+    fn params(&self, path: &str, segments: &[&str]) -> Option<Map<String, Value>> {
+        let decoded = |s: &str| Value::String(crate::events::percent_decode(s));
+        let mut params = Map::new();
+        match self {
+            PathTemplate::Greedy { name, prefix } => {
+                let rest = path.strip_prefix(prefix.as_str()).filter(|rest| !rest.is_empty())?;
+                params.insert((*name).to_string(), decoded(rest));
+            }
+            PathTemplate::Segments(parts) => {
+                if parts.len() != segments.len() {
+                    return None;
+                }
+                for (part, segment) in parts.iter().zip(segments) {
+                    match part {
+                        Segment::Param(_) if segment.is_empty() => return None,
+                        Segment::Param(name) => {
+                            params.insert((*name).to_string(), decoded(segment));
+                        }
+                        Segment::Fixed(fixed) if fixed != segment => return None,
+                        Segment::Fixed(_) => {}
+                    }
+                }
+            }
+        }
+        Some(params)
+    }
 }
 
 /// The route table, split at first use.
@@ -206,23 +242,26 @@ static ROUTES: std::sync::LazyLock<Vec<RouteTemplate>> = std::sync::LazyLock::ne
             let greedy = parts
                 .last()
                 .and_then(|t| t.strip_prefix('{'))
-                .and_then(|t| t.strip_suffix("+}"))
-                .map(|name| (name, format!("/{}/", parts[..parts.len() - 1].join("/"))));
-            if greedy.is_some() {
-                parts.pop();
-            }
-            let segments = parts
-                .into_iter()
-                .map(|t| match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                    Some(name) => Segment::Param(name),
-                    None => Segment::Fixed(t),
-                })
-                .collect();
-            RouteTemplate {
-                route,
-                segments,
-                greedy,
-            }
+                .and_then(|t| t.strip_suffix("+}"));
+            let path = match greedy {
+                Some(name) => {
+                    parts.pop();
+                    PathTemplate::Greedy {
+                        name,
+                        prefix: format!("/{}/", parts.join("/")),
+                    }
+                }
+                None => PathTemplate::Segments(
+                    parts
+                        .into_iter()
+                        .map(|t| match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                            Some(name) => Segment::Param(name),
+                            None => Segment::Fixed(t),
+                        })
+                        .collect(),
+                ),
+            };
+            RouteTemplate { route, path }
         })
         .collect()
 });
@@ -231,33 +270,10 @@ static ROUTES: std::sync::LazyLock<Vec<RouteTemplate>> = std::sync::LazyLock::ne
 /// segments, as API Gateway does.
 fn match_route(method: &str, path: &str) -> Option<(HttpRoute, Map<String, Value>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    ROUTES.iter().filter(|t| t.route.method() == method).find_map(|route| {
-        let mut params = Map::new();
-        if let Some((name, prefix)) = &route.greedy {
-            let rest = path.strip_prefix(prefix.as_str()).filter(|rest| !rest.is_empty())?;
-            params.insert((*name).to_string(), Value::String(crate::events::percent_decode(rest)));
-            return Some((route.route, params));
-        }
-        if route.segments.len() != segments.len() {
-            return None;
-        }
-        for (template, segment) in route.segments.iter().zip(&segments) {
-            match template {
-                Segment::Param(name) => {
-                    if segment.is_empty() {
-                        return None;
-                    }
-                    params.insert(
-                        (*name).to_string(),
-                        Value::String(crate::events::percent_decode(segment)),
-                    );
-                }
-                Segment::Fixed(fixed) if fixed != segment => return None,
-                Segment::Fixed(_) => {}
-            }
-        }
-        Some((route.route, params))
-    })
+    ROUTES
+        .iter()
+        .filter(|t| t.route.method() == method)
+        .find_map(|t| Some((t.route, t.path.params(path, &segments)?)))
 }
 
 fn gateway_json(status: StatusCode, message: &str) -> Response {
