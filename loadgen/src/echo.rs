@@ -1,30 +1,49 @@
 //! The floor: a bare WebSocket round trip over loopback (an echo server and
-//! a client in this process, no gateway, no handler).
+//! a client, no gateway, no handler).
+//!
+//! Two are measured. One with both ends on the benchmark's own runtime,
+//! where a round trip may never leave the thread that sent it. The other
+//! with the echo served where the stack runs (its runtime, or its process
+//! when the stack runs in a child process), so that the round trip crosses
+//! the same boundary as every request and push of the order path.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::stats::Samples;
 
-/// `rounds` round trips of a frame about the size of an offer.
-pub async fn loopback_round_trip(rounds: usize) -> anyhow::Result<Samples> {
+/// Serves an echo on a free loopback port, on the runtime this is called
+/// from, until that runtime ends; returns its address.
+pub async fn serve() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move {
-        let Ok((tcp, _)) = listener.accept().await else { return };
-        let _ = tcp.set_nodelay(true);
-        let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(crate::socket_config())).await else {
-            return;
-        };
-        while let Some(Ok(msg)) = ws.next().await {
-            if msg.is_text() && ws.send(msg).await.is_err() {
-                return;
-            }
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(echo(tcp));
         }
     });
+    Ok(addr)
+}
+
+async fn echo(tcp: TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(crate::socket_config())).await else {
+        return;
+    };
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_text() && ws.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `rounds` round trips of a frame about the size of an offer, to the echo
+/// at `addr`.
+pub async fn round_trips(addr: SocketAddr, rounds: usize) -> anyhow::Result<Samples> {
     let (mut client, _) =
         tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(crate::socket_config()), true)
             .await?;
@@ -43,6 +62,5 @@ pub async fn loopback_round_trip(rounds: usize) -> anyhow::Result<Samples> {
         samples.push(start.elapsed());
     }
     let _ = client.close(None).await;
-    server.abort();
     Ok(Samples::from_vec(samples))
 }

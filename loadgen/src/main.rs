@@ -200,11 +200,15 @@ fn main() -> anyhow::Result<()> {
         .saturating_mul(2)
         + 1024;
     let mut child = None;
+    // Where the stack runs, an echo too: the floor the order path is
+    // measured against (`echo`).
+    let mut stack_echo = None;
     if args.url.is_none() && (args.stack_process || fds_needed > limit) {
         if args.delay.is_some() {
             bail!("latency mode runs the stack in this process: use fewer stores");
         }
-        let (process, url) = spawn_stack_process(&args)?;
+        let (process, url, echo) = spawn_stack_process(&args)?;
+        stack_echo = Some(echo);
         println!("stack: in a child process (asked, or {fds_needed} open files here would pass the limit {limit})");
         child = Some(process);
         args.url = Some(url);
@@ -238,6 +242,7 @@ fn main() -> anyhow::Result<()> {
             // every other cloud call.
             let management = proxy.as_ref().map(|p| format!("{}/{}", p.url(), local_stack::STAGE));
             let running = stack_rt.block_on(start_stack(&args, management))?;
+            stack_echo = Some(stack_rt.block_on(echo::serve())?);
             let base = running.http_url();
             if let Some(proxy) = &proxy {
                 proxy.set_gateway(&base);
@@ -246,7 +251,7 @@ fn main() -> anyhow::Result<()> {
             base
         }
     };
-    let result = load_rt.block_on(run(args, base, proxy));
+    let result = load_rt.block_on(run(args, base, proxy, stack_echo));
     drop(stack);
     if let Some(mut child) = child {
         let _ = child.kill();
@@ -309,6 +314,7 @@ fn stack_process() -> anyhow::Result<()> {
     raise_fd_limit(20_000);
     let rt = runtime("stack", 2)?;
     let stack = rt.block_on(start_stack(&args, None))?;
+    println!("echo {}", rt.block_on(echo::serve())?);
     println!("url {}", stack.http_url());
     std::io::Write::flush(&mut std::io::stdout())?;
     // Until the parent closes our stdin (it ends, or dies).
@@ -326,7 +332,8 @@ fn stack_process() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_stack_process(args: &Args) -> anyhow::Result<(std::process::Child, String)> {
+/// The child, the stack's base URL and its echo's address.
+fn spawn_stack_process(args: &Args) -> anyhow::Result<(std::process::Child, String, SocketAddr)> {
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .arg("stack")
@@ -337,15 +344,20 @@ fn spawn_stack_process(args: &Args) -> anyhow::Result<(std::process::Child, Stri
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout from the stack process")?;
     let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut echo = None;
     for line in lines.by_ref() {
         let line = line?;
-        if let Some(url) = line.strip_prefix("url ") {
+        if let Some(addr) = line.strip_prefix("echo ") {
+            echo = Some(addr.parse().context("the stack process's echo address")?);
+        } else if let Some(url) = line.strip_prefix("url ") {
             let url = url.to_string();
             // Keep draining its output so it never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
-            return Ok((child, url));
+            let echo = echo.context("the stack process named no echo")?;
+            return Ok((child, url, echo));
+        } else {
+            println!("{line}");
         }
-        println!("{line}");
     }
     let _ = child.kill();
     bail!("the stack process stopped before it was ready")
@@ -496,6 +508,9 @@ async fn gateway_ping(ws: &mut Ws, rounds: usize) -> anyhow::Result<Samples> {
 /// A store's socket: accepts every offer at once and records what arrives.
 async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
     let (mut sink, mut stream) = ws.split();
+    // Orders this store accepted over the socket and has no reply for: a
+    // refusal names no order, so it answers the oldest.
+    let mut unanswered = std::collections::VecDeque::new();
     while let Some(Ok(message)) = stream.next().await {
         let Message::Text(text) = message else { continue };
         let at = Instant::now();
@@ -527,13 +542,23 @@ async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
                         if sink.send(Message::Text(accept.into())).await.is_err() {
                             return;
                         }
+                        unanswered.push_back(order_id);
                     }
                     AcceptMode::Http => {
                         tokio::spawn(http_accept(Arc::clone(&ctx), index, token.clone(), order_id));
                     }
                 }
             }
-            "accepted" => ctx.tracker.won(&order_id, index, None, at),
+            "accepted" => {
+                unanswered.retain(|id| *id != order_id);
+                ctx.tracker.won(&order_id, index, None, at);
+                ctx.tracker.accept_answered(&order_id);
+            }
+            "error" if !pushed => {
+                if let Some(refused) = unanswered.pop_front() {
+                    ctx.tracker.accept_answered(&refused);
+                }
+            }
             "offer_taken" if pushed => ctx.tracker.taken(&order_id, at),
             _ => {}
         }
@@ -541,6 +566,13 @@ async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
 }
 
 async fn http_accept(ctx: Arc<Ctx>, index: usize, token: String, order_id: String) {
+    // Spawned from a store's socket, this task would run next on its
+    // thread (tokio's LIFO slot), and the offers already in the other
+    // stores' sockets would be read only after it has built and sent the
+    // request (about 0.1 ms of this client's CPU each). Each store is a
+    // phone of its own: the offers it got are read first, so that their
+    // times are the stack's, not this benchmark's queue.
+    tokio::task::yield_now().await;
     let sent = Instant::now();
     let reply = ctx
         .http
@@ -562,6 +594,7 @@ async fn http_accept(ctx: Arc<Ctx>, index: usize, token: String, order_id: Strin
         }
         Err(_) => ctx.tracker.frame("http:accept:failed".into()),
     }
+    ctx.tracker.accept_answered(&order_id);
 }
 
 /// A customer's socket: only counted (pushes to customers are
@@ -898,7 +931,12 @@ fn print_capacity(units: &proxy::Capacity, orders: usize) {
     );
 }
 
-async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyhow::Result<()> {
+async fn run(
+    args: Args,
+    base: String,
+    proxy: Option<Arc<proxy::Proxy>>,
+    stack_echo: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let ws = format!("{}/ws", base.replacen("http://", "ws://", 1));
     let ctx = Arc::new(Ctx {
         http: reqwest::Client::builder()
@@ -916,12 +954,24 @@ async fn run(args: Args, base: String, proxy: Option<Arc<proxy::Proxy>>) -> anyh
         },
         order_timeout: args.order_timeout,
     });
-    let loopback = echo::loopback_round_trip(2000).await?;
+    let here = echo::round_trips(echo::serve().await?, 2000).await?;
     println!(
-        "loopback WebSocket round trip (bare echo, this process): p50 {} ms p99 {} ms",
-        ms(loopback.p50()),
-        ms(loopback.p99())
+        "loopback WebSocket round trip (bare echo on this benchmark's runtime): p50 {} ms p99 {} ms",
+        ms(here.p50()),
+        ms(here.p99())
     );
+    let loopback = match stack_echo {
+        Some(addr) => {
+            let there = echo::round_trips(addr, 2000).await?;
+            println!(
+                "loopback WebSocket round trip (bare echo where the stack runs; the ratios below are to its p50): p50 {} ms p99 {} ms",
+                ms(there.p50()),
+                ms(there.p99())
+            );
+            there
+        }
+        None => here,
+    };
 
     // Stores, in parallel batches.
     let setup = Instant::now();

@@ -23,13 +23,20 @@ pub struct Track {
     pub winners: Vec<(usize, Instant, Instant)>,
     /// When each pushed `offer_taken` arrived.
     pub taken: Vec<Instant>,
+    /// Accepts answered, won or lost (HTTP answers, or WebSocket replies).
+    pub accepts_answered: usize,
     done: Option<oneshot::Sender<()>>,
 }
 
 impl Track {
     fn complete(&self) -> bool {
         match self.expected {
-            Some(n) => self.offers.len() >= n && !self.winners.is_empty() && self.taken.len() + 1 >= n,
+            Some(n) => {
+                self.offers.len() >= n
+                    && !self.winners.is_empty()
+                    && self.taken.len() + 1 >= n
+                    && self.accepts_answered >= n
+            }
             None => false,
         }
     }
@@ -63,7 +70,10 @@ impl Tracker {
     }
 
     /// The customer's answer; `done` fires once every offered store has its
-    /// offer, a store has won and every other one has `offer_taken`.
+    /// offer, a store has won, every other one has `offer_taken`, and every
+    /// store's accept is answered: the race is over only when its last
+    /// loser has been told no, so an unloaded customer's next order does
+    /// not share the stack with this one's refusals.
     pub fn posted(&self, order_id: &str, posted: Instant, answered: Instant, expected: usize) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         self.update(order_id, |t| {
@@ -92,6 +102,10 @@ impl Tracker {
             let sent = sent.or_else(|| t.accept_sent.get(&store).copied()).unwrap_or(at);
             t.winners.push((store, sent, at));
         });
+    }
+
+    pub fn accept_answered(&self, order_id: &str) {
+        self.update(order_id, |t| t.accepts_answered += 1);
     }
 
     pub fn taken(&self, order_id: &str, at: Instant) {
