@@ -192,6 +192,15 @@ fn main() -> anyhow::Result<()> {
         return stack_process();
     }
     let mut args = parse_args()?;
+    println!(
+        "build: opt-level {}{} (the Lambdas ship opt-level \"s\"; docs/performance.md)",
+        env!("LOADGEN_OPT_LEVEL"),
+        if cfg!(debug_assertions) {
+            ", debug assertions on"
+        } else {
+            ""
+        }
+    );
     let limit = raise_fd_limit(args.stores + LOAD_IDENTITIES);
     // Two descriptors per socket (stores and customers) if the stack shares this process:
     // beyond the limit, the stack runs in a child process (this binary).
