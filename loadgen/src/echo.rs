@@ -10,10 +10,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::Ws;
 use crate::stats::Samples;
 
 /// Serves an echo on a free loopback port, on the runtime this is called
@@ -48,19 +50,28 @@ pub async fn round_trips(addr: SocketAddr, rounds: usize) -> anyhow::Result<Samp
         tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(crate::socket_config()), true)
             .await?;
     let frame = format!(r#"{{"type":"offer","payload":"{}"}}"#, "x".repeat(400));
+    let samples = timed(&mut client, &frame, |_| true, rounds)
+        .await
+        .context("the loopback echo stopped answering")?;
+    let _ = client.close(None).await;
+    Ok(samples)
+}
+
+/// `rounds` round trips on `ws`, one after another: `frame` sent, then
+/// frames read until a text one that `answers` (within 5 s each).
+pub async fn timed(ws: &mut Ws, frame: &str, answers: impl Fn(&str) -> bool, rounds: usize) -> anyhow::Result<Samples> {
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let start = Instant::now();
-        client.send(Message::Text(frame.clone().into())).await?;
+        ws.send(Message::Text(frame.into())).await?;
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), client.next()).await {
-                Ok(Some(Ok(Message::Text(_)))) => break,
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if answers(t.as_str()) => break,
                 Ok(Some(Ok(_))) => {}
-                _ => anyhow::bail!("the loopback echo stopped answering"),
+                _ => anyhow::bail!("no answer"),
             }
         }
         samples.push(start.elapsed());
     }
-    let _ = client.close(None).await;
     Ok(Samples::from_vec(samples))
 }

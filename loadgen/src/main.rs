@@ -496,24 +496,6 @@ async fn register_store(ctx: &Ctx, i: usize, at: (f64, f64)) -> anyhow::Result<(
     Ok((i, token, ws))
 }
 
-/// The gateway's own floor: `ping` -> `pong` through the stack.
-async fn gateway_ping(ws: &mut Ws, rounds: usize) -> anyhow::Result<Samples> {
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        ws.send(Message::Text(r#"{"action":"ping"}"#.into())).await?;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.as_str().contains("pong") => break,
-                Ok(Some(Ok(_))) => {}
-                _ => bail!("no pong from the stack"),
-            }
-        }
-        samples.push(start.elapsed());
-    }
-    Ok(Samples::from_vec(samples))
-}
-
 /// A store's socket: accepts every offer at once and records what arrives.
 async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
     let (mut sink, mut stream) = ws.split();
@@ -963,20 +945,19 @@ async fn run(
         },
         order_timeout: args.order_timeout,
     });
+    let floor = |echo: &str, s: &Samples| {
+        println!(
+            "loopback WebSocket round trip (bare echo {echo}): p50 {} ms p99 {} ms",
+            ms(s.p50()),
+            ms(s.p99())
+        );
+    };
     let here = echo::round_trips(echo::serve().await?, 2000).await?;
-    println!(
-        "loopback WebSocket round trip (bare echo on this benchmark's runtime): p50 {} ms p99 {} ms",
-        ms(here.p50()),
-        ms(here.p99())
-    );
+    floor("on this benchmark's runtime", &here);
     let loopback = match stack_echo {
         Some(addr) => {
             let there = echo::round_trips(addr, 2000).await?;
-            println!(
-                "loopback WebSocket round trip (bare echo where the stack runs; the ratios below are to its p50): p50 {} ms p99 {} ms",
-                ms(there.p50()),
-                ms(there.p99())
-            );
+            floor("where the stack runs; the ratios below are to its p50", &there);
             there
         }
         None => here,
@@ -1009,7 +990,9 @@ async fn run(
     if let Some((_, _, first)) = connected.first_mut() {
         // Within the gateway's burst of frames per socket (it closes a
         // socket that sends faster, as a flood).
-        let ping = gateway_ping(first, 80).await?;
+        let ping = echo::timed(first, r#"{"action":"ping"}"#, |t| t.contains("pong"), 80)
+            .await
+            .context("no pong from the stack")?;
         println!(
             "gateway ping -> pong through the stack (unloaded): p50 {} ms p99 {} ms",
             ms(ping.p50()),
