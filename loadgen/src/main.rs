@@ -193,7 +193,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut args = parse_args()?;
     println!(
-        "build: opt-level {}{} (the Lambdas ship opt-level \"s\"; docs/performance.md)",
+        "build: opt-level {}{} (docs/performance.md, \"How to run\")",
         env!("LOADGEN_OPT_LEVEL"),
         if cfg!(debug_assertions) {
             ", debug assertions on"
