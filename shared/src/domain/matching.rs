@@ -324,7 +324,9 @@ pub struct CrowdMap {
     /// The cells counted, with their centres worked out once when read: a
     /// match only measures distances. The maps of a demand's categories are
     /// added up by putting their cells side by side, so a cell may appear
-    /// once per map; every question asked of them adds up.
+    /// once per map; every question asked of them adds up. Sorted by their
+    /// centres' latitude, so a match looks only at the band of latitudes
+    /// its disk spans.
     cells: Vec<CountedCell>,
     /// The radius of a disk of a counted cell's area (neighbouring cells'
     /// areas differ by a fraction of a per cent: one serves all).
@@ -341,6 +343,13 @@ struct CountedCell {
     count: u64,
 }
 
+impl CountedCell {
+    /// South to north, then by cell, so equal counts give equal maps.
+    fn by_latitude(a: &CountedCell, b: &CountedCell) -> std::cmp::Ordering {
+        a.centre.lat().total_cmp(&b.centre.lat()).then(a.cell.cmp(&b.cell))
+    }
+}
+
 impl CrowdMap {
     /// Counts as storage holds them (negative ones, a count that was
     /// decremented before it was first built, read as none).
@@ -355,16 +364,18 @@ impl CrowdMap {
             .keys()
             .min()
             .map_or(0.0, |cell| (cell.area_km2() / std::f64::consts::PI).sqrt() * 1000.0);
+        let mut cells: Vec<CountedCell> = summed
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(cell, count)| CountedCell {
+                cell,
+                centre: GeoPoint::from_cell_centre(cell),
+                count,
+            })
+            .collect();
+        cells.sort_by(CountedCell::by_latitude);
         CrowdMap {
-            cells: summed
-                .into_iter()
-                .filter(|(_, count)| *count > 0)
-                .map(|(cell, count)| CountedCell {
-                    cell,
-                    centre: GeoPoint::from_cell_centre(cell),
-                    count,
-                })
-                .collect(),
+            cells,
             cell_radius_m,
             known: true,
         }
@@ -375,6 +386,7 @@ impl CrowdMap {
         self.known |= other.known;
         self.cell_radius_m = self.cell_radius_m.max(other.cell_radius_m);
         self.cells.extend_from_slice(&other.cells);
+        self.cells.sort_by(CountedCell::by_latitude);
     }
 
     /// Whether storage had counts for this place at all.
@@ -430,18 +442,23 @@ impl CrowdMap {
         let cell_radius_m = maps.iter().map(|m| m.cell_radius_m).fold(0.0, f64::max);
         let reach = radius_m.max(0.0) + cell_radius_m;
         // A partition holds hundreds of cells and only those within reach
-        // count: most are passed over by their latitude and longitude
-        // alone, before a great-circle distance (with a per cent to spare).
+        // count: most are passed over by their latitude (outside the band
+        // of the sorted cells) and longitude alone, before a distance (with
+        // a per cent to spare).
         let (lat_reach, lng_reach) = at.degrees_within(reach * 1.01);
+        let (south, north) = (at.lat() - lat_reach, at.lat() + lat_reach);
+        // An estimate: the plane's distances are as good as the map's
+        // evenly spread counts.
+        let plane = at.local_plane();
         let cells = maps
             .iter()
-            .flat_map(|m| &m.cells)
-            .filter(|c| {
-                let (lat_apart, lng_apart) = c.centre.degrees_apart(at);
-                lat_apart <= lat_reach && lng_apart <= lng_reach
+            .flat_map(|m| {
+                let from = m.cells.partition_point(|c| c.centre.lat() < south);
+                m.cells[from..].iter().take_while(move |c| c.centre.lat() <= north)
             })
+            .filter(|c| c.centre.degrees_apart(at).1 <= lng_reach)
             .filter_map(|c| {
-                let apart_m = at.distance_m(c.centre);
+                let apart_m = plane.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
                 (apart_m < reach).then_some((apart_m, c.count as f64))
             })
