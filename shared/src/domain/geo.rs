@@ -140,10 +140,13 @@ impl GeoPoint {
     pub fn local_plane(self) -> LocalPlane {
         LocalPlane {
             at: self,
-            lng_scale: self.lat().to_radians().cos(),
+            lng_scale: (self.lat().abs() <= PLANE_LATITUDE_LIMIT_DEG).then(|| self.lat().to_radians().cos()),
         }
     }
 }
+
+/// Beyond this latitude a [`LocalPlane`] measures on the sphere.
+const PLANE_LATITUDE_LIMIT_DEG: f64 = 60.0;
 
 /// Distances from one point to points a few km from it, on the plane that
 /// touches the sphere there: within half a per cent of the great-circle
@@ -152,24 +155,22 @@ impl GeoPoint {
 /// plane bends away from the sphere, it measures on the sphere.
 /// For estimates (a crowd map's cells around a customer), never for which
 /// store lies within a radius.
-/// Beyond this latitude a [`LocalPlane`] measures on the sphere.
-const PLANE_LATITUDE_LIMIT_DEG: f64 = 60.0;
-
 #[derive(Debug, Clone, Copy)]
 pub struct LocalPlane {
     at: GeoPoint,
-    /// A degree of longitude's length here over a degree of latitude's.
-    lng_scale: f64,
+    /// A degree of longitude's length here over a degree of latitude's;
+    /// `None` nearer a pole than [`PLANE_LATITUDE_LIMIT_DEG`].
+    lng_scale: Option<f64>,
 }
 
 impl LocalPlane {
     #[must_use]
     pub fn distance_m(&self, to: GeoPoint) -> f64 {
-        if self.at.lat().abs() > PLANE_LATITUDE_LIMIT_DEG {
+        let Some(lng_scale) = self.lng_scale else {
             return self.at.distance_m(to);
-        }
+        };
         let (lat_apart, lng_apart) = self.at.degrees_apart(to);
-        EARTH_RADIUS_M * lat_apart.to_radians().hypot(lng_apart.to_radians() * self.lng_scale)
+        EARTH_RADIUS_M * lat_apart.to_radians().hypot(lng_apart.to_radians() * lng_scale)
     }
 }
 

@@ -447,10 +447,9 @@ impl CrowdMap {
         let cell_radius_m = maps.iter().map(|m| m.cell_radius_m).fold(0.0, f64::max);
         let reach = radius_m.max(0.0) + cell_radius_m;
         // A partition holds hundreds of cells and only those within reach
-        // count: most are passed over by their latitude (outside the band
-        // of the sorted cells) and longitude alone, before a distance (with
-        // a per cent to spare).
-        let (lat_reach, lng_reach) = at.degrees_within(reach * 1.01);
+        // count: most lie outside the band of latitudes the disk spans (with
+        // a per cent to spare), which the sorted cells skip whole.
+        let (lat_reach, _) = at.degrees_within(reach * 1.01);
         let (south, north) = (at.lat() - lat_reach, at.lat() + lat_reach);
         // An estimate: the plane's distances are as good as the map's
         // evenly spread counts.
@@ -461,7 +460,6 @@ impl CrowdMap {
                 let from = m.cells.partition_point(|c| c.centre.lat() < south);
                 m.cells[from..].iter().take_while(move |c| c.centre.lat() <= north)
             })
-            .filter(|c| c.centre.degrees_apart(at).1 <= lng_reach)
             .filter_map(|c| {
                 let apart_m = plane.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
