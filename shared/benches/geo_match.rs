@@ -19,7 +19,11 @@
 //! at `ITEMS_PER_RANGE` items of each range; then `next_radius`, read
 //! whole, until 12 shops qualify; "cold, map": every match as in a place
 //! not known), with the crowd map's units and the geo round trips (p50 /
-//! max, mean in brackets). "cut": matches whose first read was cut short.
+//! max, mean in brackets). "clustered" puts 70 % of the shops in 40
+//! markets whose density grows without bound towards each hub; "markets"
+//! puts them in markets of even spread (a normal law in the plane, sigma
+//! 400 m or 100 m), densest at the hub and finite there. "cut": matches
+//! whose first read was cut short.
 //! "same 4": matches that offered the four stores, in order, that a whole
 //! read of their last radius ranks best (the stores carry spread ratings
 //! and acceptance speeds, which rank before distance); "missed": of those
@@ -81,14 +85,45 @@ struct Figures {
     qualifying_total: usize,
 }
 
+/// Where a city's shops stand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    /// Spread evenly.
+    Uniform,
+    /// 70 % of them in 40 markets, each at a distance from its market's
+    /// hub drawn from a normal law (sigma 400 m), in any direction: the
+    /// density grows without bound towards the hub (a shop within r of it
+    /// is about as likely at any r), finer than any map's cell can see.
+    Hubs,
+    /// 70 % of them in 40 markets spread as a normal law in the plane
+    /// around each hub, sigma in metres: densest at the hub, and finite
+    /// there (a market of 1,225 grocery shops: about 1,200 per km2 at its
+    /// hub with sigma 400 m, about 19,500 with 100 m).
+    Markets(f64),
+}
+
+impl Layout {
+    fn clustered(self) -> bool {
+        self != Layout::Uniform
+    }
+
+    fn label(self) -> String {
+        match self {
+            Layout::Uniform => "uniform".to_string(),
+            Layout::Hubs => "clustered".to_string(),
+            Layout::Markets(sigma_m) => format!("markets {sigma_m:.0} m"),
+        }
+    }
+}
+
 /// Shops of each category (per km²) placed in a square city of
-/// `half_side` around the centre, uniformly or with 70 % of them in 40
-/// markets (Gaussian, sigma 400 m). Returns the stores and the markets.
+/// `half_side` around the centre, as `layout` says. Returns the stores and
+/// the markets' hubs.
 async fn build_city(
     rng: &mut StdRng,
     half_side: f64,
     categories: &[(&str, f64)],
-    clustered: bool,
+    layout: Layout,
 ) -> (MemoryStorage, Vec<Store>, Vec<GeoPoint>) {
     let centre = GeoPoint::new(CITY_CENTRE.0, CITY_CENTRE.1).expect("valid");
     let area_km2 = (2.0 * half_side / 1_000.0).powi(2);
@@ -98,8 +133,8 @@ async fn build_city(
     for &(category, density) in categories {
         let count = (density * area_km2) as usize;
         for i in 0..count {
-            let location = if clustered && rng.random_bool(0.7) {
-                near_market(rng, &hubs)
+            let location = if layout.clustered() && rng.random_bool(0.7) {
+                near_market(rng, &hubs, layout)
             } else {
                 point_in_city(rng, centre, half_side)
             };
@@ -131,11 +166,17 @@ async fn build_city(
     (storage, stores, hubs)
 }
 
-fn near_market(rng: &mut StdRng, hubs: &[GeoPoint]) -> GeoPoint {
+fn near_market(rng: &mut StdRng, hubs: &[GeoPoint], layout: Layout) -> GeoPoint {
     let hub = hubs[rng.random_range(0..hubs.len())];
     let (u, v): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
-    let gaussian = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
-    hub.offset(rng.random_range(0.0..360.0), (400.0 * gaussian).abs())
+    let distance_m = match layout {
+        // Box-Muller: one normal variate, its size the distance.
+        Layout::Uniform | Layout::Hubs => (400.0 * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()).abs(),
+        // The distance of a point drawn from a normal law in the plane
+        // (Rayleigh).
+        Layout::Markets(sigma_m) => sigma_m * (-2.0 * u.ln()).sqrt(),
+    };
+    hub.offset(rng.random_range(0.0..360.0), distance_m)
 }
 
 async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64) -> Figures {
@@ -146,7 +187,8 @@ async fn run(density_per_km2: f64, clustered: bool, max_ranges: usize, seed: u64
         ("meat", density_per_km2 / 4.0),
         ("pharmacy", density_per_km2 / 6.0),
     ];
-    let (storage, stores, _) = build_city(&mut rng, CITY_HALF_SIDE_M, &categories, clustered).await;
+    let layout = if clustered { Layout::Hubs } else { Layout::Uniform };
+    let (storage, stores, _) = build_city(&mut rng, CITY_HALF_SIDE_M, &categories, layout).await;
     let mut figures = Figures {
         queries: Vec::new(),
         ratio: Vec::new(),
@@ -263,7 +305,7 @@ enum Reading {
 
 /// Grocery matches from customers placed like the shops (people live
 /// where the shops are); `first` says what each match reads.
-async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
+async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
     let mut memory = CrowdMemory::default();
     let near = RADIUS_M / 4.0;
     // Customers away from the city's edge by the first read (the same
@@ -279,7 +321,7 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
         .iter()
         .map(|&(c, share)| (c, DHAKA_STORES * share / area_km2))
         .collect();
-    let (storage, stores, hubs) = build_city(&mut rng, DHAKA_HALF_SIDE_M, &categories, clustered).await;
+    let (storage, stores, hubs) = build_city(&mut rng, DHAKA_HALF_SIDE_M, &categories, layout).await;
     let grocery: Vec<Arc<Store>> = stores
         .iter()
         .filter(|s| s.category == "grocery")
@@ -311,8 +353,8 @@ async fn peak_dhaka(clustered: bool, first: Reading, seed: u64) -> PeakFigures {
     }
     for _ in 0..CUSTOMERS {
         let customer = loop {
-            let p = if clustered && rng.random_bool(0.7) {
-                near_market(&mut rng, &hubs)
+            let p = if layout.clustered() && rng.random_bool(0.7) {
+                near_market(&mut rng, &hubs, layout)
             } else {
                 point_in_city(&mut rng, centre, DHAKA_HALF_SIDE_M)
             };
@@ -505,7 +547,7 @@ async fn main() {
         u8::from(PARTITION_RESOLUTION),
     );
     println!(
-        "{:<24} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5} {:>6} {:>6} {:>16} {:>10}",
+        "{:<28} {:>6} {:>6} {:>7} {:>7} {:>9} {:>15} {:>12} {:>9} {:>10} {:>9} {:>12} {:>10} {:>5} {:>6} {:>6} {:>16} {:>10}",
         "city",
         "q p50",
         "q max",
@@ -526,17 +568,21 @@ async fn main() {
         "cells p50/mx"
     );
     let near = RADIUS_M / 4.0;
-    for (clustered, first) in [
-        (false, Reading::Fixed(near)),
-        (true, Reading::Fixed(near)),
-        (false, Reading::RememberedOrMap),
-        (true, Reading::RememberedOrMap),
-        (false, Reading::AlwaysMap),
-        (true, Reading::AlwaysMap),
-        (false, Reading::Fixed(RADIUS_M)),
-        (true, Reading::Fixed(RADIUS_M)),
+    for (layout, first) in [
+        (Layout::Uniform, Reading::Fixed(near)),
+        (Layout::Hubs, Reading::Fixed(near)),
+        (Layout::Uniform, Reading::RememberedOrMap),
+        (Layout::Hubs, Reading::RememberedOrMap),
+        (Layout::Uniform, Reading::AlwaysMap),
+        (Layout::Hubs, Reading::AlwaysMap),
+        (Layout::Uniform, Reading::Fixed(RADIUS_M)),
+        (Layout::Hubs, Reading::Fixed(RADIUS_M)),
+        (Layout::Markets(400.0), Reading::RememberedOrMap),
+        (Layout::Markets(400.0), Reading::AlwaysMap),
+        (Layout::Markets(100.0), Reading::RememberedOrMap),
+        (Layout::Markets(100.0), Reading::AlwaysMap),
     ] {
-        let f = peak_dhaka(clustered, first, 11).await;
+        let f = peak_dhaka(layout, first, 11).await;
         let total_rcu: f64 = f.by_partition.values().map(|(_, rcu)| rcu).sum();
         let top_rcu = f.by_partition.values().map(|(_, rcu)| *rcu).fold(0.0, f64::max);
         let rcu_per_match = total_rcu / f.matches as f64;
@@ -546,9 +592,9 @@ async fn main() {
             Reading::RememberedOrMap => "remembered/map".to_string(),
             Reading::AlwaysMap => "cold, map".to_string(),
         };
-        let label = format!("{} {reach}", if clustered { "clustered" } else { "uniform" });
+        let label = format!("{} {reach}", layout.label());
         println!(
-            "{label:<24} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5} {:>6} {:>6.2} {:>16} {:>10}{}",
+            "{label:<28} {:>6.0} {:>6.0} {:>7.0} {:>7.0} {:>9.2} {:>15} {:>12} {:>9.1} {:>10.1} {:>9} {:>11.1}% {:>10.0} {:>5} {:>6} {:>6.2} {:>16} {:>10}{}",
             percentile(&f.queries, 0.5),
             percentile(&f.queries, 1.0),
             percentile(&f.partitions, 0.5),
