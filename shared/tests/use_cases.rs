@@ -1099,8 +1099,9 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
     // m away, sell oil; none of the 23 within 62.5 m): each next read goes
-    // as far as the map expects enough at the share found so far (250 m,
-    // with 7 sellers), then the market's edge, 500 m; not 2 km.
+    // as far as the map expects enough at the share found so far, in steps
+    // of a quarter of a doubling: about 300 m, with 7 sellers, then 420 m;
+    // not the market's edge, 500 m, and not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -1110,14 +1111,23 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
     }
     let oil = parse_demand_text("oil").expect("parses");
-    assert_eq!(cold_radii(&app, &config, here(), &oil).await, [62.5, 250.0, 500.0]);
+    let step = |k: i32| 62.5 * 2f64.powf(f64::from(k) / 4.0);
+    let radii = cold_radii(&app, &config, here(), &oil).await;
+    assert_eq!(radii.len(), 3, "{radii:?}");
+    for (radius, expected) in radii.iter().zip([62.5, step(9), step(11)]) {
+        assert!((radius - expected).abs() < 1e-6, "{radii:?}");
+    }
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &oil, "buyer2").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 3, "62.5 m, 250 m, then 500 m");
+    assert_eq!(
+        app.storage().geo_reads() - reads_before,
+        3,
+        "62.5 m, about 300 m, then 420 m"
+    );
     assert_offered_the_best(
         &order,
         &oil,
-        500.0,
+        radii[2],
         sellers,
         config.stores_per_round,
         "the best of the radius that was enough",

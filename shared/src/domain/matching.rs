@@ -230,24 +230,38 @@ pub struct ReadFound {
     pub candidates: usize,
 }
 
+/// Steps between the radii [`next_radius`] weighs for enough candidates:
+/// four per doubling (each about 19 % wider), so that a read a few
+/// candidates short does not go on to four times the area (at a market's
+/// rim, into the market).
+const NEXT_STEPS_PER_DOUBLING: i32 = 4;
+
+/// The candidates [`next_radius`] aims to find, over the number that are
+/// enough: half as many again, so that the map's error and the spread of
+/// shops around its estimate seldom leave the next read short too.
+const NEXT_READ_MARGIN: f64 = 1.5;
+
 /// The radius a match reads after its read within `read_m` found too few
 /// candidates for `wanted` stores ([`enough_nearby`]), from the place's
 /// crowd map: remembered ([`first_radius`] chose the first read), or read
 /// in the same round trip as the first read, [`cold_first_radius`].
 ///
-/// Of `read_m` doubled, quadrupled, ... up to the whole radius, the wider
-/// of
-/// - the widest the map expects to hold at most [`FIRST_READ_WITHIN`] (the
-///   rule of [`first_radius`]: cheap enough to read whatever it holds), and
-/// - the nearest where the map's items, at the share of `found`'s items
-///   that were candidates, make enough candidates (the whole if none).
+/// The wider of
+/// - the widest of `read_m` doubled, quadrupled, ... up to the whole
+///   radius that the map expects to hold at most [`FIRST_READ_WITHIN`]
+///   (the rule of [`first_radius`]: cheap enough to read whatever it
+///   holds), and
+/// - where `found` had fewer candidates than enough, the nearest of radii
+///   [`NEXT_STEPS_PER_DOUBLING`] to a doubling where the candidates found,
+///   and those the map adds beyond `read_m` at the rate `found` had them,
+///   make [`NEXT_READ_MARGIN`] times enough (the whole radius if none);
+///   where enough candidates were found but too few of them were online or
+///   in stock, the nearest doubling the map expects enough within.
 ///
 /// So after the first read a sparse town reads the whole radius, a city
 /// about 500 m, and the rim of a market only as far into it as enough
-/// candidates need (four times wider would read through the market): two
-/// sequential reads in the common cases. Without a map (counts not kept
-/// yet): a quarter of the radius, then all of it, as before there were
-/// counts.
+/// candidates need. Without a map (counts not kept yet): a quarter of the
+/// radius, then all of it, as before there were counts.
 #[must_use]
 pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: ReadFound, wanted: usize) -> f64 {
     let Some(near) = near else {
@@ -258,20 +272,42 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
         };
     };
     let items = |r: f64| near.items_within(r);
-    let wider: Vec<f64> = std::iter::successors(Some(read_m * 2.0), |r| Some(r * 2.0))
-        .take_while(|r| *r < radius_m)
-        .chain([radius_m])
-        .collect();
-    let cheap = wider.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_WITHIN);
+    // Each step from `read_m` itself (a doubling is exactly twice it).
+    let wider = |steps_per_doubling: i32| {
+        (1..)
+            .map(move |k| read_m * 2f64.powf(f64::from(k) / f64::from(steps_per_doubling)))
+            .take_while(move |r| *r < radius_m)
+            .chain([radius_m])
+    };
+    let doublings: Vec<f64> = wider(1).collect();
+    let cheap = doublings.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_WITHIN);
     #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-    let share = (found.candidates + 1) as f64 / (found.items + 1) as f64;
+    let (candidates, found_items) = (found.candidates as f64, found.items as f64);
     #[allow(clippy::cast_precision_loss)]
     let needed = wanted.saturating_mul(NEARBY_CANDIDATES_PER_STORE).max(1) as f64;
-    let enough = wider
-        .iter()
-        .copied()
-        .find(|r| items(*r) * share >= needed)
-        .unwrap_or(radius_m);
+    let enough = if candidates < needed {
+        // The map's items beyond `read_m` are weighed at the geometric mean
+        // of two rates: the candidates this read had per item it held, and
+        // per item the map expected within it. Where the map expected more
+        // than the read held (a market's rim, which its cells spread the
+        // market over), the second alone would read on through the market,
+        // and the first alone would step out a little at a time.
+        let expected_here = items(read_m);
+        let per_item_held = (candidates + 1.0) / (found_items + 1.0);
+        let per_item_expected = (candidates + 1.0) / (expected_here.max(found_items) + 1.0);
+        let per_map_item = (per_item_held * per_item_expected).sqrt();
+        let aim = needed * NEXT_READ_MARGIN;
+        wider(NEXT_STEPS_PER_DOUBLING)
+            .find(|r| candidates + (items(*r) - expected_here).max(0.0) * per_map_item >= aim)
+            .unwrap_or(radius_m)
+    } else {
+        let share = (candidates + 1.0) / (found_items + 1.0);
+        doublings
+            .iter()
+            .copied()
+            .find(|r| items(*r) * share >= needed)
+            .unwrap_or(radius_m)
+    };
     cheap.map_or(enough, |cheap| cheap.max(enough))
 }
 
@@ -902,9 +938,10 @@ mod tests {
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
         let found = |items, candidates| ReadFound { items, candidates };
         assert_eq!(cold_first_radius(r), 62.5);
-        // After a read of 125 m (the steps from it are powers of two, as
-        // from the cold first read's 62.5 m).
+        // After a read of 125 m. The steps from it: doublings for a cheap
+        // read, and four to a doubling (125 m times 2^(k/4)) for enough.
         let near = 125.0;
+        let step = |k: i32| near * 2f64.powf(f64::from(k) / 4.0);
         let town = crowd_around(here, 4.0, 0.0, 0.0);
         assert_eq!(
             next_radius(r, town.near(here, r).as_ref(), near, found(0, 0), 4),
@@ -914,12 +951,13 @@ mod tests {
         let city = crowd_around(here, 105.0, 0.0, 0.0);
         assert_eq!(
             next_radius(r, city.near(here, r).as_ref(), near, found(5, 2), 4),
-            500.0,
-            "city density: then 500 m"
+            step(6),
+            "city density, two of five found: about 350 m, where the map expects 41 items, 16 candidates at that \
+             share (500 m before: four times the area)"
         );
         assert_eq!(
             next_radius(r, city.near(here, r).as_ref(), near, found(8, 0), 4),
-            1_000.0,
+            step(11),
             "city density, a demand few shops serve: as far as enough are expected"
         );
         assert_eq!(
@@ -930,27 +968,32 @@ mod tests {
         let market = crowd_around(here, 0.0, 1_750.0, 500.0);
         assert_eq!(
             next_radius(r, market.near(here, r).as_ref(), near, found(94, 10), 4),
-            250.0,
-            "inside a market, ten of twelve found: the next step holds enough"
+            step(2),
+            "inside a market, ten of twelve found: half as wide again (250 m before: about 500 items read)"
         );
         assert_eq!(
             next_radius(r, market.near(here, r).as_ref(), near, found(94, 0), 4),
-            500.0,
-            "inside a market, none found: the market's extent"
+            2_000.0,
+            "inside a market, none of 94 found: the market is expected to hold too few, so all of it (the map \
+             counts nothing beyond the market, so that reads what the market holds)"
         );
-        // Beside a market (300 m beyond its edge): 500 m reaches into it,
-        // so it is not cheap, but the map expects enough within 250 m; and
-        // when 250 m falls short, 500 m, not the whole radius.
+        // Beside a market (300 m beyond its edge): 500 m reaches into it
+        // (240 items expected), so it is not cheap; the map expects enough
+        // within about 350 m, and when 250 m falls one short, a step
+        // further, not into the market.
         let next_door = here.offset(90.0, 800.0);
         let beside = crowd_around(here, 105.0, 1_750.0, 500.0);
         assert_eq!(
             next_radius(r, beside.near(next_door, r).as_ref(), near, found(5, 2), 4),
-            500.0
+            step(6)
         );
         assert_eq!(
             next_radius(r, beside.near(next_door, r).as_ref(), 250.0, found(11, 11), 4),
-            500.0
+            step(5)
         );
+        let into_market = beside.items_within(next_door, 500.0).expect("counted");
+        let one_step = beside.items_within(next_door, step(5)).expect("counted");
+        assert!(into_market > 200.0 && one_step < 40.0, "{into_market} {one_step}");
         assert_eq!(
             next_radius(
                 r,
@@ -971,22 +1014,39 @@ mod tests {
             (500.0, 2_000.0),
             "no counts kept: a quarter, then all, as before"
         );
-        // The next radius is cheap by the warm rule, or the nearest step the
-        // map expects to hold enough, and never narrower than either.
+        // The next radius is cheap by the warm rule, or the nearest step
+        // where the map expects enough (with the margin, where the read
+        // found too few candidates), and never narrower than either.
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0] {
             let crowd = crowd_around(here, density, 0.0, 0.0);
             let items = |r: f64| crowd.items_within(here, r).unwrap_or(0.0);
-            for (read_m, within, candidates) in [(125.0, 0, 0), (125.0, 5, 1), (250.0, 20, 10), (500.0, 90, 3)] {
+            for (read_m, within, candidates) in [
+                (125.0, 0, 0),
+                (125.0, 5, 1),
+                (250.0, 20, 10),
+                (500.0, 90, 3),
+                (250.0, 60, 20),
+            ] {
                 let next = next_radius(r, crowd.near(here, r).as_ref(), read_m, found(within, candidates), 4);
                 assert!(next > read_m && next <= r, "{next}");
-                let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
+                let (c, i) = (candidates as f64, within as f64);
+                let held = (c + 1.0) / (i + 1.0);
+                let rate = (held * (c + 1.0) / (items(read_m).max(i) + 1.0)).sqrt();
+                let (enough_at, steps): (Box<dyn Fn(f64) -> bool>, f64) = if candidates < 12 {
+                    (
+                        Box::new(|x: f64| c + (items(x) - items(read_m)).max(0.0) * rate >= 18.0),
+                        2f64.powf(0.25),
+                    )
+                } else {
+                    (Box::new(|x: f64| items(x) * held >= 12.0), 2.0)
+                };
                 assert!(
-                    next == r || items(next) <= FIRST_READ_WITHIN || items(next) * share >= 12.0,
+                    next == r || items(next) <= FIRST_READ_WITHIN || enough_at(next),
                     "{density}/km2, {candidates} of {within}: {next}"
                 );
-                let narrower = next / 2.0;
+                let narrower = next / steps;
                 assert!(
-                    narrower <= read_m || items(narrower) * share < 12.0 || items(next) <= FIRST_READ_WITHIN,
+                    narrower <= read_m * 1.000_001 || !enough_at(narrower) || items(next) <= FIRST_READ_WITHIN,
                     "no narrower step would do: {next}"
                 );
             }
