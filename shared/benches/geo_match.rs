@@ -170,11 +170,15 @@ fn near_market(rng: &mut StdRng, hubs: &[GeoPoint], layout: Layout) -> GeoPoint 
     let hub = hubs[rng.random_range(0..hubs.len())];
     let (u, v): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
     let distance_m = match layout {
-        // Box-Muller: one normal variate, its size the distance.
-        Layout::Uniform | Layout::Hubs => (400.0 * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()).abs(),
         // The distance of a point drawn from a normal law in the plane
         // (Rayleigh).
         Layout::Markets(sigma_m) => sigma_m * (-2.0 * u.ln()).sqrt(),
+        // A hub's market (a uniform city has none): one normal variate
+        // (Box-Muller), its size the distance.
+        Layout::Hubs | Layout::Uniform => {
+            let gaussian = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+            (400.0 * gaussian).abs()
+        }
     };
     hub.offset(rng.random_range(0.0..360.0), distance_m)
 }
