@@ -195,16 +195,43 @@ const SMALLEST_FIRST_SHARE: f64 = 1.0 / 128.0;
 /// in a process's first match near a place (docs/performance.md).
 const COLD_FIRST_SHARE: f64 = 1.0 / 32.0;
 
+/// The items within its radius a first read short of the whole radius
+/// aims at, over the radii [`FIRST_STEPS_PER_DOUBLING`] to a doubling
+/// apart: the map expects 38-45 within the radius it chooses, about 60
+/// items read, so that where shops stand thicker than the map's even
+/// spread says the read still seldom passes [`FIRST_READ_ITEMS`] (geo
+/// bench: 67 over doublings read up to 109 in a city of even density, 45
+/// over quarter doublings up to 85; docs/performance.md).
+pub const FIRST_READ_STEP_WITHIN: f64 = 45.0;
+
+/// Steps between the radii [`first_radius`] weighs short of the whole
+/// radius: four per doubling, each about 19 % narrower.
+const FIRST_STEPS_PER_DOUBLING: i32 = 4;
+
+/// `base` times 2^(k / `steps_per_doubling`), `k` of either sign; a whole
+/// doubling is an exact power of two.
+fn stepped(base: f64, k: i32, steps_per_doubling: i32) -> f64 {
+    let (doublings, fraction) = (k.div_euclid(steps_per_doubling), k.rem_euclid(steps_per_doubling));
+    let part = if fraction == 0 {
+        1.0
+    } else {
+        2f64.powf(f64::from(fraction) / f64::from(steps_per_doubling))
+    };
+    base * 2f64.powi(doublings) * part
+}
+
 /// The first radius a match reads where this process remembers the place's
 /// [`CrowdMap`] ([`CrowdMemory`]), worked out at the customer's own point:
 /// the whole radius where the map expects it to hold at most
-/// [`FIRST_READ_WITHIN`] (a sparse town: one read); else the largest of a
-/// quarter, an eighth, ... down to [`SMALLEST_FIRST_SHARE`] that holds at
-/// most that many (a market of 1,500 shops per km2: 62.5 m of 2 km). Later
-/// reads are chosen by [`next_radius`], as where the place is not known.
-/// Without counts (a table from before them): a quarter, then (by
-/// [`next_radius`]) all of it. `near` is the map around the customer's
-/// point ([`CrowdMap::near`] out to `radius_m`), `None` without counts.
+/// [`FIRST_READ_WITHIN`] (a sparse town: one read); else the widest of a
+/// quarter of the radius and the radii down from it
+/// [`FIRST_STEPS_PER_DOUBLING`] to a doubling, down to
+/// [`SMALLEST_FIRST_SHARE`], that holds at most [`FIRST_READ_STEP_WITHIN`]
+/// (a market of 1,500 shops per km2: about 88 m of 2 km). Later reads are
+/// chosen by [`next_radius`], as where the place is not known. Without
+/// counts (a table from before them): a quarter, then (by [`next_radius`])
+/// all of it. `near` is the map around the customer's point
+/// ([`CrowdMap::near`] out to `radius_m`), `None` without counts.
 #[must_use]
 pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
     let Some(near) = near else {
@@ -214,11 +241,12 @@ pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
     if items(radius_m) <= FIRST_READ_WITHIN {
         return radius_m;
     }
-    let mut first = radius_m / 4.0;
-    while items(first) > FIRST_READ_WITHIN && first / 2.0 >= radius_m * SMALLEST_FIRST_SHARE {
-        first /= 2.0;
-    }
-    first
+    let smallest = radius_m * SMALLEST_FIRST_SHARE;
+    (0..)
+        .map(|k| stepped(radius_m / 4.0, -k, FIRST_STEPS_PER_DOUBLING))
+        .take_while(|r| *r >= smallest)
+        .find(|r| items(*r) <= FIRST_READ_STEP_WITHIN)
+        .unwrap_or(smallest)
 }
 
 /// What a match's read found within its radius: the geo items (of the
@@ -282,19 +310,10 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
             radius_m
         };
     };
-    // Counted from `read_m` itself, so a whole doubling is `powi`'s exact
-    // power of two whatever the steps.
+    // Counted from `read_m` itself (a whole doubling exactly twice it).
     let wider = |steps_per_doubling: i32| {
         (1..)
-            .map(move |k: i32| {
-                let fraction = k % steps_per_doubling;
-                let part = if fraction == 0 {
-                    1.0
-                } else {
-                    2f64.powf(f64::from(fraction) / f64::from(steps_per_doubling))
-                };
-                read_m * 2f64.powi(k / steps_per_doubling) * part
-            })
+            .map(move |k| stepped(read_m, k, steps_per_doubling))
             .take_while(move |r| *r < radius_m)
             .chain([radius_m])
     };
@@ -871,26 +890,38 @@ mod tests {
             500.0,
             "no counts: a quarter"
         );
-        assert_eq!(at(70.0, 0.0), 500.0, "city density: 55 within, about 80 read");
-        assert_eq!(
-            at(105.0, 0.0),
-            250.0,
-            "a denser city: 82 within 500 m would read about 120"
+        // The steps down from a quarter: 500 m times 2^(-k/4).
+        let step = |k: i32| 500.0 * 2f64.powf(-f64::from(k) / 4.0);
+        let assert_near = |got: f64, want: f64, what: &str| assert!((got - want).abs() < 1e-6, "{what}: {got} {want}");
+        assert_near(
+            at(70.0, 0.0),
+            step(1),
+            "city density: about 420 m, 39 within, about 60 read",
         );
+        assert_near(at(105.0, 0.0), step(2), "a denser city: about 350 m, 41 within");
         assert_eq!(at(4.0, 0.0), 2_000.0, "a sparse town: one read");
-        assert_eq!(at(0.0, 1_500.0), 62.5, "inside a market of 1,500 per km2");
+        assert_near(
+            at(0.0, 1_500.0),
+            step(10),
+            "inside a market of 1,500 per km2: about 88 m",
+        );
         assert_eq!(at(0.0, 54_000.0), 15.625, "a market of 54,000 per km2");
         assert_eq!(at(0.0, 10_000_000.0), 15.625, "never narrower than a 128th");
         for density in [0.0, 4.0, 30.0, 105.0, 400.0, 1_900.0, 5_000.0, 30_000.0] {
             let crowd = crowd_around(here, density, 0.0, 0.0);
             let first = first_radius(r, crowd.near(here, r).as_ref());
             let items = crowd.items_within(here, first).expect("known");
-            assert!(items <= FIRST_READ_WITHIN, "{density}/km2 reads {items} first");
+            assert!(
+                items <= FIRST_READ_STEP_WITHIN || (first == r && items <= FIRST_READ_WITHIN),
+                "{density}/km2 reads {items} first"
+            );
+            let wider = first * 2f64.powf(0.25);
             assert!(
                 first == r
                     || first == r / 4.0
-                    || crowd.items_within(here, first * 2.0).expect("known") > FIRST_READ_WITHIN,
-                "{density}/km2: {first} is the widest that holds about a hundred"
+                    || first == r / 128.0
+                    || crowd.items_within(here, wider).expect("known") > FIRST_READ_STEP_WITHIN,
+                "{density}/km2: {first} is the widest step that holds at most the aim"
             );
         }
         // At a market's rim (the next cell), the same memory of the place
