@@ -277,10 +277,11 @@ const NEXT_READ_MARGIN: f64 = 1.5;
 /// trip as the first read, [`cold_first_radius`].
 ///
 /// The wider of
-/// - the widest of `read_m` doubled, quadrupled, ... up to the whole
-///   radius that the map expects to hold at most [`FIRST_READ_WITHIN`]
-///   (the rule of [`first_radius`]: cheap enough to read whatever it
-///   holds), and
+/// - the whole radius if the map expects it to hold at most
+///   [`FIRST_READ_WITHIN`], else the widest of the radii
+///   [`FIRST_STEPS_PER_DOUBLING`] to a doubling wider than `read_m` that it
+///   expects to hold at most [`FIRST_READ_STEP_WITHIN`] (the rule of
+///   [`first_radius`]: cheap enough to read whatever it holds), and
 /// - where `found` had fewer candidates than enough: the nearest of
 ///   `read_m` times 2^(k/[`NEXT_STEPS_PER_DOUBLING`]) where the candidates
 ///   found, and those the map's items beyond `read_m` are expected to
@@ -321,7 +322,13 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
     // grows past where stores this process saw are counted: `items_within`).
     let items = |r: f64| near.items_within(r);
     let doublings: Vec<f64> = wider(1).collect();
-    let cheap = doublings.iter().copied().rev().find(|r| items(*r) <= FIRST_READ_WITHIN);
+    // As `first_radius` sizes a first read, over the radii wider than this.
+    let cheap = if items(radius_m) <= FIRST_READ_WITHIN {
+        Some(radius_m)
+    } else {
+        let steps: Vec<f64> = wider(FIRST_STEPS_PER_DOUBLING).filter(|r| *r < radius_m).collect();
+        steps.into_iter().rev().find(|r| items(*r) <= FIRST_READ_STEP_WITHIN)
+    };
     #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
     let (candidates, found_items) = (found.candidates as f64, found.items as f64);
     #[allow(clippy::cast_precision_loss)]
