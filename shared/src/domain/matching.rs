@@ -238,17 +238,25 @@ pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
     let Some(near) = near else {
         return radius_m / 4.0;
     };
-    let items = |r: f64| near.items_within(r);
-    if items(radius_m) <= FIRST_READ_WITHIN {
-        return radius_m;
-    }
     // Down to the smallest itself, whatever the rounding of the steps.
     let smallest = radius_m * SMALLEST_FIRST_SHARE;
-    (0..)
+    let steps = (0..)
         .map(|k| stepped(radius_m / 4.0, -k, FIRST_STEPS_PER_DOUBLING))
-        .take_while(|r| *r >= smallest * (1.0 - 1e-9))
-        .find(|r| items(*r) <= FIRST_READ_STEP_WITHIN)
-        .unwrap_or(smallest)
+        .take_while(|r| *r >= smallest * (1.0 - 1e-9));
+    cheap_radius(radius_m, near, steps).unwrap_or(smallest)
+}
+
+/// The radius cheap enough to read whatever it holds, of `steps` (radii
+/// short of `radius_m`, in any order): the whole radius where the map
+/// expects it to hold at most [`FIRST_READ_WITHIN`], else the widest step
+/// it expects to hold at most [`FIRST_READ_STEP_WITHIN`]; `None` if none.
+fn cheap_radius(radius_m: f64, near: &CrowdNear, steps: impl Iterator<Item = f64>) -> Option<f64> {
+    if near.items_within(radius_m) <= FIRST_READ_WITHIN {
+        return Some(radius_m);
+    }
+    steps
+        .filter(|r| near.items_within(*r) <= FIRST_READ_STEP_WITHIN)
+        .reduce(f64::max)
 }
 
 /// What a match's read found within its radius: the geo items (of the
@@ -323,17 +331,12 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
     // The map's count within a radius (it may fall a little as the radius
     // grows past where stores this process saw are counted: `items_within`).
     let items = |r: f64| near.items_within(r);
-    let doublings: Vec<f64> = wider(1).collect();
-    // With the thresholds `first_radius` sizes a first read with, over the
-    // radii wider than this one.
-    let cheap = if items(radius_m) <= FIRST_READ_WITHIN {
-        Some(radius_m)
-    } else {
-        wider(FIRST_STEPS_PER_DOUBLING)
-            .take_while(|r| *r < radius_m)
-            .filter(|r| items(*r) <= FIRST_READ_STEP_WITHIN)
-            .last()
-    };
+    // As `first_radius` sizes a first read, over the radii wider than this.
+    let cheap = cheap_radius(
+        radius_m,
+        near,
+        wider(FIRST_STEPS_PER_DOUBLING).take_while(|r| *r < radius_m),
+    );
     #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
     let (candidates, found_items) = (found.candidates as f64, found.items as f64);
     #[allow(clippy::cast_precision_loss)]
@@ -355,11 +358,7 @@ pub fn next_radius(radius_m: f64, near: Option<&CrowdNear>, read_m: f64, found: 
             .unwrap_or(radius_m)
     } else {
         let share = (candidates + 1.0) / (found_items + 1.0);
-        doublings
-            .iter()
-            .copied()
-            .find(|r| items(*r) * share >= needed)
-            .unwrap_or(radius_m)
+        wider(1).find(|r| items(*r) * share >= needed).unwrap_or(radius_m)
     };
     cheap.map_or(enough, |cheap| cheap.max(enough))
 }
