@@ -769,10 +769,9 @@ async fn a_match_offers_the_best_nearby_stores_when_enough_qualify_and_the_best_
 }
 
 /// Geo items a match in [`market`] may read: goal 5's 100. A place not
-/// known reads 62.5 m, which holds about 23 stalls, and the queries
-/// covering so small a disk read some beyond it (46 items); a place
-/// remembered reads no wider (the crowd map, counts per 0.1 km2 cell, sizes
-/// it to about 67 within).
+/// known reads 31.25 m, which holds about 6 stalls, then the radius the
+/// crowd map sizes at the customer's point (about 74 m: 62 items in all);
+/// a place remembered reads that radius at once.
 const MARKET_MATCH_ITEMS: f64 = 100.0;
 
 /// 1,500 grocery stalls spread over the 500 m around `here()`, every one
@@ -989,7 +988,7 @@ async fn a_match_in_a_hall_denser_than_any_map_reads_a_bounded_page_of_each_rang
     assert_offered_the_best(
         &order,
         &oil,
-        radius,
+        config.radius_m,
         sellers,
         config.stores_per_round,
         "the best of every seller in the hall",
@@ -1047,8 +1046,8 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         .expect("crowd map");
     let radius = first_radius(config.radius_m, crowd.near(here(), config.radius_m).as_ref());
     let expected = crowd.items_within(here(), radius).expect("counts kept");
-    // Not narrower than the first match's blind 32nd (62.5 m), which read
-    // fewer: the map sizes this one at the customer's point (about 74 m).
+    // Not narrower than the first match's blind 64th (31.25 m): the map
+    // sizes this one at the customer's point (about 74 m).
     assert!(
         expected <= FIRST_READ_STEP_WITHIN && radius >= cold_first_radius(config.radius_m) && radius <= 125.0,
         "{radius} m: {expected}"
@@ -1065,10 +1064,11 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
 
 /// Goal 5 where the place is not known (a new Lambda, the first match in a
 /// cell): the first match in a market of 1,500 shops within 500 m reads a
-/// 32nd of the radius, with the stored crowd map in the same round trip,
-/// and offers the best of those: one geo round trip and a few dozen items
-/// instead of all 1,500. A demand that 32nd cannot serve reads next as far
-/// as the map expects enough, not the whole radius.
+/// 64th of the radius, with the stored crowd map in the same round trip,
+/// then the radius the map sizes at the customer's point, and offers the
+/// best of those: two geo round trips and a few dozen items instead of all
+/// 1,500. A demand neither can serve reads next as far as the map expects
+/// enough, not the whole radius.
 #[tokio::test]
 async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the_stored_crowd_map() {
     use shared::domain::matching::cold_first_radius;
@@ -1084,8 +1084,17 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         read as f64 <= MARKET_MATCH_ITEMS,
         "a market not yet known is read at a small radius: {read} items"
     );
-    assert_eq!(reads, 1, "the small read had enough: one geo round trip");
-    let radius = cold_first_radius(config.radius_m);
+    // A 64th (31.25 m) holds about 6 stalls; the map read beside it sizes
+    // the next at the customer's point (about 74 m).
+    let radii = cold_radii(&app, &config, here(), &items).await;
+    assert_eq!(radii.len(), 2, "{radii:?}");
+    assert_eq!(radii[0], cold_first_radius(config.radius_m));
+    assert!(radii[1] > 60.0 && radii[1] < 90.0, "{radii:?}");
+    assert_eq!(
+        reads, 2,
+        "the blind read and the one the map sized: two geo round trips"
+    );
+    let radius = radii[1];
     assert_offered_the_best(
         &order,
         &items,
@@ -1096,10 +1105,11 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     );
 
     // A demand the small radius cannot serve (only a few stalls, 150-470
-    // m away, sell oil; none of the 23 within 62.5 m): each next read goes
+    // m away, sell oil; none of the 6 within 31.25 m): each next read goes
     // as far as the map expects enough at the share found so far, in steps
-    // of a quarter of a doubling: about 300 m, with 7 sellers, then 420 m;
-    // not the market's edge, 500 m, and not 2 km.
+    // of a quarter of a doubling: about 177 m, with 2 sellers among about
+    // 190 stalls, then about 595 m (the whole market: at that share its
+    // stalls hold about 15 more sellers); not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -1109,10 +1119,10 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
         sellers.push(Arc::new(open_grocery(&app, id, at, &["oil"]).await));
     }
     let oil = parse_demand_text("oil").expect("parses");
-    let step = |k: i32| 62.5 * 2f64.powf(f64::from(k) / 4.0);
+    let step = |k: i32| 31.25 * 2f64.powf(f64::from(k) / 4.0);
     let radii = cold_radii(&app, &config, here(), &oil).await;
     assert_eq!(radii.len(), 3, "{radii:?}");
-    for (radius, expected) in radii.iter().zip([62.5, step(9), step(11)]) {
+    for (radius, expected) in radii.iter().zip([31.25, step(10), step(17)]) {
         assert!((radius - expected).abs() < 1e-6, "{radii:?}");
     }
     let reads_before = app.storage().geo_reads();
@@ -1120,7 +1130,7 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     assert_eq!(
         app.storage().geo_reads() - reads_before,
         3,
-        "62.5 m, about 300 m, then 420 m"
+        "31.25 m, about 177 m, then about 595 m"
     );
     assert_offered_the_best(
         &order,
@@ -1147,10 +1157,10 @@ async fn a_first_match_in_a_sparse_town_reads_in_two_geo_round_trips() {
         stores.push(Arc::new(open_grocery(&app, id, at, &["rice"]).await));
     }
     let items = parse_demand_text("rice").expect("parses");
-    assert_eq!(cold_radii(&app, &config, here(), &items).await, [62.5, 2_000.0]);
+    assert_eq!(cold_radii(&app, &config, here(), &items).await, [31.25, 2_000.0]);
     let reads_before = app.storage().geo_reads();
     let order = place_here(&app, &items, "buyer1").await;
-    assert_eq!(app.storage().geo_reads() - reads_before, 2, "62.5 m, then all of it");
+    assert_eq!(app.storage().geo_reads() - reads_before, 2, "31.25 m, then all of it");
     assert_offered_the_best(
         &order,
         &items,

@@ -208,12 +208,15 @@ const EDGES_PER_RADIUS: f64 = 6.0;
 
 /// The resolution a `radius_m` search is covered at: the coarsest whose
 /// average edge is at most a sixth of the radius, never finer than
-/// resolution 12 (beyond it cells only cost planning time).
+/// resolution 13 (about 3.5 m across an edge; finer cells only cost
+/// planning time). Covered at resolution 12 (9 m), the disk of a first read
+/// in a crowded market (30-60 m) was read out to its cells' rim, 12 m
+/// beyond it: about 1.7 times its area (docs/performance.md).
 #[must_use]
 pub fn search_resolution(radius_m: f64) -> Resolution {
-    Resolution::range(Resolution::Zero, Resolution::Twelve)
+    Resolution::range(Resolution::Zero, Resolution::Thirteen)
         .find(|r| r.edge_length_m() <= radius_m / EDGES_PER_RADIUS)
-        .unwrap_or(Resolution::Twelve)
+        .unwrap_or(Resolution::Thirteen)
 }
 /// Queries (cell ranges) one category's radius search may take by default.
 pub const DEFAULT_MAX_RANGES: usize = 8;
@@ -409,8 +412,8 @@ pub fn cells_covering(center: GeoPoint, radius_m: f64, resolution: Resolution) -
     };
     // Within a covering that meets no pentagon, a cell's circumradius
     // differs from the centre cell's by at most 2.7 % (measured over 80,000
-    // coverings worldwide at the radii matching reads, 62.5 m to 2 km, and
-    // the partitions') and 3.1 % at 20 km, the widest sparse radius; a
+    // coverings worldwide at the radii matching read then, 62.5 m to 2 km,
+    // and the partitions') and 3.1 % at 20 km, the widest sparse radius; a
     // twentieth leaves few cells for their own boundary. Near a pentagon
     // cells distort more (up to 15 %).
     let (keep, bounds) = keep_within(0.05, 0.05);
@@ -755,7 +758,7 @@ mod tests {
     /// The radii matching reads and the widest sparse radius, each at its
     /// search resolution, and the partitions of a 2 km match.
     fn assert_covering_as_converted_cell_by_cell(center: GeoPoint) {
-        for radius_m in [62.5, 125.0, 250.0, 700.0, 2_000.0, 20_000.0] {
+        for radius_m in [15.625, 31.25, 62.5, 125.0, 250.0, 700.0, 2_000.0, 20_000.0] {
             let resolution = search_resolution(radius_m);
             assert_eq!(
                 cells_covering(center, radius_m, resolution),
@@ -827,10 +830,11 @@ mod tests {
     }
 
     #[test]
-    fn a_2_km_search_is_covered_at_resolution_9_and_a_500_m_one_finer() {
+    fn a_2_km_search_is_covered_at_resolution_9_a_500_m_one_finer_and_a_market_s_first_read_at_13() {
         assert_eq!(search_resolution(2_000.0), SEARCH_RESOLUTION);
         assert_eq!(search_resolution(500.0), Resolution::Ten);
-        assert_eq!(search_resolution(0.0), Resolution::Twelve);
+        assert_eq!(search_resolution(50.0), Resolution::Thirteen);
+        assert_eq!(search_resolution(0.0), Resolution::Thirteen);
     }
 
     proptest! {

@@ -178,22 +178,22 @@ const READ_PER_ITEM_WITHIN: f64 = 1.5;
 pub const FIRST_READ_WITHIN: f64 = FIRST_READ_ITEMS / READ_PER_ITEM_WITHIN;
 
 /// The first radius is never less than this share of the whole: 15.6 m
-/// of 2 km. A disk that small is already read through the finest cells a
-/// search plan uses (resolution 12, about 9 m across an edge), so a smaller
-/// one would read the same cells; even a market of 30,000 shops per km2
-/// holds about 23 within it.
+/// of 2 km, about four of the finest cells a search plan uses (resolution
+/// 13, 3.5 m across an edge) across its radius; even a market of 30,000
+/// shops per km2 holds about 23 within it.
 const SMALLEST_FIRST_SHARE: f64 = 1.0 / 128.0;
 
 /// The first read's share of the radius where the place is not known, read
 /// blind in the same round trip as the [`CrowdMap`] that sizes the next
-/// read: a 32nd (62.5 m of 2 km). The densest market of even spread known
-/// (1,900 shops per km2) holds about 23 within it, enough for a common line
-/// in one round trip. A market's hub or a mall holds 10,000 shops per km2
-/// and more, where a sixteenth (125 m) read several hundred items. In a city
-/// a 32nd seldom holds enough, so a match there reads twice where a
-/// sixteenth read once about half the time: a second geo round trip, only
-/// in a process's first match near a place (docs/performance.md).
-const COLD_FIRST_SHARE: f64 = 1.0 / 32.0;
+/// read: a 64th (31.25 m of 2 km). A covered bazaar of 19,500 shops per
+/// km2 holds about 60 within it, where a 32nd (62.5 m) held about 240 and
+/// read up to 348 items; a market's hub or a mall, 10,000 per km2 and
+/// more. Anywhere less crowded a 64th seldom holds enough, so a match
+/// there reads twice: a second geo round trip, only in a process's first
+/// match near a place, and in a city a 32nd needed it too (in a market of
+/// 1,200 per km2 it held enough about a quarter of the time;
+/// docs/performance.md).
+const COLD_FIRST_SHARE: f64 = 1.0 / 64.0;
 
 /// The items within its radius a first read short of the whole radius
 /// aims at, over radii [`FIRST_STEPS_PER_DOUBLING`] to a doubling apart
@@ -1001,7 +1001,7 @@ mod tests {
         let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
         let here = GeoPoint::from_cell_centre(somewhere.cell(CROWD_RESOLUTION));
         let found = |items, candidates| ReadFound { items, candidates };
-        assert_eq!(cold_first_radius(r), 62.5);
+        assert_eq!(cold_first_radius(r), 31.25);
         // After a read of 125 m. The steps from it: four to a doubling (125
         // m times 2^(k/4)).
         let near = 125.0;
