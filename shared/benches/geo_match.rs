@@ -40,11 +40,13 @@ use std::time::Instant;
 use h3o::CellIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan, store_crowd_cell};
+use shared::domain::geo::{
+    GeoPoint, PARTITION_RESOLUTION, cells_covering, fine_crowd_items_near, search_plan, store_crowd_cell,
+};
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
-    CrowdMemory, ITEMS_PER_RANGE, ReadFound, StoresRead, cold_first_radius, enough_nearby, first_radius, next_radius,
-    rank_candidates, rank_read,
+    CrowdMemory, ITEMS_PER_RANGE, ReadFound, StoresRead, cold_first_radius, enough_nearby, fine_counts_worth_reading,
+    first_radius, first_radius_before_fine_counts, next_radius, rank_candidates, rank_read,
 };
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
@@ -240,6 +242,9 @@ const GEO_ITEM_BYTES: f64 = 600.0;
 /// Read units of one crowd item (a count per resolution-9 cell, at most 343
 /// of about 25 B: 8.6 KB, three 4 KB units), eventually consistent.
 const CROWD_ITEM_RCU: f64 = 1.5;
+/// Read units of one fine crowd item (at most 49 counts, about 1.2 KB),
+/// eventually consistent.
+const FINE_CROWD_ITEM_RCU: f64 = 0.5;
 /// One partition's read limit.
 const PARTITION_RCU: f64 = 3_000.0;
 
@@ -305,6 +310,18 @@ enum Reading {
     RememberedOrMap,
     /// Every match as in a place not known (a new process each time).
     AlwaysMap,
+}
+
+/// The read units of `fine_items` (fine crowd items), added to the match's
+/// and to their partitions' (counted with the geo reads there, as the
+/// crowd items are).
+fn fine_units(figures: &mut PeakFigures, rcu: &mut f64, fine_items: &[CellIndex]) {
+    for item in fine_items {
+        *rcu += FINE_CROWD_ITEM_RCU;
+        if let Some(partition) = item.parent(PARTITION_RESOLUTION) {
+            figures.by_partition.entry(partition).or_default().1 += FINE_CROWD_ITEM_RCU;
+        }
+    }
 }
 
 /// Grocery matches from customers placed like the shops (people live
@@ -382,6 +399,19 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
             (_, Some(near)) => vec![first_radius(RADIUS_M, near.as_ref())],
             (_, None) => vec![cold_first_radius(RADIUS_M)],
         };
+        // The fine counts around the customer: read with the map where it
+        // is read, else beside the first read where the map is remembered
+        // without them and the place is crowded, as matching does.
+        let fine_items = fine_crowd_items_near(customer);
+        let mut fine_missing = match &near_here {
+            Some(Some(_)) if fine_counts_worth_reading(radii[0]) => {
+                memory.fine_items_missing(&grocery_only, &fine_items, 0)
+            }
+            _ => Vec::new(),
+        };
+        if !fine_missing.is_empty() {
+            radii[0] = first_radius_before_fine_counts(RADIUS_M, radii[0]);
+        }
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
         // The last read's radius and the four it ranked best.
         let mut last: Option<(f64, Vec<StoreId>)> = None;
@@ -391,13 +421,17 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
             if near_here.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
                 // The crowd map, in the same round trip: one small item per
                 // partition the whole radius touches (half a unit each).
-                let map = storage.crowd_map("grocery", &partitions).await.expect("crowd map");
+                let map = storage
+                    .crowd_map("grocery", &partitions, &fine_items)
+                    .await
+                    .expect("crowd map");
                 memory.remember("grocery", &partitions, &map, 0);
                 near_here = Some(map.near(customer, RADIUS_M));
                 for partition in &partitions {
                     rcu += CROWD_ITEM_RCU;
                     figures.by_partition.entry(*partition).or_default().1 += CROWD_ITEM_RCU;
                 }
+                fine_units(&mut figures, &mut rcu, &fine_items);
             }
             let mut this_read = 0;
             // As matching reads: the first read bounded, a wider one whole
@@ -424,6 +458,18 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
                 tally.1 += query_rcu(items);
             }
             read += this_read;
+            if !fine_missing.is_empty() {
+                let fine = storage
+                    .crowd_map("grocery", &[], &fine_missing)
+                    .await
+                    .expect("fine counts");
+                memory.remember_fine("grocery", &fine);
+                fine_units(&mut figures, &mut rcu, &fine_missing);
+                fine_missing.clear();
+                if let Some(refined) = memory.recall_near(&grocery_only, &partitions, 0, customer, RADIUS_M) {
+                    near_here = Some(refined);
+                }
+            }
             let measured = StoresRead::measure(customer, read_stores);
             // A read crowded beyond what the map expected is remembered, as
             // matching does.

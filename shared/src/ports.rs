@@ -82,15 +82,19 @@ pub trait StoreRepo: Send + Sync {
         per_range: usize,
     ) -> impl Future<Output = Result<GeoRead, RepoError>> + Send;
     /// How many geo entries of `category` lie in each crowd cell (`CROWD_RESOLUTION`) of
-    /// `partitions` (each counted once however often named; kept with the
-    /// entries by every write that adds, moves or removes one), for sizing
-    /// a match's reads. May be a moment old. A
-    /// partition without counts (a table from before they were kept, until
-    /// `ops reindex-geo`) adds nothing; none at all leave the map unknown.
+    /// `partitions`, and in each fine cell (`FINE_CROWD_RESOLUTION`) of
+    /// `fine_items` (`FINE_CROWD_ITEM_RESOLUTION`; each counted once
+    /// however often named; kept with the entries by every write that adds,
+    /// moves or removes one), for sizing a match's reads
+    /// ([`CrowdMap::from_counts`]). May be a moment old. A partition or fine
+    /// item without counts (a table from before they were kept, until `ops
+    /// reindex-geo`) adds nothing; no partition's at all leave the map
+    /// unknown.
     fn crowd_map(
         &self,
         category: &str,
         partitions: &[CellIndex],
+        fine_items: &[CellIndex],
     ) -> impl Future<Output = Result<CrowdMap, RepoError>> + Send;
 }
 

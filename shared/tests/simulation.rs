@@ -319,9 +319,14 @@ impl StoreRepo for FaultyStorage {
         self.plain("stores_in_ranges", false).await?;
         self.inner.stores_in_ranges(category, ranges, per_range).await
     }
-    async fn crowd_map(&self, category: &str, partitions: &[h3o::CellIndex]) -> Result<CrowdMap, RepoError> {
+    async fn crowd_map(
+        &self,
+        category: &str,
+        partitions: &[h3o::CellIndex],
+        fine_items: &[h3o::CellIndex],
+    ) -> Result<CrowdMap, RepoError> {
         self.plain("crowd_map", false).await?;
-        self.inner.crowd_map(category, partitions).await
+        self.inner.crowd_map(category, partitions, fine_items).await
     }
 }
 

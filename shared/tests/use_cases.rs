@@ -625,14 +625,15 @@ async fn cold_radii(
     at: GeoPoint,
     items: &[shared::domain::demand::DemandItem],
 ) -> Vec<f64> {
-    use shared::domain::geo::{PARTITION_RESOLUTION, cells_covering, search_plan};
+    use shared::domain::geo::{PARTITION_RESOLUTION, cells_covering, fine_crowd_items_near, search_plan};
     use shared::domain::matching::{ReadFound, cold_first_radius, enough_nearby, next_radius, rank_candidates};
     use shared::ports::StoreRepo;
-    // The partitions a match reads the crowd map of.
+    // The partitions a match reads the crowd map of, and the fine counts
+    // around the customer.
     let partitions = cells_covering(at, config.radius_m, PARTITION_RESOLUTION);
     let crowd = app
         .storage()
-        .crowd_map("grocery", &partitions)
+        .crowd_map("grocery", &partitions, &fine_crowd_items_near(at))
         .await
         .expect("crowd map");
     let all = app
@@ -1037,11 +1038,16 @@ async fn a_match_in_a_crowded_market_reads_about_a_hundred_stores_once_the_place
         second as f64 <= MARKET_MATCH_ITEMS,
         "the known market is read at a small radius: {second} items (the first match read {first})"
     );
-    // The radius the map the first match read gives at this point.
+    // The radius the map the first match read gives at this point (with
+    // the fine counts around it).
     let partitions = cells_covering(here(), config.radius_m, PARTITION_RESOLUTION);
     let crowd = app
         .storage()
-        .crowd_map("grocery", &partitions)
+        .crowd_map(
+            "grocery",
+            &partitions,
+            &shared::domain::geo::fine_crowd_items_near(here()),
+        )
         .await
         .expect("crowd map");
     let radius = first_radius(config.radius_m, crowd.near(here(), config.radius_m).as_ref());
@@ -1108,8 +1114,8 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     // m away, sell oil; none of the 6 within 31.25 m): each next read goes
     // as far as the map expects enough at the share found so far, in steps
     // of a quarter of a doubling: about 177 m, with 2 sellers among about
-    // 190 stalls, then about 595 m (the whole market: at that share its
-    // stalls hold about 15 more sellers); not 2 km.
+    // 190 stalls, then 500 m (the whole market: at that share its stalls
+    // hold about 15 more sellers); not 2 km.
     let app = fresh_app(config);
     market(&app, 13).await;
     let mut sellers = Vec::new();
@@ -1122,7 +1128,7 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     let step = |k: i32| 31.25 * 2f64.powf(f64::from(k) / 4.0);
     let radii = cold_radii(&app, &config, here(), &oil).await;
     assert_eq!(radii.len(), 3, "{radii:?}");
-    for (radius, expected) in radii.iter().zip([31.25, step(10), step(17)]) {
+    for (radius, expected) in radii.iter().zip([31.25, step(10), step(16)]) {
         assert!((radius - expected).abs() < 1e-6, "{radii:?}");
     }
     let reads_before = app.storage().geo_reads();
@@ -1130,7 +1136,7 @@ async fn a_first_match_in_a_crowded_market_reads_about_a_hundred_stores_with_the
     assert_eq!(
         app.storage().geo_reads() - reads_before,
         3,
-        "31.25 m, about 177 m, then about 595 m"
+        "31.25 m, about 177 m, then 500 m"
     );
     assert_offered_the_best(
         &order,

@@ -14,7 +14,8 @@ use shared::domain::clock::{Clock, SystemClock};
 use shared::domain::customer::PhoneNumber;
 use shared::domain::demand::parse_demand_text;
 use shared::domain::geo::{
-    CROWD_RESOLUTION, CellRange, GeoPoint, ring_key, search_plan, store_crowd_cell, store_partition,
+    CROWD_RESOLUTION, CellRange, FINE_CROWD_RESOLUTION, GeoPoint, ring_key, search_plan, store_crowd_cell,
+    store_fine_crowd_cell, store_partition,
 };
 use shared::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use shared::domain::limits::{OrderLimits, Rate, Versioned};
@@ -481,8 +482,9 @@ async fn partition_edge_contract<S: Storage>(storage: &S) {
 }
 
 /// The crowd counts of `category` the storage holds in the partitions of
-/// `stores` and of `gone` (places stores left), and what `stores` make
-/// them: one per store of the category in its crowd cell.
+/// `stores` and of `gone` (places stores left), and in their fine crowd
+/// items, and what `stores` make them: one per store of the category in
+/// its crowd cell, and one in its fine cell.
 async fn crowd_counts<S: Storage>(
     storage: &S,
     category: &str,
@@ -492,17 +494,37 @@ async fn crowd_counts<S: Storage>(
     let mut expected: std::collections::BTreeMap<h3o::CellIndex, u64> = Default::default();
     for store in stores.iter().filter(|s| s.category == category) {
         *expected.entry(store_crowd_cell(store.location)).or_default() += 1;
+        *expected.entry(store_fine_crowd_cell(store.location).1).or_default() += 1;
     }
     let partitions: Vec<h3o::CellIndex> = stores.iter().chain(gone).map(|s| store_partition(s.location)).collect();
-    let map = storage.crowd_map(category, &partitions).await.expect("crowd map");
+    let fine_items: Vec<h3o::CellIndex> = stores
+        .iter()
+        .chain(gone)
+        .map(|s| store_fine_crowd_cell(s.location).0)
+        .collect();
+    // Read apart: under a fine item read with its partition, the fine
+    // cells stand in for the crowd cells.
+    let map = storage.crowd_map(category, &partitions, &[]).await.expect("crowd map");
+    let fine = storage
+        .crowd_map(category, &[], &fine_items)
+        .await
+        .expect("fine counts");
     let mut cells: Vec<h3o::CellIndex> = partitions.iter().flat_map(|p| p.children(CROWD_RESOLUTION)).collect();
     cells.sort_unstable();
     cells.dedup();
-    let stored = cells
+    let mut fine_cells: Vec<h3o::CellIndex> = fine_items
+        .iter()
+        .flat_map(|item| item.children(FINE_CROWD_RESOLUTION))
+        .collect();
+    fine_cells.sort_unstable();
+    fine_cells.dedup();
+    let mut stored: Vec<(h3o::CellIndex, u64)> = cells
         .into_iter()
         .map(|c| (c, map.count(c)))
+        .chain(fine_cells.into_iter().map(|c| (c, fine.count(c))))
         .filter(|(_, n)| *n > 0)
         .collect();
+    stored.sort_unstable();
     (stored, expected.into_iter().collect())
 }
 
@@ -587,12 +609,31 @@ async fn crowd_contract<S: Storage>(storage: &S) {
     };
     check(&[&a, &b, &c], &[], "registering").await;
     let (stored, _) = crowd_counts(storage, "grocery", &[&a, &b], &[]).await;
-    assert_eq!(stored.iter().map(|(_, n)| n).sum::<u64>(), 2, "both groceries counted");
+    assert_eq!(
+        stored.iter().map(|(_, n)| n).sum::<u64>(),
+        4,
+        "both groceries counted, per crowd cell and per fine cell"
+    );
     let map = storage
-        .crowd_map("grocery", &[store_partition(a.location)])
+        .crowd_map("grocery", &[store_partition(a.location)], &[])
         .await
         .expect("crowd map");
     assert!(map.is_known(), "a partition with stores has counts");
+    // Read with its fine item, the partition's map counts the fine cells
+    // there in place of the crowd cells.
+    let (fine_item, fine_cell) = store_fine_crowd_cell(a.location);
+    let refined = storage
+        .crowd_map("grocery", &[store_partition(a.location)], &[fine_item])
+        .await
+        .expect("crowd map");
+    assert_eq!(refined.fine_items(), [fine_item]);
+    assert_eq!(refined.count(store_crowd_cell(a.location)), 0);
+    assert!(refined.count(fine_cell) >= 1);
+    assert_eq!(
+        refined.items_within(a.location, 5_000.0),
+        map.items_within(a.location, 5_000.0),
+        "the same stores, counted finer"
+    );
 
     // A new name: no count moves.
     let mut renamed = a.clone();
@@ -1333,7 +1374,7 @@ mod on_an_aws_compatible_server {
         }
 
         let before = storage
-            .crowd_map("grocery", &[store_partition(kept.location)])
+            .crowd_map("grocery", &[store_partition(kept.location)], &[])
             .await
             .expect("crowd map");
         assert_eq!(
@@ -1351,9 +1392,15 @@ mod on_an_aws_compatible_server {
         assert_eq!(ids(&read.stores), ["kept", "stale"]);
         let (stored, expected) = crowd_counts(&storage, "grocery", &[&kept, &newer], &[]).await;
         assert_eq!(stored, expected, "counts rebuilt from the entries");
-        assert_eq!(done.crowd_items, 1);
+        // The partition's crowd item, and a fine item per resolution-8 cell
+        // holding a store.
+        let fine_items: std::collections::BTreeSet<_> = [&kept, &newer]
+            .iter()
+            .map(|s| store_fine_crowd_cell(s.location).0)
+            .collect();
+        assert_eq!(done.crowd_items, 1 + fine_items.len());
         let left_over = storage
-            .crowd_map("grocery", &[store_partition(elsewhere)])
+            .crowd_map("grocery", &[store_partition(elsewhere)], &[])
             .await
             .expect("crowd map");
         assert!(!left_over.is_known(), "a partition without entries keeps no counts");

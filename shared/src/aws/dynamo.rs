@@ -23,7 +23,9 @@ use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::figures;
-use crate::domain::geo::{CROWD_RESOLUTION, CellRange, store_crowd_cell, store_partition};
+use crate::domain::geo::{
+    CROWD_RESOLUTION, CellRange, FINE_CROWD_RESOLUTION, store_crowd_cell, store_fine_crowd_cell, store_partition,
+};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
@@ -185,23 +187,30 @@ fn geo_key(store: &Store) -> Item {
     )
 }
 
-/// Where a geo entry is counted: category, partition, crowd cell
-/// ([`CROWD_RESOLUTION`]).
+/// Where a geo entry is counted: category, the crowd item's cell, and the
+/// cell counted in.
 type CrowdSlot = (String, CellIndex, CellIndex);
 
-fn crowd_slot(store: &Store) -> CrowdSlot {
-    (
-        store.category.clone(),
-        store_partition(store.location),
-        store_crowd_cell(store.location),
-    )
+/// Its crowd cell ([`CROWD_RESOLUTION`]) in its partition's crowd item, and
+/// its fine cell ([`FINE_CROWD_RESOLUTION`]) in its fine crowd item.
+fn crowd_slots(store: &Store) -> [CrowdSlot; 2] {
+    let (fine_item, fine_cell) = store_fine_crowd_cell(store.location);
+    [
+        (
+            store.category.clone(),
+            store_partition(store.location),
+            store_crowd_cell(store.location),
+        ),
+        (store.category.clone(), fine_item, fine_cell),
+    ]
 }
 
-/// The crowd item of a category's partition: one number attribute per
-/// cell at [`CROWD_RESOLUTION`] ([`crowd_attribute`]), the geo entries
-/// under it.
-fn crowd_key(category: &str, partition: CellIndex) -> Item {
-    key(format!("CROWD#{category}#{:016x}", u64::from(partition)), "CELLS")
+/// The crowd item of a category's partition (one number attribute per
+/// cell at [`CROWD_RESOLUTION`], [`crowd_attribute`], the geo entries under
+/// it), or of a fine crowd item's cell (per cell at
+/// [`FINE_CROWD_RESOLUTION`]): the cell's resolution tells them apart.
+fn crowd_key(category: &str, item: CellIndex) -> Item {
+    key(format!("CROWD#{category}#{:016x}", u64::from(item)), "CELLS")
 }
 
 /// A top-level attribute per cell, so one `SET` adds to it atomically.
@@ -216,7 +225,7 @@ fn crowd_counts(item: &Item) -> impl Iterator<Item = (CellIndex, i64)> + '_ {
     item.iter().filter_map(|(name, value)| {
         let hex = name.strip_prefix('c')?;
         let cell = CellIndex::try_from(u64::from_str_radix(hex, 16).ok()?).ok()?;
-        if cell.resolution() != CROWD_RESOLUTION {
+        if cell.resolution() != CROWD_RESOLUTION && cell.resolution() != FINE_CROWD_RESOLUTION {
             return None;
         }
         Some((cell, value.as_n().ok()?.parse().ok()?))
@@ -582,7 +591,7 @@ impl DynamoStorage {
                 .build(),
         ];
         match old {
-            None => writes.extend(self.crowd_updates(None, crowd_slot(store))?),
+            None => writes.extend(self.crowd_updates(None, crowd_slots(store))?),
             Some(old) => {
                 let old_geo_key = geo_key(old);
                 if old_geo_key != new_geo_key {
@@ -592,7 +601,7 @@ impl DynamoStorage {
                         .build()
                         .map_err(repo_err)?;
                     writes.push(TransactWriteItem::builder().delete(delete).build());
-                    writes.extend(self.crowd_updates(Some(crowd_slot(old)), crowd_slot(store))?);
+                    writes.extend(self.crowd_updates(Some(crowd_slots(old)), crowd_slots(store))?);
                 }
             }
         }
@@ -602,22 +611,34 @@ impl DynamoStorage {
     /// A geo entry that left `left` (`None`: a new one) for `joined`: one
     /// less there, one more here, in the same transaction as the entry
     /// (one `SET` per crowd item: a transaction may touch an item once).
-    /// Nothing when it stays in its cell.
-    fn crowd_updates(&self, left: Option<CrowdSlot>, joined: CrowdSlot) -> Result<Vec<TransactWriteItem>, RepoError> {
-        if left.as_ref() == Some(&joined) {
-            return Ok(Vec::new());
+    /// Nothing where it stays in its cell.
+    fn crowd_updates(
+        &self,
+        left: Option<[CrowdSlot; 2]>,
+        joined: [CrowdSlot; 2],
+    ) -> Result<Vec<TransactWriteItem>, RepoError> {
+        let mut deltas: std::collections::BTreeMap<CrowdSlot, i64> = Default::default();
+        for (slot, delta) in left
+            .into_iter()
+            .flatten()
+            .map(|l| (l, -1))
+            .chain(joined.into_iter().map(|j| (j, 1)))
+        {
+            *deltas.entry(slot).or_default() += delta;
         }
-        // By crowd item (category, partition): the cells it changes.
+        // By crowd item (category, item cell): the cells it changes.
         let mut by_item: std::collections::BTreeMap<(String, CellIndex), Vec<(CellIndex, i64)>> = Default::default();
-        for ((category, partition, cell), delta) in left.map(|l| (l, -1)).into_iter().chain([(joined, 1)]) {
-            by_item.entry((category, partition)).or_default().push((cell, delta));
+        for ((category, item, cell), delta) in deltas {
+            if delta != 0 {
+                by_item.entry((category, item)).or_default().push((cell, delta));
+            }
         }
         by_item
             .into_iter()
-            .map(|((category, partition), cells)| {
+            .map(|((category, item), cells)| {
                 let mut update = Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(crowd_key(&category, partition)))
+                    .set_key(Some(crowd_key(&category, item)))
                     .expression_attribute_values(":zero", n(0));
                 let mut sets = Vec::with_capacity(cells.len());
                 for (i, (cell, delta)) in cells.into_iter().enumerate() {
@@ -846,22 +867,34 @@ impl StoreRepo for DynamoStorage {
         Ok(read)
     }
 
-    async fn crowd_map(&self, category: &str, partitions: &[CellIndex]) -> Result<CrowdMap, RepoError> {
+    async fn crowd_map(
+        &self,
+        category: &str,
+        partitions: &[CellIndex],
+        fine_items: &[CellIndex],
+    ) -> Result<CrowdMap, RepoError> {
         // A hint: eventually consistent, half a unit per item of a few KB.
         let mut partitions = partitions.to_vec();
         partitions.sort_unstable();
         partitions.dedup();
-        let keys = partitions.iter().map(|p| crowd_key(category, *p)).collect();
-        let items: Vec<Item> = self
-            .batch_get_aligned(keys, Read::Eventual)
-            .await?
-            .into_iter()
-            .flatten()
+        let mut fine_items = fine_items.to_vec();
+        fine_items.sort_unstable();
+        fine_items.dedup();
+        let keys = partitions
+            .iter()
+            .chain(&fine_items)
+            .map(|cell| crowd_key(category, *cell))
             .collect();
-        if items.is_empty() {
+        let items = self.batch_get_aligned(keys, Read::Eventual).await?;
+        // Unknown where no partition asked for has counts (a fine item's
+        // counts alone are read only into a map already known).
+        if !partitions.is_empty() && items.iter().take(partitions.len()).all(Option::is_none) {
             return Ok(CrowdMap::default());
         }
-        Ok(CrowdMap::from_counts(items.iter().flat_map(crowd_counts)))
+        Ok(CrowdMap::from_counts(
+            items.iter().flatten().flat_map(crowd_counts),
+            &fine_items,
+        ))
     }
 }
 
@@ -1805,9 +1838,9 @@ impl DynamoStorage {
     }
 
     /// Counts the geo entries under their current keys per category,
-    /// partition and crowd cell, puts each crowd item with those
-    /// counts in place of what it held, and deletes crowd items of
-    /// partitions left with no entry. Returns the items put. A store write
+    /// partition and crowd cell, and per fine crowd item and fine cell, puts
+    /// each crowd item with those counts in place of what it held, and
+    /// deletes crowd items of places left with no entry. Returns the items put. A store write
     /// landing between the scan and the put is missed by the count: run
     /// it when stores are quiet, or again.
     async fn recount_crowds(&self) -> Result<usize, RepoError> {
@@ -1827,12 +1860,9 @@ impl DynamoStorage {
             if geo_key(&store) != key {
                 continue;
             }
-            let (category, partition, cell) = crowd_slot(&store);
-            *counts
-                .entry((category, partition))
-                .or_default()
-                .entry(cell)
-                .or_default() += 1;
+            for (category, item, cell) in crowd_slots(&store) {
+                *counts.entry((category, item)).or_default().entry(cell).or_default() += 1;
+            }
         }
         let written = counts.len();
         for ((category, partition), cells) in counts {

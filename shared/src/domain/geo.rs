@@ -267,6 +267,48 @@ pub fn store_crowd_cell(point: GeoPoint) -> CellIndex {
     cell.parent(CROWD_RESOLUTION).unwrap_or(cell)
 }
 
+/// The resolution of the finer counts kept beside the crowd map's for
+/// the small first reads of crowded places: about 0.015 km2 (a disk of 69
+/// m). At a covered bazaar's hub a crowd cell (0.1 km2, a disk of 180 m)
+/// spreads its shops evenly over streets far thinner than the hub, and a
+/// first read sized by it held twice what it expected and more
+/// (docs/performance.md).
+pub const FINE_CROWD_RESOLUTION: Resolution = Resolution::Ten;
+
+/// The cells whose fine crowd counts are kept together (one item each in
+/// DynamoDB): about 0.7 km2, 49 fine cells, at most about 1.2 KB, half a
+/// read unit. Small, so a match reads only those around the customer.
+pub const FINE_CROWD_ITEM_RESOLUTION: Resolution = Resolution::Eight;
+
+/// How far from the customer a match reads the fine crowd counts: a
+/// market's width (a first read there reaches about 110 m at 1,200 shops
+/// per km2), so the matches after it nearby find them remembered.
+pub const FINE_CROWD_REACH_M: f64 = 500.0;
+
+/// The fine cell a store at `point` is counted in, and the fine crowd item
+/// ([`FINE_CROWD_ITEM_RESOLUTION`]) it is counted under.
+#[must_use]
+pub fn store_fine_crowd_cell(point: GeoPoint) -> (CellIndex, CellIndex) {
+    let cell = point.store_cell();
+    (
+        cell.parent(FINE_CROWD_ITEM_RESOLUTION).unwrap_or(cell),
+        cell.parent(FINE_CROWD_RESOLUTION).unwrap_or(cell),
+    )
+}
+
+/// The fine crowd items ([`FINE_CROWD_ITEM_RESOLUTION`]) holding every fine
+/// cell that reaches within [`FINE_CROWD_REACH_M`] of `at`: three to six.
+#[must_use]
+pub fn fine_crowd_items_near(at: GeoPoint) -> Vec<CellIndex> {
+    let mut items: Vec<CellIndex> = cells_covering(at, FINE_CROWD_REACH_M, FINE_CROWD_RESOLUTION)
+        .into_iter()
+        .filter_map(|cell| cell.parent(FINE_CROWD_ITEM_RESOLUTION))
+        .collect();
+    items.sort_unstable();
+    items.dedup();
+    items
+}
+
 /// The partition a store at `point` is indexed in.
 #[must_use]
 pub fn store_partition(point: GeoPoint) -> CellIndex {
@@ -958,7 +1000,7 @@ mod tests {
             lat in -85.0f64..85.0,
             lng in -180.0f64..180.0,
             edges in 0.2f64..12.0,
-            res in 6u8..=12,
+            res in 6u8..=13,
         ) {
             let res = Resolution::try_from(res).expect("valid resolution");
             // Radii as plans use them: a few to a dozen edges.
@@ -1036,6 +1078,24 @@ mod tests {
             prop_assert!(plan.len() <= max_ranges.max(partitions.len()));
         }
 
+        /// The fine crowd items a match reads hold the fine cell of every
+        /// store within their reach, and are few.
+        #[test]
+        fn the_fine_items_near_a_point_count_every_store_within_their_reach(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            bearing in 0.0f64..360.0,
+            fraction in prop_oneof![0.0f64..1.0, 0.97f64..1.0],
+        ) {
+            let at = GeoPoint::new(lat, lng).expect("valid");
+            let items = fine_crowd_items_near(at);
+            let store = at.offset(bearing, FINE_CROWD_REACH_M * fraction);
+            let (item, cell) = store_fine_crowd_cell(store);
+            prop_assert!(items.contains(&item), "{items:?}");
+            prop_assert_eq!(cell.parent(FINE_CROWD_ITEM_RESOLUTION), Some(item));
+            prop_assert!(!items.is_empty() && items.len() <= 7, "{}", items.len());
+        }
+
         /// Any store inside the radius falls in one of the planned ranges.
         #[test]
         fn search_plan_reaches_every_store_inside_the_radius(
@@ -1044,7 +1104,8 @@ mod tests {
             bearing in 0.0f64..360.0,
             fraction in prop_oneof![0.0f64..1.0, 0.97f64..1.0],
             max_ranges in 1usize..=16,
-            radius in prop_oneof![Just(2_000.0f64), Just(500.0f64), 100.0f64..3_000.0],
+            // Down to a first read's floor, covered at resolution 13.
+            radius in prop_oneof![Just(2_000.0f64), Just(500.0f64), 100.0f64..3_000.0, 15.0f64..100.0],
         ) {
             let center = GeoPoint::new(lat, lng).expect("valid");
             let plan = search_plan(center, radius, max_ranges);

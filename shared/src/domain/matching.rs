@@ -9,7 +9,8 @@ use h3o::CellIndex;
 use super::clock::Millis;
 use super::demand::{DemandItem, demand_categories};
 use super::geo::{
-    CROWD_RESOLUTION, CellRange, GeoPoint, PARTITION_RESOLUTION, cells_covering, read_whole_within, store_crowd_cell,
+    CROWD_RESOLUTION, CellRange, FINE_CROWD_ITEM_RESOLUTION, FINE_CROWD_RESOLUTION, GeoPoint, PARTITION_RESOLUTION,
+    cells_covering, read_whole_within, store_crowd_cell,
 };
 use super::ids::StoreId;
 use super::order::delivery::DeliveryKind;
@@ -259,6 +260,42 @@ fn cheap_radius(radius_m: f64, near: &CrowdNear, steps: impl Iterator<Item = f64
         .reduce(f64::max)
 }
 
+/// A first read sized from a remembered map at most this wide is in a place
+/// crowded enough (about 230 shops per km2 and more) for the fine counts
+/// around the customer to size it; wider, they would size nothing a match
+/// reads (a sparse town, a city of the load benchmark's density).
+const FINE_COUNTS_SIZE_WITHIN_M: f64 = 250.0;
+
+/// A first read sized from the crowd cells alone at most this wide is in
+/// a market (about 900 shops per km2 and more), where a crowd cell may
+/// spread a hub's shops several times too thin.
+const CROWD_CELLS_TOO_COARSE_WITHIN_M: f64 = 125.0;
+
+/// Whether a match whose first read is `first_m` wide, sized from a
+/// remembered map without the fine counts around the customer, reads them
+/// beside it, for the reads after it and the matches after it: where that
+/// read is at most [`FINE_COUNTS_SIZE_WITHIN_M`].
+#[must_use]
+pub fn fine_counts_worth_reading(first_m: f64) -> bool {
+    first_m <= FINE_COUNTS_SIZE_WITHIN_M
+}
+
+/// The first read of `radius_m` where a remembered map without the fine
+/// counts around the customer sizes it at `first_m`: no wider than a cold
+/// match's blind read ([`cold_first_radius`]) in a market
+/// ([`CROWD_CELLS_TOO_COARSE_WITHIN_M`]), where the crowd cells can spread a
+/// hub's shops several times too thin (the fine counts read beside it size
+/// the next); else `first_m`. Once a process has read them, a match near
+/// there is sized by them.
+#[must_use]
+pub fn first_radius_before_fine_counts(radius_m: f64, first_m: f64) -> f64 {
+    if first_m <= CROWD_CELLS_TOO_COARSE_WITHIN_M {
+        first_m.min(cold_first_radius(radius_m))
+    } else {
+        first_m
+    }
+}
+
 /// What a match's read found within its radius: the geo items (of the
 /// demand's categories; the rim its queries read beyond the radius left
 /// out) and the candidates among them.
@@ -416,12 +453,16 @@ pub struct CrowdMap {
     /// one list, so a cell may appear once per map; every question asked of
     /// them adds up.
     cells: Vec<CountedCell>,
-    /// The radius of a disk of a counted cell's area (neighbouring cells'
-    /// areas differ by a fraction of a per cent: one serves all).
-    cell_radius_m: f64,
+    /// The widest counted cell's radius ([`CountedCell::radius_m`]).
+    reach_m: f64,
     /// Whether storage had counts for any partition read: a deployment
     /// whose table predates them has none (`ops reindex-geo` builds them).
     known: bool,
+    /// The fine crowd items ([`FINE_CROWD_ITEM_RESOLUTION`]) read into the
+    /// map, whether storage held them or not, sorted: under each one that
+    /// holds counts, its fine cells ([`FINE_CROWD_RESOLUTION`]) stand in
+    /// for the crowd cells.
+    fine_items: Vec<CellIndex>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -429,6 +470,9 @@ struct CountedCell {
     cell: CellIndex,
     centre: GeoPoint,
     count: u64,
+    /// The radius of a disk of the cell's area (neighbouring cells' areas
+    /// differ by a fraction of a per cent: one per resolution serves all).
+    radius_m: f64,
 }
 
 impl CountedCell {
@@ -443,43 +487,100 @@ impl CountedCell {
     }
 }
 
+/// The fine crowd item a cell at least as fine as it lies in.
+fn fine_item_of(cell: CellIndex) -> Option<CellIndex> {
+    cell.parent(FINE_CROWD_ITEM_RESOLUTION)
+}
+
 impl CrowdMap {
-    /// Counts as storage holds them (negative ones, a count that was
-    /// decremented before it was first built, read as none).
+    /// Counts of one category as storage holds them (negative ones, a count
+    /// that was decremented before it was first built, read as none): per
+    /// crowd cell ([`CROWD_RESOLUTION`]) of the partitions read, and per fine
+    /// cell ([`FINE_CROWD_RESOLUTION`]) of `fine_items`, the fine crowd items
+    /// asked for. Under a fine item that holds counts, its fine cells stand
+    /// in for the crowd cells (both count the same entries, finer); under
+    /// one storage does not hold (a table from before fine counts, until
+    /// `ops reindex-geo`), the crowd cells stay.
     #[must_use]
-    pub fn from_counts(counts: impl IntoIterator<Item = (CellIndex, i64)>) -> Self {
+    pub fn from_counts(counts: impl IntoIterator<Item = (CellIndex, i64)>, fine_items: &[CellIndex]) -> Self {
         let mut summed: HashMap<CellIndex, u64> = HashMap::new();
         for (cell, count) in counts {
             *summed.entry(cell).or_default() += u64::try_from(count).unwrap_or(0);
         }
-        // The lowest cell's, so the same counts always give the same map.
-        let cell_radius_m = summed
-            .keys()
-            .min()
-            .map_or(0.0, |cell| (cell.area_km2() / std::f64::consts::PI).sqrt() * 1000.0);
-        let mut cells: Vec<CountedCell> = summed
+        summed.retain(|_, count| *count > 0);
+        let mut map = CrowdMap {
+            cells: Vec::new(),
+            reach_m: 0.0,
+            known: true,
+            fine_items: Vec::new(),
+        };
+        map.refine(summed.into_iter().collect(), fine_items);
+        map
+    }
+
+    /// Adds `counts` (cell, count: crowd cells, or fine cells of
+    /// `fine_items`) to the map's, the fine cells standing in for the crowd
+    /// cells under each fine item that holds counts (of one category).
+    fn refine(&mut self, counts: Vec<(CellIndex, u64)>, fine_items: &[CellIndex]) {
+        let refined: std::collections::HashSet<CellIndex> = counts
+            .iter()
+            .filter(|(cell, _)| cell.resolution() == FINE_CROWD_RESOLUTION)
+            .filter_map(|(cell, _)| fine_item_of(*cell))
+            .filter(|item| self.fine_items.binary_search(item).is_err())
+            .collect();
+        // The widest of each resolution's radii is its lowest cell's, so the
+        // same counts always give the same map.
+        let mut radii: HashMap<h3o::Resolution, f64> = HashMap::new();
+        let mut cells: Vec<(CellIndex, u64)> = self
+            .cells
+            .iter()
+            .filter(|c| {
+                c.cell.resolution() != CROWD_RESOLUTION
+                    || fine_item_of(c.cell).is_none_or(|item| !refined.contains(&item))
+            })
+            .map(|c| (c.cell, c.count))
+            .chain(counts.into_iter().filter(|(cell, _)| {
+                cell.resolution() != CROWD_RESOLUTION || fine_item_of(*cell).is_none_or(|item| !refined.contains(&item))
+            }))
+            .collect();
+        cells.sort_unstable();
+        for (cell, _) in &cells {
+            radii
+                .entry(cell.resolution())
+                .or_insert_with(|| (cell.area_km2() / std::f64::consts::PI).sqrt() * 1000.0);
+        }
+        self.cells = cells
             .into_iter()
-            .filter(|(_, count)| *count > 0)
             .map(|(cell, count)| CountedCell {
                 cell,
                 centre: GeoPoint::from_cell_centre(cell),
                 count,
+                radius_m: radii.get(&cell.resolution()).copied().unwrap_or(0.0),
             })
             .collect();
-        cells.sort_by(CountedCell::by_latitude);
-        CrowdMap {
-            cells,
-            cell_radius_m,
-            known: true,
-        }
+        self.cells.sort_by(CountedCell::by_latitude);
+        self.reach_m = self.cells.iter().map(|c| c.radius_m).fold(0.0, f64::max);
+        self.fine_items.extend_from_slice(fine_items);
+        self.fine_items.sort_unstable();
+        self.fine_items.dedup();
     }
 
-    /// Both maps' counts added up (the categories of one demand).
+    /// Both maps' counts added up (the categories of one demand: each
+    /// refined on its own).
     pub fn merge(&mut self, other: &CrowdMap) {
         self.known |= other.known;
-        self.cell_radius_m = self.cell_radius_m.max(other.cell_radius_m);
+        self.reach_m = self.reach_m.max(other.reach_m);
         self.cells.extend_from_slice(&other.cells);
         self.cells.sort_by(CountedCell::by_latitude);
+        self.fine_items.extend_from_slice(&other.fine_items);
+        self.fine_items.sort_unstable();
+        self.fine_items.dedup();
+    }
+
+    /// The fine crowd items read into the map (held by storage or not).
+    #[must_use]
+    pub fn fine_items(&self) -> &[CellIndex] {
+        &self.fine_items
     }
 
     /// Whether storage had counts for this place at all.
@@ -488,7 +589,8 @@ impl CrowdMap {
         self.known
     }
 
-    /// The entries counted in `cell` (at the crowd resolution).
+    /// The entries counted in `cell` (a crowd cell, or a fine cell of a
+    /// fine item read).
     #[must_use]
     pub fn count(&self, cell: CellIndex) -> u64 {
         self.cells.iter().filter(|c| c.cell == cell).map(|c| c.count).sum()
@@ -505,8 +607,14 @@ impl CrowdMap {
                 .filter(|c| c.cell.parent(PARTITION_RESOLUTION) == Some(partition))
                 .copied()
                 .collect(),
-            cell_radius_m: self.cell_radius_m,
+            reach_m: self.reach_m,
             known: self.known,
+            fine_items: self
+                .fine_items
+                .iter()
+                .filter(|item| item.parent(PARTITION_RESOLUTION) == Some(partition))
+                .copied()
+                .collect(),
         }
     }
 
@@ -532,8 +640,7 @@ impl CrowdMap {
         if !maps.iter().any(|m| m.known) {
             return None;
         }
-        let cell_radius_m = maps.iter().map(|m| m.cell_radius_m).fold(0.0, f64::max);
-        let reach = radius_m.max(0.0) + cell_radius_m;
+        let reach = radius_m.max(0.0) + maps.iter().map(|m| m.reach_m).fold(0.0, f64::max);
         // A partition holds hundreds of cells and only those within reach
         // count: most lie outside the band of latitudes the disk spans (with
         // a per cent to spare), which the sorted cells skip whole.
@@ -551,12 +658,11 @@ impl CrowdMap {
             .filter_map(|c| {
                 let apart_m = plane.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-                (apart_m < reach).then_some((apart_m, c.count as f64))
+                (apart_m < reach).then_some((apart_m, c.count as f64, c.radius_m))
             })
             .collect();
         Some(CrowdNear {
             cells,
-            cell_radius_m,
             seen_m: Vec::new(),
             seen_reach_m: 0.0,
         })
@@ -577,9 +683,9 @@ impl CrowdMap {
 /// disk around the point is the lens where the two overlap, in closed form.
 #[derive(Debug, Clone)]
 pub struct CrowdNear {
-    /// Distance from the point in metres, and the cell's count.
-    cells: Vec<(f64, f64)>,
-    cell_radius_m: f64,
+    /// Distance from the point in metres, the cell's count, and its radius
+    /// ([`CountedCell::radius_m`]).
+    cells: Vec<(f64, f64, f64)>,
     /// Distances from the point of the stores this process saw near it
     /// ([`CrowdMemory::remember_seen`]), ascending, out to `seen_reach_m`.
     seen_m: Vec<f64>,
@@ -596,7 +702,7 @@ impl CrowdNear {
         let spread: f64 = self
             .cells
             .iter()
-            .map(|(apart_m, count)| count * disk_share_inside(*apart_m, self.cell_radius_m, radius_m))
+            .map(|(apart_m, count, cell_m)| count * disk_share_inside(*apart_m, *cell_m, radius_m))
             .sum();
         if radius_m > self.seen_reach_m {
             return spread;
@@ -788,6 +894,49 @@ impl CrowdMemory {
             );
         }
     }
+
+    /// Adds the fine counts of `crowd` (the map of `category` storage
+    /// returned for fine items alone) to the remembered maps of their
+    /// partitions, for as long as those are remembered.
+    pub fn remember_fine(&mut self, category: &str, crowd: &CrowdMap) {
+        for item in &crowd.fine_items {
+            let Some(partition) = item.parent(PARTITION_RESOLUTION) else {
+                continue;
+            };
+            let Some((_, remembered)) = self.partitions.get_mut(&(category.to_string(), partition)) else {
+                continue;
+            };
+            if remembered.fine_items.binary_search(item).is_ok() {
+                continue;
+            }
+            let fine = crowd
+                .cells
+                .iter()
+                .filter(|c| c.cell.resolution() == FINE_CROWD_RESOLUTION && fine_item_of(c.cell) == Some(*item))
+                .map(|c| (c.cell, c.count))
+                .collect();
+            remembered.refine(fine, std::slice::from_ref(item));
+        }
+    }
+
+    /// Of `fine_items`, those that a remembered map of one of `categories`
+    /// has not read yet (a fine item whose partition's map is not
+    /// remembered would refine nothing: [`Self::remember_fine`]).
+    #[must_use]
+    pub fn fine_items_missing(&self, categories: &[String], fine_items: &[CellIndex], now: Millis) -> Vec<CellIndex> {
+        fine_items
+            .iter()
+            .filter(|item| {
+                categories.iter().any(|category| {
+                    item.parent(PARTITION_RESOLUTION)
+                        .and_then(|partition| self.partitions.get(&(category.clone(), partition)))
+                        .filter(|(seen, _)| now - seen < CROWD_MEMORY_MS)
+                        .is_some_and(|(_, map)| map.fine_items.binary_search(item).is_err())
+                })
+            })
+            .copied()
+            .collect()
+    }
 }
 
 /// Sparse supply: the radius the next round searches. When the round that
@@ -853,7 +1002,7 @@ fn compare(a: &Candidate, b: &Candidate) -> Ordering {
 mod tests {
     use super::*;
     use crate::domain::demand::parse_demand_text;
-    use crate::domain::geo::{CROWD_RESOLUTION, search_plan, store_partition};
+    use crate::domain::geo::{CROWD_RESOLUTION, search_plan, store_fine_crowd_cell, store_partition};
     use crate::domain::order::delivery::default_delivery_options;
 
     fn store(id: &str, at: GeoPoint, category: &str, tags: &[&str], open: bool) -> Store {
@@ -881,11 +1030,14 @@ mod tests {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and positive
         let rings = (4_000.0 / (CROWD_RESOLUTION.edge_length_m() * 1.5)).ceil() as u32;
         #[allow(clippy::cast_possible_truncation)]
-        CrowdMap::from_counts(own.grid_disk::<Vec<_>>(rings).into_iter().map(|cell| {
-            let in_market = cell == own || at.distance_m(GeoPoint::from_cell_centre(cell)) <= market_m;
-            let density = per_km2 + if in_market { market_per_km2 } else { 0.0 };
-            (cell, (density * cell.area_km2()).round() as i64)
-        }))
+        CrowdMap::from_counts(
+            own.grid_disk::<Vec<_>>(rings).into_iter().map(|cell| {
+                let in_market = cell == own || at.distance_m(GeoPoint::from_cell_centre(cell)) <= market_m;
+                let density = per_km2 + if in_market { market_per_km2 } else { 0.0 };
+                (cell, (density * cell.area_km2()).round() as i64)
+            }),
+            &[],
+        )
     }
 
     #[test]
@@ -952,7 +1104,7 @@ mod tests {
             None,
             "no counts: unknown"
         );
-        let empty = CrowdMap::from_counts([]);
+        let empty = CrowdMap::from_counts([], &[]);
         assert_eq!(empty.items_within(centre, 2_000.0), Some(0.0), "counts kept, none here");
 
         // Cells taken as disks of their area: within a tenth.
@@ -965,7 +1117,7 @@ mod tests {
         // 1,500 more in one cell: a disk inside it takes its density; a
         // disk over several cells takes the cell by the share inside.
         let mut market = city.clone();
-        market.merge(&CrowdMap::from_counts([(own, 1_500)]));
+        market.merge(&CrowdMap::from_counts([(own, 1_500)], &[]));
         let inside = market.items_per_km2(centre, 100.0).expect("known");
         // (The map takes one cell's area for all: within a per cent.)
         let expected = 105.0 + 1_500.0 / own.area_km2();
@@ -987,12 +1139,101 @@ mod tests {
 
         // Counts below zero (decremented before they were built) are none;
         // categories add up.
-        let mut both = CrowdMap::from_counts([(own, -3)]);
+        let mut both = CrowdMap::from_counts([(own, -3)], &[]);
         assert_eq!(both.count(own), 0);
-        both.merge(&CrowdMap::from_counts([(own, 7)]));
+        both.merge(&CrowdMap::from_counts([(own, 7)], &[]));
         both.merge(&CrowdMap::default());
         assert_eq!(both.count(own), 7);
         assert!(both.is_known());
+    }
+
+    /// A market's hub at the centre of a fine cell, 300 shops in it: its
+    /// crowd cell, fine item and fine cell, and its partition.
+    fn hub_cells() -> (GeoPoint, CellIndex, CellIndex, CellIndex, CellIndex) {
+        let somewhere = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        let hub = GeoPoint::from_cell_centre(somewhere.cell(FINE_CROWD_RESOLUTION));
+        let (item, fine) = store_fine_crowd_cell(hub);
+        (hub, store_crowd_cell(hub), item, fine, store_partition(hub))
+    }
+
+    #[test]
+    fn fine_counts_stand_in_for_the_crowd_cells_under_the_fine_items_read() {
+        let (hub, own, item, fine, _) = hub_cells();
+        assert_eq!(
+            fine.parent(CROWD_RESOLUTION),
+            Some(own),
+            "a fine cell lies in its crowd cell"
+        );
+        let coarse = CrowdMap::from_counts([(own, 300)], &[]);
+        let refined = CrowdMap::from_counts([(own, 300), (fine, 300)], &[item]);
+        assert_eq!((refined.count(own), refined.count(fine)), (0, 300));
+        assert_eq!(refined.fine_items(), [item]);
+        // The same shops over the whole radius, far more of them near the
+        // hub than the crowd cell spread evenly says.
+        assert_eq!(refined.items_within(hub, 2_000.0), coarse.items_within(hub, 2_000.0));
+        let near = |map: &CrowdMap| map.items_within(hub, 40.0).expect("known");
+        assert!(
+            near(&refined) > 4.0 * near(&coarse),
+            "{} {}",
+            near(&refined),
+            near(&coarse)
+        );
+        // A fine item asked for that storage does not hold (a table from
+        // before fine counts): the crowd cells stay.
+        let unrefined = CrowdMap::from_counts([(own, 300)], &[item]);
+        assert_eq!((unrefined.count(own), unrefined.fine_items()), (300, &[item][..]));
+        // Maps of two categories add up, each refined on its own.
+        let mut both = refined.clone();
+        both.merge(&CrowdMap::from_counts([(own, 20)], &[]));
+        assert_eq!((both.count(own), both.count(fine)), (20, 300));
+    }
+
+    #[test]
+    fn a_remembered_map_takes_the_fine_counts_read_after_it_for_its_own_category() {
+        let (hub, own, item, fine, partition) = hub_cells();
+        let r = 2_000.0;
+        let (grocery, pharmacy) = (vec!["grocery".to_string()], vec!["pharmacy".to_string()]);
+        let both = vec!["grocery".to_string(), "pharmacy".to_string()];
+        let mut memory = CrowdMemory::default();
+        memory.remember("grocery", &[partition], &CrowdMap::from_counts([(own, 300)], &[]), 0);
+        memory.remember("pharmacy", &[partition], &CrowdMap::from_counts([(own, 20)], &[]), 0);
+        assert_eq!(memory.fine_items_missing(&grocery, &[item], 0), [item]);
+        let first = |memory: &CrowdMemory| {
+            let near = memory
+                .recall_near(&grocery, &[partition], 0, hub, r)
+                .expect("remembered");
+            first_radius(r, near.as_ref())
+        };
+        let by_crowd_cell = first(&memory);
+        let fine_read = CrowdMap::from_counts([(fine, 300)], &[item]);
+        memory.remember_fine("grocery", &fine_read);
+        assert!(memory.fine_items_missing(&grocery, &[item], 0).is_empty());
+        assert_eq!(
+            memory.fine_items_missing(&both, &[item], 0),
+            [item],
+            "pharmacy's not read"
+        );
+        assert!(
+            first(&memory) < by_crowd_cell,
+            "the hub's shops counted where they are: {} m, not {by_crowd_cell} m",
+            first(&memory)
+        );
+        let recalled = |memory: &CrowdMemory, categories: &[String]| {
+            memory.recall(categories, &[partition], 0).expect("remembered")
+        };
+        let (g, p) = (recalled(&memory, &grocery), recalled(&memory, &pharmacy));
+        assert_eq!((g.count(own), g.count(fine)), (0, 300));
+        assert_eq!((p.count(own), p.count(fine)), (20, 0));
+        // Read again, the same counts are not added twice; a map not
+        // remembered takes none.
+        memory.remember_fine("grocery", &fine_read);
+        memory.remember_fine("meat", &fine_read);
+        assert_eq!(recalled(&memory, &grocery).count(fine), 300);
+        assert!(memory.recall(&["meat".to_string()], &[partition], 0).is_none());
+        // A fine item whose partition's map is not remembered (or no
+        // longer) refines nothing: not asked for.
+        assert!(memory.fine_items_missing(&grocery, &[item], CROWD_MEMORY_MS).is_empty());
+        assert!(memory.fine_items_missing(&["meat".to_string()], &[item], 0).is_empty());
     }
 
     #[test]
@@ -1076,7 +1317,7 @@ mod tests {
         assert_eq!(
             next_radius(
                 r,
-                CrowdMap::from_counts([]).near(here, r).as_ref(),
+                CrowdMap::from_counts([], &[]).near(here, r).as_ref(),
                 near,
                 found(0, 0),
                 4
@@ -1143,7 +1384,7 @@ mod tests {
             })
             .collect();
         let hub = StoresRead::measure(here, hub);
-        let map = CrowdMap::from_counts([(here.cell(CROWD_RESOLUTION), 300)]);
+        let map = CrowdMap::from_counts([(here.cell(CROWD_RESOLUTION), 300)], &[]);
         let partitions = [store_partition(here)];
         let grocery = vec!["grocery".to_string()];
         let mut memory = CrowdMemory::default();
@@ -1197,7 +1438,7 @@ mod tests {
         // on its own.
         let own = here.cell(CROWD_RESOLUTION);
         let far = across_town.cell(CROWD_RESOLUTION);
-        let read = CrowdMap::from_counts([(own, 150), (far, 9)]);
+        let read = CrowdMap::from_counts([(own, 150), (far, 9)], &[]);
         memory.remember("grocery", &[partition, elsewhere], &read, 0);
         let recalled = memory.recall(&grocery, &[partition], 1_000).expect("known");
         assert_eq!((recalled.count(own), recalled.count(far)), (150, 0));
@@ -1209,7 +1450,7 @@ mod tests {
             None,
             "pharmacy not read here"
         );
-        memory.remember("pharmacy", &[partition], &CrowdMap::from_counts([(own, 10)]), 0);
+        memory.remember("pharmacy", &[partition], &CrowdMap::from_counts([(own, 10)], &[]), 0);
         let together = memory.recall(&both, &[partition], 1_000).expect("both known");
         assert_eq!(together.count(own), 160, "categories add up");
         // A table without counts is remembered as such (no read of the map
@@ -1235,6 +1476,7 @@ mod tests {
                 per_cell
                     .iter()
                     .map(|(bearing, m, count)| (at.offset(*bearing, *m).cell(CROWD_RESOLUTION), *count)),
+                &[],
             )
         };
         let mut memory = CrowdMemory::default();

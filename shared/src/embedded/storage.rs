@@ -8,7 +8,7 @@ use h3o::CellIndex;
 use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
-use crate::domain::geo::{CellRange, store_crowd_cell, store_partition};
+use crate::domain::geo::{CellRange, store_crowd_cell, store_fine_crowd_cell, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
@@ -41,8 +41,9 @@ struct Tables {
     /// so the stores of a category under any coarser cell are one range
     /// (and a range's entries compare by number, not by category name).
     geo: HashMap<String, BTreeSet<(u64, StoreId)>>,
-    /// Geo entries per crowd cell, by category and partition, kept
-    /// with `geo` as DynamoDB keeps its crowd items.
+    /// Geo entries per crowd cell, by category and partition, and per fine
+    /// cell, by category and fine crowd item, kept with `geo` as DynamoDB
+    /// keeps its crowd items.
     crowds: HashMap<(String, CellIndex), HashMap<CellIndex, u64>>,
     orders: HashMap<OrderId, Order>,
     offers_by_store: HashMap<StoreId, BTreeSet<OrderId>>,
@@ -104,15 +105,21 @@ fn geo_key(store: &Store) -> (String, (u64, StoreId)) {
     (store.category.clone(), (store.location.geo_key(), store.id.clone()))
 }
 
-/// Where a store's geo entry is counted: category, partition, crowd cell.
+/// Where a store's geo entry is counted: category, the counting item's
+/// cell (a partition, or a fine crowd item), and the cell counted in.
 type CrowdSlot = (String, CellIndex, CellIndex);
 
-fn crowd_slot(store: &Store) -> CrowdSlot {
-    (
-        store.category.clone(),
-        store_partition(store.location),
-        store_crowd_cell(store.location),
-    )
+/// Its crowd cell in its partition, and its fine cell in its fine item.
+fn crowd_slots(store: &Store) -> [CrowdSlot; 2] {
+    let (fine_item, fine_cell) = store_fine_crowd_cell(store.location);
+    [
+        (
+            store.category.clone(),
+            store_partition(store.location),
+            store_crowd_cell(store.location),
+        ),
+        (store.category.clone(), fine_item, fine_cell),
+    ]
 }
 
 /// Ids newest first (ULIDs sort by time), older than `before` when given.
@@ -200,33 +207,46 @@ impl StoreRepo for MemoryStorage {
         Ok(read)
     }
 
-    async fn crowd_map(&self, category: &str, partitions: &[CellIndex]) -> Result<CrowdMap, RepoError> {
+    async fn crowd_map(
+        &self,
+        category: &str,
+        partitions: &[CellIndex],
+        fine_items: &[CellIndex],
+    ) -> Result<CrowdMap, RepoError> {
         let t = self.tables();
-        let partitions: BTreeSet<CellIndex> = partitions.iter().copied().collect();
-        let counts = partitions
+        let items: BTreeSet<CellIndex> = partitions.iter().chain(fine_items).copied().collect();
+        let counts = items
             .iter()
-            .filter_map(|p| t.crowds.get(&(category.to_string(), *p)))
+            .filter_map(|item| t.crowds.get(&(category.to_string(), *item)))
             .flatten()
             .map(|(cell, count)| (*cell, i64::try_from(*count).unwrap_or(i64::MAX)));
         // Counts are kept from the first store on: never unknown here.
-        Ok(CrowdMap::from_counts(counts))
+        Ok(CrowdMap::from_counts(counts, fine_items))
     }
 }
 
 impl Tables {
     fn put_store(&mut self, store: &Store) {
         let new_key = geo_key(store);
-        let old = self.stores.get(&store.id).map(|old| (geo_key(old), crowd_slot(old)));
+        let old = self.stores.get(&store.id).map(|old| (geo_key(old), crowd_slots(old)));
         match old {
             Some((old_key, _)) if old_key == new_key => {}
-            Some(((old_category, old_entry), old_slot)) => {
+            Some(((old_category, old_entry), old_slots)) => {
                 if let Some(index) = self.geo.get_mut(&old_category) {
                     index.remove(&old_entry);
                 }
-                self.count_crowd(old_slot, false);
-                self.count_crowd(crowd_slot(store), true);
+                for slot in old_slots {
+                    self.count_crowd(slot, false);
+                }
+                for slot in crowd_slots(store) {
+                    self.count_crowd(slot, true);
+                }
             }
-            None => self.count_crowd(crowd_slot(store), true),
+            None => {
+                for slot in crowd_slots(store) {
+                    self.count_crowd(slot, true);
+                }
+            }
         }
         let (category, entry) = new_key;
         self.geo.entry(category).or_default().insert(entry);
@@ -234,10 +254,10 @@ impl Tables {
     }
 
     /// One geo entry more (`added`) or fewer in `slot`.
-    fn count_crowd(&mut self, (category, partition, cell): CrowdSlot, added: bool) {
+    fn count_crowd(&mut self, (category, item, cell): CrowdSlot, added: bool) {
         let count = self
             .crowds
-            .entry((category, partition))
+            .entry((category, item))
             .or_default()
             .entry(cell)
             .or_default();

@@ -16,12 +16,13 @@ use crate::domain::clock::{Clock, Millis};
 use crate::domain::config::OrderingConfig;
 use crate::domain::demand::{DemandItem, demand_categories};
 use crate::domain::events::EventBody;
-use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, search_plan};
+use crate::domain::geo::{GeoPoint, PARTITION_RESOLUTION, cells_covering, fine_crowd_items_near, search_plan};
 use crate::domain::ids::{Caller, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
     CrowdMap, CrowdMemory, ITEMS_PER_RANGE, RankedRead, ReadFound, StoresRead, cold_first_radius, enough_nearby,
-    first_radius, next_radius, rank_read, search_radius_after,
+    fine_counts_worth_reading, first_radius, first_radius_before_fine_counts, next_radius, rank_read,
+    search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
@@ -818,6 +819,20 @@ where
             Some(near) => first_radius(radius_m, near.as_ref()),
             None => cold_first_radius(radius_m),
         }];
+        // The fine counts around the customer's point size the small reads
+        // of a crowded place. Where the maps are remembered but not those,
+        // and the place is crowded, they are read beside the first read,
+        // for the reads after it and the matches after this one.
+        let fine_items = fine_crowd_items_near(location);
+        let mut fine_missing = match &crowd_here {
+            Some(Some(_)) if fine_counts_worth_reading(radii[0]) => {
+                self.crowd_memory().fine_items_missing(&categories, &fine_items, now)
+            }
+            _ => Vec::new(),
+        };
+        if !fine_missing.is_empty() {
+            radii[0] = first_radius_before_fine_counts(radius_m, radii[0]);
+        }
         let mut step = 0;
         while let Some(&radius) = radii.get(step) {
             step += 1;
@@ -832,8 +847,19 @@ where
                     .map(|c| self.repo.stores_in_ranges(c, &ranges, per_range)),
             );
             let reads = if crowd_here.is_none() {
-                let (reads, map) = futures_util::join!(reads, self.crowd_map(&categories, &partitions, now));
+                let (reads, map) =
+                    futures_util::join!(reads, self.crowd_map(&categories, &partitions, &fine_items, now));
                 crowd_here = Some(around(&map));
+                reads
+            } else if !fine_missing.is_empty() {
+                let (reads, ()) = futures_util::join!(reads, self.fine_crowd_map(&categories, &fine_missing));
+                fine_missing.clear();
+                if let Some(refined) =
+                    self.crowd_memory()
+                        .recall_near(&categories, &partitions, now, location, radius_m)
+                {
+                    crowd_here = Some(refined);
+                }
                 reads
             } else {
                 reads.await
@@ -940,12 +966,21 @@ where
         Ok((offers, presence))
     }
 
-    /// The crowd map of `categories` over `partitions`, remembered for the
-    /// matches after this one. Only a hint for how far to read: when it
-    /// cannot be read the match goes on without it (and it is not
-    /// remembered, so the next match tries again).
-    async fn crowd_map(&self, categories: &[String], partitions: &[CellIndex], now: Millis) -> CrowdMap {
-        let maps = categories.iter().map(|c| self.repo.crowd_map(c, partitions));
+    /// The crowd map of `categories` over `partitions`, with the fine counts
+    /// of `fine_items`, remembered for the matches after this one. Only a
+    /// hint for how far to read: when it cannot be read the match goes on
+    /// without it (and it is not remembered, so the next match tries
+    /// again).
+    async fn crowd_map(
+        &self,
+        categories: &[String],
+        partitions: &[CellIndex],
+        fine_items: &[CellIndex],
+        now: Millis,
+    ) -> CrowdMap {
+        let maps = categories
+            .iter()
+            .map(|c| self.repo.crowd_map(c, partitions, fine_items));
         let mut read = Vec::with_capacity(categories.len());
         for (category, map) in categories.iter().zip(futures_util::future::join_all(maps).await) {
             match map {
@@ -963,6 +998,19 @@ where
             crowd.merge(&map);
         }
         crowd
+    }
+
+    /// The fine counts of `fine_items` for `categories`, added to their
+    /// remembered maps. A hint too: when they cannot be read, the maps go
+    /// on without them.
+    async fn fine_crowd_map(&self, categories: &[String], fine_items: &[CellIndex]) {
+        let maps = categories.iter().map(|c| self.repo.crowd_map(c, &[], fine_items));
+        for (category, map) in categories.iter().zip(futures_util::future::join_all(maps).await) {
+            match map {
+                Ok(map) => self.crowd_memory().remember_fine(category, &map),
+                Err(e) => warn!(error = %e, "fine crowd counts unread: the map goes on without them"),
+            }
+        }
     }
 }
 
