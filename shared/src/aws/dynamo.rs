@@ -23,9 +23,7 @@ use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
 use crate::domain::figures;
-use crate::domain::geo::{
-    CROWD_RESOLUTION, CellRange, FINE_CROWD_RESOLUTION, store_crowd_cell, store_fine_crowd_cell, store_partition,
-};
+use crate::domain::geo::{CROWD_RESOLUTION, CellRange, FINE_CROWD_RESOLUTION, store_crowd_slots, store_partition};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
@@ -191,18 +189,9 @@ fn geo_key(store: &Store) -> Item {
 /// cell counted in.
 type CrowdSlot = (String, CellIndex, CellIndex);
 
-/// Its crowd cell ([`CROWD_RESOLUTION`]) in its partition's crowd item, and
-/// its fine cell ([`FINE_CROWD_RESOLUTION`]) in its fine crowd item.
+/// Where `store`'s entry is counted ([`store_crowd_slots`]).
 fn crowd_slots(store: &Store) -> [CrowdSlot; 2] {
-    let (fine_item, fine_cell) = store_fine_crowd_cell(store.location);
-    [
-        (
-            store.category.clone(),
-            store_partition(store.location),
-            store_crowd_cell(store.location),
-        ),
-        (store.category.clone(), fine_item, fine_cell),
-    ]
+    store_crowd_slots(store.location).map(|(item, cell)| (store.category.clone(), item, cell))
 }
 
 /// The crowd item of a category's partition (one number attribute per

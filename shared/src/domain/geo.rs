@@ -296,6 +296,18 @@ pub fn store_fine_crowd_cell(point: GeoPoint) -> (CellIndex, CellIndex) {
     )
 }
 
+/// Where a store at `point` is counted, as (the counting item's cell, the
+/// cell counted in): its crowd cell in its partition's crowd item, and its
+/// fine cell in its fine crowd item.
+#[must_use]
+pub fn store_crowd_slots(point: GeoPoint) -> [(CellIndex, CellIndex); 2] {
+    let (fine_item, fine_cell) = store_fine_crowd_cell(point);
+    [
+        (store_partition(point), store_crowd_cell(point)),
+        (fine_item, fine_cell),
+    ]
+}
+
 /// The fine crowd items ([`FINE_CROWD_ITEM_RESOLUTION`]) holding every fine
 /// cell that reaches within [`FINE_CROWD_REACH_M`] of `at`: three to six.
 #[must_use]

@@ -8,7 +8,7 @@ use h3o::CellIndex;
 use crate::domain::account::Account;
 use crate::domain::clock::Millis;
 use crate::domain::customer::{HomeItem, PhoneNumber, merge_into_home};
-use crate::domain::geo::{CellRange, store_crowd_cell, store_fine_crowd_cell, store_partition};
+use crate::domain::geo::{CellRange, store_crowd_slots};
 use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ids::{Caller, ConnectionId, CustomerId, OrderId, StoreId};
 use crate::domain::limits::{OrderAllowance, SlidingWindow, Versioned};
@@ -109,17 +109,9 @@ fn geo_key(store: &Store) -> (String, (u64, StoreId)) {
 /// cell (a partition, or a fine crowd item), and the cell counted in.
 type CrowdSlot = (String, CellIndex, CellIndex);
 
-/// Its crowd cell in its partition, and its fine cell in its fine item.
+/// Where `store`'s entry is counted ([`store_crowd_slots`]).
 fn crowd_slots(store: &Store) -> [CrowdSlot; 2] {
-    let (fine_item, fine_cell) = store_fine_crowd_cell(store.location);
-    [
-        (
-            store.category.clone(),
-            store_partition(store.location),
-            store_crowd_cell(store.location),
-        ),
-        (store.category.clone(), fine_item, fine_cell),
-    ]
+    store_crowd_slots(store.location).map(|(item, cell)| (store.category.clone(), item, cell))
 }
 
 /// Ids newest first (ULIDs sort by time), older than `before` when given.
