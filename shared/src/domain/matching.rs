@@ -718,7 +718,9 @@ pub const CROWD_MEMORY_MS: Millis = 10 * 60 * 1000;
 
 /// Partitions (per category) remembered before the oldest are forgotten:
 /// a city of 300 km2 is about 10 resolution-6 partitions, each map at most
-/// 343 counts of 40 B, so a few megabytes at most per category.
+/// 343 counts of 48 B, and where fine counts were read (a crowded place),
+/// up to 49 more per fine item in place of 7 of those: a few megabytes at
+/// most per category.
 const CROWD_MEMORY_PARTITIONS: usize = 10_000;
 
 /// The crowd maps this process has read, per category and partition

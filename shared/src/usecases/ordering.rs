@@ -823,9 +823,15 @@ where
         // of a crowded place. Where the maps are remembered but not those,
         // and the place is crowded, they are read beside the first read,
         // for the reads after it and the matches after this one.
-        let fine_items = fine_crowd_items_near(location);
+        // Worked out only where they may be read: a place not known, or a
+        // crowded one remembered.
+        let fine_items = match &crowd_here {
+            None => fine_crowd_items_near(location),
+            Some(Some(_)) if fine_counts_worth_reading(radii[0]) => fine_crowd_items_near(location),
+            Some(_) => Vec::new(),
+        };
         let mut fine_missing = match &crowd_here {
-            Some(Some(_)) if fine_counts_worth_reading(radii[0]) => {
+            Some(Some(_)) if !fine_items.is_empty() => {
                 self.crowd_memory().fine_items_missing(&categories, &fine_items, now)
             }
             _ => Vec::new(),
