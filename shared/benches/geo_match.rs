@@ -45,8 +45,9 @@ use shared::domain::geo::{
 };
 use shared::domain::ids::StoreId;
 use shared::domain::matching::{
-    CrowdMemory, ITEMS_PER_RANGE, ReadFound, StoresRead, cold_first_radius, enough_nearby, fine_counts_worth_reading,
-    first_radius, first_radius_before_fine_counts, next_radius, rank_candidates, rank_read,
+    CrowdMap, CrowdMemory, ITEMS_PER_RANGE, ReadFound, StoresRead, cold_first_radius, enough_nearby,
+    fine_counts_worth_reading, first_radius, first_radius_before_fine_counts, next_radius, rank_candidates, rank_read,
+    search_plan_by_crowd,
 };
 use shared::domain::order::delivery::default_delivery_options;
 use shared::domain::store::Store;
@@ -413,11 +414,20 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
             radii[0] = first_radius_before_fine_counts(RADIUS_M, radii[0]);
         }
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
+        // The map itself, for planning the reads after the first, as
+        // matching does.
+        let mut crowd_map: Option<CrowdMap> = None;
         // The last read's radius and the four it ranked best.
         let mut last: Option<(f64, Vec<StoreId>)> = None;
         while let Some(&radius_m) = radii.get(step) {
             step += 1;
-            let plan = search_plan(customer, radius_m, MAX_RANGES);
+            if step > 1 && crowd_map.is_none() && matches!(near_here, Some(Some(_))) {
+                crowd_map = memory.recall(&grocery_only, &partitions, 0);
+            }
+            let plan = match &crowd_map {
+                Some(map) if step > 1 => search_plan_by_crowd(customer, radius_m, MAX_RANGES, map),
+                _ => search_plan(customer, radius_m, MAX_RANGES),
+            };
             if near_here.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
                 // The crowd map, in the same round trip: one small item per
                 // partition the whole radius touches (half a unit each).
@@ -427,6 +437,7 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
                     .expect("crowd map");
                 memory.remember("grocery", &partitions, &map, 0);
                 near_here = Some(map.near(customer, RADIUS_M));
+                crowd_map = map.is_known().then_some(map);
                 for partition in &partitions {
                     rcu += CROWD_ITEM_RCU;
                     figures.by_partition.entry(*partition).or_default().1 += CROWD_ITEM_RCU;
@@ -466,6 +477,7 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
                 memory.remember_fine("grocery", &fine);
                 fine_units(&mut figures, &mut rcu, &fine_missing);
                 fine_missing.clear();
+                crowd_map = None;
                 if let Some(refined) = memory.recall_near(&grocery_only, &partitions, 0, customer, RADIUS_M) {
                     near_here = Some(refined);
                 }

@@ -382,6 +382,22 @@ fn rank15(key: u64) -> u64 {
 /// read from a gap or the rim are dropped by the exact distance check.
 #[must_use]
 pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<CellRange> {
+    search_plan_weighed(center, radius_m, max_ranges, None)
+}
+
+/// As [`search_plan`], but where it must read through gaps between ranges
+/// it reads through those expected to hold the fewest items (then the
+/// smallest), by `items_in`: the items a cell holds, and the items per
+/// resolution-15 key added everywhere (so a gap where nothing is counted
+/// still costs its area). Beside a market, a gap of little area can hold
+/// hundreds of its shops (docs/performance.md).
+#[must_use]
+pub fn search_plan_weighed(
+    center: GeoPoint,
+    radius_m: f64,
+    max_ranges: usize,
+    items_in: Option<(&dyn Fn(CellIndex) -> f64, f64)>,
+) -> Vec<CellRange> {
     let resolution = search_resolution(radius_m);
     let mut cells = cells_covering(center, radius_m, resolution);
     if CellIndex::compact(&mut cells).is_err() {
@@ -408,15 +424,22 @@ pub fn search_plan(center: GeoPoint, radius_m: f64, max_ranges: usize) -> Vec<Ce
     }
     // 2) Keep the largest gaps open, read through the rest.
     let partitions = 1 + merged.windows(2).filter(|w| w[0].partition != w[1].partition).count();
-    let mut gaps: Vec<(u64, usize)> = merged
+    let mut gaps: Vec<(f64, u64, usize)> = merged
         .windows(2)
         .enumerate()
         .filter(|(_, w)| w[0].partition == w[1].partition)
-        .map(|(i, w)| (rank15(w[1].first) - rank15(w[0].last) - 1, i))
+        .map(|(i, w)| {
+            let (lo, hi) = (rank15(w[0].last) + 1, rank15(w[1].first) - 1);
+            #[allow(clippy::cast_precision_loss)]
+            let items = items_in.map_or(0.0, |(f, per_key)| {
+                cells_of_ranks(lo, hi).into_iter().map(f).sum::<f64>() + (hi + 1 - lo) as f64 * per_key
+            });
+            (items, hi + 1 - lo, i)
+        })
         .collect();
-    gaps.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    gaps.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     let mut close = vec![false; merged.len()];
-    for &(_, i) in gaps.iter().skip(max_ranges.saturating_sub(partitions)) {
+    for &(_, _, i) in gaps.iter().skip(max_ranges.saturating_sub(partitions)) {
         close[i] = true;
     }
     let mut plan: Vec<CellRange> = Vec::with_capacity(max_ranges);
@@ -749,12 +772,16 @@ fn cell_of_rank(rank: u64, resolution: u8) -> Option<CellIndex> {
 /// The fewest cells whose resolution-15 descendants are exactly the keys
 /// from `first` to `last` ([`ring_key`]s of one base cell or more).
 fn cells_of_keys(first: u64, last: u64) -> Vec<CellIndex> {
-    let (mut lo, hi) = (rank15(first), rank15(last));
+    cells_of_ranks(rank15(first), rank15(last))
+}
+
+/// [`cells_of_keys`] of dense ranks ([`rank15`]).
+fn cells_of_ranks(mut lo: u64, hi: u64) -> Vec<CellIndex> {
     let mut cells = Vec::new();
     while lo <= hi {
         // The coarsest cell that starts at `lo` and ends by `hi`.
         let mut k = 0;
-        while k < 15 && lo % keys_under(k + 1) == 0 && lo + keys_under(k + 1) - 1 <= hi {
+        while k < 15 && lo.is_multiple_of(keys_under(k + 1)) && lo + keys_under(k + 1) - 1 <= hi {
             k += 1;
         }
         cells.extend(cell_of_rank(lo, u8::try_from(15 - k).unwrap_or(15)));
@@ -1106,6 +1133,28 @@ mod tests {
             prop_assert!(items.contains(&item), "{items:?}");
             prop_assert_eq!(cell.parent(FINE_CROWD_ITEM_RESOLUTION), Some(item));
             prop_assert!(!items.is_empty() && items.len() <= 7, "{}", items.len());
+        }
+
+        /// Weighed by any counts, a plan still holds every store inside
+        /// the radius, in as many ranges.
+        #[test]
+        fn a_weighed_search_plan_reaches_every_store_inside_the_radius(
+            lat in -70.0f64..70.0,
+            lng in -179.0f64..179.0,
+            bearing in 0.0f64..360.0,
+            fraction in prop_oneof![0.0f64..1.0, 0.97f64..1.0],
+            max_ranges in 1usize..=16,
+            radius in prop_oneof![Just(2_000.0f64), Just(500.0f64), 15.0f64..3_000.0],
+            salt in 0u64..1_000,
+            per_key in prop_oneof![Just(0.0f64), 0.0f64..0.01],
+        ) {
+            let center = GeoPoint::new(lat, lng).expect("valid");
+            let items_in = |cell: CellIndex| ((u64::from(cell) ^ salt) % 97) as f64;
+            let plan = search_plan_weighed(center, radius, max_ranges, Some((&items_in, per_key)));
+            let store = center.offset(bearing, radius * fraction);
+            let (cell, partition) = (store.geo_key(), store_partition(store));
+            prop_assert!(plan.iter().any(|r| r.partition == partition && r.contains(cell)));
+            prop_assert_eq!(plan.len(), search_plan(center, radius, max_ranges).len());
         }
 
         /// Any store inside the radius falls in one of the planned ranges.

@@ -22,7 +22,7 @@ use crate::domain::limits::{LimitReached, OrderLimits, Versioned};
 use crate::domain::matching::{
     CrowdMap, CrowdMemory, ITEMS_PER_RANGE, RankedRead, ReadFound, StoresRead, cold_first_radius, enough_nearby,
     fine_counts_worth_reading, first_radius, first_radius_before_fine_counts, next_radius, rank_read,
-    search_radius_after,
+    search_plan_by_crowd, search_radius_after,
 };
 use crate::domain::notification::NoticeKind;
 use crate::domain::order::delivery::{
@@ -839,10 +839,21 @@ where
         if !fine_missing.is_empty() {
             radii[0] = first_radius_before_fine_counts(radius_m, radii[0]);
         }
+        // The map itself, for planning the reads after the first.
+        let mut crowd_map: Option<CrowdMap> = None;
         let mut step = 0;
         while let Some(&radius) = radii.get(step) {
             step += 1;
-            let ranges = search_plan(location, radius, self.config.max_geo_queries);
+            // A read after the first reads through the gaps the map expects
+            // to hold the fewest items, not those of least area: beside a
+            // market, a gap of little area can hold hundreds of its shops.
+            if step > 1 && crowd_map.is_none() && matches!(crowd_here, Some(Some(_))) {
+                crowd_map = self.crowd_memory().recall(&categories, &partitions, now);
+            }
+            let ranges = match &crowd_map {
+                Some(map) if step > 1 => search_plan_by_crowd(location, radius, self.config.max_geo_queries, map),
+                _ => search_plan(location, radius, self.config.max_geo_queries),
+            };
             // The first read is sized by the map, and bounded for a crowd
             // far denser than it says; a wider one is read whole, to find
             // the stores a demand needs wherever they are within it.
@@ -856,6 +867,7 @@ where
                 let (reads, map) =
                     futures_util::join!(reads, self.crowd_map(&categories, &partitions, &fine_items, now));
                 crowd_here = Some(around(&map));
+                crowd_map = map.is_known().then_some(map);
                 reads
             } else if !fine_missing.is_empty() {
                 let (reads, ()) = futures_util::join!(reads, self.fine_crowd_map(&categories, &fine_missing));
@@ -866,6 +878,7 @@ where
                 {
                     crowd_here = Some(refined);
                 }
+                crowd_map = None;
                 reads
             } else {
                 reads.await
