@@ -598,17 +598,17 @@ impl CrowdMap {
         // The widest of each resolution's radii is its lowest cell's, so the
         // same counts always give the same map.
         let mut radii: HashMap<h3o::Resolution, f64> = HashMap::new();
+        // A crowd cell under a fine item refined now gives way to its fine
+        // cells; every other cell stays.
+        let stays = |cell: &CellIndex| {
+            cell.resolution() != CROWD_RESOLUTION || fine_item_of(*cell).is_none_or(|item| !refined.contains(&item))
+        };
         let mut cells: Vec<(CellIndex, u64)> = self
             .cells
             .iter()
-            .filter(|c| {
-                c.cell.resolution() != CROWD_RESOLUTION
-                    || fine_item_of(c.cell).is_none_or(|item| !refined.contains(&item))
-            })
             .map(|c| (c.cell, c.count))
-            .chain(counts.into_iter().filter(|(cell, _)| {
-                cell.resolution() != CROWD_RESOLUTION || fine_item_of(*cell).is_none_or(|item| !refined.contains(&item))
-            }))
+            .chain(counts)
+            .filter(|(cell, _)| stays(cell))
             .collect();
         cells.sort_unstable();
         for (cell, _) in &cells {
