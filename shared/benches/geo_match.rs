@@ -414,19 +414,22 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
             radii[0] = first_radius_before_fine_counts(RADIUS_M, radii[0]);
         }
         let (mut read, mut rcu, mut step) = (0, 0.0, 0);
-        // The map itself, for planning the reads after the first, as
-        // matching does.
+        // The map itself, for planning reads through its gaps, as matching
+        // does.
         let mut crowd_map: Option<CrowdMap> = None;
         // The last read's radius and the four it ranked best.
         let mut last: Option<(f64, Vec<StoreId>)> = None;
         while let Some(&radius_m) = radii.get(step) {
             step += 1;
-            if step > 1 && crowd_map.is_none() && matches!(near_here, Some(Some(_))) {
+            if crowd_map.is_none()
+                && let Some(Some(near)) = &near_here
+                && (step > 1 || near.crowded_beside(radius_m))
+            {
                 crowd_map = memory.recall(&grocery_only, &partitions, 0);
             }
             let plan = match &crowd_map {
-                Some(map) if step > 1 => search_plan_by_crowd(customer, radius_m, MAX_RANGES, map),
-                _ => search_plan(customer, radius_m, MAX_RANGES),
+                Some(map) => search_plan_by_crowd(customer, radius_m, MAX_RANGES, map),
+                None => search_plan(customer, radius_m, MAX_RANGES),
             };
             if near_here.is_none() && matches!(first, Reading::RememberedOrMap | Reading::AlwaysMap) {
                 // The crowd map, in the same round trip: one small item per
@@ -582,7 +585,12 @@ async fn main() {
         "{:<28} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
         "city", "q p50", "q p95", "q max", "read p50", "read p95", "read max", "read/qual"
     );
-    for max_ranges in [MAX_RANGES, 12, 16] {
+    let only = std::env::var("ONLY").ok();
+    for max_ranges in if only.is_some() {
+        vec![]
+    } else {
+        vec![MAX_RANGES, 12, 16]
+    } {
         for (density, clustered) in [(30.0, false), (60.0, false), (30.0, true), (60.0, true)] {
             let figures = run(density, clustered, max_ranges, 7).await;
             let label = format!(
@@ -644,6 +652,18 @@ async fn main() {
         (Layout::Markets(100.0), Reading::RememberedOrMap),
         (Layout::Markets(100.0), Reading::AlwaysMap),
     ] {
+        let reach0 = match first {
+            Reading::Fixed(r) => format!("{r} m"),
+            Reading::RememberedOrMap => "remembered/map".to_string(),
+            Reading::AlwaysMap => "cold, map".to_string(),
+        };
+        if let Some(only) = &only
+            && !only
+                .split(';')
+                .any(|o| format!("{} {reach0}", layout.label()).contains(o))
+        {
+            continue;
+        }
         let f = peak_dhaka(layout, first, 11).await;
         let total_rcu: f64 = f.by_partition.values().map(|(_, rcu)| rcu).sum();
         let top_rcu = f.by_partition.values().map(|(_, rcu)| *rcu).fold(0.0, f64::max);

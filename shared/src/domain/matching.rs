@@ -406,6 +406,19 @@ pub fn cold_first_radius(radius_m: f64) -> f64 {
     radius_m * COLD_FIRST_SHARE
 }
 
+/// How far from the customer the gaps of a plan for `radius_m` can run
+/// (a range merged through a gap reads keys of cells outside the disk, and
+/// H3's key order keeps them near it).
+fn gaps_reach_m(radius_m: f64) -> f64 {
+    radius_m * 1.3 + 100.0
+}
+
+/// How many times denser than a read's disk on the whole a counted cell
+/// within its gaps' reach must be before the read is planned by the crowd
+/// map rather than by area: a city's cells scatter well within this, a
+/// market's core beside a read lies far beyond it.
+const CROWD_CONTRAST: f64 = 4.0;
+
 /// The area of a disk of `radius_m`, in km2.
 fn disk_km2(radius_m: f64) -> f64 {
     std::f64::consts::PI * (radius_m / 1000.0).powi(2)
@@ -530,7 +543,7 @@ impl CellItems {
 /// items for a disk holding 31 (docs/performance.md).
 #[must_use]
 pub fn search_plan_by_crowd(at: GeoPoint, radius_m: f64, max_ranges: usize, crowd: &CrowdMap) -> Vec<CellRange> {
-    let cells = crowd.cell_items(at, radius_m * 1.3 + 100.0);
+    let cells = crowd.cell_items(at, gaps_reach_m(radius_m));
     let items_in = |cell: CellIndex| cells.items_in(cell);
     let per_key = crowd.items_per_km2(at, radius_m).unwrap_or(0.0) * h3o::Resolution::Fifteen.area_km2();
     search_plan_weighed(at, radius_m, max_ranges, Some((&items_in, per_key)))
@@ -760,6 +773,19 @@ pub struct CrowdNear {
 }
 
 impl CrowdNear {
+    /// Whether a read of `radius_m` should be planned by the crowd map
+    /// ([`search_plan_by_crowd`]): a counted cell within its gaps' reach is
+    /// more than [`CROWD_CONTRAST`] times as dense as the disk. Elsewhere
+    /// a plan by area reads as little, and the match pays no map lookup.
+    #[must_use]
+    pub fn crowded_beside(&self, radius_m: f64) -> bool {
+        let reach_m = gaps_reach_m(radius_m);
+        let mean_per_km2 = self.items_within(radius_m) / disk_km2(radius_m).max(f64::MIN_POSITIVE);
+        self.cells.iter().any(|(apart_m, count, cell_m)| {
+            *apart_m <= reach_m + cell_m && *count > CROWD_CONTRAST * mean_per_km2 * disk_km2(*cell_m)
+        })
+    }
+
     /// Geo items expected within `radius_m` of the point: as the map
     /// spreads its counts, or, where this process saw more stores there
     /// than that, as many as it saw.
@@ -1223,6 +1249,45 @@ mod tests {
         let hub = GeoPoint::from_cell_centre(somewhere.cell(FINE_CROWD_RESOLUTION));
         let (item, fine) = store_fine_crowd_cell(hub);
         (hub, store_crowd_cell(hub), item, fine, store_partition(hub))
+    }
+
+    #[test]
+    fn a_read_is_planned_by_the_crowd_map_only_where_a_crowd_lies_beside_it() {
+        let here = GeoPoint::new(23.7925, 90.4078).expect("valid");
+        // A city of 70 shops per km2, its cells' counts scattered from half
+        // to half again as many: planned by area at every radius.
+        let own = here.cell(CROWD_RESOLUTION);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let city = CrowdMap::from_counts(
+            own.grid_disk::<Vec<_>>(20).into_iter().map(|cell| {
+                let scatter = 0.5 + (u64::from(cell) % 11) as f64 / 10.0;
+                (cell, (70.0 * scatter * cell.area_km2()).round() as i64)
+            }),
+            &[],
+        );
+        let near = city.near(here, 2_000.0).expect("counted");
+        for radius in [31.25, 100.0, 420.0, 2_000.0] {
+            assert!(!near.crowded_beside(radius), "{radius} m");
+        }
+        // The same city with a market of 3,000 shops within 150 m of a hub
+        // 700 m away: a read whose gaps reach it is planned by the map, a
+        // small one far from it is not.
+        let hub = here.offset(90.0, 700.0);
+        let mut beside = city.clone();
+        beside.merge(&CrowdMap::from_counts(
+            (0..3_000).map(|i| {
+                let i = f64::from(i);
+                (
+                    store_crowd_cell(hub.offset((i * 137.508) % 360.0, 150.0 * (i / 3_000.0).sqrt())),
+                    1,
+                )
+            }),
+            &[],
+        ));
+        let near = beside.near(here, 2_000.0).expect("counted");
+        assert!(!near.crowded_beside(100.0));
+        assert!(near.crowded_beside(420.0));
+        assert!(near.crowded_beside(2_000.0));
     }
 
     #[test]

@@ -839,20 +839,25 @@ where
         if !fine_missing.is_empty() {
             radii[0] = first_radius_before_fine_counts(radius_m, radii[0]);
         }
-        // The map itself, for planning the reads after the first.
+        // The map itself, for planning reads through its gaps: looked up
+        // only where it matters (below).
         let mut crowd_map: Option<CrowdMap> = None;
         let mut step = 0;
         while let Some(&radius) = radii.get(step) {
             step += 1;
-            // A read after the first reads through the gaps the map expects
-            // to hold the fewest items, not those of least area: beside a
-            // market, a gap of little area can hold hundreds of its shops.
-            if step > 1 && crowd_map.is_none() && matches!(crowd_here, Some(Some(_))) {
+            // A read reads through the gaps the map expects to hold the
+            // fewest items, not those of least area: beside a market, a gap
+            // of little area can hold hundreds of its shops. A first read
+            // looks the map up only where a cell that crowded lies near.
+            if crowd_map.is_none()
+                && let Some(Some(near)) = &crowd_here
+                && (step > 1 || near.crowded_beside(radius))
+            {
                 crowd_map = self.crowd_memory().recall(&categories, &partitions, now);
             }
             let ranges = match &crowd_map {
-                Some(map) if step > 1 => search_plan_by_crowd(location, radius, self.config.max_geo_queries, map),
-                _ => search_plan(location, radius, self.config.max_geo_queries),
+                Some(map) => search_plan_by_crowd(location, radius, self.config.max_geo_queries, map),
+                None => search_plan(location, radius, self.config.max_geo_queries),
             };
             // The first read is sized by the map, and bounded for a crowd
             // far denser than it says; a wider one is read whole, to find
