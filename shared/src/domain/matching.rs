@@ -228,7 +228,8 @@ fn stepped(base: f64, k: i32, steps_per_doubling: i32) -> f64 {
 /// [`FIRST_READ_WITHIN`] (a sparse town: one read); else the widest of a
 /// quarter of the radius and the radii down from it
 /// [`FIRST_STEPS_PER_DOUBLING`] to a doubling, down to
-/// [`SMALLEST_FIRST_SHARE`], that holds at most [`FIRST_READ_STEP_WITHIN`]
+/// [`SMALLEST_FIRST_SHARE`], that holds at most [`FIRST_READ_STEP_WITHIN`],
+/// or half that where the step is narrower than a fine cell ([`step_aim`])
 /// (a market of 1,500 shops per km2: about 88 m of 2 km). Later reads are
 /// chosen by [`next_radius`], as where the place is not known. Without
 /// counts (a table from before them): a quarter, then (by [`next_radius`])
@@ -250,7 +251,7 @@ pub fn first_radius(radius_m: f64, near: Option<&CrowdNear>) -> f64 {
 /// The radius cheap enough to read whatever it holds, of `steps` (radii
 /// short of `radius_m`, in any order): the whole radius where the map
 /// expects it to hold at most [`FIRST_READ_WITHIN`], else the widest step
-/// it expects to hold at most [`FIRST_READ_STEP_WITHIN`]; `None` if none.
+/// it expects to hold at most [`step_aim`]; `None` if none.
 fn cheap_radius(radius_m: f64, near: &CrowdNear, steps: impl Iterator<Item = f64>) -> Option<f64> {
     if near.items_within(radius_m) <= FIRST_READ_WITHIN {
         return Some(radius_m);
@@ -345,7 +346,7 @@ const NEXT_READ_MARGIN: f64 = 1.5;
 /// - the whole radius if the map expects it to hold at most
 ///   [`FIRST_READ_WITHIN`], else the widest of the radii
 ///   [`FIRST_STEPS_PER_DOUBLING`] to a doubling wider than `read_m` that it
-///   expects to hold at most [`FIRST_READ_STEP_WITHIN`] (the thresholds of
+///   expects to hold at most [`step_aim`] (the thresholds of
 ///   [`first_radius`]: cheap enough to read whatever it holds), and
 /// - where `found` had fewer candidates than enough: the nearest of
 ///   `read_m` times 2^(k/[`NEXT_STEPS_PER_DOUBLING`]) where the candidates
