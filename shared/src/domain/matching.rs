@@ -199,7 +199,8 @@ const COLD_FIRST_SHARE: f64 = 1.0 / 64.0;
 /// The items within its radius a first read short of the whole radius
 /// aims at, over radii [`FIRST_STEPS_PER_DOUBLING`] to a doubling apart
 /// (each step about 41 % more area): the map expects 32-45 within the
-/// radius it chooses, about 50-70 items read, so that where shops stand
+/// radius it chooses (16-22 for a step narrower than a fine cell,
+/// [`step_aim`]), about 50-70 items read, so that where shops stand
 /// thicker than the map's even spread says, the read still seldom passes
 /// [`FIRST_READ_ITEMS`]. Over doublings to 67, the map expected 17-67
 /// (geo bench, a city of even density: up to 109 items read, against up
@@ -799,15 +800,28 @@ pub struct CrowdNear {
 impl CrowdNear {
     /// Whether a read of `radius_m` should be planned by the crowd map
     /// ([`search_plan_by_crowd`]): a counted cell within its gaps' reach is
-    /// more than [`CROWD_CONTRAST`] times as dense as the disk. Elsewhere
-    /// a plan by area reads as little, and the match pays no map lookup.
+    /// more than [`CROWD_CONTRAST`] times as dense as the disk (where the
+    /// map expects none within the disk, any counted cell). Elsewhere a
+    /// plan by area reads as little, and the match pays no map lookup.
+    /// Only the cells this was worked out with are weighed: out to the
+    /// match's whole radius and a cell beyond it ([`CrowdMap::near`]).
     #[must_use]
     pub fn crowded_beside(&self, radius_m: f64) -> bool {
         let reach_m = gaps_reach_m(radius_m);
         let mean_per_km2 = self.items_within(radius_m) / disk_km2(radius_m).max(f64::MIN_POSITIVE);
-        self.cells.iter().any(|(apart_m, count, cell_m)| {
-            *apart_m <= reach_m + cell_m && *count > CROWD_CONTRAST * mean_per_km2 * disk_km2(*cell_m)
-        })
+        // A demand of several categories holds each cell once per
+        // category (at the same distance): its counts are added up first,
+        // as the mean adds up theirs.
+        let mut within: Vec<(f64, f64, f64)> = self
+            .cells
+            .iter()
+            .filter(|(apart_m, _, cell_m)| *apart_m <= reach_m + cell_m)
+            .copied()
+            .collect();
+        within.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.2.total_cmp(&b.2)));
+        within
+            .chunk_by(|a, b| a.0 == b.0 && a.2 == b.2)
+            .any(|cell| cell.iter().map(|c| c.1).sum::<f64>() > CROWD_CONTRAST * mean_per_km2 * disk_km2(cell[0].2))
     }
 
     /// Geo items expected within `radius_m` of the point: as the map
@@ -1317,6 +1331,18 @@ mod tests {
         assert!(!near.crowded_beside(100.0));
         assert!(near.crowded_beside(420.0));
         assert!(near.crowded_beside(2_000.0));
+        // A milder crowd, 40 shops more in one cell 600 m away (about 6
+        // times the city's density there): seen for one category, and for
+        // two alike, whose counts add up cell by cell as their mean does.
+        let mut mild = city.clone();
+        mild.merge(&CrowdMap::from_counts(
+            [(here.offset(90.0, 600.0).cell(CROWD_RESOLUTION), 40)],
+            &[],
+        ));
+        assert!(mild.near(here, 2_000.0).expect("counted").crowded_beside(420.0));
+        let mut two = mild.clone();
+        two.merge(&mild);
+        assert!(two.near(here, 2_000.0).expect("counted").crowded_beside(420.0));
     }
 
     #[test]
@@ -1553,7 +1579,7 @@ mod tests {
                     assert!(next > read_m && next <= r, "{what}");
                     let quarters = (next / read_m).log2() * 4.0;
                     assert!(next == r || (quarters - quarters.round()).abs() < 1e-9, "{what}");
-                    if next < r && items(next) > FIRST_READ_STEP_WITHIN {
+                    if next < r && items(next) > step_aim(next) {
                         // The share found, one more of each (none found is
                         // not a share of none).
                         let share = (candidates as f64 + 1.0) / (within as f64 + 1.0);
