@@ -575,6 +575,18 @@ pub fn search_plan_by_crowd(at: GeoPoint, radius_m: f64, max_ranges: usize, crow
 }
 
 impl CrowdMap {
+    /// The cells whose centres lie in the band of latitudes within
+    /// `reach_m` of `at` (with a per cent to spare): a partition holds
+    /// hundreds of cells, most outside it, which the sorted cells skip
+    /// whole.
+    fn band(&self, at: GeoPoint, reach_m: f64) -> &[CountedCell] {
+        let (lat_reach, _) = at.degrees_within(reach_m * 1.01);
+        let (south, north) = (at.lat() - lat_reach, at.lat() + lat_reach);
+        let from = self.cells.partition_point(|c| c.centre.lat() < south);
+        let to = from + self.cells[from..].partition_point(|c| c.centre.lat() <= north);
+        &self.cells[from..to]
+    }
+
     /// The counted cells within `reach_m` of `at`, and their sums in each
     /// coarser cell down to a partition.
     fn cell_items(&self, at: GeoPoint, reach_m: f64) -> CellItems {
@@ -582,7 +594,7 @@ impl CrowdMap {
         let mut counted: HashMap<CellIndex, f64> = HashMap::new();
         let mut sums: HashMap<CellIndex, f64> = HashMap::new();
         for c in self
-            .cells
+            .band(at, reach_m + self.reach_m)
             .iter()
             .filter(|c| plane.distance_m(c.centre) <= reach_m + c.radius_m)
         {
@@ -746,20 +758,12 @@ impl CrowdMap {
             return None;
         }
         let reach = radius_m.max(0.0) + maps.iter().map(|m| m.reach_m).fold(0.0, f64::max);
-        // A partition holds hundreds of cells and only those within reach
-        // count: most lie outside the band of latitudes the disk spans (with
-        // a per cent to spare), which the sorted cells skip whole.
-        let (lat_reach, _) = at.degrees_within(reach * 1.01);
-        let (south, north) = (at.lat() - lat_reach, at.lat() + lat_reach);
         // An estimate: the plane's distances are as good as the map's
         // evenly spread counts.
         let plane = at.local_plane();
         let cells = maps
             .iter()
-            .flat_map(|m| {
-                let from = m.cells.partition_point(|c| c.centre.lat() < south);
-                m.cells[from..].iter().take_while(move |c| c.centre.lat() <= north)
-            })
+            .flat_map(|m| m.band(at, reach))
             .filter_map(|c| {
                 let apart_m = plane.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
