@@ -423,7 +423,7 @@ async fn peak_dhaka(layout: Layout, first: Reading, seed: u64) -> PeakFigures {
             step += 1;
             if crowd_map.is_none()
                 && let Some(Some(near)) = &near_here
-                && (step > 1 || near.crowded_beside(radius_m))
+                && near.plans_by_map(step == 1, radius_m)
             {
                 crowd_map = memory.recall(&grocery_only, &partitions, 0);
             }

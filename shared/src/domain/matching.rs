@@ -802,6 +802,16 @@ pub struct CrowdNear {
 }
 
 impl CrowdNear {
+    /// Whether a match's read of `radius_m` is planned by the crowd map
+    /// ([`search_plan_by_crowd`]) rather than by area: every read after
+    /// the first (the map is at hand by then), and a first read only where
+    /// a crowd lies beside it (`crowded_beside`), so that elsewhere
+    /// a match pays no map lookup.
+    #[must_use]
+    pub fn plans_by_map(&self, first_read: bool, radius_m: f64) -> bool {
+        !first_read || self.crowded_beside(radius_m)
+    }
+
     /// Whether a read of `radius_m` should be planned by the crowd map
     /// ([`search_plan_by_crowd`]): a counted cell within its gaps' reach is
     /// more than [`CROWD_CONTRAST`] times as dense as the disk (where the
@@ -810,7 +820,7 @@ impl CrowdNear {
     /// Only the cells this was worked out with are weighed: out to the
     /// match's whole radius and a cell beyond it ([`CrowdMap::near`]).
     #[must_use]
-    pub fn crowded_beside(&self, radius_m: f64) -> bool {
+    fn crowded_beside(&self, radius_m: f64) -> bool {
         let reach_m = gaps_reach_m(radius_m);
         let mean_per_km2 = self.items_within(radius_m) / disk_km2(radius_m).max(f64::MIN_POSITIVE);
         // A demand of several categories holds each cell once per

@@ -847,11 +847,10 @@ where
             step += 1;
             // A read reads through the gaps the map expects to hold the
             // fewest items, not those of least area: beside a market, a gap
-            // of little area can hold hundreds of its shops. A first read
-            // looks the map up only where a cell that crowded lies near.
+            // of little area can hold hundreds of its shops.
             if crowd_map.is_none()
                 && let Some(Some(near)) = &crowd_here
-                && (step > 1 || near.crowded_beside(radius))
+                && near.plans_by_map(step == 1, radius)
             {
                 crowd_map = self.crowd_memory().recall(&categories, &partitions, now);
             }
