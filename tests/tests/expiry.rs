@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{Api, LONG, SHORT, Socket, stack};
+use common::{Api, LONG, ROUND_CLOSE, SHORT, Socket, stack};
 use serde_json::Value;
 use shared::domain::config::OrderingConfig;
 use shared::ports::RoundTimer;
@@ -41,7 +41,7 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
     customer.expect("order_searching", LONG).await;
 
     // The timer closes round 1: s1 and s2 lapse, s3 gets round 2.
-    s1.expect("offer_expired", LONG).await;
+    s1.expect("offer_expired", ROUND_CLOSE).await;
     s2.expect("offer_expired", LONG).await;
     let offer = s3.expect("offer", LONG).await;
     assert_eq!(offer["offer"]["round"], 2);
@@ -56,7 +56,7 @@ async fn unanswered_rounds_move_on_and_end_unfulfilled() {
     );
 
     // Round 2 is the last: the order ends unfulfilled and the customer is told.
-    s3.expect("offer_expired", LONG).await;
+    s3.expect("offer_expired", ROUND_CLOSE).await;
     let ended = customer.expect("order_unfulfilled", LONG).await;
     assert_eq!(ended["order"]["status"], "unfulfilled");
     assert_eq!(ended["order"]["reason"], "no_store_accepted");

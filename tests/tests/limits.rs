@@ -5,7 +5,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use common::{Api, Socket, stack, stack_with};
+use common::{Api, Socket, stack, stack_with, trials};
 use local_stack::LocalOptions;
 use shared::domain::clock::ManualClock;
 use shared::domain::config::OrderingConfig;
@@ -85,16 +85,6 @@ async fn orders_per_minute_are_limited() {
     );
 }
 
-/// How many times a race is run: fewer on the DynamoDB backend, whose
-/// server (moto) serialises every request.
-fn trials(embedded: usize, endpoint: usize) -> usize {
-    if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") {
-        endpoint
-    } else {
-        embedded
-    }
-}
-
 /// Fires `count` orders by `customer` at once; returns the statuses.
 async fn concurrent_orders(api: &Api, customer: &str, count: usize) -> Vec<u16> {
     let orders = (0..count).map(|_| api.order(customer, "rice"));
@@ -116,7 +106,7 @@ async fn the_open_order_limit_holds_under_concurrent_orders() {
     let api = Api::new(&stack);
     api.put_store("s1", "One", 0.0, 300.0, "grocery", &["rice"]).await;
     let _store = Socket::connect(&stack, "store:s1").await;
-    let runs = trials(100, 15);
+    let runs = trials(100, 5);
     for trial in 0..runs {
         let customer = format!("c{trial}");
         let statuses = concurrent_orders(&api, &customer, 30).await;

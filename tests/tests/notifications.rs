@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, LONG, SHORT, Socket, fresh_phone, stack};
+use common::{Api, CUSTOMER_LAT, CUSTOMER_LNG, LONG, ROUND_CLOSE, SHORT, Socket, fresh_phone, stack};
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 
@@ -269,11 +269,11 @@ async fn a_timer_delivered_again_does_not_push_twice() {
         let timer = json!({ "order_id": id, "round": 1 }).to_string();
         stack.send_timer_message(timer).await.expect("timer sent");
     }
-    let searching = customer.expect("order_searching", LONG).await;
+    let searching = customer.expect("order_searching", ROUND_CLOSE).await;
     let second = if searching["order"]["round"] == 2 {
         searching
     } else {
-        customer.expect("order_searching", LONG).await
+        customer.expect("order_searching", ROUND_CLOSE).await
     };
     assert_eq!(second["order"]["round"], 2, "{second}");
     // Anything the duplicates did has happened once the round is read back,

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Api, LONG, SHORT, Socket, customer_point, stack};
+use common::{Api, LONG, ROUND_CLOSE, SHORT, Socket, customer_point, stack};
 use serde_json::json;
 use shared::domain::config::OrderingConfig;
 
@@ -59,12 +59,7 @@ async fn no_customer_facing_payload_before_acceptance_reveals_a_store() {
     // second waits on a real timer message (SQS delays in whole seconds)
     // through one moto serving the whole suite, hence the longer wait.
     seen_by_customer.push(customer.expect("order_searching", LONG).await.to_string());
-    seen_by_customer.push(
-        customer
-            .expect("order_searching", std::time::Duration::from_secs(20))
-            .await
-            .to_string(),
-    );
+    seen_by_customer.push(customer.expect("order_searching", ROUND_CLOSE).await.to_string());
     for path in [
         format!("/orders/{id}"),
         format!("/orders/{id}/accept"),

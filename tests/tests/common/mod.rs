@@ -40,6 +40,18 @@ pub fn moto_endpoint() -> Option<String> {
     }
 }
 
+/// How many times a race is run: fewer on the DynamoDB backend, whose
+/// server (moto) serialises every request, so that its races check the
+/// adapters' conditions without holding the suite for minutes; the
+/// embedded backend runs the full count.
+pub fn trials(embedded: usize, endpoint: usize) -> usize {
+    if std::env::var("E2E_BACKEND").as_deref() == Ok("endpoint") {
+        endpoint
+    } else {
+        embedded
+    }
+}
+
 /// The backend the end-to-end tests run on: `E2E_BACKEND=endpoint` runs
 /// them on the DynamoDB and SQS adapters at `AWS_ENDPOINT_URL` (the test
 /// command points it at a moto server), each test on its own table and
@@ -515,6 +527,11 @@ impl Socket {
 
 pub const SHORT: Duration = Duration::from_millis(300);
 pub const LONG: Duration = Duration::from_secs(5);
+/// For a frame that waits on a round's real timer message: SQS delays in
+/// whole seconds, an early duplicate is put back for the rest of the
+/// window, and one moto serves the whole suite on a loaded machine. A
+/// frame that comes sooner ends the wait sooner.
+pub const ROUND_CLOSE: Duration = Duration::from_secs(20);
 
 /// Every answer and frame the tests see, checked against the API documents
 /// the stack serves: HTTP answers against `/openapi.json` (the response
