@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{Api, SHORT, Socket, stack};
+use common::{Api, LONG, Socket, stack};
 use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 
@@ -223,7 +223,7 @@ async fn stores_see_only_the_demand_before_acceptance_and_the_address_after() {
     );
     let lines = placed.body["items"].as_array().expect("items").len();
     assert_eq!(lines, 2, "the customer's own list keeps every line");
-    let offer = store.expect("offer", SHORT).await;
+    let offer = store.expect("offer", LONG).await;
     let frame = offer.to_string();
     for private in ["Karim", "Dhanmondi", "house", "mosque"] {
         assert!(

@@ -218,9 +218,10 @@ mod against_secrets_manager {
             );
         }
 
-        // Another rotation, with a 3-second overlap: the first key is gone
+        // Another rotation, with a 6-second overlap (whole seconds, and three
+        // calls through a busy moto must fit in it): the first key is gone
         // at once, the second one lasts until the overlap ends.
-        let third = ops::signing_key::rotate_signing_key(&secrets, &secret_id, 3, now_s())
+        let third = ops::signing_key::rotate_signing_key(&secrets, &secret_id, 6, now_s())
             .await
             .expect("rotated");
         let until = third.previous_valid_until.expect("an end");

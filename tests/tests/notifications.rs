@@ -242,7 +242,7 @@ async fn a_timer_delivered_again_does_not_push_twice() {
         stores_per_round: 1,
         // Round 1 (a socket's store) lapses soon; round 2, which alerts a
         // closed app, lasts long enough for a loaded server.
-        offer_window_ms: 1_500,
+        offer_window_ms: 3_000,
         push_offline_stores: true,
         push_offer_window_ms: Some(30_000),
         ..OrderingConfig::default()

@@ -11,7 +11,7 @@ use shared::domain::config::OrderingConfig;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_customer_facing_payload_before_acceptance_reveals_a_store() {
     let stack = stack(OrderingConfig {
-        offer_window_ms: 800,
+        offer_window_ms: 3_000,
         stores_per_round: 2,
         ..OrderingConfig::default()
     })

@@ -16,7 +16,7 @@ async fn a_lost_timer_message_neither_admits_a_late_accept_nor_strands_the_order
     // by the rest of the suite (1 s did not, once; an order took 3.7 s
     // beside the concurrent-limit races).
     let stack = stack(OrderingConfig {
-        offer_window_ms: 6_000,
+        offer_window_ms: 8_000,
         stores_per_round: 1,
         ..OrderingConfig::default()
     })
@@ -31,7 +31,7 @@ async fn a_lost_timer_message_neither_admits_a_late_accept_nor_strands_the_order
     s1.expect("offer", LONG).await;
     // The round's timer message is lost.
     stack.purge_timer_queue().await.expect("purged");
-    tokio::time::sleep(Duration::from_millis(6_300)).await;
+    tokio::time::sleep(Duration::from_millis(8_300)).await;
 
     // The deadline in the conditional write refuses the late accept ...
     let late = api.accept("s1", &order_id).await;

@@ -13,7 +13,7 @@ mod against_sqs {
     use serde_json::json;
     use shared::domain::config::OrderingConfig;
 
-    use crate::common::{Api, LONG, Socket, stack};
+    use crate::common::{Api, LONG, ROUND_CLOSE, Socket, stack};
 
     async fn sqs() -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&shared::aws::sdk_config().await)
@@ -85,7 +85,7 @@ mod against_sqs {
         assert_eq!(moved.moved, 1);
         assert!(moved.unreadable.is_empty());
         assert!(ops::timers::inspect(&client, &dlq, 10).await.expect("empty").is_empty());
-        s2.expect("offer", LONG).await;
+        s2.expect("offer", ROUND_CLOSE).await;
         s1.expect("offer_expired", LONG).await;
         assert_eq!(api.accept("s2", &order_id).await.status, 200);
         let accepted = api.get_order("c1", &order_id).await;
