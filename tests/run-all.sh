@@ -12,7 +12,7 @@ ROOT=$PWD
 # CI builds once from clean: incremental caches would only add gigabytes.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (at %d s)\n' "$*" "$SECONDS"; }
 
 # Every cargo test line goes here too, for the closing count.
 RESULTS="$ROOT/target/test-results.log"
@@ -65,6 +65,8 @@ step "latency mode: cloud calls and sequential round trips per order (prints fig
 # the round trips it prints are the critical paths' (about a minute).
 DELAY_MS=500 ORDERS=5 bash loadgen/ci-latency.sh
 
+echo
+echo "test command: $SECONDS s"
 # One closing line for the whole run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\nall tests: %d passed, %d failed\n", p, f }' "$RESULTS"
