@@ -1420,13 +1420,17 @@ mod tests {
                     return None;
                 }
                 // "meat 1 and half kg beef" is as much 1 meat and half a kilo of
-                // beef as a kilo and a half of beef; the parser reads the latter
-                // ("one and a half kg"), a person might read either.
-                let fraction_after_and = parts.windows(2).any(|pair| {
-                    pair[1].1 == " and "
-                        && (pair[1].0.text.starts_with("half ") || pair[1].0.text.starts_with("a quarter "))
+                // beef as a kilo and a half of beef, and "rice one half kg meat"
+                // holds "one half kg": the parser reads the amounts joined, as a
+                // person might.
+                let amounts_joined = parts.windows(2).any(|pair| {
+                    let (before, (after, separator)) = (&pair[0].0.text, (&pair[1].0.text, pair[1].1));
+                    let fraction_next = after.starts_with("half ") || after.starts_with("a quarter ");
+                    let one_half =
+                        matches!(separator, " " | "  ") && before.ends_with(" one") && after.starts_with("half ");
+                    (fraction_next && separator == " and ") || one_half
                 });
-                if fraction_after_and {
+                if amounts_joined {
                     return None;
                 }
                 let mut text = String::new();
