@@ -722,10 +722,10 @@ def offers(playwright, pages):
     declined = first.locator('[data-offer][data-state="offer_declined"]')
     expect(declined).to_contain_text("Declined")
     shot(first, "offers-store-declined")
-    # The second store answers nothing; its round closes (a 10 s window).
+    # The second store answers nothing; its round closes (a 20 s window).
     open_offer(second)
     expired = second.locator('[data-offer][data-state="offer_expired"]')
-    expect(expired).to_contain_text("Expired")
+    expect(expired).to_contain_text("Expired", timeout=WAIT_MS + 20_000)
     shot(second, "offers-store-expired")
     expect(customer.locator("#order-status")).to_have_text("No store could take it")
     expect(customer.locator("#reveal")).to_have_text("No store nearby could take this order. Try again later.")

@@ -133,8 +133,10 @@ async fn a_customer_and_a_store_run_the_whole_journey_watched_by_an_operator_in_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_see_offers_declined_taken_expired_and_withdrawn_in_chromium() {
     // One short round: an offer nobody answers expires within the test.
+    // Long enough for a cancel, a decline and an accept to be clicked
+    // within it when Chromium and moto share a slow machine.
     let stack = stack(OrderingConfig {
-        offer_window_ms: 10_000,
+        offer_window_ms: 20_000,
         max_rounds: 1,
         ..OrderingConfig::default()
     })
