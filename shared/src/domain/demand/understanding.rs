@@ -1424,7 +1424,7 @@ mod tests {
                 // holds "one half kg": the parser reads the amounts joined, as a
                 // person might.
                 let amounts_joined = parts.windows(2).any(|pair| {
-                    let (before, (after, separator)) = (&pair[0].0.text, (&pair[1].0.text, pair[1].1));
+                    let (before, after, separator) = (&pair[0].0.text, &pair[1].0.text, pair[1].1);
                     let fraction_next = after.starts_with("half ") || after.starts_with("a quarter ");
                     let one_half =
                         matches!(separator, " " | "  ") && before.ends_with(" one") && after.starts_with("half ");
