@@ -767,7 +767,12 @@ impl CrowdMap {
             .filter_map(|c| {
                 let apart_m = plane.distance_m(c.centre);
                 #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-                (apart_m < reach).then_some((apart_m, c.count as f64, c.radius_m))
+                (apart_m < reach).then_some(NearCell {
+                    cell: c.cell,
+                    apart_m,
+                    count: c.count as f64,
+                    radius_m: c.radius_m,
+                })
             })
             .collect();
         Some(CrowdNear {
@@ -792,13 +797,26 @@ impl CrowdMap {
 /// disk around the point is the lens where the two overlap, in closed form.
 #[derive(Debug, Clone)]
 pub struct CrowdNear {
-    /// Distance from the point in metres, the cell's count, and its radius
-    /// ([`CountedCell::radius_m`]).
-    cells: Vec<(f64, f64, f64)>,
+    /// One entry per map that counts a cell: a demand of several
+    /// categories holds a cell once per category.
+    cells: Vec<NearCell>,
     /// Distances from the point of the stores this process saw near it
     /// ([`CrowdMemory::remember_seen`]), ascending, out to `seen_reach_m`.
     seen_m: Vec<f64>,
     seen_reach_m: f64,
+}
+
+/// A counted cell as seen from one point ([`CrowdNear`]).
+#[derive(Debug, Clone, Copy)]
+struct NearCell {
+    cell: CellIndex,
+    /// Distance from the point in metres.
+    apart_m: f64,
+    count: f64,
+    /// [`CountedCell::radius_m`] (each map works it out from its own
+    /// cells, so one cell's differs by a fraction of a per cent between
+    /// categories).
+    radius_m: f64,
 }
 
 impl CrowdNear {
@@ -824,18 +842,18 @@ impl CrowdNear {
         let reach_m = gaps_reach_m(radius_m);
         let mean_per_km2 = self.items_within(radius_m) / disk_km2(radius_m).max(f64::MIN_POSITIVE);
         // A demand of several categories holds each cell once per
-        // category (at the same distance): its counts are added up first,
-        // as the mean adds up theirs.
-        let mut within: Vec<(f64, f64, f64)> = self
+        // category: its counts are added up first, as the mean adds up
+        // theirs.
+        let mut within: Vec<NearCell> = self
             .cells
             .iter()
-            .filter(|(apart_m, _, cell_m)| *apart_m <= reach_m + cell_m)
+            .filter(|c| c.apart_m <= reach_m + c.radius_m)
             .copied()
             .collect();
-        within.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.2.total_cmp(&b.2)));
-        within
-            .chunk_by(|a, b| a.0 == b.0 && a.2 == b.2)
-            .any(|cell| cell.iter().map(|c| c.1).sum::<f64>() > CROWD_CONTRAST * mean_per_km2 * disk_km2(cell[0].2))
+        within.sort_unstable_by_key(|c| c.cell);
+        within.chunk_by(|a, b| a.cell == b.cell).any(|same| {
+            same.iter().map(|c| c.count).sum::<f64>() > CROWD_CONTRAST * mean_per_km2 * disk_km2(same[0].radius_m)
+        })
     }
 
     /// Geo items expected within `radius_m` of the point: as the map
@@ -847,7 +865,7 @@ impl CrowdNear {
         let spread: f64 = self
             .cells
             .iter()
-            .map(|(apart_m, count, cell_m)| count * disk_share_inside(*apart_m, *cell_m, radius_m))
+            .map(|c| c.count * disk_share_inside(c.apart_m, c.radius_m, radius_m))
             .sum();
         if radius_m > self.seen_reach_m {
             return spread;
@@ -1357,6 +1375,27 @@ mod tests {
         let mut two = mild.clone();
         two.merge(&mild);
         assert!(two.near(here, 2_000.0).expect("counted").crowded_beside(420.0));
+        // Two categories' maps built apart, as storage and memory keep
+        // them: each works its cells' radius out from its lowest cell, so
+        // where they count different cells, a cell's radius differs a
+        // little between them; its counts still add up.
+        let crowd = here.offset(90.0, 600.0).cell(CROWD_RESOLUTION);
+        let cells: Vec<CellIndex> = own.grid_disk(20);
+        let lowest = cells.iter().min().copied();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let category = |without: Option<CellIndex>| {
+            CrowdMap::from_counts(
+                cells.iter().filter(|cell| Some(**cell) != without).map(|&cell| {
+                    let scatter = 0.5 + (u64::from(cell) % 11) as f64 / 10.0;
+                    let count = (70.0 * scatter * cell.area_km2()).round() as i64;
+                    (cell, if cell == crowd { count + 40 } else { count })
+                }),
+                &[],
+            )
+        };
+        let mut apart = category(None);
+        apart.merge(&category(lowest));
+        assert!(apart.near(here, 2_000.0).expect("counted").crowded_beside(420.0));
     }
 
     #[test]
