@@ -44,24 +44,33 @@ async fn echo(tcp: TcpStream) {
 }
 
 /// `rounds` round trips of a frame about the size of an offer, to the echo
-/// at `addr`.
-pub async fn round_trips(addr: SocketAddr, rounds: usize) -> anyhow::Result<Samples> {
+/// at `addr`, `pause` apart (zero: back to back).
+pub async fn round_trips(addr: SocketAddr, rounds: usize, pause: Duration) -> anyhow::Result<Samples> {
     let (mut client, _) =
         tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(crate::socket_config()), true)
             .await?;
     let frame = format!(r#"{{"type":"offer","payload":"{}"}}"#, "x".repeat(400));
-    let samples = timed(&mut client, &frame, |_| true, rounds)
+    let samples = timed(&mut client, &frame, |_| true, rounds, pause)
         .await
         .context("the loopback echo stopped answering")?;
     let _ = client.close(None).await;
     Ok(samples)
 }
 
-/// `rounds` round trips on `ws`, one after another: `frame` sent, then
+/// `rounds` round trips on `ws`, `pause` apart: `frame` sent, then
 /// frames read until a text one that `answers` (within 5 s each).
-pub async fn timed(ws: &mut Ws, frame: &str, answers: impl Fn(&str) -> bool, rounds: usize) -> anyhow::Result<Samples> {
+pub async fn timed(
+    ws: &mut Ws,
+    frame: &str,
+    answers: impl Fn(&str) -> bool,
+    rounds: usize,
+    pause: Duration,
+) -> anyhow::Result<Samples> {
     let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        if round > 0 && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let start = Instant::now();
         ws.send(Message::Text(frame.into())).await?;
         loop {

@@ -59,6 +59,9 @@ usage: loadgen [options]
   --upstream URL        the real endpoint (moto) behind the proxy
   --latency-orders N    orders per phase in latency mode (default 10)
   --order-timeout S     an order not settled by then is an error (default 10)
+  --pause-ms P          each customer waits P ms after its order settles before the
+                        next (default 0: back to back); with 1 customer, an alert
+                        measured on an idle stack, as the loopback echo is
   --stack-process       run the started stack in a child process (automatic when
                         its sockets and ours would pass the open-file limit)";
 
@@ -86,6 +89,8 @@ struct Args {
     upstream: Option<String>,
     latency_orders: usize,
     order_timeout: Duration,
+    /// A customer's pause between one order settling and the next.
+    pause: Duration,
 }
 
 impl Default for Args {
@@ -106,6 +111,7 @@ impl Default for Args {
             upstream: None,
             latency_orders: 10,
             order_timeout: Duration::from_secs(10),
+            pause: Duration::ZERO,
         }
     }
 }
@@ -161,6 +167,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--upstream" => args.upstream = Some(value),
             "--latency-orders" => args.latency_orders = value.parse().with_context(bad)?,
             "--order-timeout" => args.order_timeout = Duration::from_secs_f64(value.parse().with_context(bad)?),
+            "--pause-ms" => args.pause = Duration::from_secs_f64(value.parse::<f64>().with_context(bad)? / 1000.0),
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
@@ -427,6 +434,7 @@ struct Ctx {
     accept: AcceptMode,
     city: City,
     order_timeout: Duration,
+    pause: Duration,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -705,6 +713,9 @@ async fn customer_loop(ctx: Arc<Ctx>, phase: Arc<Phase>, mut me: Customer) -> Cu
                 phase.counts.timeouts.fetch_add(1, Ordering::Relaxed);
             }
         }
+        if !ctx.pause.is_zero() {
+            tokio::time::sleep(ctx.pause).await;
+        }
     }
 }
 
@@ -944,6 +955,7 @@ async fn run(
             size_km: args.city_km,
         },
         order_timeout: args.order_timeout,
+        pause: args.pause,
     });
     let floor = |echo: &str, s: &Samples| {
         println!(
@@ -952,15 +964,36 @@ async fn run(
             ms(s.p99())
         );
     };
-    let here = echo::round_trips(echo::serve().await?, 2000).await?;
-    floor("on this benchmark's runtime", &here);
-    let loopback = match stack_echo {
+    let here_echo = echo::serve().await?;
+    let here = echo::round_trips(here_echo, 2000, Duration::ZERO).await?;
+    // The floor is where the stack runs, when it is known.
+    let (floor_echo, back_to_back, whose) = match stack_echo {
         Some(addr) => {
-            let there = echo::round_trips(addr, 2000).await?;
-            floor("where the stack runs; the ratios below are to its p50", &there);
-            there
+            let there = echo::round_trips(addr, 2000, Duration::ZERO).await?;
+            floor("on this benchmark's runtime", &here);
+            (addr, there, "where the stack runs")
         }
-        None => here,
+        None => (here_echo, here, "on this benchmark's runtime"),
+    };
+    // Orders paused apart are compared with round trips paused alike: an
+    // idle thread takes longer to wake than a busy one.
+    let loopback = if args.pause.is_zero() {
+        floor(&format!("{whose}; the ratios below are to its p50"), &back_to_back);
+        back_to_back
+    } else {
+        floor(&format!("{whose}, back to back"), &back_to_back);
+        let rounds = usize::try_from(Duration::from_secs(2).as_micros() / args.pause.as_micros().max(1))
+            .unwrap_or(1)
+            .clamp(50, 2000);
+        let paused = echo::round_trips(floor_echo, rounds, args.pause).await?;
+        floor(
+            &format!(
+                "{whose}, {} ms apart as the orders are; the ratios below are to its p50",
+                args.pause.as_millis()
+            ),
+            &paused,
+        );
+        paused
     };
 
     // Stores, in parallel batches.
@@ -990,9 +1023,15 @@ async fn run(
     if let Some((_, _, first)) = connected.first_mut() {
         // Within the gateway's burst of frames per socket (it closes a
         // socket that sends faster, as a flood).
-        let ping = echo::timed(first, r#"{"action":"ping"}"#, |t| t.contains("pong"), 80)
-            .await
-            .context("no pong from the stack")?;
+        let ping = echo::timed(
+            first,
+            r#"{"action":"ping"}"#,
+            |t| t.contains("pong"),
+            80,
+            Duration::ZERO,
+        )
+        .await
+        .context("no pong from the stack")?;
         println!(
             "gateway ping -> pong through the stack (unloaded): p50 {} ms p99 {} ms",
             ms(ping.p50()),
@@ -1056,8 +1095,13 @@ async fn load_mode(ctx: &Arc<Ctx>, args: &Args, customers: Vec<Customer>, loopba
         let report = summarise(ctx, &phase);
         print_report(
             &format!(
-                "{} stores, {level} concurrent customers, accept over {} ({warmup} warm-up orders not counted)",
+                "{} stores, {level} concurrent customers{}, accept over {} ({warmup} warm-up orders not counted)",
                 args.stores,
+                if args.pause.is_zero() {
+                    String::new()
+                } else {
+                    format!(" pausing {} ms after each order", args.pause.as_millis())
+                },
                 if args.accept == AcceptMode::Ws {
                     "WebSocket"
                 } else {
