@@ -1688,11 +1688,18 @@ impl Sim {
                         self.orders[order].prices.entry(line).or_default().push(price);
                         let outcome = match self.rng.below(10) {
                             0 => PackOutcome::Unavailable,
+                            // Half of the line (a store packs part of it, never more).
                             1 => PackOutcome::PartlyPacked {
-                                quantity: Quantity {
-                                    amount: Decimal::new(5, 1),
-                                    unit: Unit::Kilogram,
-                                },
+                                quantity: current.items()[line].quantity.map_or(
+                                    Quantity {
+                                        amount: Decimal::new(5, 1),
+                                        unit: Unit::Kilogram,
+                                    },
+                                    |ordered| Quantity {
+                                        amount: ordered.amount / Decimal::TWO,
+                                        unit: ordered.unit,
+                                    },
+                                ),
                                 price: Paisa(price),
                             },
                             2 => PackOutcome::Substitute {

@@ -59,6 +59,18 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     assert!(live["version"].as_u64() > chosen["version"].as_u64());
     assert_eq!(live["order"]["packing"][1]["state"], "pending");
     assert_eq!(live["order"]["packing"][0]["item"], "1.2 kg rice");
+    // More than the 600 g of meat ordered, or counted where it was weighed:
+    // the bill and the customer's home would say so.
+    for (amount, unit) in [("0.7", "kg"), ("3", "dozen")] {
+        let wrong = json!({"line": 1, "outcome": "partly_packed", "amount": amount, "unit": unit, "price": 28_000});
+        let refused = api.step("store:near", &id, "pack", Some(wrong)).await;
+        assert_eq!(
+            (refused.status, refused.body["error"]["code"].as_str()),
+            (422, Some("invalid_step")),
+            "{amount} {unit}: {}",
+            refused.text
+        );
+    }
     let partly = json!({"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28_000});
     assert_eq!(api.step("store:near", &id, "pack", Some(partly)).await.status, 200);
     let early = api.step("store:near", &id, "handover", None).await;

@@ -119,6 +119,15 @@ impl Quantity {
         .normalized()
     }
 
+    /// Whether this is no more than `other`, measured alike (grams and
+    /// kilograms, millilitres and litres, pieces and dozens, packets):
+    /// 0.5 kg is within 600 g, 3 dozen is not within 1 kg.
+    #[must_use]
+    pub fn within(self, other: Quantity) -> bool {
+        let ((amount, unit), (most, other_unit)) = (self.in_base_units(), other.in_base_units());
+        unit == other_unit && amount <= most
+    }
+
     /// The amount in grams, millilitres, pieces or packets: what property
     /// tests compare to prove nothing is lost or invented.
     #[must_use]

@@ -112,6 +112,15 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     if quantity.amount <= Decimal::ZERO {
                         return Err(Refusal::Invalid("a packed amount must be above zero"));
                     }
+                    // What the bill and the customer's home are told: part
+                    // of the line, not more of it or something else.
+                    if let Some(ordered) = order.items.get(*line).and_then(|item| item.quantity)
+                        && !quantity.within(ordered)
+                    {
+                        return Err(Refusal::Invalid(
+                            "a partly packed amount is at most the amount ordered, in a unit like its own",
+                        ));
+                    }
                     LineState::PartlyPacked {
                         quantity: *quantity,
                         price: checked(*price)?,
@@ -396,6 +405,23 @@ mod tests {
             amount: Decimal::new(4, 1),
             unit: Unit::Kilogram,
         };
+        // More than the 600 g ordered, or counted where it was weighed: refused.
+        for (amount, unit) in [(Decimal::new(7, 1), Unit::Kilogram), (Decimal::ONE, Unit::Dozen)] {
+            let wrong = Step::Pack {
+                line: 1,
+                outcome: PackOutcome::PartlyPacked {
+                    quantity: Quantity { amount, unit },
+                    price: Paisa(28_000),
+                },
+            };
+            assert_eq!(
+                o.fulfil(&s1, &wrong, 4_000),
+                Err(Refusal::Invalid(
+                    "a partly packed amount is at most the amount ordered, in a unit like its own"
+                )),
+                "{amount} {unit:?}"
+            );
+        }
         let o = o
             .fulfil(
                 &s1,
@@ -675,7 +701,8 @@ mod tests {
         #[test]
         fn the_total_is_the_lines_plus_the_fee(
             prices in prop::collection::vec(0u64..=100_000_000, 3),
-            amounts in prop::collection::vec(1i64..1_000_000, 3),
+            // Grams, within the smallest line ordered (600 g).
+            amounts in prop::collection::vec(1i64..=600, 3),
             outcomes in prop::collection::vec(0u8..3, 3),
             fee in 0u64..100_000,
         ) {
