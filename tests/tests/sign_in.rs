@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use shared::domain::clock::{Clock, ManualClock, SystemClock};
 use shared::domain::config::OrderingConfig;
 use shared::domain::customer::PhoneNumber;
+use shared::domain::demand::item::bangla_digits;
 
 fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
     body[field].as_str().unwrap_or_else(|| panic!("{field} in {body}"))
@@ -60,6 +61,18 @@ async fn a_number_signs_in_refreshes_and_signs_out() {
     // The same number signs in as the same customer next time.
     let again = api.sign_in(&phone, "customer").await;
     assert_eq!(again["caller"], session["caller"]);
+    // Typed on a Bangla keyboard, it is the same number.
+    let bangla = bangla_digits(&phone);
+    let sent = api
+        .call_with_token("POST", "/auth/sign-in", None, Some(json!({ "phone": bangla })))
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    let code = common::code_in(&api.last_text(&phone).await.expect("a text was sent"));
+    // And so is the code.
+    let bangla_code = bangla_digits(&code);
+    let in_bangla = verify(&api, &bangla, &bangla_code).await;
+    assert_eq!(in_bangla.status, 200, "{}", in_bangla.text);
+    assert_eq!(in_bangla.body["caller"], session["caller"]);
 
     // A refresh gives new tokens; the access token works.
     let first = str_of(&session, "refresh_token").to_string();

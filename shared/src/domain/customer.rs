@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::demand::Quantity;
+use super::demand::words::latin_digit;
 
 /// A Bangladeshi mobile number in E.164 form (`+8801XXXXXXXXX`). Its
 /// `Debug` and `Display` mask the middle digits so logs never carry it.
@@ -18,10 +19,14 @@ pub struct PhoneNumber(String);
 pub struct InvalidPhone;
 
 impl PhoneNumber {
-    /// Accepts `+8801XXXXXXXXX`, `8801XXXXXXXXX` or `01XXXXXXXXX`, with
-    /// spaces or dashes; operator digit 3-9.
+    /// Accepts `+8801XXXXXXXXX`, `8801XXXXXXXXX` or `01XXXXXXXXX`, in
+    /// Latin or Bangla digits, with spaces or dashes; operator digit 3-9.
     pub fn new(raw: &str) -> Result<Self, InvalidPhone> {
-        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let digits: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .map(latin_digit)
+            .collect();
         let national = digits
             .strip_prefix("+880")
             .or_else(|| digits.strip_prefix("880"))
@@ -59,13 +64,7 @@ impl PhoneNumber {
 /// digits, with or without spaces and dashes between its digits).
 #[must_use]
 pub fn contains_phone_number(text: &str) -> bool {
-    let latin: String = text
-        .chars()
-        .map(|c| match c {
-            '০'..='৯' => char::from_u32(u32::from(c) - u32::from('০') + u32::from('0')).unwrap_or(c),
-            c => c,
-        })
-        .collect();
+    let latin: String = text.chars().map(latin_digit).collect();
     // Runs of digits, '+', spaces and dashes; within a run, any few
     // neighbouring pieces may be one number written in groups.
     latin
@@ -169,6 +168,9 @@ mod tests {
         let phone = PhoneNumber::new("017-1234 5678").expect("valid");
         assert_eq!(phone.as_e164(), "+8801712345678");
         assert_eq!(PhoneNumber::new("+8801712345678"), Ok(phone.clone()));
+        // As a Bangla keyboard types it.
+        assert_eq!(PhoneNumber::new("০১৭১২-৩৪৫৬৭৮"), Ok(phone.clone()));
+        assert_eq!(PhoneNumber::new("+৮৮০১৭১২৩৪৫৬৭৮"), Ok(phone.clone()));
         assert_eq!(phone.masked(), "+88017*****678");
         assert!(!format!("{phone:?} {phone}").contains("12345"));
         for bad in ["", "0171234567", "01212345678", "+4915112345678", "01712x45678"] {

@@ -92,7 +92,12 @@ impl OneTimeCode {
 
     /// A code as the person typed it (spaces allowed between digits).
     pub fn parse(raw: &str) -> Result<Self, MalformedCode> {
-        let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        // As typed on a Latin or a Bangla keyboard.
+        let digits: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(super::demand::words::latin_digit)
+            .collect();
         if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
             Ok(OneTimeCode(digits))
         } else {
@@ -487,6 +492,7 @@ mod tests {
             .collect();
         assert!(many.len() > 45, "codes repeat too often");
         assert_eq!(OneTimeCode::parse(" 123 456 ").map(|c| c.0), Ok("123456".into()));
+        assert_eq!(OneTimeCode::parse("১২৩ ৪৫৬").map(|c| c.0), Ok("123456".into()));
         assert_eq!(OneTimeCode::parse("12345"), Err(MalformedCode));
         assert_eq!(OneTimeCode::parse("12345a"), Err(MalformedCode));
         assert_eq!(format!("{a:?}"), "OneTimeCode(******)");

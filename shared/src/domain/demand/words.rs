@@ -20,13 +20,19 @@ pub fn fold(text: &str) -> String {
     folded
 }
 
+/// A Bangla digit as its Latin one; any other character as it is.
+#[must_use]
+pub fn latin_digit(c: char) -> char {
+    match c {
+        '০'..='৯' => char::from_digit(u32::from(c) - u32::from('০'), 10).unwrap_or(c),
+        c => c,
+    }
+}
+
 /// Folds one character, giving its folded characters (none, one or more).
 fn fold_char(c: char, mut push: impl FnMut(char)) {
     match c {
-        '০'..='৯' => {
-            let digit = u32::from(c) - u32::from('০');
-            push(char::from_digit(digit, 10).unwrap_or('0'));
-        }
+        '০'..='৯' => push(latin_digit(c)),
         // ড় ঢ় য় are the same letters as ড ঢ য plus a nukta; keyboards
         // produce either form.
         '\u{09DC}' => {
