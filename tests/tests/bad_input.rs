@@ -174,6 +174,33 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     );
     let unknown_order = api.get_order("c1", "01JUNKJUNKJUNKJUNKJUNKJUNK").await;
     assert_eq!(unknown_order.status, 404);
+    // A history page's size is 1 to 50, as the OpenAPI document says.
+    for (path, caller) in [
+        ("/customers/me/orders", "customer:c1"),
+        ("/stores/s1/orders", "store:s1"),
+    ] {
+        for bad in ["abc", "0", "-1", "51", "1000"] {
+            let page = api
+                .call("GET", &format!("{path}?limit={bad}"), Some(caller), None)
+                .await;
+            assert_eq!(
+                (
+                    page.status,
+                    page.body["error"]["code"].clone(),
+                    page.body["error"]["field"].clone()
+                ),
+                (400, json!("invalid_limit"), json!("limit")),
+                "{path}?limit={bad}: {}",
+                page.text
+            );
+        }
+        for good in ["1", "50"] {
+            let page = api
+                .call("GET", &format!("{path}?limit={good}"), Some(caller), None)
+                .await;
+            assert_eq!(page.status, 200, "{path}?limit={good}: {}", page.text);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,5 +223,34 @@ async fn the_parse_route_returns_the_demand_list() {
             {"name": "meat", "tag": "meat", "category": "meat", "quantity": {"amount": "600", "unit": "g"}},
             {"name": "spices", "tag": "spices", "category": "grocery"},
         ])
+    ); // Structured lines as a Bangla keyboard fills them in.
+    let bangla = api
+        .call(
+            "POST",
+            "/demand/parse",
+            Some("customer:c1"),
+            Some(json!({"items": [{"name": "চাল", "amount": "১.৫", "unit": "কেজি"}]}).to_string()),
+        )
+        .await;
+    assert_eq!(bangla.status, 200, "{}", bangla.text);
+    assert_eq!(
+        bangla.body["items"][0]["quantity"],
+        json!({"amount": "1.5", "unit": "kg"}),
+        "{}",
+        bangla.text
+    );
+    let not_a_number = api
+        .call(
+            "POST",
+            "/demand/parse",
+            Some("customer:c1"),
+            Some(json!({"items": [{"name": "rice", "amount": "two", "unit": "kg"}]}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (not_a_number.status, not_a_number.body["error"]["field"].clone()),
+        (400, json!("items[0].amount")),
+        "{}",
+        not_a_number.text
     );
 }

@@ -41,7 +41,7 @@ async fn actions_route_by_their_action_field_and_errors_keep_the_socket_open() {
         .send(Message::Text("not json".into()))
         .await
         .expect("sent");
-    socket.expect("error", LONG).await;
+    assert_eq!(socket.expect("error", LONG).await["code"], "invalid_json");
     // A customer may not accept.
     socket.send(json!({"action": "accept", "order_id": "x"})).await;
     assert_eq!(socket.expect("error", LONG).await["code"], "forbidden");

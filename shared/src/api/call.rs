@@ -95,17 +95,33 @@ impl Call<'_> {
             .transpose()
     }
 
-    /// A history page: `limit` (default 20) and the `before` cursor, an order id.
+    /// A history page: `limit` (1 to [`PAGE_MOST`], default 20) and the
+    /// `before` cursor, an order id.
     pub(super) fn page(&self) -> Result<(usize, Option<OrderId>), ApiError> {
         let query = &self.request.query_string_parameters;
-        let limit = query.first("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
+        let limit = match query.first("limit") {
+            None => 20,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=PAGE_MOST).contains(l))
+                .ok_or_else(|| {
+                    ApiError::new(400, "invalid_limit", format!("limit is 1 to {PAGE_MOST}")).with_field("limit")
+                })?,
+        };
         let before = query
             .first("before")
-            .map(|b| OrderId::new(b).map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id")))
+            .map(|b| {
+                OrderId::new(b)
+                    .map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id").with_field("before"))
+            })
             .transpose()?;
         Ok((limit, before))
     }
 }
+
+/// The most orders a history page holds (the OpenAPI document's `limit`).
+pub(super) const PAGE_MOST: usize = 50;
 
 pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)

@@ -17,6 +17,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 use super::bodies::{ErrorBody, GatewayMessage, WsReply};
+use super::call::PAGE_MOST;
 use super::requests::operation;
 use super::routes::HttpRoute;
 use super::ws::ClientFrame;
@@ -156,8 +157,8 @@ fn build_openapi() -> Value {
         if op.paged {
             parameters.push(json!({
                 "name": "limit", "in": "query", "required": false,
-                "description": "Orders per page, 1 to 50.",
-                "schema": { "type": "integer", "minimum": 1, "maximum": 50, "default": 20 }
+                "description": format!("Orders per page, 1 to {PAGE_MOST} (else 400 `invalid_limit`)."),
+                "schema": { "type": "integer", "minimum": 1, "maximum": PAGE_MOST, "default": 20 }
             }));
             parameters.push(json!({
                 "name": "before", "in": "query", "required": false,

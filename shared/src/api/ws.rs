@@ -171,8 +171,9 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
             let Caller::Store(store) = owner else {
                 return Err(ApiError::new(403, "forbidden", "only stores may do this"));
             };
-            let frame: AcceptFrame = serde_json::from_str(body)
-                .map_err(|_| ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}"))?;
+            let frame: AcceptFrame = serde_json::from_str(body).map_err(|_| {
+                ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}").with_field("order_id")
+            })?;
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
             let accept = async {
@@ -208,6 +209,13 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
             };
             Ok(reply)
         }
+        // Not JSON at all: API Gateway routes it as it routes an unknown
+        // action, but the client's mistake is another.
+        _ if serde_json::from_str::<serde::de::IgnoredAny>(body).is_err() => Err(ApiError::new(
+            400,
+            "invalid_json",
+            "a frame is a JSON object such as {\"action\": \"ping\"}",
+        )),
         _ => Err(ApiError::new(
             400,
             "unknown_action",
