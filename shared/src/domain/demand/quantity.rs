@@ -61,6 +61,17 @@ impl Unit {
         matches!(self, Unit::Piece | Unit::Dozen | Unit::Packet)
     }
 
+    /// The unit this one is measured in ([`Quantity::in_base_units`]), and
+    /// how many of it make one of this.
+    fn base(self) -> (Decimal, Unit) {
+        match self {
+            Unit::Kilogram => (THOUSAND, Unit::Gram),
+            Unit::Litre => (THOUSAND, Unit::Millilitre),
+            Unit::Dozen => (Decimal::from(12), Unit::Piece),
+            unit => (Decimal::ONE, unit),
+        }
+    }
+
     fn symbol(self, amount: Decimal) -> &'static str {
         let plural = amount != Decimal::ONE;
         match (self, plural) {
@@ -124,20 +135,21 @@ impl Quantity {
     /// 0.5 kg is within 600 g, 3 dozen is not within 1 kg.
     #[must_use]
     pub fn within(self, other: Quantity) -> bool {
-        let ((amount, unit), (most, other_unit)) = (self.in_base_units(), other.in_base_units());
-        unit == other_unit && amount <= most
+        let (factor, unit) = self.unit.base();
+        let (other_factor, other_unit) = other.unit.base();
+        // Past Decimal's range is past any amount ordered.
+        match (self.amount.checked_mul(factor), other.amount.checked_mul(other_factor)) {
+            (Some(amount), Some(most)) => unit == other_unit && amount <= most,
+            _ => false,
+        }
     }
 
     /// The amount in grams, millilitres, pieces or packets: what property
     /// tests compare to prove nothing is lost or invented.
     #[must_use]
     pub fn in_base_units(self) -> (Decimal, Unit) {
-        match self.unit {
-            Unit::Kilogram => (self.amount * THOUSAND, Unit::Gram),
-            Unit::Litre => (self.amount * THOUSAND, Unit::Millilitre),
-            Unit::Dozen => (self.amount * Decimal::from(12), Unit::Piece),
-            unit => (self.amount, unit),
-        }
+        let (factor, unit) = self.unit.base();
+        (self.amount * factor, unit)
     }
 }
 
@@ -148,5 +160,30 @@ impl fmt::Display for Quantity {
             "" => write!(f, "{amount}"),
             symbol => write!(f, "{amount} {symbol}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quantity_is_within_another_measured_alike() {
+        let q = |amount: i64, scale: u32, unit: Unit| Quantity {
+            amount: Decimal::new(amount, scale),
+            unit,
+        };
+        assert!(q(5, 1, Unit::Kilogram).within(q(600, 0, Unit::Gram)));
+        assert!(q(600, 0, Unit::Gram).within(q(6, 1, Unit::Kilogram)));
+        assert!(q(6, 0, Unit::Piece).within(q(1, 0, Unit::Dozen)));
+        assert!(!q(7, 1, Unit::Kilogram).within(q(600, 0, Unit::Gram)));
+        assert!(!q(1, 0, Unit::Dozen).within(q(1, 0, Unit::Kilogram)));
+        assert!(!q(1, 0, Unit::Packet).within(q(2, 0, Unit::Piece)));
+        // Past Decimal's range once measured in grams: not within, no panic.
+        let huge = Quantity {
+            amount: Decimal::MAX,
+            unit: Unit::Kilogram,
+        };
+        assert!(!huge.within(q(1, 0, Unit::Kilogram)));
     }
 }

@@ -13,6 +13,7 @@ use super::packing::{LineState, PackOutcome};
 use super::refusal::Refusal;
 use super::state::{Order, OrderStatus};
 use crate::domain::clock::Millis;
+use crate::domain::demand::MAX_AMOUNT;
 
 /// A step after acceptance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +110,8 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     price: checked(*price)?,
                 },
                 PackOutcome::PartlyPacked { quantity, price } => {
-                    if quantity.amount <= Decimal::ZERO {
-                        return Err(Refusal::Invalid("a packed amount must be above zero"));
+                    if quantity.amount <= Decimal::ZERO || quantity.amount > MAX_AMOUNT {
+                        return Err(Refusal::Invalid("a packed amount is above zero and at most 10000"));
                     }
                     // What the bill and the customer's home are told: part
                     // of the line, not more of it or something else.
@@ -405,6 +406,21 @@ mod tests {
             amount: Decimal::new(4, 1),
             unit: Unit::Kilogram,
         };
+        // Past any amount a line may hold: refused, not overflowed.
+        let huge = Step::Pack {
+            line: 1,
+            outcome: PackOutcome::PartlyPacked {
+                quantity: Quantity {
+                    amount: Decimal::MAX,
+                    unit: Unit::Kilogram,
+                },
+                price: Paisa(28_000),
+            },
+        };
+        assert_eq!(
+            o.fulfil(&s1, &huge, 4_000),
+            Err(Refusal::Invalid("a packed amount is above zero and at most 10000"))
+        );
         // More than the 600 g ordered, or counted where it was weighed: refused.
         for (amount, unit) in [(Decimal::new(7, 1), Unit::Kilogram), (Decimal::ONE, Unit::Dozen)] {
             let wrong = Step::Pack {

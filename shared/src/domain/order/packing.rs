@@ -54,7 +54,7 @@ pub enum PackOutcome {
     Packed {
         price: Paisa,
     },
-    /// Packed in a different amount than asked.
+    /// Packed in part: at most the amount asked, measured alike.
     PartlyPacked {
         #[serde(flatten)]
         quantity: Quantity,
