@@ -615,4 +615,23 @@ mod tests {
             assert!(meta.is_valid(schema), "{name}: {schema}");
         }
     }
+
+    #[test]
+    fn a_structured_line_s_amount_is_documented_as_the_server_reads_it() {
+        let document = openapi("");
+        let schema = &document["components"]["schemas"]["DemandLineInput"];
+        let validator = jsonschema::validator_for(schema).expect("a schema");
+        for amount in [json!("2"), json!("১.৫"), json!(" 0.5 "), json!(2), json!(null)] {
+            assert!(
+                validator.is_valid(&json!({"name": "rice", "amount": amount})),
+                "{amount}"
+            );
+        }
+        for amount in [json!("two"), json!("2 kg"), json!(true)] {
+            assert!(
+                !validator.is_valid(&json!({"name": "rice", "amount": amount})),
+                "{amount}"
+            );
+        }
+    }
 }

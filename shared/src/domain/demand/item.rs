@@ -135,6 +135,7 @@ pub struct DemandLineInput {
     pub name: String,
     /// A number, or a number as text in Latin or Bangla digits ("1.5", "১.৫").
     #[serde(default, deserialize_with = "amount_in_any_digits")]
+    #[schemars(extend("pattern" = "^\\s*-?[0-9০-৯]+(\\.[0-9০-৯]+)?([eE][0-9]+)?\\s*$"))]
     pub amount: Option<Decimal>,
     #[serde(default)]
     pub unit: Option<String>,
@@ -207,10 +208,12 @@ pub fn demand_from_lines(lines: &[DemandLineInput]) -> Result<Vec<DemandItem>, D
                             unit: word.chars().take(20).collect(),
                         })?,
                     };
-                    Some(Quantity {
-                        amount: *amount * times,
-                        unit,
-                    })
+                    // Out of range either way: `item` refuses amounts past
+                    // MAX_AMOUNT, and a product past Decimal's own range too.
+                    let amount = amount
+                        .checked_mul(times)
+                        .ok_or(DemandError::AmountOutOfRange { line })?;
+                    Some(Quantity { amount, unit })
                 }
                 (None, Some(_)) => return Err(DemandError::HalfQuantity { line }),
             };
@@ -508,6 +511,13 @@ mod tests {
             demand_from_lines(&lines),
             Err(DemandError::UnknownUnit { line: 1, .. })
         ));
+        // Four pieces a hali, past Decimal's range: out of range, not a panic.
+        let hali = vec![DemandLineInput {
+            name: "eggs".into(),
+            amount: Some(Decimal::MAX),
+            unit: Some("hali".into()),
+        }];
+        assert_eq!(demand_from_lines(&hali), Err(DemandError::AmountOutOfRange { line: 1 }));
         let many = "rice\n".repeat(MAX_DEMAND_LINES + 1);
         assert_eq!(parse_demand_text(&many), Err(DemandError::TooManyLines));
     }
