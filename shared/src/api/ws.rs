@@ -171,9 +171,7 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
             let Caller::Store(store) = owner else {
                 return Err(ApiError::new(403, "forbidden", "only stores may do this"));
             };
-            let frame: AcceptFrame = serde_json::from_str(body).map_err(|_| {
-                ApiError::new(400, "invalid_body", "accept needs {\"order_id\": ...}").with_field("order_id")
-            })?;
+            let frame: AcceptFrame = super::requests::parse_body(body)?;
             let order_id = OrderId::new(frame.order_id)
                 .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
             let accept = async {
