@@ -141,6 +141,43 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         assert_eq!(reply.body["error"]["code"], code, "{name}: {}", reply.text);
         assert!(reply.body["error"]["message"].is_string(), "{name}");
     }
+    // A structured line's refusal names the line's own field.
+    for (line, field) in [
+        (
+            json!({"name": "rice", "amount": "2", "unit": "bushel"}),
+            "items[1].unit",
+        ),
+        (json!({"name": "rice", "amount": "0", "unit": "kg"}), "items[1].amount"),
+        (json!({"name": "rice", "unit": "kg"}), "items[1].amount"),
+        (json!({"name": " ", "amount": "1", "unit": "kg"}), "items[1].name"),
+    ] {
+        let body = json!({"items": [{"name": "dal"}, line], "location": at}).to_string();
+        let reply = api.call("POST", "/orders", Some("customer:c1"), Some(body)).await;
+        assert_eq!(
+            (reply.status, reply.body["error"]["field"].clone()),
+            (422, json!(field)),
+            "{line}: {}",
+            reply.text
+        );
+    }
+    let long = api
+        .call(
+            "POST",
+            "/orders",
+            Some("customer:c1"),
+            Some(json!({"text": "rice ".repeat(500), "location": at}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (
+            long.status,
+            long.body["error"]["code"].clone(),
+            long.body["error"]["field"].clone()
+        ),
+        (422, json!("text_too_long"), json!("text")),
+        "{}",
+        long.text
+    );
     // Nothing was half-written: no order exists and no store was alerted.
     assert_eq!(stack.stored_order_count().await.expect("counted"), 0);
     store.expect_silence(SHORT).await;

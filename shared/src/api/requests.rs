@@ -17,7 +17,7 @@ use crate::domain::clock::Millis;
 use crate::domain::customer::contains_phone_number;
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
-use crate::domain::demand::{DemandItem, DemandLineInput, Language, demand_from_lines};
+use crate::domain::demand::{DemandError, DemandItem, DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::{Paisa, PaymentMethod};
@@ -659,6 +659,15 @@ impl DemandInput {
             .with_field("text"));
         }
         let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
+        // Where a refusal points: a structured line's own field, or what was said.
+        let said = if self.text.is_some() {
+            "text"
+        } else if self.voice.is_some() {
+            "voice.transcript"
+        } else {
+            "pictures"
+        };
+        let structured = self.items.is_some() && !spoken;
         let result = match (self.items, spoken) {
             (Some(lines), false) => demand_from_lines(&lines).map(|items| Understood {
                 items,
@@ -685,7 +694,27 @@ impl DemandInput {
                 ));
             }
         };
-        result.map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("items"))
+        result.map_err(|e| {
+            let field = if structured { line_field(&e) } else { said.to_string() };
+            ApiError::new(422, e.code(), e.to_string()).with_field(field)
+        })
+    }
+}
+
+/// The field of a structured demand (`items`) that `e` refuses: the line's
+/// own field where it names a line.
+fn line_field(e: &DemandError) -> String {
+    let at = |line: &usize, field: &str| format!("items[{}].{field}", line.saturating_sub(1));
+    match e {
+        DemandError::MissingName { line } | DemandError::NameTooLong { line } | DemandError::BadCharacters { line } => {
+            at(line, "name")
+        }
+        DemandError::UnknownUnit { line, .. } => at(line, "unit"),
+        DemandError::AmountOutOfRange { line } | DemandError::HalfQuantity { line } => at(line, "amount"),
+        DemandError::Empty
+        | DemandError::TooManyLines
+        | DemandError::TextTooLong
+        | DemandError::CatalogueUnavailable(_) => "items".to_string(),
     }
 }
 
