@@ -95,21 +95,27 @@ impl Call<'_> {
             .transpose()
     }
 
-    /// A history page: `limit` (1 to [`PAGE_MOST`], default 20) and the
-    /// `before` cursor, an order id.
-    pub(super) fn page(&self) -> Result<(usize, Option<OrderId>), ApiError> {
-        let query = &self.request.query_string_parameters;
-        let limit = match query.first("limit") {
-            None => 20,
+    /// A list's `limit`: `default` if not given, else 1 to `most`.
+    pub(super) fn limit(&self, default: usize, most: usize) -> Result<usize, ApiError> {
+        match self.request.query_string_parameters.first("limit") {
+            None => Ok(default),
             Some(raw) => raw
                 .parse::<usize>()
                 .ok()
-                .filter(|l| (1..=PAGE_MOST).contains(l))
+                .filter(|l| (1..=most).contains(l))
                 .ok_or_else(|| {
-                    ApiError::new(400, "invalid_limit", format!("limit is 1 to {PAGE_MOST}")).with_field("limit")
-                })?,
-        };
-        let before = query
+                    ApiError::new(400, "invalid_limit", format!("limit is 1 to {most}")).with_field("limit")
+                }),
+        }
+    }
+
+    /// A history page: `limit` (1 to [`PAGE_MOST`], default 20) and the
+    /// `before` cursor, an order id.
+    pub(super) fn page(&self) -> Result<(usize, Option<OrderId>), ApiError> {
+        let limit = self.limit(20, PAGE_MOST)?;
+        let before = self
+            .request
+            .query_string_parameters
             .first("before")
             .map(|b| {
                 OrderId::new(b)

@@ -707,14 +707,7 @@ async fn pending_stores<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P
         )
         .with_field("status"));
     }
-    let limit = match query.first("limit") {
-        None => 50,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=100).contains(l))
-            .ok_or_else(|| ApiError::new(400, "invalid_limit", "limit is 1 to 100").with_field("limit"))?,
-    };
+    let limit = call.limit(50, 100)?;
     let after = query
         .first("after")
         .map(|raw| {
