@@ -659,23 +659,28 @@ impl DemandInput {
             .with_field("text"));
         }
         let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
-        // Where a refusal points: a structured line's own field, or what was said.
-        let said = if self.text.is_some() {
-            "text"
-        } else if self.voice.is_some() {
-            "voice.transcript"
-        } else {
-            "pictures"
-        };
-        let structured = self.items.is_some() && !spoken;
-        let result = match (self.items, spoken) {
-            (Some(lines), false) => demand_from_lines(&lines).map(|items| Understood {
-                items,
-                language: self.language.unwrap_or(Language::En),
-                recipes: Vec::new(),
-                flagged: Vec::new(),
-            }),
+        // A refusal points at a structured line's own field, or at what was said.
+        let refused = |e: DemandError, field: String| ApiError::new(422, e.code(), e.to_string()).with_field(field);
+        match (self.items, spoken) {
+            (Some(lines), false) => demand_from_lines(&lines)
+                .map(|items| Understood {
+                    items,
+                    language: self.language.unwrap_or(Language::En),
+                    recipes: Vec::new(),
+                    flagged: Vec::new(),
+                })
+                .map_err(|e| {
+                    let field = line_field(&e);
+                    refused(e, field)
+                }),
             (None, true) => {
+                let said = if self.text.is_some() {
+                    "text"
+                } else if self.voice.is_some() {
+                    "voice.transcript"
+                } else {
+                    "pictures"
+                };
                 let request = DemandRequest {
                     text: self.text,
                     language: self.language,
@@ -684,20 +689,14 @@ impl DemandInput {
                 };
                 let catalogue =
                     Catalogue::builtin().map_err(|_| ApiError::new(503, "unavailable", "please try again shortly"))?;
-                understand(&request, catalogue)
+                understand(&request, catalogue).map_err(|e| refused(e, said.to_string()))
             }
-            _ => {
-                return Err(ApiError::new(
-                    400,
-                    "invalid_body",
-                    "give either \"items\", or any of \"text\", \"voice\", \"pictures\"",
-                ));
-            }
-        };
-        result.map_err(|e| {
-            let field = if structured { line_field(&e) } else { said.to_string() };
-            ApiError::new(422, e.code(), e.to_string()).with_field(field)
-        })
+            _ => Err(ApiError::new(
+                400,
+                "invalid_body",
+                "give either \"items\", or any of \"text\", \"voice\", \"pictures\"",
+            )),
+        }
     }
 }
 
