@@ -209,11 +209,9 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
         }
         // Not JSON at all: API Gateway routes it as it routes an unknown
         // action, but the client's mistake is another.
-        _ if serde_json::from_str::<serde::de::IgnoredAny>(body).is_err() => Err(ApiError::new(
-            400,
-            "invalid_json",
-            "a frame is a JSON object such as {\"action\": \"ping\"}",
-        )),
+        _ if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(body) => {
+            Err(super::requests::body_error("", &e))
+        }
         _ => Err(ApiError::new(
             400,
             "unknown_action",
