@@ -244,14 +244,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
 async fn the_parse_route_returns_the_demand_list() {
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);
-    let reply = api
-        .call(
-            "POST",
-            "/demand/parse",
-            Some("customer:c1"),
-            Some(json!({"text": "2 kg rice\n600 g meat\nspices"}).to_string()),
-        )
-        .await;
+    let parse = async |body: serde_json::Value| {
+        api.call("POST", "/demand/parse", Some("customer:c1"), Some(body.to_string()))
+            .await
+    };
+    let reply = parse(json!({"text": "2 kg rice\n600 g meat\nspices"})).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.body["items"],
@@ -261,14 +258,7 @@ async fn the_parse_route_returns_the_demand_list() {
             {"name": "spices", "tag": "spices", "category": "grocery"},
         ])
     ); // Structured lines as a Bangla keyboard fills them in.
-    let bangla = api
-        .call(
-            "POST",
-            "/demand/parse",
-            Some("customer:c1"),
-            Some(json!({"items": [{"name": "চাল", "amount": "১.৫", "unit": "কেজি"}]}).to_string()),
-        )
-        .await;
+    let bangla = parse(json!({"items": [{"name": "চাল", "amount": "১.৫", "unit": "কেজি"}]})).await;
     assert_eq!(bangla.status, 200, "{}", bangla.text);
     assert_eq!(
         bangla.body["items"][0]["quantity"],
@@ -276,14 +266,7 @@ async fn the_parse_route_returns_the_demand_list() {
         "{}",
         bangla.text
     );
-    let not_a_number = api
-        .call(
-            "POST",
-            "/demand/parse",
-            Some("customer:c1"),
-            Some(json!({"items": [{"name": "rice", "amount": "two", "unit": "kg"}]}).to_string()),
-        )
-        .await;
+    let not_a_number = parse(json!({"items": [{"name": "rice", "amount": "two", "unit": "kg"}]})).await;
     assert_eq!(
         (not_a_number.status, not_a_number.body["error"]["field"].clone()),
         (400, json!("items[0].amount")),
