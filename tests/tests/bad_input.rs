@@ -169,11 +169,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         )
         .await;
     assert_eq!(
-        (
-            long.status,
-            long.body["error"]["code"].clone(),
-            long.body["error"]["field"].clone()
-        ),
+        refusal(&long),
         (422, json!("text_too_long"), json!("text")),
         "{}",
         long.text
@@ -221,11 +217,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
                 .call("GET", &format!("{path}?limit={bad}"), Some(caller), None)
                 .await;
             assert_eq!(
-                (
-                    page.status,
-                    page.body["error"]["code"].clone(),
-                    page.body["error"]["field"].clone()
-                ),
+                refusal(&page),
                 (400, json!("invalid_limit"), json!("limit")),
                 "{path}?limit={bad}: {}",
                 page.text
@@ -273,4 +265,13 @@ async fn the_parse_route_returns_the_demand_list() {
         "{}",
         not_a_number.text
     );
+}
+
+/// A refusal's status, code and field, to compare at once.
+fn refusal(reply: &common::Reply) -> (u16, serde_json::Value, serde_json::Value) {
+    (
+        reply.status,
+        reply.body["error"]["code"].clone(),
+        reply.body["error"]["field"].clone(),
+    )
 }
