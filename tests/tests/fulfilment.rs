@@ -143,11 +143,12 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
             .status,
         200
     );
+    let second = api.step("customer:c1", &id, "review", Some(json!({"stars": 5}))).await;
     assert_eq!(
-        api.step("customer:c1", &id, "review", Some(json!({"stars": 5})))
-            .await
-            .status,
-        422
+        (second.status, second.body["error"]["code"].as_str()),
+        (409, Some("already_reviewed")),
+        "a second review conflicts with the first: {}",
+        second.text
     );
 
     // Sharing makes a public link that shows what was bought and where,

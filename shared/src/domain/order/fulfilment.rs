@@ -191,7 +191,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
         }
         Step::Review { stars, comment } => {
             if order.review.is_some() {
-                return Err(Refusal::Invalid("this order has been reviewed already"));
+                return Err(Refusal::AlreadyReviewed);
             }
             if !(1..=5).contains(stars) {
                 return Err(Refusal::Invalid("stars are 1 to 5"));
@@ -211,7 +211,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
         }
         Step::Complain { text, wants_return } => {
             if order.complaint.is_some() {
-                return Err(Refusal::Invalid("this order has a complaint already"));
+                return Err(Refusal::AlreadyComplained);
             }
             next.complaint = Some(Complaint {
                 text: short_text(text)?,
@@ -550,18 +550,27 @@ mod tests {
                 7_000,
             )
             .expect("reviews");
-        assert!(
-            reviewed
-                .fulfil(
-                    &c,
-                    &Step::Review {
-                        stars: 5,
-                        comment: None
-                    },
-                    8_000
-                )
-                .is_err(),
+        assert_eq!(
+            reviewed.fulfil(
+                &c,
+                &Step::Review {
+                    stars: 5,
+                    comment: None
+                },
+                8_000
+            ),
+            Err(Refusal::AlreadyReviewed),
             "once per order"
+        );
+        let complain = Step::Complain {
+            text: "the rice was wet".into(),
+            wants_return: false,
+        };
+        let complained = reviewed.fulfil(&c, &complain, 8_000).expect("complains");
+        assert_eq!(
+            complained.fulfil(&c, &complain, 9_000),
+            Err(Refusal::AlreadyComplained),
+            "one complaint per order"
         );
     }
 

@@ -32,6 +32,11 @@ pub enum Refusal {
     /// The change is not allowed in the order's current state.
     #[error("not allowed while the order is {current}")]
     WrongState { current: &'static str },
+    /// A review or complaint is given once; a second one conflicts with it.
+    #[error("this order has been reviewed already")]
+    AlreadyReviewed,
+    #[error("this order has a complaint already")]
+    AlreadyComplained,
     #[error("{0}")]
     Invalid(&'static str),
     #[error("the store does not offer {}", .0.as_str())]
@@ -54,6 +59,8 @@ impl Refusal {
             Refusal::OfferDeclined => "offer_declined",
             Refusal::NotYours => "not_your_order",
             Refusal::WrongState { .. } => "illegal_transition",
+            Refusal::AlreadyReviewed => "already_reviewed",
+            Refusal::AlreadyComplained => "already_complained",
             Refusal::Invalid(_) => "invalid_step",
             Refusal::DeliveryNotOffered(_) => "unknown_delivery",
         }
