@@ -207,6 +207,14 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     );
     let unknown_order = api.get_order("c1", "01JUNKJUNKJUNKJUNKJUNKJUNK").await;
     assert_eq!(unknown_order.status, 404);
+    // An id no order can have names the path parameter, as a store id's does.
+    let malformed_order = api.get_order("c1", &"x".repeat(65)).await;
+    assert_eq!(
+        refusal(&malformed_order),
+        (400, json!("invalid_id"), json!("order_id")),
+        "{}",
+        malformed_order.text
+    );
     // A history page's size is 1 to 50, as the OpenAPI document says.
     for (path, caller) in [
         ("/customers/me/orders", "customer:c1"),

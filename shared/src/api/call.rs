@@ -49,7 +49,9 @@ impl Call<'_> {
             .path_parameters
             .get("order_id")
             .and_then(|raw| OrderId::new(raw.as_str()).ok())
-            .ok_or_else(|| ApiError::new(404, "not_found", "order not found"))
+            .ok_or_else(|| {
+                ApiError::new(400, "invalid_id", "an order id is 1 to 64 of A-Z a-z 0-9 - _").with_field("order_id")
+            })
     }
 
     /// The id a placement writes its order under: the one its idempotency
