@@ -59,6 +59,21 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
     assert!(live["version"].as_u64() > chosen["version"].as_u64());
     assert_eq!(live["order"]["packing"][1]["state"], "pending");
     assert_eq!(live["order"]["packing"][0]["item"], "1.2 kg rice");
+    // A packed line keeps its price: another report for it is refused.
+    let repriced = api
+        .step(
+            "store:near",
+            &id,
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 99_000})),
+        )
+        .await;
+    assert_eq!(
+        (repriced.status, repriced.body["error"]["code"].as_str()),
+        (422, Some("invalid_step")),
+        "{}",
+        repriced.text
+    );
     // More than the 600 g of meat ordered, or counted where it was weighed:
     // the bill and the customer's home would say so.
     for (amount, unit) in [("0.7", "kg"), ("3", "dozen")] {

@@ -105,7 +105,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             if matches!(state, LineState::Dropped) {
                 return Err(Refusal::Invalid("the customer dropped this line"));
             }
-            *state = match outcome {
+            let reported = match outcome {
                 PackOutcome::Packed { price } => LineState::Packed {
                     price: checked(*price)?,
                 },
@@ -134,6 +134,13 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     price: checked(*price)?,
                 },
             };
+            // A line is reported once: what the customer saw and agreed to
+            // (a price, a substitute) is what the bill and the stock keep.
+            // The same report again is a repeat, and changes nothing.
+            if *state != LineState::Pending && *state != reported {
+                return Err(Refusal::Invalid("this line is already packed or answered"));
+            }
+            *state = reported;
             if order.status == OrderStatus::Accepted {
                 next.status = OrderStatus::Preparing;
                 set_eta(&mut next, now);
@@ -470,6 +477,15 @@ mod tests {
             o.decide(&Actor::from(s1.clone()), &Change::Step(again), 4_600),
             Ok(Decision::AlreadyApplied)
         );
+        // Another report for a reported line is refused: not re-priced.
+        let repriced = Step::Pack {
+            line: 0,
+            outcome: PackOutcome::Packed { price: Paisa(99_000) },
+        };
+        assert_eq!(
+            o.fulfil(&s1, &repriced, 4_600),
+            Err(Refusal::Invalid("this line is already packed or answered"))
+        );
         let o = o.fulfil(&s1, &Step::HandOver, 5_000).expect("hands over");
         assert_eq!(o.status, OrderStatus::OutForDelivery);
         assert_eq!(
@@ -625,6 +641,13 @@ mod tests {
         let o = o
             .fulfil(&c, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600)
             .expect("takes it");
+        // What the customer agreed to stays: the line is not packed anew.
+        for outcome in [PackOutcome::Packed { price: Paisa(99_000) }, PackOutcome::Unavailable] {
+            assert_eq!(
+                o.fulfil(&s1, &Step::Pack { line: 0, outcome }, 3_650),
+                Err(Refusal::Invalid("this line is already packed or answered"))
+            );
+        }
         let o = o.fulfil(&s1, &Step::HandOver, 3_700).expect("hands over");
         let bill = o
             .fulfil(&c, &Step::Complete, 4_000)
