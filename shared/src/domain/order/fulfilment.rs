@@ -231,7 +231,13 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             let Some(complaint) = &mut next.complaint else {
                 return Err(Refusal::Invalid("there is no complaint to answer"));
             };
-            complaint.answer = Some(short_text(text)?);
+            // The customer has read the answer given: it is not rewritten.
+            // The same answer again is a repeat.
+            let answer = short_text(text)?;
+            if complaint.answer.as_ref().is_some_and(|given| *given != answer) {
+                return Err(Refusal::AlreadyAnswered);
+            }
+            complaint.answer = Some(answer);
         }
     }
     Ok(next)
@@ -587,6 +593,15 @@ mod tests {
             complained.fulfil(&c, &complain, 9_000),
             Err(Refusal::AlreadyComplained),
             "one complaint per order"
+        );
+        let answer = |text: &str| Step::AnswerComplaint { text: text.into() };
+        let answered = complained
+            .fulfil(&store("s1"), &answer("we will replace it"), 9_500)
+            .expect("answers");
+        assert_eq!(
+            answered.fulfil(&store("s1"), &answer("no, we will not"), 9_600),
+            Err(Refusal::AlreadyAnswered),
+            "one answer per complaint"
         );
     }
 

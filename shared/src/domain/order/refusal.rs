@@ -37,6 +37,8 @@ pub enum Refusal {
     AlreadyReviewed,
     #[error("this order has a complaint already")]
     AlreadyComplained,
+    #[error("this complaint has been answered already")]
+    AlreadyAnswered,
     #[error("{0}")]
     Invalid(&'static str),
     #[error("the store does not offer {}", .0.as_str())]
@@ -61,6 +63,7 @@ impl Refusal {
             Refusal::WrongState { .. } => "illegal_transition",
             Refusal::AlreadyReviewed => "already_reviewed",
             Refusal::AlreadyComplained => "already_complained",
+            Refusal::AlreadyAnswered => "already_answered",
             Refusal::Invalid(_) => "invalid_step",
             Refusal::DeliveryNotOffered(_) => "unknown_delivery",
         }
