@@ -207,7 +207,20 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     let order = format!("/orders/{id}");
 
     // While searching.
-    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 403])).await;
+    check(&api, "GET", &order, None, row([401, 200, 404, 403, 404, 403])).await;
+    // A store not offered the order is answered as for an order that does
+    // not exist: no store can tell which order ids are real.
+    let unknown = api
+        .call("GET", "/orders/01JUNKJUNKJUNKJUNKJUNKJUNK", NOT_OFFERED, None)
+        .await;
+    let not_offered = api.call("GET", &order, NOT_OFFERED, None).await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].clone()),
+        (not_offered.status, not_offered.body["error"]["code"].clone()),
+        "{} vs {}",
+        unknown.text,
+        not_offered.text
+    );
     check(
         &api,
         "POST",
@@ -288,7 +301,7 @@ async fn every_route_and_action_answers_each_caller_exactly() {
     .await;
 
     // After acceptance: the winner now sees the order, with where to deliver.
-    check(&api, "GET", &order, None, row([401, 200, 404, 403, 403, 200])).await;
+    check(&api, "GET", &order, None, row([401, 200, 404, 403, 404, 200])).await;
     check(
         &api,
         "POST",

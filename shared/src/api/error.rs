@@ -236,8 +236,8 @@ impl From<StepError> for ApiError {
 impl From<StoreOrderError> for ApiError {
     fn from(e: StoreOrderError) -> Self {
         match e {
-            StoreOrderError::NotOffered(r) => refused(r),
-            StoreOrderError::NotWinner => forbidden(),
+            StoreOrderError::NotFound => not_found("order"),
+            StoreOrderError::NotWinner(r) => refused(r),
             StoreOrderError::Unavailable(e) => e.into(),
         }
     }

@@ -15,7 +15,7 @@ use super::bodies::{
     OrderAudit, OrderView, PendingStores, PhoneAttached, ReceiptSettings, Shared, SignedIn, SignedOut, StoreOrdersPage,
     StoreStanding,
 };
-use super::call::{Call, ok};
+use super::call::{Call, ok, only};
 use super::error::{ApiError, Reply, error_response, json_response};
 use super::identity::http_caller;
 use super::requests::{
@@ -516,10 +516,12 @@ async fn get_order<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q, P>, ca
     match &call.caller {
         // The winning store sees its order, with where to deliver.
         Some(Caller::Store(store)) => ok(200, &OrderView::Store(app.fulfilment().store_order(store, &id).await?)),
-        _ => {
-            let order = app.ordering().customer_order(&call.customer()?, &id).await?;
+        Some(Caller::Customer(customer)) => {
+            let order = app.ordering().customer_order(customer, &id).await?;
             ok(200, &OrderView::Customer(CustomerOrderView::of(&order)))
         }
+        Some(Caller::Operator(_)) => Err(only("its customer and the store that won it")),
+        None => Err(ApiError::unauthenticated()),
     }
 }
 

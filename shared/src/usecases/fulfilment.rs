@@ -45,12 +45,13 @@ pub enum StepError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOrderError {
-    /// The store was never offered the order (or it does not exist).
-    #[error(transparent)]
-    NotOffered(Refusal),
+    /// No such order, or one this store was never offered: the same
+    /// answer, so a store cannot learn which order ids exist.
+    #[error("order not found")]
+    NotFound,
     /// Offered, but another store won it.
-    #[error("not allowed for this caller")]
-    NotWinner,
+    #[error(transparent)]
+    NotWinner(Refusal),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -192,9 +193,10 @@ where
             .repo
             .get_order(order_id)
             .await?
-            .ok_or(StoreOrderError::NotOffered(Refusal::NotOffered))?;
+            .filter(|order| order.was_offered_to(store))
+            .ok_or(StoreOrderError::NotFound)?;
         if !order.is_won_by(store) {
-            return Err(StoreOrderError::NotWinner);
+            return Err(StoreOrderError::NotWinner(Refusal::NotYours));
         }
         let phone = self.repo.phone_of(order.customer_id()).await?;
         Ok(StoreOrderView::of(&order, phone.as_ref()))
