@@ -80,8 +80,12 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
         let wrong = json!({"line": 1, "outcome": "partly_packed", "amount": amount, "unit": unit, "price": 28_000});
         let refused = api.step("store:near", &id, "pack", Some(wrong)).await;
         assert_eq!(
-            (refused.status, refused.body["error"]["code"].as_str()),
-            (422, Some("invalid_step")),
+            (
+                refused.status,
+                refused.body["error"]["code"].as_str(),
+                refused.body["error"]["field"].as_str()
+            ),
+            (422, Some("invalid_step"), Some("amount")),
             "{amount} {unit}: {}",
             refused.text
         );
@@ -337,7 +341,12 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
     let no_reason = api
         .step("store:first", &id, "store-cancel", Some(json!({"text": " "})))
         .await;
-    assert_eq!(no_reason.status, 422, "a reason is required");
+    assert_eq!(
+        (no_reason.status, no_reason.body["error"]["field"].as_str()),
+        (422, Some("text")),
+        "a reason is required: {}",
+        no_reason.text
+    );
     // A store never offered the order learns nothing of it (404).
     assert_eq!(
         api.step("store:second", &id, "store-cancel", Some(json!({"text": "x"})))

@@ -77,10 +77,14 @@ fn refused(refusal: Refusal) -> ApiError {
     let status = match refusal {
         Refusal::NotOffered | Refusal::NotYours => 403,
         Refusal::NotOwner => 404,
-        Refusal::Invalid(_) | Refusal::DeliveryNotOffered(_) => 422,
+        Refusal::Invalid(_) | Refusal::InvalidField { .. } | Refusal::DeliveryNotOffered(_) => 422,
         _ => 409,
     };
-    ApiError::new(status, refusal.code(), refusal.to_string())
+    let error = ApiError::new(status, refusal.code(), refusal.to_string());
+    match refusal.field() {
+        Some(field) => error.with_field(field),
+        None => error,
+    }
 }
 
 fn not_found(what: &str) -> ApiError {

@@ -414,9 +414,19 @@ pub(crate) struct TextBody {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReviewBody {
+    /// 1 to 5, refused as such (not by the parser's `u8` range).
+    #[serde(deserialize_with = "one_to_five")]
+    #[schemars(range(min = 1, max = 5))]
     pub(crate) stars: u8,
     #[serde(default)]
     pub(crate) comment: Option<String>,
+}
+
+fn one_to_five<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let stars = i64::deserialize(deserializer)?;
+    u8::try_from(stars).ok().filter(|s| (1..=5).contains(s)).ok_or_else(|| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Signed(stars), &"a whole number from 1 to 5")
+    })
 }
 
 /// `POST /auth/sign-in`: the number to send a code to.
@@ -521,6 +531,18 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError>
             format!("the body nests deeper than {MAX_BODY_NESTING} levels"),
         ));
     }
+    // Every body is an object. serde would also read a struct from an
+    // array of its fields in order (`["01712345678"]` as a sign-in).
+    if !body.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(body) {
+            Ok(_) => ApiError::new(
+                400,
+                "invalid_body",
+                "the body is a JSON object: {\"field\": value, ...}",
+            ),
+            Err(e) => body_error("", &e),
+        });
+    }
     let mut json = serde_json::Deserializer::from_str(body);
     let value =
         serde_path_to_error::deserialize(&mut json).map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
@@ -550,6 +572,7 @@ pub(crate) fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
     };
     let message = match (&field, problem) {
         (Some(field), None) if is_missing(e) => format!("{field} is required"),
+        (Some(field), None) if is_duplicate(e) => format!("{field} is given more than once"),
         (Some(field), None) => format!("{field} is not a field of this body"),
         (Some(field), Some(problem)) => format!("{field}: {problem}"),
         (None, problem) => problem.unwrap_or_else(|| "the body has the wrong shape".to_string()),
@@ -565,13 +588,19 @@ pub(crate) fn is_missing(e: &serde_json::Error) -> bool {
     e.to_string().starts_with("missing field")
 }
 
-/// The field a "missing field" or "unknown field" error names.
+/// The field a "missing field", "unknown field" or "duplicate field" error
+/// names.
 pub(crate) fn named_field(e: &serde_json::Error) -> Option<String> {
     let text = e.to_string();
     let rest = text
         .strip_prefix("missing field `")
-        .or_else(|| text.strip_prefix("unknown field `"))?;
+        .or_else(|| text.strip_prefix("unknown field `"))
+        .or_else(|| text.strip_prefix("duplicate field `"))?;
     rest.split('`').next().map(str::to_string)
+}
+
+fn is_duplicate(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("duplicate field")
 }
 
 /// serde's description of a wrong value, in the words of the API: the
@@ -612,10 +641,62 @@ pub(crate) fn plain_rule(e: &serde_json::Error) -> String {
     } else if let Some(at) = rule.find("expected enum ") {
         rule = format!("{}expected one of the documented values", &rule[..at]);
     }
+    let rule = said_plainly(&rule);
     if looks_technical(&rule) {
         "has a value of the wrong type or out of range".to_string()
     } else {
         rule
+    }
+}
+
+/// serde's phrasing ("invalid type: string \"yes\", expected a boolean")
+/// as the API says it: what was expected, then what came.
+fn said_plainly(rule: &str) -> String {
+    for wrong in ["invalid type: ", "invalid value: "] {
+        if let Some((got, expected)) = rule.strip_prefix(wrong).and_then(|rest| rest.split_once(", expected ")) {
+            return format!("expected {expected}, not {}", value_said(got));
+        }
+    }
+    if let Some((got, expected)) = rule
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("{got} is not allowed here: expected {expected}");
+    }
+    if let Some((_, expected)) = rule
+        .strip_prefix("invalid length ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("expected {expected}");
+    }
+    rule.to_string()
+}
+
+/// A value as serde describes it (`string "yes"`, ``integer `5` ``,
+/// `sequence`), as a person would.
+fn value_said(got: &str) -> String {
+    if let Some(text) = got.strip_prefix("string ") {
+        return format!("the text {text}");
+    }
+    if let Some(number) = got
+        .strip_prefix("integer ")
+        .or_else(|| got.strip_prefix("floating point "))
+    {
+        let number = number.trim_matches('`');
+        // A whole number past 2^64 reaches serde as a float.
+        return if number.contains('e') {
+            "a number out of range".to_string()
+        } else {
+            number.to_string()
+        };
+    }
+    if let Some(flag) = got.strip_prefix("boolean ") {
+        return flag.trim_matches('`').to_string();
+    }
+    match got {
+        "sequence" => "a list".to_string(),
+        "map" => "an object".to_string(),
+        other => other.to_string(),
     }
 }
 

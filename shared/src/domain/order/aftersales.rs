@@ -36,10 +36,13 @@ pub struct Review {
 
 /// 1 to 1,000 characters of text, trimmed, no control characters but new
 /// lines.
-pub(super) fn short_text(text: &str) -> Result<String, Refusal> {
+pub(super) fn short_text(text: &str, field: &'static str) -> Result<String, Refusal> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 1_000 || text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Refusal::Invalid("give 1 to 1,000 characters of text"));
+        return Err(Refusal::InvalidField {
+            field,
+            rule: "give 1 to 1,000 characters of text",
+        });
     }
     Ok(text.to_string())
 }

@@ -191,7 +191,7 @@ impl Order {
                 let mut next = self.clone();
                 next.store_cancellations.push(StoreCancellation {
                     store_id: store_id.clone(),
-                    reason: short_text(reason)?,
+                    reason: short_text(reason, "text")?,
                     at_ms: now,
                 });
                 next.winner = None;

@@ -111,16 +111,14 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 },
                 PackOutcome::PartlyPacked { quantity, price } => {
                     if quantity.amount <= Decimal::ZERO || quantity.amount > MAX_AMOUNT {
-                        return Err(Refusal::Invalid("a packed amount is above zero and at most 10000"));
+                        return Err(PACKED_AMOUNT);
                     }
                     // What the bill and the customer's home are told: part
                     // of the line, not more of it or something else.
                     if let Some(ordered) = order.items.get(*line).and_then(|item| item.quantity)
                         && !quantity.within(ordered)
                     {
-                        return Err(Refusal::Invalid(
-                            "a partly packed amount is at most the amount ordered, in a unit like its own",
-                        ));
+                        return Err(PARTLY_PACKED_WITHIN);
                     }
                     LineState::PartlyPacked {
                         quantity: *quantity,
@@ -129,7 +127,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 }
                 PackOutcome::Unavailable => LineState::Unavailable,
                 PackOutcome::Substitute { name, quantity, price } => LineState::SubstituteOffered {
-                    name: short_text(name)?,
+                    name: short_text(name, "name")?,
                     quantity: *quantity,
                     price: checked(*price)?,
                 },
@@ -201,14 +199,20 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 return Err(Refusal::AlreadyReviewed);
             }
             if !(1..=5).contains(stars) {
-                return Err(Refusal::Invalid("stars are 1 to 5"));
+                return Err(Refusal::InvalidField {
+                    field: "stars",
+                    rule: "stars are 1 to 5",
+                });
             }
             let comment = comment.as_ref().map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
             if comment
                 .as_ref()
                 .is_some_and(|c| c.chars().count() > 500 || c.chars().any(char::is_control))
             {
-                return Err(Refusal::Invalid("a comment is at most 500 characters of text"));
+                return Err(Refusal::InvalidField {
+                    field: "comment",
+                    rule: "a comment is at most 500 characters of text",
+                });
             }
             next.review = Some(Review {
                 stars: *stars,
@@ -221,7 +225,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 return Err(Refusal::AlreadyComplained);
             }
             next.complaint = Some(Complaint {
-                text: short_text(text)?,
+                text: short_text(text, "text")?,
                 wants_return: *wants_return,
                 at_ms: now,
                 answer: None,
@@ -233,7 +237,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             };
             // The customer has read the answer given: it is not rewritten.
             // The same answer again is a repeat.
-            let answer = short_text(text)?;
+            let answer = short_text(text, "text")?;
             if complaint.answer.as_ref().is_some_and(|given| *given != answer) {
                 return Err(Refusal::AlreadyAnswered);
             }
@@ -243,8 +247,21 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
     Ok(next)
 }
 
+/// A partly packed amount's own rules, about the `amount` field.
+const PACKED_AMOUNT: Refusal = Refusal::InvalidField {
+    field: "amount",
+    rule: "a packed amount is above zero and at most 10000",
+};
+const PARTLY_PACKED_WITHIN: Refusal = Refusal::InvalidField {
+    field: "amount",
+    rule: "a partly packed amount is at most the amount ordered, in a unit like its own",
+};
+
 fn line_mut(order: &mut Order, line: usize) -> Result<&mut LineState, Refusal> {
-    order.packing.get_mut(line).ok_or(Refusal::Invalid("no such line"))
+    order.packing.get_mut(line).ok_or(Refusal::InvalidField {
+        field: "line",
+        rule: "no such line",
+    })
 }
 
 /// Ready or delivered after the option's minutes from now, or at the
@@ -258,7 +275,10 @@ fn set_eta(order: &mut Order, now: Millis) {
 
 fn checked(price: Paisa) -> Result<Paisa, Refusal> {
     if price > MAX_LINE_PRICE {
-        Err(Refusal::Invalid("a line costs at most 1,000,000 Taka"))
+        Err(Refusal::InvalidField {
+            field: "price",
+            rule: "a line costs at most 1,000,000 Taka",
+        })
     } else {
         Ok(price)
     }
@@ -430,10 +450,7 @@ mod tests {
                 price: Paisa(28_000),
             },
         };
-        assert_eq!(
-            o.fulfil(&s1, &huge, 4_000),
-            Err(Refusal::Invalid("a packed amount is above zero and at most 10000"))
-        );
+        assert_eq!(o.fulfil(&s1, &huge, 4_000), Err(PACKED_AMOUNT));
         // More than the 600 g ordered, or counted where it was weighed: refused.
         for (amount, unit) in [(Decimal::new(7, 1), Unit::Kilogram), (Decimal::ONE, Unit::Dozen)] {
             let wrong = Step::Pack {
@@ -445,9 +462,7 @@ mod tests {
             };
             assert_eq!(
                 o.fulfil(&s1, &wrong, 4_000),
-                Err(Refusal::Invalid(
-                    "a partly packed amount is at most the amount ordered, in a unit like its own"
-                )),
+                Err(PARTLY_PACKED_WITHIN),
                 "{amount} {unit:?}"
             );
         }

@@ -41,6 +41,9 @@ pub enum Refusal {
     AlreadyAnswered,
     #[error("{0}")]
     Invalid(&'static str),
+    /// A step's own rule about one field of its body, named for the client.
+    #[error("{field}: {rule}")]
+    InvalidField { field: &'static str, rule: &'static str },
     #[error("the store does not offer {}", .0.as_str())]
     DeliveryNotOffered(DeliveryKind),
 }
@@ -64,8 +67,19 @@ impl Refusal {
             Refusal::AlreadyReviewed => "already_reviewed",
             Refusal::AlreadyComplained => "already_complained",
             Refusal::AlreadyAnswered => "already_answered",
-            Refusal::Invalid(_) => "invalid_step",
+            Refusal::Invalid(_) | Refusal::InvalidField { .. } => "invalid_step",
             Refusal::DeliveryNotOffered(_) => "unknown_delivery",
+        }
+    }
+}
+
+impl Refusal {
+    /// The request field at fault, where one is.
+    #[must_use]
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Refusal::InvalidField { field, .. } => Some(field),
+            _ => None,
         }
     }
 }
