@@ -171,7 +171,7 @@ async fn dispatch<'a, S: Storage, Q: OfferTimers, P: Pusher>(
         HttpRoute::AcceptOffer => accept_offer(app, call, after).await,
         HttpRoute::DeclineOffer => decline_offer(app, call).await,
         HttpRoute::Pack => {
-            let body: PackBody = call.body()?;
+            let body = PackBody::parse(call.body)?;
             take_step(
                 app,
                 call,

@@ -376,6 +376,41 @@ pub(crate) struct PackBody {
     pub(crate) outcome: PackOutcome,
 }
 
+impl PackBody {
+    /// The body, or an error naming the field at fault. serde loses the
+    /// path inside the flattened outcome (a negative `price` named no
+    /// field); where it did, the fields are read again one by one.
+    pub(crate) fn parse(body: &str) -> Result<PackBody, ApiError> {
+        parse_body::<PackBody>(body).map_err(|e| match e.field {
+            Some(_) => e,
+            None => parse_body::<PackFields>(body).err().unwrap_or(e),
+        })
+    }
+}
+
+/// [`PackBody`]'s fields side by side, read only for the error that names
+/// one of them.
+#[derive(Deserialize)]
+#[allow(dead_code)] // read for its errors only
+struct PackFields {
+    line: Option<usize>,
+    outcome: Option<PackOutcomeName>,
+    price: Option<Paisa>,
+    amount: Option<rust_decimal::Decimal>,
+    unit: Option<crate::domain::demand::Unit>,
+    name: Option<String>,
+}
+
+/// [`PackOutcome`]'s tags.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PackOutcomeName {
+    Packed,
+    PartlyPacked,
+    Unavailable,
+    Substitute,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LineBody {
@@ -899,5 +934,68 @@ impl LocationInput {
             };
             ApiError::new(422, "invalid_location", e.to_string()).with_field(field)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::demand::{Quantity, Unit};
+
+    #[test]
+    fn a_pack_body_names_the_field_at_fault_inside_its_outcome() {
+        for (body, field) in [
+            (r#"{"line": 0, "outcome": "packed", "price": -5}"#, "price"),
+            (r#"{"line": 0, "outcome": "packed", "price": "5"}"#, "price"),
+            (r#"{"line": 0, "outcome": "boxed", "price": 5}"#, "outcome"),
+            (
+                r#"{"line": 0, "outcome": "partly_packed", "amount": "x", "unit": "kg", "price": 5}"#,
+                "amount",
+            ),
+            (
+                r#"{"line": 0, "outcome": "partly_packed", "amount": "1", "unit": "stone", "price": 5}"#,
+                "unit",
+            ),
+            (r#"{"line": 0, "outcome": "substitute", "name": 5, "price": 5}"#, "name"),
+            (r#"{"line": -1, "outcome": "packed", "price": 5}"#, "line"),
+            (r#"{"line": 0, "outcome": "packed"}"#, "price"),
+        ] {
+            let error = PackBody::parse(body).expect_err(body);
+            assert_eq!(
+                (error.status, error.code.as_str(), error.field.as_deref()),
+                (400, "invalid_body", Some(field)),
+                "{body}: {}",
+                error.message
+            );
+            assert!(!looks_technical(&error.message), "{}", error.message);
+        }
+        let fine =
+            PackBody::parse(r#"{"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 5}"#)
+                .expect("parses");
+        assert_eq!(fine.line, 1);
+    }
+
+    #[test]
+    fn the_pack_outcome_names_are_the_outcomes_tags() {
+        let quantity = Quantity {
+            amount: rust_decimal::Decimal::ONE,
+            unit: Unit::Kilogram,
+        };
+        for outcome in [
+            PackOutcome::Packed { price: Paisa(1) },
+            PackOutcome::PartlyPacked {
+                quantity,
+                price: Paisa(1),
+            },
+            PackOutcome::Unavailable,
+            PackOutcome::Substitute {
+                name: "basmati".into(),
+                quantity: None,
+                price: Paisa(1),
+            },
+        ] {
+            let tag = serde_json::to_value(&outcome).expect("serialises")["outcome"].clone();
+            assert!(serde_json::from_value::<PackOutcomeName>(tag.clone()).is_ok(), "{tag}");
+        }
     }
 }
