@@ -43,7 +43,7 @@ pub fn operation(route: HttpRoute) -> Operation {
             schema::<OpenIdConfiguration>,
         ),
         R::Jwks => op("The token issuer's public keys.", 200, schema::<Jwks>),
-        R::GuestToken => op("A token for a new guest customer.", 201, schema::<GuestToken>),
+        R::GuestToken => op("A token for a new guest customer.", 201, schema::<GuestToken>).rate_limited(),
         R::SignInCode => op(
             "Sends a one-time sign-in code by SMS; answers the same for every number.",
             202,

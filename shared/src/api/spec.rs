@@ -166,6 +166,21 @@ fn build_openapi() -> Value {
                 "schema": order_id.clone()
             }));
         }
+        // Every change a signed-in caller asks for is kept under its key.
+        if !route.is_public() && route.method() != "GET" {
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "One key per user action, the same on its retries, kept 24 hours: a retry gets the first answer and does not act again. While the first request runs: 409 `in_progress` with `Retry-After`; the same key with another request: 422 `idempotency_key_reused`.",
+                "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$" }
+            }));
+        }
+        if route == HttpRoute::GuestToken {
+            parameters.push(json!({
+                "name": "X-Device-Id", "in": "header", "required": false,
+                "description": "The app's install id: guest tokens are limited per device as well as per network (else 400 `invalid_device_id`).",
+                "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$" }
+            }));
+        }
         for param in op.query {
             parameters.push(json!({
                 "name": param.name, "in": "query", "required": false,
@@ -546,6 +561,43 @@ mod tests {
             }
         }
         assert_refs_resolve(&document);
+    }
+
+    #[test]
+    fn every_change_declares_the_retry_header_the_server_reads() {
+        let document = openapi("https://api.example/prod");
+        let header = |route: &HttpRoute, name: &str| {
+            document["paths"][route.path()][route.method().to_lowercase()]["parameters"]
+                .as_array()
+                .and_then(|p| p.iter().find(|p| p["name"] == name && p["in"] == "header"))
+                .cloned()
+        };
+        for route in HttpRoute::ALL {
+            let changes = !route.is_public() && route.method() != "GET";
+            assert_eq!(header(route, "Idempotency-Key").is_some(), changes, "{}", route.key());
+        }
+        // The pattern says what the server takes as a key.
+        let key = header(&HttpRoute::PlaceOrder, "Idempotency-Key").expect("declared");
+        let pattern = jsonschema::validator_for(&key["schema"]).expect("a schema");
+        for raw in [
+            "0b6f6a3e-9d1c-4d55-8f0a-3c1d2e4f5a6b",
+            "abcdefgh",
+            "short",
+            "has space 1",
+            &"k".repeat(65),
+        ] {
+            assert_eq!(
+                pattern.is_valid(&json!(raw)),
+                crate::domain::idempotency::IdempotencyKey::new(raw).is_ok(),
+                "{raw}"
+            );
+        }
+        let guest = &document["paths"][HttpRoute::GuestToken.path()]["post"];
+        assert!(header(&HttpRoute::GuestToken, "X-Device-Id").is_some());
+        assert!(
+            guest["responses"]["429"].is_object(),
+            "guests are limited per network and device"
+        );
     }
 
     #[test]

@@ -132,8 +132,9 @@ pub enum ClientFrame {
     Ping,
     /// Answered with `whoami`: this socket's id and owner.
     Whoami,
-    /// A store asks for its open offers again (after reconnecting);
-    /// answered with `synced`, the offers follow as `offer` events.
+    /// A store asks for its open offers again (after reconnecting): they
+    /// come as `offer` events (new `event_id`s; the same `order_id` and
+    /// `version`), then the answer `synced` with how many.
     Sync,
     /// A store accepts an offer, as `POST /orders/{order_id}/accept`;
     /// answered with `accepted` or an `error`.
