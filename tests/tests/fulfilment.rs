@@ -399,6 +399,48 @@ async fn a_store_that_gives_an_order_back_sends_it_back_to_routing() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_give_back_asks_again_the_stores_that_lost_the_race() {
+    let stack = stack(OrderingConfig {
+        stores_per_round: 2,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    api.put_store("quick", "Quick Store", 0.0, 300.0, "grocery", &["rice"])
+        .await;
+    api.put_store("slow", "Slow Store", 90.0, 500.0, "grocery", &["rice"])
+        .await;
+    let mut quick = Socket::connect(&stack, "store:quick").await;
+    let mut slow = Socket::connect(&stack, "store:slow").await;
+    let mut customer = Socket::connect(&stack, "customer:c1").await;
+    let id = api.order("c1", "2 kg rice").await.order_id();
+    quick.expect("offer", LONG).await;
+    slow.expect("offer", LONG).await;
+    assert_eq!(api.accept("quick", &id).await.status, 200);
+    slow.expect("offer_taken", LONG).await;
+    customer.expect("order_accepted", LONG).await;
+
+    // No store beyond the two: the one that lost the race is asked again,
+    // rather than the order ending.
+    let back = api
+        .step("store:quick", &id, "store-cancel", Some(json!({"text": "out of rice"})))
+        .await;
+    assert_eq!(back.body["status"], "searching", "{}", back.text);
+    let again = slow.expect("offer", LONG).await;
+    assert_eq!(again["offer"]["round"], 2);
+    quick.expect("offer_withdrawn", LONG).await;
+    assert_eq!(
+        api.accept("quick", &id).await.status,
+        409,
+        "never the store that gave it back"
+    );
+    let taken = api.accept("slow", &id).await;
+    assert_eq!(taken.status, 200, "{}", taken.text);
+    let order = api.get_order("c1", &id).await;
+    assert_eq!(order.body["store"]["name"], "Slow Store");
+}
+
 async fn set_delivery_options(api: &Api, store: &str, options: Value) {
     let patched = api
         .call(

@@ -27,7 +27,9 @@ pub enum EventBody {
     OfferTaken,
     /// To a store: its round closed unanswered.
     OfferExpired,
-    /// To a store: the customer cancelled.
+    /// To a store: the order is no longer its to take or to pack: the
+    /// customer cancelled, or (to the store that gave it back) it went
+    /// back to routing.
     OfferWithdrawn,
     /// To the winning store: the order is yours.
     OfferWon,

@@ -596,8 +596,9 @@ where
     }
 
     /// The winning store gives the order back with a reason: it goes back to
-    /// routing, to stores not yet tried (timer first, then the write, as for
-    /// every round).
+    /// routing, to the stores its round offered that did not decline and to
+    /// stores not yet tried ([`Order::passed_over`]; timer first, then the
+    /// write, as for every round).
     pub async fn give_back(
         &self,
         store: &StoreId,
@@ -666,7 +667,7 @@ where
             .choose_widening(
                 order.items(),
                 order.location(),
-                order.tried(),
+                &order.passed_over(),
                 order.wanted_delivery(),
                 None,
                 radius,

@@ -216,7 +216,12 @@ impl Order {
                 self.round += 1;
                 self.deadline_ms = deadline_ms;
                 self.search_radius_m = search_radius_m;
-                self.tried.extend(offers.iter().map(|o| o.store_id.clone()));
+                for offer in &offers {
+                    // A store asked again after a give-back is tried once.
+                    if !self.tried.contains(&offer.store_id) {
+                        self.tried.push(offer.store_id.clone());
+                    }
+                }
                 self.offers = offers;
             }
             NextRound::Unfulfilled { reason } => {
@@ -486,6 +491,48 @@ mod tests {
         assert_eq!(routed.store_cancellations.len(), 1);
         assert!(routed.apply(&accept("e"), 21).is_ok());
         assert_eq!(routed.apply(&accept("a"), 21), Err(Refusal::OfferExpired));
+    }
+
+    #[test]
+    fn a_give_back_asks_again_the_stores_that_lost_the_race_but_not_the_giver_or_a_decliner() {
+        let order = searching(&ManualClock::at(0));
+        assert_eq!(
+            order.passed_over(),
+            [store("a"), store("b"), store("c")],
+            "a round closing"
+        );
+        let declined = order
+            .apply(&(Actor::Store(store("c")), Change::Decline), 5)
+            .expect("c declines");
+        let won = declined.apply(&accept("a"), 10).expect("a wins");
+        assert_eq!(
+            won.passed_over(),
+            [store("a"), store("c")],
+            "b lost the race: asked again"
+        );
+        let routed = won
+            .apply(
+                &(
+                    Actor::Store(store("a")),
+                    Change::GiveBack {
+                        reason: "out of rice".into(),
+                        next: NextRound::Offer {
+                            offers: offers(&["b", "e"]),
+                            deadline_ms: 20 + WINDOW,
+                            search_radius_m: None,
+                        },
+                    },
+                ),
+                20,
+            )
+            .expect("gives back");
+        assert_eq!(
+            routed.tried(),
+            [store("a"), store("b"), store("c"), store("e")],
+            "each once"
+        );
+        assert!(routed.apply(&accept("b"), 21).is_ok(), "b may take it now");
+        assert_eq!(routed.passed_over(), routed.tried(), "no winner: every store tried");
     }
 
     #[test]

@@ -265,6 +265,24 @@ impl Order {
         &self.tried
     }
 
+    /// The stores the next round passes over: every store tried before.
+    /// When the winner gives the order back, the stores of its round that
+    /// lost the race to it, and did not decline, are asked again: they
+    /// were ready for it moments ago, and ending the order while they are
+    /// near would fail the customer.
+    #[must_use]
+    pub fn passed_over(&self) -> Vec<StoreId> {
+        let Some(winner) = &self.winner else {
+            return self.tried.clone();
+        };
+        let lost_the_race = |store: &StoreId| {
+            store != &winner.store_id
+                && !self.declined.contains(store)
+                && self.offers.iter().any(|o| &o.store_id == store)
+        };
+        self.tried.iter().filter(|s| !lost_the_race(s)).cloned().collect()
+    }
+
     #[must_use]
     pub fn winner(&self) -> Option<&Winner> {
         self.winner.as_ref()
