@@ -180,6 +180,16 @@ async fn a_store_applies_is_approved_trades_is_suspended_and_reinstated() {
         (late.status, late.body["error"]["code"].clone()),
         (403, json!("store_not_active"))
     );
+    // Nor is it listed the offer it can no longer accept.
+    let listed = api
+        .call("GET", &format!("/stores/{id}/offers"), Some(&store), None)
+        .await;
+    assert_eq!(
+        (listed.status, listed.body["error"]["code"].clone()),
+        (403, json!("store_not_active")),
+        "{}",
+        listed.text
+    );
     let unmatched = order_rice(&api, "while-suspended").await;
     assert_eq!(unmatched["status"], "unfulfilled", "a suspended store is not matched");
     let body = application("01711000001");

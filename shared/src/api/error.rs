@@ -292,6 +292,7 @@ impl From<StoreListError> for ApiError {
     fn from(e: StoreListError) -> Self {
         match e {
             StoreListError::Forbidden => forbidden(),
+            StoreListError::NotActive => not_active(),
             StoreListError::Unavailable(e) => e.into(),
         }
     }

@@ -5,7 +5,7 @@ use crate::domain::clock::Millis;
 use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::views::OfferView;
-use crate::domain::store::{InvalidStore, Store, StorePatchInput, StoreProfileInput};
+use crate::domain::store::{InvalidStore, Store, StorePatchInput, StoreProfileInput, StoreStatus};
 use crate::ports::{OrderRepo, StoreRepo};
 
 /// What a store does with its own records.
@@ -52,6 +52,9 @@ pub enum ReadStoreError {
 pub enum StoreListError {
     #[error("not allowed for this caller")]
     Forbidden,
+    /// Pending or suspended: it may accept nothing, so it is offered nothing.
+    #[error("this store is not active")]
+    NotActive,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -120,13 +123,18 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         self.repo.get_store(id).await?.ok_or(ReadStoreError::NotFound)
     }
 
-    /// Offers the store may still accept, e.g. after a reconnect.
+    /// Offers the store may still accept, e.g. after a reconnect; none to a
+    /// store that may accept none (pending or suspended).
     pub async fn open_offers(&self, caller: &Caller, id: &StoreId) -> Result<Vec<OfferView>, StoreListError> {
         if !caller.is_store(id) {
             return Err(StoreListError::Forbidden);
         }
-        let orders = self.repo.open_offers_for_store(id, self.now).await?;
-        Ok(orders.iter().filter_map(|o| OfferView::of(o, id)).collect())
+        let (store, orders) =
+            futures_util::join!(self.repo.get_store(id), self.repo.open_offers_for_store(id, self.now));
+        if store?.is_none_or(|store| store.status != StoreStatus::Active) {
+            return Err(StoreListError::NotActive);
+        }
+        Ok(orders?.iter().filter_map(|o| OfferView::of(o, id)).collect())
     }
 
     /// Orders the store won, newest first: `limit` of them (1 to 50), older
