@@ -90,7 +90,8 @@ async fn from_acceptance_to_review_and_the_review_reranks_stores() {
             refused.text
         );
     }
-    let partly = json!({"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 28_000});
+    // Typed on a Bangla keyboard: "০.৪" is 0.4.
+    let partly = json!({"line": 1, "outcome": "partly_packed", "amount": "০.৪", "unit": "kg", "price": 28_000});
     assert_eq!(api.step("store:near", &id, "pack", Some(partly)).await.status, 200);
     let early = api.step("store:near", &id, "handover", None).await;
     assert_eq!(

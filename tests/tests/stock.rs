@@ -185,10 +185,11 @@ async fn a_store_counts_its_stock_and_its_other_devices_see_it() {
     assert_eq!(stranger.status, 403);
     other_device.expect_silence(SHORT).await;
 
+    // A Bangla keyboard's digits count as well: "২.৫" is 2.5.
     let set = set_stock(
         &api,
         "count",
-        json!([{"tag": "Rice", "amount": "2.5", "unit": "kg"}, {"tag": "oil", "amount": "3", "unit": "l"}]),
+        json!([{"tag": "Rice", "amount": "২.৫", "unit": "kg"}, {"tag": "oil", "amount": "3", "unit": "l"}]),
     )
     .await;
     assert_eq!(set.status, 200, "{}", set.text);

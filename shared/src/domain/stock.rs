@@ -85,7 +85,10 @@ pub struct StockCountInput {
     /// The inventory tag, as in the store's `tags`.
     pub tag: String,
     /// What is on the shelf now, including what accepted orders hold and
-    /// is not packed yet.
+    /// is not packed yet: a number, or a number as text in Latin or Bangla
+    /// digits.
+    #[serde(deserialize_with = "crate::domain::demand::quantity::amount_in_any_digits")]
+    #[schemars(extend("pattern" = crate::domain::demand::quantity::AMOUNT_PATTERN))]
     pub amount: Decimal,
     /// g, kg, ml, l, piece, dozen or packet.
     pub unit: String,

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::Catalogue;
 use super::language::Language;
-use super::quantity::{MAX_AMOUNT, Quantity, Unit};
-use super::words::{fold, latin_digit, phrase_key};
+use super::quantity::{AMOUNT_PATTERN, MAX_AMOUNT, Quantity, Unit, optional_amount_in_any_digits};
+use super::words::{fold, phrase_key};
 
 /// Most lines one demand list may hold.
 pub const MAX_DEMAND_LINES: usize = 50;
@@ -134,57 +134,11 @@ impl DemandError {
 pub struct DemandLineInput {
     pub name: String,
     /// A number, or a number as text in Latin or Bangla digits ("1.5", "১.৫").
-    #[serde(default, deserialize_with = "amount_in_any_digits")]
-    #[schemars(extend("pattern" = "^\\s*-?[0-9০-৯]+(\\.[0-9০-৯]+)?([eE][0-9]+)?\\s*$"))]
+    #[serde(default, deserialize_with = "optional_amount_in_any_digits")]
+    #[schemars(extend("pattern" = AMOUNT_PATTERN))]
     pub amount: Option<Decimal>,
     #[serde(default)]
     pub unit: Option<String>,
-}
-
-/// A line's amount as [`Decimal`] reads it, and as text in Bangla digits
-/// too: a phone's Bangla keyboard types "২" into the amount field.
-fn amount_in_any_digits<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
-    use serde::de::{Error, Unexpected, Visitor};
-
-    struct Amount;
-    impl<'de> Visitor<'de> for Amount {
-        type Value = Option<Decimal>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a decimal number as text, such as \"1.5\"")
-        }
-        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: serde::Deserializer<'de>>(self, inner: D2) -> Result<Self::Value, D2::Error> {
-            inner.deserialize_any(self)
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(Decimal::from(v)))
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(Decimal::from(v)))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
-            decimal(&v.to_string())
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Float(v), &self))
-        }
-        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
-            let latin: String = v.trim().chars().map(latin_digit).collect();
-            decimal(&latin)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
-        }
-    }
-    // As `Decimal`'s own reading of text.
-    fn decimal(text: &str) -> Result<Decimal, rust_decimal::Error> {
-        text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(text))
-    }
-    deserializer.deserialize_option(Amount)
 }
 
 /// Checks structured lines and tags them from the catalogue. A name the

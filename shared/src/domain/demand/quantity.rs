@@ -5,7 +5,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::words::fold;
+use super::words::{fold, latin_digit};
 
 /// Largest amount on one line, in the line's own unit.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
@@ -90,8 +90,73 @@ impl Unit {
 /// An exact amount in a unit: 1.2 kg stays 1.2 kg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Quantity {
+    /// A number, or a number as text in Latin or Bangla digits ("0.4", "০.৪").
+    #[serde(deserialize_with = "amount_in_any_digits")]
+    #[schemars(extend("pattern" = AMOUNT_PATTERN))]
     pub amount: Decimal,
     pub unit: Unit,
+}
+
+/// What an amount given as text may look like, as the server reads it
+/// ([`amount_in_any_digits`]), for the API documents.
+pub(crate) const AMOUNT_PATTERN: &str = "^\\s*-?[0-9০-৯]+(\\.[0-9০-৯]+)?([eE][0-9]+)?\\s*$";
+
+/// An amount as [`Decimal`] reads it, and as text in Bangla digits too.
+pub(crate) fn amount_in_any_digits<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    optional_amount_in_any_digits(deserializer)?.ok_or_else(|| {
+        serde::de::Error::invalid_type(
+            serde::de::Unexpected::Unit,
+            &"a decimal number as text, such as \"1.5\"",
+        )
+    })
+}
+
+/// An amount, if given, as [`Decimal`] reads it, and as text in Bangla
+/// digits too: a phone's Bangla keyboard types "২" into the amount field.
+pub(crate) fn optional_amount_in_any_digits<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Decimal>, D::Error> {
+    use serde::de::{Error, Unexpected, Visitor};
+
+    struct Amount;
+    impl<'de> Visitor<'de> for Amount {
+        type Value = Option<Decimal>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal number as text, such as \"1.5\"")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, inner: D2) -> Result<Self::Value, D2::Error> {
+            inner.deserialize_any(self)
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(Decimal::from(v)))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Decimal::from(v)))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            decimal(&v.to_string())
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Float(v), &self))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            let latin: String = v.trim().chars().map(latin_digit).collect();
+            decimal(&latin)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+        }
+    }
+    // As `Decimal`'s own reading of text.
+    fn decimal(text: &str) -> Result<Decimal, rust_decimal::Error> {
+        text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(text))
+    }
+    deserializer.deserialize_option(Amount)
 }
 
 const THOUSAND: Decimal = Decimal::from_parts(1_000, 0, 0, false, 0);
