@@ -78,7 +78,7 @@ where
                 // state (its first answer was lost): answer with the order
                 // and run what follows the step again.
                 Ok(Decision::AlreadyApplied) => {
-                    self.after_step(&current, step).await?;
+                    self.after_step(&current, step, Applied::Before).await?;
                     return Ok(current);
                 }
                 // Strangers learn nothing about the order.
@@ -96,7 +96,7 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
-            self.after_step(&next, step).await?;
+            self.after_step(&next, step, Applied::Now).await?;
             return Ok(next);
         }
         Err(kept_changing().into())
@@ -122,7 +122,7 @@ where
     /// (after the pushes): the order is completed, and the party's retry
     /// with the same key is the same step, already applied, which runs this
     /// again; the home adds each order once, so nothing counts twice.
-    async fn after_step(&self, order: &Order, step: &Step) -> Result<(), Unavailable> {
+    async fn after_step(&self, order: &Order, step: &Step, applied: Applied) -> Result<(), Unavailable> {
         let mut home = Ok(());
         match step {
             Step::Complete => {
@@ -154,7 +154,9 @@ where
                     warn!(error = %e, order_id = %order.id(), "could not index a purchase for promotions");
                 }
             }
-            Step::Review { stars, .. } => {
+            // A rating is added once, when the review is written: adding it
+            // again for a repeat would count it twice.
+            Step::Review { stars, .. } if applied == Applied::Now => {
                 if let Some(winner) = order.winner()
                     && let Err(e) = self.repo.record_review(&winner.store_id, *stars).await
                 {
@@ -201,6 +203,14 @@ where
         let phone = self.repo.phone_of(order.customer_id()).await?;
         Ok(StoreOrderView::of(&order, phone.as_ref()))
     }
+}
+
+/// Whether a step was written by this request or by an earlier one (a
+/// repeat whose first answer was lost).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Now,
+    Before,
 }
 
 /// Whether `actor` has any part in `order` (its customer, or a store it was

@@ -146,16 +146,24 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
         }
         Step::Drop { line } => {
             let state = line_mut(&mut next, *line)?;
-            if !matches!(
-                state,
-                LineState::Pending | LineState::Unavailable | LineState::SubstituteOffered { .. }
-            ) {
-                return Err(Refusal::Invalid("this line is already packed"));
+            match state {
+                // Dropped already: a repeat, which changes nothing.
+                LineState::Dropped => {}
+                LineState::Pending | LineState::Unavailable | LineState::SubstituteOffered { .. } => {
+                    *state = LineState::Dropped;
+                }
+                _ => return Err(Refusal::Invalid("this line is already packed")),
             }
-            *state = LineState::Dropped;
         }
         Step::AnswerSubstitute { line, accept } => {
             let state = line_mut(&mut next, *line)?;
+            // The same answer again is a repeat, which changes nothing.
+            if matches!(
+                (&*state, accept),
+                (LineState::Substituted { .. }, true) | (LineState::Dropped, false)
+            ) {
+                return Ok(next);
+            }
             let LineState::SubstituteOffered { name, quantity, price } = state.clone() else {
                 return Err(Refusal::Invalid("no substitute is offered for this line"));
             };
@@ -195,8 +203,14 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             next.share_secret = Some(order.share_secret.clone().unwrap_or_else(|| secret.clone()));
         }
         Step::Review { stars, comment } => {
-            if order.review.is_some() {
-                return Err(Refusal::AlreadyReviewed);
+            if let Some(given) = &order.review {
+                // The same review again is a repeat; another one conflicts.
+                let comment = comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+                return if given.stars == *stars && given.comment.as_deref() == comment {
+                    Ok(next)
+                } else {
+                    Err(Refusal::AlreadyReviewed)
+                };
             }
             if !(1..=5).contains(stars) {
                 return Err(Refusal::InvalidField {
@@ -221,8 +235,13 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             });
         }
         Step::Complain { text, wants_return } => {
-            if order.complaint.is_some() {
-                return Err(Refusal::AlreadyComplained);
+            if let Some(given) = &order.complaint {
+                // The same complaint again is a repeat; another one conflicts.
+                return if given.text == text.trim() && given.wants_return == *wants_return {
+                    Ok(next)
+                } else {
+                    Err(Refusal::AlreadyComplained)
+                };
             }
             next.complaint = Some(Complaint {
                 text: short_text(text, "text")?,
@@ -599,13 +618,24 @@ mod tests {
             Err(Refusal::AlreadyReviewed),
             "once per order"
         );
+        // The same review again is a repeat of it (a retry whose answer was lost).
+        let same_review = Step::Review {
+            stars: 4,
+            comment: Some(" quick ".into()),
+        };
+        assert_eq!(decide(&reviewed, &c, &same_review, 8_000), Ok(Decision::AlreadyApplied));
         let complain = Step::Complain {
             text: "the rice was wet".into(),
             wants_return: false,
         };
         let complained = reviewed.fulfil(&c, &complain, 8_000).expect("complains");
+        assert_eq!(decide(&complained, &c, &complain, 9_000), Ok(Decision::AlreadyApplied));
+        let another = Step::Complain {
+            text: "and the oil leaked".into(),
+            wants_return: true,
+        };
         assert_eq!(
-            complained.fulfil(&c, &complain, 9_000),
+            complained.fulfil(&c, &another, 9_000),
             Err(Refusal::AlreadyComplained),
             "one complaint per order"
         );
@@ -617,6 +647,10 @@ mod tests {
             answered.fulfil(&store("s1"), &answer("no, we will not"), 9_600),
             Err(Refusal::AlreadyAnswered),
             "one answer per complaint"
+        );
+        assert_eq!(
+            decide(&answered, &store("s1"), &answer("we will replace it"), 9_600),
+            Ok(Decision::AlreadyApplied)
         );
     }
 
@@ -671,6 +705,14 @@ mod tests {
         let o = o
             .fulfil(&c, &Step::AnswerSubstitute { line: 0, accept: true }, 3_600)
             .expect("takes it");
+        // The same answer again, and a drop repeated, are repeats.
+        let repeat = |order: &Order, step: Step| order.decide(&Actor::from(c.clone()), &Change::Step(step), 3_650);
+        assert_eq!(
+            repeat(&o, Step::AnswerSubstitute { line: 0, accept: true }),
+            Ok(Decision::AlreadyApplied)
+        );
+        let dropped = o.fulfil(&c, &Step::Drop { line: 1 }, 3_650).expect("drops");
+        assert_eq!(repeat(&dropped, Step::Drop { line: 1 }), Ok(Decision::AlreadyApplied));
         // What the customer agreed to stays: the line is not packed anew.
         for outcome in [PackOutcome::Packed { price: Paisa(99_000) }, PackOutcome::Unavailable] {
             assert_eq!(
