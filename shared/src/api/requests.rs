@@ -381,23 +381,49 @@ impl PackBody {
     /// path inside the flattened outcome (a negative `price` named no
     /// field); where it did, the fields are read again one by one.
     pub(crate) fn parse(body: &str) -> Result<PackBody, ApiError> {
-        parse_body::<PackBody>(body).map_err(|e| match e.field {
+        let pack = parse_body::<PackBody>(body).map_err(|e| match e.field {
             Some(_) => e,
             None => parse_body::<PackFields>(body).err().unwrap_or(e),
-        })
+        })?;
+        // serde reads a substitute's flattened quantity as none when its
+        // amount or unit is wrong or alone; that is refused, not dropped.
+        if let PackOutcome::Substitute { quantity: None, .. } = pack.outcome {
+            let fields = parse_body::<PackFields>(body)?;
+            let alone = match (fields.amount, fields.unit) {
+                (Some(_), None) => Some("unit"),
+                (None, Some(_)) => Some("amount"),
+                _ => None,
+            };
+            if let Some(missing) = alone {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_body",
+                    format!("{missing} is required with a substitute's amount or unit"),
+                )
+                .with_field(missing));
+            }
+        }
+        Ok(pack)
     }
 }
 
 /// [`PackBody`]'s fields side by side, read only for the error that names
 /// one of them.
 #[derive(Deserialize)]
-#[allow(dead_code)] // read for its errors only
 struct PackFields {
+    #[allow(dead_code)] // read for its errors only
     line: Option<usize>,
+    #[allow(dead_code)]
     outcome: Option<PackOutcomeName>,
+    #[allow(dead_code)]
     price: Option<Paisa>,
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::demand::quantity::optional_amount_in_any_digits"
+    )]
     amount: Option<rust_decimal::Decimal>,
     unit: Option<crate::domain::demand::Unit>,
+    #[allow(dead_code)]
     name: Option<String>,
 }
 
@@ -959,6 +985,20 @@ mod tests {
             (r#"{"line": 0, "outcome": "substitute", "name": 5, "price": 5}"#, "name"),
             (r#"{"line": -1, "outcome": "packed", "price": 5}"#, "line"),
             (r#"{"line": 0, "outcome": "packed"}"#, "price"),
+            // A valid Bangla amount is not blamed for the unit's fault.
+            (
+                r#"{"line": 0, "outcome": "partly_packed", "amount": "০.৪", "unit": "stone", "price": 5}"#,
+                "unit",
+            ),
+            // A substitute's quantity is not dropped when it is wrong or half given.
+            (
+                r#"{"line": 0, "outcome": "substitute", "name": "basmati", "amount": "abc", "unit": "kg", "price": 5}"#,
+                "amount",
+            ),
+            (
+                r#"{"line": 0, "outcome": "substitute", "name": "basmati", "amount": "1", "price": 5}"#,
+                "unit",
+            ),
         ] {
             let error = PackBody::parse(body).expect_err(body);
             assert_eq!(
@@ -973,6 +1013,13 @@ mod tests {
             PackBody::parse(r#"{"line": 1, "outcome": "partly_packed", "amount": "0.4", "unit": "kg", "price": 5}"#)
                 .expect("parses");
         assert_eq!(fine.line, 1);
+        let plain_substitute =
+            PackBody::parse(r#"{"line": 0, "outcome": "substitute", "name": "basmati", "price": 5}"#)
+                .expect("a substitute without a quantity");
+        assert!(matches!(
+            plain_substitute.outcome,
+            PackOutcome::Substitute { quantity: None, .. }
+        ));
     }
 
     #[test]
