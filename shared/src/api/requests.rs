@@ -604,12 +604,68 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError>
             Err(e) => body_error("", &e),
         });
     }
+    // A key given twice is refused at any depth, also where a body is read
+    // as a map (which would keep the last of them silently).
+    let mut json = serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize::<_, NoRepeatedKeys>(&mut json)
+        .map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
     let mut json = serde_json::Deserializer::from_str(body);
     let value =
         serde_path_to_error::deserialize(&mut json).map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
     // Nothing may follow the JSON value.
     json.end().map_err(|e| body_error("", &e))?;
     Ok(value)
+}
+
+/// Any JSON value, read only to find an object with a key given twice.
+struct NoRepeatedKeys;
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoRepeatedKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatedKeys {
+    type Value = NoRepeatedKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Self, A::Error> {
+        while items.next_element::<NoRepeatedKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                // Worded as serde words it, so the answer names the field.
+                return Err(serde::de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            map.next_value::<NoRepeatedKeys>()?;
+            seen.insert(key);
+        }
+        Ok(self)
+    }
 }
 
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
@@ -1020,6 +1076,32 @@ mod tests {
             plain_substitute.outcome,
             PackOutcome::Substitute { quantity: None, .. }
         ));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_named_at_any_depth_even_where_a_body_is_read_as_a_map() {
+        for (body, field) in [
+            (r#"{"text": "rice", "text": "oil"}"#, "text"),
+            (
+                r#"{"location": {"lat": 23.7, "lat": 23.8, "lng": 90.4}}"#,
+                "location.lat",
+            ),
+            (
+                r#"{"items": [{"name": "rice"}, {"name": "oil", "name": "ghee"}]}"#,
+                "items[1].name",
+            ),
+        ] {
+            let error = parse_body::<Value>(body).expect_err(body);
+            assert_eq!(
+                (error.code.as_str(), error.field.as_deref()),
+                ("invalid_body", Some(field)),
+                "{body}: {}",
+                error.message
+            );
+            assert!(error.message.ends_with("is given more than once"), "{}", error.message);
+        }
+        // The same key in two objects is no repeat.
+        assert!(parse_body::<Value>(r#"{"a": {"name": 1}, "b": {"name": 2}, "c": [1, "x", null, true]}"#).is_ok());
     }
 
     #[test]
