@@ -47,6 +47,25 @@ async fn actions_route_by_their_action_field_and_errors_keep_the_socket_open() {
     assert_eq!(socket.expect("error", LONG).await["code"], "forbidden");
     socket.send(json!({"action": "ping"})).await;
     socket.expect("pong", LONG).await;
+    // A store's accept frame is read as the HTTP route reads it: an id no
+    // order can have, or a field of the wrong type, is named.
+    let mut store = Socket::connect(&stack, "store:s1").await;
+    store
+        .send(json!({"action": "accept", "order_id": "x".repeat(65)}))
+        .await;
+    let error = store.expect("error", LONG).await;
+    assert_eq!(
+        (&error["code"], &error["field"]),
+        (&json!("invalid_id"), &json!("order_id")),
+        "{error}"
+    );
+    store.send(json!({"action": "accept", "order_id": 7})).await;
+    let error = store.expect("error", LONG).await;
+    assert_eq!(
+        (&error["code"], &error["field"]),
+        (&json!("invalid_body"), &json!("order_id")),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -318,8 +318,14 @@ pub enum WsReply {
     Synced { offers_resent: usize },
     /// To `accept`: the store won the order.
     Accepted { order_id: OrderId, version: u64 },
-    /// Any action refused: the same codes as the HTTP API's errors.
-    Error { code: String, message: String },
+    /// Any action refused: the same codes as the HTTP API's errors, and
+    /// the frame's field at fault where one is.
+    Error {
+        code: String,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
 }
 
 impl WsReply {

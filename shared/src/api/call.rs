@@ -49,9 +49,7 @@ impl Call<'_> {
             .path_parameters
             .get("order_id")
             .and_then(|raw| OrderId::new(raw.as_str()).ok())
-            .ok_or_else(|| {
-                ApiError::new(400, "invalid_id", "an order id is 1 to 64 of A-Z a-z 0-9 - _").with_field("order_id")
-            })
+            .ok_or_else(invalid_order_id)
     }
 
     /// The id a placement writes its order under: the one its idempotency
@@ -135,6 +133,11 @@ pub(super) fn ok(status: u16, value: &impl Serialize) -> Reply {
     serde_json::to_string(value)
         .map(|body| (status, body))
         .map_err(|_| ApiError::new(500, "internal", "internal error"))
+}
+
+/// An order id no order can have, in a path or a frame.
+pub(super) fn invalid_order_id() -> ApiError {
+    ApiError::new(400, "invalid_id", "an order id is 1 to 64 of A-Z a-z 0-9 - _").with_field("order_id")
 }
 
 pub(super) fn only(who: &str) -> ApiError {

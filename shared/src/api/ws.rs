@@ -173,8 +173,7 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
                 return Err(ApiError::new(403, "forbidden", "only stores may do this"));
             };
             let frame: AcceptFrame = super::requests::parse_body(body)?;
-            let order_id = OrderId::new(frame.order_id)
-                .map_err(|_| ApiError::new(403, "not_offered", "this store was not offered this order"))?;
+            let order_id = OrderId::new(frame.order_id).map_err(|_| super::call::invalid_order_id())?;
             let accept = async {
                 match app
                     .ordering()
@@ -236,6 +235,7 @@ fn error_frame(e: ApiError) -> String {
     WsReply::Error {
         code: e.code,
         message: e.message,
+        field: e.field,
     }
     .text()
 }
