@@ -14,7 +14,7 @@ use super::geo::GeoPoint;
 use super::ids::{CustomerId, PromotionId, StoreId};
 use super::limits::Rate;
 use super::order::money::{MAX_LINE_PRICE, Paisa};
-use super::store::{Store, StoreStatus};
+use super::store::Store;
 
 const DAY_MS: Millis = 24 * 3_600_000;
 
@@ -226,7 +226,7 @@ pub struct Promotion {
 impl Promotion {
     /// A new promotion from `store`, checked.
     pub fn new(store: &Store, input: PromotionInput, now: Millis) -> Result<Promotion, PromotionRefusal> {
-        if store.status != StoreStatus::Active {
+        if !store.is_active() {
             return Err(PromotionRefusal::StoreNotActive);
         }
         if input.price.0 == 0 || input.price > MAX_LINE_PRICE {
@@ -372,6 +372,7 @@ impl PromotionEvent {
 mod tests {
     use super::*;
     use crate::domain::demand::{DemandLineInput, demand_from_lines};
+    use crate::domain::store::StoreStatus;
 
     const NOW: Millis = 1_800_000_000_000;
 

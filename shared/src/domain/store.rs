@@ -259,11 +259,18 @@ impl Store {
         })
     }
 
-    /// Whether the store may be offered orders: open and active. The one
-    /// place the matching rule reads a store's standing.
+    /// Whether the store may trade: approved and not suspended. The one
+    /// place a store's standing is read: to be matched, to accept, to be
+    /// listed offers, to connect, to sign in, to send promotions.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.status == StoreStatus::Active
+    }
+
+    /// Whether the store may be offered orders: open and active.
     #[must_use]
     pub fn is_matchable(&self) -> bool {
-        self.open && self.status == StoreStatus::Active
+        self.open && self.is_active()
     }
 
     /// Whether the store offers `wanted` (none asked: any store does).

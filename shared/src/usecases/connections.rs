@@ -13,7 +13,6 @@ use crate::domain::events::{EventBody, PushEvent, StoreEventBody, StorePushEvent
 use crate::domain::ids::{Caller, ConnectionId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::views::OfferView;
-use crate::domain::store::StoreStatus;
 use crate::ports::{Connection, ConnectionRepo, OrderRepo, PushError, Pusher, StoreRepo};
 
 /// Sockets: connect, disconnect, whose, and catching a store up.
@@ -46,7 +45,7 @@ impl<R: ConnectionRepo + OrderRepo + StoreRepo, P: Pusher> Connections<'_, R, P>
     pub async fn connect(&self, id: ConnectionId, owner: Caller) -> Result<(), ConnectError> {
         if let Caller::Store(store) = &owner
             && let Some(profile) = self.repo.get_store(store).await?
-            && profile.status != StoreStatus::Active
+            && !profile.is_active()
         {
             return Err(ConnectError::StoreNotActive);
         }

@@ -35,7 +35,6 @@ use crate::domain::order::{
     Refusal, STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::domain::stock::OutOfStock;
-use crate::domain::store::StoreStatus;
 use crate::payments::PaymentPorts;
 use crate::ports::{
     ConnectionRepo, CustomerRepo, LimitRepo, NotificationRepo, OfferTimers, OrderRepo, Pusher, RoundTimer, StockRepo,
@@ -413,7 +412,7 @@ where
             self.repo.stock(store_id)
         );
         let store = store?.ok_or(AcceptError::UnknownStore)?;
-        if store.status != StoreStatus::Active {
+        if !store.is_active() {
             return Err(AcceptError::NotActive);
         }
         let mut read = order?;

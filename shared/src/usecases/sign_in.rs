@@ -16,7 +16,6 @@ use crate::domain::sign_in::{
     CODE_LIFETIME_MS, CodeHasher, CodeRefused, OneTimeCode, RandomUnavailable, RefreshFamily, RefreshRefused,
     RefreshToken, SessionCutoff, SignInLimits,
 };
-use crate::domain::store::StoreStatus;
 use crate::ports::{AccountRepo, CustomerRepo, LimitRepo, SignInRepo, StoreRepo, TextMessages};
 
 /// Phone sign-in and sessions.
@@ -315,11 +314,7 @@ impl<R: SignInRepo + AccountRepo + CustomerRepo + StoreRepo + LimitRepo> SignIn<
     async fn may_still_sign_in(&self, caller: &Caller) -> Result<bool, Unavailable> {
         match caller {
             Caller::Customer(_) | Caller::Operator(_) => Ok(true),
-            Caller::Store(id) => Ok(self
-                .repo
-                .get_store(id)
-                .await?
-                .is_some_and(|store| store.status == StoreStatus::Active)),
+            Caller::Store(id) => Ok(self.repo.get_store(id).await?.is_some_and(|store| store.is_active())),
         }
     }
 

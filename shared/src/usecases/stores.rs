@@ -5,7 +5,7 @@ use crate::domain::clock::Millis;
 use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::order::Order;
 use crate::domain::order::views::OfferView;
-use crate::domain::store::{InvalidStore, Store, StorePatchInput, StoreProfileInput, StoreStatus};
+use crate::domain::store::{InvalidStore, Store, StorePatchInput, StoreProfileInput};
 use crate::ports::{OrderRepo, StoreRepo};
 
 /// What a store does with its own records.
@@ -131,7 +131,8 @@ impl<R: StoreRepo + OrderRepo> Stores<'_, R> {
         }
         let (store, orders) =
             futures_util::join!(self.repo.get_store(id), self.repo.open_offers_for_store(id, self.now));
-        if store?.is_none_or(|store| store.status != StoreStatus::Active) {
+        // A store with no profile yet has been offered nothing.
+        if store?.is_some_and(|store| !store.is_active()) {
             return Err(StoreListError::NotActive);
         }
         Ok(orders?.iter().filter_map(|o| OfferView::of(o, id)).collect())
