@@ -19,6 +19,7 @@ use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::demand::{DemandError, DemandItem, DemandLineInput, Language, demand_from_lines};
 use crate::domain::geo::{GeoPoint, InvalidPoint};
+use crate::domain::order::aftersales::STARS;
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::{Paisa, PaymentMethod};
 use crate::domain::order::packing::PackOutcome;
@@ -485,7 +486,7 @@ pub(crate) struct ReviewBody {
 
 fn one_to_five<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
     let stars = i64::deserialize(deserializer)?;
-    u8::try_from(stars).ok().filter(|s| (1..=5).contains(s)).ok_or_else(|| {
+    u8::try_from(stars).ok().filter(|s| STARS.contains(s)).ok_or_else(|| {
         serde::de::Error::invalid_value(serde::de::Unexpected::Signed(stars), &"a whole number from 1 to 5")
     })
 }

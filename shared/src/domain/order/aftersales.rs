@@ -36,6 +36,9 @@ pub struct Review {
 
 /// 1 to 1,000 characters of text, trimmed, no control characters but new
 /// lines.
+/// The stars a review gives.
+pub const STARS: std::ops::RangeInclusive<u8> = 1..=5;
+
 pub(super) fn short_text(text: &str, field: &'static str) -> Result<String, Refusal> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 1_000 || text.chars().any(|c| c.is_control() && c != '\n') {

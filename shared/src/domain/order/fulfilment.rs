@@ -6,7 +6,7 @@
 use rust_decimal::Decimal;
 
 use super::actor::Actor;
-use super::aftersales::{Complaint, Review, short_text};
+use super::aftersales::{Complaint, Review, STARS, short_text};
 use super::delivery::{DeliveryChoice, DeliveryKind, DeliveryOption, TimeSlot};
 use super::money::{MAX_LINE_PRICE, Paisa};
 use super::packing::{LineState, PackOutcome};
@@ -212,7 +212,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     Err(Refusal::AlreadyReviewed)
                 };
             }
-            if !(1..=5).contains(stars) {
+            if !STARS.contains(stars) {
                 return Err(Refusal::InvalidField {
                     field: "stars",
                     rule: "stars are 1 to 5",

@@ -267,9 +267,9 @@ impl Order {
 
     /// The stores the next round passes over: every store tried before.
     /// When the winner gives the order back, the stores of its round that
-    /// lost the race to it, and did not decline, are asked again: they
-    /// were ready for it moments ago, and ending the order while they are
-    /// near would fail the customer.
+    /// lost the race to it, and did not decline, may be asked again (ranked
+    /// with the rest): they were ready for it moments ago, and ending the
+    /// order while they are near would fail the customer.
     #[must_use]
     pub fn passed_over(&self) -> Vec<StoreId> {
         let Some(winner) = &self.winner else {
