@@ -771,19 +771,22 @@ pub(crate) fn plain_rule(e: &serde_json::Error) -> String {
 /// as the API says it: what was expected, then what came.
 fn said_plainly(rule: &str) -> String {
     for wrong in ["invalid type: ", "invalid value: "] {
-        if let Some((got, expected)) = rule.strip_prefix(wrong).and_then(|rest| rest.split_once(", expected ")) {
+        if let Some((got, expected)) = rule
+            .strip_prefix(wrong)
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
             return format!("expected {expected}, not {}", value_said(got));
         }
     }
     if let Some((got, expected)) = rule
         .strip_prefix("unknown variant ")
-        .and_then(|rest| rest.split_once(", expected "))
+        .and_then(|rest| rest.rsplit_once(", expected "))
     {
         return format!("{got} is not allowed here: expected {expected}");
     }
     if let Some((_, expected)) = rule
         .strip_prefix("invalid length ")
-        .and_then(|rest| rest.split_once(", expected "))
+        .and_then(|rest| rest.rsplit_once(", expected "))
     {
         return format!("expected {expected}");
     }
@@ -801,8 +804,9 @@ fn value_said(got: &str) -> String {
         .or_else(|| got.strip_prefix("floating point "))
     {
         let number = number.trim_matches('`');
-        // A whole number past 2^64 reaches serde as a float.
-        return if number.contains('e') {
+        // A whole number past 2^64 reaches serde as a float (1e20); a tiny
+        // fraction (1e-7) is said as it is.
+        return if number.contains('e') && !number.contains("e-") {
             "a number out of range".to_string()
         } else {
             number.to_string()
@@ -1103,6 +1107,34 @@ mod tests {
         }
         // The same key in two objects is no repeat.
         assert!(parse_body::<Value>(r#"{"a": {"name": 1}, "b": {"name": 2}, "c": [1, "x", null, true]}"#).is_ok());
+    }
+
+    #[test]
+    fn serde_phrasing_is_said_plainly() {
+        let said = |body: &str, parse: fn(&str) -> Result<(), ApiError>| parse(body).expect_err(body).message;
+        let review = |body: &str| parse_body::<ReviewBody>(body).map(drop);
+        let delivery = |body: &str| parse_body::<DeliveryBody>(body).map(drop);
+        assert_eq!(
+            said(r#"{"stars": 300}"#, review),
+            "stars: expected a whole number from 1 to 5, not 300"
+        );
+        assert_eq!(
+            said(r#"{"stars": "a, expected b"}"#, review),
+            "stars: expected a whole number, not the text \"a, expected b\""
+        );
+        assert_eq!(
+            said(r#"{"stars": 4, "comment": true}"#, review),
+            "comment: expected a string, not true"
+        );
+        assert!(
+            said(r#"{"kind": "drone"}"#, delivery).starts_with("kind: `drone` is not allowed here: expected"),
+            "{}",
+            said(r#"{"kind": "drone"}"#, delivery)
+        );
+        assert_eq!(
+            said(r#"{"stars": 1e30}"#, review),
+            "stars: expected a whole number, not a number out of range"
+        );
     }
 
     #[test]
