@@ -18,7 +18,7 @@ use crate::domain::customer::contains_phone_number;
 use crate::domain::demand::catalogue::Catalogue;
 use crate::domain::demand::understanding::{DemandRequest, PictureLabel, Understood, VoiceInput, understand};
 use crate::domain::demand::{DemandError, DemandItem, DemandLineInput, Language, demand_from_lines};
-use crate::domain::geo::{GeoPoint, InvalidPoint};
+use crate::domain::geo::{GeoPoint, InvalidPoint, ObjectOnly};
 use crate::domain::order::aftersales::STARS;
 use crate::domain::order::delivery::{DeliveryAddress, DeliveryKind, TimeSlot};
 use crate::domain::order::money::{Paisa, PaymentMethod};
@@ -1005,11 +1005,25 @@ impl OrderBody {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LocationInput {
     pub(crate) lat: f64,
     pub(crate) lng: f64,
+}
+
+/// Only as an object ([`ObjectOnly`]): never a pair that could be swapped.
+impl<'de> Deserialize<'de> for LocationInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct LatLng {
+            lat: f64,
+            lng: f64,
+        }
+        let ObjectOnly(LatLng { lat, lng }) = ObjectOnly::deserialize(deserializer)?;
+        Ok(LocationInput { lat, lng })
+    }
 }
 
 impl LocationInput {
@@ -1107,6 +1121,33 @@ mod tests {
         }
         // The same key in two objects is no repeat.
         assert!(parse_body::<Value>(r#"{"a": {"name": 1}, "b": {"name": 2}, "c": [1, "x", null, true]}"#).is_ok());
+    }
+
+    #[test]
+    fn a_location_is_an_object_never_a_pair_that_could_be_swapped() {
+        let location = |body: &str| parse_body::<LocationInput>(body);
+        let point = location(r#"{"lat": 23.78, "lng": 90.41}"#).expect("an object");
+        assert_eq!((point.lat, point.lng), (23.78, 90.41));
+        let pair = location("[90.41, 23.78]").expect_err("a pair");
+        assert_eq!(pair.code, "invalid_body");
+        for (body, field) in [
+            (r#"{"text": "rice", "location": [90.41, 23.78]}"#, "location"),
+            (
+                r#"{"text": "rice", "location": {"lat": "north", "lng": 90.4}}"#,
+                "location.lat",
+            ),
+            (
+                r#"{"text": "rice", "location": {"lat": 23.7, "lng": 90.4, "alt": 3}}"#,
+                "location.alt",
+            ),
+            (r#"{"text": "rice", "location": {"lat": 23.7}}"#, "location.lng"),
+        ] {
+            let Err(error) = OrderBody::parse(body) else {
+                panic!("{body} was read");
+            };
+            assert_eq!(error.field.as_deref(), Some(field), "{body}: {}", error.message);
+            assert!(!looks_technical(&error.message), "{}", error.message);
+        }
     }
 
     #[test]

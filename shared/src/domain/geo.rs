@@ -18,8 +18,29 @@ const EARTH_RADIUS_M: f64 = 6_371_007.180_918_475;
 
 /// A checked WGS84 position.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawPoint", into = "RawPoint")]
+#[serde(try_from = "ObjectOnly<RawPoint>", into = "RawPoint")]
 pub struct GeoPoint(LatLng);
+
+/// `T` read only from a JSON object. serde would also read a struct from an
+/// array of its fields in order, and a position sent as GeoJSON's `[lng,
+/// lat]` would then pass with the two swapped.
+pub struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnObject<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for AnObject<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        deserializer.deserialize_map(AnObject(std::marker::PhantomData))
+    }
+}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct RawPoint {
@@ -174,9 +195,9 @@ impl LocalPlane {
     }
 }
 
-impl TryFrom<RawPoint> for GeoPoint {
+impl TryFrom<ObjectOnly<RawPoint>> for GeoPoint {
     type Error = InvalidPoint;
-    fn try_from(raw: RawPoint) -> Result<Self, Self::Error> {
+    fn try_from(ObjectOnly(raw): ObjectOnly<RawPoint>) -> Result<Self, Self::Error> {
         GeoPoint::new(raw.lat, raw.lng)
     }
 }
@@ -1161,5 +1182,14 @@ mod tests {
             prop_assert!(weighed.iter().any(|r| r.partition == partition && r.contains(cell)));
             prop_assert_eq!(weighed.len(), plan.len());
         }
+    }
+
+    #[test]
+    fn a_position_is_read_from_an_object_only_never_from_a_pair() {
+        let point: GeoPoint = serde_json::from_str(r#"{"lat": 23.78, "lng": 90.41}"#).expect("an object");
+        assert!((point.lat() - 23.78).abs() < 1e-9 && (point.lng() - 90.41).abs() < 1e-9);
+        // GeoJSON's [lng, lat] would otherwise be read as lat 90.41, lng 23.78.
+        assert!(serde_json::from_str::<GeoPoint>("[90.41, 23.78]").is_err());
+        assert!(serde_json::from_str::<GeoPoint>(r#"{"lat": 91, "lng": 90.41}"#).is_err());
     }
 }
