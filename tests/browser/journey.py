@@ -304,8 +304,9 @@ def new_customer_page(browser, pages, problems):
     return page
 
 
-def store_signs_in(store, phone, name, screenshot=None):
-    """The store signs in with its SMS code and shows its counter."""
+def store_signs_in(store, phone, name, screenshot=None, problems=None):
+    """The store signs in with its SMS code and shows its counter; with
+    `problems`, after mistyping the code once (its 401 is expected there)."""
     store.goto(f"{BASE}/app/store/")
     expect(store.get_by_role("heading", name="Sign in")).to_be_visible()
     if screenshot:
@@ -313,7 +314,17 @@ def store_signs_in(store, phone, name, screenshot=None):
     store.get_by_label("Mobile number").fill(phone)
     before = last_text(phone)
     store.get_by_role("button", name="Send code").click()
-    store.get_by_label("Code from the SMS").fill(new_code(phone, before))
+    code = new_code(phone, before)
+    if problems is not None:
+        # A mistyped code is told in the app's words, not the server's.
+        seen = len(problems)
+        store.get_by_label("Code from the SMS").fill(code[:-1] + str((int(code[-1]) + 1) % 10))
+        store.get_by_role("button", name="Sign in").click()
+        expect(store.locator("#problem")).to_have_text("That code is wrong or has expired. Ask for a new one.")
+        expected = [p for p in problems[seen:] if "status of 401" in p]
+        assert len(expected) == 1, problems[seen:]
+        problems.remove(expected[0])
+    store.get_by_label("Code from the SMS").fill(code)
     store.get_by_role("button", name="Sign in").click()
     expect(store.locator("#store-name")).to_have_text(name)
 
@@ -474,7 +485,7 @@ def journey(playwright, pages):
     customer.route_web_socket(re.compile(r"/ws\?"), tap.route)
 
     # --- the store signs in and goes online ---------------------------
-    store_signs_in(store, PHONE, STORE_NAME, "store-sign-in")
+    store_signs_in(store, PHONE, STORE_NAME, "store-sign-in", problems)
     # An approved store starts open; going offline and online again is
     # what a shopkeeper does at the start of a day.
     expect(store.locator("#online")).to_have_attribute("aria-pressed", re.compile("true|false"))
@@ -584,8 +595,19 @@ def journey(playwright, pages):
     # --- packing, live ---------------------------------------------------
     card = store.locator("[data-order]")
     expect(card).to_be_visible()
+    # The shop's phone reloads the page: the won order comes back with its
+    # packing forms, not only as a line of history.
+    store.reload()
+    card = store.locator("[data-order]")
+    expect(card.locator('form[data-line="0"]')).to_be_visible()
     rice = card.locator('form[data-line="0"]')
-    rice.get_by_label("Price (৳)").fill("130")
+    price = rice.get_by_label("Price (৳)")
+    # Not a price: said on the field, nothing sent.
+    price.fill("abc")
+    rice.get_by_role("button", name="Save").click()
+    assert price.evaluate("el => el.validationMessage") == "Give the price in Taka, like 140."
+    # Typed on a Bangla keyboard: ১৩০ is 130 Taka.
+    price.fill("১৩০")
     rice.get_by_role("button", name="Save").click()
     expect(customer.locator('#packing li[data-line="0"]')).to_have_attribute("data-state", "packed")
     expect(customer.locator('#packing li[data-line="1"]')).to_have_attribute("data-state", "pending")

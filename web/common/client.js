@@ -2,7 +2,7 @@
 // (refreshed once at a time on 401), and a socket that reconnects by
 // itself, drops duplicate events and tells the app to catch up.
 
-import { t } from './i18n.js';
+import { t, has, lang } from './i18n.js';
 
 const config = window.APP_CONFIG || {};
 export const apiBase = config.http || '';
@@ -15,12 +15,14 @@ export function socketUrl() {
 }
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter) {
     const error = (body && body.error) || {};
     super(error.message || (body && body.message) || `HTTP ${status}`);
     this.status = status;
     this.code = error.code || String(status);
     this.field = error.field;
+    // Seconds to wait, from a 429's or an in-progress 409's Retry-After.
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -85,7 +87,10 @@ export async function call(method, path, body, headers = {}) {
   const text = await response.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { json = null; }
-  if (!response.ok) throw new ApiError(response.status, json);
+  if (!response.ok) {
+    const wait = Number(response.headers.get('Retry-After'));
+    throw new ApiError(response.status, json, Number.isFinite(wait) && wait > 0 ? wait : undefined);
+  }
   return json;
 }
 
@@ -186,7 +191,7 @@ export function show(name) {
 export const secondsLeft = (deadlineMs) => Math.max(0, Math.ceil((deadlineMs - Date.now()) / 1000));
 
 /** Paisa as Taka: 9600 -> "৳96.00". */
-export const taka = (paisa) => `৳${(Number(paisa || 0) / 100).toFixed(2)}`;
+export const taka = (paisa) => `৳${pageDigits((Number(paisa || 0) / 100).toFixed(2))}`;
 
 /** "House 12, Road 5, Gulshan (near the mosque) — ring twice" from an address. */
 export function addressText(address) {
@@ -196,15 +201,43 @@ export function addressText(address) {
     .filter(Boolean).join(' ');
 }
 
-/** "1.2 kg" from {amount, unit}. */
-export const quantity = (q) => (q ? `${q.amount} ${q.unit}` : '');
+/** Text typed with Bangla digits, in Latin digits ("১৪০" -> "140"). */
+export const latinDigits = (text) => String(text).replace(/[০-৯]/g, (d) => String(d.charCodeAt(0) - 0x09e6));
 
-/** Shows `error` in the page's `#problem` box, or hides the box. */
+/** Latin digits as the page's language writes them. */
+export const pageDigits = (text) => (lang === 'bn' ? String(text).replace(/[0-9]/g, (d) => String.fromCharCode(0x09e6 + Number(d))) : String(text));
+
+/** "1.2 kg" from {amount, unit}; "১.২ কেজি" in Bangla. */
+export const quantity = (q) => (q ? `${pageDigits(q.amount)} ${has(`unit_${q.unit}`) ? t(`unit_${q.unit}`) : q.unit}` : '');
+
+/**
+ * What went wrong, for a person in the page's language: the error's code
+ * where the apps know it (with the wait of a limit), a dropped network, or
+ * the server's own words.
+ */
+export function sayProblem(error) {
+  if (error instanceof TypeError) return t('err_network');
+  const wait = waitText(error.retryAfter);
+  if (error.code && has(`err_${error.code}`)) return `${t(`err_${error.code}`)}${wait ? ` ${wait}` : ''}`;
+  return t('error', { message: error.message || String(error) });
+}
+
+/** "Try again in 2 minutes." for a Retry-After of `seconds`, or nothing. */
+function waitText(seconds) {
+  if (!seconds) return '';
+  if (seconds >= 3600) return t('err_wait_h', { n: Math.ceil(seconds / 3600) });
+  if (seconds >= 60) return t('err_wait_min', { n: Math.ceil(seconds / 60) });
+  return t('err_wait_s', { n: seconds });
+}
+
+/** Shows `error` in the page's `#problem` box, in view, or hides the box. */
 export function problem(error) {
   const box = document.getElementById('problem');
   if (!error) { box.hidden = true; return; }
-  box.textContent = t('error', { message: error.message || String(error) });
+  box.textContent = sayProblem(error);
   box.hidden = false;
+  // A refusal of a form low on the page is shown where the person looks.
+  box.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
 }
 
 /** Runs `action`, showing what went wrong in the page instead of throwing. */

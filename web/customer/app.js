@@ -4,7 +4,7 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText } from '../common/client.js';
+import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits } from '../common/client.js';
 import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
@@ -229,7 +229,7 @@ function showOrder(next, { background = false } = {}) {
     $('round').textContent = t('round', { n: order.round || 1 });
     const tick = () => {
       const left = secondsLeft(order.deadline_ms);
-      $('countdown').textContent = String(left);
+      $('countdown').textContent = pageDigits(left);
       $('countdown-text').textContent = t('seconds_left', { n: left });
     };
     tick();
@@ -242,11 +242,15 @@ function showOrder(next, { background = false } = {}) {
   $('reveal').textContent = store ? t(processing ? 'processing' : 'from_store', { store })
     : order.status === 'unfulfilled' ? t('no_store') : t(`status_${order.status}`);
   $('order-status').textContent = t(`status_${order.status}`);
-  $('delivery-terms').textContent = deliveryTerms(order.delivery);
+  // An order that ended without a store: what was asked, nothing to expect.
+  const ended = ['cancelled', 'unfulfilled'].includes(order.status);
+  $('delivery-terms').textContent = ended ? '' : deliveryTerms(order.delivery);
   const address = addressText(order.address);
   $('order-address').textContent = address ? t('deliver_to', { address }) : '';
   $('order-address').hidden = !address;
-  $('packing').replaceChildren(...(order.packing || []).map(packingLine));
+  $('packing').replaceChildren(...(ended
+    ? order.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))
+    : (order.packing || []).map(packingLine)));
   $('complete').hidden = !['ready_for_pickup', 'out_for_delivery'].includes(order.status);
   showBill(order.bill);
   const done = order.status === 'completed';
@@ -283,8 +287,9 @@ function answerSubstitute(line, accept) {
 
 function showBill(bill) {
   const box = $('bill');
-  box.hidden = !bill;
-  if (!bill) return;
+  // Nothing packed yet: no bill of a delivery fee alone.
+  box.hidden = !bill || !bill.lines.length;
+  if (box.hidden) return;
   const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
   // A pickup has no delivery line.
   if (bill.delivery_fee > 0) rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
@@ -371,8 +376,13 @@ async function showHome() {
 
 for (const button of document.querySelectorAll('[data-go]')) {
   button.addEventListener('click', () => {
-    if (button.dataset.go === 'home') showHome();
-    else { clearInterval(ticker); show(button.dataset.go); }
+    if (button.dataset.go === 'home') { showHome(); return; }
+    clearInterval(ticker);
+    // Asking again after no store could take it: the same list, ready to send.
+    if (button.dataset.go === 'demand' && order && ['cancelled', 'unfulfilled'].includes(order.status) && !$('demand').value.trim()) {
+      $('demand').value = order.items.map((i) => (i.quantity ? `${i.quantity.amount} ${i.quantity.unit} ${i.name}` : i.name)).join(', ');
+    }
+    show(button.dataset.go);
   });
 }
 

@@ -3,7 +3,7 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText } from '../common/client.js';
+import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText, latinDigits, pageDigits } from '../common/client.js';
 import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
@@ -97,9 +97,11 @@ function onEvent(frame) {
       break;
     case 'store_order_updated':
       orders.set(frame.order_id, frame.order);
+      // Completed by the customer: the history and the rating move.
+      if (frame.order.status === 'completed') guarded(loadStore);
       break;
     case 'error':
-      problem(new Error(frame.message));
+      problem(Object.assign(new Error(frame.message), { code: frame.code }));
       break;
     default:
       return;
@@ -133,7 +135,7 @@ function offerCard([orderId, { offer, state }]) {
     h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))),
     h('p', { class: 'muted', text: t('distance', { m: offer.distance_m }) }),
     open
-      ? [h('p', {}, h('span', { class: 'countdown', 'data-deadline': offer.deadline_ms, text: String(secondsLeft(offer.deadline_ms)) })),
+      ? [h('p', {}, h('span', { class: 'countdown', 'aria-hidden': 'true', 'data-deadline': offer.deadline_ms, text: pageDigits(secondsLeft(offer.deadline_ms)) })),
         h('div', { class: 'row' },
           h('button', { type: 'button', text: t('accept'), onclick: () => accept(orderId) }),
           h('button', { type: 'button', class: 'danger', text: t('decline'), onclick: () => decline(orderId) }))]
@@ -182,7 +184,11 @@ async function step(orderId, action, body) {
   });
 }
 
-const paisa = (value) => Math.round(Number(value) * 100);
+/** Taka typed in Latin or Bangla digits as paisa, or NaN for anything else. */
+const paisa = (value) => {
+  const text = latinDigits(value).trim();
+  return /^[0-9]+(\.[0-9]{1,2})?$/.test(text) ? Math.round(Number(text) * 100) : NaN;
+};
 
 function packingForm(order, line) {
   const id = `${order.order_id}-${line.line}`;
@@ -213,12 +219,20 @@ function packingForm(order, line) {
     form.name.required = outcome === 'substitute';
   };
   form.outcome.addEventListener('change', sync);
+  form.price.addEventListener('input', () => form.price.setCustomValidity(''));
   sync();
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const outcome = form.outcome.value;
     const body = { line: line.line, outcome };
-    if (outcome !== 'unavailable') body.price = paisa(form.price.value);
+    if (outcome !== 'unavailable') {
+      body.price = paisa(form.price.value);
+      if (Number.isNaN(body.price)) {
+        form.price.setCustomValidity(t('bad_price'));
+        form.price.reportValidity();
+        return;
+      }
+    }
     if (outcome === 'partly_packed' || (outcome === 'substitute' && form.amount.value)) {
       body.amount = form.amount.value.trim();
       body.unit = form.unit.value.trim();
@@ -264,7 +278,7 @@ function render() {
   }
   clearInterval(ticker);
   ticker = setInterval(() => {
-    for (const el of document.querySelectorAll('[data-deadline]')) el.textContent = String(secondsLeft(Number(el.dataset.deadline)));
+    for (const el of document.querySelectorAll('[data-deadline]')) el.textContent = pageDigits(secondsLeft(Number(el.dataset.deadline)));
   }, 250);
 }
 
@@ -276,6 +290,11 @@ async function loadStore() {
   ]);
   store = profile;
   showStore();
+  // Orders won and not yet handed over or completed come back after a
+  // reload or on another device, with their packing forms.
+  const open = page.orders.filter((o) => ['accepted', 'preparing', 'ready_for_pickup', 'out_for_delivery'].includes(o.status) && !orders.has(o.order_id));
+  for (const o of await Promise.all(open.map((o) => session.call('GET', `/orders/${o.order_id}`)))) orders.set(o.order_id, o);
+  if (open.length) render();
   const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
   $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
 }
