@@ -82,6 +82,7 @@ const STRINGS = {
     delivery_fee: 'Delivery',
     total: 'Total',
     review_prompt: 'How was it?',
+    star_one: '1 star',
     stars: '{n} stars',
     item_count: '{n} items',
     comment: 'Comment (optional)',
@@ -132,6 +133,7 @@ const STRINGS = {
     err_store_not_active: 'Your shop is not approved or is suspended. Ask the operators.',
     err_already_reviewed: 'You reviewed this order already.',
     bad_price: 'Give the price in Taka, like 140.',
+    sound_off: 'Tap anywhere on the page to turn on the offer sound.',
     // store app
     store_sign_in_hint: 'Use the number the operators approved for your shop.',
     go_online: 'Go online',
@@ -245,6 +247,7 @@ const STRINGS = {
     delivery_fee: 'ডেলিভারি',
     total: 'মোট',
     review_prompt: 'কেমন লাগল?',
+    star_one: '১ তারা',
     stars: '{n} তারা',
     item_count: '{n}টি পণ্য',
     comment: 'মন্তব্য (ঐচ্ছিক)',
@@ -294,6 +297,7 @@ const STRINGS = {
     err_store_not_active: 'আপনার দোকান অনুমোদিত নয় বা স্থগিত। অপারেটরদের জিজ্ঞেস করুন।',
     err_already_reviewed: 'আপনি এই অর্ডারের রিভিউ আগেই দিয়েছেন।',
     bad_price: 'দাম টাকায় দিন, যেমন ১৪০।',
+    sound_off: 'অর্ডারের শব্দ চালু করতে পাতার যেকোনো জায়গায় চাপ দিন।',
     store_sign_in_hint: 'আপনার দোকানের জন্য অনুমোদিত নম্বর দিন।',
     go_online: 'অনলাইন হোন',
     go_offline: 'অফলাইন হোন',
@@ -301,7 +305,7 @@ const STRINGS = {
     offline: 'অফলাইন — কোনো অর্ডার আসবে না',
     rating: 'রেটিং',
     rating_value: '{stars} ★ ({n}টি রিভিউ)',
-    offers: 'নতুন অর্ডার',
+    offers: 'আসা অর্ডার',
     no_offers: 'এখন কোনো অর্ডার নেই।',
     new_offer: 'নতুন অর্ডার',
     distance: '{m} মিটার দূরে',
@@ -359,6 +363,9 @@ export function translate(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  // The tab's title is the page's heading, in the same language.
+  const heading = document.querySelector('h1[data-i18n]');
+  if (heading) document.title = heading.textContent;
 }
 
 /** Switches between Bangla and English and remembers the choice. */

@@ -85,15 +85,16 @@ let lineCount = 0;
 function lineEditor(item = {}) {
   const n = ++lineCount;
   const q = item.quantity || {};
-  const flag = item.status === 'uncertain' ? h('span', { class: 'flag', text: t('uncertain') })
-    : item.status === 'unmatched' ? h('span', { class: 'flag unmatched', text: t('unmatched') }) : null;
+  // Marked for `translate`, so switching language redraws them too.
+  const flag = item.status === 'uncertain' ? h('span', { class: 'flag', 'data-i18n': 'uncertain', text: t('uncertain') })
+    : item.status === 'unmatched' ? h('span', { class: 'flag unmatched', 'data-i18n': 'unmatched', text: t('unmatched') }) : null;
   const li = h('li', { class: 'line', 'data-status': item.status || 'ok' },
     h('div', { class: 'row' },
-      h('div', {}, h('label', { for: `name-${n}`, text: t('item') }),
+      h('div', {}, h('label', { for: `name-${n}`, 'data-i18n': 'item', text: t('item') }),
         h('input', { id: `name-${n}`, name: 'name', value: item.name || '', required: true, maxlength: 100 })),
-      h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, text: t('amount') }),
+      h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, 'data-i18n': 'amount', text: t('amount') }),
         h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
-      h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, text: t('unit') }),
+      h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, 'data-i18n': 'unit', text: t('unit') }),
         h('input', { id: `unit-${n}`, name: 'unit', value: q.unit || '' })),
       h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
         onclick: () => li.remove() })),
@@ -302,8 +303,9 @@ $('complete').addEventListener('click', () => guarded(async () => {
 }));
 
 // Five stars as radio buttons: one tab stop, arrow keys choose.
+const starLabel = (n) => t(n === 1 ? 'star_one' : 'stars', { n });
 $('stars').append(...[1, 2, 3, 4, 5].map((n) => h('label', {},
-  h('input', { type: 'radio', name: 'stars', value: n, required: true, 'aria-label': t('stars', { n }) }),
+  h('input', { type: 'radio', name: 'stars', value: n, required: true, 'aria-label': starLabel(n) }),
   h('span', { 'aria-hidden': 'true', text: '★' }))));
 
 $('review').addEventListener('submit', (e) => {
@@ -388,6 +390,10 @@ for (const button of document.querySelectorAll('[data-go]')) {
 
 $('lang').addEventListener('click', () => {
   toggleLanguage();
+  for (const star of document.querySelectorAll('#stars input')) star.setAttribute('aria-label', starLabel(Number(star.value)));
+  for (const remove of document.querySelectorAll('#lines .line button.danger')) {
+    remove.setAttribute('aria-label', t('remove_item', { name: remove.closest('.line').querySelector('[name=name]').value }));
+  }
   if (order && document.body.dataset.view !== 'demand' && document.body.dataset.view !== 'home') showOrder(order);
 });
 

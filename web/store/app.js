@@ -39,6 +39,7 @@ async function setOnline(online) {
   store = await session.call('PATCH', `/stores/${storeId()}`, { open: online });
   if (online) {
     socket.start();
+    soundReady();
     await keepAwake();
   } else {
     socket.stop();
@@ -109,10 +110,22 @@ function onEvent(frame) {
   render();
 }
 
+// One sound for every offer. A browser lets it play only after a tap on
+// the page (a saved sign-in opens the app without one): until then a
+// notice asks for that tap.
+let audio = null;
+function soundReady() {
+  try { audio = audio || new AudioContext(); } catch { return; }
+  $('sound-off').hidden = audio.state !== 'suspended';
+}
+document.addEventListener('pointerdown', () => {
+  if (audio && audio.state === 'suspended') audio.resume().then(soundReady, () => {});
+});
+
 /** Rings and says the offer aloud in the store's language. */
 function announce(offer) {
   try {
-    const audio = new AudioContext();
+    soundReady();
     for (const at of [0, 0.35]) {
       const tone = audio.createOscillator();
       tone.frequency.value = 880;
@@ -250,12 +263,13 @@ function orderCard(order) {
     h('h4', { text: `${t(`status_${order.status}`)} · ${t('item_count', { n: order.items.length })}` }),
     kind ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
     order.address ? h('p', { class: 'address', text: t('deliver_to', { address: addressText(order.address) }) }) : null,
-    order.customer_phone ? h('p', {}, h('a', { href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
+    order.customer_phone ? h('p', {}, h('a', { class: 'call', href: `tel:${order.customer_phone}`, text: t('customer_phone', { phone: order.customer_phone }) })) : null,
     h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
       line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)
         ? packingForm(order, line)
         : [h('span', { text: line.item }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
-    order.bill && order.bill.total ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
+    // A total once something is billed, not of a delivery fee alone.
+    order.bill && order.bill.lines.length ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
     ['accepted', 'preparing'].includes(order.status) && settled && kind
       ? h('button', { type: 'button', text: t('hand_over'), onclick: () => step(order.order_id, 'handover') }) : null,
     ['ready_for_pickup', 'out_for_delivery'].includes(order.status)
@@ -307,7 +321,7 @@ $('lang').addEventListener('click', () => {
 async function start() {
   show('counter');
   await loadStore();
-  if (store.open) { socket.start(); keepAwake(); }
+  if (store.open) { socket.start(); soundReady(); keepAwake(); }
 }
 
 translate();
