@@ -153,6 +153,36 @@ async fn an_order_reaches_the_right_stores_and_the_first_accept_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_every_store_declined_moves_on_at_once_not_at_its_deadline() {
+    // The default 60-second window: every wait below is far shorter.
+    let stack = stack(OrderingConfig {
+        stores_per_round: 1,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    api.put_store("near", "Near", 0.0, 300.0, "grocery", &["rice"]).await;
+    api.put_store("far", "Far", 90.0, 700.0, "grocery", &["rice"]).await;
+    let mut near = Socket::connect(&stack, "store:near").await;
+    let mut far = Socket::connect(&stack, "store:far").await;
+    let mut customer = Socket::connect(&stack, "customer:c1").await;
+    let id = api.order("c1", "2 kg rice").await.order_id();
+    near.expect("offer", LONG).await;
+    let declined = api
+        .call("POST", &format!("/orders/{id}/decline"), Some("store:near"), None)
+        .await;
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    let offer = far.expect("offer", LONG).await;
+    assert_eq!(offer["offer"]["round"], 2, "the next store is asked at once");
+    let declined = api
+        .call("POST", &format!("/orders/{id}/decline"), Some("store:far"), None)
+        .await;
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    customer.expect("order_unfulfilled", LONG).await;
+    assert_eq!(api.get_order("c1", &id).await.body["status"], "unfulfilled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_while_searching_withdraws_the_alerts() {
     let stack = stack(OrderingConfig::default()).await;
     let api = Api::new(&stack);

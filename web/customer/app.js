@@ -188,10 +188,12 @@ $('order-form').addEventListener('submit', (e) => {
     try {
       let location = await position();
       if (!location) {
-        if ($('location-note').hidden) { locationOff(); $('addr-area').focus(); return; }
-        if (!$('addr-area').value.trim()) { $('addr-area').focus(); throw new Error(t('area_needed')); }
+        // A typed area stands in only for a position this phone had: one
+        // that never shared its position is told at once, before any typing.
         location = JSON.parse(localStorage.getItem(LAST_POSITION) || 'null');
         if (!location) throw new Error(t('location_needed'));
+        if ($('location-note').hidden) { locationOff(); $('addr-area').focus(); return; }
+        if (!$('addr-area').value.trim()) { $('addr-area').focus(); throw new Error(t('area_needed')); }
       }
       const body = { items, location, delivery: { kind } };
       const address = typedAddress();

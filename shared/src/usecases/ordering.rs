@@ -499,14 +499,23 @@ where
                 .get_order(order_id)
                 .await?
                 .ok_or(StoreRoutingError::Refused(Refusal::NotOffered))?;
+            let now = self.now();
             let next = match current
-                .decide(&actor, &Change::Decline, self.now())
+                .decide(&actor, &Change::Decline, now)
                 .map_err(StoreRoutingError::Refused)?
             {
                 Decision::Apply(next) => *next,
                 Decision::AlreadyApplied => return Ok(current),
             };
             if self.repo.replace_order(&current, &next).await? {
+                // Every store of the round said no: the round closes now,
+                // not at its deadline. Its timer still closes it if this
+                // fails.
+                if next.round_may_close(now)
+                    && let Err(e) = Box::pin(self.close_round(order_id, next.round())).await
+                {
+                    warn!(order_id = %order_id, error = %e, "could not close a round every store declined");
+                }
                 return Ok(next);
             }
         }
@@ -551,7 +560,7 @@ where
             if current.status() != OrderStatus::Searching || current.round() != round {
                 return Ok(RoundTimerOutcome::Stale);
             }
-            if now < current.deadline_ms() {
+            if !current.round_may_close(now) {
                 return Ok(RoundTimerOutcome::TooEarly {
                     remaining_ms: current.deadline_ms() - now,
                 });

@@ -158,7 +158,7 @@ impl Order {
                 if *actor != Actor::Timer || self.status != OrderStatus::Searching || self.round != *round {
                     return Err(Refusal::StaleRound);
                 }
-                if now < self.deadline_ms {
+                if !self.round_may_close(now) {
                     return Err(Refusal::RoundStillOpen);
                 }
                 let mut next = self.clone();
@@ -491,6 +491,25 @@ mod tests {
         assert_eq!(routed.store_cancellations.len(), 1);
         assert!(routed.apply(&accept("e"), 21).is_ok());
         assert_eq!(routed.apply(&accept("a"), 21), Err(Refusal::OfferExpired));
+    }
+
+    #[test]
+    fn a_round_every_store_declined_closes_before_its_deadline() {
+        let order = searching(&ManualClock::at(0));
+        let next = || NextRound::Unfulfilled {
+            reason: "no_store_accepted".into(),
+        };
+        let decline = |who: &str| (Actor::Store(store(who)), Change::Decline);
+        let two_said_no = order
+            .apply(&decline("a"), 10)
+            .and_then(|o| o.apply(&decline("b"), 11))
+            .expect("declines");
+        assert!(!two_said_no.round_may_close(12), "c may still answer");
+        assert_eq!(two_said_no.apply(&close(1, next()), 12), Err(Refusal::RoundStillOpen));
+        let all_said_no = two_said_no.apply(&decline("c"), 13).expect("declines");
+        assert!(all_said_no.round_may_close(14));
+        let closed = all_said_no.apply(&close(1, next()), 14).expect("closes at once");
+        assert_eq!(closed.status, OrderStatus::Unfulfilled);
     }
 
     #[test]

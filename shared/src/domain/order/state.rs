@@ -358,6 +358,15 @@ impl Order {
         self.winner.as_ref().is_some_and(|w| &w.store_id == store)
     }
 
+    /// Whether the current round may close: its deadline has passed, or
+    /// every store it offered has declined, so no one is left to answer it
+    /// and the customer need not wait out the window.
+    #[must_use]
+    pub fn round_may_close(&self, now: Millis) -> bool {
+        now >= self.deadline_ms
+            || (!self.offers.is_empty() && self.offers.iter().all(|o| self.declined.contains(&o.store_id)))
+    }
+
     /// Whether `store` was ever offered this order (in any round).
     #[must_use]
     pub fn was_offered_to(&self, store: &StoreId) -> bool {
