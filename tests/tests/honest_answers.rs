@@ -122,6 +122,19 @@ async fn errors_name_the_field_and_the_rule() {
         assert!(message.contains(says), "{message}");
         assert_plain(&reply);
     }
+    // A store's location as a pair (GeoJSON's [lng, lat] would pass
+    // swapped) is refused, named under `location`.
+    let pair = json!({"name": "One", "location": [90.41, 23.78], "category": "grocery"});
+    let reply = api
+        .call("PUT", "/stores/s1", Some("store:s1"), Some(pair.to_string()))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["field"].as_str()),
+        (400, Some("location")),
+        "{}",
+        reply.text
+    );
+    assert_plain(&reply);
     // Numbers out of a field's range say the range, not the Rust type.
     let huge = json!({"name": "One", "location": location(), "category": "grocery",
         "delivery_options": [{"kind": "helper_delivery", "within_minutes": 9_007_199_254_740_992_u64, "fee_paisa": 1}]});

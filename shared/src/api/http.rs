@@ -739,10 +739,19 @@ fn store_body<T: DeserializeOwned>(call: &Call<'_>) -> Result<T, ApiError> {
 
 fn store_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if let Some(location) = value.get("location") {
+        // Named under `location`, also where the location as a whole is
+        // at fault (a pair, not an object).
         from_value::<LocationInput>(location.clone())
-            .map_err(|e| ApiError {
-                field: e.field.map(|f| format!("location.{f}")),
-                ..e
+            .map_err(|e| {
+                let (field, message) = match &e.field {
+                    Some(f) => (format!("location.{f}"), format!("location.{}", e.message)),
+                    None => ("location".to_string(), format!("location: {}", e.message)),
+                };
+                ApiError {
+                    field: Some(field),
+                    message,
+                    ..e
+                }
             })?
             .checked()?;
     }
