@@ -365,11 +365,12 @@ where
             .collect())
     }
 
-    /// The customer's own order. A round whose deadline has passed is closed
-    /// here too, so a lost timer message cannot strand an order.
+    /// The customer's own order. A round that may close (its deadline has
+    /// passed, or every store declined) is closed here too, so a lost timer
+    /// message cannot strand an order.
     pub async fn customer_order(&self, customer: &CustomerId, id: &OrderId) -> Result<Order, ReadOrderError> {
         let order = self.owned_by(customer, id).await?;
-        if order.status() == OrderStatus::Searching && self.now() >= order.deadline_ms() {
+        if order.status() == OrderStatus::Searching && order.round_may_close(self.now()) {
             self.close_round(id, order.round()).await?;
             return self.owned_by(customer, id).await;
         }
@@ -505,21 +506,30 @@ where
                 .map_err(StoreRoutingError::Refused)?
             {
                 Decision::Apply(next) => *next,
-                Decision::AlreadyApplied => return Ok(current),
+                // A retry whose answer was lost: what follows runs again.
+                Decision::AlreadyApplied => {
+                    self.close_if_all_declined(&current, now).await;
+                    return Ok(current);
+                }
             };
             if self.repo.replace_order(&current, &next).await? {
-                // Every store of the round said no: the round closes now,
-                // not at its deadline. Its timer still closes it if this
-                // fails.
-                if next.round_may_close(now)
-                    && let Err(e) = Box::pin(self.close_round(order_id, next.round())).await
-                {
-                    warn!(order_id = %order_id, error = %e, "could not close a round every store declined");
-                }
+                self.close_if_all_declined(&next, now).await;
                 return Ok(next);
             }
         }
         Err(kept_changing().into())
+    }
+
+    /// Every store of the round said no: the round closes now, not at its
+    /// deadline. Best effort: its timer (or the customer's next read)
+    /// closes it if this fails.
+    async fn close_if_all_declined(&self, order: &Order, now: Millis) {
+        if order.status() == OrderStatus::Searching
+            && order.round_may_close(now)
+            && let Err(e) = Box::pin(self.close_round(order.id(), order.round())).await
+        {
+            warn!(order_id = %order.id(), error = %e, "could not close a round every store declined");
+        }
     }
 
     /// The customer withdraws an order before packing starts; offered
@@ -548,7 +558,8 @@ where
         Err(kept_changing().into())
     }
 
-    /// Closes `round` of an order when its window has ended: offers the next
+    /// Closes `round` of an order when it may close (its window has ended,
+    /// or every store it offered declined): offers the next
     /// stores, or ends the order. Safe to call twice or late: a round that is
     /// already closed is left alone.
     pub async fn close_round(&self, id: &OrderId, round: u32) -> Result<RoundTimerOutcome, Unavailable> {

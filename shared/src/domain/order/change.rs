@@ -63,8 +63,9 @@ pub enum Change {
     Accept { store_name: String },
     /// A store turns its live offer down; it may no longer accept.
     Decline,
-    /// The timer of `round` fires: the order is still searching in that
-    /// round and its deadline has passed.
+    /// `round` closes (its timer fires, or every store it offered has
+    /// declined): the order is still searching in that round and the round
+    /// may close ([`Order::round_may_close`]).
     CloseRound { round: u32, next: NextRound },
     /// The customer withdraws the order before packing starts.
     Cancel,
