@@ -26,6 +26,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The network failed: no answer came back at all. */
+export class NetworkError extends Error {}
+
 export class Session {
   constructor(app) {
     this.key = `session:${app}`;
@@ -83,7 +86,12 @@ export async function call(method, path, body, headers = {}) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(apiBase + path, init);
+  let response;
+  try {
+    response = await fetch(apiBase + path, init);
+  } catch (e) {
+    throw new NetworkError(e.message);
+  }
   const text = await response.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { json = null; }
@@ -216,7 +224,7 @@ export const quantity = (q) => (q ? `${pageDigits(q.amount)} ${has(`unit_${q.uni
  * the server's own words.
  */
 export function sayProblem(error) {
-  if (error instanceof TypeError) return t('err_network');
+  if (error instanceof NetworkError) return t('err_network');
   const wait = waitText(error.retryAfter);
   if (error.code && has(`err_${error.code}`)) return `${t(`err_${error.code}`)}${wait ? ` ${wait}` : ''}`;
   return t('error', { message: error.message || String(error) });

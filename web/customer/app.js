@@ -290,8 +290,9 @@ function answerSubstitute(line, accept) {
 
 function showBill(bill) {
   const box = $('bill');
-  // Nothing packed yet: no bill of a delivery fee alone.
-  box.hidden = !bill || !bill.lines.length;
+  // While packing and nothing is billed yet: no bill of a delivery fee
+  // alone. Once handed over, whatever is owed is shown.
+  box.hidden = !bill || (!bill.lines.length && ['accepted', 'preparing'].includes(order.status));
   if (box.hidden) return;
   const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
   // A pickup has no delivery line.

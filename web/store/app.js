@@ -118,9 +118,12 @@ function soundReady() {
   try { audio = audio || new AudioContext(); } catch { return; }
   $('sound-off').hidden = audio.state !== 'suspended';
 }
-document.addEventListener('pointerdown', () => {
-  if (audio && audio.state === 'suspended') audio.resume().then(soundReady, () => {});
-});
+// A tap counts for sound where it ends (touchend, click), not where it starts.
+for (const gesture of ['click', 'touchend', 'keydown']) {
+  document.addEventListener(gesture, () => {
+    if (audio && audio.state === 'suspended') audio.resume().then(soundReady, () => {});
+  }, { capture: true });
+}
 
 /** Rings and says the offer aloud in the store's language. */
 function announce(offer) {
@@ -223,6 +226,8 @@ function packingForm(order, line) {
     h('button', { type: 'submit', text: t('save_line') }));
   const sync = () => {
     const outcome = form.outcome.value;
+    // A hidden price must not hold the form back with an old complaint.
+    form.price.setCustomValidity('');
     form.querySelector(`#price-${CSS.escape(id)}`).parentElement.hidden = outcome === 'unavailable';
     form.price.required = outcome !== 'unavailable';
     form.amount.parentElement.hidden = !['partly_packed', 'substitute'].includes(outcome);
@@ -269,7 +274,8 @@ function orderCard(order) {
         ? packingForm(order, line)
         : [h('span', { text: line.item }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
     // A total once something is billed, not of a delivery fee alone.
-    order.bill && order.bill.lines.length ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
+    order.bill && (order.bill.lines.length || !['accepted', 'preparing'].includes(order.status))
+      ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
     ['accepted', 'preparing'].includes(order.status) && settled && kind
       ? h('button', { type: 'button', text: t('hand_over'), onclick: () => step(order.order_id, 'handover') }) : null,
     ['ready_for_pickup', 'out_for_delivery'].includes(order.status)
@@ -307,7 +313,10 @@ async function loadStore() {
   // Orders won and not yet handed over or completed come back after a
   // reload or on another device, with their packing forms.
   const open = page.orders.filter((o) => ['accepted', 'preparing', 'ready_for_pickup', 'out_for_delivery'].includes(o.status) && !orders.has(o.order_id));
-  for (const o of await Promise.all(open.map((o) => session.call('GET', `/orders/${o.order_id}`)))) orders.set(o.order_id, o);
+  for (const o of await Promise.all(open.map((o) => session.call('GET', `/orders/${o.order_id}`)))) {
+    // A push that came while this was read is newer: it stays.
+    if (!orders.has(o.order_id) || orders.get(o.order_id).version < o.version) orders.set(o.order_id, o);
+  }
   if (open.length) render();
   const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
   $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
