@@ -552,7 +552,11 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
         "the defaults' terms until a store wins"
     );
     let id = created.body["order_id"].as_str().expect("id").to_string();
-    helper.expect("offer", LONG).await;
+    let offer = helper.expect("offer", LONG).await;
+    assert_eq!(
+        offer["offer"]["delivery"], "helper_delivery",
+        "the store knows before it accepts that it must deliver: {offer}"
+    );
     pickup_only.expect_silence(common::SHORT).await;
 
     assert_eq!(api.accept("helper", &id).await.status, 200);

@@ -150,6 +150,7 @@ function offerCard([orderId, { offer, state }]) {
     h('h4', { text: t('new_offer') }),
     h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))),
     h('p', { class: 'muted', text: t('distance', { m: offer.distance_m }) }),
+    offer.delivery ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${offer.delivery}`) }) }) : null,
     open
       ? [h('p', {}, h('span', { class: 'countdown', 'aria-hidden': 'true', 'data-deadline': offer.deadline_ms, text: pageDigits(secondsLeft(offer.deadline_ms)) })),
         h('div', { class: 'row' },

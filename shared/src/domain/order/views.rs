@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::aftersales::{Complaint, Review};
-use super::delivery::{DeliveryAddress, DeliveryChoice};
+use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind};
 use super::money::Bill;
 use super::packing::LineState;
 use super::refusal::Refusal;
@@ -167,6 +167,10 @@ pub struct OfferView {
     pub deadline_ms: Millis,
     /// Distance to the customer, rounded to 100 m.
     pub distance_m: u32,
+    /// The kind of delivery the customer chose with the order, if any: the
+    /// store knows before it accepts whether it must deliver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryKind>,
     pub version: u64,
 }
 
@@ -184,6 +188,7 @@ impl OfferView {
             round: order.round,
             deadline_ms: order.deadline_ms,
             distance_m: offer.distance_m.div_ceil(100) * 100,
+            delivery: order.wanted_delivery(),
             version: order.version,
         })
     }
