@@ -330,8 +330,15 @@ $('share').addEventListener('click', () => guarded(async () => {
   url.value = shared.url;
   url.hidden = false;
   document.querySelector('label[for=share-url]').hidden = false;
+  $('copy-share').hidden = false;
   if (navigator.share) navigator.share({ text: shared.text, url: shared.url }).catch(() => {});
   url.select();
+}));
+
+// Where the phone has no share sheet: the link, copied in one tap.
+$('copy-share').addEventListener('click', () => guarded(async () => {
+  await navigator.clipboard.writeText($('share-url').value);
+  $('copy-share').textContent = t('copied');
 }));
 
 // ---- a guest adds their number: the same customer, orders kept ------------
