@@ -17,7 +17,7 @@ use super::language::Language;
 use super::quantity::{MAX_AMOUNT, Quantity, Unit};
 use super::words::{
     fold, has_bangla, is_conjunction, is_event_word, is_filler, is_hundred_word, is_people_word, is_quarter_word,
-    is_seer_word, number_word, prefix_change, split_classifier, word_spans, words,
+    is_seer_word, latin_digit, number_word, prefix_change, split_classifier, word_spans, words,
 };
 
 /// Below this, a recognised word or picture label is flagged, not trusted.
@@ -206,6 +206,7 @@ fn check_text_length(text: &str) -> Result<(), DemandError> {
 #[must_use]
 pub fn split_segments(text: &str) -> Vec<String> {
     let mut segments = Vec::new();
+    let text = without_thousands_separators(text);
     for part in text.split(['\n', '\r', ',', ';', '।', '&', '+', '|']) {
         let mut current: Vec<&str> = Vec::new();
         let all: Vec<&str> = part.split_whitespace().collect();
@@ -220,6 +221,21 @@ pub fn split_segments(text: &str) -> Vec<String> {
         push_segment(&mut segments, &current);
     }
     segments
+}
+
+/// The text with the commas that group thousands taken out: "1,500 ml
+/// milk" is 1500 ml, not "1" and "500 ml" (a comma between a digit and
+/// exactly three digits, in Latin or Bangla digits). Any other comma still
+/// separates lines.
+fn without_thousands_separators(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let digit = |i: usize| chars.get(i).is_some_and(|c| latin_digit(*c).is_ascii_digit());
+    chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| !(c == ',' && i > 0 && digit(i - 1) && (1..=3).all(|k| digit(i + k)) && !digit(i + 4)))
+        .map(|(_, &c)| c)
+        .collect()
 }
 
 /// Whether the "and" at `at` is inside an amount: "one and a half kg",
@@ -1009,6 +1025,22 @@ mod tests {
 
     fn shown(understood: &Understood) -> Vec<String> {
         understood.items.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_comma_that_groups_thousands_is_part_of_the_amount() {
+        let said = |text: &str| {
+            let request = DemandRequest {
+                text: Some(text.into()),
+                ..DemandRequest::default()
+            };
+            shown(&understand(&request, catalogue()).expect("understood"))
+        };
+        assert_eq!(said("1,500 ml milk"), ["1.5 l milk"]);
+        assert_eq!(said("২,০০০ গ্রাম চিনি"), said("2000 g sugar"));
+        // Any other comma still separates lines.
+        assert_eq!(said("2 kg rice,1 kg dal").len(), 2);
+        assert_eq!(said("rice 2,5 eggs").len(), 2);
     }
 
     #[test]
