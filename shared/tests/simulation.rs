@@ -1722,6 +1722,15 @@ impl Sim {
                             attempt: 0,
                         },
                     );
+                } else if !current.packing().iter().any(|l| {
+                    matches!(
+                        l,
+                        LineState::Packed { .. } | LineState::PartlyPacked { .. } | LineState::Substituted { .. }
+                    )
+                }) {
+                    // Nothing packed: nothing to hand over; the store gives
+                    // the order back.
+                    self.at(now, Action::GiveBack { store: winner, order });
                 } else {
                     self.at(now, step(Who::Store(winner), Step::HandOver));
                 }

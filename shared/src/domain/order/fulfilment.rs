@@ -186,6 +186,11 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             if !next.packing.iter().all(LineState::settled) {
                 return Err(Refusal::Invalid("every line must be packed, unavailable or dropped"));
             }
+            // Nothing to hand over (every line unavailable or dropped): the
+            // customer would owe a delivery fee for nothing.
+            if !next.packing.iter().any(LineState::billed) {
+                return Err(Refusal::Invalid("nothing is packed: give the order back instead"));
+            }
             let Some(delivery) = &next.delivery else {
                 return Err(Refusal::Invalid("the customer has not chosen a delivery yet"));
             };
@@ -655,6 +660,29 @@ mod tests {
     }
 
     #[test]
+    fn nothing_packed_is_not_handed_over() {
+        let s1 = store("s1");
+        let mut o = helper_chosen();
+        for line in 0..o.items.len() {
+            o = o
+                .fulfil(
+                    &s1,
+                    &Step::Pack {
+                        line,
+                        outcome: PackOutcome::Unavailable,
+                    },
+                    3_000,
+                )
+                .expect("reports");
+        }
+        assert_eq!(
+            o.fulfil(&s1, &Step::HandOver, 3_500),
+            Err(Refusal::Invalid("nothing is packed: give the order back instead")),
+            "no delivery fee for an empty bag"
+        );
+    }
+
+    #[test]
     fn a_substitute_waits_for_the_customer_and_is_billed_when_taken() {
         let c = customer();
         let s1 = store("s1");
@@ -841,7 +869,12 @@ mod tests {
                 };
                 o = o.fulfil(&s1, &Step::Pack { line, outcome }, 3_000).expect("packs");
             }
-            let done = o.fulfil(&s1, &Step::HandOver, 4_000).expect("hands over")
+            let handed = o.fulfil(&s1, &Step::HandOver, 4_000);
+            if outcomes.iter().all(|&k| k == 2) {
+                prop_assert!(handed.is_err(), "nothing packed is not handed over");
+                return Ok(());
+            }
+            let done = handed.expect("hands over")
                 .fulfil(&s1, &Step::Complete, 5_000).expect("completes");
             let bill = done.bill.expect("bill");
             let sum: u64 = bill.lines.iter().map(|l| l.price.0).sum();
