@@ -155,6 +155,12 @@ pub fn understand(request: &DemandRequest, catalogue: &Catalogue) -> Result<Unde
         }));
     }
     for label in &request.pictures {
+        // A label naming nothing is refused as a typed line without a name is.
+        if !label.label.chars().any(char::is_alphanumeric) {
+            return Err(DemandError::MissingName {
+                line: segments.len() + 1,
+            });
+        }
         segments.push(Segment {
             said: label.label.trim().to_string(),
             low_confidence: label.confidence.is_some_and(|c| c < LOW_CONFIDENCE),
@@ -1025,6 +1031,22 @@ mod tests {
 
     fn shown(understood: &Understood) -> Vec<String> {
         understood.items.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_picture_label_naming_nothing_is_refused_not_ordered() {
+        let request = DemandRequest {
+            pictures: vec![PictureLabel {
+                label: "   ".into(),
+                count: None,
+                confidence: None,
+            }],
+            ..DemandRequest::default()
+        };
+        assert!(matches!(
+            understand(&request, catalogue()),
+            Err(DemandError::MissingName { line: 1 })
+        ));
     }
 
     #[test]
