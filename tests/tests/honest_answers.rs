@@ -266,6 +266,31 @@ async fn stores_see_only_the_demand_before_acceptance_and_the_address_after() {
         "{}",
         phone.text
     );
+    // However the demand is given, and named where it was found.
+    for (demand, field) in [
+        (json!({"voice": {"transcript": "rice 01712345678"}}), "voice.transcript"),
+        (json!({"pictures": [{"label": "01712345678"}]}), "pictures[0].label"),
+        (
+            json!({"items": [{"name": "rice"}, {"name": "01712345678"}]}),
+            "items[1].name",
+        ),
+    ] {
+        let mut body = demand.clone();
+        body["location"] = location();
+        let refused = api
+            .call("POST", "/orders", Some("customer:c1"), Some(body.to_string()))
+            .await;
+        assert_eq!(
+            (
+                refused.status,
+                refused.body["error"]["code"].as_str(),
+                refused.body["error"]["field"].as_str()
+            ),
+            (422, Some("phone_number_in_demand"), Some(field)),
+            "{demand}: {}",
+            refused.text
+        );
+    }
 
     let body = json!({
         "text": "2 kg rice, house seven road twelve Dhanmondi ask for Karim",

@@ -851,15 +851,39 @@ pub(crate) struct DemandInput {
 
 impl DemandInput {
     pub(crate) fn understood(self) -> Result<Understood, ApiError> {
-        let typed = [self.text.as_deref(), self.voice.as_ref().map(|v| v.transcript.as_str())];
-        if typed.into_iter().flatten().any(contains_phone_number) {
-            return Err(ApiError::new(
-                422,
-                "phone_number_in_demand",
-                "a phone number is not an item: the winning store gets your number from your profile \
-                 (PUT /customers/me/phone), and the address goes in \"address\"",
-            )
-            .with_field("text"));
+        // Wherever the demand was given: typed, spoken, a picture's label or
+        // a structured line's name; the refusal names where it was found.
+        let given = [
+            self.text.as_deref().map(|t| (t, "text".to_string())),
+            self.voice
+                .as_ref()
+                .map(|v| (v.transcript.as_str(), "voice.transcript".to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(
+            self.pictures
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.label.as_str(), format!("pictures[{i}].label"))),
+        )
+        .chain(
+            self.items
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, l)| (l.name.as_str(), format!("items[{i}].name"))),
+        );
+        for (said, field) in given {
+            if contains_phone_number(said) {
+                return Err(ApiError::new(
+                    422,
+                    "phone_number_in_demand",
+                    "a phone number is not an item: the winning store gets your number from your profile \
+                     (PUT /customers/me/phone), and the address goes in \"address\"",
+                )
+                .with_field(field));
+            }
         }
         let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
         // A refusal points at a structured line's own field, or at what was said.
