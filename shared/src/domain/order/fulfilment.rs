@@ -547,6 +547,15 @@ mod tests {
             })
         );
         let done = o.fulfil(&c, &Step::Complete, 6_000).expect("completes");
+        // The share card says what the order took, not a fixed boast.
+        let card = crate::domain::order::views::ShareCard::of(&done).expect("a completed order");
+        let took_ms = done.winner.as_ref().map(|w| w.accepted_at_ms - done.created_at_ms);
+        assert_eq!(took_ms, Some(1_000), "{card:?}");
+        assert!(
+            card.text.ends_with("- a shop took my order within a second."),
+            "{}",
+            card.text
+        );
         let decide = |order: &Order, by: &Caller, step: &Step, now| {
             order.decide(&Actor::from(by.clone()), &Change::Step(step.clone()), now)
         };

@@ -248,12 +248,18 @@ impl ShareCard {
                 None => l.name.clone(),
             })
             .collect();
+        // What the order took, as it took it: a claim the card can stand by.
+        let waited_s = u64::try_from(winner.accepted_at_ms - order.created_at_ms)
+            .unwrap_or(0)
+            .div_ceil(1_000);
+        let took = match waited_s {
+            0..=1 => "a shop took my order within a second".to_string(),
+            2..=59 => format!("a shop took my order in {waited_s} seconds"),
+            60..=119 => "a shop took my order in about a minute".to_string(),
+            s => format!("a shop took my order in {} minutes", s.div_ceil(60)),
+        };
         Ok(ShareCard {
-            text: format!(
-                "I got {} from {} - ordered in under a minute.",
-                items.join(", "),
-                winner.store_name
-            ),
+            text: format!("I got {} from {} - {took}.", items.join(", "), winner.store_name),
             store_name: winner.store_name.clone(),
             items,
         })
