@@ -231,6 +231,18 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
                 page.text
             );
         }
+        // A cursor no page gave (it would silently read from the start).
+        for bad in ["xyz", "01JUNK"] {
+            let page = api
+                .call("GET", &format!("{path}?before={bad}"), Some(caller), None)
+                .await;
+            assert_eq!(
+                refusal(&page),
+                (400, json!("invalid_cursor"), json!("before")),
+                "{path}?before={bad}: {}",
+                page.text
+            );
+        }
         for good in ["1", "50"] {
             let page = api
                 .call("GET", &format!("{path}?limit={good}"), Some(caller), None)

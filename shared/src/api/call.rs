@@ -118,8 +118,14 @@ impl Call<'_> {
             .query_string_parameters
             .first("before")
             .map(|b| {
+                // A page's `next_before`: the id of an order, which is a ULID.
+                // Anything else would silently read from the start.
                 OrderId::new(b)
-                    .map_err(|_| ApiError::new(400, "invalid_cursor", "before is an order id").with_field("before"))
+                    .ok()
+                    .filter(|id| ulid::Ulid::from_string(id.as_str()).is_ok())
+                    .ok_or_else(|| {
+                        ApiError::new(400, "invalid_cursor", "before is a page's next_before").with_field("before")
+                    })
             })
             .transpose()?;
         Ok((limit, before))
