@@ -236,6 +236,39 @@ async fn the_same_fault_gets_the_same_answer_on_every_route() {
         (elsewhere.status, elsewhere.body["error"]["code"].as_str()),
         (422, Some("key_mismatch"))
     );
+    // A home item is one line: its refusal names the line's own field.
+    for (item, code, field) in [
+        (
+            json!({"name": "rice", "amount": "20000", "unit": "kg"}),
+            "amount_out_of_range",
+            "amount",
+        ),
+        (
+            json!({"name": "rice", "amount": "1", "unit": "cups"}),
+            "unknown_unit",
+            "unit",
+        ),
+    ] {
+        let refused = api
+            .call(
+                "PUT",
+                "/customers/me/home/rice:kg",
+                Some("customer:c1"),
+                Some(item.to_string()),
+            )
+            .await;
+        assert_eq!(
+            (
+                refused.status,
+                refused.body["error"]["code"].as_str(),
+                refused.body["error"]["field"].as_str()
+            ),
+            (422, Some(code), Some(field)),
+            "{item}: {}",
+            refused.text
+        );
+        assert!(!refused.text.contains("line 1"), "{}", refused.text);
+    }
     let home = api.call("GET", "/customers/me/home", Some("customer:c1"), None).await;
     assert_eq!(home.body["items"], json!([]), "nothing written");
     let placed = api

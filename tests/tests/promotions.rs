@@ -354,7 +354,13 @@ async fn bad_offers_are_refused_naming_the_field() {
             json!({ "item": { "name": "" }, "price": 100, "valid_until_ms": now + HOUR_MS }),
             422,
             "missing_item_name",
-            "item",
+            "item.name",
+        ),
+        (
+            json!({ "item": { "name": "rice", "amount": "20000", "unit": "kg" }, "price": 100, "valid_until_ms": now + HOUR_MS }),
+            422,
+            "amount_out_of_range",
+            "item.amount",
         ),
         (
             json!({ "item": { "name": "rice" }, "price": "cheap", "valid_until_ms": now + HOUR_MS }),

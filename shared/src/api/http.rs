@@ -21,7 +21,7 @@ use super::identity::http_caller;
 use super::requests::{
     ComplaintBody, DeliveryBody, DemandInput, DeviceBody, LineBody, LocationInput, OrderBody, PackBody, PhoneBody,
     PhoneCodeBody, ReceiptsBody, RefreshBody, ReviewBody, SignOutBody, SubstituteAnswerBody, SuspendBody, TextBody,
-    VerifyBody, from_value, parse_body,
+    VerifyBody, from_value, one_line_refusal, parse_body,
 };
 use super::routes::HttpRoute;
 use crate::domain::customer::{HomeItem, PhoneNumber};
@@ -646,7 +646,7 @@ async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q
     let customer = call.customer()?;
     let line: DemandLineInput = call.body()?;
     let item = demand_from_lines(std::slice::from_ref(&line))
-        .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?
+        .map_err(|e| one_line_refusal(&e, ""))?
         .remove(0);
     let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
     let key = call.home_key()?;

@@ -85,7 +85,7 @@ pub(super) async fn answer<S: Storage, Q: OfferTimers, P: Pusher>(
             let store = call.store_id()?;
             let body: PromotionBody = call.body()?;
             let item = demand_from_lines(std::slice::from_ref(&body.item))
-                .map_err(|e| ApiError::new(422, e.code(), e.to_string()).with_field("item"))?
+                .map_err(|e| super::requests::one_line_refusal(&e, "item"))?
                 .remove(0);
             let input = PromotionInput {
                 item,

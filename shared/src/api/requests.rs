@@ -929,6 +929,21 @@ impl DemandInput {
 
 /// The field of a structured demand (`items`) that `e` refuses: the line's
 /// own field where it names a line.
+/// A refusal of the one line a body is (a home item, a promotion's item):
+/// its field and rule, without "items[0]" and "line 1".
+pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
+    let field = line_field(e);
+    let field = field.strip_prefix("items[0].").unwrap_or(&field);
+    let field = if within.is_empty() {
+        field.to_string()
+    } else {
+        format!("{within}.{field}")
+    };
+    let message = e.to_string();
+    let message = message.strip_prefix("line 1: ").unwrap_or(&message).to_string();
+    ApiError::new(422, e.code(), message).with_field(field)
+}
+
 fn line_field(e: &DemandError) -> String {
     let at = |line: &usize, field: &str| format!("items[{}].{field}", line.saturating_sub(1));
     match e {
