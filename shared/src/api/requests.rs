@@ -1190,6 +1190,31 @@ mod tests {
     }
 
     #[test]
+    fn a_recognisers_confidence_is_a_share_from_0_to_1() {
+        let demand = |body: &str| parse_body::<DemandInput>(body);
+        assert!(demand(r#"{"voice": {"transcript": "rice", "confidence": 0.95}}"#).is_ok());
+        assert!(demand(r#"{"voice": {"transcript": "rice", "confidence": null}}"#).is_ok());
+        for (body, field) in [
+            (
+                r#"{"voice": {"transcript": "rice", "confidence": 7.5}}"#,
+                "voice.confidence",
+            ),
+            (
+                r#"{"voice": {"transcript": "rice", "words": [{"word": "rice", "confidence": -1}]}}"#,
+                "voice.words[0].confidence",
+            ),
+            (
+                r#"{"pictures": [{"label": "rice", "confidence": 3}]}"#,
+                "pictures[0].confidence",
+            ),
+        ] {
+            let error = demand(body).expect_err(body);
+            assert_eq!(error.field.as_deref(), Some(field), "{body}: {}", error.message);
+            assert!(error.message.contains("a confidence from 0 to 1"), "{}", error.message);
+        }
+    }
+
+    #[test]
     fn serde_phrasing_is_said_plainly() {
         let said = |body: &str, parse: fn(&str) -> Result<(), ApiError>| parse(body).expect_err(body).message;
         let review = |body: &str| parse_body::<ReviewBody>(body).map(drop);

@@ -48,7 +48,12 @@ pub struct VoiceInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Language>,
     /// The recogniser's confidence in the whole transcript, 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_confidence"
+    )]
+    #[schemars(range(min = 0, max = 1))]
     pub confidence: Option<f32>,
     /// Per-word confidences, when the recogniser gives them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -59,7 +64,31 @@ pub struct VoiceInput {
 #[serde(deny_unknown_fields)]
 pub struct WordConfidence {
     pub word: String,
+    /// 0 to 1.
+    #[serde(deserialize_with = "confidence")]
+    #[schemars(range(min = 0, max = 1))]
     pub confidence: f32,
+}
+
+/// A recogniser's confidence: 0 to 1. Anything else (7.5) would read as
+/// sure and pass a misheard line unflagged.
+fn confidence<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    zero_to_one(f32::deserialize(deserializer)?)
+}
+
+fn optional_confidence<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f32>, D::Error> {
+    Option::<f32>::deserialize(deserializer)?.map(zero_to_one).transpose()
+}
+
+fn zero_to_one<E: serde::de::Error>(value: f32) -> Result<f32, E> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(E::invalid_value(
+            serde::de::Unexpected::Float(f64::from(value)),
+            &"a confidence from 0 to 1",
+        ))
+    }
 }
 
 /// One label from on-device image recognition, e.g. "rice bag".
@@ -70,7 +99,12 @@ pub struct PictureLabel {
     /// How many the picture showed, when the recogniser counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_confidence"
+    )]
+    #[schemars(range(min = 0, max = 1))]
     pub confidence: Option<f32>,
 }
 
