@@ -216,6 +216,8 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         malformed_order.text
     );
     // A history page's size is 1 to 50, as the OpenAPI document says.
+    // (A real order's id in lower case: a ULID, but not as a page gave it.)
+    let lowercase = api.order("c1", "1 kg rice").await.order_id().to_lowercase();
     for (path, caller) in [
         ("/customers/me/orders", "customer:c1"),
         ("/stores/s1/orders", "store:s1"),
@@ -232,7 +234,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             );
         }
         // A cursor no page gave (it would silently read from the start).
-        for bad in ["xyz", "01JUNK"] {
+        for bad in ["xyz", "01JUNK", lowercase.as_str()] {
             let page = api
                 .call("GET", &format!("{path}?before={bad}"), Some(caller), None)
                 .await;

@@ -337,7 +337,10 @@ $('share').addEventListener('click', () => guarded(async () => {
 
 // Where the phone has no share sheet: the link, copied in one tap.
 $('copy-share').addEventListener('click', () => guarded(async () => {
-  await navigator.clipboard.writeText($('share-url').value);
+  const url = $('share-url');
+  // Older phones' web views have no clipboard API outside HTTPS.
+  if (navigator.clipboard) await navigator.clipboard.writeText(url.value);
+  else { url.select(); document.execCommand('copy'); }
   $('copy-share').textContent = t('copied');
 }));
 

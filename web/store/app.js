@@ -262,9 +262,35 @@ function packingForm(order, line) {
   return form;
 }
 
+/** Gives a won order back with the reason typed: it goes to other stores. */
+function giveBack(orderId, reason) {
+  guarded(async () => {
+    await session.call('POST', `/orders/${orderId}/store-cancel`, { text: reason });
+    orders.delete(orderId);
+    const card = $('orders').querySelector(`[data-order="${CSS.escape(orderId)}"]`);
+    if (card) card.remove();
+  });
+}
+
+function giveBackForm(order) {
+  const id = `reason-${order.order_id}`;
+  const form = h('form', { class: 'stack give-back' },
+    h('label', { for: id, text: t('give_back_reason') }),
+    h('input', { id, name: 'reason', required: true, maxlength: 1000 }),
+    h('button', { type: 'submit', class: 'danger', text: t('give_back') }));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    giveBack(order.order_id, form.reason.value.trim());
+  });
+  return form;
+}
+
 function orderCard(order) {
   const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
   const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
+  // Something to hand over: a line packed, partly packed or substituted.
+  const billed = order.packing.some((l) => ['packed', 'partly_packed', 'substituted'].includes(l.state));
+  const packing = ['accepted', 'preparing'].includes(order.status);
   return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
     h('h4', { text: `${t(`status_${order.status}`)} · ${t('item_count', { n: order.items.length })}` }),
     kind ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${kind}`) }) }) : null,
@@ -277,8 +303,11 @@ function orderCard(order) {
     // A total once something is billed, not of a delivery fee alone.
     order.bill && (order.bill.lines.length || !['accepted', 'preparing'].includes(order.status))
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
-    ['accepted', 'preparing'].includes(order.status) && settled && kind
+    packing && settled && billed && kind
       ? h('button', { type: 'button', text: t('hand_over'), onclick: () => step(order.order_id, 'handover') }) : null,
+    packing && settled && !billed ? h('p', { class: 'notice', text: t('nothing_to_hand_over') }) : null,
+    // Before hand-over a store may give the order back, with a reason.
+    packing ? giveBackForm(order) : null,
     ['ready_for_pickup', 'out_for_delivery'].includes(order.status)
       ? h('button', { type: 'button', text: t('complete'), onclick: () => step(order.order_id, 'complete') }) : null);
 }

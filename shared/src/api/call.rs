@@ -122,7 +122,9 @@ impl Call<'_> {
                 // Anything else would silently read from the start.
                 OrderId::new(b)
                     .ok()
-                    .filter(|id| ulid::Ulid::from_string(id.as_str()).is_ok())
+                    // As a ULID writes itself: a lowercase one sorts after
+                    // every order and would read from the start.
+                    .filter(|id| ulid::Ulid::from_string(id.as_str()).is_ok_and(|u| u.to_string() == id.as_str()))
                     .ok_or_else(|| {
                         ApiError::new(400, "invalid_cursor", "before is a page's next_before").with_field("before")
                     })

@@ -927,8 +927,6 @@ impl DemandInput {
     }
 }
 
-/// The field of a structured demand (`items`) that `e` refuses: the line's
-/// own field where it names a line.
 /// A refusal of the one line a body is (a home item, a promotion's item):
 /// its field and rule, without "items[0]" and "line 1".
 pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
@@ -944,6 +942,8 @@ pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
     ApiError::new(422, e.code(), message).with_field(field)
 }
 
+/// The field of a structured demand (`items`) that `e` refuses: the line's
+/// own field where it names a line.
 fn line_field(e: &DemandError) -> String {
     let at = |line: &usize, field: &str| format!("items[{}].{field}", line.saturating_sub(1));
     match e {

@@ -177,7 +177,8 @@ pub fn understand(request: &DemandRequest, catalogue: &Catalogue) -> Result<Unde
             .words
             .iter()
             .filter(|w| w.confidence < LOW_CONFIDENCE)
-            .flat_map(|w| words(&fold(&w.word)))
+            // Read as the transcript is ("1,500" is one amount).
+            .flat_map(|w| words(&fold(&without_thousands_separators(&w.word))))
             .collect();
         segments.extend(split_segments(&voice.transcript).into_iter().map(|said| {
             let low_confidence = all_unsure || words(&fold(&said)).iter().any(|w| unsure_words.contains(w));
@@ -270,12 +271,29 @@ pub fn split_segments(text: &str) -> Vec<String> {
 fn without_thousands_separators(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let digit = |i: usize| chars.get(i).is_some_and(|c| latin_digit(*c).is_ascii_digit());
-    chars
-        .iter()
-        .enumerate()
-        .filter(|&(i, &c)| !(c == ',' && i > 0 && digit(i - 1) && (1..=3).all(|k| digit(i + k)) && !digit(i + 4)))
-        .map(|(_, &c)| c)
-        .collect()
+    let mut kept = String::with_capacity(text.len());
+    // The digits since the last character that is not one, and whether a
+    // grouping comma came before them ("1,000,000").
+    let (mut run, mut grouped) = (String::new(), false);
+    for (i, &c) in chars.iter().enumerate() {
+        if digit(i) {
+            run.push(latin_digit(c));
+            kept.push(c);
+            continue;
+        }
+        // A group leads with 1 to 3 digits, not a 0 ("0,500" is no
+        // thousand), and every group after it has exactly 3.
+        let leads = grouped || (1..=3).contains(&run.len()) && !run.starts_with('0');
+        if c == ',' && leads && (1..=3).all(|k| digit(i + k)) && !digit(i + 4) {
+            run.clear();
+            grouped = true;
+            continue;
+        }
+        run.clear();
+        grouped = false;
+        kept.push(c);
+    }
+    kept
 }
 
 /// Whether the "and" at `at` is inside an amount: "one and a half kg",
@@ -1097,6 +1115,25 @@ mod tests {
         // Any other comma still separates lines.
         assert_eq!(said("2 kg rice,1 kg dal").len(), 2);
         assert_eq!(said("rice 2,5 eggs").len(), 2);
+        // Every group is read: one amount (too large), not three lines.
+        let million = DemandRequest {
+            text: Some("1,000,000 g salt".into()),
+            ..DemandRequest::default()
+        };
+        assert!(matches!(
+            understand(&million, catalogue()),
+            Err(DemandError::AmountOutOfRange { line: 1 })
+        ));
+        // A leading 0 groups nothing: "0,500 kg" (a decimal comma) is
+        // refused as a line of 0, never read as 500 kg.
+        let decimal_comma = DemandRequest {
+            text: Some("0,500 kg rice".into()),
+            ..DemandRequest::default()
+        };
+        assert!(matches!(
+            understand(&decimal_comma, catalogue()),
+            Err(DemandError::AmountOutOfRange { line: 1 })
+        ));
     }
 
     #[test]
