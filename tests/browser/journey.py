@@ -804,6 +804,16 @@ def offers(playwright, pages):
     expect(card.locator(".terms")).to_have_text("Delivery: deliver to the customer")
     expect(card.locator(".address")).to_contain_text("House 12, Road 5, Gulshan 1")
 
+    # --- the winner gives it back; the store that lost the race takes it --
+    card.get_by_label("Why you give it back (the customer is told)").fill("out of rice")
+    card.get_by_role("button", name="Give the order back").click()
+    expect(second.locator("[data-order]")).to_have_count(0)
+    expect(customer.get_by_role("heading", name="Finding nearby stores…")).to_be_visible()
+    open_offer(first).get_by_role("button", name="Accept").click()
+    expect(customer.locator("#reveal")).to_have_text(f"{STORE_NAME} is processing your order")
+    card = first.locator("[data-order]")
+    expect(card.locator(".address")).to_contain_text("House 12, Road 5, Gulshan 1")
+
     # --- a substitute, offered and taken ---------------------------------
     rice = card.locator('form[data-line="0"]')
     rice.locator("select").select_option("substitute")
