@@ -930,6 +930,10 @@ impl DemandInput {
 /// A refusal of the one line a body is (a home item, a promotion's item):
 /// its field and rule, without "items[0]" and "line 1".
 pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
+    // The catalogue failing to load is the service's fault, not the line's.
+    if matches!(e, DemandError::CatalogueUnavailable(_)) {
+        return ApiError::new(503, "unavailable", "please try again shortly");
+    }
     let field = line_field(e);
     let field = field.strip_prefix("items[0].").unwrap_or(&field);
     let field = if within.is_empty() {
