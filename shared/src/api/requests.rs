@@ -916,7 +916,14 @@ impl DemandInput {
                 };
                 let catalogue =
                     Catalogue::builtin().map_err(|_| ApiError::new(503, "unavailable", "please try again shortly"))?;
-                understand(&request, catalogue).map_err(|e| refused(e, said.to_string()))
+                // A picture's own fault names the picture, whatever else was said.
+                understand(&request, catalogue).map_err(|e| match e {
+                    DemandError::BlankPictureLabel { .. } => {
+                        let field = line_field(&e);
+                        refused(e, field)
+                    }
+                    e => refused(e, said.to_string()),
+                })
             }
             _ => Err(ApiError::new(
                 400,
@@ -955,6 +962,7 @@ fn line_field(e: &DemandError) -> String {
             at(line, "name")
         }
         DemandError::UnknownUnit { line, .. } => at(line, "unit"),
+        DemandError::BlankPictureLabel { picture } => format!("pictures[{picture}].label"),
         DemandError::AmountOutOfRange { line } | DemandError::HalfQuantity { line } => at(line, "amount"),
         DemandError::Empty
         | DemandError::TooManyLines
@@ -1216,6 +1224,19 @@ mod tests {
             assert_eq!(error.field.as_deref(), Some(field), "{body}: {}", error.message);
             assert!(error.message.contains("a confidence from 0 to 1"), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn a_blank_picture_label_is_named_even_beside_text() {
+        let input = parse_body::<DemandInput>(r#"{"text": "rice", "pictures": [{"label": "bag"}, {"label": " "}]}"#)
+            .expect("a demand body");
+        let error = input.understood().expect_err("a blank label");
+        assert_eq!(
+            (error.status, error.code.as_str(), error.field.as_deref()),
+            (422, "missing_item_name", Some("pictures[1].label")),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub enum DemandError {
     TextTooLong,
     #[error("line {line}: the item name is missing")]
     MissingName { line: usize },
+    /// A picture's label names nothing: `picture` counts from 0, as the
+    /// request's `pictures` do.
+    #[error("picture {}: the label names nothing", .picture + 1)]
+    BlankPictureLabel { picture: usize },
     #[error("line {line}: the item name is longer than {MAX_ITEM_NAME_CHARS} characters")]
     NameTooLong { line: usize },
     #[error("line {line}: the item name has control characters")]
@@ -116,7 +120,7 @@ impl DemandError {
             DemandError::Empty => "empty_demand",
             DemandError::TooManyLines => "too_many_lines",
             DemandError::TextTooLong => "text_too_long",
-            DemandError::MissingName { .. } => "missing_item_name",
+            DemandError::MissingName { .. } | DemandError::BlankPictureLabel { .. } => "missing_item_name",
             DemandError::NameTooLong { .. } => "item_name_too_long",
             DemandError::BadCharacters { .. } => "bad_characters",
             DemandError::UnknownUnit { .. } => "unknown_unit",

@@ -189,12 +189,10 @@ pub fn understand(request: &DemandRequest, catalogue: &Catalogue) -> Result<Unde
             }
         }));
     }
-    for label in &request.pictures {
+    for (picture, label) in request.pictures.iter().enumerate() {
         // A label naming nothing is refused as a typed line without a name is.
         if !label.label.chars().any(char::is_alphanumeric) {
-            return Err(DemandError::MissingName {
-                line: segments.len() + 1,
-            });
+            return Err(DemandError::BlankPictureLabel { picture });
         }
         segments.push(Segment {
             said: label.label.trim().to_string(),
@@ -1097,7 +1095,7 @@ mod tests {
         };
         assert!(matches!(
             understand(&request, catalogue()),
-            Err(DemandError::MissingName { line: 1 })
+            Err(DemandError::BlankPictureLabel { picture: 0 })
         ));
     }
 
