@@ -1722,12 +1722,7 @@ impl Sim {
                             attempt: 0,
                         },
                     );
-                } else if !current.packing().iter().any(|l| {
-                    matches!(
-                        l,
-                        LineState::Packed { .. } | LineState::PartlyPacked { .. } | LineState::Substituted { .. }
-                    )
-                }) {
+                } else if current.current_bill().lines.is_empty() {
                     // Nothing packed: nothing to hand over; the store gives
                     // the order back.
                     self.at(now, Action::GiveBack { store: winner, order });

@@ -288,8 +288,8 @@ function giveBackForm(order) {
 function orderCard(order) {
   const kind = order.delivery && order.delivery.option && order.delivery.option.kind;
   const settled = order.packing.every((l) => !['pending', 'substitute_offered'].includes(l.state));
-  // Something to hand over: a line packed, partly packed or substituted.
-  const billed = order.packing.some((l) => ['packed', 'partly_packed', 'substituted'].includes(l.state));
+  // Something to hand over: a line on the bill the server keeps.
+  const billed = Boolean(order.bill && order.bill.lines.length);
   const packing = ['accepted', 'preparing'].includes(order.status);
   return h('article', { class: 'card', 'data-order': order.order_id, 'data-status': order.status },
     h('h4', { text: `${t(`status_${order.status}`)} · ${t('item_count', { n: order.items.length })}` }),
@@ -301,7 +301,7 @@ function orderCard(order) {
         ? packingForm(order, line)
         : [h('span', { text: line.item }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
     // A total once something is billed, not of a delivery fee alone.
-    order.bill && (order.bill.lines.length || !['accepted', 'preparing'].includes(order.status))
+    order.bill && (billed || !packing)
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
     packing && settled && billed && kind
       ? h('button', { type: 'button', text: t('hand_over'), onclick: () => step(order.order_id, 'handover') }) : null,

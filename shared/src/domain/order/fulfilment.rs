@@ -188,7 +188,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             }
             // Nothing to hand over (every line unavailable or dropped): the
             // customer would owe a delivery fee for nothing.
-            if !next.packing.iter().any(LineState::billed) {
+            if next.current_bill().lines.is_empty() {
                 return Err(Refusal::Invalid("nothing is packed: give the order back instead"));
             }
             let Some(delivery) = &next.delivery else {

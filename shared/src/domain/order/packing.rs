@@ -41,14 +41,6 @@ impl LineState {
     pub(super) fn settled(&self) -> bool {
         !matches!(self, LineState::Pending | LineState::SubstituteOffered { .. })
     }
-
-    /// Whether the line puts something in the bag (and on the bill).
-    pub(super) fn billed(&self) -> bool {
-        matches!(
-            self,
-            LineState::Packed { .. } | LineState::PartlyPacked { .. } | LineState::Substituted { .. }
-        )
-    }
 }
 
 /// What a store reports for one line, in the API's own shape:
