@@ -67,6 +67,11 @@ impl ApiError {
         serde_json::json!({ "error": self }).to_string()
     }
 
+    /// A fault of the service, not of the request: retry shortly.
+    pub fn unavailable() -> Self {
+        ApiError::new(503, "unavailable", "please try again shortly")
+    }
+
     pub fn unauthenticated() -> Self {
         ApiError::new(401, "unauthenticated", "this call needs a customer or store identity")
     }
@@ -117,7 +122,7 @@ impl From<Unavailable> for ApiError {
             Unavailable::Storage(e) => error!(error = %e, "storage failure"),
             Unavailable::Queue(e) => error!(error = %e, "queue failure"),
         }
-        ApiError::new(503, "unavailable", "please try again shortly")
+        ApiError::unavailable()
     }
 }
 
@@ -325,7 +330,7 @@ impl From<GuestError> for ApiError {
             GuestError::Unavailable(e) => e.into(),
             e @ GuestError::Signing(_) => {
                 error!(error = %e, "token signing failure");
-                ApiError::new(503, "unavailable", "please try again shortly")
+                ApiError::unavailable()
             }
         }
     }
@@ -360,7 +365,7 @@ impl From<SignInError> for ApiError {
             SignInError::Unavailable(e) => e.into(),
             e @ (SignInError::Signing(_) | SignInError::NotSent) => {
                 error!(error = %e, "sign-in failure");
-                ApiError::new(503, "unavailable", "please try again shortly")
+                ApiError::unavailable()
             }
         }
     }

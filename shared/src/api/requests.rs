@@ -887,7 +887,7 @@ impl DemandInput {
         }
         let spoken = self.text.is_some() || self.voice.is_some() || !self.pictures.is_empty();
         // A refusal points at a structured line's own field, or at what was said.
-        let refused = |e: DemandError, field: String| ApiError::new(422, e.code(), e.to_string()).with_field(field);
+        let refused = |e: DemandError, field: String| demand_refusal(&e, field, e.to_string());
         match (self.items, spoken) {
             (Some(lines), false) => demand_from_lines(&lines)
                 .map(|items| Understood {
@@ -914,8 +914,7 @@ impl DemandInput {
                     voice: self.voice,
                     pictures: self.pictures,
                 };
-                let catalogue =
-                    Catalogue::builtin().map_err(|_| ApiError::new(503, "unavailable", "please try again shortly"))?;
+                let catalogue = Catalogue::builtin().map_err(|_| ApiError::unavailable())?;
                 // A picture's own fault names the picture, whatever else was said.
                 understand(&request, catalogue).map_err(|e| match e {
                     DemandError::BlankPictureLabel { .. } => {
@@ -937,10 +936,6 @@ impl DemandInput {
 /// A refusal of the one line a body is (a home item, a promotion's item):
 /// its field and rule, without "items[0]" and "line 1".
 pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
-    // The catalogue failing to load is the service's fault, not the line's.
-    if matches!(e, DemandError::CatalogueUnavailable(_)) {
-        return ApiError::new(503, "unavailable", "please try again shortly");
-    }
     let field = line_field(e);
     let field = field.strip_prefix("items[0].").unwrap_or(&field);
     let field = if within.is_empty() {
@@ -950,6 +945,15 @@ pub(crate) fn one_line_refusal(e: &DemandError, within: &str) -> ApiError {
     };
     let message = e.to_string();
     let message = message.strip_prefix("line 1: ").unwrap_or(&message).to_string();
+    demand_refusal(e, field, message)
+}
+
+/// A demand refused: 422 with its code, naming `field`. A catalogue that
+/// failed to load is the service's fault (503), not the demand's.
+fn demand_refusal(e: &DemandError, field: String, message: String) -> ApiError {
+    if matches!(e, DemandError::CatalogueUnavailable(_)) {
+        return ApiError::unavailable();
+    }
     ApiError::new(422, e.code(), message).with_field(field)
 }
 
