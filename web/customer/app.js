@@ -251,6 +251,9 @@ function showOrder(next, { background = false } = {}) {
   const address = addressText(order.address);
   $('order-address').textContent = address ? t('deliver_to', { address }) : '';
   $('order-address').hidden = !address;
+  // Marked for `translate`, so a language switch keeps the right heading.
+  $('packing-title').dataset.i18n = ended ? 'asked_for' : 'packing';
+  $('packing-title').textContent = t($('packing-title').dataset.i18n);
   $('packing').replaceChildren(...(ended
     ? order.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))
     : (order.packing || []).map(packingLine)));
