@@ -218,6 +218,9 @@ async function refreshOrder(options = {}) {
   await guarded(async () => showOrder(await session.call('GET', `/orders/${order.order_id}`), options));
 }
 
+/** Whether `o` ended without a store: cancelled, or none could take it. */
+const endedWithoutStore = (o) => ['cancelled', 'unfulfilled'].includes(o.status);
+
 // `background`: a push or a catch-up, not the person's own tap; it updates
 // the order but never pulls them away from the home or a new demand.
 function showOrder(next, { background = false } = {}) {
@@ -246,7 +249,7 @@ function showOrder(next, { background = false } = {}) {
     : order.status === 'unfulfilled' ? t('no_store') : t(`status_${order.status}`);
   $('order-status').textContent = t(`status_${order.status}`);
   // An order that ended without a store: what was asked, nothing to expect.
-  const ended = ['cancelled', 'unfulfilled'].includes(order.status);
+  const ended = endedWithoutStore(order);
   $('delivery-terms').textContent = ended ? '' : deliveryTerms(order.delivery);
   const address = addressText(order.address);
   $('order-address').textContent = address ? t('deliver_to', { address }) : '';
@@ -397,7 +400,7 @@ for (const button of document.querySelectorAll('[data-go]')) {
     if (button.dataset.go === 'home') { showHome(); return; }
     clearInterval(ticker);
     // Asking again after no store could take it: the same list, ready to send.
-    if (button.dataset.go === 'demand' && order && ['cancelled', 'unfulfilled'].includes(order.status) && !$('demand').value.trim()) {
+    if (button.dataset.go === 'demand' && order && endedWithoutStore(order) && !$('demand').value.trim()) {
       $('demand').value = order.items.map((i) => (i.quantity ? `${i.quantity.amount} ${i.quantity.unit} ${i.name}` : i.name)).join(', ');
     }
     show(button.dataset.go);
