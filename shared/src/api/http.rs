@@ -739,20 +739,14 @@ fn store_body<T: DeserializeOwned>(call: &Call<'_>) -> Result<T, ApiError> {
 
 fn store_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if let Some(location) = value.get("location") {
-        // Named under `location`, also where the location as a whole is
-        // at fault (a pair, not an object).
-        from_value::<LocationInput>(location.clone())
-            .map_err(|e| {
-                let (field, message) = match &e.field {
-                    Some(f) => (format!("location.{f}"), format!("location.{}", e.message)),
-                    None => ("location".to_string(), format!("location: {}", e.message)),
-                };
-                ApiError {
-                    field: Some(field),
-                    message,
-                    ..e
-                }
-            })?
+        // Read in place, so its errors are named under `location` as an
+        // order's are (also where the location as a whole is at fault).
+        #[derive(serde::Deserialize)]
+        struct StoreLocation {
+            location: LocationInput,
+        }
+        from_value::<StoreLocation>(serde_json::json!({ "location": location }))?
+            .location
             .checked()?;
     }
     from_value(value)
