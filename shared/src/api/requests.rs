@@ -593,22 +593,13 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError>
             format!("the body nests deeper than {MAX_BODY_NESTING} levels"),
         ));
     }
-    // Every body is an object. serde would also read a struct from an
-    // array of its fields in order (`["01712345678"]` as a sign-in).
-    if !body.trim_start().starts_with('{') {
-        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(body) {
-            Ok(_) => ApiError::new(
-                400,
-                "invalid_body",
-                "the body is a JSON object: {\"field\": value, ...}",
-            ),
-            Err(e) => body_error("", &e),
-        });
-    }
-    // A key given twice is refused at any depth, also where a body is read
-    // as a map (which would keep the last of them silently).
+    // One read for the body's shape: every body is an object (serde would
+    // also read a struct from an array of its fields in order,
+    // `["01712345678"]` as a sign-in), and a key given twice is refused at
+    // any depth, also where a body is read as a map (which would keep the
+    // last of them silently).
     let mut json = serde_json::Deserializer::from_str(body);
-    serde_path_to_error::deserialize::<_, NoRepeatedKeys>(&mut json)
+    serde_path_to_error::deserialize::<_, AnObjectWithoutRepeats>(&mut json)
         .map_err(|e| body_error(&e.path().to_string(), e.inner()))?;
     let mut json = serde_json::Deserializer::from_str(body);
     let value =
@@ -616,6 +607,25 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &str) -> Result<T, ApiError>
     // Nothing may follow the JSON value.
     json.end().map_err(|e| body_error("", &e))?;
     Ok(value)
+}
+
+/// A body read only for its shape: one JSON object, no key given twice.
+struct AnObjectWithoutRepeats;
+
+impl<'de> Deserialize<'de> for AnObjectWithoutRepeats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopLevel;
+        impl<'de> serde::de::Visitor<'de> for TopLevel {
+            type Value = AnObjectWithoutRepeats;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                serde::de::Visitor::visit_map(NoRepeatedKeys, map).map(|_| AnObjectWithoutRepeats)
+            }
+        }
+        deserializer.deserialize_map(TopLevel)
+    }
 }
 
 /// Any JSON value, read only to find an object with a key given twice.
