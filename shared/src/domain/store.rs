@@ -1,12 +1,14 @@
 //! Stores: who they are, where, what they sell, how they deliver.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::customer::PhoneNumber;
 use super::demand::Language;
+use super::demand::catalogue::Catalogue;
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, StoreId};
 use super::order::Offer;
@@ -182,6 +184,27 @@ pub struct InvalidStore {
     pub problem: &'static str,
 }
 
+/// The categories a store may sell: those of the catalogue's items, so a
+/// mistyped one ("grocey") is refused at once rather than never matched.
+fn known_categories() -> Vec<&'static str> {
+    Catalogue::builtin().map(Catalogue::categories).unwrap_or_default()
+}
+
+static CATEGORY_RULE: LazyLock<String> = LazyLock::new(|| format!("must be one of: {}", known_categories().join(", ")));
+
+fn category(raw: &str) -> Result<String, InvalidStore> {
+    let value = label("category", raw)?.to_lowercase();
+    let known = known_categories();
+    if known.is_empty() || known.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(InvalidStore {
+            field: "category",
+            problem: CATEGORY_RULE.as_str(),
+        })
+    }
+}
+
 fn label(field: &'static str, raw: &str) -> Result<String, InvalidStore> {
     let value = raw.trim();
     if value.is_empty() {
@@ -247,7 +270,7 @@ impl Store {
             id,
             name: label("name", &input.name)?,
             location: input.location,
-            category: label("category", &input.category)?.to_lowercase(),
+            category: category(&input.category)?,
             tags: tags(&input.tags)?,
             open: input.open,
             delivery_options: delivery(input.delivery_options.unwrap_or_else(default_delivery_options))?,
@@ -331,7 +354,7 @@ impl Store {
             store.location = location;
         }
         if let Some(category) = patch.category {
-            store.category = label("category", &category)?.to_lowercase();
+            store.category = self::category(&category)?;
         }
         if let Some(raw) = patch.tags {
             store.tags = tags(&raw)?;
@@ -364,6 +387,26 @@ mod tests {
         let mut store = Store::from_profile(StoreId::new("s1").expect("id"), input, 100).expect("valid");
         store.status = status;
         store
+    }
+
+    #[test]
+    fn a_category_the_catalogue_does_not_sell_is_refused_by_name() {
+        let grocery = store(StoreStatus::Active);
+        assert_eq!(grocery.category, "grocery");
+        let patch = |category: &str| StorePatchInput {
+            category: Some(category.into()),
+            ..StorePatchInput::default()
+        };
+        let refused = grocery.patched(patch("grocey"), 200).expect_err("a typo");
+        assert_eq!(refused.field, "category");
+        assert!(
+            refused.problem.contains("grocery") && refused.problem.contains("pharmacy"),
+            "{refused}"
+        );
+        assert_eq!(
+            grocery.patched(patch(" Pharmacy "), 200).map(|s| s.category),
+            Ok("pharmacy".into())
+        );
     }
 
     #[test]

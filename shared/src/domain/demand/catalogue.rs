@@ -135,6 +135,15 @@ impl Catalogue {
         &self.items
     }
 
+    /// The store categories its items belong to, sorted, each once.
+    #[must_use]
+    pub fn categories(&self) -> Vec<&str> {
+        let mut categories: Vec<&str> = self.items.iter().map(|i| i.category.as_str()).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        categories
+    }
+
     #[must_use]
     pub fn recipes(&self) -> &[Recipe] {
         &self.recipes
