@@ -442,6 +442,50 @@ async fn a_give_back_asks_again_the_stores_that_lost_the_race() {
     assert_eq!(order.body["store"]["name"], "Slow Store");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_dropped_before_a_give_back_is_not_asked_of_the_next_store() {
+    let stack = stack(OrderingConfig {
+        stores_per_round: 1,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    api.put_store("first", "First Store", 0.0, 300.0, "grocery", &["rice", "oil"])
+        .await;
+    api.put_store("next", "Next Store", 90.0, 500.0, "grocery", &["rice", "oil"])
+        .await;
+    let mut first = Socket::connect(&stack, "store:first").await;
+    let mut next = Socket::connect(&stack, "store:next").await;
+    let id = api.order("c1", "2 kg rice, 1 l oil").await.order_id();
+    let offered = first.expect("offer", LONG).await;
+    assert_eq!(offered["offer"]["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(api.accept("first", &id).await.status, 200);
+    let dropped = api.step("customer:c1", &id, "drop", Some(json!({"line": 1}))).await;
+    assert_eq!(dropped.status, 200, "{}", dropped.text);
+    let back = api
+        .step(
+            "store:first",
+            &id,
+            "store-cancel",
+            Some(json!({"text": "the scale broke"})),
+        )
+        .await;
+    assert_eq!(back.body["status"], "searching", "{}", back.text);
+
+    let again = next.expect("offer", LONG).await;
+    let items: Vec<&str> = again["offer"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["tag"].as_str())
+        .collect();
+    assert_eq!(items, ["rice"], "the oil the customer dropped: {again}");
+    assert_eq!(api.accept("next", &id).await.status, 200);
+    let won = api.get_order("c1", &id).await;
+    assert_eq!(won.body["packing"][1]["state"], "dropped", "{}", won.text);
+    assert_eq!(won.body["packing"][0]["state"], "pending", "{}", won.text);
+}
+
 async fn set_delivery_options(api: &Api, store: &str, options: Value) {
     let patched = api
         .call(

@@ -134,10 +134,9 @@ impl StockLedger {
     /// What `items` need of counted items: (line, tag, amount). Lines with
     /// no amount, of an item the store does not count, or in a unit its
     /// count cannot be compared with (kg against pieces) are left to tags.
-    fn needs(&self, items: &[DemandItem]) -> Vec<Hold> {
-        items
-            .iter()
-            .enumerate()
+    fn needs<'i>(&self, lines: impl IntoIterator<Item = (usize, &'i DemandItem)>) -> Vec<Hold> {
+        lines
+            .into_iter()
             .filter_map(|(line, item)| {
                 let counted = self.lines.get(&item.tag)?;
                 let amount = need_in(item.quantity, counted.unit)?;
@@ -167,16 +166,18 @@ impl StockLedger {
     /// skips a store whose counts cannot).
     #[must_use]
     pub fn covers(&self, items: &[DemandItem]) -> bool {
-        self.shortfall(&self.needs(items)).is_none()
+        self.shortfall(&self.needs(items.iter().enumerate())).is_none()
     }
 
-    /// Holds what order `order` needs, all or nothing. Holding for an order
+    /// Holds what `order` still wants (a dropped line needs nothing), all
+    /// or nothing. Holding for an order
     /// that already holds changes nothing.
-    fn reserve(&mut self, order: &str, items: &[DemandItem]) -> Result<(), OutOfStock> {
-        if self.holds.contains_key(order) {
+    fn reserve(&mut self, order: &Order) -> Result<(), OutOfStock> {
+        let id = order.id().as_str();
+        if self.holds.contains_key(id) {
             return Ok(());
         }
-        let needs = self.needs(items);
+        let needs = self.needs(order.wanted_lines());
         if let Some(short) = self.shortfall(&needs) {
             return Err(short);
         }
@@ -188,7 +189,7 @@ impl StockLedger {
                 line.reserved += hold.amount;
             }
         }
-        self.holds.insert(order.to_string(), needs);
+        self.holds.insert(id.to_string(), needs);
         Ok(())
     }
 
@@ -248,7 +249,7 @@ impl StockLedger {
         let id = after.id().as_str();
         let was = self.clone();
         if after.is_won_by(store) && !before.is_won_by(store) {
-            self.reserve(id, after.items())?;
+            self.reserve(after)?;
         }
         let ended = matches!(after.status(), OrderStatus::Cancelled | OrderStatus::Unfulfilled);
         if ended || !after.is_won_by(store) {

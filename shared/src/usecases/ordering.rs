@@ -684,7 +684,7 @@ where
         );
         let (offers, presence, radius) = self
             .choose_widening(
-                order.items(),
+                &order.wanted_items(),
                 order.location(),
                 &order.passed_over(),
                 order.wanted_delivery(),

@@ -7,7 +7,7 @@ use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
 use super::audit::{AuditEntry, ChangedBy, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
-use super::packing::PackOutcome;
+use super::packing::{LineState, PackOutcome};
 use super::refusal::Refusal;
 use super::state::{CANCELLED_BY_CUSTOMER, Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
@@ -196,7 +196,12 @@ impl Order {
                     at_ms: now,
                 });
                 next.winner = None;
-                next.packing.clear();
+                // The next store packs afresh, but what the customer dropped
+                // stays dropped.
+                next.packing = self.packing.iter().map(LineState::kept_after_give_back).collect();
+                if next.packing.iter().all(|line| *line == LineState::Pending) {
+                    next.packing.clear();
+                }
                 next.status = OrderStatus::Searching;
                 next.route(what.clone());
                 next

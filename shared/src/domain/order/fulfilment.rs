@@ -406,6 +406,56 @@ mod tests {
         );
         let won = accept(chose);
         assert_eq!(won.delivery_choice(), None, "the winner does not deliver");
+    #[test]
+    fn a_line_the_customer_dropped_stays_dropped_when_the_order_is_given_back() {
+        use crate::domain::demand::DemandItem;
+        use crate::domain::order::change::NextRound;
+        use crate::domain::order::views::OfferView;
+        let packing = accept(searching_with(Vec::new()))
+            .fulfil(
+                &store("s1"),
+                &Step::Pack {
+                    line: 0,
+                    outcome: PackOutcome::Unavailable,
+                },
+                2_000,
+            )
+            .and_then(|o| o.fulfil(&customer(), &Step::Drop { line: 1 }, 3_000))
+            .expect("packs and drops");
+        let next_store = Offer {
+            store_id: StoreId::new("s2").expect("id"),
+            distance_m: 400,
+            language: Language::En,
+            delivery_options: Vec::new(),
+        };
+        let give_back = Change::GiveBack {
+            reason: "the scale broke".into(),
+            next: NextRound::Offer {
+                offers: vec![next_store],
+                deadline_ms: 64_000,
+                search_radius_m: None,
+            },
+        };
+        let routed = packing
+            .decide(&Actor::Store(StoreId::new("s1").expect("id")), &give_back, 4_000)
+            .expect("gives back")
+            .answer(&packing);
+        assert_eq!(
+            routed.packing(),
+            [LineState::Pending, LineState::Dropped, LineState::Pending],
+            "the giver's report is gone, the customer's drop is not"
+        );
+        let tags = |items: &[DemandItem]| items.iter().map(|i| i.tag.clone()).collect::<Vec<_>>();
+        assert_eq!(tags(&routed.wanted_items()), ["rice", "spices"]);
+        let offer = OfferView::of(&routed, &StoreId::new("s2").expect("id")).expect("offered");
+        assert_eq!(
+            tags(&offer.items),
+            ["rice", "spices"],
+            "the next store is not asked for meat"
+        );
+        assert!(!offer.speak.contains("meat"), "{}", offer.speak);
+    }
+
         assert_eq!(
             won.fulfil(&c, &helper, 2_000).map(|_| ()),
             Err(Refusal::DeliveryNotOffered(DeliveryKind::HelperDelivery))

@@ -41,6 +41,15 @@ impl LineState {
     pub(super) fn settled(&self) -> bool {
         !matches!(self, LineState::Pending | LineState::SubstituteOffered { .. })
     }
+
+    /// The line when its order is given back: dropped stays dropped, the
+    /// rest is to pack again by whichever store wins next.
+    pub(super) fn kept_after_give_back(&self) -> LineState {
+        match self {
+            LineState::Dropped => LineState::Dropped,
+            _ => LineState::Pending,
+        }
+    }
 }
 
 /// What a store reports for one line, in the API's own shape:

@@ -266,6 +266,22 @@ impl Order {
     }
 
     /// The stores the next round passes over: every store tried before.
+    /// The lines the customer still wants, with their line numbers: every
+    /// line but those the customer dropped. A store asked after a give-back
+    /// is matched, offered and holds stock for these alone.
+    pub fn wanted_lines(&self) -> impl Iterator<Item = (usize, &DemandItem)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(line, _)| !matches!(self.packing.get(*line), Some(LineState::Dropped)))
+    }
+
+    /// [`Self::wanted_lines`] without their numbers.
+    #[must_use]
+    pub fn wanted_items(&self) -> Vec<DemandItem> {
+        self.wanted_lines().map(|(_, item)| item.clone()).collect()
+    }
+
     /// When the winner gives the order back, the stores of its round that
     /// lost the race to it, and did not decline, may be asked again (ranked
     /// with the rest): they were ready for it moments ago, and ending the

@@ -180,7 +180,12 @@ impl OfferView {
     pub fn of(order: &Order, store_id: &StoreId) -> Option<Self> {
         let offer = order.offers.iter().find(|o| &o.store_id == store_id)?;
         // Before a store wins: only what is safe to show every offered store.
-        let items: Vec<DemandItem> = order.items.iter().filter(|i| fit_for_stores(i)).cloned().collect();
+        let items: Vec<DemandItem> = order
+            .wanted_lines()
+            .map(|(_, item)| item)
+            .filter(|i| fit_for_stores(i))
+            .cloned()
+            .collect();
         Some(OfferView {
             order_id: order.id.clone(),
             speak: offer_announcement_in(&items, offer.language),
