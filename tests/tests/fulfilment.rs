@@ -486,6 +486,39 @@ async fn a_line_dropped_before_a_give_back_is_not_asked_of_the_next_store() {
     assert_eq!(won.body["packing"][0]["state"], "pending", "{}", won.text);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_chosen_while_searching_is_told_to_the_stores_that_may_still_accept() {
+    let stack = stack(OrderingConfig {
+        stores_per_round: 2,
+        ..OrderingConfig::default()
+    })
+    .await;
+    let api = Api::new(&stack);
+    api.put_store("weighing", "Weighing Store", 0.0, 300.0, "grocery", &["rice"])
+        .await;
+    api.put_store("declined", "Declined Store", 90.0, 500.0, "grocery", &["rice"])
+        .await;
+    let mut weighing = Socket::connect(&stack, "store:weighing").await;
+    let mut declined = Socket::connect(&stack, "store:declined").await;
+    let id = api.order("c1", "2 kg rice").await.order_id();
+    let first = weighing.expect("offer", LONG).await;
+    assert!(first["offer"].get("delivery").is_none(), "{first}");
+    declined.expect("offer", LONG).await;
+    assert_eq!(api.step("store:declined", &id, "decline", None).await.status, 200);
+
+    let chosen = api
+        .step("customer:c1", &id, "delivery", Some(json!({"kind": "helper_delivery"})))
+        .await;
+    assert_eq!(chosen.status, 200, "{}", chosen.text);
+    let again = weighing.expect("offer", LONG).await;
+    assert_eq!(again["offer"]["delivery"], "helper_delivery", "{again}");
+    assert!(
+        again["offer"]["version"].as_u64() > first["offer"]["version"].as_u64(),
+        "{first} then {again}"
+    );
+    declined.expect_silence(common::SHORT).await;
+}
+
 async fn set_delivery_options(api: &Api, store: &str, options: Value) {
     let patched = api
         .call(

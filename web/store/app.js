@@ -79,13 +79,18 @@ function showStore() {
 
 function onEvent(frame) {
   switch (frame.type) {
-    case 'offer':
-      if (!offers.has(frame.order_id) || offers.get(frame.order_id).state !== 'open') {
-        const fresh = !offers.has(frame.order_id);
+    case 'offer': {
+      const known = offers.get(frame.order_id);
+      if (!known || known.state !== 'open') {
         offers.set(frame.order_id, { offer: frame.offer, state: 'open' });
-        if (fresh) announce(frame.offer);
+        if (!known) announce(frame.offer);
+      } else if (frame.offer.version > known.offer.version) {
+        // The same offer, changed while open (the customer chose a kind
+        // of delivery): the card says so, without ringing again.
+        known.offer = frame.offer;
       }
       break;
+    }
     case 'offer_taken':
     case 'offer_expired':
     case 'offer_withdrawn':

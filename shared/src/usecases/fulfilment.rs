@@ -13,7 +13,7 @@ use crate::domain::customer::HomeItem;
 use crate::domain::events::EventBody;
 use crate::domain::ids::{Caller, OrderId, StoreId};
 use crate::domain::notification::NoticeKind;
-use crate::domain::order::views::{CustomerOrderView, StoreOrderView};
+use crate::domain::order::views::{CustomerOrderView, OfferView, StoreOrderView};
 use crate::domain::order::{Actor, Change, Decision, Order, OrderStatus, Refusal, Step};
 use crate::payments::PaymentPorts;
 use crate::ports::{
@@ -184,6 +184,19 @@ where
                     order: StoreOrderView::of(order, None),
                 },
             ));
+        }
+        // A delivery chosen while stores still weigh the offer: each store
+        // that may still accept gets the offer again, saying the kind, so
+        // none accepts without knowing whether it must deliver.
+        if matches!(step, Step::ChooseDelivery { .. }) && applied == Applied::Now {
+            let now = self.clock.now_ms();
+            for offer in order.offers() {
+                if order.is_offered_to(&offer.store_id, now)
+                    && let Some(view) = OfferView::of(order, &offer.store_id)
+                {
+                    pushes.push((Caller::Store(offer.store_id.clone()), EventBody::Offer { offer: view }));
+                }
+            }
         }
         self.notifier.tell(order, pushes).await;
         home
