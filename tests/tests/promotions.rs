@@ -240,10 +240,43 @@ async fn an_offer_becomes_an_order_its_store_is_alerted_to_first_and_an_expired_
     // The promoting store alone is alerted in round 1, and can win it.
     let offer = shop.expect("offer", LONG).await;
     assert_eq!(offer["order_id"], order_id.as_str());
+    assert_eq!(
+        offer["offer"]["promised_price"], 40_000,
+        "the store is reminded of its price: {offer}"
+    );
     rival.expect_silence(SHORT).await;
     assert_eq!(api.accept("shop", &order_id).await.status, 200);
     let accepted = customer.expect("order_accepted", LONG).await;
     assert_eq!(accepted["store"]["name"], "Rahim Store");
+
+    // The promised price bounds what the store charges for the item.
+    let pack_path = format!("/orders/{order_id}/pack");
+    let pack = |price: u64| {
+        api.call(
+            "POST",
+            &pack_path,
+            Some("store:shop"),
+            Some(json!({"line": 0, "outcome": "packed", "price": price}).to_string()),
+        )
+    };
+    let dearer = pack(45_000).await;
+    assert_eq!(
+        (
+            dearer.status,
+            dearer.body["error"]["code"].as_str(),
+            dearer.body["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_step"), Some("price")),
+        "{}",
+        dearer.text
+    );
+    let packed = pack(38_000).await;
+    assert_eq!(packed.status, 200, "{}", packed.text);
+    assert_eq!(packed.body["packing"][0]["promised_price"], 40_000, "{}", packed.text);
+    let seen = api
+        .call("GET", &format!("/orders/{order_id}"), Some("customer:c1"), None)
+        .await;
+    assert_eq!(seen.body["packing"][0]["promised_price"], 40_000, "{}", seen.text);
 
     // An offer past its time is refused with its own code.
     let short = send(&api, "shop", rice_at(39_000, clock.now_ms() + 60_000)).await;

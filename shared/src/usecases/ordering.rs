@@ -32,7 +32,7 @@ use crate::domain::order::money::PaymentMethod;
 use crate::domain::order::views::{CustomerOrderView, OfferView, RevealedStore};
 use crate::domain::order::{
     Actor, Change, Decision, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, NextRound, Offer, Order, OrderStatus,
-    Refusal, STORE_GAVE_BACK_NONE_LEFT,
+    Promise, Refusal, STORE_GAVE_BACK_NONE_LEFT,
 };
 use crate::domain::stock::OutOfStock;
 use crate::payments::PaymentPorts;
@@ -200,18 +200,19 @@ where
         self.place_routed(customer, request, id, None).await
     }
 
-    /// Places an order that answers `store`'s promotion: that store alone
+    /// Places an order that answers a store's promotion: that store alone
     /// is alerted in round 1 (if it can still trade and offers the kind of
-    /// delivery chosen; else the order is matched as any other), and later
-    /// rounds go to the nearest others as usual.
+    /// delivery chosen; else the order is matched as any other), bound by
+    /// the price it promised, and later rounds go to the nearest others as
+    /// usual.
     pub async fn place_answering(
         &self,
         customer: &CustomerId,
         request: OrderRequest,
         id: OrderId,
-        store: &StoreId,
+        promise: Promise,
     ) -> Result<Order, PlaceOrderError> {
-        let (order, followup) = self.place_routed(customer, request, id, Some(store)).await?;
+        let (order, followup) = self.place_routed(customer, request, id, Some(promise)).await?;
         followup.run().await;
         Ok(order)
     }
@@ -221,8 +222,9 @@ where
         customer: &CustomerId,
         request: OrderRequest,
         id: OrderId,
-        first: Option<&StoreId>,
+        promise: Option<Promise>,
     ) -> Result<(Order, Followup<'a>), PlaceOrderError> {
+        let first = promise.as_ref().map(|p| &p.store_id);
         let now = self.now();
         if self.payments.for_method(request.payment).is_none() {
             return Err(PlaceOrderError::UnsupportedPayment(request.payment));
@@ -266,7 +268,9 @@ where
             address: request.address,
         };
         let window_ms = self.round_window_ms(&offers, &presence);
-        let order = Order::open(new, offers, now, window_ms).searched_within(radius);
+        let order = Order::open(new, offers, now, window_ms)
+            .searched_within(radius)
+            .promised(promise);
         let searching = order.status() == OrderStatus::Searching;
         // An order that found nobody never counts as open.
         let until_ms = if searching {

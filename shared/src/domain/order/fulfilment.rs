@@ -105,9 +105,20 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
             if matches!(state, LineState::Dropped) {
                 return Err(Refusal::Invalid("the customer dropped this line"));
             }
+            // A price the store promised in a promotion bounds what it
+            // charges for that line (a substitute is another item, which
+            // the customer takes or not at its own price).
+            let promised = match actor {
+                Actor::Store(store) => order.promised_price(store, *line),
+                _ => None,
+            };
+            let within_promise = |price: Paisa| match promised {
+                Some(most) if price > most => Err(ABOVE_PROMISED_PRICE),
+                _ => checked(price),
+            };
             let reported = match outcome {
                 PackOutcome::Packed { price } => LineState::Packed {
-                    price: checked(*price)?,
+                    price: within_promise(*price)?,
                 },
                 PackOutcome::PartlyPacked { quantity, price } => {
                     if quantity.amount <= Decimal::ZERO || quantity.amount > MAX_AMOUNT {
@@ -122,7 +133,7 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     }
                     LineState::PartlyPacked {
                         quantity: *quantity,
-                        price: checked(*price)?,
+                        price: within_promise(*price)?,
                     }
                 }
                 PackOutcome::Unavailable => LineState::Unavailable,
@@ -281,6 +292,11 @@ const PARTLY_PACKED_WITHIN: Refusal = Refusal::InvalidField {
     rule: "a partly packed amount is at most the amount ordered, in a unit like its own",
 };
 
+const ABOVE_PROMISED_PRICE: Refusal = Refusal::InvalidField {
+    field: "price",
+    rule: "at most the price your offer promised for this item",
+};
+
 fn line_mut(order: &mut Order, line: usize) -> Result<&mut LineState, Refusal> {
     order.packing.get_mut(line).ok_or(Refusal::InvalidField {
         field: "line",
@@ -391,21 +407,56 @@ mod tests {
     }
 
     #[test]
-    fn a_choice_made_while_searching_takes_the_winners_terms_or_is_chosen_again() {
-        let c = customer();
-        let pickup_only = vec![DeliveryOption::Pickup { ready_in_minutes: 20 }];
-        let helper = Step::ChooseDelivery {
-            kind: DeliveryKind::HelperDelivery,
-            slot: None,
-        };
-        let chose = searching_with(pickup_only).fulfil(&c, &helper, 500).expect("chooses");
+    fn a_promised_price_bounds_the_promising_store_on_its_line_alone() {
+        use crate::domain::order::state::Promise;
+        let s1 = StoreId::new("s1").expect("id");
+        let promised = accept(searching_with(Vec::new()).promised(Some(Promise {
+            store_id: s1.clone(),
+            price: Paisa(10_000),
+        })));
+        let pack = |line, outcome| Step::Pack { line, outcome };
         assert_eq!(
-            chose.delivery_choice().map(|d| d.fee()),
-            Some(Paisa(4_000)),
-            "the defaults while searching"
+            promised.fulfil(
+                &store("s1"),
+                &pack(0, PackOutcome::Packed { price: Paisa(10_001) }),
+                2_000
+            ),
+            Err(ABOVE_PROMISED_PRICE)
         );
-        let won = accept(chose);
-        assert_eq!(won.delivery_choice(), None, "the winner does not deliver");
+        assert!(
+            promised
+                .fulfil(
+                    &store("s1"),
+                    &pack(0, PackOutcome::Packed { price: Paisa(10_000) }),
+                    2_000
+                )
+                .is_ok()
+        );
+        let substitute = PackOutcome::Substitute {
+            name: "basmati rice".into(),
+            quantity: None,
+            price: Paisa(15_000),
+        };
+        assert!(
+            promised.fulfil(&store("s1"), &pack(0, substitute), 2_000).is_ok(),
+            "another item"
+        );
+        assert!(
+            promised
+                .fulfil(
+                    &store("s1"),
+                    &pack(1, PackOutcome::Packed { price: Paisa(90_000) }),
+                    2_000
+                )
+                .is_ok()
+        );
+        assert_eq!(
+            promised.promised_price(&StoreId::new("s2").expect("id"), 0),
+            None,
+            "binds its store alone"
+        );
+    }
+
     #[test]
     fn a_line_the_customer_dropped_stays_dropped_when_the_order_is_given_back() {
         use crate::domain::demand::DemandItem;
@@ -456,6 +507,22 @@ mod tests {
         assert!(!offer.speak.contains("meat"), "{}", offer.speak);
     }
 
+    #[test]
+    fn a_choice_made_while_searching_takes_the_winners_terms_or_is_chosen_again() {
+        let c = customer();
+        let pickup_only = vec![DeliveryOption::Pickup { ready_in_minutes: 20 }];
+        let helper = Step::ChooseDelivery {
+            kind: DeliveryKind::HelperDelivery,
+            slot: None,
+        };
+        let chose = searching_with(pickup_only).fulfil(&c, &helper, 500).expect("chooses");
+        assert_eq!(
+            chose.delivery_choice().map(|d| d.fee()),
+            Some(Paisa(4_000)),
+            "the defaults while searching"
+        );
+        let won = accept(chose);
+        assert_eq!(won.delivery_choice(), None, "the winner does not deliver");
         assert_eq!(
             won.fulfil(&c, &helper, 2_000).map(|_| ()),
             Err(Refusal::DeliveryNotOffered(DeliveryKind::HelperDelivery))

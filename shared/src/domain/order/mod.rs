@@ -20,5 +20,6 @@ pub use change::{Change, Decision, NextRound};
 pub use fulfilment::Step;
 pub use refusal::Refusal;
 pub use state::{
-    Listing, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, Offer, Order, OrderStatus, STORE_GAVE_BACK_NONE_LEFT, Winner,
+    Listing, NO_STORE_ACCEPTED, NO_STORE_NEARBY, NewOrder, Offer, Order, OrderStatus, Promise,
+    STORE_GAVE_BACK_NONE_LEFT, Winner,
 };

@@ -45,6 +45,19 @@ pub struct Winner {
     pub accepted_at_ms: Millis,
 }
 
+/// A store's promise of a price for the order's first line: the order came
+/// from that store's promotion ("5 kg rice at 400 Tk"). Binds that store
+/// alone; another store that wins a later round prices it as any order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Promise {
+    pub store_id: StoreId,
+    /// The most the line may cost, in paisa.
+    pub price: Paisa,
+}
+
+/// The line a promotion's price is for: its order has that one item.
+pub(super) const PROMISED_LINE: usize = 0;
+
 /// What is asked for, when an order is opened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
@@ -122,6 +135,9 @@ pub struct Order {
     /// configured radius.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) search_radius_m: Option<u32>,
+    /// The price its store promised, when the order came from a promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) promise: Option<Promise>,
 }
 
 /// A listing an order appears in besides its own item, so that it can be
@@ -201,6 +217,7 @@ impl Order {
             share_secret: None,
             audit: vec![placed],
             search_radius_m: None,
+            promise: None,
         }
     }
 
@@ -210,6 +227,22 @@ impl Order {
     pub fn searched_within(mut self, radius_m: Option<u32>) -> Self {
         self.search_radius_m = radius_m;
         self
+    }
+
+    /// The order came from `promise`'s promotion.
+    #[must_use]
+    pub fn promised(mut self, promise: Option<Promise>) -> Self {
+        self.promise = promise;
+        self
+    }
+
+    /// The most `store` may charge for `line`, if it promised a price for it.
+    #[must_use]
+    pub fn promised_price(&self, store: &StoreId, line: usize) -> Option<Paisa> {
+        self.promise
+            .as_ref()
+            .filter(|p| &p.store_id == store && line == PROMISED_LINE)
+            .map(|p| p.price)
     }
 
     /// The radius the current round searched when it was widened.
@@ -231,6 +264,22 @@ impl Order {
     #[must_use]
     pub fn items(&self) -> &[DemandItem] {
         &self.items
+    }
+
+    /// The lines the customer still wants, with their line numbers: every
+    /// line but those the customer dropped. A store asked after a give-back
+    /// is matched, offered and holds stock for these alone.
+    pub fn wanted_lines(&self) -> impl Iterator<Item = (usize, &DemandItem)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(line, _)| !matches!(self.packing.get(*line), Some(LineState::Dropped)))
+    }
+
+    /// [`Self::wanted_lines`] without their numbers.
+    #[must_use]
+    pub fn wanted_items(&self) -> Vec<DemandItem> {
+        self.wanted_lines().map(|(_, item)| item.clone()).collect()
     }
 
     #[must_use]
@@ -266,22 +315,6 @@ impl Order {
     }
 
     /// The stores the next round passes over: every store tried before.
-    /// The lines the customer still wants, with their line numbers: every
-    /// line but those the customer dropped. A store asked after a give-back
-    /// is matched, offered and holds stock for these alone.
-    pub fn wanted_lines(&self) -> impl Iterator<Item = (usize, &DemandItem)> {
-        self.items
-            .iter()
-            .enumerate()
-            .filter(|(line, _)| !matches!(self.packing.get(*line), Some(LineState::Dropped)))
-    }
-
-    /// [`Self::wanted_lines`] without their numbers.
-    #[must_use]
-    pub fn wanted_items(&self) -> Vec<DemandItem> {
-        self.wanted_lines().map(|(_, item)| item.clone()).collect()
-    }
-
     /// When the winner gives the order back, the stores of its round that
     /// lost the race to it, and did not decline, may be asked again (ranked
     /// with the rest): they were ready for it moments ago, and ending the

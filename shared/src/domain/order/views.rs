@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use super::aftersales::{Complaint, Review};
 use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind};
-use super::money::Bill;
+use super::money::{Bill, Paisa};
 use super::packing::LineState;
 use super::refusal::Refusal;
-use super::state::{Order, OrderStatus};
+use super::state::{Order, OrderStatus, PROMISED_LINE};
 use crate::domain::clock::Millis;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::item::fit_for_stores;
@@ -61,12 +61,16 @@ pub struct PackingLine {
     pub item: String,
     #[serde(flatten)]
     pub state: LineState,
+    /// The most the winning store may charge for this line, in paisa: the
+    /// price its promotion promised (the order came from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promised_price: Option<Paisa>,
 }
 
 fn packing_of(order: &Order) -> Vec<PackingLine> {
-    if order.winner.is_none() {
+    let Some(winner) = &order.winner else {
         return Vec::new();
-    }
+    };
     order
         .items
         .iter()
@@ -75,6 +79,7 @@ fn packing_of(order: &Order) -> Vec<PackingLine> {
             line,
             item: item.to_string(),
             state: order.packing.get(line).cloned().unwrap_or_default(),
+            promised_price: order.promised_price(&winner.store_id, line),
         })
         .collect()
 }
@@ -171,6 +176,10 @@ pub struct OfferView {
     /// store knows before it accepts whether it must deliver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryKind>,
+    /// The price, in paisa, this store promised in the promotion the order
+    /// came from: the most it may charge for the item if it wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promised_price: Option<Paisa>,
     pub version: u64,
 }
 
@@ -194,6 +203,7 @@ impl OfferView {
             deadline_ms: order.deadline_ms,
             distance_m: offer.distance_m.div_ceil(100) * 100,
             delivery: order.wanted_delivery(),
+            promised_price: order.promised_price(store_id, PROMISED_LINE),
             version: order.version,
         })
     }
