@@ -10,6 +10,7 @@ use serde_json::json;
 use shared::domain::config::OrderingConfig;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,6 +26,15 @@ async fn connect_without_identity_is_refused_with_401_and_a_bad_token_with_403()
         .await
         .expect_err("refused");
     assert!(matches!(bad, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 403));
+    // A good token in a header is not where API Gateway's identity source
+    // looks (the `token` parameter): 401, as there.
+    let mut request = stack.ws_url().into_client_request().expect("request");
+    let header = format!("Bearer {}", common::token_for(&stack.issuer(), "customer:c1"));
+    request
+        .headers_mut()
+        .insert("authorization", header.parse().expect("header value"));
+    let in_header = connect_async(request).await.expect_err("refused");
+    assert!(matches!(in_header, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! The WebSocket `$connect` Lambda REQUEST authorizer: the token from the
-//! `token` query parameter (mobile WebSocket clients cannot always set
-//! headers) or the `Authorization` header, verified by the same
-//! [`TokenVerifier`] as every other path.
+//! `token` query parameter, verified by the same [`TokenVerifier`] as every
+//! other path. Only there: browsers cannot set headers on a WebSocket, and
+//! the template's identity source is that parameter, so API Gateway answers
+//! 401 to a handshake that carries the token in a header instead.
 //!
 //! A missing, forged or expired token is answered with a Deny policy, which
 //! API Gateway turns into 403; only a fault (the keys could not be fetched)
@@ -30,17 +31,7 @@ pub struct AuthorizerFault(AuthError);
 /// The token a `$connect` request carries, if any.
 #[must_use]
 pub fn connect_token(request: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Option<String> {
-    request
-        .query_string_parameters
-        .first("token")
-        .map(str::to_string)
-        .or_else(|| {
-            request
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
+    request.query_string_parameters.first("token").map(str::to_string)
 }
 
 /// Whether an authorizer's answer allows the request.
