@@ -613,6 +613,14 @@ def journey(playwright, pages):
     expect(customer.locator('#packing li[data-line="1"]')).to_have_attribute("data-state", "pending")
     expect(customer.locator("#order-status")).to_have_text("Packing")
     shot(customer, "customer-packing")
+    # In Bangla the lines name the items in Bangla, with Bangla digits and
+    # units; back in English, as the server wrote them.
+    customer.get_by_role("button", name="Switch to Bangla").click()
+    expect(customer.locator('#packing li[data-line="0"]')).to_contain_text("চাল ২ কেজি")
+    expect(customer.locator('#packing li[data-line="1"]')).to_contain_text("ডাল ১ কেজি")
+    shot(customer, "customer-packing-bangla")
+    customer.get_by_role("button", name="ইংরেজিতে দেখুন").click()
+    expect(customer.locator('#packing li[data-line="0"]')).to_contain_text("2 kg rice")
     # The customer's network drops; the next line is packed meanwhile.
     tap.drop()
     expect(customer.locator("#status")).to_have_text("Reconnecting…")

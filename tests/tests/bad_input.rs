@@ -267,9 +267,9 @@ async fn the_parse_route_returns_the_demand_list() {
     assert_eq!(
         reply.body["items"],
         json!([
-            {"name": "rice", "tag": "rice", "category": "grocery", "quantity": {"amount": "2", "unit": "kg"}},
-            {"name": "meat", "tag": "meat", "category": "meat", "quantity": {"amount": "600", "unit": "g"}},
-            {"name": "spices", "tag": "spices", "category": "grocery"},
+            {"name": "rice", "name_bn": "চাল", "tag": "rice", "category": "grocery", "quantity": {"amount": "2", "unit": "kg"}},
+            {"name": "meat", "name_bn": "মাংস", "tag": "meat", "category": "meat", "quantity": {"amount": "600", "unit": "g"}},
+            {"name": "spices", "name_bn": "মসলা", "tag": "spices", "category": "grocery"},
         ])
     ); // Structured lines as a Bangla keyboard fills them in.
     let bangla = parse(json!({"items": [{"name": "চাল", "amount": "১.৫", "unit": "কেজি"}]})).await;

@@ -218,6 +218,18 @@ export const pageDigits = (text) => (lang === 'bn' ? String(text).replace(/[0-9]
 /** "1.2 kg" from {amount, unit}; "১.২ কেজি" in Bangla. */
 export const quantity = (q) => (q ? `${pageDigits(q.amount)} ${has(`unit_${q.unit}`) ? t(`unit_${q.unit}`) : q.unit}` : '');
 
+/** An item's name in the page's language: the catalogue's Bangla name on a Bangla page, when the server sent one. */
+export const itemName = (item) => (lang === 'bn' && item.name_bn) || item.name;
+
+/**
+ * A packing line's item as the page says it: on a Bangla page, built from
+ * the order's own line ("চাল ১.২ কেজি"); else the server's text.
+ */
+export const lineItem = (items, line) => {
+  const item = lang === 'bn' && items && items[line.line];
+  return item ? `${itemName(item)} ${quantity(item.quantity)}`.trim() : line.item;
+};
+
 /**
  * What went wrong, for a person in the page's language: the error's code
  * where the apps know it (with the wait of a limit), a dropped network, or

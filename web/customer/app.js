@@ -4,7 +4,7 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits } from '../common/client.js';
+import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, lineItem } from '../common/client.js';
 import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
@@ -258,8 +258,8 @@ function showOrder(next, { background = false } = {}) {
   $('packing-title').dataset.i18n = ended ? 'asked_for' : 'packing';
   $('packing-title').textContent = t($('packing-title').dataset.i18n);
   $('packing').replaceChildren(...(ended
-    ? order.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))
-    : (order.packing || []).map(packingLine)));
+    ? order.items.map((i) => h('li', { text: `${itemName(i)} ${quantity(i.quantity)}`.trim() }))
+    : (order.packing || []).map((line) => packingLine(line, order.items))));
   $('complete').hidden = !['ready_for_pickup', 'out_for_delivery'].includes(order.status);
   showBill(order.bill);
   const done = order.status === 'completed';
@@ -276,9 +276,9 @@ function deliveryTerms(delivery) {
     : t('pickup_terms', { min: option.ready_in_minutes });
 }
 
-function packingLine(line) {
+function packingLine(line, items) {
   const li = h('li', { 'data-line': line.line, 'data-state': line.state },
-    h('span', { text: line.item }), ' — ',
+    h('span', { text: lineItem(items, line) }), ' — ',
     h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
     line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity)].filter(Boolean).join(' ')})` }) : null);
   if (line.state === 'substitute_offered') {
@@ -300,7 +300,7 @@ function showBill(bill) {
   // alone. Once handed over, whatever is owed is shown.
   box.hidden = !bill || (!bill.lines.length && ['accepted', 'preparing'].includes(order.status));
   if (box.hidden) return;
-  const rows = bill.lines.map((l) => h('li', {}, `${l.name} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
+  const rows = bill.lines.map((l) => h('li', {}, `${itemName(l)} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
   // A pickup has no delivery line.
   if (bill.delivery_fee > 0) rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
   rows.push(h('li', { class: 'big' }, t('total'), h('span', { class: 'amount', text: taka(bill.total) })));
@@ -385,12 +385,12 @@ async function showHome() {
       session.call('GET', '/customers/me/home'),
       session.call('GET', '/customers/me/orders?limit=20'),
     ]);
-    const items = home.items.map((i) => h('li', {}, `${i.name} — ${quantity(i.quantity)}`));
+    const items = home.items.map((i) => h('li', {}, `${itemName(i)} — ${quantity(i.quantity)}`));
     $('home-items').replaceChildren(...(items.length ? items : [h('li', { class: 'muted', text: t('nothing_yet') })]));
     const orders = history.orders.map((o) => h('li', {},
       h('button', { type: 'button', class: 'quiet wide',
         onclick: () => showOrder(o) },
-        `${new Date(o.created_at_ms).toLocaleDateString(lang === 'bn' ? 'bn-BD' : 'en-GB')} · ${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}`)));
+        `${new Date(o.created_at_ms).toLocaleDateString(lang === 'bn' ? 'bn-BD' : 'en-GB')} · ${o.items.map(itemName).join(', ')} · ${t(`status_${o.status}`)}`)));
     $('history').replaceChildren(...(orders.length ? orders : [h('li', { class: 'muted', text: t('nothing_yet') })]));
   });
 }

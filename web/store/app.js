@@ -3,7 +3,7 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText, latinDigits, pageDigits } from '../common/client.js';
+import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText, latinDigits, pageDigits, itemName, lineItem } from '../common/client.js';
 import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
@@ -153,7 +153,7 @@ function offerCard([orderId, { offer, state }]) {
   const open = state === 'open';
   return h('article', { class: `card${open ? ' ringing' : ''}`, 'data-offer': orderId, 'data-state': state, 'aria-label': t('new_offer') },
     h('h4', { text: t('new_offer') }),
-    h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${i.name} ${quantity(i.quantity)}`.trim() }))),
+    h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${itemName(i)} ${quantity(i.quantity)}`.trim() }))),
     h('p', { class: 'muted', text: t('distance', { m: offer.distance_m }) }),
     offer.delivery ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${offer.delivery}`) }) }) : null,
     offer.promised_price ? h('p', { class: 'terms promised', text: t('promised_price', { price: taka(offer.promised_price) }) }) : null,
@@ -219,7 +219,7 @@ function packingForm(order, line) {
     h('label', { for: `${name}-${id}`, text: t(label) }),
     h('input', { id: `${name}-${id}`, name, ...attrs }));
   const form = h('form', { class: 'stack', 'data-line': line.line },
-    h('label', { for: `outcome-${id}`, text: line.item }),
+    h('label', { for: `outcome-${id}`, text: lineItem(order.items, line) }),
     line.promised_price ? h('p', { class: 'terms promised', text: t('promised_price', { price: taka(line.promised_price) }) }) : null,
     h('select', { id: `outcome-${id}`, name: 'outcome' },
       h('option', { value: 'packed', text: t('packed') }),
@@ -307,7 +307,7 @@ function orderCard(order) {
     h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
       line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)
         ? packingForm(order, line)
-        : [h('span', { text: line.item }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
+        : [h('span', { text: lineItem(order.items, line) }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
     // A total once something is billed, not of a delivery fee alone.
     order.bill && (billed || !packing)
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
@@ -356,7 +356,7 @@ async function loadStore() {
     if (!orders.has(o.order_id) || orders.get(o.order_id).version < o.version) orders.set(o.order_id, o);
   }
   if (open.length) render();
-  const rows = page.orders.map((o) => h('li', { text: `${o.items.map((i) => i.name).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
+  const rows = page.orders.map((o) => h('li', { text: `${o.items.map(itemName).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
   $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
 }
 

@@ -648,7 +648,7 @@ async fn replace_home_item<S: Storage, Q: OfferTimers, P: Pusher>(app: &App<S, Q
     let item = demand_from_lines(std::slice::from_ref(&line))
         .map_err(|e| one_line_refusal(&e, ""))?
         .remove(0);
-    let home_item = HomeItem::new(&item.name, &item.tag, item.quantity);
+    let home_item = HomeItem::new(&item.name, &item.tag, item.quantity).in_bangla(item.name_bn.clone());
     let key = call.home_key()?;
     if home_item.key != key {
         // The key is the item's tag and unit: another item lives elsewhere.

@@ -109,6 +109,9 @@ pub struct HomeItem {
     /// `tag` and unit (`rice:kg`): amounts in one unit add up.
     pub key: String,
     pub name: String,
+    /// The catalogue's Bangla name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bn: Option<String>,
     pub tag: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
@@ -124,9 +127,17 @@ impl HomeItem {
         HomeItem {
             key: format!("{tag}:{unit}"),
             name: name.to_string(),
+            name_bn: None,
             tag: tag.to_string(),
             quantity,
         }
+    }
+
+    /// The same item, with the catalogue's Bangla name when there is one.
+    #[must_use]
+    pub fn in_bangla(mut self, name_bn: Option<String>) -> Self {
+        self.name_bn = name_bn;
+        self
     }
 }
 
@@ -137,6 +148,9 @@ pub fn merge_into_home(home: &mut Vec<HomeItem>, more: &[HomeItem]) {
             Some(existing) => {
                 if let (Some(have), Some(add)) = (&mut existing.quantity, item.quantity) {
                     have.amount = (have.amount + add.amount).normalize();
+                }
+                if existing.name_bn.is_none() {
+                    existing.name_bn.clone_from(&item.name_bn);
                 }
             }
             None => home.push(item.clone()),

@@ -415,6 +415,7 @@ mod tests {
     fn line(tag: &str, amount: i64, scale: u32, unit: Unit) -> DemandItem {
         DemandItem {
             name: tag.into(),
+            name_bn: None,
             tag: tag.into(),
             category: Some("grocery".into()),
             quantity: Some(Quantity {

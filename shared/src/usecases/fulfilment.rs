@@ -136,7 +136,7 @@ where
                             .iter()
                             .find(|i| i.name == line.name)
                             .map_or_else(|| line.name.to_lowercase(), |i| i.tag.clone());
-                        HomeItem::new(&line.name, &tag, line.quantity)
+                        HomeItem::new(&line.name, &tag, line.quantity).in_bangla(line.name_bn.clone())
                     })
                     .collect();
                 let (added, ()) = futures_util::join!(

@@ -15,7 +15,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::catalogue::Catalogue;
+use super::catalogue::{Catalogue, CatalogueItem};
 use super::language::Language;
 use super::quantity::{AMOUNT_PATTERN, MAX_AMOUNT, Quantity, Unit, optional_amount_in_any_digits};
 use super::words::{fold, phrase_key};
@@ -32,6 +32,10 @@ pub const MAX_DEMAND_TEXT_CHARS: usize = 2_000;
 pub struct DemandItem {
     /// What the customer called it, trimmed.
     pub name: String,
+    /// The catalogue's Bangla name, when the line is a catalogue item, so
+    /// a Bangla screen can show "চাল" where `name` says "rice".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bn: Option<String>,
     /// The inventory tag stores declare for it (e.g. "rice").
     pub tag: String,
     /// The store category that usually sells it, when known.
@@ -70,6 +74,23 @@ impl ItemStatus {
     #[must_use]
     pub fn is_matched(&self) -> bool {
         *self == ItemStatus::Matched
+    }
+}
+
+impl DemandItem {
+    /// A line of the catalogue's item `known`, as read (`status`).
+    #[must_use]
+    pub fn known(known: &CatalogueItem, quantity: Option<Quantity>, status: ItemStatus) -> Self {
+        DemandItem {
+            name: known.name.clone(),
+            name_bn: Some(known.name_bn.clone()),
+            tag: known.tag.clone(),
+            category: Some(known.category.clone()),
+            quantity,
+            status,
+            said: None,
+            recipe: None,
+        }
     }
 }
 
@@ -221,17 +242,10 @@ fn item(line: usize, name: &str, quantity: Option<Quantity>, catalogue: &Catalog
         .item_by_phrase(&phrase_key(name))
         .and_then(|i| catalogue.item(i));
     Ok(match known {
-        Some(known) => DemandItem {
-            name: known.name.clone(),
-            tag: known.tag.clone(),
-            category: Some(known.category.clone()),
-            quantity,
-            status: ItemStatus::Matched,
-            said: None,
-            recipe: None,
-        },
+        Some(known) => DemandItem::known(known, quantity, ItemStatus::Matched),
         None => DemandItem {
             name: name.to_string(),
+            name_bn: None,
             tag: phrase_key(name),
             category: None,
             quantity,

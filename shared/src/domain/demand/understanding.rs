@@ -423,13 +423,8 @@ impl ParsedLine {
         };
         let item = match known {
             Some(k) => DemandItem {
-                name: k.name.clone(),
-                tag: k.tag.clone(),
-                category: Some(k.category.clone()),
-                quantity,
-                status: self.status,
                 said: (self.status != ItemStatus::Matched).then(|| said.to_string()),
-                recipe: None,
+                ..DemandItem::known(k, quantity, self.status)
             },
             None => {
                 // An unread line keeps the customer's exact words as its
@@ -448,6 +443,7 @@ impl ParsedLine {
                 DemandItem {
                     tag,
                     name,
+                    name_bn: None,
                     category: None,
                     quantity: None,
                     status: ItemStatus::Unmatched,
@@ -1008,6 +1004,7 @@ fn expand_event(
     let Some(recipe) = event.recipe.and_then(|r| catalogue.recipes().get(r)) else {
         let item = DemandItem {
             name: said.to_string(),
+            name_bn: None,
             tag: words(&fold(said)).join(" "),
             category: None,
             quantity: None,
@@ -1032,13 +1029,9 @@ fn expand_event(
             return Err(DemandError::AmountOutOfRange { line });
         }
         understood.items.push(DemandItem {
-            name: known.name.clone(),
-            tag: known.tag.clone(),
-            category: Some(known.category.clone()),
-            quantity: Some(quantity),
-            status: ItemStatus::Matched,
             said: Some(said.to_string()),
             recipe: Some(recipe.name.clone()),
+            ..DemandItem::known(known, Some(quantity), ItemStatus::Matched)
         });
     }
     Ok(())
@@ -1216,11 +1209,11 @@ mod tests {
         assert_eq!(items[1].status, ItemStatus::Unmatched);
         assert_eq!(items[1].name, "1 kg ঢেঁড়স");
         assert_eq!(items[1].said.as_deref(), Some("1 kg ঢেঁড়স"));
-        assert_eq!(items[1].category, None);
+        assert_eq!((&items[1].category, &items[1].name_bn), (&None, &None));
         let json = serde_json::to_value(&items[0]).expect("serialises");
         assert_eq!(
             json,
-            serde_json::json!({"name": "rice", "tag": "rice", "category": "grocery",
+            serde_json::json!({"name": "rice", "name_bn": "চাল", "tag": "rice", "category": "grocery",
                                "quantity": {"amount": "2", "unit": "kg"}})
         );
         let old: crate::domain::demand::DemandItem =

@@ -76,6 +76,10 @@ pub enum SettlementState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BillLine {
     pub name: String,
+    /// The catalogue's Bangla name of a line packed as asked (none for a
+    /// substitute, which the store named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
     pub price: Paisa,

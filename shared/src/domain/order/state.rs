@@ -504,16 +504,19 @@ impl Order {
             .filter_map(|(item, state)| match state {
                 LineState::Packed { price } => Some(BillLine {
                     name: item.name.clone(),
+                    name_bn: item.name_bn.clone(),
                     quantity: item.quantity,
                     price: *price,
                 }),
                 LineState::PartlyPacked { quantity, price } => Some(BillLine {
                     name: item.name.clone(),
+                    name_bn: item.name_bn.clone(),
                     quantity: Some(*quantity),
                     price: *price,
                 }),
                 LineState::Substituted { name, quantity, price } => Some(BillLine {
                     name: name.clone(),
+                    name_bn: None,
                     quantity: *quantity,
                     price: *price,
                 }),
