@@ -19,7 +19,7 @@ use super::demand::{DemandItem, Quantity, Unit};
 use super::ids::StoreId;
 use super::order::packing::LineState;
 use super::order::{Order, OrderStatus};
-use super::store::MAX_LABEL_CHARS;
+use super::store::{MAX_LABEL_CHARS, inventory_tag};
 
 /// Most items one store may count.
 pub const MAX_STOCK_ITEMS: usize = 500;
@@ -285,9 +285,14 @@ impl StockLedger {
         let mut lines = BTreeMap::new();
         for (i, count) in input.items.iter().enumerate() {
             let at = |field: &str| format!("items[{i}].{field}");
-            let tag = count.tag.trim().to_lowercase();
+            let tag = count.tag.trim();
             if tag.is_empty() || tag.chars().count() > MAX_LABEL_CHARS || tag.chars().any(char::is_control) {
                 return Err(invalid(at("tag"), "1 to 80 characters of text"));
+            }
+            // Counted under the tag orders carry ("dal" is `lentils`).
+            let tag = inventory_tag(tag);
+            if tag.is_empty() {
+                return Err(invalid(at("tag"), "the name of an item, with letters"));
             }
             let unit = Unit::from_word(count.unit.trim())
                 .ok_or_else(|| invalid(at("unit"), "use g, kg, ml, l, piece, dozen or packet"))?;
@@ -529,16 +534,16 @@ mod tests {
 
     #[test]
     fn packing_sells_what_was_packed_and_releases_the_rest() {
-        let mut ledger = counted(&[("rice", 5, "kg"), ("oil", 2, "l"), ("egg", 2, "dozen")]);
+        let mut ledger = counted(&[("rice", 5, "kg"), ("oil", 2, "l"), ("eggs", 2, "dozen")]);
         let mut order = searching(vec![
             line("rice", 2, 0, Unit::Kilogram),
             line("oil", 1, 0, Unit::Litre),
-            line("egg", 12, 0, Unit::Piece),
+            line("eggs", 12, 0, Unit::Piece),
             line("salt", 1, 0, Unit::Kilogram),
         ]);
         assert!(step(&mut ledger, &mut order, &as_store(), &accept(), 10));
         assert_eq!(ledger.lines["rice"].reserved, Decimal::from(2000));
-        assert_eq!(ledger.lines["egg"].reserved, Decimal::from(12));
+        assert_eq!(ledger.lines["eggs"].reserved, Decimal::from(12));
         let partly = PackOutcome::PartlyPacked {
             quantity: Quantity {
                 amount: Decimal::new(15, 1),
@@ -559,7 +564,7 @@ mod tests {
         assert_eq!(ledger.lines["oil"].available(), Decimal::from(2000));
         let packed = PackOutcome::Packed { price: Paisa(100) };
         assert!(step(&mut ledger, &mut order, &as_store(), &pack(2, packed), 22));
-        assert_eq!(ledger.lines["egg"].sold, Decimal::from(12));
+        assert_eq!(ledger.lines["eggs"].sold, Decimal::from(12));
         assert!(ledger.holds.is_empty());
     }
 
@@ -588,6 +593,15 @@ mod tests {
     }
 
     #[test]
+    fn a_count_in_the_shopkeepers_words_covers_what_orders_ask_for() {
+        let ledger = counted(&[("dal", 3, "kg"), ("ডিম", 2, "dozen")]);
+        let asked = crate::domain::demand::parse_demand_text("2 kg lentils, 12 eggs").expect("parses");
+        assert!(ledger.covers(&asked), "{:?}", ledger.lines.keys().collect::<Vec<_>>());
+        let too_much = crate::domain::demand::parse_demand_text("4 kg dal").expect("parses");
+        assert!(!ledger.covers(&too_much));
+    }
+
+    #[test]
     fn stores_without_counts_and_uncounted_lines_are_left_to_tags() {
         let mut none = StockLedger::default();
         let mut order = searching(vec![line("rice", 50, 0, Unit::Kilogram)]);
@@ -595,9 +609,9 @@ mod tests {
         assert!(step(&mut none, &mut order, &as_store(), &accept(), 10));
         assert_eq!(none, StockLedger::default());
         // Counted in pieces, asked in kg: the count cannot say; tags decide.
-        let ledger = counted(&[("egg", 1, "piece")]);
-        assert!(ledger.covers(&[line("egg", 1, 0, Unit::Kilogram), line("salt", 9, 0, Unit::Kilogram)]));
-        assert!(!ledger.covers(&[line("egg", 2, 0, Unit::Piece)]));
+        let ledger = counted(&[("eggs", 1, "piece")]);
+        assert!(ledger.covers(&[line("eggs", 1, 0, Unit::Kilogram), line("salt", 9, 0, Unit::Kilogram)]));
+        assert!(!ledger.covers(&[line("eggs", 2, 0, Unit::Piece)]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::clock::Millis;
 use super::customer::PhoneNumber;
 use super::demand::Language;
 use super::demand::catalogue::Catalogue;
+use super::demand::item::catalogue_tag;
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, StoreId};
 use super::order::Offer;
@@ -235,7 +236,27 @@ fn tags(raw: &[String]) -> Result<BTreeSet<String>, InvalidStore> {
             problem: "at most 100 tags",
         });
     }
-    raw.iter().map(|t| label("tags", t).map(|t| t.to_lowercase())).collect()
+    raw.iter()
+        .map(|t| {
+            let tag = inventory_tag(&label("tags", t)?);
+            if tag.is_empty() {
+                return Err(InvalidStore {
+                    field: "tags",
+                    problem: "each tag names an item, with letters",
+                });
+            }
+            Ok(tag)
+        })
+        .collect()
+}
+
+/// The tag a demand line for `name` carries: a catalogue item's own tag for
+/// any of its names ("egg", "dim", "ডিম" are all `eggs`; "dal" is
+/// `lentils`), else the name folded as an unknown line's is. A store that
+/// lists what it sells in its own words still matches what customers ask.
+#[must_use]
+pub fn inventory_tag(name: &str) -> String {
+    catalogue_tag(name).0
 }
 
 fn delivery(options: Vec<DeliveryOption>) -> Result<Vec<DeliveryOption>, InvalidStore> {
@@ -387,6 +408,23 @@ mod tests {
         let mut store = Store::from_profile(StoreId::new("s1").expect("id"), input, 100).expect("valid");
         store.status = status;
         store
+    }
+
+    #[test]
+    fn tags_in_a_shopkeepers_own_words_are_the_tags_orders_carry() {
+        let patch = |tags: &[&str]| StorePatchInput {
+            tags: Some(tags.iter().map(|t| (*t).to_string()).collect()),
+            ..StorePatchInput::default()
+        };
+        let store = store(StoreStatus::Active)
+            .patched(patch(&["Egg", "dal", "ডিম", "Green  Tea"]), 200)
+            .expect("valid");
+        let tags: Vec<&str> = store.tags.iter().map(String::as_str).collect();
+        assert_eq!(tags, ["eggs", "green tea", "lentils"]);
+        let order = crate::domain::demand::parse_demand_text("6 eggs, 1 kg dal").expect("parses");
+        assert!(order.iter().all(|item| store.tags.contains(&item.tag)), "{order:?}");
+        let refused = store.patched(patch(&["!!!"]), 300).expect_err("no letters");
+        assert_eq!(refused.field, "tags");
     }
 
     #[test]
