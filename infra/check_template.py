@@ -12,9 +12,10 @@ hook's (and the local stack's default visibility timeout); the table keeps
 deletion protection, Retain policies and point-in-time recovery; every
 alarm notifies the topic, and the alarms that must exist read the right
 namespace, metric and dimensions (dead-letter queue, Lambda errors and
-throttles, HTTP API 5xx, WebSocket IntegrationError, the timer queue's
-oldest-message age past the offer window); the WebSocket stage's logging
-has API Gateway's account role (optional, retained); the LocalStack image
+throttles, HTTP API 5xx, WebSocket 5xx from a metric filter on the
+stage's access log, the timer queue's oldest-message age past the offer
+window); the WebSocket stage's logging has API Gateway's account role
+(optional, retained); the LocalStack image
 is an exact tag that starts without an auth token; the HTTP API's JWT
 authorizer can verify the tokens the code signs (its documented
 constraints, checked on the JWKS and OpenID configuration the code
@@ -394,16 +395,57 @@ def main():
     for logical_id, _ in by_crate.values():
         for metric in ("Errors", "Throttles"):
             check(alarms_on("AWS/Lambda", metric, {"FunctionName": {"Ref": logical_id}}), f"no {metric} alarm for {logical_id}")
-    # HTTP APIs publish `5xx` (not REST's 5XXError), WebSocket APIs
-    # `IntegrationError`, both in AWS/ApiGateway by ApiId and Stage.
+    # HTTP APIs publish `5xx` (not REST's 5XXError) in AWS/ApiGateway by
+    # ApiId and Stage.
     check(
         alarms_on("AWS/ApiGateway", "5xx", {"ApiId": {"Ref": http_api}, "Stage": stage_name(http_api)}),
         "no HTTP API 5xx alarm (AWS/ApiGateway 5xx, dimensions ApiId and Stage)",
     )
+    # WebSocket APIs publish no 5xx metric, and their `IntegrationError`
+    # counts the integration's 4xx too: ws-api refuses an inactive store's
+    # $connect with 403 (ConnectError::StoreNotActive) and its app keeps
+    # reconnecting, so an alarm there fires on every suspension. The 5xx
+    # come from the stage's access log instead: a metric filter on that log
+    # group matching a 5xx status, and an alarm on the filter's metric.
     check(
-        alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
-        "no WebSocket integration error alarm (AWS/ApiGateway IntegrationError, dimensions ApiId and Stage)",
+        not alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
+        "an alarm on the WebSocket API's IntegrationError fires on every refused $connect of a suspended store (403): alarm on its 5xx instead",
     )
+    connect_refusal = re.search(r"ConnectError::StoreNotActive => not_active\(\)", (ROOT / "shared/src/api/error.rs").read_text())
+    not_active_403 = re.search(r"fn not_active\(\) -> ApiError \{\s*ApiError::new\(\s*403", (ROOT / "shared/src/api/error.rs").read_text())
+    check(
+        connect_refusal is not None and not_active_403 is not None,
+        "shared/src/api/error.rs no longer refuses an inactive store's $connect with 403: revisit the WebSocket 5xx alarm's reasoning",
+    )
+    ws_stage_props = next((v["Properties"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": ws_api}), {})
+    access_log = ws_stage_props.get("AccessLogSettings", {})
+    log_group_id = access_log.get("DestinationArn", {}).get("Fn::GetAtt", [None])[0]
+    check(
+        '"status":"$context.status"' in str(access_log.get("Format", "")),
+        'the WebSocket stage\'s access log format must write "status":"$context.status" (the 5xx metric filter reads it)',
+    )
+    ws_5xx_filters = [
+        (k, v["Properties"]) for k, v in of_type("AWS::Logs::MetricFilter").items()
+        if log_group_id is not None
+        and v["Properties"].get("LogGroupName") == {"Ref": log_group_id}
+        and re.sub(r"\s", "", str(v["Properties"].get("FilterPattern", ""))) == '{$.status="5*"}'
+    ]
+    check(
+        len(ws_5xx_filters) == 1,
+        'expected one metric filter { $.status = "5*" } on the WebSocket stage\'s access log group',
+    )
+    for filter_id, props in ws_5xx_filters:
+        for transformation in props.get("MetricTransformations", []):
+            check(
+                str(transformation.get("MetricValue")) == "1" and not transformation.get("Dimensions"),
+                f"{filter_id}: must count each 5xx line as 1, without dimensions",
+            )
+            alarmed = alarms_on(transformation.get("MetricNamespace"), transformation.get("MetricName"), {})
+            check(
+                len(alarmed) >= 1 and all(alarms[a].get("ComparisonOperator") == "GreaterThanThreshold" and alarms[a].get("Statistic") == "Sum" for a in alarmed),
+                f"no alarm on {filter_id}'s metric (its namespace and name, no dimensions, Sum above a threshold)",
+            )
+        check(props.get("MetricTransformations"), f"{filter_id}: needs a metric transformation")
     # The journey's figures come from the functions' EMF lines (no
     # dimensions: the city), in the namespace shared/src/aws/emf.rs writes.
     emf = (ROOT / "shared/src/aws/emf.rs").read_text()
