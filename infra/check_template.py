@@ -13,8 +13,8 @@ deletion protection, Retain policies and point-in-time recovery; every
 alarm notifies the topic, and the alarms that must exist read the right
 namespace, metric and dimensions (dead-letter queue, Lambda errors and
 throttles, HTTP API 5xx, WebSocket 5xx from a metric filter on the
-stage's access log, the timer queue's oldest-message age past the offer
-window); the WebSocket stage's logging has API Gateway's account role
+stage's access log, the timer queue's oldest-message age past the
+longest round window); the WebSocket stage's logging has API Gateway's account role
 (optional, retained); the LocalStack image
 is an exact tag that starts without an auth token; the HTTP API's JWT
 authorizer can verify the tokens the code signs (its documented
@@ -456,22 +456,48 @@ def main():
             alarms_on(namespace.group(1), "OrdersUnfulfilled", {}),
             f"no alarm on the city's unfulfilled orders ({namespace.group(1)} OrdersUnfulfilled, no dimensions)",
         )
-    # The timer queue's oldest message: the alarm watches age minus the offer
-    # window (a timer is sent with DelaySeconds = the window), and must fire
+    # The timer queue's oldest message: a timer is sent with DelaySeconds =
+    # its round's window, which is the offer window, or with push alerts on
+    # (PushOfflineStores), the longer of that and the push window for a
+    # round that alerted a store by push (OrderingConfig::round_window_ms).
+    # The alarm watches the age minus the longest window a timer can have
+    # (metric math, under a condition on PushOfflineStores), and must fire
     # well before an order's whole search (window x rounds) has passed, and
     # before a failed timer's retry (the visibility timeout) comes round.
+    config_rs = (ROOT / "shared/src/domain/config.rs").read_text()
+    check(
+        "Some(push) if alerted_by_push => push.max(self.offer_window_ms)" in config_rs,
+        "OrderingConfig::round_window_ms no longer makes a push round last the longer window: revisit TimerQueueOverdueAlarm",
+    )
     overdue = alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": {"Fn::GetAtt": [queue_id, "QueueName"]}})
     check(len(overdue) == 1, "expected one alarm on the timer queue's ApproximateAgeOfOldestMessage (AWS/SQS, QueueName)")
     if len(overdue) == 1:
         props = alarms[overdue[0]]
         params = template["Parameters"]
-        window = int(params["OfferWindowSeconds"]["Default"])
+        offer_window = int(params["OfferWindowSeconds"]["Default"])
+        push_window = int(params["PushOfferWindowSeconds"]["Default"])
+        push_on = params["PushOfflineStores"]["Default"] == "true"
+        window = max(offer_window, push_window) if push_on else offer_window
         rounds = int(params["MaxRounds"]["Default"])
         age_ids = [q["Id"] for q in props.get("Metrics", []) if "MetricStat" in q]
         returned = [q for q in props.get("Metrics", []) if q.get("ReturnData", True)]
+        age = age_ids[0] if len(age_ids) == 1 else None
+        expression = returned[0].get("Expression") if len(returned) == 1 else None
+        branches = expression.get("Fn::If") if isinstance(expression, dict) else None
+        condition = template.get("Conditions", {}).get(branches[0]) if branches else None
+
+        def text(value):
+            return sub_text(value).replace(" ", "")
+
+        longest = "(${OfferWindowSeconds}+(${PushOfferWindowSeconds}-${OfferWindowSeconds})*(${PushOfferWindowSeconds}>${OfferWindowSeconds}))"
         check(
-            len(returned) == 1 and len(age_ids) == 1 and sub_text(returned[0].get("Expression", "")).replace(" ", "") == f"{age_ids[0]}-${{OfferWindowSeconds}}",
-            f"{overdue[0]}: must alarm on the age minus ${{OfferWindowSeconds}} (metric math), not the raw age",
+            age is not None
+            and branches is not None
+            and condition == {"Fn::Equals": [{"Ref": "PushOfflineStores"}, "true"]}
+            and text(branches[1]) == f"{age}-{longest}"
+            and text(branches[2]) == f"{age}-${{OfferWindowSeconds}}",
+            f"{overdue[0]}: must alarm on the age minus the longest round window (metric math): "
+            f"with PushOfflineStores \"true\", {age}-{longest} (the longer window); otherwise {age}-${{OfferWindowSeconds}}",
         )
         threshold = float(props["Threshold"])
         check(props.get("ComparisonOperator") == "GreaterThanThreshold", f"{overdue[0]}: must fire above its threshold")
