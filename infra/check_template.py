@@ -511,6 +511,39 @@ def main():
         )
     outputs = template.get("Outputs", {})
     check({"HttpApiUrl", "WebSocketUrl"} <= set(outputs), "outputs must include HttpApiUrl and WebSocketUrl")
+    check_tracking_base_url(template, by_crate)
+
+
+def check_tracking_base_url(template, by_crate):
+    """Receipt links: the code refuses a TRACKING_BASE_URL that is set but
+    not an http(s) address (an empty one too) and, unset, links to a
+    placeholder, so every function gets the parameter when it is given and
+    the HTTP API's own URL (the HttpApiUrl output) when it is left empty."""
+    config_rs = (ROOT / "shared/src/domain/config.rs").read_text()
+    check(
+        'if let Some(v) = lookup("TRACKING_BASE_URL")' in config_rs and 'v.starts_with("https://")' in config_rs,
+        "NotificationConfig no longer refuses an empty TRACKING_BASE_URL: revisit the template's fallback",
+    )
+    param = template.get("Parameters", {}).get("TrackingBaseUrl", {})
+    conditions = template.get("Conditions", {})
+    api_url = template.get("Outputs", {}).get("HttpApiUrl", {}).get("Value")
+    for crate, (logical_id, props) in by_crate.items():
+        value = props.get("Environment", {}).get("Variables", {}).get("TRACKING_BASE_URL")
+        if value is None:
+            continue
+        branches = value.get("Fn::If") if isinstance(value, dict) else None
+        check(
+            branches is not None
+            and conditions.get(branches[0]) == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TrackingBaseUrl"}, ""]}]}
+            and branches[1] == {"Ref": "TrackingBaseUrl"}
+            and api_url is not None
+            and sub_text(branches[2]) == sub_text(api_url),
+            f"{logical_id}: TRACKING_BASE_URL must be TrackingBaseUrl when given and the HttpApiUrl output's URL when empty",
+        )
+    check(
+        param.get("Default", "") == "" or str(param.get("Default")).startswith("https://") and "example." not in str(param.get("Default")),
+        "TrackingBaseUrl's default must be empty (the HTTP API's URL), not a placeholder address",
+    )
 
 
 def check_localstack_image():
