@@ -512,6 +512,7 @@ def main():
     outputs = template.get("Outputs", {})
     check({"HttpApiUrl", "WebSocketUrl"} <= set(outputs), "outputs must include HttpApiUrl and WebSocketUrl")
     check_tracking_base_url(template, by_crate)
+    check_sparse_radii_pattern(template)
 
 
 def check_tracking_base_url(template, by_crate):
@@ -544,6 +545,27 @@ def check_tracking_base_url(template, by_crate):
         param.get("Default", "") == "" or str(param.get("Default")).startswith("https://") and "example." not in str(param.get("Default")),
         "TrackingBaseUrl's default must be empty (the HTTP API's URL), not a placeholder address",
     )
+
+
+def check_sparse_radii_pattern(template):
+    """SparseRadiiM's pattern admits only lists OrderingConfig::from_lookup
+    could accept as to count and range (at most RadiusSteps::MAX whole
+    numbers, each within the bounds it parses them with); order and
+    "above MatchRadiusM" are beyond a pattern and left to its Description."""
+    config_rs = (ROOT / "shared/src/domain/config.rs").read_text()
+    bounds = re.search(r'parse::<u32>\("SPARSE_RADII_M", step, (\d[\d_]*), (\d[\d_]*)\)', config_rs)
+    most = re.search(r"pub const MAX: usize = (\d+);", config_rs)
+    check(bounds is not None and most is not None, "shared/src/domain/config.rs: SPARSE_RADII_M's bounds or RadiusSteps::MAX not found")
+    if bounds is None or most is None:
+        return
+    low, high, most = int(bounds.group(1).replace("_", "")), int(bounds.group(2).replace("_", "")), int(most.group(1))
+    pattern = re.compile(str(template["Parameters"]["SparseRadiiM"].get("AllowedPattern", "")))
+    admitted = ["", str(low), str(high), ",".join(str(low + i) for i in range(most))]
+    refused = [str(low - 1), str(high + 1), ",".join(str(low + i) for i in range(most + 1))]
+    for value in admitted:
+        check(pattern.fullmatch(value) is not None, f"SparseRadiiM's AllowedPattern refuses {value!r}, which the code accepts")
+    for value in refused:
+        check(pattern.fullmatch(value) is None, f"SparseRadiiM's AllowedPattern admits {value!r}, which the code refuses at start-up")
 
 
 def check_localstack_image():
