@@ -264,11 +264,23 @@ def main():
             check(by_crate["ws-authorizer"][0] in sub_text(authorizer.get("AuthorizerUri")), "$connect authorizer must call the ws-authorizer function")
         else:
             check(props.get("AuthorizationType", "NONE") == "NONE", f"{logical_id}: only $connect has an authorizer")
-    deployment = [v for v in of_type("AWS::ApiGatewayV2::Deployment").values() if v["Properties"]["ApiId"] == {"Ref": ws_api}]
-    check(len(deployment) == 1, "the WebSocket API needs one deployment")
-    if deployment:
-        needed = {k for k, _ in ws_routes.values()} | {k for k, v in resources.items() if v["Type"] == "AWS::ApiGatewayV2::RouteResponse"}
-        check(needed <= set(deployment[0].get("DependsOn", [])), f"the WebSocket deployment must depend on {sorted(needed - set(deployment[0].get('DependsOn', [])))}")
+    # Every change to a WebSocket route, integration or authorizer needs a
+    # new deployment. An AWS::ApiGatewayV2::Deployment is made once (a new
+    # one only when its logical id changes), so the stage deploys itself
+    # (AutoDeploy, which excludes a DeploymentId), created after every route
+    # and route response so that its first deployment has them all.
+    check(
+        not [v for v in of_type("AWS::ApiGatewayV2::Deployment").values() if v["Properties"]["ApiId"] == {"Ref": ws_api}],
+        "the WebSocket stage deploys itself (AutoDeploy): an AWS::ApiGatewayV2::Deployment would pin it to one snapshot",
+    )
+    ws_stage_resource = next((v for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": ws_api}), {"Properties": {}})
+    check(
+        ws_stage_resource["Properties"].get("AutoDeploy") is True and "DeploymentId" not in ws_stage_resource["Properties"],
+        "the WebSocket stage needs AutoDeploy: true and no DeploymentId, or route changes are never deployed",
+    )
+    needed = {k for k, _ in ws_routes.values()} | {k for k, v in resources.items() if v["Type"] == "AWS::ApiGatewayV2::RouteResponse" and v["Properties"]["ApiId"] == {"Ref": ws_api}}
+    missing = sorted(needed - set(ws_stage_resource.get("DependsOn", [])))
+    check(not missing, f"the WebSocket stage must depend on {missing}")
     for api in (http_api, ws_api):
         stages = [v["Properties"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": api}]
         check(len(stages) == 1, f"{api} needs one stage")
