@@ -338,6 +338,23 @@ def main():
         int(queue["VisibilityTimeout"]) >= 6 * int(consumer_timeout),
         f"timer queue visibility timeout {queue['VisibilityTimeout']} s must be at least 6 x offer-timer's Timeout {consumer_timeout} s",
     )
+    # Each AWS call gives up after Timeouts::LAMBDA's operation limit, meant
+    # as at most half a function's budget (shared/src/aws/mod.rs), so a
+    # stuck call fails its request or timer instead of the function being
+    # killed: every function with an SDK client needs a Timeout of at least
+    # twice that.
+    aws_mod = (ROOT / "shared/src/aws/mod.rs").read_text()
+    lambda_timeouts = re.search(r"pub const LAMBDA: Timeouts = Timeouts \{(.*?)\};", aws_mod, re.S)
+    operation = re.search(r"operation: Duration::from_secs\((\d+)\)", lambda_timeouts.group(1)) if lambda_timeouts else None
+    check(operation is not None, "shared/src/aws/mod.rs: Timeouts::LAMBDA's operation limit not found")
+    if operation is not None:
+        for crate in ("http-api", "ws-api", "offer-timer"):
+            if crate in by_crate:
+                logical_id, props = by_crate[crate]
+                check(
+                    int(props["Timeout"]) >= 2 * int(operation.group(1)),
+                    f"{logical_id}: Timeout {props['Timeout']} s is under twice an AWS call's limit ({operation.group(1)} s, Timeouts::LAMBDA)",
+                )
     local_visibility = re.search(r"visibility_timeout: Duration::from_secs\((\d+)\)", (ROOT / "local/src/lib.rs").read_text())
     check(
         local_visibility is not None and int(local_visibility.group(1)) == int(queue["VisibilityTimeout"]),
