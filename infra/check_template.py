@@ -20,7 +20,8 @@ is an exact tag that starts without an auth token; the HTTP API's JWT
 authorizer can verify the tokens the code signs (its documented
 constraints, checked on the JWKS and OpenID configuration the code
 publishes, from `cargo run -p ops -- print-jwks`); the signing secret is
-readable by the HTTP function only, with GetSecretValue on that secret only.
+readable by the HTTP function only, with GetSecretValue on that secret only;
+mobile pushes reach only the PushPlatformApplicationArn application.
 Needs PyYAML, and cargo for the JWKS.
 """
 
@@ -243,6 +244,7 @@ def main():
     if jwt_authorizers:
         check_jwt_authorizer(resources[jwt_authorizers[0]]["Properties"], by_crate)
     check_secret_access(template, by_crate)
+    check_push_access(template, by_crate)
 
     # --- WebSocket API -----------------------------------------------------
     ws_props = apis[ws_api]["Properties"]
@@ -688,6 +690,34 @@ def check_secret_access(template, by_crate):
             check(not secret_statements, f"{logical_id}: must not have access to Secrets Manager")
 
 
+def check_push_access(template, by_crate):
+    """Mobile push: a role may register devices (CreatePlatformEndpoint)
+    only in the PushPlatformApplicationArn application and publish only to
+    that application's endpoints (arn:...:endpoint/PLATFORM/NAME/ID for
+    arn:...:app/PLATFORM/NAME), and only when the parameter is set."""
+    conditions = template.get("Conditions", {})
+    endpoints = {"Fn::Join": ["", [{"Fn::Join": [":endpoint/", {"Fn::Split": [":app/", {"Ref": "PushPlatformApplicationArn"}]}]}, "/*"]]}
+    for logical_id, props in by_crate.values():
+        for item in statements(props):
+            branches = item.get("Fn::If") if isinstance(item, dict) else None
+            statement = branches[1] if branches else item
+            actions = statement.get("Action") if isinstance(statement.get("Action"), list) else [statement.get("Action")]
+            registers = "sns:CreatePlatformEndpoint" in actions
+            pushes = "sns:Publish" in actions and "Resource" in statement
+            if not (registers or pushes):
+                continue
+            check(
+                branches is not None
+                and conditions.get(branches[0]) == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PushPlatformApplicationArn"}, ""]}]}
+                and branches[2] == {"Ref": "AWS::NoValue"},
+                f"{logical_id}: the push statement {statement.get('Sid')} must exist only when PushPlatformApplicationArn is set",
+            )
+            if registers:
+                check(actions == ["sns:CreatePlatformEndpoint"] and statement.get("Resource") == {"Ref": "PushPlatformApplicationArn"}, f"{logical_id}: CreatePlatformEndpoint only on PushPlatformApplicationArn")
+            if pushes:
+                check(actions == ["sns:Publish"] and statement.get("Resource") == endpoints, f"{logical_id}: Publish only to the endpoints of PushPlatformApplicationArn")
+
+
 def parse_localstack_hook():
     """The table and queue the LocalStack init hook creates."""
     text = LOCALSTACK_HOOK.read_text().replace("\\\n", " ")
@@ -736,4 +766,4 @@ if __name__ == "__main__":
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         sys.exit(1)
-    print("infra/template.yaml matches the code (functions, code paths, environment, routes, JWT authorizer and published keys, signing secret access, queue, table, alarms, logging role, LocalStack image)")
+    print("infra/template.yaml matches the code (functions, code paths, environment, routes, JWT authorizer and published keys, signing secret access, push access, queue, table, alarms, logging role, LocalStack image)")
