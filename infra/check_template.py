@@ -6,22 +6,26 @@ CodeUri is cargo-lambda's zip of an existing crate; every environment
 variable a function reads is set on it; every HTTP route key has a route
 (public ones without an authorizer, the others with the JWT authorizer);
 every WebSocket route key has a route (with a route response where the
-handler answers); the timer queue's visibility timeout is at least six
-times the consumer's timeout; the table and queues equal the LocalStack
+handler answers), and the WebSocket stage deploys itself after all of
+them; the timer queue's visibility timeout is at least six times the
+consumer's timeout, and every function with an SDK client has at least
+twice an AWS call's time limit; the table and queues equal the LocalStack
 hook's (and the local stack's default visibility timeout); the table keeps
 deletion protection, Retain policies and point-in-time recovery; every
 alarm notifies the topic, and the alarms that must exist read the right
 namespace, metric and dimensions (dead-letter queue, Lambda errors and
 throttles, HTTP API 5xx, WebSocket 5xx from a metric filter on the
-stage's access log, the timer queue's oldest-message age past the
-longest round window); the WebSocket stage's logging has API Gateway's account role
-(optional, retained); the LocalStack image
-is an exact tag that starts without an auth token; the HTTP API's JWT
-authorizer can verify the tokens the code signs (its documented
-constraints, checked on the JWKS and OpenID configuration the code
-publishes, from `cargo run -p ops -- print-jwks`); the signing secret is
-readable by the HTTP function only, with GetSecretValue on that secret only;
-mobile pushes reach only the PushPlatformApplicationArn application.
+stage's access log, the timer queue's oldest-message age past the longest
+round window); the WebSocket stage's logging has API Gateway's account
+role (optional, retained); the LocalStack image is an exact tag that
+starts without an auth token; the HTTP API's JWT authorizer can verify
+the tokens the code signs (its documented constraints, checked on the
+JWKS and OpenID configuration the code publishes, from
+`cargo run -p ops -- print-jwks`); the signing secret is readable by the
+HTTP function only, with GetSecretValue on that secret only; mobile
+pushes reach only the PushPlatformApplicationArn application; receipt
+links fall back to the HTTP API's URL; SparseRadiiM's pattern admits only
+counts and ranges the code accepts.
 Needs PyYAML, and cargo for the JWKS.
 """
 
