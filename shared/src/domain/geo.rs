@@ -16,10 +16,17 @@ const MARGIN: f64 = 1.1;
 /// h3o's mean earth radius, in metres.
 const EARTH_RADIUS_M: f64 = 6_371_007.180_918_475;
 
-/// A checked WGS84 position.
+/// A checked WGS84 position. It keeps the degrees it was given: h3o holds
+/// radians, and degrees read back from them differ in the last digits
+/// (23.78 came back as 23.780000000000005), so a client saw its own
+/// position changed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ObjectOnly<RawPoint>", into = "RawPoint")]
-pub struct GeoPoint(LatLng);
+pub struct GeoPoint {
+    lat: f64,
+    lng: f64,
+    at: LatLng,
+}
 
 /// `T` read only from a JSON object. serde would also read a struct from an
 /// array of its fields in order, and a position sent as GeoJSON's `[lng,
@@ -66,21 +73,31 @@ impl GeoPoint {
         if !lng.is_finite() || !(-180.0..=180.0).contains(&lng) {
             return Err(InvalidPoint::Longitude);
         }
-        LatLng::new(lat, lng).map(Self).map_err(|_| InvalidPoint::Latitude)
+        let at = LatLng::new(lat, lng).map_err(|_| InvalidPoint::Latitude)?;
+        Ok(GeoPoint { lat, lng, at })
+    }
+
+    /// A point h3o worked out (a cell's centre): its degrees are read back.
+    fn from_latlng(at: LatLng) -> Self {
+        GeoPoint {
+            lat: at.lat(),
+            lng: at.lng(),
+            at,
+        }
     }
 
     #[must_use]
     pub fn lat(self) -> f64 {
-        self.0.lat()
+        self.lat
     }
 
     #[must_use]
     pub fn lng(self) -> f64 {
-        self.0.lng()
+        self.lng
     }
 
     fn to_latlng(self) -> LatLng {
-        self.0
+        self.at
     }
 
     /// Great-circle distance in metres.
@@ -92,7 +109,7 @@ impl GeoPoint {
     /// The centre of an H3 cell (tests place points relative to partitions).
     #[must_use]
     pub fn from_cell_centre(cell: CellIndex) -> GeoPoint {
-        GeoPoint(LatLng::from(cell))
+        GeoPoint::from_latlng(LatLng::from(cell))
     }
 
     /// The cell a store at this point is indexed under.
@@ -830,6 +847,16 @@ pub fn read_whole_within(center: GeoPoint, radius_m: f64, unread: &[CellRange]) 
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_position_comes_back_as_it_was_given() {
+        for (lat, lng) in [(23.78, 90.4), (23.7952, 90.4078), (-33.868_82, 151.209_29)] {
+            let point = GeoPoint::new(lat, lng).expect("valid");
+            assert_eq!((point.lat(), point.lng()), (lat, lng));
+            let json = serde_json::to_string(&point).expect("serialises");
+            assert_eq!(json, format!("{{\"lat\":{lat},\"lng\":{lng}}}"));
+        }
+    }
 
     #[test]
     fn refuses_impossible_coordinates() {
