@@ -297,3 +297,27 @@ fn refusal(reply: &common::Reply) -> (u16, serde_json::Value, serde_json::Value)
         reply.body["error"]["field"].clone(),
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_too_large_for_any_value_is_the_fields_fault_not_the_jsons() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    let reply = api
+        .call(
+            "POST",
+            "/demand/parse",
+            Some("customer:c1"),
+            Some(r#"{"items": [{"name": "rice", "amount": 1e400, "unit": "g"}]}"#.into()),
+        )
+        .await;
+    assert_eq!(
+        (
+            reply.status,
+            reply.body["error"]["code"].as_str(),
+            reply.body["error"]["field"].as_str()
+        ),
+        (400, Some("invalid_body"), Some("items[0].amount")),
+        "{}",
+        reply.text
+    );
+}

@@ -686,10 +686,23 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiErro
 /// An answer that names the field and the rule, never a Rust type or a
 /// parser position.
 pub(crate) fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
+    let at = (path != "." && !path.is_empty()).then_some(path);
+    // Valid JSON whose number no value can hold (1e400): the field's
+    // fault, not the text's.
+    if e.is_syntax() && e.to_string().starts_with("number out of range") {
+        let error = ApiError::new(
+            400,
+            "invalid_body",
+            format!("{}: a number too large", at.unwrap_or("a value")),
+        );
+        return match at {
+            Some(at) => error.with_field(at),
+            None => error,
+        };
+    }
     if e.is_syntax() || e.is_eof() {
         return ApiError::new(400, "invalid_json", "the body is not valid JSON");
     }
-    let at = (path != "." && !path.is_empty()).then_some(path);
     let (field, problem) = match (at, named_field(e)) {
         // An unknown field's path already ends with it; a missing one's
         // names its parent.
