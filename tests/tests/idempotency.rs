@@ -9,6 +9,11 @@ use serde_json::{Value, json};
 use shared::domain::config::OrderingConfig;
 
 async fn with_key(api: &Api, caller: &str, method: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    with_key_raw(api, caller, method, path, key, &body.to_string()).await
+}
+
+/// [`with_key`] with the body's bytes as given.
+async fn with_key_raw(api: &Api, caller: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let reply = api
         .http
@@ -42,6 +47,12 @@ async fn a_retried_order_is_placed_once_and_a_reused_key_is_refused() {
         placed["order_id"], replayed["order_id"],
         "the same order, not a second one"
     );
+    assert_eq!(stack.stored_order_count().await.expect("count"), 1);
+    // The same request written by another encoder: keys in another order,
+    // other spacing. The same action, answered the same.
+    let respelled = r#"{ "location" : {"lng": 90.4078, "lat": 23.7925},  "text": "2 kg rice" }"#;
+    let (third, again) = with_key_raw(&api, "customer:c1", "POST", "/orders", key, respelled).await;
+    assert_eq!((third, &again["order_id"]), (201, &placed["order_id"]), "{again}");
     assert_eq!(stack.stored_order_count().await.expect("count"), 1);
     let (reused, refusal) = with_key(&api, "customer:c1", "POST", "/orders", key, &order_body("1 kg sugar")).await;
     assert_eq!(
