@@ -772,9 +772,11 @@ async fn dev_token(issuer: &TokenIssuer, request: Request) -> Response {
         .and_then(|v| v.get("caller").and_then(Value::as_str).map(str::to_string))
         .and_then(|raw| Caller::parse(&raw).ok());
     let Some(caller) = caller else {
-        return gateway_json(
+        return dev_error(
             StatusCode::BAD_REQUEST,
-            "give {\"caller\": \"customer:<id>\" or \"store:<id>\"}",
+            "invalid_body",
+            "give {\"caller\": \"customer:<id>\"}, \"store:<id>\" or \"operator:<id>\"",
+            Some("caller"),
         );
     };
     match issuer.issue(&caller, now_ms()) {
@@ -794,7 +796,12 @@ async fn dev_token(issuer: &TokenIssuer, request: Request) -> Response {
 fn dev_sms(texts: &EmbeddedTexts, raw: &str) -> Response {
     let decoded = raw.replace("%2B", "+").replace("%2b", "+");
     let Ok(phone) = PhoneNumber::new(&decoded) else {
-        return gateway_json(StatusCode::BAD_REQUEST, "give a Bangladeshi mobile number");
+        return dev_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_phone",
+            "give a Bangladeshi mobile number, like 01712345678",
+            Some("phone"),
+        );
     };
     match texts.last_text_to(&phone) {
         Some(text) => (
@@ -803,8 +810,28 @@ fn dev_sms(texts: &EmbeddedTexts, raw: &str) -> Response {
             json!({ "phone": phone.masked(), "text": text }).to_string(),
         )
             .into_response(),
-        None => gateway_json(StatusCode::NOT_FOUND, "Not Found"),
+        None => dev_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no text has been sent to this number since the stack started",
+            None,
+        ),
     }
+}
+
+/// A local-only route's error, in the API's own shape
+/// (`{"error": {"code", "message", "field"?}}`), not the gateway's.
+fn dev_error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(field) = field {
+        error["field"] = json!(field);
+    }
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        json!({ "error": error }).to_string(),
+    )
+        .into_response()
 }
 
 // ---- @connections management API ------------------------------------------
