@@ -65,8 +65,23 @@ async fn actions_route_by_their_action_field_and_errors_keep_the_socket_open() {
         .await;
     let error = store.expect("error", LONG).await;
     assert_eq!(
+        (&error["code"], &error["field"], &error["order_id"]),
+        (&json!("invalid_id"), &json!("order_id"), &json!("x".repeat(65))),
+        "the refusal names the order the frame named: {error}"
+    );
+    // An order that exists nowhere: refused, and said which.
+    let unknown = "01KAW000000000000000000000";
+    store.send(json!({"action": "accept", "order_id": unknown})).await;
+    let error = store.expect("error", LONG).await;
+    assert_eq!(error["order_id"], unknown, "{error}");
+    // A bad key is the frame's field, not a header.
+    store
+        .send(json!({"action": "accept", "order_id": unknown, "idempotency_key": "x"}))
+        .await;
+    let error = store.expect("error", LONG).await;
+    assert_eq!(
         (&error["code"], &error["field"]),
-        (&json!("invalid_id"), &json!("order_id")),
+        (&json!("invalid_idempotency_key"), &json!("idempotency_key")),
         "{error}"
     );
     store.send(json!({"action": "accept", "order_id": 7})).await;

@@ -325,6 +325,10 @@ pub enum WsReply {
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         field: Option<String>,
+        /// The order the refused frame named (an `accept`'s), so a store
+        /// accepting several offers at once knows which one failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        order_id: Option<String>,
     },
 }
 

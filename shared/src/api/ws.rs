@@ -11,7 +11,7 @@ use super::after::AfterAnswer;
 use super::bodies::WsReply;
 use super::error::ApiError;
 use super::identity::ws_caller;
-use crate::domain::ids::{Caller, ConnectionId, OrderId};
+use crate::domain::ids::{Caller, ConnectionId, OrderId, StoreId};
 use crate::ports::{OfferTimers, Pusher, Storage};
 use crate::usecases::App;
 
@@ -173,39 +173,11 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
                 return Err(ApiError::new(403, "forbidden", "only stores may do this"));
             };
             let frame: AcceptFrame = super::requests::parse_body(body)?;
-            let order_id = OrderId::new(frame.order_id).map_err(|_| super::call::invalid_order_id())?;
-            let accept = async {
-                match app
-                    .ordering()
-                    .accept_then(&store, &order_id)
-                    .await
-                    .map_err(ApiError::from)
-                {
-                    Ok((order, followup)) => {
-                        after.add(followup);
-                        Ok((
-                            200,
-                            WsReply::Accepted {
-                                order_id: order.id().clone(),
-                                version: order.version(),
-                            }
-                            .text(),
-                        ))
-                    }
-                    // An outage is not an answer to keep: a retry runs again.
-                    Err(e) if e.status >= 500 => Err(e),
-                    Err(e) => Ok((e.status, error_frame(e))),
-                }
-            };
-            let (_, reply) = match frame.idempotency_key {
-                Some(raw) => {
-                    let key = super::idempotent::key(&raw)?;
-                    let scope = format!("ws#{}#{}", Caller::Store(store.clone()).key(), key.as_str());
-                    super::idempotent::once(app, &scope, order_id.as_str(), |_| accept).await?
-                }
-                None => accept.await?,
-            };
-            Ok(reply)
+            let named = frame.order_id.clone();
+            // Every refusal of a frame that named its order says which.
+            accept_frame(app, store, frame, after)
+                .await
+                .or_else(|e| Ok(error_frame_about(e, Some(named))))
         }
         // Not JSON at all: API Gateway routes it as it routes an unknown
         // action, but the client's mistake is another.
@@ -220,6 +192,50 @@ async fn on_message<'a, S: Storage, Q: OfferTimers, P: Pusher>(
     }
 }
 
+/// A store's `accept` frame: as `POST /orders/{order_id}/accept`, once per
+/// idempotency key.
+async fn accept_frame<'a, S: Storage, Q: OfferTimers, P: Pusher>(
+    app: &'a App<S, Q, P>,
+    store: StoreId,
+    frame: AcceptFrame,
+    after: &AfterAnswer<'a>,
+) -> Result<String, ApiError> {
+    let order_id = OrderId::new(frame.order_id).map_err(|_| super::call::invalid_order_id())?;
+    let accept = async {
+        match app
+            .ordering()
+            .accept_then(&store, &order_id)
+            .await
+            .map_err(ApiError::from)
+        {
+            Ok((order, followup)) => {
+                after.add(followup);
+                Ok((
+                    200,
+                    WsReply::Accepted {
+                        order_id: order.id().clone(),
+                        version: order.version(),
+                    }
+                    .text(),
+                ))
+            }
+            // An outage is not an answer to keep: a retry runs again.
+            Err(e) if e.status >= 500 => Err(e),
+            Err(e) => Ok((e.status, error_frame_about(e, Some(order_id.as_str().to_string())))),
+        }
+    };
+    let (_, reply) = match frame.idempotency_key {
+        Some(raw) => {
+            // In a frame the key is a field, not a header.
+            let key = super::idempotent::key(&raw).map_err(|e| e.with_field("idempotency_key"))?;
+            let scope = format!("ws#{}#{}", Caller::Store(store.clone()).key(), key.as_str());
+            super::idempotent::once(app, &scope, order_id.as_str(), |_| accept).await?
+        }
+        None => accept.await?,
+    };
+    Ok(reply)
+}
+
 fn respond(status: u16, body: &str) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = i64::from(status);
@@ -232,10 +248,16 @@ fn respond(status: u16, body: &str) -> ApiGatewayProxyResponse {
 /// An error as a frame: on a message route the answer is a frame, not a
 /// status.
 fn error_frame(e: ApiError) -> String {
+    error_frame_about(e, None)
+}
+
+/// [`error_frame`] for a frame that named `order_id`.
+fn error_frame_about(e: ApiError, order_id: Option<String>) -> String {
     WsReply::Error {
         code: e.code,
         message: e.message,
         field: e.field,
+        order_id,
     }
     .text()
 }
