@@ -346,7 +346,12 @@ impl From<SignInError> for ApiError {
             )
             .with_field("code"),
             SignInError::RoleNotHeld => {
-                ApiError::new(403, "role_not_held", "this number may not sign in as that role").with_field("role")
+                ApiError::new(
+                    403,
+                    "role_not_held",
+                    "this number may not sign in as that role: a store's number signs in as a store once an operator has approved its application",
+                )
+                .with_field("role")
             }
             SignInError::PhoneHasAccount => ApiError::new(
                 409,
