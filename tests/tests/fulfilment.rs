@@ -519,6 +519,69 @@ async fn a_delivery_chosen_while_searching_is_told_to_the_stores_that_may_still_
     declined.expect_silence(common::SHORT).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_sees_what_the_winner_offers_and_a_kind_it_does_not_is_refused_by_name() {
+    let stack = stack(OrderingConfig::default()).await;
+    let api = Api::new(&stack);
+    api.put_store("pickup-only", "Pickup Only", 0.0, 200.0, "grocery", &["rice"])
+        .await;
+    set_delivery_options(&api, "pickup-only", json!([{"kind": "pickup", "ready_in_minutes": 20}])).await;
+    let mut store = Socket::connect(&stack, "store:pickup-only").await;
+    let id = api.order("c1", "2 kg rice").await.order_id();
+    let searching = api.get_order("c1", &id).await;
+    assert_eq!(
+        searching.body["delivery_options"].as_array().map(Vec::len),
+        Some(2),
+        "the defaults while searching: {}",
+        searching.text
+    );
+    store.expect("offer", LONG).await;
+    assert_eq!(api.accept("pickup-only", &id).await.status, 200);
+    let won = api.get_order("c1", &id).await;
+    assert_eq!(
+        won.body["delivery_options"],
+        json!([{"kind": "pickup", "ready_in_minutes": 20}]),
+        "{}",
+        won.text
+    );
+    let helper = api
+        .step("customer:c1", &id, "delivery", Some(json!({"kind": "helper_delivery"})))
+        .await;
+    assert_eq!(
+        (
+            helper.status,
+            helper.body["error"]["code"].as_str(),
+            helper.body["error"]["field"].as_str()
+        ),
+        (422, Some("unknown_delivery"), Some("kind")),
+        "{}",
+        helper.text
+    );
+    let packed = api
+        .step(
+            "store:pickup-only",
+            &id,
+            "pack",
+            Some(json!({"line": 0, "outcome": "packed", "price": 13_000})),
+        )
+        .await;
+    assert_eq!(packed.status, 200, "{}", packed.text);
+    let early = api.step("store:pickup-only", &id, "handover", None).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert!(early.text.contains("pickup or delivery"), "{}", early.text);
+    let pickup = api
+        .step("customer:c1", &id, "delivery", Some(json!({"kind": "pickup"})))
+        .await;
+    assert_eq!(pickup.status, 200, "{}", pickup.text);
+    assert_eq!(api.step("store:pickup-only", &id, "handover", None).await.status, 200);
+    let handed = api.get_order("c1", &id).await;
+    assert!(
+        handed.body.get("delivery_options").is_none(),
+        "chosen for good: {}",
+        handed.text
+    );
+}
+
 async fn set_delivery_options(api: &Api, store: &str, options: Value) {
     let patched = api
         .call(
@@ -572,8 +635,12 @@ async fn a_delivery_chosen_with_the_order_keeps_to_stores_offering_it_at_the_win
         )
         .await;
     assert_eq!(
-        (past_slot.status, past_slot.body["error"]["code"].as_str()),
-        (422, Some("invalid_step")),
+        (
+            past_slot.status,
+            past_slot.body["error"]["code"].as_str(),
+            past_slot.body["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_step"), Some("delivery.slot")),
         "{}",
         past_slot.text
     );

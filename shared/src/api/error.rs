@@ -170,7 +170,12 @@ impl From<PlaceOrderError> for ApiError {
                 format!("{} is not taken yet", method.as_str()),
             )
             .with_field("payment"),
-            PlaceOrderError::Refused(r) => refused(r),
+            // Only the delivery chosen with the order is refused here:
+            // its fields sit under `delivery`.
+            PlaceOrderError::Refused(r) => match r.field() {
+                Some(field) => refused(r).with_field(format!("delivery.{field}")),
+                None => refused(r),
+            },
             PlaceOrderError::Limited(limit) => limit.into(),
             PlaceOrderError::Unavailable(e) => e.into(),
         }

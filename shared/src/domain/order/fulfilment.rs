@@ -59,15 +59,16 @@ const HANDED_OVER: &[OrderStatus] = &[OrderStatus::ReadyForPickup, OrderStatus::
 const COMPLETED: &[OrderStatus] = &[OrderStatus::Completed];
 
 impl Step {
+    /// When the customer may choose (or change) pickup or delivery.
+    pub const CHOOSE_DELIVERY_STATES: &'static [OrderStatus] =
+        &[OrderStatus::Searching, OrderStatus::Accepted, OrderStatus::Preparing];
+
     /// The rule table: who may take this step, and in which states.
     fn rule(&self) -> (Party, &'static [OrderStatus]) {
         match self {
             Step::Pack { .. } => (Party::Store, PACKING),
             Step::Drop { .. } | Step::AnswerSubstitute { .. } => (Party::Customer, PACKING),
-            Step::ChooseDelivery { .. } => (
-                Party::Customer,
-                &[OrderStatus::Searching, OrderStatus::Accepted, OrderStatus::Preparing],
-            ),
+            Step::ChooseDelivery { .. } => (Party::Customer, Step::CHOOSE_DELIVERY_STATES),
             Step::HandOver => (Party::Store, &[OrderStatus::Preparing]),
             Step::Complete => (Party::Either, HANDED_OVER),
             Step::Share { .. } | Step::Review { .. } | Step::Complain { .. } => (Party::Customer, COMPLETED),
@@ -203,7 +204,9 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 return Err(Refusal::Invalid("nothing is packed: give the order back instead"));
             }
             let Some(delivery) = &next.delivery else {
-                return Err(Refusal::Invalid("the customer has not chosen a delivery yet"));
+                return Err(Refusal::Invalid(
+                    "the customer has not chosen pickup or delivery yet: hand over once they have",
+                ));
             };
             next.status = match delivery.option {
                 DeliveryOption::Pickup { .. } => OrderStatus::ReadyForPickup,

@@ -79,6 +79,7 @@ impl Refusal {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Refusal::InvalidField { field, .. } => Some(field),
+            Refusal::DeliveryNotOffered(_) => Some("kind"),
             _ => None,
         }
     }
@@ -86,6 +87,9 @@ impl Refusal {
 
 impl From<InvalidSlot> for Refusal {
     fn from(_: InvalidSlot) -> Self {
-        Refusal::Invalid("a slot starts in the future, ends after it starts, within a week")
+        Refusal::InvalidField {
+            field: "slot",
+            rule: "a slot starts in the future, ends after it starts, within a week",
+        }
     }
 }

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::aftersales::{Complaint, Review};
-use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind};
+use super::delivery::{DeliveryAddress, DeliveryChoice, DeliveryKind, DeliveryOption};
+use super::fulfilment::Step;
 use super::money::{Bill, Paisa};
 use super::packing::LineState;
 use super::refusal::Refusal;
@@ -41,6 +42,11 @@ pub struct CustomerOrderView {
     pub packing: Vec<PackingLine>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryChoice>,
+    /// What `delivery` may be chosen from now (`POST /orders/{id}/delivery`):
+    /// the winning store's own terms, or the product's defaults before a
+    /// store has won. Absent once the choice can no longer change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivery_options: Vec<DeliveryOption>,
     /// What is owed so far (fixed at completion).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bill: Option<Bill>,
@@ -151,6 +157,11 @@ impl CustomerOrderView {
             reason: order.end_reason.clone(),
             packing: packing_of(order),
             delivery: order.delivery_choice(),
+            delivery_options: if Step::CHOOSE_DELIVERY_STATES.contains(&order.status) {
+                order.delivery_terms()
+            } else {
+                Vec::new()
+            },
             bill: order.winner.as_ref().map(|_| order.current_bill()),
             review: order.review.clone(),
             complaint: order.complaint.clone(),
