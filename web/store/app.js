@@ -4,7 +4,7 @@
 // over and complete; the store's history and rating.
 
 import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText, latinDigits, pageDigits, itemName, lineItem } from '../common/client.js';
-import { t, translate, toggleLanguage } from '../common/i18n.js';
+import { t, has, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
 const $ = (id) => document.getElementById(id);
@@ -213,6 +213,13 @@ const paisa = (value) => {
   return /^[0-9]+(\.[0-9]{1,2})?$/.test(text) ? Math.round(Number(text) * 100) : NaN;
 };
 
+/** The unit a line was asked in, as the page writes it (the API reads it back). */
+const unitWord = (item) => {
+  const unit = item && item.quantity && item.quantity.unit;
+  if (!unit) return '';
+  return has(`unit_${unit}`) ? t(`unit_${unit}`) : unit;
+};
+
 function packingForm(order, line) {
   const id = `${order.order_id}-${line.line}`;
   const field = (name, label, attrs = {}) => h('div', {},
@@ -230,7 +237,7 @@ function packingForm(order, line) {
       field('price', 'price', { inputmode: 'decimal', required: true,
         ...(line.promised_price ? { value: pageDigits((line.promised_price / 100).toFixed(2)) } : {}) }),
       field('amount', 'amount', { inputmode: 'decimal' }),
-      field('unit', 'unit', { value: line.item.split(' ')[1] || '' }),
+      field('unit', 'unit', { value: unitWord(order.items[line.line]) }),
       field('name', 'name')),
     h('button', { type: 'submit', text: t('save_line') }));
   const sync = () => {

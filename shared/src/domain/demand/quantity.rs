@@ -10,8 +10,10 @@ use super::words::{fold, latin_digit};
 /// Largest amount on one line, in the line's own unit.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
-/// Units a quantity may be given in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+/// Units a quantity may be given in. Written by their short English names;
+/// read from any word [`Unit::from_word`] knows, so a shopkeeper typing
+/// "কেজি" or "পিস" into a body is understood as in a demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub enum Unit {
     #[serde(rename = "g")]
     Gram,
@@ -27,6 +29,14 @@ pub enum Unit {
     Dozen,
     #[serde(rename = "packet")]
     Packet,
+}
+
+impl<'de> Deserialize<'de> for Unit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        Unit::from_word(&word)
+            .ok_or_else(|| serde::de::Error::custom("use g, kg, ml, l, piece, dozen or packet, or their Bangla names"))
+    }
 }
 
 impl Unit {
@@ -45,7 +55,7 @@ impl Unit {
             "l" | "lit" | "ltr" | "ltrs" | "litre" | "liter" | "litres" | "liters" | "litar" | "লিটার" | "লিটারের" => {
                 Unit::Litre
             }
-            "pc" | "pcs" | "piece" | "pieces" | "pis" | "পিস" => Unit::Piece,
+            "pc" | "pcs" | "piece" | "pieces" | "pis" | "পিস" | "টি" | "টা" | "টো" => Unit::Piece,
             "dozen" | "dozens" | "dozon" | "dojon" | "ডজন" => Unit::Dozen,
             "packet" | "packets" | "pack" | "packs" | "pkt" | "pkts" | "paket" | "প্যাকেট" | "প্যাকেটের" => {
                 Unit::Packet
@@ -231,6 +241,17 @@ impl fmt::Display for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unit_is_read_from_any_word_for_it_and_written_by_its_short_name() {
+        let read = |word: &str| serde_json::from_value::<Unit>(serde_json::json!(word));
+        assert_eq!(read("কেজি").ok(), Some(Unit::Kilogram));
+        assert_eq!(read("লিটার").ok(), Some(Unit::Litre));
+        assert_eq!(read("টি").ok(), Some(Unit::Piece));
+        assert_eq!(read("kg").ok(), Some(Unit::Kilogram), "as stored");
+        assert!(read("bushel").is_err());
+        assert_eq!(serde_json::to_value(Unit::Kilogram).ok(), Some(serde_json::json!("kg")));
+    }
 
     #[test]
     fn a_quantity_is_within_another_measured_alike() {
