@@ -282,7 +282,8 @@ function packingLine(line, items) {
     h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
     line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity)].filter(Boolean).join(' ')})` }) : null);
   if (line.state === 'substitute_offered') {
-    const name = [line.name, quantity(line.quantity)].filter(Boolean).join(' ');
+    // What it costs is part of what the customer says yes to.
+    const name = [line.name, quantity(line.quantity), taka(line.price)].filter(Boolean).join(' ');
     li.append(h('div', { class: 'row' },
       h('button', { type: 'button', text: t('accept_substitute', { name }), onclick: () => answerSubstitute(line.line, true) }),
       h('button', { type: 'button', class: 'quiet', text: t('refuse_substitute'), onclick: () => answerSubstitute(line.line, false) })));

@@ -68,7 +68,7 @@ function showStore() {
   $('store-name').textContent = store.name;
   const stats = store.stats || {};
   const stars = stats.rating_count ? (stats.rating_sum / stats.rating_count).toFixed(1) : '–';
-  $('rating').textContent = t('rating_value', { stars, n: stats.rating_count || 0 });
+  $('rating').textContent = t('rating_value', { stars: pageDigits(stars), n: stats.rating_count || 0 });
   const online = Boolean(store.open);
   $('online-state').textContent = online ? t('online') : t('offline');
   $('online').textContent = online ? t('go_offline') : t('go_online');
@@ -314,7 +314,9 @@ function orderCard(order) {
     h('ul', { class: 'plain' }, order.packing.map((line) => h('li', { 'data-line': line.line, 'data-state': line.state },
       line.state === 'pending' && ['accepted', 'preparing'].includes(order.status)
         ? packingForm(order, line)
-        : [h('span', { text: lineItem(order.items, line) }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) })]))),
+        : [h('span', { text: lineItem(order.items, line) }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
+          // A substitute says what and for how much, as the customer saw it.
+          line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity), taka(line.price)].filter(Boolean).join(' ')})` }) : null]))),
     // A total once something is billed, not of a delivery fee alone.
     order.bill && (billed || !packing)
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
@@ -329,8 +331,28 @@ function orderCard(order) {
 
 // ---- rendering -----------------------------------------------------------
 
+/**
+ * What the shopkeeper typed into lines still to pack survives the card
+ * being redrawn for another line's change: prices typed ahead are kept.
+ */
+function keepTyped(from, to) {
+  for (const field of from.querySelectorAll('form[data-line] input, form[data-line] select, form.give-back input')) {
+    const twin = field.id && to.querySelector(`#${CSS.escape(field.id)}`);
+    if (twin && field.value !== field.defaultValue) twin.value = field.value;
+  }
+  for (const form of to.querySelectorAll('form[data-line] select')) form.dispatchEvent(new Event('change'));
+}
+
+/** Offers that ended and are still shown, newest last. */
+const ENDED_SHOWN = 3;
+
 function render() {
-  $('offers').replaceChildren(...[...offers].map(offerCard));
+  // A ringing offer comes first; of those that ended, the last few stay
+  // for the record, and older ones leave the screen (and memory).
+  const ended = [...offers].filter(([, o]) => o.state !== 'open');
+  for (const [orderId] of ended.slice(0, Math.max(0, ended.length - ENDED_SHOWN))) offers.delete(orderId);
+  const shown = [...offers].sort(([, a], [, b]) => Number(a.state !== 'open') - Number(b.state !== 'open'));
+  $('offers').replaceChildren(...shown.map(offerCard));
   $('no-offers').hidden = offers.size > 0;
   // Keep a half-typed packing form: redraw an order only when it changed.
   const holder = $('orders');
@@ -339,6 +361,7 @@ function render() {
     if (existing && existing.dataset.version === String(order.version)) continue;
     const card = orderCard(order);
     card.dataset.version = String(order.version);
+    if (existing) keepTyped(existing, card);
     if (existing) existing.replaceWith(card); else holder.prepend(card);
   }
   clearInterval(ticker);
