@@ -590,6 +590,9 @@ def journey(playwright, pages):
     expect(customer.locator("#reveal")).to_have_text(f"{STORE_NAME} is processing your order")
     assert STORE_NAME in customer.content()
     expect(customer.locator("#order-status")).to_have_text("Accepted")
+    # A pickup: where the shop is, now that it is named.
+    expect(customer.locator("#shop-map")).to_be_visible()
+    expect(customer.locator("#shop-map")).to_have_attribute("href", re.compile(r"mlat=23\.\d+&mlon=90\.\d+"))
     shot(customer, "customer-accepted")
 
     # --- packing, live ---------------------------------------------------

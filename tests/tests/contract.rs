@@ -93,6 +93,7 @@ fn accept(order: &Order, store: &str, now: i64) -> Order {
     let by = Actor::Store(StoreId::new(store).expect("id"));
     let change = Change::Accept {
         store_name: format!("Store {store}"),
+        store_location: None,
     };
     match order.decide(&by, &change, now).expect("the domain allows it") {
         Decision::Apply(next) => *next,

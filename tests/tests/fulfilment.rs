@@ -538,6 +538,11 @@ async fn the_customer_sees_what_the_winner_offers_and_a_kind_it_does_not_is_refu
     store.expect("offer", LONG).await;
     assert_eq!(api.accept("pickup-only", &id).await.status, 200);
     let won = api.get_order("c1", &id).await;
+    assert!(
+        won.body["store"]["location"]["lat"].is_f64(),
+        "where to pick it up, with the name: {}",
+        won.text
+    );
     assert_eq!(
         won.body["delivery_options"],
         json!([{"kind": "pickup", "ready_in_minutes": 20}]),

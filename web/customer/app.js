@@ -254,6 +254,11 @@ function showOrder(next, { background = false } = {}) {
   const address = addressText(order.address);
   $('order-address').textContent = address ? t('deliver_to', { address }) : '';
   $('order-address').hidden = !address;
+  // Where to pick it up: the shop's place, shown once it has won.
+  const place = order.store && order.store.location;
+  const pickup = order.delivery && order.delivery.option && order.delivery.option.kind === 'pickup';
+  $('shop-place').hidden = !place || !pickup || ['completed', 'cancelled'].includes(order.status);
+  if (place) $('shop-map').href = `https://www.openstreetmap.org/?mlat=${place.lat}&mlon=${place.lng}#map=18/${place.lat}/${place.lng}`;
   // Marked for `translate`, so a language switch keeps the right heading.
   $('packing-title').dataset.i18n = ended ? 'asked_for' : 'packing';
   $('packing-title').textContent = t($('packing-title').dataset.i18n);
@@ -280,7 +285,7 @@ function packingLine(line, items) {
   const li = h('li', { 'data-line': line.line, 'data-state': line.state },
     h('span', { text: lineItem(items, line) }), ' — ',
     h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
-    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity)].filter(Boolean).join(' ')})` }) : null);
+    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity), line.name && line.price ? taka(line.price) : ''].filter(Boolean).join(' ')})` }) : null);
   if (line.state === 'substitute_offered') {
     // What it costs is part of what the customer says yes to.
     const name = [line.name, quantity(line.quantity), taka(line.price)].filter(Boolean).join(' ');

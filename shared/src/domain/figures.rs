@@ -457,6 +457,7 @@ mod tests {
                 &Actor::Store(StoreId::new("s2").expect("id")),
                 &Change::Accept {
                     store_name: "Two".into(),
+                    store_location: None,
                 },
                 8_000,
             )

@@ -490,6 +490,7 @@ mod tests {
     fn accept() -> Change {
         Change::Accept {
             store_name: "S1".into(),
+            store_location: None,
         }
     }
 

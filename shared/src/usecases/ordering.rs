@@ -426,6 +426,7 @@ where
         let actor = Actor::Store(store_id.clone());
         let change = Change::Accept {
             store_name: store.name.clone(),
+            store_location: Some(store.location),
         };
         let (notifier, notices, repo) = (self.notifier, self.notices, self.repo);
         for _ in 0..MAX_WRITE_ATTEMPTS {
@@ -1066,10 +1067,7 @@ where
 fn accepted_pushes(order: &Order, winner: &StoreId) -> Vec<(Caller, EventBody)> {
     let mut pushes = Vec::new();
     if let Some(w) = order.winner() {
-        let revealed = RevealedStore {
-            store_id: w.store_id.clone(),
-            name: w.store_name.clone(),
-        };
+        let revealed = RevealedStore::of(w);
         pushes.push((
             Caller::Customer(order.customer_id().clone()),
             EventBody::OrderAccepted {

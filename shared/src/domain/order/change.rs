@@ -11,6 +11,7 @@ use super::packing::{LineState, PackOutcome};
 use super::refusal::Refusal;
 use super::state::{CANCELLED_BY_CUSTOMER, Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
+use crate::domain::geo::GeoPoint;
 use crate::domain::ids::StoreId;
 
 /// What happens when a round closes unanswered, or a winner gives the
@@ -60,7 +61,12 @@ pub enum Change {
     /// A store accepts: the order is searching, the store is offered in the
     /// current round, has not declined, and the round's deadline has not
     /// passed (so a late accept is refused even when the timer is late).
-    Accept { store_name: String },
+    /// `store_location` is where the customer picks the order up, revealed
+    /// with the name.
+    Accept {
+        store_name: String,
+        store_location: Option<GeoPoint>,
+    },
     /// A store turns its live offer down; it may no longer accept.
     Decline,
     /// `round` closes (its timer fires, or every store it offered has
@@ -138,13 +144,17 @@ impl Order {
     /// The order after `change`, before its version and time are set.
     fn changed(&self, actor: &Actor, change: &Change, now: Millis) -> Result<Order, Refusal> {
         let next = match change {
-            Change::Accept { store_name } => {
+            Change::Accept {
+                store_name,
+                store_location,
+            } => {
                 let store_id = self.offered_store(actor, now)?;
                 let mut next = self.clone();
                 next.status = OrderStatus::Accepted;
                 next.winner = Some(Winner {
                     store_id: store_id.clone(),
                     store_name: store_name.clone(),
+                    store_location: *store_location,
                     accepted_at_ms: now,
                 });
                 next
@@ -367,6 +377,7 @@ mod tests {
             Actor::Store(store(id)),
             Change::Accept {
                 store_name: format!("Store {id}"),
+                store_location: None,
             },
         )
     }

@@ -379,6 +379,7 @@ mod tests {
                 &Actor::Store(StoreId::new("s1").expect("id")),
                 &Change::Accept {
                     store_name: "Green Grocery".into(),
+                    store_location: None,
                 },
                 1_000,
             )

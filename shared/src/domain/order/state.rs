@@ -38,10 +38,13 @@ fn language_of_older_offers() -> Language {
 }
 
 /// The store that won, as revealed to the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Winner {
     pub store_id: StoreId,
     pub store_name: String,
+    /// Where the store is (none on orders won before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_location: Option<GeoPoint>,
     pub accepted_at_ms: Millis,
 }
 

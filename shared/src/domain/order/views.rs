@@ -9,7 +9,7 @@ use super::fulfilment::Step;
 use super::money::{Bill, Paisa};
 use super::packing::LineState;
 use super::refusal::Refusal;
-use super::state::{Order, OrderStatus, PROMISED_LINE};
+use super::state::{Order, OrderStatus, PROMISED_LINE, Winner};
 use crate::domain::clock::Millis;
 use crate::domain::customer::PhoneNumber;
 use crate::domain::demand::item::fit_for_stores;
@@ -136,6 +136,21 @@ impl StoreOrderView {
 pub struct RevealedStore {
     pub store_id: StoreId,
     pub name: String,
+    /// Where to pick the order up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
+}
+
+impl RevealedStore {
+    /// What the customer learns of the store that won.
+    #[must_use]
+    pub fn of(winner: &Winner) -> Self {
+        RevealedStore {
+            store_id: winner.store_id.clone(),
+            name: winner.store_name.clone(),
+            location: winner.store_location,
+        }
+    }
 }
 
 impl CustomerOrderView {
@@ -150,10 +165,7 @@ impl CustomerOrderView {
             round: order.round,
             deadline_ms: searching.then_some(order.deadline_ms),
             search_radius_m: order.search_radius_m.filter(|_| searching),
-            store: order.winner.as_ref().map(|w| RevealedStore {
-                store_id: w.store_id.clone(),
-                name: w.store_name.clone(),
-            }),
+            store: order.winner.as_ref().map(RevealedStore::of),
             reason: order.end_reason.clone(),
             packing: packing_of(order),
             delivery: order.delivery_choice(),
