@@ -208,7 +208,13 @@ impl Order {
                 next.winner = None;
                 // The next store packs afresh, but what the customer dropped
                 // stays dropped.
-                next.packing = self.packing.iter().map(LineState::kept_after_give_back).collect();
+                let reported = self.lines_reported_by_winner();
+                next.packing = self
+                    .packing
+                    .iter()
+                    .enumerate()
+                    .map(|(line, state)| state.kept_after_give_back(reported.contains(&line)))
+                    .collect();
                 if next.packing.iter().all(|line| *line == LineState::Pending) {
                     next.packing.clear();
                 }

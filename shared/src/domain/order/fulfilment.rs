@@ -485,6 +485,11 @@ mod tests {
         };
         let give_back = Change::GiveBack {
             reason: "the scale broke".into(),
+        let basmati = PackOutcome::Substitute {
+            name: "basmati".into(),
+            quantity: None,
+            price: Paisa(9_000),
+        };
             next: NextRound::Offer {
                 offers: vec![next_store],
                 deadline_ms: 64_000,
@@ -495,10 +500,22 @@ mod tests {
             .decide(&Actor::Store(StoreId::new("s1").expect("id")), &give_back, 4_000)
             .expect("gives back")
             .answer(&packing);
+            .and_then(|o| {
+                o.fulfil(
+                    &store("s1"),
+                    &Step::Pack {
+                        line: 2,
+                        outcome: basmati,
+                    },
+                    3_100,
+                )
+            })
+            .and_then(|o| o.fulfil(&customer(), &Step::AnswerSubstitute { line: 2, accept: false }, 3_200))
         assert_eq!(
+        assert_eq!(packing.packing()[2], LineState::Dropped, "a substitute turned down");
             routed.packing(),
             [LineState::Pending, LineState::Dropped, LineState::Pending],
-            "the giver's report is gone, the customer's drop is not"
+            "the giver's reports are gone, and so is the drop of its turned-down substitute (the next store may have the item); the customer's own drop is not"
         );
         let tags = |items: &[DemandItem]| items.iter().map(|i| i.tag.clone()).collect::<Vec<_>>();
         assert_eq!(tags(&routed.wanted_items()), ["rice", "spices"]);

@@ -42,11 +42,15 @@ impl LineState {
         !matches!(self, LineState::Pending | LineState::SubstituteOffered { .. })
     }
 
-    /// The line when its order is given back: dropped stays dropped, the
-    /// rest is to pack again by whichever store wins next.
-    pub(super) fn kept_after_give_back(&self) -> LineState {
+    /// The line when its order is given back: the rest is to pack again by
+    /// whichever store wins next, and a line the customer dropped stays
+    /// dropped, unless the store that gave it back had reported it first
+    /// (`store_reported`): then the customer turned down that store's
+    /// substitute or let its missing line go, and the next store may have
+    /// the item itself.
+    pub(super) fn kept_after_give_back(&self, store_reported: bool) -> LineState {
         match self {
-            LineState::Dropped => LineState::Dropped,
+            LineState::Dropped if !store_reported => LineState::Dropped,
             _ => LineState::Pending,
         }
     }

@@ -279,6 +279,39 @@ impl Order {
             .filter(|(line, _)| !matches!(self.packing.get(*line), Some(LineState::Dropped)))
     }
 
+    /// The stores to tell again of their offer after `before` became this
+    /// order at `now`: when the customer chose another kind of delivery
+    /// while searching, each store that may still accept and offers that
+    /// kind (a store that does not keeps its offer as it was; winning it,
+    /// the customer chooses again).
+    #[must_use]
+    pub fn offers_renewed_since(&self, before: &Order, now: Millis) -> Vec<StoreId> {
+        let Some(kind) = self.wanted_delivery().filter(|k| Some(*k) != before.wanted_delivery()) else {
+            return Vec::new();
+        };
+        self.offers
+            .iter()
+            .filter(|offer| self.is_offered_to(&offer.store_id, now))
+            .filter(|offer| offer.delivery_options.is_empty() || kind.among(&offer.delivery_options).is_some())
+            .map(|offer| offer.store_id.clone())
+            .collect()
+    }
+
+    /// The lines the current winner has reported on (packed, partly
+    /// packed, unavailable, a substitute), by the trail since it accepted.
+    #[must_use]
+    pub(super) fn lines_reported_by_winner(&self) -> Vec<usize> {
+        self.audit
+            .iter()
+            .rev()
+            .take_while(|entry| entry.happened != Happened::Accepted)
+            .filter_map(|entry| match entry.happened {
+                Happened::Packed { line, .. } => Some(line),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// [`Self::wanted_lines`] without their numbers.
     #[must_use]
     pub fn wanted_items(&self) -> Vec<DemandItem> {
