@@ -219,6 +219,14 @@ impl Quantity {
         }
     }
 
+    /// What share of `whole` this is (0.2 for 1 kg of 5 kg), when both are
+    /// measured alike.
+    #[must_use]
+    pub fn share_of(self, whole: Quantity) -> Option<Decimal> {
+        let ((part, unit), (all, whole_unit)) = (self.in_base_units(), whole.in_base_units());
+        (unit == whole_unit && all > Decimal::ZERO).then(|| part / all)
+    }
+
     /// The amount in grams, millilitres, pieces or packets: what property
     /// tests compare to prove nothing is lost or invented.
     #[must_use]

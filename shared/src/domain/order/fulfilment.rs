@@ -113,13 +113,14 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                 Actor::Store(store) => order.promised_price(store, *line),
                 _ => None,
             };
-            let within_promise = |price: Paisa| match promised {
+            let within = |price: Paisa, most: Option<Paisa>| match most {
                 Some(most) if price > most => Err(ABOVE_PROMISED_PRICE),
                 _ => checked(price),
             };
+            let ordered = order.items.get(*line).and_then(|item| item.quantity);
             let reported = match outcome {
                 PackOutcome::Packed { price } => LineState::Packed {
-                    price: within_promise(*price)?,
+                    price: within(*price, promised)?,
                 },
                 PackOutcome::PartlyPacked { quantity, price } => {
                     if quantity.amount <= Decimal::ZERO || quantity.amount > MAX_AMOUNT {
@@ -127,14 +128,19 @@ pub(super) fn fulfil(order: &Order, actor: &Actor, step: &Step, now: Millis) -> 
                     }
                     // What the bill and the customer's home are told: part
                     // of the line, not more of it or something else.
-                    if let Some(ordered) = order.items.get(*line).and_then(|item| item.quantity)
+                    if let Some(ordered) = ordered
                         && !quantity.within(ordered)
                     {
                         return Err(PARTLY_PACKED_WITHIN);
                     }
+                    // Part of a promised line: that part of the promise.
+                    let most = promised.map(|whole| match ordered.and_then(|o| quantity.share_of(o)) {
+                        Some(share) => whole.part(share),
+                        None => whole,
+                    });
                     LineState::PartlyPacked {
                         quantity: *quantity,
-                        price: within_promise(*price)?,
+                        price: within(*price, most)?,
                     }
                 }
                 PackOutcome::Unavailable => LineState::Unavailable,
@@ -445,6 +451,19 @@ mod tests {
             promised.fulfil(&store("s1"), &pack(0, substitute), 2_000).is_ok(),
             "another item"
         );
+        // Part of the line (0.3 of 1.2 kg): that part of the promise.
+        let part = |price| PackOutcome::PartlyPacked {
+            quantity: Quantity {
+                amount: Decimal::new(3, 1),
+                unit: Unit::Kilogram,
+            },
+            price: Paisa(price),
+        };
+        assert_eq!(
+            promised.fulfil(&store("s1"), &pack(0, part(2_501)), 2_000),
+            Err(ABOVE_PROMISED_PRICE)
+        );
+        assert!(promised.fulfil(&store("s1"), &pack(0, part(2_500)), 2_000).is_ok());
         assert!(
             promised
                 .fulfil(
@@ -466,6 +485,11 @@ mod tests {
         use crate::domain::demand::DemandItem;
         use crate::domain::order::change::NextRound;
         use crate::domain::order::views::OfferView;
+        let basmati = PackOutcome::Substitute {
+            name: "basmati".into(),
+            quantity: None,
+            price: Paisa(9_000),
+        };
         let packing = accept(searching_with(Vec::new()))
             .fulfil(
                 &store("s1"),
@@ -476,30 +500,6 @@ mod tests {
                 2_000,
             )
             .and_then(|o| o.fulfil(&customer(), &Step::Drop { line: 1 }, 3_000))
-            .expect("packs and drops");
-        let next_store = Offer {
-            store_id: StoreId::new("s2").expect("id"),
-            distance_m: 400,
-            language: Language::En,
-            delivery_options: Vec::new(),
-        };
-        let give_back = Change::GiveBack {
-            reason: "the scale broke".into(),
-        let basmati = PackOutcome::Substitute {
-            name: "basmati".into(),
-            quantity: None,
-            price: Paisa(9_000),
-        };
-            next: NextRound::Offer {
-                offers: vec![next_store],
-                deadline_ms: 64_000,
-                search_radius_m: None,
-            },
-        };
-        let routed = packing
-            .decide(&Actor::Store(StoreId::new("s1").expect("id")), &give_back, 4_000)
-            .expect("gives back")
-            .answer(&packing);
             .and_then(|o| {
                 o.fulfil(
                     &store("s1"),
@@ -511,8 +511,27 @@ mod tests {
                 )
             })
             .and_then(|o| o.fulfil(&customer(), &Step::AnswerSubstitute { line: 2, accept: false }, 3_200))
-        assert_eq!(
+            .expect("packs and drops");
         assert_eq!(packing.packing()[2], LineState::Dropped, "a substitute turned down");
+        let next_store = Offer {
+            store_id: StoreId::new("s2").expect("id"),
+            distance_m: 400,
+            language: Language::En,
+            delivery_options: Vec::new(),
+        };
+        let give_back = Change::GiveBack {
+            reason: "the scale broke".into(),
+            next: NextRound::Offer {
+                offers: vec![next_store],
+                deadline_ms: 64_000,
+                search_radius_m: None,
+            },
+        };
+        let routed = packing
+            .decide(&Actor::Store(StoreId::new("s1").expect("id")), &give_back, 4_000)
+            .expect("gives back")
+            .answer(&packing);
+        assert_eq!(
             routed.packing(),
             [LineState::Pending, LineState::Dropped, LineState::Pending],
             "the giver's reports are gone, and so is the drop of its turned-down substitute (the next store may have the item); the customer's own drop is not"

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Millis;
@@ -13,6 +15,13 @@ use crate::domain::demand::Quantity;
 pub struct Paisa(pub u64);
 
 impl Paisa {
+    /// `share` (0 to 1) of this amount, rounded up to a whole paisa.
+    #[must_use]
+    pub fn part(self, share: Decimal) -> Paisa {
+        let part = (Decimal::from(self.0) * share.clamp(Decimal::ZERO, Decimal::ONE)).ceil();
+        Paisa(part.to_u64().unwrap_or(self.0))
+    }
+
     /// Sums without overflow (a bill tops out far below `u64::MAX`).
     #[must_use]
     pub fn saturating_add(self, other: Paisa) -> Paisa {
