@@ -54,6 +54,18 @@ async fn a_retried_order_is_placed_once_and_a_reused_key_is_refused() {
     let (third, again) = with_key_raw(&api, "customer:c1", "POST", "/orders", key, respelled).await;
     assert_eq!((third, &again["order_id"]), (201, &placed["order_id"]), "{again}");
     assert_eq!(stack.stored_order_count().await.expect("count"), 1);
+    // A body giving a key twice is refused, and counts by its text: the
+    // corrected body is another request, not a replay of the refusal.
+    let twice = r#"{"text": "1 kg sugar", "text": "2 kg rice", "location": {"lat": 23.7925, "lng": 90.4078}}"#;
+    let (refused, _) = with_key_raw(&api, "customer:c3", "POST", "/orders", "twice-tap-0001", twice).await;
+    assert_eq!(refused, 400);
+    let corrected = order_body("2 kg rice").to_string();
+    let (fixed, answer) = with_key_raw(&api, "customer:c3", "POST", "/orders", "twice-tap-0001", &corrected).await;
+    assert_eq!(
+        (fixed, answer["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{answer}"
+    );
     let (reused, refusal) = with_key(&api, "customer:c1", "POST", "/orders", key, &order_body("1 kg sugar")).await;
     assert_eq!(
         (reused, refusal["error"]["code"].as_str()),

@@ -124,12 +124,17 @@ fn idempotency_key(request: &ApiGatewayV2httpRequest) -> Result<Option<Idempoten
 /// A digest of what a request asks: its route, its path and its body. A
 /// JSON body counts by what it says, not how it is spelled: a retry whose
 /// encoder ordered the keys otherwise or spaced them differently asks the
-/// same.
+/// same. (Keys taken before this counted the text: a retry across that
+/// deploy of a request first sent before it is refused as reused.)
 fn fingerprint(route: HttpRoute, call: &Call<'_>) -> String {
     let mut path: Vec<(&String, &String)> = call.request.path_parameters.iter().collect();
     path.sort();
+    // A key given twice would be read as its last value alone: such a body
+    // (refused anyway) counts by its text.
     let body = serde_json::from_str::<serde_json::Value>(call.body)
-        .map_or_else(|_| call.body.to_string(), |value| keys_sorted(value).to_string());
+        .ok()
+        .filter(|_| super::requests::is_json_without_repeated_keys(call.body))
+        .map_or_else(|| call.body.to_string(), |value| keys_sorted(value).to_string());
     let text = format!("{}\n{path:?}\n{body}", route.key());
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()

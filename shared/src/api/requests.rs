@@ -628,6 +628,11 @@ impl<'de> Deserialize<'de> for AnObjectWithoutRepeats {
     }
 }
 
+/// Whether `body` is JSON in which no object gives a key twice.
+pub(crate) fn is_json_without_repeated_keys(body: &str) -> bool {
+    serde_json::from_str::<NoRepeatedKeys>(body).is_ok()
+}
+
 /// Any JSON value, read only to find an object with a key given twice.
 struct NoRepeatedKeys;
 
