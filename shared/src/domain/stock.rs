@@ -282,12 +282,18 @@ impl StockLedger {
         if input.items.len() > MAX_STOCK_ITEMS {
             return Err(invalid("items".into(), format!("at most {MAX_STOCK_ITEMS} items")));
         }
-        let mut lines = BTreeMap::new();
+        let mut lines: BTreeMap<String, StockLine> = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
         for (i, count) in input.items.iter().enumerate() {
             let at = |field: &str| format!("items[{i}].{field}");
             let tag = count.tag.trim();
             if tag.is_empty() || tag.chars().count() > MAX_LABEL_CHARS || tag.chars().any(char::is_control) {
                 return Err(invalid(at("tag"), "1 to 80 characters of text"));
+            }
+            // The same item named twice is a slip; two items orders ask
+            // for under one tag are not (below).
+            if !names.insert(crate::domain::demand::words::phrase_key(tag)) {
+                return Err(invalid(at("tag"), "listed twice"));
             }
             // Counted under the tag orders carry ("dal" is `lentils`).
             let tag = inventory_tag(tag);
@@ -299,11 +305,22 @@ impl StockLedger {
             if count.amount < Decimal::ZERO || count.amount > MAX_STOCK_AMOUNT {
                 return Err(invalid(at("amount"), format!("from 0 to {MAX_STOCK_AMOUNT}")));
             }
-            let (counted, unit) = Quantity {
+            let (mut counted, unit) = Quantity {
                 amount: count.amount,
                 unit,
             }
             .in_base_units();
+            // Items orders ask for under one tag count together: "beef 10
+            // kg" and "mutton 5 kg" are 15 kg of `meat`.
+            if let Some(before) = lines.get(&tag) {
+                if before.unit != unit {
+                    return Err(invalid(
+                        at("unit"),
+                        format!("counted with another line as {tag}, in another kind of unit"),
+                    ));
+                }
+                counted += before.counted;
+            }
             let (reserved, held_unit) = self
                 .lines
                 .get(&tag)
@@ -330,9 +347,7 @@ impl StockLedger {
                 reserved,
                 sold: Decimal::ZERO,
             };
-            if lines.insert(tag, line).is_some() {
-                return Err(invalid(at("tag"), "listed twice"));
-            }
+            lines.insert(tag, line);
         }
         let mut holds = self.holds.clone();
         for order_holds in holds.values_mut() {
@@ -595,11 +610,25 @@ mod tests {
 
     #[test]
     fn a_count_in_the_shopkeepers_words_covers_what_orders_ask_for() {
-        let ledger = counted(&[("dal", 3, "kg"), ("ডিম", 2, "dozen")]);
+        let ledger = counted(&[
+            ("dal", 3, "kg"),
+            ("ডিম", 2, "dozen"),
+            ("beef", 10, "kg"),
+            ("mutton", 5, "kg"),
+        ]);
+        let tags: Vec<&str> = ledger.lines.keys().map(String::as_str).collect();
+        assert_eq!(tags, ["eggs", "lentils", "meat"]);
+        assert_eq!(
+            ledger.lines["meat"].counted,
+            Decimal::from(15_000),
+            "beef and mutton count together"
+        );
         let asked = crate::domain::demand::parse_demand_text("2 kg lentils, 12 eggs").expect("parses");
-        assert!(ledger.covers(&asked), "{:?}", ledger.lines.keys().collect::<Vec<_>>());
-        let too_much = crate::domain::demand::parse_demand_text("4 kg dal").expect("parses");
-        assert!(!ledger.covers(&too_much));
+        assert!(ledger.covers(&asked));
+        for too_much in ["4 kg dal", "30 eggs", "16 kg beef"] {
+            let asked = crate::domain::demand::parse_demand_text(too_much).expect("parses");
+            assert!(!ledger.covers(&asked), "{too_much}");
+        }
     }
 
     #[test]
