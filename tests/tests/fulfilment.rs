@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use common::{Api, LONG, Socket, stack};
 use serde_json::{Value, json};
+use shared::domain::clock::Clock;
 use shared::domain::config::OrderingConfig;
 use tokio::sync::Barrier;
 
@@ -489,7 +490,7 @@ async fn a_line_dropped_before_a_give_back_is_not_asked_of_the_next_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_chosen_while_searching_is_told_to_the_stores_that_may_still_accept() {
     let stack = stack(OrderingConfig {
-        stores_per_round: 2,
+        stores_per_round: 3,
         ..OrderingConfig::default()
     })
     .await;
@@ -498,12 +499,17 @@ async fn a_delivery_chosen_while_searching_is_told_to_the_stores_that_may_still_
         .await;
     api.put_store("declined", "Declined Store", 90.0, 500.0, "grocery", &["rice"])
         .await;
+    api.put_store("pickup-only", "Pickup Only", 180.0, 400.0, "grocery", &["rice"])
+        .await;
+    set_delivery_options(&api, "pickup-only", json!([{"kind": "pickup", "ready_in_minutes": 20}])).await;
     let mut weighing = Socket::connect(&stack, "store:weighing").await;
     let mut declined = Socket::connect(&stack, "store:declined").await;
+    let mut pickup_only = Socket::connect(&stack, "store:pickup-only").await;
     let id = api.order("c1", "2 kg rice").await.order_id();
     let first = weighing.expect("offer", LONG).await;
     assert!(first["offer"].get("delivery").is_none(), "{first}");
     declined.expect("offer", LONG).await;
+    pickup_only.expect("offer", LONG).await;
     assert_eq!(api.step("store:declined", &id, "decline", None).await.status, 200);
 
     let chosen = api
@@ -517,6 +523,13 @@ async fn a_delivery_chosen_while_searching_is_told_to_the_stores_that_may_still_
         "{first} then {again}"
     );
     declined.expect_silence(common::SHORT).await;
+    pickup_only.expect_silence(common::SHORT).await;
+    // The same kind again, now with a slot: nothing a store weighs changed.
+    let from_ms = shared::domain::clock::SystemClock.now_ms() + 3_600_000;
+    let slot = json!({"kind": "helper_delivery", "slot": {"from_ms": from_ms, "to_ms": from_ms + 3_600_000}});
+    let slotted = api.step("customer:c1", &id, "delivery", Some(slot)).await;
+    assert_eq!(slotted.status, 200, "{}", slotted.text);
+    weighing.expect_silence(common::SHORT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,10 +81,12 @@ function onEvent(frame) {
   switch (frame.type) {
     case 'offer': {
       const known = offers.get(frame.order_id);
-      if (!known || known.state !== 'open') {
+      // A card that ended opens again only for a later round (a give-back);
+      // a late copy of the same round's offer leaves it as it ended.
+      if (!known || (known.state !== 'open' && frame.offer.round > known.offer.round)) {
         offers.set(frame.order_id, { offer: frame.offer, state: 'open' });
         if (!known) announce(frame.offer);
-      } else if (frame.offer.version > known.offer.version) {
+      } else if (known.state === 'open' && frame.offer.version > known.offer.version) {
         // The same offer, changed while open (the customer chose a kind
         // of delivery): the card says so, without ringing again.
         known.offer = frame.offer;

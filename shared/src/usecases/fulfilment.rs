@@ -96,6 +96,19 @@ where
                 continue;
             };
             tell_stock(&self.notifier, moved).await;
+            // Stores still weighing the offer are told of a delivery chosen
+            // meanwhile, so none accepts without knowing it must deliver.
+            let renewed: Vec<(Caller, EventBody)> = next
+                .offers_renewed_since(&current, now)
+                .into_iter()
+                .filter_map(|store| {
+                    let offer = OfferView::of(&next, &store)?;
+                    Some((Caller::Store(store), EventBody::Offer { offer }))
+                })
+                .collect();
+            if !renewed.is_empty() {
+                self.notifier.tell(&next, renewed).await;
+            }
             self.after_step(&next, step, Applied::Now).await?;
             return Ok(next);
         }
@@ -184,19 +197,6 @@ where
                     order: StoreOrderView::of(order, None),
                 },
             ));
-        }
-        // A delivery chosen while stores still weigh the offer: each store
-        // that may still accept gets the offer again, saying the kind, so
-        // none accepts without knowing whether it must deliver.
-        if matches!(step, Step::ChooseDelivery { .. }) && applied == Applied::Now {
-            let now = self.clock.now_ms();
-            for offer in order.offers() {
-                if order.is_offered_to(&offer.store_id, now)
-                    && let Some(view) = OfferView::of(order, &offer.store_id)
-                {
-                    pushes.push((Caller::Store(offer.store_id.clone()), EventBody::Offer { offer: view }));
-                }
-            }
         }
         self.notifier.tell(order, pushes).await;
         home
