@@ -508,7 +508,7 @@ async fn register_store(ctx: &Ctx, i: usize, at: (f64, f64)) -> anyhow::Result<(
 async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
     let (mut sink, mut stream) = ws.split();
     // Orders this store accepted over the socket and has no reply for: a
-    // refusal names no order, so it answers the oldest.
+    // refusal names its order (replies may come in another order).
     let mut unanswered = std::collections::VecDeque::new();
     while let Some(Ok(message)) = stream.next().await {
         let Message::Text(text) = message else { continue };
@@ -554,8 +554,9 @@ async fn store_socket(ctx: Arc<Ctx>, index: usize, token: String, ws: Ws) {
                 ctx.tracker.accept_answered(&order_id);
             }
             "error" if !pushed => {
-                if let Some(refused) = unanswered.pop_front() {
-                    ctx.tracker.accept_answered(&refused);
+                if let Some(at) = unanswered.iter().position(|id| *id == order_id) {
+                    unanswered.remove(at);
+                    ctx.tracker.accept_answered(&order_id);
                 }
             }
             "offer_taken" if pushed => ctx.tracker.taken(&order_id, at),
