@@ -91,7 +91,9 @@ function lineEditor(item = {}) {
   const li = h('li', { class: 'line', 'data-status': item.status || 'ok' },
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: `name-${n}`, 'data-i18n': 'item', text: t('item') }),
-        h('input', { id: `name-${n}`, name: 'name', value: item.name || '', required: true, maxlength: 100 })),
+        // In the page's language: the API reads Bangla names, digits and
+        // units back as it reads English ones.
+        h('input', { id: `name-${n}`, name: 'name', value: item.name ? itemName(item) : '', required: true, maxlength: 100 })),
       h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, 'data-i18n': 'amount', text: t('amount') }),
         h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
       h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, 'data-i18n': 'unit', text: t('unit') }),
