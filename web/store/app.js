@@ -104,9 +104,7 @@ function onEvent(frame) {
       loadOrder(frame.order_id);
       break;
     case 'store_order_updated':
-      orders.set(frame.order_id, frame.order);
-      // Completed by the customer: the history and the rating move.
-      if (frame.order.status === 'completed') guarded(loadStore);
+      keepOrder(frame.order);
       break;
     case 'error':
       problem(Object.assign(new Error(frame.message), { code: frame.code }));
@@ -203,10 +201,25 @@ async function loadOrder(orderId) {
 
 async function step(orderId, action, body) {
   await guarded(async () => {
-    orders.set(orderId, await session.call('POST', `/orders/${orderId}/${action}`, body));
+    keepOrder(await session.call('POST', `/orders/${orderId}/${action}`, body));
     render();
-    if (action === 'complete') guarded(loadStore);
   });
+}
+
+/**
+ * A won order stays on the working list while there is work on it; once
+ * done with, it leaves for the history below (reloaded with the rating,
+ * which a completion moves).
+ */
+function keepOrder(order) {
+  if (!['completed', 'cancelled'].includes(order.status)) {
+    orders.set(order.order_id, order);
+    return;
+  }
+  const known = orders.delete(order.order_id);
+  const card = $('orders').querySelector(`[data-order="${CSS.escape(order.order_id)}"]`);
+  if (card) card.remove();
+  if (known) guarded(loadStore);
 }
 
 /** Taka typed in Latin or Bangla digits as paisa, or NaN for anything else. */
