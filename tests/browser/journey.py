@@ -689,7 +689,42 @@ def journey(playwright, pages):
     customer_id = customer.evaluate("JSON.parse(localStorage.getItem('session:customer')).caller.id")
     console_checks_the_order(console, customer_id)
 
+    # --- an offer from the shop, one tap from an order --------------------
+    customer.get_by_role("button", name="My home").click()
+    customer.get_by_label("Tell me about offers from shops near where I bought").check()
+    expect(customer.locator("#offers")).to_contain_text("No offers right now.")
+    sent = api_post(
+        f"/stores/{STORE_ID}/promotions",
+        f"store:{STORE_ID}",
+        {"item": {"name": "rice", "amount": "5", "unit": "kg"}, "price": 42000,
+         "valid_until_ms": int(time.time() * 1000) + 3_600_000},
+    )
+    assert sent["recipients"] == 1, sent
+    # Pushed while the home is open: listed without a reload.
+    offer_row = customer.locator("#offers [data-promotion]")
+    expect(offer_row).to_contain_text("৳420.00")
+    expect(offer_row).to_contain_text("a shop about")
+    shot(customer, "customer-offers")
+    offer_row.get_by_role("button", name="Order this (pick up)").click()
+    expect(customer.get_by_role("heading", name="Finding nearby stores…")).to_be_visible()
+    promised = store.locator('[data-offer][data-state="open"] .promised')
+    expect(promised).to_have_text("Your offer promised ৳420.00: charge at most that")
+    shot(store, "store-offer-promised")
+
     assert not problems, problems
+
+
+def api_post(path, caller, body):
+    """A call to the API as `caller`, with a local dev token."""
+    def post(url, payload, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
+        with urllib.request.urlopen(request) as answer:
+            return json.loads(answer.read().decode())
+    token = post(f"{BASE}/dev/tokens", {"caller": caller})["token"]
+    return post(f"{BASE}{path}", body, token)
 
 
 

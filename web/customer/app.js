@@ -5,7 +5,7 @@
 // sends none, and this page shows only what the API sent.
 
 import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, lineItem } from '../common/client.js';
-import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
+import { t, has, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
 const $ = (id) => document.getElementById(id);
@@ -15,6 +15,11 @@ let voice = null; // the last speech result, sent with the text
 
 const socket = new LiveSocket(session, {
   onEvent: (frame) => {
+    // A shop's offer: the home lists it at once.
+    if (frame.type === 'promotion_received') {
+      if (document.body.dataset.view === 'home') guarded(async () => showOffers(await session.call('GET', '/customers/me/promotions')));
+      return;
+    }
     // Another order's event changes nothing here (an older one of this
     // order neither: showOrder drops it).
     if (!frame.order || (order && frame.order_id !== order.order_id)) return;
@@ -95,9 +100,9 @@ function lineEditor(item = {}) {
         // units back as it reads English ones.
         h('input', { id: `name-${n}`, name: 'name', value: item.name ? itemName(item) : '', required: true, maxlength: 100 })),
       h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, 'data-i18n': 'amount', text: t('amount') }),
-        h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount || '' })),
+        h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount ? pageDigits(q.amount) : '' })),
       h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, 'data-i18n': 'unit', text: t('unit') }),
-        h('input', { id: `unit-${n}`, name: 'unit', value: q.unit || '' })),
+        h('input', { id: `unit-${n}`, name: 'unit', value: q.unit ? (has(`unit_${q.unit}`) ? t(`unit_${q.unit}`) : q.unit) : '' })),
       h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
         onclick: () => li.remove() })),
     flag,
@@ -389,10 +394,12 @@ async function showHome() {
   show('home');
   $('upgrade').hidden = !(session.caller && session.caller.guest);
   await guarded(async () => {
-    const [home, history] = await Promise.all([
+    const [home, history, promotions] = await Promise.all([
       session.call('GET', '/customers/me/home'),
       session.call('GET', '/customers/me/orders?limit=20'),
+      session.call('GET', '/customers/me/promotions'),
     ]);
+    showOffers(promotions);
     const items = home.items.map((i) => h('li', {}, `${itemName(i)} — ${quantity(i.quantity)}`));
     $('home-items').replaceChildren(...(items.length ? items : [h('li', { class: 'muted', text: t('nothing_yet') })]));
     const orders = history.orders.map((o) => h('li', {},
@@ -402,6 +409,38 @@ async function showHome() {
     $('history').replaceChildren(...(orders.length ? orders : [h('li', { class: 'muted', text: t('nothing_yet') })]));
   });
 }
+
+// ---- offers from shops nearby (promotions) --------------------------------
+
+/** The customer's consent and the offers still valid, each one tap from an order. */
+function showOffers(promotions) {
+  $('offers-consent').checked = promotions.opted_in;
+  const rows = promotions.promotions.map((p) => h('li', { class: 'card', 'data-promotion': p.promotion_id },
+    h('p', {}, h('strong', { text: `${itemName(p.item)} ${quantity(p.item.quantity)} · ${taka(p.price)}` })),
+    h('p', { text: t('offer_from', { m: p.distance_m }) }),
+    h('p', { class: 'muted', text: t('offer_until', { time: new Date(p.valid_until_ms).toLocaleString(lang === 'bn' ? 'bn-BD' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }) }) }),
+    h('button', { type: 'button', text: t('order_this'), onclick: () => orderOffer(p.promotion_id) })));
+  const none = promotions.opted_in ? t('no_offers_yet') : t('offers_off');
+  $('offers').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: none })]));
+}
+
+/** Orders an offer's item, to pick up; its shop is asked first. */
+function orderOffer(promotionId) {
+  guarded(async () => {
+    const location = await position() || JSON.parse(localStorage.getItem(LAST_POSITION) || 'null');
+    if (!location) throw new Error(t('location_needed'));
+    const body = { location, delivery: { kind: 'pickup' } };
+    const placed = await session.call('POST', `/customers/me/promotions/${promotionId}/order`, body,
+      { 'Idempotency-Key': crypto.randomUUID() });
+    showOrder(placed);
+  });
+}
+
+$('offers-consent').addEventListener('change', () => guarded(async () => {
+  await session.call('PUT', '/customers/me/promotions/consent', { opted_in: $('offers-consent').checked },
+    { 'Idempotency-Key': crypto.randomUUID() });
+  showOffers(await session.call('GET', '/customers/me/promotions'));
+}));
 
 for (const button of document.querySelectorAll('[data-go]')) {
   button.addEventListener('click', () => {
