@@ -257,7 +257,9 @@ function showOrder(next, { background = false } = {}) {
   $('order-status').textContent = t(`status_${order.status}`);
   // An order that ended without a store: what was asked, nothing to expect.
   const ended = endedWithoutStore(order);
-  $('delivery-terms').textContent = ended ? '' : deliveryTerms(order.delivery);
+  // Terms to wait by, while there is something to wait for.
+  const waiting = !ended && order.status !== 'completed';
+  $('delivery-terms').textContent = waiting ? deliveryTerms(order.delivery) : '';
   const address = addressText(order.address);
   $('order-address').textContent = address ? t('deliver_to', { address }) : '';
   $('order-address').hidden = !address;
