@@ -431,6 +431,9 @@ def console_checks_the_order(console, customer_id):
     # A waiting shop, approved: it leaves the list.
     waiting = console.locator("#stores li", has_text=PENDING_STORE_NAME)
     expect(waiting).to_have_count(1)
+    # What it sells and where, before anyone approves it.
+    expect(waiting.locator(".store-sells")).to_contain_text("rice")
+    expect(waiting.locator(".store-place")).to_have_attribute("href", re.compile(r"mlat=23\.\d+&mlon=90\.\d+"))
     expect(console.locator("#stores-status")).to_have_text("1 store waiting.")
     waiting.get_by_role("button", name=f"Approve {PENDING_STORE_NAME}").click()
     expect(console.locator("#stores-status")).to_have_text(f"{PENDING_STORE_NAME} approved. No store is waiting.")

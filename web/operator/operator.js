@@ -424,6 +424,17 @@ function drawStores() {
       phone: application.phone,
       when: hour(application.applied_at_ms),
     });
+    // What it sells and where, so an operator approves knowing both.
+    const sells = document.createElement("p");
+    sells.className = "store-sells";
+    sells.textContent = t("store_sells", { tags: (application.store.tags || []).join(", ") || "–" });
+    const { lat, lng } = application.store.location;
+    const place = document.createElement("a");
+    place.className = "store-place";
+    place.href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lng}#map=18/${lat}/${lng}`;
+    place.target = "_blank";
+    place.rel = "noopener";
+    place.textContent = t("store_place", { lat: lat.toFixed(5), lng: lng.toFixed(5) });
     const approve = document.createElement("button");
     approve.type = "button";
     approve.textContent = t("approve", { name: application.store.name });
@@ -439,7 +450,9 @@ function drawStores() {
         status("stores-status", e.message, true);
       }
     });
-    item.append(name, details, approve);
+    const where = document.createElement("p");
+    where.append(place);
+    item.append(name, details, sells, where, approve);
     list.append(item);
   }
   const n = answer.applications.length;
