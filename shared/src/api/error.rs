@@ -61,6 +61,15 @@ impl ApiError {
         self
     }
 
+    /// [`Self::with_field`], where a field is at fault.
+    #[must_use]
+    pub fn with_field_if_any(self, field: Option<impl Into<String>>) -> Self {
+        match field {
+            Some(field) => self.with_field(field),
+            None => self,
+        }
+    }
+
     /// `{"error": {...}}`
     #[must_use]
     pub fn body(&self) -> String {
@@ -85,11 +94,7 @@ fn refused(refusal: Refusal) -> ApiError {
         Refusal::Invalid(_) | Refusal::InvalidField { .. } | Refusal::DeliveryNotOffered(_) => 422,
         _ => 409,
     };
-    let error = ApiError::new(status, refusal.code(), refusal.to_string());
-    match refusal.field() {
-        Some(field) => error.with_field(field),
-        None => error,
-    }
+    ApiError::new(status, refusal.code(), refusal.to_string()).with_field_if_any(refusal.field())
 }
 
 fn not_found(what: &str) -> ApiError {
@@ -172,10 +177,7 @@ impl From<PlaceOrderError> for ApiError {
             .with_field("payment"),
             // Only the delivery chosen with the order is refused here:
             // its fields sit under `delivery`.
-            PlaceOrderError::Refused(r) => match r.field() {
-                Some(field) => refused(r).with_field(format!("delivery.{field}")),
-                None => refused(r),
-            },
+            PlaceOrderError::Refused(r) => refused(r).with_field_if_any(r.field().map(|f| format!("delivery.{f}"))),
             PlaceOrderError::Limited(limit) => limit.into(),
             PlaceOrderError::Unavailable(e) => e.into(),
         }

@@ -22,11 +22,7 @@ impl From<PromotionRefusal> for ApiError {
             PromotionRefusal::Expired => 410,
             _ => 422,
         };
-        let error = ApiError::new(status, refusal.code(), refusal.to_string());
-        match refusal.field() {
-            Some(field) => error.with_field(field),
-            None => error,
-        }
+        ApiError::new(status, refusal.code(), refusal.to_string()).with_field_if_any(refusal.field())
     }
 }
 

@@ -695,15 +695,12 @@ pub(crate) fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
     // Valid JSON whose number no value can hold (1e400): the field's
     // fault, not the text's.
     if e.is_syntax() && e.to_string().starts_with("number out of range") {
-        let error = ApiError::new(
+        return ApiError::new(
             400,
             "invalid_body",
             format!("{}: a number too large", at.unwrap_or("a value")),
-        );
-        return match at {
-            Some(at) => error.with_field(at),
-            None => error,
-        };
+        )
+        .with_field_if_any(at);
     }
     if e.is_syntax() || e.is_eof() {
         return ApiError::new(400, "invalid_json", "the body is not valid JSON");
@@ -723,11 +720,7 @@ pub(crate) fn body_error(path: &str, e: &serde_json::Error) -> ApiError {
         (Some(field), Some(problem)) => format!("{field}: {problem}"),
         (None, problem) => problem.unwrap_or_else(|| "the body has the wrong shape".to_string()),
     };
-    let error = ApiError::new(400, "invalid_body", message);
-    match field {
-        Some(field) => error.with_field(field),
-        None => error,
-    }
+    ApiError::new(400, "invalid_body", message).with_field_if_any(field)
 }
 
 pub(crate) fn is_missing(e: &serde_json::Error) -> bool {
