@@ -134,24 +134,16 @@ fn fingerprint(route: HttpRoute, call: &Call<'_>) -> String {
     let body = serde_json::from_str::<serde_json::Value>(call.body)
         .ok()
         .filter(|_| super::requests::is_json_without_repeated_keys(call.body))
-        .map_or_else(|| call.body.to_string(), |value| keys_sorted(value).to_string());
+        .map_or_else(
+            || call.body.to_string(),
+            |mut value| {
+                value.sort_all_objects();
+                value.to_string()
+            },
+        );
     let text = format!("{}\n{path:?}\n{body}", route.key());
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `value` with every object's keys in order, at any depth.
-fn keys_sorted(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<(String, serde_json::Value)> =
-                map.into_iter().map(|(key, inner)| (key, keys_sorted(inner))).collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().collect())
-        }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(keys_sorted).collect()),
-        other => other,
-    }
 }
 
 async fn dispatch<'a, S: Storage, Q: OfferTimers, P: Pusher>(
