@@ -187,15 +187,15 @@ pub struct InvalidStore {
 
 /// The categories a store may sell: those of the catalogue's items, so a
 /// mistyped one ("grocey") is refused at once rather than never matched.
-fn known_categories() -> Vec<&'static str> {
-    Catalogue::builtin().map(Catalogue::categories).unwrap_or_default()
-}
+/// Worked out once, as the catalogue is.
+static KNOWN_CATEGORIES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| Catalogue::builtin().map(Catalogue::categories).unwrap_or_default());
 
-static CATEGORY_RULE: LazyLock<String> = LazyLock::new(|| format!("must be one of: {}", known_categories().join(", ")));
+static CATEGORY_RULE: LazyLock<String> = LazyLock::new(|| format!("must be one of: {}", KNOWN_CATEGORIES.join(", ")));
 
 fn category(raw: &str) -> Result<String, InvalidStore> {
     let value = label("category", raw)?.to_lowercase();
-    let known = known_categories();
+    let known = &*KNOWN_CATEGORIES;
     if known.is_empty() || known.contains(&value.as_str()) {
         Ok(value)
     } else {
