@@ -7,7 +7,7 @@ use super::actor::Actor;
 use super::aftersales::{StoreCancellation, short_text};
 use super::audit::{AuditEntry, ChangedBy, Happened, Packing};
 use super::fulfilment::{Step, fulfil};
-use super::packing::{LineState, PackOutcome};
+use super::packing::PackOutcome;
 use super::refusal::Refusal;
 use super::state::{CANCELLED_BY_CUSTOMER, Offer, Order, OrderStatus, Winner};
 use crate::domain::clock::Millis;
@@ -215,9 +215,6 @@ impl Order {
                     .enumerate()
                     .map(|(line, state)| state.kept_after_give_back(reported.contains(&line)))
                     .collect();
-                if next.packing.iter().all(|line| *line == LineState::Pending) {
-                    next.packing.clear();
-                }
                 next.status = OrderStatus::Searching;
                 next.route(what.clone());
                 next
