@@ -13,6 +13,7 @@ use super::demand::DemandItem;
 use super::geo::GeoPoint;
 use super::ids::{CustomerId, PromotionId, StoreId};
 use super::limits::Rate;
+use super::order::Promise;
 use super::order::money::{MAX_LINE_PRICE, Paisa};
 use super::store::Store;
 
@@ -285,6 +286,15 @@ impl Promotion {
             }
         }
         found
+    }
+
+    /// What an order from it binds its store to: its price for the item.
+    #[must_use]
+    pub fn promise(&self) -> Promise {
+        Promise {
+            store_id: self.store_id.clone(),
+            price: self.price,
+        }
     }
 
     /// Whether it may still be turned into an order at `now`.

@@ -14,7 +14,7 @@ use crate::domain::config::OrderingConfig;
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{Caller, CustomerId, OrderId, PromotionId, StoreId};
 use crate::domain::limits::LimitReached;
-use crate::domain::order::{Order, OrderStatus, Promise};
+use crate::domain::order::{Order, OrderStatus};
 use crate::domain::promotion::{
     PROMOTIONS_PER_CUSTOMER, PROMOTIONS_PER_STORE, Promotion, PromotionEvent, PromotionEventBody, PromotionInput,
     PromotionRefusal, PromotionView, ReceivedPromotion, purchase_entries,
@@ -302,6 +302,7 @@ where
         }
         let promotion = received.promotion;
         promotion.usable_at(self.now()).map_err(PromotionOrderError::Refused)?;
+        let promise = promotion.promise();
         let order = self
             .ordering
             .place_answering(
@@ -311,10 +312,7 @@ where
                     ..placement
                 },
                 order_id,
-                Promise {
-                    store_id: promotion.store_id,
-                    price: promotion.price,
-                },
+                promise,
             )
             .await
             .map_err(PromotionOrderError::Place)?;
