@@ -216,10 +216,16 @@ export const latinDigits = (text) => String(text).replace(/[০-৯]/g, (d) => S
 export const pageDigits = (text) => (lang === 'bn' ? String(text).replace(/[0-9]/g, (d) => String.fromCharCode(0x09e6 + Number(d))) : String(text));
 
 /** "1.2 kg" from {amount, unit}; "১.২ কেজি" in Bangla. */
-export const quantity = (q) => (q ? `${pageDigits(q.amount)} ${has(`unit_${q.unit}`) ? t(`unit_${q.unit}`) : q.unit}` : '');
+/** A unit as the page writes it ("কেজি" on a Bangla page); the API reads it back. */
+export const unitName = (unit) => (has(`unit_${unit}`) ? t(`unit_${unit}`) : unit);
+
+export const quantity = (q) => (q ? `${pageDigits(q.amount)} ${unitName(q.unit)}` : '');
 
 /** An item's name in the page's language: the catalogue's Bangla name on a Bangla page, when the server sent one. */
 export const itemName = (item) => (lang === 'bn' && item.name_bn) || item.name;
+
+/** A demand line as the page says it: "চাল ১.২ কেজি", "rice 1.2 kg". */
+export const itemText = (item) => `${itemName(item)} ${quantity(item.quantity)}`.trim();
 
 /**
  * A packing line's item as the page says it: on a Bangla page, built from
@@ -227,8 +233,14 @@ export const itemName = (item) => (lang === 'bn' && item.name_bn) || item.name;
  */
 export const lineItem = (items, line) => {
   const item = lang === 'bn' && items && items[line.line];
-  return item ? `${itemName(item)} ${quantity(item.quantity)}`.trim() : line.item;
+  return item ? itemText(item) : line.item;
 };
+
+/** What a store reported on a line beyond its state: what it packed instead, how much, for how much. */
+export const reportText = (line) => [line.name, quantity(line.quantity), line.name && line.price != null ? taka(line.price) : ''].filter(Boolean).join(' ');
+
+/** A place on a map, for a person to open. */
+export const mapUrl = ({ lat, lng }) => `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lng}#map=18/${lat}/${lng}`;
 
 /**
  * What went wrong, for a person in the page's language: the error's code

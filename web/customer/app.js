@@ -4,8 +4,8 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, lineItem } from '../common/client.js';
-import { t, has, translate, toggleLanguage, lang } from '../common/i18n.js';
+import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, itemText, lineItem, reportText, unitName, mapUrl } from '../common/client.js';
+import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
 const $ = (id) => document.getElementById(id);
@@ -17,7 +17,7 @@ const socket = new LiveSocket(session, {
   onEvent: (frame) => {
     // A shop's offer: the home lists it at once.
     if (frame.type === 'promotion_received') {
-      if (document.body.dataset.view === 'home') guarded(async () => showOffers(await session.call('GET', '/customers/me/promotions')));
+      if (document.body.dataset.view === 'home') guarded(refreshOffers);
       return;
     }
     // Another order's event changes nothing here (an older one of this
@@ -102,7 +102,7 @@ function lineEditor(item = {}) {
       h('div', { class: 'narrow' }, h('label', { for: `amount-${n}`, 'data-i18n': 'amount', text: t('amount') }),
         h('input', { id: `amount-${n}`, name: 'amount', inputmode: 'decimal', value: q.amount ? pageDigits(q.amount) : '' })),
       h('div', { class: 'narrow' }, h('label', { for: `unit-${n}`, 'data-i18n': 'unit', text: t('unit') }),
-        h('input', { id: `unit-${n}`, name: 'unit', value: q.unit ? (has(`unit_${q.unit}`) ? t(`unit_${q.unit}`) : q.unit) : '' })),
+        h('input', { id: `unit-${n}`, name: 'unit', value: q.unit ? unitName(q.unit) : '' })),
       h('button', { type: 'button', class: 'danger', 'aria-label': t('remove_item', { name: item.name || '' }), text: '✕',
         onclick: () => li.remove() })),
     flag,
@@ -267,12 +267,12 @@ function showOrder(next, { background = false } = {}) {
   const place = order.store && order.store.location;
   const pickup = order.delivery && order.delivery.option && order.delivery.option.kind === 'pickup';
   $('shop-place').hidden = !place || !pickup || ['completed', 'cancelled'].includes(order.status);
-  if (place) $('shop-map').href = `https://www.openstreetmap.org/?mlat=${place.lat}&mlon=${place.lng}#map=18/${place.lat}/${place.lng}`;
+  if (place) $('shop-map').href = mapUrl(place);
   // Marked for `translate`, so a language switch keeps the right heading.
   $('packing-title').dataset.i18n = ended ? 'asked_for' : 'packing';
   $('packing-title').textContent = t($('packing-title').dataset.i18n);
   $('packing').replaceChildren(...(ended
-    ? order.items.map((i) => h('li', { text: `${itemName(i)} ${quantity(i.quantity)}`.trim() }))
+    ? order.items.map((i) => h('li', { text: itemText(i) }))
     : (order.packing || []).map((line) => packingLine(line, order.items))));
   $('complete').hidden = !['ready_for_pickup', 'out_for_delivery'].includes(order.status);
   showBill(order.bill);
@@ -294,10 +294,10 @@ function packingLine(line, items) {
   const li = h('li', { 'data-line': line.line, 'data-state': line.state },
     h('span', { text: lineItem(items, line) }), ' — ',
     h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
-    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity), line.name && line.price ? taka(line.price) : ''].filter(Boolean).join(' ')})` }) : null);
+    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${reportText(line)})` }) : null);
   if (line.state === 'substitute_offered') {
     // What it costs is part of what the customer says yes to.
-    const name = [line.name, quantity(line.quantity), taka(line.price)].filter(Boolean).join(' ');
+    const name = reportText(line);
     li.append(h('div', { class: 'row' },
       h('button', { type: 'button', text: t('accept_substitute', { name }), onclick: () => answerSubstitute(line.line, true) }),
       h('button', { type: 'button', class: 'quiet', text: t('refuse_substitute'), onclick: () => answerSubstitute(line.line, false) })));
@@ -315,7 +315,7 @@ function showBill(bill) {
   // alone. Once handed over, whatever is owed is shown.
   box.hidden = !bill || (!bill.lines.length && ['accepted', 'preparing'].includes(order.status));
   if (box.hidden) return;
-  const rows = bill.lines.map((l) => h('li', {}, `${itemName(l)} ${quantity(l.quantity)}`, h('strong', { class: 'amount', text: taka(l.price) })));
+  const rows = bill.lines.map((l) => h('li', {}, itemText(l), h('strong', { class: 'amount', text: taka(l.price) })));
   // A pickup has no delivery line.
   if (bill.delivery_fee > 0) rows.push(h('li', {}, t('delivery_fee'), h('strong', { class: 'amount', text: taka(bill.delivery_fee) })));
   rows.push(h('li', { class: 'big' }, t('total'), h('span', { class: 'amount', text: taka(bill.total) })));
@@ -418,7 +418,7 @@ async function showHome() {
 function showOffers(promotions) {
   $('offers-consent').checked = promotions.opted_in;
   const rows = promotions.promotions.map((p) => h('li', { class: 'card', 'data-promotion': p.promotion_id },
-    h('p', {}, h('strong', { text: `${itemName(p.item)} ${quantity(p.item.quantity)} · ${taka(p.price)}` })),
+    h('p', {}, h('strong', { text: `${itemText(p.item)} · ${taka(p.price)}` })),
     h('p', { text: t('offer_from', { m: p.distance_m }) }),
     h('p', { class: 'muted', text: t('offer_until', { time: new Date(p.valid_until_ms).toLocaleString(lang === 'bn' ? 'bn-BD' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }) }) }),
     h('button', { type: 'button', text: t('order_this'), onclick: () => orderOffer(p.promotion_id) })));
@@ -441,8 +441,12 @@ function orderOffer(promotionId) {
 $('offers-consent').addEventListener('change', () => guarded(async () => {
   await session.call('PUT', '/customers/me/promotions/consent', { opted_in: $('offers-consent').checked },
     { 'Idempotency-Key': crypto.randomUUID() });
-  showOffers(await session.call('GET', '/customers/me/promotions'));
+  await refreshOffers();
 }));
+
+async function refreshOffers() {
+  showOffers(await session.call('GET', '/customers/me/promotions'));
+}
 
 for (const button of document.querySelectorAll('[data-go]')) {
   button.addEventListener('click', () => {

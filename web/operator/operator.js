@@ -4,7 +4,7 @@
 // once), speaks Bangla or English with web/common/i18n.js, and draws H3
 // cells from the corners the API sends, so no map tiles and no H3 library.
 
-import { Session, apiBase, requestCode, verifyCode } from "../common/client.js";
+import { Session, apiBase, mapUrl, requestCode, verifyCode } from "../common/client.js";
 import { addStrings, has, lang, t, toggleLanguage, translate } from "../common/i18n.js";
 import { STRINGS } from "./strings.js";
 
@@ -431,7 +431,7 @@ function drawStores() {
     const { lat, lng } = application.store.location;
     const place = document.createElement("a");
     place.className = "store-place";
-    place.href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lng}#map=18/${lat}/${lng}`;
+    place.href = mapUrl(application.store.location);
     place.target = "_blank";
     place.rel = "noopener";
     place.textContent = t("store_place", { lat: lat.toFixed(5), lng: lng.toFixed(5) });

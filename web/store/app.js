@@ -3,8 +3,8 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, quantity, addressText, latinDigits, pageDigits, itemName, lineItem } from '../common/client.js';
-import { t, has, translate, toggleLanguage } from '../common/i18n.js';
+import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, addressText, latinDigits, pageDigits, itemName, itemText, lineItem, reportText, unitName } from '../common/client.js';
+import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
 const $ = (id) => document.getElementById(id);
@@ -153,7 +153,7 @@ function offerCard([orderId, { offer, state }]) {
   const open = state === 'open';
   return h('article', { class: `card${open ? ' ringing' : ''}`, 'data-offer': orderId, 'data-state': state, 'aria-label': t('new_offer') },
     h('h4', { text: t('new_offer') }),
-    h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: `${itemName(i)} ${quantity(i.quantity)}`.trim() }))),
+    h('ul', { class: 'plain' }, offer.items.map((i) => h('li', { text: itemText(i) }))),
     h('p', { class: 'muted', text: t('distance', { m: offer.distance_m }) }),
     offer.delivery ? h('p', { class: 'terms', text: t('delivery_terms', { kind: t(`store_${offer.delivery}`) }) }) : null,
     offer.promised_price ? h('p', { class: 'terms promised', text: t('promised_price', { price: taka(offer.promised_price) }) }) : null,
@@ -216,10 +216,7 @@ function keepOrder(order) {
     orders.set(order.order_id, order);
     return;
   }
-  const known = orders.delete(order.order_id);
-  const card = $('orders').querySelector(`[data-order="${CSS.escape(order.order_id)}"]`);
-  if (card) card.remove();
-  if (known) guarded(loadStore);
+  if (dropOrder(order.order_id)) guarded(loadStore);
 }
 
 /** Taka typed in Latin or Bangla digits as paisa, or NaN for anything else. */
@@ -231,8 +228,7 @@ const paisa = (value) => {
 /** The unit a line was asked in, as the page writes it (the API reads it back). */
 const unitWord = (item) => {
   const unit = item && item.quantity && item.quantity.unit;
-  if (!unit) return '';
-  return has(`unit_${unit}`) ? t(`unit_${unit}`) : unit;
+  return unit ? unitName(unit) : '';
 };
 
 function packingForm(order, line) {
@@ -296,10 +292,15 @@ function packingForm(order, line) {
 function giveBack(orderId, reason) {
   guarded(async () => {
     await session.call('POST', `/orders/${orderId}/store-cancel`, { text: reason });
-    orders.delete(orderId);
-    const card = $('orders').querySelector(`[data-order="${CSS.escape(orderId)}"]`);
-    if (card) card.remove();
+    dropOrder(orderId);
   });
+}
+
+/** Takes an order off the working list and the screen; whether it was on it. */
+function dropOrder(orderId) {
+  const card = $('orders').querySelector(`[data-order="${CSS.escape(orderId)}"]`);
+  if (card) card.remove();
+  return orders.delete(orderId);
 }
 
 function giveBackForm(order) {
@@ -331,7 +332,7 @@ function orderCard(order) {
         ? packingForm(order, line)
         : [h('span', { text: lineItem(order.items, line) }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
           // A substitute says what and for how much, as the customer saw it.
-          line.name ? h('span', { class: 'muted', text: ` (${[line.name, quantity(line.quantity), taka(line.price)].filter(Boolean).join(' ')})` }) : null]))),
+          line.name ? h('span', { class: 'muted', text: ` (${reportText(line)})` }) : null]))),
     // A total once something is billed, not of a delivery fee alone.
     order.bill && (billed || !packing)
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
