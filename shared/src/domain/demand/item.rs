@@ -360,14 +360,12 @@ pub fn offer_announcement_in(items: &[DemandItem], language: Language) -> String
             format!("New order: {} - accept now!", list.join(", "))
         }
         Language::Bn => {
-            let catalogue = Catalogue::builtin().ok();
             let list: Vec<String> = items
                 .iter()
                 .map(|item| {
-                    let name = catalogue
-                        .filter(|_| item.status != ItemStatus::Unmatched)
-                        .and_then(|c| c.item_named(&item.name))
-                        .map_or(item.name.as_str(), |known| known.name_bn.as_str());
+                    // A catalogue item carries its Bangla name; a line the
+                    // catalogue did not know is said in the customer's words.
+                    let name = item.name_bn.as_deref().unwrap_or(&item.name);
                     match &item.quantity {
                         Some(q) => format!("{} {name}", say_quantity_bn(*q)),
                         None => name.to_string(),
