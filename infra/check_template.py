@@ -446,14 +446,14 @@ def main():
         not alarms_on("AWS/ApiGateway", "IntegrationError", {"ApiId": {"Ref": ws_api}, "Stage": stage_name(ws_api)}),
         "an alarm on the WebSocket API's IntegrationError fires on every refused $connect of a suspended store (403): alarm on its 5xx instead",
     )
-    connect_refusal = re.search(r"ConnectError::StoreNotActive => not_active\(\)", (ROOT / "shared/src/api/error.rs").read_text())
-    not_active_403 = re.search(r"fn not_active\(\) -> ApiError \{\s*ApiError::new\(\s*403", (ROOT / "shared/src/api/error.rs").read_text())
+    error_rs = (ROOT / "shared/src/api/error.rs").read_text()
+    connect_refusal = re.search(r"ConnectError::StoreNotActive => not_active\(\)", error_rs)
+    not_active_403 = re.search(r"fn not_active\(\) -> ApiError \{\s*ApiError::new\(\s*403", error_rs)
     check(
         connect_refusal is not None and not_active_403 is not None,
         "shared/src/api/error.rs no longer refuses an inactive store's $connect with 403: revisit the WebSocket 5xx alarm's reasoning",
     )
-    ws_stage_props = next((v["Properties"] for v in of_type("AWS::ApiGatewayV2::Stage").values() if v["Properties"]["ApiId"] == {"Ref": ws_api}), {})
-    access_log = ws_stage_props.get("AccessLogSettings", {})
+    access_log = ws_stage_resource["Properties"].get("AccessLogSettings", {})
     log_group_id = access_log.get("DestinationArn", {}).get("Fn::GetAtt", [None])[0]
     check(
         '"status":"$context.status"' in str(access_log.get("Format", "")),
