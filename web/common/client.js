@@ -239,6 +239,9 @@ export const lineItem = (items, line) => {
 /** What a store reported on a line beyond its state: what it packed instead, how much, for how much. */
 export const reportText = (line) => [line.name, quantity(line.quantity), line.name && line.price != null ? taka(line.price) : ''].filter(Boolean).join(' ');
 
+/** reportText beside a line's state, where the store reported more than a state: " (0.5 kg)". */
+export const reportNote = (line) => (line.quantity || line.name ? h('span', { class: 'muted', text: ` (${reportText(line)})` }) : null);
+
 /** A place on a map, for a person to open. */
 export const mapUrl = ({ lat, lng }) => `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lng}#map=18/${lat}/${lng}`;
 

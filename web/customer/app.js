@@ -4,7 +4,7 @@
 // home and order history. No store is named before one accepts: the API
 // sends none, and this page shows only what the API sent.
 
-import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, itemText, lineItem, reportText, unitName, mapUrl } from '../common/client.js';
+import { Session, LiveSocket, call, requestCode, h, show, guarded, wireSignIn, secondsLeft, taka, quantity, addressText, pageDigits, itemName, itemText, lineItem, reportNote, reportText, unitName, mapUrl } from '../common/client.js';
 import { t, translate, toggleLanguage, lang } from '../common/i18n.js';
 
 const session = new Session('customer');
@@ -294,7 +294,7 @@ function packingLine(line, items) {
   const li = h('li', { 'data-line': line.line, 'data-state': line.state },
     h('span', { text: lineItem(items, line) }), ' — ',
     h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
-    line.quantity || line.name ? h('span', { class: 'muted', text: ` (${reportText(line)})` }) : null);
+    reportNote(line));
   if (line.state === 'substitute_offered') {
     // What it costs is part of what the customer says yes to.
     const name = reportText(line);

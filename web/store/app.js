@@ -3,7 +3,7 @@
 // its 60-second countdown, accept or decline, then pack line by line, hand
 // over and complete; the store's history and rating.
 
-import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, addressText, latinDigits, pageDigits, itemName, itemText, lineItem, reportText, unitName } from '../common/client.js';
+import { Session, LiveSocket, h, show, guarded, problem, wireSignIn, secondsLeft, taka, addressText, latinDigits, pageDigits, itemName, itemText, lineItem, reportNote, unitName } from '../common/client.js';
 import { t, translate, toggleLanguage } from '../common/i18n.js';
 
 const session = new Session('store');
@@ -332,7 +332,7 @@ function orderCard(order) {
         ? packingForm(order, line)
         : [h('span', { text: lineItem(order.items, line) }), ' — ', h('span', { class: `line-state state-${line.state}`, text: t(`line_${line.state}`) }),
           // A substitute says what and for how much, as the customer saw it.
-          line.name ? h('span', { class: 'muted', text: ` (${reportText(line)})` }) : null]))),
+          reportNote(line)]))),
     // A total once something is billed, not of a delivery fee alone.
     order.bill && (billed || !packing)
       ? h('p', {}, t('total'), ': ', h('strong', { text: taka(order.bill.total) })) : null,
