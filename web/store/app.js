@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 let store = null; // the store's profile
 const offers = new Map(); // order id -> {offer, state}
 const orders = new Map(); // order id -> the store's view of a won order
+let pastOrders = []; // the store's last orders, as listed
 let wakeLock = null;
 let ticker = null;
 
@@ -402,13 +403,19 @@ async function loadStore() {
     if (!orders.has(o.order_id) || orders.get(o.order_id).version < o.version) orders.set(o.order_id, o);
   }
   if (open.length) render();
-  const rows = page.orders.map((o) => h('li', { text: `${o.items.map(itemName).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
+  pastOrders = page.orders;
+  showHistory();
+}
+
+/** The store's last orders, in the page's language. */
+function showHistory() {
+  const rows = pastOrders.map((o) => h('li', { text: `${o.items.map(itemName).join(', ')} · ${t(`status_${o.status}`)}${o.bill && o.bill.total ? ` · ${taka(o.bill.total)}` : ''}` }));
   $('history').replaceChildren(...(rows.length ? rows : [h('li', { class: 'muted', text: t('nothing_yet') })]));
 }
 
 $('lang').addEventListener('click', () => {
   toggleLanguage();
-  if (store) { showStore(); $('orders').replaceChildren(); render(); }
+  if (store) { showStore(); showHistory(); $('orders').replaceChildren(); render(); }
 });
 
 async function start() {
