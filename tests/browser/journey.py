@@ -639,6 +639,12 @@ def journey(playwright, pages):
     shot(store, "store-packing")
     dal.get_by_role("button", name="Save").click()
     expect(card.locator('li[data-line="1"]')).to_have_attribute("data-state", "partly_packed")
+    # The shop's own screen in Bangla: its lines, units and total.
+    store.get_by_role("button", name="Switch to Bangla").click()
+    expect(card.locator('li[data-line="0"]')).to_contain_text("চাল ২ কেজি")
+    shot(store, "store-packing-bangla")
+    store.get_by_role("button", name="ইংরেজিতে দেখুন").click()
+    expect(card.locator('li[data-line="0"]')).to_contain_text("2 kg rice")
     # Missed while down; caught up (the order read again) once back.
     expect(customer.locator('#packing li[data-line="1"]')).to_have_attribute("data-state", "pending")
     tap.restore()
